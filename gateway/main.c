@@ -1,0 +1,54 @@
+/* pinegate: one binary, git-style subcommands. This file only dispatches; every
+ * command lives with the module it belongs to and is listed here. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int pg_cmd_version(int argc, char **argv);
+
+static const struct command {
+    const char *name;
+    const char *summary;
+    pg_command_fn run;
+} commands[] = {
+    {"version", "print the version", pg_cmd_version},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: pinegate <command> [options]   (pinegate <command> --help for details)\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
+}
+
+int pg_cmd_version(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: pinegate version\n  Prints the pinegate version.\n");
+        return 0;
+    }
+    printf("pinegate %s\n", PG_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) return pg_cmd_version(1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "pinegate: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

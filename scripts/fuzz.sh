@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer binary for SECONDS on its corpus (tests/fuzz/corpus/<name>, seeded
+# from the committed seeds; new inputs go to build/ so the tree stays clean).
+set -euo pipefail
+secs=$1; shift
+for bin in "$@"; do
+  name=$(basename "$bin")
+  work="build/fuzz/corpus/$name"
+  mkdir -p "$work"
+  seeds="tests/fuzz/corpus/$name"
+  [[ -d "$seeds" ]] && cp -n "$seeds"/* "$work"/ 2>/dev/null || true
+  echo "fuzz: $name for ${secs}s"
+  "$bin" -max_total_time="$secs" -print_final_stats=0 -max_len=70000 \
+         -artifact_prefix="build/fuzz/$name-" "$work" 2>&1 | tail -n 3
+done
