@@ -13,7 +13,7 @@ declare -A allowed_mods=(
 )
 # External headers a folder must not use (its neighbours own those concerns).
 declare -A banned_libs=(
-  [pinecone]="sqlite3.h microhttpd.h curl/ openssl/ jansson.h yaml.h"
+  [pinecone]="sqlite3.h microhttpd.h curl/ openssl/ yaml.h"
   [server-core]="curl/ openssl/ ngtcp2/ wslay/ gnutls/"
   [federation-side]="ngtcp2/ wslay/"
   [p2p-side]="curl/ openssl/"
