@@ -12,7 +12,7 @@ PKGS      := libmicrohttpd libcurl openssl gnutls libsodium sqlite3 jansson yaml
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lhttp_parser -lpthread -lm
 
-WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers -Wno-unknown-warning-option -Wno-format-truncation
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -Igateway $(WARN) $(PKG_CFLAGS) \
              -DPG_SOURCE_DIR='"$(CURDIR)"' -DPG_VERSION='"$(VERSION)"'

@@ -1,0 +1,517 @@
+/* hs_config: a schema table drives parsing, defaults documentation and rendering, so a
+ * key cannot be parsed without being documented or documented without being parsed.
+ * Parsing loads the whole YAML document with libyaml (the file is capped at 1 MiB), then
+ * walks it against the table: every mapping key must be known, every value must have the
+ * expected shape, numbers are range-checked. Errors carry the 1-based line number. */
+#include "server-core/hs_config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef enum { F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT } ftype;
+
+typedef struct field {
+    const char *key;
+    ftype type;
+    size_t offset;
+    size_t size;         /* capacity of string fields */
+    int64_t min, max;    /* numeric range */
+    bool required;
+    const struct field *children; /* F_SECTION: NULL-key terminated */
+    const char *doc;     /* rendered as comment lines; '\n' separates lines */
+} field;
+
+#define OFF(m) offsetof(hs_config, m)
+#define STR(k, m, req, d) {k, F_STRING, OFF(m), sizeof(((hs_config *)0)->m), 0, 0, req, NULL, d}
+#define PATHF(k, m, d) {k, F_PATH, OFF(m), sizeof(((hs_config *)0)->m), 0, 0, false, NULL, d}
+#define INTF(k, m, lo, hi, d) {k, F_INT, OFF(m), 0, lo, hi, false, NULL, d}
+#define INT64F(k, m, lo, hi, d) {k, F_INT64, OFF(m), 0, lo, hi, false, NULL, d}
+#define BOOLF(k, m, d) {k, F_BOOL, OFF(m), 0, 0, 0, false, NULL, d}
+#define SECTION(k, ch, d) {k, F_SECTION, 0, 0, 0, 0, false, ch, d}
+#define END {NULL, F_SECTION, 0, 0, 0, 0, false, NULL, NULL}
+
+static const field client_fields[] = {
+    STR("bind_address", client.bind_address, false,
+        "Address to listen on for the Client-Server API (plain HTTP; put a TLS proxy in front\n"
+        "for public deployments). 0.0.0.0 or :: for all interfaces."),
+    INTF("port", client.port, 0, 65535, "TCP port of the client listener (0 picks a free port)."),
+    END,
+};
+
+static const field federation_fields[] = {
+    STR("bind_address", federation.bind_address, false,
+        "Address to listen on for the Server-Server API (HTTPS: Synapse only federates over TLS)."),
+    INTF("port", federation.port, 0, 65535,
+         "TCP port of the federation listener; normally the port in server_name (8448)."),
+    PATHF("tls_certificate", federation.tls_certificate,
+          "PEM certificate (chain) served on the federation listener. `generate-config` writes a\n"
+          "self-signed one; peers accept it only with certificate checks off (test setups)."),
+    PATHF("tls_private_key", federation.tls_private_key, "PEM private key of that certificate."),
+    END,
+};
+
+static const field database_fields[] = {
+    PATHF("path", database_path, "SQLite database file (WAL mode). Created and migrated on start."),
+    END,
+};
+
+static const field log_fields[] = {
+    {"level", F_LOGLEVEL, OFF(log_level), 0, 0, 0, false, NULL, "One of debug, info, warn, error."},
+    {"format", F_LOGFORMAT, OFF(log_format), 0, 0, 0, false, NULL,
+     "human (one readable line per message) or json (one JSON object per line)."},
+    END,
+};
+
+static const field limits_fields[] = {
+    INT64F("max_request_body_bytes", max_request_body_bytes, 1024, INT64_C(1) << 34,
+           "Largest request body accepted on any listener; bigger requests get 413 M_TOO_LARGE."),
+    INTF("max_connections", max_connections, 1, 1000000,
+         "Most simultaneous connections per listener; further connections are refused."),
+    INTF("shutdown_grace_seconds", shutdown_grace_seconds, 0, 3600,
+         "On SIGINT/SIGTERM, how long in-flight requests may take to finish before the\n"
+         "listeners are closed."),
+    END,
+};
+
+static const field p2p_fields[] = {
+    BOOLF("enabled", p2p_enabled,
+          "The Pinecone node and P2P identity. Not available in this build yet: must stay false."),
+    END,
+};
+static const field bridge_fields[] = {
+    BOOLF("enabled", bridge_enabled,
+          "The bridge between the DNS and P2P identities. Not available yet: must stay false."),
+    END,
+};
+static const field relay_fields[] = {
+    BOOLF("enabled", relay_enabled,
+          "Store-and-forward relay for offline P2P peers. Not available yet: must stay false."),
+    END,
+};
+
+static const field root_fields[] = {
+    STR("server_name", server_name, true,
+        "The DNS identity of this homeserver: user IDs are @name:<server_name>. It is\n"
+        "written into the database on first start and cannot change afterwards.\n"
+        "Include the port (\"example.org:8448\") when peers should dial it directly."),
+    STR("public_baseurl", public_baseurl, false,
+        "The URL clients use to reach the client listener; served in\n"
+        "/.well-known/matrix/client. Empty: derived from server_name and the client port."),
+    STR("well_known_server", well_known_server, false,
+        "host:port that other servers should dial for federation; served in\n"
+        "/.well-known/matrix/server. Empty: server_name's host with the federation port."),
+    SECTION("client_listener", client_fields, "Client-Server API listener."),
+    SECTION("federation_listener", federation_fields, "Server-Server API listener (HTTPS)."),
+    SECTION("database", database_fields, "Storage."),
+    PATHF("signing_key_path", signing_key_path,
+          "ed25519 signing key of the DNS identity, in Synapse's format\n"
+          "(\"ed25519 <key-version> <unpadded base64 seed>\"). Never share it."),
+    SECTION("log", log_fields, "Logging to stderr."),
+    INTF("threads", threads, 1, 256,
+         "Worker threads per listener (the process runs 1 main thread + 2 x threads)."),
+    SECTION("limits", limits_fields, "Resource limits."),
+    SECTION("p2p", p2p_fields, "Pinecone overlay and P2P homeserver identity."),
+    SECTION("bridge", bridge_fields, "Translating bridge between the two identities."),
+    SECTION("relay", relay_fields, "Store-and-forward relay."),
+    END,
+};
+
+void hs_config_defaults(hs_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->server_name, sizeof cfg->server_name, "localhost:8448");
+    snprintf(cfg->client.bind_address, sizeof cfg->client.bind_address, "127.0.0.1");
+    cfg->client.port = 8008;
+    snprintf(cfg->federation.bind_address, sizeof cfg->federation.bind_address, "0.0.0.0");
+    cfg->federation.port = 8448;
+    snprintf(cfg->federation.tls_certificate, sizeof cfg->federation.tls_certificate, "tls.crt");
+    snprintf(cfg->federation.tls_private_key, sizeof cfg->federation.tls_private_key, "tls.key");
+    snprintf(cfg->database_path, sizeof cfg->database_path, "homeserver.db");
+    snprintf(cfg->signing_key_path, sizeof cfg->signing_key_path, "signing.key");
+    cfg->log_level = HS_LOG_INFO;
+    cfg->log_format = HS_LOG_HUMAN;
+    cfg->threads = 4;
+    cfg->max_request_body_bytes = 50 * 1024 * 1024;
+    cfg->max_connections = 1024;
+    cfg->shutdown_grace_seconds = 10;
+}
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+typedef struct parse_ctx {
+    yaml_document_t *doc;
+    const char *source;
+    const char *base_dir;
+    hs_config *cfg;
+    char *err;
+    size_t errlen;
+} parse_ctx;
+
+static int fail(parse_ctx *p, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(parse_ctx *p, const yaml_node_t *node, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (node)
+        snprintf(p->err, p->errlen, "%s:%lu: %s", p->source, (unsigned long)node->start_mark.line + 1, msg);
+    else
+        snprintf(p->err, p->errlen, "%s: %s", p->source, msg);
+    return -1;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static bool is_plain(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+    if (!is_plain(n)) return false;
+    const char *s = scalar(n);
+    return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0;
+}
+
+static int set_path(parse_ctx *p, const yaml_node_t *node, const field *f, const char *v)
+{
+    char *dst = (char *)p->cfg + f->offset;
+    int n;
+    if (v[0] != '/' && v[0] != '\0' && p->base_dir)
+        n = snprintf(dst, f->size, "%s/%s", p->base_dir, v);
+    else
+        n = snprintf(dst, f->size, "%s", v);
+    if (n < 0 || (size_t)n >= f->size) return fail(p, node, "'%s' is too long", f->key);
+    return 0;
+}
+
+static int parse_int(parse_ctx *p, const yaml_node_t *node, const field *f, int64_t *out)
+{
+    const char *s = scalar(node);
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!is_plain(node) || s[0] == '\0' || *end != '\0' || errno == ERANGE || v < f->min || v > f->max)
+        return fail(p, node, "'%s' must be an integer from %" PRId64 " to %" PRId64 ", got '%s'", f->key,
+                    f->min, f->max, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_mapping(parse_ctx *p, const yaml_node_t *map, const field *fields, const char *where);
+
+static int parse_value(parse_ctx *p, const yaml_node_t *key, const yaml_node_t *val, const field *f)
+{
+    char *base = (char *)p->cfg;
+    if (f->type == F_SECTION) {
+        if (is_null(val)) return 0; /* "p2p:" with nothing under it */
+        if (val->type != YAML_MAPPING_NODE) return fail(p, val, "'%s' must be a mapping of keys", f->key);
+        return parse_mapping(p, val, f->children, f->key);
+    }
+    if (val->type != YAML_SCALAR_NODE)
+        return fail(p, val, "'%s' must be a single value, not a %s", f->key,
+                    val->type == YAML_MAPPING_NODE ? "mapping" : "list");
+    const char *s = scalar(val);
+    int64_t n;
+    switch (f->type) {
+    case F_STRING:
+        if (is_null(val)) return fail(p, val, "'%s' must be a string", f->key);
+        if (strlen(s) >= f->size) return fail(p, val, "'%s' is too long (at most %zu bytes)", f->key, f->size - 1);
+        memcpy(base + f->offset, s, strlen(s) + 1);
+        return 0;
+    case F_PATH:
+        if (is_null(val)) return fail(p, val, "'%s' must be a file path", f->key);
+        return set_path(p, val, f, s);
+    case F_INT:
+        if (parse_int(p, val, f, &n) != 0) return -1;
+        *(int *)(void *)(base + f->offset) = (int)n;
+        return 0;
+    case F_INT64:
+        if (parse_int(p, val, f, &n) != 0) return -1;
+        *(int64_t *)(void *)(base + f->offset) = n;
+        return 0;
+    case F_BOOL:
+        if (is_plain(val) && (strcmp(s, "true") == 0 || strcmp(s, "True") == 0))
+            *(bool *)(base + f->offset) = true;
+        else if (is_plain(val) && (strcmp(s, "false") == 0 || strcmp(s, "False") == 0))
+            *(bool *)(base + f->offset) = false;
+        else
+            return fail(p, val, "'%s' must be true or false, got '%s'", f->key, s);
+        return 0;
+    case F_LOGLEVEL:
+        if (hs_log_level_parse(s, (hs_log_level *)(void *)(base + f->offset)) != 0)
+            return fail(p, val, "'%s' must be one of debug, info, warn, error; got '%s'", f->key, s);
+        return 0;
+    case F_LOGFORMAT:
+        if (hs_log_format_parse(s, (hs_log_format *)(void *)(base + f->offset)) != 0)
+            return fail(p, val, "'%s' must be human or json, got '%s'", f->key, s);
+        return 0;
+    case F_SECTION:
+        break;
+    }
+    (void)key;
+    return fail(p, val, "internal: unhandled field type for '%s'", f->key);
+}
+
+static int parse_mapping(parse_ctx *p, const yaml_node_t *map, const field *fields, const char *where)
+{
+    uint64_t seen = 0;
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(p->doc, pair->key);
+        yaml_node_t *val = yaml_document_get_node(p->doc, pair->value);
+        if (!key || !val) return fail(p, map, "malformed document");
+        if (key->type != YAML_SCALAR_NODE) return fail(p, key, "keys must be plain names");
+        const field *f = NULL;
+        int idx = 0;
+        for (const field *c = fields; c->key; c++, idx++) {
+            if (strcmp(c->key, scalar(key)) == 0) {
+                f = c;
+                break;
+            }
+        }
+        if (!f) {
+            if (where) return fail(p, key, "unknown key '%s' in '%s'", scalar(key), where);
+            return fail(p, key, "unknown key '%s'", scalar(key));
+        }
+        if (seen & (UINT64_C(1) << idx)) return fail(p, key, "key '%s' appears twice", f->key);
+        seen |= UINT64_C(1) << idx;
+        if (parse_value(p, key, val, f) != 0) return -1;
+    }
+    int idx = 0;
+    for (const field *c = fields; c->key; c++, idx++)
+        if (c->required && !(seen & (UINT64_C(1) << idx)))
+            return fail(p, map, "required key '%s' is missing%s%s", c->key, where ? " in " : "", where ? where : "");
+    return 0;
+}
+
+/* Default file names are relative to the config directory too. */
+static void resolve_default_paths(parse_ctx *p, const field *fields)
+{
+    for (const field *f = fields; f->key; f++) {
+        if (f->type == F_SECTION) {
+            resolve_default_paths(p, f->children);
+        } else if (f->type == F_PATH) {
+            char tmp[HS_PATH_MAX];
+            snprintf(tmp, sizeof tmp, "%s", (char *)p->cfg + f->offset);
+            set_path(p, NULL, f, tmp);
+        }
+    }
+}
+
+int hs_config_parse(const char *yaml, const char *source, const char *base_dir, hs_config *cfg, char *err,
+                    size_t errlen)
+{
+    parse_ctx p = {.source = source, .base_dir = base_dir, .cfg = cfg, .err = err, .errlen = errlen};
+    size_t len = strlen(yaml);
+    if (len > HS_CONFIG_MAX_BYTES) return fail(&p, NULL, "file is larger than %d bytes", HS_CONFIG_MAX_BYTES);
+
+    hs_config_defaults(cfg);
+    resolve_default_paths(&p, root_fields);
+
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) return fail(&p, NULL, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%lu: YAML syntax error: %s", source, (unsigned long)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "unknown");
+        yaml_parser_delete(&parser);
+        return -1;
+    }
+    p.doc = &doc;
+    int rc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root)
+        rc = fail(&p, NULL, "the file is empty; it needs at least server_name");
+    else if (root->type != YAML_MAPPING_NODE)
+        rc = fail(&p, root, "the top level must be a mapping of keys");
+    else
+        rc = parse_mapping(&p, root, root_fields, NULL);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (rc == 0) rc = hs_config_validate(cfg, err, errlen);
+    return rc;
+}
+
+int hs_config_load(const char *path, hs_config *cfg, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(HS_CONFIG_MAX_BYTES + 2);
+    if (!buf) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    size_t n = fread(buf, 1, HS_CONFIG_MAX_BYTES + 1, f);
+    fclose(f);
+    if (n > HS_CONFIG_MAX_BYTES) {
+        free(buf);
+        snprintf(err, errlen, "%s: file is larger than %d bytes", path, HS_CONFIG_MAX_BYTES);
+        return -1;
+    }
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n)) {
+        free(buf);
+        snprintf(err, errlen, "%s: file contains a NUL byte; not a YAML text file", path);
+        return -1;
+    }
+    char dir[HS_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int rc = hs_config_parse(buf, path, dir, cfg, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int hs_config_validate(const hs_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->server_name[0] == '\0') {
+        snprintf(err, errlen, "server_name must not be empty");
+        return -1;
+    }
+    if (cfg->federation.tls_certificate[0] == '\0' || cfg->federation.tls_private_key[0] == '\0') {
+        snprintf(err, errlen, "federation_listener needs tls_certificate and tls_private_key (federation is HTTPS only)");
+        return -1;
+    }
+    const struct { bool on; const char *name; } later[] = {
+        {cfg->p2p_enabled, "p2p"}, {cfg->bridge_enabled, "bridge"}, {cfg->relay_enabled, "relay"}};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
+        if (later[i].on) {
+            snprintf(err, errlen, "%s.enabled: true is not supported by this build yet; set it to false",
+                     later[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- rendering ------------------------------------------------------------------------- */
+
+typedef struct strbuf {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->oom = true;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void render_doc(strbuf *b, const char *doc, int indent)
+{
+    const char *s = doc;
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        sb_printf(b, "%*s# %.*s\n", indent, "", (int)n, s);
+        s += n + (nl ? 1 : 0);
+    }
+}
+
+static void render_quoted(strbuf *b, const char *s)
+{
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') sb_printf(b, "\\%c", *s);
+        else sb_printf(b, "%c", *s);
+    }
+    sb_printf(b, "\"");
+}
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+static void render_fields(strbuf *b, const hs_config *cfg, const field *fields, int indent)
+{
+    const char *base = (const char *)cfg;
+    for (const field *f = fields; f->key; f++) {
+        if (indent == 0 && f != fields) sb_printf(b, "\n");
+        render_doc(b, f->doc, indent);
+        sb_printf(b, "%*s%s:", indent, "", f->key);
+        switch (f->type) {
+        case F_SECTION:
+            sb_printf(b, "\n");
+            render_fields(b, cfg, f->children, indent + 2);
+            break;
+        case F_STRING:
+        case F_PATH:
+            sb_printf(b, " ");
+            render_quoted(b, base + f->offset);
+            sb_printf(b, "\n");
+            break;
+        case F_INT:
+            sb_printf(b, " %d\n", *(const int *)(const void *)(base + f->offset));
+            break;
+        case F_INT64:
+            sb_printf(b, " %" PRId64 "\n", *(const int64_t *)(const void *)(base + f->offset));
+            break;
+        case F_BOOL:
+            sb_printf(b, " %s\n", *(const bool *)(base + f->offset) ? "true" : "false");
+            break;
+        case F_LOGLEVEL:
+            sb_printf(b, " %s\n", level_names[*(const hs_log_level *)(const void *)(base + f->offset)]);
+            break;
+        case F_LOGFORMAT:
+            sb_printf(b, " %s\n",
+                      *(const hs_log_format *)(const void *)(base + f->offset) == HS_LOG_JSON ? "json" : "human");
+            break;
+        }
+    }
+}
+
+char *hs_config_render(const hs_config *cfg)
+{
+    strbuf b = {0};
+    sb_printf(&b, "# pinegate configuration. Relative paths are relative to this file's directory.\n"
+                  "# Every key is optional except server_name; omitted keys take the values shown\n"
+                  "# in config.yaml.example.\n\n");
+    render_fields(&b, cfg, root_fields, 0);
+    if (b.oom) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
