@@ -42,7 +42,7 @@ static int check_value(const json_t *v, unsigned flags, const char *where, hs_er
         size_t idx;
         json_t *item;
         json_array_foreach((json_t *)v, idx, item) {
-            char sub[96];
+            char sub[128];
             snprintf(sub, sizeof sub, "%.80s[%zu]", where, idx);
             if (check_value(item, flags, sub, err) < 0) return -1;
         }
@@ -53,7 +53,7 @@ static int check_value(const json_t *v, unsigned flags, const char *where, hs_er
         size_t klen;
         json_t *item;
         json_object_keylen_foreach((json_t *)v, key, klen, item) {
-            char sub[96];
+            char sub[128];
             if (memchr(key, '\0', klen))
                 return hs_err_set(err, "NUL byte in an object key (in %s)", where);
             snprintf(sub, sizeof sub, "%.60s.%.30s", where, key);
@@ -98,12 +98,14 @@ json_t *hs_cjson_parse(const char *buf, size_t len, size_t max_bytes, unsigned f
         case json_error_invalid_utf8:
             hs_err_set(err, "invalid UTF-8 in JSON (line %d, column %d)", je.line, je.column);
             break;
-        case json_error_wrong_type:
-            hs_err_set(err, "JSON document must be an object");
-            break;
         default:
             hs_err_set(err, "invalid JSON (line %d, column %d): %s", je.line, je.column, je.text);
         }
+        return NULL;
+    }
+    if (!(flags & HS_CJSON_ANY) && !json_is_object(v)) {
+        json_decref(v);
+        hs_err_set(err, "JSON document must be an object");
         return NULL;
     }
     if (check_value(v, flags, "$", err) < 0) {
@@ -199,7 +201,7 @@ static int encode_object(sbuf *b, const json_t *v, unsigned flags, const char *c
             if (strlen(*s) == klen && memcmp(*s, key, klen) == 0) skipped = true;
         if (!skipped) m[k++] = (member){key, klen, val};
     }
-    qsort(m, k, sizeof *m, cmp_member);
+    if (k > 1) qsort(m, k, sizeof *m, cmp_member);
     put(b, "{", 1);
     for (size_t i = 0; i < k; i++) {
         if (i) put(b, ",", 1);
