@@ -37,21 +37,27 @@ static inline char *hs_fix_read(const char *path, size_t *len)
     return buf;
 }
 
-/* Loads every line of a .jsonl fixture into a JSON array (parsed by our strict parser). */
-static inline json_t *hs_fix_lines(const char *path)
+/* Loads every line of a .jsonl fixture into a JSON array (parsed by our strict parser,
+ * with hs_cjson flags, e.g. HS_CJSON_LAX_INTS for the crafted file's 2^53). */
+static inline json_t *hs_fix_lines_flags(const char *path, unsigned flags)
 {
     char *buf = hs_fix_read(path, NULL);
     json_t *arr = json_array();
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         hs_err err = {{0}};
-        json_t *v = hs_cjson_parse(line, strlen(line), 1 << 20, 0, &err);
+        json_t *v = hs_cjson_parse(line, strlen(line), 1 << 20, flags, &err);
         cr_assert_not_null(v, "%s: %s", path, err.msg);
         json_array_append_new(arr, v);
     }
     free(buf);
     cr_assert_gt(json_array_size(arr), 0);
     return arr;
+}
+
+static inline json_t *hs_fix_lines(const char *path)
+{
+    return hs_fix_lines_flags(path, 0);
 }
 
 /* A keyring with both recorded servers' keys (their self-signatures checked). */
