@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pg_commands.h"
 
 int pg_cmd_version(int argc, char **argv);
 
@@ -12,6 +13,9 @@ static const struct command {
     const char *summary;
     pg_command_fn run;
 } commands[] = {
+    {"serve", "run the homeserver (--config FILE)", pg_cmd_serve},
+    {"generate-config", "write a config, signing key and TLS certificate", pg_cmd_generate_config},
+    {"generate-keys", "make a signing key, or the missing keys of a config", pg_cmd_generate_keys},
     {"version", "print the version", pg_cmd_version},
 };
 

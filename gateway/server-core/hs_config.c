@@ -13,6 +13,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "server-core/hs_strbuf.h"
+
 typedef enum { F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT } ftype;
 
 typedef struct field {
@@ -407,95 +409,61 @@ int hs_config_validate(const hs_config *cfg, char *err, size_t errlen)
 
 /* ---- rendering ------------------------------------------------------------------------- */
 
-typedef struct strbuf {
-    char *data;
-    size_t len, cap;
-    bool oom;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->oom = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void render_doc(strbuf *b, const char *doc, int indent)
+static void render_doc(hs_strbuf *b, const char *doc, int indent)
 {
     const char *s = doc;
     while (*s) {
         const char *nl = strchr(s, '\n');
         size_t n = nl ? (size_t)(nl - s) : strlen(s);
-        sb_printf(b, "%*s# %.*s\n", indent, "", (int)n, s);
+        hs_strbuf_printf(b, "%*s# %.*s\n", indent, "", (int)n, s);
         s += n + (nl ? 1 : 0);
     }
 }
 
-static void render_quoted(strbuf *b, const char *s)
+static void render_quoted(hs_strbuf *b, const char *s)
 {
-    sb_printf(b, "\"");
+    hs_strbuf_printf(b, "\"");
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') sb_printf(b, "\\%c", *s);
-        else sb_printf(b, "%c", *s);
+        if (*s == '"' || *s == '\\') hs_strbuf_printf(b, "\\%c", *s);
+        else hs_strbuf_printf(b, "%c", *s);
     }
-    sb_printf(b, "\"");
+    hs_strbuf_printf(b, "\"");
 }
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-static void render_fields(strbuf *b, const hs_config *cfg, const field *fields, int indent)
+static void render_fields(hs_strbuf *b, const hs_config *cfg, const field *fields, int indent)
 {
     const char *base = (const char *)cfg;
     for (const field *f = fields; f->key; f++) {
-        if (indent == 0 && f != fields) sb_printf(b, "\n");
+        if (indent == 0 && f != fields) hs_strbuf_printf(b, "\n");
         render_doc(b, f->doc, indent);
-        sb_printf(b, "%*s%s:", indent, "", f->key);
+        hs_strbuf_printf(b, "%*s%s:", indent, "", f->key);
         switch (f->type) {
         case F_SECTION:
-            sb_printf(b, "\n");
+            hs_strbuf_printf(b, "\n");
             render_fields(b, cfg, f->children, indent + 2);
             break;
         case F_STRING:
         case F_PATH:
-            sb_printf(b, " ");
+            hs_strbuf_printf(b, " ");
             render_quoted(b, base + f->offset);
-            sb_printf(b, "\n");
+            hs_strbuf_printf(b, "\n");
             break;
         case F_INT:
-            sb_printf(b, " %d\n", *(const int *)(const void *)(base + f->offset));
+            hs_strbuf_printf(b, " %d\n", *(const int *)(const void *)(base + f->offset));
             break;
         case F_INT64:
-            sb_printf(b, " %" PRId64 "\n", *(const int64_t *)(const void *)(base + f->offset));
+            hs_strbuf_printf(b, " %" PRId64 "\n", *(const int64_t *)(const void *)(base + f->offset));
             break;
         case F_BOOL:
-            sb_printf(b, " %s\n", *(const bool *)(base + f->offset) ? "true" : "false");
+            hs_strbuf_printf(b, " %s\n", *(const bool *)(base + f->offset) ? "true" : "false");
             break;
         case F_LOGLEVEL:
-            sb_printf(b, " %s\n", level_names[*(const hs_log_level *)(const void *)(base + f->offset)]);
+            hs_strbuf_printf(b, " %s\n", level_names[*(const hs_log_level *)(const void *)(base + f->offset)]);
             break;
         case F_LOGFORMAT:
-            sb_printf(b, " %s\n",
+            hs_strbuf_printf(b, " %s\n",
                       *(const hs_log_format *)(const void *)(base + f->offset) == HS_LOG_JSON ? "json" : "human");
             break;
         }
@@ -504,14 +472,10 @@ static void render_fields(strbuf *b, const hs_config *cfg, const field *fields, 
 
 char *hs_config_render(const hs_config *cfg)
 {
-    strbuf b = {0};
-    sb_printf(&b, "# pinegate configuration. Relative paths are relative to this file's directory.\n"
+    hs_strbuf b = HS_STRBUF_INIT;
+    hs_strbuf_printf(&b, "# pinegate configuration. Relative paths are relative to this file's directory.\n"
                   "# Every key is optional except server_name; omitted keys take the values shown\n"
                   "# in config.yaml.example.\n\n");
     render_fields(&b, cfg, root_fields, 0);
-    if (b.oom) {
-        free(b.data);
-        return NULL;
-    }
-    return b.data;
+    return hs_strbuf_take(&b);
 }

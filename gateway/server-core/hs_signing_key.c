@@ -94,19 +94,30 @@ int hs_signing_key_load(const char *path, hs_signing_key *key, char *err, size_t
     return 0;
 }
 
+int hs_signing_key_format(const hs_signing_key *key, char *out, size_t len)
+{
+    char seed[44];
+    sodium_bin2base64(seed, sizeof seed, key->seed, 32, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    int n = snprintf(out, len, "ed25519 %s %s\n", key->key_id + strlen("ed25519:"), seed);
+    sodium_memzero(seed, sizeof seed);
+    return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
 int hs_signing_key_save(const char *path, const hs_signing_key *key, char *err, size_t errlen)
 {
+    char line[256];
+    if (hs_signing_key_format(key, line, sizeof line) != 0) {
+        snprintf(err, errlen, "%s: key does not format", path);
+        return -1;
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
+        sodium_memzero(line, sizeof line);
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char *seed = hs_b64_encode(key->seed, 32);
-    char line[256];
-    int n = snprintf(line, sizeof line, "ed25519 %s %s\n", key->key_id + strlen("ed25519:"), seed ? seed : "");
-    if (seed) sodium_memzero(seed, strlen(seed));
-    free(seed);
-    int ok = seed && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    size_t n = strlen(line);
+    int ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
     sodium_memzero(line, sizeof line);
     if (close(fd) != 0) ok = 0;
     if (!ok) {

@@ -28,6 +28,10 @@ int hs_signing_key_parse(const char *text, hs_signing_key *key, char *err, size_
 /* Reads the first key of a key file. Returns 0, or -1 with a reason in err. */
 int hs_signing_key_load(const char *path, hs_signing_key *key, char *err, size_t errlen);
 
+/* Formats the key as one file line ("ed25519 <version> <seed>\n") into `out`.
+ * Returns 0, or -1 if `len` is too small. The line is secret: wipe it after use. */
+int hs_signing_key_format(const hs_signing_key *key, char *out, size_t len);
+
 /* Writes the key to `path` with mode 0600, refusing to overwrite an existing file.
  * Returns 0, or -1 with a reason in err. */
 int hs_signing_key_save(const char *path, const hs_signing_key *key, char *err, size_t errlen);

@@ -1,0 +1,48 @@
+/* hs_httpd: serves an hs_router over HTTP or HTTPS with libmicrohttpd.
+ *
+ * Threads: each listener owns `threads` worker threads (libmicrohttpd's internal
+ * thread pool, epoll); a handler runs on the worker that read its request. The
+ * listener enforces the body limit (413 M_TOO_LARGE, before reading a body whose
+ * Content-Length is already too big) and the connection limit, and records metrics. */
+#ifndef HS_HTTPD_H
+#define HS_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server-core/hs_http.h"
+#include "server-core/hs_metrics.h"
+
+typedef struct hs_httpd hs_httpd;
+
+typedef struct hs_httpd_config {
+    const char *name;          /* "client", "federation": log and metrics label (static) */
+    const char *bind_address;  /* numeric IPv4 or IPv6 address */
+    int port;                  /* 0 = ephemeral */
+    const char *tls_cert_pem;  /* both NULL: plain HTTP */
+    const char *tls_key_pem;
+    int threads;
+    int max_connections;
+    int64_t max_body_bytes;
+    hs_router *router;         /* borrowed; must outlive the listener */
+    hs_metrics *metrics;       /* borrowed; may be NULL */
+} hs_httpd_config;
+
+/* Binds and starts serving. Returns the listener, or NULL with a reason in err (bad
+ * address, port in use, TLS material rejected). */
+hs_httpd *hs_httpd_start(const hs_httpd_config *cfg, char *err, size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+int hs_httpd_port(const hs_httpd *h);
+
+/* Requests being processed right now on this listener. */
+int64_t hs_httpd_in_flight(const hs_httpd *h);
+
+/* Stops accepting new connections; requests already received still complete. */
+void hs_httpd_quiesce(hs_httpd *h);
+
+/* Stops the worker threads, closes every connection and frees the listener. NULL is
+ * allowed. */
+void hs_httpd_stop(hs_httpd *h);
+
+#endif

@@ -1,0 +1,98 @@
+/* hs_server: lifecycle of the homeserver. Opening and listening are separate so
+ * commands and tests can open a server (store, key, routes) without sockets, and so
+ * the caller (gateway wiring) can load TLS material with its own library. */
+#include "server-core/hs_server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server-core/hs_log.h"
+
+int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errlen)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = *cfg;
+    clock_gettime(CLOCK_MONOTONIC, &srv->started);
+    size_t n;
+    const hs_migration *m = hs_store_migrations(&n);
+    if (hs_store_open(cfg->database_path, m, n, &srv->store, err, errlen) != 0) return -1;
+    if (hs_store_claim_server_name(srv->store, cfg->server_name, err, errlen) != 0) goto fail;
+    if (hs_signing_key_load(cfg->signing_key_path, &srv->signing_key, err, errlen) != 0) goto fail;
+    srv->metrics = hs_metrics_new();
+    srv->client_router = hs_router_new((hs_router_options){.cors = true});
+    srv->federation_router = hs_router_new((hs_router_options){.cors = false});
+    if (!srv->metrics || !srv->client_router || !srv->federation_router) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (hs_api_basic_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the built-in routes");
+        goto fail;
+    }
+    return 0;
+fail:
+    hs_server_close(srv);
+    return -1;
+}
+
+int hs_server_listen(hs_server *srv, const char *tls_cert_pem, const char *tls_key_pem, char *err, size_t errlen)
+{
+    hs_httpd_config c = {
+        .name = "client",
+        .bind_address = srv->cfg.client.bind_address,
+        .port = srv->cfg.client.port,
+        .threads = srv->cfg.threads,
+        .max_connections = srv->cfg.max_connections,
+        .max_body_bytes = srv->cfg.max_request_body_bytes,
+        .router = srv->client_router,
+        .metrics = srv->metrics,
+    };
+    srv->client = hs_httpd_start(&c, err, errlen);
+    if (!srv->client) return -1;
+    hs_httpd_config f = c;
+    f.name = "federation";
+    f.bind_address = srv->cfg.federation.bind_address;
+    f.port = srv->cfg.federation.port;
+    f.tls_cert_pem = tls_cert_pem;
+    f.tls_key_pem = tls_key_pem;
+    f.router = srv->federation_router;
+    srv->federation = hs_httpd_start(&f, err, errlen);
+    if (!srv->federation) {
+        hs_httpd_stop(srv->client);
+        srv->client = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int64_t hs_server_in_flight(const hs_server *srv)
+{
+    int64_t n = 0;
+    if (srv->client) n += hs_httpd_in_flight(srv->client);
+    if (srv->federation) n += hs_httpd_in_flight(srv->federation);
+    return n;
+}
+
+void hs_server_close(hs_server *srv)
+{
+    if (srv->client) hs_httpd_quiesce(srv->client);
+    if (srv->federation) hs_httpd_quiesce(srv->federation);
+    /* Poll rather than wait on a condition: shutdown happens once, and 10 ms steps keep
+     * the code free of another synchronisation object shared with the workers. */
+    int waited_ms = 0;
+    while (hs_server_in_flight(srv) > 0 && waited_ms < srv->cfg.shutdown_grace_seconds * 1000) {
+        usleep(10 * 1000);
+        waited_ms += 10;
+    }
+    if (hs_server_in_flight(srv) > 0)
+        hs_warn("server", "%lld requests still running after %d s; closing them",
+                (long long)hs_server_in_flight(srv), srv->cfg.shutdown_grace_seconds);
+    hs_httpd_stop(srv->client);
+    hs_httpd_stop(srv->federation);
+    hs_router_free(srv->client_router);
+    hs_router_free(srv->federation_router);
+    hs_metrics_free(srv->metrics);
+    hs_store_close(srv->store);
+    memset(srv, 0, sizeof *srv);
+}
