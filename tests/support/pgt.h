@@ -1,0 +1,73 @@
+/* pgt: helpers shared by pinegate's tests - temporary directories, HTTP(S) requests with
+ * libcurl, and child processes whose output the test reads. Test code only. */
+#ifndef PGT_H
+#define PGT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Makes a fresh directory under $TMPDIR (or /tmp) and returns its malloc'd path. */
+char *pgt_tmpdir(void);
+
+/* Removes a directory tree made by pgt_tmpdir. */
+void pgt_rmtree(const char *path);
+
+/* An HTTP exchange's result. */
+typedef struct pgt_http {
+    long status;         /* 0 when the request failed at the transport */
+    char *body;          /* NUL-terminated */
+    size_t body_len;
+    char *headers;       /* raw response header block */
+    char error[256];     /* curl's message when status == 0 */
+} pgt_http;
+
+/* Options for one request; zero-initialise and set what you need. */
+typedef struct pgt_req {
+    const char *method;  /* default GET */
+    const char *body;    /* sent as-is */
+    size_t body_len;
+    bool chunked;        /* send the body with Transfer-Encoding: chunked */
+    const char *ca_file; /* verify HTTPS against this certificate; NULL = don't verify */
+    const char *const *headers; /* NULL-terminated "Name: value" list */
+    long timeout_ms;     /* default 10000 */
+} pgt_req;
+
+/* Performs a request. Always returns a result; free with pgt_http_free. */
+pgt_http pgt_http_do(const char *url, const pgt_req *opt);
+void pgt_http_free(pgt_http *r);
+
+/* Case-insensitive lookup of a header in r->headers; malloc'd value or NULL. */
+char *pgt_header(const pgt_http *r, const char *name);
+
+/* A TCP port that was free a moment ago on 127.0.0.1. */
+int pgt_free_port(void);
+
+/* A child process with its stdout (and stderr merged) readable line by line. */
+typedef struct pgt_proc {
+    pid_t pid;
+    int out_fd;
+    char buf[65536];
+    size_t len;
+} pgt_proc;
+
+/* Starts argv[0] with argv (NULL-terminated). Returns 0 or -1. */
+int pgt_spawn(pgt_proc *p, char *const argv[]);
+
+/* Reads until a line containing `needle` appears or timeout_ms passes; copies that
+ * line into `line` (if non-NULL). Returns true if found. All output read so far stays
+ * in p->buf for diagnostics. */
+bool pgt_wait_line(pgt_proc *p, const char *needle, int timeout_ms, char *line, size_t linelen);
+
+/* Sends `sig` and waits up to timeout_ms for exit. Returns the exit status (0-255),
+ * 128+signal if killed by a signal, or -1 on timeout (the child is then SIGKILLed). */
+int pgt_stop(pgt_proc *p, int sig, int timeout_ms);
+
+/* Runs a command to completion, capturing its output (malloc'd, NUL-terminated) into
+ * *out when non-NULL. Returns the exit status or -1. */
+int pgt_run(char *const argv[], char **out);
+
+/* The pinegate binary under test ($PINEGATE_BIN). */
+const char *pgt_pinegate(void);
+
+#endif
