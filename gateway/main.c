@@ -7,6 +7,8 @@
 #include "pg_commands.h"
 
 int pg_cmd_version(int argc, char **argv);
+int pg_cmd_event(int argc, char **argv);
+int pg_cmd_json(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -17,6 +19,8 @@ static const struct command {
     {"generate-config", "write a config, signing key and TLS certificate", pg_cmd_generate_config},
     {"generate-keys", "make a signing key, or the missing keys of a config", pg_cmd_generate_keys},
     {"version", "print the version", pg_cmd_version},
+    {"event", "check or redact a Matrix PDU (event check|redact)", pg_cmd_event},
+    {"json", "print the canonical JSON form of stdin (json canonical)", pg_cmd_json},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -20,51 +20,6 @@ static int valid_key_id(const char *key_id)
            strlen(key_id) < HS_KEY_ID_MAX;
 }
 
-int hs_signing_key_from_seed(const char *key_id, const uint8_t seed[32], hs_signing_key *out, hs_err *err)
-{
-    if (!valid_key_id(key_id)) return hs_err_set(err, "key ID '%.60s' is not of the form ed25519:<version>", key_id ? key_id : "");
-    if (sodium_init() < 0) return hs_err_set(err, "libsodium failed to initialise");
-    memset(out, 0, sizeof *out);
-    strcpy(out->key_id, key_id);
-    memcpy(out->seed, seed, 32);
-    crypto_sign_seed_keypair(out->public_key, out->secret_key, seed);
-    return 0;
-}
-
-/* Decodes a 32-byte seed. libsodium refuses base64 whose unused trailing bits are not
- * zero, but Python's decoder (Synapse, the spec's own test seed "...XA1") ignores them,
- * so those bits are cleared before decoding: the 32 bytes are the same either way. */
-static int decode_seed(const char *b64, uint8_t seed[32])
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char buf[48];
-    size_t n = strlen(b64);
-    while (n > 0 && b64[n - 1] == '=') n--;
-    if (n != 43) return -1;
-    memcpy(buf, b64, n);
-    buf[n] = '\0';
-    const char *pos = strchr(alphabet, buf[42]);
-    if (!pos || !*pos) return -1;
-    buf[42] = alphabet[(pos - alphabet) & ~3]; /* 43 chars carry 258 bits; 2 are padding */
-    return hs_b64_decode(buf, seed, 32) == 32 ? 0 : -1;
-}
-
-int hs_signing_key_parse(const char *text, hs_signing_key *out, hs_err *err)
-{
-    char alg[16], version[HS_KEY_ID_MAX - 8], b64[128];
-    if (!text || sscanf(text, "%15s %119s %127s", alg, version, b64) != 3)
-        return hs_err_set(err, "signing key file must read 'ed25519 <version> <base64 seed>'");
-    if (strcmp(alg, "ed25519") != 0) return hs_err_set(err, "unsupported signing key algorithm '%s'", alg);
-    uint8_t seed[32];
-    if (decode_seed(b64, seed) < 0)
-        return hs_err_set(err, "signing key seed is not 32 bytes of base64");
-    char key_id[HS_KEY_ID_MAX];
-    snprintf(key_id, sizeof key_id, "ed25519:%s", version);
-    int rc = hs_signing_key_from_seed(key_id, seed, out, err);
-    sodium_memzero(seed, sizeof seed);
-    return rc;
-}
-
 int hs_sign_json(json_t *obj, const char *server_name, const hs_signing_key *key, hs_err *err)
 {
     if (!json_is_object(obj)) return hs_err_set(err, "only JSON objects can be signed");

@@ -1,5 +1,4 @@
-/* hs_signing: "Signing JSON" (spec appendix) with ed25519, signing keys in Synapse's file
- * format, and a keyring of other servers' verify keys loaded from key server responses
+/* hs_signing: "Signing JSON" (spec appendix) with ed25519 (keys: hs_signing_key.h), and a keyring of other servers' verify keys loaded from key server responses
  * (GET /_matrix/key/v2/server). Also event-level signing: events are signed over their
  * redacted form (room-version specific), so that redaction never invalidates them.
  *
@@ -16,23 +15,9 @@
 
 #include "server-core/hs_canonical_json.h"
 #include "server-core/hs_room_version.h"
+#include "server-core/hs_signing_key.h"
 
 #define HS_KEY_ID_MAX 128
-
-typedef struct hs_signing_key {
-    char key_id[HS_KEY_ID_MAX];  /* "ed25519:a_uRaI" */
-    uint8_t seed[32];
-    uint8_t public_key[32];
-    uint8_t secret_key[64];      /* libsodium's expanded form (seed || public key) */
-} hs_signing_key;
-
-/* Derives a key pair from a 32-byte seed under `key_id` (e.g. "ed25519:1"). Returns 0,
- * or -1 with err set if key_id is not "ed25519:<non-empty>" or too long. */
-int hs_signing_key_from_seed(const char *key_id, const uint8_t seed[32], hs_signing_key *out, hs_err *err);
-
-/* Parses the first key of a Synapse signing-key file ("ed25519 <version> <base64 seed>",
- * one key per line). Returns 0, or -1 with err set. */
-int hs_signing_key_parse(const char *text, hs_signing_key *out, hs_err *err);
 
 /* Signs `obj` (an object) in place: adds signatures[server_name][key->key_id], keeping
  * any other signatures. Returns 0, or -1 with err set (e.g. the object holds a float). */
