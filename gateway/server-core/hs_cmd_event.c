@@ -27,6 +27,7 @@ static const struct subcommand {
 } subcommands[] = {
     {"check", "verify event ID, content hash, signatures and format of a PDU", hs_cmd_event_check},
     {"redact", "print the redacted form of a PDU as canonical JSON", hs_cmd_event_redact},
+    {"auth", "check a PDU against the authorization rules and a state file", hs_cmd_event_auth},
 };
 
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])

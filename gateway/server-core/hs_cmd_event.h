@@ -13,4 +13,8 @@ int hs_cmd_event_check(int argc, char **argv);
 /* `event redact [--room-version V] < pdu.json` */
 int hs_cmd_event_redact(int argc, char **argv);
 
+/* `event auth --room-version V --state STATE.jsonl [--auth-events] < pdu.json`
+ * (hs_cmd_event_auth.c) */
+int hs_cmd_event_auth(int argc, char **argv);
+
 #endif

@@ -18,12 +18,11 @@
 #include <string.h>
 
 #include "server-core/hs_auth.h"
+#include "server-core/hs_cmd_event.h"
 #include "server-core/hs_event_id.h"
 
 #define MAX_DOC_BYTES (1u << 20)
 #define MAX_STATE_LINES 200000
-
-int hs_cmd_event_auth(int argc, char **argv);
 
 static void usage(FILE *out)
 {
