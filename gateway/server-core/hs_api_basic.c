@@ -49,7 +49,8 @@ static void well_known_server_get(const hs_request *req, hs_response *resp, void
     } else {
         char host[256];
         server_host(srv->cfg.server_name, host, sizeof host);
-        snprintf(target, sizeof target, "%s:%d", host, srv->cfg.federation.port);
+        snprintf(target, sizeof target, "%s:%d", host,
+                 srv->federation ? hs_httpd_port(srv->federation) : srv->cfg.federation.port);
     }
     hs_response_json(resp, 200, json_pack("{s:s}", "m.server", target));
 }
