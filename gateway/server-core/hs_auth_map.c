@@ -72,6 +72,7 @@ int hs_auth_map_put(hs_auth_map *map, json_t *pdu, const char *event_id)
 bool hs_auth_map_get(const hs_auth_map *map, const char *type, const char *state_key,
                      hs_auth_entry *out)
 {
+    if (!type || !state_key) return false;
     char *key = make_key(type, state_key);
     const json_t *val = key ? json_object_get(map->obj, key) : NULL;
     free(key);
