@@ -1,0 +1,123 @@
+/* pc_router_int.h: the router's private state, shared by pc_router.c (peers, frame
+ * dispatch, traffic, broadcasts, timers, status), pc_tree.c (spanning tree) and
+ * pc_snek.c (SNEK). Not part of the public API: nothing outside gateway/pinecone includes
+ * it. Invariants: peers[p].up for every port a peering is open on; a stored announcement
+ * exists only for up peers; parent != 0 implies peers[parent] is up and has one. */
+#ifndef PC_ROUTER_INT_H
+#define PC_ROUTER_INT_H
+
+#include "pinecone/pc_queue.h"
+#include "pinecone/pc_router.h"
+
+#define PC_PORT_NONE (-1)
+
+typedef struct pc_stored_ann {
+    pc_announcement ann;   /* points into raw */
+    pc_coords peer_coords; /* PeerCoords(ann), cached for routing */
+    uint64_t received;
+    uint64_t order;
+    uint8_t raw[];
+} pc_stored_ann;
+
+typedef struct pc_peer {
+    bool up;
+    uint8_t key[PC_KEY_LEN];
+    pc_stored_ann *ann;
+    pc_queue proto, traffic;
+    bool blocked;          /* send callback said WOULDBLOCK */
+    uint64_t last_rx, last_tx;
+    uint64_t rx_proto_bytes, rx_traffic_bytes, tx_proto_bytes, tx_traffic_bytes;
+} pc_peer;
+
+typedef struct pc_route {
+    uint8_t key[PC_KEY_LEN];
+    int src, dst;          /* dst PC_PORT_NONE at a dead end */
+    uint64_t last_seen;
+    uint8_t root_key[PC_KEY_LEN];
+    uint64_t root_seq;
+    pc_watermark wm;
+} pc_route;
+
+typedef struct pc_cache_entry {
+    uint8_t key[PC_KEY_LEN];
+    pc_coords coords;
+    uint64_t last_seen;
+} pc_cache_entry;
+
+typedef struct pc_seen {
+    uint8_t key[PC_KEY_LEN];
+    uint64_t seq, at;
+} pc_seen;
+
+typedef struct pc_hop {
+    int port;              /* PC_PORT_NONE, 0 = local, or a peer port */
+    pc_watermark wm;
+} pc_hop;
+
+struct pc_router {
+    uint8_t pk[PC_KEY_LEN];
+    uint8_t sk[PC_SECRET_KEY_LEN];
+    pc_router_callbacks cb;
+    void *ud;
+    pc_router_config cfg;
+    pc_peer peers[PC_MAX_PORT + 1];
+
+    /* spanning tree */
+    int parent;
+    uint64_t sequence;
+    uint64_t ann_order;
+    bool waiting;
+    uint64_t wait_until;
+    uint64_t next_root_announce;
+
+    /* SNEK */
+    pc_route *routes;
+    size_t n_routes;
+    bool have_desc;
+    pc_route desc;
+    bool bootstrap_due;
+    uint64_t last_bootstrap;
+    uint64_t next_snek_tick;
+    uint64_t last_msg_seq;
+
+    /* broadcasts and coordinate cache */
+    pc_seen *seen;
+    size_t n_seen;
+    uint64_t next_broadcast;
+    pc_cache_entry *cache;
+    size_t n_cache;
+    uint64_t next_cleanup;
+
+    pc_router_counters counters;
+    uint64_t now;          /* `now` of the input being handled, for last_tx stamps */
+    uint8_t scratch[PC_MAX_FRAME];
+};
+
+/* pc_router.c */
+void pcr_queue_frame(pc_router *r, int port, const pc_frame *f);
+void pcr_close_peer(pc_router *r, int port, int reason, uint64_t now);
+uint64_t pcr_next_msg_seq(pc_router *r, uint64_t now);
+void pcr_cache_clear(pc_router *r);
+void pcr_send_wakeup_to(pc_router *r, int port, uint64_t now);
+
+/* pc_tree.c */
+void pct_current_root(const pc_router *r, const uint8_t **key, uint64_t *seq);
+void pct_coords(const pc_router *r, pc_coords *out);
+void pct_send_announcement(pc_router *r, int port);
+void pct_announce_all(pc_router *r);
+int pct_handle_announcement(pc_router *r, int port, const pc_frame *f, uint64_t now);
+bool pct_select_parent(pc_router *r, uint64_t now);
+void pct_become_root(pc_router *r);
+int pct_next_hop(const pc_router *r, const pc_coords *dest, int from);
+void pct_reparent_timeout(pc_router *r, uint64_t now);
+
+/* pc_snek.c */
+pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
+                    const pc_watermark *w, uint64_t now);
+void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now);
+void pcs_tick(pc_router *r, uint64_t now);
+void pcs_peer_down(pc_router *r, int port);
+void pcs_reset(pc_router *r);
+const pc_route *pcs_find(const pc_router *r, const uint8_t key[PC_KEY_LEN]);
+
+#endif
