@@ -94,7 +94,7 @@ Test(pc_sim, pair_converges_like_go)
     sim_run_until(&s, SIM_T0 + 17000);
     cr_assert_eq(s.recv_errors, 0);
     cr_assert_eq(a->closed + b->closed, 0, "keepalives keep the link up");
-    check_manhole(a, "line3-manhole-A.json");
+    check_manhole(a, "pair-manhole-A.json");
     check_manhole(b, "pair-manhole-B.json");
     cr_assert_gt(a->frames_by_type[PC_FRAME_KEEPALIVE], 0);
     cr_assert_gt(b->frames_by_type[PC_FRAME_BOOTSTRAP], 2);
