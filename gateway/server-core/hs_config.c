@@ -13,6 +13,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "server-core/hs_pdu.h"
 #include "server-core/hs_strbuf.h"
 
 typedef enum { F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT } ftype;
@@ -387,8 +388,9 @@ int hs_config_load(const char *path, hs_config *cfg, char *err, size_t errlen)
 
 int hs_config_validate(const hs_config *cfg, char *err, size_t errlen)
 {
-    if (cfg->server_name[0] == '\0') {
-        snprintf(err, errlen, "server_name must not be empty");
+    if (!hs_is_valid_server_name(cfg->server_name)) {
+        snprintf(err, errlen, "server_name '%s' is not a valid Matrix server name (host or host:port)",
+                 cfg->server_name);
         return -1;
     }
     if (cfg->federation.tls_certificate[0] == '\0' || cfg->federation.tls_private_key[0] == '\0') {
@@ -420,12 +422,16 @@ static void render_doc(hs_strbuf *b, const char *doc, int indent)
     }
 }
 
+/* YAML double-quoted scalar: control characters must be escaped, or the parser folds
+ * line breaks into spaces and the value would not survive a round trip. */
 static void render_quoted(hs_strbuf *b, const char *s)
 {
     hs_strbuf_printf(b, "\"");
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') hs_strbuf_printf(b, "\\%c", *s);
-        else hs_strbuf_printf(b, "%c", *s);
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') hs_strbuf_printf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f) hs_strbuf_printf(b, "\\x%02x", c);
+        else hs_strbuf_printf(b, "%c", c);
     }
     hs_strbuf_printf(b, "\"");
 }

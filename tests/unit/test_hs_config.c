@@ -202,3 +202,23 @@ Test(hs_config, paths_resolve_against_base_dir)
     cr_assert_str_eq(cfg.signing_key_path, "/abs/key");
     cr_assert_str_eq(cfg.federation.tls_certificate, "/base/tls.crt", "defaults resolve too");
 }
+
+Test(hs_config, server_name_grammar)
+{
+    hs_config cfg;
+    cr_assert_eq(parse("server_name: \"bad name\"\n", &cfg), -1);
+    cr_assert(strstr(err, "server_name 'bad name' is not a valid Matrix server name"), "%s", err);
+    cr_assert_eq(parse("server_name: \"[::1]:8448\"\n", &cfg), 0, "%s", err);
+    cr_assert_eq(parse("server_name: 127.0.0.1:8448\n", &cfg), 0, "%s", err);
+}
+
+Test(hs_config, control_characters_survive_rendering)
+{
+    hs_config a, b;
+    hs_config_defaults(&a);
+    snprintf(a.public_baseurl, sizeof a.public_baseurl, "http://x/\r\n\t\"q\\");
+    char *r = hs_config_render(&a);
+    cr_assert_eq(hs_config_parse(r, "r.yaml", NULL, &b, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(b.public_baseurl, a.public_baseurl);
+    free(r);
+}
