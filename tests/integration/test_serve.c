@@ -172,3 +172,60 @@ Test(serve, generate_keys_prints_a_loadable_key)
     cr_assert_eq(strlen(seed), 43, "32 bytes of unpadded base64");
     free(out);
 }
+
+/* Under systemd (Type=notify) the unit becomes active only on READY=1. */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <unistd.h>
+
+Test(serve, notifies_systemd_when_ready_and_logs_json)
+{
+    char *out = NULL;
+    cr_assert_eq(generate(&out), 0, "%s", out);
+    free(out);
+    /* Switch the generated config to JSON log lines. */
+    char *text = NULL;
+    {
+        FILE *r = fopen(cfgpath, "r");
+        fseek(r, 0, SEEK_END);
+        long n = ftell(r);
+        fseek(r, 0, SEEK_SET);
+        text = calloc(1, (size_t)n + 1);
+        cr_assert_eq(fread(text, 1, (size_t)n, r), (size_t)n);
+        fclose(r);
+        char *fmt = strstr(text, "  format: human");
+        cr_assert_not_null(fmt);
+        memcpy(fmt, "  format: json ", 15);
+        FILE *w = fopen(cfgpath, "w");
+        fputs(text, w);
+        fclose(w);
+        free(text);
+    }
+
+    char sock[1100];
+    snprintf(sock, sizeof sock, "%s/notify.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    setenv("NOTIFY_SOCKET", sock, 1);
+
+    pgt_proc p;
+    start(&p);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 10000), 1, "no sd_notify datagram");
+    char msg[64] = "";
+    ssize_t n = recv(fd, msg, sizeof msg - 1, 0);
+    cr_assert_gt(n, 0);
+    cr_assert_str_eq(msg, "READY=1");
+    char line[1024];
+    cr_assert(pgt_wait_line(&p, "\"module\":\"serve\"", 5000, line, sizeof line), "no JSON log line:\n%s", p.buf);
+    cr_assert(strstr(line, "{\"ts\":") == line && strstr(line, "\"level\":\"info\""), "%s", line);
+    cr_assert_eq(pgt_stop(&p, SIGTERM, 15000), 0);
+    n = recv(fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+    cr_assert_gt(n, 0, "STOPPING=1 expected on shutdown");
+    msg[n] = '\0';
+    cr_assert_str_eq(msg, "STOPPING=1");
+    close(fd);
+}
