@@ -9,6 +9,7 @@
 int pg_cmd_version(int argc, char **argv);
 int pg_cmd_event(int argc, char **argv);
 int pg_cmd_json(int argc, char **argv);
+int pc_cmd_node(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -21,6 +22,7 @@ static const struct command {
     {"version", "print the version", pg_cmd_version},
     {"event", "check or redact a Matrix PDU (event check|redact)", pg_cmd_event},
     {"json", "print the canonical JSON form of stdin (json canonical)", pg_cmd_json},
+    {"pinecone", "run a standalone Pinecone node (TCP peers, manhole, ping)", pc_cmd_node},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,65 @@
+/* pc_node: a standalone Pinecone node: one pc_router driven by real sockets (pc_tcp) and
+ * a real clock in one poll loop, with an optional manhole HTTP listener and an optional
+ * ping client. The loop sleeps until the earliest of the router's next deadline, the
+ * transport's timers and the ping schedule.
+ *
+ * Clock: `now` is Unix milliseconds at start plus the CLOCK_MONOTONIC time elapsed since,
+ * so it never jumps backwards yet looks like Go's Unix-ms sequence numbers.
+ *
+ * Ping traffic is pinegate-specific test traffic, NOT understood by Go nodes. Payload
+ * (21 bytes, inside an ordinary traffic frame):
+ *     "pgping\0\0" (8 bytes) | kind (1: 0 = ping, 1 = pong) | seq (uint32 BE)
+ *     | sender's monotonic time in microseconds (uint64 BE, echoed unchanged in the pong)
+ * Every node answers pings from anyone with a pong to the source key; other payloads are
+ * ignored. A pinging node sends one ping per second, starting 1 s after its first peering
+ * is up, and stops after `count` pings plus 2 s for late replies (or once all replied). */
+#ifndef PC_NODE_H
+#define PC_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pinecone/pc_wire.h"
+
+#define PC_PING_LEN 21
+#define PC_PING_INTERVAL 1000  /* ms */
+#define PC_PING_LINGER 2000    /* ms to wait for replies after the last ping */
+#define PC_PING_MAX_COUNT 100000
+#define PC_NODE_MAX_PONGS 64   /* pong replies waiting to be sent */
+
+typedef struct pc_node pc_node;
+
+typedef struct pc_node_config {
+    uint8_t seed[PC_SEED_LEN];        /* ed25519 seed, as Go's -secretkey */
+    const char *listen;               /* "host:port" or NULL */
+    const char *const *connect;       /* static peers "host:port" */
+    size_t n_connect;
+    const char *manhole;              /* "host:port" of the manhole listener or NULL */
+    bool ping;                        /* ping ping_key count times, then stop */
+    uint8_t ping_key[PC_KEY_LEN];
+    unsigned ping_count;
+    FILE *out;                        /* progress lines (public key, peers, ping replies) */
+} pc_node_config;
+
+/* Builds the node: router, listeners, first dials. On failure returns a negative pc_err
+ * and writes a message into err. Prints "public key: <hex>", "listening on <addr>" and
+ * "manhole on http://<addr>/manhole" to cfg->out. */
+int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errlen);
+
+/* Runs until stop_fd (e.g. a signalfd; -1 for none) becomes readable or, when pinging,
+ * until the ping run ends. Returns 0 on a clean stop or when at least one ping was
+ * answered, 1 when a ping run got no reply or the poll loop failed. */
+int pc_node_run(pc_node *n, int stop_fd);
+
+/* Frees everything. NULL is allowed. */
+void pc_node_free(pc_node *n);
+
+/* Builds a ping/pong payload into out (PC_PING_LEN bytes). */
+void pc_ping_encode(uint8_t out[PC_PING_LEN], bool pong, uint32_t seq, uint64_t usec);
+
+/* Parses a ping/pong payload; false when it is not one (wrong length or magic). */
+bool pc_ping_decode(const uint8_t *in, size_t len, bool *pong, uint32_t *seq, uint64_t *usec);
+
+#endif

@@ -1,0 +1,677 @@
+/* pc_tcp: sockets, handshakes, de-framing, bounded write buffers and static-peer
+ * redialling for one pc_router. See pc_tcp.h for the rules; the notes here are about
+ * mechanics. Links are never freed inside a router callback: a failing link is marked
+ * dead and reaped by reap(), which is the only place that calls pc_router_peer_down. */
+#include "pinecone/pc_tcp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pinecone/pc_deframer.h"
+#include "pinecone/pc_handshake.h"
+
+#define READ_CHUNK 16384
+#define ACCEPT_BURST 16
+
+typedef enum tlink_state { L_CONNECTING, L_HANDSHAKE, L_UP } tlink_state;
+
+typedef struct tlink {
+    int fd;
+    tlink_state state;
+    bool outbound;
+    int static_idx;              /* index into statics, -1 for accepted streams */
+    int port;                    /* router port while up, else 0 */
+    uint8_t key[PC_KEY_LEN];     /* after the handshake */
+    pc_deframer df;
+    uint8_t *wbuf;               /* PC_TCP_WBUF_MAX bytes; data at [whead, whead+wlen) */
+    size_t whead, wlen;
+    bool blocked;                /* the router holds frames until peer_writable */
+    bool dead;
+    uint64_t deadline;           /* dial / handshake deadline while not up */
+    uint64_t last_progress;      /* last time a write made progress or the buffer was empty */
+    uint64_t traffic_frames;
+    char uri[PC_TCP_URI_MAX];
+    int pfd;                     /* index in the last pollfd array, -1 if none */
+} tlink;
+
+typedef struct static_peer {
+    char uri[PC_TCP_URI_MAX];
+    double attempts;
+    uint64_t next;               /* earliest next dial */
+    bool have_key;
+    uint8_t key[PC_KEY_LEN];
+    tlink *l;                     /* the stream dialled for it, if open */
+} static_peer;
+
+struct pc_tcp {
+    pc_router *r;
+    uint8_t sk[PC_SECRET_KEY_LEN];
+    uint8_t hs[PC_HANDSHAKE_LEN];
+    int listen_fd, listen_pfd;
+    tlink *links[PC_TCP_MAX_LINKS];
+    size_t n_links;
+    tlink *by_port[PC_MAX_PORT + 1];
+    static_peer statics[PC_TCP_MAX_STATIC];
+    size_t n_statics;
+    uint64_t next_worker;
+    pc_tcp_link_cb link_cb;
+    void *ud;
+};
+
+static const uint8_t *our_key(const pc_tcp *t) { return t->sk + PC_SEED_LEN; }
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL, 0);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Splits "host:port" or "[v6]:port" into parts. */
+static bool split_hostport(const char *in, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon = strrchr(in, ':');
+    if (!colon || colon == in || !colon[1] || strlen(colon + 1) >= pcap)
+        return false;
+    const char *h = in;
+    size_t hl = (size_t)(colon - in);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hcap)
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    strcpy(port, colon + 1);
+    for (const char *p = port; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+static struct addrinfo *resolve(const char *hostport, bool passive)
+{
+    char host[256], port[8];
+    if (!split_hostport(hostport, host, sizeof host, port, sizeof port))
+        return NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return NULL;
+    return res;
+}
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+        snprintf(out, cap, "%s:%u", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        snprintf(out, cap, "[%s]:%u", ip, port);
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+int pc_tcp_new(pc_tcp **out, const uint8_t sk[PC_SECRET_KEY_LEN], pc_tcp_link_cb link_cb,
+               void *ud)
+{
+    pc_tcp *t = calloc(1, sizeof *t);
+    if (!t)
+        return PC_ERR_NOMEM;
+    memcpy(t->sk, sk, PC_SECRET_KEY_LEN);
+    pc_handshake_encode(t->sk, t->hs);
+    t->listen_fd = -1;
+    t->listen_pfd = -1;
+    t->link_cb = link_cb;
+    t->ud = ud;
+    *out = t;
+    return PC_OK;
+}
+
+void pc_tcp_attach(pc_tcp *t, pc_router *r) { t->r = r; }
+
+static void link_free(tlink *l)
+{
+    if (l->fd >= 0)
+        close(l->fd);
+    pc_deframer_free(&l->df);
+    free(l->wbuf);
+    free(l);
+}
+
+void pc_tcp_free(pc_tcp *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n_links; i++)
+        link_free(t->links[i]);
+    if (t->listen_fd >= 0)
+        close(t->listen_fd);
+    free(t);
+}
+
+int pc_tcp_listen_socket(const char *hostport, char *bound, size_t cap)
+{
+    struct addrinfo *res = resolve(hostport, true);
+    if (!res) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0 &&
+            set_nonblock(fd) == 0)
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (bound)
+        format_addr((struct sockaddr *)&ss, bound, cap);
+    return fd;
+}
+
+int pc_tcp_listen(pc_tcp *t, const char *hostport, char *bound, size_t cap)
+{
+    int fd = pc_tcp_listen_socket(hostport, bound, cap);
+    if (fd < 0)
+        return PC_ERR_INVALID;
+    if (t->listen_fd >= 0)
+        close(t->listen_fd);
+    t->listen_fd = fd;
+    return PC_OK;
+}
+
+static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const char *uri,
+                      uint64_t now)
+{
+    if (t->n_links >= PC_TCP_MAX_LINKS)
+        return NULL;
+    tlink *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->wbuf = malloc(PC_TCP_WBUF_MAX);
+    if (!l->wbuf || pc_deframer_init(&l->df, true) != PC_OK) {
+        free(l->wbuf);
+        free(l);
+        return NULL;
+    }
+    l->fd = fd;
+    l->outbound = outbound;
+    l->static_idx = static_idx;
+    l->pfd = -1;
+    l->last_progress = now;
+    snprintf(l->uri, sizeof l->uri, "%s", uri);
+    t->links[t->n_links++] = l;
+    return l;
+}
+
+/* The stream is open: both sides send their handshake straight away. */
+static void start_handshake(pc_tcp *t, tlink *l, uint64_t now)
+{
+    int one = 1;
+    setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    l->state = L_HANDSHAKE;
+    l->deadline = now + PC_TCP_HANDSHAKE_TIMEOUT;
+    memcpy(l->wbuf, t->hs, PC_HANDSHAKE_LEN);
+    l->whead = 0;
+    l->wlen = PC_HANDSHAKE_LEN;
+    l->last_progress = now;
+}
+
+static void static_failed(pc_tcp *t, static_peer *sp, uint64_t now)
+{
+    (void)t;
+    sp->attempts++;
+    double wait = 1000.0;
+    for (int i = 0; i < (int)sp->attempts && wait < PC_TCP_BACKOFF_MAX; i++)
+        wait *= 2;
+    if (wait > PC_TCP_BACKOFF_MAX)
+        wait = PC_TCP_BACKOFF_MAX;
+    sp->next = now + (uint64_t)wait;
+}
+
+static void dial(pc_tcp *t, int idx, uint64_t now)
+{
+    static_peer *sp = &t->statics[idx];
+    struct addrinfo *res = resolve(sp->uri, false);
+    int fd = -1;
+    bool connected = false;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        if (set_nonblock(fd) != 0) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            connected = true;
+        } else if (errno != EINPROGRESS) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (res)
+        freeaddrinfo(res);
+    tlink *l = fd >= 0 ? link_new(t, fd, true, idx, sp->uri, now) : NULL;
+    if (!l) {
+        if (fd >= 0)
+            close(fd);
+        static_failed(t, sp, now);
+        return;
+    }
+    sp->l = l;
+    if (connected) {
+        start_handshake(t, l, now);
+    } else {
+        l->state = L_CONNECTING;
+        l->deadline = now + PC_TCP_DIAL_TIMEOUT;
+    }
+}
+
+int pc_tcp_add_static(pc_tcp *t, const char *hostport, uint64_t now)
+{
+    char host[256], port[8];
+    if (t->n_statics >= PC_TCP_MAX_STATIC || strlen(hostport) >= PC_TCP_URI_MAX ||
+        !split_hostport(hostport, host, sizeof host, port, sizeof port))
+        return PC_ERR_INVALID;
+    for (size_t i = 0; i < t->n_statics; i++)
+        if (strcmp(t->statics[i].uri, hostport) == 0)
+            return PC_OK;
+    static_peer *sp = &t->statics[t->n_statics++];
+    memset(sp, 0, sizeof *sp);
+    snprintf(sp->uri, sizeof sp->uri, "%s", hostport);
+    sp->next = now;
+    if (!t->next_worker)
+        t->next_worker = now + PC_TCP_WORKER_INTERVAL;
+    dial(t, (int)(t->n_statics - 1), now);
+    return PC_OK;
+}
+
+static tlink *up_link_with_key(const pc_tcp *t, const uint8_t key[PC_KEY_LEN], const tlink *except)
+{
+    for (size_t i = 0; i < t->n_links; i++) {
+        tlink *l = t->links[i];
+        if (l != except && l->state == L_UP && !l->dead && l->port &&
+            memcmp(l->key, key, PC_KEY_LEN) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+int pc_tcp_send_frame(pc_tcp *t, int port, const uint8_t *frame, size_t len)
+{
+    tlink *l = port > 0 && port <= PC_MAX_PORT ? t->by_port[port] : NULL;
+    if (!l || l->dead)
+        return PC_OK; /* the link is going away: nothing more will be written */
+    if (l->wlen + len > PC_TCP_WBUF_MAX) {
+        l->blocked = true;
+        return PC_ERR_WOULDBLOCK;
+    }
+    if (l->whead + l->wlen + len > PC_TCP_WBUF_MAX) {
+        memmove(l->wbuf, l->wbuf + l->whead, l->wlen);
+        l->whead = 0;
+    }
+    memcpy(l->wbuf + l->whead + l->wlen, frame, len);
+    l->wlen += len;
+    if (len > 5 && frame[5] == PC_FRAME_TRAFFIC)
+        l->traffic_frames++;
+    return PC_OK;
+}
+
+void pc_tcp_peer_closed(pc_tcp *t, int port, int reason)
+{
+    (void)reason;
+    tlink *l = port > 0 && port <= PC_MAX_PORT ? t->by_port[port] : NULL;
+    if (!l)
+        return;
+    /* The router already forgot the port: reap() must not call peer_down for it. */
+    t->by_port[port] = NULL;
+    if (t->link_cb)
+        t->link_cb(t->ud, port, l->key, l->uri, false);
+    l->port = 0;
+    l->dead = true;
+}
+
+typedef struct feed_ctx {
+    pc_tcp *t;
+    tlink *l;
+    uint64_t now;
+} feed_ctx;
+
+/* Second stream to a key already peered: both ends keep the stream dialled by the
+ * higher key, so they close the same one. Returns the link to close. */
+static tlink *duplicate_loser(const pc_tcp *t, tlink *fresh, tlink *old)
+{
+    if (fresh->outbound == old->outbound)
+        return fresh;
+    bool we_are_higher = pc_key_cmp(our_key(t), fresh->key) > 0;
+    tlink *keep = we_are_higher == fresh->outbound ? fresh : old;
+    return keep == fresh ? old : fresh;
+}
+
+static int on_handshake(pc_tcp *t, tlink *l, const uint8_t *data, size_t len, uint64_t now)
+{
+    int rc = pc_handshake_decode(data, len, l->key);
+    if (rc != PC_OK)
+        return rc;
+    if (memcmp(l->key, our_key(t), PC_KEY_LEN) == 0)
+        return PC_ERR_INVALID; /* dialled ourselves */
+    static_peer *sp = l->static_idx >= 0 ? &t->statics[l->static_idx] : NULL;
+    tlink *old = up_link_with_key(t, l->key, l);
+    if (old && duplicate_loser(t, l, old) == l) {
+        if (sp) {
+            sp->attempts = 0;
+            sp->have_key = true;
+            memcpy(sp->key, l->key, PC_KEY_LEN);
+        }
+        return PC_ERR_PORT_IN_USE;
+    }
+    if (old) {
+        /* the new stream wins: the old one leaves the router first */
+        pc_router_peer_down(t->r, old->port, now);
+        t->by_port[old->port] = NULL;
+        if (t->link_cb)
+            t->link_cb(t->ud, old->port, old->key, old->uri, false);
+        old->port = 0;
+        old->dead = true;
+    }
+    int port = pc_router_free_port(t->r);
+    if (port == 0)
+        return PC_ERR_PORT_IN_USE;
+    l->state = L_UP;
+    l->port = port;
+    t->by_port[port] = l;
+    if (sp) {
+        sp->attempts = 0;
+        sp->next = now;
+        sp->have_key = true;
+        memcpy(sp->key, l->key, PC_KEY_LEN);
+    }
+    if (t->link_cb)
+        t->link_cb(t->ud, port, l->key, l->uri, true);
+    rc = pc_router_peer_up(t->r, port, l->key, now);
+    if (rc != PC_OK) {
+        t->by_port[port] = NULL;
+        l->port = 0;
+        return rc;
+    }
+    return PC_OK;
+}
+
+static int feed_cb(bool is_handshake, const uint8_t *data, size_t len, void *ud)
+{
+    feed_ctx *c = ud;
+    tlink *l = c->l;
+    if (is_handshake)
+        return on_handshake(c->t, l, data, len, c->now);
+    if (l->state != L_UP || !l->port)
+        return PC_ERR_NO_PEER;
+    int rc = pc_router_recv(c->t->r, l->port, data, len, c->now);
+    if (rc < 0)
+        return rc; /* fatal for the peering; the router closed it already */
+    return l->dead ? PC_ERR_NO_PEER : 0;
+}
+
+static void on_readable(pc_tcp *t, tlink *l, uint64_t now)
+{
+    uint8_t buf[READ_CHUNK];
+    ssize_t n = read(l->fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        l->dead = true;
+        return;
+    }
+    feed_ctx c = {t, l, now};
+    if (pc_deframer_feed(&l->df, buf, (size_t)n, feed_cb, &c) != PC_OK)
+        l->dead = true;
+}
+
+static void on_connected(pc_tcp *t, tlink *l, uint64_t now)
+{
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+        l->dead = true;
+        return;
+    }
+    start_handshake(t, l, now);
+}
+
+static void accept_new(pc_tcp *t, uint64_t now)
+{
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(t->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        char uri[PC_TCP_URI_MAX];
+        format_addr((struct sockaddr *)&ss, uri, sizeof uri);
+        tlink *l = link_new(t, fd, false, -1, uri, now);
+        if (!l) {
+            close(fd); /* at the link limit: refuse rather than grow */
+            continue;
+        }
+        start_handshake(t, l, now);
+    }
+}
+
+static void write_link(pc_tcp *t, tlink *l, uint64_t now)
+{
+    while (l->wlen) {
+        ssize_t n = send(l->fd, l->wbuf + l->whead, l->wlen, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            l->dead = true;
+            return;
+        }
+        l->whead += (size_t)n;
+        l->wlen -= (size_t)n;
+        l->last_progress = now;
+    }
+    if (!l->wlen) {
+        l->whead = 0;
+        l->last_progress = now;
+    }
+    /* resume the router once half the buffer is free, so frames flow in batches */
+    if (l->blocked && l->port && l->wlen <= PC_TCP_WBUF_MAX / 2) {
+        l->blocked = false;
+        pc_router_peer_writable(t->r, l->port, now);
+    }
+}
+
+/* Closes dead links; the only place that tells the router a port went down. */
+static void reap(pc_tcp *t, uint64_t now)
+{
+    for (size_t i = 0; i < t->n_links;) {
+        tlink *l = t->links[i];
+        if (!l->dead) {
+            i++;
+            continue;
+        }
+        if (l->port) {
+            int port = l->port;
+            t->by_port[port] = NULL;
+            l->port = 0;
+            if (t->link_cb)
+                t->link_cb(t->ud, port, l->key, l->uri, false);
+            pc_router_peer_down(t->r, port, now);
+        }
+        if (l->static_idx >= 0) {
+            static_peer *sp = &t->statics[l->static_idx];
+            if (sp->l == l) {
+                sp->l = NULL;
+                /* failed before the handshake completed: back off */
+                if (l->state != L_UP)
+                    static_failed(t, sp, now);
+            }
+        }
+        link_free(l);
+        t->links[i] = t->links[--t->n_links];
+    }
+}
+
+void pc_tcp_flush(pc_tcp *t, uint64_t now)
+{
+    /* peer_writable may queue more frames on other links; a second pass writes them */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < t->n_links; i++) {
+            tlink *l = t->links[i];
+            if (!l->dead && l->state != L_CONNECTING && (l->wlen || l->blocked))
+                write_link(t, l, now);
+        }
+    reap(t, now);
+}
+
+size_t pc_tcp_pollfds(pc_tcp *t, struct pollfd *fds, size_t cap)
+{
+    size_t n = 0;
+    t->listen_pfd = -1;
+    if (t->listen_fd >= 0 && n < cap) {
+        t->listen_pfd = (int)n;
+        fds[n++] = (struct pollfd){.fd = t->listen_fd, .events = POLLIN};
+    }
+    for (size_t i = 0; i < t->n_links; i++) {
+        tlink *l = t->links[i];
+        l->pfd = -1;
+        if (l->dead || n >= cap)
+            continue;
+        short ev = l->state == L_CONNECTING ? POLLOUT : POLLIN;
+        if (l->state != L_CONNECTING && l->wlen)
+            ev |= POLLOUT;
+        l->pfd = (int)n;
+        fds[n++] = (struct pollfd){.fd = l->fd, .events = ev};
+    }
+    return n;
+}
+
+static static_peer *static_connected(pc_tcp *t, static_peer *sp)
+{
+    if (sp->l)
+        return sp;
+    if (sp->have_key && up_link_with_key(t, sp->key, NULL))
+        return sp;
+    return NULL;
+}
+
+static void timers(pc_tcp *t, uint64_t now)
+{
+    for (size_t i = 0; i < t->n_links; i++) {
+        tlink *l = t->links[i];
+        if (l->state != L_UP && now >= l->deadline)
+            l->dead = true;
+        if (l->wlen && now - l->last_progress > PC_TCP_WRITE_TIMEOUT)
+            l->dead = true;
+    }
+    if (t->n_statics && now >= t->next_worker) {
+        t->next_worker = now + PC_TCP_WORKER_INTERVAL;
+        for (size_t i = 0; i < t->n_statics; i++) {
+            static_peer *sp = &t->statics[i];
+            if (!static_connected(t, sp) && now >= sp->next)
+                dial(t, (int)i, now);
+        }
+    }
+}
+
+void pc_tcp_process(pc_tcp *t, const struct pollfd *fds, size_t n, uint64_t now)
+{
+    /* links added during this call (accept, dial) have pfd -1 and are skipped */
+    size_t count = t->n_links;
+    tlink *snapshot[PC_TCP_MAX_LINKS];
+    memcpy(snapshot, t->links, count * sizeof *snapshot);
+    for (size_t i = 0; i < count; i++) {
+        tlink *l = snapshot[i];
+        if (l->pfd < 0 || (size_t)l->pfd >= n || l->dead)
+            continue;
+        short re = fds[l->pfd].revents;
+        if (!re)
+            continue;
+        if (l->state == L_CONNECTING) {
+            on_connected(t, l, now);
+            continue;
+        }
+        if (re & (POLLIN | POLLHUP | POLLERR))
+            on_readable(t, l, now);
+        if (!l->dead && (re & POLLOUT))
+            write_link(t, l, now);
+    }
+    if (t->listen_pfd >= 0 && (size_t)t->listen_pfd < n && (fds[t->listen_pfd].revents & POLLIN))
+        accept_new(t, now);
+    timers(t, now);
+    pc_tcp_flush(t, now);
+}
+
+uint64_t pc_tcp_next_deadline(const pc_tcp *t)
+{
+    uint64_t d = UINT64_MAX;
+    for (size_t i = 0; i < t->n_links; i++) {
+        const tlink *l = t->links[i];
+        if (l->dead)
+            return 0;
+        if (l->state != L_UP && l->deadline < d)
+            d = l->deadline;
+        if (l->wlen && l->last_progress + PC_TCP_WRITE_TIMEOUT + 1 < d)
+            d = l->last_progress + PC_TCP_WRITE_TIMEOUT + 1;
+    }
+    if (t->n_statics && t->next_worker < d)
+        d = t->next_worker;
+    return d;
+}
+
+size_t pc_tcp_peer_count(const pc_tcp *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_links; i++)
+        if (t->links[i]->port)
+            n++;
+    return n;
+}
+
+bool pc_tcp_link_info(int port, pc_manhole_link *out, void *ud)
+{
+    const pc_tcp *t = ud;
+    const tlink *l = port > 0 && port <= PC_MAX_PORT ? t->by_port[port] : NULL;
+    if (!l)
+        return false;
+    out->type = 3; /* Go's PeerTypeRemote: every TCP peering */
+    out->zone = l->static_idx >= 0 ? "static" : NULL;
+    out->uri = l->uri;
+    out->traffic_frames = l->traffic_frames;
+    return true;
+}
