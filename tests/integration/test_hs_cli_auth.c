@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "support/pgt.h"
 
@@ -25,37 +24,14 @@ static void teardown(void)
     free(dir);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "%s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Runs `pinegate event auth <args> < input`; returns the exit status, output in *out. */
 static int run(const char *args, const char *input, char **out)
 {
-    char in_path[512], out_path[512], cmd[4096];
-    snprintf(in_path, sizeof in_path, "%s/in.json", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
-    write_file(in_path, input);
-    snprintf(cmd, sizeof cmd, "'%s' event auth %s < '%s' > '%s' 2>&1", pgt_pinegate(), args, in_path, out_path);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "pinegate did not exit normally: %s", cmd);
-    *out = slurp(out_path);
-    return WEXITSTATUS(st);
+    char full[4096];
+    snprintf(full, sizeof full, "%s%s", "event auth ", args);
+    int rc = pgt_pinegate_stdin(full, input, out);
+    cr_assert(rc >= 0, "pinegate did not exit normally: %s", full);
+    return rc;
 }
 
 /* The fixture line (serialised) of the event whose first label starts with `label`, from

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "support/pgt.h"
 
@@ -26,39 +25,21 @@ static void teardown(void)
     free(dir);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* Writes `input` to a file, runs `pinegate <args> < file`, returns the exit status and
  * the captured stdout+stderr in *out (malloc'd). */
 static int run(const char *args, const char *input, char **out)
 {
-    char in_path[512], out_path[512], cmd[4096];
-    snprintf(in_path, sizeof in_path, "%s/in.json", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
-    FILE *f = fopen(in_path, "wb");
-    cr_assert_not_null(f);
-    fputs(input, f);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' %s < '%s' > '%s' 2>&1", pgt_pinegate(), args, in_path, out_path);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "pinegate did not exit normally: %s", cmd);
-    *out = slurp(out_path);
-    return WEXITSTATUS(st);
+    char full[4096];
+    snprintf(full, sizeof full, "%s%s", "", args);
+    int rc = pgt_pinegate_stdin(full, input, out);
+    cr_assert(rc >= 0, "pinegate did not exit normally: %s", full);
+    return rc;
 }
 
 /* Line `n` (1-based) of a fixture file, malloc'd, without the newline. */
 static char *fixture_line(const char *file, int n)
 {
-    char *all = slurp(file);
+    char *all = pgt_slurp(file);
     char *p = all;
     for (int i = 1; i < n; i++) p = strchr(p, '\n') + 1;
     char *end = strchr(p, '\n');
@@ -125,7 +106,7 @@ Test(hs_cli_event, check_tampered_event_fails_with_reason, .init = setup, .fini 
 
 Test(hs_cli_event, check_rejects_forged_key_file, .init = setup, .fini = teardown)
 {
-    char *keys = slurp(FIX "keys-localhost_8448.json");
+    char *keys = pgt_slurp(FIX "keys-localhost_8448.json");
     char *v = strstr(keys, "1795547742018");
     cr_assert_not_null(v);
     v[0] = '2';

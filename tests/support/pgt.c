@@ -248,13 +248,14 @@ int pgt_run(char *const argv[], char **out)
 {
     pgt_proc p;
     if (pgt_spawn(&p, argv) != 0) return -1;
+    /* Read everything (not just what fits p.buf) so a chatty child never blocks. */
+    growbuf all = {0};
+    char chunk[65536];
     ssize_t n;
-    while (p.len + 1 < sizeof p.buf && (n = read(p.out_fd, p.buf + p.len, sizeof p.buf - 1 - p.len)) > 0) {
-        p.len += (size_t)n;
-        p.buf[p.len] = '\0';
-    }
+    while ((n = read(p.out_fd, chunk, sizeof chunk)) > 0) collect(chunk, 1, (size_t)n, &all);
     int rc = pgt_stop(&p, 0, 60000);
-    if (out) *out = strdup(p.buf);
+    if (out) *out = all.d ? all.d : strdup("");
+    else free(all.d);
     return rc;
 }
 
@@ -262,4 +263,54 @@ const char *pgt_pinegate(void)
 {
     const char *b = getenv("PINEGATE_BIN");
     return b && *b ? b : PG_SOURCE_DIR "/build/test/pinegate";
+}
+
+char *pgt_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    do {
+        if (len + 65536 + 1 > cap) {
+            cap = (cap ? cap * 2 : 65536) + 65536 + 1;
+            char *b = realloc(buf, cap);
+            if (!b) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = b;
+        }
+        n = fread(buf + len, 1, 65536, f);
+        len += n;
+    } while (n > 0);
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+int pgt_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+int pgt_pinegate_stdin(const char *args, const char *input, char **out)
+{
+    char *dir = pgt_tmpdir();
+    if (!dir) return -1;
+    char in_path[600], cmd[8192];
+    snprintf(in_path, sizeof in_path, "%s/stdin", dir);
+    int rc = -1;
+    if (pgt_write_file(in_path, input) == 0) {
+        snprintf(cmd, sizeof cmd, "exec '%s' %s < '%s'", pgt_pinegate(), args, in_path);
+        char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+        rc = pgt_run(argv, out);
+    }
+    pgt_rmtree(dir);
+    free(dir);
+    return rc;
 }

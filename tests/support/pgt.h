@@ -67,6 +67,17 @@ int pgt_stop(pgt_proc *p, int sig, int timeout_ms);
  * *out when non-NULL. Returns the exit status or -1. */
 int pgt_run(char *const argv[], char **out);
 
+/* Runs `$PINEGATE_BIN <args>` through /bin/sh with `input` on stdin; stdout and stderr
+ * go to *out (malloc'd). `args` is shell text (quote paths with spaces). Returns the
+ * exit status, or -1 if it did not exit normally. */
+int pgt_pinegate_stdin(const char *args, const char *input, char **out);
+
+/* Reads a whole file into a malloc'd NUL-terminated string; NULL if unreadable. */
+char *pgt_slurp(const char *path);
+
+/* Writes `text` to `path` (truncating). Returns 0 or -1. */
+int pgt_write_file(const char *path, const char *text);
+
 /* The pinegate binary under test ($PINEGATE_BIN). */
 const char *pgt_pinegate(void);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server-core/hs_config.h"
+#include "support/pgt.h"
 
 static char err[1024];
 
@@ -13,20 +14,6 @@ static int parse(const char *yaml, hs_config *cfg)
 {
     err[0] = '\0';
     return hs_config_parse(yaml, "test.yaml", "/base", cfg, err, sizeof err);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
 }
 
 Test(hs_config, example_file_loads_with_defaults)
@@ -48,7 +35,8 @@ Test(hs_config, example_file_is_the_rendered_defaults)
     hs_config def;
     hs_config_defaults(&def);
     char *rendered = hs_config_render(&def);
-    char *file = slurp(PG_SOURCE_DIR "/config.yaml.example");
+    char *file = pgt_slurp(PG_SOURCE_DIR "/config.yaml.example");
+    cr_assert_not_null(file);
     cr_assert_str_eq(file, rendered, "config.yaml.example is stale: regenerate it with "
                                      "`pinegate generate-config` (see README)");
     free(rendered);
