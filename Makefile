@@ -30,6 +30,16 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 TEST_HELPERS := $(sort $(wildcard tests/support/*.c))
 
+# Quiet by default: one line per file. `make V=1 ...` shows the full commands.
+V ?= 0
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+else
+Q :=
+say = @:
+endif
+
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
 
@@ -44,11 +54,13 @@ deps:
 REL_OBJ := $(LIB_SRC:%.c=$(REL_DIR)/obj/%.o)
 $(REL_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(REL_FLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASEFLAGS) $(REL_FLAGS) -MMD -MP -c $< -o $@
 $(REL_DIR)/libpinegate.a: $(REL_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(REL_DIR)/pinegate: $(REL_DIR)/obj/gateway/main.o $(REL_DIR)/libpinegate.a
-	$(CC) $(REL_FLAGS) $^ $(PKG_LIBS) -o $@
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(REL_FLAGS) $^ $(PKG_LIBS) -o $@
 
 build: deps $(REL_DIR)/pinegate
 
@@ -59,15 +71,19 @@ run: build
 TEST_OBJ := $(LIB_SRC:%.c=$(TEST_DIR)/obj/%.o)
 $(TEST_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(TEST_FLAGS) -Itests -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASEFLAGS) $(TEST_FLAGS) -Itests -MMD -MP -c $< -o $@
 $(TEST_DIR)/libpinegate.a: $(TEST_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(TEST_DIR)/pinegate: $(TEST_DIR)/obj/gateway/main.o $(TEST_DIR)/libpinegate.a
-	$(CC) $(TEST_FLAGS) $^ $(PKG_LIBS) -o $@
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(TEST_FLAGS) $^ $(PKG_LIBS) -o $@
 $(TEST_DIR)/unit-tests: $(UNIT_SRC:%.c=$(TEST_DIR)/obj/%.o) $(TEST_HELPERS:%.c=$(TEST_DIR)/obj/%.o) $(TEST_DIR)/libpinegate.a
-	$(CC) $(TEST_FLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(TEST_FLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
 $(TEST_DIR)/integration-tests: $(INTEG_SRC:%.c=$(TEST_DIR)/obj/%.o) $(TEST_HELPERS:%.c=$(TEST_DIR)/obj/%.o) $(TEST_DIR)/libpinegate.a
-	$(CC) $(TEST_FLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(TEST_FLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
 
 # Leak checking stays on; Criterion's own runner allocations are not ours, so the
 # suppression file names only Criterion internals.
@@ -95,11 +111,13 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_FLAGS) -Wno-unused-command-line-argument -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_FLAGS) -Wno-unused-command-line-argument -MMD -MP -c $< -o $@
 $(FUZZ_DIR)/libpinegate.a: $(FUZZ_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_DIR)/libpinegate.a
-	$(FUZZ_CC) $(BASEFLAGS) -Itests -O1 -g -fsanitize=fuzzer,address,undefined $^ $(PKG_LIBS) -o $@
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(BASEFLAGS) -Itests -O1 -g -fsanitize=fuzzer,address,undefined $^ $(PKG_LIBS) -o $@
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
 fuzz-smoke: $(FUZZ_BINS)
@@ -111,7 +129,8 @@ fuzz: deps $(FUZZ_BINS)
 BENCH_BINS := $(BENCH_SRC:tests/bench/%.c=$(REL_DIR)/bench/%)
 $(REL_DIR)/bench/%: tests/bench/%.c $(REL_DIR)/libpinegate.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -Itests $(REL_FLAGS) $^ $(PKG_LIBS) -o $@
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(BASEFLAGS) -Itests $(REL_FLAGS) $^ $(PKG_LIBS) -o $@
 bench: deps $(BENCH_BINS) $(REL_DIR)/pinegate
 	@for b in $(BENCH_BINS); do echo "== $$b"; PINEGATE_BIN=$(CURDIR)/$(REL_DIR)/pinegate $$b || exit 1; done
 
