@@ -1,7 +1,10 @@
-/* test_pc_harness.h: a tiny deterministic simulator for Pinecone router cores: virtual
- * time (ms), in-memory links with a fixed latency, FIFO delivery. Each router's frames go
- * into one global queue and are delivered by sim_run_until, never from inside a
- * callback, so routers are never re-entered. Header-only, for the unit tests. */
+/* test_pc_harness.h: the unit tests' view of the library simulator (pinecone/pc_sim.h).
+ * It keeps the small fixed-size interface the router, manhole and fixture tests were
+ * written against (`sim s = {.now = SIM_T0, .latency = 1}`, sim_add with a seed byte,
+ * sim_link with explicit ports, sim_run_until, per-node counters) and forwards
+ * everything to one pc_sim, so there is a single simulator. Counters are copied back
+ * from pc_sim after every call, and every router is re-armed before running, because
+ * tests also poke routers directly. */
 #ifndef TEST_PC_HARNESS_H
 #define TEST_PC_HARNESS_H
 
@@ -10,18 +13,19 @@
 #include <string.h>
 
 #include "pinecone/pc_router.h"
+#include "pinecone/pc_sim.h"
 #include "test_pc_util.h"
 
 #define SIM_MAX_NODES 8
-#define SIM_T0 1795462100000ull /* a Unix-ms epoch, so sequences look like Go's */
+#define SIM_T0 PC_SIM_T0 /* a Unix-ms epoch, so sequences look like Go's */
 
 struct sim;
 
 typedef struct sim_node {
     struct sim *sim;
+    int id;
     pc_router *r;
     uint8_t pk[32];
-    int link_node[PC_MAX_PORT + 1], link_port[PC_MAX_PORT + 1];
     size_t delivered;
     uint8_t last_src[32];
     uint8_t last_payload[PC_MAX_DATAGRAM];
@@ -31,133 +35,83 @@ typedef struct sim_node {
     int frames_by_type[8];
 } sim_node;
 
-typedef struct sim_msg {
-    int to_node, to_port;
-    uint64_t at;
-    uint8_t *data;
-    size_t len;
-} sim_msg;
-
 typedef struct sim {
     sim_node nodes[SIM_MAX_NODES];
     int n;
     uint64_t now, latency;
-    sim_msg *q;
-    size_t head, count, cap;
     int recv_errors;
+    pc_sim *core;
 } sim;
 
-static int sim_send(pc_router *r, int port, const uint8_t *frame, size_t len, void *ud)
+static void sim_on_deliver(pc_sim *ps, int node, const uint8_t src[32], const uint8_t *p,
+                           size_t len, void *user)
 {
-    (void)r;
-    sim_node *nd = ud;
-    sim *s = nd->sim;
-    if (frame[5] < 8)
-        nd->frames_by_type[frame[5]]++;
-    if (s->head + s->count == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->q = realloc(s->q, s->cap * sizeof *s->q);
-    }
-    sim_msg *m = &s->q[s->head + s->count++];
-    m->to_node = nd->link_node[port];
-    m->to_port = nd->link_port[port];
-    m->at = s->now + s->latency;
-    m->data = malloc(len);
-    memcpy(m->data, frame, len);
-    m->len = len;
-    return 0;
-}
-
-static void sim_deliver(pc_router *r, const uint8_t src[32], const uint8_t *p, size_t len, void *ud)
-{
-    (void)r;
-    sim_node *nd = ud;
-    nd->delivered++;
+    (void)ps;
+    sim_node *nd = &((sim *)user)->nodes[node];
     memcpy(nd->last_src, src, 32);
     memcpy(nd->last_payload, p, len);
     nd->last_len = len;
 }
 
-static void sim_closed(pc_router *r, int port, int reason, void *ud)
+/* Copies the library's clock and counters into the fixed-size view. */
+static void sim_sync(sim *s)
 {
-    (void)r;
-    (void)port;
-    (void)reason;
-    ((sim_node *)ud)->closed++;
-}
-
-static void sim_bcast(pc_router *r, const uint8_t src[32], void *ud)
-{
-    (void)r;
-    (void)src;
-    ((sim_node *)ud)->broadcasts++;
+    s->now = pc_sim_now(s->core);
+    pc_sim_totals t;
+    pc_sim_get_totals(s->core, &t);
+    s->recv_errors = (int)t.recv_errors;
+    for (int i = 0; i < s->n; i++) {
+        const pc_sim_node_stats *st = pc_sim_stats(s->core, i);
+        sim_node *nd = &s->nodes[i];
+        nd->delivered = st->delivered;
+        nd->broadcasts = st->broadcasts;
+        nd->closed = st->closed;
+        for (int k = 0; k < 8; k++)
+            nd->frames_by_type[k] = (int)st->frames_by_type[k];
+    }
 }
 
 /* Adds a node with seed = seed_byte x 32, created at the current time. */
 static sim_node *sim_add(sim *s, uint8_t seed_byte, const pc_router_config *cfg)
 {
+    if (!s->core) {
+        cr_assert_eq(pc_sim_new(&s->core, 1, s->now), PC_OK);
+        pc_sim_on_deliver(s->core, sim_on_deliver, s);
+    }
+    cr_assert_lt(s->n, SIM_MAX_NODES);
+    uint8_t seed[32];
+    memset(seed, seed_byte, 32);
+    int id = pc_sim_add_node(s->core, seed, cfg);
+    cr_assert_eq(id, s->n);
     sim_node *nd = &s->nodes[s->n++];
     memset(nd, 0, sizeof *nd);
     nd->sim = s;
-    uint8_t seed[32], sk[64];
-    memset(seed, seed_byte, 32);
-    pc_keypair_from_seed(seed, nd->pk, sk);
-    pc_router_callbacks cb = {.send_frame = sim_send, .deliver = sim_deliver,
-                              .peer_closed = sim_closed, .broadcast_received = sim_bcast};
-    cr_assert_eq(pc_router_new(&nd->r, seed, cfg, &cb, nd, s->now), PC_OK);
+    nd->id = id;
+    nd->r = pc_sim_router(s->core, id);
+    memcpy(nd->pk, pc_sim_key(s->core, id), 32);
     return nd;
 }
 
 /* Connects node a's port pa to node b's port pb (both sides see the peering at once). */
 static void sim_link(sim *s, sim_node *a, int pa, sim_node *b, int pb)
 {
-    a->link_node[pa] = (int)(b - s->nodes);
-    a->link_port[pa] = pb;
-    b->link_node[pb] = (int)(a - s->nodes);
-    b->link_port[pb] = pa;
-    cr_assert_eq(pc_router_peer_up(a->r, pa, b->pk, s->now), PC_OK);
-    cr_assert_eq(pc_router_peer_up(b->r, pb, a->pk, s->now), PC_OK);
+    cr_assert_geq(pc_sim_connect(s->core, a->id, pa, b->id, pb, s->latency, 0.0), 0);
+    sim_sync(s);
 }
 
-/* Runs the simulation until virtual time t, jumping from event to event. */
+/* Runs the simulation until virtual time t. */
 static void sim_run_until(sim *s, uint64_t t)
 {
-    for (;;) {
-        uint64_t next = t;
-        if (s->count && s->q[s->head].at < next)
-            next = s->q[s->head].at;
-        for (int i = 0; i < s->n; i++) {
-            uint64_t d = pc_router_next_deadline(s->nodes[i].r);
-            if (d < next)
-                next = d;
-        }
-        if (next > s->now)
-            s->now = next;
-        while (s->count && s->q[s->head].at <= s->now) {
-            sim_msg m = s->q[s->head++];
-            s->count--;
-            int rc = pc_router_recv(s->nodes[m.to_node].r, m.to_port, m.data, m.len, s->now);
-            if (rc != PC_OK && rc != PC_ERR_NO_PEER)
-                s->recv_errors++;
-            free(m.data);
-        }
-        for (int i = 0; i < s->n; i++)
-            if (pc_router_next_deadline(s->nodes[i].r) <= s->now)
-                pc_router_handle_timeout(s->nodes[i].r, s->now);
-        if (s->now >= t && !(s->count && s->q[s->head].at <= s->now))
-            break;
-    }
+    for (int i = 0; i < s->n; i++)
+        pc_sim_touch(s->core, i);
+    pc_sim_run_until(s->core, t);
+    sim_sync(s);
 }
 
 static void sim_free(sim *s)
 {
-    while (s->count) {
-        free(s->q[s->head++].data);
-        s->count--;
-    }
-    free(s->q);
-    for (int i = 0; i < s->n; i++)
-        pc_router_free(s->nodes[i].r);
+    pc_sim_free(s->core);
+    s->core = NULL;
 }
 
 #endif

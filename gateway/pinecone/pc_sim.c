@@ -1,0 +1,488 @@
+/* pc_sim: nodes, links and the event loop of the deterministic simulator (see pc_sim.h).
+ *
+ * Invariants: node->port_link[p] is the id of the up link on port p of that node, or -1;
+ * a link is `up` until pc_sim_disconnect or a router closing it, and its `gen` changes
+ * when it goes down so frames in flight can tell. node->timer_at is the time of the
+ * node's live timer event (UINT64_MAX: none), matching the event with node->timer_gen.
+ * The heap holds copies of events; nothing keeps a pointer into it across a callback. */
+#include "pinecone/pc_sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pinecone/pc_handshake.h"
+
+enum { EV_FRAME, EV_CLOSE, EV_TIMER };
+
+/* Timers sort after frames at the same time and among themselves by node index. */
+#define ORD_TIMER (1ull << 63)
+
+typedef struct ev {
+    uint64_t at, ord;
+    uint8_t kind;
+    uint8_t dir;       /* EV_FRAME/EV_CLOSE: 0 = a->b, 1 = b->a */
+    int id;            /* link (frame, close) or node (timer) */
+    uint32_t gen;
+    uint8_t *data;
+    size_t len;
+} ev;
+
+typedef struct sim_link {
+    int node[2], port[2];
+    uint64_t latency;
+    double loss;
+    bool up;
+    uint32_t gen;
+} sim_link;
+
+typedef struct sim_node {
+    pc_sim *sim;
+    int index;
+    pc_router *r;
+    uint8_t seed[PC_SEED_LEN];
+    pc_router_config cfg;
+    bool blackhole;
+    uint64_t timer_at;
+    uint32_t timer_gen;
+    int port_link[PC_MAX_PORT + 1];
+    pc_sim_node_stats st;
+} sim_node;
+
+struct pc_sim {
+    uint64_t now, seq;
+    pc_sim_rng rng;
+    sim_node **nodes;
+    size_t n_nodes, cap_nodes;
+    sim_link *links;
+    size_t n_links, cap_links;
+    ev *heap;
+    size_t n_heap, cap_heap;
+    pc_sim_deliver_fn on_deliver;
+    void *on_deliver_user;
+    pc_sim_totals tot;
+};
+
+/* ---- heap ------------------------------------------------------------------------ */
+
+static bool ev_less(const ev *x, const ev *y)
+{
+    return x->at != y->at ? x->at < y->at : x->ord < y->ord;
+}
+
+static bool heap_push(pc_sim *s, const ev *e)
+{
+    if (s->n_heap == s->cap_heap) {
+        size_t cap = s->cap_heap ? 2 * s->cap_heap : 1024;
+        ev *h = realloc(s->heap, cap * sizeof *h);
+        if (!h)
+            return false;
+        s->heap = h;
+        s->cap_heap = cap;
+    }
+    size_t i = s->n_heap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ev_less(e, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = *e;
+    return true;
+}
+
+static ev heap_pop(pc_sim *s)
+{
+    ev top = s->heap[0];
+    ev last = s->heap[--s->n_heap];
+    size_t i = 0, n = s->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && ev_less(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!ev_less(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (n)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ---- timers ---------------------------------------------------------------------- */
+
+/* Makes sure the node has a timer event no later than its router's next deadline. */
+static void resched(pc_sim *s, sim_node *nd)
+{
+    uint64_t d = pc_router_next_deadline(nd->r);
+    if (d < s->now)
+        d = s->now;
+    if (d >= nd->timer_at)
+        return;   /* the live event comes first and will look again */
+    ev e = {.at = d, .ord = ORD_TIMER | (uint64_t)nd->index, .kind = EV_TIMER,
+            .id = nd->index, .gen = ++nd->timer_gen};
+    if (heap_push(s, &e))
+        nd->timer_at = d;
+}
+
+/* ---- router callbacks ---------------------------------------------------------------- */
+
+/* A blackhole swallows traffic frames that are neither from nor for itself. */
+static bool blackholed(sim_node *nd, const uint8_t *frame, size_t len)
+{
+    if (!nd->blackhole || len < PC_HEADER_LEN || frame[5] != PC_FRAME_TRAFFIC)
+        return false;
+    pc_frame f;
+    if (pc_frame_decode(frame, len, &f) != PC_OK)
+        return false;
+    return memcmp(f.src_key, pc_router_public_key(nd->r), PC_KEY_LEN) != 0;
+}
+
+static int cb_send(pc_router *r, int port, const uint8_t *frame, size_t len, void *ud)
+{
+    (void)r;
+    sim_node *nd = ud;
+    pc_sim *s = nd->sim;
+    if (len > PC_HEADER_LEN - 5 && frame[5] < 8)
+        nd->st.frames_by_type[frame[5]]++;
+    int l = port >= 0 && port <= PC_MAX_PORT ? nd->port_link[port] : -1;
+    if (l < 0 || !s->links[l].up) {
+        s->tot.dropped_link_down++;
+        return 0;
+    }
+    if (blackholed(nd, frame, len)) {
+        nd->st.blackholed++;
+        return 0;
+    }
+    sim_link *lk = &s->links[l];
+    if (lk->loss > 0 && pc_sim_rng_unit(&s->rng) < lk->loss) {
+        s->tot.lost++;
+        return 0;
+    }
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return 0;
+    memcpy(copy, frame, len);
+    ev e = {.at = s->now + lk->latency, .ord = s->seq++, .kind = EV_FRAME,
+            .dir = lk->node[0] == nd->index && lk->port[0] == port ? 0 : 1,
+            .id = l, .gen = lk->gen, .data = copy, .len = len};
+    if (!heap_push(s, &e))
+        free(copy);
+    return 0;
+}
+
+static void cb_deliver(pc_router *r, const uint8_t src[PC_KEY_LEN], const uint8_t *p, size_t len,
+                       void *ud)
+{
+    (void)r;
+    sim_node *nd = ud;
+    nd->st.delivered++;
+    if (nd->sim->on_deliver)
+        nd->sim->on_deliver(nd->sim, nd->index, src, p, len, nd->sim->on_deliver_user);
+}
+
+/* The router dropped a peer itself: the link dies here now, and the far end learns of
+ * it one latency later (as a TCP close would travel). */
+static void cb_closed(pc_router *r, int port, int reason, void *ud)
+{
+    (void)r;
+    (void)reason;
+    sim_node *nd = ud;
+    pc_sim *s = nd->sim;
+    nd->st.closed++;
+    int l = port >= 0 && port <= PC_MAX_PORT ? nd->port_link[port] : -1;
+    if (l < 0)
+        return;
+    sim_link *lk = &s->links[l];
+    nd->port_link[port] = -1;
+    lk->up = false;
+    lk->gen++;
+    int side = lk->node[0] == nd->index && lk->port[0] == port ? 0 : 1;
+    ev e = {.at = s->now + lk->latency, .ord = s->seq++, .kind = EV_CLOSE,
+            .dir = (uint8_t)side, .id = l, .gen = lk->gen};
+    heap_push(s, &e);
+}
+
+static void cb_bcast(pc_router *r, const uint8_t src[PC_KEY_LEN], void *ud)
+{
+    (void)r;
+    (void)src;
+    ((sim_node *)ud)->st.broadcasts++;
+}
+
+static const pc_router_callbacks sim_cb = {.send_frame = cb_send, .deliver = cb_deliver,
+                                           .peer_closed = cb_closed,
+                                           .broadcast_received = cb_bcast};
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+int pc_sim_new(pc_sim **out, uint64_t seed, uint64_t t0)
+{
+    pc_sim *s = calloc(1, sizeof *s);
+    if (!s)
+        return PC_ERR_NOMEM;
+    s->now = t0;
+    pc_sim_rng_seed(&s->rng, seed);
+    *out = s;
+    return PC_OK;
+}
+
+void pc_sim_free(pc_sim *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_heap; i++)
+        free(s->heap[i].data);
+    free(s->heap);
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        pc_router_free(s->nodes[i]->r);
+        free(s->nodes[i]);
+    }
+    free(s->nodes);
+    free(s->links);
+    free(s);
+}
+
+pc_sim_rng *pc_sim_rng_of(pc_sim *s) { return &s->rng; }
+
+void pc_sim_on_deliver(pc_sim *s, pc_sim_deliver_fn fn, void *user)
+{
+    s->on_deliver = fn;
+    s->on_deliver_user = user;
+}
+
+int pc_sim_add_node(pc_sim *s, const uint8_t seed[PC_SEED_LEN], const pc_router_config *cfg)
+{
+    if (s->n_nodes == s->cap_nodes) {
+        size_t cap = s->cap_nodes ? 2 * s->cap_nodes : 64;
+        sim_node **v = realloc(s->nodes, cap * sizeof *v);
+        if (!v)
+            return PC_ERR_NOMEM;
+        s->nodes = v;
+        s->cap_nodes = cap;
+    }
+    sim_node *nd = calloc(1, sizeof *nd);
+    if (!nd)
+        return PC_ERR_NOMEM;
+    nd->sim = s;
+    nd->index = (int)s->n_nodes;
+    nd->timer_at = UINT64_MAX;
+    for (int p = 0; p <= PC_MAX_PORT; p++)
+        nd->port_link[p] = -1;
+    if (seed) {
+        memcpy(nd->seed, seed, PC_SEED_LEN);
+    } else {
+        for (int i = 0; i < PC_SEED_LEN; i += 8) {
+            uint64_t v = pc_sim_rng_next(&s->rng);
+            memcpy(nd->seed + i, &v, 8);
+        }
+    }
+    if (cfg)
+        nd->cfg = *cfg;
+    else
+        pc_router_config_default(&nd->cfg);
+    int rc = pc_router_new(&nd->r, nd->seed, &nd->cfg, &sim_cb, nd, s->now);
+    if (rc != PC_OK) {
+        free(nd);
+        return rc;
+    }
+    s->nodes[s->n_nodes++] = nd;
+    resched(s, nd);
+    return nd->index;
+}
+
+static sim_node *node_at(const pc_sim *s, int i)
+{
+    return i >= 0 && (size_t)i < s->n_nodes ? s->nodes[i] : NULL;
+}
+
+int pc_sim_restart_node(pc_sim *s, int node)
+{
+    sim_node *nd = node_at(s, node);
+    if (!nd)
+        return PC_ERR_INVALID;
+    for (int p = 1; p <= PC_MAX_PORT; p++)
+        if (nd->port_link[p] >= 0)
+            return PC_ERR_INVALID;
+    pc_router *fresh;
+    int rc = pc_router_new(&fresh, nd->seed, &nd->cfg, &sim_cb, nd, s->now);
+    if (rc != PC_OK)
+        return rc;
+    pc_router_free(nd->r);
+    nd->r = fresh;
+    nd->timer_at = UINT64_MAX;   /* the old event is now stale (gen bumps below) */
+    nd->timer_gen++;
+    resched(s, nd);
+    return PC_OK;
+}
+
+size_t pc_sim_node_count(const pc_sim *s) { return s->n_nodes; }
+pc_router *pc_sim_router(pc_sim *s, int node) { return s->nodes[node]->r; }
+const uint8_t *pc_sim_key(const pc_sim *s, int node) { return pc_router_public_key(s->nodes[node]->r); }
+const pc_sim_node_stats *pc_sim_stats(const pc_sim *s, int node) { return &s->nodes[node]->st; }
+void pc_sim_get_totals(const pc_sim *s, pc_sim_totals *out) { *out = s->tot; }
+uint64_t pc_sim_now(const pc_sim *s) { return s->now; }
+size_t pc_sim_link_count(const pc_sim *s) { return s->n_links; }
+
+void pc_sim_set_blackhole(pc_sim *s, int node, bool on)
+{
+    sim_node *nd = node_at(s, node);
+    if (nd)
+        nd->blackhole = on;
+}
+
+/* ---- links ------------------------------------------------------------------------------ */
+
+int pc_sim_connect(pc_sim *s, int a, int pa, int b, int pb, uint64_t latency, double loss)
+{
+    sim_node *na = node_at(s, a), *nb = node_at(s, b);
+    if (!na || !nb || a == b || latency < 1 || !(loss >= 0 && loss < 1))
+        return PC_ERR_INVALID;
+    if (pa == 0)
+        pa = pc_router_free_port(na->r);
+    if (pb == 0)
+        pb = pc_router_free_port(nb->r);
+    if (pa < 1 || pa > PC_MAX_PORT || pb < 1 || pb > PC_MAX_PORT || na->port_link[pa] >= 0 ||
+        nb->port_link[pb] >= 0)
+        return PC_ERR_PORT_IN_USE;
+    if (s->n_links == s->cap_links) {
+        size_t cap = s->cap_links ? 2 * s->cap_links : 256;
+        sim_link *v = realloc(s->links, cap * sizeof *v);
+        if (!v)
+            return PC_ERR_NOMEM;
+        s->links = v;
+        s->cap_links = cap;
+    }
+    int l = (int)s->n_links++;
+    s->links[l] = (sim_link){.node = {a, b}, .port = {pa, pb}, .latency = latency,
+                             .loss = loss, .up = true};
+    na->port_link[pa] = l;
+    nb->port_link[pb] = l;
+    int rc = pc_router_peer_up(na->r, pa, pc_router_public_key(nb->r), s->now);
+    if (rc == PC_OK)
+        rc = pc_router_peer_up(nb->r, pb, pc_router_public_key(na->r), s->now);
+    resched(s, na);
+    resched(s, nb);
+    return rc == PC_OK ? l : rc;
+}
+
+int pc_sim_disconnect(pc_sim *s, int link)
+{
+    if (link < 0 || (size_t)link >= s->n_links)
+        return PC_ERR_INVALID;
+    sim_link *lk = &s->links[link];
+    if (!lk->up)
+        return PC_ERR_NO_PEER;
+    lk->up = false;
+    lk->gen++;
+    for (int side = 0; side < 2; side++) {
+        sim_node *nd = s->nodes[lk->node[side]];
+        nd->port_link[lk->port[side]] = -1;
+        pc_router_peer_down(nd->r, lk->port[side], s->now);
+        resched(s, nd);
+    }
+    return PC_OK;
+}
+
+int pc_sim_find_link(const pc_sim *s, int a, int b)
+{
+    sim_node *na = node_at(s, a);
+    if (!na || !node_at(s, b))
+        return -1;
+    for (int p = 1; p <= PC_MAX_PORT; p++) {
+        int l = na->port_link[p];
+        if (l >= 0 && (s->links[l].node[0] == b || s->links[l].node[1] == b))
+            return l;
+    }
+    return -1;
+}
+
+int pc_sim_link_info(const pc_sim *s, int link, int *a, int *b, bool *up)
+{
+    if (link < 0 || (size_t)link >= s->n_links)
+        return PC_ERR_INVALID;
+    *a = s->links[link].node[0];
+    *b = s->links[link].node[1];
+    *up = s->links[link].up;
+    return PC_OK;
+}
+
+/* ---- driving ---------------------------------------------------------------------------- */
+
+int pc_sim_send(pc_sim *s, int from, int to, const uint8_t *payload, size_t len)
+{
+    sim_node *nf = node_at(s, from), *nt = node_at(s, to);
+    if (!nf || !nt)
+        return PC_ERR_INVALID;
+    int rc = pc_router_send_traffic(nf->r, pc_router_public_key(nt->r), payload, len, s->now);
+    resched(s, nf);
+    return rc;
+}
+
+void pc_sim_touch(pc_sim *s, int node)
+{
+    sim_node *nd = node_at(s, node);
+    if (nd)
+        resched(s, nd);
+}
+
+static void run_event(pc_sim *s, ev *e)
+{
+    if (e->kind == EV_TIMER) {
+        sim_node *nd = s->nodes[e->id];
+        if (e->gen != nd->timer_gen)
+            return;   /* superseded by an earlier one */
+        nd->timer_at = UINT64_MAX;
+        if (pc_router_next_deadline(nd->r) <= s->now)
+            pc_router_handle_timeout(nd->r, s->now);
+        uint64_t d = pc_router_next_deadline(nd->r);
+        /* A deadline that does not move forward would spin; look again 1 ms later. */
+        if (d <= s->now) {
+            ev t = {.at = s->now + 1, .ord = ORD_TIMER | (uint64_t)nd->index, .kind = EV_TIMER,
+                    .id = nd->index, .gen = ++nd->timer_gen};
+            if (heap_push(s, &t))
+                nd->timer_at = t.at;
+        } else {
+            resched(s, nd);
+        }
+        return;
+    }
+    sim_link *lk = &s->links[e->id];
+    int to = 1 - e->dir;
+    sim_node *nd = s->nodes[lk->node[to]];
+    int port = lk->port[to];
+    if (e->kind == EV_CLOSE) {
+        if (nd->port_link[port] == e->id) {
+            nd->port_link[port] = -1;
+            pc_router_peer_down(nd->r, port, s->now);
+            resched(s, nd);
+        }
+        return;
+    }
+    if (!lk->up || e->gen != lk->gen) {
+        s->tot.dropped_link_down++;
+        return;
+    }
+    s->tot.frames++;
+    int rc = pc_router_recv(nd->r, port, e->data, e->len, s->now);
+    if (rc != PC_OK && rc != PC_ERR_NO_PEER)
+        s->tot.recv_errors++;
+    resched(s, nd);
+}
+
+void pc_sim_run_until(pc_sim *s, uint64_t t)
+{
+    while (s->n_heap && s->heap[0].at <= t) {
+        ev e = heap_pop(s);
+        if (e.at > s->now)
+            s->now = e.at;
+        s->tot.events++;
+        run_event(s, &e);
+        free(e.data);
+    }
+    if (t > s->now)
+        s->now = t;
+}
