@@ -57,6 +57,7 @@ struct pc_sim {
     size_t n_links, cap_links;
     ev *heap;
     size_t n_heap, cap_heap;
+    pc_router_config cfg;
     pc_sim_deliver_fn on_deliver;
     void *on_deliver_user;
     pc_sim_totals tot;
@@ -225,6 +226,7 @@ int pc_sim_new(pc_sim **out, uint64_t seed, uint64_t t0)
     if (!s)
         return PC_ERR_NOMEM;
     s->now = t0;
+    pc_router_config_default(&s->cfg);
     pc_sim_rng_seed(&s->rng, seed);
     *out = s;
     return PC_OK;
@@ -247,6 +249,8 @@ void pc_sim_free(pc_sim *s)
 }
 
 pc_sim_rng *pc_sim_rng_of(pc_sim *s) { return &s->rng; }
+
+void pc_sim_set_router_config(pc_sim *s, const pc_router_config *cfg) { s->cfg = *cfg; }
 
 void pc_sim_on_deliver(pc_sim *s, pc_sim_deliver_fn fn, void *user)
 {
@@ -283,7 +287,7 @@ int pc_sim_add_node(pc_sim *s, const uint8_t seed[PC_SEED_LEN], const pc_router_
     if (cfg)
         nd->cfg = *cfg;
     else
-        pc_router_config_default(&nd->cfg);
+        nd->cfg = s->cfg;
     int rc = pc_router_new(&nd->r, nd->seed, &nd->cfg, &sim_cb, nd, s->now);
     if (rc != PC_OK) {
         free(nd);

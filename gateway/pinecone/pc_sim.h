@@ -79,8 +79,11 @@ pc_sim_rng *pc_sim_rng_of(pc_sim *s);
 /* Sets (or clears with NULL) the delivery observer. */
 void pc_sim_on_deliver(pc_sim *s, pc_sim_deliver_fn fn, void *user);
 
+/* The router config for nodes added with cfg NULL (initially pc_router_config_default). */
+void pc_sim_set_router_config(pc_sim *s, const pc_router_config *cfg);
+
 /* Adds a node created at the current virtual time. seed NULL draws a seed from the
- * PRNG; cfg NULL uses pc_router_config_default. Returns the node index (>= 0) or a
+ * PRNG; cfg NULL uses the config set by pc_sim_set_router_config. Returns the node index (>= 0) or a
  * negative pc_err (PC_ERR_NOMEM). */
 int pc_sim_add_node(pc_sim *s, const uint8_t seed[PC_SEED_LEN], const pc_router_config *cfg);
 

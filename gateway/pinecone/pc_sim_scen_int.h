@@ -1,0 +1,55 @@
+/* pc_sim_scen_int.h: helpers shared by the scenario files (pc_sim_scen*.c): topology
+ * builders, ping accounting, report filling. Not public API. */
+#ifndef PC_SIM_SCEN_INT_H
+#define PC_SIM_SCEN_INT_H
+
+#include "pinecone/pc_sim.h"
+#include "pinecone/pc_sim_scenario.h"
+
+/* A new simulation for the scenario parameters (seed, router config at PC_SIM_T0).
+ * Returns NULL when out of memory. */
+pc_sim *pcx_new_sim(const pc_sim_params *p);
+
+/* Adds n nodes with PRNG seeds and links them as `topology` describes, each link with
+ * the given latency and loss. Returns PC_OK or PC_ERR_INVALID / PC_ERR_NOMEM. */
+int pcx_build_topology(pc_sim *s, int n, const char *topology, uint64_t latency, double loss);
+
+/* Pings: a payload carrying an id; delivery at the intended node marks it arrived. */
+typedef struct pcx_pings {
+    int *dst;
+    int *group;          /* caller's grouping, e.g. the mobility step */
+    bool *arrived;
+    size_t n, cap;
+} pcx_pings;
+
+/* Installs the delivery observer for ps on s. */
+void pcx_pings_attach(pc_sim *s, pcx_pings *ps);
+/* Sends one ping now from -> to; a send error counts as a lost ping. */
+void pcx_ping(pc_sim *s, pcx_pings *ps, int from, int to, int group);
+/* Arrived / sent over pings of `group` (-1: all). 0 when none were sent. */
+double pcx_ratio(const pcx_pings *ps, int group, size_t *sent);
+void pcx_pings_free(pcx_pings *ps);
+
+/* Appends a figure to the report (silently ignored beyond PC_SIM_MAX_METRICS). */
+void pcx_put(pc_sim_report *r, const char *name, double v, const char *unit, bool wall);
+
+/* Appends the routers' traffic drop counters summed over all nodes (hop limit, no
+ * route, watermark, queue full), to explain lost pings. */
+void pcx_put_drops(pc_sim *s, pc_sim_report *r);
+
+/* Seconds of the monotonic clock, for the `wall` figures only. */
+double pcx_wall(void);
+
+/* Median of v[0..n) (sorts v in place); 0 when n == 0. */
+double pcx_median(double *v, size_t n);
+
+/* Runs the simulation from now, checking every `step` ms, until converged or `limit`
+ * (absolute virtual ms). Returns the virtual time of convergence, or 0 if not reached. */
+uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit);
+
+int pcx_converge(const pc_sim_params *p, pc_sim_report *r);
+int pcx_mobility(const pc_sim_params *p, pc_sim_report *r);
+int pcx_churn(const pc_sim_params *p, pc_sim_report *r);
+int pcx_adversary(const char *kind, const pc_sim_params *p, pc_sim_report *r);
+
+#endif
