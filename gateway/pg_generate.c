@@ -68,8 +68,8 @@ static void generate_config_usage(FILE *out)
             "  --data-dir D         directory for config, keys and database (created if missing)\n"
             "  --client-port P      client API port (default 8008)\n"
             "  --federation-port P  federation API port (default 8448)\n"
-            "  --dev                a config for local testing: both listeners on 127.0.0.1 and the\n"
-            "                       relaxations later features define for tests\n");
+            "  --dev                a config for local testing: both listeners on 127.0.0.1, open\n"
+            "                       registration, no rate limits\n");
 }
 
 int pg_cmd_generate_config(int argc, char **argv)
@@ -108,7 +108,12 @@ int pg_cmd_generate_config(int argc, char **argv)
     }
     if (server_name) snprintf(cfg.server_name, sizeof cfg.server_name, "%s", server_name);
     else snprintf(cfg.server_name, sizeof cfg.server_name, "localhost:%d", cfg.federation.port);
-    if (dev) snprintf(cfg.federation.bind_address, sizeof cfg.federation.bind_address, "127.0.0.1");
+    if (dev) {
+        snprintf(cfg.federation.bind_address, sizeof cfg.federation.bind_address, "127.0.0.1");
+        /* Test clients register freely and log in in tight loops. */
+        cfg.registration_enabled = true;
+        cfg.rate_limits_enabled = false;
+    }
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "pinegate generate-config: cannot create %s: %s\n", dir, strerror(errno));

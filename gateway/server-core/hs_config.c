@@ -16,7 +16,7 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_strbuf.h"
 
-typedef enum { F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT } ftype;
+typedef enum { F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT, F_DOUBLE } ftype;
 
 typedef struct field {
     const char *key;
@@ -35,6 +35,7 @@ typedef struct field {
 #define INTF(k, m, lo, hi, d) {k, F_INT, OFF(m), 0, lo, hi, false, NULL, d}
 #define INT64F(k, m, lo, hi, d) {k, F_INT64, OFF(m), 0, lo, hi, false, NULL, d}
 #define BOOLF(k, m, d) {k, F_BOOL, OFF(m), 0, 0, 0, false, NULL, d}
+#define DOUBLEF(k, m, lo, hi, d) {k, F_DOUBLE, OFF(m), 0, lo, hi, false, NULL, d}
 #define SECTION(k, ch, d) {k, F_SECTION, 0, 0, 0, 0, false, ch, d}
 #define END {NULL, F_SECTION, 0, 0, 0, 0, false, NULL, NULL}
 
@@ -97,6 +98,29 @@ static const field relay_fields[] = {
     END,
 };
 
+static const field registration_fields[] = {
+    BOOLF("enabled", registration_enabled,
+          "Let anyone create an account with POST /_matrix/client/v3/register (the m.login.dummy\n"
+          "flow, no captcha or email). Keep false on a public server."),
+    STR("registration_shared_secret", registration_shared_secret, false,
+        "When set, admins can create accounts with Synapse's shared-secret API\n"
+        "(POST /_synapse/admin/v1/register, HMAC-SHA1 with this secret), even with\n"
+        "registration disabled. Empty: that API is off."),
+    END,
+};
+
+static const field rate_limit_fields[] = {
+    BOOLF("enabled", rate_limits_enabled, "Token-bucket rate limits per client address (429 M_LIMIT_EXCEEDED)."),
+    DOUBLEF("login_per_second", login_per_second, 0, 1000000, "Login attempts regained per second per address."),
+    INTF("login_burst", login_burst, 1, 1000000, "Login attempts an address may make at once."),
+    DOUBLEF("register_per_second", register_per_second, 0, 1000000,
+            "Registration requests regained per second per address."),
+    INTF("register_burst", register_burst, 1, 1000000, "Registration requests an address may make at once."),
+    INTF("max_tracked_keys", rate_limit_max_keys, 16, 10000000,
+         "Addresses each limiter remembers; beyond that the fullest buckets are forgotten."),
+    END,
+};
+
 static const field root_fields[] = {
     STR("server_name", server_name, true,
         "The DNS identity of this homeserver: user IDs are @name:<server_name>. It is\n"
@@ -118,6 +142,8 @@ static const field root_fields[] = {
     INTF("threads", threads, 1, 256,
          "Worker threads per listener (the process runs 1 main thread + 2 x threads)."),
     SECTION("limits", limits_fields, "Resource limits."),
+    SECTION("registration", registration_fields, "Account registration."),
+    SECTION("rate_limits", rate_limit_fields, "Rate limits on the Client-Server API."),
     SECTION("p2p", p2p_fields, "Pinecone overlay and P2P homeserver identity."),
     SECTION("bridge", bridge_fields, "Translating bridge between the two identities."),
     SECTION("relay", relay_fields, "Store-and-forward relay."),
@@ -142,6 +168,13 @@ void hs_config_defaults(hs_config *cfg)
     cfg->max_request_body_bytes = 50 * 1024 * 1024;
     cfg->max_connections = 1024;
     cfg->shutdown_grace_seconds = 10;
+    /* Synapse's rc_login / rc_registration defaults. */
+    cfg->rate_limits_enabled = true;
+    cfg->login_per_second = 0.17;
+    cfg->login_burst = 3;
+    cfg->register_per_second = 0.17;
+    cfg->register_burst = 3;
+    cfg->rate_limit_max_keys = 10000;
 }
 
 /* ---- parsing ------------------------------------------------------------------------ */
@@ -254,6 +287,17 @@ static int parse_value(parse_ctx *p, const yaml_node_t *key, const yaml_node_t *
         else
             return fail(p, val, "'%s' must be true or false, got '%s'", f->key, s);
         return 0;
+    case F_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(s, &end);
+        if (!is_plain(val) || s[0] == '\0' || *end != '\0' || errno == ERANGE || !(d >= (double)f->min) ||
+            !(d <= (double)f->max))
+            return fail(p, val, "'%s' must be a number from %" PRId64 " to %" PRId64 ", got '%s'", f->key, f->min,
+                        f->max, s);
+        *(double *)(void *)(base + f->offset) = d;
+        return 0;
+    }
     case F_LOGLEVEL:
         if (hs_log_level_parse(s, (hs_log_level *)(void *)(base + f->offset)) != 0)
             return fail(p, val, "'%s' must be one of debug, info, warn, error; got '%s'", f->key, s);
@@ -436,6 +480,17 @@ static void render_quoted(hs_strbuf *b, const char *s)
     hs_strbuf_printf(b, "\"");
 }
 
+/* The shortest decimal that parses back to the same double, so 0.17 stays "0.17". */
+static void render_double(hs_strbuf *b, double d)
+{
+    char tmp[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    hs_strbuf_printf(b, " %s\n", tmp);
+}
+
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 static void render_fields(hs_strbuf *b, const hs_config *cfg, const field *fields, int indent)
@@ -464,6 +519,9 @@ static void render_fields(hs_strbuf *b, const hs_config *cfg, const field *field
             break;
         case F_BOOL:
             hs_strbuf_printf(b, " %s\n", *(const bool *)(base + f->offset) ? "true" : "false");
+            break;
+        case F_DOUBLE:
+            render_double(b, *(const double *)(const void *)(base + f->offset));
             break;
         case F_LOGLEVEL:
             hs_strbuf_printf(b, " %s\n", level_names[*(const hs_log_level *)(const void *)(base + f->offset)]);

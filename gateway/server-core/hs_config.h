@@ -39,6 +39,14 @@ typedef struct hs_config {
     bool p2p_enabled;
     bool bridge_enabled;
     bool relay_enabled;
+    bool registration_enabled;      /* open registration (m.login.dummy) for anyone */
+    char registration_shared_secret[256]; /* Synapse-style admin registration; "" = off */
+    bool rate_limits_enabled;
+    double login_per_second;        /* token bucket refill per remote address */
+    int login_burst;
+    double register_per_second;
+    int register_burst;
+    int rate_limit_max_keys;        /* addresses tracked per limiter (bounded memory) */
 } hs_config;
 
 /* Fills `cfg` with the built-in defaults (server name "localhost:8448", ports 8008/8448,

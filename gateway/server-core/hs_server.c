@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server-core/hs_api_accounts.h"
 #include "server-core/hs_log.h"
 
 int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errlen)
@@ -26,7 +27,7 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (hs_api_basic_register(srv) != 0) {
+    if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the built-in routes");
         goto fail;
     }
@@ -93,6 +94,7 @@ void hs_server_close(hs_server *srv)
     hs_router_free(srv->client_router);
     hs_router_free(srv->federation_router);
     hs_metrics_free(srv->metrics);
+    hs_api_accounts_free(srv->accounts);
     hs_store_close(srv->store);
     memset(srv, 0, sizeof *srv);
 }

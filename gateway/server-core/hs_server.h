@@ -27,6 +27,7 @@ typedef struct hs_server {
     hs_router *federation_router;
     hs_httpd *client;
     hs_httpd *federation;
+    struct hs_api_accounts *accounts; /* hs_api_accounts.c: rate limits, UIA sessions, nonces */
 } hs_server;
 
 /* Opens the store (migrating it), claims the server name, loads the signing key and

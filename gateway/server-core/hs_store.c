@@ -3,6 +3,7 @@
  * migrate) and the version lives in its own table. synchronous=FULL: an acknowledged
  * write must survive power loss, which is what "in SQLite before acknowledged" means. */
 #include "server-core/hs_store.h"
+#include "server-core/hs_store_internal.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,6 +19,18 @@ struct hs_store {
 static const hs_migration migrations[] = {
     {1, "server metadata",
      "CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"},
+    /* Accounts (hs_store_accounts.c). Deactivated users keep their row so the name is
+     * never handed out again; tokens are stored as SHA-256 hashes only. */
+    {2, "accounts, devices, access tokens",
+     "CREATE TABLE users (user_id TEXT PRIMARY KEY NOT NULL, password_hash TEXT,"
+     " admin INTEGER NOT NULL DEFAULT 0, deactivated INTEGER NOT NULL DEFAULT 0, created_ts INTEGER NOT NULL);"
+     "CREATE TABLE devices (user_id TEXT NOT NULL REFERENCES users(user_id), device_id TEXT NOT NULL,"
+     " display_name TEXT, last_seen_ts INTEGER, last_seen_ip TEXT, created_ts INTEGER NOT NULL,"
+     " PRIMARY KEY (user_id, device_id));"
+     "CREATE TABLE access_tokens (token_hash BLOB PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
+     " device_id TEXT NOT NULL, created_ts INTEGER NOT NULL,"
+     " FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE);"
+     "CREATE INDEX access_tokens_device ON access_tokens(user_id, device_id);"},
 };
 
 const hs_migration *hs_store_migrations(size_t *n)
@@ -134,6 +147,11 @@ int hs_store_open(const char *path, const hs_migration *m, size_t n, hs_store **
     st->db = db;
     *out = st;
     return 0;
+}
+
+sqlite3 *hs_store_sqlite(hs_store *st)
+{
+    return st->db;
 }
 
 void hs_store_close(hs_store *st)
