@@ -400,15 +400,6 @@ static int on_handshake(pc_tcp *t, tlink *l, const uint8_t *data, size_t len, ui
         }
         return PC_ERR_PORT_IN_USE;
     }
-    if (old) {
-        /* the new stream wins: the old one leaves the router first */
-        pc_router_peer_down(t->r, old->port, now);
-        t->by_port[old->port] = NULL;
-        if (t->link_cb)
-            t->link_cb(t->ud, old->port, old->key, old->uri, false);
-        old->port = 0;
-        old->dead = true;
-    }
     int port = pc_router_free_port(t->r);
     if (port == 0)
         return PC_ERR_PORT_IN_USE;
@@ -428,6 +419,18 @@ static int on_handshake(pc_tcp *t, tlink *l, const uint8_t *data, size_t len, ui
         t->by_port[port] = NULL;
         l->port = 0;
         return rc;
+    }
+    if (old) {
+        /* The new stream wins. It is up before the old one goes down, so the node is
+         * never left without peers (that would restart its tree with a new sequence);
+         * the price is that the peering moves to another port. */
+        int oport = old->port;
+        t->by_port[oport] = NULL;
+        old->port = 0;
+        old->dead = true;
+        if (t->link_cb)
+            t->link_cb(t->ud, oport, old->key, old->uri, false);
+        pc_router_peer_down(t->r, oport, now);
     }
     return PC_OK;
 }
