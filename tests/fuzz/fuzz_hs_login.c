@@ -1,0 +1,99 @@
+/* Fuzz target: arbitrary request bodies into the accounts endpoints (register, admin
+ * registration, login, password change, deactivation, device management, logout), as
+ * any client can send them. The first byte picks the endpoint; a real server (store
+ * in a temporary directory, no listeners) answers through its client router. Every
+ * request must get a status and a JSON answer; nothing may crash or leak. Password
+ * hashing makes some inputs slow (argon2id), which is the price of reaching the code
+ * behind a valid-looking body. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_server.h"
+
+static hs_server srv;
+static char token_header[160];
+
+static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
+{
+    hs_kv headers[2] = {{"Authorization", token_header}, {"Content-Type", "application/json"}};
+    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
+                      .remote_addr = "127.0.0.1"};
+    if (hs_request_parse_target(&req, target) != 0) abort();
+    hs_router_dispatch(srv.client_router, &req, resp);
+    hs_request_clear(&req);
+}
+
+/* Registers a fresh account and makes its token the one every request carries. A
+ * body may log the previous one out or deactivate it; without this, later inputs
+ * would stop at the token check. */
+static void new_account(void)
+{
+    static unsigned n;
+    char body[160];
+    snprintf(body, sizeof body, "{\"username\":\"fuzzer%u\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}",
+             n++);
+    hs_response resp = {0};
+    dispatch("POST", "/_matrix/client/v3/register", (const uint8_t *)body, strlen(body), &resp);
+    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    if (resp.status != 200 || !tok) abort();
+    snprintf(token_header, sizeof token_header, "Bearer %s", tok);
+    json_decref(j);
+    hs_response_clear(&resp);
+}
+
+static void setup(void)
+{
+    char tmpl[] = "/tmp/fuzz_hs_login.XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) abort();
+    hs_config cfg;
+    char err[1024];
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
+    cfg.registration_enabled = true;
+    cfg.rate_limits_enabled = false;
+    snprintf(cfg.registration_shared_secret, sizeof cfg.registration_shared_secret, "secret");
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    hs_signing_key key;
+    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
+        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz_hs_login setup: %s\n", err);
+        abort();
+    }
+    new_account();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const struct {
+        const char *method, *target;
+    } eps[] = {
+        {"POST", "/_matrix/client/v3/register"},
+        {"POST", "/_synapse/admin/v1/register"},
+        {"POST", "/_matrix/client/v3/login"},
+        {"POST", "/_matrix/client/v3/account/password"},
+        {"POST", "/_matrix/client/v3/account/deactivate"},
+        {"PUT", "/_matrix/client/v3/devices/SOMEDEVICE"},
+        {"DELETE", "/_matrix/client/v3/devices/SOMEDEVICE"},
+        {"POST", "/_matrix/client/v3/delete_devices"},
+        {"GET", "/_matrix/client/v3/register/available?username=fuzz"},
+    };
+    if (!srv.store) setup();
+    if (size < 1 || size > 65536) return 0;
+    size_t i = data[0] % (sizeof eps / sizeof eps[0]);
+    hs_response resp = {0};
+    dispatch(eps[i].method, eps[i].target, data + 1, size - 1, &resp);
+    if (resp.status < 200 || resp.status > 599) abort();
+    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    if (!json_is_object(j)) abort();
+    json_decref(j);
+    hs_response_clear(&resp);
+    dispatch("GET", "/_matrix/client/v3/account/whoami", NULL, 0, &resp);
+    if (resp.status == 401) new_account();
+    hs_response_clear(&resp);
+    return 0;
+}
