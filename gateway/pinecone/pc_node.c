@@ -470,8 +470,12 @@ int pc_node_run(pc_node *n, int stop_fd)
             return 1;
         }
         now = node_now(n);
-        if (stop_idx >= 0 && (fds[stop_idx].revents & POLLIN))
+        if (stop_idx >= 0 && (fds[stop_idx].revents & POLLIN)) {
+            if (n->ping && !n->ping_done && n->ping_sent)
+                ping_summary(n); /* interrupted: still say what came back */
+            fflush(n->out);
             return 0;
+        }
         for (size_t i = n->n_mh; i-- > 0;) {
             mh_client *c = &n->mh[i];
             short re = c->pfd >= 0 ? fds[c->pfd].revents : 0;

@@ -37,7 +37,7 @@ typedef struct tlink {
     bool blocked;                /* the router holds frames until peer_writable */
     bool dead;
     uint64_t deadline;           /* dial / handshake deadline while not up */
-    uint64_t last_progress;      /* last time a write made progress or the buffer was empty */
+    uint64_t stalled_since;      /* when the socket last refused bytes we had; 0 = not stalled */
     uint64_t traffic_frames;
     char uri[PC_TCP_URI_MAX];
     int pfd;                     /* index in the last pollfd array, -1 if none */
@@ -213,8 +213,7 @@ int pc_tcp_listen(pc_tcp *t, const char *hostport, char *bound, size_t cap)
     return PC_OK;
 }
 
-static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const char *uri,
-                      uint64_t now)
+static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const char *uri)
 {
     if (t->n_links >= PC_TCP_MAX_LINKS)
         return NULL;
@@ -231,7 +230,6 @@ static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const c
     l->outbound = outbound;
     l->static_idx = static_idx;
     l->pfd = -1;
-    l->last_progress = now;
     snprintf(l->uri, sizeof l->uri, "%s", uri);
     t->links[t->n_links++] = l;
     return l;
@@ -247,7 +245,6 @@ static void start_handshake(pc_tcp *t, tlink *l, uint64_t now)
     memcpy(l->wbuf, t->hs, PC_HANDSHAKE_LEN);
     l->whead = 0;
     l->wlen = PC_HANDSHAKE_LEN;
-    l->last_progress = now;
 }
 
 static void static_failed(pc_tcp *t, static_peer *sp, uint64_t now)
@@ -286,7 +283,7 @@ static void dial(pc_tcp *t, int idx, uint64_t now)
     }
     if (res)
         freeaddrinfo(res);
-    tlink *l = fd >= 0 ? link_new(t, fd, true, idx, sp->uri, now) : NULL;
+    tlink *l = fd >= 0 ? link_new(t, fd, true, idx, sp->uri) : NULL;
     if (!l) {
         if (fd >= 0)
             close(fd);
@@ -485,7 +482,7 @@ static void accept_new(pc_tcp *t, uint64_t now)
             return;
         char uri[PC_TCP_URI_MAX];
         format_addr((struct sockaddr *)&ss, uri, sizeof uri);
-        tlink *l = link_new(t, fd, false, -1, uri, now);
+        tlink *l = link_new(t, fd, false, -1, uri);
         if (!l) {
             close(fd); /* at the link limit: refuse rather than grow */
             continue;
@@ -494,8 +491,11 @@ static void accept_new(pc_tcp *t, uint64_t now)
     }
 }
 
+/* Go closes a peering when one frame write takes over 3 s; here: when the socket has
+ * taken nothing of what is buffered for that long. */
 static void write_link(pc_tcp *t, tlink *l, uint64_t now)
 {
+    bool progress = false;
     while (l->wlen) {
         ssize_t n = send(l->fd, l->wbuf + l->whead, l->wlen, MSG_NOSIGNAL);
         if (n < 0) {
@@ -506,11 +506,13 @@ static void write_link(pc_tcp *t, tlink *l, uint64_t now)
         }
         l->whead += (size_t)n;
         l->wlen -= (size_t)n;
-        l->last_progress = now;
+        progress = true;
     }
     if (!l->wlen) {
         l->whead = 0;
-        l->last_progress = now;
+        l->stalled_since = 0;
+    } else if (progress || !l->stalled_since) {
+        l->stalled_since = now;
     }
     /* resume the router once half the buffer is free, so frames flow in batches */
     if (l->blocked && l->port && l->wlen <= PC_TCP_WBUF_MAX / 2) {
@@ -599,7 +601,7 @@ static void timers(pc_tcp *t, uint64_t now)
         tlink *l = t->links[i];
         if (l->state != L_UP && now >= l->deadline)
             l->dead = true;
-        if (l->wlen && now - l->last_progress > PC_TCP_WRITE_TIMEOUT)
+        if (l->wlen && l->stalled_since && now - l->stalled_since > PC_TCP_WRITE_TIMEOUT)
             l->dead = true;
     }
     if (t->n_statics && now >= t->next_worker) {
@@ -649,8 +651,8 @@ uint64_t pc_tcp_next_deadline(const pc_tcp *t)
             return 0;
         if (l->state != L_UP && l->deadline < d)
             d = l->deadline;
-        if (l->wlen && l->last_progress + PC_TCP_WRITE_TIMEOUT + 1 < d)
-            d = l->last_progress + PC_TCP_WRITE_TIMEOUT + 1;
+        if (l->wlen && l->stalled_since && l->stalled_since + PC_TCP_WRITE_TIMEOUT + 1 < d)
+            d = l->stalled_since + PC_TCP_WRITE_TIMEOUT + 1;
     }
     if (t->n_statics && t->next_worker < d)
         d = t->next_worker;
