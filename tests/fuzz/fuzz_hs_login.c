@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server-core/hs_server.h"
 
@@ -44,11 +45,26 @@ static void new_account(void)
     hs_response_clear(&resp);
 }
 
+static char dir[64];
+
+/* libFuzzer exits through exit(), so atexit is where the scratch database goes. */
+static void cleanup(void)
+{
+    static const char *const files[] = {"hs.db", "hs.db-wal", "hs.db-shm", "signing.key"};
+    char path[128];
+    hs_server_close(&srv);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 static void setup(void)
 {
-    char tmpl[] = "/tmp/fuzz_hs_login.XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    if (!dir) abort();
+    snprintf(dir, sizeof dir, "/tmp/fuzz_hs_login.XXXXXX");
+    if (!mkdtemp(dir)) abort();
+    atexit(cleanup);
     hs_config cfg;
     char err[1024];
     hs_config_defaults(&cfg);
