@@ -1,12 +1,13 @@
 /* hs_auth_map: an in-memory room state map (type, state_key) -> (PDU, event ID), the
  * concrete hs_auth_state used by the CLI, the tests and state resolution.
  *
- * Built on a jansson object used as a hash table. The key is "<len(type)>:<type><state_key>",
- * which is unambiguous for any strings (a separator character could appear in either part).
+ * Built on a jansson object used as a hash table. The key is hs_state_key's, the same as
+ * hs_state_map's, so both maps agree on what one state entry is.
  * Each value is a small immutable object {"pdu": <pdu>, "id": <event id>?}; copies share
  * those values, and put replaces a value instead of changing it, so a copy never sees a
  * later put on the original. */
 #include "server-core/hs_auth_internal.h"
+#include "server-core/hs_state_map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +16,6 @@
 struct hs_auth_map {
     json_t *obj;
 };
-
-static char *make_key(const char *type, const char *state_key)
-{
-    size_t tl = strlen(type), sl = strlen(state_key);
-    char *k = malloc(tl + sl + 24);
-    if (k) snprintf(k, tl + sl + 24, "%zu:%s%s", tl, type, state_key);
-    return k;
-}
 
 hs_auth_map *hs_auth_map_new(void)
 {
@@ -59,13 +52,14 @@ int hs_auth_map_put(hs_auth_map *map, json_t *pdu, const char *event_id)
 {
     const char *type = hs_auth__str(pdu, "type"), *sk = hs_auth__str(pdu, "state_key");
     if (!type || !sk) return -1;
-    char *key = make_key(type, sk);
+    char buf[256];
+    char *key = hs_state_key(type, sk, buf, sizeof buf);
     json_t *val = json_pack("{sO}", "pdu", pdu);
     int rc = -1;
     if (key && val && (!event_id || json_object_set_new(val, "id", json_string(event_id)) == 0))
         rc = json_object_set(map->obj, key, val);
     json_decref(val);
-    free(key);
+    hs_state_key_free(key, buf);
     return rc == 0 ? 0 : -1;
 }
 
@@ -73,9 +67,10 @@ bool hs_auth_map_get(const hs_auth_map *map, const char *type, const char *state
                      hs_auth_entry *out)
 {
     if (!type || !state_key) return false;
-    char *key = make_key(type, state_key);
+    char buf[256];
+    char *key = hs_state_key(type, state_key, buf, sizeof buf);
     const json_t *val = key ? json_object_get(map->obj, key) : NULL;
-    free(key);
+    hs_state_key_free(key, buf);
     if (!val) return false;
     out->pdu = json_object_get(val, "pdu");
     out->event_id = hs_auth__str(val, "id");

@@ -14,9 +14,7 @@ struct hs_state_map {
     json_t *obj;
 };
 
-/* Writes the internal key into buf when it fits, else into a malloc'd buffer. The result
- * must be released with free_key. */
-static char *make_key(const char *type, const char *state_key, char *buf, size_t cap)
+char *hs_state_key(const char *type, const char *state_key, char *buf, size_t cap)
 {
     size_t need = strlen(type) + strlen(state_key) + 24;
     char *k = need <= cap ? buf : malloc(need);
@@ -24,7 +22,7 @@ static char *make_key(const char *type, const char *state_key, char *buf, size_t
     return k;
 }
 
-static void free_key(char *k, char *buf)
+void hs_state_key_free(char *k, char *buf)
 {
     if (k != buf) free(k);
 }
@@ -64,11 +62,11 @@ int hs_state_map_set(hs_state_map *map, const char *type, const char *state_key,
 {
     if (!map || !type || !state_key || !event_id) return -1;
     char buf[256];
-    char *key = make_key(type, state_key, buf, sizeof buf);
+    char *key = hs_state_key(type, state_key, buf, sizeof buf);
     json_t *val = json_pack("[sss]", type, state_key, event_id);
     int rc = key && val ? json_object_set_new(map->obj, key, val) : -1;
     if (!key) json_decref(val);
-    free_key(key, buf);
+    hs_state_key_free(key, buf);
     return rc == 0 ? 0 : -1;
 }
 
@@ -76,9 +74,9 @@ const char *hs_state_map_get(const hs_state_map *map, const char *type, const ch
 {
     if (!type || !state_key) return NULL;
     char buf[256];
-    char *key = make_key(type, state_key, buf, sizeof buf);
+    char *key = hs_state_key(type, state_key, buf, sizeof buf);
     const json_t *val = key ? json_object_get(map->obj, key) : NULL;
-    free_key(key, buf);
+    hs_state_key_free(key, buf);
     return val ? json_string_value(json_array_get(val, 2)) : NULL;
 }
 

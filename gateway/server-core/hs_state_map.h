@@ -20,6 +20,13 @@ typedef struct hs_state_entry {
 } hs_state_entry;
 
 /* New empty map, or NULL on allocation failure. Free with hs_state_map_free (NULL is ok). */
+/* The hash key both state maps (this one and hs_auth_map) use for (type, state_key):
+ * "<len(type)>:<type><state_key>", unambiguous for any strings. Writes into buf when it
+ * fits, else returns a malloc'd string; release with hs_state_key_free(key, buf).
+ * NULL on allocation failure. */
+char *hs_state_key(const char *type, const char *state_key, char *buf, size_t cap);
+void hs_state_key_free(char *key, char *buf);
+
 hs_state_map *hs_state_map_new(void);
 void hs_state_map_free(hs_state_map *map);
 
