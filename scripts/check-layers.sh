@@ -14,7 +14,7 @@ declare -A allowed_mods=(
 # External headers a folder must not use (its neighbours own those concerns).
 declare -A banned_libs=(
   [pinecone]="sqlite3.h microhttpd.h curl/ openssl/ yaml.h"
-  [server-core]="curl/ openssl/ ngtcp2/ wslay/ gnutls/"
+  [server-core]="curl/ openssl/ ngtcp2/ wslay/ gnutls/gnutls.h gnutls/x509.h gnutls/abstract.h"
   [federation-side]="ngtcp2/ wslay/"
   [p2p-side]="curl/ openssl/"
   [identity-map]="curl/ openssl/ ngtcp2/ wslay/ microhttpd.h sqlite3.h"
