@@ -9,8 +9,8 @@
 int pg_cmd_version(int argc, char **argv);
 int pg_cmd_event(int argc, char **argv);
 int pg_cmd_json(int argc, char **argv);
-int pc_cmd_sim(int argc, char **argv);
 int pg_cmd_state(int argc, char **argv);
+int pc_cmd_sim(int argc, char **argv);
 int pc_cmd_node(int argc, char **argv);
 
 static const struct command {
@@ -24,8 +24,8 @@ static const struct command {
     {"version", "print the version", pg_cmd_version},
     {"event", "check or redact a Matrix PDU (event check|redact)", pg_cmd_event},
     {"json", "print the canonical JSON form of stdin (json canonical)", pg_cmd_json},
-    {"sim", "run the deterministic Pinecone simulator (sim SCENARIO --help)", pc_cmd_sim},
     {"state", "resolve room state or replay a room's events (state resolve|replay)", pg_cmd_state},
+    {"sim", "run the deterministic Pinecone simulator (sim SCENARIO --help)", pc_cmd_sim},
     {"pinecone", "run a standalone Pinecone node (TCP peers, manhole, ping)", pc_cmd_node},
 };
 
