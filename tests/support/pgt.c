@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -313,4 +314,32 @@ int pgt_pinegate_stdin(const char *args, const char *input, char **out)
     pgt_rmtree(dir);
     free(dir);
     return rc;
+}
+
+json_t *pgt_load_jsonl(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s", path);
+        return NULL;
+    }
+    json_t *arr = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_error_t e;
+        json_t *v = json_loads(line, JSON_ALLOW_NUL, &e);
+        if (!v) {
+            snprintf(err, errlen, "%s:%ld: %s", path, lineno, e.text);
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+        json_array_append_new(arr, v);
+    }
+    free(line);
+    fclose(f);
+    return arr;
 }

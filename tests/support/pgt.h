@@ -78,6 +78,11 @@ char *pgt_slurp(const char *path);
 /* Writes `text` to `path` (truncating). Returns 0 or -1. */
 int pgt_write_file(const char *path, const char *text);
 
+/* Every line of a .jsonl file parsed with jansson (NUL escapes allowed), as a new JSON
+ * array; NULL if the file cannot be read or a line is not JSON (why: in err). */
+struct json_t;
+struct json_t *pgt_load_jsonl(const char *path, char *err, size_t errlen);
+
 /* The pinegate binary under test ($PINEGATE_BIN). */
 const char *pgt_pinegate(void);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "server-core/hs_auth.h"
+#include "support/pgt.h"
 
 #define FIX PG_SOURCE_DIR "/tests/fixtures/synapse/"
 
@@ -17,19 +18,9 @@ static const char *const rooms[] = {"room-1-v10", "room-2-v9", "room-3-v6"};
 /* All lines of a .jsonl file as a JSON array. */
 static json_t *load_lines(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t e;
-        json_t *v = json_loads(line, JSON_ALLOW_NUL, &e);
-        cr_assert_not_null(v, "%s: %s", path, e.text);
-        json_array_append_new(arr, v);
-    }
-    free(line);
-    fclose(f);
+    char err[512];
+    json_t *arr = pgt_load_jsonl(path, err, sizeof err);
+    cr_assert_not_null(arr, "%s", err);
     return arr;
 }
 

@@ -12,6 +12,7 @@
 
 #include "server-core/hs_replay.h"
 #include "server-core/hs_room_version.h"
+#include "support/pgt.h"
 
 #define SR_FIX PG_SOURCE_DIR "/tests/fixtures/synapse/"
 
@@ -20,19 +21,9 @@ static const char *const sr_rooms[] = {"room-1-v10", "room-2-v9", "room-3-v6"};
 
 static inline json_t *sr_load_lines(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    json_t *arr = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        json_error_t e;
-        json_t *v = json_loads(line, JSON_ALLOW_NUL, &e);
-        cr_assert_not_null(v, "%s: %s", path, e.text);
-        json_array_append_new(arr, v);
-    }
-    free(line);
-    fclose(f);
+    char err[512];
+    json_t *arr = pgt_load_jsonl(path, err, sizeof err);
+    cr_assert_not_null(arr, "%s", err);
     return arr;
 }
 
