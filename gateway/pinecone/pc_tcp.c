@@ -18,16 +18,29 @@
 
 #include "pinecone/pc_deframer.h"
 #include "pinecone/pc_handshake.h"
+#include "pinecone/pc_ws.h"
 
 #define READ_CHUNK 16384
 #define ACCEPT_BURST 16
 
-typedef enum tlink_state { L_CONNECTING, L_HANDSHAKE, L_UP } tlink_state;
+/* L_UPGRADE only on WebSocket links: the HTTP upgrade before the Pinecone handshake. */
+typedef enum tlink_state { L_CONNECTING, L_UPGRADE, L_HANDSHAKE, L_UP } tlink_state;
+
+typedef enum tlink_kind { K_TCP, K_WS_CLIENT, K_WS_SERVER } tlink_kind;
 
 typedef struct tlink {
     int fd;
     tlink_state state;
     bool outbound;
+    tlink_kind kind;
+    bool discovered;             /* dialled after a multicast beacon */
+    bool have_want;              /* discovered: the key the beacon advertised */
+    uint8_t want_key[PC_KEY_LEN];
+    pc_ws *ws;                   /* WebSocket framing once upgraded */
+    uint8_t *hbuf;               /* WebSocket: upgrade head received so far */
+    size_t hlen;
+    char ws_key[PC_WS_KEY_LEN + 1];
+    char ws_host[PC_TCP_URI_MAX], ws_path[PC_WS_PATH_MAX];
     int static_idx;              /* index into statics, -1 for accepted streams */
     int port;                    /* router port while up, else 0 */
     uint8_t key[PC_KEY_LEN];     /* after the handshake */
@@ -44,7 +57,10 @@ typedef struct tlink {
 } tlink;
 
 typedef struct static_peer {
-    char uri[PC_TCP_URI_MAX];
+    char uri[PC_TCP_URI_MAX];    /* as configured: "host:port" or "ws://host:port/path" */
+    char hostport[PC_TCP_URI_MAX];
+    char path[PC_WS_PATH_MAX];
+    bool ws;
     double attempts;
     uint64_t next;               /* earliest next dial */
     bool have_key;
@@ -57,6 +73,7 @@ struct pc_tcp {
     uint8_t sk[PC_SECRET_KEY_LEN];
     uint8_t hs[PC_HANDSHAKE_LEN];
     int listen_fd, listen_pfd;
+    int ws_listen_fd, ws_listen_pfd;
     tlink *links[PC_TCP_MAX_LINKS];
     size_t n_links;
     tlink *by_port[PC_MAX_PORT + 1];
@@ -68,6 +85,12 @@ struct pc_tcp {
 };
 
 static const uint8_t *our_key(const pc_tcp *t) { return t->sk + PC_SEED_LEN; }
+
+typedef struct feed_ctx {
+    pc_tcp *t;
+    tlink *l;
+    uint64_t now;
+} feed_ctx;
 
 static int set_nonblock(int fd)
 {
@@ -140,6 +163,8 @@ int pc_tcp_new(pc_tcp **out, const uint8_t sk[PC_SECRET_KEY_LEN], pc_tcp_link_cb
     pc_handshake_encode(t->sk, t->hs);
     t->listen_fd = -1;
     t->listen_pfd = -1;
+    t->ws_listen_fd = -1;
+    t->ws_listen_pfd = -1;
     t->link_cb = link_cb;
     t->ud = ud;
     *out = t;
@@ -153,6 +178,8 @@ static void link_free(tlink *l)
     if (l->fd >= 0)
         close(l->fd);
     pc_deframer_free(&l->df);
+    pc_ws_free(l->ws);
+    free(l->hbuf);
     free(l->wbuf);
     free(l);
 }
@@ -165,6 +192,8 @@ void pc_tcp_free(pc_tcp *t)
         link_free(t->links[i]);
     if (t->listen_fd >= 0)
         close(t->listen_fd);
+    if (t->ws_listen_fd >= 0)
+        close(t->ws_listen_fd);
     free(t);
 }
 
@@ -213,7 +242,19 @@ int pc_tcp_listen(pc_tcp *t, const char *hostport, char *bound, size_t cap)
     return PC_OK;
 }
 
-static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const char *uri)
+int pc_tcp_listen_ws(pc_tcp *t, const char *hostport, char *bound, size_t cap)
+{
+    int fd = pc_tcp_listen_socket(hostport, bound, cap);
+    if (fd < 0)
+        return PC_ERR_INVALID;
+    if (t->ws_listen_fd >= 0)
+        close(t->ws_listen_fd);
+    t->ws_listen_fd = fd;
+    return PC_OK;
+}
+
+static tlink *link_new(pc_tcp *t, int fd, tlink_kind kind, bool outbound, int static_idx,
+                       const char *uri)
 {
     if (t->n_links >= PC_TCP_MAX_LINKS)
         return NULL;
@@ -226,7 +267,14 @@ static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const c
         free(l);
         return NULL;
     }
+    if (kind != K_TCP && !(l->hbuf = malloc(PC_WS_HTTP_MAX))) {
+        pc_deframer_free(&l->df);
+        free(l->wbuf);
+        free(l);
+        return NULL;
+    }
     l->fd = fd;
+    l->kind = kind;
     l->outbound = outbound;
     l->static_idx = static_idx;
     l->pfd = -1;
@@ -235,16 +283,74 @@ static tlink *link_new(pc_tcp *t, int fd, bool outbound, int static_idx, const c
     return l;
 }
 
-/* The stream is open: both sides send their handshake straight away. */
+/* Appends up to len raw bytes to the write buffer; returns how many fit. */
+static size_t wbuf_put(tlink *l, const uint8_t *data, size_t len)
+{
+    size_t room = PC_TCP_WBUF_MAX - l->wlen;
+    if (len > room)
+        len = room;
+    if (l->whead + l->wlen + len > PC_TCP_WBUF_MAX) {
+        memmove(l->wbuf, l->wbuf + l->whead, l->wlen);
+        l->whead = 0;
+    }
+    memcpy(l->wbuf + l->whead + l->wlen, data, len);
+    l->wlen += len;
+    return len;
+}
+
+static size_t ws_write_cb(const uint8_t *data, size_t len, void *ud)
+{
+    return wbuf_put(((feed_ctx *)ud)->l, data, len);
+}
+
+static int ws_data_cb(const uint8_t *data, size_t len, void *ud);
+
+static pc_ws_io ws_io(feed_ctx *c) { return (pc_ws_io){ws_write_cb, ws_data_cb, c}; }
+
+/* Queues Pinecone stream bytes: raw on TCP, one binary message on WebSocket. The caller
+ * has checked the room (len, plus PC_WS_FRAME_OVERHEAD on WebSocket). */
+static int link_send(pc_tcp *t, tlink *l, const uint8_t *data, size_t len, uint64_t now)
+{
+    if (!l->ws) {
+        wbuf_put(l, data, len);
+        return PC_OK;
+    }
+    feed_ctx c = {t, l, now};
+    pc_ws_io io = ws_io(&c);
+    return pc_ws_send(l->ws, data, len, &io);
+}
+
+/* The stream is open (and upgraded, on WebSocket): both sides send their handshake
+ * straight away. */
 static void start_handshake(pc_tcp *t, tlink *l, uint64_t now)
+{
+    l->state = L_HANDSHAKE;
+    l->deadline = now + PC_TCP_HANDSHAKE_TIMEOUT;
+    if (link_send(t, l, t->hs, PC_HANDSHAKE_LEN, now) != PC_OK)
+        l->dead = true;
+}
+
+/* The TCP connection is up: TCP links hand over to the handshake, WebSocket clients
+ * send their upgrade request and servers wait for one. */
+static void stream_open(pc_tcp *t, tlink *l, uint64_t now)
 {
     int one = 1;
     setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    l->state = L_HANDSHAKE;
+    if (l->kind == K_TCP) {
+        start_handshake(t, l, now);
+        return;
+    }
+    l->state = L_UPGRADE;
     l->deadline = now + PC_TCP_HANDSHAKE_TIMEOUT;
-    memcpy(l->wbuf, t->hs, PC_HANDSHAKE_LEN);
-    l->whead = 0;
-    l->wlen = PC_HANDSHAKE_LEN;
+    if (l->kind == K_WS_CLIENT) {
+        char req[1024];
+        pc_ws_new_key(l->ws_key);
+        size_t n = pc_ws_build_request(req, sizeof req, l->ws_host, l->ws_path, l->ws_key);
+        if (!n)
+            l->dead = true;
+        else
+            wbuf_put(l, (const uint8_t *)req, n);
+    }
 }
 
 static void static_failed(pc_tcp *t, static_peer *sp, uint64_t now)
@@ -259,12 +365,12 @@ static void static_failed(pc_tcp *t, static_peer *sp, uint64_t now)
     sp->next = now + (uint64_t)wait;
 }
 
-static void dial(pc_tcp *t, int idx, uint64_t now)
+/* Starts a non-blocking connect; returns the fd or -1. *connected: done at once. */
+static int connect_to(const char *hostport, bool *connected)
 {
-    static_peer *sp = &t->statics[idx];
-    struct addrinfo *res = resolve(sp->uri, false);
+    struct addrinfo *res = resolve(hostport, false);
     int fd = -1;
-    bool connected = false;
+    *connected = false;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -275,7 +381,7 @@ static void dial(pc_tcp *t, int idx, uint64_t now)
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            connected = true;
+            *connected = true;
         } else if (errno != EINPROGRESS) {
             close(fd);
             fd = -1;
@@ -283,38 +389,97 @@ static void dial(pc_tcp *t, int idx, uint64_t now)
     }
     if (res)
         freeaddrinfo(res);
-    tlink *l = fd >= 0 ? link_new(t, fd, true, idx, sp->uri) : NULL;
-    if (!l) {
-        if (fd >= 0)
-            close(fd);
-        static_failed(t, sp, now);
-        return;
-    }
-    sp->l = l;
+    return fd;
+}
+
+static void begin(pc_tcp *t, tlink *l, bool connected, uint64_t now)
+{
     if (connected) {
-        start_handshake(t, l, now);
+        stream_open(t, l, now);
     } else {
         l->state = L_CONNECTING;
         l->deadline = now + PC_TCP_DIAL_TIMEOUT;
     }
 }
 
-int pc_tcp_add_static(pc_tcp *t, const char *hostport, uint64_t now)
+static void dial(pc_tcp *t, int idx, uint64_t now)
 {
-    char host[256], port[8];
-    if (t->n_statics >= PC_TCP_MAX_STATIC || strlen(hostport) >= PC_TCP_URI_MAX ||
-        !split_hostport(hostport, host, sizeof host, port, sizeof port))
+    static_peer *sp = &t->statics[idx];
+    bool connected;
+    int fd = connect_to(sp->hostport, &connected);
+    tlink *l = fd >= 0 ? link_new(t, fd, sp->ws ? K_WS_CLIENT : K_TCP, true, idx, sp->uri) : NULL;
+    if (!l) {
+        if (fd >= 0)
+            close(fd);
+        static_failed(t, sp, now);
+        return;
+    }
+    if (sp->ws) {
+        snprintf(l->ws_host, sizeof l->ws_host, "%s", sp->hostport);
+        snprintf(l->ws_path, sizeof l->ws_path, "%s", sp->path);
+    }
+    sp->l = l;
+    begin(t, l, connected, now);
+}
+
+int pc_tcp_add_static(pc_tcp *t, const char *uri, uint64_t now)
+{
+    char host[256], port[8], hostport[PC_TCP_URI_MAX], path[PC_WS_PATH_MAX] = "";
+    bool ws = strncmp(uri, "ws://", 5) == 0;
+    if (t->n_statics >= PC_TCP_MAX_STATIC || strlen(uri) >= PC_TCP_URI_MAX)
+        return PC_ERR_INVALID;
+    if (ws) {
+        if (!pc_ws_split_uri(uri, hostport, sizeof hostport, path, sizeof path))
+            return PC_ERR_INVALID;
+    } else {
+        snprintf(hostport, sizeof hostport, "%s", uri);
+    }
+    if (!split_hostport(hostport, host, sizeof host, port, sizeof port))
         return PC_ERR_INVALID;
     for (size_t i = 0; i < t->n_statics; i++)
-        if (strcmp(t->statics[i].uri, hostport) == 0)
+        if (strcmp(t->statics[i].uri, uri) == 0)
             return PC_OK;
     static_peer *sp = &t->statics[t->n_statics++];
     memset(sp, 0, sizeof *sp);
-    snprintf(sp->uri, sizeof sp->uri, "%s", hostport);
+    snprintf(sp->uri, sizeof sp->uri, "%s", uri);
+    snprintf(sp->hostport, sizeof sp->hostport, "%s", hostport);
+    snprintf(sp->path, sizeof sp->path, "%s", path);
+    sp->ws = ws;
     sp->next = now;
     if (!t->next_worker)
         t->next_worker = now + PC_TCP_WORKER_INTERVAL;
     dial(t, (int)(t->n_statics - 1), now);
+    return PC_OK;
+}
+
+static tlink *up_link_with_key(const pc_tcp *t, const uint8_t key[PC_KEY_LEN], const tlink *except);
+
+int pc_tcp_dial_discovered(pc_tcp *t, const uint8_t key[PC_KEY_LEN], const char *hostport,
+                           uint64_t now)
+{
+    char host[256], port[8];
+    if (strlen(hostport) >= PC_TCP_URI_MAX ||
+        !split_hostport(hostport, host, sizeof host, port, sizeof port))
+        return PC_ERR_INVALID;
+    if (memcmp(key, our_key(t), PC_KEY_LEN) == 0 || up_link_with_key(t, key, NULL))
+        return PC_ERR_PORT_IN_USE;
+    for (size_t i = 0; i < t->n_links; i++) {
+        const tlink *l = t->links[i];
+        if (!l->dead && l->have_want && memcmp(l->want_key, key, PC_KEY_LEN) == 0)
+            return PC_ERR_PORT_IN_USE; /* a dial for that key is under way */
+    }
+    bool connected;
+    int fd = connect_to(hostport, &connected);
+    tlink *l = fd >= 0 ? link_new(t, fd, K_TCP, true, -1, hostport) : NULL;
+    if (!l) {
+        if (fd >= 0)
+            close(fd);
+        return PC_ERR_INVALID;
+    }
+    l->discovered = true;
+    l->have_want = true;
+    memcpy(l->want_key, key, PC_KEY_LEN);
+    begin(t, l, connected, now);
     return PC_OK;
 }
 
@@ -334,16 +499,14 @@ int pc_tcp_send_frame(pc_tcp *t, int port, const uint8_t *frame, size_t len)
     tlink *l = port > 0 && port <= PC_MAX_PORT ? t->by_port[port] : NULL;
     if (!l || l->dead)
         return PC_OK; /* the link is going away: nothing more will be written */
-    if (l->wlen + len > PC_TCP_WBUF_MAX) {
+    size_t need = len + (l->ws ? PC_WS_FRAME_OVERHEAD : 0);
+    if (l->wlen + need > PC_TCP_WBUF_MAX || (l->ws && pc_ws_want_write(l->ws))) {
         l->blocked = true;
         return PC_ERR_WOULDBLOCK;
     }
-    if (l->whead + l->wlen + len > PC_TCP_WBUF_MAX) {
-        memmove(l->wbuf, l->wbuf + l->whead, l->wlen);
-        l->whead = 0;
-    }
-    memcpy(l->wbuf + l->whead + l->wlen, frame, len);
-    l->wlen += len;
+    /* a WebSocket that cannot queue is closing: the link dies, the frame with it */
+    if (link_send(t, l, frame, len, 0) != PC_OK)
+        l->dead = true;
     if (len > 5 && frame[5] == PC_FRAME_TRAFFIC)
         l->traffic_frames++;
     return PC_OK;
@@ -362,12 +525,6 @@ void pc_tcp_peer_closed(pc_tcp *t, int port, int reason)
     l->port = 0;
     l->dead = true;
 }
-
-typedef struct feed_ctx {
-    pc_tcp *t;
-    tlink *l;
-    uint64_t now;
-} feed_ctx;
 
 /* Second stream to a key already peered: both ends keep the stream dialled by the
  * higher key, so they close the same one. Returns the link to close. */
@@ -446,6 +603,72 @@ static int feed_cb(bool is_handshake, const uint8_t *data, size_t len, void *ud)
     return l->dead ? PC_ERR_NO_PEER : 0;
 }
 
+static int ws_data_cb(const uint8_t *data, size_t len, void *ud)
+{
+    feed_ctx *c = ud;
+    return pc_deframer_feed(&c->l->df, data, len, feed_cb, c);
+}
+
+/* Refuses an upgrade with an HTTP error, best effort: the link is closed right after. */
+static void refuse_upgrade(tlink *l, const char *status)
+{
+    char resp[256];
+    size_t n = pc_ws_build_error(resp, sizeof resp, status);
+    if (n && send(l->fd, resp, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        l->dead = true;
+    l->dead = true;
+}
+
+/* Upgrade bytes arrived (at most PC_WS_HTTP_MAX are kept). On success the framing
+ * starts, the handshake goes out, and whatever followed the head is fed as frames. */
+static void on_upgrade_bytes(pc_tcp *t, tlink *l, const uint8_t *in, size_t n, uint64_t now)
+{
+    size_t take = PC_WS_HTTP_MAX - l->hlen < n ? PC_WS_HTTP_MAX - l->hlen : n;
+    memcpy(l->hbuf + l->hlen, in, take);
+    l->hlen += take;
+    size_t used = 0;
+    int rc;
+    if (l->kind == K_WS_SERVER) {
+        char key[PC_WS_KEY_LEN + 1];
+        rc = pc_ws_parse_request(l->hbuf, l->hlen, &used, key);
+        if (rc == PC_ERR_TRUNCATED)
+            return;
+        if (rc != PC_OK) {
+            refuse_upgrade(l, rc == PC_ERR_NO_PEER ? "404 Not Found"
+                              : rc == PC_ERR_TOO_LONG ? "431 Request Header Fields Too Large"
+                                                      : "400 Bad Request");
+            return;
+        }
+        char resp[256];
+        size_t rl = pc_ws_build_response(resp, sizeof resp, key);
+        wbuf_put(l, (const uint8_t *)resp, rl);
+    } else {
+        rc = pc_ws_parse_response(l->hbuf, l->hlen, &used, l->ws_key);
+        if (rc == PC_ERR_TRUNCATED)
+            return;
+        if (rc != PC_OK) {
+            l->dead = true;
+            return;
+        }
+    }
+    if (pc_ws_new(&l->ws, l->kind == K_WS_CLIENT) != PC_OK) {
+        l->dead = true;
+        return;
+    }
+    start_handshake(t, l, now);
+    /* bytes after the head: from the buffered part, then from what did not fit in it */
+    feed_ctx c = {t, l, now};
+    pc_ws_io io = ws_io(&c);
+    size_t rest = l->hlen - used;
+    if (!l->dead && rest && pc_ws_feed(l->ws, l->hbuf + used, rest, &io) != PC_OK)
+        l->dead = true;
+    if (!l->dead && take < n && pc_ws_feed(l->ws, in + take, n - take, &io) != PC_OK)
+        l->dead = true;
+    free(l->hbuf);
+    l->hbuf = NULL;
+    l->hlen = 0;
+}
+
 static void on_readable(pc_tcp *t, tlink *l, uint64_t now)
 {
     uint8_t buf[READ_CHUNK];
@@ -457,8 +680,15 @@ static void on_readable(pc_tcp *t, tlink *l, uint64_t now)
         return;
     }
     feed_ctx c = {t, l, now};
-    if (pc_deframer_feed(&l->df, buf, (size_t)n, feed_cb, &c) != PC_OK)
+    if (l->state == L_UPGRADE) {
+        on_upgrade_bytes(t, l, buf, (size_t)n, now);
+    } else if (l->ws) {
+        pc_ws_io io = ws_io(&c);
+        if (pc_ws_feed(l->ws, buf, (size_t)n, &io) != PC_OK)
+            l->dead = true;
+    } else if (pc_deframer_feed(&l->df, buf, (size_t)n, feed_cb, &c) != PC_OK) {
         l->dead = true;
+    }
 }
 
 static void on_connected(pc_tcp *t, tlink *l, uint64_t now)
@@ -469,25 +699,25 @@ static void on_connected(pc_tcp *t, tlink *l, uint64_t now)
         l->dead = true;
         return;
     }
-    start_handshake(t, l, now);
+    stream_open(t, l, now);
 }
 
-static void accept_new(pc_tcp *t, uint64_t now)
+static void accept_new(pc_tcp *t, int lfd, tlink_kind kind, uint64_t now)
 {
     for (int i = 0; i < ACCEPT_BURST; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(t->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
         char uri[PC_TCP_URI_MAX];
         format_addr((struct sockaddr *)&ss, uri, sizeof uri);
-        tlink *l = link_new(t, fd, false, -1, uri);
+        tlink *l = link_new(t, fd, kind, false, -1, uri);
         if (!l) {
             close(fd); /* at the link limit: refuse rather than grow */
             continue;
         }
-        start_handshake(t, l, now);
+        stream_open(t, l, now);
     }
 }
 
@@ -496,6 +726,14 @@ static void accept_new(pc_tcp *t, uint64_t now)
 static void write_link(pc_tcp *t, tlink *l, uint64_t now)
 {
     bool progress = false;
+    if (l->ws && pc_ws_want_write(l->ws) && l->wlen < PC_TCP_WBUF_MAX / 2) {
+        feed_ctx c = {t, l, now};
+        pc_ws_io io = ws_io(&c);
+        if (pc_ws_flush(l->ws, &io) != PC_OK) {
+            l->dead = true;
+            return;
+        }
+    }
     while (l->wlen) {
         ssize_t n = send(l->fd, l->wbuf + l->whead, l->wlen, MSG_NOSIGNAL);
         if (n < 0) {
@@ -515,7 +753,8 @@ static void write_link(pc_tcp *t, tlink *l, uint64_t now)
         l->stalled_since = now;
     }
     /* resume the router once half the buffer is free, so frames flow in batches */
-    if (l->blocked && l->port && l->wlen <= PC_TCP_WBUF_MAX / 2) {
+    if (l->blocked && l->port && l->wlen <= PC_TCP_WBUF_MAX / 2 &&
+        !(l->ws && pc_ws_want_write(l->ws))) {
         l->blocked = false;
         pc_router_peer_writable(t->r, l->port, now);
     }
@@ -558,7 +797,8 @@ void pc_tcp_flush(pc_tcp *t, uint64_t now)
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < t->n_links; i++) {
             tlink *l = t->links[i];
-            if (!l->dead && l->state != L_CONNECTING && (l->wlen || l->blocked))
+            if (!l->dead && l->state != L_CONNECTING &&
+                (l->wlen || l->blocked || (l->ws && pc_ws_want_write(l->ws))))
                 write_link(t, l, now);
         }
     reap(t, now);
@@ -572,13 +812,18 @@ size_t pc_tcp_pollfds(pc_tcp *t, struct pollfd *fds, size_t cap)
         t->listen_pfd = (int)n;
         fds[n++] = (struct pollfd){.fd = t->listen_fd, .events = POLLIN};
     }
+    t->ws_listen_pfd = -1;
+    if (t->ws_listen_fd >= 0 && n < cap) {
+        t->ws_listen_pfd = (int)n;
+        fds[n++] = (struct pollfd){.fd = t->ws_listen_fd, .events = POLLIN};
+    }
     for (size_t i = 0; i < t->n_links; i++) {
         tlink *l = t->links[i];
         l->pfd = -1;
         if (l->dead || n >= cap)
             continue;
         short ev = l->state == L_CONNECTING ? POLLOUT : POLLIN;
-        if (l->state != L_CONNECTING && l->wlen)
+        if (l->state != L_CONNECTING && (l->wlen || (l->ws && pc_ws_want_write(l->ws))))
             ev |= POLLOUT;
         l->pfd = (int)n;
         fds[n++] = (struct pollfd){.fd = l->fd, .events = ev};
@@ -637,7 +882,10 @@ void pc_tcp_process(pc_tcp *t, const struct pollfd *fds, size_t n, uint64_t now)
             write_link(t, l, now);
     }
     if (t->listen_pfd >= 0 && (size_t)t->listen_pfd < n && (fds[t->listen_pfd].revents & POLLIN))
-        accept_new(t, now);
+        accept_new(t, t->listen_fd, K_TCP, now);
+    if (t->ws_listen_pfd >= 0 && (size_t)t->ws_listen_pfd < n &&
+        (fds[t->ws_listen_pfd].revents & POLLIN))
+        accept_new(t, t->ws_listen_fd, K_WS_SERVER, now);
     timers(t, now);
     pc_tcp_flush(t, now);
 }
@@ -674,7 +922,7 @@ bool pc_tcp_link_info(int port, pc_manhole_link *out, void *ud)
     const tlink *l = port > 0 && port <= PC_MAX_PORT ? t->by_port[port] : NULL;
     if (!l)
         return false;
-    out->type = 3; /* Go's PeerTypeRemote: every TCP peering */
+    out->type = l->discovered ? 1 : 3; /* Go's PeerTypeMulticast / PeerTypeRemote */
     out->zone = l->static_idx >= 0 ? "static" : NULL;
     out->uri = l->uri;
     out->traffic_frames = l->traffic_frames;

@@ -12,7 +12,13 @@
  * never re-entered: sockets are closed and pc_router_peer_down / peer_writable are called
  * only from pc_tcp_process / pc_tcp_flush, never from inside a router callback.
  *
- * Not done here: the poll loop itself (pc_node), WebSocket links, multicast discovery.
+ * A WebSocket link (pc_ws) is the same kind of link with two differences: an HTTP upgrade
+ * precedes the handshake (clients send GET with a fresh key, the WebSocket listener
+ * accepts GET / and GET /ws), and the Pinecone stream travels inside binary messages
+ * (each frame written is one message). Links dialled after a multicast beacon
+ * (pc_tcp_dial_discovered) are plain TCP links with manhole link type 1.
+ *
+ * Not done here: the poll loop itself (pc_node), the beacons (pc_multicast), wss://.
  * One thread; non-blocking sockets. */
 #ifndef PC_TCP_H
 #define PC_TCP_H
@@ -56,13 +62,24 @@ void pc_tcp_free(pc_tcp *t);
  * Returns PC_OK or PC_ERR_INVALID (bad address, bind/listen failed: errno is kept). */
 int pc_tcp_listen(pc_tcp *t, const char *hostport, char *bound, size_t cap);
 
+/* Listens for WebSocket peers on "host:port" (GET / or /ws); like pc_tcp_listen. */
+int pc_tcp_listen_ws(pc_tcp *t, const char *hostport, char *bound, size_t cap);
+
 /* Opens a non-blocking listening TCP socket on "host:port" (also used for the manhole).
  * Writes the bound "ip:port" into bound. Returns the fd (caller closes) or -1 with errno. */
 int pc_tcp_listen_socket(const char *hostport, char *bound, size_t cap);
 
-/* Adds a static peer "host:port" and dials it at once. PC_ERR_INVALID on a bad address
- * or too many static peers. */
-int pc_tcp_add_static(pc_tcp *t, const char *hostport, uint64_t now);
+/* Adds a static peer "host:port" (TCP) or "ws://host:port[/path]" (WebSocket) and dials it
+ * at once; both kinds share the reconnect backoff. PC_ERR_INVALID on a bad address or too
+ * many static peers. */
+int pc_tcp_add_static(pc_tcp *t, const char *uri, uint64_t now);
+
+/* Dials "host:port" over TCP once, for the node whose beacon advertised key. Does nothing
+ * (PC_ERR_PORT_IN_USE) when key is ours, already peered, or being dialled; a failed
+ * dial is not retried here (the next beacon does that). PC_ERR_INVALID on a bad address
+ * or when the connect cannot start. */
+int pc_tcp_dial_discovered(pc_tcp *t, const uint8_t key[PC_KEY_LEN], const char *hostport,
+                           uint64_t now);
 
 /* Router send_frame callback body: appends the frame to the port's write buffer.
  * Returns 0, or PC_ERR_WOULDBLOCK when the buffer is full (pc_tcp_flush calls
