@@ -1,5 +1,6 @@
 /* pc_cmd_node: `pinegate pinecone`, a standalone Pinecone node like Go's cmd/pinecone:
- * TCP listener, static peers, manhole, plus a pinegate-only ping. Parses options, builds
+ * TCP and WebSocket listeners, static peers (TCP or ws://), multicast discovery, manhole,
+ * plus a pinegate-only ping. Parses options, builds
  * the seed (Go's -secretkey format: 32-byte ed25519 seed in hex; random if absent), blocks
  * SIGINT/SIGTERM and hands a signalfd to pc_node_run so a signal ends the loop cleanly. */
 #include <signal.h>
@@ -19,12 +20,20 @@ int pc_cmd_node(int argc, char **argv);
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: pinegate pinecone --listen HOST:PORT [--connect HOST:PORT[,...]]\n"
+            "usage: pinegate pinecone --listen HOST:PORT [--listen-ws HOST:PORT]\n"
+            "                         [--connect HOST:PORT|ws://HOST:PORT/PATH[,...]]\n"
+            "                         [--multicast [--multicast-interface IF]]\n"
             "                         [--secret-key HEX] [--manhole HOST:PORT]\n"
             "                         [--ping KEY [--count N]]\n"
             "  Runs a standalone Pinecone node (wire-compatible with matrix-org/pinecone).\n"
             "  --listen ADDR      accept TCP peerings on ADDR (port 0: any free port)\n"
-            "  --connect LIST     static peers, redialled with 2^n s backoff (max 1 h)\n"
+            "  --listen-ws ADDR   accept WebSocket peerings on ADDR (GET / or GET /ws)\n"
+            "  --connect LIST     static peers, TCP HOST:PORT or ws://HOST:PORT/PATH,\n"
+            "                     redialled with 2^n s backoff (max 1 h)\n"
+            "  --multicast        send LAN beacons (224.0.0.114:60606) and peer over TCP\n"
+            "                     with the nodes they reveal (listens on 0.0.0.0:0 when\n"
+            "                     --listen is not given)\n"
+            "  --multicast-interface IF  beacon only on interface IF\n"
             "  --secret-key HEX   32-byte ed25519 seed in hex, as Go's -secretkey\n"
             "                     (random when absent); the public key is printed\n"
             "  --manhole ADDR     serve GET /manhole (Go's status JSON) over HTTP on ADDR\n"
@@ -54,6 +63,10 @@ int pc_cmd_node(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strcmp(a, "--multicast") == 0) {
+            cfg.multicast = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "pinecone: unknown option or missing value: %s\n", a);
             usage(stderr);
@@ -61,6 +74,8 @@ int pc_cmd_node(int argc, char **argv)
         }
         const char *v = argv[++i];
         if (strcmp(a, "--listen") == 0) cfg.listen = v;
+        else if (strcmp(a, "--listen-ws") == 0) cfg.listen_ws = v;
+        else if (strcmp(a, "--multicast-interface") == 0) cfg.multicast_if = v;
         else if (strcmp(a, "--connect") == 0) connect_list = v;
         else if (strcmp(a, "--secret-key") == 0) secret = v;
         else if (strcmp(a, "--manhole") == 0) cfg.manhole = v;
@@ -79,8 +94,12 @@ int pc_cmd_node(int argc, char **argv)
             return 2;
         }
     }
-    if (!cfg.listen && !connect_list) {
-        fprintf(stderr, "pinecone: give --listen and/or --connect\n");
+    if (cfg.multicast_if && !cfg.multicast) {
+        fprintf(stderr, "pinecone: --multicast-interface needs --multicast\n");
+        return 2;
+    }
+    if (!cfg.listen && !cfg.listen_ws && !connect_list && !cfg.multicast) {
+        fprintf(stderr, "pinecone: give --listen, --listen-ws, --connect and/or --multicast\n");
         usage(stderr);
         return 2;
     }

@@ -26,6 +26,7 @@ struct pc_mcast {
     uint8_t beacon[PC_MCAST_BEACON_LEN];
     char ifname[IF_NAMESIZE];        /* empty: every usable interface */
     unsigned ifs[PC_MCAST_MAX_IFS];  /* usable interface indexes from the last scan */
+    struct in_addr addrs[PC_MCAST_MAX_IFS]; /* their first IPv4 address: the beacon source */
     size_t n_ifs;
     uint64_t next_beacon, next_scan; /* 0: at the first process */
     pc_mcast_found_cb cb;
@@ -131,6 +132,7 @@ static void scan(pc_mcast *m)
             seen = m->ifs[k] == idx;
         if (seen || m->n_ifs == PC_MCAST_MAX_IFS)
             continue;
+        m->addrs[m->n_ifs] = ((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
         m->ifs[m->n_ifs++] = idx;
         struct ip_mreqn mr = {.imr_ifindex = (int)idx};
         inet_pton(AF_INET, PC_MCAST_GROUP4, &mr.imr_multiaddr);
@@ -145,7 +147,8 @@ static void send_beacons(pc_mcast *m)
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(PC_MCAST_PORT)};
     inet_pton(AF_INET, PC_MCAST_GROUP4, &to.sin_addr);
     for (size_t k = 0; k < m->n_ifs; k++) {
-        struct ip_mreqn mr = {.imr_ifindex = (int)m->ifs[k]};
+        /* the source address is what receivers dial, so it must be the interface's */
+        struct ip_mreqn mr = {.imr_ifindex = (int)m->ifs[k], .imr_address = m->addrs[k]};
         if (setsockopt(m->tx, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) != 0)
             continue;
         /* a lost beacon is repeated 2 s later: errors are not worth more */

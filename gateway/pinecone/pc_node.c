@@ -16,12 +16,13 @@
 
 #include "pinecone/pc_handshake.h"
 #include "pinecone/pc_manhole.h"
+#include "pinecone/pc_multicast.h"
 #include "pinecone/pc_router.h"
 #include "pinecone/pc_tcp.h"
 
 #define MANHOLE_MAX_CLIENTS 8
 #define MANHOLE_TIMEOUT 10000 /* ms a manhole client may take for its request/response */
-#define POLL_MAX (2 + MANHOLE_MAX_CLIENTS + PC_TCP_MAX_LINKS + 1)
+#define POLL_MAX (2 + MANHOLE_MAX_CLIENTS + PC_TCP_MAX_LINKS + 3)
 
 static const uint8_t ping_magic[8] = {'p', 'g', 'p', 'i', 'n', 'g', 0, 0};
 
@@ -43,6 +44,7 @@ typedef struct pending_pong {
 struct pc_node {
     pc_router *r;
     pc_tcp *tcp;
+    pc_mcast *mcast;
     FILE *out;
     uint64_t unix0_ms, mono0_us;
 
@@ -167,6 +169,16 @@ static void on_link(void *ud, int port, const uint8_t key[PC_KEY_LEN], const cha
     fprintf(n->out, "peer %s: port %d key %s (%s)\n", up ? "up" : "down", port, h, uri);
     if (up && n->ping && !n->ping_next)
         n->ping_next = node_now(n) + PC_PING_INTERVAL;
+}
+
+static void on_beacon(void *ud, const uint8_t key[PC_KEY_LEN], const char *hostport, uint64_t now)
+{
+    pc_node *n = ud;
+    if (pc_tcp_dial_discovered(n->tcp, key, hostport, now) == PC_OK) {
+        char h[2 * PC_KEY_LEN + 1];
+        hex(key, h);
+        fprintf(n->out, "multicast: dialling %s at %s\n", h, hostport);
+    }
 }
 
 /* ---- manhole listener --------------------------------------------------------- */
@@ -364,13 +376,33 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
     }
 
     char bound[PC_TCP_URI_MAX];
-    if (cfg->listen) {
-        if (pc_tcp_listen(n->tcp, cfg->listen, bound, sizeof bound) != PC_OK) {
-            snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+    const char *listen = cfg->listen ? cfg->listen : cfg->multicast ? "0.0.0.0:0" : NULL;
+    if (listen) {
+        if (pc_tcp_listen(n->tcp, listen, bound, sizeof bound) != PC_OK) {
+            snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
             pc_node_free(n);
             return PC_ERR_INVALID;
         }
         fprintf(n->out, "listening on %s\n", bound);
+    }
+    if (cfg->multicast) {
+        const char *colon = strrchr(bound, ':');
+        unsigned long port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+        if (port == 0 || port > 65535 ||
+            pc_mcast_new(&n->mcast, pk, (uint16_t)port, cfg->multicast_if, on_beacon, n) != PC_OK) {
+            snprintf(err, errlen, "cannot start multicast discovery: %s", strerror(errno));
+            pc_node_free(n);
+            return PC_ERR_INVALID;
+        }
+        fprintf(n->out, "multicast discovery on port %lu\n", port);
+    }
+    if (cfg->listen_ws) {
+        if (pc_tcp_listen_ws(n->tcp, cfg->listen_ws, bound, sizeof bound) != PC_OK) {
+            snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen_ws, strerror(errno));
+            pc_node_free(n);
+            return PC_ERR_INVALID;
+        }
+        fprintf(n->out, "listening for websocket on ws://%s/\n", bound);
     }
     if (cfg->manhole) {
         n->mh_fd = pc_tcp_listen_socket(cfg->manhole, bound, sizeof bound);
@@ -383,7 +415,8 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
     }
     for (size_t i = 0; i < cfg->n_connect; i++) {
         if (pc_tcp_add_static(n->tcp, cfg->connect[i], now) != PC_OK) {
-            snprintf(err, errlen, "bad --connect address '%s' (want HOST:PORT, at most %d)",
+            snprintf(err, errlen,
+                     "bad --connect address '%s' (want HOST:PORT or ws://HOST:PORT/PATH, at most %d)",
                      cfg->connect[i], PC_TCP_MAX_STATIC);
             pc_node_free(n);
             return PC_ERR_INVALID;
@@ -409,6 +442,7 @@ void pc_node_free(pc_node *n)
         mh_close(n, n->n_mh - 1);
     if (n->mh_fd >= 0)
         close(n->mh_fd);
+    pc_mcast_free(n->mcast);
     pc_tcp_free(n->tcp);
     pc_router_free(n->r);
     free(n->ping_answered);
@@ -441,6 +475,9 @@ int pc_node_run(pc_node *n, int stop_fd)
         d = ping_deadline(n);
         if (d < deadline)
             deadline = d;
+        d = n->mcast ? pc_mcast_next_deadline(n->mcast) : UINT64_MAX;
+        if (d < deadline)
+            deadline = d;
         for (size_t i = 0; i < n->n_mh; i++)
             if (n->mh[i].deadline < deadline)
                 deadline = n->mh[i].deadline;
@@ -462,6 +499,9 @@ int pc_node_run(pc_node *n, int stop_fd)
             fds[nf++] = (struct pollfd){.fd = n->mh[i].fd,
                                         .events = n->mh[i].out ? POLLOUT : POLLIN};
         }
+        size_t mc0 = nf;
+        if (n->mcast)
+            nf += pc_mcast_pollfds(n->mcast, fds + mc0, POLL_MAX - mc0);
         size_t tcp0 = nf;
         nf += pc_tcp_pollfds(n->tcp, fds + tcp0, POLL_MAX - tcp0);
 
@@ -484,6 +524,8 @@ int pc_node_run(pc_node *n, int stop_fd)
         }
         if (mh_idx >= 0 && (fds[mh_idx].revents & POLLIN))
             mh_accept(n, now);
+        if (n->mcast)
+            pc_mcast_process(n->mcast, fds + mc0, tcp0 - mc0, now);
         pc_tcp_process(n->tcp, fds + tcp0, nf - tcp0, now);
         if (pc_router_next_deadline(n->r) <= now)
             pc_router_handle_timeout(n->r, now);

@@ -1,4 +1,5 @@
-/* pc_node: a standalone Pinecone node: one pc_router driven by real sockets (pc_tcp) and
+/* pc_node: a standalone Pinecone node: one pc_router driven by real sockets (pc_tcp, with
+ * TCP and WebSocket links; pc_multicast beacons when asked) and
  * a real clock in one poll loop, with an optional manhole HTTP listener and an optional
  * ping client. The loop sleeps until the earliest of the router's next deadline, the
  * transport's timers and the ping schedule.
@@ -34,9 +35,12 @@ typedef struct pc_node pc_node;
 typedef struct pc_node_config {
     uint8_t seed[PC_SEED_LEN];        /* ed25519 seed, as Go's -secretkey */
     const char *listen;               /* "host:port" or NULL */
-    const char *const *connect;       /* static peers "host:port" */
+    const char *listen_ws;            /* "host:port" for WebSocket peers or NULL */
+    const char *const *connect;       /* static peers "host:port" or "ws://host:port/path" */
     size_t n_connect;
     const char *manhole;              /* "host:port" of the manhole listener or NULL */
+    bool multicast;                   /* send beacons, dial the nodes they reveal */
+    const char *multicast_if;         /* only this interface (NULL: every usable one) */
     bool ping;                        /* ping ping_key count times, then stop */
     uint8_t ping_key[PC_KEY_LEN];
     unsigned ping_count;
@@ -44,8 +48,10 @@ typedef struct pc_node_config {
 } pc_node_config;
 
 /* Builds the node: router, listeners, first dials. On failure returns a negative pc_err
- * and writes a message into err. Prints "public key: <hex>", "listening on <addr>" and
- * "manhole on http://<addr>/manhole" to cfg->out. */
+ * and writes a message into err. Prints "public key: <hex>", "listening on <addr>",
+ * "listening for websocket on ws://<addr>/", "multicast discovery on port <tcp port>" and
+ * "manhole on http://<addr>/manhole" to cfg->out. With multicast but no listen, a TCP
+ * listener on 0.0.0.0:0 is opened for the beacon to advertise. */
 int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errlen);
 
 /* Runs until stop_fd (e.g. a signalfd; -1 for none) becomes readable or, when pinging,
