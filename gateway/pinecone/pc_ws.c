@@ -122,7 +122,10 @@ static void parse_head(const char *p, size_t hl, head *h)
         return;
     }
     const char *end = p + hl - 2; /* the final CRLF ends the head */
-    const char *eol = strstr(p, "\r\n");
+    /* the input is not NUL-terminated: search within the head only */
+    const char *eol = p;
+    while (!(eol[0] == '\r' && eol[1] == '\n'))
+        eol++;
     h->line = p;
     h->line_len = (size_t)(eol - p);
     for (const char *l = eol + 2; l < end;) {
