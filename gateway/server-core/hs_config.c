@@ -121,6 +121,12 @@ static const field rate_limit_fields[] = {
     END,
 };
 
+static const field rooms_fields[] = {
+    STR("default_room_version", default_room_version, false,
+        "Room version of new rooms when createRoom names none (3 to 12)."),
+    END,
+};
+
 static const field root_fields[] = {
     STR("server_name", server_name, true,
         "The DNS identity of this homeserver: user IDs are @name:<server_name>. It is\n"
@@ -144,6 +150,7 @@ static const field root_fields[] = {
     SECTION("limits", limits_fields, "Resource limits."),
     SECTION("registration", registration_fields, "Account registration."),
     SECTION("rate_limits", rate_limit_fields, "Rate limits on the Client-Server API."),
+    SECTION("rooms", rooms_fields, "Rooms."),
     SECTION("p2p", p2p_fields, "Pinecone overlay and P2P homeserver identity."),
     SECTION("bridge", bridge_fields, "Translating bridge between the two identities."),
     SECTION("relay", relay_fields, "Store-and-forward relay."),
@@ -175,6 +182,7 @@ void hs_config_defaults(hs_config *cfg)
     cfg->register_per_second = 0.17;
     cfg->register_burst = 3;
     cfg->rate_limit_max_keys = 10000;
+    snprintf(cfg->default_room_version, sizeof cfg->default_room_version, "10");
 }
 
 /* ---- parsing ------------------------------------------------------------------------ */
@@ -439,6 +447,13 @@ int hs_config_validate(const hs_config *cfg, char *err, size_t errlen)
     }
     if (cfg->federation.tls_certificate[0] == '\0' || cfg->federation.tls_private_key[0] == '\0') {
         snprintf(err, errlen, "federation_listener needs tls_certificate and tls_private_key (federation is HTTPS only)");
+        return -1;
+    }
+    /* Same rule as hs_room_version_for_new_room: local rooms use v3 event IDs or later. */
+    const hs_room_version *rv = hs_room_version_get(cfg->default_room_version);
+    if (!rv || rv->event_id_format == HS_EVENT_ID_V1) {
+        snprintf(err, errlen, "rooms.default_room_version '%s' is not a room version new rooms can use (3 to 12)",
+                 cfg->default_room_version);
         return -1;
     }
     const struct { bool on; const char *name; } later[] = {

@@ -47,6 +47,7 @@ typedef struct hs_config {
     double register_per_second;
     int register_burst;
     int rate_limit_max_keys;        /* addresses tracked per limiter (bounded memory) */
+    char default_room_version[16];  /* rooms.default_room_version: createRoom without room_version */
 } hs_config;
 
 /* Fills `cfg` with the built-in defaults (server name "localhost:8448", ports 8008/8448,

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "server-core/hs_api_accounts.h"
+#include "server-core/hs_api_rooms.h"
 #include "server-core/hs_log.h"
 
 int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errlen)
@@ -27,7 +28,8 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0) {
+    if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
+        hs_api_rooms_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the built-in routes");
         goto fail;
     }

@@ -31,6 +31,25 @@ static const hs_migration migrations[] = {
      " device_id TEXT NOT NULL, created_ts INTEGER NOT NULL,"
      " FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE);"
      "CREATE INDEX access_tokens_device ON access_tokens(user_id, device_id);"},
+    /* Rooms (hs_store_rooms.c): every accepted event as its PDU text, its stream
+     * ordering (the rowid, so it only grows), the current state and the forward
+     * extremities of each room, and the client transaction IDs already answered. */
+    {3, "rooms, events, current state, forward extremities, transaction IDs",
+     "CREATE TABLE rooms (room_id TEXT PRIMARY KEY NOT NULL, room_version TEXT NOT NULL,"
+     " creator TEXT NOT NULL, is_public INTEGER NOT NULL DEFAULT 0, created_ts INTEGER NOT NULL);"
+     "CREATE TABLE events (stream_ordering INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,"
+     " room_id TEXT NOT NULL REFERENCES rooms(room_id), type TEXT NOT NULL, state_key TEXT,"
+     " sender TEXT NOT NULL, depth INTEGER NOT NULL, origin_server_ts INTEGER NOT NULL, pdu TEXT NOT NULL,"
+     " txn_user TEXT, txn_device TEXT, txn_id TEXT);"
+     "CREATE INDEX events_room_stream ON events(room_id, stream_ordering);"
+     "CREATE TABLE current_state (room_id TEXT NOT NULL REFERENCES rooms(room_id), type TEXT NOT NULL,"
+     " state_key TEXT NOT NULL, event_id TEXT NOT NULL REFERENCES events(event_id), membership TEXT,"
+     " PRIMARY KEY (room_id, type, state_key));"
+     "CREATE INDEX current_state_members ON current_state(state_key, type, membership);"
+     "CREATE TABLE forward_extremities (room_id TEXT NOT NULL REFERENCES rooms(room_id),"
+     " event_id TEXT NOT NULL REFERENCES events(event_id), PRIMARY KEY (room_id, event_id));"
+     "CREATE TABLE event_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,"
+     " event_id TEXT NOT NULL REFERENCES events(event_id), PRIMARY KEY (user_id, device_id, txn_id));"},
 };
 
 const hs_migration *hs_store_migrations(size_t *n)

@@ -1,0 +1,303 @@
+/* hs_room: building, checking and persisting local events (see hs_room.h for the
+ * pipeline and the locking rule). The current state is read lazily through an
+ * hs_auth_state whose lookups go to the store and are cached for the duration of one
+ * send, so a room with thousands of members costs only the few rows the auth rules
+ * actually ask for. */
+#include "server-core/hs_room.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_auth.h"
+#include "server-core/hs_canonical_json.h"
+#include "server-core/hs_event_id.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_signing.h"
+#include "server-core/hs_store_rooms.h"
+
+static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hs_room_lock(void) { pthread_mutex_lock(&room_lock); }
+void hs_room_unlock(void) { pthread_mutex_unlock(&room_lock); }
+
+static hs_room_status fail(hs_room_result *res, hs_room_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static hs_room_status fail(hs_room_result *res, hs_room_status status, const char *fmt, ...)
+{
+    if (res) {
+        res->status = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(res->msg, sizeof res->msg, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const hs_room_version *hs_room_version_for_new_room(const char *id)
+{
+    const hs_room_version *rv = id ? hs_room_version_get(id) : NULL;
+    if (!rv || rv->event_id_format == HS_EVENT_ID_V1) return NULL;
+    return rv;
+}
+
+/* ---- the current state as the auth rules see it ------------------------------------ */
+
+typedef struct store_state {
+    hs_store *st;
+    const char *room_id;
+    hs_auth_map *cache;
+    int failed;         /* a database error happened during a lookup */
+} store_state;
+
+static bool store_state_get(void *ctx, const char *type, const char *state_key, hs_auth_entry *out)
+{
+    store_state *s = ctx;
+    if (hs_auth_map_get(s->cache, type, state_key, out)) return true;
+    char *event_id = NULL;
+    int rc = hs_store_state_get(s->st, s->room_id, type, state_key, &event_id);
+    if (rc != 0) {
+        if (rc < 0) s->failed = 1;
+        return false;
+    }
+    hs_store_event ev;
+    rc = hs_store_event_get(s->st, event_id, &ev);
+    free(event_id);
+    if (rc != 0) {
+        s->failed = 1;
+        return false;
+    }
+    json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    int put = pdu ? hs_auth_map_put(s->cache, pdu, ev.event_id) : -1;
+    json_decref(pdu);
+    hs_store_event_clear(&ev);
+    if (put != 0) {
+        s->failed = 1;
+        return false;
+    }
+    return hs_auth_map_get(s->cache, type, state_key, out);
+}
+
+/* ---- building ----------------------------------------------------------------------- */
+
+/* Adds prev_events and depth from the room's forward extremities. */
+static hs_room_status add_prev_events(const hs_room_engine *e, const char *room_id, json_t *pdu,
+                                      hs_room_result *res)
+{
+    char **ids;
+    size_t n;
+    int64_t max_depth;
+    if (hs_store_room_extremities(e->store, room_id, &ids, &n, &max_depth) != 0)
+        return fail(res, HS_ROOM_ERROR, "cannot read the room's forward extremities");
+    if (n == 0) {
+        hs_store_free_strings(ids, n);
+        return fail(res, HS_ROOM_ERROR, "room %s has no forward extremity", room_id);
+    }
+    json_t *prev = json_array();
+    for (size_t i = 0; i < n && i < HS_PDU_MAX_PREV_EVENTS; i++) json_array_append_new(prev, json_string(ids[i]));
+    hs_store_free_strings(ids, n);
+    json_object_set_new(pdu, "prev_events", prev);
+    json_object_set_new(pdu, "depth", json_integer(max_depth + 1));
+    return HS_ROOM_OK;
+}
+
+/* Selects auth_events from the current state; fills entries (borrowed from the cache). */
+static hs_room_status add_auth_events(const hs_room_version *rv, json_t *pdu, store_state *ss,
+                                      hs_auth_entry entries[HS_AUTH_MAX_KEYS], size_t *n, hs_room_result *res)
+{
+    hs_auth_key keys[HS_AUTH_MAX_KEYS];
+    int nk = hs_auth_types_for_event(rv, pdu, keys);
+    if (nk < 0) return fail(res, HS_ROOM_BAD_REQUEST, "event lacks a type or sender");
+    json_t *auth = json_array();
+    *n = 0;
+    for (int i = 0; i < nk; i++) {
+        hs_auth_entry ent;
+        if (!store_state_get(ss, keys[i].type, keys[i].state_key, &ent)) continue;
+        bool dup = false;
+        for (size_t j = 0; j < *n; j++) dup |= strcmp(entries[j].event_id, ent.event_id) == 0;
+        if (dup) continue;
+        entries[(*n)++] = ent;
+        json_array_append_new(auth, json_string(ent.event_id));
+    }
+    json_object_set_new(pdu, "auth_events", auth);
+    if (ss->failed) return fail(res, HS_ROOM_ERROR, "cannot read the room's current state");
+    return HS_ROOM_OK;
+}
+
+/* The checks any received event goes through, applied to our own. */
+static hs_room_status check_event(const hs_room_engine *e, const hs_room_version *rv, const json_t *pdu,
+                                  const hs_auth_entry *auth, size_t n_auth, store_state *ss, bool is_create,
+                                  hs_room_result *res)
+{
+    hs_err herr = {{0}};
+    size_t len = 0;
+    char *enc = hs_cjson_encode(pdu, 0, &len, &herr);
+    if (!enc) return fail(res, HS_ROOM_BAD_REQUEST, "event cannot be encoded: %s", herr.msg);
+    free(enc);
+    if (len > HS_PDU_MAX_BYTES)
+        return fail(res, HS_ROOM_TOO_LARGE, "event is %zu bytes; the limit is %d", len, HS_PDU_MAX_BYTES);
+    if (hs_pdu_validate(pdu, rv, &herr) != 0) return fail(res, HS_ROOM_BAD_REQUEST, "%s", herr.msg);
+    if (hs_event_check_content_hash(pdu, &herr) != 0) return fail(res, HS_ROOM_ERROR, "%s", herr.msg);
+    if (hs_event_verify_signature(pdu, rv, e->server_name, e->key->key_id, e->key->public_key, &herr) != 0)
+        return fail(res, HS_ROOM_ERROR, "%s", herr.msg);
+    hs_auth_result ar;
+    hs_auth_entry create_ent, *create = NULL;
+    if (!is_create && rv->room_id_from_create && store_state_get(ss, "m.room.create", "", &create_ent))
+        create = &create_ent;
+    if (hs_auth_check_with_auth_events(rv, pdu, auth, n_auth, create, &ar) != HS_AUTH_OK)
+        return fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
+    if (!is_create) {
+        hs_auth_state state = {store_state_get, ss};
+        if (hs_auth_allowed(rv, pdu, &state, &ar) != HS_AUTH_OK) return fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
+        if (ss->failed) return fail(res, HS_ROOM_ERROR, "cannot read the room's current state");
+    }
+    return HS_ROOM_OK;
+}
+
+static hs_room_status persist(const hs_room_engine *e, const hs_room_version *rv, const char *room_id,
+                              const json_t *pdu, const char *event_id, const hs_room_txn *txn,
+                              const hs_room_new *new_room, hs_room_result *res)
+{
+    hs_err herr = {{0}};
+    char *text = hs_cjson_encode(pdu, 0, NULL, &herr);
+    if (!text) return fail(res, HS_ROOM_ERROR, "%s", herr.msg);
+    const char *type = hs_pdu_type(pdu);
+    const char *membership = NULL;
+    if (strcmp(type, "m.room.member") == 0)
+        membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership"));
+    hs_store_new_event ev = {
+        .event_id = event_id, .room_id = room_id, .type = type, .state_key = hs_pdu_state_key(pdu),
+        .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
+        .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text, .membership = membership,
+        .new_room_version = new_room ? rv->id : NULL, .new_room_public = new_room && new_room->is_public,
+        .txn_user = txn ? txn->user_id : NULL, .txn_device = txn ? txn->device_id : NULL,
+        .txn_id = txn ? txn->txn_id : NULL,
+    };
+    int64_t stream;
+    int rc = hs_store_event_append(e->store, &ev, &stream);
+    free(text);
+    if (rc == 1) return fail(res, HS_ROOM_BAD_REQUEST, "room or event %s already exists", event_id);
+    if (rc != 0) return fail(res, HS_ROOM_ERROR, "cannot store event %s", event_id);
+    return HS_ROOM_OK;
+}
+
+hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id, const char *sender,
+                                   const char *type, const char *state_key, const json_t *content,
+                                   const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
+                                   char **event_id, hs_room_result *res)
+{
+    if (res) {
+        res->status = HS_ROOM_OK;
+        res->msg[0] = 0;
+    }
+    if (event_id) *event_id = NULL;
+    if (!json_is_object(content)) return fail(res, HS_ROOM_BAD_REQUEST, "content must be a JSON object");
+    if (txn) {
+        char *prior = NULL;
+        int rc = hs_store_txn_get(e->store, txn->user_id, txn->device_id, txn->txn_id, &prior);
+        if (rc < 0) return fail(res, HS_ROOM_ERROR, "cannot read transaction IDs");
+        if (rc == 0) {
+            if (event_id) *event_id = prior;
+            else free(prior);
+            return HS_ROOM_OK;
+        }
+    }
+    const hs_room_version *rv = new_room ? new_room->rv : NULL;
+    if (!rv) {
+        char version[HS_STORE_ROOM_VERSION_MAX];
+        int rc = hs_store_room_get(e->store, room_id, version);
+        if (rc < 0) return fail(res, HS_ROOM_ERROR, "cannot read room %s", room_id);
+        if (rc == 1) return fail(res, HS_ROOM_NOT_FOUND, "unknown room %s", room_id);
+        rv = hs_room_version_get(version);
+        if (!rv) return fail(res, HS_ROOM_ERROR, "room %s has unsupported version %s", room_id, version);
+    }
+    bool is_create = new_room != NULL;
+    bool room_id_in_event = !(is_create && rv->room_id_from_create);
+
+    json_t *pdu = json_object();
+    json_object_set_new(pdu, "type", json_string(type));
+    json_object_set_new(pdu, "sender", json_string(sender));
+    if (room_id_in_event) json_object_set_new(pdu, "room_id", json_string(room_id));
+    if (state_key) json_object_set_new(pdu, "state_key", json_string(state_key));
+    json_object_set_new(pdu, "content", json_deep_copy(content));
+    json_object_set_new(pdu, "origin_server_ts", json_integer(now_ms));
+    if (!rv->no_origin_field) json_object_set_new(pdu, "origin", json_string(e->server_name));
+
+    store_state ss = {.st = e->store, .room_id = room_id, .cache = hs_auth_map_new()};
+    hs_auth_entry auth[HS_AUTH_MAX_KEYS];
+    size_t n_auth = 0;
+    char *id = NULL, *derived_room = NULL;
+    hs_room_status status = HS_ROOM_OK;
+    if (!ss.cache) {
+        status = fail(res, HS_ROOM_ERROR, "out of memory");
+        goto out;
+    }
+    if (is_create) {
+        json_object_set_new(pdu, "prev_events", json_array());
+        json_object_set_new(pdu, "auth_events", json_array());
+        json_object_set_new(pdu, "depth", json_integer(1));
+    } else {
+        status = add_prev_events(e, room_id, pdu, res);
+        if (status == HS_ROOM_OK) status = add_auth_events(rv, pdu, &ss, auth, &n_auth, res);
+        if (status != HS_ROOM_OK) goto out;
+    }
+    hs_err herr = {{0}};
+    if (hs_event_sign(pdu, rv, e->server_name, e->key, 1, &herr) != 0) {
+        status = fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the event: %s", herr.msg);
+        goto out;
+    }
+    id = hs_event_id_compute(pdu, rv, &herr);
+    if (!id) {
+        status = fail(res, HS_ROOM_BAD_REQUEST, "cannot compute the event ID: %s", herr.msg);
+        goto out;
+    }
+    if (!room_id_in_event) {
+        derived_room = hs_room_id_from_create(pdu, rv, &herr);
+        if (!derived_room) {
+            status = fail(res, HS_ROOM_ERROR, "cannot derive the room ID: %s", herr.msg);
+            goto out;
+        }
+        room_id = derived_room;
+    }
+    status = check_event(e, rv, pdu, auth, n_auth, &ss, is_create, res);
+    if (status == HS_ROOM_OK) status = persist(e, rv, room_id, pdu, id, txn, new_room, res);
+    if (status == HS_ROOM_OK && is_create && new_room->room_id_out) {
+        *new_room->room_id_out = strdup(room_id);
+        if (!*new_room->room_id_out) status = fail(res, HS_ROOM_ERROR, "out of memory");
+    }
+out:
+    if (status == HS_ROOM_OK && event_id) {
+        *event_id = id;
+        id = NULL;
+    }
+    free(id);
+    free(derived_room);
+    hs_auth_map_free(ss.cache);
+    json_decref(pdu);
+    return status;
+}
+
+hs_room_status hs_room_send(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
+                            const char *state_key, const json_t *content, const hs_room_txn *txn, int64_t now_ms,
+                            char **event_id, hs_room_result *res)
+{
+    hs_room_lock();
+    hs_room_status s =
+        hs_room_send_locked(e, room_id, sender, type, state_key, content, txn, NULL, now_ms, event_id, res);
+    hs_room_unlock();
+    return s;
+}
+
+hs_room_status hs_room_membership(const hs_room_engine *e, const char *room_id, const char *sender,
+                                  const char *target, const char *membership, int64_t now_ms, char **event_id,
+                                  hs_room_result *res)
+{
+    json_t *content = json_pack("{ss}", "membership", membership);
+    hs_room_status s = hs_room_send(e, room_id, sender, "m.room.member", target, content, NULL, now_ms, event_id, res);
+    json_decref(content);
+    return s;
+}

@@ -1,0 +1,109 @@
+/* hs_room: the room engine for local rooms. It turns "user X wants to put this event in
+ * room R" into a real PDU and accepts it exactly as it would accept a remote one:
+ *
+ *   build   prev_events = the room's forward extremities, depth = their max depth + 1,
+ *           auth_events = hs_auth_types_for_event's keys looked up in the current state,
+ *           origin_server_ts = now, then hashes + signature (hs_event_sign) and the event
+ *           ID of the room version (hs_event_id_compute);
+ *   check   format (hs_pdu_validate), size (64 KiB), content hash and our own signature,
+ *           the auth rules against its auth events (hs_auth_check_with_auth_events) and
+ *           against the current state (hs_auth_allowed);
+ *   persist the event, its state change, the new forward extremity, the client's
+ *           transaction ID and a stream ordering, in one SQLite transaction
+ *           (hs_store_event_append): once hs_room_send returns OK the event is durable.
+ *
+ * Serialisation: one process-wide room lock is held around build-check-persist (and
+ * around all events of a createRoom), so two sends to a room never cite the same
+ * extremities or race on the current state. One lock for all rooms is simple and
+ * enough for an embedded server (a send is a few milliseconds); per-room locks are the
+ * step up if it ever shows in profiles. Reads take no lock.
+ *
+ * Room versions: new rooms may use any supported version from 3 up (1 and 2 use the
+ * origin-chosen event IDs and [id, hashes] references, which local rooms do not need).
+ * Not here: federation (remote servers in rooms), redaction handling, aliases. */
+#ifndef HS_ROOM_H
+#define HS_ROOM_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "server-core/hs_room_version.h"
+#include "server-core/hs_signing_key.h"
+#include "server-core/hs_store.h"
+
+/* What the engine works with; all borrowed, and must outlive every call. */
+typedef struct hs_room_engine {
+    hs_store *store;
+    const char *server_name;
+    const hs_signing_key *key;
+    const char *default_room_version;   /* for createRoom without room_version */
+} hs_room_engine;
+
+typedef enum {
+    HS_ROOM_OK = 0,
+    HS_ROOM_NOT_FOUND,            /* unknown room (404 M_NOT_FOUND) */
+    HS_ROOM_FORBIDDEN,            /* the auth rules refuse the event (403 M_FORBIDDEN) */
+    HS_ROOM_TOO_LARGE,            /* the PDU is over 65,536 bytes (413 M_TOO_LARGE) */
+    HS_ROOM_BAD_REQUEST,          /* malformed input (400 M_BAD_JSON / M_INVALID_PARAM) */
+    HS_ROOM_UNSUPPORTED_VERSION,  /* 400 M_UNSUPPORTED_ROOM_VERSION */
+    HS_ROOM_ERROR,                /* database or internal failure (500) */
+} hs_room_status;
+
+/* A status with a message for the client (the auth rule text for HS_ROOM_FORBIDDEN). */
+typedef struct hs_room_result {
+    hs_room_status status;
+    char msg[512];
+} hs_room_result;
+
+/* A client transaction (PUT .../send/{type}/{txnId}); a retry returns the first event. */
+typedef struct hs_room_txn {
+    const char *user_id;
+    const char *device_id;
+    const char *txn_id;
+} hs_room_txn;
+
+/* The version a new room may be created with, or NULL if it is unknown or unsupported
+ * for local rooms (see above). Static; never free. */
+const hs_room_version *hs_room_version_for_new_room(const char *id);
+
+/* Builds, checks and persists an event from `sender` in `room_id` (state_key NULL for a
+ * message event; content is copied). With `txn`, a transaction already answered returns
+ * its event again without storing anything. Returns HS_ROOM_OK and *event_id (malloc'd,
+ * caller frees; may be NULL if unwanted), or another status with res->msg. */
+hs_room_status hs_room_send(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
+                            const char *state_key, const json_t *content, const hs_room_txn *txn, int64_t now_ms,
+                            char **event_id, hs_room_result *res);
+
+/* Shorthand for a membership change of `target` by `sender` (join, leave, invite, ...). */
+hs_room_status hs_room_membership(const hs_room_engine *e, const char *room_id, const char *sender,
+                                  const char *target, const char *membership, int64_t now_ms, char **event_id,
+                                  hs_room_result *res);
+
+/* POST /createRoom: `request` is the client's body (preset, name, topic, room_version,
+ * initial_state, power_level_content_override, invite (local users only), is_direct,
+ * visibility, creation_content). Emits the spec's events in order and returns
+ * HS_ROOM_OK with *room_id (malloc'd), or a status with res->msg. Input is checked
+ * before the first event is written. */
+hs_room_status hs_room_create(const hs_room_engine *e, const char *creator, const json_t *request, int64_t now_ms,
+                              char **room_id, hs_room_result *res);
+
+/* The process-wide room lock (see above). hs_room_send and hs_room_create take it
+ * themselves; exposed so hs_room_create's steps can run as one unit. */
+void hs_room_lock(void);
+void hs_room_unlock(void);
+
+/* hs_room_send without taking the lock (the caller holds it). `new_room` non-NULL marks
+ * the m.room.create event of a room being created, with its directory visibility; for a
+ * v12 room the room ID is derived from it and returned in *room_id_out (malloc'd). */
+typedef struct hs_room_new {
+    const hs_room_version *rv;
+    int is_public;
+    char **room_id_out;
+} hs_room_new;
+
+hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id, const char *sender,
+                                   const char *type, const char *state_key, const json_t *content,
+                                   const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
+                                   char **event_id, hs_room_result *res);
+
+#endif

@@ -1,0 +1,103 @@
+/* hs_store_rooms: persistence of rooms and their event graph - every accepted event
+ * (its PDU as canonical JSON text) with a stream ordering, each room's current state
+ * and forward extremities, and the client transaction IDs already answered. Only SQL
+ * lives here; what an event may be and how state changes are decided in hs_room.
+ *
+ * Invariants: an event is stored together with its effect (state row, extremities,
+ * transaction ID) in one transaction (hs_store_event_append), so a crash never leaves
+ * an event without its effect or the other way round. Stream orderings only grow.
+ * All functions are thread-safe and return -1 on a database error. */
+#ifndef HS_STORE_ROOMS_H
+#define HS_STORE_ROOMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server-core/hs_store.h"
+
+#define HS_STORE_ROOM_VERSION_MAX 32
+
+/* One event to append with everything it changes. */
+typedef struct hs_store_new_event {
+    const char *event_id;
+    const char *room_id;
+    const char *type;
+    const char *state_key;       /* NULL for a message event */
+    const char *sender;
+    int64_t depth;
+    int64_t origin_server_ts;
+    const char *pdu_json;        /* canonical JSON of the PDU */
+    const char *membership;      /* for m.room.member: content.membership; else NULL */
+    /* Set for the m.room.create event only: the room row is inserted with it. */
+    const char *new_room_version;
+    bool new_room_public;
+    /* The client transaction that sent it, or all NULL. */
+    const char *txn_user, *txn_device, *txn_id;
+} hs_store_new_event;
+
+/* Appends the event in one transaction: inserts the room row (create event), the event,
+ * replaces the room's forward extremities with this event (local events cite all current
+ * extremities), updates the current state for a state event and records the transaction
+ * ID. Sets *stream_out to the event's stream ordering. Returns 0, 1 if the event ID or
+ * the transaction ID already exists (nothing written), -1 on error (nothing written). */
+int hs_store_event_append(hs_store *st, const hs_store_new_event *ev, int64_t *stream_out);
+
+/* The room's version into `version`. Returns 0, 1 for an unknown room, -1. */
+int hs_store_room_get(hs_store *st, const char *room_id, char version[HS_STORE_ROOM_VERSION_MAX]);
+
+/* The room's forward extremities (malloc'd array of malloc'd IDs in *ids, *n of them;
+ * free with hs_store_free_strings) and the greatest depth among them. Returns 0 or -1. */
+int hs_store_room_extremities(hs_store *st, const char *room_id, char ***ids, size_t *n, int64_t *max_depth);
+
+/* Frees an array of n malloc'd strings. */
+void hs_store_free_strings(char **v, size_t n);
+
+/* A stored event. Every string is malloc'd; free with hs_store_event_clear. */
+typedef struct hs_store_event {
+    int64_t stream;
+    char *event_id;
+    char *room_id;
+    char *pdu_json;
+    char *txn_user, *txn_device, *txn_id; /* NULL when not sent through a transaction */
+} hs_store_event;
+
+void hs_store_event_clear(hs_store_event *ev);
+
+/* Loads an event by ID. Returns 0, 1 when absent, -1. */
+int hs_store_event_get(hs_store *st, const char *event_id, hs_store_event *out);
+
+/* The event ID in the room's current state at (type, state_key), malloc'd into *event_id.
+ * Returns 0, 1 when the state has no such entry, -1. */
+int hs_store_state_get(hs_store *st, const char *room_id, const char *type, const char *state_key,
+                       char **event_id);
+
+/* Calls fn once per current state entry of the room (ordered by type, state_key) with
+ * the entry's event. Stops and returns -1 if fn returns non-zero. Returns 0 or -1. */
+int hs_store_state_each(hs_store *st, const char *room_id,
+                        int (*fn)(void *ctx, const char *type, const char *state_key, const hs_store_event *ev),
+                        void *ctx);
+
+/* The membership of user_id in the room's current state ("join", "invite", ...) into
+ * `out`, "" when the user has none. Returns 0 or -1. */
+int hs_store_membership(hs_store *st, const char *room_id, const char *user_id, char out[32]);
+
+/* The rooms user_id is joined to, as a malloc'd array of malloc'd IDs (free with
+ * hs_store_free_strings). Returns 0 or -1. */
+int hs_store_joined_rooms(hs_store *st, const char *user_id, char ***ids, size_t *n);
+
+/* The event ID answered before for (user, device, txn_id), malloc'd into *event_id.
+ * Returns 0, 1 when the transaction is new, -1. */
+int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *txn_id,
+                     char **event_id);
+
+/* Up to `limit` events of the room in stream order: backwards (descending) from stream
+ * orderings <= `from`, or forwards (ascending) from orderings > `from`. fn is called per
+ * event; a non-zero return stops with -1. Returns the number of events visited or -1. */
+long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool backwards, long limit,
+                          int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
+
+/* The greatest stream ordering of the room (0 for none). Returns 0 or -1. */
+int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out);
+
+#endif
