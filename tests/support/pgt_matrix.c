@@ -1,0 +1,60 @@
+/* pgt_matrix: see pgt_matrix.h. Built on pgt_http_do (libcurl). */
+#include "support/pgt_matrix.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "support/pgt.h"
+
+json_t *pgt_mx_call(const char *base, const char *method, const char *path, const char *token, const char *body,
+                    long *status)
+{
+    char url[2048], auth[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    const char *headers[3] = {NULL, NULL, NULL};
+    int nh = 0;
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[nh++] = auth;
+    }
+    if (body) headers[nh++] = "Content-Type: application/json";
+    pgt_req opt = {.method = method, .body = body, .body_len = body ? strlen(body) : 0, .headers = headers};
+    pgt_http r = pgt_http_do(url, &opt);
+    *status = r.status;
+    json_t *j = r.status ? json_loads(r.body, 0, NULL) : NULL;
+    pgt_http_free(&r);
+    return j;
+}
+
+static void copy_field(const json_t *j, const char *key, char *dst, size_t cap)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    snprintf(dst, cap, "%s", s ? s : "");
+}
+
+int pgt_mx_register(const char *base, const char *user, const char *password, pgt_mx_login *out)
+{
+    char body[1024];
+    long st;
+    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, password);
+    json_t *j = pgt_mx_call(base, "POST", "/_matrix/client/v3/register", NULL, body, &st);
+    const char *session = json_string_value(json_object_get(j, "session"));
+    if (st != 401 || !session) {
+        json_decref(j);
+        return -1;
+    }
+    snprintf(body, sizeof body,
+             "{\"username\":\"%s\",\"password\":\"%s\",\"auth\":{\"type\":\"m.login.dummy\",\"session\":\"%s\"}}",
+             user, password, session);
+    json_decref(j);
+    j = pgt_mx_call(base, "POST", "/_matrix/client/v3/register", NULL, body, &st);
+    if (st != 200 || !j) {
+        json_decref(j);
+        return -1;
+    }
+    copy_field(j, "user_id", out->user_id, sizeof out->user_id);
+    copy_field(j, "access_token", out->token, sizeof out->token);
+    copy_field(j, "device_id", out->device_id, sizeof out->device_id);
+    json_decref(j);
+    return out->token[0] ? 0 : -1;
+}
