@@ -20,6 +20,7 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_rooms.h"
 
 #define MESSAGES_DEFAULT_LIMIT 10
@@ -191,6 +192,13 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
         const char *server = hs_id_server_name(target);
         if (!server || strcmp(server, srv->cfg.server_name) != 0) {
             hs_response_error(resp, 400, "M_UNKNOWN", "inviting users of other servers is not supported yet");
+            json_decref(body);
+            return;
+        }
+        hs_store_user u;
+        int rc = hs_store_user_get(srv->store, target, &u);
+        if (rc != 0 || u.deactivated) {
+            hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown user %s", target);
             json_decref(body);
             return;
         }

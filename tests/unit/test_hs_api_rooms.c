@@ -297,6 +297,9 @@ Test(hs_rooms_api, public_room_join_send_and_errors)
     char p[512];
     expect_error(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", enc(priv, p, sizeof p)), &st,
                  403, "M_FORBIDDEN");
+    expect_error(call("POST", a.token, &st, "{\"user_id\":\"@ghost:example.test\"}",
+                      "/_matrix/client/v3/rooms/%s/invite", enc(priv, p, sizeof p)),
+                 &st, 404, "M_NOT_FOUND");
     char ib[300];
     snprintf(ib, sizeof ib, "{\"user_id\":\"%s\"}", c.user_id);
     j = call("POST", a.token, &st, ib, "/_matrix/client/v3/rooms/%s/invite", enc(priv, p, sizeof p));
