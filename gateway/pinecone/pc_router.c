@@ -13,6 +13,7 @@
 
 void pc_router_config_default(pc_router_config *cfg)
 {
+    *cfg = (pc_router_config){0}; /* fields added later (the verifier) start empty */
     cfg->keepalives = true;
     cfg->hop_limiting = true;
     cfg->broadcasts = true;
@@ -400,7 +401,7 @@ static int handle_broadcast(pc_router *r, int from, pc_frame *f, uint64_t now)
     pc_signed_msg m;
     int rc = pc_signed_msg_decode(f->payload, f->payload_len, &m);
     if (!rc)
-        rc = pc_signed_msg_verify(&m, f->src_key);
+        rc = pc_signed_msg_verify(&m, f->src_key, &r->cfg.verifier);
     if (rc)
         return rc;
     const uint8_t *root_key;

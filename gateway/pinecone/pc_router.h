@@ -82,9 +82,11 @@ typedef struct pc_router_config {
     bool keepalives;    /* keepalive after 3 s idle, drop the peer after 5 s silence */
     bool hop_limiting;  /* decrement/enforce the traffic hop limit (Dendrite: on) */
     bool broadcasts;    /* originate a wakeup broadcast every 60 s (Go default: on) */
+    pc_verifier verifier; /* signature checks; zero = libsodium (the simulator memoises) */
 } pc_router_config;
 
-/* Defaults: keepalives, hop limiting and periodic broadcasts all on. */
+/* Defaults: keepalives, hop limiting and periodic broadcasts on; libsodium verifier.
+ * Sets every field, so a config on the stack needs no other initialisation. */
 void pc_router_config_default(pc_router_config *cfg);
 
 /* Creates a router for the node whose ed25519 seed is `seed` (as Go's -secretkey).

@@ -87,6 +87,10 @@ void pc_sim_set_router_config(pc_sim *s, const pc_router_config *cfg);
  * negative pc_err (PC_ERR_NOMEM). */
 int pc_sim_add_node(pc_sim *s, const uint8_t seed[PC_SEED_LEN], const pc_router_config *cfg);
 
+/* The memoising signature verifier the simulator gives its routers (valid while s lives).
+ * A hit returns exactly what libsodium returned for the same key, signature and bytes. */
+pc_verifier pc_sim_verifier(pc_sim *s);
+
 /* Replaces node's router with a fresh one (same seed and config) created now, as a
  * process restart. Every link of the node must be down. PC_ERR_INVALID otherwise. */
 int pc_sim_restart_node(pc_sim *s, int node);

@@ -135,7 +135,7 @@ void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now)
     pc_hop h = pcs_next_hop(r, f->dest_key, true, &f->watermark, now);
     pc_signed_msg m;
     if (pc_signed_msg_decode(f->payload, f->payload_len, &m) ||
-        pc_signed_msg_verify(&m, f->dest_key) || !same_root(r, m.root_key, m.root_seq)) {
+        pc_signed_msg_verify(&m, f->dest_key, &r->cfg.verifier) || !same_root(r, m.root_key, m.root_seq)) {
         r->counters.dropped_bootstrap++;
         return;
     }

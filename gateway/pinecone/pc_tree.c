@@ -159,7 +159,7 @@ int pct_handle_announcement(pc_router *r, int port, const pc_frame *f, uint64_t 
     if (!rc)
         rc = pc_announcement_check(&sa->ann, peer->key);
     if (!rc)
-        rc = pc_announcement_verify(&sa->ann);
+        rc = pc_announcement_verify(&sa->ann, &r->cfg.verifier);
     if (!rc && peer->ann && pc_key_cmp(peer->ann->ann.root_key, sa->ann.root_key) == 0 &&
         sa->ann.root_seq < peer->ann->ann.root_seq)
         rc = PC_ERR_ANN_REPLAY;

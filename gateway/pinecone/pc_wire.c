@@ -413,11 +413,19 @@ int pc_announcement_decode(const uint8_t *in, size_t len, pc_announcement *a)
     return PC_OK;
 }
 
-int pc_announcement_verify(const pc_announcement *a)
+int pc_verify(const pc_verifier *v, const uint8_t sig[PC_SIG_LEN], const uint8_t *msg, size_t len,
+              const uint8_t key[PC_KEY_LEN])
+{
+    if (v && v->fn)
+        return v->fn(v->ctx, sig, msg, len, key);
+    return crypto_sign_verify_detached(sig, msg, len, key);
+}
+
+int pc_announcement_verify(const pc_announcement *a, const pc_verifier *v)
 {
     for (size_t i = 0; i < a->n_entries; i++) {
         const pc_sig_entry *e = &a->entries[i];
-        if (crypto_sign_verify_detached(e->sig, a->raw, e->offset, e->key) != 0)
+        if (pc_verify(v, e->sig, a->raw, e->offset, e->key) != 0)
             return PC_ERR_SIGNATURE;
     }
     return PC_OK;
@@ -504,9 +512,9 @@ int pc_signed_msg_decode(const uint8_t *in, size_t len, pc_signed_msg *m)
     return take(&c, PC_SIG_LEN, &m->sig);
 }
 
-int pc_signed_msg_verify(const pc_signed_msg *m, const uint8_t key[PC_KEY_LEN])
+int pc_signed_msg_verify(const pc_signed_msg *m, const uint8_t key[PC_KEY_LEN], const pc_verifier *v)
 {
-    return crypto_sign_verify_detached(m->sig, m->signed_part, m->signed_len, key) == 0
+    return pc_verify(v, m->sig, m->signed_part, m->signed_len, key) == 0
                ? PC_OK
                : PC_ERR_SIGNATURE;
 }

@@ -170,9 +170,23 @@ typedef struct pc_announcement {
  * at least 97 bytes remain, as Go does. Does not verify signatures or sanity rules. */
 int pc_announcement_decode(const uint8_t *in, size_t len, pc_announcement *a);
 
-/* Verifies every entry's signature (entry i signs raw[0..entries[i].offset)).
- * Returns PC_OK or PC_ERR_SIGNATURE. */
-int pc_announcement_verify(const pc_announcement *a);
+/* An ed25519 signature check: returns 0 when `sig` is `key`'s signature of msg[0..len).
+ * Routers use libsodium's directly; the simulator plugs in a memoising one, because in a
+ * simulation one signed message is checked at thousands of nodes. */
+typedef int (*pc_verify_fn)(void *ctx, const uint8_t sig[PC_SIG_LEN], const uint8_t *msg, size_t len,
+                            const uint8_t key[PC_KEY_LEN]);
+typedef struct pc_verifier {
+    pc_verify_fn fn; /* NULL: libsodium */
+    void *ctx;
+} pc_verifier;
+
+/* Checks one signature with `v` (NULL or v->fn NULL: libsodium). 0 if valid. */
+int pc_verify(const pc_verifier *v, const uint8_t sig[PC_SIG_LEN], const uint8_t *msg, size_t len,
+              const uint8_t key[PC_KEY_LEN]);
+
+/* Verifies every entry's signature (entry i signs raw[0..entries[i].offset)) with `v`
+ * (NULL: libsodium). Returns PC_OK or PC_ERR_SIGNATURE. */
+int pc_announcement_verify(const pc_announcement *a, const pc_verifier *v);
 
 /* The §3.1 structural sanity rules 1-5 with the sending peer's key (rule 6, replay, needs
  * history and lives in the router). Returns PC_OK or a PC_ERR_ANN_* code. */
@@ -211,8 +225,9 @@ typedef struct pc_signed_msg {
 /* Decodes a bootstrap/broadcast message; bytes after the signature are ignored. */
 int pc_signed_msg_decode(const uint8_t *in, size_t len, pc_signed_msg *m);
 
-/* Verifies m's signature with `key` (bootstrap: frame dest key; broadcast: src key). */
-int pc_signed_msg_verify(const pc_signed_msg *m, const uint8_t key[PC_KEY_LEN]);
+/* Verifies m's signature with `key` (bootstrap: frame dest key; broadcast: src key),
+ * using `v` (NULL: libsodium). Returns PC_OK or PC_ERR_SIGNATURE. */
+int pc_signed_msg_verify(const pc_signed_msg *m, const uint8_t key[PC_KEY_LEN], const pc_verifier *v);
 
 /* Builds and signs a message with sk; out needs room for 10+32+10+64 bytes. */
 int pc_signed_msg_build(uint64_t seq, const uint8_t root_key[PC_KEY_LEN], uint64_t root_seq,

@@ -26,12 +26,12 @@ static void one_frame(const uint8_t *data, size_t len)
             if (a.n_entries)
                 (void)pc_announcement_check(&a, a.entries[a.n_entries - 1].key);
             if (a.n_entries <= 2)
-                (void)pc_announcement_verify(&a);
+                (void)pc_announcement_verify(&a, NULL);
         }
     } else if (f.type == PC_FRAME_BOOTSTRAP || f.type == PC_FRAME_WAKEUP_BROADCAST) {
         pc_signed_msg m;
         if (pc_signed_msg_decode(f.payload, f.payload_len, &m) == PC_OK)
-            (void)pc_signed_msg_verify(&m, f.dest_key ? f.dest_key : f.src_key);
+            (void)pc_signed_msg_verify(&m, f.dest_key ? f.dest_key : f.src_key, NULL);
     }
 }
 

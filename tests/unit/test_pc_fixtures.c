@@ -41,7 +41,7 @@ static void check_signed_msg(const pc_frame *f, json_t *fields, const char *name
 {
     pc_signed_msg m;
     cr_assert_eq(pc_signed_msg_decode(f->payload, f->payload_len, &m), PC_OK);
-    cr_assert_eq(pc_signed_msg_verify(&m, key), PC_OK);
+    cr_assert_eq(pc_signed_msg_verify(&m, key, NULL), PC_OK);
     sc->signatures++;
     json_t *b = json_object_get(fields, name);
     cr_assert_eq(json_integer_value(json_object_get(b, "sequence")), (json_int_t)m.seq);
@@ -64,7 +64,7 @@ static void check_frame(const uint8_t *data, size_t len, json_t *rec, stream_che
         pc_announcement a;
         cr_assert_eq(pc_announcement_decode(f.payload, f.payload_len, &a), PC_OK);
         cr_assert_eq(a.raw_len, f.payload_len, "no trailing bytes in Go announcements");
-        cr_assert_eq(pc_announcement_verify(&a), PC_OK);
+        cr_assert_eq(pc_announcement_verify(&a, NULL), PC_OK);
         cr_assert_eq(pc_announcement_check(&a, sc->sender), PC_OK);
         sc->signatures += a.n_entries;
         check_key(a.root_key, json_object_get(fields, "root_key"));

@@ -146,7 +146,7 @@ Test(pc_router, adopts_stronger_root_as_parent_with_coords)
         pc_announcement a;
         cr_assert_eq(pc_frame_decode(c.data[i], c.len[i], &f), PC_OK);
         cr_assert_eq(pc_announcement_decode(f.payload, f.payload_len, &a), PC_OK);
-        cr_assert_eq(pc_announcement_verify(&a), PC_OK);
+        cr_assert_eq(pc_announcement_verify(&a, NULL), PC_OK);
         cr_assert_eq(a.n_entries, 2);
         cr_assert_eq(a.entries[1].port, (uint64_t)c.port[i]);
     }

@@ -179,7 +179,7 @@ Test(pc_codec, v3_v4_announcements)
     cr_assert_eq(pc_announcement_decode(d.payload, d.payload_len, &a), PC_OK);
     cr_assert_eq(a.n_entries, 2);
     cr_assert_eq(a.root_seq, 1);
-    cr_assert_eq(pc_announcement_verify(&a), PC_OK);
+    cr_assert_eq(pc_announcement_verify(&a, NULL), PC_OK);
     cr_assert_eq(pc_announcement_check(&a, pkb), PC_OK);
     cr_assert_eq(pc_announcement_check(&a, pka), PC_ERR_ANN_SENDER);
     pc_coords c, pcs;
@@ -193,7 +193,7 @@ Test(pc_codec, v3_v4_announcements)
     frame[12 + 40] ^= 0x01;
     cr_assert_eq(pc_frame_decode(frame, n, &d), PC_OK);
     cr_assert_eq(pc_announcement_decode(d.payload, d.payload_len, &a), PC_OK);
-    cr_assert_eq(pc_announcement_verify(&a), PC_ERR_SIGNATURE);
+    cr_assert_eq(pc_announcement_verify(&a, NULL), PC_ERR_SIGNATURE);
 }
 
 Test(pc_codec, v5_bootstrap)
@@ -220,8 +220,8 @@ Test(pc_codec, v5_bootstrap)
     pc_signed_msg m;
     cr_assert_eq(pc_signed_msg_decode(d.payload, d.payload_len, &m), PC_OK);
     cr_assert_eq(m.seq, 1700000000000ull);
-    cr_assert_eq(pc_signed_msg_verify(&m, d.dest_key), PC_OK);
-    cr_assert_eq(pc_signed_msg_verify(&m, pka), PC_ERR_SIGNATURE);
+    cr_assert_eq(pc_signed_msg_verify(&m, d.dest_key, NULL), PC_OK);
+    cr_assert_eq(pc_signed_msg_verify(&m, pka, NULL), PC_ERR_SIGNATURE);
 }
 
 Test(pc_codec, v6_broadcast)
