@@ -17,6 +17,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_accounts.h"
 #include "support/pgt.h"
+#include "support/pgt_matrix.h"
 
 #define SECRET "s3cret shared"
 
@@ -81,30 +82,16 @@ static json_t *call(const char *method, const char *path, const char *token, lon
 
 static json_t *call(const char *method, const char *path, const char *token, long *status, const char *fmt, ...)
 {
-    char url[1024], body[4096] = "", auth[256];
-    snprintf(url, sizeof url, "%s%s", base, path);
+    char body[4096] = "";
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(body, sizeof body, fmt, ap);
         va_end(ap);
     }
-    const char *headers[3] = {NULL, NULL, NULL};
-    int nh = 0;
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers[nh++] = auth;
-    }
-    if (fmt) headers[nh++] = "Content-Type: application/json";
-    pgt_req opt = {.method = method, .body = fmt ? body : NULL, .body_len = fmt ? strlen(body) : 0,
-                   .headers = headers};
-    pgt_http r = pgt_http_do(url, &opt);
-    cr_assert_neq(r.status, 0, "%s %s: %s", method, path, r.error);
-    *status = r.status;
-    json_error_t je;
-    json_t *j = json_loads(r.body, 0, &je);
-    cr_assert_not_null(j, "%s %s: not JSON: %s", method, path, r.body);
-    pgt_http_free(&r);
+    json_t *j = pgt_mx_call(base, method, path, token, fmt ? body : NULL, status);
+    cr_assert_neq(*status, 0, "%s %s: no answer", method, path);
+    cr_assert_not_null(j, "%s %s: answer is not JSON", method, path);
     return j;
 }
 
@@ -124,31 +111,13 @@ static void expect_error(json_t *j, long status, long want_status, const char *e
     json_decref(j);
 }
 
-typedef struct login {
-    char user_id[256];
-    char token[128];
-    char device_id[128];
-} login;
+typedef pgt_mx_login login;
 
 /* Registers through the two-step dummy flow. */
 static login reg(const char *user, const char *password)
 {
-    long st;
-    json_t *j = call("POST", "/_matrix/client/v3/register", NULL, &st,
-                     "{\"username\":\"%s\",\"password\":\"%s\"}", user, password);
-    cr_assert_eq(st, 401, "first step must ask for auth");
-    char session[64];
-    snprintf(session, sizeof session, "%s", str(j, "session"));
-    json_decref(j);
-    j = call("POST", "/_matrix/client/v3/register", NULL, &st,
-             "{\"username\":\"%s\",\"password\":\"%s\",\"auth\":{\"type\":\"m.login.dummy\",\"session\":\"%s\"}}",
-             user, password, session);
-    cr_assert_eq(st, 200, "register %s: %ld", user, st);
     login l;
-    snprintf(l.user_id, sizeof l.user_id, "%s", str(j, "user_id"));
-    snprintf(l.token, sizeof l.token, "%s", str(j, "access_token"));
-    snprintf(l.device_id, sizeof l.device_id, "%s", str(j, "device_id"));
-    json_decref(j);
+    cr_assert_eq(pgt_mx_register(base, user, password, &l), 0, "register %s", user);
     return l;
 }
 
