@@ -18,7 +18,7 @@ while (( done_n < requests && $(date +%s) - start < seconds )); do
   # 1000 requests per curl invocation over keep-alive connections
   urls=()
   for _ in $(seq 1000); do urls+=("http://127.0.0.1:$port/_matrix/client/versions"); done
-  curl -sf -o /dev/null "${urls[@]}"
+  curl -sf "${urls[@]}" > /dev/null
   done_n=$((done_n + 1000))
 done
 elapsed=$(( $(date +%s) - start ))
