@@ -24,7 +24,8 @@ int pcx_converge(const pc_sim_params *p, pc_sim_report *r)
         pc_sim_free(s);
         return rc;
     }
-    uint64_t at = pcx_run_to_convergence(s, NULL, CHECK_EVERY, PC_SIM_T0 + limit);
+    uint64_t at = pcx_run_to_convergence(s, NULL, CHECK_EVERY, PC_SIM_T0 + limit,
+                                         p->max_wall_s > 0 ? w0 + p->max_wall_s : 0);
     double w1 = pcx_wall();
     pc_sim_convergence c;
     pc_sim_check_convergence(s, NULL, &c);

@@ -45,7 +45,7 @@ double pcx_median(double *v, size_t n);
 
 /* Runs the simulation from now, checking every `step` ms, until converged or `limit`
  * (absolute virtual ms). Returns the virtual time of convergence, or 0 if not reached. */
-uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit);
+uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit, double wall_deadline);
 
 int pcx_converge(const pc_sim_params *p, pc_sim_report *r);
 int pcx_mobility(const pc_sim_params *p, pc_sim_report *r);

@@ -23,6 +23,8 @@ typedef struct pc_sim_params {
     uint64_t duration;     /* churn: seconds of churn (0: 300) */
     int attackers;         /* adversaries: blackhole nodes / sybil identities (0: default) */
     uint64_t max_time;     /* converge: virtual seconds allowed (0: 600) */
+    double max_wall_s;     /* converge: wall seconds allowed (0: no bound); a run stopped
+                            * by it reports converged = 0 and is not reproducible */
     bool no_hop_limit;     /* routers without traffic hop limiting (Dendrite has it on) */
 } pc_sim_params;
 

@@ -15,6 +15,7 @@ static void converge(int n)
     p.nodes = n;
     p.pings = 100;
     p.max_time = 900;
+    p.max_wall_s = 1200; /* keeps `make bench` bounded; a stopped run prints "converged NO" */
     pc_sim_report r;
     if (pc_sim_scenario_run("converge", &p, &r) != 0) {
         printf("converge %d nodes: failed to run\n", n);
