@@ -739,10 +739,7 @@ int hs_api_accounts_register(hs_server *srv)
             hs_ratelimit_new(cfg->register_per_second, cfg->register_burst, (size_t)cfg->rate_limit_max_keys);
         if (!api->login_rl || !api->register_rl) return -1;
     }
-    static const struct {
-        const char *method, *path;
-        hs_handler fn;
-    } routes[] = {
+    static const hs_client_route routes[] = {
         {"GET", "/register/available", register_available_get},
         {"POST", "/register", register_post},
         {"GET", "/login", login_get},
@@ -758,15 +755,7 @@ int hs_api_accounts_register(hs_server *srv)
         {"DELETE", "/devices/{deviceId}", device_delete},
         {"POST", "/delete_devices", delete_devices_post},
     };
-    static const char *const prefixes[] = {"/_matrix/client/v3", "/_matrix/client/r0"};
-    int rc = 0;
-    for (size_t p = 0; p < 2; p++) {
-        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-            char pattern[128];
-            snprintf(pattern, sizeof pattern, "%s%s", prefixes[p], routes[i].path);
-            rc |= hs_router_add(srv->client_router, routes[i].method, pattern, routes[i].fn, api);
-        }
-    }
+    int rc = hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], api);
     rc |= hs_router_add(srv->client_router, "GET", "/_synapse/admin/v1/register", admin_register_get, api);
     rc |= hs_router_add(srv->client_router, "POST", "/_synapse/admin/v1/register", admin_register_post, api);
     return rc ? -1 : 0;

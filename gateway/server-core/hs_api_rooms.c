@@ -417,10 +417,7 @@ static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
 
 int hs_api_rooms_register(hs_server *srv)
 {
-    static const struct {
-        const char *method, *path;
-        hs_handler fn;
-    } routes[] = {
+    static const hs_client_route routes[] = {
         {"POST", "/createRoom", create_room_post},
         {"PUT", "/rooms/{roomId}/send/{eventType}/{txnId}", send_put},
         {"PUT", "/rooms/{roomId}/state/{eventType}", state_put},
@@ -436,14 +433,5 @@ int hs_api_rooms_register(hs_server *srv)
         {"POST", "/rooms/{roomId}/leave", leave_post},
         {"POST", "/rooms/{roomId}/invite", invite_post},
     };
-    static const char *const prefixes[] = {"/_matrix/client/v3", "/_matrix/client/r0"};
-    int rc = 0;
-    for (size_t p = 0; p < 2; p++) {
-        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-            char pattern[128];
-            snprintf(pattern, sizeof pattern, "%s%s", prefixes[p], routes[i].path);
-            rc |= hs_router_add(srv->client_router, routes[i].method, pattern, routes[i].fn, srv);
-        }
-    }
-    return rc ? -1 : 0;
+    return hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
 }

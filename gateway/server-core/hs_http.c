@@ -291,6 +291,20 @@ bad:
     return -1;
 }
 
+int hs_router_add_client_routes(hs_router *r, const hs_client_route *routes, size_t n, void *ctx)
+{
+    static const char *const prefixes[] = {"/_matrix/client/v3", "/_matrix/client/r0"};
+    int rc = 0;
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t i = 0; i < n; i++) {
+            char pattern[256];
+            snprintf(pattern, sizeof pattern, "%s%s", prefixes[p], routes[i].path);
+            rc |= hs_router_add(r, routes[i].method, pattern, routes[i].fn, ctx);
+        }
+    }
+    return rc ? -1 : 0;
+}
+
 size_t hs_router_count(const hs_router *r)
 {
     return r->n;

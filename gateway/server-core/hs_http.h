@@ -111,6 +111,17 @@ int hs_router_add(hs_router *r, const char *method, const char *pattern, hs_hand
  * and OPTIONS answers when enabled. Sets req->params and req->route. */
 void hs_router_dispatch(hs_router *r, hs_request *req, hs_response *resp);
 
+/* One Client-Server endpoint: method and path below the API prefix ("/login"). */
+typedef struct hs_client_route {
+    const char *method;
+    const char *path;
+    hs_handler fn;
+} hs_client_route;
+
+/* Registers each route under /_matrix/client/v3 and under the legacy /_matrix/client/r0
+ * that older clients still call. Returns 0, or -1 if any registration failed. */
+int hs_router_add_client_routes(hs_router *r, const hs_client_route *routes, size_t n, void *ctx);
+
 /* Number of registered routes, and the pattern of route i (for metrics labels). */
 size_t hs_router_count(const hs_router *r);
 const char *hs_router_pattern(const hs_router *r, size_t i);
