@@ -9,12 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server-core/hs_server.h"
+#include "fuzz/fuzz_server.h"
 
-static hs_server srv;
 static char token_header[160];
 static char room_path[128];   /* the fuzzed room, percent-encoded */
-static char dir[64];
 
 static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
 {
@@ -39,38 +37,14 @@ static json_t *post_json(const char *target, const char *body)
     return j;
 }
 
-/* libFuzzer exits through exit(), so atexit is where the scratch database goes. */
-static void cleanup(void)
-{
-    static const char *const files[] = {"hs.db", "hs.db-wal", "hs.db-shm", "signing.key"};
-    char path[128];
-    hs_server_close(&srv);
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
-
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/fuzz_hs_rooms.XXXXXX");
-    if (!mkdtemp(dir)) abort();
-    atexit(cleanup);
     hs_config cfg;
-    char err[1024];
     hs_config_defaults(&cfg);
     snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
     cfg.registration_enabled = true;
     cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
-        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "fuzz_hs_rooms setup: %s\n", err);
-        abort();
-    }
+    fz_server_open("fuzz_hs_rooms", &cfg);
     json_t *j = post_json("/_matrix/client/v3/register",
                           "{\"username\":\"fuzzer\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}");
     snprintf(token_header, sizeof token_header, "Bearer %s", json_string_value(json_object_get(j, "access_token")));
