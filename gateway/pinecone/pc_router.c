@@ -73,7 +73,7 @@ void pc_router_free(pc_router *r)
 {
     if (!r)
         return;
-    for (int p = 1; p <= PC_MAX_PORT; p++)
+    for (int p = 1; p <= r->max_port; p++)
         release_peer(&r->peers[p]);
     free(r->routes);
     free(r->seen);
@@ -84,10 +84,10 @@ void pc_router_free(pc_router *r)
 
 int pc_router_free_port(const pc_router *r)
 {
-    for (int p = 1; p <= PC_MAX_PORT; p++)
+    for (int p = 1; p <= r->max_port; p++)
         if (!r->peers[p].up)
             return p;
-    return 0;
+    return r->max_port < PC_MAX_PORT ? r->max_port + 1 : 0;
 }
 
 static bool valid_port(int port) { return port >= 1 && port <= PC_MAX_PORT; }
@@ -169,6 +169,8 @@ int pc_router_peer_up(pc_router *r, int port, const uint8_t peer_key[PC_KEY_LEN]
         return PC_ERR_PORT_IN_USE;
     memset(p, 0, sizeof *p);
     p->up = true;
+    if (port > r->max_port)
+        r->max_port = port;
     memcpy(p->key, peer_key, PC_KEY_LEN);
     p->last_rx = p->last_tx = now;
     r->now = now;
@@ -178,7 +180,7 @@ int pc_router_peer_up(pc_router *r, int port, const uint8_t peer_key[PC_KEY_LEN]
 
 static bool any_peer_up(const pc_router *r)
 {
-    for (int p = 1; p <= PC_MAX_PORT; p++)
+    for (int p = 1; p <= r->max_port; p++)
         if (r->peers[p].up)
             return true;
     return false;
@@ -354,11 +356,11 @@ static void flood(pc_router *r, const pc_frame *f, int from, bool classic)
 {
     pc_coords ours;
     pct_coords(r, &ours);
-    for (int p = 1; p <= PC_MAX_PORT; p++) {
+    for (int p = 1; p <= r->max_port; p++) {
         if (!flood_eligible(r, p, from, classic, &ours))
             continue;
         bool dup = false;
-        for (int q = 1; q <= PC_MAX_PORT && !dup; q++)
+        for (int q = 1; q <= r->max_port && !dup; q++)
             dup = q != p && flood_eligible(r, q, from, classic, &ours) &&
                   pc_key_cmp(r->peers[q].key, r->peers[p].key) == 0 && port_preferred(r, q, p);
         if (!dup)
@@ -509,7 +511,7 @@ void pc_router_handle_timeout(pc_router *r, uint64_t now)
     }
     if (!r->cfg.keepalives)
         return;
-    for (int p = 1; p <= PC_MAX_PORT; p++) {
+    for (int p = 1; p <= r->max_port; p++) {
         pc_peer *peer = &r->peers[p];
         if (!peer->up)
             continue;
@@ -535,7 +537,7 @@ uint64_t pc_router_next_deadline(const pc_router *r)
     if (r->waiting)
         d = min64(d, r->wait_until);
     if (r->cfg.keepalives) {
-        for (int p = 1; p <= PC_MAX_PORT; p++) {
+        for (int p = 1; p <= r->max_port; p++) {
             const pc_peer *peer = &r->peers[p];
             if (!peer->up)
                 continue;

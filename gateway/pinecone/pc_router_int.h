@@ -61,6 +61,7 @@ struct pc_router {
     void *ud;
     pc_router_config cfg;
     pc_peer peers[PC_MAX_PORT + 1];
+    int max_port; /* highest port ever up; never decreases, so every port with state is <= it */
 
     /* spanning tree */
     int parent;

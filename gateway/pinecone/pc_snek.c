@@ -66,7 +66,7 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
             consider(&b, dest, bootstrap, pa->entries[i].key, 0, r->parent);
     }
     /* Every key on our peers' paths to the root. */
-    for (int p = 1; p <= PC_MAX_PORT; p++) {
+    for (int p = 1; p <= r->max_port; p++) {
         const pc_peer *peer = &r->peers[p];
         if (!peer->up || !peer->ann)
             continue;
@@ -74,7 +74,7 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
             consider(&b, dest, bootstrap, peer->ann->ann.entries[i].key, 0, p);
     }
     /* Prefer a direct link to the best key over reaching it through someone else. */
-    for (int p = 1; p <= PC_MAX_PORT; p++) {
+    for (int p = 1; p <= r->max_port; p++) {
         const pc_peer *peer = &r->peers[p];
         if (peer->up && peer->ann && pc_key_cmp(peer->key, b.key) == 0) {
             b.seq = 0;
@@ -90,7 +90,7 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
     }
     /* Several links to the best key: same root and earliest announcement wins. */
     if (b.port > 0 && r->peers[b.port].ann) {
-        for (int p = 1; p <= PC_MAX_PORT; p++) {
+        for (int p = 1; p <= r->max_port; p++) {
             const pc_peer *peer = &r->peers[p];
             const pc_stored_ann *cur = r->peers[b.port].ann;
             if (!peer->up || !peer->ann || p == b.port || pc_key_cmp(peer->key, b.key) != 0)

@@ -55,7 +55,7 @@ void pct_send_announcement(pc_router *r, int port)
 
 void pct_announce_all(pc_router *r)
 {
-    for (int p = 1; p <= PC_MAX_PORT; p++)
+    for (int p = 1; p <= r->max_port; p++)
         if (r->peers[p].up)
             pct_send_announcement(r, p);
 }
@@ -98,7 +98,7 @@ bool pct_select_parent(pc_router *r, uint64_t now)
     }
     uint64_t best_order = UINT64_MAX;
     int best_port = 0;
-    for (int p = 1; p <= PC_MAX_PORT; p++) {
+    for (int p = 1; p <= r->max_port; p++) {
         const pc_stored_ann *sa = r->peers[p].up ? r->peers[p].ann : NULL;
         if (!sa)
             continue;
@@ -209,7 +209,7 @@ int pct_handle_announcement(pc_router *r, int port, const pc_frame *f, uint64_t 
 
     if (first) {
         bool other = false;
-        for (int p = 1; p <= PC_MAX_PORT && !other; p++)
+        for (int p = 1; p <= r->max_port && !other; p++)
             other = p != port && r->peers[p].up && r->peers[p].ann &&
                     pc_key_cmp(r->peers[p].key, peer->key) == 0;
         if (!other)
@@ -229,7 +229,7 @@ int pct_next_hop(const pc_router *r, const pc_coords *dest, int from)
     uint64_t root_seq;
     pct_current_root(r, &root_key, &root_seq);
     int cand = PC_PORT_NONE;
-    for (int p = 1; p <= PC_MAX_PORT; p++) {
+    for (int p = 1; p <= r->max_port; p++) {
         const pc_peer *peer = &r->peers[p];
         if (!peer->up || !peer->ann || p == from)
             continue;
