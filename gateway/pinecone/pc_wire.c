@@ -64,6 +64,11 @@ size_t pc_varu64_put(uint8_t *out, uint64_t v)
 int pc_varu64_get(const uint8_t *in, size_t len, uint64_t *value, size_t *used)
 {
     uint64_t v = 0;
+    /* A leading 0x80 is a zero group with more to come: the same number has a shorter
+     * form, which is what every encoder (Go's too) writes. Accepting it would let two
+     * byte strings mean one frame, and re-encoding would not give the bytes back. */
+    if (len > 0 && in[0] == 0x80)
+        return PC_ERR_VARU64;
     for (size_t i = 0; i < len && i < PC_VARU64_MAX; i++) {
         if (v >> 57)
             return PC_ERR_VARU64; /* the shift below would lose bits */

@@ -62,6 +62,12 @@ Test(pc_codec, varu64_rejects_malformed)
     uint8_t overflow[] = {0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
     cr_assert_eq(pc_varu64_get(overflow, sizeof overflow, &v, &used), PC_ERR_VARU64);
     cr_assert_eq(pc_varu64_get(overflow, 0, &v, &used), PC_ERR_TRUNCATED);
+    /* Non-minimal: 0x80 0x05 would be 5, whose only encoding is 0x05. */
+    uint8_t padded[] = {0x80, 0x05};
+    cr_assert_eq(pc_varu64_get(padded, sizeof padded, &v, &used), PC_ERR_VARU64);
+    uint8_t zero[] = {0x00};
+    cr_assert_eq(pc_varu64_get(zero, 1, &v, &used), PC_OK, "zero itself is one 0x00 byte");
+    cr_assert_eq(v, 0);
 }
 
 Test(pc_codec, coords_and_distance)
