@@ -121,7 +121,7 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_DIR)/libpinegate.a
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
 fuzz-smoke: $(FUZZ_BINS)
-	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+	@FUZZ_SEED=1 scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 fuzz: deps $(FUZZ_BINS)
 	@scripts/fuzz.sh $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
