@@ -41,13 +41,6 @@ static void teardown(void)
 
 TestSuite(pc_node, .fini = teardown, .timeout = 60);
 
-static long ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void seed_hex(int seed, char out[65])
 {
     for (int i = 0; i < 32; i++)
@@ -156,7 +149,7 @@ static bool state_is(const node *n, const want *w, char *why, size_t cap)
 /* Polls until every node is in its wanted state or timeout_ms passes. */
 static void converge(node *const *ns, const want *ws, int count, int timeout_ms)
 {
-    long deadline = ms_now() + timeout_ms;
+    long deadline = pgt_now_ms() + timeout_ms;
     char why[256] = "";
     int bad = 0;
     for (;;) {
@@ -166,7 +159,7 @@ static void converge(node *const *ns, const want *ws, int count, int timeout_ms)
                 bad = i;
         if (bad < 0)
             return;
-        if (ms_now() > deadline)
+        if (pgt_now_ms() > deadline)
             break;
         usleep(200000);
     }
@@ -234,7 +227,7 @@ Test(pc_node, line3_converges_heals_after_restart)
     /* a node left alone starts over as root with the next sequence (Go does the same) */
     want alone[] = {{KEY_A, KEY_A, "[]", 2, 0, NULL, 0}, {KEY_C, KEY_C, "[]", 2, 0, NULL, 0}};
     node *ac[] = {a, c};
-    long t0 = ms_now();
+    long t0 = pgt_now_ms();
     converge(ac, alone, 2, 10000);
 
     /* B returns on the same port: B redials A at once, C redials B by its backoff. */
@@ -242,7 +235,7 @@ Test(pc_node, line3_converges_heals_after_restart)
     for (int i = 0; i < 3; i++)
         w[i].seq = 2; /* C's new sequence */
     converge(ns, w, 3, 25000);
-    cr_assert_lt(ms_now() - t0, 30000);
+    cr_assert_lt(pgt_now_ms() - t0, 30000);
     check_peer(c, KEY_B, 1, "[1 2]", "static", b->port);
 }
 

@@ -44,13 +44,6 @@ static void teardown(void)
 
 TestSuite(pc_ws_node, .fini = teardown, .timeout = 60);
 
-static long ms_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Starts `pinegate pinecone --secret-key <seed> --manhole ... <extra args, NULL-ended>`
  * and waits for its manhole line. Returns false (with the output in n->p.buf) on failure. */
 static bool start(node *n, int seed, ...)
@@ -115,9 +108,9 @@ static bool state_is(const node *n, const char *root, const char *coords, size_t
 static bool wait_state(const node *n, const char *root, const char *coords, size_t peers,
                        int timeout_ms, char *why, size_t cap)
 {
-    long deadline = ms_now() + timeout_ms;
+    long deadline = pgt_now_ms() + timeout_ms;
     while (!state_is(n, root, coords, peers, why, cap)) {
-        if (ms_now() > deadline)
+        if (pgt_now_ms() > deadline)
             return false;
         usleep(200000);
     }
@@ -217,9 +210,9 @@ static int mcast_scenario(char *msg, size_t cap)
     const char *coords[] = {NULL, NULL, "[]"};
     for (int i = 0; i < 3; i++) {
         /* every node ends with the other two as peers, all under root C */
-        long deadline = ms_now() + 15000;
+        long deadline = pgt_now_ms() + 15000;
         bool ok = false;
-        while (!ok && ms_now() < deadline) {
+        while (!ok && pgt_now_ms() < deadline) {
             json_t *m = manhole(&nodes[i]);
             ok = m && strcmp(str(m, "root", "root_public_key"), KEY_C) == 0 &&
                  json_object_size(json_object_get(m, "peers")) == 3 &&

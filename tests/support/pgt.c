@@ -182,7 +182,7 @@ int pgt_spawn(pgt_proc *p, char *const argv[])
     return 0;
 }
 
-static long now_ms(void)
+long pgt_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -191,7 +191,7 @@ static long now_ms(void)
 
 bool pgt_wait_line(pgt_proc *p, const char *needle, int timeout_ms, char *line, size_t linelen)
 {
-    long deadline = now_ms() + timeout_ms;
+    long deadline = pgt_now_ms() + timeout_ms;
     while (1) {
         char *hit = strstr(p->buf, needle);
         if (hit) {
@@ -203,7 +203,7 @@ bool pgt_wait_line(pgt_proc *p, const char *needle, int timeout_ms, char *line, 
                 return true;
             }
         }
-        long left = deadline - now_ms();
+        long left = deadline - pgt_now_ms();
         if (left <= 0 || p->len + 1 >= sizeof p->buf) return false;
         struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
         if (poll(&pfd, 1, (int)left) <= 0) return false;
@@ -218,12 +218,12 @@ int pgt_stop(pgt_proc *p, int sig, int timeout_ms)
 {
     if (p->pid <= 0) return -1;
     if (sig) kill(p->pid, sig);
-    long deadline = now_ms() + timeout_ms;
+    long deadline = pgt_now_ms() + timeout_ms;
     int status = 0;
     while (1) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) break;
-        if (now_ms() > deadline) {
+        if (pgt_now_ms() > deadline) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, &status, 0);
             close(p->out_fd);

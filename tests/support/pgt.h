@@ -40,6 +40,9 @@ void pgt_http_free(pgt_http *r);
 /* Case-insensitive lookup of a header in r->headers; malloc'd value or NULL. */
 char *pgt_header(const pgt_http *r, const char *name);
 
+/* Milliseconds on the monotonic clock, for test deadlines. */
+long pgt_now_ms(void);
+
 /* A TCP port that was free a moment ago on 127.0.0.1. */
 int pgt_free_port(void);
 
