@@ -36,7 +36,8 @@ static int64_t wall_ms(void)
 
 static hs_room_engine engine_of(hs_server *srv)
 {
-    return (hs_room_engine){srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version};
+    return (hs_room_engine){srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
+                            srv->notifier};
 }
 
 static void answer_status(hs_response *resp, const hs_room_result *res)

@@ -182,6 +182,7 @@ static hs_room_status persist(const hs_room_engine *e, const hs_room_version *rv
     free(text);
     if (rc == 1) return fail(res, HS_ROOM_BAD_REQUEST, "room or event %s already exists", event_id);
     if (rc != 0) return fail(res, HS_ROOM_ERROR, "cannot store event %s", event_id);
+    hs_notifier_wake(e->notifier);
     return HS_ROOM_OK;
 }
 

@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "server-core/hs_notify.h"
 #include "server-core/hs_room_version.h"
 #include "server-core/hs_signing_key.h"
 #include "server-core/hs_store.h"
@@ -37,6 +38,7 @@ typedef struct hs_room_engine {
     const char *server_name;
     const hs_signing_key *key;
     const char *default_room_version;   /* for createRoom without room_version */
+    hs_notifier *notifier;              /* woken after each persisted event; may be NULL */
 } hs_room_engine;
 
 typedef enum {

@@ -22,9 +22,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     if (hs_store_claim_server_name(srv->store, cfg->server_name, err, errlen) != 0) goto fail;
     if (hs_signing_key_load(cfg->signing_key_path, &srv->signing_key, err, errlen) != 0) goto fail;
     srv->metrics = hs_metrics_new();
+    srv->notifier = hs_notifier_new();
     srv->client_router = hs_router_new((hs_router_options){.cors = true});
     srv->federation_router = hs_router_new((hs_router_options){.cors = false});
-    if (!srv->metrics || !srv->client_router || !srv->federation_router) {
+    if (!srv->metrics || !srv->notifier || !srv->client_router || !srv->federation_router) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -96,6 +97,7 @@ void hs_server_close(hs_server *srv)
     hs_router_free(srv->client_router);
     hs_router_free(srv->federation_router);
     hs_metrics_free(srv->metrics);
+    hs_notifier_free(srv->notifier);
     hs_api_accounts_free(srv->accounts);
     hs_store_close(srv->store);
     memset(srv, 0, sizeof *srv);

@@ -14,6 +14,7 @@
 #include "server-core/hs_http.h"
 #include "server-core/hs_httpd.h"
 #include "server-core/hs_metrics.h"
+#include "server-core/hs_notify.h"
 #include "server-core/hs_signing_key.h"
 #include "server-core/hs_store.h"
 
@@ -28,6 +29,7 @@ typedef struct hs_server {
     hs_httpd *client;
     hs_httpd *federation;
     struct hs_api_accounts *accounts; /* hs_api_accounts.c: rate limits, UIA sessions, nonces */
+    hs_notifier *notifier;       /* wakes long-polling readers when anything is written */
 } hs_server;
 
 /* Opens the store (migrating it), claims the server name, loads the signing key and

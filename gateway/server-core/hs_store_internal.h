@@ -12,4 +12,12 @@
 /* The store's connection (serialized mode; owned by the store, never close it). */
 sqlite3 *hs_store_sqlite(hs_store *st);
 
+/* The SQL of migrations 4 and up, each defined in its area's hs_store_<area>.c. */
+extern const char hs_schema_history[];
+extern const char hs_schema_sync[];
+extern const char hs_schema_e2ee[];
+extern const char hs_schema_directory[];
+extern const char hs_schema_media[];
+extern const char hs_schema_federation[];
+
 #endif
