@@ -1,0 +1,70 @@
+/* The directory's storage without HTTP: aliases resolve to their room, are unique,
+ * know their creator, are listed per room and disappear on delete; profiles. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_store_directory.h"
+#include "server-core/hs_store_rooms.h"
+#include "support/pgt.h"
+
+static char *dir;
+static hs_store *st;
+
+static void open_store(void)
+{
+    dir = pgt_tmpdir();
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/d.db", dir);
+    size_t n;
+    const hs_migration *m = hs_store_migrations(&n);
+    cr_assert_eq(hs_store_open(path, m, n, &st, err, sizeof err), 0, "%s", err);
+}
+
+static void close_store(void)
+{
+    hs_store_close(st);
+    pgt_rmtree(dir);
+    free(dir);
+}
+
+Test(hs_directory, store_alias_get_put_delete, .init = open_store, .fini = close_store)
+{
+    char *room = (char *)"untouched";
+    cr_assert_eq(hs_store_alias_get(st, "#a:example.org", &room), 1);
+    cr_assert_str_eq(room, "untouched", "not-found leaves the output alone");
+
+    cr_assert_eq(hs_store_alias_put(st, "#a:example.org", "!r1:example.org", "@alice:example.org", 5), 0);
+    cr_assert_eq(hs_store_alias_put(st, "#a:example.org", "!r2:example.org", "@bob:example.org", 6), 1,
+                 "an alias maps to one room");
+    cr_assert_eq(hs_store_alias_put(st, "#b:example.org", "!r1:example.org", "@bob:example.org", 7), 0);
+
+    cr_assert_eq(hs_store_alias_get(st, "#a:example.org", &room), 0);
+    cr_assert_str_eq(room, "!r1:example.org");
+    free(room);
+    cr_assert_eq(hs_store_alias_get(st, "#A:example.org", &room), 1, "aliases are case-sensitive");
+
+    char *creator = NULL;
+    cr_assert_eq(hs_store_alias_creator(st, "#b:example.org", &creator), 0);
+    cr_assert_str_eq(creator, "@bob:example.org");
+    free(creator);
+
+    char **v;
+    size_t n;
+    cr_assert_eq(hs_store_room_aliases(st, "!r1:example.org", &v, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0], "#a:example.org");
+    cr_assert_str_eq(v[1], "#b:example.org");
+    hs_store_free_strings(v, n);
+
+    cr_assert_eq(hs_store_alias_delete(st, "#a:example.org"), 0);
+    cr_assert_eq(hs_store_alias_delete(st, "#a:example.org"), 1);
+    cr_assert_eq(hs_store_alias_get(st, "#a:example.org", &room), 1);
+    cr_assert_eq(hs_store_room_aliases(st, "!r1:example.org", &v, &n), 0);
+    cr_assert_eq(n, 1);
+    hs_store_free_strings(v, n);
+    cr_assert_eq(hs_store_room_aliases(st, "!none:example.org", &v, &n), 0);
+    cr_assert_eq(n, 0);
+    hs_store_free_strings(v, n);
+}
