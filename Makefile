@@ -43,7 +43,7 @@ endif
 FUZZ_SECONDS ?= 10
 FUZZ_LONG_SECONDS ?= 600
 
-.PHONY: all deps build run test unit integration fuzz-smoke fuzz bench soak clean check-layers
+.PHONY: all deps build run test unit integration clients fuzz-smoke fuzz bench soak clean check-layers
 
 all: build
 
@@ -100,6 +100,10 @@ unit: $(TEST_DIR)/unit-tests
 
 integration: $(TEST_DIR)/integration-tests $(TEST_DIR)/pinegate
 	$(TEST_ENV) $(TEST_DIR)/integration-tests --jobs 1 --short-filename
+
+# Real matrix-js-sdk clients (tests/js, installed by make deps) against real servers.
+clients: $(TEST_DIR)/pinegate
+	$(TEST_ENV) node --test --test-concurrency=1 tests/js/scenarios/
 
 test: deps check-layers
 	@$(MAKE) --no-print-directory unit

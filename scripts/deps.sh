@@ -18,13 +18,33 @@ for p in "${pkgs[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+# The client scenarios run matrix-js-sdk under Node.js; the machine's Node.js (>= 20,
+# which matrix-js-sdk 37.5 needs) is used when present, otherwise the distribution's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
 fi
 
-echo "deps: installing ${missing[*]}"
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} > 0)); then
+  echo "deps: installing ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages go into tests/js/node_modules, exactly as package-lock.json pins them;
+# reinstalled only when the lock file changed (the stamp holds its checksum).
+js=$(dirname "$0")/../tests/js
+stamp="$js/node_modules/.pinegate-lock-sum"
+sum=$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$sum" ]]; then
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  if ((node_major < 20)); then
+    echo "deps: Node.js $(node --version) is too old for matrix-js-sdk; need >= 20" >&2
+    exit 1
+  fi
+  echo "deps: installing npm packages into tests/js/node_modules"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$sum" > "$stamp"
+fi
