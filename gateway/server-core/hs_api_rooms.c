@@ -1,46 +1,42 @@
-/* hs_api_rooms: HTTP handlers for rooms. Writes go through the room engine (hs_room),
- * which builds, checks and persists events; reads go straight to the room store.
- *
- * Reading a room (state, event, messages) needs current membership "join": a user who
- * left or was never in the room gets 403 M_FORBIDDEN, an unknown room 404 M_NOT_FOUND.
- * (History visibility for former members is not applied yet.)
- *
- * Pagination tokens are stream orderings written "s<N>", naming the position just after
- * event N: paginating backwards from s<N> returns events N, N-1, ...; forwards returns
- * N+1, N+2, .... */
+/* hs_api_rooms: HTTP handlers that write to rooms - createRoom, send, state put, join
+ * (by room ID or local alias), leave, invite, kick, ban, unban, forget and redact. Every
+ * write goes through the room engine (hs_room), which builds, checks and persists the
+ * event; the handlers only authenticate, validate the request and map engine statuses
+ * to the spec's errors. The read endpoints live in hs_api_rooms_read.c; the helpers
+ * both use are here (hs_api_rooms_internal.h). */
 #include "server-core/hs_api_rooms.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "server-core/hs_access.h"
+#include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_pdu.h"
-#include "server-core/hs_room.h"
-#include "server-core/hs_server.h"
 #include "server-core/hs_store_accounts.h"
+#include "server-core/hs_store_directory.h"
+#include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
 
-#define MESSAGES_DEFAULT_LIMIT 10
-#define MESSAGES_MAX_LIMIT 1000
 #define TXN_ID_MAX 255
+#define REASON_MAX 2048
 
-static int64_t wall_ms(void)
+/* ---- shared helpers ------------------------------------------------------------------ */
+
+int64_t hs_api_rooms__now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static hs_room_engine engine_of(hs_server *srv)
+hs_room_engine hs_api_rooms__engine(hs_server *srv)
 {
     return (hs_room_engine){srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
                             srv->notifier};
 }
 
-static void answer_status(hs_response *resp, const hs_room_result *res)
+void hs_api_rooms__answer(hs_response *resp, const hs_room_result *res)
 {
     switch (res->status) {
     case HS_ROOM_OK: break;
@@ -55,7 +51,7 @@ static void answer_status(hs_response *resp, const hs_room_result *res)
     }
 }
 
-static json_t *body_object(const hs_request *req, hs_response *resp)
+json_t *hs_api_rooms__body(const hs_request *req, hs_response *resp)
 {
     char why[256];
     json_t *j = hs_request_json(req, why, sizeof why);
@@ -63,32 +59,7 @@ static json_t *body_object(const hs_request *req, hs_response *resp)
     return j;
 }
 
-/* The client format of a stored event: the PDU's client fields, event_id, and unsigned
- * with the age and, for the device that sent it, its transaction ID. NULL if the stored
- * text does not parse (never for events the engine wrote). */
-static json_t *client_event(const hs_store_event *ev, const hs_access_identity *who, int64_t now_ms)
-{
-    json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
-    if (!pdu) return NULL;
-    json_t *out = json_object();
-    static const char *const keys[] = {"type", "sender", "content", "origin_server_ts", "state_key"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        json_t *v = json_object_get(pdu, keys[i]);
-        if (v) json_object_set(out, keys[i], v);
-    }
-    json_object_set_new(out, "event_id", json_string(ev->event_id));
-    json_object_set_new(out, "room_id", json_string(ev->room_id));
-    json_t *uns = json_object();
-    json_object_set_new(uns, "age", json_integer(now_ms - hs_pdu_origin_server_ts(pdu)));
-    if (ev->txn_id && who && strcmp(ev->txn_user, who->user_id) == 0 && strcmp(ev->txn_device, who->device_id) == 0)
-        json_object_set_new(uns, "transaction_id", json_string(ev->txn_id));
-    json_object_set_new(out, "unsigned", uns);
-    json_decref(pdu);
-    return out;
-}
-
-/* 404 for an unknown room, 403 unless `user` is joined. Returns 0 when readable. */
-static int require_joined(hs_server *srv, const char *room_id, const char *user, hs_response *resp)
+int hs_api_rooms__require_joined(hs_server *srv, const char *room_id, const char *user, hs_response *resp)
 {
     char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
     int rc = hs_store_room_get(srv->store, room_id, version);
@@ -107,22 +78,27 @@ static int require_joined(hs_server *srv, const char *room_id, const char *user,
     return 0;
 }
 
+hs_room_viewer hs_api_rooms__viewer(const hs_access_identity *who, int64_t now)
+{
+    return (hs_room_viewer){who->user_id, who->device_id, now, true};
+}
+
 /* ---- writes ------------------------------------------------------------------------- */
 
 static void create_room_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    json_t *body = body_object(req, resp);
+    json_t *body = hs_api_rooms__body(req, resp);
     if (!body) return;
-    hs_room_engine e = engine_of(srv);
+    hs_room_engine e = hs_api_rooms__engine(srv);
     hs_room_result res;
     char *room_id = NULL;
     if (hs_room_create(&e, who.user_id, body, now, &room_id, &res) == HS_ROOM_OK)
         hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id));
-    else answer_status(resp, &res);
+    else hs_api_rooms__answer(resp, &res);
     free(room_id);
     json_decref(body);
 }
@@ -130,30 +106,38 @@ static void create_room_post(const hs_request *req, hs_response *resp, void *ctx
 static void send_and_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_access_identity *who,
                             const char *type, const char *state_key, const hs_room_txn *txn, int64_t now)
 {
-    json_t *body = body_object(req, resp);
+    json_t *body = hs_api_rooms__body(req, resp);
     if (!body) return;
-    hs_room_engine e = engine_of(srv);
+    hs_room_engine e = hs_api_rooms__engine(srv);
     hs_room_result res;
     char *event_id = NULL;
     if (hs_room_send(&e, hs_request_param(req, "roomId"), who->user_id, type, state_key, body, txn, now, &event_id,
                      &res) == HS_ROOM_OK)
         hs_response_json(resp, 200, json_pack("{ss}", "event_id", event_id));
-    else answer_status(resp, &res);
+    else hs_api_rooms__answer(resp, &res);
     free(event_id);
     json_decref(body);
+}
+
+/* The {txnId} path parameter, or NULL after answering 400. */
+static const char *txn_param(const hs_request *req, hs_response *resp)
+{
+    const char *txn_id = hs_request_param(req, "txnId");
+    if (strlen(txn_id) > TXN_ID_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "transaction ID longer than %d bytes", TXN_ID_MAX);
+        return NULL;
+    }
+    return txn_id;
 }
 
 static void send_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *txn_id = hs_request_param(req, "txnId");
-    if (strlen(txn_id) > TXN_ID_MAX) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "transaction ID longer than %d bytes", TXN_ID_MAX);
-        return;
-    }
+    const char *txn_id = txn_param(req, resp);
+    if (!txn_id) return;
     hs_room_txn txn = {who.user_id, who.device_id, txn_id};
     send_and_answer(srv, req, resp, &who, hs_request_param(req, "eventType"), NULL, &txn, now);
 }
@@ -168,53 +152,101 @@ static void state_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     send_and_answer(srv, req, resp, &who, hs_request_param(req, "eventType"), state_key_param(req), NULL, now);
 }
 
-static void membership_change(const hs_request *req, hs_response *resp, hs_server *srv, const char *room_id,
-                              const char *target_key, const char *membership)
+/* The optional "reason" of a body: NULL when absent; -1 after answering 400. */
+static int reason_of(const json_t *body, const char **reason, hs_response *resp)
+{
+    const json_t *r = json_object_get(body, "reason");
+    *reason = NULL;
+    if (!r || json_is_null(r)) return 0;
+    if (!json_is_string(r) || strlen(json_string_value(r)) > REASON_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'reason' must be a string of at most %d bytes", REASON_MAX);
+        return -1;
+    }
+    *reason = json_string_value(r);
+    return 0;
+}
+
+/* Checks body.user_id for invite (`local_only`: must be an existing local account) or
+ * kick/ban/unban. Returns the borrowed ID, or NULL after answering. */
+static const char *target_user(hs_server *srv, const json_t *body, bool local_only, hs_response *resp)
+{
+    const char *target = json_string_value(json_object_get(body, "user_id"));
+    if (!target || !hs_is_valid_user_id(target)) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'user_id' must be a user ID");
+        return NULL;
+    }
+    if (!local_only) return target;
+    const char *server = hs_id_server_name(target);
+    if (!server || strcmp(server, srv->cfg.server_name) != 0) {
+        hs_response_error(resp, 400, "M_UNKNOWN", "inviting users of other servers is not supported yet");
+        return NULL;
+    }
+    hs_store_user u;
+    int rc = hs_store_user_get(srv->store, target, &u);
+    if (rc != 0 || u.deactivated) {
+        hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown user %s", target);
+        return NULL;
+    }
+    return target;
+}
+
+/* The room ID for a path's room ID or alias: a copy of the ID, or the room a local alias
+ * points to. NULL after answering 404/500. */
+static char *resolve_room(hs_server *srv, const char *id_or_alias, hs_response *resp)
+{
+    if (id_or_alias[0] == '!') return strdup(id_or_alias);
+    if (id_or_alias[0] != '#') {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'%s' is neither a room ID nor an alias", id_or_alias);
+        return NULL;
+    }
+    char *room_id = NULL;
+    int rc = hs_store_alias_get(srv->store, id_or_alias, &room_id);
+    if (rc < 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room aliases");
+    if (rc == 1) hs_response_error(resp, 404, "M_NOT_FOUND", "room alias %s is not known", id_or_alias);
+    return rc == 0 ? room_id : NULL;
+}
+
+/* A membership change. `target_mode`: 0 the sender itself, 1 body.user_id must be a
+ * local account (invite), 2 any user ID (kick, ban), 3 a user banned from the room (unban). */
+static void membership_change(const hs_request *req, hs_response *resp, hs_server *srv, const char *room,
+                              int target_mode, const char *membership)
 {
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *target = who.user_id;
-    json_t *body = NULL;
-    if (target_key) {
-        body = body_object(req, resp);
-        if (!body) return;
-        target = json_string_value(json_object_get(body, target_key));
-        if (!target || !hs_is_valid_user_id(target)) {
-            hs_response_error(resp, 400, "M_INVALID_PARAM", "'%s' must be a user ID", target_key);
-            json_decref(body);
-            return;
+    const char *target = who.user_id, *reason = NULL;
+    /* join and leave may come without a body */
+    json_t *body = target_mode || req->body_len ? hs_api_rooms__body(req, resp) : json_object();
+    if (!body) return;
+    char *room_id = NULL;
+    if (reason_of(body, &reason, resp) != 0) goto out;
+    if (target_mode && !(target = target_user(srv, body, target_mode == 1, resp))) goto out;
+    if (!(room_id = resolve_room(srv, room, resp))) goto out;
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    if (target_mode == 3 && hs_store_room_get(srv->store, room_id, version) == 0) {
+        char current[32];
+        if (hs_store_membership(srv->store, room_id, target, current) != 0) {
+            hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
+            goto out;
         }
-        const char *server = hs_id_server_name(target);
-        if (!server || strcmp(server, srv->cfg.server_name) != 0) {
-            hs_response_error(resp, 400, "M_UNKNOWN", "inviting users of other servers is not supported yet");
-            json_decref(body);
-            return;
-        }
-        hs_store_user u;
-        int rc = hs_store_user_get(srv->store, target, &u);
-        if (rc != 0 || u.deactivated) {
-            hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown user %s", target);
-            json_decref(body);
-            return;
+        if (strcmp(current, "ban") != 0) {
+            hs_response_error(resp, 403, "M_FORBIDDEN", "%s is not banned from %s", target, room_id);
+            goto out;
         }
     }
-    if (room_id[0] != '!') {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "room aliases are not supported yet: %s", room_id);
-        json_decref(body);
-        return;
-    }
-    hs_room_engine e = engine_of(srv);
+    hs_room_engine e = hs_api_rooms__engine(srv);
     hs_room_result res;
-    if (hs_room_membership(&e, room_id, who.user_id, target, membership, now, NULL, &res) == HS_ROOM_OK)
+    if (hs_room_member_change(&e, room_id, who.user_id, target, membership, reason, now, NULL, &res) == HS_ROOM_OK)
         hs_response_json(resp, 200, strcmp(membership, "join") == 0 ? json_pack("{ss}", "room_id", room_id)
                                                                        : json_object());
-    else answer_status(resp, &res);
+    else hs_api_rooms__answer(resp, &res);
+out:
+    free(room_id);
     json_decref(body);
 }
 
@@ -222,198 +254,84 @@ static void join_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     const char *room = hs_request_param(req, "roomId");
     if (!room) room = hs_request_param(req, "roomIdOrAlias");
-    membership_change(req, resp, ctx, room, NULL, "join");
+    membership_change(req, resp, ctx, room, 0, "join");
 }
 
 static void leave_post(const hs_request *req, hs_response *resp, void *ctx)
 {
-    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), NULL, "leave");
+    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), 0, "leave");
 }
 
 static void invite_post(const hs_request *req, hs_response *resp, void *ctx)
 {
-    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), "user_id", "invite");
+    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), 1, "invite");
 }
 
-/* ---- reads -------------------------------------------------------------------------- */
+static void kick_post(const hs_request *req, hs_response *resp, void *ctx)
+{
+    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), 2, "leave");
+}
 
-static void state_get(const hs_request *req, hs_response *resp, void *ctx)
+static void ban_post(const hs_request *req, hs_response *resp, void *ctx)
+{
+    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), 2, "ban");
+}
+
+/* Unban is a leave for a banned user only: the auth rules alone would turn "unban" of a
+ * joined user into a kick. */
+static void unban_post(const hs_request *req, hs_response *resp, void *ctx)
+{
+    membership_change(req, resp, ctx, hs_request_param(req, "roomId"), 3, "leave");
+}
+
+static void forget_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
-    if (require_joined(srv, room_id, who.user_id, resp) != 0) return;
-    char *event_id = NULL;
-    const char *type = hs_request_param(req, "eventType");
-    int rc = hs_store_state_get(srv->store, room_id, type, state_key_param(req), &event_id);
-    hs_store_event ev;
-    if (rc == 0) rc = hs_store_event_get(srv->store, event_id, &ev) == 0 ? 0 : -1;
-    free(event_id);
-    if (rc == 1) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "no %s state with key '%s'", type, state_key_param(req));
-        return;
-    }
-    json_t *pdu = rc == 0 ? json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL) : NULL;
-    if (rc == 0) hs_store_event_clear(&ev);
-    if (!pdu) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
-        return;
-    }
-    hs_response_json(resp, 200, json_incref(hs_pdu_content(pdu)));
-    json_decref(pdu);
-}
-
-typedef struct collect_ctx {
-    json_t *arr;
-    const hs_access_identity *who;
-    int64_t now;
-    int64_t last_stream;
-} collect_ctx;
-
-static int collect_state(void *ctx, const char *type, const char *state_key, const hs_store_event *ev)
-{
-    (void)type;
-    (void)state_key;
-    collect_ctx *c = ctx;
-    json_t *j = client_event(ev, c->who, c->now);
-    if (!j) return -1;
-    json_array_append_new(c->arr, j);
-    return 0;
-}
-
-static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
-{
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = wall_ms();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    if (require_joined(srv, room_id, who.user_id, resp) != 0) return;
-    collect_ctx c = {json_array(), &who, now, 0};
-    if (hs_store_state_each(srv->store, room_id, collect_state, &c) != 0) {
-        json_decref(c.arr);
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
-        return;
-    }
-    hs_response_json(resp, 200, c.arr);
-}
-
-static void event_get(const hs_request *req, hs_response *resp, void *ctx)
-{
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = wall_ms();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    if (require_joined(srv, room_id, who.user_id, resp) != 0) return;
-    hs_store_event ev;
-    int rc = hs_store_event_get(srv->store, hs_request_param(req, "eventId"), &ev);
-    if (rc == 0 && strcmp(ev.room_id, room_id) != 0) {
-        hs_store_event_clear(&ev);
-        rc = 1;
-    }
+    char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
+    int rc = hs_store_room_get(srv->store, room_id, version);
+    if (rc == 0) rc = hs_store_membership(srv->store, room_id, who.user_id, membership);
     if (rc != 0) {
-        hs_response_error(resp, rc == 1 ? 404 : 500, rc == 1 ? "M_NOT_FOUND" : "M_UNKNOWN", "event not found");
+        hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown room %s", room_id);
         return;
     }
-    json_t *j = client_event(&ev, &who, now);
-    hs_store_event_clear(&ev);
-    if (j) hs_response_json(resp, 200, j);
-    else hs_response_error(resp, 500, "M_UNKNOWN", "stored event is unreadable");
+    if (strcmp(membership, "join") == 0 || strcmp(membership, "invite") == 0 || strcmp(membership, "knock") == 0) {
+        hs_response_error(resp, 400, "M_UNKNOWN", "leave room %s before forgetting it", room_id);
+        return;
+    }
+    if (hs_store_forget_room(srv->store, room_id, who.user_id) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot forget room %s", room_id);
+        return;
+    }
+    hs_notifier_wake(srv->notifier);
+    hs_response_json(resp, 200, json_object());
 }
 
-static void joined_rooms_get(const hs_request *req, hs_response *resp, void *ctx)
+static void redact_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
-    char **ids;
-    size_t n;
-    if (hs_store_joined_rooms(srv->store, who.user_id, &ids, &n) != 0) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read memberships");
-        return;
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_string(ids[i]));
-    hs_store_free_strings(ids, n);
-    hs_response_json(resp, 200, json_pack("{so}", "joined_rooms", arr));
-}
-
-static int collect_event(void *ctx, const hs_store_event *ev)
-{
-    collect_ctx *c = ctx;
-    json_t *j = client_event(ev, c->who, c->now);
-    if (!j) return -1;
-    json_array_append_new(c->arr, j);
-    c->last_stream = ev->stream;
-    return 0;
-}
-
-/* Parses "s<N>" with N >= 0. Returns 0 or -1. */
-static int parse_token(const char *t, int64_t *out)
-{
-    if (!t || t[0] != 's' || t[1] < '0' || t[1] > '9' || strlen(t) > 20) return -1;
-    char *end;
-    long long v = strtoll(t + 1, &end, 10);
-    if (*end || v < 0) return -1;
-    *out = v;
-    return 0;
-}
-
-static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
-{
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    if (require_joined(srv, room_id, who.user_id, resp) != 0) return;
-    const char *dir = hs_request_query(req, "dir");
-    if (!dir || (strcmp(dir, "b") != 0 && strcmp(dir, "f") != 0)) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "'dir' must be b or f");
-        return;
+    const char *txn_id = txn_param(req, resp);
+    if (!txn_id) return;
+    json_t *body = hs_api_rooms__body(req, resp);
+    if (!body) return;
+    const char *reason = NULL;
+    if (reason_of(body, &reason, resp) == 0) {
+        hs_room_txn txn = {who.user_id, who.device_id, txn_id};
+        hs_room_engine e = hs_api_rooms__engine(srv);
+        hs_room_result res;
+        char *event_id = NULL;
+        if (hs_room_redact(&e, hs_request_param(req, "roomId"), who.user_id, hs_request_param(req, "eventId"), reason,
+                           &txn, now, &event_id, &res) == HS_ROOM_OK)
+            hs_response_json(resp, 200, json_pack("{ss}", "event_id", event_id));
+        else hs_api_rooms__answer(resp, &res);
+        free(event_id);
     }
-    bool backwards = dir[0] == 'b';
-    long limit = MESSAGES_DEFAULT_LIMIT;
-    const char *l = hs_request_query(req, "limit");
-    if (l) {
-        char *end;
-        limit = strtol(l, &end, 10);
-        if (*end || end == l || limit < 0) {
-            hs_response_error(resp, 400, "M_INVALID_PARAM", "'limit' must be a non-negative integer");
-            return;
-        }
-        if (limit > MESSAGES_MAX_LIMIT) limit = MESSAGES_MAX_LIMIT;
-    }
-    int64_t from = 0;
-    const char *from_s = hs_request_query(req, "from");
-    if (from_s) {
-        if (parse_token(from_s, &from) != 0) {
-            hs_response_error(resp, 400, "M_INVALID_PARAM", "'from' is not a token of this server");
-            return;
-        }
-    } else if (backwards && hs_store_room_max_stream(srv->store, room_id, &from) != 0) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room");
-        return;
-    }
-    collect_ctx c = {json_array(), &who, now, 0};
-    long n = hs_store_room_events(srv->store, room_id, from, backwards, limit, collect_event, &c);
-    if (n < 0) {
-        json_decref(c.arr);
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's events");
-        return;
-    }
-    char start[32], end[32];
-    snprintf(start, sizeof start, "s%" PRId64, from);
-    json_t *out = json_pack("{so, ss}", "chunk", c.arr, "start", start);
-    /* A full page may have more behind it; a short one reached the end of the room. */
-    if (n > 0 && n == limit) {
-        snprintf(end, sizeof end, "s%" PRId64, backwards ? c.last_stream - 1 : c.last_stream);
-        json_object_set_new(out, "end", json_string(end));
-    }
-    hs_response_json(resp, 200, out);
+    json_decref(body);
 }
 
 int hs_api_rooms_register(hs_server *srv)
@@ -423,16 +341,16 @@ int hs_api_rooms_register(hs_server *srv)
         {"PUT", "/rooms/{roomId}/send/{eventType}/{txnId}", send_put},
         {"PUT", "/rooms/{roomId}/state/{eventType}", state_put},
         {"PUT", "/rooms/{roomId}/state/{eventType}/{stateKey}", state_put},
-        {"GET", "/rooms/{roomId}/state/{eventType}", state_get},
-        {"GET", "/rooms/{roomId}/state/{eventType}/{stateKey}", state_get},
-        {"GET", "/rooms/{roomId}/state", state_all_get},
-        {"GET", "/rooms/{roomId}/event/{eventId}", event_get},
-        {"GET", "/rooms/{roomId}/messages", messages_get},
-        {"GET", "/joined_rooms", joined_rooms_get},
+        {"PUT", "/rooms/{roomId}/redact/{eventId}/{txnId}", redact_put},
         {"POST", "/rooms/{roomId}/join", join_post},
         {"POST", "/join/{roomIdOrAlias}", join_post},
         {"POST", "/rooms/{roomId}/leave", leave_post},
         {"POST", "/rooms/{roomId}/invite", invite_post},
+        {"POST", "/rooms/{roomId}/kick", kick_post},
+        {"POST", "/rooms/{roomId}/ban", ban_post},
+        {"POST", "/rooms/{roomId}/unban", unban_post},
+        {"POST", "/rooms/{roomId}/forget", forget_post},
     };
-    return hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
+    if (hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv) != 0) return -1;
+    return hs_api_rooms__register_reads(srv);
 }

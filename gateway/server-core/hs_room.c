@@ -166,16 +166,24 @@ static hs_room_status persist(const hs_room_engine *e, const hs_room_version *rv
     char *text = hs_cjson_encode(pdu, 0, NULL, &herr);
     if (!text) return fail(res, HS_ROOM_ERROR, "%s", herr.msg);
     const char *type = hs_pdu_type(pdu);
-    const char *membership = NULL;
+    const char *membership = NULL, *redacts = NULL;
     if (strcmp(type, "m.room.member") == 0)
         membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership"));
+    if (strcmp(type, "m.room.redaction") == 0) redacts = hs_pdu_redacts(pdu, rv);
+    const json_t *rel = json_object_get(hs_pdu_content(pdu), "m.relates_to");
+    const char *relates_to = json_string_value(json_object_get(rel, "event_id"));
+    const char *rel_type = json_string_value(json_object_get(rel, "rel_type"));
+    if (!relates_to || !rel_type) relates_to = rel_type = NULL;
+    const char *rel_key = rel_type && strcmp(rel_type, "m.annotation") == 0
+                              ? json_string_value(json_object_get(rel, "key")) : NULL;
     hs_store_new_event ev = {
         .event_id = event_id, .room_id = room_id, .type = type, .state_key = hs_pdu_state_key(pdu),
         .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
         .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text, .membership = membership,
         .new_room_version = new_room ? rv->id : NULL, .new_room_public = new_room && new_room->is_public,
         .txn_user = txn ? txn->user_id : NULL, .txn_device = txn ? txn->device_id : NULL,
-        .txn_id = txn ? txn->txn_id : NULL,
+        .txn_id = txn ? txn->txn_id : NULL, .redacts = redacts, .relates_to = relates_to, .rel_type = rel_type,
+        .rel_key = rel_key,
     };
     int64_t stream;
     int rc = hs_store_event_append(e->store, &ev, &stream);
@@ -186,10 +194,11 @@ static hs_room_status persist(const hs_room_engine *e, const hs_room_version *rv
     return HS_ROOM_OK;
 }
 
-hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id, const char *sender,
-                                   const char *type, const char *state_key, const json_t *content,
-                                   const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
-                                   char **event_id, hs_room_result *res)
+/* hs_room_send_locked with a top-level `redacts` (m.room.redaction before v11). */
+static hs_room_status send_locked(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
+                                  const char *state_key, const json_t *content, const char *redacts,
+                                  const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
+                                  char **event_id, hs_room_result *res)
 {
     if (res) {
         res->status = HS_ROOM_OK;
@@ -224,6 +233,7 @@ hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id,
     json_object_set_new(pdu, "sender", json_string(sender));
     if (room_id_in_event) json_object_set_new(pdu, "room_id", json_string(room_id));
     if (state_key) json_object_set_new(pdu, "state_key", json_string(state_key));
+    if (redacts) json_object_set_new(pdu, "redacts", json_string(redacts));
     json_object_set_new(pdu, "content", json_deep_copy(content));
     json_object_set_new(pdu, "origin_server_ts", json_integer(now_ms));
     if (!rv->no_origin_field) json_object_set_new(pdu, "origin", json_string(e->server_name));
@@ -282,6 +292,14 @@ out:
     return status;
 }
 
+hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id, const char *sender,
+                                   const char *type, const char *state_key, const json_t *content,
+                                   const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
+                                   char **event_id, hs_room_result *res)
+{
+    return send_locked(e, room_id, sender, type, state_key, content, NULL, txn, new_room, now_ms, event_id, res);
+}
+
 hs_room_status hs_room_send(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
                             const char *state_key, const json_t *content, const hs_room_txn *txn, int64_t now_ms,
                             char **event_id, hs_room_result *res)
@@ -297,8 +315,84 @@ hs_room_status hs_room_membership(const hs_room_engine *e, const char *room_id, 
                                   const char *target, const char *membership, int64_t now_ms, char **event_id,
                                   hs_room_result *res)
 {
+    return hs_room_member_change(e, room_id, sender, target, membership, NULL, now_ms, event_id, res);
+}
+
+hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_id, const char *sender,
+                                     const char *target, const char *membership, const char *reason, int64_t now_ms,
+                                     char **event_id, hs_room_result *res)
+{
     json_t *content = json_pack("{ss}", "membership", membership);
+    if (reason) json_object_set_new(content, "reason", json_string(reason));
     hs_room_status s = hs_room_send(e, room_id, sender, "m.room.member", target, content, NULL, now_ms, event_id, res);
     json_decref(content);
     return s;
+}
+
+/* ---- redaction ---------------------------------------------------------------------- */
+
+/* Whether `sender` reaches the room's redact level (power_levels.redact, default 50). */
+static hs_room_status may_redact_others(const hs_room_version *rv, store_state *ss, const char *sender, bool *may,
+                                        hs_room_result *res)
+{
+    hs_auth_state state = {store_state_get, ss};
+    long long level = hs_auth_user_level(rv, &state, sender);
+    long long needed = 50;
+    hs_auth_entry pl;
+    if (store_state_get(ss, "m.room.power_levels", "", &pl)) {
+        const json_t *v = json_object_get(hs_pdu_content(pl.pdu), "redact");
+        if (v && !hs_auth_parse_level(rv, v, &needed)) needed = 50;
+    }
+    if (ss->failed) return fail(res, HS_ROOM_ERROR, "cannot read the room's power levels");
+    *may = level >= needed;
+    return HS_ROOM_OK;
+}
+
+hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, const char *sender,
+                              const char *target_id, const char *reason, const hs_room_txn *txn, int64_t now_ms,
+                              char **event_id, hs_room_result *res)
+{
+    if (event_id) *event_id = NULL;
+    if (res) {
+        res->status = HS_ROOM_OK;
+        res->msg[0] = 0;
+    }
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    int rc = hs_store_room_get(e->store, room_id, version);
+    if (rc != 0) return fail(res, rc < 0 ? HS_ROOM_ERROR : HS_ROOM_NOT_FOUND, "unknown room %s", room_id);
+    const hs_room_version *rv = hs_room_version_get(version);
+    if (!rv) return fail(res, HS_ROOM_ERROR, "room %s has unsupported version %s", room_id, version);
+    hs_store_event target;
+    rc = hs_store_event_get(e->store, target_id, &target);
+    if (rc < 0) return fail(res, HS_ROOM_ERROR, "cannot read event %s", target_id);
+    if (rc == 0 && strcmp(target.room_id, room_id) != 0) {
+        hs_store_event_clear(&target);
+        rc = 1;
+    }
+    if (rc == 1) return fail(res, HS_ROOM_NOT_FOUND, "no event %s in room %s", target_id, room_id);
+    json_t *tpdu = json_loads(target.pdu_json, JSON_ALLOW_NUL, NULL);
+    hs_store_event_clear(&target);
+    if (!tpdu) return fail(res, HS_ROOM_ERROR, "stored event %s is unreadable", target_id);
+    bool own = hs_pdu_sender(tpdu) && strcmp(hs_pdu_sender(tpdu), sender) == 0;
+    json_decref(tpdu);
+
+    json_t *content = json_object();
+    if (reason) json_object_set_new(content, "reason", json_string(reason));
+    if (rv->redacts_in_content) json_object_set_new(content, "redacts", json_string(target_id));
+    hs_room_lock();
+    store_state ss = {.st = e->store, .room_id = room_id, .cache = hs_auth_map_new()};
+    hs_room_status status = ss.cache ? HS_ROOM_OK : fail(res, HS_ROOM_ERROR, "out of memory");
+    bool may = own;
+    /* Auth rules let anyone from the same server redact (servers vouch for their users);
+     * the Client-Server API asks more: your own events, or the redact level. */
+    if (status == HS_ROOM_OK && !own) status = may_redact_others(rv, &ss, sender, &may, res);
+    if (status == HS_ROOM_OK && !may)
+        status = fail(res, HS_ROOM_FORBIDDEN, "redacting another user's event needs the redact power level");
+    if (status == HS_ROOM_OK)
+        status = send_locked(e, room_id, sender, "m.room.redaction", NULL, content,
+                             rv->redacts_in_content ? NULL : target_id, txn, NULL, now_ms, event_id, res);
+    hs_room_unlock();
+    hs_auth_map_free(ss.cache);
+    json_decref(content);
+    return status;
 }

@@ -20,7 +20,10 @@
  *
  * Room versions: new rooms may use any supported version from 3 up (1 and 2 use the
  * origin-chosen event IDs and [id, hashes] references, which local rooms do not need).
- * Not here: federation (remote servers in rooms), redaction handling, aliases. */
+ * Redactions: hs_room_redact sends m.room.redaction after the Client-Server API's own
+ * check (your own event, or the redact power level); the store records the target, and
+ * readers serve the target redacted (hs_room_format).
+ * Not here: federation (remote servers in rooms), aliases. */
 #ifndef HS_ROOM_H
 #define HS_ROOM_H
 
@@ -80,6 +83,19 @@ hs_room_status hs_room_send(const hs_room_engine *e, const char *room_id, const 
 hs_room_status hs_room_membership(const hs_room_engine *e, const char *room_id, const char *sender,
                                   const char *target, const char *membership, int64_t now_ms, char **event_id,
                                   hs_room_result *res);
+
+/* hs_room_membership with an optional `reason` in the content (kick, ban, unban). */
+hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_id, const char *sender,
+                                     const char *target, const char *membership, const char *reason, int64_t now_ms,
+                                     char **event_id, hs_room_result *res);
+
+/* Redacts `target_id` (an event of room_id) by `sender` with an optional reason, through
+ * the client transaction `txn` (may be NULL). A sender below the room's redact level may
+ * redact only their own events (HS_ROOM_FORBIDDEN otherwise); an event not in the room
+ * is HS_ROOM_NOT_FOUND. Returns HS_ROOM_OK and *event_id of the redaction (malloc'd). */
+hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, const char *sender,
+                              const char *target_id, const char *reason, const hs_room_txn *txn, int64_t now_ms,
+                              char **event_id, hs_room_result *res);
 
 /* POST /createRoom: `request` is the client's body (preset, name, topic, room_version,
  * initial_state, power_level_content_override, invite (local users only), is_direct,

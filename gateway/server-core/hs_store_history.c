@@ -1,11 +1,413 @@
-/* hs_store_history: what the room engine remembers about each event beyond the event
- * itself — which events were redacted and by what, and how events relate to each other
- * (m.relates_to), so clients can ask for edits, reactions and threads. */
+/* hs_store_history: the SQL behind hs_store_history.h - state groups (deltas with
+ * periodic snapshots), redactions, relations and forgotten rooms.
+ *
+ * A group is resolved with one recursive query: walk prev_group from the group down to
+ * its snapshot (prev_group NULL), and for each (type, state_key) keep the entry of the
+ * group nearest the start. SQLite's documented bare-column rule for MIN() gives the
+ * event_id of that row. The head group of each room (room_state_head) is the state after
+ * the room's latest event; it is what a new local event's state before is. */
+#include "server-core/hs_store_history.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "server-core/hs_store_internal.h"
+#include "server-core/hs_store_rooms_internal.h"
 
 const char hs_schema_history[] =
     "CREATE TABLE redactions (redacts TEXT NOT NULL, redaction_id TEXT NOT NULL REFERENCES events(event_id),"
     " room_id TEXT NOT NULL, PRIMARY KEY (redacts, redaction_id));"
     "CREATE TABLE event_relations (event_id TEXT PRIMARY KEY NOT NULL REFERENCES events(event_id),"
-    " relates_to TEXT NOT NULL, rel_type TEXT NOT NULL, room_id TEXT NOT NULL);"
-    "CREATE INDEX event_relations_target ON event_relations(relates_to, rel_type);";
+    " relates_to TEXT NOT NULL, rel_type TEXT NOT NULL, room_id TEXT NOT NULL, aggregation_key TEXT);"
+    "CREATE INDEX event_relations_target ON event_relations(relates_to, rel_type);"
+    /* prev_group NULL marks a full snapshot; chain_len counts deltas since it. */
+    "CREATE TABLE state_groups (group_id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL,"
+    " prev_group INTEGER REFERENCES state_groups(group_id), chain_len INTEGER NOT NULL);"
+    "CREATE TABLE state_group_entries (group_id INTEGER NOT NULL REFERENCES state_groups(group_id),"
+    " type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL,"
+    " PRIMARY KEY (group_id, type, state_key));"
+    /* group_before NULL: the empty state before m.room.create. */
+    "CREATE TABLE event_state (event_id TEXT PRIMARY KEY NOT NULL REFERENCES events(event_id),"
+    " room_id TEXT NOT NULL, group_before INTEGER REFERENCES state_groups(group_id),"
+    " group_after INTEGER NOT NULL REFERENCES state_groups(group_id));"
+    "CREATE TABLE room_state_head (room_id TEXT PRIMARY KEY NOT NULL,"
+    " group_id INTEGER NOT NULL REFERENCES state_groups(group_id));"
+    "CREATE TABLE forgotten_rooms (user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (user_id, room_id));";
+
+/* The resolved entries of group ?1: (type, state_key, event_id, depth). */
+#define RESOLVE_GROUP_SQL                                                                                     \
+    "WITH RECURSIVE chain(g, d) AS (SELECT ?1, 0 UNION ALL SELECT sg.prev_group, chain.d + 1"                 \
+    " FROM state_groups sg JOIN chain ON sg.group_id = chain.g WHERE sg.prev_group IS NOT NULL)"              \
+    " SELECT x.type, x.state_key, x.event_id, MIN(chain.d) FROM state_group_entries x"                       \
+    " JOIN chain ON x.group_id = chain.g GROUP BY x.type, x.state_key"
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+static void bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, i);
+}
+
+static char *col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+static int run(sqlite3_stmt *s)
+{
+    if (!s) return SQLITE_ERROR;
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Runs a query returning at most one string; 0 found, 1 none, -1. */
+static int one_string(sqlite3_stmt *s, char **out)
+{
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0 && !(*out = col_dup(s, 0))) ret = sqlite3_column_type(s, 0) == SQLITE_NULL ? 1 : -1;
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+/* The room's head group and its chain length; *group 0 when the room has none yet. */
+static int read_head(sqlite3 *db, const char *room_id, int64_t *group, int64_t *chain_len)
+{
+    *group = 0;
+    *chain_len = 0;
+    sqlite3_stmt *s = prep(db, "SELECT h.group_id, g.chain_len FROM room_state_head h"
+                               " JOIN state_groups g ON g.group_id = h.group_id WHERE h.room_id = ?1");
+    if (!s) return -1;
+    bind_str(s, 1, room_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *group = sqlite3_column_int64(s, 0);
+        *chain_len = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A new group after `head` carrying the state event; a snapshot when the chain is long. */
+static int new_group(sqlite3 *db, const hs_store_new_event *ev, int64_t head, int64_t chain_len, int64_t *out)
+{
+    bool snapshot = head == 0 || chain_len + 1 >= HS_STORE_STATE_CHAIN_MAX;
+    sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, ?2, ?3)");
+    if (!s) return -1;
+    bind_str(s, 1, ev->room_id);
+    if (snapshot) sqlite3_bind_null(s, 2);
+    else sqlite3_bind_int64(s, 2, head);
+    sqlite3_bind_int64(s, 3, snapshot ? 0 : chain_len + 1);
+    if (run(s) != SQLITE_DONE) return -1;
+    *out = sqlite3_last_insert_rowid(db);
+    if (snapshot && head != 0) {
+        s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id)"
+                     " SELECT ?2, type, state_key, event_id FROM (" RESOLVE_GROUP_SQL ")");
+        if (!s) return -1;
+        sqlite3_bind_int64(s, 1, head);
+        sqlite3_bind_int64(s, 2, *out);
+        if (run(s) != SQLITE_DONE) return -1;
+    }
+    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT (group_id, type, state_key) DO UPDATE SET event_id = excluded.event_id");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, *out);
+    bind_str(s, 2, ev->type);
+    bind_str(s, 3, ev->state_key);
+    bind_str(s, 4, ev->event_id);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+static int record_state(sqlite3 *db, const hs_store_new_event *ev)
+{
+    int64_t head, chain_len, after;
+    if (read_head(db, ev->room_id, &head, &chain_len) != 0) return -1;
+    if (!ev->state_key && head == 0) return -1; /* a message event before any state */
+    after = head;
+    if (ev->state_key && new_group(db, ev, head, chain_len, &after) != 0) return -1;
+    sqlite3_stmt *s = prep(db, "INSERT INTO event_state (event_id, room_id, group_before, group_after)"
+                               " VALUES (?1, ?2, ?3, ?4)");
+    if (!s) return -1;
+    bind_str(s, 1, ev->event_id);
+    bind_str(s, 2, ev->room_id);
+    if (head) sqlite3_bind_int64(s, 3, head);
+    else sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, after);
+    if (run(s) != SQLITE_DONE) return -1;
+    if (after == head) return 0;
+    s = prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
+                 " ON CONFLICT (room_id) DO UPDATE SET group_id = excluded.group_id");
+    if (!s) return -1;
+    bind_str(s, 1, ev->room_id);
+    sqlite3_bind_int64(s, 2, after);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_history_append(hs_store *st, const hs_store_new_event *ev)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    if (record_state(db, ev) != 0) return -1;
+    sqlite3_stmt *s;
+    if (ev->redacts) {
+        s = prep(db, "INSERT OR IGNORE INTO redactions (redacts, redaction_id, room_id) VALUES (?1, ?2, ?3)");
+        if (!s) return -1;
+        bind_str(s, 1, ev->redacts);
+        bind_str(s, 2, ev->event_id);
+        bind_str(s, 3, ev->room_id);
+        if (run(s) != SQLITE_DONE) return -1;
+    }
+    if (ev->relates_to && ev->rel_type) {
+        s = prep(db, "INSERT INTO event_relations (event_id, relates_to, rel_type, room_id, aggregation_key)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5)");
+        if (!s) return -1;
+        bind_str(s, 1, ev->event_id);
+        bind_str(s, 2, ev->relates_to);
+        bind_str(s, 3, ev->rel_type);
+        bind_str(s, 4, ev->room_id);
+        bind_str(s, 5, ev->rel_key);
+        if (run(s) != SQLITE_DONE) return -1;
+    }
+    if (ev->membership && ev->state_key &&
+        (strcmp(ev->membership, "join") == 0 || strcmp(ev->membership, "invite") == 0)) {
+        s = prep(db, "DELETE FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
+        if (!s) return -1;
+        bind_str(s, 1, ev->state_key);
+        bind_str(s, 2, ev->room_id);
+        if (run(s) != SQLITE_DONE) return -1;
+    }
+    return 0;
+}
+
+/* ---- state at an event -------------------------------------------------------------- */
+
+void hs_state_entries_free(hs_state_entry *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].type);
+        free(v[i].state_key);
+        free(v[i].event_id);
+    }
+    free(v);
+}
+
+/* The group of the state before/after an event: 0 found (*group 0 = empty state), 1 unknown. */
+static int event_group(sqlite3 *db, const char *event_id, bool after, int64_t *group)
+{
+    sqlite3_stmt *s = prep(db, after ? "SELECT group_after FROM event_state WHERE event_id = ?1"
+                                     : "SELECT group_before FROM event_state WHERE event_id = ?1");
+    if (!s) return -1;
+    bind_str(s, 1, event_id);
+    int rc = sqlite3_step(s);
+    *group = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_state_entry **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3 *db = hs_store_sqlite(st);
+    /* The group lookup and the resolution must see the same database. */
+    sqlite3_mutex *m = sqlite3_db_mutex(db);
+    sqlite3_mutex_enter(m);
+    int64_t group;
+    int ret = event_group(db, event_id, after, &group);
+    sqlite3_stmt *s = NULL;
+    if (ret == 0 && group != 0) {
+        s = prep(db, RESOLVE_GROUP_SQL " ORDER BY x.type, x.state_key");
+        if (!s) ret = -1;
+    }
+    if (s) {
+        sqlite3_bind_int64(s, 1, group);
+        size_t cap = 0;
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            if (*n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                hs_state_entry *grown = realloc(*out, nc * sizeof *grown);
+                if (!grown) break;
+                *out = grown;
+                cap = nc;
+            }
+            hs_state_entry *e = &(*out)[*n];
+            e->type = col_dup(s, 0);
+            e->state_key = col_dup(s, 1);
+            e->event_id = col_dup(s, 2);
+            (*n)++;
+            if (!e->type || !e->state_key || !e->event_id) break;
+        }
+        if (rc != SQLITE_DONE) ret = -1;
+        sqlite3_finalize(s);
+    }
+    sqlite3_mutex_leave(m);
+    if (ret != 0) {
+        hs_state_entries_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return ret;
+}
+
+int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, const char *type,
+                                const char *state_key, char **event_id_out)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_mutex *m = sqlite3_db_mutex(db);
+    sqlite3_mutex_enter(m);
+    int64_t group;
+    int ret = event_group(db, event_id, after, &group);
+    if (ret == 0 && group == 0) ret = 1;
+    if (ret == 0) {
+        /* Nearest group in the chain that names the key. */
+        sqlite3_stmt *s = prep(db, "WITH RECURSIVE chain(g, d) AS (SELECT ?1, 0 UNION ALL"
+                                   " SELECT sg.prev_group, chain.d + 1 FROM state_groups sg JOIN chain"
+                                   " ON sg.group_id = chain.g WHERE sg.prev_group IS NOT NULL)"
+                                   " SELECT x.event_id FROM state_group_entries x JOIN chain ON x.group_id = chain.g"
+                                   " WHERE x.type = ?2 AND x.state_key = ?3 ORDER BY chain.d LIMIT 1");
+        if (s) {
+            sqlite3_bind_int64(s, 1, group);
+            bind_str(s, 2, type);
+            bind_str(s, 3, state_key);
+        }
+        ret = one_string(s, event_id_out);
+    }
+    sqlite3_mutex_leave(m);
+    return ret;
+}
+
+int hs_store_event_at_stream(hs_store *st, const char *room_id, int64_t stream, char **event_id_out)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT event_id FROM events WHERE room_id = ?1"
+                                                " AND stream_ordering <= ?2 ORDER BY stream_ordering DESC LIMIT 1");
+    if (s) {
+        bind_str(s, 1, room_id);
+        sqlite3_bind_int64(s, 2, stream);
+    }
+    return one_string(s, event_id_out);
+}
+
+/* ---- redactions and relations ------------------------------------------------------- */
+
+int hs_store_redaction_of(hs_store *st, const char *event_id, char **redaction_id_out)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT r.redaction_id FROM redactions r"
+                                                " JOIN events e ON e.event_id = r.redacts"
+                                                " JOIN events re ON re.event_id = r.redaction_id"
+                                                " WHERE r.redacts = ?1 AND r.room_id = e.room_id"
+                                                " ORDER BY re.stream_ordering LIMIT 1");
+    if (s) bind_str(s, 1, event_id);
+    return one_string(s, redaction_id_out);
+}
+
+/* A redacted relation no longer relates (its m.relates_to is gone), so it is left out
+ * of /relations pages and of aggregations. */
+long hs_store_relations(hs_store *st, const char *room_id, const char *event_id, const char *rel_type,
+                        const char *event_type, int64_t from, int64_t to, bool backwards, long limit,
+                        int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           backwards ? "SELECT " HS_STORE_EVENT_COLS " FROM event_relations x"
+                                       " JOIN events e ON e.event_id = x.event_id"
+                                       " WHERE x.relates_to = ?1 AND x.room_id = ?2"
+                                       " AND (?3 IS NULL OR x.rel_type = ?3) AND (?4 IS NULL OR e.type = ?4)"
+                                       " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+                                       " AND e.stream_ordering <= ?5 AND e.stream_ordering > ?6"
+                                       " ORDER BY e.stream_ordering DESC LIMIT ?7"
+                                     : "SELECT " HS_STORE_EVENT_COLS " FROM event_relations x"
+                                       " JOIN events e ON e.event_id = x.event_id"
+                                       " WHERE x.relates_to = ?1 AND x.room_id = ?2"
+                                       " AND (?3 IS NULL OR x.rel_type = ?3) AND (?4 IS NULL OR e.type = ?4)"
+                                       " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+                                       " AND e.stream_ordering > ?5 AND e.stream_ordering <= ?6"
+                                       " ORDER BY e.stream_ordering ASC LIMIT ?7");
+    if (!s) return -1;
+    bind_str(s, 1, event_id);
+    bind_str(s, 2, room_id);
+    bind_str(s, 3, rel_type);
+    bind_str(s, 4, event_type);
+    sqlite3_bind_int64(s, 5, from);
+    sqlite3_bind_int64(s, 6, to >= 0 ? to : backwards ? -1 : INT64_MAX);
+    sqlite3_bind_int64(s, 7, limit);
+    return hs_store_rooms__each_event(s, fn, ctx);
+}
+
+void hs_relation_summary_clear(hs_relation_summary *s)
+{
+    free(s->latest_replace);
+    free(s->thread_latest);
+    memset(s, 0, sizeof *s);
+}
+
+int hs_store_relation_summary(hs_store *st, const char *event_id, const char *original_sender,
+                              const char *user_id, hs_relation_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_stmt *s = prep(db, "SELECT e.event_id FROM event_relations x JOIN events e ON e.event_id = x.event_id"
+                               " WHERE x.relates_to = ?1 AND x.rel_type = 'm.replace' AND e.sender = ?2"
+                               " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+                               " ORDER BY e.stream_ordering DESC LIMIT 1");
+    if (s) {
+        bind_str(s, 1, event_id);
+        bind_str(s, 2, original_sender);
+    }
+    if (one_string(s, &out->latest_replace) < 0) return -1;
+    s = prep(db, "SELECT COUNT(*), MAX(e.stream_ordering), SUM(e.sender = ?2) FROM event_relations x"
+                 " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1 AND x.rel_type = 'm.thread'"
+                 " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)");
+    if (!s) goto fail;
+    bind_str(s, 1, event_id);
+    bind_str(s, 2, user_id);
+    int64_t latest = 0;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        goto fail;
+    }
+    out->thread_count = (long)sqlite3_column_int64(s, 0);
+    latest = sqlite3_column_int64(s, 1);
+    out->thread_participated = sqlite3_column_int64(s, 2) > 0;
+    sqlite3_finalize(s);
+    if (out->thread_count == 0) return 0;
+    s = prep(db, "SELECT event_id FROM events WHERE stream_ordering = ?1");
+    if (s) sqlite3_bind_int64(s, 1, latest);
+    if (one_string(s, &out->thread_latest) != 0) goto fail;
+    return 0;
+fail:
+    hs_relation_summary_clear(out);
+    return -1;
+}
+
+/* ---- forgotten rooms ---------------------------------------------------------------- */
+
+int hs_store_forget_room(hs_store *st, const char *room_id, const char *user_id)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "INSERT OR IGNORE INTO forgotten_rooms (user_id, room_id)"
+                                                " VALUES (?1, ?2)");
+    if (!s) return -1;
+    bind_str(s, 1, user_id);
+    bind_str(s, 2, room_id);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_room_forgotten(hs_store *st, const char *room_id, const char *user_id)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT 1 FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
+    if (!s) return -1;
+    bind_str(s, 1, user_id);
+    bind_str(s, 2, room_id);
+    int rc = run(s);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_store_history.h"
 #include "server-core/hs_store_internal.h"
+#include "server-core/hs_store_rooms_internal.h"
 
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 {
@@ -41,7 +43,7 @@ static int run(sqlite3_stmt *s)
     return rc;
 }
 
-static int append_steps(sqlite3 *db, const hs_store_new_event *ev, int64_t *stream_out)
+static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev, int64_t *stream_out)
 {
     sqlite3_stmt *s;
     if (ev->new_room_version) {
@@ -117,7 +119,7 @@ static int append_steps(sqlite3 *db, const hs_store_new_event *ev, int64_t *stre
         sqlite3_bind_text(s, 4, ev->event_id, -1, SQLITE_TRANSIENT);
         if (run(s) != SQLITE_DONE) return -1;
     }
-    return 0;
+    return hs_store_history_append(st, ev);
 }
 
 int hs_store_event_append(hs_store *st, const hs_store_new_event *ev, int64_t *stream_out)
@@ -127,7 +129,7 @@ int hs_store_event_append(hs_store *st, const hs_store_new_event *ev, int64_t *s
     sqlite3_mutex_enter(m);
     int ret = -1;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
-        ret = append_steps(db, ev, stream_out);
+        ret = append_steps(st, db, ev, stream_out);
         if (ret == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) ret = -1;
         if (ret != 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -205,12 +207,13 @@ void hs_store_event_clear(hs_store_event *ev)
     free(ev->txn_user);
     free(ev->txn_device);
     free(ev->txn_id);
+    free(ev->redacted_by);
     memset(ev, 0, sizeof *ev);
 }
 
-#define EVENT_COLS "e.stream_ordering, e.event_id, e.room_id, e.pdu, e.txn_user, e.txn_device, e.txn_id"
+#define EVENT_COLS HS_STORE_EVENT_COLS
 
-static int read_event(sqlite3_stmt *s, hs_store_event *out)
+int hs_store_rooms__read_event(sqlite3_stmt *s, hs_store_event *out)
 {
     memset(out, 0, sizeof *out);
     out->stream = sqlite3_column_int64(s, 0);
@@ -220,6 +223,7 @@ static int read_event(sqlite3_stmt *s, hs_store_event *out)
     out->txn_user = col_dup(s, 4);
     out->txn_device = col_dup(s, 5);
     out->txn_id = col_dup(s, 6);
+    out->redacted_by = col_dup(s, 7);
     if (!out->event_id || !out->room_id || !out->pdu_json) {
         hs_store_event_clear(out);
         return -1;
@@ -233,7 +237,7 @@ int hs_store_event_get(hs_store *st, const char *event_id, hs_store_event *out)
     if (!s) return -1;
     sqlite3_bind_text(s, 1, event_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_ROW ? read_event(s, out) : rc == SQLITE_DONE ? 1 : -1;
+    int ret = rc == SQLITE_ROW ? hs_store_rooms__read_event(s, out) : rc == SQLITE_DONE ? 1 : -1;
     sqlite3_finalize(s);
     return ret;
 }
@@ -266,11 +270,12 @@ int hs_store_state_each(hs_store *st, const char *room_id,
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         hs_store_event ev;
-        if (read_event(s, &ev) != 0) {
+        if (hs_store_rooms__read_event(s, &ev) != 0) {
             ret = -1;
             break;
         }
-        int r = fn(ctx, (const char *)sqlite3_column_text(s, 7), (const char *)sqlite3_column_text(s, 8), &ev);
+        int r = fn(ctx, (const char *)sqlite3_column_text(s, HS_STORE_EVENT_NCOLS),
+                   (const char *)sqlite3_column_text(s, HS_STORE_EVENT_NCOLS + 1), &ev);
         hs_store_event_clear(&ev);
         if (r != 0) {
             ret = -1;
@@ -337,11 +342,16 @@ long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool 
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, from);
     sqlite3_bind_int64(s, 3, limit);
+    return hs_store_rooms__each_event(s, fn, ctx);
+}
+
+long hs_store_rooms__each_event(sqlite3_stmt *s, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
+{
     long count = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         hs_store_event ev;
-        if (read_event(s, &ev) != 0) {
+        if (hs_store_rooms__read_event(s, &ev) != 0) {
             count = -1;
             break;
         }
@@ -356,6 +366,47 @@ long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool 
     if (count >= 0 && rc != SQLITE_DONE) count = -1;
     sqlite3_finalize(s);
     return count;
+}
+
+long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, int64_t to, bool backwards,
+                               long limit, long scan_max, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx,
+                               int64_t *last_stream, bool *exhausted)
+{
+    *last_stream = from;
+    *exhausted = false;
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                       " AND e.stream_ordering <= ?2 AND e.stream_ordering > ?3"
+                                       " ORDER BY e.stream_ordering DESC"
+                                     : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                       " AND e.stream_ordering > ?2 AND e.stream_ordering <= ?3"
+                                       " ORDER BY e.stream_ordering ASC");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, to >= 0 ? to : backwards ? -1 : INT64_MAX);
+    long taken = 0, visited = 0;
+    int rc = SQLITE_DONE;
+    while (taken < limit && visited < scan_max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_event ev;
+        if (hs_store_rooms__read_event(s, &ev) != 0) {
+            taken = -1;
+            break;
+        }
+        int r = fn(ctx, &ev);
+        *last_stream = ev.stream;
+        hs_store_event_clear(&ev);
+        if (r < 0) {
+            taken = -1;
+            break;
+        }
+        taken += r > 0;
+        visited++;
+    }
+    if (taken >= 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) taken = -1;
+    if (taken >= 0 && rc == SQLITE_DONE) *exhausted = true;
+    sqlite3_finalize(s);
+    return taken;
 }
 
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out)

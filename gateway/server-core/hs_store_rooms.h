@@ -34,12 +34,17 @@ typedef struct hs_store_new_event {
     bool new_room_public;
     /* The client transaction that sent it, or all NULL. */
     const char *txn_user, *txn_device, *txn_id;
+    /* For m.room.redaction: the event it redacts; else NULL. */
+    const char *redacts;
+    /* content.m.relates_to: the related event and rel_type (both or neither), and the
+     * annotation key of an m.annotation (else NULL). */
+    const char *relates_to, *rel_type, *rel_key;
 } hs_store_new_event;
 
 /* Appends the event in one transaction: inserts the room row (create event), the event,
  * replaces the room's forward extremities with this event (local events cite all current
- * extremities), updates the current state for a state event and records the transaction
- * ID. Sets *stream_out to the event's stream ordering. Returns 0, 1 if the event ID or
+ * extremities), updates the current state for a state event, records the transaction
+ * ID and the event's history (state groups, redaction, relation: hs_store_history). Sets *stream_out to the event's stream ordering. Returns 0, 1 if the event ID or
  * the transaction ID already exists (nothing written), -1 on error (nothing written). */
 int hs_store_event_append(hs_store *st, const hs_store_new_event *ev, int64_t *stream_out);
 
@@ -60,6 +65,7 @@ typedef struct hs_store_event {
     char *room_id;
     char *pdu_json;
     char *txn_user, *txn_device, *txn_id; /* NULL when not sent through a transaction */
+    char *redacted_by;                    /* the earliest redaction of it in its room, or NULL */
 } hs_store_event;
 
 void hs_store_event_clear(hs_store_event *ev);
@@ -96,6 +102,16 @@ int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, c
  * event; a non-zero return stops with -1. Returns the number of events visited or -1. */
 long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool backwards, long limit,
                           int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
+
+/* A filtered page of the room's events: like hs_store_room_events from `from`, never
+ * past `to` (-1 for no bound; backwards stops at orderings <= to, forwards at > to).
+ * fn returns 1 to take an event, 0 to skip it, -1 to fail. Stops after `limit` taken or
+ * `scan_max` visited. *last_stream is the ordering of the last event visited (`from`
+ * if none) and *exhausted is set when the range ran out before either limit. Returns the
+ * number taken or -1. */
+long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, int64_t to, bool backwards,
+                               long limit, long scan_max, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx,
+                               int64_t *last_stream, bool *exhausted);
 
 /* The greatest stream ordering of the room (0 for none). Returns 0 or -1. */
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out);

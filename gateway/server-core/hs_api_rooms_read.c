@@ -1,0 +1,577 @@
+/* hs_api_rooms_read: HTTP handlers that read rooms - state (one key or all), event by
+ * ID, joined_rooms, messages, context, members, joined_members and relations. They read
+ * the room store directly and serve events through hs_room_format, so a redacted event
+ * is redacted wherever it appears.
+ *
+ * Reading a room needs current membership "join": a user who left or was never in the
+ * room gets 403 M_FORBIDDEN, an unknown room 404 M_NOT_FOUND (history visibility for
+ * former members is not applied yet).
+ *
+ * Pagination tokens are stream orderings written "s<N>", naming the position just after
+ * event N: paginating backwards from s<N> returns events N, N-1, ...; forwards returns
+ * N+1, N+2, .... A /sync token ("s<N>_..." , hs_sync_token.h) is accepted wherever a
+ * token is, by its events part, which has the same meaning. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_api_rooms_internal.h"
+#include "server-core/hs_filter.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_store_history.h"
+#include "server-core/hs_store_rooms.h"
+#include "server-core/hs_sync_token.h"
+
+#define MESSAGES_DEFAULT_LIMIT 10
+#define MESSAGES_MAX_LIMIT 1000
+#define RELATIONS_DEFAULT_LIMIT 50
+/* Events looked at (taken or filtered out) per request, so a filter matching nothing in
+ * a long room costs a bounded amount; the client continues from `end`. */
+#define SCAN_MAX 5000
+
+/* ---- request parameters ------------------------------------------------------------- */
+
+/* A pagination token from the query: 0 (absent, *pos untouched), 1 parsed, -1 after 400. */
+static int token_query(const hs_request *req, const char *name, int64_t *pos, hs_response *resp)
+{
+    const char *t = hs_request_query(req, name);
+    if (!t) return 0;
+    hs_sync_pos p;
+    if (strlen(t) >= HS_SYNC_TOKEN_MAX || hs_sync_token_parse(t, &p) != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'%s' is not a token of this server", name);
+        return -1;
+    }
+    *pos = p.events;
+    return 1;
+}
+
+/* The `limit` query parameter clamped to max, `dflt` when absent; -1 after 400. */
+static long limit_query(const hs_request *req, long dflt, long max, hs_response *resp)
+{
+    const char *l = hs_request_query(req, "limit");
+    if (!l) return dflt;
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (*end || end == l || v < 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'limit' must be a non-negative integer");
+        return -1;
+    }
+    return v > max ? max : v;
+}
+
+/* The `filter` query parameter (a RoomEventFilter as JSON) into f->timeline. Returns 0
+ * (absent: f stays the empty filter) or -1 after 400. */
+static int filter_query(const hs_request *req, hs_filter *f, hs_response *resp)
+{
+    hs_filter_init(f);
+    const char *text = hs_request_query(req, "filter");
+    if (!text) return 0;
+    char err[256] = "not JSON";
+    json_t *ef = strlen(text) <= HS_FILTER_MAX_BYTES ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *whole = json_is_object(ef) ? json_pack("{s{sO}}", "room", "timeline", ef) : NULL;
+    int rc = whole ? hs_filter_from_json(whole, f, err, sizeof err) : -1;
+    json_decref(whole);
+    json_decref(ef);
+    if (rc != 0) hs_response_error(resp, 400, "M_INVALID_PARAM", "'filter' is not a RoomEventFilter: %s", err);
+    return rc;
+}
+
+static void token_string(char out[32], int64_t pos)
+{
+    snprintf(out, 32, "s%" PRId64, pos < 0 ? 0 : pos);
+}
+
+/* ---- state and single events -------------------------------------------------------- */
+
+static void state_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    const char *type = hs_request_param(req, "eventType");
+    const char *key = hs_request_param(req, "stateKey");
+    if (!key) key = "";
+    char *event_id = NULL;
+    int rc = hs_store_state_get(srv->store, room_id, type, key, &event_id);
+    if (rc == 1) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "no %s state with key '%s'", type, key);
+        return;
+    }
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    json_t *ev = rc == 0 ? hs_room_client_event_by_id(srv->store, event_id, &v) : NULL;
+    free(event_id);
+    if (!ev) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
+        return;
+    }
+    hs_response_json(resp, 200, json_incref(json_object_get(ev, "content")));
+    json_decref(ev);
+}
+
+typedef struct state_ctx {
+    hs_store *st;
+    json_t *arr;
+    const hs_room_viewer *who;
+    const char *membership, *not_membership;   /* members filters; NULL for none */
+    bool members_only;
+} state_ctx;
+
+/* Appends a state event if it passes the members filters. */
+static int add_state(state_ctx *c, const hs_store_event *ev)
+{
+    json_t *j = hs_room_client_event(c->st, ev, c->who);
+    if (!j) return -1;
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *m = json_string_value(json_object_get(json_object_get(j, "content"), "membership"));
+    bool keep = !c->members_only || (type && strcmp(type, "m.room.member") == 0);
+    if (keep && c->membership) keep = m && strcmp(m, c->membership) == 0;
+    if (keep && c->not_membership) keep = !m || strcmp(m, c->not_membership) != 0;
+    if (keep) json_array_append_new(c->arr, j);
+    else json_decref(j);
+    return 0;
+}
+
+static int collect_state(void *ctx, const char *type, const char *state_key, const hs_store_event *ev)
+{
+    (void)type;
+    (void)state_key;
+    return add_state(ctx, ev);
+}
+
+static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    v.aggregate = false;
+    state_ctx c = {srv->store, json_array(), &v, NULL, NULL, false};
+    if (hs_store_state_each(srv->store, room_id, collect_state, &c) != 0) {
+        json_decref(c.arr);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
+        return;
+    }
+    hs_response_json(resp, 200, c.arr);
+}
+
+/* Loads an event of room_id: 0, or -1 after answering 404 (absent or in another room) / 500. */
+static int load_room_event(hs_server *srv, const char *room_id, const char *event_id, hs_store_event *ev,
+                           hs_response *resp)
+{
+    int rc = hs_store_event_get(srv->store, event_id, ev);
+    if (rc == 0 && strcmp(ev->room_id, room_id) != 0) {
+        hs_store_event_clear(ev);
+        rc = 1;
+    }
+    if (rc != 0) {
+        hs_response_error(resp, rc == 1 ? 404 : 500, rc == 1 ? "M_NOT_FOUND" : "M_UNKNOWN", "event not found");
+        return -1;
+    }
+    return 0;
+}
+
+static void event_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    hs_store_event ev;
+    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), &ev, resp) != 0) return;
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    json_t *j = hs_room_client_event(srv->store, &ev, &v);
+    hs_store_event_clear(&ev);
+    if (j) hs_response_json(resp, 200, j);
+    else hs_response_error(resp, 500, "M_UNKNOWN", "stored event is unreadable");
+}
+
+static void joined_rooms_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    char **ids;
+    size_t n;
+    if (hs_store_joined_rooms(srv->store, who.user_id, &ids, &n) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read memberships");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(arr, json_string(ids[i]));
+    hs_store_free_strings(ids, n);
+    hs_response_json(resp, 200, json_pack("{so}", "joined_rooms", arr));
+}
+
+/* ---- pages of events: messages and context ------------------------------------------- */
+
+typedef struct page {
+    hs_store *st;
+    const hs_event_filter *ef;
+    const hs_room_viewer *who;
+    json_t *chunk;
+    json_t *senders;         /* set of senders taken (object keys), for lazy-loaded members */
+    long visited;
+    int64_t newest_stream;   /* of the events taken; 0 if none */
+    char newest_id[256];
+} page;
+
+static int page_event(void *ctx, const hs_store_event *ev)
+{
+    page *p = ctx;
+    p->visited++;
+    json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
+    if (!pdu) return -1;
+    const char *sender = hs_pdu_sender(pdu);
+    /* a redacted event has lost its content as far as filters are concerned */
+    bool pass = hs_filter_event_allowed(p->ef, hs_pdu_type(pdu), sender, ev->room_id,
+                                        ev->redacted_by ? NULL : hs_pdu_content(pdu));
+    if (pass && sender) json_object_set_new(p->senders, sender, json_true());
+    json_decref(pdu);
+    if (!pass) return 0;
+    json_t *j = hs_room_client_event(p->st, ev, p->who);
+    if (!j) return -1;
+    json_array_append_new(p->chunk, j);
+    if (ev->stream > p->newest_stream) {
+        p->newest_stream = ev->stream;
+        snprintf(p->newest_id, sizeof p->newest_id, "%s", ev->event_id);
+    }
+    return 1;
+}
+
+static void page_init(page *p, hs_store *st, const hs_event_filter *ef, const hs_room_viewer *who)
+{
+    *p = (page){.st = st, .ef = ef, .who = who, .chunk = json_array(), .senders = json_object()};
+}
+
+static void page_clear(page *p)
+{
+    json_decref(p->chunk);
+    json_decref(p->senders);
+}
+
+/* The m.room.member events of `senders` in the state after `event_id`, appended to arr. */
+static int add_lazy_members(hs_store *st, const char *event_id, const json_t *senders, const hs_room_viewer *who,
+                            json_t *arr)
+{
+    const char *sender;
+    json_t *unused;
+    json_object_foreach((json_t *)senders, sender, unused) {
+        char *member = NULL;
+        int rc = hs_store_state_at_event_get(st, event_id, true, "m.room.member", sender, &member);
+        if (rc < 0) return -1;
+        if (rc == 1) continue;
+        json_t *j = hs_room_client_event_by_id(st, member, who);
+        free(member);
+        if (!j) return -1;
+        json_array_append_new(arr, j);
+    }
+    return 0;
+}
+
+/* The whole state after event_id, appended to arr. */
+static int add_state_at(hs_store *st, const char *event_id, const hs_room_viewer *who, json_t *arr)
+{
+    hs_state_entry *ents;
+    size_t n;
+    if (hs_store_state_at_event(st, event_id, true, &ents, &n) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *j = hs_room_client_event_by_id(st, ents[i].event_id, who);
+        if (j) json_array_append_new(arr, j);
+        else rc = -1;
+    }
+    hs_state_entries_free(ents, n);
+    return rc;
+}
+
+static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    const char *dir = hs_request_query(req, "dir");
+    if (!dir || (strcmp(dir, "b") != 0 && strcmp(dir, "f") != 0)) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'dir' must be b or f");
+        return;
+    }
+    bool backwards = dir[0] == 'b';
+    int64_t from = 0, to = -1;
+    int has_from = token_query(req, "from", &from, resp);
+    if (has_from < 0 || token_query(req, "to", &to, resp) < 0) return;
+    hs_filter f;
+    if (filter_query(req, &f, resp) != 0) return;
+    long limit = limit_query(req, hs_filter_limit(&f.timeline, MESSAGES_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT),
+                             MESSAGES_MAX_LIMIT, resp);
+    if (limit < 0) {
+        hs_filter_clear(&f);
+        return;
+    }
+    if (!has_from && backwards && hs_store_room_max_stream(srv->store, room_id, &from) != 0) {
+        hs_filter_clear(&f);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room");
+        return;
+    }
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    page p;
+    page_init(&p, srv->store, &f.timeline, &v);
+    int64_t last;
+    bool exhausted;
+    long n = hs_store_room_events_scan(srv->store, room_id, from, to, backwards, limit, SCAN_MAX, page_event, &p,
+                                       &last, &exhausted);
+    json_t *state = json_array();
+    if (n >= 0 && f.timeline.lazy_load_members && p.newest_stream > 0 &&
+        add_lazy_members(srv->store, p.newest_id, p.senders, &v, state) != 0)
+        n = -1;
+    if (n < 0) {
+        page_clear(&p);
+        json_decref(state);
+        hs_filter_clear(&f);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's events");
+        return;
+    }
+    char start[32], end[32];
+    token_string(start, from);
+    json_t *out = json_pack("{sO, ss}", "chunk", p.chunk, "start", has_from ? hs_request_query(req, "from") : start);
+    /* A page that stopped before the range ran out has more behind it. */
+    if (!exhausted) {
+        token_string(end, backwards ? last - 1 : last);
+        json_object_set_new(out, "end", json_string(end));
+    }
+    if (json_array_size(state)) json_object_set(out, "state", state);
+    json_decref(state);
+    page_clear(&p);
+    hs_filter_clear(&f);
+    hs_response_json(resp, 200, out);
+}
+
+static void context_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    hs_filter f;
+    if (filter_query(req, &f, resp) != 0) return;
+    long limit = limit_query(req, hs_filter_limit(&f.timeline, MESSAGES_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT),
+                             MESSAGES_MAX_LIMIT, resp);
+    hs_store_event ev;
+    if (limit < 0 || load_room_event(srv, room_id, hs_request_param(req, "eventId"), &ev, resp) != 0) {
+        hs_filter_clear(&f);
+        return;
+    }
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    int64_t at = ev.stream, last;
+    bool exhausted;
+    json_t *event = hs_room_client_event(srv->store, &ev, &v);
+    hs_store_event_clear(&ev);
+    page before, after;
+    page_init(&before, srv->store, &f.timeline, &v);
+    page_init(&after, srv->store, &f.timeline, &v);
+    long n_before = limit / 2;
+    int ok = event != NULL;
+    ok = ok && hs_store_room_events_scan(srv->store, room_id, at - 1, -1, true, n_before, SCAN_MAX, page_event,
+                                         &before, &last, &exhausted) >= 0;
+    char start[32], end[32];
+    token_string(start, before.visited ? last - 1 : at - 1);
+    ok = ok && hs_store_room_events_scan(srv->store, room_id, at, -1, false, limit - n_before, SCAN_MAX, page_event,
+                                         &after, &last, &exhausted) >= 0;
+    token_string(end, after.visited ? last : at);
+    /* The state at the last event returned: the whole of it, or with lazy-loaded members
+     * only the members of the senders shown. */
+    const char *state_at = after.newest_stream ? after.newest_id : hs_request_param(req, "eventId");
+    json_t *state = json_array();
+    if (ok && f.timeline.lazy_load_members) {
+        json_object_update(after.senders, before.senders);
+        const char *sender = json_string_value(json_object_get(event, "sender"));
+        if (sender) json_object_set_new(after.senders, sender, json_true());
+        ok = add_lazy_members(srv->store, state_at, after.senders, &v, state) == 0;
+    } else if (ok) {
+        v.aggregate = false;
+        ok = add_state_at(srv->store, state_at, &v, state) == 0;
+    }
+    if (ok)
+        hs_response_json(resp, 200,
+                         json_pack("{sO, sO, sO, so, ss, ss}", "event", event, "events_before", before.chunk,
+                                   "events_after", after.chunk, "state", state, "start", start, "end", end));
+    else {
+        json_decref(state);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's events");
+    }
+    json_decref(event);
+    page_clear(&before);
+    page_clear(&after);
+    hs_filter_clear(&f);
+}
+
+/* ---- members ------------------------------------------------------------------------ */
+
+static void members_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    int64_t at = 0;
+    int has_at = token_query(req, "at", &at, resp);
+    if (has_at < 0) return;
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    v.aggregate = false;
+    state_ctx c = {srv->store, json_array(), &v, hs_request_query(req, "membership"),
+                   hs_request_query(req, "not_membership"), true};
+    int rc = 0;
+    if (!has_at) {
+        rc = hs_store_state_each(srv->store, room_id, collect_state, &c);
+    } else {
+        char *last = NULL;
+        rc = hs_store_event_at_stream(srv->store, room_id, at, &last);
+        hs_state_entry *ents = NULL;
+        size_t n = 0;
+        if (rc == 0) rc = hs_store_state_at_event(srv->store, last, true, &ents, &n);
+        if (rc == 1) rc = 0; /* before the room existed: nobody */
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (strcmp(ents[i].type, "m.room.member") != 0) continue;
+            hs_store_event ev;
+            rc = hs_store_event_get(srv->store, ents[i].event_id, &ev) == 0 ? add_state(&c, &ev) : -1;
+            if (rc == 0) hs_store_event_clear(&ev);
+        }
+        hs_state_entries_free(ents, n);
+        free(last);
+    }
+    if (rc != 0) {
+        json_decref(c.arr);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's members");
+        return;
+    }
+    hs_response_json(resp, 200, json_pack("{so}", "chunk", c.arr));
+}
+
+static int collect_joined(void *ctx, const char *type, const char *state_key, const hs_store_event *ev)
+{
+    json_t *joined = ctx;
+    if (strcmp(type, "m.room.member") != 0) return 0;
+    json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
+    if (!pdu) return -1;
+    const json_t *content = hs_pdu_content(pdu);
+    const char *m = json_string_value(json_object_get(content, "membership"));
+    if (m && strcmp(m, "join") == 0) {
+        json_t *u = json_object();
+        const json_t *name = json_object_get(content, "displayname"), *avatar = json_object_get(content, "avatar_url");
+        if (json_is_string(name)) json_object_set(u, "display_name", (json_t *)name);
+        if (json_is_string(avatar)) json_object_set(u, "avatar_url", (json_t *)avatar);
+        json_object_set_new(joined, state_key, u);
+    }
+    json_decref(pdu);
+    return 0;
+}
+
+static void joined_members_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    json_t *joined = json_object();
+    if (hs_store_state_each(srv->store, room_id, collect_joined, joined) != 0) {
+        json_decref(joined);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's members");
+        return;
+    }
+    hs_response_json(resp, 200, json_pack("{so}", "joined", joined));
+}
+
+/* ---- relations ---------------------------------------------------------------------- */
+
+typedef struct rel_ctx {
+    hs_store *st;
+    const hs_room_viewer *who;
+    json_t *chunk;
+    int64_t last;
+} rel_ctx;
+
+static int collect_relation(void *ctx, const hs_store_event *ev)
+{
+    rel_ctx *c = ctx;
+    json_t *j = hs_room_client_event(c->st, ev, c->who);
+    if (!j) return -1;
+    json_array_append_new(c->chunk, j);
+    c->last = ev->stream;
+    return 0;
+}
+
+static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *event_id = hs_request_param(req, "eventId");
+    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    const char *dir = hs_request_query(req, "dir");
+    if (dir && strcmp(dir, "b") != 0 && strcmp(dir, "f") != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'dir' must be b or f");
+        return;
+    }
+    bool backwards = !dir || dir[0] == 'b';
+    int64_t from = backwards ? INT64_MAX : 0, to = -1;
+    long limit = limit_query(req, RELATIONS_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT, resp);
+    if (limit < 0 || token_query(req, "from", &from, resp) < 0 || token_query(req, "to", &to, resp) < 0) return;
+    hs_store_event parent;
+    if (load_room_event(srv, room_id, event_id, &parent, resp) != 0) return;
+    hs_store_event_clear(&parent);
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    v.aggregate = false;
+    rel_ctx c = {srv->store, &v, json_array(), 0};
+    long n = hs_store_relations(srv->store, room_id, event_id, hs_request_param(req, "relType"),
+                                hs_request_param(req, "eventType"), from, to, backwards, limit, collect_relation, &c);
+    if (n < 0) {
+        json_decref(c.chunk);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the event's relations");
+        return;
+    }
+    json_t *out = json_pack("{so}", "chunk", c.chunk);
+    if (n > 0 && n == limit) {
+        char next[32];
+        token_string(next, backwards ? c.last - 1 : c.last);
+        json_object_set_new(out, "next_batch", json_string(next));
+    }
+    const char *from_s = hs_request_query(req, "from");
+    if (from_s) json_object_set_new(out, "prev_batch", json_string(from_s));
+    hs_response_json(resp, 200, out);
+}
+
+int hs_api_rooms__register_reads(hs_server *srv)
+{
+    static const hs_client_route routes[] = {
+        {"GET", "/rooms/{roomId}/state/{eventType}", state_get},
+        {"GET", "/rooms/{roomId}/state/{eventType}/{stateKey}", state_get},
+        {"GET", "/rooms/{roomId}/state", state_all_get},
+        {"GET", "/rooms/{roomId}/event/{eventId}", event_get},
+        {"GET", "/rooms/{roomId}/messages", messages_get},
+        {"GET", "/rooms/{roomId}/context/{eventId}", context_get},
+        {"GET", "/rooms/{roomId}/members", members_get},
+        {"GET", "/rooms/{roomId}/joined_members", joined_members_get},
+        {"GET", "/rooms/{roomId}/relations/{eventId}", relations_get},
+        {"GET", "/rooms/{roomId}/relations/{eventId}/{relType}", relations_get},
+        {"GET", "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", relations_get},
+        {"GET", "/joined_rooms", joined_rooms_get},
+    };
+    return hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
+}

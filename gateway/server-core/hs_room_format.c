@@ -1,0 +1,112 @@
+/* hs_room_format: client format of stored events (see hs_room_format.h). A redacted
+ * event is redacted when served, never in the store: the original stays for the
+ * redaction's own hash checks and for federation, which serves the redacted form too. */
+#include "server-core/hs_room_format.h"
+
+#include <string.h>
+
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_redact.h"
+#include "server-core/hs_room_version.h"
+#include "server-core/hs_store_history.h"
+
+/* Nesting guard: redacted_because and m.relations entries are formatted once more,
+ * without their own redactions or aggregations. */
+static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_viewer *who, int depth);
+
+static json_t *nested(hs_store *st, const char *event_id, const hs_room_viewer *who, int depth)
+{
+    hs_store_event ev;
+    if (hs_store_event_get(st, event_id, &ev) != 0) return NULL;
+    json_t *j = format(st, &ev, who, depth);
+    hs_store_event_clear(&ev);
+    return j;
+}
+
+static int add_relations(hs_store *st, const hs_store_event *ev, const json_t *pdu, json_t *uns,
+                         const hs_room_viewer *who)
+{
+    const char *sender = hs_pdu_sender(pdu);
+    if (hs_pdu_state_key(pdu) || !sender) return 0;
+    hs_relation_summary sum;
+    if (hs_store_relation_summary(st, ev->event_id, sender, who->user_id, &sum) != 0) return -1;
+    json_t *rel = json_object();
+    if (sum.latest_replace) {
+        json_t *edit = nested(st, sum.latest_replace, who, 1);
+        if (edit) json_object_set_new(rel, "m.replace", edit);
+    }
+    if (sum.thread_count > 0 && sum.thread_latest) {
+        json_t *latest = nested(st, sum.thread_latest, who, 1);
+        json_t *th = json_pack("{sI, sb}", "count", (json_int_t)sum.thread_count, "current_user_participated",
+                               sum.thread_participated);
+        if (latest) json_object_set_new(th, "latest_event", latest);
+        json_object_set_new(rel, "m.thread", th);
+    }
+    hs_relation_summary_clear(&sum);
+    if (json_object_size(rel)) json_object_set_new(uns, "m.relations", rel);
+    else json_decref(rel);
+    return 0;
+}
+
+static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_viewer *who, int depth)
+{
+    json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
+    if (!pdu) return NULL;
+    json_t *src = pdu;
+    json_t *redacted = NULL;
+    if (ev->redacted_by && depth == 0) {
+        char version[HS_STORE_ROOM_VERSION_MAX];
+        const hs_room_version *rv =
+            hs_store_room_get(st, ev->room_id, version) == 0 ? hs_room_version_get(version) : NULL;
+        redacted = rv ? hs_redact(pdu, rv) : NULL;
+        if (!redacted) {
+            json_decref(pdu);
+            return NULL;
+        }
+        src = redacted;
+    }
+    json_t *out = json_object();
+    static const char *const keys[] = {"type", "sender", "content", "origin_server_ts", "state_key", "redacts"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(src, keys[i]);
+        if (v) json_object_set(out, keys[i], v);
+    }
+    /* v11 moved redacts into content; clients still read the top-level key. */
+    const char *type = json_string_value(json_object_get(src, "type"));
+    json_t *content_redacts = json_object_get(json_object_get(src, "content"), "redacts");
+    if (type && strcmp(type, "m.room.redaction") == 0 && !json_object_get(out, "redacts") && content_redacts)
+        json_object_set(out, "redacts", content_redacts);
+    json_object_set_new(out, "event_id", json_string(ev->event_id));
+    json_object_set_new(out, "room_id", json_string(ev->room_id));
+    json_t *uns = json_object();
+    json_object_set_new(uns, "age", json_integer(who->now_ms - hs_pdu_origin_server_ts(pdu)));
+    if (ev->txn_id && who->device_id && strcmp(ev->txn_user, who->user_id) == 0 &&
+        strcmp(ev->txn_device, who->device_id) == 0)
+        json_object_set_new(uns, "transaction_id", json_string(ev->txn_id));
+    int rc = 0;
+    if (redacted) {
+        json_t *because = nested(st, ev->redacted_by, who, depth + 1);
+        if (because) json_object_set_new(uns, "redacted_because", because);
+        else rc = -1;
+    } else if (who->aggregate && depth == 0) {
+        rc = add_relations(st, ev, pdu, uns, who);
+    }
+    json_object_set_new(out, "unsigned", uns);
+    json_decref(pdu);
+    json_decref(redacted);
+    if (rc != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+json_t *hs_room_client_event(hs_store *st, const hs_store_event *ev, const hs_room_viewer *who)
+{
+    return format(st, ev, who, 0);
+}
+
+json_t *hs_room_client_event_by_id(hs_store *st, const char *event_id, const hs_room_viewer *who)
+{
+    return nested(st, event_id, who, 0);
+}
