@@ -127,6 +127,27 @@ static const field rooms_fields[] = {
     END,
 };
 
+static const field federation_settings_fields[] = {
+    INTF("key_validity_hours", key_validity_hours, 1, 24 * 365,
+         "How long other servers may cache our signing key (valid_until_ts of\n"
+         "GET /_matrix/key/v2/server)."),
+    STR("trusted_key_servers", trusted_key_servers, false,
+        "Comma-separated notary server names asked for a server's keys when that server\n"
+        "cannot be reached directly (POST /_matrix/key/v2/query). Empty: none."),
+    STR("ip_range_denylist", ip_range_denylist, false,
+        "Comma-separated CIDR ranges outbound federation never connects to, checked on the\n"
+        "resolved address. The default denies loopback, private, link-local and other\n"
+        "special-purpose ranges; `generate-config --dev` empties it for local test setups."),
+    BOOLF("verify_certificates", verify_certificates,
+          "Verify peers' TLS certificates (chain and host name). Only test setups with\n"
+          "self-signed certificates turn this off."),
+    INTF("request_timeout_seconds", request_timeout_seconds, 1, 3600,
+         "Longest time one outbound federation request may take, connecting included."),
+    INT64F("max_response_bytes", max_response_bytes, 1024, INT64_C(1) << 32,
+           "Largest outbound federation response read; larger ones fail the request."),
+    END,
+};
+
 static const field root_fields[] = {
     STR("server_name", server_name, true,
         "The DNS identity of this homeserver: user IDs are @name:<server_name>. It is\n"
@@ -151,6 +172,7 @@ static const field root_fields[] = {
     SECTION("registration", registration_fields, "Account registration."),
     SECTION("rate_limits", rate_limit_fields, "Rate limits on the Client-Server API."),
     SECTION("rooms", rooms_fields, "Rooms."),
+    SECTION("federation", federation_settings_fields, "Server-Server API: keys, outbound requests."),
     SECTION("p2p", p2p_fields, "Pinecone overlay and P2P homeserver identity."),
     SECTION("bridge", bridge_fields, "Translating bridge between the two identities."),
     SECTION("relay", relay_fields, "Store-and-forward relay."),
@@ -183,6 +205,17 @@ void hs_config_defaults(hs_config *cfg)
     cfg->register_burst = 3;
     cfg->rate_limit_max_keys = 10000;
     snprintf(cfg->default_room_version, sizeof cfg->default_room_version, "10");
+    cfg->key_validity_hours = 24;
+    /* Synapse's default ip_range_blacklist, so a name pointing at internal hosts cannot
+     * turn federation into a probe of the operator's network. */
+    snprintf(cfg->ip_range_denylist, sizeof cfg->ip_range_denylist, "%s",
+             "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,192.0.0.0/24,"
+             "169.254.0.0/16,192.88.99.0/24,198.18.0.0/15,192.0.2.0/24,198.51.100.0/24,"
+             "203.0.113.0/24,224.0.0.0/4,0.0.0.0/8,240.0.0.0/4,::1/128,::/128,fe80::/10,fc00::/7,"
+             "2001:db8::/32,ff00::/8,fec0::/10");
+    cfg->verify_certificates = true;
+    cfg->request_timeout_seconds = 60;
+    cfg->max_response_bytes = 50 * 1024 * 1024;
 }
 
 /* ---- parsing ------------------------------------------------------------------------ */

@@ -48,6 +48,12 @@ typedef struct hs_config {
     int register_burst;
     int rate_limit_max_keys;        /* addresses tracked per limiter (bounded memory) */
     char default_room_version[16];  /* rooms.default_room_version: createRoom without room_version */
+    int key_validity_hours;         /* federation.*: how long our key response says it is valid */
+    char trusted_key_servers[1024]; /* notaries asked when a server's own key server fails ("a,b") */
+    char ip_range_denylist[2048];   /* CIDR ranges outbound federation must not connect to ("a/n,b/m") */
+    bool verify_certificates;       /* check peers' TLS certificates (chain and host name) */
+    int request_timeout_seconds;    /* whole outbound federation request, connect included */
+    int64_t max_response_bytes;     /* outbound federation responses larger than this are dropped */
 } hs_config;
 
 /* Fills `cfg` with the built-in defaults (server name "localhost:8448", ports 8008/8448,

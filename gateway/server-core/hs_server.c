@@ -9,6 +9,7 @@
 
 #include "server-core/hs_api_accounts.h"
 #include "server-core/hs_api_rooms.h"
+#include "server-core/hs_fed.h"
 #include "server-core/hs_log.h"
 
 int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errlen)
@@ -32,6 +33,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
         hs_api_rooms_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the built-in routes");
+        goto fail;
+    }
+    if (hs_fed_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the federation routes");
         goto fail;
     }
     return 0;
@@ -99,6 +104,7 @@ void hs_server_close(hs_server *srv)
     hs_metrics_free(srv->metrics);
     hs_notifier_free(srv->notifier);
     hs_api_accounts_free(srv->accounts);
+    hs_fed_free(srv->fed);
     hs_store_close(srv->store);
     memset(srv, 0, sizeof *srv);
 }

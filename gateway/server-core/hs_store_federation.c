@@ -1,9 +1,123 @@
 /* hs_store_federation: what federation remembers across restarts. Remote servers'
  * signing keys with their validity (valid_until_ts for current keys, expired_ts for
- * old_verify_keys), so signatures can be checked without asking again. */
+ * old_verify_keys), so signatures can be checked without asking again, and the last
+ * validated key response per server, which the notary re-serves. Explicit transactions
+ * are avoided for the same reason as in hs_store_accounts.c: the one serialized
+ * connection is shared by all worker threads. */
+#include "server-core/hs_store_federation.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "server-core/hs_store_internal.h"
 
 const char hs_schema_federation[] =
     "CREATE TABLE server_keys (server_name TEXT NOT NULL, key_id TEXT NOT NULL, verify_key TEXT NOT NULL,"
     " valid_until_ts INTEGER NOT NULL, expired_ts INTEGER, fetched_ts INTEGER NOT NULL,"
-    " PRIMARY KEY (server_name, key_id));";
+    " PRIMARY KEY (server_name, key_id));"
+    "CREATE TABLE server_key_responses (server_name TEXT PRIMARY KEY NOT NULL, response_json TEXT NOT NULL,"
+    " valid_until_ts INTEGER NOT NULL, fetched_ts INTEGER NOT NULL);";
+
+static sqlite3_stmt *prep(hs_store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+static char *dup_col(sqlite3_stmt *s, int col)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+int hs_store_fed_key_get(hs_store *st, const char *server_name, const char *key_id, hs_store_fed_key *out)
+{
+    sqlite3_stmt *s = prep(st, "SELECT verify_key, valid_until_ts, expired_ts, fetched_ts FROM server_keys"
+                               " WHERE server_name = ?1 AND key_id = ?2");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, key_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0) {
+        memset(out, 0, sizeof *out);
+        const unsigned char *k = sqlite3_column_text(s, 0);
+        snprintf(out->key_b64, sizeof out->key_b64, "%s", k ? (const char *)k : "");
+        out->valid_until_ts = sqlite3_column_int64(s, 1);
+        out->expired_ts = sqlite3_column_type(s, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 2);
+        out->fetched_ts = sqlite3_column_int64(s, 3);
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int hs_store_fed_keys_put(hs_store *st, const char *server_name, const char *response_json, int64_t valid_until_ts,
+                          const char *const *key_ids, const hs_store_fed_key *keys, size_t n, int64_t fetched_ts)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = prep(st, "INSERT INTO server_keys (server_name, key_id, verify_key, valid_until_ts,"
+                                   " expired_ts, fetched_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                                   " ON CONFLICT (server_name, key_id) DO UPDATE SET verify_key = ?3,"
+                                   " valid_until_ts = MAX(valid_until_ts, ?4), expired_ts = ?5, fetched_ts = ?6");
+        if (!s) return -1;
+        sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, key_ids[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, keys[i].key_b64, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 4, keys[i].valid_until_ts);
+        if (keys[i].expired_ts < 0) sqlite3_bind_null(s, 5);
+        else sqlite3_bind_int64(s, 5, keys[i].expired_ts);
+        sqlite3_bind_int64(s, 6, fetched_ts);
+        int rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE) return -1;
+    }
+    if (!response_json) return 0;
+    /* A notary must not replace a fresher response with an older one it was handed. */
+    sqlite3_stmt *s = prep(st, "INSERT INTO server_key_responses (server_name, response_json, valid_until_ts,"
+                               " fetched_ts) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (server_name) DO UPDATE SET"
+                               " response_json = ?2, valid_until_ts = ?3, fetched_ts = ?4"
+                               " WHERE valid_until_ts <= ?3");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, response_json, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, valid_until_ts);
+    sqlite3_bind_int64(s, 4, fetched_ts);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_fed_response_get(hs_store *st, const char *server_name, char **response_json, int64_t *valid_until_ts)
+{
+    *response_json = NULL;
+    sqlite3_stmt *s = prep(st, "SELECT response_json, valid_until_ts FROM server_key_responses WHERE server_name = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0) {
+        *response_json = dup_col(s, 0);
+        *valid_until_ts = sqlite3_column_int64(s, 1);
+        if (!*response_json) ret = -1;
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int hs_store_fed_profile_get(hs_store *st, const char *user_id, char **displayname, char **avatar_url)
+{
+    *displayname = *avatar_url = NULL;
+    sqlite3_stmt *s = prep(st, "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0) {
+        *displayname = dup_col(s, 0);
+        *avatar_url = dup_col(s, 1);
+    }
+    sqlite3_finalize(s);
+    return ret;
+}

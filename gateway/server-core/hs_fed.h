@@ -1,0 +1,95 @@
+/* hs_fed: the transport-neutral half of federation that every Server-Server endpoint
+ * leans on: where other servers' verify keys come from (our own key, the SQLite cache,
+ * the server's own key server, then the configured notaries) and the authentication of
+ * inbound requests (X-Matrix) that runs before any federation handler.
+ *
+ * server-core cannot speak HTTPS itself (no libcurl here, see docs/architecture.md), so
+ * outbound requests go through an hs_fed_transport that the process wiring installs:
+ * federation-side's fed_client for DNS names. Until one is installed, only cached keys
+ * are known and every fetch fails with a clear error.
+ *
+ * Threads: handlers on any worker may call these functions concurrently; the cache is
+ * SQLite (serialized) and the transport must be thread-safe. */
+#ifndef HS_FED_H
+#define HS_FED_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server-core/hs_canonical_json.h"
+#include "server-core/hs_http.h"
+
+struct hs_server;
+
+/* One outbound request to another server. */
+typedef struct hs_fed_out {
+    const char *destination;  /* server name */
+    const char *method;
+    const char *target;       /* raw path with query, already percent-encoded */
+    const json_t *content;    /* JSON body or NULL */
+    bool sign;                /* add X-Matrix (key endpoints are fetched unsigned) */
+} hs_fed_out;
+
+/* A response: status and body (malloc'd, NUL-terminated; the caller frees it). */
+typedef struct hs_fed_reply {
+    long status;
+    char *body;
+    size_t body_len;
+} hs_fed_reply;
+
+/* What the process wiring provides. `request` performs one request; returns 0 with
+ * *reply filled (any HTTP status), or -1 with err set when no HTTP answer came (DNS,
+ * connect, TLS, deny-list, timeout, size limit). Must be thread-safe. */
+typedef struct hs_fed_transport {
+    int (*request)(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
+    void *ctx;
+} hs_fed_transport;
+
+/* Per-server federation state (hangs off hs_server.fed). */
+typedef struct hs_fed hs_fed;
+
+/* Creates srv->fed and registers the key server, notary and federation query routes
+ * on srv->federation_router. Returns 0 or -1. */
+int hs_fed_register(struct hs_server *srv);
+
+/* Frees the state. NULL is allowed. */
+void hs_fed_free(hs_fed *fed);
+
+/* Installs the outbound transport (copied). Call before the listeners start. */
+void hs_fed_set_transport(struct hs_server *srv, const hs_fed_transport *t);
+
+/* Sends one request through the installed transport. Same contract as
+ * hs_fed_transport.request; fails when none is installed. */
+int hs_fed_send(struct hs_server *srv, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
+
+/* Frees a reply's body and zeroes it. */
+void hs_fed_reply_free(hs_fed_reply *reply);
+
+/* The current public key (server_name, key_id) valid until at least `min_valid_ts`:
+ * our own key; a cached key (old_verify_keys never count: they cannot authenticate
+ * requests); otherwise fetched from the server's key server, then from each trusted
+ * notary, validated, cached and looked up again. Returns 0 with the key in `out`, or -1
+ * with err saying why none is usable. */
+int hs_fed_get_verify_key(struct hs_server *srv, const char *server_name, const char *key_id, int64_t now_ms,
+                          int64_t min_valid_ts, uint8_t out[32], hs_err *err);
+
+/* Fetches `server_name`'s keys directly (GET /_matrix/key/v2/server), validates and
+ * caches them. Returns the validated response (new reference) or NULL with err. */
+json_t *hs_fed_fetch_keys_direct(struct hs_server *srv, const char *server_name, int64_t now_ms, hs_err *err);
+
+/* Authenticates an inbound federation request before its handler runs: parses every
+ * X-Matrix credential, checks destination (when present) is us, finds the origin's
+ * key (fetching it if needed) and verifies the signature over {method, raw target,
+ * origin, destination, body}. Returns 0 and writes the origin into origin_out; or -1
+ * with resp already set (401 M_UNAUTHORIZED, or 400 M_NOT_JSON for a bad body) and
+ * the handler must return. */
+int hs_fed_authenticate(struct hs_server *srv, const hs_request *req, char *origin_out, size_t origin_len,
+                        hs_response *resp);
+
+/* The wall clock in milliseconds (the only clock read of the federation code; the pure
+ * modules get it as an argument). */
+int64_t hs_fed_now_ms(void);
+
+#endif

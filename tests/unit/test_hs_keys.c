@@ -1,0 +1,182 @@
+/* Key documents: the bytes real Synapse served at /_matrix/key/v2/server validate with
+ * our verifier (and stop validating when tampered with or asked for the wrong server),
+ * and our own key server - a real hs_server federation router on loopback - answers
+ * both key paths with a document that has every field Synapse needs and passes the same
+ * verifier. The notary answers for itself with its signature on the document. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_fed.h"
+#include "server-core/hs_keys.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_signing.h"
+#include "support/pgt.h"
+
+#define FIX PG_SOURCE_DIR "/tests/fixtures/synapse/"
+
+Test(hs_keys, synapse_key_responses_validate)
+{
+    static const char *const files[][2] = {{FIX "keys-localhost_8448.json", "localhost:8448"},
+                                           {FIX "keys-localhost_8449.json", "localhost:8449"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *raw = pgt_slurp(files[i][0]);
+        cr_assert_not_null(raw);
+        hs_keys_doc kd;
+        hs_err err;
+        /* now = 0: the recorded documents expired a day after capture. */
+        json_t *doc = hs_keys_parse(raw, strlen(raw), files[i][1], 0, &kd, &err);
+        cr_assert_not_null(doc, "%s: %s", files[i][0], err.msg);
+        cr_expect_eq(kd.n_keys, 1);
+        cr_expect_eq(kd.keys[0].expired_ts, -1);
+        cr_expect_eq(kd.valid_until_ts, json_integer_value(json_object_get(doc, "valid_until_ts")));
+        int64_t until = kd.valid_until_ts;
+        /* Asked for another server, the same bytes are refused. */
+        cr_expect_null(hs_keys_parse(raw, strlen(raw), "localhost:8450", 0, &kd, &err));
+        cr_expect(strstr(err.msg, "not 'localhost:8450'") != NULL, "%s", err.msg);
+        /* Past valid_until_ts with a clock: refused. */
+        cr_expect_null(hs_keys_parse(raw, strlen(raw), files[i][1], until + 1, &kd, &err));
+        json_decref(doc);
+        free(raw);
+    }
+}
+
+Test(hs_keys, tampered_synapse_response_refused)
+{
+    char *raw = pgt_slurp(FIX "keys-localhost_8448.json");
+    cr_assert_not_null(raw);
+    hs_keys_doc kd;
+    hs_err err;
+    json_t *doc = hs_keys_parse(raw, strlen(raw), "localhost:8448", 0, &kd, &err);
+    cr_assert_not_null(doc);
+    json_t *t = json_deep_copy(doc);
+    json_object_set_new(t, "valid_until_ts", json_integer(kd.valid_until_ts + 1000));
+    cr_expect_neq(hs_keys_validate(t, "localhost:8448", 0, &kd, &err), 0, "extended validity accepted");
+    json_decref(t);
+    t = json_deep_copy(doc);
+    json_object_del(json_object_get(t, "signatures"), "localhost:8448");
+    cr_expect_neq(hs_keys_validate(t, "localhost:8448", 0, &kd, &err), 0, "unsigned response accepted");
+    json_decref(t);
+    t = json_deep_copy(doc);
+    json_object_set_new(t, "verify_keys", json_pack("{s:{s:s}}", "ed25519:a_uRaI", "key", "not base64!"));
+    cr_expect_neq(hs_keys_validate(t, "localhost:8448", 0, &kd, &err), 0, "garbage key accepted");
+    json_decref(t);
+    json_decref(doc);
+    free(raw);
+    cr_expect_null(hs_keys_parse("{\"a\":1,\"a\":2}", 13, "x", 0, &kd, &err), "duplicate keys accepted");
+}
+
+/* ---- our key server over HTTP --------------------------------------------------- */
+
+static char *dir;
+static hs_server srv;
+static char base[128];
+
+static void start(void)
+{
+    dir = pgt_tmpdir();
+    hs_config cfg;
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "keys.test:8448");
+    cfg.threads = 2;
+    cfg.key_validity_hours = 5;
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    hs_signing_key key;
+    char err[512];
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
+        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
+    };
+    srv.federation = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.federation, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+}
+
+static void stop(void)
+{
+    hs_server_close(&srv);
+    pgt_rmtree(dir);
+    free(dir);
+}
+
+static json_t *get_json(const char *path, const char *method, const char *body, long *status)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    pgt_req r = {.method = method, .body = body, .body_len = body ? strlen(body) : 0};
+    pgt_http h = pgt_http_do(url, &r);
+    *status = h.status;
+    json_t *j = json_loadb(h.body ? h.body : "", h.body_len, 0, NULL);
+    pgt_http_free(&h);
+    return j;
+}
+
+Test(hs_keys_server, both_key_paths_serve_a_valid_document, .init = start, .fini = stop, .timeout = 30)
+{
+    static const char *const paths[] = {"/_matrix/key/v2/server", "/_matrix/key/v2/server/ed25519%3Aanything"};
+    for (size_t i = 0; i < 2; i++) {
+        long status;
+        int64_t before = hs_fed_now_ms();
+        json_t *doc = get_json(paths[i], "GET", NULL, &status);
+        cr_assert_eq(status, 200, "%s", paths[i]);
+        cr_assert_not_null(doc);
+        cr_expect(json_is_object(json_object_get(doc, "old_verify_keys")), "old_verify_keys missing");
+        cr_expect_str_eq(json_string_value(json_object_get(doc, "server_name")), "keys.test:8448");
+        hs_keys_doc kd;
+        hs_err err;
+        cr_assert_eq(hs_keys_validate(doc, "keys.test:8448", hs_fed_now_ms(), &kd, &err), 0, "%s", err.msg);
+        /* key_validity_hours = 5 from the config. */
+        cr_expect_geq(kd.valid_until_ts, before + 5 * 3600 * 1000);
+        cr_expect_leq(kd.valid_until_ts, hs_fed_now_ms() + 5 * 3600 * 1000);
+        const hs_keys_entry *e = hs_keys_find(&kd, srv.signing_key.key_id);
+        cr_assert_not_null(e);
+        cr_expect_eq(memcmp(e->public_key, srv.signing_key.public_key, 32), 0);
+        json_decref(doc);
+    }
+}
+
+Test(hs_keys_server, notary_answers_for_itself_cosigned, .init = start, .fini = stop, .timeout = 30)
+{
+    long status;
+    json_t *r = get_json("/_matrix/key/v2/query", "POST",
+                         "{\"server_keys\":{\"keys.test:8448\":{\"ed25519:x\":{\"minimum_valid_until_ts\":1}}}}",
+                         &status);
+    cr_assert_eq(status, 200);
+    json_t *list = json_object_get(r, "server_keys");
+    cr_assert_eq(json_array_size(list), 1);
+    hs_keys_doc kd;
+    hs_err err;
+    cr_expect_eq(hs_keys_validate(json_array_get(list, 0), "keys.test:8448", 0, &kd, &err), 0, "%s", err.msg);
+    json_decref(r);
+
+    r = get_json("/_matrix/key/v2/query/keys.test%3A8448", "GET", NULL, &status);
+    cr_assert_eq(status, 200);
+    cr_expect_eq(json_array_size(json_object_get(r, "server_keys")), 1);
+    json_decref(r);
+
+    /* A server we cannot reach (no transport in this process) yields no entry, not an error. */
+    r = get_json("/_matrix/key/v2/query/unreachable.test", "GET", NULL, &status);
+    cr_assert_eq(status, 200);
+    cr_expect_eq(json_array_size(json_object_get(r, "server_keys")), 0);
+    json_decref(r);
+
+    r = get_json("/_matrix/key/v2/query", "POST", "{\"server_keys\":[]}", &status);
+    cr_expect_eq(status, 400);
+    json_decref(r);
+}
+
+Test(hs_keys_server, profile_query_requires_x_matrix, .init = start, .fini = stop, .timeout = 30)
+{
+    long status;
+    json_t *r = get_json("/_matrix/federation/v1/query/profile?user_id=%40a%3Akeys.test%3A8448", "GET", NULL,
+                         &status);
+    cr_expect_eq(status, 401);
+    cr_expect_str_eq(json_string_value(json_object_get(r, "errcode")), "M_UNAUTHORIZED");
+    json_decref(r);
+}
