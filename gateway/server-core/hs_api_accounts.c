@@ -21,6 +21,7 @@
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_accounts.h"
+#include "server-core/hs_api_keys.h"
 #include "server-core/hs_hmac_sha1.h"
 #include "server-core/hs_nonces.h"
 #include "server-core/hs_ratelimit.h"
@@ -520,6 +521,7 @@ static void logout_post(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 500, "M_UNKNOWN", "database error");
         return;
     }
+    hs_api_keys_devices_deleted(api->srv, who.user_id);
     hs_response_json(resp, 200, json_object());
 }
 
@@ -532,6 +534,7 @@ static void logout_all_post(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 500, "M_UNKNOWN", "database error");
         return;
     }
+    hs_api_keys_devices_deleted(api->srv, who.user_id);
     hs_response_json(resp, 200, json_object());
 }
 
@@ -567,6 +570,7 @@ static void password_post(const hs_request *req, hs_response *resp, void *ctx)
                                                     who.device_id);
     if (r != HS_ACCOUNTS_OK) hs_response_error(resp, 500, "M_UNKNOWN", "could not change the password");
     else hs_response_json(resp, 200, json_object());
+    if (r == HS_ACCOUNTS_OK && logout_devices) hs_api_keys_devices_deleted(api->srv, who.user_id);
 out:
     json_decref(body);
 }
@@ -583,6 +587,7 @@ static void deactivate_post(const hs_request *req, hs_response *resp, void *ctx)
             hs_response_error(resp, 500, "M_UNKNOWN", "could not deactivate the account");
         } else {
             hs_info("accounts", "deactivated %s", who.user_id);
+            hs_api_keys_devices_deleted(api->srv, who.user_id);
             /* No identity server bindings are ever made, so none are removed. */
             hs_response_json(resp, 200, json_pack("{s:s}", "id_server_unbind_result", "no-support"));
         }
@@ -670,10 +675,12 @@ static void device_delete(const hs_request *req, hs_response *resp, void *ctx)
     if (uia_complete(api, req, body, "m.login.password", who.user_id, resp)) {
         /* Deleting a device that is already gone succeeds, as in Synapse: the client's
          * goal is reached. */
-        if (hs_store_device_delete(api->srv->store, who.user_id, hs_request_param(req, "deviceId")) < 0)
+        if (hs_store_device_delete(api->srv->store, who.user_id, hs_request_param(req, "deviceId")) < 0) {
             hs_response_error(resp, 500, "M_UNKNOWN", "database error");
-        else
+        } else {
+            hs_api_keys_devices_deleted(api->srv, who.user_id);
             hs_response_json(resp, 200, json_object());
+        }
     }
     json_decref(body);
 }
@@ -706,9 +713,18 @@ static void delete_devices_post(const hs_request *req, hs_response *resp, void *
             goto out;
         }
     }
+    hs_api_keys_devices_deleted(api->srv, who.user_id);
     hs_response_json(resp, 200, json_object());
 out:
     json_decref(body);
+}
+
+/* ---- UIA for other modules' endpoints -------------------------------------------------------------- */
+
+bool hs_api_accounts_uia_password(hs_server *srv, const hs_request *req, const json_t *body, const char *user_id,
+                                  hs_response *resp)
+{
+    return uia_complete(srv->accounts, req, body, "m.login.password", user_id, resp);
 }
 
 /* ---- registration of the routes ------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "server-core/hs_api_accounts.h"
+#include "server-core/hs_api_keys.h"
 #include "server-core/hs_api_rooms.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_log.h"
@@ -33,6 +34,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
         hs_api_rooms_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the built-in routes");
+        goto fail;
+    }
+    if (hs_api_keys_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the E2EE key routes");
         goto fail;
     }
     if (hs_fed_register(srv) != 0) {

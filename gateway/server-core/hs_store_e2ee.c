@@ -1,7 +1,19 @@
 /* hs_store_e2ee: end-to-end encryption material the server keeps for clients — device
  * keys, one-time and fallback keys, cross-signing keys and signatures — and the two
  * streams /sync reads: the to-device inbox (rows are deleted once the device has synced
- * past them) and device list changes (one row per user whose devices or keys changed). */
+ * past them) and device list changes (one row per user whose devices or keys changed).
+ *
+ * The one connection is shared by every worker thread, so multi-statement writes hold
+ * the connection's own recursive mutex from BEGIN to COMMIT (as hs_store_rooms does):
+ * no other thread's statement can slip into the transaction. Single-statement reads
+ * and writes need no such care. The one-time key claim is a single DELETE ... RETURNING,
+ * which is what makes "each key handed out once" hold without a lock. */
+#include "server-core/hs_store_e2ee.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "server-core/hs_store_internal.h"
 
 const char hs_schema_e2ee[] =
@@ -14,8 +26,532 @@ const char hs_schema_e2ee[] =
     " PRIMARY KEY (user_id, device_id, algorithm));"
     "CREATE TABLE cross_signing_keys (user_id TEXT NOT NULL, key_type TEXT NOT NULL, key_json TEXT NOT NULL,"
     " PRIMARY KEY (user_id, key_type));"
+    /* Signatures uploaded through /keys/signatures/upload, kept apart from the signed
+     * key so a re-upload of the key does not lose them and so each can be shown only to
+     * whom it concerns (a user-signing signature only to its signer). */
+    "CREATE TABLE e2ee_signatures (target_user_id TEXT NOT NULL, target_key_id TEXT NOT NULL,"
+    " signer_user_id TEXT NOT NULL, signer_key_id TEXT NOT NULL, signature TEXT NOT NULL,"
+    " PRIMARY KEY (target_user_id, target_key_id, signer_user_id, signer_key_id));"
     "CREATE TABLE to_device_inbox (stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
     " device_id TEXT NOT NULL, sender TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL);"
     "CREATE INDEX to_device_inbox_device ON to_device_inbox(user_id, device_id, stream_id);"
+    "CREATE TABLE to_device_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,"
+    " PRIMARY KEY (user_id, device_id, txn_id));"
     "CREATE TABLE device_list_changes (stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL);"
     "CREATE INDEX device_list_changes_user ON device_list_changes(user_id, stream_id);";
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+static void bind_texts(sqlite3_stmt *s, int n, const char *const *v)
+{
+    for (int i = 0; i < n; i++) {
+        if (v[i]) sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_TRANSIENT);
+        else sqlite3_bind_null(s, i + 1);
+    }
+}
+
+/* Prepares `sql`, binds n texts, runs it to completion. Returns 0 or -1. */
+static int exec_texts(sqlite3 *db, const char *sql, int n, const char *const *v)
+{
+    sqlite3_stmt *s = prep(db, sql);
+    if (!s) return -1;
+    bind_texts(s, n, v);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static char *col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    return strdup(v ? (const char *)v : "");
+}
+
+/* One text column of the first row of `sql` into *out. Returns 0, 1 (no row), -1. */
+static int query_text(sqlite3 *db, const char *sql, int n, const char *const *v, char **out)
+{
+    *out = NULL;
+    sqlite3_stmt *s = prep(db, sql);
+    if (!s) return -1;
+    bind_texts(s, n, v);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0 && !(*out = col_dup(s, 0))) ret = -1;
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *s = prep(db, sql);
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs steps(db, arg) inside BEGIN IMMEDIATE..COMMIT while holding the connection
+ * mutex. A non-negative return of steps commits (and is returned); -1 rolls back. */
+static int in_transaction(hs_store *st, int (*steps)(sqlite3 *db, void *arg), void *arg)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_mutex *m = sqlite3_db_mutex(db);
+    sqlite3_mutex_enter(m);
+    int ret = -1;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        ret = steps(db, arg);
+        if (ret >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) ret = -1;
+        if (ret < 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_mutex_leave(m);
+    return ret;
+}
+
+static int change_row(sqlite3 *db, const char *user_id)
+{
+    return exec_texts(db, "INSERT INTO device_list_changes (user_id) VALUES (?1)", 1, (const char *[]){user_id});
+}
+
+/* ---- device keys ------------------------------------------------------------------ */
+
+struct device_keys_put {
+    const char *user_id, *device_id, *keys_json;
+    bool changed;
+};
+
+static int device_keys_put_steps(sqlite3 *db, void *arg)
+{
+    struct device_keys_put *a = arg;
+    char *old = NULL;
+    int rc = query_text(db, "SELECT keys_json FROM device_keys WHERE user_id = ?1 AND device_id = ?2", 2,
+                        (const char *[]){a->user_id, a->device_id}, &old);
+    if (rc < 0) return -1;
+    a->changed = rc == 1 || strcmp(old, a->keys_json) != 0;
+    free(old);
+    if (!a->changed) return 0;
+    if (exec_texts(db, "INSERT OR REPLACE INTO device_keys (user_id, device_id, keys_json) VALUES (?1, ?2, ?3)", 3,
+                   (const char *[]){a->user_id, a->device_id, a->keys_json}) != 0)
+        return -1;
+    return change_row(db, a->user_id);
+}
+
+int hs_store_e2ee_device_keys_put(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
+                                  bool *changed)
+{
+    struct device_keys_put a = {user_id, device_id, keys_json, false};
+    int rc = in_transaction(st, device_keys_put_steps, &a);
+    if (changed) *changed = rc == 0 && a.changed;
+    return rc < 0 ? -1 : 0;
+}
+
+int hs_store_e2ee_device_keys_get(hs_store *st, const char *user_id, const char *device_id, char **keys_json)
+{
+    return query_text(hs_store_sqlite(st), "SELECT keys_json FROM device_keys WHERE user_id = ?1 AND device_id = ?2",
+                      2, (const char *[]){user_id, device_id}, keys_json);
+}
+
+int hs_store_e2ee_device_keys_each(hs_store *st, const char *user_id, const char *device_id,
+                                   int (*fn)(void *ctx, const char *device_id, const char *keys_json,
+                                             const char *display_name),
+                                   void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "SELECT k.device_id, k.keys_json, d.display_name FROM device_keys k JOIN devices d"
+                           " ON d.user_id = k.user_id AND d.device_id = k.device_id"
+                           " WHERE k.user_id = ?1 AND (?2 IS NULL OR k.device_id = ?2) ORDER BY k.device_id");
+    if (!s) return -1;
+    bind_texts(s, 2, (const char *[]){user_id, device_id});
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 2);
+        stop = fn(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1), name);
+    }
+    sqlite3_finalize(s);
+    if (stop) return stop;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- one-time and fallback keys ------------------------------------------------------ */
+
+struct otks_add {
+    const char *user_id, *device_id;
+    const hs_store_otk *keys;
+    size_t n, conflict;
+};
+
+static int otks_add_steps(sqlite3 *db, void *arg)
+{
+    struct otks_add *a = arg;
+    /* First pass decides; nothing is written when any key conflicts. */
+    for (size_t i = 0; i < a->n; i++) {
+        char *old = NULL;
+        int rc = query_text(db,
+                            "SELECT key_json FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2"
+                            " AND algorithm = ?3 AND key_id = ?4",
+                            4, (const char *[]){a->user_id, a->device_id, a->keys[i].algorithm, a->keys[i].key_id},
+                            &old);
+        if (rc < 0) return -1;
+        bool conflict = rc == 0 && strcmp(old, a->keys[i].key_json) != 0;
+        free(old);
+        if (conflict) {
+            a->conflict = i;
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (exec_texts(db,
+                       "INSERT OR IGNORE INTO one_time_keys (user_id, device_id, algorithm, key_id, key_json)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+                       5,
+                       (const char *[]){a->user_id, a->device_id, a->keys[i].algorithm, a->keys[i].key_id,
+                                        a->keys[i].key_json}) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int hs_store_e2ee_otks_add(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *keys,
+                           size_t n, size_t *conflict)
+{
+    struct otks_add a = {user_id, device_id, keys, n, 0};
+    int rc = in_transaction(st, otks_add_steps, &a);
+    if (rc == 1 && conflict) *conflict = a.conflict;
+    return rc;
+}
+
+int hs_store_e2ee_otk_counts(hs_store *st, const char *user_id, const char *device_id,
+                             void (*fn)(void *ctx, const char *algorithm, int64_t count), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT algorithm, count(*) FROM one_time_keys"
+                                                " WHERE user_id = ?1 AND device_id = ?2 GROUP BY algorithm");
+    if (!s) return -1;
+    bind_texts(s, 2, (const char *[]){user_id, device_id});
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs a statement returning (key_id, key_json) and takes the first row. Returns 0, 1, -1. */
+static int take_key(sqlite3 *db, const char *sql, const char *const *args, char **key_id, char **key_json)
+{
+    sqlite3_stmt *s = prep(db, sql);
+    if (!s) return -1;
+    bind_texts(s, 3, args);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0) {
+        *key_id = col_dup(s, 0);
+        *key_json = col_dup(s, 1);
+        /* Step to the end so a DELETE/UPDATE ... RETURNING has fully run. */
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {}
+        if (rc != SQLITE_DONE || !*key_id || !*key_json) {
+            free(*key_id);
+            free(*key_json);
+            ret = -1;
+        }
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int hs_store_e2ee_otk_claim(hs_store *st, const char *user_id, const char *device_id, const char *algorithm,
+                            char **key_id, char **key_json, bool *fallback)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    const char *args[] = {user_id, device_id, algorithm};
+    *key_id = *key_json = NULL;
+    *fallback = false;
+    int rc = take_key(db,
+                      "DELETE FROM one_time_keys WHERE rowid = (SELECT rowid FROM one_time_keys"
+                      " WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY key_id LIMIT 1)"
+                      " RETURNING key_id, key_json",
+                      args, key_id, key_json);
+    if (rc != 1) return rc;
+    rc = take_key(db,
+                  "UPDATE fallback_keys SET used = 1 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3"
+                  " RETURNING key_id, key_json",
+                  args, key_id, key_json);
+    *fallback = rc == 0;
+    return rc;
+}
+
+int hs_store_e2ee_fallback_put(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *key)
+{
+    return exec_texts(hs_store_sqlite(st),
+                      "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET"
+                      " used = CASE WHEN key_id = excluded.key_id AND key_json = excluded.key_json THEN used ELSE 0 END,"
+                      " key_id = excluded.key_id, key_json = excluded.key_json",
+                      5, (const char *[]){user_id, device_id, key->algorithm, key->key_id, key->key_json});
+}
+
+int hs_store_e2ee_fallback_unused(hs_store *st, const char *user_id, const char *device_id,
+                                  void (*fn)(void *ctx, const char *algorithm), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT algorithm FROM fallback_keys WHERE user_id = ?1"
+                                                " AND device_id = ?2 AND used = 0 ORDER BY algorithm");
+    if (!s) return -1;
+    bind_texts(s, 2, (const char *[]){user_id, device_id});
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) fn(ctx, (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- cross-signing ------------------------------------------------------------------ */
+
+int hs_store_e2ee_xsign_get(hs_store *st, const char *user_id, const char *key_type, char **key_json)
+{
+    return query_text(hs_store_sqlite(st),
+                      "SELECT key_json FROM cross_signing_keys WHERE user_id = ?1 AND key_type = ?2", 2,
+                      (const char *[]){user_id, key_type}, key_json);
+}
+
+struct xsign_put {
+    const char *user_id;
+    const char *const *types, *const *jsons;
+    size_t n;
+};
+
+static int xsign_put_steps(sqlite3 *db, void *arg)
+{
+    struct xsign_put *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        if (exec_texts(db, "INSERT OR REPLACE INTO cross_signing_keys (user_id, key_type, key_json) VALUES (?1, ?2, ?3)",
+                       3, (const char *[]){a->user_id, a->types[i], a->jsons[i]}) != 0)
+            return -1;
+    }
+    return change_row(db, a->user_id);
+}
+
+int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const *types, const char *const *jsons,
+                            size_t n)
+{
+    struct xsign_put a = {user_id, types, jsons, n};
+    return in_transaction(st, xsign_put_steps, &a) < 0 ? -1 : 0;
+}
+
+struct signature_put {
+    const char *const *args;
+    const char *notify_user;
+};
+
+static int signature_put_steps(sqlite3 *db, void *arg)
+{
+    struct signature_put *a = arg;
+    if (exec_texts(db,
+                   "INSERT OR REPLACE INTO e2ee_signatures (target_user_id, target_key_id, signer_user_id,"
+                   " signer_key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+                   5, a->args) != 0)
+        return -1;
+    return change_row(db, a->notify_user);
+}
+
+int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const char *target_key_id,
+                                const char *signer_user, const char *signer_key_id, const char *signature,
+                                const char *notify_user)
+{
+    const char *args[] = {target_user, target_key_id, signer_user, signer_key_id, signature};
+    struct signature_put a = {args, notify_user};
+    return in_transaction(st, signature_put_steps, &a) < 0 ? -1 : 0;
+}
+
+int hs_store_e2ee_signatures_each(hs_store *st, const char *target_user, const char *target_key_id,
+                                  const char *viewer,
+                                  void (*fn)(void *ctx, const char *signer_user, const char *signer_key_id,
+                                             const char *signature),
+                                  void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "SELECT signer_user_id, signer_key_id, signature FROM e2ee_signatures"
+                           " WHERE target_user_id = ?1 AND target_key_id = ?2"
+                           " AND (signer_user_id = ?1 OR signer_user_id = ?3)"
+                           " ORDER BY signer_user_id, signer_key_id");
+    if (!s) return -1;
+    bind_texts(s, 3, (const char *[]){target_user, target_key_id, viewer});
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+           (const char *)sqlite3_column_text(s, 2));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- device list changes ----------------------------------------------------------------- */
+
+int hs_store_e2ee_device_list_changed(hs_store *st, const char *user_id)
+{
+    return change_row(hs_store_sqlite(st), user_id);
+}
+
+int hs_store_e2ee_device_lists_max(hs_store *st, int64_t *out)
+{
+    return query_int(hs_store_sqlite(st), "SELECT coalesce(max(stream_id), 0) FROM device_list_changes", out);
+}
+
+void hs_store_e2ee_free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_t to, char ***users, size_t *n)
+{
+    *users = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "SELECT DISTINCT c.user_id FROM device_list_changes c"
+                           " WHERE c.stream_id > ?2 AND c.stream_id <= ?3 AND (c.user_id = ?1 OR EXISTS ("
+                           "  SELECT 1 FROM current_state mine JOIN current_state theirs ON theirs.room_id = mine.room_id"
+                           "  WHERE mine.type = 'm.room.member' AND mine.state_key = ?1 AND mine.membership = 'join'"
+                           "  AND theirs.type = 'm.room.member' AND theirs.state_key = c.user_id"
+                           "  AND theirs.membership = 'join'))"
+                           " ORDER BY c.user_id");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, viewer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, to);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **grown = realloc(*users, nc * sizeof *grown);
+            if (!grown) break;
+            *users = grown;
+            cap = nc;
+        }
+        char *u = col_dup(s, 0);
+        if (!u) break;
+        (*users)[(*n)++] = u;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        hs_store_e2ee_free_strings(*users, *n);
+        *users = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+#define GONE(table, dev) \
+    "DELETE FROM " table " WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM devices d" \
+    " WHERE d.user_id = ?1 AND d.device_id = " table "." dev ")"
+
+static int prune_steps(sqlite3 *db, void *arg)
+{
+    const char *user_id = arg;
+    const char *args[] = {user_id};
+    if (exec_texts(db, GONE("device_keys", "device_id"), 1, args) != 0) return -1;
+    int removed_keys = sqlite3_changes(db) > 0;
+    if (exec_texts(db, GONE("one_time_keys", "device_id"), 1, args) != 0 ||
+        exec_texts(db, GONE("fallback_keys", "device_id"), 1, args) != 0 ||
+        exec_texts(db, GONE("to_device_inbox", "device_id"), 1, args) != 0 ||
+        exec_texts(db, GONE("to_device_txns", "device_id"), 1, args) != 0)
+        return -1;
+    /* Signatures on a gone device; cross-signing keys are not device IDs, so they stay. */
+    if (exec_texts(db,
+                   "DELETE FROM e2ee_signatures WHERE target_user_id = ?1 AND target_key_id NOT IN"
+                   " (SELECT device_id FROM devices WHERE user_id = ?1) AND target_key_id NOT IN"
+                   " (SELECT substr(j.key, 9) FROM cross_signing_keys c, json_each(c.key_json, '$.keys') j"
+                   "  WHERE c.user_id = ?1)",
+                   1, args) != 0)
+        return -1;
+    if (!removed_keys) return 1;
+    return change_row(db, user_id) == 0 ? 0 : -1;
+}
+
+int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id)
+{
+    return in_transaction(st, prune_steps, (void *)user_id);
+}
+
+/* ---- to-device ------------------------------------------------------------------------- */
+
+struct to_device_send {
+    const char *sender, *sender_device, *txn_id, *type;
+    const hs_store_to_device *msgs;
+    size_t n, queued;
+};
+
+static int to_device_steps(sqlite3 *db, void *arg)
+{
+    struct to_device_send *a = arg;
+    if (exec_texts(db, "INSERT OR IGNORE INTO to_device_txns (user_id, device_id, txn_id) VALUES (?1, ?2, ?3)", 3,
+                   (const char *[]){a->sender, a->sender_device, a->txn_id}) != 0)
+        return -1;
+    if (sqlite3_changes(db) == 0) return 1;
+    for (size_t i = 0; i < a->n; i++) {
+        const hs_store_to_device *m = &a->msgs[i];
+        /* "*" fans out to every device the user has now; a named device must exist. */
+        if (exec_texts(db,
+                       "INSERT INTO to_device_inbox (user_id, device_id, sender, type, content)"
+                       " SELECT d.user_id, d.device_id, ?3, ?4, ?5 FROM devices d"
+                       " WHERE d.user_id = ?1 AND (?2 = '*' OR d.device_id = ?2) ORDER BY d.device_id",
+                       5, (const char *[]){m->user_id, m->device_id, a->sender, a->type, m->content}) != 0)
+            return -1;
+        a->queued += (size_t)sqlite3_changes(db);
+    }
+    return 0;
+}
+
+int hs_store_e2ee_to_device_send(hs_store *st, const char *sender, const char *sender_device, const char *txn_id,
+                                 const char *type, const hs_store_to_device *msgs, size_t n, size_t *queued)
+{
+    struct to_device_send a = {sender, sender_device, txn_id, type, msgs, n, 0};
+    int rc = in_transaction(st, to_device_steps, &a);
+    if (queued) *queued = rc == 0 ? a.queued : 0;
+    return rc;
+}
+
+long hs_store_e2ee_inbox_each(hs_store *st, const char *user_id, const char *device_id, int64_t after, long limit,
+                              void (*fn)(void *ctx, int64_t stream_id, const char *sender, const char *type,
+                                         const char *content),
+                              void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_id, sender, type, content FROM to_device_inbox"
+                                                " WHERE user_id = ?1 AND device_id = ?2 AND stream_id > ?3"
+                                                " ORDER BY stream_id LIMIT ?4");
+    if (!s) return -1;
+    bind_texts(s, 2, (const char *[]){user_id, device_id});
+    sqlite3_bind_int64(s, 3, after);
+    sqlite3_bind_int64(s, 4, limit);
+    long count = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        fn(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+           (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3));
+        count++;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? count : -1;
+}
+
+int hs_store_e2ee_inbox_ack(hs_store *st, const char *user_id, const char *device_id, int64_t upto)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "DELETE FROM to_device_inbox WHERE user_id = ?1 AND device_id = ?2 AND stream_id <= ?3");
+    if (!s) return -1;
+    bind_texts(s, 2, (const char *[]){user_id, device_id});
+    sqlite3_bind_int64(s, 3, upto);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_e2ee_to_device_max(hs_store *st, int64_t *out)
+{
+    /* sqlite_sequence keeps the highest ID ever handed out, even after acks deleted the rows. */
+    return query_int(hs_store_sqlite(st), "SELECT seq FROM sqlite_sequence WHERE name = 'to_device_inbox'", out);
+}

@@ -1,0 +1,400 @@
+/* hs_api_keys: HTTP handlers for the device key endpoints - keys/upload, keys/query,
+ * keys/claim, keys/changes - the route table of every E2EE endpoint, and the device
+ * deletion hook. Cross-signing lives in hs_api_keys_xsign.c, to-device messaging in
+ * hs_api_keys_todevice.c.
+ *
+ * keys/upload checks everything before it writes: one-time keys first (a conflicting
+ * re-use of a key ID refuses the whole request, as Synapse does), then the device keys
+ * (stored only when they changed, so a re-upload of the same keys does not make every
+ * peer re-query), then fallback keys. Keys/query shows a user_signing key only to its
+ * owner and a signature made by someone else only to that signer (the spec's
+ * visibility rules: who you verified is your business). */
+#include "server-core/hs_api_keys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server-core/hs_access.h"
+#include "server-core/hs_api_keys_internal.h"
+#include "server-core/hs_e2ee.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_store_e2ee.h"
+#include "server-core/hs_sync_token.h"
+
+#define QUERY_USERS_MAX 1000
+#define QUERY_DEVICES_MAX 1000
+#define CLAIM_KEYS_MAX 1000
+
+/* ---- shared helpers ------------------------------------------------------------------ */
+
+int64_t hs_keys_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+json_t *hs_keys_body(const hs_request *req, hs_response *resp)
+{
+    char why[256];
+    json_t *j = hs_request_json(req, why, sizeof why);
+    if (!j) hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+    return j;
+}
+
+const char *hs_keys_server_of(const char *user_id)
+{
+    const char *colon = strchr(user_id, ':');
+    return colon ? colon + 1 : "";
+}
+
+bool hs_keys_is_local(const hs_server *srv, const char *user_id)
+{
+    return user_id[0] == '@' && strcmp(hs_keys_server_of(user_id), srv->cfg.server_name) == 0;
+}
+
+static void merge_one(void *ctx, const char *signer_user, const char *signer_key_id, const char *signature)
+{
+    json_t *obj = ctx;
+    json_t *sigs = json_object_get(obj, "signatures");
+    if (!json_is_object(sigs)) {
+        sigs = json_object();
+        json_object_set_new(obj, "signatures", sigs);
+    }
+    json_t *mine = json_object_get(sigs, signer_user);
+    if (!json_is_object(mine)) {
+        mine = json_object();
+        json_object_set_new(sigs, signer_user, mine);
+    }
+    json_object_set_new(mine, signer_key_id, json_string(signature));
+}
+
+int hs_keys_merge_signatures(hs_server *srv, json_t *obj, const char *target_user, const char *target_key_id,
+                             const char *viewer)
+{
+    return hs_store_e2ee_signatures_each(srv->store, target_user, target_key_id, viewer, merge_one, obj);
+}
+
+static void db_error(hs_response *resp)
+{
+    hs_response_error(resp, 500, "M_UNKNOWN", "database error");
+}
+
+/* failures[<server>] for users of servers we cannot reach yet. */
+static void remote_failure(json_t *failures, const char *user_id)
+{
+    json_object_set_new(failures, hs_keys_server_of(user_id),
+                        json_pack("{s:i, s:s}", "status", 503, "message", "federation is not available yet"));
+}
+
+/* ---- keys/upload ----------------------------------------------------------------------- */
+
+static void count_one(void *ctx, const char *algorithm, int64_t count)
+{
+    json_object_set_new(ctx, algorithm, json_integer(count));
+}
+
+/* The device's one_time_key_counts; signed_curve25519 is always present, since
+ * clients decide from it whether to upload more. NULL on a database error. */
+static json_t *otk_counts(hs_server *srv, const hs_access_identity *who)
+{
+    json_t *counts = json_pack("{s:i}", "signed_curve25519", 0);
+    if (hs_store_e2ee_otk_counts(srv->store, who->user_id, who->device_id, count_one, counts) != 0) {
+        json_decref(counts);
+        return NULL;
+    }
+    return counts;
+}
+
+static void keys_upload(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    json_t *body = hs_keys_body(req, resp);
+    if (!body) return;
+    hs_e2ee_upload up;
+    hs_err err;
+    if (hs_e2ee_parse_upload(body, who.user_id, who.device_id, &up, &err) != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", err.msg);
+        json_decref(body);
+        return;
+    }
+    bool wrote = false;
+    if (up.n_otks) {
+        hs_store_otk *keys = calloc(up.n_otks, sizeof *keys);
+        size_t conflict = 0;
+        int rc = -1;
+        if (keys) {
+            for (size_t i = 0; i < up.n_otks; i++)
+                keys[i] = (hs_store_otk){up.otks[i].algorithm, up.otks[i].key_id, up.otks[i].json};
+            rc = hs_store_e2ee_otks_add(srv->store, who.user_id, who.device_id, keys, up.n_otks, &conflict);
+        }
+        free(keys);
+        if (rc == 1) {
+            hs_response_error(resp, 400, "M_INVALID_PARAM",
+                              "one-time key %s:%s already exists with different content", up.otks[conflict].algorithm,
+                              up.otks[conflict].key_id);
+            goto out;
+        }
+        if (rc != 0) goto db_fail;
+        wrote = true;
+    }
+    if (up.device_keys) {
+        bool changed;
+        if (hs_store_e2ee_device_keys_put(srv->store, who.user_id, who.device_id, up.device_keys_json, &changed) != 0)
+            goto db_fail;
+        if (changed) hs_info("keys", "device keys of %s %s changed", who.user_id, who.device_id);
+        wrote = wrote || changed;
+    }
+    for (size_t i = 0; i < up.n_fallbacks; i++) {
+        hs_store_otk k = {up.fallbacks[i].algorithm, up.fallbacks[i].key_id, up.fallbacks[i].json};
+        if (hs_store_e2ee_fallback_put(srv->store, who.user_id, who.device_id, &k) != 0) goto db_fail;
+        wrote = true;
+    }
+    if (wrote) hs_notifier_wake(srv->notifier);
+    json_t *counts = otk_counts(srv, &who);
+    if (!counts) goto db_fail;
+    hs_response_json(resp, 200, json_pack("{s:o}", "one_time_key_counts", counts));
+    goto out;
+db_fail:
+    db_error(resp);
+out:
+    hs_e2ee_upload_free(&up);
+    json_decref(body);
+}
+
+/* ---- keys/query ------------------------------------------------------------------------- */
+
+struct query_ctx {
+    hs_server *srv;
+    const char *viewer;
+    const char *user_id;
+    json_t *devices;  /* device ID -> keys */
+    int failed;
+};
+
+static int add_device(void *ctx, const char *device_id, const char *keys_json, const char *display_name)
+{
+    struct query_ctx *q = ctx;
+    json_t *k = json_loads(keys_json, 0, NULL);
+    if (!k) return 0;  /* never written by us unparsed; skip rather than fail the query */
+    json_t *uns = json_object();
+    if (display_name) json_object_set_new(uns, "device_display_name", json_string(display_name));
+    json_object_set_new(k, "unsigned", uns);
+    if (hs_keys_merge_signatures(q->srv, k, q->user_id, device_id, q->viewer) != 0) q->failed = 1;
+    json_object_set_new(q->devices, device_id, k);
+    return 0;
+}
+
+/* The stored cross-signing key of `type` with its visible signatures, or NULL when
+ * the user has none. Sets *failed on a database error. */
+static json_t *cross_key(hs_server *srv, const char *user_id, const char *type, const char *viewer, int *failed)
+{
+    char *text;
+    int rc = hs_store_e2ee_xsign_get(srv->store, user_id, type, &text);
+    if (rc != 0) {
+        if (rc < 0) *failed = 1;
+        return NULL;
+    }
+    json_t *k = json_loads(text, 0, NULL);
+    free(text);
+    if (!k) return NULL;
+    const char *id = json_object_iter_key(json_object_iter(json_object_get(k, "keys")));
+    if (id && strncmp(id, "ed25519:", 8) == 0 && hs_keys_merge_signatures(srv, k, user_id, id + 8, viewer) != 0)
+        *failed = 1;
+    return k;
+}
+
+static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    json_t *body = hs_keys_body(req, resp);
+    if (!body) return;
+    json_t *want = json_object_get(body, "device_keys");
+    if (!json_is_object(want) || json_object_size(want) > QUERY_USERS_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'device_keys' must be an object of at most %d users",
+                          QUERY_USERS_MAX);
+        json_decref(body);
+        return;
+    }
+    const char *user_id;
+    json_t *devs;
+    json_object_foreach(want, user_id, devs) {
+        size_t i;
+        json_t *d;
+        bool ok = json_is_array(devs) && json_array_size(devs) <= QUERY_DEVICES_MAX;
+        json_array_foreach(devs, i, d) ok = ok && json_is_string(d);
+        if (!ok) {
+            hs_response_error(resp, 400, "M_INVALID_PARAM",
+                              "device_keys['%.100s'] must be a list of at most %d device IDs", user_id,
+                              QUERY_DEVICES_MAX);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *out = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys",
+                            "user_signing_keys", "failures");
+    int failed = 0;
+    json_object_foreach(want, user_id, devs) {
+        if (!hs_keys_is_local(srv, user_id)) {
+            remote_failure(json_object_get(out, "failures"), user_id);
+            continue;
+        }
+        struct query_ctx q = {srv, who.user_id, user_id, json_object(), 0};
+        if (json_array_size(devs) == 0) {
+            if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, add_device, &q) < 0) q.failed = 1;
+        } else {
+            size_t i;
+            json_t *d;
+            json_array_foreach(devs, i, d) {
+                if (hs_store_e2ee_device_keys_each(srv->store, user_id, json_string_value(d), add_device, &q) < 0)
+                    q.failed = 1;
+            }
+        }
+        json_object_set_new(json_object_get(out, "device_keys"), user_id, q.devices);
+        failed |= q.failed;
+        static const struct {
+            const char *type, *field;
+            bool owner_only;
+        } kinds[] = {{"master", "master_keys", false},
+                     {"self_signing", "self_signing_keys", false},
+                     {"user_signing", "user_signing_keys", true}};
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            if (kinds[k].owner_only && strcmp(user_id, who.user_id) != 0) continue;
+            json_t *key = cross_key(srv, user_id, kinds[k].type, who.user_id, &failed);
+            if (key) json_object_set_new(json_object_get(out, kinds[k].field), user_id, key);
+        }
+    }
+    if (failed) {
+        json_decref(out);
+        db_error(resp);
+    } else {
+        hs_response_json(resp, 200, out);
+    }
+    json_decref(body);
+}
+
+/* ---- keys/claim ------------------------------------------------------------------------- */
+
+static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    json_t *body = hs_keys_body(req, resp);
+    if (!body) return;
+    json_t *want = json_object_get(body, "one_time_keys");
+    const char *user_id, *device_id;
+    json_t *devs, *alg;
+    size_t total = 0;
+    bool ok = json_is_object(want);
+    if (ok) {
+        json_object_foreach(want, user_id, devs) {
+            ok = ok && json_is_object(devs);
+            json_object_foreach(devs, device_id, alg) ok = ok && json_is_string(alg);
+            total += json_object_size(devs);
+        }
+    }
+    if (!ok || total > CLAIM_KEYS_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM",
+                          "'one_time_keys' must map users to {device ID: algorithm}, at most %d devices",
+                          CLAIM_KEYS_MAX);
+        json_decref(body);
+        return;
+    }
+    json_t *keys = json_object(), *failures = json_object();
+    bool claimed = false, failed = false;
+    json_object_foreach(want, user_id, devs) {
+        if (!hs_keys_is_local(srv, user_id)) {
+            remote_failure(failures, user_id);
+            continue;
+        }
+        json_t *mine = json_object();
+        json_object_foreach(devs, device_id, alg) {
+            char *key_id, *key_json;
+            bool fallback;
+            int rc = hs_store_e2ee_otk_claim(srv->store, user_id, device_id, json_string_value(alg), &key_id,
+                                             &key_json, &fallback);
+            if (rc < 0) failed = true;
+            if (rc != 0) continue;
+            json_t *k = json_loads(key_json, JSON_DECODE_ANY, NULL);
+            char full[HS_E2EE_ALGORITHM_MAX + HS_E2EE_KEY_ID_MAX + 2];
+            snprintf(full, sizeof full, "%s:%s", json_string_value(alg), key_id);
+            if (k) json_object_set_new(mine, device_id, json_pack("{s:o}", full, k));
+            free(key_id);
+            free(key_json);
+            claimed = true;
+        }
+        if (json_object_size(mine)) json_object_set_new(keys, user_id, mine);
+        else json_decref(mine);
+    }
+    /* The claimed devices' /sync shows the lower count; let them top up. */
+    if (claimed) hs_notifier_wake(srv->notifier);
+    if (failed) {
+        json_decref(keys);
+        json_decref(failures);
+        db_error(resp);
+    } else {
+        hs_response_json(resp, 200, json_pack("{s:o, s:o}", "one_time_keys", keys, "failures", failures));
+    }
+    json_decref(body);
+}
+
+/* ---- keys/changes ------------------------------------------------------------------------ */
+
+static void keys_changes(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    const char *from = hs_request_query(req, "from"), *to = hs_request_query(req, "to");
+    if (!from || !to) {
+        hs_response_error(resp, 400, "M_MISSING_PARAM", "'from' and 'to' are required");
+        return;
+    }
+    hs_sync_pos pf, pt;
+    if (hs_sync_token_parse(from, &pf) != 0 || hs_sync_token_parse(to, &pt) != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'from' and 'to' must be sync tokens");
+        return;
+    }
+    char **users;
+    size_t n;
+    if (hs_store_e2ee_changes(srv->store, who.user_id, pf.device_lists, pt.device_lists, &users, &n) != 0) {
+        db_error(resp);
+        return;
+    }
+    json_t *changed = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(changed, json_string(users[i]));
+    hs_store_e2ee_free_strings(users, n);
+    /* "left" needs membership history (users we stopped sharing a room with between
+     * the tokens), which the room store does not keep yet. */
+    hs_response_json(resp, 200, json_pack("{s:o, s:[]}", "changed", changed, "left"));
+}
+
+/* ---- hook and registration ------------------------------------------------------------------ */
+
+void hs_api_keys_devices_deleted(hs_server *srv, const char *user_id)
+{
+    int rc = hs_store_e2ee_prune_devices(srv->store, user_id);
+    if (rc < 0) hs_warn("keys", "could not drop the keys of deleted devices of %s", user_id);
+    else if (rc == 0) hs_notifier_wake(srv->notifier);
+}
+
+int hs_api_keys_register(hs_server *srv)
+{
+    static const hs_client_route routes[] = {
+        {"POST", "/keys/upload", keys_upload},
+        {"POST", "/keys/query", keys_query},
+        {"POST", "/keys/claim", keys_claim},
+        {"GET", "/keys/changes", keys_changes},
+        {"POST", "/keys/device_signing/upload", hs_keys_device_signing_upload},
+        {"POST", "/keys/signatures/upload", hs_keys_signatures_upload},
+        {"PUT", "/sendToDevice/{eventType}/{txnId}", hs_keys_send_to_device},
+    };
+    return hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
+}

@@ -1,0 +1,111 @@
+/* hs_api_keys_todevice: PUT /sendToDevice/{eventType}/{txnId} (spec v1.12,
+ * "Send-to-Device messaging"). The messages of one request are queued in one store
+ * transaction together with the sender device's transaction ID, so a retried request
+ * (same device, same txnId) queues nothing the second time and still answers 200.
+ * A device ID of "*" means every device the recipient has at that moment.
+ *
+ * Remote recipients are accepted and dropped with a log line: there is no federation
+ * to carry them yet. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_access.h"
+#include "server-core/hs_api_keys_internal.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_store_e2ee.h"
+
+#define EVENT_TYPE_MAX 255
+#define TXN_ID_MAX 255
+#define MESSAGES_MAX 10000
+
+/* Validates body.messages and counts its (user, device) pairs. Returns 0, or -1 after
+ * a 400. */
+static int check_messages(const json_t *messages, size_t *n, hs_response *resp)
+{
+    *n = 0;
+    if (!json_is_object(messages)) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'messages' must be an object");
+        return -1;
+    }
+    const char *user_id, *device_id;
+    json_t *devs, *content;
+    json_object_foreach((json_t *)messages, user_id, devs) {
+        if (user_id[0] != '@' || !strchr(user_id, ':') || !json_is_object(devs)) {
+            hs_response_error(resp, 400, "M_INVALID_PARAM",
+                              "messages['%.100s'] must be a user ID mapping device IDs to contents", user_id);
+            return -1;
+        }
+        json_object_foreach(devs, device_id, content) {
+            if (!json_is_object(content)) {
+                hs_response_error(resp, 400, "M_INVALID_PARAM", "messages['%.100s']['%.100s'] must be an object",
+                                  user_id, device_id);
+                return -1;
+            }
+            (*n)++;
+        }
+    }
+    if (*n > MESSAGES_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "at most %d messages per request", MESSAGES_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void hs_keys_send_to_device(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    const char *type = hs_request_param(req, "eventType"), *txn_id = hs_request_param(req, "txnId");
+    if (strlen(type) > EVENT_TYPE_MAX || strlen(txn_id) > TXN_ID_MAX || !type[0] || !txn_id[0]) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "event type and transaction ID must be 1 to %d bytes",
+                          TXN_ID_MAX);
+        return;
+    }
+    json_t *body = hs_keys_body(req, resp);
+    if (!body) return;
+    json_t *messages = json_object_get(body, "messages");
+    size_t n;
+    if (check_messages(messages, &n, resp) != 0) {
+        json_decref(body);
+        return;
+    }
+    hs_store_to_device *msgs = calloc(n ? n : 1, sizeof *msgs);
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    size_t m = 0, dropped = 0;
+    bool ok = msgs && texts;
+    const char *user_id, *device_id;
+    json_t *devs, *content;
+    json_object_foreach(messages, user_id, devs) {
+        if (!ok) break;
+        if (!hs_keys_is_local(srv, user_id)) {
+            dropped += json_object_size(devs);
+            continue;
+        }
+        json_object_foreach(devs, device_id, content) {
+            texts[m] = json_dumps(content, JSON_COMPACT);
+            if (!texts[m]) {
+                ok = false;
+                break;
+            }
+            msgs[m] = (hs_store_to_device){user_id, device_id, texts[m]};
+            m++;
+        }
+    }
+    size_t queued = 0;
+    int rc = ok ? hs_store_e2ee_to_device_send(srv->store, who.user_id, who.device_id, txn_id, type, msgs, m, &queued)
+                : -1;
+    if (rc < 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "could not queue the messages");
+    } else {
+        if (dropped && rc == 0)
+            hs_warn("keys", "sendToDevice %s from %s: dropped %zu message(s) to remote users (no federation yet)",
+                    type, who.user_id, dropped);
+        if (queued) hs_notifier_wake(srv->notifier);
+        hs_response_json(resp, 200, json_object());
+    }
+    for (size_t i = 0; i < m; i++) free(texts[i]);
+    free(texts);
+    free(msgs);
+    json_decref(body);
+}

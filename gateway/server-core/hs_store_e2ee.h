@@ -1,0 +1,154 @@
+/* hs_store_e2ee: storage of the end-to-end encryption material clients hand to the
+ * server (device keys, one-time and fallback keys, cross-signing keys, signatures made
+ * on them) and of the two streams /sync reads: the to-device inbox and the device list
+ * changes. JSON travels as text the caller has already validated; this layer never
+ * parses it. Multi-row writes (an OTK batch, a to-device send, a cross-signing upload)
+ * are single transactions, so a failure leaves no half-written batch.
+ *
+ * Return convention: 0 success, 1 "absent"/"nothing to do" where stated, -1 database
+ * error. Strings returned through char ** are malloc'd and owned by the caller. */
+#ifndef HS_STORE_E2EE_H
+#define HS_STORE_E2EE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server-core/hs_store.h"
+
+/* ---- device keys ------------------------------------------------------------------- */
+
+/* Stores the device's keys (canonical JSON text). When they differ from what was
+ * stored (or nothing was), also appends a device_list_changes row for user_id and sets
+ * *changed (may be NULL). Returns 0 or -1. */
+int hs_store_e2ee_device_keys_put(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
+                                  bool *changed);
+
+/* The stored keys of one device into *keys_json. Returns 0, 1 when absent, -1. */
+int hs_store_e2ee_device_keys_get(hs_store *st, const char *user_id, const char *device_id, char **keys_json);
+
+/* Calls fn for each device of user_id that has keys and still exists, ordered by
+ * device ID, with its display name (NULL when unset). `device_id` NULL means every
+ * device, else only that one. fn returns 0 to go on, non-zero to stop (returned).
+ * Returns 0, fn's stop value, or -1. */
+int hs_store_e2ee_device_keys_each(hs_store *st, const char *user_id, const char *device_id,
+                                   int (*fn)(void *ctx, const char *device_id, const char *keys_json,
+                                             const char *display_name),
+                                   void *ctx);
+
+/* ---- one-time and fallback keys ----------------------------------------------------- */
+
+typedef struct hs_store_otk {
+    const char *algorithm;  /* "signed_curve25519" */
+    const char *key_id;     /* "AAAAAQ" */
+    const char *key_json;   /* canonical JSON of the key (a string or an object) */
+} hs_store_otk;
+
+/* Adds one-time keys for a device in one transaction. A key ID already stored with the
+ * same JSON is skipped (a client retrying its upload); with different JSON the whole
+ * batch is refused: returns 1 with *conflict set to its index and nothing stored.
+ * Returns 0, 1 or -1. */
+int hs_store_e2ee_otks_add(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *keys,
+                           size_t n, size_t *conflict);
+
+/* Calls fn(ctx, algorithm, count) for each algorithm the device has unclaimed
+ * one-time keys of. Returns 0 or -1. */
+int hs_store_e2ee_otk_counts(hs_store *st, const char *user_id, const char *device_id,
+                             void (*fn)(void *ctx, const char *algorithm, int64_t count), void *ctx);
+
+/* Claims one key of `algorithm` for the device: a one-time key, deleted in the same
+ * statement so no two claimers get the same one; when none is left, the fallback key
+ * (marked used, not deleted). Sets *key_id and *key_json (caller frees) and *fallback.
+ * Returns 0, 1 when the device has neither, -1. */
+int hs_store_e2ee_otk_claim(hs_store *st, const char *user_id, const char *device_id, const char *algorithm,
+                            char **key_id, char **key_json, bool *fallback);
+
+/* Sets the device's fallback key for `algorithm`, replacing the previous one. The key
+ * starts unused, except when it is the very key already stored (a retried upload keeps
+ * its used flag). Returns 0 or -1. */
+int hs_store_e2ee_fallback_put(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *key);
+
+/* Calls fn(ctx, algorithm) for each of the device's fallback keys not yet used, in
+ * algorithm order (for /sync's device_unused_fallback_key_types). Returns 0 or -1. */
+int hs_store_e2ee_fallback_unused(hs_store *st, const char *user_id, const char *device_id,
+                                  void (*fn)(void *ctx, const char *algorithm), void *ctx);
+
+/* ---- cross-signing -------------------------------------------------------------------- */
+
+/* The user's stored cross-signing key of type "master", "self_signing" or
+ * "user_signing". Returns 0, 1 when absent, -1. */
+int hs_store_e2ee_xsign_get(hs_store *st, const char *user_id, const char *key_type, char **key_json);
+
+/* Stores n cross-signing keys (types[i] -> jsons[i]) of user_id in one transaction
+ * and appends one device_list_changes row. Returns 0 or -1. */
+int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const *types, const char *const *jsons,
+                            size_t n);
+
+/* Records a signature by (signer_user, signer_key_id) on the key `target_key_id` (a
+ * device ID, or the public key of a cross-signing key) of target_user, replacing an
+ * earlier one by the same signer key, and appends a device_list_changes row for
+ * `notify_user`. Returns 0 or -1. */
+int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const char *target_key_id,
+                                const char *signer_user, const char *signer_key_id, const char *signature,
+                                const char *notify_user);
+
+/* Calls fn for each stored signature on (target_user, target_key_id) made by
+ * target_user itself or by `viewer` - the signatures viewer may see. Returns 0 or -1. */
+int hs_store_e2ee_signatures_each(hs_store *st, const char *target_user, const char *target_key_id,
+                                  const char *viewer,
+                                  void (*fn)(void *ctx, const char *signer_user, const char *signer_key_id,
+                                             const char *signature),
+                                  void *ctx);
+
+/* ---- device list changes --------------------------------------------------------------- */
+
+/* Appends a device_list_changes row for user_id. Returns 0 or -1. */
+int hs_store_e2ee_device_list_changed(hs_store *st, const char *user_id);
+
+/* The highest device_list_changes stream_id (0 when empty) into *out. Returns 0 or -1. */
+int hs_store_e2ee_device_lists_max(hs_store *st, int64_t *out);
+
+/* The users with a device_list_changes row in (from, to] who are `viewer` or share a
+ * room (current membership "join") with viewer, sorted, as a malloc'd array of
+ * malloc'd strings (free with hs_store_e2ee_free_strings). Returns 0 or -1. */
+int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_t to, char ***users, size_t *n);
+
+/* Frees an array from hs_store_e2ee_changes. NULL is allowed. */
+void hs_store_e2ee_free_strings(char **v, size_t n);
+
+/* Removes what belongs to devices of user_id that no longer exist (device keys,
+ * one-time and fallback keys, to-device inbox, signatures on them). When device keys
+ * were among them, appends a device_list_changes row. Returns 0 when keys were
+ * removed, 1 when there was nothing to announce, -1 on error. */
+int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id);
+
+/* ---- to-device ------------------------------------------------------------------------ */
+
+typedef struct hs_store_to_device {
+    const char *user_id;    /* a local user */
+    const char *device_id;  /* a device ID, or "*" for every device of the user */
+    const char *content;    /* JSON object text */
+} hs_store_to_device;
+
+/* Queues messages of event `type` from `sender` in one transaction, keyed by the
+ * sender's (sender_device, txn_id): a transaction ID seen before queues nothing and
+ * returns 1. Messages to devices that do not exist are dropped. Sets *queued (may be
+ * NULL) to the number of inbox rows written. Returns 0, 1 or -1. */
+int hs_store_e2ee_to_device_send(hs_store *st, const char *sender, const char *sender_device, const char *txn_id,
+                                 const char *type, const hs_store_to_device *msgs, size_t n, size_t *queued);
+
+/* Calls fn for up to `limit` inbox rows of (user_id, device_id) with stream_id > after,
+ * in stream order. Returns the number of rows visited, or -1. */
+long hs_store_e2ee_inbox_each(hs_store *st, const char *user_id, const char *device_id, int64_t after, long limit,
+                              void (*fn)(void *ctx, int64_t stream_id, const char *sender, const char *type,
+                                         const char *content),
+                              void *ctx);
+
+/* Deletes the device's inbox rows with stream_id <= upto (the device has seen them).
+ * Returns 0 or -1. */
+int hs_store_e2ee_inbox_ack(hs_store *st, const char *user_id, const char *device_id, int64_t upto);
+
+/* The highest to_device_inbox stream_id ever assigned (0 when none) into *out. Returns 0 or -1. */
+int hs_store_e2ee_to_device_max(hs_store *st, int64_t *out);
+
+#endif

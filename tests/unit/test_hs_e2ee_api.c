@@ -1,0 +1,604 @@
+/* The E2EE key APIs end to end: a real hs_server on an ephemeral loopback port, users
+ * registered over HTTP, keys made and signed with real ed25519 keys the way a client
+ * does. Checks what a client relies on: uploaded device keys come back from
+ * keys/query with their self-signature intact, a bad signature is refused, each
+ * one-time key is handed out once and then the fallback key, to-device messages land
+ * in the right device's inbox exactly once, keys/changes reports a re-upload to room
+ * mates only, cross-signing keys follow the visibility rules, signatures are verified
+ * (a forged one lands in failures), and deleting a device removes its keys. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_server.h"
+#include "server-core/hs_signing.h"
+#include "server-core/hs_store_e2ee.h"
+#include "support/pgt.h"
+#include "support/pgt_matrix.h"
+
+static char *dir;
+static hs_server srv;
+static hs_config cfg;
+static char base[128];
+static char err[1024];
+
+static void start(void)
+{
+    dir = pgt_tmpdir();
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
+    cfg.threads = 2;
+    cfg.shutdown_grace_seconds = 5;
+    cfg.registration_enabled = true;
+    cfg.rate_limits_enabled = false;
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
+        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
+    };
+    srv.client = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.client, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+}
+
+static void stop(void)
+{
+    hs_server_close(&srv);
+    pgt_rmtree(dir);
+    free(dir);
+}
+
+TestSuite(hs_e2ee_api, .init = start, .fini = stop, .timeout = 120);
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+#define PASSWORD "correct horse battery"
+
+/* POSTs/PUTs `body` (stolen; NULL for none) to the path; returns the answer and status. */
+static json_t *call(const char *method, const pgt_mx_login *u, json_t *body, long *status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static json_t *call(const char *method, const pgt_mx_login *u, json_t *body, long *status, const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    json_t *j = pgt_mx_call(base, method, path, u ? u->token : NULL, text, status);
+    free(text);
+    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
+    return j;
+}
+
+/* Like call, asserting the status; returns the answer. */
+static json_t *ok(const char *method, const pgt_mx_login *u, json_t *body, long want, const char *path)
+{
+    long st;
+    json_t *j = call(method, u, body, &st, "%s", path);
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(st, want, "%s %s: status %ld, want %ld: %s", method, path, st, want, dump);
+    free(dump);
+    return j;
+}
+
+static pgt_mx_login reg(const char *user)
+{
+    pgt_mx_login l;
+    cr_assert_eq(pgt_mx_register(base, user, PASSWORD, &l), 0, "register %s", user);
+    return l;
+}
+
+/* A second device of an existing user, by password login with the given device ID. */
+static pgt_mx_login login_device(const char *user, const char *device_id)
+{
+    json_t *j = ok("POST", NULL,
+                   json_pack("{s:s, s:{s:s, s:s}, s:s, s:s}", "type", "m.login.password", "identifier", "type",
+                             "m.id.user", "user", user, "password", PASSWORD, "device_id", device_id),
+                   200, "/_matrix/client/v3/login");
+    pgt_mx_login l;
+    snprintf(l.user_id, sizeof l.user_id, "%s", json_string_value(json_object_get(j, "user_id")));
+    snprintf(l.token, sizeof l.token, "%s", json_string_value(json_object_get(j, "access_token")));
+    snprintf(l.device_id, sizeof l.device_id, "%s", json_string_value(json_object_get(j, "device_id")));
+    json_decref(j);
+    return l;
+}
+
+static const char *enc(const char *id, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = id; *p && o + 4 < cap; p++) {
+        if (strchr("!:$@#/+=", *p)) o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
+        else buf[o++] = *p;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* A public room created by a, joined by b. */
+static void share_room(const pgt_mx_login *a, const pgt_mx_login *b)
+{
+    json_t *j = ok("POST", a, json_pack("{s:s}", "preset", "public_chat"), 200, "/_matrix/client/v3/createRoom");
+    char path[512], e[256];
+    snprintf(path, sizeof path, "/_matrix/client/v3/join/%s",
+             enc(json_string_value(json_object_get(j, "room_id")), e, sizeof e));
+    json_decref(j);
+    json_decref(ok("POST", b, json_object(), 200, path));
+}
+
+/* A fresh ed25519 key whose key ID is "ed25519:<id>" (id NULL: its own public key, as
+ * cross-signing keys are named). */
+static void new_key(hs_signing_key *k, const char *id, char pub[44])
+{
+    cr_assert_eq(hs_signing_key_generate(k), 0);
+    hs_signing_key_public_b64(k, pub);
+    snprintf(k->key_id, sizeof k->key_id, "ed25519:%s", id ? id : pub);
+}
+
+/* Device keys of u's device, self-signed with k (made by new_key(k, device_id)). */
+static json_t *device_keys(const pgt_mx_login *u, const hs_signing_key *k, const char *curve)
+{
+    char pub[44], ed_id[160], cv_id[160];
+    hs_signing_key_public_b64(k, pub);
+    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
+    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
+    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
+                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
+                           cv_id, curve);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
+    return dk;
+}
+
+/* A cross-signing key of `usage` for user, signed by `by` (NULL: unsigned). */
+static json_t *cross_key(const char *user, const char *usage, const hs_signing_key *k, const hs_signing_key *by)
+{
+    char pub[44];
+    hs_signing_key_public_b64(k, pub);
+    json_t *ck = json_pack("{s:s, s:[s], s:{s:s}}", "user_id", user, "usage", usage, "keys", k->key_id, pub);
+    hs_err e;
+    if (by) cr_assert_eq(hs_sign_json(ck, user, by, &e), 0, "%s", e.msg);
+    return ck;
+}
+
+static json_t *upload(const pgt_mx_login *u, json_t *body, long want)
+{
+    return ok("POST", u, body, want, "/_matrix/client/v3/keys/upload");
+}
+
+static json_int_t otk_count(json_t *answer)
+{
+    json_t *c = json_object_get(json_object_get(answer, "one_time_key_counts"), "signed_curve25519");
+    cr_assert(json_is_integer(c));
+    return json_integer_value(c);
+}
+
+/* keys/query for every device of `user`, as `as`. */
+static json_t *query(const pgt_mx_login *as, const char *user)
+{
+    return ok("POST", as, json_pack("{s:{s:[]}}", "device_keys", user), 200, "/_matrix/client/v3/keys/query");
+}
+
+static void count_row(void *ctx, int64_t stream_id, const char *sender, const char *type, const char *content)
+{
+    (void)stream_id;
+    (void)sender;
+    (void)type;
+    (void)content;
+    (*(int *)ctx)++;
+}
+
+static int inbox_rows(const pgt_mx_login *u)
+{
+    int n = 0;
+    cr_assert_geq(hs_store_e2ee_inbox_each(srv.store, u->user_id, u->device_id, 0, 1000, count_row, &n), 0);
+    return n;
+}
+
+/* ---- device keys ------------------------------------------------------------------------ */
+
+Test(hs_e2ee_api, device_keys_round_trip_with_a_valid_signature)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    share_room(&a, &b);
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a.device_id, pub);
+    json_t *r = upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUga2V5IG9mIGFsaWNl")), 200);
+    cr_assert_eq(otk_count(r), 0);
+    json_decref(r);
+
+    r = query(&b, a.user_id);
+    json_t *dk = json_object_get(json_object_get(json_object_get(r, "device_keys"), a.user_id), a.device_id);
+    cr_assert(json_is_object(dk), "alice's device is in bob's query");
+    char ed_id[160];
+    snprintf(ed_id, sizeof ed_id, "ed25519:%s", a.device_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(dk, "keys"), ed_id)), pub);
+    /* Bob can verify the self-signature with the key it names, as his client will. */
+    hs_err e;
+    cr_assert_eq(hs_verify_json(dk, a.user_id, ed_id, k.public_key, &e), 0, "%s", e.msg);
+    cr_assert(json_is_object(json_object_get(dk, "unsigned")));
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0);
+    json_decref(r);
+
+    /* A user of another server: reported in failures, not silently empty. */
+    r = query(&b, "@carol:elsewhere.test");
+    cr_assert(json_is_object(json_object_get(json_object_get(r, "failures"), "elsewhere.test")));
+    json_decref(r);
+}
+
+Test(hs_e2ee_api, bad_signature_and_wrong_owner_are_refused)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a.device_id, pub);
+
+    json_t *dk = device_keys(&a, &k, "Y3VydmU");
+    char cv_id[160];
+    snprintf(cv_id, sizeof cv_id, "curve25519:%s", a.device_id);
+    /* Swapping the curve key after signing is what an attacker in the middle would do. */
+    json_object_set_new(json_object_get(dk, "keys"), cv_id, json_string("c3dhcHBlZA"));
+    json_t *r = upload(&a, json_pack("{s:o}", "device_keys", dk), 400);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "errcode")), "M_INVALID_PARAM");
+    json_decref(r);
+
+    /* Signed by a key other than the one the object names. */
+    hs_signing_key other;
+    char opub[44];
+    new_key(&other, a.device_id, opub);
+    dk = device_keys(&a, &k, "Y3VydmU");
+    json_object_del(dk, "signatures");
+    hs_err e;
+    cr_assert_eq(hs_sign_json(dk, a.user_id, &other, &e), 0, "%s", e.msg);
+    json_decref(upload(&a, json_pack("{s:o}", "device_keys", dk), 400));
+
+    /* Bob cannot upload keys claiming to be alice's device. */
+    json_decref(upload(&b, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmU")), 400));
+
+    r = query(&b, a.user_id);
+    cr_assert_eq(json_object_size(json_object_get(json_object_get(r, "device_keys"), a.user_id)), 0,
+                 "nothing refused was stored");
+    json_decref(r);
+}
+
+/* ---- one-time keys ------------------------------------------------------------------------- */
+
+static json_t *otk(const pgt_mx_login *u, const hs_signing_key *k, const char *key, bool fallback)
+{
+    json_t *o = json_pack("{s:s}", "key", key);
+    if (fallback) json_object_set_new(o, "fallback", json_true());
+    hs_err e;
+    cr_assert_eq(hs_sign_json(o, u->user_id, k, &e), 0, "%s", e.msg);
+    return o;
+}
+
+static json_t *claim(const pgt_mx_login *by, const pgt_mx_login *of)
+{
+    json_t *r = ok("POST", by, json_pack("{s:{s:{s:s}}}", "one_time_keys", of->user_id, of->device_id,
+                                         "signed_curve25519"),
+                   200, "/_matrix/client/v3/keys/claim");
+    json_t *dev = json_object_get(json_object_get(json_object_get(r, "one_time_keys"), of->user_id), of->device_id);
+    json_t *out = NULL;
+    if (dev) {
+        cr_assert_eq(json_object_size(dev), 1, "one key per device and algorithm");
+        out = json_pack("{s:s, s:O}", "id", json_object_iter_key(json_object_iter(dev)), "key",
+                        json_object_iter_value(json_object_iter(dev)));
+    }
+    json_decref(r);
+    return out;
+}
+
+Test(hs_e2ee_api, otk_claim_takes_each_key_once_then_the_fallback)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a.device_id, pub);
+    json_t *body = json_pack("{s:o, s:{s:o, s:o}, s:{s:o}}", "device_keys", device_keys(&a, &k, "Y3VydmU"),
+                             "one_time_keys", "signed_curve25519:AAAAAQ", otk(&a, &k, "b3RrMQ", false),
+                             "signed_curve25519:AAAAAg", otk(&a, &k, "b3RrMg", false), "fallback_keys",
+                             "signed_curve25519:AAAAAw", otk(&a, &k, "ZmFsbGJhY2s", true));
+    json_t *r = upload(&a, json_deep_copy(body), 200);
+    cr_assert_eq(otk_count(r), 2);
+    json_decref(r);
+
+    /* A retried upload of the same keys is harmless... */
+    r = upload(&a, body, 200);
+    cr_assert_eq(otk_count(r), 2);
+    json_decref(r);
+    /* ...but reusing a key ID for another key is refused and stores nothing. */
+    r = upload(&a,
+               json_pack("{s:{s:o, s:o}}", "one_time_keys", "signed_curve25519:AAAABA", otk(&a, &k, "bmV3", false),
+                         "signed_curve25519:AAAAAQ", otk(&a, &k, "ZGlmZmVyZW50", false)),
+               400);
+    json_decref(r);
+    r = upload(&a, json_object(), 200);
+    cr_assert_eq(otk_count(r), 2, "the refused batch left no key behind");
+    json_decref(r);
+
+    json_t *c1 = claim(&b, &a), *c2 = claim(&b, &a);
+    cr_assert(c1 && c2);
+    cr_assert_str_neq(json_string_value(json_object_get(c1, "id")), json_string_value(json_object_get(c2, "id")),
+                      "two claims never get the same key");
+    cr_assert_null(json_object_get(json_object_get(c1, "key"), "fallback"));
+    r = upload(&a, json_object(), 200);
+    cr_assert_eq(otk_count(r), 0);
+    json_decref(r);
+
+    /* No one-time key left: the fallback key, as often as asked. */
+    for (int i = 0; i < 2; i++) {
+        json_t *f = claim(&b, &a);
+        cr_assert_not_null(f);
+        cr_assert_str_eq(json_string_value(json_object_get(f, "id")), "signed_curve25519:AAAAAw");
+        cr_assert(json_is_true(json_object_get(json_object_get(f, "key"), "fallback")));
+        json_decref(f);
+    }
+    json_decref(c1);
+    json_decref(c2);
+
+    /* A device without keys: nothing, and no error. */
+    pgt_mx_login bare = reg("carol");
+    cr_assert_null(claim(&b, &bare));
+}
+
+/* ---- to-device ------------------------------------------------------------------------------ */
+
+Test(hs_e2ee_api, to_device_reaches_the_named_device_once)
+{
+    pgt_mx_login a1 = reg("alice"), b = reg("bob");
+    pgt_mx_login a2 = login_device("alice", "SECONDDEV");
+    json_t *body = json_pack("{s:{s:{s:{s:s}}}}", "messages", a1.user_id, a1.device_id, "ping", "one");
+    json_decref(ok("PUT", &b, json_deep_copy(body), 200, "/_matrix/client/v3/sendToDevice/m.test/txn1"));
+    cr_assert_eq(inbox_rows(&a1), 1);
+    cr_assert_eq(inbox_rows(&a2), 0, "only the named device");
+
+    /* The client retries the same transaction: no second copy. */
+    json_decref(ok("PUT", &b, body, 200, "/_matrix/client/v3/sendToDevice/m.test/txn1"));
+    cr_assert_eq(inbox_rows(&a1), 1);
+
+    /* "*": every device of alice; the remote user is accepted and dropped. */
+    body = json_pack("{s:{s:{s:{s:s}}, s:{s:{}}}}", "messages", a1.user_id, "*", "ping", "all", "@zed:far.test", "Z");
+    json_decref(ok("PUT", &b, body, 200, "/_matrix/client/v3/sendToDevice/m.test/txn2"));
+    cr_assert_eq(inbox_rows(&a1), 2);
+    cr_assert_eq(inbox_rows(&a2), 1);
+
+    int64_t max;
+    cr_assert_eq(hs_store_e2ee_to_device_max(srv.store, &max), 0);
+    cr_assert_eq(max, 3);
+    json_decref(ok("PUT", &b, json_pack("{s:s}", "messages", "x"), 400, "/_matrix/client/v3/sendToDevice/m.test/t3"));
+}
+
+/* ---- keys/changes ------------------------------------------------------------------------------ */
+
+static json_t *changes(const pgt_mx_login *u, int64_t from, int64_t to)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/_matrix/client/v3/keys/changes?from=s0_0_0_0_%lld_0_0&to=s0_0_0_0_%lld_0_0",
+             (long long)from, (long long)to);
+    return ok("GET", u, NULL, 200, path);
+}
+
+static bool contains(json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (strcmp(json_string_value(v), s) == 0) return true;
+    return false;
+}
+
+Test(hs_e2ee_api, keys_changes_after_a_reupload_for_room_mates_only)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    share_room(&a, &b);
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a.device_id, pub);
+    json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUx")), 200));
+    int64_t t0, t1, t2;
+    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &t0), 0);
+    /* The same keys again are no change... */
+    json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUx")), 200));
+    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &t1), 0);
+    cr_assert_eq(t1, t0);
+    /* ...a new curve key is. */
+    json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUy")), 200));
+    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &t2), 0);
+    cr_assert_gt(t2, t1);
+
+    json_t *r = changes(&b, t1, t2);
+    cr_assert(contains(json_object_get(r, "changed"), a.user_id), "bob shares a room with alice");
+    cr_assert(json_is_array(json_object_get(r, "left")));
+    json_decref(r);
+    r = changes(&c, t1, t2);
+    cr_assert_not(contains(json_object_get(r, "changed"), a.user_id), "carol shares no room with alice");
+    json_decref(r);
+    r = changes(&b, t2, t2);
+    cr_assert_eq(json_array_size(json_object_get(r, "changed")), 0);
+    json_decref(r);
+    json_decref(ok("GET", &b, NULL, 400, "/_matrix/client/v3/keys/changes?from=nonsense&to=s1"));
+}
+
+/* ---- cross-signing --------------------------------------------------------------------------------- */
+
+typedef struct xs {
+    hs_signing_key master, ssk, usk;
+    char mpub[44], spub[44], upub[44];
+} xs;
+
+static void upload_cross(const pgt_mx_login *u, xs *x)
+{
+    new_key(&x->master, NULL, x->mpub);
+    new_key(&x->ssk, NULL, x->spub);
+    new_key(&x->usk, NULL, x->upub);
+    /* The first upload needs no password (the spec's bootstrap exception). */
+    json_decref(ok("POST", u,
+                   json_pack("{s:o, s:o, s:o}", "master_key", cross_key(u->user_id, "master", &x->master, NULL),
+                             "self_signing_key", cross_key(u->user_id, "self_signing", &x->ssk, &x->master),
+                             "user_signing_key", cross_key(u->user_id, "user_signing", &x->usk, &x->master)),
+                   200, "/_matrix/client/v3/keys/device_signing/upload"));
+}
+
+static json_t *sig_upload(const pgt_mx_login *u, const char *user, const char *key_id, json_t *obj)
+{
+    return ok("POST", u, json_pack("{s:{s:o}}", user, key_id, obj), 200, "/_matrix/client/v3/keys/signatures/upload");
+}
+
+Test(hs_e2ee_api, cross_signing_visibility_and_verified_signatures)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    share_room(&a, &b);
+    hs_signing_key dkey;
+    char dpub[44];
+    new_key(&dkey, a.device_id, dpub);
+    json_t *dk = device_keys(&a, &dkey, "Y3VydmU");
+    json_decref(upload(&a, json_pack("{s:O}", "device_keys", dk), 200));
+    xs ax, bx;
+    upload_cross(&a, &ax);
+    upload_cross(&b, &bx);
+
+    /* A self-signing key not signed by the master key is refused. */
+    hs_signing_key rogue;
+    char rpub[44];
+    new_key(&rogue, NULL, rpub);
+    json_decref(ok("POST", &a,
+                   json_pack("{s:o}", "self_signing_key", cross_key(a.user_id, "self_signing", &rogue, &rogue)), 400,
+                   "/_matrix/client/v3/keys/device_signing/upload"));
+
+    json_t *r = query(&b, a.user_id);
+    cr_assert(json_is_object(json_object_get(json_object_get(r, "master_keys"), a.user_id)));
+    cr_assert(json_is_object(json_object_get(json_object_get(r, "self_signing_keys"), a.user_id)));
+    cr_assert_null(json_object_get(json_object_get(r, "user_signing_keys"), a.user_id),
+                   "a user-signing key is shown to its owner only");
+    json_decref(r);
+    r = query(&a, a.user_id);
+    cr_assert(json_is_object(json_object_get(json_object_get(r, "user_signing_keys"), a.user_id)));
+    json_decref(r);
+
+    /* Alice's self-signing key signs her device: stored and served. */
+    json_t *signed_dk = json_deep_copy(dk);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(signed_dk, a.user_id, &ax.ssk, &e), 0, "%s", e.msg);
+    r = sig_upload(&a, a.user_id, a.device_id, signed_dk);
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "a valid signature is accepted");
+    json_decref(r);
+    r = query(&b, a.user_id);
+    json_t *served = json_object_get(json_object_get(json_object_get(r, "device_keys"), a.user_id), a.device_id);
+    cr_assert_eq(hs_verify_json(served, a.user_id, ax.ssk.key_id, ax.ssk.public_key, &e), 0, "%s", e.msg);
+    json_decref(r);
+
+    /* A forged one: made by some key but labelled as alice's self-signing key. */
+    json_t *forged = json_deep_copy(dk);
+    hs_signing_key fake = rogue;
+    snprintf(fake.key_id, sizeof fake.key_id, "%s", ax.ssk.key_id);
+    cr_assert_eq(hs_sign_json(forged, a.user_id, &fake, &e), 0);
+    r = sig_upload(&a, a.user_id, a.device_id, forged);
+    json_t *f = json_object_get(json_object_get(json_object_get(r, "failures"), a.user_id), a.device_id);
+    cr_assert_str_eq(json_string_value(json_object_get(f, "errcode")), "M_INVALID_SIGNATURE");
+    json_decref(r);
+
+    /* Bob's user-signing key signs alice's master key: bob sees it, alice does not. */
+    json_t *amaster = cross_key(a.user_id, "master", &ax.master, NULL);
+    cr_assert_eq(hs_sign_json(amaster, b.user_id, &bx.usk, &e), 0);
+    r = sig_upload(&b, a.user_id, ax.mpub, amaster);
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0);
+    json_decref(r);
+    r = query(&b, a.user_id);
+    json_t *m = json_object_get(json_object_get(r, "master_keys"), a.user_id);
+    cr_assert_eq(hs_verify_json(m, b.user_id, bx.usk.key_id, bx.usk.public_key, &e), 0, "%s", e.msg);
+    json_decref(r);
+    r = query(&a, a.user_id);
+    m = json_object_get(json_object_get(r, "master_keys"), a.user_id);
+    cr_assert_null(json_object_get(json_object_get(m, "signatures"), b.user_id));
+    json_decref(r);
+
+    /* Bob's self-signing key may not sign alice's master key. */
+    amaster = cross_key(a.user_id, "master", &ax.master, NULL);
+    cr_assert_eq(hs_sign_json(amaster, b.user_id, &bx.ssk, &e), 0);
+    r = sig_upload(&b, a.user_id, ax.mpub, amaster);
+    cr_assert_not_null(json_object_get(json_object_get(json_object_get(r, "failures"), a.user_id), ax.mpub));
+    json_decref(r);
+    json_decref(dk);
+}
+
+Test(hs_e2ee_api, replacing_the_master_key_needs_the_password)
+{
+    pgt_mx_login a = reg("alice");
+    xs x;
+    upload_cross(&a, &x);
+    json_t *same = json_pack("{s:o}", "master_key", cross_key(a.user_id, "master", &x.master, NULL));
+    json_decref(ok("POST", &a, same, 200, "/_matrix/client/v3/keys/device_signing/upload"));
+
+    hs_signing_key m2;
+    char pub[44];
+    new_key(&m2, NULL, pub);
+    json_t *body = json_pack("{s:o}", "master_key", cross_key(a.user_id, "master", &m2, NULL));
+    json_t *r = ok("POST", &a, json_deep_copy(body), 401, "/_matrix/client/v3/keys/device_signing/upload");
+    const char *session = json_string_value(json_object_get(r, "session"));
+    cr_assert_not_null(session);
+    json_object_set_new(body, "auth",
+                        json_pack("{s:s, s:s, s:{s:s, s:s}, s:s}", "type", "m.login.password", "session", session,
+                                  "identifier", "type", "m.id.user", "user", "alice", "password", "wrong"));
+    json_decref(ok("POST", &a, json_deep_copy(body), 401, "/_matrix/client/v3/keys/device_signing/upload"));
+    json_object_set_new(json_object_get(body, "auth"), "password", json_string(PASSWORD));
+    json_decref(r);
+    json_decref(ok("POST", &a, body, 200, "/_matrix/client/v3/keys/device_signing/upload"));
+    r = query(&a, a.user_id);
+    char id[64];
+    snprintf(id, sizeof id, "ed25519:%s", pub);
+    cr_assert_not_null(json_object_get(json_object_get(json_object_get(json_object_get(r, "master_keys"), a.user_id),
+                                                       "keys"),
+                                       id));
+    json_decref(r);
+}
+
+/* ---- device deletion -------------------------------------------------------------------------------- */
+
+Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
+{
+    pgt_mx_login a1 = reg("alice"), b = reg("bob");
+    share_room(&a1, &b);
+    pgt_mx_login a2 = login_device("alice", "OTHERDEV");
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a2.device_id, pub);
+    json_decref(upload(&a2,
+                       json_pack("{s:o, s:{s:o}}", "device_keys", device_keys(&a2, &k, "Y3VydmU"), "one_time_keys",
+                                 "signed_curve25519:AAAAAQ", otk(&a2, &k, "b3Rr", false)),
+                       200));
+    json_decref(ok("PUT", &b, json_pack("{s:{s:{s:{}}}}", "messages", a2.user_id, a2.device_id),
+                   200, "/_matrix/client/v3/sendToDevice/m.test/t1"));
+    cr_assert_eq(inbox_rows(&a2), 1);
+    int64_t before, after;
+    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &before), 0);
+
+    char path[256];
+    snprintf(path, sizeof path, "/_matrix/client/v3/devices/%s", a2.device_id);
+    json_t *r = ok("DELETE", &a1, json_object(), 401, path);
+    json_t *body = json_pack("{s:{s:s, s:s, s:{s:s, s:s}, s:s}}", "auth", "type", "m.login.password", "session",
+                             json_string_value(json_object_get(r, "session")), "identifier", "type", "m.id.user",
+                             "user", "alice", "password", PASSWORD);
+    json_decref(r);
+    json_decref(ok("DELETE", &a1, body, 200, path));
+
+    r = query(&b, a1.user_id);
+    cr_assert_null(json_object_get(json_object_get(json_object_get(r, "device_keys"), a1.user_id), a2.device_id));
+    json_decref(r);
+    cr_assert_eq(inbox_rows(&a2), 0, "the deleted device's inbox is gone");
+    cr_assert_null(claim(&b, &a2), "its one-time keys are gone");
+    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &after), 0);
+    cr_assert_gt(after, before);
+    r = changes(&b, before, after);
+    cr_assert(contains(json_object_get(r, "changed"), a1.user_id));
+    json_decref(r);
+}
