@@ -280,16 +280,18 @@ static int add_lazy_members(hs_store *st, const char *event_id, const json_t *se
 /* The whole state after event_id, appended to arr. */
 static int add_state_at(hs_store *st, const char *event_id, const hs_room_viewer *who, json_t *arr)
 {
-    hs_state_entry *ents;
-    size_t n;
-    if (hs_store_state_at_event(st, event_id, true, &ents, &n) != 0) return -1;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    hs_state_map *map;
+    if (hs_store_state_at_event(st, event_id, true, &map) != 0) return -1;
+    hs_state_entry *ents = NULL;
+    long n = hs_state_map_entries(map, &ents);
+    int rc = n < 0 ? -1 : 0;
+    for (long i = 0; i < n && rc == 0; i++) {
         json_t *j = hs_room_client_event_by_id(st, ents[i].event_id, who);
         if (j) json_array_append_new(arr, j);
         else rc = -1;
     }
-    hs_state_entries_free(ents, n);
+    free(ents);
+    hs_state_map_free(map);
     return rc;
 }
 
@@ -440,17 +442,20 @@ static void members_get(const hs_request *req, hs_response *resp, void *ctx)
     } else {
         char *last = NULL;
         rc = hs_store_event_at_stream(srv->store, room_id, at, &last);
+        hs_state_map *map = NULL;
         hs_state_entry *ents = NULL;
-        size_t n = 0;
-        if (rc == 0) rc = hs_store_state_at_event(srv->store, last, true, &ents, &n);
+        long n = 0;
+        if (rc == 0) rc = hs_store_state_at_event(srv->store, last, true, &map);
         if (rc == 1) rc = 0; /* before the room existed: nobody */
-        for (size_t i = 0; i < n && rc == 0; i++) {
+        if (map && (n = hs_state_map_entries(map, &ents)) < 0) rc = -1;
+        for (long i = 0; i < n && rc == 0; i++) {
             if (strcmp(ents[i].type, "m.room.member") != 0) continue;
             hs_store_event ev;
             rc = hs_store_event_get(srv->store, ents[i].event_id, &ev) == 0 ? add_state(&c, &ev) : -1;
             if (rc == 0) hs_store_event_clear(&ev);
         }
-        hs_state_entries_free(ents, n);
+        free(ents);
+        hs_state_map_free(map);
         free(last);
     }
     if (rc != 0) {
@@ -568,10 +573,21 @@ int hs_api_rooms__register_reads(hs_server *srv)
         {"GET", "/rooms/{roomId}/context/{eventId}", context_get},
         {"GET", "/rooms/{roomId}/members", members_get},
         {"GET", "/rooms/{roomId}/joined_members", joined_members_get},
-        {"GET", "/rooms/{roomId}/relations/{eventId}", relations_get},
-        {"GET", "/rooms/{roomId}/relations/{eventId}/{relType}", relations_get},
-        {"GET", "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", relations_get},
         {"GET", "/joined_rooms", joined_rooms_get},
     };
-    return hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
+    /* /relations is a v1 endpoint in the spec; v3 is accepted too, as Synapse does. */
+    static const char *const relations[] = {
+        "/rooms/{roomId}/relations/{eventId}",
+        "/rooms/{roomId}/relations/{eventId}/{relType}",
+        "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}",
+    };
+    int rc = hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
+    for (size_t i = 0; i < sizeof relations / sizeof relations[0]; i++) {
+        char v1[128], v3[128];
+        snprintf(v1, sizeof v1, "/_matrix/client/v1%s", relations[i]);
+        snprintf(v3, sizeof v3, "/_matrix/client/v3%s", relations[i]);
+        rc |= hs_router_add(srv->client_router, "GET", v1, relations_get, srv);
+        rc |= hs_router_add(srv->client_router, "GET", v3, relations_get, srv);
+    }
+    return rc ? -1 : 0;
 }

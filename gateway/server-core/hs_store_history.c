@@ -192,16 +192,6 @@ int hs_store_history_append(hs_store *st, const hs_store_new_event *ev)
 
 /* ---- state at an event -------------------------------------------------------------- */
 
-void hs_state_entries_free(hs_state_entry *v, size_t n)
-{
-    for (size_t i = 0; v && i < n; i++) {
-        free(v[i].type);
-        free(v[i].state_key);
-        free(v[i].event_id);
-    }
-    free(v);
-}
-
 /* The group of the state before/after an event: 0 found (*group 0 = empty state), 1 unknown. */
 static int event_group(sqlite3 *db, const char *event_id, bool after, int64_t *group)
 {
@@ -215,49 +205,33 @@ static int event_group(sqlite3 *db, const char *event_id, bool after, int64_t *g
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
-int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_state_entry **out, size_t *n)
+int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_state_map **out)
 {
     *out = NULL;
-    *n = 0;
     sqlite3 *db = hs_store_sqlite(st);
     /* The group lookup and the resolution must see the same database. */
     sqlite3_mutex *m = sqlite3_db_mutex(db);
     sqlite3_mutex_enter(m);
     int64_t group;
     int ret = event_group(db, event_id, after, &group);
+    hs_state_map *map = ret == 0 ? hs_state_map_new() : NULL;
+    if (ret == 0 && !map) ret = -1;
     sqlite3_stmt *s = NULL;
-    if (ret == 0 && group != 0) {
-        s = prep(db, RESOLVE_GROUP_SQL " ORDER BY x.type, x.state_key");
-        if (!s) ret = -1;
-    }
+    if (ret == 0 && group != 0 && !(s = prep(db, RESOLVE_GROUP_SQL))) ret = -1;
     if (s) {
         sqlite3_bind_int64(s, 1, group);
-        size_t cap = 0;
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            if (*n == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                hs_state_entry *grown = realloc(*out, nc * sizeof *grown);
-                if (!grown) break;
-                *out = grown;
-                cap = nc;
-            }
-            hs_state_entry *e = &(*out)[*n];
-            e->type = col_dup(s, 0);
-            e->state_key = col_dup(s, 1);
-            e->event_id = col_dup(s, 2);
-            (*n)++;
-            if (!e->type || !e->state_key || !e->event_id) break;
+            if (hs_state_map_set(map, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+                                 (const char *)sqlite3_column_text(s, 2)) != 0)
+                break;
         }
         if (rc != SQLITE_DONE) ret = -1;
         sqlite3_finalize(s);
     }
     sqlite3_mutex_leave(m);
-    if (ret != 0) {
-        hs_state_entries_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
+    if (ret == 0) *out = map;
+    else hs_state_map_free(map);
     return ret;
 }
 

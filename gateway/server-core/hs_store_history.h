@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server-core/hs_state_map.h"
 #include "server-core/hs_store.h"
 #include "server-core/hs_store_rooms.h"
 
@@ -31,21 +32,11 @@
  * updated; not for other callers. Returns 0 or -1. */
 int hs_store_history_append(hs_store *st, const hs_store_new_event *ev);
 
-/* One state entry; strings malloc'd. */
-typedef struct hs_state_entry {
-    char *type;
-    char *state_key;
-    char *event_id;
-} hs_state_entry;
-
-/* Frees an array of n entries (NULL is fine). */
-void hs_state_entries_free(hs_state_entry *v, size_t n);
-
-/* The room state at an event, sorted by (type, state_key): before it (`after` false:
- * what federation's /state and /state_ids serve; empty for m.room.create) or after it
- * (including the event itself if it is a state event). *out is malloc'd (free with
- * hs_state_entries_free). Returns 0, 1 for an unknown event (nothing allocated), -1. */
-int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_state_entry **out, size_t *n);
+/* The room state at an event as a new map (hs_state_map.h; free with
+ * hs_state_map_free): before it (`after` false: what federation's /state and /state_ids
+ * serve; empty for m.room.create) or after it (including the event itself if it is a
+ * state event). Returns 0, 1 for an unknown event (*out NULL), -1 (*out NULL). */
+int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_state_map **out);
 
 /* One entry of the state at an event (as above), malloc'd into *event_id_out. Returns 0,
  * 1 when the event is unknown or the state has no such entry, -1. */

@@ -3,7 +3,10 @@
  * createRoom presets through /state, joining a public room and talking, the spec's
  * errors (403 non-member, 404 unknown room, 413, unsupported version), transaction-ID
  * retries, /messages pagination both ways without gaps or duplicates, and everything
- * surviving a server restart on the same database. */
+ * surviving a server restart on the same database. Then the room operations: kick, ban
+ * and unban with their power levels, redactions hiding content in /event, /messages and
+ * /context, relations paging and aggregation, /messages filters and tokens, members
+ * filters, context, forget and joining by alias. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -12,6 +15,8 @@
 #include <string.h>
 
 #include "server-core/hs_server.h"
+#include "server-core/hs_store_directory.h"
+#include "server-core/hs_store_history.h"
 #include "support/pgt.h"
 #include "support/pgt_matrix.h"
 
@@ -466,5 +471,515 @@ Test(hs_rooms_api, messages_paginate_both_ways_and_survive_restart)
     cr_assert_str_neq(again, after);
     free(again);
     free(after);
+    free(room);
+}
+
+/* ---- room operations: kick, ban, redact, relations, filters, members, context ------- */
+
+/* POSTs {"user_id": target, "reason": ...} to /rooms/{room}/{op}; returns the status. */
+static long member_op(const pgt_mx_login *u, const char *room, const char *op, const char *target)
+{
+    long st;
+    char r[512], body[512];
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"reason\":\"because %s\"}", target, op);
+    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/rooms/%s/%s", enc(room, r, sizeof r), op);
+    if (st != 200) cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_FORBIDDEN");
+    json_decref(j);
+    return st;
+}
+
+static long join(const pgt_mx_login *u, const char *room)
+{
+    long st;
+    char r[512];
+    json_decref(call("POST", u->token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room, r, sizeof r)));
+    return st;
+}
+
+/* The member event content of `user` as `viewer` sees it (new reference). */
+static json_t *member_content(const pgt_mx_login *viewer, const char *room, const char *user)
+{
+    long st;
+    char r[512], u[256];
+    json_t *j = call("GET", viewer->token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+                     enc(room, r, sizeof r), enc(user, u, sizeof u));
+    cr_assert_eq(st, 200);
+    return j;
+}
+
+Test(hs_rooms_api, kick_ban_unban_need_power_and_change_membership)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    cr_assert_eq(join(&c, room), 200);
+    /* bob has power 0: no kick, no ban */
+    cr_assert_eq(member_op(&b, room, "kick", c.user_id), 403);
+    cr_assert_eq(member_op(&b, room, "ban", c.user_id), 403);
+    cr_assert_eq(member_op(&a, room, "kick", c.user_id), 200);
+    json_t *m = member_content(&a, room, c.user_id);
+    cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "leave");
+    cr_assert_str_eq(json_string_value(json_object_get(m, "reason")), "because kick");
+    json_decref(m);
+    send_text(&c, room, "k1", "kicked", 403);
+    /* a kicked user may come back to a public room; a banned one may not */
+    cr_assert_eq(join(&c, room), 200);
+    cr_assert_eq(member_op(&a, room, "ban", c.user_id), 200);
+    m = member_content(&b, room, c.user_id);
+    cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "ban");
+    json_decref(m);
+    long st;
+    char r[512];
+    expect_error(call("POST", c.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room, r, sizeof r)), &st, 403,
+                 "M_FORBIDDEN");
+    /* only the ban level unbans, and only a banned user */
+    cr_assert_eq(member_op(&b, room, "unban", c.user_id), 403);
+    cr_assert_eq(member_op(&a, room, "unban", b.user_id), 403);
+    cr_assert_eq(member_op(&a, room, "unban", c.user_id), 200);
+    cr_assert_eq(join(&c, room), 200);
+    expect_error(call("POST", a.token, &st, "{\"reason\":\"x\"}", "/_matrix/client/v3/rooms/%s/kick",
+                      enc(room, r, sizeof r)),
+                 &st, 400, "M_INVALID_PARAM");
+    free(room);
+}
+
+static char *redact(const pgt_mx_login *u, const char *room, const char *event_id, const char *txn, long want)
+{
+    long st;
+    char r[512], e[256];
+    json_t *j = call("PUT", u->token, &st, "{\"reason\":\"spam\"}", "/_matrix/client/v3/rooms/%s/redact/%s/%s",
+                     enc(room, r, sizeof r), enc(event_id, e, sizeof e), txn);
+    cr_assert_eq(st, want);
+    char *id = st == 200 ? strdup(json_string_value(json_object_get(j, "event_id"))) : NULL;
+    json_decref(j);
+    return id;
+}
+
+static json_t *get_event(const pgt_mx_login *u, const char *room, const char *event_id)
+{
+    long st;
+    char r[512], e[256];
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", enc(room, r, sizeof r),
+                     enc(event_id, e, sizeof e));
+    cr_assert_eq(st, 200);
+    return j;
+}
+
+/* The event with `id` in a JSON array of client events, or NULL. */
+static json_t *find_event(json_t *arr, const char *id)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(arr, i, ev) if (strcmp(json_string_value(json_object_get(ev, "event_id")), id) == 0) return ev;
+    return NULL;
+}
+
+static void assert_redacted(const json_t *ev, const char *redaction_id)
+{
+    cr_assert_not_null(ev);
+    cr_assert_eq(json_object_size(json_object_get(ev, "content")), 0, "content survived the redaction");
+    const json_t *because = json_object_get(json_object_get(ev, "unsigned"), "redacted_because");
+    cr_assert_str_eq(json_string_value(json_object_get(because, "event_id")), redaction_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(because, "content"), "reason")), "spam");
+}
+
+Test(hs_rooms_api, redaction_hides_content_everywhere)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\",\"room_version\":\"11\"}");
+    cr_assert_eq(join(&b, room), 200);
+    char *secret = send_text(&a, room, "s1", "secret", 200);
+    char *bobs = send_text(&b, room, "b1", "bob says", 200);
+    free(send_text(&a, room, "s2", "after", 200));
+    /* bob may not redact alice's message, but his own; alice (100) may redact anything */
+    free(redact(&b, room, secret, "r0", 403));
+    char *r1 = redact(&a, room, secret, "r1", 200);
+    char *again = redact(&a, room, secret, "r1", 200);
+    cr_assert_str_eq(r1, again, "a retried redaction is the same event");
+    char *r2 = redact(&b, room, bobs, "r2", 200);
+    free(redact(&a, room, "$unknown", "r3", 404));
+
+    json_t *ev = get_event(&b, room, secret);
+    assert_redacted(ev, r1);
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "type")), "m.room.message");
+    json_decref(ev);
+    ev = get_event(&a, room, r1);
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "redacts")), secret);
+    json_decref(ev);
+
+    long st;
+    char r[512], e[256];
+    json_t *j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50",
+                     enc(room, r, sizeof r));
+    assert_redacted(find_event(json_object_get(j, "chunk"), secret), r1);
+    assert_redacted(find_event(json_object_get(j, "chunk"), bobs), r2);
+    json_decref(j);
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s?limit=4", enc(room, r, sizeof r),
+             enc(bobs, e, sizeof e));
+    cr_assert_eq(st, 200);
+    assert_redacted(json_object_get(j, "event"), r2);
+    assert_redacted(find_event(json_object_get(j, "events_before"), secret), r1);
+    json_decref(j);
+    free(secret);
+    free(bobs);
+    free(r1);
+    free(again);
+    free(r2);
+    free(room);
+}
+
+static char *send_json(const pgt_mx_login *u, const char *room, const char *type, const char *txn, const char *body)
+{
+    long st;
+    char r[512];
+    json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/%s/%s", enc(room, r, sizeof r),
+                     type, txn);
+    cr_assert_eq(st, 200);
+    char *id = strdup(json_string_value(json_object_get(j, "event_id")));
+    json_decref(j);
+    return id;
+}
+
+/* Pages through /relations/{parent}{suffix} with `limit`; returns the event IDs seen. */
+static json_t *relation_ids(const pgt_mx_login *u, const char *room, const char *parent, const char *suffix,
+                            const char *query)
+{
+    char r[512], e[256], tok[64] = "";
+    json_t *ids = json_array();
+    for (int page = 0; page < 50; page++) {
+        long st;
+        char from[80] = "";
+        if (tok[0]) snprintf(from, sizeof from, "&from=%s", tok);
+        json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v1/rooms/%s/relations/%s%s?%s%s",
+                         enc(room, r, sizeof r), enc(parent, e, sizeof e), suffix, query, from);
+        cr_assert_eq(st, 200);
+        size_t i;
+        json_t *ev;
+        json_array_foreach(json_object_get(j, "chunk"), i, ev) json_array_append(ids, json_object_get(ev, "event_id"));
+        const char *next = json_string_value(json_object_get(j, "next_batch"));
+        if (next) snprintf(tok, sizeof tok, "%s", next);
+        json_decref(j);
+        if (!next) break;
+    }
+    return ids;
+}
+
+Test(hs_rooms_api, relations_page_and_aggregate)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    char *parent = send_text(&a, room, "p", "parent", 200);
+    char body[512], txn[16];
+    char *react[3], *edit[2], *thread[2];
+    const char *keys[3] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(body, sizeof body, "{\"m.relates_to\":{\"rel_type\":\"m.annotation\",\"event_id\":\"%s\",\"key\":\"%s\"}}",
+                 parent, keys[i]);
+        snprintf(txn, sizeof txn, "re%d", i);
+        react[i] = send_json(i ? &b : &a, room, "m.reaction", txn, body);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body,
+                 "{\"body\":\"* v%d\",\"m.new_content\":{\"body\":\"v%d\"},"
+                 "\"m.relates_to\":{\"rel_type\":\"m.replace\",\"event_id\":\"%s\"}}",
+                 i, i, parent);
+        snprintf(txn, sizeof txn, "ed%d", i);
+        edit[i] = send_json(&a, room, "m.room.message", txn, body);
+        snprintf(body, sizeof body, "{\"body\":\"reply %d\",\"m.relates_to\":{\"rel_type\":\"m.thread\",\"event_id\":\"%s\"}}",
+                 i, parent);
+        snprintf(txn, sizeof txn, "th%d", i);
+        thread[i] = send_json(&b, room, "m.room.message", txn, body);
+    }
+    free(send_text(&a, room, "unrelated", "unrelated", 200));
+    /* everything, newest first, in pages of two without gaps or repeats */
+    json_t *all = relation_ids(&b, room, parent, "", "limit=2");
+    cr_assert_eq(json_array_size(all), 7);
+    cr_assert_str_eq(json_string_value(json_array_get(all, 0)), thread[1]);
+    cr_assert_str_eq(json_string_value(json_array_get(all, 6)), react[0]);
+    json_decref(all);
+    json_t *ann = relation_ids(&b, room, parent, "/m.annotation", "limit=1&dir=f");
+    cr_assert_eq(json_array_size(ann), 3);
+    for (int i = 0; i < 3; i++) cr_assert_str_eq(json_string_value(json_array_get(ann, i)), react[i]);
+    json_decref(ann);
+    json_t *typed = relation_ids(&b, room, parent, "/m.annotation/m.reaction", "");
+    cr_assert_eq(json_array_size(typed), 3);
+    json_decref(typed);
+    json_t *none = relation_ids(&b, room, parent, "/m.annotation/m.room.message", "");
+    cr_assert_eq(json_array_size(none), 0);
+    json_decref(none);
+    /* the parent carries the latest edit and the thread summary */
+    json_t *ev = get_event(&b, room, parent);
+    json_t *rel = json_object_get(json_object_get(ev, "unsigned"), "m.relations");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(rel, "m.replace"), "event_id")), edit[1]);
+    json_t *th = json_object_get(rel, "m.thread");
+    cr_assert_eq(json_integer_value(json_object_get(th, "count")), 2);
+    cr_assert(json_is_true(json_object_get(th, "current_user_participated")));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(th, "latest_event"), "event_id")), thread[1]);
+    json_decref(ev);
+    /* a redacted reaction leaves the relations */
+    free(redact(&b, room, react[1], "rr", 200));
+    ann = relation_ids(&a, room, parent, "/m.annotation", "");
+    cr_assert_eq(json_array_size(ann), 2);
+    json_decref(ann);
+    long st;
+    char r[512];
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/relations/%%24nope", enc(room, r, sizeof r)),
+                 &st, 404, "M_NOT_FOUND");
+    for (int i = 0; i < 3; i++) free(react[i]);
+    for (int i = 0; i < 2; i++) {
+        free(edit[i]);
+        free(thread[i]);
+    }
+    free(parent);
+    free(room);
+}
+
+/* GET /messages with a query; returns the answer (status checked). */
+static json_t *messages(const pgt_mx_login *u, const char *room, long want, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static json_t *messages(const pgt_mx_login *u, const char *room, long want, const char *fmt, ...)
+{
+    char q[2048], r[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    long st;
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?%s", enc(room, r, sizeof r), q);
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(st, want, "%s: %s", q, dump);
+    free(dump);
+    return j;
+}
+
+/* The bodies of a chunk's m.room.message events joined with ',' into out. */
+static const char *bodies_of(const json_t *j, char *out, size_t cap)
+{
+    size_t o = 0, i;
+    json_t *ev;
+    out[0] = 0;
+    json_array_foreach(json_object_get(j, "chunk"), i, ev) {
+        const char *b = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        if (b) o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", b);
+    }
+    return out;
+}
+
+/* URL-encodes a JSON filter for a query string. */
+static const char *qenc(const char *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = s; *p && o + 4 < cap; p++) {
+        if (strchr("{}[]\":,@!$*", *p)) o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
+        else buf[o++] = *p;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+Test(hs_rooms_api, messages_filters_tokens_and_lazy_members)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    for (int i = 0; i < 10; i++) {
+        char txn[16], body[128];
+        snprintf(txn, sizeof txn, "f%d", i);
+        if (i % 3 == 0)
+            snprintf(body, sizeof body, "{\"msgtype\":\"m.image\",\"body\":\"m%d\",\"url\":\"mxc://x/%d\"}", i, i);
+        else snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"m%d\"}", i);
+        free(send_json(i % 2 ? &b : &a, room, i == 9 ? "org.example.custom" : "m.room.message", txn, body));
+    }
+    char got[512], f[512], fq[1024];
+    json_t *j;
+    snprintf(f, sizeof f, "{\"types\":[\"m.room.message\"],\"senders\":[\"%s\"]}", b.user_id);
+    j = messages(&a, room, 200, "dir=b&filter=%s", qenc(f, fq, sizeof fq));
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m7,m5,m3,m1");
+    json_decref(j);
+    j = messages(&a, room, 200, "dir=f&filter=%s", qenc("{\"not_types\":[\"m.room.*\"]}", fq, sizeof fq));
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9");
+    json_decref(j);
+    j = messages(&a, room, 200, "dir=b&filter=%s", qenc("{\"contains_url\":true}", fq, sizeof fq));
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9,m6,m3,m0");
+    json_decref(j);
+    snprintf(f, sizeof f, "{\"not_senders\":[\"%s\"],\"types\":[\"m.room.message\"],\"limit\":2}", a.user_id);
+    j = messages(&a, room, 200, "dir=b&filter=%s", qenc(f, fq, sizeof fq));
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m7,m5", "the filter's limit applies");
+    cr_assert_not_null(json_object_get(j, "end"));
+    json_decref(j);
+
+    /* `to`: the 5 newest, then from the start up to them, with nothing in between */
+    j = messages(&a, room, 200, "dir=b&limit=5");
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9,m8,m7,m6,m5");
+    char mark[64], newest[64];
+    snprintf(mark, sizeof mark, "%s", json_string_value(json_object_get(j, "end")));
+    snprintf(newest, sizeof newest, "%s", json_string_value(json_object_get(j, "start")));
+    json_decref(j);
+    j = messages(&a, room, 200, "dir=f&from=s0&to=%s&limit=100", mark);
+    bodies_of(j, got, sizeof got);
+    cr_assert(strstr(got, "m0,m1,m2,m3,m4") && !strstr(got, "m5"), "%s", got);
+    cr_assert_null(json_object_get(j, "end"), "the range ended at `to`");
+    json_decref(j);
+    j = messages(&a, room, 200, "dir=b&to=%s&limit=100", mark);
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9,m8,m7,m6,m5");
+    json_decref(j);
+    /* a /sync token works as `from` through its events part */
+    j = messages(&a, room, 200, "dir=b&limit=3&from=%s_7_0_3_0_0_1", newest);
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9,m8,m7");
+    json_decref(j);
+    expect_error(messages(&a, room, 400, "dir=b&from=x12"), &(long){400}, 400, "M_INVALID_PARAM");
+    expect_error(messages(&a, room, 400, "dir=b&filter=%s", qenc("{\"types\":7}", fq, sizeof fq)), &(long){400}, 400,
+                 "M_INVALID_PARAM");
+
+    /* lazy loading: the members of the senders shown, nobody else's */
+    snprintf(f, sizeof f, "{\"lazy_load_members\":true,\"senders\":[\"%s\"]}", b.user_id);
+    j = messages(&a, room, 200, "dir=b&limit=3&filter=%s", qenc(f, fq, sizeof fq));
+    json_t *state = json_object_get(j, "state");
+    cr_assert_eq(json_array_size(state), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(state, 0), "state_key")), b.user_id);
+    json_decref(j);
+    free(room);
+}
+
+/* The user IDs of a /members chunk joined with ','. */
+static const char *member_ids(const pgt_mx_login *u, const char *room, const char *query, char *out, size_t cap)
+{
+    long st;
+    char r[512];
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/members%s", enc(room, r, sizeof r), query);
+    cr_assert_eq(st, 200);
+    size_t o = 0, i;
+    json_t *ev;
+    out[0] = 0;
+    json_array_foreach(json_object_get(j, "chunk"), i, ev) {
+        cr_assert_str_eq(json_string_value(json_object_get(ev, "type")), "m.room.member");
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "",
+                              json_string_value(json_object_get(ev, "state_key")));
+    }
+    json_decref(j);
+    return out;
+}
+
+Test(hs_rooms_api, members_filters_at_and_joined_members)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol"), d = reg("dave");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    json_t *j = messages(&a, room, 200, "dir=b&limit=1");
+    char before_dave[64];
+    snprintf(before_dave, sizeof before_dave, "%s", json_string_value(json_object_get(j, "start")));
+    json_decref(j);
+    cr_assert_eq(join(&d, room), 200);
+    long st;
+    char r[512], ib[300];
+    json_decref(call("POST", d.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)));
+    snprintf(ib, sizeof ib, "{\"user_id\":\"%s\"}", c.user_id);
+    json_decref(call("POST", a.token, &st, ib, "/_matrix/client/v3/rooms/%s/invite", enc(room, r, sizeof r)));
+    char got[1024], want[1024], q[128];
+    /* current state is sorted by state key */
+    snprintf(want, sizeof want, "%s,%s,%s,%s", a.user_id, b.user_id, c.user_id, d.user_id);
+    cr_assert_str_eq(member_ids(&a, room, "", got, sizeof got), want);
+    snprintf(want, sizeof want, "%s,%s", a.user_id, b.user_id);
+    cr_assert_str_eq(member_ids(&a, room, "?membership=join", got, sizeof got), want);
+    snprintf(want, sizeof want, "%s,%s", c.user_id, d.user_id);
+    cr_assert_str_eq(member_ids(&a, room, "?not_membership=join", got, sizeof got), want);
+    cr_assert_str_eq(member_ids(&a, room, "?membership=leave", got, sizeof got), d.user_id);
+    /* at a token from before dave came: only alice and bob */
+    snprintf(q, sizeof q, "?at=%s", before_dave);
+    snprintf(want, sizeof want, "%s,%s", a.user_id, b.user_id);
+    cr_assert_str_eq(member_ids(&a, room, q, got, sizeof got), want);
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", enc(room, r, sizeof r));
+    cr_assert_eq(st, 200);
+    json_t *joined = json_object_get(j, "joined");
+    cr_assert_eq(json_object_size(joined), 2);
+    cr_assert(json_is_object(json_object_get(joined, a.user_id)) && json_is_object(json_object_get(joined, b.user_id)));
+    json_decref(j);
+    expect_error(call("GET", d.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", enc(room, r, sizeof r)),
+                 &st, 403, "M_FORBIDDEN");
+    free(room);
+}
+
+Test(hs_rooms_api, forget_only_after_leaving)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    long st;
+    char r[512];
+    expect_error(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)), &st,
+                 400, "M_UNKNOWN");
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)));
+    cr_assert_eq(hs_store_room_forgotten(srv.store, room, b.user_id), 0);
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)));
+    cr_assert_eq(st, 200);
+    cr_assert_eq(hs_store_room_forgotten(srv.store, room, b.user_id), 1);
+    expect_error(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%%21nope%%3Aexample.test/forget"), &st,
+                 404, "M_NOT_FOUND");
+    cr_assert_eq(join(&b, room), 200);
+    cr_assert_eq(hs_store_room_forgotten(srv.store, room, b.user_id), 0, "rejoining un-forgets");
+    free(room);
+}
+
+Test(hs_rooms_api, context_around_an_event)
+{
+    pgt_mx_login a = reg("alice");
+    char *room = create_room(&a, "{\"name\":\"ctx\"}");
+    char *ids[9];
+    for (int i = 0; i < 9; i++) {
+        char txn[16], text[16];
+        snprintf(txn, sizeof txn, "c%d", i);
+        snprintf(text, sizeof text, "c%d", i);
+        ids[i] = send_text(&a, room, txn, text, 200);
+    }
+    long st;
+    char r[512], e[256], got[256];
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s?limit=4",
+                     enc(room, r, sizeof r), enc(ids[4], e, sizeof e));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "event"), "event_id")), ids[4]);
+    json_t *tmp = json_pack("{sO}", "chunk", json_object_get(j, "events_before"));
+    cr_assert_str_eq(bodies_of(tmp, got, sizeof got), "c3,c2");
+    json_decref(tmp);
+    tmp = json_pack("{sO}", "chunk", json_object_get(j, "events_after"));
+    cr_assert_str_eq(bodies_of(tmp, got, sizeof got), "c5,c6");
+    json_decref(tmp);
+    bool has_name = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(j, "state"), i, ev) has_name |=
+        strcmp(json_string_value(json_object_get(ev, "type")), "m.room.name") == 0;
+    cr_assert(has_name, "the state at the event is included");
+    /* the tokens continue exactly where the context ends */
+    char start[64], end[64];
+    snprintf(start, sizeof start, "%s", json_string_value(json_object_get(j, "start")));
+    snprintf(end, sizeof end, "%s", json_string_value(json_object_get(j, "end")));
+    json_decref(j);
+    j = messages(&a, room, 200, "dir=b&limit=2&from=%s", start);
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "c1,c0");
+    json_decref(j);
+    j = messages(&a, room, 200, "dir=f&limit=2&from=%s", end);
+    cr_assert_str_eq(bodies_of(j, got, sizeof got), "c7,c8");
+    json_decref(j);
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%%24nope", enc(room, r, sizeof r)),
+                 &st, 404, "M_NOT_FOUND");
+    for (int k = 0; k < 9; k++) free(ids[k]);
+    free(room);
+}
+
+Test(hs_rooms_api, join_by_local_alias)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(hs_store_alias_put(srv.store, "#lobby:example.test", room, a.user_id, 1), 0);
+    long st;
+    json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/join/%%23lobby%%3Aexample.test");
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "room_id")), room);
+    json_decref(j);
+    free(send_text(&b, room, "via-alias", "joined by alias", 200));
+    expect_error(call("POST", b.token, &st, "{}", "/_matrix/client/v3/join/%%23nowhere%%3Aexample.test"), &st, 404,
+                 "M_NOT_FOUND");
     free(room);
 }
