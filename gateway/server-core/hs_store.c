@@ -58,12 +58,27 @@ static const hs_migration migrations[] = {
     {7, "profiles, room aliases, push rules", hs_schema_directory},
     {8, "media repository", hs_schema_media},
     {9, "federation: remote server keys", hs_schema_federation},
+    {10, "server-side key backup", hs_schema_backup},
 };
 
 const hs_migration *hs_store_migrations(size_t *n)
 {
     *n = sizeof migrations / sizeof migrations[0];
     return migrations;
+}
+
+int hs_store_transact(hs_store *st, int (*steps)(sqlite3 *db, void *arg), void *arg)
+{
+    sqlite3_mutex *m = sqlite3_db_mutex(st->db);
+    sqlite3_mutex_enter(m);
+    int ret = -1;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        ret = steps(st->db, arg);
+        if (ret >= 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) ret = -1;
+        if (ret < 0) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_mutex_leave(m);
+    return ret;
 }
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)

@@ -12,6 +12,12 @@
 /* The store's connection (serialized mode; owned by the store, never close it). */
 sqlite3 *hs_store_sqlite(hs_store *st);
 
+/* Runs steps(db, arg) inside BEGIN IMMEDIATE..COMMIT while holding the connection's
+ * mutex, so no other thread's statement lands inside the transaction. A non-negative
+ * return of steps commits and is returned; -1 (or a failing COMMIT) rolls back and
+ * returns -1. */
+int hs_store_transact(hs_store *st, int (*steps)(sqlite3 *db, void *arg), void *arg);
+
 /* The SQL of migrations 4 and up, each defined in its area's hs_store_<area>.c. */
 extern const char hs_schema_history[];
 extern const char hs_schema_sync[];
@@ -19,5 +25,6 @@ extern const char hs_schema_e2ee[];
 extern const char hs_schema_directory[];
 extern const char hs_schema_media[];
 extern const char hs_schema_federation[];
+extern const char hs_schema_backup[];
 
 #endif

@@ -1,0 +1,54 @@
+/* pgt_hs: see the header. */
+#include "support/pgt_hs.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "support/pgt.h"
+
+static void boot(pgt_hs *h)
+{
+    char err[1024];
+    cr_assert_eq(hs_server_open(&h->srv, &h->cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
+        .max_body_bytes = h->cfg.max_request_body_bytes, .router = h->srv.client_router, .metrics = h->srv.metrics,
+    };
+    h->srv.client = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(h->srv.client, "%s", err);
+    snprintf(h->base, sizeof h->base, "http://127.0.0.1:%d", hs_httpd_port(h->srv.client));
+}
+
+void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *cfg))
+{
+    char err[1024];
+    h->dir = pgt_tmpdir();
+    hs_config_defaults(&h->cfg);
+    snprintf(h->cfg.server_name, sizeof h->cfg.server_name, "%s", server_name);
+    h->cfg.threads = 2;
+    h->cfg.shutdown_grace_seconds = 5;
+    h->cfg.registration_enabled = true;
+    h->cfg.rate_limits_enabled = false;
+    snprintf(h->cfg.database_path, sizeof h->cfg.database_path, "%s/hs.db", h->dir);
+    snprintf(h->cfg.signing_key_path, sizeof h->cfg.signing_key_path, "%s/signing.key", h->dir);
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(h->cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    if (tweak) tweak(&h->cfg);
+    boot(h);
+}
+
+void pgt_hs_restart(pgt_hs *h)
+{
+    hs_server_close(&h->srv);
+    boot(h);
+}
+
+void pgt_hs_stop(pgt_hs *h)
+{
+    hs_server_close(&h->srv);
+    pgt_rmtree(h->dir);
+    free(h->dir);
+    h->dir = NULL;
+}
