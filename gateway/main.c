@@ -12,6 +12,7 @@ int pg_cmd_json(int argc, char **argv);
 int pg_cmd_state(int argc, char **argv);
 int pc_cmd_sim(int argc, char **argv);
 int pc_cmd_node(int argc, char **argv);
+int fed_cmd_get(int argc, char **argv);
 
 static const struct command {
     const char *name;
@@ -27,6 +28,7 @@ static const struct command {
     {"state", "resolve room state or replay a room's events (state resolve|replay)", pg_cmd_state},
     {"sim", "run the deterministic Pinecone simulator (sim SCENARIO --help)", pc_cmd_sim},
     {"pinecone", "run a standalone Pinecone node (TCP peers, manhole, ping)", pc_cmd_node},
+    {"fed-get", "send one signed federation request as a configured server", fed_cmd_get},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

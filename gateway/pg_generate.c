@@ -69,7 +69,8 @@ static void generate_config_usage(FILE *out)
             "  --client-port P      client API port (default 8008)\n"
             "  --federation-port P  federation API port (default 8448)\n"
             "  --dev                a config for local testing: both listeners on 127.0.0.1, open\n"
-            "                       registration, no rate limits\n");
+            "                       registration, no rate limits, federation with loopback/private\n"
+            "                       peers and without certificate checks\n");
 }
 
 int pg_cmd_generate_config(int argc, char **argv)
@@ -113,6 +114,9 @@ int pg_cmd_generate_config(int argc, char **argv)
         /* Test clients register freely and log in in tight loops. */
         cfg.registration_enabled = true;
         cfg.rate_limits_enabled = false;
+        /* Local peers (loopback, self-signed certificates) must be reachable. */
+        cfg.ip_range_denylist[0] = '\0';
+        cfg.verify_certificates = false;
     }
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {

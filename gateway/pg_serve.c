@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "federation-side/fed_client.h"
 #include "federation-side/fed_tls.h"
 #include "pg_commands.h"
 #include "server-core/hs_log.h"
@@ -74,10 +75,18 @@ int pg_cmd_serve(int argc, char **argv)
 
     hs_server srv;
     int rc = 1;
+    fed_client *fed = NULL;
     if (hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
         hs_error("serve", "%s", err);
         goto out;
     }
+    hs_err ferr;
+    if (!(fed = fed_client_from_config(&cfg, &srv.signing_key, &ferr))) {
+        hs_error("serve", "federation client: %s", ferr.msg);
+        hs_server_close(&srv);
+        goto out;
+    }
+    fed_client_install(fed, &srv);
     if (hs_server_listen(&srv, cert, key, err, sizeof err) != 0) {
         hs_error("serve", "%s", err);
         hs_server_close(&srv);
@@ -104,6 +113,7 @@ int pg_cmd_serve(int argc, char **argv)
     hs_info("serve", "stopped cleanly");
     rc = 0;
 out:
+    fed_client_free(fed);
     free(cert);
     free(key);
     return rc;

@@ -1,0 +1,342 @@
+/* fed_client: libcurl easy handles, one per request. The URL carries the TLS name
+ * (so SNI and certificate checks use the server or delegated name, as the spec wants)
+ * and CURLOPT_CONNECT_TO sends the connection to the discovered host and port. Proxies
+ * from the environment are ignored: federation traffic must go where discovery says.
+ * Only https is allowed, for requests and for well-known redirects. */
+#include "federation-side/fed_client.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "federation-side/fed_denylist.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_xmatrix.h"
+
+#define CONNECT_TIMEOUT_SECONDS 10
+
+struct fed_client {
+    char server_name[256];
+    const hs_signing_key *key;
+    fed_denylist *deny;
+    bool verify;
+    int timeout_seconds;
+    int64_t max_bytes;
+    fed_discovery *disc;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- the system resolver -------------------------------------------------------- */
+
+static int system_srv(void *ctx, const char *name, fed_srv_record *out, size_t max)
+{
+    (void)ctx;
+    hs_err err;
+    int n = fed_srv_lookup(name, out, max, &err);
+    if (n < 0) hs_debug("fed", "%s", err.msg);
+    return n;
+}
+
+static int system_well_known(void *ctx, const char *hostname, fed_wk_http *out)
+{
+    hs_err err;
+    int rc = fed_client_fetch_well_known(ctx, hostname, 443, out, &err);
+    if (rc != 0) hs_debug("fed", "well-known of %s: %s", hostname, err.msg);
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+fed_client *fed_client_new(const fed_client_config *cfg, const fed_resolver *resolver, hs_err *err)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) {
+        hs_err_set(err, "libcurl: %s", curl_easy_strerror(curl_init_rc));
+        return NULL;
+    }
+    fed_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        hs_err_set(err, "out of memory");
+        return NULL;
+    }
+    snprintf(c->server_name, sizeof c->server_name, "%s", cfg->server_name);
+    c->key = cfg->key;
+    c->verify = cfg->verify_certificates;
+    c->timeout_seconds = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : 60;
+    c->max_bytes = cfg->max_response_bytes > 0 ? cfg->max_response_bytes : 50 * 1024 * 1024;
+    c->deny = fed_denylist_parse(cfg->ip_range_denylist ? cfg->ip_range_denylist : "", err);
+    fed_resolver sys = {.srv = system_srv, .well_known = system_well_known, .ctx = c};
+    c->disc = c->deny ? fed_discovery_new(resolver ? resolver : &sys) : NULL;
+    if (!c->disc) {
+        if (c->deny) hs_err_set(err, "out of memory");
+        fed_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+fed_client *fed_client_from_config(const hs_config *cfg, const hs_signing_key *key, hs_err *err)
+{
+    fed_client_config fc = {
+        .server_name = cfg->server_name,
+        .key = key,
+        .ip_range_denylist = cfg->ip_range_denylist,
+        .verify_certificates = cfg->verify_certificates,
+        .timeout_seconds = cfg->request_timeout_seconds,
+        .max_response_bytes = cfg->max_response_bytes,
+    };
+    return fed_client_new(&fc, NULL, err);
+}
+
+void fed_client_free(fed_client *c)
+{
+    if (!c) return;
+    fed_discovery_free(c->disc);
+    fed_denylist_free(c->deny);
+    free(c);
+}
+
+/* ---- one exchange --------------------------------------------------------------- */
+
+typedef struct exchange {
+    fed_client *c;
+    char *buf;
+    size_t len, cap;
+    bool too_big;
+    bool denied;
+    char denied_addr[64];
+    int64_t max_age_ms;
+} exchange;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    exchange *x = userp;
+    size_t n = size * nmemb;
+    if ((int64_t)(x->len + n) > x->c->max_bytes) {
+        x->too_big = true;
+        return 0;
+    }
+    if (x->len + n + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 4096;
+        while (cap < x->len + n + 1) cap *= 2;
+        char *nb = realloc(x->buf, cap);
+        if (!nb) return 0;
+        x->buf = nb;
+        x->cap = cap;
+    }
+    memcpy(x->buf + x->len, data, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return n;
+}
+
+/* Cache-Control of the well-known answer: max-age=N, or no-store/no-cache = 0. A
+ * redirect's headers come first and are overwritten by the final answer's. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    exchange *x = userp;
+    size_t n = size * nmemb;
+    static const char name[] = "cache-control:";
+    if (n > sizeof name && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char v[256];
+        size_t vl = n - (sizeof name - 1) < sizeof v - 1 ? n - (sizeof name - 1) : sizeof v - 1;
+        memcpy(v, data + sizeof name - 1, vl);
+        v[vl] = '\0';
+        for (char *p = v; *p; p++) *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+        const char *m = strstr(v, "max-age=");
+        if (strstr(v, "no-store") || strstr(v, "no-cache")) x->max_age_ms = 0;
+        else if (m) x->max_age_ms = strtoll(m + 8, NULL, 10) * 1000;
+    }
+    return n;
+}
+
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)purpose;
+    exchange *x = clientp;
+    if (fed_denylist_denies(x->c->deny, &addr->addr)) {
+        x->denied = true;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (addr->family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&addr->addr)->sin_addr, ip, sizeof ip);
+        else if (addr->family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr, ip, sizeof ip);
+        snprintf(x->denied_addr, sizeof x->denied_addr, "%s", ip);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+static void common_options(CURL *h, exchange *x)
+{
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)x->c->timeout_seconds);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+                     (long)(x->c->timeout_seconds < CONNECT_TIMEOUT_SECONDS ? x->c->timeout_seconds
+                                                                            : CONNECT_TIMEOUT_SECONDS));
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, x->c->verify ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, x->c->verify ? 2L : 0L);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->c->max_bytes);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "pinegate/" PG_VERSION);
+}
+
+/* Turns curl's result into our error, naming the deny-list or size limit when they
+ * were the cause. Returns 0 when an HTTP answer came. */
+static int finish(CURL *h, CURLcode rc, exchange *x, const char *what, long *status, hs_err *err)
+{
+    if (x->denied)
+        return hs_err_set(err, "%s: address %s is in federation.ip_range_denylist", what, x->denied_addr);
+    if (x->too_big) return hs_err_set(err, "%s: response larger than %lld bytes", what, (long long)x->c->max_bytes);
+    if (rc != CURLE_OK) return hs_err_set(err, "%s: %s", what, curl_easy_strerror(rc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    return 0;
+}
+
+/* "https://host:port" with IPv6 literals bracketed. */
+static void base_url(char *out, size_t cap, const char *host, int port)
+{
+    if (strchr(host, ':')) snprintf(out, cap, "https://[%s]:%d", host, port);
+    else snprintf(out, cap, "https://%s:%d", host, port);
+}
+
+int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_wk_http *out, hs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->max_age_ms = -1;
+    CURL *h = curl_easy_init();
+    if (!h) return hs_err_set(err, "curl_easy_init failed");
+    exchange x = {.c = c, .max_age_ms = -1};
+    char url[600];
+    base_url(url, sizeof url, host, port);
+    strncat(url, "/.well-known/matrix/server", sizeof url - strlen(url) - 1);
+    common_options(h, &x);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    int ret = finish(h, rc, &x, "well-known", &status, err);
+    curl_easy_cleanup(h);
+    if (ret != 0) {
+        free(x.buf);
+        return -1;
+    }
+    out->status = status;
+    out->body = x.buf;
+    out->body_len = x.len;
+    out->max_age_ms = x.max_age_ms;
+    return 0;
+}
+
+int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
+{
+    memset(reply, 0, sizeof *reply);
+    if (req->target[0] != '/') return hs_err_set(err, "request target must start with '/'");
+    fed_target t;
+    if (fed_discover(c->disc, req->destination, hs_fed_now_ms(), &t, err) != 0) return -1;
+
+    char *body = NULL;
+    size_t body_len = 0;
+    if (req->content && !(body = hs_cjson_encode(req->content, HS_CJSON_LAX_INTS, &body_len, err))) return -1;
+
+    struct curl_slist *headers = NULL;
+    char line[HS_XMATRIX_MAX_HEADER + 64];
+    snprintf(line, sizeof line, "Host: %s", t.host_header);
+    headers = curl_slist_append(headers, line);
+    if (body) headers = curl_slist_append(headers, "Content-Type: application/json");
+    if (req->sign) {
+        char auth[HS_XMATRIX_MAX_HEADER];
+        if (hs_xmatrix_sign(req->method, req->target, c->server_name, req->destination, req->content, c->key, auth,
+                            sizeof auth, err) != 0) {
+            curl_slist_free_all(headers);
+            free(body);
+            return -1;
+        }
+        snprintf(line, sizeof line, "Authorization: %s", auth);
+        headers = curl_slist_append(headers, line);
+    }
+    /* curl adds "Expect: 100-continue" to larger bodies; federation servers need not
+     * support it and it costs a round trip. */
+    headers = curl_slist_append(headers, "Expect:");
+
+    CURL *h = curl_easy_init();
+    if (!h) {
+        curl_slist_free_all(headers);
+        free(body);
+        return hs_err_set(err, "curl_easy_init failed");
+    }
+    exchange x = {.c = c, .max_age_ms = -1};
+    char url[HS_HTTP_MAX_TARGET + 600];
+    base_url(url, sizeof url, t.tls_name, t.port);
+    size_t ul = strlen(url);
+    snprintf(url + ul, sizeof url - ul, "%s", req->target);
+    char connect_to[600];
+    if (strchr(t.connect_host, ':')) snprintf(connect_to, sizeof connect_to, "::[%s]:%d", t.connect_host, t.port);
+    else snprintf(connect_to, sizeof connect_to, "::%s:%d", t.connect_host, t.port);
+    struct curl_slist *ct = curl_slist_append(NULL, connect_to);
+
+    common_options(h, &x);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, ct);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    char what[400];
+    snprintf(what, sizeof what, "%s %s on %s", req->method, req->target, req->destination);
+    long status = 0;
+    int ret = finish(h, rc, &x, what, &status, err);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(headers);
+    curl_slist_free_all(ct);
+    free(body);
+    if (ret != 0) {
+        free(x.buf);
+        return -1;
+    }
+    reply->status = status;
+    reply->body = x.buf ? x.buf : calloc(1, 1);
+    reply->body_len = x.len;
+    return 0;
+}
+
+static int transport_request(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
+{
+    return fed_client_request(ctx, req, reply, err);
+}
+
+void fed_client_install(fed_client *c, hs_server *srv)
+{
+    hs_fed_transport t = {.request = transport_request, .ctx = c};
+    hs_fed_set_transport(srv, &t);
+}

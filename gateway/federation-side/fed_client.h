@@ -1,0 +1,57 @@
+/* fed_client: outbound Server-Server requests over HTTPS with libcurl. For each request
+ * it resolves the destination with fed_discovery, connects only to addresses outside
+ * the deny-list (checked on the resolved address, in curl's open-socket hook, so DNS
+ * rebinding and redirects cannot get around it), verifies the peer certificate unless
+ * configured not to, sends Host = the server (or delegated) name, signs with X-Matrix
+ * when asked, and reads at most max_response_bytes within timeout_seconds.
+ *
+ * This is server-core's hs_fed_transport for DNS names: fed_client_install plugs it
+ * into a server. One easy handle per request, so any thread may call it. */
+#ifndef FED_CLIENT_H
+#define FED_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "federation-side/fed_discovery.h"
+#include "server-core/hs_config.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_signing_key.h"
+
+typedef struct fed_client_config {
+    const char *server_name;        /* our server name: X-Matrix origin */
+    const hs_signing_key *key;      /* borrowed; must outlive the client */
+    const char *ip_range_denylist;  /* comma-separated CIDRs; "" allows everything */
+    bool verify_certificates;
+    int timeout_seconds;
+    int64_t max_response_bytes;
+} fed_client_config;
+
+typedef struct fed_client fed_client;
+
+/* Creates a client. `resolver` NULL means the system one (SRV via res_query and
+ * well-known via this client over port 443); tests pass their own. Returns NULL with
+ * err set (bad deny-list, curl initialisation failure). */
+fed_client *fed_client_new(const fed_client_config *cfg, const fed_resolver *resolver, hs_err *err);
+
+/* The same, from a server configuration's federation section and signing key. */
+fed_client *fed_client_from_config(const hs_config *cfg, const hs_signing_key *key, hs_err *err);
+
+/* Frees the client. NULL is allowed. */
+void fed_client_free(fed_client *c);
+
+/* One request (see hs_fed_transport.request): 0 with *reply for any HTTP answer, -1
+ * with err for discovery, deny-list, connection, TLS, timeout or size-limit failures. */
+int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
+
+/* GET https://host:port/.well-known/matrix/server (redirects followed, HTTPS only, at
+ * most 5; deny-list and certificate rules as for every request). Returns 0 with *out
+ * filled, -1 with err (out->status 0) when no answer came. */
+int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_wk_http *out, hs_err *err);
+
+/* Makes `c` the server's outbound transport (hs_fed_set_transport). `c` must outlive
+ * the server's use of it. */
+void fed_client_install(fed_client *c, struct hs_server *srv);
+
+#endif
