@@ -1,8 +1,10 @@
 /* Fuzz target: arbitrary request bodies and queries into the rooms endpoints
- * (createRoom, send, state, invite, join, messages) of a real server (store in a
- * temporary directory, no listeners) through its client router. The first byte picks
- * the endpoint; for /messages the rest becomes the query string. Every request must get
+ * (createRoom, send, state, invite, join, kick, ban, redact; messages, context, members,
+ * relations) of a real server (store in a temporary directory, no listeners) through its
+ * client router. The first byte picks the endpoint; for the reads the rest becomes the
+ * query string (pagination tokens, filters, membership filters). Every request must get
  * a status and a JSON answer, and the room the fuzzer writes into must stay readable. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,18 @@
 
 static char token_header[160];
 static char room_path[128];   /* the fuzzed room, percent-encoded */
+static char event_path[128];  /* an event in it, percent-encoded */
+
+static void percent_encode(const char *id, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = id; *p && o + 4 < cap; p++) {
+        if (*p == '!' || *p == ':' || *p == '$' || *p == '/' || *p == '+')
+            o += (size_t)snprintf(out + o, cap - o, "%%%02X", *p);
+        else out[o++] = *p;
+    }
+    out[o] = 0;
+}
 
 static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
 {
@@ -50,12 +64,16 @@ static void setup(void)
     snprintf(token_header, sizeof token_header, "Bearer %s", json_string_value(json_object_get(j, "access_token")));
     json_decref(j);
     j = post_json("/_matrix/client/v3/createRoom", "{\"preset\":\"public_chat\"}");
-    const char *room = json_string_value(json_object_get(j, "room_id"));
-    size_t o = 0;
-    for (const char *p = room; *p && o + 4 < sizeof room_path; p++) {
-        if (*p == '!' || *p == ':') o += (size_t)snprintf(room_path + o, sizeof room_path - o, "%%%02X", *p);
-        else room_path[o++] = *p;
-    }
+    percent_encode(json_string_value(json_object_get(j, "room_id")), room_path, sizeof room_path);
+    json_decref(j);
+    char target[256];
+    snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/send/m.room.message/seed", room_path);
+    hs_response resp = {0};
+    dispatch("PUT", target, (const uint8_t *)"{\"body\":\"seed\"}", 15, &resp);
+    j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+    hs_response_clear(&resp);
+    if (!j) abort();
+    percent_encode(json_string_value(json_object_get(j, "event_id")), event_path, sizeof event_path);
     json_decref(j);
 }
 
@@ -66,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char target[512];
     const char *method = "PUT";
     static unsigned txn;
-    switch (data[0] % 6) {
+    const char *read = NULL;
+    switch (data[0] % 13) {
     case 0: method = "POST"; snprintf(target, sizeof target, "/_matrix/client/v3/createRoom"); break;
     case 1:
         snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%u", room_path, txn++);
@@ -74,17 +93,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/state/org.fuzz/k", room_path); break;
     case 3: method = "POST"; snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/invite", room_path); break;
     case 4: method = "POST"; snprintf(target, sizeof target, "/_matrix/client/v3/join/%s", room_path); break;
-    default: {
+    case 5: method = "POST"; snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/kick", room_path); break;
+    case 6: method = "POST"; snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/unban", room_path); break;
+    case 7:
+        /* redacts the seed event's neighbours, never the room's state it needs */
+        snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/redact/%s/r%u", room_path, event_path, txn++);
+        break;
+    case 8: read = "messages"; break;
+    case 9: read = "members"; break;
+    case 10: read = "context/"; break;
+    case 11: read = "relations/"; break;
+    default: read = "joined_members"; break;
+    }
+    if (read) {
         /* The input (printable bytes only, as a URL would carry) is the query string. */
         char q[256];
         size_t n = 0;
         for (size_t i = 1; i < size && n + 1 < sizeof q; i++)
             if (data[i] > 0x20 && data[i] < 0x7f && data[i] != '#') q[n++] = (char)data[i];
         q[n] = 0;
-        snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/messages?%s", room_path, q);
+        bool per_event = read[strlen(read) - 1] == '/';
+        snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/%s%s?%s", room_path, read,
+                 per_event ? event_path : "", q);
         method = "GET";
         size = 1;
-    }
     }
     hs_response resp = {0};
     dispatch(method, target, data + 1, size - 1, &resp);
@@ -95,8 +127,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(j);
     }
     hs_response_clear(&resp);
+    /* A kick of oneself is a leave; the public room takes the fuzzer back. */
     snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/state", room_path);
     dispatch("GET", target, NULL, 0, &resp);
+    if (resp.status == 403) {
+        hs_response_clear(&resp);
+        char join[256];
+        snprintf(join, sizeof join, "/_matrix/client/v3/join/%s", room_path);
+        dispatch("POST", join, (const uint8_t *)"{}", 2, &resp);
+        hs_response_clear(&resp);
+        dispatch("GET", target, NULL, 0, &resp);
+    }
     if (resp.status != 200) abort();
     hs_response_clear(&resp);
     return 0;
