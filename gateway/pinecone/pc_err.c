@@ -33,6 +33,13 @@ const char *pc_strerror(int code)
     case PC_ERR_NO_ROUTE: return "no route to the destination";
     case PC_ERR_QUEUE_FULL: return "peer output queue full, frame dropped";
     case PC_ERR_BUFFER_FULL: return "stream de-framer buffer full";
+    case PC_ERR_TLS: return "TLS failure (certificate, ALPN or handshake)";
+    case PC_ERR_PEER_KEY: return "peer certificate key differs from its Pinecone key";
+    case PC_ERR_QUIC: return "QUIC protocol error";
+    case PC_ERR_CLOSED: return "QUIC connection or stream closed";
+    case PC_ERR_TIMEOUT: return "no answer in time";
+    case PC_ERR_HTTP: return "malformed HTTP message";
+    case PC_ERR_LIMIT: return "HTTP header or body size limit exceeded";
     }
     return "unknown pinecone error";
 }

@@ -34,6 +34,13 @@ typedef enum pc_err {
     PC_ERR_NO_ROUTE = -25,        /* no next hop for the destination */
     PC_ERR_QUEUE_FULL = -26,      /* output queue limit hit, frame dropped */
     PC_ERR_BUFFER_FULL = -27,     /* de-framer buffer full (cannot happen with valid frames) */
+    PC_ERR_TLS = -28,             /* TLS setup or handshake failed (certificate, ALPN, key) */
+    PC_ERR_PEER_KEY = -29,        /* peer certificate key is not the Pinecone key it came from */
+    PC_ERR_QUIC = -30,            /* QUIC protocol error (ngtcp2 refused a packet or call) */
+    PC_ERR_CLOSED = -31,          /* the QUIC connection or stream closed before completion */
+    PC_ERR_TIMEOUT = -32,         /* no answer in time (request or handshake deadline) */
+    PC_ERR_HTTP = -33,            /* malformed HTTP message on a stream */
+    PC_ERR_LIMIT = -34,           /* an HTTP size limit (headers or body) was exceeded */
 } pc_err;
 
 /* Returns a static, NUL-terminated English message for `code` (never NULL; unknown codes
