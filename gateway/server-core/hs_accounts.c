@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "server-core/hs_base64.h"
+#include "server-core/hs_store_directory.h"
 
 bool hs_accounts_localpart_valid(const char *localpart, const char *server_name)
 {
@@ -64,6 +65,9 @@ hs_accounts_result hs_accounts_register(hs_store *st, const char *server_name, c
     sodium_memzero(hash, sizeof hash);
     if (rc < 0) return HS_ACCOUNTS_ERROR;
     if (rc == 1) return HS_ACCOUNTS_USER_IN_USE; /* lost a race with a concurrent registration */
+    /* Every new user starts with their localpart as display name, as on Synapse. A failure
+     * here leaves a nameless but working account, so it does not fail the registration. */
+    (void)hs_store_profile_init(st, user_id, localpart);
     if (user_id_out) memcpy(user_id_out, user_id, sizeof user_id);
     return HS_ACCOUNTS_OK;
 }

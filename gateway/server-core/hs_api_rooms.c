@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_store_accounts.h"
@@ -93,12 +94,19 @@ static void create_room_post(const hs_request *req, hs_response *resp, void *ctx
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     json_t *body = hs_api_rooms__body(req, resp);
     if (!body) return;
+    char *alias = NULL; /* room_alias_name: checked (409/400) before any event is written */
+    if (hs_api_directory_create_room_prepare(srv, body, &alias, resp) != 0) {
+        json_decref(body);
+        return;
+    }
     hs_room_engine e = hs_api_rooms__engine(srv);
     hs_room_result res;
     char *room_id = NULL;
-    if (hs_room_create(&e, who.user_id, body, now, &room_id, &res) == HS_ROOM_OK)
+    if (hs_room_create(&e, who.user_id, body, now, &room_id, &res) == HS_ROOM_OK) {
+        hs_api_directory_create_room_finish(srv, alias, room_id, who.user_id, now);
         hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id));
-    else hs_api_rooms__answer(resp, &res);
+    } else hs_api_rooms__answer(resp, &res);
+    free(alias);
     free(room_id);
     json_decref(body);
 }

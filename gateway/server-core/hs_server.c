@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "server-core/hs_api_accounts.h"
+#include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_keys.h"
 #include "server-core/hs_api_rooms.h"
 #include "server-core/hs_fed.h"
@@ -42,6 +43,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     }
     if (hs_fed_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the federation routes");
+        goto fail;
+    }
+    if (hs_api_directory_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the directory, profile and capabilities routes");
         goto fail;
     }
     return 0;

@@ -115,3 +115,175 @@ int hs_store_room_aliases(hs_store *st, const char *room_id, char ***aliases, si
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     return collect_strings(s, aliases, n);
 }
+
+/* ---- profiles ------------------------------------------------------------------------ */
+
+static char *col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+int hs_store_profile_get(hs_store *st, const char *user_id, char **displayname, char **avatar_url)
+{
+    *displayname = *avatar_url = NULL;
+    sqlite3_stmt *s = prep(st, "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0) {
+        *displayname = col_dup(s, 0);
+        *avatar_url = col_dup(s, 1);
+        if ((!*displayname && sqlite3_column_type(s, 0) != SQLITE_NULL) ||
+            (!*avatar_url && sqlite3_column_type(s, 1) != SQLITE_NULL)) {
+            free(*displayname);
+            free(*avatar_url);
+            *displayname = *avatar_url = NULL;
+            ret = -1;
+        }
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int hs_store_profile_set(hs_store *st, const char *user_id, hs_store_profile_field field, const char *value)
+{
+    /* Two fixed statements rather than a column name pasted into SQL. */
+    const char *sql = field == HS_STORE_PROFILE_DISPLAYNAME
+                          ? "INSERT INTO profiles (user_id, displayname) VALUES (?1, ?2)"
+                            " ON CONFLICT (user_id) DO UPDATE SET displayname = excluded.displayname"
+                          : "INSERT INTO profiles (user_id, avatar_url) VALUES (?1, ?2)"
+                            " ON CONFLICT (user_id) DO UPDATE SET avatar_url = excluded.avatar_url";
+    sqlite3_stmt *s = prep(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    if (value) sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, 2);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_profile_init(hs_store *st, const char *user_id, const char *displayname)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO profiles (user_id, displayname) VALUES (?1, ?2)"
+                               " ON CONFLICT (user_id) DO NOTHING");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, displayname, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- room directory visibility --------------------------------------------------------- */
+
+int hs_store_room_is_public(hs_store *st, const char *room_id, bool *out)
+{
+    sqlite3_stmt *s = prep(st, "SELECT is_public FROM rooms WHERE room_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (ret == 0) *out = sqlite3_column_int(s, 0) != 0;
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int hs_store_room_set_public(hs_store *st, const char *room_id, bool is_public)
+{
+    sqlite3_stmt *s = prep(st, "UPDATE rooms SET is_public = ?2 WHERE room_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, is_public ? 1 : 0);
+    int rc = sqlite3_step(s);
+    int changed = sqlite3_changes(hs_store_sqlite(st));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    return changed > 0 ? 0 : 1;
+}
+
+int hs_store_public_rooms(hs_store *st, char ***ids, size_t *n)
+{
+    sqlite3_stmt *s = prep(st, "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id");
+    if (!s) return -1;
+    return collect_strings(s, ids, n);
+}
+
+int hs_store_room_joined_count(hs_store *st, const char *room_id, int64_t *out)
+{
+    sqlite3_stmt *s = prep(st, "SELECT count(*) FROM current_state WHERE room_id = ?1"
+                               " AND type = 'm.room.member' AND membership = 'join'");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* ---- user directory --------------------------------------------------------------------- */
+
+void hs_store_user_matches_free(hs_store_user_match *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].user_id);
+        free(v[i].displayname);
+        free(v[i].avatar_url);
+    }
+    free(v);
+}
+
+/* The rooms whose members anyone may find: current join rule public, or history
+ * world_readable (what Synapse's user directory counts as public rooms). */
+#define PUBLIC_ROOMS_SQL                                                                            \
+    "SELECT c.room_id FROM current_state c JOIN events e ON e.event_id = c.event_id"                \
+    " WHERE (c.type = 'm.room.join_rules' AND c.state_key = ''"                                     \
+    " AND json_extract(e.pdu, '$.content.join_rule') = 'public')"                                   \
+    " OR (c.type = 'm.room.history_visibility' AND c.state_key = ''"                                \
+    " AND json_extract(e.pdu, '$.content.history_visibility') = 'world_readable')"
+
+int hs_store_user_directory_search(hs_store *st, const char *searcher, const char *term, size_t limit,
+                                   hs_store_user_match **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(st,
+        "SELECT u.user_id, p.displayname, p.avatar_url FROM users u"
+        " LEFT JOIN profiles p ON p.user_id = u.user_id"
+        " WHERE u.deactivated = 0"
+        " AND (instr(lower(u.user_id), lower(?2)) > 0 OR instr(lower(coalesce(p.displayname, '')), lower(?2)) > 0)"
+        " AND EXISTS (SELECT 1 FROM current_state m WHERE m.type = 'm.room.member' AND m.state_key = u.user_id"
+        "   AND m.membership = 'join' AND (m.room_id IN (" PUBLIC_ROOMS_SQL ")"
+        "   OR m.room_id IN (SELECT room_id FROM current_state WHERE type = 'm.room.member'"
+        "     AND state_key = ?1 AND membership = 'join')))"
+        " ORDER BY u.user_id LIMIT ?3");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, searcher, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, term, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+    hs_store_user_match *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            hs_store_user_match *grown = realloc(v, nc * sizeof *grown);
+            if (!grown) break;
+            v = grown;
+            cap = nc;
+        }
+        hs_store_user_match m = {col_dup(s, 0), col_dup(s, 1), col_dup(s, 2)};
+        v[len++] = m;
+        if (!m.user_id) break;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        hs_store_user_matches_free(v, len);
+        return -1;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}

@@ -1,0 +1,161 @@
+/* hs_directory: alias rules, directory edit permission and public room summaries (see
+ * hs_directory.h). Room state is read from the store's current state: a summary reads
+ * at most eight state events, and nothing here holds the room lock, so a summary may
+ * mix state from just before and just after a concurrent send (harmless for a listing). */
+#include "server-core/hs_directory.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_auth.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_room_version.h"
+#include "server-core/hs_store_directory.h"
+#include "server-core/hs_store_rooms.h"
+
+bool hs_directory_alias_is_local(const char *alias, const char *server_name)
+{
+    if (!alias || !hs_is_valid_room_alias(alias)) return false;
+    const char *server = hs_id_server_name(alias);
+    return server && strcmp(server, server_name) == 0;
+}
+
+int hs_directory_alias_from_name(const char *localpart, const char *server_name, char *out, size_t cap)
+{
+    if (!localpart[0] || strchr(localpart, ':')) return -1;
+    for (const char *p = localpart; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f) return -1;
+    int n = snprintf(out, cap, "#%s:%s", localpart, server_name);
+    if (n < 0 || (size_t)n >= cap) return -1;
+    return hs_is_valid_room_alias(out) ? 0 : -1;
+}
+
+/* The current state event at (type, state_key) as a parsed PDU (caller decrefs) with its
+ * event ID copied into *event_id when non-NULL (caller frees). Returns 0, 1 when the
+ * state has none, -1 on error. */
+static int state_pdu(hs_store *st, const char *room_id, const char *type, const char *state_key, json_t **pdu,
+                     char **event_id)
+{
+    char *id = NULL;
+    int rc = hs_store_state_get(st, room_id, type, state_key, &id);
+    if (rc != 0) return rc;
+    hs_store_event ev;
+    rc = hs_store_event_get(st, id, &ev);
+    if (rc != 0) {
+        free(id);
+        return -1;
+    }
+    *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    hs_store_event_clear(&ev);
+    if (!*pdu) {
+        free(id);
+        return -1;
+    }
+    if (event_id) *event_id = id;
+    else free(id);
+    return 0;
+}
+
+/* Puts the room's state event at (type, "") into the map. Returns 0 (also when absent)
+ * or -1. */
+static int map_put_state(hs_store *st, const char *room_id, const char *type, hs_auth_map *map)
+{
+    json_t *pdu = NULL;
+    char *id = NULL;
+    int rc = state_pdu(st, room_id, type, "", &pdu, &id);
+    if (rc == 1) return 0;
+    if (rc < 0) return -1;
+    rc = hs_auth_map_put(map, pdu, id);
+    json_decref(pdu);
+    free(id);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The power level needed to send an m.room.canonical_alias state event: events[type],
+ * else state_default (50 when the room has power levels; 0 when it has none). */
+static long long canonical_alias_level(const hs_room_version *rv, hs_auth_map *map)
+{
+    hs_auth_entry pl;
+    if (!hs_auth_map_get(map, "m.room.power_levels", "", &pl)) return 0;
+    const json_t *content = hs_pdu_content(pl.pdu);
+    long long level = 50;
+    json_t *v = json_object_get(json_object_get(content, "events"), "m.room.canonical_alias");
+    if (!v || !hs_auth_parse_level(rv, v, &level)) {
+        json_t *d = json_object_get(content, "state_default");
+        if (!d || !hs_auth_parse_level(rv, d, &level)) level = 50;
+    }
+    return level;
+}
+
+int hs_directory_can_edit(hs_store *st, const char *room_id, const char *user_id, bool *allowed)
+{
+    *allowed = false;
+    char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
+    int rc = hs_store_room_get(st, room_id, version);
+    if (rc != 0) return rc;
+    const hs_room_version *rv = hs_room_version_get(version);
+    if (!rv) return -1;
+    if (hs_store_membership(st, room_id, user_id, membership) != 0) return -1;
+    if (strcmp(membership, "join") != 0) return 0;
+    hs_auth_map *map = hs_auth_map_new();
+    if (!map) return -1;
+    int ret = -1;
+    if (map_put_state(st, room_id, "m.room.create", map) == 0 &&
+        map_put_state(st, room_id, "m.room.power_levels", map) == 0) {
+        hs_auth_state state = hs_auth_map_state(map);
+        *allowed = hs_auth_user_level(rv, &state, user_id) >= canonical_alias_level(rv, map);
+        ret = 0;
+    }
+    hs_auth_map_free(map);
+    return ret;
+}
+
+/* content[key] of the room's (type, "") state as a string, or NULL. `keep` holds the
+ * parsed PDU so the returned pointer stays valid; *failed is set on a database error. */
+static const char *state_string(hs_store *st, const char *room_id, const char *type, const char *key, json_t **keep,
+                                bool *failed)
+{
+    *keep = NULL;
+    int rc = state_pdu(st, room_id, type, "", keep, NULL);
+    if (rc < 0) *failed = true;
+    if (rc != 0) return NULL;
+    return json_string_value(json_object_get(hs_pdu_content(*keep), key));
+}
+
+json_t *hs_directory_room_summary(hs_store *st, const char *room_id)
+{
+    static const struct {
+        const char *type, *key, *field;
+    } fields[] = {
+        {"m.room.name", "name", "name"},
+        {"m.room.topic", "topic", "topic"},
+        {"m.room.canonical_alias", "alias", "canonical_alias"},
+        {"m.room.avatar", "url", "avatar_url"},
+        {"m.room.create", "type", "room_type"},
+    };
+    int64_t joined = 0;
+    if (hs_store_room_joined_count(st, room_id, &joined) != 0) return NULL;
+    bool failed = false;
+    json_t *keep;
+    const char *join_rule = state_string(st, room_id, "m.room.join_rules", "join_rule", &keep, &failed);
+    json_t *out = json_pack("{ss, sI, ss}", "room_id", room_id, "num_joined_members", (json_int_t)joined, "join_rule",
+                            join_rule ? join_rule : "invite");
+    json_decref(keep);
+    const char *hv = state_string(st, room_id, "m.room.history_visibility", "history_visibility", &keep, &failed);
+    json_object_set_new(out, "world_readable", json_boolean(hv && strcmp(hv, "world_readable") == 0));
+    json_decref(keep);
+    const char *ga = state_string(st, room_id, "m.room.guest_access", "guest_access", &keep, &failed);
+    json_object_set_new(out, "guest_can_join", json_boolean(ga && strcmp(ga, "can_join") == 0));
+    json_decref(keep);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const char *v = state_string(st, room_id, fields[i].type, fields[i].key, &keep, &failed);
+        if (v && v[0]) json_object_set_new(out, fields[i].field, json_string(v));
+        json_decref(keep);
+    }
+    if (failed) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
