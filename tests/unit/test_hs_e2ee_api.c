@@ -5,9 +5,11 @@
  * one-time key is handed out once and then the fallback key, to-device messages land
  * in the right device's inbox exactly once, keys/changes reports a re-upload to room
  * mates only, cross-signing keys follow the visibility rules, signatures are verified
- * (a forged one lands in failures), and deleting a device removes its keys. */
+ * (a forged one lands in failures), deleting a device removes its keys, and parallel
+ * claims never hand out one key twice. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,8 +229,18 @@ Test(hs_e2ee_api, device_keys_round_trip_with_a_valid_signature)
     /* Bob can verify the self-signature with the key it names, as his client will. */
     hs_err e;
     cr_assert_eq(hs_verify_json(dk, a.user_id, ed_id, k.public_key, &e), 0, "%s", e.msg);
-    cr_assert(json_is_object(json_object_get(dk, "unsigned")));
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0);
+    json_decref(r);
+
+    /* The device's display name travels in unsigned, outside the signed part. */
+    char path[256];
+    snprintf(path, sizeof path, "/_matrix/client/v3/devices/%s", a.device_id);
+    json_decref(ok("PUT", &a, json_pack("{s:s}", "display_name", "Alice's laptop"), 200, path));
+    r = query(&b, a.user_id);
+    dk = json_object_get(json_object_get(json_object_get(r, "device_keys"), a.user_id), a.device_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(dk, "unsigned"), "device_display_name")),
+                     "Alice's laptop");
+    cr_assert_eq(hs_verify_json(dk, a.user_id, ed_id, k.public_key, &e), 0, "%s", e.msg);
     json_decref(r);
 
     /* A user of another server: reported in failures, not silently empty. */
@@ -507,6 +519,17 @@ Test(hs_e2ee_api, cross_signing_visibility_and_verified_signatures)
     cr_assert_str_eq(json_string_value(json_object_get(f, "errcode")), "M_INVALID_SIGNATURE");
     json_decref(r);
 
+    /* Alice's device signs her master key (what a verified device does). */
+    json_t *own_master = cross_key(a.user_id, "master", &ax.master, NULL);
+    cr_assert_eq(hs_sign_json(own_master, a.user_id, &dkey, &e), 0);
+    r = sig_upload(&a, a.user_id, ax.mpub, own_master);
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0);
+    json_decref(r);
+    r = query(&b, a.user_id);
+    json_t *am = json_object_get(json_object_get(r, "master_keys"), a.user_id);
+    cr_assert_eq(hs_verify_json(am, a.user_id, dkey.key_id, dkey.public_key, &e), 0, "%s", e.msg);
+    json_decref(r);
+
     /* Bob's user-signing key signs alice's master key: bob sees it, alice does not. */
     json_t *amaster = cross_key(a.user_id, "master", &ax.master, NULL);
     cr_assert_eq(hs_sign_json(amaster, b.user_id, &bx.usk, &e), 0);
@@ -601,4 +624,74 @@ Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
     r = changes(&b, before, after);
     cr_assert(contains(json_object_get(r, "changed"), a1.user_id));
     json_decref(r);
+}
+
+/* ---- concurrency ------------------------------------------------------------------------------------- */
+
+#define CLAIMERS 4
+#define CLAIMS_EACH 8
+#define OTKS 20
+
+typedef struct claimer {
+    const pgt_mx_login *by, *of;
+    char ids[CLAIMS_EACH][64];
+} claimer;
+
+static void *claim_loop(void *arg)
+{
+    claimer *c = arg;
+    for (int i = 0; i < CLAIMS_EACH; i++) {
+        char body[512];
+        long st;
+        snprintf(body, sizeof body, "{\"one_time_keys\":{\"%s\":{\"%s\":\"signed_curve25519\"}}}", c->of->user_id,
+                 c->of->device_id);
+        json_t *r = pgt_mx_call(base, "POST", "/_matrix/client/v3/keys/claim", c->by->token, body, &st);
+        json_t *dev = json_object_get(json_object_get(json_object_get(r, "one_time_keys"), c->of->user_id),
+                                      c->of->device_id);
+        const char *id = dev ? json_object_iter_key(json_object_iter(dev)) : NULL;
+        snprintf(c->ids[i], sizeof c->ids[i], "%s", st == 200 && id ? id : "");
+        json_decref(r);
+    }
+    return NULL;
+}
+
+Test(hs_e2ee_api, concurrent_claims_never_share_a_one_time_key)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a.device_id, pub);
+    json_t *otks = json_object(), *fb = json_object();
+    for (int i = 0; i < OTKS; i++) {
+        char id[64], key[32];
+        snprintf(id, sizeof id, "signed_curve25519:K%02d", i);
+        snprintf(key, sizeof key, "a2V5%02d", i);
+        json_object_set_new(otks, id, otk(&a, &k, key, false));
+    }
+    json_object_set_new(fb, "signed_curve25519:FB", otk(&a, &k, "ZmI", true));
+    json_t *r = upload(&a, json_pack("{s:o, s:o}", "one_time_keys", otks, "fallback_keys", fb), 200);
+    cr_assert_eq(otk_count(r), OTKS);
+    json_decref(r);
+
+    claimer c[CLAIMERS];
+    pthread_t t[CLAIMERS];
+    for (int i = 0; i < CLAIMERS; i++) {
+        c[i].by = &b;
+        c[i].of = &a;
+        cr_assert_eq(pthread_create(&t[i], NULL, claim_loop, &c[i]), 0);
+    }
+    for (int i = 0; i < CLAIMERS; i++) pthread_join(t[i], NULL);
+    /* 32 claims for 20 keys: each one-time key exactly once, the rest get the fallback. */
+    int fallback = 0, seen[OTKS] = {0};
+    for (int i = 0; i < CLAIMERS; i++) {
+        for (int j = 0; j < CLAIMS_EACH; j++) {
+            const char *id = c[i].ids[j];
+            int n;
+            if (strcmp(id, "signed_curve25519:FB") == 0) fallback++;
+            else if (sscanf(id, "signed_curve25519:K%d", &n) == 1 && n >= 0 && n < OTKS) seen[n]++;
+            else cr_assert_fail("claim %d/%d got '%s'", i, j, id);
+        }
+    }
+    for (int i = 0; i < OTKS; i++) cr_assert_eq(seen[i], 1, "key %d handed out %d times", i, seen[i]);
+    cr_assert_eq(fallback, CLAIMERS * CLAIMS_EACH - OTKS);
 }
