@@ -347,6 +347,27 @@ static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
 
 /* ---- keys/changes ------------------------------------------------------------------------ */
 
+/* Users who started or stopped sharing a room with the caller: their devices are new
+ * to it (changed) or no longer its concern (left). */
+struct moves {
+    json_t *changed, *left;
+    char **key_changes;  /* sorted; already in `changed` */
+    size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, *(char *const *)b);
+}
+
+static void add_move(void *ctx, const char *user_id, bool shares)
+{
+    struct moves *m = ctx;
+    if (!shares) json_array_append_new(m->left, json_string(user_id));
+    else if (!m->n || !bsearch(user_id, m->key_changes, m->n, sizeof *m->key_changes, cmp_str))
+        json_array_append_new(m->changed, json_string(user_id));
+}
+
 static void keys_changes(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -368,12 +389,18 @@ static void keys_changes(const hs_request *req, hs_response *resp, void *ctx)
         db_error(resp);
         return;
     }
-    json_t *changed = json_array();
+    json_t *changed = json_array(), *left = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(changed, json_string(users[i]));
+    struct moves m = {changed, left, users, n};
+    int rc = hs_store_e2ee_membership_changes(srv->store, who.user_id, pf.events, pt.events, add_move, &m);
     hs_store_e2ee_free_strings(users, n);
-    /* "left" needs membership history (users we stopped sharing a room with between
-     * the tokens), which the room store does not keep yet. */
-    hs_response_json(resp, 200, json_pack("{s:o, s:[]}", "changed", changed, "left"));
+    if (rc != 0) {
+        json_decref(changed);
+        json_decref(left);
+        db_error(resp);
+        return;
+    }
+    hs_response_json(resp, 200, json_pack("{s:o, s:o}", "changed", changed, "left", left));
 }
 
 /* ---- hook and registration ------------------------------------------------------------------ */

@@ -405,17 +405,20 @@ void hs_store_e2ee_free_strings(char **v, size_t n)
     free(v);
 }
 
+/* Whether user `?1` and the row's user `u` are both joined to some room now. */
+#define SHARES_A_ROOM(u) \
+    "EXISTS (SELECT 1 FROM current_state mine JOIN current_state theirs ON theirs.room_id = mine.room_id" \
+    " WHERE mine.type = 'm.room.member' AND mine.state_key = ?1 AND mine.membership = 'join'" \
+    " AND theirs.type = 'm.room.member' AND theirs.state_key = " u " AND theirs.membership = 'join')"
+
 int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_t to, char ***users, size_t *n)
 {
     *users = NULL;
     *n = 0;
     sqlite3_stmt *s = prep(hs_store_sqlite(st),
                            "SELECT DISTINCT c.user_id FROM device_list_changes c"
-                           " WHERE c.stream_id > ?2 AND c.stream_id <= ?3 AND (c.user_id = ?1 OR EXISTS ("
-                           "  SELECT 1 FROM current_state mine JOIN current_state theirs ON theirs.room_id = mine.room_id"
-                           "  WHERE mine.type = 'm.room.member' AND mine.state_key = ?1 AND mine.membership = 'join'"
-                           "  AND theirs.type = 'm.room.member' AND theirs.state_key = c.user_id"
-                           "  AND theirs.membership = 'join'))"
+                           " WHERE c.stream_id > ?2 AND c.stream_id <= ?3 AND (c.user_id = ?1 OR "
+                           SHARES_A_ROOM("c.user_id") ")"
                            " ORDER BY c.user_id");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, viewer, -1, SQLITE_TRANSIENT);
@@ -443,6 +446,29 @@ int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_
         return -1;
     }
     return 0;
+}
+
+int hs_store_e2ee_membership_changes(hs_store *st, const char *viewer, int64_t ev_from, int64_t ev_to,
+                                     void (*fn)(void *ctx, const char *user_id, bool shares), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "WITH viewer_rooms AS (SELECT room_id FROM current_state"
+                           "  WHERE type = 'm.room.member' AND state_key = ?1),"
+                           " moves AS (SELECT room_id, state_key FROM events WHERE type = 'm.room.member'"
+                           "  AND stream_ordering > ?2 AND stream_ordering <= ?3 AND room_id IN viewer_rooms),"
+                           " candidates AS (SELECT state_key AS u FROM moves UNION"
+                           "  SELECT state_key FROM current_state WHERE type = 'm.room.member'"
+                           "  AND room_id IN (SELECT room_id FROM moves WHERE state_key = ?1))"
+                           " SELECT u, " SHARES_A_ROOM("u") " FROM candidates WHERE u != ?1 ORDER BY u");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, viewer, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, ev_from);
+    sqlite3_bind_int64(s, 3, ev_to);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1) != 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 #define GONE(table, dev) \

@@ -113,6 +113,15 @@ int hs_store_e2ee_device_lists_max(hs_store *st, int64_t *out);
  * malloc'd strings (free with hs_store_e2ee_free_strings). Returns 0 or -1. */
 int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_t to, char ***users, size_t *n);
 
+/* The users whose membership changed, in rooms viewer is or was in, through
+ * m.room.member events with stream ordering in (ev_from, ev_to], plus every member of
+ * a room viewer itself joined or left in that range. Calls fn(ctx, user, shares) for
+ * each of them other than viewer, sorted, with `shares` true when the user now shares
+ * a room with viewer (keys/changes lists them in `changed`, the others in `left`).
+ * Returns 0 or -1. */
+int hs_store_e2ee_membership_changes(hs_store *st, const char *viewer, int64_t ev_from, int64_t ev_to,
+                                     void (*fn)(void *ctx, const char *user_id, bool shares), void *ctx);
+
 /* Frees an array from hs_store_e2ee_changes. NULL is allowed. */
 void hs_store_e2ee_free_strings(char **v, size_t n);
 

@@ -18,6 +18,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_e2ee.h"
+#include "server-core/hs_store_rooms.h"
 #include "support/pgt.h"
 #include "support/pgt_matrix.h"
 
@@ -127,15 +128,23 @@ static const char *enc(const char *id, char *buf, size_t cap)
     return buf;
 }
 
-/* A public room created by a, joined by b. */
-static void share_room(const pgt_mx_login *a, const pgt_mx_login *b)
+/* `u` joins (or leaves) the room. */
+static void membership(const pgt_mx_login *u, const char *room, bool join)
+{
+    char path[512], e[256];
+    if (join) snprintf(path, sizeof path, "/_matrix/client/v3/join/%s", enc(room, e, sizeof e));
+    else snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/leave", enc(room, e, sizeof e));
+    json_decref(ok("POST", u, json_object(), 200, path));
+}
+
+/* A public room created by a, joined by b; returns its ID (caller frees). */
+static char *share_room(const pgt_mx_login *a, const pgt_mx_login *b)
 {
     json_t *j = ok("POST", a, json_pack("{s:s}", "preset", "public_chat"), 200, "/_matrix/client/v3/createRoom");
-    char path[512], e[256];
-    snprintf(path, sizeof path, "/_matrix/client/v3/join/%s",
-             enc(json_string_value(json_object_get(j, "room_id")), e, sizeof e));
+    char *room = strdup(json_string_value(json_object_get(j, "room_id")));
     json_decref(j);
-    json_decref(ok("POST", b, json_object(), 200, path));
+    membership(b, room, true);
+    return room;
 }
 
 /* A fresh ed25519 key whose key ID is "ed25519:<id>" (id NULL: its own public key, as
@@ -212,7 +221,7 @@ static int inbox_rows(const pgt_mx_login *u)
 Test(hs_e2ee_api, device_keys_round_trip_with_a_valid_signature)
 {
     pgt_mx_login a = reg("alice"), b = reg("bob");
-    share_room(&a, &b);
+    free(share_room(&a, &b));
     hs_signing_key k;
     char pub[44];
     new_key(&k, a.device_id, pub);
@@ -393,12 +402,18 @@ Test(hs_e2ee_api, to_device_reaches_the_named_device_once)
 
 /* ---- keys/changes ------------------------------------------------------------------------------ */
 
-static json_t *changes(const pgt_mx_login *u, int64_t from, int64_t to)
+/* keys/changes between two sync tokens with the given events and device_lists parts. */
+static json_t *changes_ev(const pgt_mx_login *u, int64_t ev_from, int64_t ev_to, int64_t from, int64_t to)
 {
     char path[256];
-    snprintf(path, sizeof path, "/_matrix/client/v3/keys/changes?from=s0_0_0_0_%lld_0_0&to=s0_0_0_0_%lld_0_0",
-             (long long)from, (long long)to);
+    snprintf(path, sizeof path, "/_matrix/client/v3/keys/changes?from=s%lld_0_0_0_%lld_0_0&to=s%lld_0_0_0_%lld_0_0",
+             (long long)ev_from, (long long)from, (long long)ev_to, (long long)to);
     return ok("GET", u, NULL, 200, path);
+}
+
+static json_t *changes(const pgt_mx_login *u, int64_t from, int64_t to)
+{
+    return changes_ev(u, 0, 0, from, to);
 }
 
 static bool contains(json_t *arr, const char *s)
@@ -412,7 +427,7 @@ static bool contains(json_t *arr, const char *s)
 Test(hs_e2ee_api, keys_changes_after_a_reupload_for_room_mates_only)
 {
     pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
-    share_room(&a, &b);
+    free(share_room(&a, &b));
     hs_signing_key k;
     char pub[44];
     new_key(&k, a.device_id, pub);
@@ -439,6 +454,42 @@ Test(hs_e2ee_api, keys_changes_after_a_reupload_for_room_mates_only)
     cr_assert_eq(json_array_size(json_object_get(r, "changed")), 0);
     json_decref(r);
     json_decref(ok("GET", &b, NULL, 400, "/_matrix/client/v3/keys/changes?from=nonsense&to=s1"));
+}
+
+static int64_t room_pos(const char *room)
+{
+    int64_t pos;
+    cr_assert_eq(hs_store_room_max_stream(srv.store, room, &pos), 0);
+    return pos;
+}
+
+Test(hs_e2ee_api, keys_changes_follows_who_shares_a_room)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    char *room = share_room(&a, &b);
+    int64_t e0 = room_pos(room);
+    membership(&c, room, true);
+    int64_t e1 = room_pos(room);
+    /* Carol joined: alice's and bob's devices are new to her. */
+    json_t *r = changes_ev(&c, e0, e1, 0, 0);
+    cr_assert(contains(json_object_get(r, "changed"), a.user_id));
+    cr_assert(contains(json_object_get(r, "changed"), b.user_id));
+    cr_assert_not(contains(json_object_get(r, "changed"), c.user_id));
+    cr_assert_eq(json_array_size(json_object_get(r, "left")), 0);
+    json_decref(r);
+    /* Bob leaves: carol no longer shares a room with him, still with alice. */
+    membership(&b, room, false);
+    int64_t e2 = room_pos(room);
+    r = changes_ev(&c, e1, e2, 0, 0);
+    cr_assert(contains(json_object_get(r, "left"), b.user_id));
+    cr_assert_not(contains(json_object_get(r, "left"), a.user_id));
+    cr_assert_not(contains(json_object_get(r, "changed"), b.user_id));
+    json_decref(r);
+    /* Nothing moved after e2. */
+    r = changes_ev(&c, e2, e2, 0, 0);
+    cr_assert_eq(json_array_size(json_object_get(r, "changed")) + json_array_size(json_object_get(r, "left")), 0);
+    json_decref(r);
+    free(room);
 }
 
 /* ---- cross-signing --------------------------------------------------------------------------------- */
@@ -469,7 +520,7 @@ static json_t *sig_upload(const pgt_mx_login *u, const char *user, const char *k
 Test(hs_e2ee_api, cross_signing_visibility_and_verified_signatures)
 {
     pgt_mx_login a = reg("alice"), b = reg("bob");
-    share_room(&a, &b);
+    free(share_room(&a, &b));
     hs_signing_key dkey;
     char dpub[44];
     new_key(&dkey, a.device_id, dpub);
@@ -590,7 +641,7 @@ Test(hs_e2ee_api, replacing_the_master_key_needs_the_password)
 Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
 {
     pgt_mx_login a1 = reg("alice"), b = reg("bob");
-    share_room(&a1, &b);
+    free(share_room(&a1, &b));
     pgt_mx_login a2 = login_device("alice", "OTHERDEV");
     hs_signing_key k;
     char pub[44];
