@@ -15,6 +15,7 @@
 #include "server-core/hs_canonical_json.h"
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_pdu.h"
+#include "server-core/hs_profile.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_rooms.h"
 
@@ -324,6 +325,12 @@ hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_i
 {
     json_t *content = json_pack("{ss}", "membership", membership);
     if (reason) json_object_set_new(content, "reason", json_string(reason));
+    /* Joins and invites carry the target's profile, so members see names without asking. */
+    if ((strcmp(membership, "join") == 0 || strcmp(membership, "invite") == 0) &&
+        hs_profile_member_content(e->store, target, content) != 0) {
+        json_decref(content);
+        return fail(res, HS_ROOM_ERROR, "cannot read the profile of %s", target);
+    }
     hs_room_status s = hs_room_send(e, room_id, sender, "m.room.member", target, content, NULL, now_ms, event_id, res);
     json_decref(content);
     return s;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "server-core/hs_pdu.h"
+#include "server-core/hs_profile.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_store_accounts.h"
 
@@ -174,6 +175,15 @@ static void random_room_id(const char *server_name, char *out, size_t cap)
     snprintf(out, cap, "!%s:%s", local, server_name);
 }
 
+static hs_room_status profile_failed(hs_room_result *res, const char *user_id)
+{
+    if (res) {
+        res->status = HS_ROOM_ERROR;
+        snprintf(res->msg, sizeof res->msg, "cannot read the profile of %s", user_id);
+    }
+    return HS_ROOM_ERROR;
+}
+
 hs_room_status hs_room_create(const hs_room_engine *e, const char *creator, const json_t *req, int64_t now_ms,
                               char **room_id_out, hs_room_result *res)
 {
@@ -218,6 +228,8 @@ hs_room_status hs_room_create(const hs_room_engine *e, const char *creator, cons
     json_decref(create);
     const char *rid = derived ? derived : room_id;
     json_t *join = json_pack("{ss}", "membership", "join");
+    if (st == HS_ROOM_OK && hs_profile_member_content(e->store, creator, join) != 0)
+        st = profile_failed(res, creator);
     if (st == HS_ROOM_OK)
         st = hs_room_send_locked(e, rid, creator, "m.room.member", creator, join, NULL, NULL, now_ms, NULL, res);
     json_decref(join);
@@ -230,7 +242,10 @@ hs_room_status hs_room_create(const hs_room_engine *e, const char *creator, cons
         if (st != HS_ROOM_OK) break;
         json_t *c = json_pack("{ss}", "membership", "invite");
         if (json_is_true(is_direct)) json_object_set_new(c, "is_direct", json_true());
-        st = hs_room_send_locked(e, rid, creator, "m.room.member", json_string_value(v), c, NULL, NULL, now_ms,
+        if (hs_profile_member_content(e->store, json_string_value(v), c) != 0)
+            st = profile_failed(res, json_string_value(v));
+        if (st == HS_ROOM_OK)
+            st = hs_room_send_locked(e, rid, creator, "m.room.member", json_string_value(v), c, NULL, NULL, now_ms,
                                  NULL, res);
         json_decref(c);
     }

@@ -895,6 +895,9 @@ Test(hs_rooms_api, members_filters_at_and_joined_members)
     json_t *joined = json_object_get(j, "joined");
     cr_assert_eq(json_object_size(joined), 2);
     cr_assert(json_is_object(json_object_get(joined, a.user_id)) && json_is_object(json_object_get(joined, b.user_id)));
+    /* joins carry the profile (registration sets the display name to the localpart) */
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(joined, a.user_id), "display_name")), "alice");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(joined, b.user_id), "display_name")), "bob");
     json_decref(j);
     expect_error(call("GET", d.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", enc(room, r, sizeof r)),
                  &st, 403, "M_FORBIDDEN");
