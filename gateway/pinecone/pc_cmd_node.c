@@ -1,6 +1,7 @@
 /* pc_cmd_node: `pinegate pinecone`, a standalone Pinecone node like Go's cmd/pinecone:
  * TCP and WebSocket listeners, static peers (TCP or ws://), multicast discovery, manhole,
- * plus a pinegate-only ping. Parses options, builds
+ * plus a pinegate-only ping, and HTTP over QUIC sessions (serve a directory, fetch a
+ * path from a key: the body goes to stdout, progress lines to stderr). Parses options, builds
  * the seed (Go's -secretkey format: 32-byte ed25519 seed in hex; random if absent), blocks
  * SIGINT/SIGTERM and hands a signalfd to pc_node_run so a signal ends the loop cleanly. */
 #include <signal.h>
@@ -25,6 +26,9 @@ static void usage(FILE *out)
             "                         [--multicast [--multicast-interface IF]]\n"
             "                         [--secret-key HEX] [--manhole HOST:PORT]\n"
             "                         [--ping KEY [--count N]]\n"
+            "                         [--alpn NAME] [--http-serve DIR]\n"
+            "                         [--http-get KEY PATH [--http-count N] [--http-concurrency N]\n"
+            "                          [--http-interval MS] [--http-timeout MS]]\n"
             "  Runs a standalone Pinecone node (wire-compatible with matrix-org/pinecone).\n"
             "  --listen ADDR      accept TCP peerings on ADDR (port 0: any free port)\n"
             "  --listen-ws ADDR   accept WebSocket peerings on ADDR (GET / or GET /ws)\n"
@@ -42,6 +46,15 @@ static void usage(FILE *out)
             "                     (0 if any reply came back). Pings are pinegate-specific test\n"
             "                     traffic: Go nodes route them but do not answer them.\n"
             "  --count N          number of pings (default 5)\n"
+            "  --alpn NAME        ALPN of the QUIC sessions (default matrix, as Dendrite)\n"
+            "  --http-serve DIR   serve DIR's files (GET/HEAD) as HTTP/1.1 over QUIC sessions\n"
+            "  --http-get KEY PATH  fetch PATH from the node with public key KEY over QUIC\n"
+            "                     sessions, print the body to stdout and exit: 0 when every\n"
+            "                     answer was 2xx, 1 otherwise (progress goes to stderr)\n"
+            "  --http-count N     make N requests (one line each, then a req/s summary)\n"
+            "  --http-concurrency N  keep up to N requests in flight (default 1)\n"
+            "  --http-interval MS wait MS between starting requests (default 0)\n"
+            "  --http-timeout MS  give up on a request after MS (default 10000)\n"
             "  SIGINT/SIGTERM stop the node.\n");
 }
 
@@ -67,6 +80,16 @@ int pc_cmd_node(int argc, char **argv)
             cfg.multicast = true;
             continue;
         }
+        if (strcmp(a, "--http-get") == 0) {
+            if (i + 2 >= argc || !parse_hex32(argv[i + 1], cfg.http_get_key)) {
+                fprintf(stderr, "pinecone: --http-get wants a 64-hex-digit public key and a /PATH\n");
+                return 2;
+            }
+            cfg.http_get = true;
+            cfg.http_get_path = argv[i + 2];
+            i += 2;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "pinecone: unknown option or missing value: %s\n", a);
             usage(stderr);
@@ -80,6 +103,21 @@ int pc_cmd_node(int argc, char **argv)
         else if (strcmp(a, "--secret-key") == 0) secret = v;
         else if (strcmp(a, "--manhole") == 0) cfg.manhole = v;
         else if (strcmp(a, "--ping") == 0) ping = v;
+        else if (strcmp(a, "--alpn") == 0) cfg.alpn = v;
+        else if (strcmp(a, "--http-serve") == 0) cfg.http_serve = v;
+        else if (strcmp(a, "--http-count") == 0 || strcmp(a, "--http-concurrency") == 0 ||
+                 strcmp(a, "--http-interval") == 0 || strcmp(a, "--http-timeout") == 0) {
+            char *end;
+            unsigned long c = strtoul(v, &end, 10);
+            if (*end || !*v || c > 1000000 || (c == 0 && strcmp(a, "--http-interval") != 0)) {
+                fprintf(stderr, "pinecone: %s wants a number 1..1000000\n", a);
+                return 2;
+            }
+            if (strcmp(a, "--http-count") == 0) cfg.http_count = (unsigned)c;
+            else if (strcmp(a, "--http-concurrency") == 0) cfg.http_concurrency = (unsigned)c;
+            else if (strcmp(a, "--http-interval") == 0) cfg.http_interval_ms = (unsigned)c;
+            else cfg.http_timeout_ms = (unsigned)c;
+        }
         else if (strcmp(a, "--count") == 0) {
             char *end;
             unsigned long c = strtoul(v, &end, 10);
@@ -94,6 +132,12 @@ int pc_cmd_node(int argc, char **argv)
             return 2;
         }
     }
+    if (cfg.http_get && ping) {
+        fprintf(stderr, "pinecone: --http-get and --ping cannot be combined\n");
+        return 2;
+    }
+    if (cfg.http_get)
+        cfg.out = stderr; /* stdout carries the body */
     if (cfg.multicast_if && !cfg.multicast) {
         fprintf(stderr, "pinecone: --multicast-interface needs --multicast\n");
         return 2;

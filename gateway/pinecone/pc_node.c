@@ -1,8 +1,10 @@
 /* pc_node: the poll loop of a standalone node. Order of work per turn: run the ping
- * schedule, send queued pongs, flush the transport, sleep in poll() until the earliest
- * deadline, then serve the manhole, the transport, and the router's timers. Router
- * callbacks only queue or print; everything that re-enters the router (sending pongs,
- * peer_down, peer_writable) happens in the loop, never inside a callback. */
+ * schedule, send queued pongs, feed queued datagrams to the QUIC endpoint and run its and
+ * the HTTP layer's timers and the --http-get schedule, flush the endpoint, flush the
+ * transport, sleep in poll() until the earliest deadline, then serve the manhole, the
+ * transport, and the router's timers. Router callbacks only queue or print; everything
+ * that re-enters the router (sending pongs and QUIC datagrams, peer_down,
+ * peer_writable) happens in the loop, never inside a callback. */
 #include "pinecone/pc_node.h"
 
 #include <errno.h>
@@ -15,9 +17,12 @@
 #include <unistd.h>
 
 #include "pinecone/pc_handshake.h"
+#include "pinecone/pc_http.h"
+#include "pinecone/pc_http_static.h"
 #include "pinecone/pc_manhole.h"
 #include "pinecone/pc_multicast.h"
 #include "pinecone/pc_router.h"
+#include "pinecone/pc_session.h"
 #include "pinecone/pc_tcp.h"
 
 #define MANHOLE_MAX_CLIENTS 8
@@ -35,6 +40,18 @@ typedef struct mh_client {
     uint64_t deadline;
     int pfd;
 } mh_client;
+
+typedef struct queued_dgram {
+    uint8_t src[PC_KEY_LEN];
+    size_t len;
+    uint8_t data[PC_MAX_DATAGRAM];
+} queued_dgram;
+
+typedef struct http_get_req {
+    struct pc_node *n;
+    unsigned idx;
+    uint64_t start_us;
+} http_get_req;
 
 typedef struct pending_pong {
     uint8_t dest[PC_KEY_LEN];
@@ -62,6 +79,22 @@ struct pc_node {
     uint64_t ping_next, ping_end;     /* 0: not scheduled yet */
     double rtt_min, rtt_max, rtt_sum;
     bool ping_done;
+
+    pc_session *sess;
+    pc_http *http;
+    char *serve_root;
+    queued_dgram *dq;
+    size_t dq_head, dq_len;
+    uint64_t dq_dropped;
+
+    bool hg;                          /* --http-get run */
+    uint8_t hg_key[PC_KEY_LEN];
+    char *hg_path;
+    unsigned hg_count, hg_conc, hg_interval, hg_started, hg_inflight, hg_done, hg_ok;
+    uint64_t hg_next;                 /* ms; 0: not scheduled yet */
+    uint64_t hg_t0_us, hg_bytes;
+    bool hg_finished;
+    FILE *body_out;
 };
 
 static uint64_t mono_us(void)
@@ -72,6 +105,9 @@ static uint64_t mono_us(void)
 }
 
 static uint64_t node_now(const pc_node *n) { return n->unix0_ms + (mono_us() - n->mono0_us) / 1000u; }
+
+/* The QUIC endpoint's clock: monotonic nanoseconds. */
+static uint64_t sess_now(void) { return mono_us() * 1000u; }
 
 static void hex(const uint8_t *k, char out[2 * PC_KEY_LEN + 1])
 {
@@ -141,8 +177,18 @@ static void cb_deliver(pc_router *r, const uint8_t src[PC_KEY_LEN], const uint8_
     bool is_pong;
     uint32_t seq;
     uint64_t usec;
-    if (!pc_ping_decode(payload, len, &is_pong, &seq, &usec))
+    if (!pc_ping_decode(payload, len, &is_pong, &seq, &usec)) {
+        /* a QUIC datagram: fed to the endpoint from the loop, like pongs */
+        if (n->dq_len == PC_NODE_MAX_DATAGRAMS || len > PC_MAX_DATAGRAM) {
+            n->dq_dropped++;
+            return;
+        }
+        queued_dgram *d = &n->dq[(n->dq_head + n->dq_len++) % PC_NODE_MAX_DATAGRAMS];
+        memcpy(d->src, src, PC_KEY_LEN);
+        d->len = len;
+        memcpy(d->data, payload, len);
         return;
+    }
     if (is_pong) {
         on_pong(n, src, seq, usec);
         return;
@@ -169,6 +215,186 @@ static void on_link(void *ud, int port, const uint8_t key[PC_KEY_LEN], const cha
     fprintf(n->out, "peer %s: port %d key %s (%s)\n", up ? "up" : "down", port, h, uri);
     if (up && n->ping && !n->ping_next)
         n->ping_next = node_now(n) + PC_PING_INTERVAL;
+    if (up && n->hg && !n->hg_next)
+        n->hg_next = node_now(n) + PC_PING_INTERVAL;
+}
+
+/* ---- sessions ------------------------------------------------------------------ */
+
+static void sess_send(const uint8_t dest[PC_KEY_LEN], const uint8_t *data, size_t len, void *ud)
+{
+    pc_node *n = ud;
+    pc_router_send_traffic(n->r, dest, data, len, node_now(n));
+}
+
+static void sess_opened(pc_stream *st, void *ud) { pc_http_stream_opened(((pc_node *)ud)->http, st); }
+
+static void sess_data(pc_stream *st, const uint8_t *d, size_t len, bool fin, void *ud)
+{
+    pc_http_stream_data(((pc_node *)ud)->http, st, d, len, fin);
+}
+
+static void sess_closed(pc_stream *st, int err, void *ud) { pc_http_stream_closed(((pc_node *)ud)->http, st, err); }
+
+static void sess_event(const uint8_t key[PC_KEY_LEN], const char *alpn, bool client, bool up, int err, void *ud)
+{
+    pc_node *n = ud;
+    char h[2 * PC_KEY_LEN + 1];
+    hex(key, h);
+    if (up)
+        fprintf(n->out, "session up: %s (%s, %s)\n", h, alpn, client ? "dialled" : "accepted");
+    else
+        fprintf(n->out, "session down: %s (%s): %s\n", h, alpn, pc_strerror(err));
+}
+
+static void http_handler(pc_http_exchange *ex, const pc_http_incoming *req, void *ud)
+{
+    pc_node *n = ud;
+    if (n->serve_root) {
+        pc_http_static_serve(n->serve_root, ex, req);
+        return;
+    }
+    static const char body[] = "404 nothing is served on this node\n";
+    pc_http_respond(ex, 404, NULL, 0, (const uint8_t *)body, sizeof body - 1);
+}
+
+static void hg_done(int err, const pc_http_msg *m, void *ud)
+{
+    http_get_req *rq = ud;
+    pc_node *n = rq->n;
+    double ms = (double)(mono_us() - rq->start_us) / 1000.0;
+    n->hg_inflight--;
+    n->hg_done++;
+    bool ok = err == PC_OK && m->status >= 200 && m->status < 300;
+    if (ok)
+        n->hg_ok++;
+    if (m)
+        n->hg_bytes += m->body_len;
+    if (n->hg_count == 1 && m && m->body_len)
+        fwrite(m->body, 1, m->body_len, n->body_out);
+    if (err != PC_OK)
+        fprintf(n->out, "get %u: failed: %s (%.3f ms)\n", rq->idx, pc_strerror(err), ms);
+    else
+        fprintf(n->out, "get %u: %d, %zu bytes, %.3f ms\n", rq->idx, m->status, m->body_len, ms);
+    free(rq);
+    if (n->hg_done == n->hg_count && n->hg_count) {
+        double secs = (double)(mono_us() - n->hg_t0_us) / 1e6;
+        fprintf(n->out, "--- http-get: %u requests, %u ok, %u failed, %.3f s, %.1f req/s, %.3f MiB/s\n",
+                n->hg_count, n->hg_ok, n->hg_count - n->hg_ok, secs, secs > 0 ? n->hg_count / secs : 0.0,
+                secs > 0 ? (double)n->hg_bytes / (1024.0 * 1024.0) / secs : 0.0);
+        n->hg_finished = true;
+    }
+}
+
+static void hg_tick(pc_node *n, uint64_t now)
+{
+    if (!n->hg || !n->hg_next)
+        return;
+    while (n->hg_started < n->hg_count && n->hg_inflight < n->hg_conc && now >= n->hg_next) {
+        http_get_req *rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return;
+        rq->n = n;
+        rq->idx = ++n->hg_started;
+        rq->start_us = mono_us();
+        if (rq->idx == 1)
+            n->hg_t0_us = rq->start_us;
+        n->hg_inflight++;
+        if (pc_http_request(n->http, n->hg_key, "GET", n->hg_path, NULL, 0, NULL, 0, sess_now(), hg_done, rq) !=
+            PC_OK) {
+            n->hg_inflight--;
+            n->hg_done++;
+            fprintf(n->out, "get %u: cannot send\n", rq->idx);
+            free(rq);
+            if (n->hg_done == n->hg_count)
+                n->hg_finished = true;
+        }
+        n->hg_next = now + n->hg_interval;
+    }
+}
+
+/* Feeds queued datagrams, runs timers, sends what the endpoint has. */
+static void sess_tick(pc_node *n, uint64_t now_ms)
+{
+    while (n->dq_len) {
+        queued_dgram *d = &n->dq[n->dq_head];
+        n->dq_head = (n->dq_head + 1) % PC_NODE_MAX_DATAGRAMS;
+        n->dq_len--;
+        pc_session_recv(n->sess, d->src, d->data, d->len, sess_now());
+    }
+    uint64_t t = sess_now();
+    if (pc_http_next_deadline(n->http) <= t)
+        pc_http_handle_timeout(n->http, t);
+    hg_tick(n, now_ms);
+    if (pc_session_next_deadline(n->sess) <= t)
+        pc_session_handle_timeout(n->sess, t);
+    else
+        pc_session_flush(n->sess, t);
+}
+
+/* The earliest session/HTTP/--http-get deadline, in node milliseconds. */
+static uint64_t sess_deadline(const pc_node *n, uint64_t now_ms)
+{
+    uint64_t t = sess_now();
+    uint64_t d = pc_session_next_deadline(n->sess);
+    uint64_t e = pc_http_next_deadline(n->http);
+    if (e < d)
+        d = e;
+    uint64_t ms = d == UINT64_MAX ? UINT64_MAX : d <= t ? now_ms : now_ms + (d - t + 999999) / 1000000;
+    if (n->hg && n->hg_next && n->hg_started < n->hg_count && n->hg_inflight < n->hg_conc && n->hg_next < ms)
+        ms = n->hg_next;
+    return n->dq_len ? now_ms : ms;
+}
+
+static int sess_setup(pc_node *n, const pc_node_config *cfg, char *err, size_t errlen)
+{
+    const char *alpn = cfg->alpn ? cfg->alpn : PC_NODE_DEFAULT_ALPN;
+    n->dq = malloc(PC_NODE_MAX_DATAGRAMS * sizeof *n->dq);
+    if (!n->dq) {
+        snprintf(err, errlen, "out of memory");
+        return PC_ERR_NOMEM;
+    }
+    pc_session_config sc = {.alpn = {alpn}};
+    pc_session_callbacks cb = {sess_send, sess_opened, sess_data, sess_closed, sess_event};
+    int rc = pc_session_new(&n->sess, cfg->seed, &sc, &cb, n, (int64_t)(n->unix0_ms / 1000));
+    if (rc != PC_OK) {
+        snprintf(err, errlen, "cannot start QUIC sessions (ALPN '%s'): %s", alpn, pc_strerror(rc));
+        return rc;
+    }
+    if (cfg->http_serve) {
+        n->serve_root = realpath(cfg->http_serve, NULL);
+        if (!n->serve_root) {
+            snprintf(err, errlen, "cannot serve %s: %s", cfg->http_serve, strerror(errno));
+            return PC_ERR_INVALID;
+        }
+    }
+    pc_http_config hc = {.session = n->sess, .alpn = alpn, .handler = http_handler, .handler_data = n,
+                         .request_timeout_ms = cfg->http_timeout_ms ? cfg->http_timeout_ms : PC_NODE_HTTP_TIMEOUT};
+    rc = pc_http_new(&n->http, &hc);
+    if (rc != PC_OK) {
+        snprintf(err, errlen, "cannot start HTTP over sessions: %s", pc_strerror(rc));
+        return rc;
+    }
+    if (cfg->http_get) {
+        if (!cfg->http_get_path || cfg->http_get_path[0] != '/' || cfg->http_count > PC_NODE_HTTP_MAX_COUNT) {
+            snprintf(err, errlen, "--http-get wants KEY /PATH (and --http-count at most %u)", PC_NODE_HTTP_MAX_COUNT);
+            return PC_ERR_INVALID;
+        }
+        n->hg = true;
+        memcpy(n->hg_key, cfg->http_get_key, PC_KEY_LEN);
+        n->hg_path = strdup(cfg->http_get_path);
+        n->hg_count = cfg->http_count ? cfg->http_count : 1;
+        n->hg_conc = cfg->http_concurrency ? cfg->http_concurrency : 1;
+        n->hg_interval = cfg->http_interval_ms;
+        n->body_out = cfg->body_out ? cfg->body_out : stdout;
+        if (!n->hg_path) {
+            snprintf(err, errlen, "out of memory");
+            return PC_ERR_NOMEM;
+        }
+    }
+    if (n->serve_root)
+        fprintf(n->out, "serving %s over sessions (ALPN %s)\n", n->serve_root, alpn);
+    return PC_OK;
 }
 
 static void on_beacon(void *ud, const uint8_t key[PC_KEY_LEN], const char *hostport, uint64_t now)
@@ -357,6 +583,11 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
     char h[2 * PC_KEY_LEN + 1];
     hex(pk, h);
     fprintf(n->out, "public key: %s\n", h);
+    rc = sess_setup(n, cfg, err, errlen);
+    if (rc != PC_OK) {
+        pc_node_free(n);
+        return rc;
+    }
 
     if (cfg->ping) {
         if (cfg->ping_count == 0 || cfg->ping_count > PC_PING_MAX_COUNT) {
@@ -442,6 +673,15 @@ void pc_node_free(pc_node *n)
         mh_close(n, n->n_mh - 1);
     if (n->mh_fd >= 0)
         close(n->mh_fd);
+    pc_http_free(n->http);
+    n->http = NULL; /* stream callbacks during the session's shutdown find no HTTP layer */
+    if (n->sess) {
+        pc_session_free(n->sess, sess_now());
+        pc_tcp_flush(n->tcp, node_now(n)); /* let peers see the CONNECTION_CLOSEs */
+    }
+    free(n->dq);
+    free(n->serve_root);
+    free(n->hg_path);
     pc_mcast_free(n->mcast);
     pc_tcp_free(n->tcp);
     pc_router_free(n->r);
@@ -465,6 +705,9 @@ int pc_node_run(pc_node *n, int stop_fd)
         if (n->ping_done)
             break;
         send_pongs(n, now);
+        sess_tick(n, now);
+        if (n->hg_finished)
+            break;
         pc_tcp_flush(n->tcp, now);
         fflush(n->out);
 
@@ -473,6 +716,9 @@ int pc_node_run(pc_node *n, int stop_fd)
         if (d < deadline)
             deadline = d;
         d = ping_deadline(n);
+        if (d < deadline)
+            deadline = d;
+        d = sess_deadline(n, now);
         if (d < deadline)
             deadline = d;
         d = n->mcast ? pc_mcast_next_deadline(n->mcast) : UINT64_MAX;
@@ -529,6 +775,11 @@ int pc_node_run(pc_node *n, int stop_fd)
         pc_tcp_process(n->tcp, fds + tcp0, nf - tcp0, now);
         if (pc_router_next_deadline(n->r) <= now)
             pc_router_handle_timeout(n->r, now);
+    }
+    if (n->hg) {
+        pc_tcp_flush(n->tcp, node_now(n));
+        fflush(n->body_out);
+        return n->hg_finished && n->hg_ok == n->hg_count ? 0 : 1;
     }
     return n->ping_recv > 0 ? 0 : 1;
 }

@@ -13,7 +13,15 @@
  *     | sender's monotonic time in microseconds (uint64 BE, echoed unchanged in the pong)
  * Every node answers pings from anyone with a pong to the source key; other payloads are
  * ignored. A pinging node sends one ping per second, starting 1 s after its first peering
- * is up, and stops after `count` pings plus 2 s for late replies (or once all replied). */
+ * is up, and stops after `count` pings plus 2 s for late replies (or once all replied).
+ *
+ * Sessions: every node runs one QUIC endpoint (pc_session) on its traffic and HTTP over
+ * its streams (pc_http): with `http_serve` it serves that directory's files, otherwise it
+ * answers 404. Traffic that is not ping/pong goes to the endpoint; the router callback
+ * only queues it (bounded, PC_NODE_MAX_DATAGRAMS), the loop feeds it in. With `http_get`
+ * the node fetches a path from a key over sessions (starting 1 s after its first peering
+ * is up), writes the body of a single request to `body_out`, and stops when all requests
+ * are done. */
 #ifndef PC_NODE_H
 #define PC_NODE_H
 
@@ -29,6 +37,10 @@
 #define PC_PING_LINGER 2000    /* ms to wait for replies after the last ping */
 #define PC_PING_MAX_COUNT 100000
 #define PC_NODE_MAX_PONGS 64   /* pong replies waiting to be sent */
+#define PC_NODE_MAX_DATAGRAMS 4096 /* session datagrams waiting to be fed in */
+#define PC_NODE_DEFAULT_ALPN "matrix"
+#define PC_NODE_HTTP_TIMEOUT 10000 /* ms per --http-get request by default */
+#define PC_NODE_HTTP_MAX_COUNT 1000000
 
 typedef struct pc_node pc_node;
 
@@ -44,6 +56,16 @@ typedef struct pc_node_config {
     bool ping;                        /* ping ping_key count times, then stop */
     uint8_t ping_key[PC_KEY_LEN];
     unsigned ping_count;
+    const char *alpn;                 /* session ALPN (NULL: PC_NODE_DEFAULT_ALPN) */
+    const char *http_serve;           /* serve this directory's files over sessions */
+    bool http_get;                    /* fetch http_get_path from http_get_key, then stop */
+    uint8_t http_get_key[PC_KEY_LEN];
+    const char *http_get_path;
+    unsigned http_count;              /* requests to make (0: 1) */
+    unsigned http_concurrency;        /* at most this many in flight (0: 1) */
+    unsigned http_interval_ms;        /* wait between starting two requests */
+    unsigned http_timeout_ms;         /* per request (0: PC_NODE_HTTP_TIMEOUT) */
+    FILE *body_out;                   /* a single request's body (NULL: stdout) */
     FILE *out;                        /* progress lines (public key, peers, ping replies) */
 } pc_node_config;
 
@@ -54,9 +76,10 @@ typedef struct pc_node_config {
  * listener on 0.0.0.0:0 is opened for the beacon to advertise. */
 int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errlen);
 
-/* Runs until stop_fd (e.g. a signalfd; -1 for none) becomes readable or, when pinging,
- * until the ping run ends. Returns 0 on a clean stop or when at least one ping was
- * answered, 1 when a ping run got no reply or the poll loop failed. */
+/* Runs until stop_fd (e.g. a signalfd; -1 for none) becomes readable or, when pinging
+ * or fetching, until that run ends. Returns 0 on a clean stop, when at least one ping
+ * was answered, or when every HTTP request got a 2xx answer; 1 when a ping run got no
+ * reply, a request failed, or the poll loop failed. */
 int pc_node_run(pc_node *n, int stop_fd);
 
 /* Frees everything. NULL is allowed. */
