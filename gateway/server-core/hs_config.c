@@ -79,6 +79,11 @@ static const field limits_fields[] = {
     INTF("shutdown_grace_seconds", shutdown_grace_seconds, 0, 3600,
          "On SIGINT/SIGTERM, how long in-flight requests may take to finish before the\n"
          "listeners are closed."),
+    INTF("max_long_polls", max_long_polls, 0, 100000,
+         "How many /sync requests may wait for news at once (each holds a client worker\n"
+         "thread while it waits). At least one worker always stays free for other requests:\n"
+         "the effective limit is min(this, threads - 1). A /sync beyond the limit answers\n"
+         "at once with what it has, and the client simply asks again."),
     END,
 };
 
@@ -197,6 +202,7 @@ void hs_config_defaults(hs_config *cfg)
     cfg->max_request_body_bytes = 50 * 1024 * 1024;
     cfg->max_connections = 1024;
     cfg->shutdown_grace_seconds = 10;
+    cfg->max_long_polls = 3;
     /* Synapse's rc_login / rc_registration defaults. */
     cfg->rate_limits_enabled = true;
     cfg->login_per_second = 0.17;

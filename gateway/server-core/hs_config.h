@@ -36,6 +36,7 @@ typedef struct hs_config {
     int64_t max_request_body_bytes;
     int max_connections;            /* per listener */
     int shutdown_grace_seconds;     /* how long in-flight requests may finish */
+    int max_long_polls;             /* limits.max_long_polls: /sync requests allowed to wait at once */
     bool p2p_enabled;
     bool bridge_enabled;
     bool relay_enabled;

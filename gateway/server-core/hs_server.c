@@ -11,6 +11,7 @@
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_keys.h"
 #include "server-core/hs_api_rooms.h"
+#include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_log.h"
 
@@ -30,6 +31,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     srv->federation_router = hs_router_new((hs_router_options){.cors = false});
     if (!srv->metrics || !srv->notifier || !srv->client_router || !srv->federation_router) {
         snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (hs_api_sync_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the sync routes");
         goto fail;
     }
     if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
@@ -97,6 +102,7 @@ void hs_server_close(hs_server *srv)
 {
     if (srv->client) hs_httpd_quiesce(srv->client);
     if (srv->federation) hs_httpd_quiesce(srv->federation);
+    hs_api_sync_stop(srv->sync); /* waiting /sync requests answer now instead of at their timeout */
     /* Poll rather than wait on a condition: shutdown happens once, and 10 ms steps keep
      * the code free of another synchronisation object shared with the workers. */
     int waited_ms = 0;
@@ -114,6 +120,7 @@ void hs_server_close(hs_server *srv)
     hs_metrics_free(srv->metrics);
     hs_notifier_free(srv->notifier);
     hs_api_accounts_free(srv->accounts);
+    hs_api_sync_free(srv->sync);
     hs_fed_free(srv->fed);
     hs_store_close(srv->store);
     memset(srv, 0, sizeof *srv);

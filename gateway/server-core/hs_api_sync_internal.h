@@ -1,0 +1,30 @@
+/* hs_api_sync_internal: what the sync area's two endpoint files (hs_api_sync.c: /sync
+ * and filters; hs_api_sync_ephemeral.c: typing, receipts, read markers, account data,
+ * presence) share. Not for other modules. */
+#ifndef HS_API_SYNC_INTERNAL_H
+#define HS_API_SYNC_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server-core/hs_api_sync.h"
+#include "server-core/hs_http.h"
+#include "server-core/hs_typing.h"
+
+struct hs_api_sync {
+    struct hs_server *srv;
+    hs_typing *typing;
+    _Atomic int waiting;         /* /sync requests inside their wait */
+    int max_waiting;             /* min(limits.max_long_polls, threads - 1) */
+    _Atomic bool stopping;
+};
+
+/* Wall-clock and monotonic milliseconds. */
+int64_t hs_api_sync_wall_ms(void);
+int64_t hs_api_sync_mono_ms(void);
+
+/* Registers the ephemeral endpoints (hs_api_sync_ephemeral.c). Returns 0 or -1. */
+int hs_api_sync_ephemeral_register(struct hs_server *srv);
+
+#endif

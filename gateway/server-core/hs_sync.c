@@ -1,0 +1,631 @@
+/* hs_sync: the response is built section by section from bounded store queries; each
+ * helper below fills one part and reports store failures through builder.failed, so
+ * hs_sync_build returns either a whole response or an error, never half of one.
+ *
+ * Events go out in the client format of hs_room_format (redactions applied), without
+ * relation aggregation: that costs extra queries per event and clients that want it
+ * ask /relations. */
+#include "server-core/hs_sync.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_room_format.h"
+#include "server-core/hs_store_sync.h"
+
+typedef struct builder {
+    hs_store *st;
+    const hs_sync_params *p;
+    bool initial;
+    hs_sync_pos since, now;
+    json_t *room_account_data;   /* room_id -> array of events, changed after the token */
+    json_t *changed, *left_candidates; /* device_lists: user_id -> true */
+    bool failed;
+} builder;
+
+/* A membership of the user, copied out of the store callback. */
+typedef struct membership_row {
+    char *room_id, *membership, *event_id, *sender, *pdu_json;
+    int64_t stream;
+} membership_row;
+
+typedef struct membership_list {
+    membership_row *v;
+    size_t n, cap;
+    bool oom;
+} membership_list;
+
+static json_t *client_event(builder *b, const hs_store_sync_event *ev)
+{
+    hs_store_event se = {
+        .stream = ev->stream,
+        .event_id = (char *)ev->event_id,
+        .room_id = (char *)ev->room_id,
+        .pdu_json = (char *)ev->pdu_json,
+        .txn_user = (char *)ev->txn_user,
+        .txn_device = (char *)ev->txn_device,
+        .txn_id = (char *)ev->txn_id,
+    };
+    hs_room_viewer who = {b->p->user_id, b->p->device_id, b->p->now_ms, false};
+    json_t *j = hs_room_client_event(b->st, &se, &who);
+    if (j) json_object_del(j, "room_id"); /* sync timelines carry events without room_id */
+    return j;
+}
+
+/* content.membership of a member event's PDU into out ("" when absent). */
+static void membership_of(const char *pdu_json, char out[16])
+{
+    out[0] = 0;
+    json_t *pdu = json_loads(pdu_json, 0, NULL);
+    const char *m = json_string_value(json_object_get(json_object_get(pdu, "content"), "membership"));
+    if (m) snprintf(out, 16, "%s", m);
+    json_decref(pdu);
+}
+
+/* ---- memberships ------------------------------------------------------------------- */
+
+static int collect_membership(void *ctx, const char *membership, const hs_store_sync_event *ev)
+{
+    membership_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        membership_row *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->oom = true;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    membership_row *r = &l->v[l->n];
+    *r = (membership_row){strdup(ev->room_id), strdup(membership), strdup(ev->event_id), strdup(ev->sender),
+                          strdup(ev->pdu_json), ev->stream};
+    l->n++;
+    if (!r->room_id || !r->membership || !r->event_id || !r->sender || !r->pdu_json) {
+        l->oom = true;
+        return 1;
+    }
+    return 0;
+}
+
+static void membership_list_free(membership_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].room_id);
+        free(l->v[i].membership);
+        free(l->v[i].event_id);
+        free(l->v[i].sender);
+        free(l->v[i].pdu_json);
+    }
+    free(l->v);
+}
+
+/* ---- timeline ---------------------------------------------------------------------- */
+
+typedef struct timeline {
+    builder *b;
+    const char *room_id;
+    long limit, matched, scanned;
+    bool limited;
+    int64_t oldest;              /* stream of the oldest event kept, 0 when none */
+    json_t *events;              /* newest first while collecting */
+    json_t *ids;                 /* event_id -> true */
+    json_t *senders;             /* sender -> true */
+} timeline;
+
+static int timeline_event(void *ctx, const hs_store_sync_event *ev)
+{
+    timeline *t = ctx;
+    const hs_event_filter *ef = &t->b->p->filter->timeline;
+    if (++t->scanned > HS_SYNC_TIMELINE_SCAN_MAX) {
+        t->limited = true;
+        return 1;
+    }
+    json_t *content = NULL, *pdu = NULL;
+    if (ef->contains_url >= 0) {
+        pdu = json_loads(ev->pdu_json, 0, NULL);
+        content = json_object_get(pdu, "content");
+    }
+    bool ok = hs_filter_event_allowed(ef, ev->type, ev->sender, t->room_id, content);
+    json_decref(pdu);
+    if (!ok) return 0;
+    if (t->matched == t->limit) {
+        t->limited = true;
+        return 1;
+    }
+    json_t *j = client_event(t->b, ev);
+    if (!j) return 0;
+    json_array_append_new(t->events, j);
+    json_object_set_new(t->ids, ev->event_id, json_true());
+    json_object_set_new(t->senders, ev->sender, json_true());
+    t->matched++;
+    t->oldest = ev->stream;
+    return 0;
+}
+
+/* The room's timeline after `after` up to `upto` into *t (events chronological). */
+static void build_timeline(builder *b, const char *room_id, int64_t after, int64_t upto, timeline *t)
+{
+    *t = (timeline){.b = b, .room_id = room_id, .events = json_array(), .ids = json_object(), .senders = json_object()};
+    t->limit = hs_filter_limit(&b->p->filter->timeline, HS_SYNC_DEFAULT_TIMELINE_LIMIT, HS_SYNC_MAX_TIMELINE_LIMIT);
+    if (hs_store_sync_room_events(b->st, room_id, after, upto, timeline_event, t) != 0) b->failed = true;
+    json_t *chrono = json_array();
+    for (size_t i = json_array_size(t->events); i > 0; i--) json_array_append(chrono, json_array_get(t->events, i - 1));
+    json_decref(t->events);
+    t->events = chrono;
+}
+
+static void timeline_clear(timeline *t)
+{
+    json_decref(t->events);
+    json_decref(t->ids);
+    json_decref(t->senders);
+}
+
+/* {events, limited, prev_batch}; prev_batch pages back from just before the first event. */
+static json_t *timeline_json(const timeline *t, int64_t upto)
+{
+    char prev[32];
+    snprintf(prev, sizeof prev, "s%" PRId64, t->oldest > 0 ? t->oldest - 1 : upto);
+    return json_pack("{sOsbss}", "events", t->events, "limited", t->limited, "prev_batch", prev);
+}
+
+/* ---- state and summary ------------------------------------------------------------- */
+
+typedef struct state_walk {
+    builder *b;
+    const timeline *t;
+    bool all;                    /* every current state event, not only the changed ones */
+    int64_t since;
+    const hs_event_filter *ef;
+    json_t *events;
+    long joined, invited;
+    json_t *heroes;
+} state_walk;
+
+static int state_event(void *ctx, const hs_store_sync_event *ev)
+{
+    state_walk *w = ctx;
+    const char *me = w->b->p->user_id;
+    bool member = strcmp(ev->type, "m.room.member") == 0;
+    if (member && ev->state_key) {
+        char m[16];
+        membership_of(ev->pdu_json, m);
+        bool in = strcmp(m, "join") == 0, inv = strcmp(m, "invite") == 0;
+        w->joined += in;
+        w->invited += inv;
+        if ((in || inv) && strcmp(ev->state_key, me) != 0 && json_array_size(w->heroes) < 5)
+            json_array_append_new(w->heroes, json_string(ev->state_key));
+    }
+    if (json_object_get(w->t->ids, ev->event_id)) return 0;
+    bool changed = w->all || ev->stream > w->since;
+    bool wanted;
+    if (member && w->ef->lazy_load_members && ev->state_key) {
+        bool sender = json_object_get(w->t->senders, ev->state_key) != NULL;
+        wanted = sender || (strcmp(ev->state_key, me) == 0 && changed);
+    } else {
+        wanted = changed;
+    }
+    if (!wanted || !hs_filter_event_allowed(w->ef, ev->type, ev->sender, ev->room_id, NULL)) return 0;
+    json_t *j = client_event(w->b, ev);
+    if (j) json_array_append_new(w->events, j);
+    return 0;
+}
+
+/* The state section (events not in the timeline) and the counts behind the summary. */
+static void build_state(builder *b, const char *room_id, int64_t upto, const timeline *t, bool all, state_walk *w)
+{
+    *w = (state_walk){.b = b, .t = t, .all = all, .since = b->since.events, .ef = &b->p->filter->state,
+                      .events = json_array(), .heroes = json_array()};
+    if (hs_store_sync_room_state(b->st, room_id, upto, state_event, w) != 0) b->failed = true;
+}
+
+static json_t *summary_json(const state_walk *w)
+{
+    return json_pack("{sOsIsI}", "m.heroes", w->heroes, "m.joined_member_count", (json_int_t)w->joined,
+                     "m.invited_member_count", (json_int_t)w->invited);
+}
+
+/* ---- ephemeral --------------------------------------------------------------------- */
+
+typedef struct receipt_walk {
+    const char *me;
+    json_t *content;             /* event_id -> receipt type -> user -> {ts, thread_id?} */
+} receipt_walk;
+
+static int receipt_row(void *ctx, const char *type, const char *user_id, const char *thread_id, const char *event_id,
+                       int64_t ts)
+{
+    receipt_walk *w = ctx;
+    if (strcmp(type, "m.read.private") == 0 && strcmp(user_id, w->me) != 0) return 0;
+    json_t *by_event = json_object_get(w->content, event_id);
+    if (!by_event) {
+        by_event = json_object();
+        json_object_set_new(w->content, event_id, by_event);
+    }
+    json_t *by_type = json_object_get(by_event, type);
+    if (!by_type) {
+        by_type = json_object();
+        json_object_set_new(by_event, type, by_type);
+    }
+    json_t *r = json_pack("{sI}", "ts", (json_int_t)ts);
+    if (thread_id[0]) json_object_set_new(r, "thread_id", json_string(thread_id));
+    json_object_set_new(by_type, user_id, r);
+    return 0;
+}
+
+static json_t *build_ephemeral(builder *b, const char *room_id)
+{
+    json_t *events = json_array();
+    const hs_event_filter *ef = &b->p->filter->ephemeral;
+    if (b->p->typing && hs_filter_event_allowed(ef, "m.typing", NULL, room_id, NULL)) {
+        json_t *ids = hs_typing_room(b->p->typing, room_id, b->initial ? 0 : b->since.typing);
+        if (ids) json_array_append_new(events, json_pack("{sss{so}}", "type", "m.typing", "content", "user_ids", ids));
+    }
+    if (hs_filter_event_allowed(ef, "m.receipt", NULL, room_id, NULL)) {
+        receipt_walk w = {b->p->user_id, json_object()};
+        if (hs_store_receipts_each(b->st, room_id, b->initial ? 0 : b->since.receipts, b->now.receipts, receipt_row,
+                                   &w) != 0)
+            b->failed = true;
+        if (json_object_size(w.content) > 0)
+            json_array_append_new(events, json_pack("{sssO}", "type", "m.receipt", "content", w.content));
+        json_decref(w.content);
+    }
+    return events;
+}
+
+/* ---- account data ------------------------------------------------------------------ */
+
+typedef struct account_walk {
+    builder *b;
+    json_t *global;
+} account_walk;
+
+static int account_row(void *ctx, const char *room_id, const char *type, const char *content)
+{
+    account_walk *w = ctx;
+    const hs_filter *f = w->b->p->filter;
+    json_t *c = json_loads(content, 0, NULL);
+    if (!c) return 0;
+    json_t *ev = json_pack("{ssso}", "type", type, "content", c);
+    if (!room_id[0]) {
+        if (hs_filter_event_allowed(&f->account_data, type, NULL, NULL, NULL)) json_array_append(w->global, ev);
+    } else if (hs_filter_event_allowed(&f->room_account_data, type, NULL, room_id, NULL)) {
+        json_t *arr = json_object_get(w->b->room_account_data, room_id);
+        if (!arr) {
+            arr = json_array();
+            json_object_set_new(w->b->room_account_data, room_id, arr);
+        }
+        json_array_append(arr, ev);
+    }
+    json_decref(ev);
+    return 0;
+}
+
+static json_t *room_account_data(builder *b, const char *room_id)
+{
+    json_t *arr = json_object_get(b->room_account_data, room_id);
+    return arr ? json_incref(arr) : json_array();
+}
+
+/* ---- rooms ------------------------------------------------------------------------- */
+
+static json_t *unread_zero(void)
+{
+    return json_pack("{sisi}", "highlight_count", 0, "notification_count", 0);
+}
+
+/* One joined room, or NULL when an incremental sync has nothing new for it. */
+static json_t *joined_room(builder *b, const membership_row *m)
+{
+    bool newly = !b->initial && m->stream > b->since.events;
+    bool all = b->initial || newly || b->p->full_state;
+    int64_t after = (b->initial || newly) ? 0 : b->since.events;
+    timeline t;
+    build_timeline(b, m->room_id, after, b->now.events, &t);
+    state_walk w;
+    build_state(b, m->room_id, b->now.events, &t, all, &w);
+    json_t *eph = build_ephemeral(b, m->room_id);
+    json_t *acc = room_account_data(b, m->room_id);
+    json_t *room = NULL;
+    if (all || json_array_size(t.events) || json_array_size(w.events) || json_array_size(eph) ||
+        json_array_size(acc)) {
+        room = json_pack("{sos{sO}s{so}s{so}soso}", "timeline", timeline_json(&t, b->now.events), "state",
+                         "events", w.events, "ephemeral", "events", eph, "account_data", "events", acc,
+                         "unread_notifications", unread_zero(), "summary", summary_json(&w));
+        eph = acc = NULL;
+    }
+    json_decref(eph);
+    json_decref(acc);
+    json_decref(w.events);
+    json_decref(w.heroes);
+    timeline_clear(&t);
+    return room;
+}
+
+/* One room the user left (or was banned from), up to their leave event. */
+static json_t *left_room(builder *b, const membership_row *m)
+{
+    bool all = b->initial || b->p->full_state;
+    timeline t;
+    build_timeline(b, m->room_id, all ? 0 : b->since.events, m->stream, &t);
+    state_walk w;
+    build_state(b, m->room_id, m->stream, &t, all, &w);
+    json_t *room = json_pack("{sos{sO}s{so}}", "timeline", timeline_json(&t, m->stream), "state", "events",
+                             w.events, "account_data", "events", room_account_data(b, m->room_id));
+    json_decref(w.events);
+    json_decref(w.heroes);
+    timeline_clear(&t);
+    return room;
+}
+
+static json_t *stripped(const hs_store_sync_event *ev)
+{
+    json_t *pdu = json_loads(ev->pdu_json, 0, NULL);
+    json_t *content = json_object_get(pdu, "content");
+    content = content ? json_incref(content) : json_object();
+    json_t *s = json_pack("{sssssssO}", "type", ev->type, "state_key", ev->state_key ? ev->state_key : "", "sender",
+                          ev->sender, "content", content);
+    json_decref(content);
+    json_decref(pdu);
+    return s;
+}
+
+typedef struct invite_walk {
+    const membership_row *m;
+    const char *me;
+    json_t *events;
+} invite_walk;
+
+static int invite_state_event(void *ctx, const hs_store_sync_event *ev)
+{
+    static const char *const types[] = {"m.room.create",           "m.room.join_rules", "m.room.name",
+                                        "m.room.avatar",           "m.room.topic",      "m.room.encryption",
+                                        "m.room.canonical_alias"};
+    invite_walk *w = ctx;
+    bool keep = false;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) keep |= strcmp(ev->type, types[i]) == 0;
+    if (strcmp(ev->type, "m.room.member") == 0 && ev->state_key)
+        keep = strcmp(ev->state_key, w->me) == 0 || strcmp(ev->state_key, w->m->sender) == 0;
+    if (keep) json_array_append_new(w->events, stripped(ev));
+    return 0;
+}
+
+/* The stripped state a client shows an invite with: what the inviting server attached
+ * (unsigned.invite_room_state) plus the invite itself, or else the room's current state
+ * when it is known here. */
+static json_t *invited_room(builder *b, const membership_row *m)
+{
+    invite_walk w = {m, b->p->user_id, json_array()};
+    json_t *pdu = json_loads(m->pdu_json, 0, NULL);
+    json_t *irs = json_object_get(json_object_get(pdu, "unsigned"), "invite_room_state");
+    if (json_is_array(irs) && json_array_size(irs) > 0) {
+        json_array_extend(w.events, irs);
+        hs_store_sync_event self = {.stream = m->stream, .event_id = m->event_id, .room_id = m->room_id,
+                                    .type = "m.room.member", .state_key = b->p->user_id, .sender = m->sender,
+                                    .pdu_json = m->pdu_json};
+        json_array_append_new(w.events, stripped(&self));
+    } else if (hs_store_sync_room_state(b->st, m->room_id, b->now.events, invite_state_event, &w) != 0) {
+        b->failed = true;
+    }
+    json_decref(pdu);
+    return json_pack("{s{so}}", "invite_state", "events", w.events);
+}
+
+/* ---- device lists ------------------------------------------------------------------ */
+
+static int mark_changed(void *ctx, const char *user_id)
+{
+    json_object_set_new(ctx, user_id, json_true());
+    return 0;
+}
+
+typedef struct member_walk {
+    builder *b;
+    bool me_joined_here;         /* a join of the syncing user was seen in the window */
+    json_t *joined_now;          /* user -> true: every member joined in the room's current state */
+} member_walk;
+
+static int member_change(void *ctx, const hs_store_sync_event *ev)
+{
+    member_walk *w = ctx;
+    if (!ev->state_key) return 0;
+    char m[16];
+    membership_of(ev->pdu_json, m);
+    bool self = strcmp(ev->state_key, w->b->p->user_id) == 0;
+    if (strcmp(m, "join") == 0) {
+        if (self) w->me_joined_here = true;
+        else json_object_set_new(w->b->changed, ev->state_key, json_true());
+    } else if (strcmp(m, "leave") == 0 || strcmp(m, "ban") == 0) {
+        if (!self) json_object_set_new(w->b->left_candidates, ev->state_key, json_true());
+    }
+    return 0;
+}
+
+static int collect_joined(void *ctx, const hs_store_sync_event *ev)
+{
+    member_walk *w = ctx;
+    if (strcmp(ev->type, "m.room.member") != 0 || !ev->state_key) return 0;
+    char m[16];
+    membership_of(ev->pdu_json, m);
+    if (strcmp(m, "join") == 0 && strcmp(ev->state_key, w->b->p->user_id) != 0)
+        json_object_set_new(w->joined_now, ev->state_key, json_true());
+    return 0;
+}
+
+/* Users whose devices the client must re-fetch (changed: their keys changed, or they
+ * newly share a room with us) or may forget (left: no longer share any room). */
+static json_t *build_device_lists(builder *b, const membership_list *ml)
+{
+    json_t *changed = json_array(), *left = json_array();
+    if (b->initial) return json_pack("{soso}", "changed", changed, "left", left);
+    if (hs_store_sync_device_list_changes(b->st, b->p->user_id, b->since.device_lists, b->now.device_lists,
+                                          mark_changed, b->changed) != 0)
+        b->failed = true;
+    for (size_t i = 0; i < ml->n; i++) {
+        const membership_row *m = &ml->v[i];
+        bool joined = strcmp(m->membership, "join") == 0;
+        bool left_now = (strcmp(m->membership, "leave") == 0 || strcmp(m->membership, "ban") == 0) &&
+                        m->stream > b->since.events && m->stream <= b->now.events;
+        if (!joined && !left_now) continue;
+        member_walk w = {b, false, json_object()};
+        if (joined && hs_store_sync_member_events(b->st, m->room_id, b->since.events, b->now.events, member_change,
+                                                  &w) != 0)
+            b->failed = true;
+        if ((w.me_joined_here || left_now) &&
+            hs_store_sync_room_state(b->st, m->room_id, b->now.events, collect_joined, &w) != 0)
+            b->failed = true;
+        const char *u;
+        json_t *v;
+        json_object_foreach(w.joined_now, u, v) json_object_set(joined ? b->changed : b->left_candidates, u, v);
+        json_decref(w.joined_now);
+    }
+    const char *u;
+    json_t *v;
+    json_object_foreach(b->left_candidates, u, v) {
+        bool shared = true;
+        if (hs_store_sync_share_room(b->st, b->p->user_id, u, &shared) != 0) b->failed = true;
+        else if (!shared) {
+            json_array_append_new(left, json_string(u));
+            json_object_del(b->changed, u);
+        }
+    }
+    json_object_foreach(b->changed, u, v) json_array_append_new(changed, json_string(u));
+    return json_pack("{soso}", "changed", changed, "left", left);
+}
+
+/* ---- per-device E2EE --------------------------------------------------------------- */
+
+typedef struct to_device_walk {
+    json_t *events;
+    int64_t last;
+} to_device_walk;
+
+static int to_device_row(void *ctx, int64_t stream, const char *sender, const char *type, const char *content)
+{
+    to_device_walk *w = ctx;
+    json_t *c = json_loads(content, 0, NULL);
+    json_array_append_new(w->events, json_pack("{ssssso}", "sender", sender, "type", type, "content",
+                                               c ? c : json_object()));
+    w->last = stream;
+    return 0;
+}
+
+static int otk_count(void *ctx, const char *algorithm, int64_t count)
+{
+    json_object_set_new(ctx, algorithm, json_integer(count));
+    return 0;
+}
+
+static int fallback_type(void *ctx, const char *algorithm)
+{
+    json_array_append_new(ctx, json_string(algorithm));
+    return 0;
+}
+
+/* ---- presence ---------------------------------------------------------------------- */
+
+typedef struct presence_walk {
+    builder *b;
+    json_t *events;
+} presence_walk;
+
+static int presence_row(void *ctx, const char *user_id, const hs_store_presence *p)
+{
+    presence_walk *w = ctx;
+    if (!hs_filter_event_allowed(&w->b->p->filter->presence, "m.presence", user_id, NULL, NULL)) return 0;
+    int64_t ago = w->b->p->now_ms - p->last_active_ts;
+    json_t *content = json_pack("{sssIsb}", "presence", p->state, "last_active_ago", (json_int_t)(ago < 0 ? 0 : ago),
+                                "currently_active", strcmp(p->state, "online") == 0);
+    if (p->has_status_msg) json_object_set_new(content, "status_msg", json_string(p->status_msg));
+    json_array_append_new(w->events, json_pack("{ssssso}", "type", "m.presence", "sender", user_id, "content", content));
+    return 0;
+}
+
+/* ---- the whole response ------------------------------------------------------------ */
+
+static void build_rooms(builder *b, const membership_list *ml, json_t *join, json_t *invite, json_t *leave)
+{
+    for (size_t i = 0; i < ml->n && !b->failed; i++) {
+        const membership_row *m = &ml->v[i];
+        if (m->stream > b->now.events || !hs_filter_room_allowed(b->p->filter, m->room_id)) continue;
+        bool after_token = !b->initial && m->stream > b->since.events;
+        json_t *room = NULL;
+        if (strcmp(m->membership, "join") == 0) {
+            room = joined_room(b, m);
+            if (room) json_object_set_new(join, m->room_id, room);
+        } else if (strcmp(m->membership, "invite") == 0) {
+            if (b->initial || after_token) json_object_set_new(invite, m->room_id, invited_room(b, m));
+        } else if (strcmp(m->membership, "leave") == 0 || strcmp(m->membership, "ban") == 0) {
+            bool wanted = after_token || (b->p->filter->include_leave && (b->initial || b->p->full_state));
+            if (wanted) json_object_set_new(leave, m->room_id, left_room(b, m));
+        }
+    }
+}
+
+int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_pos *next, bool *has_updates)
+{
+    builder b = {.st = st, .p = p, .initial = p->since == NULL};
+    if (p->since) b.since = *p->since;
+    if (hs_store_sync_positions(st, &b.now) != 0) return -1;
+    b.now.typing = p->typing ? hs_typing_serial(p->typing, p->now_ms) : 0;
+    b.room_account_data = json_object();
+    b.changed = json_object();
+    b.left_candidates = json_object();
+
+    to_device_walk td = {json_array(), b.since.to_device};
+    if (b.since.to_device > 0 && hs_store_sync_to_device_ack(st, p->user_id, p->device_id, b.since.to_device) != 0)
+        b.failed = true;
+    if (hs_store_sync_to_device_each(st, p->user_id, p->device_id, b.since.to_device, b.now.to_device,
+                                     HS_SYNC_TO_DEVICE_LIMIT, to_device_row, &td) != 0)
+        b.failed = true;
+    b.now.to_device = td.last;
+
+    account_walk aw = {&b, json_array()};
+    if (hs_store_account_data_each(st, p->user_id, b.initial ? 0 : b.since.account_data, b.now.account_data,
+                                   account_row, &aw) != 0)
+        b.failed = true;
+
+    presence_walk pw = {&b, json_array()};
+    if (hs_store_presence_each(st, p->user_id, b.initial ? 0 : b.since.presence, b.now.presence, presence_row, &pw) !=
+        0)
+        b.failed = true;
+
+    membership_list ml = {0};
+    if (hs_store_sync_memberships(st, p->user_id, collect_membership, &ml) != 0 || ml.oom) b.failed = true;
+    json_t *join = json_object(), *invite = json_object(), *leave = json_object();
+    if (!b.failed) build_rooms(&b, &ml, join, invite, leave);
+    json_t *device_lists = b.failed ? json_object() : build_device_lists(&b, &ml);
+    membership_list_free(&ml);
+
+    json_t *otk = json_object(), *fallback = json_array();
+    if (hs_store_sync_one_time_key_counts(st, p->user_id, p->device_id, otk_count, otk) != 0 ||
+        hs_store_sync_unused_fallback_types(st, p->user_id, p->device_id, fallback_type, fallback) != 0)
+        b.failed = true;
+
+    bool updates = json_object_size(join) || json_object_size(invite) || json_object_size(leave) ||
+                   json_array_size(aw.global) || json_array_size(pw.events) || json_array_size(td.events) ||
+                   json_array_size(json_object_get(device_lists, "changed")) ||
+                   json_array_size(json_object_get(device_lists, "left"));
+    char token[HS_SYNC_TOKEN_MAX];
+    hs_sync_token_format(&b.now, token);
+    json_t *resp = json_pack("{sss{sososo}s{so}s{so}s{so}soso}", "next_batch", token, "rooms", "join", join, "invite",
+                             invite, "leave", leave, "account_data", "events", aw.global, "presence", "events",
+                             pw.events, "to_device", "events", td.events, "device_lists", device_lists,
+                             "device_one_time_keys_count", otk);
+    if (resp) json_object_set_new(resp, "device_unused_fallback_key_types", fallback);
+    else json_decref(fallback);
+    json_decref(b.room_account_data);
+    json_decref(b.changed);
+    json_decref(b.left_candidates);
+    if (b.failed || !resp) {
+        json_decref(resp);
+        return -1;
+    }
+    *out = resp;
+    *next = b.now;
+    *has_updates = updates;
+    return 0;
+}

@@ -1,0 +1,61 @@
+/* hs_sync: one /sync response body, computed from the store and the typing table for
+ * one device between the client's token and "now". No waiting and no HTTP here (the
+ * long-poll loop is hs_api_sync's); given the same store contents it gives the same
+ * answer.
+ *
+ * Consistency: the newest position of every stream is read first and every query is
+ * bounded by it, so whatever is written while a response is being built belongs to the
+ * next response, never to none and never to both.
+ *
+ * Rooms: the user's current membership decides the section — join (timeline, state,
+ * ephemeral typing + receipts, account data, summary), invite (stripped invite_state),
+ * leave/ban (the room up to the leave, when it happened after the token, or always with
+ * room.include_leave on an initial / full_state sync). A room appears in an
+ * incremental response only when something in it changed. The timeline is the newest
+ * `limit` events after the token (a room joined since the token, or any room on an
+ * initial sync: the newest `limit` overall); `limited` says older ones were skipped and
+ * prev_batch ("s<N>", a /messages token) pages back from the first one. `state` holds
+ * the current state events not in the timeline (all of them on initial / newly joined /
+ * full_state, else those changed since the token); with lazy_load_members only the
+ * members who sent timeline events and the syncing user.
+ *
+ * Not done: unread notification counts (always 0), the room's state *at the start of*
+ * the timeline when a state event changed again inside it (current state is sent),
+ * history visibility for events before a join, rooms.knock. */
+#ifndef HS_SYNC_H
+#define HS_SYNC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server-core/hs_filter.h"
+#include "server-core/hs_store.h"
+#include "server-core/hs_sync_token.h"
+#include "server-core/hs_typing.h"
+
+#define HS_SYNC_DEFAULT_TIMELINE_LIMIT 10
+#define HS_SYNC_MAX_TIMELINE_LIMIT 1000
+#define HS_SYNC_TO_DEVICE_LIMIT 100      /* to-device messages per response; the rest come next */
+#define HS_SYNC_TIMELINE_SCAN_MAX 10000  /* events scanned per room for a filtered timeline */
+
+typedef struct hs_sync_params {
+    const char *user_id;
+    const char *device_id;
+    const hs_sync_pos *since;   /* NULL: initial sync */
+    bool full_state;
+    const hs_filter *filter;    /* never NULL (hs_filter_init for none) */
+    hs_typing *typing;          /* may be NULL: no typing notices */
+    int64_t now_ms;             /* wall clock: event ages, presence, typing expiry */
+} hs_sync_params;
+
+/* Builds the response for `p`. On success returns 0 with *out (new object: next_batch,
+ * rooms, account_data, presence, to_device, device_lists, device_one_time_keys_count,
+ * device_unused_fallback_key_types), *next (the positions next_batch encodes) and
+ * *has_updates (false when nothing at all is new for this device: a long-poll should
+ * keep waiting). Delivering to-device messages after since.to_device first deletes the
+ * ones at or below it (the client acknowledged them). Returns -1 on a store error
+ * (nothing in *out). */
+int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_pos *next, bool *has_updates);
+
+#endif

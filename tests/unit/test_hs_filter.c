@@ -1,0 +1,131 @@
+/* hs_filter: validation errors name the field, wildcards match like the spec's
+ * examples, not_* wins over the allow lists, limits clamp. And hs_typing (suite
+ * hs_ephemeral): notices expire at their deadline, the serial moves exactly on changes,
+ * a renewal is no change, and a token from before a restart counts as "send all". */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "server-core/hs_filter.h"
+#include "server-core/hs_typing.h"
+
+static int parse(const char *json, hs_filter *f, char *err, size_t len)
+{
+    return hs_filter_parse(json, strlen(json), f, err, len);
+}
+
+Test(hs_filter, rejects_bad_filters_with_the_field_named)
+{
+    static const struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"[]", "object"},
+        {"{\"room\":[]}", "room"},
+        {"{\"room\":{\"timeline\":{\"limit\":0}}}", "room.timeline.limit"},
+        {"{\"room\":{\"timeline\":{\"limit\":\"5\"}}}", "room.timeline.limit"},
+        {"{\"presence\":{\"types\":[1]}}", "presence.types[0]"},
+        {"{\"room\":{\"state\":{\"lazy_load_members\":1}}}", "lazy_load_members"},
+        {"{\"room\":{\"rooms\":\"!a:b\"}}", "room.rooms"},
+        {"{\"event_format\":\"xml\"}", "event_format"},
+        {"{\"room\":{\"ephemeral\":{\"contains_url\":\"yes\"}}}", "contains_url"},
+        {"{\"a\":1,\"a\":2}", "JSON"},
+        {"{", "JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_filter f;
+        char err[256] = "";
+        cr_assert_eq(parse(cases[i].json, &f, err, sizeof err), -1, "%s accepted", cases[i].json);
+        cr_assert(strstr(err, cases[i].needle), "%s: '%s' lacks '%s'", cases[i].json, err, cases[i].needle);
+        cr_assert_null(f.root);
+    }
+    char big[HS_FILTER_MAX_BYTES + 2];
+    memset(big, ' ', sizeof big);
+    big[0] = '{';
+    big[sizeof big - 2] = '}';
+    big[sizeof big - 1] = 0;
+    hs_filter f;
+    char err[256];
+    cr_assert_eq(parse(big, &f, err, sizeof err), -1);
+    cr_assert(strstr(err, "larger"));
+}
+
+Test(hs_filter, wildcards)
+{
+    cr_assert(hs_filter_type_matches("m.*", "m.room.message"));
+    cr_assert(hs_filter_type_matches("*", ""));
+    cr_assert(hs_filter_type_matches("m.room.*e", "m.room.message"));
+    cr_assert(hs_filter_type_matches("*.message", "m.room.message"));
+    cr_assert(hs_filter_type_matches("m.room.message", "m.room.message"));
+    cr_assert_not(hs_filter_type_matches("m.room.message", "m.room.messages"));
+    cr_assert_not(hs_filter_type_matches("m.room", "m.room.message"));
+    cr_assert_not(hs_filter_type_matches("*.member", "m.room.message"));
+    cr_assert(hs_filter_type_matches("a*b*c", "aXXbYYbZc"));
+}
+
+Test(hs_filter, event_and_room_matching)
+{
+    hs_filter f;
+    char err[256];
+    cr_assert_eq(parse("{\"room\":{\"not_rooms\":[\"!x:s\"],\"timeline\":{\"types\":[\"m.room.*\"],"
+                       "\"not_types\":[\"m.room.member\"],\"senders\":[\"@a:s\",\"@b:s\"],\"not_senders\":[\"@b:s\"],"
+                       "\"limit\":5000,\"contains_url\":true},\"state\":{\"types\":[]}},"
+                       "\"presence\":{\"not_senders\":[\"@a:s\"]}}",
+                       &f, err, sizeof err),
+                 0, "%s", err);
+    json_t *url = json_pack("{ss}", "url", "mxc://s/x"), *plain = json_pack("{ss}", "body", "hi");
+    const hs_event_filter *tl = &f.timeline;
+    cr_assert(hs_filter_event_allowed(tl, "m.room.message", "@a:s", "!r:s", url));
+    cr_assert_not(hs_filter_event_allowed(tl, "m.room.message", "@a:s", "!r:s", plain), "contains_url");
+    cr_assert_not(hs_filter_event_allowed(tl, "m.room.member", "@a:s", "!r:s", url), "not_types wins");
+    cr_assert_not(hs_filter_event_allowed(tl, "m.room.message", "@b:s", "!r:s", url), "not_senders wins");
+    cr_assert_not(hs_filter_event_allowed(tl, "m.room.message", "@c:s", "!r:s", url), "not in senders");
+    cr_assert_not(hs_filter_event_allowed(tl, "org.custom", "@a:s", "!r:s", url));
+    cr_assert_not(hs_filter_event_allowed(&f.state, "m.room.name", "@a:s", "!r:s", NULL), "empty types = nothing");
+    cr_assert(hs_filter_event_allowed(&f.ephemeral, "m.typing", NULL, "!r:s", NULL), "absent = everything");
+    cr_assert_not(hs_filter_event_allowed(&f.presence, "m.presence", "@a:s", NULL, NULL));
+    cr_assert(hs_filter_event_allowed(&f.presence, "m.presence", "@b:s", NULL, NULL));
+    cr_assert_not(hs_filter_room_allowed(&f, "!x:s"));
+    cr_assert(hs_filter_room_allowed(&f, "!r:s"));
+    cr_assert_eq(hs_filter_limit(tl, 10, 1000), 1000);
+    cr_assert_eq(hs_filter_limit(&f.state, 10, 1000), 10);
+    json_decref(url);
+    json_decref(plain);
+    hs_filter_clear(&f);
+    hs_filter_init(&f);
+    cr_assert(hs_filter_event_allowed(&f.timeline, "anything", "@z:s", "!q:s", NULL));
+    cr_assert(hs_filter_room_allowed(&f, "!q:s"));
+}
+
+Test(hs_ephemeral, typing_expires_and_moves_the_serial_on_changes_only)
+{
+    hs_typing *t = hs_typing_new();
+    cr_assert_eq(hs_typing_serial(t, 0), 0);
+    cr_assert_eq(hs_typing_set(t, "!r", "@a", true, 1000, 0), 1);
+    cr_assert_eq(hs_typing_set(t, "!r", "@a", true, 5000, 100), 0, "a renewal is no change");
+    cr_assert_eq(hs_typing_set(t, "!r", "@b", true, 500, 100), 1);
+    int64_t s = hs_typing_serial(t, 200);
+    cr_assert_eq(s, 2);
+    cr_assert_eq(hs_typing_next_expiry(t), 600);
+    json_t *ids = hs_typing_room(t, "!r", 0);
+    cr_assert_eq(json_array_size(ids), 2);
+    json_decref(ids);
+    cr_assert_null(hs_typing_room(t, "!r", s), "unchanged since the token");
+    cr_assert_null(hs_typing_room(t, "!other", 0));
+    /* @b's notice expires at 600 */
+    cr_assert_eq(hs_typing_serial(t, 600), 3);
+    ids = hs_typing_room(t, "!r", s);
+    cr_assert_eq(json_array_size(ids), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(ids, 0)), "@a");
+    json_decref(ids);
+    cr_assert_eq(hs_typing_set(t, "!r", "@a", false, 0, 700), 1);
+    cr_assert_eq(hs_typing_set(t, "!r", "@a", false, 0, 700), 0, "stopping twice is no change");
+    cr_assert_eq(hs_typing_next_expiry(t), INT64_MAX);
+    /* a token from a previous process (serial above ours) gets the room again */
+    ids = hs_typing_room(t, "!r", 1000);
+    cr_assert_not_null(ids);
+    cr_assert_eq(json_array_size(ids), 0);
+    json_decref(ids);
+    /* timeouts are clamped */
+    cr_assert_eq(hs_typing_set(t, "!r", "@c", true, INT64_C(1) << 40, 0), 1);
+    cr_assert_eq(hs_typing_next_expiry(t), HS_TYPING_MAX_TIMEOUT_MS);
+    hs_typing_free(t);
+}

@@ -1,0 +1,829 @@
+/* /sync end to end on a real hs_server over loopback: what a client sees after an
+ * initial sync and each incremental one — exactly the new events, in order; long-polls
+ * that return as soon as another client sends and time out otherwise; the long-poll
+ * budget; limited timelines whose prev_batch pages on through /messages; uploaded and
+ * inline filters; typing, receipts (private ones only to their owner), read markers,
+ * account data and presence in their sections; invites, joins and leaves; to-device
+ * delivery in bounded batches with deletion once acknowledged, one-time key counts and
+ * device list changes (the E2EE tables are filled directly, as their writer would). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server-core/hs_api_sync.h"
+#include "server-core/hs_server.h"
+#include "support/pgt.h"
+#include "support/pgt_matrix.h"
+
+static char *dir;
+static hs_server srv;
+static hs_config cfg;
+static char base[128];
+static char err[1024];
+
+static void start(void)
+{
+    dir = pgt_tmpdir();
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
+    cfg.threads = 3;
+    cfg.max_long_polls = 1;
+    cfg.shutdown_grace_seconds = 5;
+    cfg.registration_enabled = true;
+    cfg.rate_limits_enabled = false;
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads, .max_connections = 64,
+        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
+    };
+    srv.client = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.client, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+}
+
+static void stop(void)
+{
+    hs_server_close(&srv);
+    pgt_rmtree(dir);
+    free(dir);
+}
+
+TestSuite(hs_sync, .init = start, .fini = stop, .timeout = 120);
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    json_t *j = pgt_mx_call(base, method, path, token, body, status);
+    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
+    return j;
+}
+
+/* Percent-encodes anything but unreserved characters (IDs in paths, JSON in queries). */
+static const char *enc(const char *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = s; *p && o + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+            buf[o++] = *p;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+static pgt_mx_login reg(const char *user)
+{
+    pgt_mx_login l;
+    cr_assert_eq(pgt_mx_register(base, user, "correct horse battery", &l), 0, "register %s", user);
+    return l;
+}
+
+static void expect_ok(json_t *j, const long *st_p)
+{
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(*st_p, 200, "status %ld: %s", *st_p, dump);
+    free(dump);
+    json_decref(j);
+}
+
+static char *create_room(const pgt_mx_login *u, const char *body)
+{
+    long st;
+    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/createRoom");
+    cr_assert_eq(st, 200);
+    char *room = strdup(json_string_value(json_object_get(j, "room_id")));
+    json_decref(j);
+    return room;
+}
+
+static void join(const pgt_mx_login *u, const char *room)
+{
+    long st;
+    char r[512];
+    json_t *j = call("POST", u->token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", enc(room, r, sizeof r));
+    expect_ok(j, &st);
+}
+
+static char *send_text(const pgt_mx_login *u, const char *room, const char *text)
+{
+    static int txn;
+    long st;
+    char r[512], body[512];
+    snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
+    json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%d",
+                     enc(room, r, sizeof r), ++txn);
+    cr_assert_eq(st, 200);
+    char *id = strdup(json_string_value(json_object_get(j, "event_id")));
+    json_decref(j);
+    return id;
+}
+
+/* GET /sync with an optional since token and extra query ("&timeout=..."). */
+static json_t *do_sync(const pgt_mx_login *u, const char *since, const char *extra)
+{
+    long st;
+    char s[512];
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/sync?%s%s%s", since ? "since=" : "",
+                     since ? enc(since, s, sizeof s) : "", extra ? extra : "");
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(st, 200, "sync: %ld %s", st, dump);
+    free(dump);
+    cr_assert(json_is_string(json_object_get(j, "next_batch")));
+    return j;
+}
+
+static const char *next_batch(const json_t *j)
+{
+    return json_string_value(json_object_get(j, "next_batch"));
+}
+
+static json_t *joined(const json_t *j, const char *room)
+{
+    return json_object_get(json_object_get(json_object_get(j, "rooms"), "join"), room);
+}
+
+static json_t *timeline_events(const json_t *j, const char *room)
+{
+    return json_object_get(json_object_get(joined(j, room), "timeline"), "events");
+}
+
+/* The first event of `type` in a JSON array of events, or NULL. */
+static json_t *find_type(const json_t *events, const char *type)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e) if (strcmp(json_string_value(json_object_get(e, "type")), type) == 0) return e;
+    return NULL;
+}
+
+/* ---- room events ---------------------------------------------------------------------- */
+
+Test(hs_sync, initial_then_incremental_sees_exactly_the_new_events)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\",\"name\":\"lobby\"}");
+    join(&b, room);
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    json_t *room0 = joined(s0, room);
+    cr_assert_not_null(room0, "initial sync lacks the room");
+    /* everything of a new room fits the default limit? create..join of bob = 8 events > 10? */
+    json_t *state = json_object_get(json_object_get(room0, "state"), "events");
+    json_t *tl = timeline_events(s0, room);
+    cr_assert(json_array_size(tl) > 0);
+    /* state + timeline together hold the room name, and no event is in both */
+    cr_assert(find_type(state, "m.room.name") || find_type(tl, "m.room.name"));
+    size_t i, k;
+    json_t *e, *f;
+    json_array_foreach(state, i, e) json_array_foreach(tl, k, f)
+        cr_assert_str_neq(json_string_value(json_object_get(e, "event_id")),
+                          json_string_value(json_object_get(f, "event_id")));
+    json_t *summary = json_object_get(room0, "summary");
+    cr_assert_eq(json_integer_value(json_object_get(summary, "m.joined_member_count")), 2);
+
+    char *ids[3];
+    ids[0] = send_text(&b, room, "one");
+    ids[1] = send_text(&b, room, "two");
+    ids[2] = send_text(&a, room, "three");
+    json_t *s1 = do_sync(&a, next_batch(s0), NULL);
+    tl = timeline_events(s1, room);
+    cr_assert_eq(json_array_size(tl), 3, "incremental timeline has %zu events", json_array_size(tl));
+    for (i = 0; i < 3; i++) {
+        json_t *ev = json_array_get(tl, i);
+        cr_assert_str_eq(json_string_value(json_object_get(ev, "event_id")), ids[i]);
+        cr_assert_null(json_object_get(ev, "room_id"));
+    }
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(tl, 0), "content"), "body")),
+                     "one");
+    /* the sending device sees its transaction ID */
+    cr_assert(json_is_string(json_object_get(json_object_get(json_array_get(tl, 2), "unsigned"), "transaction_id")));
+    cr_assert(json_is_false(json_object_get(json_object_get(joined(s1, room), "timeline"), "limited")));
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(joined(s1, room), "state"), "events")), 0);
+
+    /* nothing new: the room is absent, and the same token again gives the same events */
+    json_t *s2 = do_sync(&a, next_batch(s1), NULL);
+    cr_assert_null(joined(s2, room));
+    json_t *again = do_sync(&a, next_batch(s0), NULL);
+    cr_assert_eq(json_array_size(timeline_events(again, room)), 3);
+    /* a /messages token is a sync token too (events part) */
+    cr_assert_str_eq(next_batch(s2), next_batch(s1));
+    for (i = 0; i < 3; i++) free(ids[i]);
+    json_decref(s0);
+    json_decref(s1);
+    json_decref(s2);
+    json_decref(again);
+    free(room);
+}
+
+Test(hs_sync, bad_tokens_and_parameters_are_400)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    static const char *const bad[] = {"since=x1", "since=s1_2", "since=s-1", "timeout=soon", "set_presence=busy",
+                                      "filter=nonsense", "filter=%7B%22room%22%3A5%7D"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/sync?%s", bad[i]);
+        cr_assert_eq(st, 400, "%s gave %ld", bad[i], st);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_INVALID_PARAM");
+        json_decref(j);
+    }
+    json_t *j = call("GET", NULL, &st, NULL, "/_matrix/client/v3/sync");
+    cr_assert_eq(st, 401);
+    json_decref(j);
+}
+
+/* ---- long-polling --------------------------------------------------------------------- */
+
+typedef struct poll_arg {
+    const pgt_mx_login *u;
+    const char *since;
+    int timeout_ms;
+    json_t *result;
+    long returned_ms;
+} poll_arg;
+
+static void *poll_thread(void *arg)
+{
+    poll_arg *p = arg;
+    char path[1024], s[512];
+    snprintf(path, sizeof path, "/_matrix/client/v3/sync?since=%s&timeout=%d", enc(p->since, s, sizeof s),
+             p->timeout_ms);
+    long st;
+    p->result = pgt_mx_call(base, "GET", path, p->u->token, NULL, &st);
+    p->returned_ms = pgt_now_ms();
+    return NULL;
+}
+
+/* Waits until `n` /sync requests are inside their long-poll wait. */
+static void wait_waiting(int n)
+{
+    for (int i = 0; i < 500 && hs_api_sync_waiting(srv.sync) != n; i++) usleep(10000);
+    cr_assert_eq(hs_api_sync_waiting(srv.sync), n);
+}
+
+Test(hs_sync, long_poll_returns_on_a_send_and_times_out_otherwise)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    json_t *s0 = do_sync(&a, NULL, NULL);
+
+    /* nothing happens: the poll waits its timeout and answers with nothing new */
+    long t0 = pgt_now_ms();
+    json_t *idle = do_sync(&a, next_batch(s0), "&timeout=400");
+    long took = pgt_now_ms() - t0;
+    cr_assert(took >= 390 && took < 3000, "idle poll took %ld ms", took);
+    cr_assert_null(joined(idle, room));
+    json_decref(idle);
+
+    poll_arg p = {&a, next_batch(s0), 10000, NULL, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, poll_thread, &p), 0);
+    wait_waiting(1);
+    usleep(100 * 1000);
+    char *id = send_text(&b, room, "wake up");
+    long sent = pgt_now_ms();
+    pthread_join(th, NULL);
+    cr_assert_not_null(p.result);
+    long latency = p.returned_ms - sent;
+    cr_assert(latency < 1000, "the long-poll returned %ld ms after the send", latency);
+    json_t *tl = timeline_events(p.result, room);
+    cr_assert_eq(json_array_size(tl), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "event_id")), id);
+    cr_assert_eq(hs_api_sync_waiting(srv.sync), 0);
+    json_decref(p.result);
+    json_decref(s0);
+    free(id);
+    free(room);
+}
+
+Test(hs_sync, long_polls_beyond_the_budget_answer_at_once)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    /* bob's first sync marks him online; alice's token must come after that news */
+    json_t *sb = do_sync(&b, NULL, NULL), *sa = do_sync(&a, NULL, NULL);
+    poll_arg p = {&a, next_batch(sa), 10000, NULL, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, poll_thread, &p), 0);
+    wait_waiting(1); /* cfg.max_long_polls = 1 */
+    long t0 = pgt_now_ms();
+    json_t *over = do_sync(&b, next_batch(sb), "&timeout=5000");
+    cr_assert(pgt_now_ms() - t0 < 2000, "a poll beyond the budget waited %ld ms", pgt_now_ms() - t0);
+    json_decref(over);
+    /* the waiting one still wakes on news */
+    char *id = send_text(&b, room, "hello");
+    pthread_join(th, NULL);
+    cr_assert_eq(json_array_size(timeline_events(p.result, room)), 1);
+    json_decref(p.result);
+    json_decref(sa);
+    json_decref(sb);
+    free(id);
+    free(room);
+}
+
+Test(hs_sync, shutdown_ends_a_waiting_poll)
+{
+    pgt_mx_login a = reg("alice");
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    poll_arg p = {&a, next_batch(s0), 60000, NULL, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, poll_thread, &p), 0);
+    wait_waiting(1);
+    long t0 = pgt_now_ms();
+    hs_api_sync_stop(srv.sync);
+    pthread_join(th, NULL);
+    cr_assert(pgt_now_ms() - t0 < 2000);
+    cr_assert_not_null(p.result);
+    json_decref(p.result);
+    json_decref(s0);
+}
+
+/* ---- limited timelines ----------------------------------------------------------------- */
+
+Test(hs_sync, limited_timeline_prev_batch_pages_through_messages)
+{
+    pgt_mx_login a = reg("alice");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\"}");
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    char *ids[15];
+    for (int i = 0; i < 15; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "m%d", i);
+        ids[i] = send_text(&a, room, text);
+    }
+    char q[256], f[128];
+    snprintf(q, sizeof q, "&filter=%s", enc("{\"room\":{\"timeline\":{\"limit\":5}}}", f, sizeof f));
+    json_t *s1 = do_sync(&a, next_batch(s0), q);
+    json_t *tl = json_object_get(joined(s1, room), "timeline");
+    json_t *events = json_object_get(tl, "events");
+    cr_assert_eq(json_array_size(events), 5);
+    cr_assert(json_is_true(json_object_get(tl, "limited")));
+    for (int i = 0; i < 5; i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(events, (size_t)i), "event_id")),
+                         ids[10 + i]);
+    /* prev_batch continues backwards exactly before the timeline */
+    long st;
+    char r[512], pb[128];
+    json_t *m = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=10&from=%s",
+                     enc(room, r, sizeof r), enc(json_string_value(json_object_get(tl, "prev_batch")), pb, sizeof pb));
+    cr_assert_eq(st, 200);
+    json_t *chunk = json_object_get(m, "chunk");
+    cr_assert_eq(json_array_size(chunk), 10);
+    for (int i = 0; i < 10; i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(chunk, (size_t)i), "event_id")),
+                         ids[9 - i]);
+    /* a sync token is accepted by /messages as well */
+    json_decref(m);
+    char nb[256];
+    m = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=1&from=%s",
+             enc(room, r, sizeof r), enc(next_batch(s1), nb, sizeof nb));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(m, "chunk"), 0), "event_id")),
+                     ids[14]);
+    json_decref(m);
+    for (int i = 0; i < 15; i++) free(ids[i]);
+    json_decref(s0);
+    json_decref(s1);
+    free(room);
+}
+
+/* ---- filters -------------------------------------------------------------------------- */
+
+Test(hs_sync, uploaded_and_inline_filters_select_events)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\",\"name\":\"one\"}");
+    char *other = create_room(&a, "{\"preset\":\"public_chat\",\"name\":\"two\"}");
+    join(&b, room);
+    long st;
+    char path[512];
+    snprintf(path, sizeof path, "/_matrix/client/v3/user/%s/filter", a.user_id);
+    json_t *j = call("POST", a.token, &st, "{\"room\":{\"timeline\":{\"types\":[\"m.room.mess*\"],"
+                                           "\"not_senders\":[\"@bob:example.test\"]},\"state\":{\"types\":[]}}}",
+                     "%s", path);
+    cr_assert_eq(st, 200);
+    char fid[32];
+    snprintf(fid, sizeof fid, "%s", json_string_value(json_object_get(j, "filter_id")));
+    json_decref(j);
+    j = call("GET", a.token, &st, NULL, "%s/%s", path, fid);
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(json_object_get(json_object_get(j, "room"), "timeline"), "types"), 0)),
+                     "m.room.mess*");
+    json_decref(j);
+    /* another user cannot read it; unknown IDs are 404 */
+    j = call("GET", b.token, &st, NULL, "%s/%s", path, fid);
+    cr_assert_eq(st, 403);
+    json_decref(j);
+    j = call("GET", a.token, &st, NULL, "%s/999", path);
+    cr_assert_eq(st, 404);
+    json_decref(j);
+    j = call("POST", a.token, &st, "{\"room\":{\"timeline\":{\"limit\":0}}}", "%s", path);
+    cr_assert_eq(st, 400);
+    json_decref(j);
+
+    char *mine = send_text(&a, room, "from alice");
+    char *his = send_text(&b, room, "from bob");
+    char q[128];
+    snprintf(q, sizeof q, "filter=%s", fid);
+    json_t *s = do_sync(&a, NULL, q);
+    json_t *tl = timeline_events(s, room);
+    cr_assert_eq(json_array_size(tl), 1, "filtered timeline has %zu events", json_array_size(tl));
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "event_id")), mine);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(joined(s, room), "state"), "events")), 0);
+    json_decref(s);
+
+    /* inline: only the second room, only bob's */
+    char f[512], fq[700];
+    snprintf(f, sizeof f, "{\"room\":{\"rooms\":[\"%s\"],\"timeline\":{\"senders\":[\"%s\"]}}}", room, b.user_id);
+    snprintf(fq, sizeof fq, "filter=%s", enc(f, path, sizeof path));
+    s = do_sync(&a, NULL, fq);
+    cr_assert_null(joined(s, other));
+    tl = timeline_events(s, room);
+    cr_assert(json_array_size(tl) >= 1);
+    size_t i;
+    json_t *e;
+    json_array_foreach(tl, i, e) cr_assert_str_eq(json_string_value(json_object_get(e, "sender")), b.user_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, json_array_size(tl) - 1), "event_id")), his);
+    json_decref(s);
+
+    /* lazy loading: only members who sent timeline events (and ourselves) */
+    snprintf(f, sizeof f, "{\"room\":{\"timeline\":{\"limit\":1},\"state\":{\"lazy_load_members\":true}}}");
+    snprintf(fq, sizeof fq, "filter=%s", enc(f, path, sizeof path));
+    s = do_sync(&b, NULL, fq);
+    json_t *state = json_object_get(json_object_get(joined(s, room), "state"), "events");
+    json_array_foreach(state, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "type")), "m.room.member") == 0)
+            cr_assert_str_eq(json_string_value(json_object_get(e, "state_key")), b.user_id,
+                             "lazy loading sent another member");
+    }
+    cr_assert_not_null(find_type(state, "m.room.create"));
+    json_decref(s);
+    free(mine);
+    free(his);
+    free(room);
+    free(other);
+}
+
+/* ---- ephemeral and per-user data -------------------------------------------------------- */
+
+static json_t *ephemeral(const json_t *s, const char *room, const char *type)
+{
+    return find_type(json_object_get(json_object_get(joined(s, room), "ephemeral"), "events"), type);
+}
+
+Test(hs_sync, typing_receipts_markers_and_account_data)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    char *ev = send_text(&a, room, "read me");
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    long st;
+    char r[512], u[256], e[512];
+    enc(room, r, sizeof r);
+    enc(b.user_id, u, sizeof u);
+    enc(ev, e, sizeof e);
+
+    expect_ok(call("PUT", b.token, &st, "{\"typing\":true,\"timeout\":30000}",
+                   "/_matrix/client/v3/rooms/%s/typing/%s", r, u), &st);
+    json_t *j = call("PUT", a.token, &st, "{\"typing\":true}", "/_matrix/client/v3/rooms/%s/typing/%s", r, u);
+    cr_assert_eq(st, 403, "typing for someone else");
+    json_decref(j);
+    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.read/%s", r, e), &st);
+    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.read.private/%s", r, e), &st);
+    j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.read/%s", r, "%24nope");
+    cr_assert_eq(st, 404);
+    json_decref(j);
+    j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.liked/%s", r, e);
+    cr_assert_eq(st, 400);
+    json_decref(j);
+
+    json_t *s1 = do_sync(&a, next_batch(s0), NULL);
+    json_t *typing = ephemeral(s1, room, "m.typing");
+    cr_assert_not_null(typing);
+    json_t *ids = json_object_get(json_object_get(typing, "content"), "user_ids");
+    cr_assert_eq(json_array_size(ids), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(ids, 0)), b.user_id);
+    json_t *receipt = ephemeral(s1, room, "m.receipt");
+    cr_assert_not_null(receipt);
+    json_t *by_ev = json_object_get(json_object_get(receipt, "content"), ev);
+    cr_assert(json_is_integer(json_object_get(json_object_get(json_object_get(by_ev, "m.read"), b.user_id), "ts")));
+    cr_assert_null(json_object_get(by_ev, "m.read.private"), "alice saw bob's private receipt");
+    /* bob sees his own private receipt */
+    json_t *sb = do_sync(&b, NULL, NULL);
+    by_ev = json_object_get(json_object_get(ephemeral(sb, room, "m.receipt"), "content"), ev);
+    cr_assert_not_null(json_object_get(json_object_get(by_ev, "m.read.private"), b.user_id));
+    json_decref(sb);
+
+    /* stop typing: the next sync says nobody types */
+    expect_ok(call("PUT", b.token, &st, "{\"typing\":false}", "/_matrix/client/v3/rooms/%s/typing/%s", r, u), &st);
+    json_t *s2 = do_sync(&a, next_batch(s1), NULL);
+    typing = ephemeral(s2, room, "m.typing");
+    cr_assert_not_null(typing);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(typing, "content"), "user_ids")), 0);
+    cr_assert_null(ephemeral(s2, room, "m.receipt"), "old receipts sent again");
+
+    /* account data, global and per room; read markers */
+    char au[256];
+    enc(a.user_id, au, sizeof au);
+    expect_ok(call("PUT", a.token, &st, "{\"theme\":\"dark\"}", "/_matrix/client/v3/user/%s/account_data/org.x.s", au),
+              &st);
+    expect_ok(call("PUT", a.token, &st, "{\"tags\":{\"u.work\":{}}}",
+                   "/_matrix/client/v3/user/%s/rooms/%s/account_data/m.tag", au, r), &st);
+    j = call("PUT", a.token, &st, "{}", "/_matrix/client/v3/user/%s/rooms/%s/account_data/m.fully_read", au, r);
+    cr_assert_eq(st, 405);
+    json_decref(j);
+    j = call("PUT", b.token, &st, "{}", "/_matrix/client/v3/user/%s/account_data/org.x.s", au);
+    cr_assert_eq(st, 403);
+    json_decref(j);
+    char body[600];
+    snprintf(body, sizeof body, "{\"m.fully_read\":\"%s\",\"m.read\":\"%s\"}", ev, ev);
+    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/read_markers", r), &st);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/user/%s/account_data/org.x.s", au);
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "theme")), "dark");
+    json_decref(j);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/user/%s/account_data/org.x.none", au);
+    cr_assert_eq(st, 404);
+    json_decref(j);
+
+    json_t *s3 = do_sync(&a, next_batch(s2), NULL);
+    json_t *global = find_type(json_object_get(json_object_get(s3, "account_data"), "events"), "org.x.s");
+    cr_assert_not_null(global);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(global, "content"), "theme")), "dark");
+    json_t *room_ad = json_object_get(json_object_get(joined(s3, room), "account_data"), "events");
+    cr_assert_not_null(find_type(room_ad, "m.tag"));
+    json_t *fr = find_type(room_ad, "m.fully_read");
+    cr_assert_not_null(fr);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(fr, "content"), "event_id")), ev);
+    cr_assert_not_null(ephemeral(s3, room, "m.receipt"), "alice's own m.read is missing");
+    /* the account data filter drops types */
+    char f[128], q[256];
+    snprintf(q, sizeof q, "filter=%s", enc("{\"account_data\":{\"not_types\":[\"org.x.*\"]}}", f, sizeof f));
+    json_t *s4 = do_sync(&a, NULL, q);
+    cr_assert_null(find_type(json_object_get(json_object_get(s4, "account_data"), "events"), "org.x.s"));
+    json_decref(s4);
+
+    json_decref(s0);
+    json_decref(s1);
+    json_decref(s2);
+    json_decref(s3);
+    free(ev);
+    free(room);
+}
+
+Test(hs_sync, presence_is_stored_and_streamed_to_room_members)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    json_t *s0 = do_sync(&a, NULL, "set_presence=offline");
+    long st;
+    char u[256];
+    enc(b.user_id, u, sizeof u);
+    expect_ok(call("PUT", b.token, &st, "{\"presence\":\"unavailable\",\"status_msg\":\"lunch\"}",
+                   "/_matrix/client/v3/presence/%s/status", u), &st);
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/presence/%s/status", u);
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "presence")), "unavailable");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status_msg")), "lunch");
+    json_decref(j);
+    j = call("GET", c.token, &st, NULL, "/_matrix/client/v3/presence/%s/status", u);
+    cr_assert_eq(st, 403, "a stranger read presence");
+    json_decref(j);
+    j = call("PUT", b.token, &st, "{\"presence\":\"asleep\"}", "/_matrix/client/v3/presence/%s/status", u);
+    cr_assert_eq(st, 400);
+    json_decref(j);
+    json_t *s1 = do_sync(&a, next_batch(s0), "&set_presence=offline");
+    json_t *p = find_type(json_object_get(json_object_get(s1, "presence"), "events"), "m.presence");
+    cr_assert_not_null(p);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "sender")), b.user_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "content"), "status_msg")), "lunch");
+    /* carol shares no room with bob: she never sees him */
+    json_t *sc = do_sync(&c, NULL, NULL);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(json_object_get(sc, "presence"), "events"), i, e)
+        cr_assert_str_neq(json_string_value(json_object_get(e, "sender")), b.user_id);
+    json_decref(sc);
+    json_decref(s0);
+    json_decref(s1);
+    free(room);
+}
+
+/* ---- invites and leaves ---------------------------------------------------------------- */
+
+Test(hs_sync, invite_join_and_leave_move_the_room_between_sections)
+{
+    pgt_mx_login a = reg("alice"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\",\"name\":\"secret\"}");
+    json_t *s0 = do_sync(&c, NULL, NULL);
+    long st;
+    char r[512], body[256];
+    enc(room, r, sizeof r);
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", c.user_id);
+    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", r), &st);
+
+    json_t *s1 = do_sync(&c, next_batch(s0), NULL);
+    json_t *inv = json_object_get(json_object_get(json_object_get(s1, "rooms"), "invite"), room);
+    cr_assert_not_null(inv, "the invite is missing");
+    json_t *istate = json_object_get(json_object_get(inv, "invite_state"), "events");
+    json_t *name = find_type(istate, "m.room.name");
+    cr_assert_not_null(name);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(name, "content"), "name")), "secret");
+    size_t i;
+    json_t *e;
+    bool me_invited = false;
+    json_array_foreach(istate, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "type")), "m.room.member") == 0 &&
+            strcmp(json_string_value(json_object_get(e, "state_key")), c.user_id) == 0)
+            me_invited = strcmp(json_string_value(json_object_get(json_object_get(e, "content"), "membership")),
+                                "invite") == 0;
+    }
+    cr_assert(me_invited);
+    cr_assert_null(joined(s1, room));
+
+    join(&c, room);
+    json_t *s2 = do_sync(&c, next_batch(s1), NULL);
+    json_t *jr = joined(s2, room);
+    cr_assert_not_null(jr, "the joined room is missing");
+    cr_assert_null(json_object_get(json_object_get(json_object_get(s2, "rooms"), "invite"), room));
+    /* newly joined: the whole state is there */
+    json_t *all = json_object_get(json_object_get(jr, "state"), "events");
+    cr_assert(find_type(all, "m.room.create") || find_type(timeline_events(s2, room), "m.room.create"));
+
+    char *msg = send_text(&a, room, "bye?");
+    expect_ok(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", r), &st);
+    char *after = send_text(&a, room, "after carol left");
+    json_t *s3 = do_sync(&c, next_batch(s2), NULL);
+    json_t *left = json_object_get(json_object_get(json_object_get(s3, "rooms"), "leave"), room);
+    cr_assert_not_null(left, "the left room is missing");
+    json_t *tl = json_object_get(json_object_get(left, "timeline"), "events");
+    cr_assert_eq(json_array_size(tl), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "event_id")), msg);
+    json_t *last = json_array_get(tl, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(last, "content"), "membership")), "leave");
+    cr_assert_null(joined(s3, room));
+    /* later: nothing more about the room, and not the message sent after leaving */
+    json_t *s4 = do_sync(&c, next_batch(s3), NULL);
+    cr_assert_null(json_object_get(json_object_get(json_object_get(s4, "rooms"), "leave"), room));
+    /* an initial sync shows left rooms only with include_leave */
+    json_t *s5 = do_sync(&c, NULL, NULL);
+    cr_assert_null(json_object_get(json_object_get(json_object_get(s5, "rooms"), "leave"), room));
+    char f[128], q[256];
+    snprintf(q, sizeof q, "filter=%s", enc("{\"room\":{\"include_leave\":true}}", f, sizeof f));
+    json_t *s6 = do_sync(&c, NULL, q);
+    cr_assert_not_null(json_object_get(json_object_get(json_object_get(s6, "rooms"), "leave"), room));
+    json_t *s7 = do_sync(&a, NULL, NULL);
+    cr_assert(json_object_get(json_object_get(joined(s7, room), "summary"), "m.joined_member_count"));
+    json_decref(s0);
+    json_decref(s1);
+    json_decref(s2);
+    json_decref(s3);
+    json_decref(s4);
+    json_decref(s5);
+    json_decref(s6);
+    json_decref(s7);
+    free(msg);
+    free(after);
+    free(room);
+}
+
+/* ---- E2EE streams ----------------------------------------------------------------------- */
+
+static void sql(const char *stmt)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(cfg.database_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *e = NULL;
+    cr_assert_eq(sqlite3_exec(db, stmt, NULL, NULL, &e), SQLITE_OK, "%s: %s", stmt, e ? e : "");
+    sqlite3_close(db);
+}
+
+static long count_rows(const char *query)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(cfg.database_path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    cr_assert_eq(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+Test(hs_sync, to_device_batches_are_deleted_once_acknowledged)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char stmt[1024];
+    for (int i = 0; i < 150; i++) {
+        snprintf(stmt, sizeof stmt,
+                 "INSERT INTO to_device_inbox (user_id, device_id, sender, type, content) VALUES"
+                 " ('%s', '%s', '%s', 'm.test', '{\"n\":%d}')",
+                 a.user_id, a.device_id, b.user_id, i);
+        sql(stmt);
+    }
+    snprintf(stmt, sizeof stmt,
+             "INSERT INTO to_device_inbox (user_id, device_id, sender, type, content) VALUES"
+             " ('%s', 'OTHERDEVICE', '%s', 'm.test', '{}')",
+             a.user_id, b.user_id);
+    sql(stmt);
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    json_t *td = json_object_get(json_object_get(s0, "to_device"), "events");
+    cr_assert_eq(json_array_size(td), 100);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_array_get(td, 0), "content"), "n")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(td, 0), "sender")), b.user_id);
+    json_t *s1 = do_sync(&a, next_batch(s0), NULL);
+    td = json_object_get(json_object_get(s1, "to_device"), "events");
+    cr_assert_eq(json_array_size(td), 50);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_array_get(td, 0), "content"), "n")), 100);
+    snprintf(stmt, sizeof stmt, "SELECT COUNT(*) FROM to_device_inbox WHERE device_id = '%s'", a.device_id);
+    cr_assert_eq(count_rows(stmt), 50, "the acknowledged first batch was not deleted");
+    /* retrying the same token gives the same batch again (not yet acknowledged) */
+    json_t *again = do_sync(&a, next_batch(s0), NULL);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(again, "to_device"), "events")), 50);
+    json_t *s2 = do_sync(&a, next_batch(s1), NULL);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(s2, "to_device"), "events")), 0);
+    cr_assert_eq(count_rows(stmt), 0);
+    cr_assert_eq(count_rows("SELECT COUNT(*) FROM to_device_inbox WHERE device_id = 'OTHERDEVICE'"), 1);
+    json_decref(s0);
+    json_decref(s1);
+    json_decref(again);
+    json_decref(s2);
+}
+
+Test(hs_sync, key_counts_and_device_list_changes)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    char stmt[1024];
+    for (int i = 0; i < 3; i++) {
+        snprintf(stmt, sizeof stmt,
+                 "INSERT INTO one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES"
+                 " ('%s', '%s', 'signed_curve25519', 'k%d', '{}')",
+                 a.user_id, a.device_id, i);
+        sql(stmt);
+    }
+    snprintf(stmt, sizeof stmt,
+             "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES"
+             " ('%s', '%s', 'signed_curve25519', 'f1', '{}', 0);"
+             "INSERT INTO device_list_changes (user_id) VALUES ('%s');"
+             "INSERT INTO device_list_changes (user_id) VALUES ('%s');",
+             a.user_id, a.device_id, b.user_id, c.user_id);
+    sql(stmt);
+    json_t *s1 = do_sync(&a, next_batch(s0), NULL);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(s1, "device_one_time_keys_count"),
+                                                    "signed_curve25519")),
+                 3);
+    json_t *fb = json_object_get(s1, "device_unused_fallback_key_types");
+    cr_assert_eq(json_array_size(fb), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(fb, 0)), "signed_curve25519");
+    json_t *changed = json_object_get(json_object_get(s1, "device_lists"), "changed");
+    cr_assert_eq(json_array_size(changed), 1, "carol shares no room with alice");
+    cr_assert_str_eq(json_string_value(json_array_get(changed, 0)), b.user_id);
+
+    /* carol joins: alice must fetch her devices; bob leaves: alice may forget his */
+    join(&c, room);
+    long st;
+    char r[512];
+    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)), &st);
+    json_t *s2 = do_sync(&a, next_batch(s1), NULL);
+    json_t *dl = json_object_get(s2, "device_lists");
+    changed = json_object_get(dl, "changed");
+    json_t *left = json_object_get(dl, "left");
+    cr_assert_eq(json_array_size(changed), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(changed, 0)), c.user_id);
+    cr_assert_eq(json_array_size(left), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(left, 0)), b.user_id);
+    json_decref(s0);
+    json_decref(s1);
+    json_decref(s2);
+    free(room);
+}
