@@ -8,6 +8,7 @@
  * is allowed to the alias's creator and to room members who may send
  * m.room.canonical_alias (hs_directory_can_edit); others get 403 M_FORBIDDEN. Deleting
  * an alias does not edit the room's m.room.canonical_alias event: clients do that.
+ * GET /rooms/{roomId}/aliases answers members, and anyone for a world_readable room.
  *
  * Visibility (spec "Listing rooms"): GET needs no token; PUT needs the same permission
  * as deleting someone else's alias. */
@@ -169,14 +170,16 @@ static void room_aliases_get(const hs_request *req, hs_response *resp, void *ctx
         hs_response_error(resp, 400, "M_INVALID_PARAM", "not a room ID: %s", room_id ? room_id : "");
         return;
     }
-    /* Members only; an unknown room looks the same as one the caller is not in (403),
-     * as the spec lists no 404 here. World-readable rooms are not opened up yet. */
+    /* Members, or anyone for a world_readable room; an unknown room looks the same as one
+     * the caller is not in (403), as the spec lists no 404 here. */
     char membership[32];
-    if (hs_store_membership(srv->store, room_id, who.user_id, membership) != 0) {
+    bool world_readable = false;
+    if (hs_store_membership(srv->store, room_id, who.user_id, membership) != 0 ||
+        hs_directory_world_readable(srv->store, room_id, &world_readable) != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
         return;
     }
-    if (strcmp(membership, "join") != 0) {
+    if (strcmp(membership, "join") != 0 && !world_readable) {
         hs_response_error(resp, 403, "M_FORBIDDEN", "you are not in room %s", room_id);
         return;
     }

@@ -11,6 +11,7 @@
 #include "server-core/hs_auth.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_room_version.h"
+#include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_rooms.h"
 
@@ -96,6 +97,13 @@ int hs_directory_can_edit(hs_store *st, const char *room_id, const char *user_id
     if (rc != 0) return rc;
     const hs_room_version *rv = hs_room_version_get(version);
     if (!rv) return -1;
+    hs_store_user u;
+    rc = hs_store_user_get(st, user_id, &u);
+    if (rc < 0) return -1;
+    if (rc == 0 && u.admin && !u.deactivated) {
+        *allowed = true;
+        return 0;
+    }
     if (hs_store_membership(st, room_id, user_id, membership) != 0) return -1;
     if (strcmp(membership, "join") != 0) return 0;
     hs_auth_map *map = hs_auth_map_new();
@@ -158,4 +166,14 @@ json_t *hs_directory_room_summary(hs_store *st, const char *room_id)
         return NULL;
     }
     return out;
+}
+
+int hs_directory_world_readable(hs_store *st, const char *room_id, bool *out)
+{
+    bool failed = false;
+    json_t *keep;
+    const char *hv = state_string(st, room_id, "m.room.history_visibility", "history_visibility", &keep, &failed);
+    *out = hv && strcmp(hv, "world_readable") == 0;
+    json_decref(keep);
+    return failed ? -1 : 0;
 }

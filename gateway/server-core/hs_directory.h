@@ -28,6 +28,10 @@ int hs_directory_alias_from_name(const char *localpart, const char *server_name,
  * Returns 0, 1 for an unknown room, -1 on a database error. */
 int hs_directory_can_edit(hs_store *st, const char *room_id, const char *user_id, bool *allowed);
 
+/* Whether the room's current history visibility is world_readable, into *out. Returns 0
+ * (also for an unknown room: false) or -1 on a database error. */
+int hs_directory_world_readable(hs_store *st, const char *room_id, bool *out);
+
 /* The room's entry in the public room list ("PublishedRoomsChunk": room_id,
  * num_joined_members, world_readable, guest_can_join, join_rule, and when set name,
  * topic, canonical_alias, avatar_url, room_type). Returns a new object or NULL on a

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_accounts.h"
 #include "server-core/hs_server.h"
 #include "support/pgt.h"
 #include "support/pgt_matrix.h"
@@ -366,6 +367,55 @@ Test(hs_directory_api, alias_delete_by_creator_or_room_admin_only)
     j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/aliases", enc(room));
     cr_assert_eq(json_array_size(json_object_get(j, "aliases")), 0);
     json_decref(j);
+    free(room);
+}
+
+Test(hs_directory_api, server_admin_and_world_readable_rooms)
+{
+    pgt_mx_login a = reg("alice");
+    pgt_mx_login d = reg("dave");
+    /* A server admin, made the way the shared-secret admin API makes one. */
+    char uid[HS_STORE_ID_MAX];
+    cr_assert_eq(hs_accounts_register(srv.store, "example.test", "root", "root password", true, 1, uid), HS_ACCOUNTS_OK);
+    long st;
+    json_t *j = call("POST", NULL, &st,
+                     "{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\",\"user\":\"root\"},"
+                     "\"password\":\"root password\"}",
+                     "/_matrix/client/v3/login");
+    cr_assert_eq(st, 200);
+    char root_token[256];
+    snprintf(root_token, sizeof root_token, "%s", json_string_value(json_object_get(j, "access_token")));
+    json_decref(j);
+
+    char *room = create_room(&a, "{\"preset\":\"private_chat\"}");
+    char body[512];
+    snprintf(body, sizeof body, "{\"room_id\":\"%s\"}", room);
+    expect_ok(call("PUT", a.token, &st, body, "/_matrix/client/v3/directory/room/%s", enc("#attic:example.test")), &st);
+    /* dave is not in the room: no alias list until its history is world_readable. */
+    expect_error(call("GET", d.token, &st, NULL, "/_matrix/client/v3/rooms/%s/aliases", enc(room)), &st, 403,
+                 "M_FORBIDDEN");
+    expect_ok(call("PUT", a.token, &st, "{\"history_visibility\":\"world_readable\"}",
+                   "/_matrix/client/v3/rooms/%s/state/m.room.history_visibility", enc(room)),
+              &st);
+    j = call("GET", d.token, &st, NULL, "/_matrix/client/v3/rooms/%s/aliases", enc(room));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "aliases"), 0)), "#attic:example.test");
+    json_decref(j);
+    /* The admin is not in the room either, yet may publish it and delete its alias. */
+    expect_error(call("PUT", d.token, &st, "{\"visibility\":\"public\"}", "/_matrix/client/v3/directory/list/room/%s",
+                      enc(room)),
+                 &st, 403, "M_FORBIDDEN");
+    expect_ok(call("PUT", root_token, &st, "{\"visibility\":\"public\"}", "/_matrix/client/v3/directory/list/room/%s",
+                   enc(room)),
+              &st);
+    j = call("POST", d.token, &st, "{}", "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
+    cr_assert(json_is_true(json_object_get(json_array_get(json_object_get(j, "chunk"), 0), "world_readable")));
+    json_decref(j);
+    expect_error(call("DELETE", d.token, &st, NULL, "/_matrix/client/v3/directory/room/%s", enc("#attic:example.test")),
+                 &st, 403, "M_FORBIDDEN");
+    expect_ok(call("DELETE", root_token, &st, NULL, "/_matrix/client/v3/directory/room/%s", enc("#attic:example.test")),
+              &st);
     free(room);
 }
 

@@ -1,5 +1,6 @@
 /* The directory's storage without HTTP: aliases resolve to their room, are unique,
- * know their creator, are listed per room and disappear on delete; profiles. */
+ * know their creator, are listed per room and disappear on delete; profile fields are
+ * set and cleared one at a time; unknown rooms have no directory visibility. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,4 +68,51 @@ Test(hs_directory, store_alias_get_put_delete, .init = open_store, .fini = close
     cr_assert_eq(hs_store_room_aliases(st, "!none:example.org", &v, &n), 0);
     cr_assert_eq(n, 0);
     hs_store_free_strings(v, n);
+}
+
+Test(hs_directory, store_profile_fields, .init = open_store, .fini = close_store)
+{
+    char *dn, *av;
+    cr_assert_eq(hs_store_profile_get(st, "@a:example.org", &dn, &av), 1);
+    cr_assert_null(dn);
+    cr_assert_null(av);
+
+    cr_assert_eq(hs_store_profile_init(st, "@a:example.org", "a"), 0);
+    cr_assert_eq(hs_store_profile_set(st, "@a:example.org", HS_STORE_PROFILE_AVATAR_URL, "mxc://example.org/x"), 0);
+    cr_assert_eq(hs_store_profile_get(st, "@a:example.org", &dn, &av), 0);
+    cr_assert_str_eq(dn, "a");
+    cr_assert_str_eq(av, "mxc://example.org/x");
+    free(dn);
+    free(av);
+
+    /* init never overwrites a profile the user already has */
+    cr_assert_eq(hs_store_profile_set(st, "@a:example.org", HS_STORE_PROFILE_DISPLAYNAME, "Alice"), 0);
+    cr_assert_eq(hs_store_profile_init(st, "@a:example.org", "a"), 0);
+    cr_assert_eq(hs_store_profile_set(st, "@a:example.org", HS_STORE_PROFILE_AVATAR_URL, NULL), 0);
+    cr_assert_eq(hs_store_profile_get(st, "@a:example.org", &dn, &av), 0);
+    cr_assert_str_eq(dn, "Alice");
+    cr_assert_null(av, "NULL clears the field");
+    free(dn);
+
+    /* set creates the row when there is none */
+    cr_assert_eq(hs_store_profile_set(st, "@b:example.org", HS_STORE_PROFILE_AVATAR_URL, "mxc://example.org/y"), 0);
+    cr_assert_eq(hs_store_profile_get(st, "@b:example.org", &dn, &av), 0);
+    cr_assert_null(dn);
+    cr_assert_str_eq(av, "mxc://example.org/y");
+    free(av);
+}
+
+Test(hs_directory, store_visibility_of_unknown_room, .init = open_store, .fini = close_store)
+{
+    bool pub = true;
+    cr_assert_eq(hs_store_room_is_public(st, "!none:example.org", &pub), 1);
+    cr_assert_eq(hs_store_room_set_public(st, "!none:example.org", true), 1);
+    char **v;
+    size_t n;
+    cr_assert_eq(hs_store_public_rooms(st, &v, &n), 0);
+    cr_assert_eq(n, 0);
+    hs_store_free_strings(v, n);
+    int64_t joined = -1;
+    cr_assert_eq(hs_store_room_joined_count(st, "!none:example.org", &joined), 0);
+    cr_assert_eq(joined, 0);
 }
