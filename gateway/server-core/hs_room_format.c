@@ -54,12 +54,23 @@ static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_view
     if (!pdu) return NULL;
     json_t *src = pdu;
     json_t *redacted = NULL;
-    if (ev->redacted_by && depth == 0) {
+    /* Events built by callers outside the room store may lack redacted_by: ask. */
+    char *asked = NULL;
+    const char *redacted_by = ev->redacted_by;
+    if (!redacted_by && depth == 0) {
+        if (hs_store_redaction_of(st, ev->event_id, &asked) < 0) {
+            json_decref(pdu);
+            return NULL;
+        }
+        redacted_by = asked;
+    }
+    if (redacted_by && depth == 0) {
         char version[HS_STORE_ROOM_VERSION_MAX];
         const hs_room_version *rv =
             hs_store_room_get(st, ev->room_id, version) == 0 ? hs_room_version_get(version) : NULL;
         redacted = rv ? hs_redact(pdu, rv) : NULL;
         if (!redacted) {
+            free(asked);
             json_decref(pdu);
             return NULL;
         }
@@ -85,13 +96,14 @@ static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_view
         json_object_set_new(uns, "transaction_id", json_string(ev->txn_id));
     int rc = 0;
     if (redacted) {
-        json_t *because = nested(st, ev->redacted_by, who, depth + 1);
+        json_t *because = nested(st, redacted_by, who, depth + 1);
         if (because) json_object_set_new(uns, "redacted_because", because);
         else rc = -1;
     } else if (who->aggregate && depth == 0) {
         rc = add_relations(st, ev, pdu, uns, who);
     }
     json_object_set_new(out, "unsigned", uns);
+    free(asked);
     json_decref(pdu);
     json_decref(redacted);
     if (rc != 0) {

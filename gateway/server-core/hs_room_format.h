@@ -22,8 +22,10 @@ typedef struct hs_room_viewer {
     bool aggregate;      /* add unsigned.m.relations */
 } hs_room_viewer;
 
-/* The client format of `ev` for `who`. Returns a new object (caller decrefs), or NULL
- * when the stored PDU does not parse or the store fails. */
+/* The client format of `ev` for `who`. ev->redacted_by is used when set (events read by
+ * hs_store_rooms carry it); when NULL the store is asked, so events loaded elsewhere are
+ * redacted too. Returns a new object (caller decrefs), or NULL when the stored PDU does
+ * not parse or the store fails. */
 json_t *hs_room_client_event(hs_store *st, const hs_store_event *ev, const hs_room_viewer *who);
 
 /* The client format of the event with this ID, NULL if unknown or on error. */

@@ -12,6 +12,7 @@
 
 #include "server-core/hs_replay.h"
 #include "server-core/hs_room.h"
+#include "server-core/hs_room_format.h"
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
@@ -253,6 +254,17 @@ Test(hs_rooms_history, redactions_relations_and_forgetting_are_recorded)
     hs_store_event ev;
     cr_assert_eq(hs_store_event_get(st, react, &ev), 0);
     cr_assert_str_eq(ev.redacted_by, redaction);
+    /* served redacted even when the caller did not load redacted_by */
+    free(ev.redacted_by);
+    ev.redacted_by = NULL;
+    hs_room_viewer who = {users[0], NULL, NOW, false};
+    json_t *served = hs_room_client_event(st, &ev, &who);
+    cr_assert_eq(json_object_size(json_object_get(served, "content")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(served, "unsigned"),
+                                                                       "redacted_because"),
+                                                       "event_id")),
+                     redaction);
+    json_decref(served);
     hs_store_event_clear(&ev);
     n = 0;
     cr_assert_eq(hs_store_relations(st, room, parent, "m.annotation", NULL, INT64_MAX, -1, true, 50, count_relations,
