@@ -7,7 +7,9 @@
  * M_ROOM_IN_USE). GET needs no token and answers the room and ["<our server>"]. DELETE
  * is allowed to the alias's creator and to room members who may send
  * m.room.canonical_alias (hs_directory_can_edit); others get 403 M_FORBIDDEN. Deleting
- * an alias does not edit the room's m.room.canonical_alias event: clients do that.
+ * an alias also removes it from the room's m.room.canonical_alias event when the
+ * deleting user may send that event (Synapse's behaviour); setting the canonical alias
+ * is left to clients.
  * GET /rooms/{roomId}/aliases answers members, and anyone for a world_readable room.
  *
  * Visibility (spec "Listing rooms"): GET needs no token; PUT needs the same permission
@@ -24,6 +26,7 @@
 #include "server-core/hs_directory.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
+#include "server-core/hs_room.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_rooms.h"
@@ -131,6 +134,52 @@ static void alias_get(const hs_request *req, hs_response *resp, void *ctx)
     free(room_id);
 }
 
+/* After an alias is deleted: if the room's m.room.canonical_alias names it (as alias or
+ * among alt_aliases), sends the event again without it, as `user_id`, so clients stop
+ * showing an alias that no longer resolves (what Synapse does). Best effort: a user
+ * without the power to send the event leaves it as it was. */
+static void drop_from_canonical_alias(hs_server *srv, const char *room_id, const char *alias, const char *user_id)
+{
+    char *event_id = NULL;
+    if (hs_store_state_get(srv->store, room_id, "m.room.canonical_alias", "", &event_id) != 0) return;
+    hs_store_event ev;
+    int rc = hs_store_event_get(srv->store, event_id, &ev);
+    free(event_id);
+    if (rc != 0) return;
+    json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    hs_store_event_clear(&ev);
+    json_t *content = pdu ? json_deep_copy(hs_pdu_content(pdu)) : NULL;
+    json_decref(pdu);
+    if (!json_is_object(content)) {
+        json_decref(content);
+        return;
+    }
+    bool changed = false;
+    const char *main_alias = json_string_value(json_object_get(content, "alias"));
+    if (main_alias && strcmp(main_alias, alias) == 0) {
+        json_object_del(content, "alias");
+        changed = true;
+    }
+    json_t *alt = json_object_get(content, "alt_aliases");
+    for (size_t i = json_array_size(alt); i-- > 0;) {
+        const char *a = json_string_value(json_array_get(alt, i));
+        if (a && strcmp(a, alias) == 0) {
+            json_array_remove(alt, i);
+            changed = true;
+        }
+    }
+    if (changed) {
+        hs_room_engine e = {srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
+                            srv->notifier};
+        hs_room_result res;
+        if (hs_room_send(&e, room_id, user_id, "m.room.canonical_alias", "", content, NULL, wall_ms(), NULL, &res) !=
+            HS_ROOM_OK)
+            hs_info("directory", "alias %s deleted; %s may not update the canonical alias of %s: %s", alias, user_id,
+                    room_id, res.msg);
+    }
+    json_decref(content);
+}
+
 static void alias_delete(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -153,11 +202,14 @@ static void alias_delete(const hs_request *req, hs_response *resp, void *ctx)
         free(room_id);
         return;
     }
-    free(room_id);
     rc = hs_store_alias_delete(srv->store, alias);
     if (rc < 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot delete the alias");
     else if (rc == 1) hs_response_error(resp, 404, "M_NOT_FOUND", "room alias %s not found", alias);
-    else hs_response_json(resp, 200, json_object());
+    else {
+        drop_from_canonical_alias(srv, room_id, alias, who.user_id);
+        hs_response_json(resp, 200, json_object());
+    }
+    free(room_id);
 }
 
 static void room_aliases_get(const hs_request *req, hs_response *resp, void *ctx)

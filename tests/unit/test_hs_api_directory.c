@@ -440,6 +440,24 @@ Test(hs_directory_api, create_room_alias_name)
     j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/joined_rooms");
     cr_assert_eq(json_array_size(json_object_get(j, "joined_rooms")), 1);
     json_decref(j);
+
+    /* Deleting an alias takes it out of the canonical alias event too (alias and alt_aliases). */
+    char body[512];
+    snprintf(body, sizeof body, "{\"room_id\":\"%s\"}", room);
+    expect_ok(call("PUT", a.token, &st, body, "/_matrix/client/v3/directory/room/%s", enc("#porch:example.test")), &st);
+    expect_ok(call("PUT", a.token, &st,
+                   "{\"alias\":\"#lobby:example.test\",\"alt_aliases\":[\"#porch:example.test\",\"#lobby:example.test\"]}",
+                   "/_matrix/client/v3/rooms/%s/state/m.room.canonical_alias", enc(room)),
+              &st);
+    expect_ok(call("DELETE", a.token, &st, NULL, "/_matrix/client/v3/directory/room/%s", enc("#lobby:example.test")),
+              &st);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.canonical_alias", enc(room));
+    cr_assert_eq(st, 200);
+    cr_assert_null(json_object_get(j, "alias"));
+    json_t *alt = json_object_get(j, "alt_aliases");
+    cr_assert_eq(json_array_size(alt), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(alt, 0)), "#porch:example.test");
+    json_decref(j);
     free(room);
 }
 
