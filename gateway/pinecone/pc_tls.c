@@ -64,7 +64,7 @@ int pc_tls_identity_new(pc_tls_identity **out, const uint8_t seed[PC_SEED_LEN], 
     gnutls_datum_t kd = {blob, sizeof blob};
 
     gnutls_x509_privkey_t xkey = NULL;
-    gnutls_privkey_t priv = NULL, priv_for_creds = NULL;
+    gnutls_privkey_t priv = NULL;
     gnutls_x509_crt_t crt = NULL;
     gnutls_datum_t der = {NULL, 0};
     gnutls_datum_t x = {NULL, 0};
@@ -84,22 +84,8 @@ int pc_tls_identity_new(pc_tls_identity **out, const uint8_t seed[PC_SEED_LEN], 
     }
     if (rc >= 0) rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
     if (rc >= 0) rc = gnutls_certificate_allocate_credentials(&id->creds);
-    if (rc >= 0) rc = gnutls_privkey_init(&priv_for_creds);
-    if (rc >= 0) rc = gnutls_privkey_import_x509(priv_for_creds, xkey, GNUTLS_PRIVKEY_IMPORT_COPY);
-    if (rc >= 0) {
-        /* set_key takes over the pcert and the key on success */
-        gnutls_pcert_st *pcert = gnutls_malloc(sizeof *pcert);
-        rc = pcert ? gnutls_pcert_import_x509(pcert, crt, 0) : GNUTLS_E_MEMORY_ERROR;
-        if (rc >= 0) {
-            rc = gnutls_certificate_set_key(id->creds, NULL, 0, pcert, 1, priv_for_creds);
-            if (rc >= 0)
-                priv_for_creds = NULL;
-            else
-                gnutls_pcert_deinit(pcert);
-        }
-        if (rc < 0)
-            gnutls_free(pcert);
-    }
+    /* copies the certificate and key into the credentials */
+    if (rc >= 0) rc = gnutls_certificate_set_x509_key(id->creds, &crt, 1, xkey);
     if (rc >= 0) {
         id->der = malloc(der.size);
         if (!id->der)
@@ -114,8 +100,6 @@ int pc_tls_identity_new(pc_tls_identity **out, const uint8_t seed[PC_SEED_LEN], 
     gnutls_free(der.data);
     if (crt)
         gnutls_x509_crt_deinit(crt);
-    if (priv_for_creds)
-        gnutls_privkey_deinit(priv_for_creds);
     if (priv)
         gnutls_privkey_deinit(priv);
     if (xkey)
