@@ -134,24 +134,37 @@ static void alias_get(const hs_request *req, hs_response *resp, void *ctx)
     free(room_id);
 }
 
-/* After an alias is deleted: if the room's m.room.canonical_alias names it (as alias or
- * among alt_aliases), sends the event again without it, as `user_id`, so clients stop
- * showing an alias that no longer resolves (what Synapse does). Best effort: a user
- * without the power to send the event leaves it as it was. */
-static void drop_from_canonical_alias(hs_server *srv, const char *room_id, const char *alias, const char *user_id)
+/* A copy of the content of the room's current m.room.canonical_alias, or NULL. */
+static json_t *canonical_alias_content(hs_server *srv, const char *room_id)
 {
     char *event_id = NULL;
-    if (hs_store_state_get(srv->store, room_id, "m.room.canonical_alias", "", &event_id) != 0) return;
+    if (hs_store_state_get(srv->store, room_id, "m.room.canonical_alias", "", &event_id) != 0) return NULL;
     hs_store_event ev;
     int rc = hs_store_event_get(srv->store, event_id, &ev);
     free(event_id);
-    if (rc != 0) return;
+    if (rc != 0) return NULL;
     json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
     hs_store_event_clear(&ev);
     json_t *content = pdu ? json_deep_copy(hs_pdu_content(pdu)) : NULL;
     json_decref(pdu);
     if (!json_is_object(content)) {
         json_decref(content);
+        return NULL;
+    }
+    return content;
+}
+
+/* After an alias is deleted: if the room's m.room.canonical_alias names it (as alias or
+ * among alt_aliases), sends the event again without it, as `user_id`, so clients stop
+ * showing an alias that no longer resolves (what Synapse does). Best effort: a user
+ * without the power to send the event leaves it as it was. */
+static void drop_from_canonical_alias(hs_server *srv, const char *room_id, const char *alias, const char *user_id)
+{
+    /* Read-modify-send under the room lock, so a concurrent change to the event is not lost. */
+    hs_room_lock();
+    json_t *content = canonical_alias_content(srv, room_id);
+    if (!content) {
+        hs_room_unlock();
         return;
     }
     bool changed = false;
@@ -172,11 +185,12 @@ static void drop_from_canonical_alias(hs_server *srv, const char *room_id, const
         hs_room_engine e = {srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
                             srv->notifier};
         hs_room_result res;
-        if (hs_room_send(&e, room_id, user_id, "m.room.canonical_alias", "", content, NULL, wall_ms(), NULL, &res) !=
-            HS_ROOM_OK)
+        if (hs_room_send_locked(&e, room_id, user_id, "m.room.canonical_alias", "", content, NULL, NULL, wall_ms(),
+                                NULL, &res) != HS_ROOM_OK)
             hs_info("directory", "alias %s deleted; %s may not update the canonical alias of %s: %s", alias, user_id,
                     room_id, res.msg);
     }
+    hs_room_unlock();
     json_decref(content);
 }
 

@@ -147,8 +147,8 @@ json_t *hs_directory_room_summary(hs_store *st, const char *room_id)
     bool failed = false;
     json_t *keep;
     const char *join_rule = state_string(st, room_id, "m.room.join_rules", "join_rule", &keep, &failed);
-    json_t *out = json_pack("{ss, sI, ss}", "room_id", room_id, "num_joined_members", (json_int_t)joined, "join_rule",
-                            join_rule ? join_rule : "invite");
+    json_t *out = json_pack("{ss, sI}", "room_id", room_id, "num_joined_members", (json_int_t)joined);
+    if (join_rule) json_object_set_new(out, "join_rule", json_string(join_rule));
     json_decref(keep);
     const char *hv = state_string(st, room_id, "m.room.history_visibility", "history_visibility", &keep, &failed);
     json_object_set_new(out, "world_readable", json_boolean(hv && strcmp(hv, "world_readable") == 0));

@@ -46,22 +46,28 @@ hs_profile_status hs_profile_set(const hs_room_engine *e, const char *user_id, h
     size_t n;
     if (hs_store_joined_rooms(e->store, user_id, &rooms, &n) != 0) return HS_PROFILE_ERROR;
     for (size_t i = 0; i < n; i++) {
+        /* Under the room lock from reading the membership to sending, so a leave that
+         * lands meanwhile is seen and not undone by a "join" carrying the new name. */
+        hs_room_lock();
         json_t *content = member_content(e->store, rooms[i], user_id);
-        if (!content) {
-            failed++;
+        const char *m = json_string_value(json_object_get(content, "membership"));
+        if (!content || !m || strcmp(m, "join") != 0) {
+            hs_room_unlock();
+            if (!content) failed++;
+            json_decref(content);
             continue;
         }
         json_t *before = json_deep_copy(content);
-        json_object_set_new(content, "membership", json_string("join"));
         json_object_del(content, "join_authorised_via_users_server");
         if (value) json_object_set_new(content, field_key(field), json_string(value));
         else json_object_del(content, field_key(field));
         hs_room_result res;
         /* The same profile again changes nothing a member could see: no event. */
         if (!json_equal(before, content) &&
-            hs_room_send(e, rooms[i], user_id, "m.room.member", user_id, content, NULL, now_ms, NULL, &res) !=
-                HS_ROOM_OK)
+            hs_room_send_locked(e, rooms[i], user_id, "m.room.member", user_id, content, NULL, NULL, now_ms, NULL,
+                                &res) != HS_ROOM_OK)
             failed++;
+        hs_room_unlock();
         json_decref(before);
         json_decref(content);
     }
