@@ -64,6 +64,13 @@ int hs_fed_register(struct hs_server *srv)
     srv->fed = calloc(1, sizeof *srv->fed);
     if (!srv->fed) return -1;
     parse_notaries(srv->fed, srv->cfg.trusted_key_servers);
+    char pub[44];
+    hs_signing_key_public_b64(&srv->signing_key, pub);
+    int rc = hs_store_fed_own_key_note(srv->store, srv->signing_key.key_id, pub, hs_fed_now_ms());
+    if (rc == 1)
+        hs_error("fed", "signing key ID %s was used before with a different key; peers cache keys by ID, so "
+                 "give the new key a new version", srv->signing_key.key_id);
+    if (rc != 0) return -1;
     if (hs_keys_server_register(srv) != 0 || hs_fed_query_register(srv) != 0) return -1;
     return 0;
 }

@@ -26,10 +26,25 @@
 
 int hs_keys_server_register(hs_server *srv);
 
+/* Our key response: the current key, and every key rotated out (hs_store_fed_own_key_note
+ * at startup) in old_verify_keys, so signatures made with them stay checkable. */
 static json_t *own_response(hs_server *srv, int64_t now_ms, hs_err *err)
 {
     int64_t valid_until = now_ms + (int64_t)srv->cfg.key_validity_hours * 3600 * 1000;
-    return hs_keys_own_response(srv->cfg.server_name, &srv->signing_key, valid_until, NULL, err);
+    hs_store_fed_old_key *old = NULL;
+    size_t n = 0;
+    if (hs_store_fed_own_old_keys(srv->store, &old, &n) != 0) {
+        hs_err_set(err, "database error reading our old keys");
+        return NULL;
+    }
+    json_t *old_json = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(old_json, old[i].key_id,
+                            json_pack("{s:s, s:I}", "key", old[i].key_b64, "expired_ts", (json_int_t)old[i].expired_ts));
+    free(old);
+    json_t *doc = hs_keys_own_response(srv->cfg.server_name, &srv->signing_key, valid_until, old_json, err);
+    json_decref(old_json);
+    return doc;
 }
 
 static void server_get(const hs_request *req, hs_response *resp, void *ctx)

@@ -1,7 +1,8 @@
 /* hs_store_federation: what federation remembers across restarts. Remote servers'
  * signing keys with their validity (valid_until_ts for current keys, expired_ts for
  * old_verify_keys), so signatures can be checked without asking again, and the last
- * validated key response per server, which the notary re-serves. Explicit transactions
+ * validated key response per server, which the notary re-serves; and every signing key
+ * this server has used, so a rotated key stays published in old_verify_keys. Explicit transactions
  * are avoided for the same reason as in hs_store_accounts.c: the one serialized
  * connection is shared by all worker threads. */
 #include "server-core/hs_store_federation.h"
@@ -17,7 +18,8 @@ const char hs_schema_federation[] =
     " valid_until_ts INTEGER NOT NULL, expired_ts INTEGER, fetched_ts INTEGER NOT NULL,"
     " PRIMARY KEY (server_name, key_id));"
     "CREATE TABLE server_key_responses (server_name TEXT PRIMARY KEY NOT NULL, response_json TEXT NOT NULL,"
-    " valid_until_ts INTEGER NOT NULL, fetched_ts INTEGER NOT NULL);";
+    " valid_until_ts INTEGER NOT NULL, fetched_ts INTEGER NOT NULL);"
+    "CREATE TABLE own_keys (key_id TEXT PRIMARY KEY NOT NULL, verify_key TEXT NOT NULL, expired_ts INTEGER);";
 
 static sqlite3_stmt *prep(hs_store *st, const char *sql)
 {
@@ -120,4 +122,60 @@ int hs_store_fed_profile_get(hs_store *st, const char *user_id, char **displayna
     }
     sqlite3_finalize(s);
     return ret;
+}
+
+int hs_store_fed_own_key_note(hs_store *st, const char *key_id, const char *key_b64, int64_t now_ms)
+{
+    sqlite3_stmt *s = prep(st, "SELECT verify_key FROM own_keys WHERE key_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, key_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int conflict = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 0), key_b64) != 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
+    if (conflict) return 1;
+    s = prep(st, "UPDATE own_keys SET expired_ts = ?2 WHERE key_id != ?1 AND expired_ts IS NULL");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, key_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, now_ms);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    /* A key that comes back after being rotated out is current again. */
+    s = prep(st, "INSERT INTO own_keys (key_id, verify_key, expired_ts) VALUES (?1, ?2, NULL)"
+                 " ON CONFLICT (key_id) DO UPDATE SET expired_ts = NULL");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, key_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, key_b64, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_fed_own_old_keys(hs_store *st, hs_store_fed_old_key **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(st, "SELECT key_id, verify_key, expired_ts FROM own_keys WHERE expired_ts IS NOT NULL"
+                               " ORDER BY key_id");
+    if (!s) return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_fed_old_key *grown = realloc(*out, (*n + 1) * sizeof **out);
+        if (!grown) break;
+        *out = grown;
+        hs_store_fed_old_key *k = &(*out)[(*n)++];
+        memset(k, 0, sizeof *k);
+        snprintf(k->key_id, sizeof k->key_id, "%s", (const char *)sqlite3_column_text(s, 0));
+        snprintf(k->key_b64, sizeof k->key_b64, "%s", (const char *)sqlite3_column_text(s, 1));
+        k->expired_ts = sqlite3_column_int64(s, 2);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
 }

@@ -1,8 +1,9 @@
 /* hs_store_federation: persistence for the federation area. Remote servers' verify keys
  * (one row per server and key ID, with the validity the key server gave it) and, per
  * server, the last validated key response as received, so the notary can serve it again
- * with its own signature added. Also the read-only profile lookup the federation
- * profile query needs (profiles is the directory area's table; this is a plain read).
+ * with its own signature added; this server's own keys over time (key rotation); and
+ * the read-only profile lookup the federation profile query needs (profiles is the
+ * directory area's table; this is a plain read).
  *
  * Only SQL lives here: what counts as valid is decided by hs_keys/hs_fed. All functions
  * are thread-safe (the store's connection is serialized) and return -1 on a database
@@ -42,5 +43,22 @@ int hs_store_fed_response_get(hs_store *st, const char *server_name, char **resp
  * or NULL when unset (caller frees). Returns 0 when the user has a profile row, 1 when it
  * has none (both outputs NULL), -1. */
 int hs_store_fed_profile_get(hs_store *st, const char *user_id, char **displayname, char **avatar_url);
+
+/* One of our own signing keys that was rotated out. */
+typedef struct hs_store_fed_old_key {
+    char key_id[128];
+    char key_b64[64];
+    int64_t expired_ts;
+} hs_store_fed_old_key;
+
+/* Records that this server now signs with (key_id, key_b64): any other current key is
+ * marked expired at now_ms (it moves to old_verify_keys). Returns 0; 1 when key_id was
+ * used before with a different key (peers cache keys by ID, so reusing an ID would make
+ * them check our signatures against the wrong key); -1 on error. */
+int hs_store_fed_own_key_note(hs_store *st, const char *key_id, const char *key_b64, int64_t now_ms);
+
+/* Our rotated-out keys, ordered by key ID, as a malloc'd array (*out, caller frees) of
+ * *n entries. Returns 0 or -1. */
+int hs_store_fed_own_old_keys(hs_store *st, hs_store_fed_old_key **out, size_t *n);
 
 #endif

@@ -2,12 +2,14 @@
  * our verifier (and stop validating when tampered with or asked for the wrong server),
  * and our own key server - a real hs_server federation router on loopback - answers
  * both key paths with a document that has every field Synapse needs and passes the same
- * verifier. The notary answers for itself with its signature on the document. */
+ * verifier. The notary answers for itself with its signature on the document, and a
+ * rotated key stays published in old_verify_keys. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server-core/hs_fed.h"
 #include "server-core/hs_keys.h"
@@ -179,4 +181,57 @@ Test(hs_keys_server, profile_query_requires_x_matrix, .init = start, .fini = sto
     cr_expect_eq(status, 401);
     cr_expect_str_eq(json_string_value(json_object_get(r, "errcode")), "M_UNAUTHORIZED");
     json_decref(r);
+}
+
+/* Rotation: replacing the key file and restarting publishes the new key and keeps the
+ * old one in old_verify_keys with the time it was retired; reusing a key ID with a
+ * different key refuses to start. */
+Test(hs_keys_server, rotated_key_stays_in_old_verify_keys, .init = start, .fini = stop, .timeout = 30)
+{
+    hs_config cfg = srv.cfg;
+    hs_signing_key first = srv.signing_key;
+    hs_server_close(&srv);
+    char err[512];
+    unlink(cfg.signing_key_path);
+    hs_signing_key second;
+    cr_assert_eq(hs_signing_key_generate(&second), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &second, err, sizeof err), 0, "%s", err);
+    int64_t before = hs_fed_now_ms();
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
+        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
+    };
+    srv.federation = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.federation, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+
+    long status;
+    json_t *doc = get_json("/_matrix/key/v2/server", "GET", NULL, &status);
+    cr_assert_eq(status, 200);
+    hs_keys_doc kd;
+    hs_err e;
+    cr_assert_eq(hs_keys_validate(doc, "keys.test:8448", hs_fed_now_ms(), &kd, &e), 0, "%s", e.msg);
+    const hs_keys_entry *cur = hs_keys_find(&kd, second.key_id), *old = hs_keys_find(&kd, first.key_id);
+    cr_assert_not_null(cur);
+    cr_expect_eq(cur->expired_ts, -1);
+    cr_assert_not_null(old, "the rotated-out key is not published");
+    cr_expect_eq(memcmp(old->public_key, first.public_key, 32), 0);
+    cr_expect_geq(old->expired_ts, before);
+    cr_expect_leq(old->expired_ts, hs_fed_now_ms());
+    json_decref(doc);
+
+    /* The first key's ID with other key material: refused. */
+    hs_server_close(&srv);
+    hs_signing_key impostor;
+    cr_assert_eq(hs_signing_key_generate(&impostor), 0);
+    hs_signing_key clash;
+    cr_assert_eq(hs_signing_key_from_seed(&clash, first.key_id + strlen("ed25519:"), impostor.seed), 0);
+    unlink(cfg.signing_key_path);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &clash, err, sizeof err), 0, "%s", err);
+    cr_expect_neq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "a reused key ID was accepted");
+    /* Back to the second key so the suite's fini has a server to close. */
+    unlink(cfg.signing_key_path);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &second, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
 }
