@@ -153,6 +153,19 @@ static const field federation_settings_fields[] = {
     END,
 };
 
+static const field media_fields[] = {
+    PATHF("path", media_path,
+          "Directory of the media repository (uploaded files). Created on the first upload."),
+    INT64F("max_upload_bytes", media_max_upload_bytes, 1024, INT64_C(1) << 34,
+           "Largest file a user may upload (413 M_TOO_LARGE above it); advertised as\n"
+           "m.upload.size. Uploads may exceed limits.max_request_body_bytes up to this size."),
+    BOOLF("unauthenticated_download", media_unauthenticated_download,
+          "Also serve downloads and thumbnails on the legacy unauthenticated\n"
+          "/_matrix/media/v3 paths (clients that predate authenticated media need them).\n"
+          "false: only /_matrix/client/v1/media with an access token."),
+    END,
+};
+
 static const field root_fields[] = {
     STR("server_name", server_name, true,
         "The DNS identity of this homeserver: user IDs are @name:<server_name>. It is\n"
@@ -177,6 +190,7 @@ static const field root_fields[] = {
     SECTION("registration", registration_fields, "Account registration."),
     SECTION("rate_limits", rate_limit_fields, "Rate limits on the Client-Server API."),
     SECTION("rooms", rooms_fields, "Rooms."),
+    SECTION("media", media_fields, "Media repository."),
     SECTION("federation", federation_settings_fields, "Server-Server API: keys, outbound requests."),
     SECTION("p2p", p2p_fields, "Pinecone overlay and P2P homeserver identity."),
     SECTION("bridge", bridge_fields, "Translating bridge between the two identities."),
@@ -211,6 +225,9 @@ void hs_config_defaults(hs_config *cfg)
     cfg->register_burst = 3;
     cfg->rate_limit_max_keys = 10000;
     snprintf(cfg->default_room_version, sizeof cfg->default_room_version, "10");
+    snprintf(cfg->media_path, sizeof cfg->media_path, "media");
+    cfg->media_max_upload_bytes = 50 * 1024 * 1024;
+    cfg->media_unauthenticated_download = true;
     cfg->key_validity_hours = 24;
     /* Synapse's default ip_range_blacklist, so a name pointing at internal hosts cannot
      * turn federation into a probe of the operator's network. */

@@ -49,6 +49,9 @@ typedef struct hs_config {
     int register_burst;
     int rate_limit_max_keys;        /* addresses tracked per limiter (bounded memory) */
     char default_room_version[16];  /* rooms.default_room_version: createRoom without room_version */
+    char media_path[HS_PATH_MAX];   /* media.path: uploaded files live here (created on first upload) */
+    int64_t media_max_upload_bytes; /* media.max_upload_bytes: larger uploads get 413 M_TOO_LARGE */
+    bool media_unauthenticated_download; /* media.unauthenticated_download: serve /_matrix/media/v3 downloads */
     int key_validity_hours;         /* federation.*: how long our key response says it is valid */
     char trusted_key_servers[1024]; /* notaries asked when a server's own key server fails ("a,b") */
     char ip_range_denylist[2048];   /* CIDR ranges outbound federation must not connect to ("a/n,b/m") */

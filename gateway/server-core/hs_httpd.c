@@ -32,6 +32,7 @@ typedef struct pending {
     struct timespec start;
     bool started;
     bool too_large;
+    int64_t max_body;  /* this request's body limit (see hs_httpd_config.upload_prefix) */
     uint8_t *body;
     size_t body_len, body_cap;
     hs_kv headers[MAX_HEADERS];
@@ -147,8 +148,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         p->started = true;
         atomic_fetch_add(&h->in_flight, 1);
         p->route = "rejected";
+        p->max_body = h->cfg.max_body_bytes;
+        const char *up = h->cfg.upload_prefix;
+        if (up && strncmp(p->target, up, strlen(up)) == 0 && h->cfg.upload_max_body_bytes > p->max_body)
+            p->max_body = h->cfg.upload_max_body_bytes;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoll(cl, NULL, 10) > h->cfg.max_body_bytes)
+        if (cl && strtoll(cl, NULL, 10) > p->max_body)
             return respond_error(c, p, 413, "M_TOO_LARGE", "request body is larger than the server accepts");
         return MHD_YES;
     }
@@ -156,7 +161,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_size;
         *upload_size = 0;
         if (p->too_large) return MHD_YES;
-        if ((int64_t)(p->body_len + n) > h->cfg.max_body_bytes) {
+        if ((int64_t)(p->body_len + n) > p->max_body) {
             p->too_large = true; /* chunked body grew past the limit: keep draining, answer 413 */
             return MHD_YES;
         }

@@ -24,6 +24,11 @@ typedef struct hs_httpd_config {
     int threads;
     int max_connections;
     int64_t max_body_bytes;
+    /* Requests whose raw target starts with upload_prefix (NULL: none) may carry bodies up
+     * to max(max_body_bytes, upload_max_body_bytes): media uploads are far bigger than any
+     * JSON body, and one shared limit would either refuse files or accept huge JSON. */
+    const char *upload_prefix;
+    int64_t upload_max_body_bytes;
     hs_router *router;         /* borrowed; must outlive the listener */
     hs_metrics *metrics;       /* borrowed; may be NULL */
 } hs_httpd_config;

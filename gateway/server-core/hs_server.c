@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "server-core/hs_api_accounts.h"
+#include "server-core/hs_api_media.h"
+#include "server-core/hs_api_push.h"
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_keys.h"
 #include "server-core/hs_api_rooms.h"
@@ -35,6 +37,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     }
     if (hs_api_sync_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the sync routes");
+        goto fail;
+    }
+    if (hs_api_media_register(srv) != 0 || hs_api_push_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the media and push routes");
         goto fail;
     }
     if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
@@ -69,6 +75,8 @@ int hs_server_listen(hs_server *srv, const char *tls_cert_pem, const char *tls_k
         .threads = srv->cfg.threads,
         .max_connections = srv->cfg.max_connections,
         .max_body_bytes = srv->cfg.max_request_body_bytes,
+        .upload_prefix = HS_MEDIA_UPLOAD_PREFIX,
+        .upload_max_body_bytes = srv->cfg.media_max_upload_bytes,
         .router = srv->client_router,
         .metrics = srv->metrics,
     };
@@ -81,6 +89,7 @@ int hs_server_listen(hs_server *srv, const char *tls_cert_pem, const char *tls_k
     f.tls_cert_pem = tls_cert_pem;
     f.tls_key_pem = tls_key_pem;
     f.router = srv->federation_router;
+    f.upload_prefix = NULL; /* no uploads over federation */
     srv->federation = hs_httpd_start(&f, err, errlen);
     if (!srv->federation) {
         hs_httpd_stop(srv->client);

@@ -1,7 +1,107 @@
-/* hs_store_media: the index of the media repository. The bytes live in files under the
- * data directory; the row says who uploaded what, its type, name and size. */
+/* hs_store_media: the SQL behind hs_store_media.h, and migration hs_schema_media of the
+ * media+push area: the media index and the pushers table (pushers are served by
+ * hs_store_push.c). Every function is one statement on the store's serialized
+ * connection, so no explicit transaction is needed.
+ *
+ * Invariant: a media row with size >= 0 always has its complete file on disk, because
+ * hs_media writes and renames the file before the row is inserted or completed. */
+#include "server-core/hs_store_media.h"
+
+#include <stdio.h>
+#include <string.h>
+
 #include "server-core/hs_store_internal.h"
 
 const char hs_schema_media[] =
-    "CREATE TABLE media (media_id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL, content_type TEXT NOT NULL,"
-    " upload_name TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL, created_ts INTEGER NOT NULL);";
+    "CREATE TABLE media (media_id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
+    " content_type TEXT NOT NULL DEFAULT '', upload_name TEXT, size INTEGER NOT NULL DEFAULT -1,"
+    " sha256 TEXT NOT NULL DEFAULT '', created_ts INTEGER NOT NULL, unused_expires_ts INTEGER);"
+    "CREATE INDEX media_pending ON media(user_id, unused_expires_ts) WHERE size < 0;"
+    "CREATE TABLE pushers (user_id TEXT NOT NULL, app_id TEXT NOT NULL, pushkey TEXT NOT NULL,"
+    " pusher_json TEXT NOT NULL, created_ts INTEGER NOT NULL, PRIMARY KEY (user_id, app_id, pushkey));";
+
+static sqlite3_stmt *prep(hs_store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+static void copy_col(sqlite3_stmt *s, int col, char *dst, size_t cap)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+}
+
+int hs_store_media_insert(hs_store *st, const hs_store_media *m)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO media (media_id, user_id, content_type, upload_name, size, sha256,"
+                               " created_ts, unused_expires_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m->content_type, -1, SQLITE_STATIC);
+    if (m->upload_name[0]) sqlite3_bind_text(s, 4, m->upload_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, m->size);
+    sqlite3_bind_text(s, 6, m->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, m->created_ts);
+    if (m->size < 0) sqlite3_bind_int64(s, 8, m->unused_expires_ts);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return 1;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_media_complete(hs_store *st, const hs_store_media *m)
+{
+    sqlite3_stmt *s = prep(st, "UPDATE media SET content_type = ?3, upload_name = ?4, size = ?5, sha256 = ?6,"
+                               " unused_expires_ts = NULL WHERE media_id = ?1 AND user_id = ?2 AND size < 0");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m->content_type, -1, SQLITE_STATIC);
+    if (m->upload_name[0]) sqlite3_bind_text(s, 4, m->upload_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, m->size);
+    sqlite3_bind_text(s, 6, m->sha256, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int changed = sqlite3_changes(hs_store_sqlite(st));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    return changed == 1 ? 0 : 1;
+}
+
+int hs_store_media_get(hs_store *st, const char *media_id, hs_store_media *out)
+{
+    sqlite3_stmt *s = prep(st, "SELECT media_id, user_id, content_type, upload_name, size, sha256, created_ts,"
+                               " unused_expires_ts FROM media WHERE media_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, media_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ret = -1;
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        copy_col(s, 0, out->media_id, sizeof out->media_id);
+        copy_col(s, 1, out->user_id, sizeof out->user_id);
+        copy_col(s, 2, out->content_type, sizeof out->content_type);
+        copy_col(s, 3, out->upload_name, sizeof out->upload_name);
+        out->size = sqlite3_column_int64(s, 4);
+        copy_col(s, 5, out->sha256, sizeof out->sha256);
+        out->created_ts = sqlite3_column_int64(s, 6);
+        out->unused_expires_ts = sqlite3_column_int64(s, 7);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = 1;
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t now_ms)
+{
+    sqlite3_stmt *s = prep(st, "SELECT count(*) FROM media WHERE user_id = ?1 AND size < 0 AND unused_expires_ts > ?2");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now_ms);
+    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return n;
+}

@@ -1,0 +1,305 @@
+/* hs_api_media: HTTP handlers of the media repository. Uploads are written to disk by
+ * hs_media (atomically) before their row is stored, so a row always has its file; a
+ * crash between the two leaves at worst an unreferenced file, never a broken URI.
+ *
+ * Downloads are served with the headers that keep uploaded HTML or SVG from running on
+ * the homeserver's origin: a restrictive Content-Security-Policy (as Synapse sends),
+ * Content-Disposition "attachment" for anything that is not a known-safe type, and the
+ * stored Content-Type. The whole file is read into memory for the response; files are
+ * bounded by media.max_upload_bytes. */
+#include "server-core/hs_api_media.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server-core/hs_access.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_media.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_media.h"
+
+#define RESERVATION_MS (24 * 60 * 60 * 1000LL)
+#define DEFAULT_TYPE "application/octet-stream"
+#define CSP "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; " \
+            "style-src 'unsafe-inline'; media-src 'self'; object-src 'self';"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void answer_uri(hs_server *srv, hs_response *resp, const char *media_id)
+{
+    char uri[600];
+    snprintf(uri, sizeof uri, "mxc://%s/%s", srv->cfg.server_name, media_id);
+    hs_response_json(resp, 200, json_pack("{ss}", "content_uri", uri));
+}
+
+/* Checks size, type and file name of an upload and fills those fields of *m.
+ * Returns 0, or -1 after answering. */
+static int describe_upload(hs_server *srv, const hs_request *req, hs_response *resp, hs_store_media *m)
+{
+    if ((int64_t)req->body_len > srv->cfg.media_max_upload_bytes) {
+        hs_response_error(resp, 413, "M_TOO_LARGE", "upload is %zu bytes; the limit is %lld bytes", req->body_len,
+                          (long long)srv->cfg.media_max_upload_bytes);
+        return -1;
+    }
+    const char *type = hs_request_header(req, "Content-Type");
+    if (!type || !type[0]) type = DEFAULT_TYPE;
+    if (!hs_media_type_valid(type)) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "Content-Type is not a MIME type");
+        return -1;
+    }
+    const char *name = hs_request_query(req, "filename");
+    if (!name) name = "";
+    if (strlen(name) >= sizeof m->upload_name) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "filename is longer than %zu bytes",
+                          sizeof m->upload_name - 1);
+        return -1;
+    }
+    snprintf(m->content_type, sizeof m->content_type, "%s", type);
+    snprintf(m->upload_name, sizeof m->upload_name, "%s", name);
+    m->size = (int64_t)req->body_len;
+    return 0;
+}
+
+static int store_file(hs_server *srv, const hs_request *req, hs_response *resp, hs_store_media *m)
+{
+    char why[512];
+    if (hs_media_write(srv->cfg.media_path, m->media_id, req->body, req->body_len, m->sha256, why, sizeof why) != 0) {
+        hs_error("media", "upload by %s: %s", m->user_id, why);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the file");
+        return -1;
+    }
+    return 0;
+}
+
+static void upload_post(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = wall_ms();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    hs_store_media m = {.created_ts = now};
+    snprintf(m.user_id, sizeof m.user_id, "%s", who.user_id);
+    if (describe_upload(srv, req, resp, &m) != 0) return;
+    hs_media_new_id(m.media_id);
+    if (store_file(srv, req, resp, &m) != 0) return;
+    if (hs_store_media_insert(srv->store, &m) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot record the upload");
+        return;
+    }
+    answer_uri(srv, resp, m.media_id);
+}
+
+static void create_post(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = wall_ms();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    int64_t pending = hs_store_media_pending_count(srv->store, who.user_id, now);
+    if (pending < 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read reservations");
+        return;
+    }
+    if (pending >= HS_MEDIA_MAX_PENDING) {
+        hs_response_error(resp, 429, "M_LIMIT_EXCEEDED", "%d reserved media IDs are still waiting for their upload",
+                          HS_MEDIA_MAX_PENDING);
+        return;
+    }
+    hs_store_media m = {.size = -1, .created_ts = now, .unused_expires_ts = now + RESERVATION_MS};
+    snprintf(m.user_id, sizeof m.user_id, "%s", who.user_id);
+    hs_media_new_id(m.media_id);
+    if (hs_store_media_insert(srv->store, &m) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot reserve a media ID");
+        return;
+    }
+    char uri[600];
+    snprintf(uri, sizeof uri, "mxc://%s/%s", srv->cfg.server_name, m.media_id);
+    hs_response_json(resp, 200, json_pack("{sssI}", "content_uri", uri, "unused_expires_at", (json_int_t)m.unused_expires_ts));
+}
+
+static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = wall_ms();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *server = hs_request_param(req, "serverName"), *id = hs_request_param(req, "mediaId");
+    hs_store_media old;
+    int rc = strcmp(server, srv->cfg.server_name) == 0 && hs_media_id_valid(id) ? hs_store_media_get(srv->store, id, &old)
+                                                                                 : 1;
+    if (rc < 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the media index");
+        return;
+    }
+    if (rc == 1 || (old.size < 0 && old.unused_expires_ts <= now)) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "no reserved media ID mxc://%s/%s", server, id);
+        return;
+    }
+    if (strcmp(old.user_id, who.user_id) != 0) {
+        hs_response_error(resp, 403, "M_FORBIDDEN", "this media ID was reserved by another user");
+        return;
+    }
+    if (old.size >= 0) {
+        hs_response_error(resp, 409, "M_CANNOT_OVERWRITE_MEDIA", "media already uploaded");
+        return;
+    }
+    hs_store_media m = old;
+    if (describe_upload(srv, req, resp, &m) != 0) return;
+    if (store_file(srv, req, resp, &m) != 0) return;
+    rc = hs_store_media_complete(srv->store, &m);
+    if (rc == 1) hs_response_error(resp, 409, "M_CANNOT_OVERWRITE_MEDIA", "media already uploaded");
+    else if (rc != 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot record the upload");
+    else hs_response_json(resp, 200, json_object());
+}
+
+/* Serves local media `mediaId` with the file name `name` (NULL: the uploaded name). */
+static void serve(hs_server *srv, const hs_request *req, hs_response *resp, const char *name)
+{
+    const char *server = hs_request_param(req, "serverName"), *id = hs_request_param(req, "mediaId");
+    if (strcmp(server, srv->cfg.server_name) != 0) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "media of other servers is not available yet");
+        return;
+    }
+    hs_store_media m;
+    int rc = hs_media_id_valid(id) ? hs_store_media_get(srv->store, id, &m) : 1;
+    if (rc < 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the media index");
+        return;
+    }
+    if (rc == 1 || (m.size < 0 && m.unused_expires_ts <= wall_ms())) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media mxc://%s/%s", server, id);
+        return;
+    }
+    if (m.size < 0) {
+        hs_response_error(resp, 504, "M_NOT_YET_UPLOADED", "the media has not been uploaded yet");
+        return;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    rc = hs_media_read(srv->cfg.media_path, id, m.size, &data, &len);
+    if (rc != 0) {
+        hs_error("media", "file of %s is %s", id, rc == 1 ? "missing" : "unreadable");
+        hs_response_error(resp, 500, "M_UNKNOWN", "the media file cannot be read");
+        return;
+    }
+    char disp[4096];
+    if (hs_media_disposition(m.content_type, name ? name : m.upload_name, disp, sizeof disp) != 0)
+        hs_media_disposition(m.content_type, NULL, disp, sizeof disp);
+    resp->status = 200;
+    resp->body = data;
+    resp->body_len = len;
+    hs_response_header(resp, "Content-Type", m.content_type);
+    hs_response_header(resp, "Content-Disposition", disp);
+    hs_response_header(resp, "Content-Security-Policy", CSP);
+    hs_response_header(resp, "X-Content-Security-Policy", "sandbox;");
+    hs_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
+    hs_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+/* Thumbnails need width and height (positive integers) even though the original is
+ * returned for now, so clients that send nonsense learn it today. */
+static int thumbnail_params(const hs_request *req, hs_response *resp)
+{
+    static const char *const names[] = {"width", "height"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = hs_request_query(req, names[i]);
+        if (!v) {
+            hs_response_error(resp, 400, "M_MISSING_PARAM", "%s is required", names[i]);
+            return -1;
+        }
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end == v || *end || n <= 0 || n > 100000) {
+            hs_response_error(resp, 400, "M_INVALID_PARAM", "%s must be a positive integer", names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void config_answer(hs_server *srv, hs_response *resp)
+{
+    hs_response_json(resp, 200, json_pack("{sI}", "m.upload.size", (json_int_t)srv->cfg.media_max_upload_bytes));
+}
+
+/* Legacy paths: served only while media.unauthenticated_download is on. */
+static int legacy_open(hs_server *srv, hs_response *resp)
+{
+    if (srv->cfg.media_unauthenticated_download) return 0;
+    hs_response_error(resp, 404, "M_NOT_FOUND", "use the authenticated /_matrix/client/v1/media endpoints");
+    return -1;
+}
+
+static int authenticated(hs_server *srv, const hs_request *req, hs_response *resp)
+{
+    hs_access_identity who;
+    return hs_access_authenticate(srv->store, req, wall_ms(), &who, resp);
+}
+
+static void download_legacy(const hs_request *req, hs_response *resp, void *ctx)
+{
+    if (legacy_open(ctx, resp) == 0) serve(ctx, req, resp, hs_request_param(req, "fileName"));
+}
+
+static void download_auth(const hs_request *req, hs_response *resp, void *ctx)
+{
+    if (authenticated(ctx, req, resp) == 0) serve(ctx, req, resp, hs_request_param(req, "fileName"));
+}
+
+static void thumbnail_legacy(const hs_request *req, hs_response *resp, void *ctx)
+{
+    if (legacy_open(ctx, resp) == 0 && thumbnail_params(req, resp) == 0) serve(ctx, req, resp, NULL);
+}
+
+static void thumbnail_auth(const hs_request *req, hs_response *resp, void *ctx)
+{
+    if (authenticated(ctx, req, resp) == 0 && thumbnail_params(req, resp) == 0) serve(ctx, req, resp, NULL);
+}
+
+static void config_legacy(const hs_request *req, hs_response *resp, void *ctx)
+{
+    (void)req;
+    config_answer(ctx, resp);
+}
+
+static void config_auth(const hs_request *req, hs_response *resp, void *ctx)
+{
+    if (authenticated(ctx, req, resp) == 0) config_answer(ctx, resp);
+}
+
+int hs_api_media_register(hs_server *srv)
+{
+    static const hs_client_route legacy[] = {
+        {"POST", "/upload", upload_post},
+        {"PUT", "/upload/{serverName}/{mediaId}", upload_put},
+        {"GET", "/download/{serverName}/{mediaId}", download_legacy},
+        {"GET", "/download/{serverName}/{mediaId}/{fileName}", download_legacy},
+        {"GET", "/thumbnail/{serverName}/{mediaId}", thumbnail_legacy},
+        {"GET", "/config", config_legacy},
+    };
+    static const hs_client_route v1[] = {
+        {"GET", "/download/{serverName}/{mediaId}", download_auth},
+        {"GET", "/download/{serverName}/{mediaId}/{fileName}", download_auth},
+        {"GET", "/thumbnail/{serverName}/{mediaId}", thumbnail_auth},
+        {"GET", "/config", config_auth},
+    };
+    char pattern[256];
+    static const char *const prefixes[] = {"/_matrix/media/v3", "/_matrix/media/r0"};
+    for (size_t p = 0; p < 2; p++)
+        for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) {
+            snprintf(pattern, sizeof pattern, "%s%s", prefixes[p], legacy[i].path);
+            if (hs_router_add(srv->client_router, legacy[i].method, pattern, legacy[i].fn, srv) != 0) return -1;
+        }
+    for (size_t i = 0; i < sizeof v1 / sizeof v1[0]; i++) {
+        snprintf(pattern, sizeof pattern, "/_matrix/client/v1/media%s", v1[i].path);
+        if (hs_router_add(srv->client_router, v1[i].method, pattern, v1[i].fn, srv) != 0) return -1;
+    }
+    return hs_router_add(srv->client_router, "POST", "/_matrix/media/v1/create", create_post, srv);
+}

@@ -1,0 +1,312 @@
+/* hs_api_push: HTTP handlers for push rules and pushers. Rule logic lives in hs_push;
+ * these handlers authenticate, check scope and kind, map hs_push_status to the spec's
+ * errors and wake /sync after each change. The pusher body is validated here because
+ * it is only stored and listed back. */
+#include "server-core/hs_api_push.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server-core/hs_access.h"
+#include "server-core/hs_push.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_push.h"
+
+#define APP_ID_MAX 64      /* the spec's limit */
+#define PUSHKEY_MAX 512    /* the spec's limit */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void answer(hs_response *resp, hs_push_status st, const char *err)
+{
+    switch (st) {
+    case HS_PUSH_OK: hs_response_json(resp, 200, json_object()); break;
+    case HS_PUSH_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "The push rule was not found."); break;
+    case HS_PUSH_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", err); break;
+    case HS_PUSH_BAD_ANCHOR: hs_response_error(resp, 400, "M_UNKNOWN", "%s", err); break;
+    case HS_PUSH_ERROR: hs_response_error(resp, 500, "M_UNKNOWN", "cannot read or write push rules"); break;
+    }
+}
+
+/* Authenticates and parses {scope}/{kind}; returns 0, or -1 after answering. */
+static int rule_request(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who,
+                        hs_push_kind *kind)
+{
+    if (hs_access_authenticate(srv->store, req, wall_ms(), who, resp) != 0) return -1;
+    if (strcmp(hs_request_param(req, "scope"), "global") != 0) {
+        hs_response_error(resp, 400, "M_UNRECOGNIZED", "only the global push rule scope exists");
+        return -1;
+    }
+    if (hs_push_kind_parse(hs_request_param(req, "kind"), kind) != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "unknown push rule kind %s", hs_request_param(req, "kind"));
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *body_object(const hs_request *req, hs_response *resp)
+{
+    char why[256];
+    json_t *j = hs_request_json(req, why, sizeof why);
+    if (!j) hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+    return j;
+}
+
+static void all_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    json_t *all = hs_push_rules_for_user(srv->store, who.user_id);
+    if (!all) {
+        answer(resp, HS_PUSH_ERROR, NULL);
+        return;
+    }
+    hs_response_json(resp, 200, all);
+}
+
+static void global_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    json_t *all = hs_push_rules_for_user(srv->store, who.user_id);
+    if (!all) {
+        answer(resp, HS_PUSH_ERROR, NULL);
+        return;
+    }
+    hs_response_json(resp, 200, json_incref(json_object_get(all, "global")));
+    json_decref(all);
+}
+
+/* GET of a rule or one of its fields (`field` NULL: the whole rule). */
+static void get_part(const hs_request *req, hs_response *resp, hs_server *srv, const char *field)
+{
+    hs_access_identity who;
+    hs_push_kind kind;
+    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
+    json_t *rule;
+    hs_push_status st = hs_push_get_rule(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), &rule);
+    if (st != HS_PUSH_OK) {
+        answer(resp, st, NULL);
+        return;
+    }
+    if (field) {
+        hs_response_json(resp, 200, json_pack("{sO}", field, json_object_get(rule, field)));
+        json_decref(rule);
+    } else {
+        hs_response_json(resp, 200, rule);
+    }
+}
+
+static void rule_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    get_part(req, resp, ctx, NULL);
+}
+
+static void enabled_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    get_part(req, resp, ctx, "enabled");
+}
+
+static void actions_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    get_part(req, resp, ctx, "actions");
+}
+
+static void changed(hs_server *srv, hs_response *resp, hs_push_status st, const char *err)
+{
+    if (st == HS_PUSH_OK) hs_notifier_wake(srv->notifier);
+    answer(resp, st, err);
+}
+
+static void rule_put(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    hs_push_kind kind;
+    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
+    json_t *body = body_object(req, resp);
+    if (!body) return;
+    char err[512] = "";
+    hs_push_status st = hs_push_put_rule(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), body,
+                                         hs_request_query(req, "before"), hs_request_query(req, "after"), err,
+                                         sizeof err);
+    json_decref(body);
+    changed(srv, resp, st, err);
+}
+
+static void rule_delete(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    hs_push_kind kind;
+    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
+    char err[512] = "";
+    changed(srv, resp, hs_push_delete_rule(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), err, sizeof err),
+            err);
+}
+
+static void enabled_put(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    hs_push_kind kind;
+    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
+    json_t *body = body_object(req, resp);
+    if (!body) return;
+    json_t *enabled = json_object_get(body, "enabled");
+    if (!json_is_boolean(enabled)) {
+        json_decref(body);
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "enabled must be true or false");
+        return;
+    }
+    hs_push_status st =
+        hs_push_set_enabled(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), json_is_true(enabled));
+    json_decref(body);
+    changed(srv, resp, st, NULL);
+}
+
+static void actions_put(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    hs_push_kind kind;
+    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
+    json_t *body = body_object(req, resp);
+    if (!body) return;
+    char err[512] = "";
+    hs_push_status st = hs_push_set_actions(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"),
+                                            json_object_get(body, "actions"), err, sizeof err);
+    json_decref(body);
+    changed(srv, resp, st, err);
+}
+
+/* ---- pushers ---------------------------------------------------------------------- */
+
+static void pushers_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    json_t *list = hs_store_pushers(srv->store, who.user_id);
+    if (!list) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read pushers");
+        return;
+    }
+    hs_response_json(resp, 200, json_pack("{so}", "pushers", list));
+}
+
+static bool str_max(const json_t *v, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max;
+}
+
+/* Checks a pusher body; returns the object to store (new reference) or NULL with err. */
+static json_t *pusher_parse(const json_t *body, bool *remove, char *err, size_t errlen)
+{
+    const json_t *kind = json_object_get(body, "kind");
+    if (!str_max(json_object_get(body, "app_id"), APP_ID_MAX) ||
+        !str_max(json_object_get(body, "pushkey"), PUSHKEY_MAX)) {
+        snprintf(err, errlen, "app_id (at most %d bytes) and pushkey (at most %d bytes) are required", APP_ID_MAX,
+                 PUSHKEY_MAX);
+        return NULL;
+    }
+    *remove = json_is_null(kind);
+    if (*remove) return json_object();
+    const json_t *data = json_object_get(body, "data");
+    static const char *const required[] = {"app_display_name", "device_display_name", "lang"};
+    for (size_t i = 0; i < 3; i++)
+        if (!str_max(json_object_get(body, required[i]), 1024)) {
+            snprintf(err, errlen, "%s is required (a string of at most 1024 bytes)", required[i]);
+            return NULL;
+        }
+    if (!str_max(kind, 64) || !json_is_object(data)) {
+        snprintf(err, errlen, "kind (a string, or null to remove) and data (an object) are required");
+        return NULL;
+    }
+    const json_t *url = json_object_get(data, "url");
+    if (strcmp(json_string_value(kind), "http") == 0 &&
+        (!str_max(url, 2048) || (strncmp(json_string_value(url), "https://", 8) != 0 &&
+                                 strncmp(json_string_value(url), "http://", 7) != 0))) {
+        snprintf(err, errlen, "http pushers need data.url, the push gateway's URL");
+        return NULL;
+    }
+    const json_t *tag = json_object_get(body, "profile_tag");
+    if (tag && !str_max(tag, 1024)) {
+        snprintf(err, errlen, "profile_tag must be a string");
+        return NULL;
+    }
+    json_t *out = json_object();
+    static const char *const keep[] = {"pushkey", "kind", "app_id", "app_display_name", "device_display_name",
+                                       "profile_tag", "lang", "data"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(body, keep[i]);
+        if (v) json_object_set_new(out, keep[i], json_deep_copy(v));
+    }
+    return out;
+}
+
+static void pushers_set(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = wall_ms();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    json_t *body = body_object(req, resp);
+    if (!body) return;
+    char err[256];
+    bool remove = false;
+    json_t *pusher = pusher_parse(body, &remove, err, sizeof err);
+    if (!pusher) {
+        json_decref(body);
+        hs_response_error(resp, 400, "M_MISSING_PARAM", "%s", err);
+        return;
+    }
+    const char *app_id = json_string_value(json_object_get(body, "app_id"));
+    const char *pushkey = json_string_value(json_object_get(body, "pushkey"));
+    int rc;
+    if (remove) {
+        rc = hs_store_pusher_delete(srv->store, who.user_id, app_id, pushkey);
+        if (rc == 1) rc = 0; /* removing an absent pusher is not an error */
+    } else {
+        char *text = json_dumps(pusher, JSON_COMPACT);
+        rc = text ? hs_store_pusher_set(srv->store, who.user_id, app_id, pushkey, text,
+                                        json_is_true(json_object_get(body, "append")), now)
+                  : -1;
+        free(text);
+    }
+    json_decref(pusher);
+    json_decref(body);
+    if (rc != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the pusher");
+        return;
+    }
+    hs_response_json(resp, 200, json_object());
+}
+
+int hs_api_push_register(hs_server *srv)
+{
+    static const hs_client_route routes[] = {
+        {"GET", "/pushrules/", all_get},
+        {"GET", "/pushrules", all_get},
+        {"GET", "/pushrules/global/", global_get},
+        {"GET", "/pushrules/{scope}/{kind}/{ruleId}", rule_get},
+        {"PUT", "/pushrules/{scope}/{kind}/{ruleId}", rule_put},
+        {"DELETE", "/pushrules/{scope}/{kind}/{ruleId}", rule_delete},
+        {"GET", "/pushrules/{scope}/{kind}/{ruleId}/enabled", enabled_get},
+        {"PUT", "/pushrules/{scope}/{kind}/{ruleId}/enabled", enabled_put},
+        {"GET", "/pushrules/{scope}/{kind}/{ruleId}/actions", actions_get},
+        {"PUT", "/pushrules/{scope}/{kind}/{ruleId}/actions", actions_put},
+        {"GET", "/pushers", pushers_get},
+        {"POST", "/pushers/set", pushers_set},
+    };
+    return hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
+}

@@ -1,0 +1,45 @@
+/* hs_store_media: the index of the media repository - one row per media ID saying who
+ * uploaded it, its content type, file name, size and SHA-256. The bytes themselves are
+ * files written by hs_media; a row exists only once its file is complete, except rows
+ * reserved by POST /_matrix/media/v1/create, which carry size -1 until the upload.
+ *
+ * Also holds the pushers table's storage (hs_store_push.h) because migration
+ * hs_schema_media belongs to the media+push area. Functions return 0 on success, 1 for
+ * "no such row" where stated, -1 on a database error. */
+#ifndef HS_STORE_MEDIA_H
+#define HS_STORE_MEDIA_H
+
+#include <stdint.h>
+
+#include "server-core/hs_store.h"
+
+#define HS_STORE_MEDIA_ID_MAX 256
+#define HS_STORE_MEDIA_TYPE_MAX 256
+#define HS_STORE_MEDIA_NAME_MAX 1024
+
+typedef struct hs_store_media {
+    char media_id[HS_STORE_MEDIA_ID_MAX];
+    char user_id[256];
+    char content_type[HS_STORE_MEDIA_TYPE_MAX];
+    char upload_name[HS_STORE_MEDIA_NAME_MAX]; /* "" when the uploader gave none */
+    int64_t size;                 /* bytes; -1 while reserved and not uploaded yet */
+    char sha256[65];              /* lowercase hex; "" while reserved */
+    int64_t created_ts;           /* ms since the epoch */
+    int64_t unused_expires_ts;    /* reserved rows: when the reservation lapses; else 0 */
+} hs_store_media;
+
+/* Inserts the row of a completed upload (m->size >= 0) or a reservation (size -1).
+ * Returns 0, 1 when the media ID exists already, -1 on error. */
+int hs_store_media_insert(hs_store *st, const hs_store_media *m);
+
+/* Completes a reservation made by `user_id`: sets type, name, size and hash. Returns 0,
+ * 1 when there is no reservation of that ID by that user still pending, -1 on error. */
+int hs_store_media_complete(hs_store *st, const hs_store_media *m);
+
+/* Reads the row of `media_id` into *out. Returns 0, 1 if absent, -1 on error. */
+int hs_store_media_get(hs_store *st, const char *media_id, hs_store_media *out);
+
+/* Reservations by `user_id` that are still pending at now_ms (for the per-user cap). */
+int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t now_ms);
+
+#endif

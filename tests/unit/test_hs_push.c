@@ -1,0 +1,400 @@
+/* Push rules and pushers end to end on a real loopback server: the spec's default
+ * ruleset (every .m.rule.* of v1.12, in order, naming the user), user rules placed with
+ * before/after, enabling and disabling, changing actions of default rules, deleting
+ * user rules while default rules cannot be deleted, the errors of each endpoint, and
+ * pushers stored and listed. Plus the body validation of hs_push_rules directly. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_push.h"
+#include "server-core/hs_server.h"
+#include "support/pgt.h"
+#include "support/pgt_matrix.h"
+
+static char *dir;
+static hs_server srv;
+static hs_config cfg;
+static char base[128];
+static char err[1024];
+
+static void boot(void)
+{
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
+        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
+    };
+    srv.client = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.client, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+}
+
+static void start(void)
+{
+    dir = pgt_tmpdir();
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
+    cfg.threads = 2;
+    cfg.shutdown_grace_seconds = 5;
+    cfg.registration_enabled = true;
+    cfg.rate_limits_enabled = false;
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    snprintf(cfg.media_path, sizeof cfg.media_path, "%s/media", dir);
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    boot();
+}
+
+static void stop(void)
+{
+    hs_server_close(&srv);
+    pgt_rmtree(dir);
+    free(dir);
+}
+
+TestSuite(hs_push_api, .init = start, .fini = stop, .timeout = 120);
+
+static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    json_t *j = pgt_mx_call(base, method, path, token, body, status);
+    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
+    return j;
+}
+
+static void expect_ok(json_t *j, const long *status_p)
+{
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(*status_p, 200, "status %ld: %s", *status_p, dump);
+    free(dump);
+    json_decref(j);
+}
+
+static void expect_error(json_t *j, const long *status_p, long want, const char *errcode)
+{
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(*status_p, want, "status %ld, want %ld: %s", *status_p, want, dump);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), errcode, "%s", dump);
+    free(dump);
+    json_decref(j);
+}
+
+static pgt_mx_login reg(const char *user)
+{
+    pgt_mx_login l;
+    cr_assert_eq(pgt_mx_register(base, user, "correct horse battery", &l), 0, "register %s", user);
+    return l;
+}
+
+/* The rule IDs of one kind, space-separated, as the server lists them. */
+static void ids_of(const pgt_mx_login *u, const char *kind, char *out, size_t cap)
+{
+    long st;
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/pushrules/");
+    cr_assert_eq(st, 200);
+    json_t *list = json_object_get(json_object_get(j, "global"), kind);
+    cr_assert(json_is_array(list), "%s missing", kind);
+    size_t o = 0, i;
+    json_t *r;
+    out[0] = '\0';
+    json_array_foreach(list, i, r)
+    {
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? " " : "", json_string_value(json_object_get(r, "rule_id")));
+        cr_assert_lt(o, cap);
+    }
+    json_decref(j);
+}
+
+static json_t *rule_of(const pgt_mx_login *u, const char *kind, const char *id, long *st)
+{
+    return call("GET", u->token, st, NULL, "/_matrix/client/v3/pushrules/global/%s/%s", kind, id);
+}
+
+Test(hs_push_api, default_ruleset_is_the_specs_for_this_user)
+{
+    pgt_mx_login a = reg("alice");
+    char ids[2048];
+    ids_of(&a, "override", ids, sizeof ids);
+    cr_assert_str_eq(ids, ".m.rule.master .m.rule.suppress_notices .m.rule.invite_for_me .m.rule.member_event "
+                          ".m.rule.is_user_mention .m.rule.contains_display_name .m.rule.is_room_mention "
+                          ".m.rule.roomnotif .m.rule.tombstone .m.rule.reaction .m.rule.room.server_acl "
+                          ".m.rule.suppress_edits");
+    ids_of(&a, "content", ids, sizeof ids);
+    cr_assert_str_eq(ids, ".m.rule.contains_user_name");
+    ids_of(&a, "underride", ids, sizeof ids);
+    cr_assert_str_eq(ids, ".m.rule.call .m.rule.encrypted_room_one_to_one .m.rule.room_one_to_one .m.rule.message "
+                          ".m.rule.encrypted");
+    ids_of(&a, "room", ids, sizeof ids);
+    cr_assert_str_eq(ids, "");
+    ids_of(&a, "sender", ids, sizeof ids);
+    cr_assert_str_eq(ids, "");
+
+    long st;
+    json_t *r = rule_of(&a, "override", ".m.rule.master", &st);
+    cr_assert_eq(st, 200);
+    cr_assert(json_is_false(json_object_get(r, "enabled")));
+    cr_assert(json_is_true(json_object_get(r, "default")));
+    cr_assert_eq(json_array_size(json_object_get(r, "actions")), 0);
+    json_decref(r);
+    r = rule_of(&a, "override", ".m.rule.invite_for_me", &st);
+    json_t *c = json_array_get(json_object_get(r, "conditions"), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "key")), "state_key");
+    cr_assert_str_eq(json_string_value(json_object_get(c, "pattern")), "@alice:example.test");
+    json_decref(r);
+    r = rule_of(&a, "override", ".m.rule.is_user_mention", &st);
+    c = json_array_get(json_object_get(r, "conditions"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "key")), "content.m\\.mentions.user_ids");
+    cr_assert_str_eq(json_string_value(json_object_get(c, "value")), "@alice:example.test");
+    json_decref(r);
+    r = rule_of(&a, "content", ".m.rule.contains_user_name", &st);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "pattern")), "alice");
+    json_decref(r);
+    r = rule_of(&a, "underride", ".m.rule.call", &st);
+    json_t *snd = json_array_get(json_object_get(r, "actions"), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(snd, "value")), "ring");
+    json_decref(r);
+
+    /* /pushrules/global/ is the "global" member of /pushrules/. */
+    json_t *all = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/");
+    json_t *global = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/");
+    cr_assert_eq(st, 200);
+    cr_assert(json_equal(json_object_get(all, "global"), global));
+    json_decref(all);
+    json_decref(global);
+
+    expect_error(call("GET", NULL, &st, NULL, "/_matrix/client/v3/pushrules/"), &st, 401, "M_MISSING_TOKEN");
+    expect_error(rule_of(&a, "override", "nope", &st), &st, 404, "M_NOT_FOUND");
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/device/override/x"), &st, 400,
+                 "M_UNRECOGNIZED");
+    expect_error(rule_of(&a, "sideways", "x", &st), &st, 400, "M_INVALID_PARAM");
+}
+
+#define RULE "{\"conditions\":[{\"kind\":\"event_match\",\"key\":\"content.body\",\"pattern\":\"cake\"}]," \
+             "\"actions\":[\"notify\"]}"
+
+Test(hs_push_api, user_rules_are_placed_by_before_and_after)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    char ids[2048];
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/a"), &st);
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/b"), &st);
+    ids_of(&a, "override", ids, sizeof ids);
+    /* New rules are the most important user rules; master stays first, defaults after. */
+    cr_assert_eq(strncmp(ids, ".m.rule.master b a .m.rule.suppress_notices", 43), 0, "%s", ids);
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/c?after=b"), &st);
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/d?before=b"), &st);
+    ids_of(&a, "override", ids, sizeof ids);
+    cr_assert_eq(strncmp(ids, ".m.rule.master d b c a .m.rule.suppress_notices", 47), 0, "%s", ids);
+    /* Moving an existing rule, and replacing one without an anchor keeps its place. */
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/d?after=a"), &st);
+    expect_ok(call("PUT", a.token, &st, "{\"conditions\":[],\"actions\":[]}", "/_matrix/client/v3/pushrules/global/override/c"),
+              &st);
+    ids_of(&a, "override", ids, sizeof ids);
+    cr_assert_eq(strncmp(ids, ".m.rule.master b c a d .m.rule.suppress_notices", 47), 0, "%s", ids);
+    json_t *r = rule_of(&a, "override", "c", &st);
+    cr_assert_eq(json_array_size(json_object_get(r, "actions")), 0);
+    cr_assert_eq(json_array_size(json_object_get(r, "conditions")), 0);
+    cr_assert(json_is_false(json_object_get(r, "default")));
+    cr_assert(json_is_true(json_object_get(r, "enabled")));
+    json_decref(r);
+
+    expect_error(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/e?before=zzz"), &st,
+                 400, "M_UNKNOWN");
+    expect_error(call("PUT", a.token, &st, RULE,
+                      "/_matrix/client/v3/pushrules/global/override/e?before=.m.rule.suppress_notices"),
+                 &st, 400, "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/.mine"), &st, 400,
+                 "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/.m.rule.master"), &st,
+                 400, "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, "{\"actions\":[\"notify\"]}", "/_matrix/client/v3/pushrules/global/content/nopattern"),
+                 &st, 400, "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, "{\"actions\":[\"explode\"]}", "/_matrix/client/v3/pushrules/global/override/x"),
+                 &st, 400, "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, "{\"conditions\":[]}", "/_matrix/client/v3/pushrules/global/override/x"), &st,
+                 400, "M_INVALID_PARAM");
+    ids_of(&a, "override", ids, sizeof ids);
+    cr_assert_null(strstr(ids, " e "), "%s", ids);
+    cr_assert_null(strstr(ids, " x "), "%s", ids);
+
+    /* Content and room rules; another user's ruleset is untouched. */
+    expect_ok(call("PUT", a.token, &st, "{\"pattern\":\"cake*lie\",\"actions\":[\"notify\",\"dont_notify\"]}",
+                   "/_matrix/client/v3/pushrules/global/content/nocake"),
+              &st);
+    r = rule_of(&a, "content", "nocake", &st);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "pattern")), "cake*lie");
+    cr_assert_eq(json_array_size(json_object_get(r, "actions")), 1, "dont_notify is dropped");
+    json_decref(r);
+    expect_ok(call("PUT", a.token, &st, "{\"actions\":[]}", "/_matrix/client/v3/pushrules/global/room/%%21r%%3Aexample.test"),
+              &st);
+    ids_of(&a, "room", ids, sizeof ids);
+    cr_assert_str_eq(ids, "!r:example.test");
+    pgt_mx_login b = reg("bob");
+    ids_of(&b, "room", ids, sizeof ids);
+    cr_assert_str_eq(ids, "");
+
+    /* The account-data view the sync engineer serves is the same ruleset. */
+    json_t *direct = hs_push_rules_for_user(srv.store, a.user_id);
+    json_t *api = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/");
+    cr_assert(json_equal(direct, api));
+    json_decref(direct);
+    json_decref(api);
+}
+
+Test(hs_push_api, enable_disable_and_actions_on_user_and_default_rules)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/underride/mine"), &st);
+    expect_ok(call("PUT", a.token, &st, "{\"enabled\":false}", "/_matrix/client/v3/pushrules/global/underride/mine/enabled"),
+              &st);
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/underride/mine/enabled");
+    cr_assert(json_is_false(json_object_get(j, "enabled")));
+    json_decref(j);
+    /* Replacing the rule keeps it disabled. */
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/underride/mine"), &st);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/underride/mine/enabled");
+    cr_assert(json_is_false(json_object_get(j, "enabled")));
+    json_decref(j);
+
+    expect_ok(call("PUT", a.token, &st, "{\"enabled\":true}", "/_matrix/client/v3/pushrules/global/override/.m.rule.master/enabled"),
+              &st);
+    j = rule_of(&a, "override", ".m.rule.master", &st);
+    cr_assert(json_is_true(json_object_get(j, "enabled")));
+    json_decref(j);
+    expect_ok(call("PUT", a.token, &st, "{\"actions\":[\"notify\",{\"set_tweak\":\"sound\",\"value\":\"bing\"}]}",
+                   "/_matrix/client/v3/pushrules/global/underride/.m.rule.message/actions"),
+              &st);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/underride/.m.rule.message/actions");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "actions"), 1), "value")), "bing");
+    json_decref(j);
+    /* Changing actions of a default rule keeps its conditions and place. */
+    j = rule_of(&a, "underride", ".m.rule.message", &st);
+    cr_assert_eq(json_array_size(json_object_get(j, "conditions")), 1);
+    cr_assert(json_is_true(json_object_get(j, "default")));
+    json_decref(j);
+
+    /* Survives a restart. */
+    hs_server_close(&srv);
+    boot();
+    j = rule_of(&a, "override", ".m.rule.master", &st);
+    cr_assert(json_is_true(json_object_get(j, "enabled")));
+    json_decref(j);
+
+    expect_error(call("PUT", a.token, &st, "{\"enabled\":\"yes\"}", "/_matrix/client/v3/pushrules/global/underride/mine/enabled"),
+                 &st, 400, "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, "{\"enabled\":true}", "/_matrix/client/v3/pushrules/global/override/ghost/enabled"),
+                 &st, 404, "M_NOT_FOUND");
+    expect_error(call("PUT", a.token, &st, "{\"enabled\":true}", "/_matrix/client/v3/pushrules/global/override/.m.rule.ghost/enabled"),
+                 &st, 404, "M_NOT_FOUND");
+    expect_error(call("PUT", a.token, &st, "{\"actions\":\"notify\"}", "/_matrix/client/v3/pushrules/global/underride/mine/actions"),
+                 &st, 400, "M_INVALID_PARAM");
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/override/ghost/actions"), &st, 404,
+                 "M_NOT_FOUND");
+}
+
+Test(hs_push_api, user_rules_can_be_deleted_default_rules_cannot)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/gone"), &st);
+    expect_ok(call("DELETE", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/override/gone"), &st);
+    expect_error(rule_of(&a, "override", "gone", &st), &st, 404, "M_NOT_FOUND");
+    expect_error(call("DELETE", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/override/gone"), &st, 404,
+                 "M_NOT_FOUND");
+    expect_error(call("DELETE", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/override/.m.rule.master"), &st,
+                 400, "M_INVALID_PARAM");
+    expect_error(call("DELETE", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/content/.m.rule.master"), &st,
+                 404, "M_NOT_FOUND");
+    json_t *r = rule_of(&a, "override", ".m.rule.master", &st);
+    cr_assert_eq(st, 200, "the default rule is still there");
+    json_decref(r);
+}
+
+Test(hs_push_api, pushers_are_stored_listed_and_removed)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushers");
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "pushers")), 0);
+    json_decref(j);
+    const char *pusher = "{\"pushkey\":\"key1\",\"kind\":\"http\",\"app_id\":\"org.example.app\",\"app_display_name\":\"App\","
+                         "\"device_display_name\":\"Phone\",\"lang\":\"en\",\"data\":{\"url\":\"https://push.example/_matrix/push/v1/notify\"}}";
+    expect_ok(call("POST", a.token, &st, pusher, "/_matrix/client/v3/pushers/set"), &st);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushers");
+    json_t *p = json_array_get(json_object_get(j, "pushers"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "pushkey")), "key1");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "data"), "url")),
+                     "https://push.example/_matrix/push/v1/notify");
+    json_decref(j);
+    expect_error(call("POST", a.token, &st, "{\"pushkey\":\"k\",\"kind\":\"http\",\"app_id\":\"a\",\"app_display_name\":\"A\","
+                                            "\"device_display_name\":\"P\",\"lang\":\"en\",\"data\":{}}",
+                      "/_matrix/client/v3/pushers/set"),
+                 &st, 400, "M_MISSING_PARAM");
+    expect_error(call("POST", a.token, &st, "{\"kind\":null}", "/_matrix/client/v3/pushers/set"), &st, 400,
+                 "M_MISSING_PARAM");
+    expect_ok(call("POST", a.token, &st, "{\"pushkey\":\"key1\",\"kind\":null,\"app_id\":\"org.example.app\"}",
+                   "/_matrix/client/v3/pushers/set"),
+              &st);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushers");
+    cr_assert_eq(json_array_size(json_object_get(j, "pushers")), 0);
+    json_decref(j);
+}
+
+/* ---- hs_push_rules directly --------------------------------------------------------- */
+
+Test(hs_push, rule_bodies_are_validated_and_cleaned)
+{
+    char why[256];
+    json_t *actions = NULL;
+    json_t *body = json_loads("{\"actions\":[\"coalesce\",\"notify\",{\"set_tweak\":\"highlight\",\"value\":false}]}", 0, NULL);
+    json_t *rule = hs_push_rule_parse(HS_PUSH_OVERRIDE, body, &actions, why, sizeof why);
+    cr_assert_not_null(rule, "%s", why);
+    cr_assert_eq(json_array_size(actions), 2);
+    cr_assert_eq(json_array_size(json_object_get(rule, "conditions")), 0, "absent conditions are []");
+    json_decref(rule);
+    json_decref(actions);
+    json_decref(body);
+
+    static const char *const bad[] = {
+        "{\"actions\":[{\"value\":1}]}",
+        "{\"actions\":[{\"set_tweak\":\"x\",\"value\":{\"deep\":1}}]}",
+        "{\"actions\":[],\"conditions\":[{\"kind\":\"event_match\",\"key\":\"type\"}]}",
+        "{\"actions\":[],\"conditions\":[{\"kind\":\"room_member_count\"}]}",
+        "{\"actions\":[],\"conditions\":[{\"kind\":\"event_property_is\",\"key\":\"a\",\"value\":[1]}]}",
+        "{\"actions\":[],\"conditions\":{}}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        body = json_loads(bad[i], 0, NULL);
+        cr_assert_null(hs_push_rule_parse(HS_PUSH_OVERRIDE, body, &actions, why, sizeof why), "%s", bad[i]);
+        cr_assert_gt(strlen(why), 0);
+        json_decref(body);
+    }
+    /* Unknown condition kinds are kept: the spec says they just never match. */
+    body = json_loads("{\"actions\":[],\"conditions\":[{\"kind\":\"org.example.future\"}]}", 0, NULL);
+    rule = hs_push_rule_parse(HS_PUSH_UNDERRIDE, body, &actions, why, sizeof why);
+    cr_assert_not_null(rule, "%s", why);
+    json_decref(rule);
+    json_decref(actions);
+    json_decref(body);
+    cr_assert_eq(hs_push_rule_id_check("ok", why, sizeof why), 0);
+    cr_assert_eq(hs_push_rule_id_check("a/b", why, sizeof why), -1);
+    cr_assert_eq(hs_push_rule_id_check("a\\b", why, sizeof why), -1);
+    cr_assert_eq(hs_push_rule_id_check("", why, sizeof why), -1);
+}
