@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "server-core/hs_room_format.h"
+#include "server-core/hs_state_map.h"
+#include "server-core/hs_store_history.h"
 #include "server-core/hs_store_sync.h"
 
 typedef struct builder {
@@ -110,6 +112,7 @@ typedef struct timeline {
     long limit, matched, scanned;
     bool limited;
     int64_t oldest;              /* stream of the oldest event kept, 0 when none */
+    char oldest_id[256];         /* its event ID, "" when none */
     json_t *events;              /* newest first while collecting */
     json_t *ids;                 /* event_id -> true */
     json_t *senders;             /* sender -> true */
@@ -142,6 +145,7 @@ static int timeline_event(void *ctx, const hs_store_sync_event *ev)
     json_object_set_new(t->senders, ev->sender, json_true());
     t->matched++;
     t->oldest = ev->stream;
+    snprintf(t->oldest_id, sizeof t->oldest_id, "%s", ev->event_id);
     return 0;
 }
 
@@ -177,7 +181,8 @@ static json_t *timeline_json(const timeline *t, int64_t upto)
 typedef struct state_walk {
     builder *b;
     const timeline *t;
-    bool all;                    /* every current state event, not only the changed ones */
+    bool all;                    /* every state event, not only the changed ones */
+    bool emit;                   /* the current-state walk also fills `events` */
     int64_t since;
     const hs_event_filter *ef;
     json_t *events;
@@ -185,41 +190,81 @@ typedef struct state_walk {
     json_t *heroes;
 } state_walk;
 
-static int state_event(void *ctx, const hs_store_sync_event *ev)
+/* Adds one state event to the state section if the rules above keep it. */
+static void emit_state(state_walk *w, const hs_store_sync_event *ev)
 {
-    state_walk *w = ctx;
     const char *me = w->b->p->user_id;
-    bool member = strcmp(ev->type, "m.room.member") == 0;
-    if (member && ev->state_key) {
-        char m[16];
-        membership_of(ev->pdu_json, m);
-        bool in = strcmp(m, "join") == 0, inv = strcmp(m, "invite") == 0;
-        w->joined += in;
-        w->invited += inv;
-        if ((in || inv) && strcmp(ev->state_key, me) != 0 && json_array_size(w->heroes) < 5)
-            json_array_append_new(w->heroes, json_string(ev->state_key));
-    }
-    if (json_object_get(w->t->ids, ev->event_id)) return 0;
+    if (json_object_get(w->t->ids, ev->event_id)) return;
     bool changed = w->all || ev->stream > w->since;
     bool wanted;
-    if (member && w->ef->lazy_load_members && ev->state_key) {
+    if (strcmp(ev->type, "m.room.member") == 0 && w->ef->lazy_load_members && ev->state_key) {
         bool sender = json_object_get(w->t->senders, ev->state_key) != NULL;
         wanted = sender || (strcmp(ev->state_key, me) == 0 && changed);
     } else {
         wanted = changed;
     }
-    if (!wanted || !hs_filter_event_allowed(w->ef, ev->type, ev->sender, ev->room_id, NULL)) return 0;
+    if (!wanted || !hs_filter_event_allowed(w->ef, ev->type, ev->sender, ev->room_id, NULL)) return;
     json_t *j = client_event(w->b, ev);
     if (j) json_array_append_new(w->events, j);
+}
+
+/* Current-state walk: member counts and heroes for the summary, and the state section
+ * itself when the timeline is empty (then the current state is the state at its start). */
+static int state_event(void *ctx, const hs_store_sync_event *ev)
+{
+    state_walk *w = ctx;
+    if (strcmp(ev->type, "m.room.member") == 0 && ev->state_key) {
+        char m[16];
+        membership_of(ev->pdu_json, m);
+        bool in = strcmp(m, "join") == 0, inv = strcmp(m, "invite") == 0;
+        w->joined += in;
+        w->invited += inv;
+        if ((in || inv) && strcmp(ev->state_key, w->b->p->user_id) != 0 && json_array_size(w->heroes) < 5)
+            json_array_append_new(w->heroes, json_string(ev->state_key));
+    }
+    if (w->emit) emit_state(w, ev);
     return 0;
 }
 
-/* The state section (events not in the timeline) and the counts behind the summary. */
-static void build_state(builder *b, const char *room_id, int64_t upto, const timeline *t, bool all, state_walk *w)
+/* The state section from the room state just before the timeline's first event. */
+static void state_before_timeline(state_walk *w, const char *room_id)
 {
-    *w = (state_walk){.b = b, .t = t, .all = all, .since = b->since.events, .ef = &b->p->filter->state,
-                      .events = json_array(), .heroes = json_array()};
+    hs_state_map *map = NULL;
+    if (hs_store_state_at_event(w->b->st, w->t->oldest_id, false, &map) != 0) {
+        w->b->failed = true;
+        return;
+    }
+    hs_state_entry *entries = NULL;
+    long n = hs_state_map_entries(map, &entries);
+    if (n < 0) w->b->failed = true;
+    for (long i = 0; i < n; i++) {
+        hs_store_event ev;
+        if (hs_store_event_get(w->b->st, entries[i].event_id, &ev) != 0) {
+            w->b->failed = true;
+            break;
+        }
+        json_t *pdu = json_loads(ev.pdu_json, 0, NULL);
+        const char *sender = json_string_value(json_object_get(pdu, "sender"));
+        hs_store_sync_event se = {.stream = ev.stream, .event_id = ev.event_id, .room_id = room_id,
+                                  .type = entries[i].type, .state_key = entries[i].state_key,
+                                  .sender = sender ? sender : "", .pdu_json = ev.pdu_json};
+        emit_state(w, &se);
+        json_decref(pdu);
+        hs_store_event_clear(&ev);
+    }
+    free(entries);
+    hs_state_map_free(map);
+}
+
+/* The state section (events not in the timeline: all of them when `all`, else those
+ * changed after `since`) and the counts behind the summary. */
+static void build_state(builder *b, const char *room_id, int64_t upto, const timeline *t, bool all, int64_t since,
+                        state_walk *w)
+{
+    *w = (state_walk){.b = b, .t = t, .all = all, .emit = !t->oldest_id[0], .since = since,
+                      .ef = &b->p->filter->state, .events = json_array(), .heroes = json_array()};
     if (hs_store_sync_room_state(b->st, room_id, upto, state_event, w) != 0) b->failed = true;
+    if (t->oldest_id[0]) state_before_timeline(w, room_id);
 }
 
 static json_t *summary_json(const state_walk *w)
@@ -312,6 +357,24 @@ static json_t *room_account_data(builder *b, const char *room_id)
 
 /* ---- rooms ------------------------------------------------------------------------- */
 
+/* Whether the user's membership just before their membership event `m` was `membership`. */
+static bool was_member(builder *b, const membership_row *m, const char *membership)
+{
+    char *prev_id = NULL;
+    int rc = hs_store_state_at_event_get(b->st, m->event_id, false, "m.room.member", b->p->user_id, &prev_id);
+    if (rc < 0) b->failed = true;
+    if (rc != 0) return false;
+    hs_store_event ev;
+    rc = hs_store_event_get(b->st, prev_id, &ev);
+    free(prev_id);
+    if (rc < 0) b->failed = true;
+    if (rc != 0) return false;
+    char prev[16];
+    membership_of(ev.pdu_json, prev);
+    hs_store_event_clear(&ev);
+    return strcmp(prev, membership) == 0;
+}
+
 static json_t *unread_zero(void)
 {
     return json_pack("{sisi}", "highlight_count", 0, "notification_count", 0);
@@ -320,13 +383,13 @@ static json_t *unread_zero(void)
 /* One joined room, or NULL when an incremental sync has nothing new for it. */
 static json_t *joined_room(builder *b, const membership_row *m)
 {
-    bool newly = !b->initial && m->stream > b->since.events;
+    bool newly = !b->initial && m->stream > b->since.events && !was_member(b, m, "join");
     bool all = b->initial || newly || b->p->full_state;
     int64_t after = (b->initial || newly) ? 0 : b->since.events;
     timeline t;
     build_timeline(b, m->room_id, after, b->now.events, &t);
     state_walk w;
-    build_state(b, m->room_id, b->now.events, &t, all, &w);
+    build_state(b, m->room_id, b->now.events, &t, all, b->since.events, &w);
     json_t *eph = build_ephemeral(b, m->room_id);
     json_t *acc = room_account_data(b, m->room_id);
     json_t *room = NULL;
@@ -348,11 +411,14 @@ static json_t *joined_room(builder *b, const membership_row *m)
 /* One room the user left (or was banned from), up to their leave event. */
 static json_t *left_room(builder *b, const membership_row *m)
 {
-    bool all = b->initial || b->p->full_state;
+    /* Someone who never got in (a rejected or withdrawn invite) sees only the leave. */
+    bool was_in = was_member(b, m, "join");
+    bool all = (b->initial || b->p->full_state) && was_in;
+    int64_t after = !was_in ? m->stream - 1 : all ? 0 : b->since.events;
     timeline t;
-    build_timeline(b, m->room_id, all ? 0 : b->since.events, m->stream, &t);
+    build_timeline(b, m->room_id, after, m->stream, &t);
     state_walk w;
-    build_state(b, m->room_id, m->stream, &t, all, &w);
+    build_state(b, m->room_id, m->stream, &t, all, was_in ? b->since.events : INT64_MAX, &w);
     json_t *room = json_pack("{sos{sO}s{so}}", "timeline", timeline_json(&t, m->stream), "state", "events",
                              w.events, "account_data", "events", room_account_data(b, m->room_id));
     json_decref(w.events);
@@ -560,6 +626,11 @@ static void build_rooms(builder *b, const membership_list *ml, json_t *join, jso
             if (b->initial || after_token) json_object_set_new(invite, m->room_id, invited_room(b, m));
         } else if (strcmp(m->membership, "leave") == 0 || strcmp(m->membership, "ban") == 0) {
             bool wanted = after_token || (b->p->filter->include_leave && (b->initial || b->p->full_state));
+            if (wanted && !after_token) {
+                int forgotten = hs_store_room_forgotten(b->st, m->room_id, b->p->user_id);
+                if (forgotten < 0) b->failed = true;
+                wanted = forgotten == 0;
+            }
             if (wanted) json_object_set_new(leave, m->room_id, left_room(b, m));
         }
     }

@@ -14,14 +14,18 @@
  * incremental response only when something in it changed. The timeline is the newest
  * `limit` events after the token (a room joined since the token, or any room on an
  * initial sync: the newest `limit` overall); `limited` says older ones were skipped and
- * prev_batch ("s<N>", a /messages token) pages back from the first one. `state` holds
- * the current state events not in the timeline (all of them on initial / newly joined /
- * full_state, else those changed since the token); with lazy_load_members only the
- * members who sent timeline events and the syncing user.
+ * prev_batch ("s<N>", a /messages token) pages back from the first one. `state` is the
+ * room state just before the timeline's first event (the current state when the
+ * timeline is empty), minus timeline events: all of it on an initial / newly joined /
+ * full_state sync, else the entries that changed after the token; with
+ * lazy_load_members only the members who sent timeline events and the syncing user.
+ * "Newly joined" means the membership before the user's join was not a join, so a
+ * display name change does not resend the state. A user who never got in (rejected or
+ * withdrawn invite) sees only their leave event.
  *
- * Not done: unread notification counts (always 0), the room's state *at the start of*
- * the timeline when a state event changed again inside it (current state is sent),
- * history visibility for events before a join, rooms.knock. */
+ * Not done: unread notification counts (always 0), history visibility for events
+ * before a join, rooms.knock, redundant-member tracking for lazy loading (members of
+ * timeline senders are sent again in every incremental response that needs them). */
 #ifndef HS_SYNC_H
 #define HS_SYNC_H
 

@@ -827,3 +827,97 @@ Test(hs_sync, key_counts_and_device_list_changes)
     json_decref(s2);
     free(room);
 }
+
+/* ---- state at the start of the timeline -------------------------------------------------- */
+
+static void set_name(const pgt_mx_login *u, const char *room, const char *name)
+{
+    long st;
+    char r[512], body[128];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/state/m.room.name",
+                     enc(room, r, sizeof r));
+    expect_ok(j, &st);
+}
+
+/* The room name the state section of a joined room says. */
+static const char *state_name(const json_t *s, const char *room)
+{
+    json_t *ev = find_type(json_object_get(json_object_get(joined(s, room), "state"), "events"), "m.room.name");
+    return ev ? json_string_value(json_object_get(json_object_get(ev, "content"), "name")) : NULL;
+}
+
+Test(hs_sync, state_is_the_state_at_the_start_of_the_timeline)
+{
+    pgt_mx_login a = reg("alice");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\",\"name\":\"A\"}");
+    set_name(&a, room, "B");
+    for (int i = 0; i < 3; i++) free(send_text(&a, room, "x"));
+    set_name(&a, room, "C"); /* inside the timeline below */
+    free(send_text(&a, room, "y"));
+    char f[128], q[256];
+    snprintf(q, sizeof q, "filter=%s", enc("{\"room\":{\"timeline\":{\"limit\":3}}}", f, sizeof f));
+    json_t *s0 = do_sync(&a, NULL, q);
+    json_t *tl = timeline_events(s0, room);
+    cr_assert_eq(json_array_size(tl), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 1), "type")), "m.room.name");
+    /* the client replays the timeline on top of the state: state must say B, not C */
+    cr_assert_str_eq(state_name(s0, room), "B");
+
+    /* a gap with a name change: it arrives in the state section */
+    set_name(&a, room, "D");
+    for (int i = 0; i < 3; i++) free(send_text(&a, room, "z"));
+    snprintf(q, sizeof q, "&filter=%s", enc("{\"room\":{\"timeline\":{\"limit\":2}}}", f, sizeof f));
+    json_t *s1 = do_sync(&a, next_batch(s0), q);
+    cr_assert(json_is_true(json_object_get(json_object_get(joined(s1, room), "timeline"), "limited")));
+    cr_assert_str_eq(state_name(s1, room), "D");
+    json_t *state = json_object_get(json_object_get(joined(s1, room), "state"), "events");
+    cr_assert_eq(json_array_size(state), 1, "only the changed entry: %zu", json_array_size(state));
+    json_decref(s0);
+    json_decref(s1);
+    free(room);
+}
+
+Test(hs_sync, a_rejected_invite_shows_only_the_leave)
+{
+    pgt_mx_login a = reg("alice"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\",\"name\":\"secret\"}");
+    json_t *s0 = do_sync(&c, NULL, NULL);
+    long st;
+    char r[512], body[256];
+    enc(room, r, sizeof r);
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", c.user_id);
+    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", r), &st);
+    free(send_text(&a, room, "private talk"));
+    expect_ok(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", r), &st);
+    json_t *s1 = do_sync(&c, next_batch(s0), NULL);
+    json_t *left = json_object_get(json_object_get(json_object_get(s1, "rooms"), "leave"), room);
+    cr_assert_not_null(left);
+    json_t *tl = json_object_get(json_object_get(left, "timeline"), "events");
+    cr_assert_eq(json_array_size(tl), 1, "carol saw %zu events of a room she never joined", json_array_size(tl));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(tl, 0), "content"), "membership")),
+                     "leave");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(left, "state"), "events")), 0);
+    json_decref(s0);
+    json_decref(s1);
+    free(room);
+}
+
+Test(hs_sync, a_display_name_change_does_not_resend_the_state)
+{
+    pgt_mx_login a = reg("alice");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\",\"name\":\"A\"}");
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    long st;
+    char u[256];
+    expect_ok(call("PUT", a.token, &st, "{\"displayname\":\"Alice\"}", "/_matrix/client/v3/profile/%s/displayname",
+                   enc(a.user_id, u, sizeof u)),
+              &st);
+    json_t *s1 = do_sync(&a, next_batch(s0), NULL);
+    cr_assert_not_null(joined(s1, room));
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(joined(s1, room), "state"), "events")), 0);
+    cr_assert_eq(json_array_size(timeline_events(s1, room)), 1);
+    json_decref(s0);
+    json_decref(s1);
+    free(room);
+}
