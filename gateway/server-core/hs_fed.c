@@ -7,6 +7,8 @@
  * next request needs no network. */
 #include "server-core/hs_fed.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +25,50 @@
 #include "server-core/hs_xmatrix.h"
 
 #define MAX_NOTARIES 8
+/* A server whose keys could not be fetched is not asked again for this long: otherwise
+ * every forged request naming it (or a random key ID of it) would make us fetch. */
+#define FAILED_FETCH_BACKOFF_MS (30 * 1000)
+#define MAX_FAILED 256
+
+typedef struct failed_fetch {
+    char server[256];
+    int64_t until_ms;
+} failed_fetch;
 
 struct hs_fed {
     hs_fed_transport transport;
     char notaries[MAX_NOTARIES][256];
     size_t n_notaries;
+    pthread_mutex_t lock; /* guards failed[] */
+    failed_fetch failed[MAX_FAILED];
 };
+
+static bool recently_failed(hs_fed *fed, const char *server, int64_t now_ms)
+{
+    bool hit = false;
+    pthread_mutex_lock(&fed->lock);
+    for (size_t i = 0; i < MAX_FAILED && !hit; i++)
+        hit = fed->failed[i].until_ms > now_ms && strcmp(fed->failed[i].server, server) == 0;
+    pthread_mutex_unlock(&fed->lock);
+    return hit;
+}
+
+/* Remembers a failure in the slot of the same server, else the oldest slot. */
+static void note_failure(hs_fed *fed, const char *server, int64_t now_ms)
+{
+    pthread_mutex_lock(&fed->lock);
+    failed_fetch *slot = &fed->failed[0];
+    for (size_t i = 0; i < MAX_FAILED; i++) {
+        if (strcmp(fed->failed[i].server, server) == 0) {
+            slot = &fed->failed[i];
+            break;
+        }
+        if (fed->failed[i].until_ms < slot->until_ms) slot = &fed->failed[i];
+    }
+    snprintf(slot->server, sizeof slot->server, "%s", server);
+    slot->until_ms = now_ms + FAILED_FETCH_BACKOFF_MS;
+    pthread_mutex_unlock(&fed->lock);
+}
 
 /* Registers the key server and notary routes (hs_keys_server.c) and the federation
  * queries (hs_fed_query.c). */
@@ -63,6 +103,7 @@ int hs_fed_register(struct hs_server *srv)
 {
     srv->fed = calloc(1, sizeof *srv->fed);
     if (!srv->fed) return -1;
+    pthread_mutex_init(&srv->fed->lock, NULL);
     parse_notaries(srv->fed, srv->cfg.trusted_key_servers);
     char pub[44];
     hs_signing_key_public_b64(&srv->signing_key, pub);
@@ -77,6 +118,8 @@ int hs_fed_register(struct hs_server *srv)
 
 void hs_fed_free(hs_fed *fed)
 {
+    if (!fed) return;
+    pthread_mutex_destroy(&fed->lock);
     free(fed);
 }
 
@@ -121,9 +164,17 @@ static int cache_doc(hs_server *srv, const json_t *doc, const hs_keys_doc *kd, i
 
 json_t *hs_fed_fetch_keys_direct(hs_server *srv, const char *server_name, int64_t now_ms, hs_err *err)
 {
+    if (srv->fed && recently_failed(srv->fed, server_name, now_ms)) {
+        hs_err_set(err, "fetching the keys of %.100s failed less than %d s ago", server_name,
+                   FAILED_FETCH_BACKOFF_MS / 1000);
+        return NULL;
+    }
     hs_fed_out out = {.destination = server_name, .method = "GET", .target = "/_matrix/key/v2/server"};
     hs_fed_reply reply;
-    if (hs_fed_send(srv, &out, &reply, err) != 0) return NULL;
+    if (hs_fed_send(srv, &out, &reply, err) != 0) {
+        if (srv->fed) note_failure(srv->fed, server_name, now_ms);
+        return NULL;
+    }
     json_t *doc = NULL;
     if (reply.status != 200) {
         hs_err_set(err, "GET /_matrix/key/v2/server on %.100s answered %ld", server_name, reply.status);
@@ -136,6 +187,7 @@ json_t *hs_fed_fetch_keys_direct(hs_server *srv, const char *server_name, int64_
         }
     }
     hs_fed_reply_free(&reply);
+    if (!doc && srv->fed) note_failure(srv->fed, server_name, now_ms);
     return doc;
 }
 
@@ -213,6 +265,9 @@ int hs_fed_get_verify_key(hs_server *srv, const char *server_name, const char *k
         return 0;
     }
     if (lookup_cached(srv, server_name, key_id, min_valid_ts, out) == 0) return 0;
+    if (srv->fed && recently_failed(srv->fed, server_name, now_ms))
+        return hs_err_set(err, "no usable key %.100s of %.100s (a fetch failed less than %d s ago)", key_id,
+                          server_name, FAILED_FETCH_BACKOFF_MS / 1000);
 
     hs_err direct_err = {{0}};
     json_t *doc = hs_fed_fetch_keys_direct(srv, server_name, now_ms, &direct_err);
@@ -229,6 +284,7 @@ int hs_fed_get_verify_key(hs_server *srv, const char *server_name, const char *k
             return 0;
         hs_debug("fed", "notary %s for %s: %s", notary, server_name, e.msg);
     }
+    if (srv->fed) note_failure(srv->fed, server_name, now_ms);
     return hs_err_set(err, "no usable key %.100s of %.100s: %s", key_id, server_name, direct_err.msg);
 }
 

@@ -70,13 +70,15 @@ void hs_fed_reply_free(hs_fed_reply *reply);
 /* The current public key (server_name, key_id) valid until at least `min_valid_ts`:
  * our own key; a cached key (old_verify_keys never count: they cannot authenticate
  * requests); otherwise fetched from the server's key server, then from each trusted
- * notary, validated, cached and looked up again. Returns 0 with the key in `out`, or -1
- * with err saying why none is usable. */
+ * notary, validated, cached and looked up again. After a failed lookup the server is
+ * not asked again for 30 s (forged requests must not turn us into a fetch amplifier).
+ * Returns 0 with the key in `out`, or -1 with err saying why none is usable. */
 int hs_fed_get_verify_key(struct hs_server *srv, const char *server_name, const char *key_id, int64_t now_ms,
                           int64_t min_valid_ts, uint8_t out[32], hs_err *err);
 
 /* Fetches `server_name`'s keys directly (GET /_matrix/key/v2/server), validates and
- * caches them. Returns the validated response (new reference) or NULL with err. */
+ * caches them; refuses without asking within 30 s of a failed fetch. Returns the
+ * validated response (new reference) or NULL with err. */
 json_t *hs_fed_fetch_keys_direct(struct hs_server *srv, const char *server_name, int64_t now_ms, hs_err *err);
 
 /* Authenticates an inbound federation request before its handler runs: parses every

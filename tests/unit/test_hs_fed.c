@@ -165,21 +165,39 @@ Test(hs_fed, expired_responses_are_refused)
 Test(hs_fed, notary_used_only_when_direct_fails_and_must_cosign)
 {
     hs_err err;
-    remotes[0].reachable = false;
+    /* other.test is down and the notary does not sign what it relays: refused. */
+    remotes[2].reachable = false;
     notary_cosigns = false;
-    cr_expect_neq(lookup("remote.test", &remotes[0].key, &err), 0, "notary answer without its signature accepted");
+    cr_expect_neq(lookup("other.test", &remotes[2].key, &err), 0, "notary answer without its signature accepted");
+    /* remote.test is down, the notary co-signs: accepted, and cached. */
     notary_cosigns = true;
+    remotes[0].reachable = false;
     cr_assert_eq(lookup("remote.test", &remotes[0].key, &err), 0, "%s", err.msg);
     int after = atomic_load(&calls);
     cr_assert_eq(lookup("remote.test", &remotes[0].key, &err), 0);
     cr_expect_eq(atomic_load(&calls), after, "notary-provided key not cached");
-
     /* A key ID the server's document does not list is not found through the notary
      * either: the notary can only relay what the server itself signed. */
     hs_signing_key other;
     cr_assert_eq(hs_signing_key_generate(&other), 0);
-    remotes[2].reachable = false;
-    cr_expect_neq(lookup("other.test", &other, &err), 0);
+    cr_expect_neq(lookup("remote.test", &other, &err), 0);
+}
+
+Test(hs_fed, failed_lookups_back_off)
+{
+    hs_err err;
+    remotes[0].reachable = false;
+    remotes[1].reachable = false;
+    cr_expect_neq(lookup("remote.test", &remotes[0].key, &err), 0);
+    int after = atomic_load(&calls);
+    cr_expect_gt(after, 0);
+    /* Back up, but asked again within the back-off: no request goes out. */
+    remotes[0].reachable = true;
+    for (int i = 0; i < 5; i++) cr_expect_neq(lookup("remote.test", &remotes[0].key, &err), 0);
+    cr_expect_eq(atomic_load(&calls), after, "a failed server was asked again at once");
+    cr_expect(strstr(err.msg, "less than") != NULL, "%s", err.msg);
+    /* Other servers are unaffected. */
+    cr_expect_eq(lookup("other.test", &remotes[2].key, &err), 0, "%s", err.msg);
 }
 
 /* ---- hs_fed_authenticate on a real listener -------------------------------------- */
