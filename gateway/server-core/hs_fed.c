@@ -35,8 +35,15 @@ typedef struct failed_fetch {
     int64_t until_ms;
 } failed_fetch;
 
+typedef struct fed_route {
+    hs_server *srv;
+    hs_fed_handler fn;
+} fed_route;
+
 struct hs_fed {
     hs_fed_transport transport;
+    fed_route routes[HS_FED_MAX_ROUTES]; /* the router's ctx pointers point in here */
+    size_t n_routes;
     char notaries[MAX_NOTARIES][256];
     size_t n_notaries;
     pthread_mutex_t lock; /* guards failed[] */
@@ -334,5 +341,25 @@ int hs_fed_authenticate(hs_server *srv, const hs_request *req, char *origin_out,
                 req->remote_addr ? req->remote_addr : "?", err.msg);
         return unauthorized(resp, err.msg);
     }
+    return 0;
+}
+
+static void authenticated_route(const hs_request *req, hs_response *resp, void *ctx)
+{
+    fed_route *r = ctx;
+    char origin[256];
+    if (hs_fed_authenticate(r->srv, req, origin, sizeof origin, resp) != 0) return;
+    r->fn(req, resp, r->srv, origin);
+}
+
+int hs_fed_route(hs_server *srv, const char *method, const char *pattern, hs_fed_handler fn)
+{
+    hs_fed *fed = srv->fed;
+    if (!fed || fed->n_routes == HS_FED_MAX_ROUTES) return -1;
+    fed_route *r = &fed->routes[fed->n_routes];
+    r->srv = srv;
+    r->fn = fn;
+    if (hs_router_add(srv->federation_router, method, pattern, authenticated_route, r) != 0) return -1;
+    fed->n_routes++;
     return 0;
 }

@@ -90,6 +90,18 @@ json_t *hs_fed_fetch_keys_direct(struct hs_server *srv, const char *server_name,
 int hs_fed_authenticate(struct hs_server *srv, const hs_request *req, char *origin_out, size_t origin_len,
                         hs_response *resp);
 
+/* A federation endpoint's handler: runs only after hs_fed_authenticate accepted the
+ * request; `origin` is the authenticated sending server. */
+typedef void (*hs_fed_handler)(const hs_request *req, hs_response *resp, struct hs_server *srv, const char *origin);
+
+#define HS_FED_MAX_ROUTES 96
+
+/* Registers an authenticated federation endpoint on srv->federation_router: the route
+ * authenticates every request (401 M_UNAUTHORIZED on failure) and only then calls `fn`.
+ * This is how every Server-Server endpoint except the key server and /version should be
+ * added, so none can forget the check. Returns 0, or -1 (table full or bad pattern). */
+int hs_fed_route(struct hs_server *srv, const char *method, const char *pattern, hs_fed_handler fn);
+
 /* The wall clock in milliseconds (the only clock read of the federation code; the pure
  * modules get it as an argument). */
 int64_t hs_fed_now_ms(void);

@@ -4,7 +4,7 @@
  *   GET  /_matrix/key/v2/server            our signed key response
  *   GET  /_matrix/key/v2/server/{keyId}    the same (the old per-key path Synapse calls)
  *   POST /_matrix/key/v2/query             notary: other servers' keys, co-signed by us
- *   GET  /_matrix/key/v2/query/{serverName}
+ *   GET  /_matrix/key/v2/query/{serverName}[/{keyId}]
  * The notary answers from the cache when the cached response is still valid at the
  * requested minimum_valid_until_ts, fetches otherwise, and falls back to the cached
  * response when the fetch fails (a stale key is still useful for checking old
@@ -169,5 +169,7 @@ int hs_keys_server_register(hs_server *srv)
     rc |= hs_router_add(f, "GET", "/_matrix/key/v2/server/{keyId}", server_get, srv);
     rc |= hs_router_add(f, "POST", "/_matrix/key/v2/query", query_post, srv);
     rc |= hs_router_add(f, "GET", "/_matrix/key/v2/query/{serverName}", query_get, srv);
+    /* The deprecated per-key form; the key ID does not narrow the answer. */
+    rc |= hs_router_add(f, "GET", "/_matrix/key/v2/query/{serverName}/{keyId}", query_get, srv);
     return rc ? -1 : 0;
 }

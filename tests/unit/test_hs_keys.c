@@ -162,6 +162,11 @@ Test(hs_keys_server, notary_answers_for_itself_cosigned, .init = start, .fini = 
     cr_expect_eq(json_array_size(json_object_get(r, "server_keys")), 1);
     json_decref(r);
 
+    r = get_json("/_matrix/key/v2/query/keys.test%3A8448/ed25519%3Ax", "GET", NULL, &status);
+    cr_assert_eq(status, 200, "the deprecated per-key notary path");
+    cr_expect_eq(json_array_size(json_object_get(r, "server_keys")), 1);
+    json_decref(r);
+
     /* A server we cannot reach (no transport in this process) yields no entry, not an error. */
     r = get_json("/_matrix/key/v2/query/unreachable.test", "GET", NULL, &status);
     cr_assert_eq(status, 200);
