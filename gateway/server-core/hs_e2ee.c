@@ -8,7 +8,6 @@
  * opaque to the server). */
 #include "server-core/hs_e2ee.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
