@@ -394,6 +394,22 @@ int hs_store_sync_member_events(hs_store *st, const char *room_id, int64_t after
     return walk_events(s, fn, ctx);
 }
 
+int hs_store_sync_active_rooms(hs_store *st, bool receipts, int64_t after, int64_t upto,
+                               int (*fn)(void *ctx, const char *room_id), void *ctx)
+{
+    sqlite3_stmt *s = prep(st, receipts ? "SELECT DISTINCT room_id FROM receipts WHERE stream_id > ?1 AND stream_id <= ?2"
+                                        : "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ?1"
+                                          " AND stream_ordering <= ?2");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, upto);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(ctx, col(s, 0)) != 0) break;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
 int hs_store_sync_share_room(hs_store *st, const char *a, const char *b, bool *shared)
 {
     sqlite3_stmt *s = prep(st, "SELECT EXISTS (SELECT 1 FROM current_state x JOIN current_state y"

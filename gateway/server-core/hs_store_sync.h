@@ -122,6 +122,11 @@ int hs_store_sync_room_state(hs_store *st, const char *room_id, int64_t upto,
 int hs_store_sync_member_events(hs_store *st, const char *room_id, int64_t after, int64_t upto,
                                 int (*fn)(void *ctx, const hs_store_sync_event *ev), void *ctx);
 
+/* The rooms with events (or receipts, when `receipts`) whose stream is in (after, upto],
+ * each once: what an incremental sync has to look at. */
+int hs_store_sync_active_rooms(hs_store *st, bool receipts, int64_t after, int64_t upto,
+                               int (*fn)(void *ctx, const char *room_id), void *ctx);
+
 /* Whether `a` and `b` are both joined to at least one common room. */
 int hs_store_sync_share_room(hs_store *st, const char *a, const char *b, bool *shared);
 

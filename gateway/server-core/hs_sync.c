@@ -24,6 +24,7 @@ typedef struct builder {
     hs_sync_pos since, now;
     json_t *room_account_data;   /* room_id -> array of events, changed after the token */
     json_t *changed, *left_candidates; /* device_lists: user_id -> true */
+    json_t *active_events, *active_receipts; /* incremental: room_id -> true, changed after the token */
     bool failed;
 } builder;
 
@@ -380,18 +381,37 @@ static json_t *unread_zero(void)
     return json_pack("{sisi}", "highlight_count", 0, "notification_count", 0);
 }
 
+static bool typing_changed(builder *b, const char *room_id)
+{
+    json_t *ids = b->p->typing ? hs_typing_room(b->p->typing, room_id, b->since.typing) : NULL;
+    json_decref(ids);
+    return ids != NULL;
+}
+
 /* One joined room, or NULL when an incremental sync has nothing new for it. */
 static json_t *joined_room(builder *b, const membership_row *m)
 {
     bool newly = !b->initial && m->stream > b->since.events && !was_member(b, m, "join");
     bool all = b->initial || newly || b->p->full_state;
     int64_t after = (b->initial || newly) ? 0 : b->since.events;
+    if (!all && !json_object_get(b->active_events, m->room_id) && !json_object_get(b->active_receipts, m->room_id) &&
+        !json_object_get(b->room_account_data, m->room_id) && !typing_changed(b, m->room_id))
+        return NULL;
     timeline t;
     build_timeline(b, m->room_id, after, b->now.events, &t);
-    state_walk w;
-    build_state(b, m->room_id, b->now.events, &t, all, b->since.events, &w);
     json_t *eph = build_ephemeral(b, m->room_id);
     json_t *acc = room_account_data(b, m->room_id);
+    /* No event after the token (state changes are events too) and no ephemeral or account
+     * data news: the room has nothing to say, so skip the state walk, the costly part of
+     * an idle incremental sync. */
+    if (!all && t.scanned == 0 && json_array_size(eph) == 0 && json_array_size(acc) == 0) {
+        json_decref(eph);
+        json_decref(acc);
+        timeline_clear(&t);
+        return NULL;
+    }
+    state_walk w;
+    build_state(b, m->room_id, b->now.events, &t, all, b->since.events, &w);
     json_t *room = NULL;
     if (all || json_array_size(t.events) || json_array_size(w.events) || json_array_size(eph) ||
         json_array_size(acc)) {
@@ -482,7 +502,7 @@ static json_t *invited_room(builder *b, const membership_row *m)
 
 /* ---- device lists ------------------------------------------------------------------ */
 
-static int mark_changed(void *ctx, const char *user_id)
+static int set_true(void *ctx, const char *user_id)
 {
     json_object_set_new(ctx, user_id, json_true());
     return 0;
@@ -528,7 +548,7 @@ static json_t *build_device_lists(builder *b, const membership_list *ml)
     json_t *changed = json_array(), *left = json_array();
     if (b->initial) return json_pack("{soso}", "changed", changed, "left", left);
     if (hs_store_sync_device_list_changes(b->st, b->p->user_id, b->since.device_lists, b->now.device_lists,
-                                          mark_changed, b->changed) != 0)
+                                          set_true, b->changed) != 0)
         b->failed = true;
     for (size_t i = 0; i < ml->n; i++) {
         const membership_row *m = &ml->v[i];
@@ -537,7 +557,7 @@ static json_t *build_device_lists(builder *b, const membership_list *ml)
                         m->stream > b->since.events && m->stream <= b->now.events;
         if (!joined && !left_now) continue;
         member_walk w = {b, false, json_object()};
-        if (joined && hs_store_sync_member_events(b->st, m->room_id, b->since.events, b->now.events, member_change,
+        if (joined && json_object_get(b->active_events, m->room_id) && hs_store_sync_member_events(b->st, m->room_id, b->since.events, b->now.events, member_change,
                                                   &w) != 0)
             b->failed = true;
         if ((w.me_joined_here || left_now) &&
@@ -645,6 +665,13 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
     b.room_account_data = json_object();
     b.changed = json_object();
     b.left_candidates = json_object();
+    b.active_events = json_object();
+    b.active_receipts = json_object();
+    if (!b.initial && (hs_store_sync_active_rooms(st, false, b.since.events, b.now.events, set_true,
+                                                  b.active_events) != 0 ||
+                       hs_store_sync_active_rooms(st, true, b.since.receipts, b.now.receipts, set_true,
+                                                  b.active_receipts) != 0))
+        b.failed = true;
 
     to_device_walk td = {json_array(), b.since.to_device};
     if (b.since.to_device > 0 && hs_store_sync_to_device_ack(st, p->user_id, p->device_id, b.since.to_device) != 0)
@@ -691,6 +718,8 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
     json_decref(b.room_account_data);
     json_decref(b.changed);
     json_decref(b.left_candidates);
+    json_decref(b.active_events);
+    json_decref(b.active_receipts);
     if (b.failed || !resp) {
         json_decref(resp);
         return -1;
