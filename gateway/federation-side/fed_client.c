@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "federation-side/fed_denylist.h"
@@ -120,7 +121,8 @@ typedef struct exchange {
     bool too_big;
     bool denied;
     char denied_addr[64];
-    int64_t max_age_ms;
+    int64_t max_age_ms;   /* Cache-Control; wins over Expires */
+    int64_t expires_ms;   /* Expires, as a lifetime from now; -1 when absent */
 } exchange;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -145,14 +147,27 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Cache-Control of the well-known answer: max-age=N, or no-store/no-cache = 0. A
- * redirect's headers come first and are overwritten by the final answer's. */
+/* Cache-Control of the well-known answer: max-age=N, or no-store/no-cache = 0; else
+ * Expires (HTTP date) as a lifetime from now. A redirect's headers come first; each
+ * new status line resets what was seen, so the final answer's headers count. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     exchange *x = userp;
     size_t n = size * nmemb;
     static const char name[] = "cache-control:";
-    if (n > sizeof name && strncasecmp(data, name, sizeof name - 1) == 0) {
+    static const char expires[] = "expires:";
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        x->max_age_ms = -1;
+        x->expires_ms = -1;
+    } else if (n > sizeof expires && n < 256 && strncasecmp(data, expires, sizeof expires - 1) == 0) {
+        char v[256];
+        memcpy(v, data + sizeof expires - 1, n - (sizeof expires - 1));
+        v[n - (sizeof expires - 1)] = '\0';
+        time_t when = curl_getdate(v, NULL);
+        time_t now = time(NULL);
+        /* An unparsable or past date means "already expired", as RFC 9111 says. */
+        x->expires_ms = when > now ? (int64_t)(when - now) * 1000 : 0;
+    } else if (n > sizeof name && strncasecmp(data, name, sizeof name - 1) == 0) {
         char v[256];
         size_t vl = n - (sizeof name - 1) < sizeof v - 1 ? n - (sizeof name - 1) : sizeof v - 1;
         memcpy(v, data + sizeof name - 1, vl);
@@ -226,7 +241,7 @@ int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_w
     out->max_age_ms = -1;
     CURL *h = curl_easy_init();
     if (!h) return hs_err_set(err, "curl_easy_init failed");
-    exchange x = {.c = c, .max_age_ms = -1};
+    exchange x = {.c = c, .max_age_ms = -1, .expires_ms = -1};
     char url[600];
     base_url(url, sizeof url, host, port);
     strncat(url, "/.well-known/matrix/server", sizeof url - strlen(url) - 1);
@@ -248,7 +263,7 @@ int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_w
     out->status = status;
     out->body = x.buf;
     out->body_len = x.len;
-    out->max_age_ms = x.max_age_ms;
+    out->max_age_ms = x.max_age_ms >= 0 ? x.max_age_ms : x.expires_ms;
     return 0;
 }
 
@@ -256,6 +271,9 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
 {
     memset(reply, 0, sizeof *reply);
     if (req->target[0] != '/') return hs_err_set(err, "request target must start with '/'");
+    /* The signature covers the whole target; a URL we would have to cut must not go out. */
+    if (strlen(req->target) > HS_HTTP_MAX_TARGET)
+        return hs_err_set(err, "request target longer than %d bytes", HS_HTTP_MAX_TARGET);
     fed_target t;
     if (fed_discover(c->disc, req->destination, hs_fed_now_ms(), &t, err) != 0) return -1;
 
