@@ -36,7 +36,7 @@ typedef struct fed_wk_http {
     long status;          /* 0 when no HTTP answer came (DNS, connect, TLS, timeout) */
     char *body;           /* malloc'd (the fetcher allocates, discovery frees), may be NULL */
     size_t body_len;
-    int64_t max_age_ms;   /* from Cache-Control max-age; -1 when absent; 0 for no-store/no-cache */
+    int64_t max_age_ms;   /* Cache-Control max-age, else Expires; -1 when neither; 0: do not cache */
 } fed_wk_http;
 
 /* The seam for DNS and HTTPS. Both functions must be thread-safe. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "federation-side/fed_client.h"
 #include "federation-side/fed_denylist.h"
@@ -325,6 +326,7 @@ static hs_httpd *httpd;
 static int port;
 static atomic_int wk_hits;
 static char wk_body[256];
+static char wk_cache_name[32] = "Cache-Control", wk_cache_value[64] = "public, max-age=120";
 
 static void wk_handler(const hs_request *req, hs_response *resp, void *ctx)
 {
@@ -332,7 +334,7 @@ static void wk_handler(const hs_request *req, hs_response *resp, void *ctx)
     (void)ctx;
     atomic_fetch_add(&wk_hits, 1);
     hs_response_bytes(resp, 200, "application/json", wk_body, strlen(wk_body));
-    hs_response_header(resp, "Cache-Control", "public, max-age=120");
+    hs_response_header(resp, wk_cache_name, wk_cache_value);
 }
 
 static void echo_handler(const hs_request *req, hs_response *resp, void *ctx)
@@ -420,6 +422,20 @@ Test(fed_client, well_known_over_https_with_cache_control, .init = https_start, 
     char name[256];
     cr_expect_eq(fed_well_known_parse(h.body, h.body_len, name, sizeof name, &err), 0, "%s", err.msg);
     free(h.body);
+
+    /* Without Cache-Control, Expires gives the lifetime; a past date means none. */
+    snprintf(wk_cache_name, sizeof wk_cache_name, "Expires");
+    time_t later = time(NULL) + 300;
+    strftime(wk_cache_value, sizeof wk_cache_value, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&later));
+    cr_assert_eq(fed_client_fetch_well_known(wk, "127.0.0.1", port, &h, &err), 0, "%s", err.msg);
+    cr_expect(h.max_age_ms > 295 * 1000 && h.max_age_ms <= 300 * 1000, "Expires gave %lld ms", (long long)h.max_age_ms);
+    free(h.body);
+    snprintf(wk_cache_value, sizeof wk_cache_value, "Thu, 01 Jan 1970 00:00:01 GMT");
+    cr_assert_eq(fed_client_fetch_well_known(wk, "127.0.0.1", port, &h, &err), 0, "%s", err.msg);
+    cr_expect_eq(h.max_age_ms, 0);
+    free(h.body);
+    snprintf(wk_cache_name, sizeof wk_cache_name, "Cache-Control");
+    snprintf(wk_cache_value, sizeof wk_cache_value, "public, max-age=120");
 
     /* A request to a name delegated through that well-known reaches the server with the
      * delegated name as Host, and the well-known is fetched once for both requests. */
