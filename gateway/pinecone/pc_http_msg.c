@@ -73,10 +73,20 @@ static int close_current(pc_http_reader *r)
     return 0;
 }
 
+/* Trailers of a chunked body: limited like headers, not kept (nothing here needs them,
+ * and they would otherwise arrive after the header text was closed). */
+static int on_trailer(pc_http_reader *r, size_t len)
+{
+    r->header_bytes += len;
+    return r->header_bytes > r->lim.max_header_bytes ? fail(r, 431) : 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     pc_http_reader *r = p->data;
     pc_http_msg *m = &r->msg;
+    if (r->headers_done)
+        return on_trailer(r, len);
     if (!field_open(r)) {
         if (close_current(r))
             return -1;
@@ -98,6 +108,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     pc_http_reader *r = p->data;
+    if (r->headers_done)
+        return on_trailer(r, len);
     if (field_open(r)) {
         if (close_text(r))
             return -1;
@@ -113,6 +125,7 @@ static int on_headers_complete(http_parser *p)
     if (close_current(r))
         return -1;
     r->in_value = false;
+    r->headers_done = true;
     if (p->type == HTTP_REQUEST) {
         if (!r->url_started)
             return fail(r, 400);
@@ -250,7 +263,7 @@ void pc_http_reader_take(pc_http_reader *r, pc_http_msg *out)
     memset(m, 0, sizeof *m);
     r->url_off = 0;
     r->header_bytes = 0;
-    r->in_value = r->url_started = r->done = r->no_body = false;
+    r->in_value = r->url_started = r->headers_done = r->done = r->no_body = false;
     http_parser_pause(&r->p, 0);
 }
 

@@ -4,6 +4,8 @@
  * so the owner can answer it before the next one on the same stream (keep-alive, as
  * Dendrite's client uses).
  *
+ * Trailers after a chunked body are counted against the header limit but dropped.
+ *
  * Limits: max_header_bytes covers the request target plus every header name and value;
  * max_body the decoded body. Exceeding one is an error with a status to answer (431 or
  * 413); malformed input is 400. After an error the reader accepts nothing more. */
@@ -50,7 +52,7 @@ typedef struct pc_http_reader {
     pc_http_limits lim;
     pc_http_msg msg;
     size_t url_off, header_bytes;
-    bool in_value, url_started, done, failed, no_body;
+    bool in_value, url_started, headers_done, done, failed, no_body;
     int error_status;            /* 400, 413 or 431 after an error */
 } pc_http_reader;
 
