@@ -98,28 +98,19 @@ static int by_members_then_id(const void *a, const void *b)
 
 static void answer_list(hs_server *srv, const list_query *q, hs_response *resp)
 {
-    char **ids;
-    size_t n;
-    if (hs_store_public_rooms(srv->store, &ids, &n) != 0) {
+    json_t *all = hs_directory_public_rooms(srv->store);
+    json_t **rooms = all ? calloc(json_array_size(all) + 1, sizeof *rooms) : NULL;
+    if (!rooms) {
+        json_decref(all);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room directory");
         return;
     }
-    json_t **rooms = calloc(n ? n : 1, sizeof *rooms);
-    size_t kept = 0;
-    bool failed = !rooms;
-    for (size_t i = 0; i < n && !failed; i++) {
-        json_t *r = hs_directory_room_summary(srv->store, ids[i]);
-        if (!r) failed = true;
-        else if (matches(r, q)) rooms[kept++] = r;
-        else json_decref(r);
+    size_t kept = 0, idx;
+    json_t *r;
+    json_array_foreach(all, idx, r) {
+        if (matches(r, q)) rooms[kept++] = json_incref(r);
     }
-    hs_store_free_strings(ids, n);
-    if (failed) {
-        for (size_t i = 0; i < kept; i++) json_decref(rooms[i]);
-        free(rooms);
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room directory");
-        return;
-    }
+    json_decref(all);
     qsort(rooms, kept, sizeof *rooms, by_members_then_id);
     size_t from = (size_t)q->offset < kept ? (size_t)q->offset : kept;
     size_t to = q->limit < 0 || (size_t)q->limit > kept - from ? kept : from + (size_t)q->limit;

@@ -1,7 +1,7 @@
 /* hs_directory: alias rules, directory edit permission and public room summaries (see
- * hs_directory.h). Room state is read from the store's current state: a summary reads
- * at most eight state events, and nothing here holds the room lock, so a summary may
- * mix state from just before and just after a concurrent send (harmless for a listing). */
+ * hs_directory.h). Room state is read from the store's current state without the room
+ * lock, so a listing may mix state from just before and just after a concurrent send
+ * (harmless for a listing). */
 #include "server-core/hs_directory.h"
 
 #include <stdio.h>
@@ -131,41 +131,71 @@ static const char *state_string(hs_store *st, const char *room_id, const char *t
     return json_string_value(json_object_get(hs_pdu_content(*keep), key));
 }
 
-json_t *hs_directory_room_summary(hs_store *st, const char *room_id)
+/* Where each state event type's content goes in a directory entry. */
+static const struct {
+    const char *type, *key, *field;
+} summary_fields[] = {
+    {"m.room.name", "name", "name"},
+    {"m.room.topic", "topic", "topic"},
+    {"m.room.canonical_alias", "alias", "canonical_alias"},
+    {"m.room.avatar", "url", "avatar_url"},
+    {"m.room.create", "type", "room_type"},
+    {"m.room.join_rules", "join_rule", "join_rule"},
+    {"m.room.history_visibility", "history_visibility", NULL},
+    {"m.room.guest_access", "guest_access", NULL},
+};
+#define N_SUMMARY_FIELDS (sizeof summary_fields / sizeof summary_fields[0])
+
+typedef struct summaries {
+    json_t *list;    /* the entries, in room ID order */
+    json_t *by_id;   /* room ID -> the same entry objects */
+} summaries;
+
+static int add_room(void *ctx, const char *room_id, int64_t joined)
 {
-    static const struct {
-        const char *type, *key, *field;
-    } fields[] = {
-        {"m.room.name", "name", "name"},
-        {"m.room.topic", "topic", "topic"},
-        {"m.room.canonical_alias", "alias", "canonical_alias"},
-        {"m.room.avatar", "url", "avatar_url"},
-        {"m.room.create", "type", "room_type"},
-    };
-    int64_t joined = 0;
-    if (hs_store_room_joined_count(st, room_id, &joined) != 0) return NULL;
-    bool failed = false;
-    json_t *keep;
-    const char *join_rule = state_string(st, room_id, "m.room.join_rules", "join_rule", &keep, &failed);
-    json_t *out = json_pack("{ss, sI}", "room_id", room_id, "num_joined_members", (json_int_t)joined);
-    if (join_rule) json_object_set_new(out, "join_rule", json_string(join_rule));
-    json_decref(keep);
-    const char *hv = state_string(st, room_id, "m.room.history_visibility", "history_visibility", &keep, &failed);
-    json_object_set_new(out, "world_readable", json_boolean(hv && strcmp(hv, "world_readable") == 0));
-    json_decref(keep);
-    const char *ga = state_string(st, room_id, "m.room.guest_access", "guest_access", &keep, &failed);
-    json_object_set_new(out, "guest_can_join", json_boolean(ga && strcmp(ga, "can_join") == 0));
-    json_decref(keep);
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        const char *v = state_string(st, room_id, fields[i].type, fields[i].key, &keep, &failed);
-        if (v && v[0]) json_object_set_new(out, fields[i].field, json_string(v));
-        json_decref(keep);
+    summaries *s = ctx;
+    json_t *entry = json_pack("{ss, sI, sb, sb}", "room_id", room_id, "num_joined_members", (json_int_t)joined,
+                              "world_readable", 0, "guest_can_join", 0);
+    if (!entry) return -1;
+    json_object_set(s->by_id, room_id, entry);
+    json_array_append_new(s->list, entry);
+    return 0;
+}
+
+static int add_state(void *ctx, const char *room_id, const char *type, const char *content_json)
+{
+    summaries *s = ctx;
+    json_t *entry = json_object_get(s->by_id, room_id);
+    json_t *content = json_loads(content_json, JSON_ALLOW_NUL, NULL);
+    for (size_t i = 0; entry && i < N_SUMMARY_FIELDS; i++) {
+        if (strcmp(summary_fields[i].type, type) != 0) continue;
+        const char *v = json_string_value(json_object_get(content, summary_fields[i].key));
+        if (!v) break;
+        if (summary_fields[i].field) {
+            if (v[0]) json_object_set_new(entry, summary_fields[i].field, json_string(v));
+        } else if (strcmp(type, "m.room.history_visibility") == 0) {
+            json_object_set_new(entry, "world_readable", json_boolean(strcmp(v, "world_readable") == 0));
+        } else {
+            json_object_set_new(entry, "guest_can_join", json_boolean(strcmp(v, "can_join") == 0));
+        }
+        break;
     }
-    if (failed) {
-        json_decref(out);
+    json_decref(content);
+    return 0;
+}
+
+json_t *hs_directory_public_rooms(hs_store *st)
+{
+    const char *types[N_SUMMARY_FIELDS];
+    for (size_t i = 0; i < N_SUMMARY_FIELDS; i++) types[i] = summary_fields[i].type;
+    summaries s = {json_array(), json_object()};
+    int rc = hs_store_public_rooms_scan(st, types, N_SUMMARY_FIELDS, add_room, add_state, &s);
+    json_decref(s.by_id);
+    if (rc != 0) {
+        json_decref(s.list);
         return NULL;
     }
-    return out;
+    return s.list;
 }
 
 int hs_directory_world_readable(hs_store *st, const char *room_id, bool *out)

@@ -32,10 +32,10 @@ int hs_directory_can_edit(hs_store *st, const char *room_id, const char *user_id
  * (also for an unknown room: false) or -1 on a database error. */
 int hs_directory_world_readable(hs_store *st, const char *room_id, bool *out);
 
-/* The room's entry in the public room list ("PublishedRoomsChunk": room_id,
- * num_joined_members, world_readable, guest_can_join, and when set join_rule, name,
- * topic, canonical_alias, avatar_url, room_type). Returns a new object or NULL on a
- * database error or an unknown room. */
-json_t *hs_directory_room_summary(hs_store *st, const char *room_id);
+/* The entries of every published room in the public room list ("PublishedRoomsChunk":
+ * room_id, num_joined_members, world_readable, guest_can_join, and when set join_rule,
+ * name, topic, canonical_alias, avatar_url, room_type), in room ID order. Two queries
+ * whatever the number of rooms. Returns a new array or NULL on a database error. */
+json_t *hs_directory_public_rooms(hs_store *st);
 
 #endif

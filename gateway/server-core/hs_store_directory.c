@@ -3,6 +3,7 @@
  * hs_store_directory.h; each read is one statement, so no explicit locking is needed. */
 #include "server-core/hs_store_directory.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,23 +205,45 @@ int hs_store_room_set_public(hs_store *st, const char *room_id, bool is_public)
     return changed > 0 ? 0 : 1;
 }
 
-int hs_store_public_rooms(hs_store *st, char ***ids, size_t *n)
+int hs_store_public_rooms_scan(hs_store *st, const char *const *types, size_t n_types,
+                               int (*joined_fn)(void *ctx, const char *room_id, int64_t joined),
+                               int (*state_fn)(void *ctx, const char *room_id, const char *type,
+                                               const char *content_json),
+                               void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id");
+    sqlite3_stmt *s = prep(st, "SELECT r.room_id, (SELECT count(*) FROM current_state m WHERE m.room_id = r.room_id"
+                               " AND m.type = 'm.room.member' AND m.membership = 'join')"
+                               " FROM rooms r WHERE r.is_public = 1 ORDER BY r.room_id");
     if (!s) return -1;
-    return collect_strings(s, ids, n);
-}
-
-int hs_store_room_joined_count(hs_store *st, const char *room_id, int64_t *out)
-{
-    sqlite3_stmt *s = prep(st, "SELECT count(*) FROM current_state WHERE room_id = ?1"
-                               " AND type = 'm.room.member' AND membership = 'join'");
-    if (!s) return -1;
-    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (joined_fn(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1)) != 0) break;
     sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : -1;
+    if (rc != SQLITE_DONE) return -1;
+    /* The wanted types go in through json_each, so the statement text stays fixed. */
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n_types; i++) json_array_append_new(arr, json_string(types[i]));
+    char *types_json = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (!types_json) return -1;
+    s = prep(st, "SELECT c.room_id, c.type, json_extract(e.pdu, '$.content') FROM rooms r"
+                 " JOIN current_state c ON c.room_id = r.room_id AND c.state_key = ''"
+                 " AND c.type IN (SELECT value FROM json_each(?1))"
+                 " JOIN events e ON e.event_id = c.event_id WHERE r.is_public = 1");
+    if (!s) {
+        free(types_json);
+        return -1;
+    }
+    sqlite3_bind_text(s, 1, types_json, -1, SQLITE_TRANSIENT);
+    free(types_json);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *content = sqlite3_column_text(s, 2);
+        if (state_fn(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+                     content ? (const char *)content : "{}") != 0)
+            break;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- user directory --------------------------------------------------------------------- */

@@ -60,11 +60,16 @@ int hs_store_room_is_public(hs_store *st, const char *room_id, bool *out);
 /* Publishes or unpublishes the room. Returns 0, 1 for an unknown room, -1. */
 int hs_store_room_set_public(hs_store *st, const char *room_id, bool is_public);
 
-/* Every published room ID, sorted (free with hs_store_free_strings). Returns 0 or -1. */
-int hs_store_public_rooms(hs_store *st, char ***ids, size_t *n);
-
-/* The number of users whose current membership of the room is "join". Returns 0 or -1. */
-int hs_store_room_joined_count(hs_store *st, const char *room_id, int64_t *out);
+/* What the public room list shows of each published room, in two passes of one query
+ * each: joined_fn once per published room with its joined member count (in room ID
+ * order), then state_fn once per current state event with state_key "" of a published
+ * room whose type is one of types[0..n_types) (content_json is the event's content as
+ * JSON text). A non-zero return from a callback stops with -1. Returns 0 or -1. */
+int hs_store_public_rooms_scan(hs_store *st, const char *const *types, size_t n_types,
+                               int (*joined_fn)(void *ctx, const char *room_id, int64_t joined),
+                               int (*state_fn)(void *ctx, const char *room_id, const char *type,
+                                               const char *content_json),
+                               void *ctx);
 
 /* ---- user directory ---------------------------------------------------------------- */
 
