@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "server-core/hs_base64.h"
+#include "server-core/hs_fed_internal.h"
 #include "server-core/hs_keys.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -76,11 +77,6 @@ static void note_failure(hs_fed *fed, const char *server, int64_t now_ms)
     slot->until_ms = now_ms + FAILED_FETCH_BACKOFF_MS;
     pthread_mutex_unlock(&fed->lock);
 }
-
-/* Registers the key server and notary routes (hs_keys_server.c) and the federation
- * queries (hs_fed_query.c). */
-int hs_keys_server_register(struct hs_server *srv);
-int hs_fed_query_register(struct hs_server *srv);
 
 int64_t hs_fed_now_ms(void)
 {

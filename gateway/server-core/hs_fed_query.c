@@ -8,12 +8,11 @@
 #include <string.h>
 
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_internal.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_federation.h"
-
-int hs_fed_query_register(hs_server *srv);
 
 static void profile_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_internal.h"
 #include "server-core/hs_keys.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -23,8 +24,6 @@
 
 /* One notary query may name at most this many servers: each can cost an outbound fetch. */
 #define MAX_QUERY_SERVERS 20
-
-int hs_keys_server_register(hs_server *srv);
 
 /* Our key response: the current key, and every key rotated out (hs_store_fed_own_key_note
  * at startup) in old_verify_keys, so signatures made with them stay checkable. */
