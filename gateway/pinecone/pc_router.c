@@ -42,9 +42,11 @@ int pc_router_new(pc_router **out, const uint8_t seed[PC_SEED_LEN], const pc_rou
     if (!r)
         return PC_ERR_NOMEM;
     r->routes = calloc(PC_MAX_ROUTES, sizeof *r->routes);
+    r->route_order = calloc(PC_MAX_ROUTES, sizeof *r->route_order);
+    r->route_head = calloc(PC_MAX_ROUTES, sizeof *r->route_head);
     r->seen = calloc(PC_MAX_BROADCAST_SEEN, sizeof *r->seen);
     r->cache = calloc(PC_MAX_COORDS_CACHE, sizeof *r->cache);
-    if (!r->routes || !r->seen || !r->cache || pc_keypair_from_seed(seed, r->pk, r->sk)) {
+    if (!r->routes || !r->route_order || !r->route_head || !r->seen || !r->cache || pc_keypair_from_seed(seed, r->pk, r->sk)) {
         pc_router_free(r);
         return PC_ERR_NOMEM;
     }
@@ -76,8 +78,11 @@ void pc_router_free(pc_router *r)
     for (int p = 1; p <= r->max_port; p++)
         release_peer(&r->peers[p]);
     free(r->routes);
+    free(r->route_order);
+    free(r->route_head);
     free(r->seen);
     free(r->cache);
+    free(r->signed_prefix);
     sodium_memzero(r->sk, sizeof r->sk);
     free(r);
 }
@@ -214,6 +219,14 @@ uint64_t pcr_next_msg_seq(pc_router *r, uint64_t now)
     /* Go uses Unix milliseconds; receivers need them strictly increasing per source. */
     r->last_msg_seq = now > r->last_msg_seq ? now : r->last_msg_seq + 1;
     return r->last_msg_seq;
+}
+
+/* Tells the sign observer about a bootstrap or broadcast message we just built. */
+void pcr_signed_msg_made(pc_router *r, const uint8_t *msg, size_t len)
+{
+    pc_signed_msg m;
+    if (r->cfg.signed_obs.fn && pc_signed_msg_decode(msg, len, &m) == PC_OK)
+        r->cfg.signed_obs.fn(r->cfg.signed_obs.ctx, m.sig, m.signed_part, m.signed_len, r->pk);
 }
 
 /* ---- coordinate cache ---- */
@@ -376,6 +389,8 @@ static int build_wakeup(pc_router *r, uint64_t now, uint8_t *msg, pc_frame *f)
     size_t mlen;
     int rc = pc_signed_msg_build(pcr_next_msg_seq(r, now), root_key, root_seq, r->sk, msg,
                                  PC_SIGNED_MSG_MAX, &mlen);
+    if (rc == PC_OK)
+        pcr_signed_msg_made(r, msg, mlen);
     *f = (pc_frame){.type = PC_FRAME_WAKEUP_BROADCAST, .hop_limit = PC_HOP_LIMIT_BROADCAST,
                     .src_key = r->pk, .payload = msg, .payload_len = mlen};
     return rc;

@@ -78,11 +78,22 @@ typedef struct pc_router_callbacks {
     void (*broadcast_received)(pc_router *r, const uint8_t src_key[PC_KEY_LEN], void *user_data);
 } pc_router_callbacks;
 
+/* Told of a signature the router has just made: `sig` is the router's own (key)
+ * ed25519 signature of msg[0..len), all valid only during the call. A memoising
+ * verifier (the simulator's) records it as valid, because a signature libsodium made
+ * with a secret key always verifies under its public key. */
+typedef struct pc_sign_observer {
+    void (*fn)(void *ctx, const uint8_t sig[PC_SIG_LEN], const uint8_t *msg, size_t len,
+               const uint8_t key[PC_KEY_LEN]);
+    void *ctx;
+} pc_sign_observer;
+
 typedef struct pc_router_config {
     bool keepalives;    /* keepalive after 3 s idle, drop the peer after 5 s silence */
     bool hop_limiting;  /* decrement/enforce the traffic hop limit (Dendrite: on) */
     bool broadcasts;    /* originate a wakeup broadcast every 60 s (Go default: on) */
     pc_verifier verifier; /* signature checks; zero = libsodium (the simulator memoises) */
+    pc_sign_observer signed_obs; /* zero = nobody is told (the simulator primes its memo) */
 } pc_router_config;
 
 /* Defaults: keepalives, hop limiting and periodic broadcasts on; libsodium verifier.

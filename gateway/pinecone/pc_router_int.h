@@ -71,8 +71,14 @@ struct pc_router {
     uint64_t wait_until;
     uint64_t next_root_announce;
 
-    /* SNEK */
+    /* SNEK. routes[] keeps arrival order (the order status getters report); route_order
+     * holds the indices of routes[0..n_routes) sorted by key (keys are unique), so lookups
+     * and next-hop selection are binary searches instead of scans of the whole table;
+     * route_head[j] is the first 8 bytes (big-endian) of the key of rank j, so the
+     * search reads one small array instead of chasing every probe into routes[]. */
     pc_route *routes;
+    uint16_t *route_order;
+    uint64_t *route_head;
     size_t n_routes;
     bool have_desc;
     pc_route desc;
@@ -89,6 +95,13 @@ struct pc_router {
     size_t n_cache;
     uint64_t next_cleanup;
 
+    /* The last announcement prefix we signed and its signature: the signature covers
+     * only the prefix, so announcing one root to every peer needs one signing, not one
+     * per port (ed25519 is deterministic: the bytes are the same either way). */
+    uint8_t *signed_prefix;
+    size_t signed_prefix_len, signed_prefix_cap;
+    uint8_t prefix_sig[PC_SIG_LEN];
+
     pc_router_counters counters;
     uint64_t now;          /* `now` of the input being handled, for last_tx stamps */
     uint8_t scratch[PC_MAX_FRAME];
@@ -98,6 +111,7 @@ struct pc_router {
 void pcr_queue_frame(pc_router *r, int port, const pc_frame *f);
 void pcr_close_peer(pc_router *r, int port, int reason, uint64_t now);
 uint64_t pcr_next_msg_seq(pc_router *r, uint64_t now);
+void pcr_signed_msg_made(pc_router *r, const uint8_t *msg, size_t len);
 void pcr_cache_clear(pc_router *r);
 void pcr_send_wakeup_to(pc_router *r, int port, uint64_t now);
 

@@ -138,6 +138,15 @@ void pc_sim_touch(pc_sim *s, int node);
 /* Processes every event due at or before t, then sets the clock to t (t >= now). */
 void pc_sim_run_until(pc_sim *s, uint64_t t);
 
+/* Like pc_sim_run_until(s, t), but stops at the first virtual instant (now included)
+ * at which pc_sim_check_convergence(s, absent) holds, once every event due at that
+ * instant has run. Returns true with the clock left at that instant, or false with the
+ * clock at t. It watches incrementally: one full check to start and whenever a link
+ * went up or down, otherwise only the node each event ran is looked at again (an event
+ * changes exactly one router), so catching a short-lived converged instant costs
+ * little. `absent` as for pc_sim_check_convergence. */
+bool pc_sim_run_until_converged(pc_sim *s, const bool *absent, uint64_t t);
+
 /* ---- analysis ------------------------------------------------------------------ */
 
 typedef struct pc_sim_convergence {

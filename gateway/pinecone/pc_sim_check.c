@@ -3,6 +3,7 @@
  * scenarios use (one root per component, SNEK descending = key-order predecessor).
  * Read-only with respect to the routers; allocates scratch space per call. */
 #include "pinecone/pc_sim.h"
+#include "pinecone/pc_sim_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +103,9 @@ static int by_key(const void *x, const void *y)
     return pc_key_cmp(((const keyed *)x)->key, ((const keyed *)y)->key);
 }
 
-bool pc_sim_check_convergence(pc_sim *s, const bool *absent, pc_sim_convergence *out)
+long pcsim_expectations(pc_sim *s, const bool *absent, const uint8_t **root, const uint8_t **pred)
 {
     size_t n = pc_sim_node_count(s);
-    pc_sim_convergence c = {0};
     adj g;
     int *comp = malloc((n + 1) * sizeof *comp), *members = malloc((n + 1) * sizeof *members);
     keyed *order = malloc((n + 1) * sizeof *order);
@@ -113,54 +113,81 @@ bool pc_sim_check_convergence(pc_sim *s, const bool *absent, pc_sim_convergence 
         free(comp);
         free(members);
         free(order);
-        c.wrong_root = n;
-        if (out)
-            *out = c;
-        return false;
+        return -1;
     }
-    for (size_t i = 0; i < n; i++)
+    long components = 0;
+    for (size_t i = 0; i < n; i++) {
         comp[i] = -1;
+        root[i] = pred[i] = NULL;
+    }
     for (size_t start = 0; start < n; start++) {
         if (comp[start] >= 0 || (absent && absent[start]))
             continue;
         /* Collect the component by BFS (members doubles as the queue). */
         size_t cnt = 0, head = 0;
-        comp[start] = (int)c.components;
+        comp[start] = (int)components;
         members[cnt++] = (int)start;
         while (head < cnt) {
             int u = members[head++];
             for (int k = g.off[u]; k < g.off[u + 1]; k++) {
                 int v = g.to[k];
                 if (comp[v] < 0 && !(absent && absent[v])) {
-                    comp[v] = (int)c.components;
+                    comp[v] = (int)components;
                     members[cnt++] = v;
                 }
             }
         }
-        c.components++;
+        components++;
         for (size_t i = 0; i < cnt; i++)
             order[i] = (keyed){pc_sim_key(s, members[i]), members[i]};
         qsort(order, cnt, sizeof *order, by_key);
-        const uint8_t *top = order[cnt - 1].key;
         for (size_t i = 0; i < cnt; i++) {
-            pc_router *r = pc_sim_router(s, order[i].node);
-            uint8_t root[PC_KEY_LEN];
-            uint64_t seq;
-            pc_router_root(r, root, &seq);
-            if (memcmp(root, top, PC_KEY_LEN) != 0)
-                c.wrong_root++;
-            pc_path_status d;
-            bool has = pc_router_descending(r, &d);
-            if (i == 0 ? has
-                       : !has || memcmp(d.key, order[i - 1].key, PC_KEY_LEN) != 0)
-                c.wrong_descending++;
+            root[order[i].node] = order[cnt - 1].key;
+            pred[order[i].node] = i ? order[i - 1].key : NULL;
         }
     }
     adj_free(&g);
     free(comp);
     free(members);
     free(order);
+    return components;
+}
+
+unsigned pcsim_node_wrong(pc_sim *s, int node, const uint8_t *root, const uint8_t *pred)
+{
+    pc_router *r = pc_sim_router(s, node);
+    uint8_t key[PC_KEY_LEN];
+    uint64_t seq;
+    pc_router_root(r, key, &seq);
+    unsigned wrong = memcmp(key, root, PC_KEY_LEN) != 0 ? PCSIM_WRONG_ROOT : 0;
+    pc_path_status d;
+    bool has = pc_router_descending(r, &d);
+    if (!pred ? has : !has || memcmp(d.key, pred, PC_KEY_LEN) != 0)
+        wrong |= PCSIM_WRONG_DESC;
+    return wrong;
+}
+
+bool pc_sim_check_convergence(pc_sim *s, const bool *absent, pc_sim_convergence *out)
+{
+    size_t n = pc_sim_node_count(s);
+    pc_sim_convergence c = {0};
+    const uint8_t **root = malloc((n + 1) * sizeof *root), **pred = malloc((n + 1) * sizeof *pred);
+    long comps = root && pred ? pcsim_expectations(s, absent, root, pred) : -1;
+    if (comps < 0) {
+        c.wrong_root = n;
+    } else {
+        c.components = (size_t)comps;
+        for (size_t i = 0; i < n; i++) {
+            if (!root[i])
+                continue;
+            unsigned w = pcsim_node_wrong(s, (int)i, root[i], pred[i]);
+            c.wrong_root += (w & PCSIM_WRONG_ROOT) != 0;
+            c.wrong_descending += (w & PCSIM_WRONG_DESC) != 0;
+        }
+    }
+    free(root);
+    free(pred);
     if (out)
         *out = c;
-    return c.wrong_root == 0 && c.wrong_descending == 0;
+    return comps >= 0 && c.wrong_root == 0 && c.wrong_descending == 0;
 }

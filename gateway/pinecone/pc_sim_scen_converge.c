@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#define CHECK_EVERY 250   /* ms of virtual time between convergence checks */
+#define CHECK_EVERY 250   /* virtual ms between looks at the wall-clock bound */
 
 int pcx_converge(const pc_sim_params *p, pc_sim_report *r)
 {

@@ -43,8 +43,10 @@ double pcx_wall(void);
 /* Median of v[0..n) (sorts v in place); 0 when n == 0. */
 double pcx_median(double *v, size_t n);
 
-/* Runs the simulation from now, checking every `step` ms, until converged or `limit`
- * (absolute virtual ms). Returns the virtual time of convergence, or 0 if not reached. */
+/* Runs the simulation from now until converged or `limit` (absolute virtual ms), or
+ * until the monotonic clock passes wall_deadline (0: no bound), which is looked at every
+ * `step` virtual ms. Returns the first virtual instant at which the network was
+ * converged (pc_sim_run_until_converged: exact to the millisecond), or 0 if not reached. */
 uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit, double wall_deadline);
 
 int pcx_converge(const pc_sim_params *p, pc_sim_report *r);

@@ -101,12 +101,11 @@ double pcx_median(double *v, size_t n)
 uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit, double wall_deadline)
 {
     for (;;) {
-        if (pc_sim_check_convergence(s, absent, NULL))
+        uint64_t next = pc_sim_now(s) + step;
+        if (pc_sim_run_until_converged(s, absent, next < limit ? next : limit))
             return pc_sim_now(s);
         if (pc_sim_now(s) >= limit || (wall_deadline > 0 && pcx_wall() >= wall_deadline))
             return 0;
-        uint64_t next = pc_sim_now(s) + step;
-        pc_sim_run_until(s, next < limit ? next : limit);
     }
 }
 

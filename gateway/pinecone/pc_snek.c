@@ -15,12 +15,107 @@ static bool expired(const pc_route *e, uint64_t now)
     return now - e->last_seen >= PC_SNEK_EXPIRY;
 }
 
+/* Key order exactly as pc_key_cmp / pc_key_ordered / pc_watermark_worse (memcmp of the
+ * 32 bytes), inlined because next-hop selection compares keys more than anything else
+ * the router does: the first 8 bytes read as a big-endian number decide nearly every
+ * comparison of distinct keys, and only a tie there needs the rest. */
+static inline uint64_t key_head(const uint8_t *k)
+{
+    return (uint64_t)k[0] << 56 | (uint64_t)k[1] << 48 | (uint64_t)k[2] << 40 |
+           (uint64_t)k[3] << 32 | (uint64_t)k[4] << 24 | (uint64_t)k[5] << 16 |
+           (uint64_t)k[6] << 8 | (uint64_t)k[7];
+}
+
+static inline int key_cmp(const uint8_t a[PC_KEY_LEN], const uint8_t b[PC_KEY_LEN])
+{
+    uint64_t x = key_head(a), y = key_head(b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return memcmp(a + 8, b + 8, PC_KEY_LEN - 8);
+}
+
+static inline bool key_ordered(const uint8_t a[PC_KEY_LEN], const uint8_t b[PC_KEY_LEN],
+                               const uint8_t c[PC_KEY_LEN])
+{
+    return key_cmp(a, b) < 0 && key_cmp(b, c) < 0;
+}
+
+static inline bool wm_worse(const pc_watermark *a, const pc_watermark *b)
+{
+    int c = key_cmp(a->key, b->key);
+    return c > 0 || (c == 0 && a->seq != 0 && a->seq < b->seq);
+}
+
+_Static_assert(PC_MAX_ROUTES <= UINT16_MAX + 1, "route_order holds uint16_t indices");
+
+static const pc_route *by_rank(const pc_router *r, size_t j)
+{
+    return &r->routes[r->route_order[j]];
+}
+
+/* The rank (position in route_order) of the first entry whose key is >= key. */
+static size_t lower_bound(const pc_router *r, const uint8_t key[PC_KEY_LEN])
+{
+    uint64_t h = key_head(key);
+    size_t lo = 0, hi = r->n_routes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t m = r->route_head[mid];
+        if (m < h || (m == h && key_cmp(by_rank(r, mid)->key, key) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 const pc_route *pcs_find(const pc_router *r, const uint8_t key[PC_KEY_LEN])
 {
-    for (size_t i = 0; i < r->n_routes; i++)
-        if (pc_key_cmp(r->routes[i].key, key) == 0)
-            return &r->routes[i];
+    size_t j = lower_bound(r, key);
+    if (j < r->n_routes && key_cmp(by_rank(r, j)->key, key) == 0)
+        return by_rank(r, j);
     return NULL;
+}
+
+/* Appends an entry for key (not in the table, which is not full) and indexes it. */
+static pc_route *insert_route(pc_router *r, const uint8_t key[PC_KEY_LEN])
+{
+    size_t j = lower_bound(r, key);
+    memmove(&r->route_order[j + 1], &r->route_order[j],
+            (r->n_routes - j) * sizeof *r->route_order);
+    memmove(&r->route_head[j + 1], &r->route_head[j], (r->n_routes - j) * sizeof *r->route_head);
+    r->route_order[j] = (uint16_t)r->n_routes;
+    r->route_head[j] = key_head(key);
+    pc_route *e = &r->routes[r->n_routes++];
+    memcpy(e->key, key, PC_KEY_LEN);
+    return e;
+}
+
+/* Removes the entries drop() selects, keeping the arrival order of the rest, and
+ * renumbers the key index to match. */
+static void remove_routes(pc_router *r, bool (*drop)(const pc_route *e, int arg, uint64_t now),
+                          int arg, uint64_t now)
+{
+    uint16_t remap[PC_MAX_ROUTES];
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_routes; i++) {
+        if (drop(&r->routes[i], arg, now)) {
+            remap[i] = UINT16_MAX;
+            continue;
+        }
+        remap[i] = (uint16_t)k;
+        r->routes[k++] = r->routes[i];
+    }
+    if (k == r->n_routes)
+        return;
+    size_t m = 0;
+    for (size_t j = 0; j < r->n_routes; j++) {
+        if (remap[r->route_order[j]] == UINT16_MAX)
+            continue;
+        r->route_head[m] = r->route_head[j];
+        r->route_order[m++] = remap[r->route_order[j]];
+    }
+    r->n_routes = k;
 }
 
 typedef struct best {
@@ -32,8 +127,8 @@ typedef struct best {
 static void consider(best *b, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
                      const uint8_t c[PC_KEY_LEN], uint64_t seq, int port)
 {
-    bool exact = !bootstrap && pc_key_cmp(c, dest) == 0 && pc_key_cmp(b->key, dest) != 0;
-    if (exact || pc_key_ordered(dest, c, b->key)) {
+    bool exact = !bootstrap && key_cmp(c, dest) == 0 && key_cmp(b->key, dest) != 0;
+    if (exact || key_ordered(dest, c, b->key)) {
         memcpy(b->key, c, PC_KEY_LEN);
         b->seq = seq;
         b->port = port;
@@ -44,7 +139,7 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
                     const pc_watermark *w, uint64_t now)
 {
     pc_hop h;
-    if (!bootstrap && pc_key_cmp(dest, r->pk) == 0) {
+    if (!bootstrap && key_cmp(dest, r->pk) == 0) {
         h.port = 0;
         h.wm = *w;
         return h;
@@ -55,9 +150,10 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
     b.port = bootstrap ? PC_PORT_NONE : 0;
 
     /* Towards the root: the root is the highest key, so it is "above" everyone. */
-    if (r->parent && r->peers[r->parent].up && r->peers[r->parent].ann) {
+    bool parent_done = r->parent && r->peers[r->parent].up && r->peers[r->parent].ann;
+    if (parent_done) {
         const pc_announcement *pa = &r->peers[r->parent].ann->ann;
-        if ((bootstrap && pc_key_cmp(b.key, dest) == 0) || pc_key_ordered(b.key, dest, pa->root_key)) {
+        if ((bootstrap && key_cmp(b.key, dest) == 0) || key_ordered(b.key, dest, pa->root_key)) {
             memcpy(b.key, pa->root_key, PC_KEY_LEN);
             b.seq = 0;
             b.port = r->parent;
@@ -65,10 +161,12 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
         for (size_t i = 0; i < pa->n_entries; i++)
             consider(&b, dest, bootstrap, pa->entries[i].key, 0, r->parent);
     }
-    /* Every key on our peers' paths to the root. */
+    /* Every key on our peers' paths to the root. The parent's keys were all considered
+     * just above and the best has only moved closer to dest since, so going over them
+     * again could not change it: skip them. */
     for (int p = 1; p <= r->max_port; p++) {
         const pc_peer *peer = &r->peers[p];
-        if (!peer->up || !peer->ann)
+        if (!peer->up || !peer->ann || (p == r->parent && parent_done))
             continue;
         for (size_t i = 0; i < peer->ann->ann.n_entries; i++)
             consider(&b, dest, bootstrap, peer->ann->ann.entries[i].key, 0, p);
@@ -76,26 +174,41 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
     /* Prefer a direct link to the best key over reaching it through someone else. */
     for (int p = 1; p <= r->max_port; p++) {
         const pc_peer *peer = &r->peers[p];
-        if (peer->up && peer->ann && pc_key_cmp(peer->key, b.key) == 0) {
+        if (peer->up && peer->ann && key_cmp(peer->key, b.key) == 0) {
             b.seq = 0;
             b.port = p;
         }
     }
-    /* The routing table, skipping entries whose watermark is worse than the frame's. */
-    for (size_t i = 0; i < r->n_routes; i++) {
-        const pc_route *e = &r->routes[i];
-        if (!r->peers[e->src].up || expired(e, now) || pc_watermark_worse(&e->wm, w))
-            continue;
-        consider(&b, dest, bootstrap, e->key, e->wm.seq, e->src);
+    /* The routing table, skipping entries whose watermark is worse than the frame's.
+     * consider() over every entry would end on the usable exact match (non-bootstrap)
+     * if there is one, else on the usable entry with the lowest key strictly between
+     * dest and the best so far; keys are unique, so walking the key index upwards from
+     * dest and stopping at the first such entry gives the same answer. With the best
+     * already at dest nothing can replace it. */
+    if (key_cmp(b.key, dest) != 0) {
+        for (size_t j = lower_bound(r, dest); j < r->n_routes; j++) {
+            const pc_route *e = by_rank(r, j);
+            bool exact = key_cmp(e->key, dest) == 0;
+            if (exact && bootstrap)
+                continue;
+            if (!exact && key_cmp(e->key, b.key) >= 0)
+                break;
+            if (!r->peers[e->src].up || expired(e, now) || wm_worse(&e->wm, w))
+                continue;
+            memcpy(b.key, e->key, PC_KEY_LEN);
+            b.seq = e->wm.seq;
+            b.port = e->src;
+            break;
+        }
     }
     /* Several links to the best key: same root and earliest announcement wins. */
     if (b.port > 0 && r->peers[b.port].ann) {
         for (int p = 1; p <= r->max_port; p++) {
             const pc_peer *peer = &r->peers[p];
             const pc_stored_ann *cur = r->peers[b.port].ann;
-            if (!peer->up || !peer->ann || p == b.port || pc_key_cmp(peer->key, b.key) != 0)
+            if (!peer->up || !peer->ann || p == b.port || key_cmp(peer->key, b.key) != 0)
                 continue;
-            if (pc_key_cmp(peer->ann->ann.root_key, cur->ann.root_key) == 0 &&
+            if (key_cmp(peer->ann->ann.root_key, cur->ann.root_key) == 0 &&
                 peer->ann->ann.root_seq == cur->ann.root_seq && peer->ann->order < cur->order)
                 b.port = p;
         }
@@ -111,12 +224,12 @@ static bool same_root(const pc_router *r, const uint8_t key[PC_KEY_LEN], uint64_
     const uint8_t *rk;
     uint64_t rs;
     pct_current_root(r, &rk, &rs);
-    return pc_key_cmp(rk, key) == 0 && rs == seq;
+    return key_cmp(rk, key) == 0 && rs == seq;
 }
 
 static void set_descending(pc_router *r, const pc_route *e)
 {
-    bool changed = !r->have_desc || pc_key_cmp(r->desc.key, e->key) != 0;
+    bool changed = !r->have_desc || key_cmp(r->desc.key, e->key) != 0;
     r->desc = *e;
     r->have_desc = true;
     if (changed)
@@ -140,7 +253,7 @@ void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now)
         return;
     }
     pc_route *e = (pc_route *)pcs_find(r, f->dest_key);
-    if (e && pc_key_cmp(e->root_key, m.root_key) == 0 && e->root_seq == m.root_seq &&
+    if (e && key_cmp(e->root_key, m.root_key) == 0 && e->root_seq == m.root_seq &&
         m.seq <= e->wm.seq) {
         r->counters.dropped_bootstrap++; /* replay or loop */
         return;
@@ -150,9 +263,8 @@ void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now)
             r->counters.dropped_bootstrap++;
             return;
         }
-        e = &r->routes[r->n_routes++];
+        e = insert_route(r, f->dest_key);
     }
-    memcpy(e->key, f->dest_key, PC_KEY_LEN);
     e->src = from;
     e->dst = h.port > 0 ? h.port : PC_PORT_NONE;
     e->last_seen = now;
@@ -161,15 +273,15 @@ void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now)
     memcpy(e->wm.key, f->dest_key, PC_KEY_LEN);
     e->wm.seq = m.seq;
 
-    if (pc_key_cmp(e->key, r->pk) < 0) {
+    if (key_cmp(e->key, r->pk) < 0) {
         bool valid = r->have_desc && !expired(&r->desc, now);
-        if (!valid || pc_key_cmp(r->desc.key, e->key) == 0 ||
-            pc_key_ordered(r->desc.key, e->key, r->pk))
+        if (!valid || key_cmp(r->desc.key, e->key) == 0 ||
+            key_ordered(r->desc.key, e->key, r->pk))
             set_descending(r, e);
     }
     if (h.port <= 0)
         return; /* dead end: we are the successor */
-    if (h.port == from || pc_watermark_worse(&h.wm, &f->watermark)) {
+    if (h.port == from || wm_worse(&h.wm, &f->watermark)) {
         r->counters.dropped_watermark++;
         return;
     }
@@ -189,6 +301,7 @@ static void bootstrap_now(pc_router *r, uint64_t now)
     if (pc_signed_msg_build(pcr_next_msg_seq(r, now), root_key, root_seq, r->sk, msg, sizeof msg,
                             &mlen))
         return;
+    pcr_signed_msg_made(r, msg, mlen);
     pc_frame f = {.type = PC_FRAME_BOOTSTRAP, .dest_key = r->pk, .payload = msg,
                   .payload_len = mlen};
     pc_watermark_init(&f.watermark);
@@ -201,28 +314,32 @@ static void bootstrap_now(pc_router *r, uint64_t now)
     }
 }
 
+static bool drop_expired(const pc_route *e, int arg, uint64_t now)
+{
+    (void)arg;
+    return expired(e, now);
+}
+
+static bool drop_via_port(const pc_route *e, int port, uint64_t now)
+{
+    (void)now;
+    return e->src == port || e->dst == port;
+}
+
 void pcs_tick(pc_router *r, uint64_t now)
 {
     if (r->have_desc) {
         if (expired(&r->desc, now) || !same_root(r, r->desc.root_key, r->desc.root_seq))
             clear_descending(r);
     }
-    size_t k = 0;
-    for (size_t i = 0; i < r->n_routes; i++)
-        if (!expired(&r->routes[i], now))
-            r->routes[k++] = r->routes[i];
-    r->n_routes = k;
+    remove_routes(r, drop_expired, 0, now);
     if (r->bootstrap_due || now - r->last_bootstrap >= PC_BOOTSTRAP_INTERVAL)
         bootstrap_now(r, now);
 }
 
 void pcs_peer_down(pc_router *r, int port)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < r->n_routes; i++)
-        if (r->routes[i].src != port && r->routes[i].dst != port)
-            r->routes[k++] = r->routes[i];
-    r->n_routes = k;
+    remove_routes(r, drop_via_port, port, 0);
     if (r->have_desc && r->desc.src == port)
         r->have_desc = false;
 }

@@ -3,6 +3,7 @@
  * greedy next-hop selection on coordinates. The root is the highest key; a node's
  * coordinates are the ports of its parent's announcement. What it does not do: it never
  * sends frames itself (pcr_queue_frame does) and never reads a clock. */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,10 +28,32 @@ void pct_coords(const pc_router *r, pc_coords *out)
         out->len = 0;
 }
 
+/* Our signature of the announcement prefix p[0..n): made once per distinct prefix
+ * (see pc_router_int.h) and reported to the sign observer. NULL when out of memory. */
+static const uint8_t *prefix_signature(pc_router *r, const uint8_t *p, size_t n)
+{
+    if (r->signed_prefix && r->signed_prefix_len == n && memcmp(r->signed_prefix, p, n) == 0)
+        return r->prefix_sig;
+    if (n > r->signed_prefix_cap) {
+        uint8_t *b = realloc(r->signed_prefix, n);
+        if (!b)
+            return NULL;
+        r->signed_prefix = b;
+        r->signed_prefix_cap = n;
+    }
+    crypto_sign_detached(r->prefix_sig, NULL, p, n, r->sk);
+    memcpy(r->signed_prefix, p, n);
+    r->signed_prefix_len = n;
+    if (r->cfg.signed_obs.fn)
+        r->cfg.signed_obs.fn(r->cfg.signed_obs.ctx, r->prefix_sig, p, n, r->pk);
+    return r->prefix_sig;
+}
+
 void pct_send_announcement(pc_router *r, int port)
 {
     /* Payload = current announcement (the parent's stored bytes, or our own root
-     * prefix) with our signature entry for this port appended. */
+     * prefix) with our signature entry for this port appended: the layout of
+     * pc_announcement_sign_append, varu64 port || our key || signature of the prefix. */
     uint8_t *payload = r->scratch + 12; /* leave room to build the frame around it */
     size_t plen, cap = PC_MAX_FRAME - 12;
     const pc_stored_ann *pa = r->parent ? r->peers[r->parent].ann : NULL;
@@ -42,8 +65,14 @@ void pct_send_announcement(pc_router *r, int port)
     } else {
         plen = pc_announcement_root(r->pk, r->sequence, payload);
     }
-    if (pc_announcement_sign_append(payload, plen, (uint64_t)port, r->sk, payload, cap, &plen))
+    const uint8_t *sig = prefix_signature(r, payload, plen);
+    if (!sig)
         return;
+    plen += pc_varu64_put(payload + plen, (uint64_t)port);
+    memcpy(payload + plen, r->pk, PC_KEY_LEN);
+    plen += PC_KEY_LEN;
+    memcpy(payload + plen, sig, PC_SIG_LEN);
+    plen += PC_SIG_LEN;
     uint8_t *copy = malloc(plen);
     if (!copy)
         return;
