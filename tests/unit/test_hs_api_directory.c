@@ -612,6 +612,42 @@ Test(hs_directory_api, public_rooms_paging_search_and_fields)
     free(hidden);
 }
 
+Test(hs_directory_api, public_rooms_room_types_and_server)
+{
+    pgt_mx_login a = reg("alice");
+    char *space = create_room(&a, "{\"visibility\":\"public\",\"preset\":\"public_chat\",\"name\":\"Space\","
+                                  "\"creation_content\":{\"type\":\"m.space\"}}");
+    char *plain = create_room(&a, "{\"visibility\":\"public\",\"preset\":\"public_chat\",\"name\":\"Plain\"}");
+    long st;
+    json_t *j = call("POST", a.token, &st, "{\"filter\":{\"room_types\":[\"m.space\"]}}", "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
+    json_t *r = json_array_get(json_object_get(j, "chunk"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "room_id")), space);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "room_type")), "m.space");
+    json_decref(j);
+    j = call("POST", a.token, &st, "{\"filter\":{\"room_types\":[null]}}", "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
+    r = json_array_get(json_object_get(j, "chunk"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "room_id")), plain);
+    cr_assert_null(json_object_get(r, "room_type"));
+    json_decref(j);
+    j = call("POST", a.token, &st, "{\"filter\":{\"room_types\":[null,\"m.space\"]}}", "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 2);
+    json_decref(j);
+    /* Our own server name is this directory; others' are not reachable yet. */
+    j = call("GET", NULL, &st, NULL, "/_matrix/client/v3/publicRooms?server=example.test");
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 2);
+    json_decref(j);
+    expect_error(call("GET", NULL, &st, NULL, "/_matrix/client/v3/publicRooms?server=elsewhere.org"), &st, 404,
+                 "M_NOT_FOUND");
+    expect_error(call("POST", a.token, &st, "{\"filter\":{\"room_types\":\"m.space\"}}", "/_matrix/client/v3/publicRooms"),
+                 &st, 400, "M_BAD_JSON");
+    free(space);
+    free(plain);
+}
+
 /* ---- user directory ------------------------------------------------------------------- */
 
 static json_t *search_users(const pgt_mx_login *u, const char *body)
