@@ -2,13 +2,15 @@
  * r0 — GET /sync, filters (POST /user/{userId}/filter, GET .../filter/{filterId}),
  * typing, receipts, read markers, account data (global and per room) and presence.
  *
- * Long-poll thread budget: a /sync that waits holds one client worker thread for up to
- * its timeout (libmicrohttpd's pool runs one request per worker). The budget is explicit
- * and bounded instead of suspending connections: at most min(limits.max_long_polls,
- * threads - 1) /sync requests wait at once, so at least one worker always serves other
- * requests; a /sync beyond the budget answers at once with what it has (possibly
- * nothing new) and the client asks again. Waiting is on hs_notify (woken by every write
- * a client may wait for) with a deadline, never by polling.
+ * Long-polling holds no worker thread on the HTTP listener: hs_httpd parks the request
+ * (libmicrohttpd suspend/resume, hs_http.h "deferred answers") and one waker thread
+ * owned by this module watches every parked /sync — woken through an hs_notify
+ * listener, by a newly parked sync, or at the earliest deadline / typing expiry — and
+ * resumes those that may have news; their response is then built on a worker. Parked
+ * syncs are bounded by the listener's connection limit. On a transport without
+ * deferred answers (req->wake NULL) a waiting sync blocks its thread instead, and that
+ * budget is explicit: at most min(limits.max_long_polls, threads - 1) at once, so one
+ * worker always stays free; a sync beyond it answers at once with what it has.
  *
  * The context (srv->sync) holds the in-memory typing table and the budget counter. */
 #ifndef HS_API_SYNC_H
@@ -23,11 +25,13 @@ typedef struct hs_api_sync hs_api_sync;
  * Returns 0, or -1 on allocation failure or a routing error. */
 int hs_api_sync_register(struct hs_server *srv);
 
-/* Ends every waiting /sync now (each answers with what it has) and makes later ones
- * answer without waiting: the first step of a shutdown. NULL is allowed. */
+/* Ends every waiting /sync now (each answers with what it has), makes later ones answer
+ * without waiting and stops the waker thread: the first step of a shutdown, before the
+ * listeners stop (libmicrohttpd must not stop with parked requests) and before the
+ * notifier is freed. NULL is allowed. */
 void hs_api_sync_stop(hs_api_sync *api);
 
-/* /sync requests waiting right now (for tests and metrics). */
+/* /sync requests waiting right now, parked or blocking (for tests and metrics). */
 int hs_api_sync_waiting(const hs_api_sync *api);
 
 /* Frees the context. NULL is allowed. Call only after the listeners stopped. */

@@ -5,6 +5,7 @@
 #include "server-core/hs_http.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +206,57 @@ void hs_response_clear(hs_response *resp)
         free(resp->headers[i].value);
     }
     free(resp->body);
+    if (resp->deferral.release) resp->deferral.release(resp->deferral.state);
     memset(resp, 0, sizeof *resp);
+}
+
+/* ---- wakes ---------------------------------------------------------------------------- */
+
+struct hs_wake {
+    pthread_mutex_t mu;
+    bool parked;                 /* armed: the next fire resumes */
+    bool fired;                  /* fired while not parked: the next arm resumes at once */
+    void (*resume)(void *ctx);
+    void *ctx;
+};
+
+hs_wake *hs_wake_new(void (*resume)(void *ctx), void *ctx)
+{
+    hs_wake *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    pthread_mutex_init(&w->mu, NULL);
+    w->resume = resume;
+    w->ctx = ctx;
+    return w;
+}
+
+void hs_wake_free(hs_wake *w)
+{
+    if (!w) return;
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+bool hs_wake_arm(hs_wake *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool now = w->fired;
+    w->fired = false;
+    w->parked = !now;
+    pthread_mutex_unlock(&w->mu);
+    return now;
+}
+
+void hs_wake_fire(hs_wake *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->parked) {
+        w->parked = false;
+        w->resume(w->ctx);
+    } else {
+        w->fired = true;
+    }
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- router --------------------------------------------------------------------------- */

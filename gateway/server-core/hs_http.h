@@ -21,6 +21,38 @@ typedef struct hs_kv {
     char *value;
 } hs_kv;
 
+/* ---- deferred answers (long-polling) ------------------------------------------------
+ * A transport that can park a request without holding a worker thread (hs_httpd, with
+ * libmicrohttpd's suspend/resume) gives each request an hs_wake. A handler that has
+ * nothing to say yet may then leave the response status at 0 and set resp->deferral:
+ * the transport parks the request; whoever the handler registered the wake with calls
+ * hs_wake_fire later (from any thread); the transport then calls deferral.answer on a
+ * worker, which either fills the response or leaves status 0 to be parked again.
+ * deferral.release runs exactly once when the request ends, whatever happened. A
+ * transport without the ability leaves req->wake NULL and handlers must answer at once. */
+typedef struct hs_wake hs_wake;
+struct hs_response;
+
+typedef struct hs_deferral {
+    void (*answer)(void *state, struct hs_response *resp);
+    void (*release)(void *state);
+    void *state;
+} hs_deferral;
+
+/* For transports: a wake that calls resume(ctx) when fired while the request is parked.
+ * NULL when out of memory. Free with hs_wake_free once the request has ended. */
+hs_wake *hs_wake_new(void (*resume)(void *ctx), void *ctx);
+void hs_wake_free(hs_wake *w);
+
+/* For transports, right after parking the request: returns true when the wake was
+ * already fired since the last arming (the caller must resume at once), else marks the
+ * request parked so the next hs_wake_fire resumes it. */
+bool hs_wake_arm(hs_wake *w);
+
+/* Resumes the parked request (or, if it is not parked yet, makes the next hs_wake_arm
+ * return true). Thread-safe; never blocks on the request itself. */
+void hs_wake_fire(hs_wake *w);
+
 typedef struct hs_request {
     const char *method;
     const char *target;          /* raw request target as received, with query ("/a%3Ab?x=1") */
@@ -35,14 +67,16 @@ typedef struct hs_request {
     hs_kv params[HS_HTTP_MAX_PARAMS]; /* decoded path parameters, set by the router (owned) */
     size_t n_params;
     const char *route;           /* matched route pattern, for metrics; set by the router */
+    hs_wake *wake;               /* set by transports that can defer answers (see above); else NULL */
 } hs_request;
 
 typedef struct hs_response {
-    int status;
+    int status;                  /* 0 with deferral.answer set: not answered yet (see above) */
     hs_kv headers[HS_HTTP_MAX_RESP_HEADERS]; /* owned */
     size_t n_headers;
     char *body;                  /* owned */
     size_t body_len;
+    hs_deferral deferral;        /* owned: released by hs_response_clear unless a transport took it */
 } hs_response;
 
 /* Splits `target` into path and decoded query into `req` (which keeps a pointer to
@@ -81,7 +115,8 @@ void hs_response_error(hs_response *resp, int status, const char *errcode, const
 /* Sets status and a body of the given content type (copied). */
 void hs_response_bytes(hs_response *resp, int status, const char *content_type, const void *data, size_t len);
 
-/* Frees the headers and body and zeroes `resp`. */
+/* Frees the headers, body and any deferral still held (calling its release) and zeroes
+ * `resp`. */
 void hs_response_clear(hs_response *resp);
 
 /* ---- router ---------------------------------------------------------------------- */

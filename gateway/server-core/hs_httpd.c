@@ -2,7 +2,13 @@
  * callback (the only place MHD shows it before decoding), because X-Matrix signs the
  * target exactly as sent and the router must split the path before decoding it.
  * A request's state lives in one `pending` allocated there and freed in the completion
- * callback, which also records metrics and the in-flight count. */
+ * callback, which also records metrics and the in-flight count.
+ *
+ * Deferred answers (hs_http.h) use libmicrohttpd's suspend/resume: a parked connection
+ * holds no worker thread; hs_wake_fire resumes it and libmicrohttpd calls the access
+ * handler again, which then asks the deferral for its answer. libmicrohttpd forbids
+ * stopping a daemon with suspended connections, so whoever parks requests must have
+ * them all fired before hs_httpd_stop (hs_server_close stops /sync first). */
 #include "server-core/hs_httpd.h"
 
 #include <arpa/inet.h>
@@ -24,6 +30,7 @@ struct hs_httpd {
     struct MHD_Daemon *daemon;
     int port;
     _Atomic int64_t in_flight;
+    _Atomic int64_t parked;
 };
 
 typedef struct pending {
@@ -39,6 +46,8 @@ typedef struct pending {
     size_t n_headers;
     const char *route;
     int status;
+    hs_wake *wake;               /* created before dispatch; resumes this connection */
+    hs_deferral deferral;        /* taken from a handler that deferred its answer */
 } pending;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
@@ -54,6 +63,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 static void free_pending(pending *p)
 {
+    if (p->deferral.release) p->deferral.release(p->deferral.state);
+    hs_wake_free(p->wake);
     free(p->target);
     free(p->body);
     for (size_t i = 0; i < p->n_headers; i++) {
@@ -122,6 +133,35 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, pending *p, int s
     return ret;
 }
 
+static void resume_connection(void *ctx)
+{
+    MHD_resume_connection(ctx);
+}
+
+/* Parks the connection until its wake fires (at once if it fired already). */
+static enum MHD_Result park(struct MHD_Connection *c, hs_httpd *h, pending *p)
+{
+    MHD_suspend_connection(c);
+    atomic_fetch_add(&h->parked, 1);
+    if (hs_wake_arm(p->wake)) MHD_resume_connection(c);
+    return MHD_YES;
+}
+
+/* A parked request was resumed: its deferral answers, or asks to be parked again. */
+static enum MHD_Result answer_deferred(struct MHD_Connection *c, hs_httpd *h, pending *p)
+{
+    atomic_fetch_sub(&h->parked, 1);
+    hs_response resp = {0};
+    p->deferral.answer(p->deferral.state, &resp);
+    if (resp.status == 0) {
+        hs_response_clear(&resp);
+        return park(c, h, p);
+    }
+    enum MHD_Result ret = queue(c, p, &resp);
+    hs_response_clear(&resp);
+    return ret;
+}
+
 static void client_address(struct MHD_Connection *c, char *out, size_t len)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -143,6 +183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     hs_httpd *h = cls;
     pending *p = *con_cls;
     if (!p) return MHD_NO; /* allocation failed in on_uri: drop the connection */
+    if (p->deferral.answer) return answer_deferred(c, h, p);
 
     if (!p->started) {
         p->started = true;
@@ -184,6 +225,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     client_address(c, addr, sizeof addr);
     hs_request req = {.method = method, .headers = p->headers, .n_headers = p->n_headers,
                       .body = p->body ? p->body : (const uint8_t *)"", .body_len = p->body_len, .remote_addr = addr};
+    if (!p->wake) p->wake = hs_wake_new(resume_connection, c);
+    req.wake = p->wake;
     hs_response resp = {0};
     if (hs_request_parse_target(&req, p->target) != 0) {
         p->route = "bad-target";
@@ -192,7 +235,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         hs_router_dispatch(h->cfg.router, &req, &resp);
         p->route = req.route;
     }
-    if (resp.status == 0) hs_response_error(&resp, 500, "M_UNKNOWN", "handler produced no response");
+    if (resp.status == 0 && resp.deferral.answer && p->wake) {
+        p->deferral = resp.deferral;
+        resp.deferral = (hs_deferral){0};
+        hs_response_clear(&resp);
+        hs_request_clear(&req);
+        return park(c, h, p);
+    }
+    if (resp.status == 0) {
+        hs_response_clear(&resp);
+        hs_response_error(&resp, 500, "M_UNKNOWN", "handler produced no response");
+    }
     enum MHD_Result ret = queue(c, p, &resp);
     hs_response_clear(&resp);
     hs_request_clear(&req);
@@ -213,7 +266,7 @@ hs_httpd *hs_httpd_start(const hs_httpd_config *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->bind_address, &v4->sin_addr) == 1) {
@@ -282,6 +335,9 @@ void hs_httpd_quiesce(hs_httpd *h)
 void hs_httpd_stop(hs_httpd *h)
 {
     if (!h) return;
+    if (atomic_load(&h->parked) > 0)
+        hs_error(h->cfg.name, "stopping with %lld parked requests (their deferrals were never fired)",
+                 (long long)atomic_load(&h->parked));
     MHD_stop_daemon(h->daemon);
     free(h);
 }

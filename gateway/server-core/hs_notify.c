@@ -1,5 +1,6 @@
 /* hs_notify: a generation counter under a mutex with a condition variable on the
- * monotonic clock, so waiting is immune to wall-clock jumps. */
+ * monotonic clock, so waiting is immune to wall-clock jumps, plus a short fixed list of
+ * listener callbacks run under the same mutex (so unlisten can guarantee quiescence). */
 #include "server-core/hs_notify.h"
 
 #include <pthread.h>
@@ -10,6 +11,10 @@ struct hs_notifier {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t generation;
+    struct {
+        void (*fn)(void *ctx);
+        void *ctx;
+    } listeners[HS_NOTIFY_MAX_LISTENERS];
 };
 
 hs_notifier *hs_notifier_new(void)
@@ -39,6 +44,8 @@ void hs_notifier_wake(hs_notifier *n)
     pthread_mutex_lock(&n->mu);
     n->generation++;
     pthread_cond_broadcast(&n->cv);
+    for (size_t i = 0; i < HS_NOTIFY_MAX_LISTENERS; i++)
+        if (n->listeners[i].fn) n->listeners[i].fn(n->listeners[i].ctx);
     pthread_mutex_unlock(&n->mu);
 }
 
@@ -60,4 +67,27 @@ uint64_t hs_notifier_wait(hs_notifier *n, uint64_t seen, int64_t deadline_ms)
     uint64_t g = n->generation;
     pthread_mutex_unlock(&n->mu);
     return g;
+}
+
+int hs_notifier_listen(hs_notifier *n, void (*fn)(void *ctx), void *ctx)
+{
+    int rc = -1;
+    pthread_mutex_lock(&n->mu);
+    for (size_t i = 0; i < HS_NOTIFY_MAX_LISTENERS && rc != 0; i++) {
+        if (!n->listeners[i].fn) {
+            n->listeners[i].fn = fn;
+            n->listeners[i].ctx = ctx;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+
+void hs_notifier_unlisten(hs_notifier *n, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&n->mu);
+    for (size_t i = 0; i < HS_NOTIFY_MAX_LISTENERS; i++)
+        if (n->listeners[i].fn == fn && n->listeners[i].ctx == ctx) n->listeners[i].fn = NULL;
+    pthread_mutex_unlock(&n->mu);
 }
