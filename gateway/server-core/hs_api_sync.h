@@ -12,7 +12,8 @@
  * budget is explicit: at most min(limits.max_long_polls, threads - 1) at once, so one
  * worker always stays free; a sync beyond it answers at once with what it has.
  *
- * The context (srv->sync) holds the in-memory typing table and the budget counter. */
+ * The context (srv->sync) holds the in-memory typing table, the parked syncs with their
+ * waker thread, and the budget counter. */
 #ifndef HS_API_SYNC_H
 #define HS_API_SYNC_H
 

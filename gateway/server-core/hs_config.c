@@ -80,10 +80,10 @@ static const field limits_fields[] = {
          "On SIGINT/SIGTERM, how long in-flight requests may take to finish before the\n"
          "listeners are closed."),
     INTF("max_long_polls", max_long_polls, 0, 100000,
-         "How many /sync requests may wait for news at once (each holds a client worker\n"
-         "thread while it waits). At least one worker always stays free for other requests:\n"
-         "the effective limit is min(this, threads - 1). A /sync beyond the limit answers\n"
-         "at once with what it has, and the client simply asks again."),
+         "On transports that cannot park a request (the HTTP listeners park long-polling\n"
+         "/sync requests without holding a thread), how many /sync requests may block a\n"
+         "worker thread while they wait for news. The effective limit is\n"
+         "min(this, threads - 1); a /sync beyond it answers at once with what it has."),
     END,
 };
 
