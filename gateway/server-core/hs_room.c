@@ -16,6 +16,7 @@
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_profile.h"
+#include "server-core/hs_redact.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_rooms.h"
 
@@ -50,6 +51,7 @@ const hs_room_version *hs_room_version_for_new_room(const char *id)
 
 typedef struct store_state {
     hs_store *st;
+    const hs_room_version *rv;
     const char *room_id;
     hs_auth_map *cache;
     int failed;         /* a database error happened during a lookup */
@@ -73,6 +75,12 @@ static bool store_state_get(void *ctx, const char *type, const char *state_key, 
         return false;
     }
     json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    /* A redacted state event counts in its redacted form, as on every other server. */
+    if (pdu && ev.redacted_by) {
+        json_t *redacted = hs_redact(pdu, s->rv);
+        json_decref(pdu);
+        pdu = redacted;
+    }
     int put = pdu ? hs_auth_map_put(s->cache, pdu, ev.event_id) : -1;
     json_decref(pdu);
     hs_store_event_clear(&ev);
@@ -239,7 +247,7 @@ static hs_room_status send_locked(const hs_room_engine *e, const char *room_id, 
     json_object_set_new(pdu, "origin_server_ts", json_integer(now_ms));
     if (!rv->no_origin_field) json_object_set_new(pdu, "origin", json_string(e->server_name));
 
-    store_state ss = {.st = e->store, .room_id = room_id, .cache = hs_auth_map_new()};
+    store_state ss = {.st = e->store, .rv = rv, .room_id = room_id, .cache = hs_auth_map_new()};
     hs_auth_entry auth[HS_AUTH_MAX_KEYS];
     size_t n_auth = 0;
     char *id = NULL, *derived_room = NULL;
@@ -387,7 +395,7 @@ hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, cons
     if (reason) json_object_set_new(content, "reason", json_string(reason));
     if (rv->redacts_in_content) json_object_set_new(content, "redacts", json_string(target_id));
     hs_room_lock();
-    store_state ss = {.st = e->store, .room_id = room_id, .cache = hs_auth_map_new()};
+    store_state ss = {.st = e->store, .rv = rv, .room_id = room_id, .cache = hs_auth_map_new()};
     hs_room_status status = ss.cache ? HS_ROOM_OK : fail(res, HS_ROOM_ERROR, "out of memory");
     bool may = own;
     /* Auth rules let anyone from the same server redact (servers vouch for their users);

@@ -292,3 +292,28 @@ Test(hs_rooms_history, redactions_relations_and_forgetting_are_recorded)
     free(mine);
     free(room);
 }
+
+/* Auth reads a redacted state event in its redacted form: in v10 redaction drops
+ * power_levels.invite, so after an admin redacts the power levels, the invite level
+ * falls back to its default 0 and a plain member may invite. */
+Test(hs_rooms_history, auth_sees_redacted_state_events_redacted)
+{
+    json_t *req = json_pack("{ss, ss, s{si}}", "preset", "public_chat", "room_version", "10",
+                            "power_level_content_override", "invite", 50);
+    hs_room_result res;
+    char *room = NULL;
+    cr_assert_eq(hs_room_create(&eng, users[0], req, NOW, &room, &res), HS_ROOM_OK, "%s", res.msg);
+    json_decref(req);
+    free(send_state(room, users[1], "m.room.member", users[1], json_pack("{ss}", "membership", "join")));
+    cr_assert_eq(hs_room_membership(&eng, room, users[1], users[2], "invite", NOW, NULL, &res), HS_ROOM_FORBIDDEN);
+    char *pl = NULL;
+    cr_assert_eq(hs_store_state_get(st, room, "m.room.power_levels", "", &pl), 0);
+    cr_assert_eq(hs_room_redact(&eng, room, users[0], pl, NULL, NULL, NOW, NULL, &res), HS_ROOM_OK, "%s", res.msg);
+    cr_assert_eq(hs_room_membership(&eng, room, users[1], users[2], "invite", NOW, NULL, &res), HS_ROOM_OK, "%s",
+                 res.msg);
+    /* what stays after redaction still holds: u1 (power 0) may not kick */
+    cr_assert_eq(hs_room_member_change(&eng, room, users[1], users[2], "leave", "no", NOW, NULL, &res),
+                 HS_ROOM_FORBIDDEN);
+    free(pl);
+    free(room);
+}
