@@ -10,8 +10,10 @@
 #include "server-core/hs_room_version.h"
 #include "server-core/hs_store_history.h"
 
-/* Nesting guard: redacted_because and m.relations entries are formatted once more,
- * without their own redactions or aggregations. */
+/* Nesting: depth 0 is the event asked for; events shown inside it (redacted_because,
+ * m.relations entries, prev_content) are depth 1 - redacted if they were, but without
+ * aggregations or prev_content of their own - and a depth-1 event's redacted_because is
+ * depth 2, served as stored. So formatting one event reads a bounded number of rows. */
 static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_viewer *who, int depth);
 
 static json_t *nested(hs_store *st, const char *event_id, const hs_room_viewer *who, int depth)
@@ -48,6 +50,28 @@ static int add_relations(hs_store *st, const hs_store_event *ev, const json_t *p
     return 0;
 }
 
+/* For a state event: what it replaced (unsigned.replaces_state, prev_content as served,
+ * so redacted if that was redacted, and prev_sender), which clients show as "changed
+ * the name from A to B". */
+static int add_prev_content(hs_store *st, const hs_store_event *ev, const json_t *pdu, json_t *uns,
+                            const hs_room_viewer *who)
+{
+    const char *skey = hs_pdu_state_key(pdu), *type = hs_pdu_type(pdu);
+    if (!skey || !type) return 0;
+    char *prev_id = NULL;
+    int rc = hs_store_state_at_event_get(st, ev->event_id, false, type, skey, &prev_id);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    json_t *prev = nested(st, prev_id, who, 1);
+    if (prev) {
+        json_object_set_new(uns, "replaces_state", json_string(prev_id));
+        json_object_set(uns, "prev_content", json_object_get(prev, "content"));
+        json_object_set(uns, "prev_sender", json_object_get(prev, "sender"));
+        json_decref(prev);
+    }
+    free(prev_id);
+    return prev ? 0 : -1;
+}
+
 static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_viewer *who, int depth)
 {
     json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
@@ -57,14 +81,14 @@ static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_view
     /* Events built by callers outside the room store may lack redacted_by: ask. */
     char *asked = NULL;
     const char *redacted_by = ev->redacted_by;
-    if (!redacted_by && depth == 0) {
+    if (!redacted_by && depth < 2) {
         if (hs_store_redaction_of(st, ev->event_id, &asked) < 0) {
             json_decref(pdu);
             return NULL;
         }
         redacted_by = asked;
     }
-    if (redacted_by && depth == 0) {
+    if (redacted_by && depth < 2) {
         char version[HS_STORE_ROOM_VERSION_MAX];
         const hs_room_version *rv =
             hs_store_room_get(st, ev->room_id, version) == 0 ? hs_room_version_get(version) : NULL;
@@ -94,12 +118,12 @@ static json_t *format(hs_store *st, const hs_store_event *ev, const hs_room_view
     if (ev->txn_id && who->device_id && strcmp(ev->txn_user, who->user_id) == 0 &&
         strcmp(ev->txn_device, who->device_id) == 0)
         json_object_set_new(uns, "transaction_id", json_string(ev->txn_id));
-    int rc = 0;
-    if (redacted) {
+    int rc = depth == 0 ? add_prev_content(st, ev, pdu, uns, who) : 0;
+    if (rc == 0 && redacted) {
         json_t *because = nested(st, redacted_by, who, depth + 1);
         if (because) json_object_set_new(uns, "redacted_because", because);
         else rc = -1;
-    } else if (who->aggregate && depth == 0) {
+    } else if (rc == 0 && who->aggregate && depth == 0) {
         rc = add_relations(st, ev, pdu, uns, who);
     }
     json_object_set_new(out, "unsigned", uns);

@@ -1,9 +1,11 @@
 /* hs_room_format: a stored event as Matrix clients see it (Client-Server API "client
  * event format"): the PDU's client fields, event_id, room_id and `unsigned` - age, the
  * viewing device's transaction ID, and for an event that has been redacted the redaction
- * algorithm of the room's version applied (hs_redact) with unsigned.redacted_because.
- * With `aggregate`, unsigned.m.relations carries the latest m.replace by the original
- * sender and the m.thread summary. Reads the store; no state of its own. */
+ * algorithm of the room's version applied (hs_redact) with unsigned.redacted_because,
+ * and for a state event what it replaced (unsigned.replaces_state, prev_content,
+ * prev_sender) from the state before it. With `aggregate`, unsigned.m.relations
+ * carries the latest m.replace by the original sender and the m.thread summary. Reads
+ * the store; no state of its own. */
 #ifndef HS_ROOM_FORMAT_H
 #define HS_ROOM_FORMAT_H
 

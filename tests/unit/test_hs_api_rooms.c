@@ -476,6 +476,9 @@ Test(hs_rooms_api, messages_paginate_both_ways_and_survive_restart)
 
 /* ---- room operations: kick, ban, redact, relations, filters, members, context ------- */
 
+static json_t *messages(const pgt_mx_login *u, const char *room, long want, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* POSTs {"user_id": target, "reason": ...} to /rooms/{room}/{op}; returns the status. */
 static long member_op(const pgt_mx_login *u, const char *room, const char *op, const char *target)
 {
@@ -521,6 +524,15 @@ Test(hs_rooms_api, kick_ban_unban_need_power_and_change_membership)
     cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "leave");
     cr_assert_str_eq(json_string_value(json_object_get(m, "reason")), "because kick");
     json_decref(m);
+    /* the kick shows what it replaced: carol's join */
+    json_t *page = messages(&b, room, 200, "dir=b&limit=1");
+    json_t *kick = json_array_get(json_object_get(page, "chunk"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(kick, "sender")), a.user_id);
+    json_t *uns = json_object_get(kick, "unsigned");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(uns, "prev_content"), "membership")), "join");
+    cr_assert_str_eq(json_string_value(json_object_get(uns, "prev_sender")), c.user_id);
+    cr_assert(json_is_string(json_object_get(uns, "replaces_state")));
+    json_decref(page);
     send_text(&c, room, "k1", "kicked", 403);
     /* a kicked user may come back to a public room; a banned one may not */
     cr_assert_eq(join(&c, room), 200);
@@ -736,9 +748,6 @@ Test(hs_rooms_api, relations_page_and_aggregate)
 }
 
 /* GET /messages with a query; returns the answer (status checked). */
-static json_t *messages(const pgt_mx_login *u, const char *room, long want, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 static json_t *messages(const pgt_mx_login *u, const char *room, long want, const char *fmt, ...)
 {
     char q[2048], r[512];
