@@ -139,7 +139,7 @@ static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
         return;
     }
     if (rc == 1 || (old.size < 0 && old.unused_expires_ts <= now)) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "no reserved media ID mxc://%s/%s", server, id);
+        hs_response_error(resp, 404, "M_NOT_FOUND", "no such reserved media ID");
         return;
     }
     if (strcmp(old.user_id, who.user_id) != 0) {
@@ -174,7 +174,7 @@ static void serve(hs_server *srv, const hs_request *req, hs_response *resp, cons
         return;
     }
     if (rc == 1 || (m.size < 0 && m.unused_expires_ts <= wall_ms())) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media mxc://%s/%s", server, id);
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media");
         return;
     }
     if (m.size < 0) {

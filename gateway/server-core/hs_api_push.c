@@ -24,8 +24,19 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* `msg` if it can go into a JSON answer, else `fallback`: messages may quote what the
+ * client sent, or be cut inside a multi-byte character. */
+static const char *json_safe(const char *msg, const char *fallback)
+{
+    json_t *probe = msg ? json_string(msg) : NULL;
+    bool ok = probe != NULL;
+    json_decref(probe);
+    return ok ? msg : fallback;
+}
+
 static void answer(hs_response *resp, hs_push_status st, const char *err)
 {
+    err = json_safe(err, "invalid push rule request");
     switch (st) {
     case HS_PUSH_OK: hs_response_json(resp, 200, json_object()); break;
     case HS_PUSH_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "The push rule was not found."); break;
@@ -45,7 +56,8 @@ static int rule_request(hs_server *srv, const hs_request *req, hs_response *resp
         return -1;
     }
     if (hs_push_kind_parse(hs_request_param(req, "kind"), kind) != 0) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "unknown push rule kind %s", hs_request_param(req, "kind"));
+        hs_response_error(resp, 400, "M_INVALID_PARAM",
+                          "the push rule kind must be override, content, room, sender or underride");
         return -1;
     }
     return 0;
@@ -55,7 +67,7 @@ static json_t *body_object(const hs_request *req, hs_response *resp)
 {
     char why[256];
     json_t *j = hs_request_json(req, why, sizeof why);
-    if (!j) hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+    if (!j) hs_response_error(resp, 400, "M_NOT_JSON", "%s", json_safe(why, "the body is not a JSON object"));
     return j;
 }
 
@@ -267,7 +279,7 @@ static void pushers_set(const hs_request *req, hs_response *resp, void *ctx)
     json_t *pusher = pusher_parse(body, &remove, err, sizeof err);
     if (!pusher) {
         json_decref(body);
-        hs_response_error(resp, 400, "M_MISSING_PARAM", "%s", err);
+        hs_response_error(resp, 400, "M_MISSING_PARAM", "%s", json_safe(err, "invalid pusher"));
         return;
     }
     const char *app_id = json_string_value(json_object_get(body, "app_id"));

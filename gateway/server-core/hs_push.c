@@ -89,7 +89,8 @@ static json_t *find(json_t *all, hs_push_kind kind, const char *rule_id)
     json_t *r;
     json_array_foreach(list, i, r)
     {
-        if (strcmp(json_string_value(json_object_get(r, "rule_id")), rule_id) == 0) return r;
+        const char *id = json_string_value(json_object_get(r, "rule_id"));
+        if (id && strcmp(id, rule_id) == 0) return r;
     }
     return NULL;
 }

@@ -156,6 +156,10 @@ int hs_push_rule_id_check(const char *rule_id, char *err, size_t errlen)
     if (n == 0 || n > HS_PUSH_RULE_ID_MAX) return failf(err, errlen, "rule_id must be 1 to 255 bytes", NULL);
     if (rule_id[0] == '.') return failf(err, errlen, "rule_ids starting with '.' are reserved for server-default rules", NULL);
     if (strpbrk(rule_id, "/\\")) return failf(err, errlen, "rule_id must not contain '/' or '\\'", NULL);
+    /* Rule IDs are JSON strings in every answer; jansson refuses invalid UTF-8. */
+    json_t *as_json = json_string(rule_id);
+    if (!as_json) return failf(err, errlen, "rule_id must be UTF-8", NULL);
+    json_decref(as_json);
     return 0;
 }
 

@@ -44,8 +44,8 @@ json_t *hs_push_default_ruleset(const char *user_id);
 /* True for server-default rule IDs (they start with "."). */
 bool hs_push_is_default_id(const char *rule_id);
 
-/* Checks a rule ID a client wants to create: 1..HS_PUSH_RULE_ID_MAX bytes, not starting
- * with "." and without "/" or "\". Returns 0, or -1 with a reason in err. */
+/* Checks a rule ID a client wants to create: 1..HS_PUSH_RULE_ID_MAX bytes of UTF-8, not
+ * starting with "." and without "/" or "\". Returns 0, or -1 with a reason in err. */
 int hs_push_rule_id_check(const char *rule_id, char *err, size_t errlen);
 
 /* Validates an actions array and returns a cleaned copy (new reference): the historical

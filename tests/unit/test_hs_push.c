@@ -227,6 +227,11 @@ Test(hs_push_api, user_rules_are_placed_by_before_and_after)
                  &st, 400, "M_INVALID_PARAM");
     expect_error(call("PUT", a.token, &st, "{\"conditions\":[]}", "/_matrix/client/v3/pushrules/global/override/x"), &st,
                  400, "M_INVALID_PARAM");
+    /* Bytes that are not UTF-8 are a client error, never a 500. */
+    expect_error(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/%%FFx"), &st, 400,
+                 "M_INVALID_PARAM");
+    expect_error(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/e?after=%%FF"), &st,
+                 400, "M_UNKNOWN");
     ids_of(&a, "override", ids, sizeof ids);
     cr_assert_null(strstr(ids, " e "), "%s", ids);
     cr_assert_null(strstr(ids, " x "), "%s", ids);
@@ -397,4 +402,6 @@ Test(hs_push, rule_bodies_are_validated_and_cleaned)
     cr_assert_eq(hs_push_rule_id_check("a/b", why, sizeof why), -1);
     cr_assert_eq(hs_push_rule_id_check("a\\b", why, sizeof why), -1);
     cr_assert_eq(hs_push_rule_id_check("", why, sizeof why), -1);
+    cr_assert_eq(hs_push_rule_id_check("caf\xc3\xa9", why, sizeof why), 0);
+    cr_assert_eq(hs_push_rule_id_check("caf\xc3", why, sizeof why), -1, "not UTF-8");
 }
