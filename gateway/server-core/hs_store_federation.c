@@ -19,7 +19,24 @@ const char hs_schema_federation[] =
     " PRIMARY KEY (server_name, key_id));"
     "CREATE TABLE server_key_responses (server_name TEXT PRIMARY KEY NOT NULL, response_json TEXT NOT NULL,"
     " valid_until_ts INTEGER NOT NULL, fetched_ts INTEGER NOT NULL);"
-    "CREATE TABLE own_keys (key_id TEXT PRIMARY KEY NOT NULL, verify_key TEXT NOT NULL, expired_ts INTEGER);";
+    "CREATE TABLE own_keys (key_id TEXT PRIMARY KEY NOT NULL, verify_key TEXT NOT NULL, expired_ts INTEGER);"
+    /* Rooms across servers (hs_store_fed_rooms.c): inbound transactions already answered
+     * (a retried txnId gets the same answer) and events that failed the soft-fail check
+     * (kept out of the timeline and the state, but known so that later events citing
+     * them are not fetched again and again). */
+    "CREATE TABLE fed_txn_in (origin TEXT NOT NULL, txn_id TEXT NOT NULL, response TEXT NOT NULL,"
+    " received_ts INTEGER NOT NULL, PRIMARY KEY (origin, txn_id));"
+    "CREATE TABLE fed_soft_failed (event_id TEXT PRIMARY KEY NOT NULL, room_id TEXT NOT NULL, pdu TEXT NOT NULL,"
+    " state_after TEXT NOT NULL);"
+    /* The outbound queue (hs_store_fed_queue.c): one row per (destination, event or EDU)
+     * still to send, the per-destination transaction counter and backoff, and how far the
+     * scan of local events has got (events after it are not queued yet). */
+    "CREATE TABLE fed_out_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL,"
+    " kind TEXT NOT NULL, payload TEXT NOT NULL, created_ts INTEGER NOT NULL);"
+    "CREATE INDEX fed_out_queue_dest ON fed_out_queue(destination, seq);"
+    "CREATE TABLE fed_destinations (destination TEXT PRIMARY KEY NOT NULL, next_txn INTEGER NOT NULL,"
+    " failures INTEGER NOT NULL, retry_at INTEGER NOT NULL);"
+    "CREATE TABLE fed_out_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), stream INTEGER NOT NULL);";
 
 static sqlite3_stmt *prep(hs_store *st, const char *sql)
 {
