@@ -112,7 +112,7 @@ static void create_post(const hs_request *req, hs_response *resp, void *ctx)
                           HS_MEDIA_MAX_PENDING);
         return;
     }
-    hs_store_media m = {.size = -1, .created_ts = now, .unused_expires_ts = now + RESERVATION_MS};
+    hs_store_media m = {.size = HS_STORE_MEDIA_RESERVED, .created_ts = now, .unused_expires_ts = now + RESERVATION_MS};
     snprintf(m.user_id, sizeof m.user_id, "%s", who.user_id);
     hs_media_new_id(m.media_id);
     if (hs_store_media_insert(srv->store, &m) != 0) {
@@ -152,11 +152,20 @@ static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
     }
     hs_store_media m = old;
     if (describe_upload(srv, req, resp, &m) != 0) return;
-    if (store_file(srv, req, resp, &m) != 0) return;
-    rc = hs_store_media_complete(srv->store, &m);
-    if (rc == 1) hs_response_error(resp, 409, "M_CANNOT_OVERWRITE_MEDIA", "media already uploaded");
-    else if (rc != 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot record the upload");
-    else hs_response_json(resp, 200, json_object());
+    /* Only the upload that wins the claim writes the file; a concurrent second PUT gets
+     * 409 instead of replacing bytes the first one is about to record. */
+    rc = hs_store_media_claim(srv->store, m.media_id, who.user_id);
+    if (rc != 0) {
+        if (rc == 1) hs_response_error(resp, 409, "M_CANNOT_OVERWRITE_MEDIA", "media already uploaded");
+        else hs_response_error(resp, 500, "M_UNKNOWN", "cannot reserve the upload");
+        return;
+    }
+    if (store_file(srv, req, resp, &m) != 0 || (rc = hs_store_media_complete(srv->store, &m)) != 0) {
+        hs_store_media_unclaim(srv->store, m.media_id);
+        if (resp->status == 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot record the upload");
+        return;
+    }
+    hs_response_json(resp, 200, json_object());
 }
 
 /* Serves local media `mediaId` with the file name `name` (NULL: the uploaded name). */

@@ -4,7 +4,9 @@
  * connection, so no explicit transaction is needed.
  *
  * Invariant: a media row with size >= 0 always has its complete file on disk, because
- * hs_media writes and renames the file before the row is inserted or completed. */
+ * hs_media writes and renames the file before the row is inserted or completed; and
+ * only the one upload that claimed a reservation (size -1 -> -2) writes its file.
+ * The sizes -1 and -2 are HS_STORE_MEDIA_RESERVED and HS_STORE_MEDIA_UPLOADING. */
 #include "server-core/hs_store_media.h"
 
 #include <stdio.h>
@@ -52,10 +54,36 @@ int hs_store_media_insert(hs_store *st, const hs_store_media *m)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Runs an UPDATE with ?1 = media ID and optional ?2; returns 0 if it changed one row, 1 if
+ * none, -1 on error. */
+static int update_one(hs_store *st, const char *sql, const char *media_id, const char *second)
+{
+    sqlite3_stmt *s = prep(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, media_id, -1, SQLITE_STATIC);
+    if (second) sqlite3_bind_text(s, 2, second, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int changed = sqlite3_changes(hs_store_sqlite(st));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    return changed == 1 ? 0 : 1;
+}
+
+int hs_store_media_claim(hs_store *st, const char *media_id, const char *user_id)
+{
+    return update_one(st, "UPDATE media SET size = -2 WHERE media_id = ?1 AND user_id = ?2 AND size = -1", media_id,
+                      user_id);
+}
+
+int hs_store_media_unclaim(hs_store *st, const char *media_id)
+{
+    return update_one(st, "UPDATE media SET size = -1 WHERE media_id = ?1 AND size = -2", media_id, NULL);
+}
+
 int hs_store_media_complete(hs_store *st, const hs_store_media *m)
 {
     sqlite3_stmt *s = prep(st, "UPDATE media SET content_type = ?3, upload_name = ?4, size = ?5, sha256 = ?6,"
-                               " unused_expires_ts = NULL WHERE media_id = ?1 AND user_id = ?2 AND size < 0");
+                               " unused_expires_ts = NULL WHERE media_id = ?1 AND user_id = ?2 AND size = -2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);

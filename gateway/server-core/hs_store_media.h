@@ -1,7 +1,8 @@
 /* hs_store_media: the index of the media repository - one row per media ID saying who
  * uploaded it, its content type, file name, size and SHA-256. The bytes themselves are
  * files written by hs_media; a row exists only once its file is complete, except rows
- * reserved by POST /_matrix/media/v1/create, which carry size -1 until the upload.
+ * reserved by POST /_matrix/media/v1/create, which carry size HS_STORE_MEDIA_RESERVED
+ * until one upload claims them (HS_STORE_MEDIA_UPLOADING) and then completes them.
  *
  * Also holds the pushers table's storage (hs_store_push.h) because migration
  * hs_schema_media belongs to the media+push area. Functions return 0 on success, 1 for
@@ -16,24 +17,35 @@
 #define HS_STORE_MEDIA_ID_MAX 256
 #define HS_STORE_MEDIA_TYPE_MAX 256
 #define HS_STORE_MEDIA_NAME_MAX 1024
+#define HS_STORE_MEDIA_RESERVED (-1)   /* size of a reserved ID nobody uploaded to yet */
+#define HS_STORE_MEDIA_UPLOADING (-2)  /* size while one upload to a reserved ID runs */
 
 typedef struct hs_store_media {
     char media_id[HS_STORE_MEDIA_ID_MAX];
     char user_id[256];
     char content_type[HS_STORE_MEDIA_TYPE_MAX];
     char upload_name[HS_STORE_MEDIA_NAME_MAX]; /* "" when the uploader gave none */
-    int64_t size;                 /* bytes; -1 while reserved and not uploaded yet */
+    int64_t size;                 /* bytes; or HS_STORE_MEDIA_RESERVED / _UPLOADING (< 0) */
     char sha256[65];              /* lowercase hex; "" while reserved */
     int64_t created_ts;           /* ms since the epoch */
     int64_t unused_expires_ts;    /* reserved rows: when the reservation lapses; else 0 */
 } hs_store_media;
 
-/* Inserts the row of a completed upload (m->size >= 0) or a reservation (size -1).
+/* Inserts the row of a completed upload (m->size >= 0) or a reservation
+ * (HS_STORE_MEDIA_RESERVED).
  * Returns 0, 1 when the media ID exists already, -1 on error. */
 int hs_store_media_insert(hs_store *st, const hs_store_media *m);
 
-/* Completes a reservation made by `user_id`: sets type, name, size and hash. Returns 0,
- * 1 when there is no reservation of that ID by that user still pending, -1 on error. */
+/* Claims the reservation `media_id` of `user_id` for one upload, so two concurrent
+ * uploads cannot both write the file: RESERVED -> UPLOADING. Returns 0 when claimed,
+ * 1 when it is not a reservation of that user waiting for its upload, -1 on error. */
+int hs_store_media_claim(hs_store *st, const char *media_id, const char *user_id);
+
+/* Gives a claimed reservation back after a failed upload (UPLOADING -> RESERVED). */
+int hs_store_media_unclaim(hs_store *st, const char *media_id);
+
+/* Completes a claimed reservation: sets type, name, size and hash (m->size >= 0).
+ * Returns 0, 1 when m->media_id is not claimed, -1 on error. */
 int hs_store_media_complete(hs_store *st, const hs_store_media *m);
 
 /* Reads the row of `media_id` into *out. Returns 0, 1 if absent, -1 on error. */

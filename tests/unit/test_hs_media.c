@@ -16,6 +16,7 @@
 #include "server-core/hs_api_media.h"
 #include "server-core/hs_media.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_store_media.h"
 #include "support/pgt.h"
 #include "support/pgt_matrix.h"
 
@@ -359,6 +360,13 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     expect_errcode(&r, 504, "M_NOT_YET_UPLOADED");
     r = raw("PUT", b.token, "text/plain", "bob's", 5, "/_matrix/media/v3/upload/example.test/%s", id);
     expect_errcode(&r, 403, "M_FORBIDDEN");
+    /* While one upload holds the claim, another PUT cannot write the file. */
+    cr_assert_eq(hs_store_media_claim(srv.store, id, a.user_id), 0);
+    r = raw("PUT", a.token, "text/plain", "racing", 6, "/_matrix/media/v3/upload/example.test/%s", id);
+    expect_errcode(&r, 409, "M_CANNOT_OVERWRITE_MEDIA");
+    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s", id);
+    expect_errcode(&r, 504, "M_NOT_YET_UPLOADED");
+    cr_assert_eq(hs_store_media_unclaim(srv.store, id), 0);
     r = raw("PUT", a.token, "text/plain", "alice's", 7, "/_matrix/media/v3/upload/example.test/%s?filename=a.txt", id);
     cr_assert_eq(r.status, 200, "%s", r.body);
     pgt_http_free(&r);
