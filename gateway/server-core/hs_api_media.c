@@ -9,6 +9,7 @@
  * bounded by media.max_upload_bytes. */
 #include "server-core/hs_api_media.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,7 @@ static void config_auth(const hs_request *req, hs_response *resp, void *ctx)
 
 int hs_api_media_register(hs_server *srv)
 {
+    if (sodium_init() < 0) return -1; /* media IDs come from libsodium's generator */
     static const hs_client_route legacy[] = {
         {"POST", "/upload", upload_post},
         {"PUT", "/upload/{serverName}/{mediaId}", upload_put},
