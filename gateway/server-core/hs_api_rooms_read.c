@@ -3,9 +3,12 @@
  * the room store directly and serve events through hs_room_format, so a redacted event
  * is redacted wherever it appears.
  *
- * Reading a room needs current membership "join": a user who left or was never in the
- * room gets 403 M_FORBIDDEN, an unknown room 404 M_NOT_FOUND (history visibility for
- * former members is not applied yet).
+ * Reading the room's state and members needs current membership "join". Its history
+ * (messages, context, event, relations) is open to members, former members and, in a
+ * world_readable room, anyone, filtered per event by history visibility
+ * (hs_room_visibility): a former member sees what was sent while they were in. A user
+ * who forgot the room, or never had any membership in a room that is not world
+ * readable, gets 403 M_FORBIDDEN; an unknown room is 404 M_NOT_FOUND.
  *
  * Pagination tokens are stream orderings written "s<N>", naming the position just after
  * event N: paginating backwards from s<N> returns events N, N-1, ...; forwards returns
@@ -19,6 +22,7 @@
 #include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_filter.h"
 #include "server-core/hs_pdu.h"
+#include "server-core/hs_room_visibility.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_sync_token.h"
@@ -80,6 +84,32 @@ static int filter_query(const hs_request *req, hs_filter *f, hs_response *resp)
 static void token_string(char out[32], int64_t pos)
 {
     snprintf(out, 32, "s%" PRId64, pos < 0 ? 0 : pos);
+}
+
+/* The gate for reading the room's history (see the top of the file): a visibility
+ * checker (caller frees), or NULL after answering 404/403/500. */
+static hs_room_visibility *history_reader(hs_server *srv, const char *room_id, const char *user, hs_response *resp)
+{
+    char version[HS_STORE_ROOM_VERSION_MAX], membership[32], current[32];
+    int rc = hs_store_room_get(srv->store, room_id, version);
+    if (rc == 1) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room %s", room_id);
+        return NULL;
+    }
+    int forgotten = rc == 0 ? hs_store_room_forgotten(srv->store, room_id, user) : -1;
+    if (forgotten < 0 || hs_store_membership(srv->store, room_id, user, membership) != 0 ||
+        hs_room_visibility_current(srv->store, room_id, current) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
+        return NULL;
+    }
+    bool joined = strcmp(membership, "join") == 0;
+    if (forgotten || (!membership[0] && strcmp(current, "world_readable") != 0)) {
+        hs_response_error(resp, 403, "M_FORBIDDEN", "%s is not in room %s", user, room_id);
+        return NULL;
+    }
+    hs_room_visibility *v = hs_room_visibility_new(srv->store, user, joined);
+    if (!v) hs_response_error(resp, 500, "M_UNKNOWN", "out of memory");
+    return v;
 }
 
 /* ---- state and single events -------------------------------------------------------- */
@@ -161,14 +191,22 @@ static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_json(resp, 200, c.arr);
 }
 
-/* Loads an event of room_id: 0, or -1 after answering 404 (absent or in another room) / 500. */
-static int load_room_event(hs_server *srv, const char *room_id, const char *event_id, hs_store_event *ev,
-                           hs_response *resp)
+/* Loads an event of room_id the user may see: 0, or -1 after answering 404 (absent, in
+ * another room or hidden by history visibility) / 500. */
+static int load_room_event(hs_server *srv, const char *room_id, const char *event_id, hs_room_visibility *vis,
+                           hs_store_event *ev, hs_response *resp)
 {
     int rc = hs_store_event_get(srv->store, event_id, ev);
     if (rc == 0 && strcmp(ev->room_id, room_id) != 0) {
         hs_store_event_clear(ev);
         rc = 1;
+    }
+    if (rc == 0) {
+        int visible = hs_room_visibility_check(vis, ev);
+        if (visible != 1) {
+            hs_store_event_clear(ev);
+            rc = visible < 0 ? -1 : 1;
+        }
     }
     if (rc != 0) {
         hs_response_error(resp, rc == 1 ? 404 : 500, rc == 1 ? "M_NOT_FOUND" : "M_UNKNOWN", "event not found");
@@ -184,14 +222,17 @@ static void event_get(const hs_request *req, hs_response *resp, void *ctx)
     int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
+    if (!vis) return;
     hs_store_event ev;
-    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), &ev, resp) != 0) return;
-    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
-    json_t *j = hs_room_client_event(srv->store, &ev, &v);
-    hs_store_event_clear(&ev);
-    if (j) hs_response_json(resp, 200, j);
-    else hs_response_error(resp, 500, "M_UNKNOWN", "stored event is unreadable");
+    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, &ev, resp) == 0) {
+        hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+        json_t *j = hs_room_client_event(srv->store, &ev, &v);
+        hs_store_event_clear(&ev);
+        if (j) hs_response_json(resp, 200, j);
+        else hs_response_error(resp, 500, "M_UNKNOWN", "stored event is unreadable");
+    }
+    hs_room_visibility_free(vis);
 }
 
 static void joined_rooms_get(const hs_request *req, hs_response *resp, void *ctx)
@@ -215,6 +256,7 @@ static void joined_rooms_get(const hs_request *req, hs_response *resp, void *ctx
 
 typedef struct page {
     hs_store *st;
+    hs_room_visibility *vis;
     const hs_event_filter *ef;
     const hs_room_viewer *who;
     json_t *chunk;
@@ -228,6 +270,8 @@ static int page_event(void *ctx, const hs_store_event *ev)
 {
     page *p = ctx;
     p->visited++;
+    int visible = hs_room_visibility_check(p->vis, ev);
+    if (visible <= 0) return visible;
     json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
     if (!pdu) return -1;
     const char *sender = hs_pdu_sender(pdu);
@@ -247,9 +291,10 @@ static int page_event(void *ctx, const hs_store_event *ev)
     return 1;
 }
 
-static void page_init(page *p, hs_store *st, const hs_event_filter *ef, const hs_room_viewer *who)
+static void page_init(page *p, hs_store *st, hs_room_visibility *vis, const hs_event_filter *ef,
+                      const hs_room_viewer *who)
 {
-    *p = (page){.st = st, .ef = ef, .who = who, .chunk = json_array(), .senders = json_object()};
+    *p = (page){.st = st, .vis = vis, .ef = ef, .who = who, .chunk = json_array(), .senders = json_object()};
 }
 
 static void page_clear(page *p)
@@ -295,14 +340,9 @@ static int add_state_at(hs_store *st, const char *event_id, const hs_room_viewer
     return rc;
 }
 
-static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
+static void messages_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_access_identity *who,
+                     int64_t now, const char *room_id, hs_room_visibility *vis)
 {
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
     const char *dir = hs_request_query(req, "dir");
     if (!dir || (strcmp(dir, "b") != 0 && strcmp(dir, "f") != 0)) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'dir' must be b or f");
@@ -325,9 +365,9 @@ static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room");
         return;
     }
-    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    hs_room_viewer v = hs_api_rooms__viewer(who, now);
     page p;
-    page_init(&p, srv->store, &f.timeline, &v);
+    page_init(&p, srv->store, vis, &f.timeline, &v);
     int64_t last;
     bool exhausted;
     long n = hs_store_room_events_scan(srv->store, room_id, from, to, backwards, limit, SCAN_MAX, page_event, &p,
@@ -358,31 +398,39 @@ static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_json(resp, 200, out);
 }
 
-static void context_get(const hs_request *req, hs_response *resp, void *ctx)
+static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
     int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
+    if (!vis) return;
+    messages_answer(srv, req, resp, &who, now, room_id, vis);
+    hs_room_visibility_free(vis);
+}
+
+static void context_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_access_identity *who,
+                     int64_t now, const char *room_id, hs_room_visibility *vis)
+{
     hs_filter f;
     if (filter_query(req, &f, resp) != 0) return;
     long limit = limit_query(req, hs_filter_limit(&f.timeline, MESSAGES_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT),
                              MESSAGES_MAX_LIMIT, resp);
     hs_store_event ev;
-    if (limit < 0 || load_room_event(srv, room_id, hs_request_param(req, "eventId"), &ev, resp) != 0) {
+    if (limit < 0 || load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, &ev, resp) != 0) {
         hs_filter_clear(&f);
         return;
     }
-    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    hs_room_viewer v = hs_api_rooms__viewer(who, now);
     int64_t at = ev.stream, last;
     bool exhausted;
     json_t *event = hs_room_client_event(srv->store, &ev, &v);
     hs_store_event_clear(&ev);
     page before, after;
-    page_init(&before, srv->store, &f.timeline, &v);
-    page_init(&after, srv->store, &f.timeline, &v);
+    page_init(&before, srv->store, vis, &f.timeline, &v);
+    page_init(&after, srv->store, vis, &f.timeline, &v);
     long n_before = limit / 2;
     int ok = event != NULL;
     ok = ok && hs_store_room_events_scan(srv->store, room_id, at - 1, -1, true, n_before, SCAN_MAX, page_event,
@@ -417,6 +465,19 @@ static void context_get(const hs_request *req, hs_response *resp, void *ctx)
     page_clear(&before);
     page_clear(&after);
     hs_filter_clear(&f);
+}
+
+static void context_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
+    if (!vis) return;
+    context_answer(srv, req, resp, &who, now, room_id, vis);
+    hs_room_visibility_free(vis);
 }
 
 /* ---- members ------------------------------------------------------------------------ */
@@ -505,6 +566,7 @@ static void joined_members_get(const hs_request *req, hs_response *resp, void *c
 
 typedef struct rel_ctx {
     hs_store *st;
+    hs_room_visibility *vis;
     const hs_room_viewer *who;
     json_t *chunk;
     int64_t last;
@@ -513,10 +575,12 @@ typedef struct rel_ctx {
 static int collect_relation(void *ctx, const hs_store_event *ev)
 {
     rel_ctx *c = ctx;
+    c->last = ev->stream;
+    int visible = hs_room_visibility_check(c->vis, ev);
+    if (visible <= 0) return visible;
     json_t *j = hs_room_client_event(c->st, ev, c->who);
     if (!j) return -1;
     json_array_append_new(c->chunk, j);
-    c->last = ev->stream;
     return 0;
 }
 
@@ -528,7 +592,6 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     const char *event_id = hs_request_param(req, "eventId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
     const char *dir = hs_request_query(req, "dir");
     if (dir && strcmp(dir, "b") != 0 && strcmp(dir, "f") != 0) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'dir' must be b or f");
@@ -538,14 +601,20 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
     int64_t from = backwards ? INT64_MAX : 0, to = -1;
     long limit = limit_query(req, RELATIONS_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT, resp);
     if (limit < 0 || token_query(req, "from", &from, resp) < 0 || token_query(req, "to", &to, resp) < 0) return;
+    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
+    if (!vis) return;
     hs_store_event parent;
-    if (load_room_event(srv, room_id, event_id, &parent, resp) != 0) return;
+    if (load_room_event(srv, room_id, event_id, vis, &parent, resp) != 0) {
+        hs_room_visibility_free(vis);
+        return;
+    }
     hs_store_event_clear(&parent);
     hs_room_viewer v = hs_api_rooms__viewer(&who, now);
     v.aggregate = false;
-    rel_ctx c = {srv->store, &v, json_array(), 0};
+    rel_ctx c = {srv->store, vis, &v, json_array(), 0};
     long n = hs_store_relations(srv->store, room_id, event_id, hs_request_param(req, "relType"),
                                 hs_request_param(req, "eventType"), from, to, backwards, limit, collect_relation, &c);
+    hs_room_visibility_free(vis);
     if (n < 0) {
         json_decref(c.chunk);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the event's relations");

@@ -235,6 +235,21 @@ int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_s
     return ret;
 }
 
+int hs_store_event_state_groups(hs_store *st, const char *event_id, int64_t *before, int64_t *after)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT group_before, group_after FROM event_state WHERE event_id = ?1");
+    if (!s) return -1;
+    bind_str(s, 1, event_id);
+    int rc = sqlite3_step(s);
+    *before = *after = 0;
+    if (rc == SQLITE_ROW) {
+        *before = sqlite3_column_int64(s, 0);
+        *after = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
 int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, const char *type,
                                 const char *state_key, char **event_id_out)
 {

@@ -38,6 +38,11 @@ int hs_store_history_append(hs_store *st, const hs_store_new_event *ev);
  * state event). Returns 0, 1 for an unknown event (*out NULL), -1 (*out NULL). */
 int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_state_map **out);
 
+/* The state groups before and after an event (0 = the empty state before the create
+ * event). Events with the same group before share that state, so callers can cache
+ * per group. Returns 0, 1 for an unknown event, -1. */
+int hs_store_event_state_groups(hs_store *st, const char *event_id, int64_t *before, int64_t *after);
+
 /* One entry of the state at an event (as above), malloc'd into *event_id_out. Returns 0,
  * 1 when the event is unknown or the state has no such entry, -1. */
 int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, const char *type,

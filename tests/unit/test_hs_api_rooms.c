@@ -995,3 +995,64 @@ Test(hs_rooms_api, join_by_local_alias)
                  "M_NOT_FOUND");
     free(room);
 }
+
+Test(hs_rooms_api, history_visibility_for_former_members_and_joined_rooms)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    char *seen = send_text(&a, room, "v1", "while bob was in", 200);
+    long st;
+    char r[512], e[256], got[512];
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)));
+    char *hidden = send_text(&a, room, "v2", "after bob left", 200);
+    /* bob, gone: the history up to his leave, nothing after */
+    json_t *j = messages(&b, room, 200, "dir=b&limit=50");
+    bodies_of(j, got, sizeof got);
+    cr_assert(strstr(got, "while bob was in") && !strstr(got, "after bob left"), "%s", got);
+    json_decref(j);
+    json_decref(get_event(&b, room, seen));
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", enc(room, r, sizeof r),
+                      enc(hidden, e, sizeof e)),
+                 &st, 404, "M_NOT_FOUND");
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s", enc(room, r, sizeof r),
+                      enc(hidden, e, sizeof e)),
+                 &st, 404, "M_NOT_FOUND");
+    /* after forgetting, nothing at all */
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)));
+    expect_error(messages(&b, room, 403, "dir=b"), &(long){403}, 403, "M_FORBIDDEN");
+
+    /* "joined" from now on: a newcomer sees nothing sent under it before their join, but
+     * what was sent while the room was "shared" stays visible to any member */
+    json_decref(call("PUT", a.token, &st, "{\"history_visibility\":\"joined\"}",
+                     "/_matrix/client/v3/rooms/%s/state/m.room.history_visibility", enc(room, r, sizeof r)));
+    cr_assert_eq(st, 200);
+    free(send_text(&a, room, "v3", "before carol", 200));
+    cr_assert_eq(join(&c, room), 200);
+    free(send_text(&a, room, "v4", "welcome carol", 200));
+    j = messages(&c, room, 200, "dir=b&limit=50");
+    bodies_of(j, got, sizeof got);
+    cr_assert_str_eq(got, "welcome carol,after bob left,while bob was in");
+    bool own_join = false, change = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(j, "chunk"), i, ev) {
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        own_join |= strcmp(type, "m.room.member") == 0 &&
+                    strcmp(json_string_value(json_object_get(ev, "state_key")), c.user_id) == 0;
+        change |= strcmp(type, "m.room.history_visibility") == 0 &&
+                  strcmp(json_string_value(json_object_get(json_object_get(ev, "content"), "history_visibility")),
+                         "joined") == 0;
+    }
+    cr_assert(own_join, "carol sees her own join");
+    cr_assert(change, "the change to joined is visible under the old setting");
+    json_decref(j);
+    /* alice, joined all along, still sees everything */
+    j = messages(&a, room, 200, "dir=b&limit=50");
+    bodies_of(j, got, sizeof got);
+    cr_assert_str_eq(got, "welcome carol,before carol,after bob left,while bob was in");
+    json_decref(j);
+    free(seen);
+    free(hidden);
+    free(room);
+}
