@@ -494,6 +494,14 @@ static int prune_steps(sqlite3 *db, void *arg)
                    "  WHERE c.user_id = ?1)",
                    1, args) != 0)
         return -1;
+    /* Signatures a gone device made (on its user's master key) vouch for nothing now. */
+    if (exec_texts(db,
+                   "DELETE FROM e2ee_signatures WHERE signer_user_id = ?1 AND substr(signer_key_id, 9) NOT IN"
+                   " (SELECT device_id FROM devices WHERE user_id = ?1) AND signer_key_id NOT IN"
+                   " (SELECT j.key FROM cross_signing_keys c, json_each(c.key_json, '$.keys') j"
+                   "  WHERE c.user_id = ?1)",
+                   1, args) != 0)
+        return -1;
     if (!removed_keys) return 1;
     return change_row(db, user_id) == 0 ? 0 : -1;
 }

@@ -653,12 +653,21 @@ Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
     json_decref(ok("PUT", &b, json_pack("{s:{s:{s:{}}}}", "messages", a2.user_id, a2.device_id),
                    200, "/_matrix/client/v3/sendToDevice/m.test/t1"));
     cr_assert_eq(inbox_rows(&a2), 1);
+    /* The device vouched for alice's master key; that signature must go with it. */
+    xs x;
+    upload_cross(&a1, &x);
+    json_t *m = cross_key(a1.user_id, "master", &x.master, NULL);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(m, a1.user_id, &k, &e), 0);
+    json_t *r = sig_upload(&a2, a1.user_id, x.mpub, m);
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0);
+    json_decref(r);
     int64_t before, after;
     cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &before), 0);
 
     char path[256];
     snprintf(path, sizeof path, "/_matrix/client/v3/devices/%s", a2.device_id);
-    json_t *r = ok("DELETE", &a1, json_object(), 401, path);
+    r = ok("DELETE", &a1, json_object(), 401, path);
     json_t *body = json_pack("{s:{s:s, s:s, s:{s:s, s:s}, s:s}}", "auth", "type", "m.login.password", "session",
                              json_string_value(json_object_get(r, "session")), "identifier", "type", "m.id.user",
                              "user", "alice", "password", PASSWORD);
@@ -674,6 +683,11 @@ Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
     cr_assert_gt(after, before);
     r = changes(&b, before, after);
     cr_assert(contains(json_object_get(r, "changed"), a1.user_id));
+    json_decref(r);
+    r = query(&b, a1.user_id);
+    m = json_object_get(json_object_get(r, "master_keys"), a1.user_id);
+    cr_assert_null(json_object_get(json_object_get(json_object_get(m, "signatures"), a1.user_id), k.key_id),
+                   "the deleted device's signature on the master key is gone");
     json_decref(r);
 }
 
