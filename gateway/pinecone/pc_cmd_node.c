@@ -22,7 +22,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: pinegate pinecone --listen HOST:PORT [--listen-ws HOST:PORT]\n"
-            "                         [--connect HOST:PORT|ws://HOST:PORT/PATH[,...]]\n"
+            "                         [--connect HOST:PORT|ws://HOST:PORT/PATH|wss://HOST/PATH[,...]]\n"
+            "                         [--ca-file PEM]\n"
             "                         [--multicast [--multicast-interface IF]]\n"
             "                         [--secret-key HEX] [--manhole HOST:PORT]\n"
             "                         [--ping KEY [--count N]]\n"
@@ -32,8 +33,10 @@ static void usage(FILE *out)
             "  Runs a standalone Pinecone node (wire-compatible with matrix-org/pinecone).\n"
             "  --listen ADDR      accept TCP peerings on ADDR (port 0: any free port)\n"
             "  --listen-ws ADDR   accept WebSocket peerings on ADDR (GET / or GET /ws)\n"
-            "  --connect LIST     static peers, TCP HOST:PORT or ws://HOST:PORT/PATH,\n"
+            "  --connect LIST     static peers, TCP HOST:PORT, ws://HOST:PORT/PATH or\n"
+            "                     wss://HOST[:PORT]/PATH (TLS, certificate checked for HOST),\n"
             "                     redialled with 2^n s backoff (max 1 h)\n"
+            "  --ca-file PEM      trust these CA certificates for wss:// instead of the system's\n"
             "  --multicast        send LAN beacons (224.0.0.114:60606) and peer over TCP\n"
             "                     with the nodes they reveal (listens on 0.0.0.0:0 when\n"
             "                     --listen is not given)\n"
@@ -104,6 +107,7 @@ int pc_cmd_node(int argc, char **argv)
         else if (strcmp(a, "--manhole") == 0) cfg.manhole = v;
         else if (strcmp(a, "--ping") == 0) ping = v;
         else if (strcmp(a, "--alpn") == 0) cfg.alpn = v;
+        else if (strcmp(a, "--ca-file") == 0) cfg.ca_file = v;
         else if (strcmp(a, "--http-serve") == 0) cfg.http_serve = v;
         else if (strcmp(a, "--http-count") == 0 || strcmp(a, "--http-concurrency") == 0 ||
                  strcmp(a, "--http-interval") == 0 || strcmp(a, "--http-timeout") == 0) {

@@ -644,10 +644,16 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
         }
         fprintf(n->out, "manhole on http://%s/manhole\n", bound);
     }
+    if (cfg->ca_file && pc_tcp_set_ca_file(n->tcp, cfg->ca_file) != PC_OK) {
+        snprintf(err, errlen, "out of memory");
+        pc_node_free(n);
+        return PC_ERR_NOMEM;
+    }
     for (size_t i = 0; i < cfg->n_connect; i++) {
         if (pc_tcp_add_static(n->tcp, cfg->connect[i], now) != PC_OK) {
             snprintf(err, errlen,
-                     "bad --connect address '%s' (want HOST:PORT or ws://HOST:PORT/PATH, at most %d)",
+                     "bad --connect address '%s' (want HOST:PORT, ws://HOST:PORT/PATH or "
+                     "wss://HOST[:PORT]/PATH, at most %d)",
                      cfg->connect[i], PC_TCP_MAX_STATIC);
             pc_node_free(n);
             return PC_ERR_INVALID;

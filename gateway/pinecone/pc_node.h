@@ -48,7 +48,9 @@ typedef struct pc_node_config {
     uint8_t seed[PC_SEED_LEN];        /* ed25519 seed, as Go's -secretkey */
     const char *listen;               /* "host:port" or NULL */
     const char *listen_ws;            /* "host:port" for WebSocket peers or NULL */
-    const char *const *connect;       /* static peers "host:port" or "ws://host:port/path" */
+    const char *const *connect;       /* static peers "host:port", "ws://host:port/path" or
+                                       * "wss://host[:port]/path" */
+    const char *ca_file;              /* PEM trust anchors for wss:// (NULL: the system's) */
     size_t n_connect;
     const char *manhole;              /* "host:port" of the manhole listener or NULL */
     bool multicast;                   /* send beacons, dial the nodes they reveal */

@@ -1,12 +1,15 @@
 /* pc_tcp: sockets, handshakes, de-framing, bounded write buffers and static-peer
  * redialling for one pc_router. See pc_tcp.h for the rules; the notes here are about
  * mechanics. Links are never freed inside a router callback: a failing link is marked
- * dead and reaped by reap(), which is the only place that calls pc_router_peer_down. */
+ * dead and reaped by reap(), which is the only place that calls pc_router_peer_down.
+ * A wss:// link runs GnuTLS over its socket: link_recv/link_xmit are the only places
+ * that touch the socket's bytes, so everything above them is the same as for ws://. */
 #include "pinecone/pc_tcp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,8 +26,9 @@
 #define READ_CHUNK 16384
 #define ACCEPT_BURST 16
 
-/* L_UPGRADE only on WebSocket links: the HTTP upgrade before the Pinecone handshake. */
-typedef enum tlink_state { L_CONNECTING, L_UPGRADE, L_HANDSHAKE, L_UP } tlink_state;
+/* L_TLS only on wss:// links (the TLS handshake), L_UPGRADE only on WebSocket links: the
+ * HTTP upgrade before the Pinecone handshake. */
+typedef enum tlink_state { L_CONNECTING, L_TLS, L_UPGRADE, L_HANDSHAKE, L_UP } tlink_state;
 
 typedef enum tlink_kind { K_TCP, K_WS_CLIENT, K_WS_SERVER } tlink_kind;
 
@@ -37,6 +41,8 @@ typedef struct tlink {
     bool have_want;              /* discovered: the key the beacon advertised */
     uint8_t want_key[PC_KEY_LEN];
     pc_ws *ws;                   /* WebSocket framing once upgraded */
+    gnutls_session_t tls;        /* wss:// only */
+    bool tls_retry;              /* the last record send said AGAIN: resume it */
     uint8_t *hbuf;               /* WebSocket: upgrade head received so far */
     size_t hlen;
     char ws_key[PC_WS_KEY_LEN + 1];
@@ -60,7 +66,8 @@ typedef struct static_peer {
     char uri[PC_TCP_URI_MAX];    /* as configured: "host:port" or "ws://host:port/path" */
     char hostport[PC_TCP_URI_MAX];
     char path[PC_WS_PATH_MAX];
-    bool ws;
+    char host[256];              /* wss: the name the certificate must carry */
+    bool ws, tls;
     double attempts;
     uint64_t next;               /* earliest next dial */
     bool have_key;
@@ -82,6 +89,8 @@ struct pc_tcp {
     uint64_t next_worker;
     pc_tcp_link_cb link_cb;
     void *ud;
+    gnutls_certificate_credentials_t tls_creds; /* made at the first wss:// peer */
+    char *ca_file;
 };
 
 static const uint8_t *our_key(const pc_tcp *t) { return t->sk + PC_SEED_LEN; }
@@ -175,6 +184,8 @@ void pc_tcp_attach(pc_tcp *t, pc_router *r) { t->r = r; }
 
 static void link_free(tlink *l)
 {
+    if (l->tls)
+        gnutls_deinit(l->tls);
     if (l->fd >= 0)
         close(l->fd);
     pc_deframer_free(&l->df);
@@ -194,7 +205,92 @@ void pc_tcp_free(pc_tcp *t)
         close(t->listen_fd);
     if (t->ws_listen_fd >= 0)
         close(t->ws_listen_fd);
+    if (t->tls_creds)
+        gnutls_certificate_free_credentials(t->tls_creds);
+    free(t->ca_file);
     free(t);
+}
+
+int pc_tcp_set_ca_file(pc_tcp *t, const char *path)
+{
+    char *p = path ? strdup(path) : NULL;
+    if (path && !p)
+        return PC_ERR_NOMEM;
+    free(t->ca_file);
+    t->ca_file = p;
+    return PC_OK;
+}
+
+/* ---- TLS for wss:// ---------------------------------------------------------------- */
+
+static int tls_creds(pc_tcp *t)
+{
+    if (t->tls_creds)
+        return PC_OK;
+    if (gnutls_certificate_allocate_credentials(&t->tls_creds) < 0) {
+        t->tls_creds = NULL;
+        return PC_ERR_NOMEM;
+    }
+    int n = t->ca_file ? gnutls_certificate_set_x509_trust_file(t->tls_creds, t->ca_file, GNUTLS_X509_FMT_PEM)
+                       : gnutls_certificate_set_x509_system_trust(t->tls_creds);
+    if (n <= 0) { /* no trust anchor: every server would be refused anyway */
+        gnutls_certificate_free_credentials(t->tls_creds);
+        t->tls_creds = NULL;
+        return PC_ERR_TLS;
+    }
+    return PC_OK;
+}
+
+/* A client session on the link's socket that checks the certificate against `host`. */
+static int tls_start(pc_tcp *t, tlink *l, const char *host)
+{
+    if (tls_creds(t) != PC_OK || gnutls_init(&l->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+        l->tls = NULL;
+        return PC_ERR_TLS;
+    }
+    bool is_ip = strspn(host, "0123456789.") == strlen(host) || strchr(host, ':');
+    if (gnutls_set_default_priority(l->tls) < 0 ||
+        gnutls_credentials_set(l->tls, GNUTLS_CRD_CERTIFICATE, t->tls_creds) < 0 ||
+        (!is_ip && gnutls_server_name_set(l->tls, GNUTLS_NAME_DNS, host, strlen(host)) < 0))
+        return PC_ERR_TLS;
+    gnutls_session_set_verify_cert(l->tls, host, 0);
+    gnutls_transport_set_int(l->tls, l->fd);
+    return PC_OK;
+}
+
+/* Reads from the socket, through TLS on wss. Returns bytes, 0 at EOF, -1 on error, or
+ * -2 when nothing can be read now. */
+static ssize_t link_recv(tlink *l, uint8_t *buf, size_t cap)
+{
+    if (!l->tls) {
+        ssize_t n = read(l->fd, buf, cap);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return -2;
+        return n < 0 ? -1 : n;
+    }
+    ssize_t n = gnutls_record_recv(l->tls, buf, cap);
+    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+        return -2;
+    if (n == GNUTLS_E_PREMATURE_TERMINATION)
+        return 0;
+    return n < 0 ? -1 : n;
+}
+
+/* Writes to the socket, through TLS on wss. Same returns as link_recv. A TLS record
+ * that could not go out is resumed by the next call (GnuTLS keeps it encrypted). */
+static ssize_t link_xmit(tlink *l, const uint8_t *data, size_t len)
+{
+    if (!l->tls) {
+        ssize_t n = send(l->fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return -2;
+        return n < 0 ? -1 : n;
+    }
+    ssize_t n = l->tls_retry ? gnutls_record_send(l->tls, NULL, 0) : gnutls_record_send(l->tls, data, len);
+    l->tls_retry = n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED;
+    if (l->tls_retry)
+        return -2;
+    return n < 0 ? -1 : n;
 }
 
 int pc_tcp_listen_socket(const char *hostport, char *bound, size_t cap)
@@ -330,12 +426,33 @@ static void start_handshake(pc_tcp *t, tlink *l, uint64_t now)
         l->dead = true;
 }
 
+static void stream_open(pc_tcp *t, tlink *l, uint64_t now);
+
+/* Drives the TLS handshake of a wss:// link; once done the upgrade starts. */
+static void tls_step(pc_tcp *t, tlink *l, uint64_t now)
+{
+    int rc = gnutls_handshake(l->tls);
+    if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+        return;
+    if (rc < 0) {
+        l->dead = true; /* includes a certificate that does not verify for the host */
+        return;
+    }
+    stream_open(t, l, now);
+}
+
 /* The TCP connection is up: TCP links hand over to the handshake, WebSocket clients
- * send their upgrade request and servers wait for one. */
+ * send their upgrade request (after TLS on wss://) and servers wait for one. */
 static void stream_open(pc_tcp *t, tlink *l, uint64_t now)
 {
     int one = 1;
     setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (l->tls && l->state != L_TLS) {
+        l->state = L_TLS;
+        l->deadline = now + PC_TCP_HANDSHAKE_TIMEOUT;
+        tls_step(t, l, now);
+        return;
+    }
     if (l->kind == K_TCP) {
         start_handshake(t, l, now);
         return;
@@ -419,16 +536,30 @@ static void dial(pc_tcp *t, int idx, uint64_t now)
         snprintf(l->ws_path, sizeof l->ws_path, "%s", sp->path);
     }
     sp->l = l;
+    if (sp->tls && tls_start(t, l, sp->host) != PC_OK) {
+        l->dead = true;
+        return;
+    }
     begin(t, l, connected, now);
 }
 
 int pc_tcp_add_static(pc_tcp *t, const char *uri, uint64_t now)
 {
     char host[256], port[8], hostport[PC_TCP_URI_MAX], path[PC_WS_PATH_MAX] = "";
-    bool ws = strncmp(uri, "ws://", 5) == 0;
+    bool tls = strncmp(uri, "wss://", 6) == 0;
+    bool ws = tls || strncmp(uri, "ws://", 5) == 0;
     if (t->n_statics >= PC_TCP_MAX_STATIC || strlen(uri) >= PC_TCP_URI_MAX)
         return PC_ERR_INVALID;
-    if (ws) {
+    if (tls) {
+        /* same shape as ws://, port 443 when none is given (as Go dials the public peer) */
+        const char *h = uri + 6;
+        size_t hl = strcspn(h, "/");
+        bool has_port = memchr(h, ':', hl) != NULL && h[0] != '[';
+        char as_ws[PC_TCP_URI_MAX + 16];
+        snprintf(as_ws, sizeof as_ws, "ws://%.*s%s%s", (int)hl, h, has_port ? "" : ":443", h + hl);
+        if (!pc_ws_split_uri(as_ws, hostport, sizeof hostport, path, sizeof path))
+            return PC_ERR_INVALID;
+    } else if (ws) {
         if (!pc_ws_split_uri(uri, hostport, sizeof hostport, path, sizeof path))
             return PC_ERR_INVALID;
     } else {
@@ -444,7 +575,9 @@ int pc_tcp_add_static(pc_tcp *t, const char *uri, uint64_t now)
     snprintf(sp->uri, sizeof sp->uri, "%s", uri);
     snprintf(sp->hostport, sizeof sp->hostport, "%s", hostport);
     snprintf(sp->path, sizeof sp->path, "%s", path);
+    snprintf(sp->host, sizeof sp->host, "%s", host);
     sp->ws = ws;
+    sp->tls = tls;
     sp->next = now;
     if (!t->next_worker)
         t->next_worker = now + PC_TCP_WORKER_INTERVAL;
@@ -669,16 +802,26 @@ static void on_upgrade_bytes(pc_tcp *t, tlink *l, const uint8_t *in, size_t n, u
     l->hlen = 0;
 }
 
+static void on_bytes(pc_tcp *t, tlink *l, uint8_t *buf, ssize_t n, uint64_t now);
+
 static void on_readable(pc_tcp *t, tlink *l, uint64_t now)
 {
     uint8_t buf[READ_CHUNK];
-    ssize_t n = read(l->fd, buf, sizeof buf);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
-        l->dead = true;
-        return;
-    }
+    /* TLS may hold decrypted bytes the socket no longer signals: drain them */
+    do {
+        ssize_t n = link_recv(l, buf, sizeof buf);
+        if (n == -2)
+            return;
+        if (n <= 0) {
+            l->dead = true;
+            return;
+        }
+        on_bytes(t, l, buf, n, now);
+    } while (!l->dead && l->tls && gnutls_record_check_pending(l->tls) > 0);
+}
+
+static void on_bytes(pc_tcp *t, tlink *l, uint8_t *buf, ssize_t n, uint64_t now)
+{
     feed_ctx c = {t, l, now};
     if (l->state == L_UPGRADE) {
         on_upgrade_bytes(t, l, buf, (size_t)n, now);
@@ -735,10 +878,10 @@ static void write_link(pc_tcp *t, tlink *l, uint64_t now)
         }
     }
     while (l->wlen) {
-        ssize_t n = send(l->fd, l->wbuf + l->whead, l->wlen, MSG_NOSIGNAL);
+        ssize_t n = link_xmit(l, l->wbuf + l->whead, l->wlen);
+        if (n == -2)
+            break;
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                break;
             l->dead = true;
             return;
         }
@@ -797,7 +940,7 @@ void pc_tcp_flush(pc_tcp *t, uint64_t now)
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < t->n_links; i++) {
             tlink *l = t->links[i];
-            if (!l->dead && l->state != L_CONNECTING &&
+            if (!l->dead && l->state != L_CONNECTING && l->state != L_TLS &&
                 (l->wlen || l->blocked || (l->ws && pc_ws_want_write(l->ws))))
                 write_link(t, l, now);
         }
@@ -823,7 +966,9 @@ size_t pc_tcp_pollfds(pc_tcp *t, struct pollfd *fds, size_t cap)
         if (l->dead || n >= cap)
             continue;
         short ev = l->state == L_CONNECTING ? POLLOUT : POLLIN;
-        if (l->state != L_CONNECTING && (l->wlen || (l->ws && pc_ws_want_write(l->ws))))
+        if (l->state == L_TLS)
+            ev = gnutls_record_get_direction(l->tls) ? POLLOUT : POLLIN;
+        else if (l->state != L_CONNECTING && (l->wlen || (l->ws && pc_ws_want_write(l->ws))))
             ev |= POLLOUT;
         l->pfd = (int)n;
         fds[n++] = (struct pollfd){.fd = l->fd, .events = ev};
@@ -874,6 +1019,10 @@ void pc_tcp_process(pc_tcp *t, const struct pollfd *fds, size_t n, uint64_t now)
             continue;
         if (l->state == L_CONNECTING) {
             on_connected(t, l, now);
+            continue;
+        }
+        if (l->state == L_TLS) {
+            tls_step(t, l, now);
             continue;
         }
         if (re & (POLLIN | POLLHUP | POLLERR))

@@ -18,7 +18,10 @@
  * (each frame written is one message). Links dialled after a multicast beacon
  * (pc_tcp_dial_discovered) are plain TCP links with manhole link type 1.
  *
- * Not done here: the poll loop itself (pc_node), the beacons (pc_multicast), wss://.
+ * wss:// links are WebSocket links over a GnuTLS client session whose certificate must
+ * verify for the URI's host (system trust, or the file given to pc_tcp_set_ca_file).
+ *
+ * Not done here: the poll loop itself (pc_node), the beacons (pc_multicast).
  * One thread; non-blocking sockets. */
 #ifndef PC_TCP_H
 #define PC_TCP_H
@@ -69,10 +72,15 @@ int pc_tcp_listen_ws(pc_tcp *t, const char *hostport, char *bound, size_t cap);
  * Writes the bound "ip:port" into bound. Returns the fd (caller closes) or -1 with errno. */
 int pc_tcp_listen_socket(const char *hostport, char *bound, size_t cap);
 
-/* Adds a static peer "host:port" (TCP) or "ws://host:port[/path]" (WebSocket) and dials it
- * at once; both kinds share the reconnect backoff. PC_ERR_INVALID on a bad address or too
+/* Adds a static peer "host:port" (TCP), "ws://host:port[/path]" (WebSocket) or
+ * "wss://host[:port][/path]" (WebSocket over TLS, port 443 by default) and dials it at
+ * once; all kinds share the reconnect backoff. PC_ERR_INVALID on a bad address or too
  * many static peers. */
 int pc_tcp_add_static(pc_tcp *t, const char *uri, uint64_t now);
+
+/* Trust anchors (PEM file) for wss:// certificates instead of the system's; call before
+ * adding wss:// peers. PC_OK or PC_ERR_NOMEM. */
+int pc_tcp_set_ca_file(pc_tcp *t, const char *path);
 
 /* Dials "host:port" over TCP once, for the node whose beacon advertised key. Does nothing
  * (PC_ERR_PORT_IN_USE) when key is ours, already peered, or being dialled; a failed
