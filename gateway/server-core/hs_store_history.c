@@ -340,13 +340,16 @@ void hs_relation_summary_clear(hs_relation_summary *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Relations count only from the related event's own room. */
+#define SAME_ROOM " AND x.room_id = (SELECT o.room_id FROM events o WHERE o.event_id = ?1)"
+
 int hs_store_relation_summary(hs_store *st, const char *event_id, const char *original_sender,
                               const char *user_id, hs_relation_summary *out)
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = hs_store_sqlite(st);
     sqlite3_stmt *s = prep(db, "SELECT e.event_id FROM event_relations x JOIN events e ON e.event_id = x.event_id"
-                               " WHERE x.relates_to = ?1 AND x.rel_type = 'm.replace' AND e.sender = ?2"
+                               " WHERE x.relates_to = ?1 AND x.rel_type = 'm.replace' AND e.sender = ?2" SAME_ROOM
                                " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
                                " ORDER BY e.stream_ordering DESC LIMIT 1");
     if (s) {
@@ -355,7 +358,7 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
     }
     if (one_string(s, &out->latest_replace) < 0) return -1;
     s = prep(db, "SELECT COUNT(*), MAX(e.stream_ordering), SUM(e.sender = ?2) FROM event_relations x"
-                 " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1 AND x.rel_type = 'm.thread'"
+                 " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1 AND x.rel_type = 'm.thread'" SAME_ROOM
                  " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)");
     if (!s) goto fail;
     bind_str(s, 1, event_id);

@@ -238,11 +238,20 @@ Test(hs_rooms_history, redactions_relations_and_forgetting_are_recorded)
     cr_assert_eq(hs_store_relations(st, room, parent, "m.annotation", "m.reaction", INT64_MAX, -1, true, 50,
                                     count_relations, &n),
                  1);
+    /* a relation sent from another room does not count for this one */
+    char *other = create_room("11");
+    free(send_state(other, users[0], "m.room.message", NULL,
+                    json_pack("{ss, s{ssss}}", "body", "elsewhere", "m.relates_to", "rel_type", "m.thread", "event_id",
+                              parent)));
     hs_relation_summary sum;
     cr_assert_eq(hs_store_relation_summary(st, parent, users[0], users[0], &sum), 0);
     cr_assert_str_eq(sum.latest_replace, edit);
     cr_assert_eq(sum.thread_count, 0);
     hs_relation_summary_clear(&sum);
+    n = 0;
+    cr_assert_eq(hs_store_relations(st, room, parent, "m.thread", NULL, INT64_MAX, -1, true, 50, count_relations, &n),
+                 0);
+    free(other);
 
     char *redaction = NULL, *by = NULL;
     cr_assert_eq(hs_store_redaction_of(st, react, &by), 1);
