@@ -4,8 +4,10 @@
  * A group is resolved with one recursive query: walk prev_group from the group down to
  * its snapshot (prev_group NULL), and for each (type, state_key) keep the entry of the
  * group nearest the start. SQLite's documented bare-column rule for MIN() gives the
- * event_id of that row. The head group of each room (room_state_head) is the state after
- * the room's latest event; it is what a new local event's state before is. */
+ * event_id of that row. The head group of each room (room_state_head) holds the room's
+ * current state - the same entries as current_state - and is the state before a new
+ * local event; whoever stores events that fork or resolve a room (hs_store_fed_rooms)
+ * must point it at a group holding the new current state. */
 #include "server-core/hs_store_history.h"
 
 #include <stdio.h>
