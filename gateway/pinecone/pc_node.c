@@ -607,7 +607,8 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
     }
 
     char bound[PC_TCP_URI_MAX];
-    const char *listen = cfg->listen ? cfg->listen : cfg->multicast ? "0.0.0.0:0" : NULL;
+    /* dual stack, so both IPv4 and link-local IPv6 beacons lead somewhere */
+    const char *listen = cfg->listen ? cfg->listen : cfg->multicast ? "[::]:0" : NULL;
     if (listen) {
         if (pc_tcp_listen(n->tcp, listen, bound, sizeof bound) != PC_OK) {
             snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));

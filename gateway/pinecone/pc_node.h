@@ -75,7 +75,7 @@ typedef struct pc_node_config {
  * and writes a message into err. Prints "public key: <hex>", "listening on <addr>",
  * "listening for websocket on ws://<addr>/", "multicast discovery on port <tcp port>" and
  * "manhole on http://<addr>/manhole" to cfg->out. With multicast but no listen, a TCP
- * listener on 0.0.0.0:0 is opened for the beacon to advertise. */
+ * listener on [::]:0 (dual stack) is opened for the beacon to advertise. */
 int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errlen);
 
 /* Runs until stop_fd (e.g. a signalfd; -1 for none) becomes readable or, when pinging
