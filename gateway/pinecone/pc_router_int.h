@@ -11,9 +11,19 @@
 
 #define PC_PORT_NONE (-1)
 
+/* The first 8 bytes of a key as a big-endian number: comparing these orders two keys as
+ * memcmp does whenever they differ, which for distinct keys is nearly always. */
+static inline uint64_t pcr_key_head(const uint8_t *k)
+{
+    return (uint64_t)k[0] << 56 | (uint64_t)k[1] << 48 | (uint64_t)k[2] << 40 |
+           (uint64_t)k[3] << 32 | (uint64_t)k[4] << 24 | (uint64_t)k[5] << 16 |
+           (uint64_t)k[6] << 8 | (uint64_t)k[7];
+}
+
 typedef struct pc_stored_ann {
     pc_announcement ann;   /* points into raw */
     pc_coords peer_coords; /* PeerCoords(ann), cached for routing */
+    uint64_t head[PC_MAX_DEPTH]; /* pcr_key_head of each signer key, for next-hop scans */
     uint64_t received;
     uint64_t order;
     uint8_t raw[];

@@ -615,7 +615,8 @@ static void watch_node(pc_sim *s, watch *w, int node)
     w->wrong[node] = now_wrong;
 }
 
-bool pc_sim_run_until_converged(pc_sim *s, const bool *absent, uint64_t t)
+bool pc_sim_run_until_converged(pc_sim *s, const bool *absent, uint64_t t,
+                                pc_sim_watch_stats *stats)
 {
     size_t n = s->n_nodes + 1;
     watch w = {malloc(n * sizeof *w.root), malloc(n * sizeof *w.pred), malloc(n)};
@@ -626,6 +627,10 @@ bool pc_sim_run_until_converged(pc_sim *s, const bool *absent, uint64_t t)
         if (!s->n_heap || s->heap[0].at > s->now) {
             if (s->links_changed)
                 ok = watch_reset(s, absent, &w);
+            if (ok && stats && w.n_wrong < stats->fewest_wrong) {
+                stats->fewest_wrong = w.n_wrong;
+                stats->fewest_at = s->now;
+            }
             if (ok && w.n_wrong == 0) {
                 converged = true;
                 break;

@@ -138,14 +138,22 @@ void pc_sim_touch(pc_sim *s, int node);
 /* Processes every event due at or before t, then sets the clock to t (t >= now). */
 void pc_sim_run_until(pc_sim *s, uint64_t t);
 
+/* How close a watched run came to convergence, over the whole instants it looked at. */
+typedef struct pc_sim_watch_stats {
+    size_t fewest_wrong;   /* fewest nodes off (wrong root or descending); start at SIZE_MAX */
+    uint64_t fewest_at;    /* the first instant with that few */
+} pc_sim_watch_stats;
+
 /* Like pc_sim_run_until(s, t), but stops at the first virtual instant (now included)
  * at which pc_sim_check_convergence(s, absent) holds, once every event due at that
  * instant has run. Returns true with the clock left at that instant, or false with the
  * clock at t. It watches incrementally: one full check to start and whenever a link
  * went up or down, otherwise only the node each event ran is looked at again (an event
  * changes exactly one router), so catching a short-lived converged instant costs
- * little. `absent` as for pc_sim_check_convergence. */
-bool pc_sim_run_until_converged(pc_sim *s, const bool *absent, uint64_t t);
+ * little. `absent` as for pc_sim_check_convergence. stats (may be NULL) is updated, so
+ * it can accumulate over several calls. */
+bool pc_sim_run_until_converged(pc_sim *s, const bool *absent, uint64_t t,
+                                pc_sim_watch_stats *stats);
 
 /* ---- analysis ------------------------------------------------------------------ */
 

@@ -48,7 +48,7 @@ int pcx_churn(const pc_sim_params *p, pc_sim_report *r)
     }
     double w0 = pcx_wall();
     pc_sim_rng *g = pc_sim_rng_of(s);
-    uint64_t t0 = pcx_run_to_convergence(s, NULL, CHECK_EVERY, PC_SIM_T0 + 60000, 0);
+    uint64_t t0 = pcx_run_to_convergence(s, NULL, CHECK_EVERY, PC_SIM_T0 + 60000, 0, NULL);
     uint64_t start = pc_sim_now(s), end = start + duration;
 
     pcx_pings ps = {0};

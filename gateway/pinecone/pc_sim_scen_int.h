@@ -46,8 +46,10 @@ double pcx_median(double *v, size_t n);
 /* Runs the simulation from now until converged or `limit` (absolute virtual ms), or
  * until the monotonic clock passes wall_deadline (0: no bound), which is looked at every
  * `step` virtual ms. Returns the first virtual instant at which the network was
- * converged (pc_sim_run_until_converged: exact to the millisecond), or 0 if not reached. */
-uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit, double wall_deadline);
+ * converged (pc_sim_run_until_converged: exact to the millisecond), or 0 if not reached.
+ * stats (may be NULL) as for pc_sim_run_until_converged. */
+uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit,
+                                double wall_deadline, pc_sim_watch_stats *stats);
 
 int pcx_converge(const pc_sim_params *p, pc_sim_report *r);
 int pcx_mobility(const pc_sim_params *p, pc_sim_report *r);

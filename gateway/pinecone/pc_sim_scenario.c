@@ -98,11 +98,12 @@ double pcx_median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit, double wall_deadline)
+uint64_t pcx_run_to_convergence(pc_sim *s, const bool *absent, uint64_t step, uint64_t limit,
+                                double wall_deadline, pc_sim_watch_stats *stats)
 {
     for (;;) {
         uint64_t next = pc_sim_now(s) + step;
-        if (pc_sim_run_until_converged(s, absent, next < limit ? next : limit))
+        if (pc_sim_run_until_converged(s, absent, next < limit ? next : limit, stats))
             return pc_sim_now(s);
         if (pc_sim_now(s) >= limit || (wall_deadline > 0 && pcx_wall() >= wall_deadline))
             return 0;

@@ -17,14 +17,9 @@ static bool expired(const pc_route *e, uint64_t now)
 
 /* Key order exactly as pc_key_cmp / pc_key_ordered / pc_watermark_worse (memcmp of the
  * 32 bytes), inlined because next-hop selection compares keys more than anything else
- * the router does: the first 8 bytes read as a big-endian number decide nearly every
- * comparison of distinct keys, and only a tie there needs the rest. */
-static inline uint64_t key_head(const uint8_t *k)
-{
-    return (uint64_t)k[0] << 56 | (uint64_t)k[1] << 48 | (uint64_t)k[2] << 40 |
-           (uint64_t)k[3] << 32 | (uint64_t)k[4] << 24 | (uint64_t)k[5] << 16 |
-           (uint64_t)k[6] << 8 | (uint64_t)k[7];
-}
+ * the router does: the key heads (pcr_key_head) decide nearly every comparison of
+ * distinct keys, and only a tie there needs the rest. */
+#define key_head pcr_key_head
 
 static inline int key_cmp(const uint8_t a[PC_KEY_LEN], const uint8_t b[PC_KEY_LEN])
 {
@@ -120,19 +115,30 @@ static void remove_routes(pc_router *r, bool (*drop)(const pc_route *e, int arg,
 
 typedef struct best {
     uint8_t key[PC_KEY_LEN];
+    uint64_t head;         /* key_head(key) */
     uint64_t seq;
     int port;
 } best;
 
-static void consider(best *b, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
-                     const uint8_t c[PC_KEY_LEN], uint64_t seq, int port)
+static void take(best *b, const uint8_t c[PC_KEY_LEN], uint64_t head, uint64_t seq, int port)
 {
+    memcpy(b->key, c, PC_KEY_LEN);
+    b->head = head;
+    b->seq = seq;
+    b->port = port;
+}
+
+/* The spec's consider(c, seq, port). ch and dh are the heads of c and dest: c can only
+ * win as an exact match (ch == dh) or by lying between dest and the best (dh <= ch <=
+ * best's head), so most candidates are turned away without reading their keys. */
+static void consider(best *b, const uint8_t dest[PC_KEY_LEN], uint64_t dh, bool bootstrap,
+                     const uint8_t c[PC_KEY_LEN], uint64_t ch, uint64_t seq, int port)
+{
+    if (ch != dh && (ch < dh || ch > b->head))
+        return;
     bool exact = !bootstrap && key_cmp(c, dest) == 0 && key_cmp(b->key, dest) != 0;
-    if (exact || key_ordered(dest, c, b->key)) {
-        memcpy(b->key, c, PC_KEY_LEN);
-        b->seq = seq;
-        b->port = port;
-    }
+    if (exact || key_ordered(dest, c, b->key))
+        take(b, c, ch, seq, port);
 }
 
 pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
@@ -145,21 +151,18 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
         return h;
     }
     best b;
-    memcpy(b.key, r->pk, PC_KEY_LEN);
-    b.seq = 0;
-    b.port = bootstrap ? PC_PORT_NONE : 0;
+    take(&b, r->pk, key_head(r->pk), 0, bootstrap ? PC_PORT_NONE : 0);
+    uint64_t dh = key_head(dest);
 
     /* Towards the root: the root is the highest key, so it is "above" everyone. */
     bool parent_done = r->parent && r->peers[r->parent].up && r->peers[r->parent].ann;
     if (parent_done) {
         const pc_announcement *pa = &r->peers[r->parent].ann->ann;
-        if ((bootstrap && key_cmp(b.key, dest) == 0) || key_ordered(b.key, dest, pa->root_key)) {
-            memcpy(b.key, pa->root_key, PC_KEY_LEN);
-            b.seq = 0;
-            b.port = r->parent;
-        }
+        if ((bootstrap && key_cmp(b.key, dest) == 0) || key_ordered(b.key, dest, pa->root_key))
+            take(&b, pa->root_key, key_head(pa->root_key), 0, r->parent);
+        const uint64_t *heads = r->peers[r->parent].ann->head;
         for (size_t i = 0; i < pa->n_entries; i++)
-            consider(&b, dest, bootstrap, pa->entries[i].key, 0, r->parent);
+            consider(&b, dest, dh, bootstrap, pa->entries[i].key, heads[i], 0, r->parent);
     }
     /* Every key on our peers' paths to the root. The parent's keys were all considered
      * just above and the best has only moved closer to dest since, so going over them
@@ -169,7 +172,8 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
         if (!peer->up || !peer->ann || (p == r->parent && parent_done))
             continue;
         for (size_t i = 0; i < peer->ann->ann.n_entries; i++)
-            consider(&b, dest, bootstrap, peer->ann->ann.entries[i].key, 0, p);
+            consider(&b, dest, dh, bootstrap, peer->ann->ann.entries[i].key, peer->ann->head[i],
+                     0, p);
     }
     /* Prefer a direct link to the best key over reaching it through someone else. */
     for (int p = 1; p <= r->max_port; p++) {
@@ -195,9 +199,7 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
                 break;
             if (!r->peers[e->src].up || expired(e, now) || wm_worse(&e->wm, w))
                 continue;
-            memcpy(b.key, e->key, PC_KEY_LEN);
-            b.seq = e->wm.seq;
-            b.port = e->src;
+            take(&b, e->key, r->route_head[j], e->wm.seq, e->src);
             break;
         }
     }

@@ -197,6 +197,8 @@ int pct_handle_announcement(pc_router *r, int port, const pc_frame *f, uint64_t 
         return rc;
     }
     pc_announcement_peer_coords(&sa->ann, &sa->peer_coords);
+    for (size_t i = 0; i < sa->ann.n_entries; i++)
+        sa->head[i] = pcr_key_head(sa->ann.entries[i].key);
     sa->received = now;
     sa->order = ++r->ann_order;
 

@@ -11,6 +11,7 @@
  *   (pc_announcement_sign_append), also after the prefix changes (a new parent). */
 #include <criterion/criterion.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "pinecone/pc_router.h"
@@ -64,13 +65,19 @@ Test(pc_sim_watch, stops_at_the_first_converged_millisecond, .timeout = 120)
     uint64_t first = first_converged_by_full_checks(a, NULL, T0 + 60000);
     cr_assert_neq(first, 0, "the ring converges within 60 s");
     cr_assert_gt(first, T0, "not converged at the start");
-    cr_assert(pc_sim_run_until_converged(b, NULL, T0 + 60000));
+    pc_sim_watch_stats st = {.fewest_wrong = SIZE_MAX};
+    cr_assert_not(pc_sim_run_until_converged(b, NULL, T0 + 50, &st), "not within 50 ms");
+    cr_assert_eq(pc_sim_now(b), T0 + 50);
+    cr_assert(st.fewest_wrong >= 1 && st.fewest_wrong <= 14, "%zu", st.fewest_wrong);
+    cr_assert(pc_sim_run_until_converged(b, NULL, T0 + 60000, &st));
+    cr_assert_eq(st.fewest_wrong, 0);
+    cr_assert_eq(st.fewest_at, first);
     cr_assert_eq(pc_sim_now(b), first, "watch %llu, full checks %llu",
                  (unsigned long long)(pc_sim_now(b) - T0), (unsigned long long)(first - T0));
     same_totals(a, b);
 
     /* Converged now: the watch returns at once without running anything. */
-    cr_assert(pc_sim_run_until_converged(b, NULL, first + 5000));
+    cr_assert(pc_sim_run_until_converged(b, NULL, first + 5000, NULL));
     cr_assert_eq(pc_sim_now(b), first);
 
     /* Cut the ring into two pieces from outside (the chord stays, the lossy link may
@@ -83,7 +90,7 @@ Test(pc_sim_watch, stops_at_the_first_converged_millisecond, .timeout = 120)
     cr_assert_not(pc_sim_check_convergence(b, NULL, NULL), "the cut changes who is root");
     uint64_t again = first_converged_by_full_checks(a, NULL, first + 60000);
     cr_assert_neq(again, 0);
-    cr_assert(pc_sim_run_until_converged(b, NULL, first + 60000));
+    cr_assert(pc_sim_run_until_converged(b, NULL, first + 60000, NULL));
     cr_assert_eq(pc_sim_now(b), again);
     same_totals(a, b);
     pc_sim_free(a);
@@ -114,7 +121,7 @@ Test(pc_sim_watch, links_the_routers_close_inside_the_run_are_seen)
     cr_assert_neq(first, 0);
     pc_sim_link_info(a, la, &x, &y, &up);
     cr_assert_not(up, "converged only because a router dropped the silent peering");
-    cr_assert(pc_sim_run_until_converged(b, NULL, T0 + 30000));
+    cr_assert(pc_sim_run_until_converged(b, NULL, T0 + 30000, NULL));
     cr_assert_eq(pc_sim_now(b), first);
     pc_sim_convergence c;
     cr_assert(pc_sim_check_convergence(b, NULL, &c));
