@@ -331,6 +331,10 @@ static void settings_params(const pc_session *s, ngtcp2_settings *st, ngtcp2_tra
     st->max_tx_udp_payload_size = PC_SESSION_MAX_TX;
     st->no_pmtud = 1; /* with PMTUD ngtcp2 grows packets past 1200 (spec §8.1) */
     st->handshake_timeout = PC_SESSION_HANDSHAKE_MS * MS;
+    /* quic-go's initial RTT guess (ngtcp2's is 333 ms): the first PTO comes after ~300 ms
+     * instead of 1 s, which matters while a freshly joined node has no route yet and its
+     * first Initials are dropped */
+    st->initial_rtt = 100 * MS;
     ngtcp2_transport_params_default(p);
     p->initial_max_stream_data_bidi_local = PC_SESSION_STREAM_WINDOW;
     p->initial_max_stream_data_bidi_remote = PC_SESSION_STREAM_WINDOW;
