@@ -12,6 +12,7 @@
 #include "server-core/hs_api_push.h"
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_keys.h"
+#include "server-core/hs_api_misc.h"
 #include "server-core/hs_api_rooms.h"
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
@@ -58,6 +59,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     }
     if (hs_api_directory_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the directory, profile and capabilities routes");
+        goto fail;
+    }
+    if (hs_api_misc_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the tags, search, upgrade and other extra routes");
         goto fail;
     }
     return 0;

@@ -59,6 +59,7 @@ static const hs_migration migrations[] = {
     {8, "media repository", hs_schema_media},
     {9, "federation: remote server keys", hs_schema_federation},
     {10, "server-side key backup", hs_schema_backup},
+    {11, "search index, reports, openid tokens", hs_schema_extras},
 };
 
 const hs_migration *hs_store_migrations(size_t *n)

@@ -26,5 +26,6 @@ extern const char hs_schema_directory[];
 extern const char hs_schema_media[];
 extern const char hs_schema_federation[];
 extern const char hs_schema_backup[];
+extern const char hs_schema_extras[];
 
 #endif

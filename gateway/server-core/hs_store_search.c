@@ -1,0 +1,276 @@
+/* hs_store_search: SQL of the client extras (see hs_store_search.h). The search index is
+ * FTS5 (Debian's libsqlite3 is built with ENABLE_FTS5); it is filled lazily from the
+ * events table up to a recorded position, inside one write transaction, so two searches
+ * racing never index an event twice and no event committed before the catch-up is missed
+ * (SQLite has one writer at a time: every lower stream ordering is committed by then). */
+#include "server-core/hs_store_search.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_store_internal.h"
+
+const char hs_schema_extras[] =
+    "CREATE VIRTUAL TABLE event_search USING fts5(value, key UNINDEXED, room_id UNINDEXED,"
+    " tokenize = 'unicode61 remove_diacritics 2');"
+    "CREATE TABLE event_search_position (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);"
+    "INSERT INTO event_search_position VALUES (1, 0);"
+    "CREATE TABLE event_reports (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL,"
+    " event_id TEXT NOT NULL, user_id TEXT NOT NULL, reason TEXT, score INTEGER, received_ts INTEGER NOT NULL);"
+    "CREATE TABLE openid_tokens (token_hash BLOB PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
+    " expires_ts INTEGER NOT NULL);"
+    "CREATE INDEX openid_tokens_expiry ON openid_tokens(expires_ts);";
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+static char *col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+/* ---- search index ------------------------------------------------------------------ */
+
+/* Which field of which event type is indexed, as one SQL expression each. */
+#define SEARCH_PATH                                                                                   \
+    "CASE type WHEN 'm.room.message' THEN '$.content.body' WHEN 'm.room.name' THEN '$.content.name'" \
+    " ELSE '$.content.topic' END"
+#define SEARCH_SELECTABLE                                                                             \
+    "((type = 'm.room.message' AND state_key IS NULL) OR"                                             \
+    " (type IN ('m.room.name', 'm.room.topic') AND state_key = ''))"
+
+static int catch_up_steps(sqlite3 *db, void *arg)
+{
+    long *indexed = arg;
+    sqlite3_stmt *s = prep(db, "SELECT p.upto, COALESCE((SELECT MAX(stream_ordering) FROM events), 0)"
+                               " FROM event_search_position p WHERE p.id = 1");
+    if (!s) return -1;
+    int64_t from = 0, upto = 0;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        from = sqlite3_column_int64(s, 0);
+        upto = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return -1;
+    if (upto <= from) return 0;
+    s = prep(db, "INSERT INTO event_search (rowid, value, key, room_id)"
+                 " SELECT stream_ordering, json_extract(pdu, " SEARCH_PATH "),"
+                 " substr(" SEARCH_PATH ", 3), room_id FROM events"
+                 " WHERE stream_ordering > ?1 AND stream_ordering <= ?2 AND " SEARCH_SELECTABLE
+                 " AND json_valid(pdu) AND json_type(pdu, " SEARCH_PATH ") = 'text'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, from);
+    sqlite3_bind_int64(s, 2, upto);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    *indexed = sqlite3_changes(db);
+    s = prep(db, "UPDATE event_search_position SET upto = ?1 WHERE id = 1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, upto);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+long hs_store_search_catch_up(hs_store *st)
+{
+    long indexed = 0;
+    if (hs_store_transact(st, catch_up_steps, &indexed) < 0) return -1;
+    return indexed;
+}
+
+/* The shared WHERE clause of the result and count queries (parameters ?1..?5). */
+#define SEARCH_WHERE                                                                                      \
+    " FROM event_search JOIN events e ON e.stream_ordering = event_search.rowid"                                   \
+    " WHERE event_search MATCH ?1"                                                                        \
+    " AND event_search.room_id IN (SELECT value FROM json_each(?2))"                                                 \
+    " AND event_search.key IN (SELECT value FROM json_each(?3))"                                                     \
+    " AND (?4 IS NULL OR e.sender IN (SELECT value FROM json_each(?4)))"                                  \
+    " AND (?5 IS NULL OR e.sender NOT IN (SELECT value FROM json_each(?5)))"                              \
+    " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+
+static void bind_query(sqlite3_stmt *s, const hs_store_search_query *q)
+{
+    sqlite3_bind_text(s, 1, q->match, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, q->rooms_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, q->keys_json, -1, SQLITE_STATIC);
+    if (q->senders_json) sqlite3_bind_text(s, 4, q->senders_json, -1, SQLITE_STATIC);
+    if (q->not_senders_json) sqlite3_bind_text(s, 5, q->not_senders_json, -1, SQLITE_STATIC);
+}
+
+/* A failed step of a MATCH is a syntax error in the expression when SQLite says so. */
+static int step_failure(sqlite3 *db)
+{
+    const char *msg = sqlite3_errmsg(db);
+    return msg && (strstr(msg, "fts5") || strstr(msg, "syntax")) ? 1 : -1;
+}
+
+int hs_store_search_events(hs_store *st, const hs_store_search_query *q,
+                           int (*fn)(void *ctx, int64_t stream, const char *event_id, const char *room_id,
+                                     double rank),
+                           void *ctx, int64_t *count)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_stmt *s;
+    int rc;
+    if (count) {
+        s = prep(db, "SELECT COUNT(*)" SEARCH_WHERE);
+        if (!s) return -1;
+        bind_query(s, q);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) *count = sqlite3_column_int64(s, 0);
+        int fail = rc == SQLITE_ROW ? 0 : step_failure(db);
+        sqlite3_finalize(s);
+        if (fail) return fail;
+    }
+    s = prep(db, q->by_rank ? "SELECT event_search.rowid, e.event_id, event_search.room_id, bm25(event_search)" SEARCH_WHERE
+                              " ORDER BY bm25(event_search), event_search.rowid DESC LIMIT ?6 OFFSET ?7"
+                            : "SELECT event_search.rowid, e.event_id, event_search.room_id, 0.0" SEARCH_WHERE
+                              " AND (?8 = 0 OR event_search.rowid < ?8) ORDER BY event_search.rowid DESC LIMIT ?6");
+    if (!s) return -1;
+    bind_query(s, q);
+    sqlite3_bind_int64(s, 6, q->limit);
+    if (q->by_rank) sqlite3_bind_int64(s, 7, q->offset);
+    else sqlite3_bind_int64(s, 8, q->before_stream);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        /* bm25 is smaller for better matches; clients expect larger = better. */
+        if (fn(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), -sqlite3_column_double(s, 3)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int result = rc == SQLITE_DONE ? 0 : step_failure(db);
+    sqlite3_finalize(s);
+    return result;
+}
+
+/* ---- timestamps -------------------------------------------------------------------- */
+
+int hs_store_event_near_ts(hs_store *st, const char *room_id, int64_t ts, bool forward, char **event_id,
+                           int64_t *origin_ts)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           forward ? "SELECT event_id, origin_server_ts FROM events WHERE room_id = ?1"
+                                     " AND origin_server_ts >= ?2 ORDER BY origin_server_ts, stream_ordering LIMIT 1"
+                                   : "SELECT event_id, origin_server_ts FROM events WHERE room_id = ?1"
+                                     " AND origin_server_ts <= ?2"
+                                     " ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, ts);
+    int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW) {
+        *event_id = col_dup(s, 0);
+        *origin_ts = sqlite3_column_int64(s, 1);
+        result = *event_id ? 0 : -1;
+    }
+    sqlite3_finalize(s);
+    return result;
+}
+
+int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT event_id FROM events WHERE room_id = ?1"
+                                                " ORDER BY stream_ordering DESC LIMIT 1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW) result = (*event_id = col_dup(s, 0)) ? 0 : -1;
+    sqlite3_finalize(s);
+    return result;
+}
+
+/* ---- event reports ----------------------------------------------------------------- */
+
+int hs_store_report_put(hs_store *st, const char *room_id, const char *event_id, const char *user_id,
+                        const char *reason, bool has_score, int64_t score, int64_t now_ms)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "INSERT INTO event_reports (room_id, event_id, user_id, reason,"
+                                                " score, received_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, user_id, -1, SQLITE_STATIC);
+    if (reason) sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+    if (has_score) sqlite3_bind_int64(s, 5, score);
+    sqlite3_bind_int64(s, 6, now_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_reports_each(hs_store *st, long offset, long limit,
+                          int (*fn)(void *ctx, int64_t id, const char *room_id, const char *event_id,
+                                    const char *user_id, const char *reason, bool has_score, int64_t score,
+                                    int64_t received_ts),
+                          void *ctx, int64_t *total)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_stmt *s = prep(db, "SELECT COUNT(*) FROM event_reports");
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return -1;
+    s = prep(db, "SELECT id, room_id, event_id, user_id, reason, score, received_ts FROM event_reports"
+                 " ORDER BY id DESC LIMIT ?1 OFFSET ?2");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, limit);
+    sqlite3_bind_int64(s, 2, offset);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bool has_score = sqlite3_column_type(s, 5) != SQLITE_NULL;
+        if (fn(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+               (const char *)sqlite3_column_text(s, 4), has_score, sqlite3_column_int64(s, 5),
+               sqlite3_column_int64(s, 6)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- OpenID tokens ------------------------------------------------------------------- */
+
+int hs_store_openid_put(hs_store *st, const uint8_t hash[HS_STORE_OPENID_HASH_BYTES], const char *user_id,
+                        int64_t expires_ts, int64_t now_ms)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_stmt *s = prep(db, "DELETE FROM openid_tokens WHERE expires_ts < ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    s = prep(db, "INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES (?1, ?2, ?3)");
+    if (!s) return -1;
+    sqlite3_bind_blob(s, 1, hash, HS_STORE_OPENID_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, expires_ts);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_openid_get(hs_store *st, const uint8_t hash[HS_STORE_OPENID_HASH_BYTES], int64_t now_ms,
+                        char **user_id)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT user_id FROM openid_tokens WHERE token_hash = ?1"
+                                                " AND expires_ts >= ?2");
+    if (!s) return -1;
+    sqlite3_bind_blob(s, 1, hash, HS_STORE_OPENID_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now_ms);
+    int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW) result = (*user_id = col_dup(s, 0)) ? 0 : -1;
+    sqlite3_finalize(s);
+    return result;
+}
