@@ -3,7 +3,8 @@
  * the room store directly and serve events through hs_room_format, so a redacted event
  * is redacted wherever it appears.
  *
- * Reading the room's state and members needs current membership "join". Its history
+ * The room's state and members are the current ones for a joined user and, for a
+ * former member (leave or ban), the ones after their own leave or ban. Its history
  * (messages, context, event, relations) is open to members, former members and, in a
  * world_readable room, anyone, filtered per event by history visibility
  * (hs_room_visibility): a former member sees what was sent while they were in. A user
@@ -114,34 +115,6 @@ static hs_room_visibility *history_reader(hs_server *srv, const char *room_id, c
 
 /* ---- state and single events -------------------------------------------------------- */
 
-static void state_get(const hs_request *req, hs_response *resp, void *ctx)
-{
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
-    const char *type = hs_request_param(req, "eventType");
-    const char *key = hs_request_param(req, "stateKey");
-    if (!key) key = "";
-    char *event_id = NULL;
-    int rc = hs_store_state_get(srv->store, room_id, type, key, &event_id);
-    if (rc == 1) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "no %s state with key '%s'", type, key);
-        return;
-    }
-    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
-    json_t *ev = rc == 0 ? hs_room_client_event_by_id(srv->store, event_id, &v) : NULL;
-    free(event_id);
-    if (!ev) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
-        return;
-    }
-    hs_response_json(resp, 200, json_incref(json_object_get(ev, "content")));
-    json_decref(ev);
-}
-
 typedef struct state_ctx {
     hs_store *st;
     json_t *arr;
@@ -172,6 +145,88 @@ static int collect_state(void *ctx, const char *type, const char *state_key, con
     return add_state(ctx, ev);
 }
 
+/* Appends the state after event_id (through the members filters). Returns 0 or -1; an
+ * unknown event adds nothing. */
+static int collect_state_at(state_ctx *c, const char *event_id)
+{
+    hs_state_map *map = NULL;
+    int rc = hs_store_state_at_event(c->st, event_id, true, &map);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    hs_state_entry *ents = NULL;
+    long n = hs_state_map_entries(map, &ents);
+    rc = n < 0 ? -1 : 0;
+    for (long i = 0; i < n && rc == 0; i++) {
+        if (c->members_only && strcmp(ents[i].type, "m.room.member") != 0) continue;
+        hs_store_event ev;
+        rc = hs_store_event_get(c->st, ents[i].event_id, &ev) == 0 ? add_state(c, &ev) : -1;
+        if (rc == 0) hs_store_event_clear(&ev);
+    }
+    free(ents);
+    hs_state_map_free(map);
+    return rc;
+}
+
+/* The gate for reading the room's state: 0 with *frozen NULL for a joined user (the
+ * current state), or with *frozen (malloc'd) the former member's own leave or ban event,
+ * the state after which is what they may still read; -1 after answering 404 (unknown
+ * room), 403 (never a member, or forgotten) or 500. */
+static int state_reader(hs_server *srv, const char *room_id, const char *user, char **frozen, hs_response *resp)
+{
+    *frozen = NULL;
+    char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
+    int rc = hs_store_room_get(srv->store, room_id, version);
+    if (rc == 1) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room %s", room_id);
+        return -1;
+    }
+    int forgotten = rc == 0 ? hs_store_room_forgotten(srv->store, room_id, user) : -1;
+    if (forgotten < 0 || hs_store_membership(srv->store, room_id, user, membership) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
+        return -1;
+    }
+    if (!forgotten && strcmp(membership, "join") == 0) return 0;
+    if (!forgotten && (strcmp(membership, "leave") == 0 || strcmp(membership, "ban") == 0)) {
+        rc = hs_store_state_get(srv->store, room_id, "m.room.member", user, frozen);
+        if (rc == 0) return 0;
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
+        return -1;
+    }
+    hs_response_error(resp, 403, "M_FORBIDDEN", "%s is not in room %s", user, room_id);
+    return -1;
+}
+
+
+static void state_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    char *frozen;
+    if (state_reader(srv, room_id, who.user_id, &frozen, resp) != 0) return;
+    const char *type = hs_request_param(req, "eventType");
+    const char *key = hs_request_param(req, "stateKey");
+    if (!key) key = "";
+    char *event_id = NULL;
+    int rc = frozen ? hs_store_state_at_event_get(srv->store, frozen, true, type, key, &event_id)
+                    : hs_store_state_get(srv->store, room_id, type, key, &event_id);
+    free(frozen);
+    if (rc == 1) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "no %s state with key '%s'", type, key);
+        return;
+    }
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    json_t *ev = rc == 0 ? hs_room_client_event_by_id(srv->store, event_id, &v) : NULL;
+    free(event_id);
+    if (!ev) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
+        return;
+    }
+    hs_response_json(resp, 200, json_incref(json_object_get(ev, "content")));
+    json_decref(ev);
+}
+
 static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -179,11 +234,14 @@ static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
     int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
+    char *frozen;
+    if (state_reader(srv, room_id, who.user_id, &frozen, resp) != 0) return;
     hs_room_viewer v = hs_api_rooms__viewer(&who, now);
     v.aggregate = false;
     state_ctx c = {srv->store, json_array(), &v, NULL, NULL, false};
-    if (hs_store_state_each(srv->store, room_id, collect_state, &c) != 0) {
+    int rc = frozen ? collect_state_at(&c, frozen) : hs_store_state_each(srv->store, room_id, collect_state, &c);
+    free(frozen);
+    if (rc != 0) {
         json_decref(c.arr);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
         return;
@@ -482,6 +540,17 @@ static void context_get(const hs_request *req, hs_response *resp, void *ctx)
 
 /* ---- members ------------------------------------------------------------------------ */
 
+/* The stream ordering of a stored event. Returns 0 or -1. */
+static int stream_of(hs_store *st, const char *event_id, int64_t *out)
+{
+    hs_store_event ev;
+    *out = 0;
+    if (hs_store_event_get(st, event_id, &ev) != 0) return -1;
+    *out = ev.stream;
+    hs_store_event_clear(&ev);
+    return 0;
+}
+
 static void members_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -489,36 +558,33 @@ static void members_get(const hs_request *req, hs_response *resp, void *ctx)
     int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
-    if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
     int64_t at = 0;
     int has_at = token_query(req, "at", &at, resp);
-    if (has_at < 0) return;
+    char *frozen;
+    if (has_at < 0 || state_reader(srv, room_id, who.user_id, &frozen, resp) != 0) return;
     hs_room_viewer v = hs_api_rooms__viewer(&who, now);
     v.aggregate = false;
     state_ctx c = {srv->store, json_array(), &v, hs_request_query(req, "membership"),
                    hs_request_query(req, "not_membership"), true};
     int rc = 0;
-    if (!has_at) {
-        rc = hs_store_state_each(srv->store, room_id, collect_state, &c);
-    } else {
-        char *last = NULL;
-        rc = hs_store_event_at_stream(srv->store, room_id, at, &last);
-        hs_state_map *map = NULL;
-        hs_state_entry *ents = NULL;
-        long n = 0;
-        if (rc == 0) rc = hs_store_state_at_event(srv->store, last, true, &map);
+    char *at_event = NULL;
+    if (has_at) {
+        rc = hs_store_event_at_stream(srv->store, room_id, at, &at_event);
         if (rc == 1) rc = 0; /* before the room existed: nobody */
-        if (map && (n = hs_state_map_entries(map, &ents)) < 0) rc = -1;
-        for (long i = 0; i < n && rc == 0; i++) {
-            if (strcmp(ents[i].type, "m.room.member") != 0) continue;
-            hs_store_event ev;
-            rc = hs_store_event_get(srv->store, ents[i].event_id, &ev) == 0 ? add_state(&c, &ev) : -1;
-            if (rc == 0) hs_store_event_clear(&ev);
-        }
-        free(ents);
-        hs_state_map_free(map);
-        free(last);
     }
+    /* A former member sees the members as they were when they left, or earlier. */
+    const char *target = has_at ? at_event : frozen;
+    if (rc == 0 && has_at && at_event && frozen) {
+        int64_t s_at, s_left;
+        rc = stream_of(srv->store, at_event, &s_at) == 0 && stream_of(srv->store, frozen, &s_left) == 0 ? 0 : -1;
+        if (s_left < s_at) target = frozen;
+    }
+    if (rc == 0) {
+        if (target) rc = collect_state_at(&c, target);
+        else if (!has_at) rc = hs_store_state_each(srv->store, room_id, collect_state, &c);
+    }
+    free(at_event);
+    free(frozen);
     if (rc != 0) {
         json_decref(c.arr);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's members");

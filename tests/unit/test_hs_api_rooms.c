@@ -1018,9 +1018,25 @@ Test(hs_rooms_api, history_visibility_for_former_members_and_joined_rooms)
     expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s", enc(room, r, sizeof r),
                       enc(hidden, e, sizeof e)),
                  &st, 404, "M_NOT_FOUND");
+    /* the state and members bob reads are frozen at his leave */
+    json_decref(call("PUT", a.token, &st, "{\"name\":\"renamed after bob\"}",
+                     "/_matrix/client/v3/rooms/%s/state/m.room.name", enc(room, r, sizeof r)));
+    cr_assert_eq(st, 200);
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name",
+                      enc(room, r, sizeof r)),
+                 &st, 404, "M_NOT_FOUND");
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name", enc(room, r, sizeof r));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "name")), "renamed after bob");
+    json_decref(j);
+    char want[600];
+    snprintf(want, sizeof want, "%s,%s", a.user_id, b.user_id);
+    cr_assert_str_eq(member_ids(&b, room, "?membership=leave", got, sizeof got), b.user_id);
+    cr_assert_str_eq(member_ids(&b, room, "", got, sizeof got), want);
     /* after forgetting, nothing at all */
     json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)));
     expect_error(messages(&b, room, 403, "dir=b"), &(long){403}, 403, "M_FORBIDDEN");
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", enc(room, r, sizeof r)), &st,
+                 403, "M_FORBIDDEN");
 
     /* "joined" from now on: a newcomer sees nothing sent under it before their join, but
      * what was sent while the room was "shared" stays visible to any member */
