@@ -519,14 +519,17 @@ void pc_http_stream_closed(pc_http *h, pc_stream *st, int err)
     hstream *hs = pc_stream_user(st);
     if (!hs)
         return;
+    bool opened = pc_stream_was_opened(st);
     hs->st = NULL;
     creq *r = hs->req;
     hs_free(hs);
     if (!r)
         return;
-    /* connection lost before any answer (reset by a restarted peer, replaced): once
-     * more; not after an idle timeout, when the peer may be working on it */
-    if (!r->got_bytes && !r->retried && err != PC_OK && err != PC_ERR_TIMEOUT) {
+    /* no answer and the connection is gone: once more on a new one. Safe when the
+     * request never left (its connection never came up, e.g. no route yet from a node
+     * that just joined) or the connection was reset or replaced; not after an idle
+     * timeout, when the peer may be working on it */
+    if (!r->got_bytes && !r->retried && err != PC_OK && (err != PC_ERR_TIMEOUT || !opened)) {
         r->retried = true;
         if (req_start(r) == PC_OK)
             return;

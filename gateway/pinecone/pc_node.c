@@ -86,6 +86,7 @@ struct pc_node {
     queued_dgram *dq;
     size_t dq_head, dq_len;
     uint64_t dq_dropped;
+    uint64_t sent_dgrams, unrouted_dgrams; /* QUIC datagrams out, and those with no route */
 
     bool hg;                          /* --http-get run */
     uint8_t hg_key[PC_KEY_LEN];
@@ -224,7 +225,9 @@ static void on_link(void *ud, int port, const uint8_t key[PC_KEY_LEN], const cha
 static void sess_send(const uint8_t dest[PC_KEY_LEN], const uint8_t *data, size_t len, void *ud)
 {
     pc_node *n = ud;
-    pc_router_send_traffic(n->r, dest, data, len, node_now(n));
+    n->sent_dgrams++;
+    if (pc_router_send_traffic(n->r, dest, data, len, node_now(n)) == PC_ERR_NO_ROUTE)
+        n->unrouted_dgrams++;
 }
 
 static void sess_opened(pc_stream *st, void *ud) { pc_http_stream_opened(((pc_node *)ud)->http, st); }
@@ -279,9 +282,13 @@ static void hg_done(int err, const pc_http_msg *m, void *ud)
     free(rq);
     if (n->hg_done == n->hg_count && n->hg_count) {
         double secs = (double)(mono_us() - n->hg_t0_us) / 1e6;
-        fprintf(n->out, "--- http-get: %u requests, %u ok, %u failed, %.3f s, %.1f req/s, %.3f MiB/s\n",
+        fprintf(n->out,
+                "--- http-get: %u requests, %u ok, %u failed, %.3f s, %.1f req/s, %.3f MiB/s "
+                "(%llu datagrams sent, %llu had no route, %llu received dropped)\n",
                 n->hg_count, n->hg_ok, n->hg_count - n->hg_ok, secs, secs > 0 ? n->hg_count / secs : 0.0,
-                secs > 0 ? (double)n->hg_bytes / (1024.0 * 1024.0) / secs : 0.0);
+                secs > 0 ? (double)n->hg_bytes / (1024.0 * 1024.0) / secs : 0.0,
+                (unsigned long long)n->sent_dgrams, (unsigned long long)n->unrouted_dgrams,
+                (unsigned long long)n->dq_dropped);
         n->hg_finished = true;
     }
 }

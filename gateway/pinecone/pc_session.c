@@ -970,3 +970,4 @@ void *pc_stream_user(const pc_stream *st) { return st->user; }
 const uint8_t *pc_stream_peer(const pc_stream *st) { return st->peer; }
 const char *pc_stream_alpn(const pc_stream *st) { return st->alpn; }
 bool pc_stream_is_local(const pc_stream *st) { return st->local; }
+bool pc_stream_was_opened(const pc_stream *st) { return st->sid >= 0; }

@@ -43,7 +43,7 @@
 #define PC_SESSION_MAX_TX 1200          /* largest datagram we send */
 #define PC_SESSION_MAX_RX 1452          /* largest datagram we accept (quic-go's buffers) */
 #define PC_SESSION_IDLE_MS 15000
-#define PC_SESSION_HANDSHAKE_MS 10000
+#define PC_SESSION_HANDSHAKE_MS 5000     /* as quic-go's handshake idle timeout */
 #define PC_SESSION_RACE_MS 2000
 #define PC_SESSION_MAX_CONNS 256
 #define PC_SESSION_MAX_ALPN 4
@@ -138,5 +138,9 @@ const uint8_t *pc_stream_peer(const pc_stream *st);
 const char *pc_stream_alpn(const pc_stream *st);
 /* True for streams this node opened. */
 bool pc_stream_is_local(const pc_stream *st);
+
+/* True once the stream exists on a connection, i.e. its data may have reached the peer;
+ * false while it waited for a connection that never came up. */
+bool pc_stream_was_opened(const pc_stream *st);
 
 #endif

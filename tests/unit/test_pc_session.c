@@ -5,7 +5,9 @@
  * pair, stream credit returned (250 requests > the 100-stream limit), a 1 MiB body, no
  * datagram over 1200 bytes, an impostor answering for a key is rejected, a restarted
  * peer is reached again (stateless reset from the seed-derived secret plus one retry),
- * simultaneous dials settle on one connection, limits give 413/431, timeouts fire. */
+ * simultaneous dials settle on one connection, a request whose first connection never
+ * came up (no route for 6 s) is sent again on a new one, limits give 413/431, timeouts
+ * fire. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,7 @@ static size_t q_head, q_len;
 static uint64_t now_ns = 1000000000ull;
 static size_t max_sent;
 static int redirect_from = -1, redirect_to = -1; /* datagrams for node X go to node Y */
+static uint64_t drop_until;                      /* every datagram is lost before this time */
 static uint8_t *big;
 #define BIG_LEN (1024 * 1024)
 
@@ -62,6 +65,8 @@ static void send_dg(const uint8_t dest[32], const uint8_t *data, size_t len, voi
     tnode *from = ud;
     if (len > max_sent)
         max_sent = len;
+    if (now_ns < drop_until)
+        return; /* as a node that just joined has no route yet */
     int to = node_by_key(dest);
     if (to == redirect_from)
         to = redirect_to;
@@ -144,6 +149,7 @@ static void setup(void)
     q_head = q_len = 0;
     max_sent = 0;
     redirect_from = redirect_to = -1;
+    drop_until = 0;
     node_start(0, 1);
     node_start(1, 2);
 }
@@ -433,4 +439,17 @@ Test(pc_quic, request_to_unreachable_key_fails)
     cr_assert_eq(pc_http_request(nodes[0].h, nodes[1].key, "GET", "no-slash", NULL, 0, NULL, 0, now_ns, on_done,
                                  &res[1]),
                  PC_ERR_INVALID);
+}
+
+Test(pc_quic, request_survives_a_handshake_that_never_completes)
+{
+    /* nothing gets through for 6 s: the first connection's 5 s handshake timeout fires,
+     * the request never left, so it goes out again on a fresh connection */
+    drop_until = now_ns + 6000000000ull;
+    get(0, 1, "/late", 0);
+    n_expected = 1;
+    cr_assert(run_until(all_done, 20000));
+    cr_assert_eq(res[0].err, PC_OK, "%s", pc_strerror(res[0].err));
+    cr_assert_eq(res[0].status, 200);
+    cr_assert_eq(nodes[1].served, 1);
 }
