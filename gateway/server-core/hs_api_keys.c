@@ -122,46 +122,32 @@ static void keys_upload(const hs_request *req, hs_response *resp, void *ctx)
         json_decref(body);
         return;
     }
-    bool wrote = false;
-    if (up.n_otks) {
-        hs_store_otk *keys = calloc(up.n_otks, sizeof *keys);
-        size_t conflict = 0;
-        int rc = -1;
-        if (keys) {
-            for (size_t i = 0; i < up.n_otks; i++)
-                keys[i] = (hs_store_otk){up.otks[i].algorithm, up.otks[i].key_id, up.otks[i].json};
-            rc = hs_store_e2ee_otks_add(srv->store, who.user_id, who.device_id, keys, up.n_otks, &conflict);
-        }
+    /* One array: the one-time keys, then the fallback keys. */
+    hs_store_otk *keys = calloc(up.n_otks + up.n_fallbacks + 1, sizeof *keys);
+    size_t conflict = 0;
+    bool changed = false;
+    int rc = -1;
+    if (keys) {
+        for (size_t i = 0; i < up.n_otks; i++)
+            keys[i] = (hs_store_otk){up.otks[i].algorithm, up.otks[i].key_id, up.otks[i].json};
+        for (size_t i = 0; i < up.n_fallbacks; i++)
+            keys[up.n_otks + i] =
+                (hs_store_otk){up.fallbacks[i].algorithm, up.fallbacks[i].key_id, up.fallbacks[i].json};
+        rc = hs_store_e2ee_upload(srv->store, who.user_id, who.device_id, up.device_keys_json, keys, up.n_otks,
+                                  keys + up.n_otks, up.n_fallbacks, &conflict, &changed);
         free(keys);
-        if (rc == 1) {
-            hs_response_error(resp, 400, "M_INVALID_PARAM",
-                              "one-time key %s:%s already exists with different content", up.otks[conflict].algorithm,
-                              up.otks[conflict].key_id);
-            goto out;
-        }
-        if (rc != 0) goto db_fail;
-        wrote = true;
     }
-    if (up.device_keys) {
-        bool changed;
-        if (hs_store_e2ee_device_keys_put(srv->store, who.user_id, who.device_id, up.device_keys_json, &changed) != 0)
-            goto db_fail;
+    json_t *counts = rc == 0 ? otk_counts(srv, &who) : NULL;
+    if (rc == 1) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "one-time key %s:%s already exists with different content",
+                          up.otks[conflict].algorithm, up.otks[conflict].key_id);
+    } else if (!counts) {
+        db_error(resp);
+    } else {
         if (changed) hs_info("keys", "device keys of %s %s changed", who.user_id, who.device_id);
-        wrote = wrote || changed;
+        if (changed || up.n_otks || up.n_fallbacks) hs_notifier_wake(srv->notifier);
+        hs_response_json(resp, 200, json_pack("{s:o}", "one_time_key_counts", counts));
     }
-    for (size_t i = 0; i < up.n_fallbacks; i++) {
-        hs_store_otk k = {up.fallbacks[i].algorithm, up.fallbacks[i].key_id, up.fallbacks[i].json};
-        if (hs_store_e2ee_fallback_put(srv->store, who.user_id, who.device_id, &k) != 0) goto db_fail;
-        wrote = true;
-    }
-    if (wrote) hs_notifier_wake(srv->notifier);
-    json_t *counts = otk_counts(srv, &who);
-    if (!counts) goto db_fail;
-    hs_response_json(resp, 200, json_pack("{s:o}", "one_time_key_counts", counts));
-    goto out;
-db_fail:
-    db_error(resp);
-out:
     hs_e2ee_upload_free(&up);
     json_decref(body);
 }
@@ -307,32 +293,42 @@ static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
         json_decref(body);
         return;
     }
+    hs_store_claim *claims = calloc(total + 1, sizeof *claims);
+    if (!claims) {
+        db_error(resp);
+        json_decref(body);
+        return;
+    }
     json_t *keys = json_object(), *failures = json_object();
-    bool claimed = false, failed = false;
+    size_t n = 0;
     json_object_foreach(want, user_id, devs) {
         if (!hs_keys_is_local(srv, user_id)) {
             remote_failure(failures, user_id);
             continue;
         }
-        json_t *mine = json_object();
         json_object_foreach(devs, device_id, alg) {
-            char *key_id, *key_json;
-            bool fallback;
-            int rc = hs_store_e2ee_otk_claim(srv->store, user_id, device_id, json_string_value(alg), &key_id,
-                                             &key_json, &fallback);
-            if (rc < 0) failed = true;
-            if (rc != 0) continue;
-            json_t *k = json_loads(key_json, JSON_DECODE_ANY, NULL);
-            char full[HS_E2EE_ALGORITHM_MAX + HS_E2EE_KEY_ID_MAX + 2];
-            snprintf(full, sizeof full, "%s:%s", json_string_value(alg), key_id);
-            if (k) json_object_set_new(mine, device_id, json_pack("{s:o}", full, k));
-            free(key_id);
-            free(key_json);
-            claimed = true;
+            claims[n++] = (hs_store_claim){.user_id = user_id, .device_id = device_id,
+                                           .algorithm = json_string_value(alg)};
         }
-        if (json_object_size(mine)) json_object_set_new(keys, user_id, mine);
-        else json_decref(mine);
     }
+    bool failed = hs_store_e2ee_otk_claim(srv->store, claims, n) != 0, claimed = false;
+    for (size_t i = 0; i < n; i++) {
+        hs_store_claim *c = &claims[i];
+        if (!c->key_id) continue;
+        json_t *k = json_loads(c->key_json, JSON_DECODE_ANY, NULL);
+        char full[HS_E2EE_ALGORITHM_MAX + HS_E2EE_KEY_ID_MAX + 2];
+        snprintf(full, sizeof full, "%s:%s", c->algorithm, c->key_id);
+        json_t *mine = json_object_get(keys, c->user_id);
+        if (!mine) {
+            mine = json_object();
+            json_object_set_new(keys, c->user_id, mine);
+        }
+        if (k) json_object_set_new(mine, c->device_id, json_pack("{s:o}", full, k));
+        free(c->key_id);
+        free(c->key_json);
+        claimed = true;
+    }
+    free(claims);
     /* The claimed devices' /sync shows the lower count; let them top up. */
     if (claimed) hs_notifier_wake(srv->notifier);
     if (failed) {

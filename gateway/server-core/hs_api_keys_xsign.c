@@ -189,15 +189,16 @@ static void take_signatures(sig_job *j, const char *target_user, const char *key
             if (pass == 0) {
                 hs_err err;
                 if (!by) {
-                    fail(j->failures, target_user, key_id, "M_INVALID_SIGNATURE", "signed by a key that may not sign it");
+                    fail(j->failures, target_user, key_id, "M_INVALID_SIGNATURE",
+                         "signed by a key that may not sign it");
                     return;
                 }
                 if (hs_e2ee_verify(obj, j->me, by->b64, by->pub, &err) != 0) {
                     fail(j->failures, target_user, key_id, "M_INVALID_SIGNATURE", err.msg);
                     return;
                 }
-            } else if (hs_store_e2ee_signature_put(j->srv->store, target_user, key_id, j->me, sk, json_string_value(sig),
-                                                   notify_user) != 0) {
+            } else if (hs_store_e2ee_signature_put(j->srv->store, target_user, key_id, j->me, sk,
+                                                   json_string_value(sig), notify_user) != 0) {
                 j->db_failed = 1;
                 return;
             } else {

@@ -6,8 +6,10 @@
  * The one connection is shared by every worker thread, so multi-statement writes hold
  * the connection's own recursive mutex from BEGIN to COMMIT (as hs_store_rooms does):
  * no other thread's statement can slip into the transaction. Single-statement reads
- * and writes need no such care. The one-time key claim is a single DELETE ... RETURNING,
- * which is what makes "each key handed out once" hold without a lock. */
+ * and writes need no such care. A one-time key is claimed by a DELETE ... RETURNING, so
+ * it leaves the table in the very statement that hands it out: no key goes to two
+ * claimers. All claims of one request share a transaction, since with synchronous=FULL
+ * each commit costs an fsync. */
 #include "server-core/hs_store_e2ee.h"
 
 #include <stdio.h>
@@ -122,36 +124,6 @@ static int change_row(sqlite3 *db, const char *user_id)
 
 /* ---- device keys ------------------------------------------------------------------ */
 
-struct device_keys_put {
-    const char *user_id, *device_id, *keys_json;
-    bool changed;
-};
-
-static int device_keys_put_steps(sqlite3 *db, void *arg)
-{
-    struct device_keys_put *a = arg;
-    char *old = NULL;
-    int rc = query_text(db, "SELECT keys_json FROM device_keys WHERE user_id = ?1 AND device_id = ?2", 2,
-                        (const char *[]){a->user_id, a->device_id}, &old);
-    if (rc < 0) return -1;
-    a->changed = rc == 1 || strcmp(old, a->keys_json) != 0;
-    free(old);
-    if (!a->changed) return 0;
-    if (exec_texts(db, "INSERT OR REPLACE INTO device_keys (user_id, device_id, keys_json) VALUES (?1, ?2, ?3)", 3,
-                   (const char *[]){a->user_id, a->device_id, a->keys_json}) != 0)
-        return -1;
-    return change_row(db, a->user_id);
-}
-
-int hs_store_e2ee_device_keys_put(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
-                                  bool *changed)
-{
-    struct device_keys_put a = {user_id, device_id, keys_json, false};
-    int rc = in_transaction(st, device_keys_put_steps, &a);
-    if (changed) *changed = rc == 0 && a.changed;
-    return rc < 0 ? -1 : 0;
-}
-
 int hs_store_e2ee_device_keys_get(hs_store *st, const char *user_id, const char *device_id, char **keys_json)
 {
     return query_text(hs_store_sqlite(st), "SELECT keys_json FROM device_keys WHERE user_id = ?1 AND device_id = ?2",
@@ -181,49 +153,74 @@ int hs_store_e2ee_device_keys_each(hs_store *st, const char *user_id, const char
 
 /* ---- one-time and fallback keys ------------------------------------------------------ */
 
-struct otks_add {
-    const char *user_id, *device_id;
-    const hs_store_otk *keys;
-    size_t n, conflict;
+struct upload {
+    const char *user_id, *device_id, *device_keys_json;
+    const hs_store_otk *otks, *fallbacks;
+    size_t n_otks, n_fallbacks, conflict;
+    bool keys_changed;
 };
 
-static int otks_add_steps(sqlite3 *db, void *arg)
+static int upload_steps(sqlite3 *db, void *arg)
 {
-    struct otks_add *a = arg;
-    /* First pass decides; nothing is written when any key conflicts. */
-    for (size_t i = 0; i < a->n; i++) {
+    struct upload *a = arg;
+    /* First pass decides; nothing is written when any one-time key conflicts. */
+    for (size_t i = 0; i < a->n_otks; i++) {
         char *old = NULL;
         int rc = query_text(db,
                             "SELECT key_json FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2"
                             " AND algorithm = ?3 AND key_id = ?4",
-                            4, (const char *[]){a->user_id, a->device_id, a->keys[i].algorithm, a->keys[i].key_id},
+                            4, (const char *[]){a->user_id, a->device_id, a->otks[i].algorithm, a->otks[i].key_id},
                             &old);
         if (rc < 0) return -1;
-        bool conflict = rc == 0 && strcmp(old, a->keys[i].key_json) != 0;
+        bool conflict = rc == 0 && strcmp(old, a->otks[i].key_json) != 0;
         free(old);
         if (conflict) {
             a->conflict = i;
             return 1;
         }
     }
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = 0; i < a->n_otks; i++) {
         if (exec_texts(db,
                        "INSERT OR IGNORE INTO one_time_keys (user_id, device_id, algorithm, key_id, key_json)"
                        " VALUES (?1, ?2, ?3, ?4, ?5)",
                        5,
-                       (const char *[]){a->user_id, a->device_id, a->keys[i].algorithm, a->keys[i].key_id,
-                                        a->keys[i].key_json}) != 0)
+                       (const char *[]){a->user_id, a->device_id, a->otks[i].algorithm, a->otks[i].key_id,
+                                        a->otks[i].key_json}) != 0)
             return -1;
     }
-    return 0;
+    for (size_t i = 0; i < a->n_fallbacks; i++) {
+        if (exec_texts(db,
+                       "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET"
+                       " used = CASE WHEN key_id = excluded.key_id AND key_json = excluded.key_json"
+                       " THEN used ELSE 0 END, key_id = excluded.key_id, key_json = excluded.key_json",
+                       5,
+                       (const char *[]){a->user_id, a->device_id, a->fallbacks[i].algorithm, a->fallbacks[i].key_id,
+                                        a->fallbacks[i].key_json}) != 0)
+            return -1;
+    }
+    if (!a->device_keys_json) return 0;
+    char *old = NULL;
+    int rc = query_text(db, "SELECT keys_json FROM device_keys WHERE user_id = ?1 AND device_id = ?2", 2,
+                        (const char *[]){a->user_id, a->device_id}, &old);
+    if (rc < 0) return -1;
+    a->keys_changed = rc == 1 || strcmp(old, a->device_keys_json) != 0;
+    free(old);
+    if (!a->keys_changed) return 0;
+    if (exec_texts(db, "INSERT OR REPLACE INTO device_keys (user_id, device_id, keys_json) VALUES (?1, ?2, ?3)", 3,
+                   (const char *[]){a->user_id, a->device_id, a->device_keys_json}) != 0)
+        return -1;
+    return change_row(db, a->user_id);
 }
 
-int hs_store_e2ee_otks_add(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *keys,
-                           size_t n, size_t *conflict)
+int hs_store_e2ee_upload(hs_store *st, const char *user_id, const char *device_id, const char *device_keys_json,
+                         const hs_store_otk *otks, size_t n_otks, const hs_store_otk *fallbacks, size_t n_fallbacks,
+                         size_t *conflict, bool *keys_changed)
 {
-    struct otks_add a = {user_id, device_id, keys, n, 0};
-    int rc = in_transaction(st, otks_add_steps, &a);
+    struct upload a = {user_id, device_id, device_keys_json, otks, fallbacks, n_otks, n_fallbacks, 0, false};
+    int rc = in_transaction(st, upload_steps, &a);
     if (rc == 1 && conflict) *conflict = a.conflict;
+    if (keys_changed) *keys_changed = rc == 0 && a.keys_changed;
     return rc;
 }
 
@@ -264,48 +261,52 @@ static int take_key(sqlite3 *db, const char *sql, const char *const *args, char 
     return ret;
 }
 
-int hs_store_e2ee_otk_claim(hs_store *st, const char *user_id, const char *device_id, const char *algorithm,
-                            char **key_id, char **key_json, bool *fallback)
+struct claim_batch {
+    hs_store_claim *claims;
+    size_t n;
+};
+
+static int claim_steps(sqlite3 *db, void *arg)
 {
-    sqlite3 *db = hs_store_sqlite(st);
-    const char *args[] = {user_id, device_id, algorithm};
-    *key_id = *key_json = NULL;
-    *fallback = false;
-    int rc = take_key(db,
-                      "DELETE FROM one_time_keys WHERE rowid = (SELECT rowid FROM one_time_keys"
-                      " WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY key_id LIMIT 1)"
-                      " RETURNING key_id, key_json",
-                      args, key_id, key_json);
-    if (rc != 1) return rc;
-    rc = take_key(db,
-                  "UPDATE fallback_keys SET used = 1 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3"
-                  " RETURNING key_id, key_json",
-                  args, key_id, key_json);
-    *fallback = rc == 0;
-    return rc;
+    struct claim_batch *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        hs_store_claim *c = &a->claims[i];
+        const char *args[] = {c->user_id, c->device_id, c->algorithm};
+        int rc = take_key(db,
+                          "DELETE FROM one_time_keys WHERE rowid = (SELECT rowid FROM one_time_keys"
+                          " WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3 ORDER BY key_id LIMIT 1)"
+                          " RETURNING key_id, key_json",
+                          args, &c->key_id, &c->key_json);
+        if (rc == 1) {
+            rc = take_key(db,
+                          "UPDATE fallback_keys SET used = 1 WHERE user_id = ?1 AND device_id = ?2 AND algorithm = ?3"
+                          " RETURNING key_id, key_json",
+                          args, &c->key_id, &c->key_json);
+            c->fallback = rc == 0;
+        }
+        if (rc < 0) return -1;
+    }
+    return 0;
 }
 
-int hs_store_e2ee_fallback_put(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *key)
+int hs_store_e2ee_otk_claim(hs_store *st, hs_store_claim *claims, size_t n)
 {
-    return exec_texts(hs_store_sqlite(st),
-                      "INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET"
-                      " used = CASE WHEN key_id = excluded.key_id AND key_json = excluded.key_json THEN used ELSE 0 END,"
-                      " key_id = excluded.key_id, key_json = excluded.key_json",
-                      5, (const char *[]){user_id, device_id, key->algorithm, key->key_id, key->key_json});
-}
-
-int hs_store_e2ee_fallback_unused(hs_store *st, const char *user_id, const char *device_id,
-                                  void (*fn)(void *ctx, const char *algorithm), void *ctx)
-{
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT algorithm FROM fallback_keys WHERE user_id = ?1"
-                                                " AND device_id = ?2 AND used = 0 ORDER BY algorithm");
-    if (!s) return -1;
-    bind_texts(s, 2, (const char *[]){user_id, device_id});
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) fn(ctx, (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
+    for (size_t i = 0; i < n; i++) {
+        claims[i].key_id = claims[i].key_json = NULL;
+        claims[i].fallback = false;
+    }
+    struct claim_batch a = {claims, n};
+    int rc = in_transaction(st, claim_steps, &a);
+    if (rc < 0) {
+        /* Rolled back: nothing was handed out, so nothing may be reported as claimed. */
+        for (size_t i = 0; i < n; i++) {
+            free(claims[i].key_id);
+            free(claims[i].key_json);
+            claims[i].key_id = claims[i].key_json = NULL;
+            claims[i].fallback = false;
+        }
+    }
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- cross-signing ------------------------------------------------------------------ */
@@ -327,8 +328,9 @@ static int xsign_put_steps(sqlite3 *db, void *arg)
 {
     struct xsign_put *a = arg;
     for (size_t i = 0; i < a->n; i++) {
-        if (exec_texts(db, "INSERT OR REPLACE INTO cross_signing_keys (user_id, key_type, key_json) VALUES (?1, ?2, ?3)",
-                       3, (const char *[]){a->user_id, a->types[i], a->jsons[i]}) != 0)
+        if (exec_texts(db,
+                       "INSERT OR REPLACE INTO cross_signing_keys (user_id, key_type, key_json) VALUES (?1, ?2, ?3)", 3,
+                       (const char *[]){a->user_id, a->types[i], a->jsons[i]}) != 0)
             return -1;
     }
     return change_row(db, a->user_id);
@@ -388,11 +390,6 @@ int hs_store_e2ee_signatures_each(hs_store *st, const char *target_user, const c
 }
 
 /* ---- device list changes ----------------------------------------------------------------- */
-
-int hs_store_e2ee_device_list_changed(hs_store *st, const char *user_id)
-{
-    return change_row(hs_store_sqlite(st), user_id);
-}
 
 int hs_store_e2ee_device_lists_max(hs_store *st, int64_t *out)
 {
@@ -570,18 +567,6 @@ long hs_store_e2ee_inbox_each(hs_store *st, const char *user_id, const char *dev
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? count : -1;
-}
-
-int hs_store_e2ee_inbox_ack(hs_store *st, const char *user_id, const char *device_id, int64_t upto)
-{
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "DELETE FROM to_device_inbox WHERE user_id = ?1 AND device_id = ?2 AND stream_id <= ?3");
-    if (!s) return -1;
-    bind_texts(s, 2, (const char *[]){user_id, device_id});
-    sqlite3_bind_int64(s, 3, upto);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int hs_store_e2ee_to_device_max(hs_store *st, int64_t *out)

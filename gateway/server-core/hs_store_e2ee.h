@@ -18,12 +18,6 @@
 
 /* ---- device keys ------------------------------------------------------------------- */
 
-/* Stores the device's keys (canonical JSON text). When they differ from what was
- * stored (or nothing was), also appends a device_list_changes row for user_id and sets
- * *changed (may be NULL). Returns 0 or -1. */
-int hs_store_e2ee_device_keys_put(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
-                                  bool *changed);
-
 /* The stored keys of one device into *keys_json. Returns 0, 1 when absent, -1. */
 int hs_store_e2ee_device_keys_get(hs_store *st, const char *user_id, const char *device_id, char **keys_json);
 
@@ -44,34 +38,39 @@ typedef struct hs_store_otk {
     const char *key_json;   /* canonical JSON of the key (a string or an object) */
 } hs_store_otk;
 
-/* Adds one-time keys for a device in one transaction. A key ID already stored with the
- * same JSON is skipped (a client retrying its upload); with different JSON the whole
- * batch is refused: returns 1 with *conflict set to its index and nothing stored.
+/* Stores one /keys/upload of (user_id, device_id) in one transaction: the device keys
+ * (canonical JSON text, or NULL for none), n_otks one-time keys and n_fallbacks
+ * fallback keys (at most one per algorithm).
+ *  - Device keys are written, with a device_list_changes row for user_id, only when
+ *    they differ from what was stored; *keys_changed says whether they did.
+ *  - A one-time key ID already stored with the same JSON is skipped (a client retrying
+ *    its upload); with different JSON the whole upload is refused: returns 1 with
+ *    *conflict set to that key's index, and nothing is stored.
+ *  - A fallback key replaces the previous one of its algorithm and starts unused,
+ *    except when it is the very key already stored (a retry keeps its used flag).
  * Returns 0, 1 or -1. */
-int hs_store_e2ee_otks_add(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *keys,
-                           size_t n, size_t *conflict);
+int hs_store_e2ee_upload(hs_store *st, const char *user_id, const char *device_id, const char *device_keys_json,
+                         const hs_store_otk *otks, size_t n_otks, const hs_store_otk *fallbacks, size_t n_fallbacks,
+                         size_t *conflict, bool *keys_changed);
 
 /* Calls fn(ctx, algorithm, count) for each algorithm the device has unclaimed
  * one-time keys of. Returns 0 or -1. */
 int hs_store_e2ee_otk_counts(hs_store *st, const char *user_id, const char *device_id,
                              void (*fn)(void *ctx, const char *algorithm, int64_t count), void *ctx);
 
-/* Claims one key of `algorithm` for the device: a one-time key, deleted in the same
- * statement so no two claimers get the same one; when none is left, the fallback key
- * (marked used, not deleted). Sets *key_id and *key_json (caller frees) and *fallback.
- * Returns 0, 1 when the device has neither, -1. */
-int hs_store_e2ee_otk_claim(hs_store *st, const char *user_id, const char *device_id, const char *algorithm,
-                            char **key_id, char **key_json, bool *fallback);
+/* One key claim: which device and algorithm (in), and the key handed out (out). */
+typedef struct hs_store_claim {
+    const char *user_id, *device_id, *algorithm;
+    char *key_id;    /* malloc'd; NULL when the device has neither a one-time nor a fallback key */
+    char *key_json;  /* malloc'd; NULL likewise */
+    bool fallback;   /* the key is the fallback key */
+} hs_store_claim;
 
-/* Sets the device's fallback key for `algorithm`, replacing the previous one. The key
- * starts unused, except when it is the very key already stored (a retried upload keeps
- * its used flag). Returns 0 or -1. */
-int hs_store_e2ee_fallback_put(hs_store *st, const char *user_id, const char *device_id, const hs_store_otk *key);
-
-/* Calls fn(ctx, algorithm) for each of the device's fallback keys not yet used, in
- * algorithm order (for /sync's device_unused_fallback_key_types). Returns 0 or -1. */
-int hs_store_e2ee_fallback_unused(hs_store *st, const char *user_id, const char *device_id,
-                                  void (*fn)(void *ctx, const char *algorithm), void *ctx);
+/* Claims one key per entry, all in one transaction: a one-time key, deleted as it is
+ * taken so no two claimers ever get the same one; when the device has none left, its
+ * fallback key (marked used, not deleted). The caller frees key_id and key_json.
+ * Returns 0, or -1 with every output NULL and nothing claimed. */
+int hs_store_e2ee_otk_claim(hs_store *st, hs_store_claim *claims, size_t n);
 
 /* ---- cross-signing -------------------------------------------------------------------- */
 
@@ -101,9 +100,6 @@ int hs_store_e2ee_signatures_each(hs_store *st, const char *target_user, const c
                                   void *ctx);
 
 /* ---- device list changes --------------------------------------------------------------- */
-
-/* Appends a device_list_changes row for user_id. Returns 0 or -1. */
-int hs_store_e2ee_device_list_changed(hs_store *st, const char *user_id);
 
 /* The highest device_list_changes stream_id (0 when empty) into *out. Returns 0 or -1. */
 int hs_store_e2ee_device_lists_max(hs_store *st, int64_t *out);
@@ -152,10 +148,6 @@ long hs_store_e2ee_inbox_each(hs_store *st, const char *user_id, const char *dev
                               void (*fn)(void *ctx, int64_t stream_id, const char *sender, const char *type,
                                          const char *content),
                               void *ctx);
-
-/* Deletes the device's inbox rows with stream_id <= upto (the device has seen them).
- * Returns 0 or -1. */
-int hs_store_e2ee_inbox_ack(hs_store *st, const char *user_id, const char *device_id, int64_t upto);
 
 /* The highest to_device_inbox stream_id ever assigned (0 when none) into *out. Returns 0 or -1. */
 int hs_store_e2ee_to_device_max(hs_store *st, int64_t *out);
