@@ -13,12 +13,17 @@
 
 /* ---- glob ---------------------------------------------------------------------------- */
 
+/* Short strings (almost all patterns and bodies) are decoded and matched in stack
+ * buffers; evaluation runs once per event per rule, so malloc would dominate. */
+#define STACK_CPS 256
+
 /* Decodes UTF-8 into code points; an invalid byte stands for itself so every input
- * decodes. Returns a malloc'd array of *n code points (NULL on allocation failure). */
-static uint32_t *decode(const char *s, size_t *n)
+ * decodes. Uses `stack` (STACK_CPS entries) when the text fits, else a malloc'd array
+ * the caller frees when it differs from `stack`. Returns NULL on allocation failure. */
+static uint32_t *decode(const char *s, size_t *n, uint32_t *stack)
 {
     size_t len = strlen(s), k = 0;
-    uint32_t *out = malloc((len + 1) * sizeof *out);
+    uint32_t *out = len < STACK_CPS ? stack : malloc((len + 1) * sizeof *out);
     if (!out) return NULL;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
@@ -61,7 +66,10 @@ static void activate(bool *act, const uint32_t *p, size_t m, size_t i, bool lite
 
 static bool run(const uint32_t *p, size_t m, const uint32_t *t, size_t n, bool word_boundary, bool literal)
 {
-    bool *cur = calloc(m + 1, 1), *next = calloc(m + 1, 1);
+    bool stack_a[STACK_CPS + 1], stack_b[STACK_CPS + 1];
+    bool on_stack = m < STACK_CPS;
+    bool *cur = on_stack ? stack_a : malloc(m + 1), *next = on_stack ? stack_b : malloc(m + 1);
+    if (cur) memset(cur, 0, m + 1);
     bool matched = false;
     for (size_t j = 0; cur && next && j <= n && !matched; j++) {
         if (j == 0 || (word_boundary && !is_word(t[j - 1]))) activate(cur, p, m, 0, literal);
@@ -78,18 +86,21 @@ static bool run(const uint32_t *p, size_t m, const uint32_t *t, size_t n, bool w
         cur = next;
         next = tmp;
     }
-    free(cur);
-    free(next);
+    if (!on_stack) {
+        free(cur);
+        free(next);
+    }
     return matched;
 }
 
 static bool match_text(const char *pattern, const char *value, bool word_boundary, bool literal)
 {
     size_t m, n;
-    uint32_t *p = decode(pattern, &m), *t = decode(value, &n);
+    uint32_t pstack[STACK_CPS], tstack[STACK_CPS];
+    uint32_t *p = decode(pattern, &m, pstack), *t = decode(value, &n, tstack);
     bool ok = p && t && run(p, m, t, n, word_boundary, literal);
-    free(p);
-    free(t);
+    if (p != pstack) free(p);
+    if (t != tstack) free(t);
     return ok;
 }
 
@@ -103,7 +114,8 @@ bool hs_push_glob(const char *pattern, const char *value, bool word_boundary)
 const json_t *hs_push_property(const json_t *event, const char *path)
 {
     size_t len = strlen(path);
-    char *key = malloc(len + 1);
+    char stack[STACK_CPS];
+    char *key = len < sizeof stack ? stack : malloc(len + 1);
     if (!key) return NULL;
     const json_t *v = event;
     const char *p = path;
@@ -118,7 +130,7 @@ const json_t *hs_push_property(const json_t *event, const char *path)
         if (!*p) break;
         p++;
     }
-    free(key);
+    if (key != stack) free(key);
     return v;
 }
 
