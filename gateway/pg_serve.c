@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "federation-side/fed_client.h"
+#include "federation-side/fed_sender.h"
 #include "federation-side/fed_tls.h"
 #include "pg_commands.h"
 #include "server-core/hs_log.h"
@@ -92,6 +93,9 @@ int pg_cmd_serve(int argc, char **argv)
         hs_server_close(&srv);
         goto out;
     }
+    /* Outbound federation (the room event queue) starts once we can answer peers. */
+    fed_sender *sender = fed_sender_start(&srv);
+    if (!sender) hs_warn("serve", "the outbound federation thread did not start; nothing will be sent to peers");
     char ch[300], fh[300];
     url_host(cfg.client.bind_address, ch, sizeof ch);
     url_host(cfg.federation.bind_address, fh, sizeof fh);
@@ -109,6 +113,7 @@ int pg_cmd_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     hs_info("serve", "received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     hs_sd_notify("STOPPING=1");
+    fed_sender_stop(sender);
     hs_server_close(&srv);
     hs_info("serve", "stopped cleanly");
     rc = 0;

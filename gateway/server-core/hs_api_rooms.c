@@ -13,6 +13,7 @@
 
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_rooms_internal.h"
+#include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_directory.h"
@@ -234,6 +235,11 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
     char *room_id = NULL;
     if (reason_of(body, &reason, resp) != 0) goto out;
     if (target_mode && !(target = target_user(srv, body, target_mode == 1, resp))) goto out;
+    /* A room only other servers hold is joined over federation (hs_fed_rooms.h). */
+    if (target_mode == 0 && strcmp(membership, "join") == 0 && hs_fed_join_is_remote(srv, room)) {
+        hs_fed_join_client(req, resp, srv, who.user_id, room, now);
+        goto out;
+    }
     if (!(room_id = resolve_room(srv, room, resp))) goto out;
     char version[HS_STORE_ROOM_VERSION_MAX];
     if (target_mode == 3 && hs_store_room_get(srv->store, room_id, version) == 0) {

@@ -17,6 +17,7 @@
 
 #include "server-core/hs_base64.h"
 #include "server-core/hs_fed_internal.h"
+#include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_keys.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -116,6 +117,7 @@ int hs_fed_register(struct hs_server *srv)
                  "give the new key a new version", srv->signing_key.key_id);
     if (rc != 0) return -1;
     if (hs_keys_server_register(srv) != 0 || hs_fed_query_register(srv) != 0) return -1;
+    if (hs_fed_rooms_register(srv) != 0) return -1; /* rooms across servers: hs_fed_rooms.c */
     return 0;
 }
 

@@ -185,6 +185,53 @@ static int state_after_all(ctx *c, const hs_room_version *rv, const char *const 
     return ret;
 }
 
+int hs_room_remote_select_auth(hs_store *st, const hs_room_version *rv, const char *room_id, json_t *pdu,
+                               hs_err *err)
+{
+    hs_auth_key keys[HS_AUTH_MAX_KEYS];
+    int nk = hs_auth_types_for_event(rv, pdu, keys);
+    if (nk < 0) return hs_err_set(err, "event lacks a type or sender");
+    json_t *auth = json_array();
+    for (int i = 0; i < nk; i++) {
+        char *id = NULL;
+        int rc = hs_store_state_get(st, room_id, keys[i].type, keys[i].state_key, &id);
+        if (rc < 0) {
+            json_decref(auth);
+            return hs_err_set(err, "cannot read the room's state");
+        }
+        if (rc == 0) {
+            bool dup = false;
+            size_t j;
+            json_t *v;
+            json_array_foreach(auth, j, v) dup |= strcmp(json_string_value(v), id) == 0;
+            if (!dup) json_array_append_new(auth, json_string(id));
+            free(id);
+        }
+    }
+    json_object_set_new(pdu, "auth_events", auth);
+    return 0;
+}
+
+int hs_room_remote_auth_current(hs_store *st, const hs_room_version *rv, const char *room_id, const json_t *pdu,
+                                char *msg, size_t msg_len)
+{
+    ctx c = {.st = st, .cache = json_object()};
+    hs_state_map *current = NULL;
+    int rule;
+    if (hs_store_fed_current_state(st, room_id, &current) != 0) {
+        snprintf(msg, msg_len, "cannot read the room's state");
+        rule = HS_AUTH_MALFORMED;
+    } else {
+        hs_auth_result ar;
+        rule = auth_against(&c, rv, pdu, current, &ar);
+        if (c.failed && rule == HS_AUTH_OK) rule = HS_AUTH_MALFORMED;
+        snprintf(msg, msg_len, "%s", rule == HS_AUTH_OK ? "" : c.failed ? "cannot read the room's state" : ar.msg);
+    }
+    hs_state_map_free(current);
+    json_decref(c.cache);
+    return rule;
+}
+
 /* ---- accept ------------------------------------------------------------------------- */
 
 /* The store row of an accepted event. */
@@ -277,6 +324,7 @@ static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_ver
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", pid);
     }
     if (missing[0]) {
+        res->missing_prev = true;
         status = set(res, HS_REMOTE_MISSING, "unknown prev_events:%s", missing);
         goto out;
     }

@@ -63,6 +63,7 @@ typedef enum {
 typedef struct hs_remote_result {
     hs_remote_status status;
     bool redacted;          /* the content hash did not match: stored redacted */
+    bool missing_prev;      /* HS_REMOTE_MISSING because of prev_events (not auth_events) */
     char event_id[256];     /* set once computed (from step 1 on) */
     char msg[512];
 } hs_remote_result;
@@ -83,6 +84,17 @@ json_t *hs_room_remote_check_hash(const json_t *pdu, const hs_room_version *rv, 
  * also in res (which is always filled). */
 hs_remote_status hs_room_remote_accept(const hs_room_remote *r, const char *room_id, const json_t *pdu,
                                        int64_t now_ms, hs_remote_result *res);
+
+/* Fills pdu.auth_events from the room's current state with the keys the auth events
+ * selection algorithm asks for. Returns 0, or -1 with err. */
+int hs_room_remote_select_auth(hs_store *st, const hs_room_version *rv, const char *room_id, json_t *pdu,
+                               hs_err *err);
+
+/* Checks `pdu` against the room's current state (the auth rules only). Returns
+ * HS_AUTH_OK (0) or the failed rule with the message in *msg (of msg_len bytes). A
+ * database error counts as a failure. */
+int hs_room_remote_auth_current(hs_store *st, const hs_room_version *rv, const char *room_id, const json_t *pdu,
+                                char *msg, size_t msg_len);
 
 /* The room version of a room we hold, or NULL (unknown room, database error). */
 const hs_room_version *hs_room_remote_version(hs_store *st, const char *room_id);

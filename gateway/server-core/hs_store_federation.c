@@ -34,8 +34,10 @@ const char hs_schema_federation[] =
     "CREATE TABLE fed_out_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL,"
     " kind TEXT NOT NULL, payload TEXT NOT NULL, created_ts INTEGER NOT NULL);"
     "CREATE INDEX fed_out_queue_dest ON fed_out_queue(destination, seq);"
+    /* txn_upto: the last queue row of the transaction in flight (0: none), so a retry
+     * after a failure or a restart resends exactly the same transaction. */
     "CREATE TABLE fed_destinations (destination TEXT PRIMARY KEY NOT NULL, next_txn INTEGER NOT NULL,"
-    " failures INTEGER NOT NULL, retry_at INTEGER NOT NULL);"
+    " txn_upto INTEGER NOT NULL, failures INTEGER NOT NULL, retry_at INTEGER NOT NULL);"
     "CREATE TABLE fed_out_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), stream INTEGER NOT NULL);";
 
 static sqlite3_stmt *prep(hs_store *st, const char *sql)

@@ -1,0 +1,455 @@
+/* hs_fed_join: joining a room that lives on other servers (see hs_fed_join_remote in
+ * hs_fed_rooms.h). Nothing from the resident server is trusted: every event of the
+ * returned state and auth chain must be well-formed, signed by the servers that must
+ * sign it, carry a matching content hash (else it is used redacted, as on receipt of
+ * any PDU), and pass the auth rules against its own auth events, which must all be in
+ * the response; the state must hold the room's create event of the version make_join
+ * named; and our join must pass against that state. Only then is anything written. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_auth.h"
+#include "server-core/hs_event_id.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_fed_rooms.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_profile.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_signing.h"
+#include "server-core/hs_store_directory.h"
+#include "server-core/hs_store_fed_rooms.h"
+#include "server-core/hs_store_rooms.h"
+
+#define MAX_CANDIDATES 16
+#define MAX_JOIN_EVENTS 100000
+
+static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
+{
+    res->status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->msg, sizeof res->msg, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* 1 if room_id is unknown here and not ours, or known but with no local member left
+ * (our copy may be stale, so a join goes through a resident server). */
+static int room_is_remote(hs_server *srv, const char *room_id)
+{
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    int rc = hs_store_room_get(srv->store, room_id, version);
+    if (rc == 1) {
+        const char *server = hs_id_server_name(room_id);
+        return !server || strcmp(server, srv->cfg.server_name) != 0;
+    }
+    char **servers;
+    size_t n;
+    if (rc != 0 || hs_store_fed_joined_servers(srv->store, room_id, &servers, &n) != 0) return 0;
+    bool us = false;
+    for (size_t i = 0; i < n; i++) us |= strcmp(servers[i], srv->cfg.server_name) == 0;
+    hs_store_free_strings(servers, n);
+    return !us && n > 0;
+}
+
+int hs_fed_join_is_remote(hs_server *srv, const char *room)
+{
+    if (room[0] == '!') return room_is_remote(srv, room);
+    if (room[0] != '#') return 0;
+    const char *server = hs_id_server_name(room);
+    if (!server || strcmp(server, srv->cfg.server_name) == 0) return 0;
+    char *room_id = NULL;
+    int rc = hs_store_alias_get(srv->store, room, &room_id);
+    if (rc == 1) return 1;
+    int remote = rc == 0 && room_is_remote(srv, room_id);
+    free(room_id);
+    return remote;
+}
+
+/* GET/PUT to `server`; the parsed JSON answer of a 200 (new reference), else NULL with
+ * the reason in msg. */
+static json_t *call(hs_server *srv, const char *server, const char *method, const char *target, const json_t *body,
+                    char *msg, size_t msg_len)
+{
+    hs_fed_out out = {server, method, target, body, true};
+    hs_fed_reply reply = {0};
+    hs_err err = {{0}};
+    json_t *j = NULL;
+    if (hs_fed_send(srv, &out, &reply, &err) != 0) snprintf(msg, msg_len, "%s: %s", server, err.msg);
+    else if (reply.status != 200)
+        snprintf(msg, msg_len, "%s answered %ld: %.200s", server, reply.status, reply.body ? reply.body : "");
+    else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
+        snprintf(msg, msg_len, "%s answered with bad JSON", server);
+    hs_fed_reply_free(&reply);
+    return j;
+}
+
+static void add_candidate(char cands[MAX_CANDIDATES][256], size_t *n, const char *server, const char *self)
+{
+    if (!server || !hs_is_valid_server_name(server) || strcmp(server, self) == 0 || *n == MAX_CANDIDATES) return;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(cands[i], server) == 0) return;
+    snprintf(cands[(*n)++], 256, "%s", server);
+}
+
+/* ---- validating what send_join returned ------------------------------------------------ */
+
+typedef struct join_set {
+    json_t *events;   /* event ID -> checked PDU (possibly redacted) */
+    json_t *order;    /* event IDs, auth events before the events they authorise */
+} join_set;
+
+/* Adds one PDU of the response after the receipt checks (format, signatures, hash). */
+static int add_event(const hs_room_remote *rr, const hs_room_version *rv, const char *room_id, join_set *js,
+                     const json_t *pdu, char *msg, size_t msg_len)
+{
+    hs_err err = {{0}};
+    if (!json_is_object(pdu) || hs_pdu_validate(pdu, rv, &err) != 0)
+        return snprintf(msg, msg_len, "bad event in the join response: %s", err.msg), -1;
+    const char *rid = hs_pdu_room_id(pdu);
+    if (!rid || strcmp(rid, room_id) != 0) return snprintf(msg, msg_len, "an event of another room"), -1;
+    char *id = hs_event_id_compute(pdu, rv, &err);
+    if (!id) return snprintf(msg, msg_len, "event ID: %s", err.msg), -1;
+    if (json_object_get(js->events, id)) {
+        free(id);
+        return 0;
+    }
+    if (hs_room_remote_check_signatures(rr, pdu, rv, &err) != 0) {
+        snprintf(msg, msg_len, "event %s: %s", id, err.msg);
+        free(id);
+        return -1;
+    }
+    bool redacted;
+    json_t *checked = hs_room_remote_check_hash(pdu, rv, &redacted);
+    json_object_set_new(js->events, id, checked);
+    free(id);
+    return 0;
+}
+
+/* Orders the events so that auth events come first and checks each against its auth
+ * events. Fails when an auth event is missing from the response or an event fails. */
+static int check_auth(const hs_room_version *rv, const char *room_id, join_set *js, char *msg, size_t msg_len)
+{
+    json_t *done = json_object();
+    size_t total = json_object_size(js->events);
+    bool progress = true;
+    while (json_array_size(js->order) < total && progress) {
+        progress = false;
+        const char *id;
+        json_t *pdu;
+        json_object_foreach(js->events, id, pdu) {
+            if (json_object_get(done, id)) continue;
+            size_t n = hs_pdu_auth_event_count(pdu);
+            hs_auth_entry auth[HS_PDU_MAX_AUTH_EVENTS];
+            bool ready = true;
+            for (size_t i = 0; i < n && ready; i++) {
+                auth[i].event_id = hs_pdu_auth_event(pdu, i);
+                auth[i].pdu = json_object_get(done, auth[i].event_id) ? json_object_get(js->events, auth[i].event_id)
+                                                                       : NULL;
+                ready = auth[i].pdu != NULL;
+            }
+            if (!ready) continue;
+            hs_auth_entry create_ent, *create = NULL;
+            char cid[300];
+            snprintf(cid, sizeof cid, "$%s", room_id + 1);
+            if (rv->room_id_from_create && (create_ent.pdu = json_object_get(js->events, cid))) {
+                create_ent.event_id = cid;
+                create = &create_ent;
+            }
+            hs_auth_result ar;
+            if (hs_auth_check_with_auth_events(rv, pdu, auth, n, create, &ar) != HS_AUTH_OK) {
+                snprintf(msg, msg_len, "event %s of the join response fails auth: %s", id, ar.msg);
+                json_decref(done);
+                return -1;
+            }
+            json_object_set_new(done, id, json_true());
+            json_array_append_new(js->order, json_string(id));
+            progress = true;
+        }
+    }
+    json_decref(done);
+    if (json_array_size(js->order) < total) {
+        snprintf(msg, msg_len, "the join response lacks auth events of %zu of its events",
+                 total - json_array_size(js->order));
+        return -1;
+    }
+    return 0;
+}
+
+static bool map_get(void *ctx, const char *type, const char *state_key, hs_auth_entry *out)
+{
+    void **c = ctx;
+    const char *id = hs_state_map_get(c[0], type, state_key);
+    if (!id) return false;
+    out->event_id = id;
+    out->pdu = json_object_get(c[1], id);
+    return out->pdu != NULL;
+}
+
+/* Validates the send_join answer and writes the room. */
+static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, const char *room_id, json_t *join,
+                                  const char *join_id, const json_t *answer, hs_room_result *res)
+{
+    hs_room_engine e = hs_fed_rooms_engine(srv);
+    hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
+    join_set js = {json_object(), json_array()};
+    hs_state_map *state = hs_state_map_new();
+    hs_store_new_event *rows = NULL;
+    char **texts = NULL;
+    size_t n_rows = 0;
+    char *join_text = NULL;
+    hs_room_status status = HS_ROOM_OK;
+    const json_t *lists[2] = {json_object_get(answer, "state"), json_object_get(answer, "auth_chain")};
+    if (!json_is_array(lists[0]) || !json_is_array(lists[1]) ||
+        json_array_size(lists[0]) + json_array_size(lists[1]) > MAX_JOIN_EVENTS) {
+        status = fail(res, HS_ROOM_ERROR, "the join response has no state and auth_chain lists");
+        goto out;
+    }
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *pdu;
+        json_array_foreach(lists[l], i, pdu) {
+            if (add_event(&rr, rv, room_id, &js, pdu, res->msg, sizeof res->msg) != 0) {
+                status = fail(res, HS_ROOM_ERROR, "%s", res->msg);
+                goto out;
+            }
+            if (l == 0) {
+                hs_err err;
+                char *id = hs_event_id_compute(pdu, rv, &err);
+                const char *sk = hs_pdu_state_key(pdu);
+                if (!sk) {
+                    free(id);
+                    status = fail(res, HS_ROOM_ERROR, "the returned state holds a message event");
+                    goto out;
+                }
+                hs_state_map_set(state, hs_pdu_type(pdu), sk, id);
+                free(id);
+            }
+        }
+    }
+    if (check_auth(rv, room_id, &js, res->msg, sizeof res->msg) != 0) {
+        status = fail(res, HS_ROOM_ERROR, "%s", res->msg);
+        goto out;
+    }
+    const char *create_id = hs_state_map_get(state, "m.room.create", "");
+    const json_t *create = create_id ? json_object_get(js.events, create_id) : NULL;
+    const char *version = json_string_value(json_object_get(hs_pdu_content(create), "room_version"));
+    if (!create || strcmp(version ? version : "1", rv->id) != 0) {
+        status = fail(res, HS_ROOM_ERROR, "the returned state has no create event of room version %s", rv->id);
+        goto out;
+    }
+    /* Our join against its auth events and the state before it. */
+    hs_auth_entry auth[HS_PDU_MAX_AUTH_EVENTS];
+    size_t n_auth = hs_pdu_auth_event_count(join);
+    for (size_t i = 0; i < n_auth; i++) {
+        auth[i].event_id = hs_pdu_auth_event(join, i);
+        if (!(auth[i].pdu = json_object_get(js.events, auth[i].event_id))) {
+            status = fail(res, HS_ROOM_ERROR, "our join's auth event %s is not in the response", auth[i].event_id);
+            goto out;
+        }
+    }
+    hs_auth_result ar;
+    hs_auth_entry create_ent = {create, create_id};
+    if (hs_auth_check_with_auth_events(rv, join, auth, n_auth, rv->room_id_from_create ? &create_ent : NULL, &ar) !=
+        HS_AUTH_OK) {
+        status = fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
+        goto out;
+    }
+    void *mc[2] = {state, js.events};
+    hs_auth_state as = {map_get, mc};
+    if (hs_auth_allowed(rv, join, &as, &ar) != HS_AUTH_OK) {
+        status = fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
+        goto out;
+    }
+
+    size_t total = json_array_size(js.order);
+    rows = calloc(total ? total : 1, sizeof *rows);
+    texts = calloc(total ? total : 1, sizeof *texts);
+    hs_err err = {{0}};
+    for (size_t i = 0; rows && texts && i < total; i++) {
+        const char *id = json_string_value(json_array_get(js.order, i));
+        const json_t *pdu = json_object_get(js.events, id);
+        if (!(texts[i] = hs_cjson_encode(pdu, 0, NULL, &err))) break;
+        const char *type = hs_pdu_type(pdu);
+        rows[n_rows++] = (hs_store_new_event){
+            .event_id = id, .room_id = room_id, .type = type, .state_key = hs_pdu_state_key(pdu),
+            .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu), .origin_server_ts = hs_pdu_origin_server_ts(pdu),
+            .pdu_json = texts[i],
+            .membership = strcmp(type, "m.room.member") == 0
+                              ? json_string_value(json_object_get(hs_pdu_content(pdu), "membership")) : NULL,
+        };
+    }
+    if (n_rows != total || !(join_text = hs_cjson_encode(join, 0, NULL, &err))) {
+        status = fail(res, HS_ROOM_ERROR, "out of memory");
+        goto out;
+    }
+    hs_store_new_event jrow = {
+        .event_id = join_id, .room_id = room_id, .type = "m.room.member", .state_key = hs_pdu_state_key(join),
+        .sender = hs_pdu_sender(join), .depth = hs_pdu_depth(join), .origin_server_ts = hs_pdu_origin_server_ts(join),
+        .pdu_json = join_text, .membership = "join",
+    };
+    hs_room_lock();
+    int64_t stream;
+    int rc = hs_store_fed_join_persist(srv->store, room_id, rv->id, hs_pdu_sender(create), rows, n_rows, state, &jrow,
+                                       &stream);
+    hs_room_unlock();
+    if (rc == 1) status = fail(res, HS_ROOM_ERROR, "room %s is already stored here", room_id);
+    else if (rc != 0) status = fail(res, HS_ROOM_ERROR, "cannot store the joined room");
+    else hs_notifier_wake(srv->notifier);
+out:
+    for (size_t i = 0; texts && i < n_rows; i++) free(texts[i]);
+    free(texts);
+    free(rows);
+    free(join_text);
+    hs_state_map_free(state);
+    json_decref(js.events);
+    json_decref(js.order);
+    return status;
+}
+
+/* make_join on `server`; the template (new reference) and its room version, or NULL. */
+static json_t *make_join(hs_server *srv, const char *server, const char *room_id, const char *user_id,
+                         const hs_room_version **rv, char *msg, size_t msg_len)
+{
+    char target[1400];
+    char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
+    int len = snprintf(target, sizeof target, "/_matrix/federation/v1/make_join/%s/%s", r ? r : "", u ? u : "");
+    free(r);
+    free(u);
+    const hs_room_version *const *all;
+    int n = hs_room_version_all(&all);
+    for (int i = 0; i < n && len > 0 && (size_t)len < sizeof target - 16; i++)
+        len += snprintf(target + len, sizeof target - (size_t)len, "%cver=%s", i ? '&' : '?', all[i]->id);
+    json_t *answer = call(srv, server, "GET", target, NULL, msg, msg_len);
+    if (!answer) return NULL;
+    const char *version = json_string_value(json_object_get(answer, "room_version"));
+    json_t *ev = json_object_get(answer, "event");
+    *rv = hs_room_version_get(version ? version : "1");
+    if (!*rv || !json_is_object(ev)) {
+        snprintf(msg, msg_len, "%s offered an unusable join (room version %s)", server, version ? version : "?");
+        json_decref(answer);
+        return NULL;
+    }
+    json_incref(ev);
+    json_decref(answer);
+    return ev;
+}
+
+hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const char *room_id_or_alias,
+                                  const char *const *via, size_t n_via, int64_t now_ms, char **room_id_out,
+                                  hs_room_result *res)
+{
+    res->status = HS_ROOM_OK;
+    res->msg[0] = 0;
+    *room_id_out = NULL;
+    char cands[MAX_CANDIDATES][256];
+    size_t n_cands = 0;
+    char room_id[300];
+    const char *self = srv->cfg.server_name;
+    if (room_id_or_alias[0] == '#') {
+        const char *server = hs_id_server_name(room_id_or_alias);
+        char target[700];
+        char *enc = hs_fed_pct_encode(room_id_or_alias);
+        snprintf(target, sizeof target, "/_matrix/federation/v1/query/directory?room_alias=%s", enc ? enc : "");
+        free(enc);
+        json_t *answer = server ? call(srv, server, "GET", target, NULL, res->msg, sizeof res->msg) : NULL;
+        const char *rid = json_string_value(json_object_get(answer, "room_id"));
+        if (!rid || !hs_is_valid_room_id(rid, NULL)) {
+            json_decref(answer);
+            return fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias,
+                        res->msg[0] ? res->msg : "no room ID in the answer");
+        }
+        snprintf(room_id, sizeof room_id, "%s", rid);
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(answer, "servers"), i, s)
+            add_candidate(cands, &n_cands, json_string_value(s), self);
+        add_candidate(cands, &n_cands, server, self);
+        json_decref(answer);
+    } else {
+        snprintf(room_id, sizeof room_id, "%s", room_id_or_alias);
+    }
+    for (size_t i = 0; i < n_via; i++) add_candidate(cands, &n_cands, via[i], self);
+    add_candidate(cands, &n_cands, hs_id_server_name(room_id), self);
+    if (n_cands == 0) return fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
+
+    hs_room_status status = HS_ROOM_ERROR;
+    for (size_t c = 0; c < n_cands; c++) {
+        const hs_room_version *rv = NULL;
+        json_t *ev = make_join(srv, cands[c], room_id, user_id, &rv, res->msg, sizeof res->msg);
+        if (!ev) {
+            status = fail(res, HS_ROOM_ERROR, "make_join: %s", res->msg);
+            continue;
+        }
+        /* The template is the resident's; what we sign is ours: sender, type, state_key
+         * and membership are checked, the time and origin set here. */
+        const char *sender = hs_pdu_sender(ev), *type = hs_pdu_type(ev), *sk = hs_pdu_state_key(ev);
+        const char *rid = hs_pdu_room_id(ev);
+        if (!sender || strcmp(sender, user_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk ||
+            strcmp(sk, user_id) != 0 || !rid || strcmp(rid, room_id) != 0) {
+            json_decref(ev);
+            status = fail(res, HS_ROOM_ERROR, "%s sent a join template for something else", cands[c]);
+            continue;
+        }
+        json_t *content = json_object_get(ev, "content");
+        if (!json_is_object(content)) json_object_set_new(ev, "content", content = json_object());
+        json_object_set_new(content, "membership", json_string("join"));
+        json_object_set_new(ev, "origin_server_ts", json_integer(now_ms));
+        if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(self));
+        json_object_del(ev, "signatures");
+        json_object_del(ev, "hashes");
+        json_object_del(ev, "unsigned");
+        json_object_del(ev, "event_id");
+        hs_err err = {{0}};
+        char *id = NULL;
+        if (hs_event_sign(ev, rv, self, &srv->signing_key, 1, &err) != 0 || !(id = hs_event_id_compute(ev, rv, &err))) {
+            json_decref(ev);
+            return fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the join: %s", err.msg);
+        }
+        char target[1000];
+        char *r = hs_fed_pct_encode(room_id), *e = hs_fed_pct_encode(id);
+        snprintf(target, sizeof target, "/_matrix/federation/v2/send_join/%s/%s", r ? r : "", e ? e : "");
+        free(r);
+        free(e);
+        json_t *answer = call(srv, cands[c], "PUT", target, ev, res->msg, sizeof res->msg);
+        if (!answer) {
+            status = fail(res, HS_ROOM_ERROR, "send_join: %s", res->msg);
+        } else {
+            status = finish_join(srv, rv, room_id, ev, id, answer, res);
+            json_decref(answer);
+        }
+        free(id);
+        json_decref(ev);
+        if (status == HS_ROOM_OK || status == HS_ROOM_FORBIDDEN) break;
+        hs_info("fed", "joining %s through %s failed: %s", room_id, cands[c], res->msg);
+    }
+    if (status == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) status = fail(res, HS_ROOM_ERROR, "out of memory");
+    return status;
+}
+
+void hs_fed_join_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,
+                        const char *room, int64_t now_ms)
+{
+    const char *via[MAX_CANDIDATES];
+    size_t n_via = 0;
+    for (size_t i = 0; i < req->n_query && n_via < MAX_CANDIDATES; i++)
+        if (strcmp(req->query[i].name, "server_name") == 0 || strcmp(req->query[i].name, "via") == 0)
+            via[n_via++] = req->query[i].value;
+    char *room_id = NULL;
+    hs_room_result res;
+    hs_room_status s = hs_fed_join_remote(srv, user_id, room, via, n_via, now_ms, &room_id, &res);
+    switch (s) {
+    case HS_ROOM_OK: hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id)); break;
+    case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res.msg); break;
+    case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res.msg); break;
+    case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res.msg); break;
+    default: hs_response_error(resp, 502, "M_UNKNOWN", "joining over federation failed: %s", res.msg); break;
+    }
+    free(room_id);
+}

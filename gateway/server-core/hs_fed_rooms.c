@@ -1,0 +1,715 @@
+/* hs_fed_rooms: the inbound room endpoints of the Server-Server API (see hs_fed_rooms.h
+ * for the list and the rules). Handlers are thin: they check the request, then read
+ * through the room stores or accept through hs_room_remote. */
+#include "server-core/hs_fed_rooms.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_auth.h"
+#include "server-core/hs_auth_chain.h"
+#include "server-core/hs_event_id.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_fed_queue.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_redact.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_directory.h"
+#include "server-core/hs_store_fed_rooms.h"
+#include "server-core/hs_store_history.h"
+#include "server-core/hs_store_rooms.h"
+#include "server-core/hs_store_sync.h"
+
+#define BACKFILL_MAX 100
+#define TXN_ID_MAX 255
+
+hs_room_engine hs_fed_rooms_engine(hs_server *srv)
+{
+    return (hs_room_engine){srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
+                            srv->notifier};
+}
+
+int hs_fed_rooms_key(void *vsrv, const char *server, const char *key_id, int64_t valid_at_ms, uint8_t out[32],
+                     hs_err *err)
+{
+    return hs_fed_get_verify_key(vsrv, server, key_id, hs_fed_now_ms(), valid_at_ms, out, err);
+}
+
+char *hs_fed_pct_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(strlen(s) * 3 + 1), *o = out;
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+/* ---- reading events ----------------------------------------------------------------- */
+
+/* A stored event as served over federation: redacted if it was redacted. New reference,
+ * or NULL when unknown. *room_out (may be NULL) gets its room ID (malloc'd). */
+static json_t *served_pdu(hs_server *srv, const char *event_id, char **room_out)
+{
+    hs_store_event ev;
+    if (hs_store_event_get(srv->store, event_id, &ev) != 0) return NULL;
+    json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    if (pdu && ev.redacted_by) {
+        const hs_room_version *rv = hs_room_remote_version(srv->store, ev.room_id);
+        json_t *red = rv ? hs_redact(pdu, rv) : NULL;
+        if (red) {
+            json_decref(pdu);
+            pdu = red;
+        }
+    }
+    if (room_out) *room_out = pdu ? strdup(ev.room_id) : NULL;
+    hs_store_event_clear(&ev);
+    return pdu;
+}
+
+typedef struct lookup_ctx {
+    hs_server *srv;
+    json_t *cache;
+} lookup_ctx;
+
+static const json_t *lookup_get(void *vc, const char *event_id, bool *rejected)
+{
+    lookup_ctx *c = vc;
+    *rejected = false;
+    json_t *pdu = json_object_get(c->cache, event_id);
+    if (pdu) return pdu;
+    hs_store_event ev;
+    if (hs_store_event_get(c->srv->store, event_id, &ev) != 0) return NULL;
+    pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    hs_store_event_clear(&ev);
+    if (pdu) json_object_set_new(c->cache, event_id, pdu);
+    return pdu;
+}
+
+json_t *hs_fed_rooms_auth_chain(hs_server *srv, const hs_room_version *rv, const char *const *ids, size_t n,
+                                hs_err *err)
+{
+    lookup_ctx c = {srv, json_object()};
+    hs_event_lookup lk = {lookup_get, &c};
+    json_t *chain = hs_auth_chain_ids(rv, &lk, ids, n, err);
+    json_t *out = NULL;
+    if (chain) {
+        out = json_array();
+        size_t i;
+        json_t *id;
+        json_array_foreach(chain, i, id) {
+            json_t *pdu = served_pdu(srv, json_string_value(id), NULL);
+            if (!pdu) {
+                hs_err_set(err, "auth chain event %.100s is not stored", json_string_value(id));
+                json_decref(out);
+                out = NULL;
+                break;
+            }
+            json_array_append_new(out, pdu);
+        }
+    }
+    json_decref(chain);
+    json_decref(c.cache);
+    return out;
+}
+
+/* Whether `origin` may read the room: it has a joined member, or the room is
+ * world_readable. Answers 403/404/500 itself and returns false otherwise. */
+static bool may_see(hs_server *srv, const char *room_id, const char *origin, hs_response *resp)
+{
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    int rc = hs_store_room_get(srv->store, room_id, version);
+    if (rc != 0) {
+        hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown room");
+        return false;
+    }
+    char **servers;
+    size_t n;
+    if (hs_store_fed_joined_servers(srv->store, room_id, &servers, &n) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's members");
+        return false;
+    }
+    bool ok = false;
+    for (size_t i = 0; i < n && !ok; i++) ok = strcmp(servers[i], origin) == 0;
+    hs_store_free_strings(servers, n);
+    char *hv = NULL;
+    if (!ok && hs_store_state_get(srv->store, room_id, "m.room.history_visibility", "", &hv) == 0) {
+        json_t *pdu = served_pdu(srv, hv, NULL);
+        const char *vis = json_string_value(json_object_get(hs_pdu_content(pdu), "history_visibility"));
+        ok = vis && strcmp(vis, "world_readable") == 0;
+        json_decref(pdu);
+    }
+    free(hv);
+    if (!ok) hs_response_error(resp, 403, "M_FORBIDDEN", "%s has no member in room %s", origin, room_id);
+    return ok;
+}
+
+static json_t *txn_body(hs_server *srv, json_t *pdus)
+{
+    return json_pack("{sssIso}", "origin", srv->cfg.server_name, "origin_server_ts", (json_int_t)hs_fed_now_ms(),
+                     "pdus", pdus);
+}
+
+/* ---- accepting ---------------------------------------------------------------------- */
+
+/* Depth order for events fetched from another server (oldest first). */
+static int by_depth(const void *a, const void *b)
+{
+    long long da = hs_pdu_depth(*(json_t *const *)a), db = hs_pdu_depth(*(json_t *const *)b);
+    return da < db ? -1 : da > db;
+}
+
+/* Asks `origin` for the events between our extremities and `pdu` and accepts them. */
+static void fetch_missing(hs_server *srv, const char *origin, const char *room_id, const json_t *pdu,
+                          const char *event_id)
+{
+    char **ext;
+    size_t n_ext;
+    int64_t depth;
+    if (hs_store_room_extremities(srv->store, room_id, &ext, &n_ext, &depth) != 0) return;
+    json_t *earliest = json_array();
+    for (size_t i = 0; i < n_ext; i++) json_array_append_new(earliest, json_string(ext[i]));
+    hs_store_free_strings(ext, n_ext);
+    json_t *body = json_pack("{sos[s]sisI}", "earliest_events", earliest, "latest_events", event_id, "limit",
+                             HS_FED_MISSING_LIMIT, "min_depth", (json_int_t)0);
+    (void)pdu;
+    char target[600];
+    char *enc = hs_fed_pct_encode(room_id);
+    snprintf(target, sizeof target, "/_matrix/federation/v1/get_missing_events/%s", enc ? enc : "");
+    free(enc);
+    hs_fed_out out = {origin, "POST", target, body, true};
+    hs_fed_reply reply = {0};
+    hs_err err;
+    if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
+        hs_info("fed", "get_missing_events from %s for %s failed: %s (HTTP %ld)", origin, event_id,
+                reply.status ? "" : err.msg, reply.status);
+    } else {
+        json_t *resp = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL);
+        json_t *events = json_object_get(resp, "events");
+        size_t n = json_array_size(events);
+        json_t **sorted = n ? calloc(n, sizeof *sorted) : NULL;
+        for (size_t i = 0; sorted && i < n; i++) sorted[i] = json_array_get(events, i);
+        if (sorted) qsort(sorted, n, sizeof *sorted, by_depth);
+        hs_room_engine e = hs_fed_rooms_engine(srv);
+        hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
+        for (size_t i = 0; sorted && i < n; i++) {
+            hs_remote_result res;
+            if (json_is_object(sorted[i]))
+                hs_room_remote_accept(&rr, room_id, sorted[i], hs_fed_now_ms(), &res);
+        }
+        free(sorted);
+        json_decref(resp);
+    }
+    hs_fed_reply_free(&reply);
+    json_decref(body);
+}
+
+hs_remote_status hs_fed_rooms_accept(hs_server *srv, const char *origin, const json_t *pdu, hs_remote_result *res)
+{
+    hs_room_engine e = hs_fed_rooms_engine(srv);
+    hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
+    const char *room_id = hs_pdu_room_id(pdu);
+    if (!room_id) {
+        memset(res, 0, sizeof *res);
+        snprintf(res->msg, sizeof res->msg, "PDU has no room_id");
+        return res->status = HS_REMOTE_REJECTED;
+    }
+    hs_remote_status s = hs_room_remote_accept(&rr, room_id, pdu, hs_fed_now_ms(), res);
+    if (s == HS_REMOTE_MISSING && res->missing_prev) {
+        char id[256];
+        snprintf(id, sizeof id, "%s", res->event_id);
+        fetch_missing(srv, origin, room_id, pdu, id);
+        s = hs_room_remote_accept(&rr, room_id, pdu, hs_fed_now_ms(), res);
+    }
+    if (s != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE)
+        hs_info("fed", "PDU %s from %s: %s: %s", res->event_id, origin, hs_remote_status_str(s), res->msg);
+    return s;
+}
+
+/* ---- PUT /send/{txnId} ------------------------------------------------------------- */
+
+static void receipt_edu(hs_server *srv, const char *origin, const json_t *content)
+{
+    const char *room_id;
+    const json_t *types;
+    json_object_foreach((json_t *)content, room_id, types) {
+        const json_t *users = json_object_get(types, "m.read");
+        const char *user_id;
+        const json_t *r;
+        json_object_foreach((json_t *)users, user_id, r) {
+            const char *server = hs_id_server_name(user_id);
+            const char *event_id = json_string_value(json_array_get(json_object_get(r, "event_ids"), 0));
+            if (!server || strcmp(server, origin) != 0 || !event_id) continue;
+            const json_t *data = json_object_get(r, "data");
+            const char *thread = json_string_value(json_object_get(data, "thread_id"));
+            json_int_t ts = json_integer_value(json_object_get(data, "ts"));
+            char membership[32];
+            if (hs_store_membership(srv->store, room_id, user_id, membership) != 0 ||
+                strcmp(membership, "join") != 0)
+                continue;
+            hs_store_receipt_put(srv->store, room_id, "m.read", user_id, thread ? thread : "", event_id, ts, NULL);
+        }
+    }
+    hs_notifier_wake(srv->notifier);
+}
+
+static void send_txn(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    hs_fed_queue_heard_from(srv, origin);
+    const char *txn_id = hs_request_param(req, "txnId");
+    if (!txn_id || strlen(txn_id) > TXN_ID_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "bad transaction ID");
+        return;
+    }
+    char *prior = NULL;
+    int rc = hs_store_fed_txn_get(srv->store, origin, txn_id, &prior);
+    if (rc < 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read transactions");
+        return;
+    }
+    if (rc == 0) {
+        hs_response_bytes(resp, 200, "application/json", prior, strlen(prior));
+        free(prior);
+        return;
+    }
+    char why[256];
+    json_t *body = hs_request_json(req, why, sizeof why);
+    if (!body) {
+        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+        return;
+    }
+    json_t *pdus = json_object_get(body, "pdus");
+    json_t *edus = json_object_get(body, "edus");
+    const char *body_origin = json_string_value(json_object_get(body, "origin"));
+    if (!json_is_array(pdus) || (edus && !json_is_array(edus)) || (body_origin && strcmp(body_origin, origin) != 0)) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "a transaction has an array of pdus and its sender's origin");
+        json_decref(body);
+        return;
+    }
+    if (json_array_size(pdus) > HS_FED_MAX_PDUS || json_array_size(edus) > HS_FED_MAX_EDUS) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "at most %d PDUs and %d EDUs per transaction", HS_FED_MAX_PDUS,
+                          HS_FED_MAX_EDUS);
+        json_decref(body);
+        return;
+    }
+    json_t *results = json_object();
+    size_t i;
+    json_t *pdu;
+    json_array_foreach(pdus, i, pdu) {
+        hs_remote_result res;
+        hs_remote_status s = json_is_object(pdu) ? hs_fed_rooms_accept(srv, origin, pdu, &res) : HS_REMOTE_REJECTED;
+        if (!json_is_object(pdu)) continue;
+        if (!res.event_id[0]) continue; /* no ID to report it under */
+        json_object_set_new(results, res.event_id,
+                            s == HS_REMOTE_ACCEPTED || s == HS_REMOTE_DUPLICATE || s == HS_REMOTE_SOFT_FAILED
+                                ? json_object() : json_pack("{ss}", "error", res.msg));
+    }
+    json_t *edu;
+    json_array_foreach(edus, i, edu) {
+        const char *type = json_string_value(json_object_get(edu, "edu_type"));
+        if (type && strcmp(type, "m.receipt") == 0) receipt_edu(srv, origin, json_object_get(edu, "content"));
+    }
+    json_decref(body);
+    json_t *answer = json_pack("{so}", "pdus", results);
+    char *text = json_dumps(answer, JSON_COMPACT);
+    if (text) hs_store_fed_txn_put(srv->store, origin, txn_id, text, hs_fed_now_ms());
+    free(text);
+    hs_response_json(resp, 200, answer);
+}
+
+/* ---- reads -------------------------------------------------------------------------- */
+
+static void event_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    char *room = NULL;
+    json_t *pdu = served_pdu(srv, hs_request_param(req, "eventId"), &room);
+    if (!pdu) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown event");
+        return;
+    }
+    if (may_see(srv, room, origin, resp)) hs_response_json(resp, 200, txn_body(srv, json_pack("[O]", pdu)));
+    json_decref(pdu);
+    free(room);
+}
+
+/* The state before `event_id` of `room_id` (ids only, or with PDUs) and its auth chain. */
+static void state_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool ids)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *event_id = hs_request_query(req, "event_id");
+    if (!event_id) {
+        hs_response_error(resp, 400, "M_MISSING_PARAM", "event_id is required");
+        return;
+    }
+    if (!may_see(srv, room_id, origin, resp)) return;
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    hs_state_map *state = NULL;
+    int rc = rv ? hs_store_state_at_event(srv->store, event_id, false, &state) : -1;
+    hs_store_event ev;
+    if (rc == 0 && hs_store_event_get(srv->store, event_id, &ev) == 0) {
+        if (strcmp(ev.room_id, room_id) != 0) rc = 1;
+        hs_store_event_clear(&ev);
+    }
+    if (rc != 0) {
+        hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown event");
+        return;
+    }
+    hs_state_entry *e = NULL;
+    long n = hs_state_map_entries(state, &e);
+    const char **list = calloc(n > 0 ? (size_t)n : 1, sizeof *list);
+    json_t *out = json_array();
+    for (long i = 0; list && i < n; i++) {
+        list[i] = e[i].event_id;
+        json_array_append_new(out, ids ? json_string(e[i].event_id) : served_pdu(srv, e[i].event_id, NULL));
+    }
+    hs_err err = {{0}};
+    json_t *chain = list ? hs_fed_rooms_auth_chain(srv, rv, list, (size_t)(n > 0 ? n : 0), &err) : NULL;
+    if (!chain) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "auth chain: %s", err.msg);
+        json_decref(out);
+    } else if (ids) {
+        json_t *chain_ids = json_array();
+        size_t i;
+        json_t *p;
+        json_array_foreach(chain, i, p) {
+            char *id = hs_event_id_compute(p, rv, &err);
+            if (id) json_array_append_new(chain_ids, json_string(id));
+            free(id);
+        }
+        json_decref(chain);
+        hs_response_json(resp, 200, json_pack("{soso}", "pdu_ids", out, "auth_chain_ids", chain_ids));
+    } else {
+        hs_response_json(resp, 200, json_pack("{soso}", "pdus", out, "auth_chain", chain));
+    }
+    free(list);
+    free(e);
+    hs_state_map_free(state);
+}
+
+static void state_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    state_common(req, resp, srv, origin, false);
+}
+
+static void state_ids_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    state_common(req, resp, srv, origin, true);
+}
+
+static void event_auth_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    if (!may_see(srv, room_id, origin, resp)) return;
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    char *room = NULL;
+    json_t *pdu = served_pdu(srv, hs_request_param(req, "eventId"), &room);
+    if (!pdu || !rv || strcmp(room, room_id) != 0) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown event");
+    } else {
+        size_t n = hs_pdu_auth_event_count(pdu);
+        const char *ids[HS_PDU_MAX_AUTH_EVENTS];
+        for (size_t i = 0; i < n && i < HS_PDU_MAX_AUTH_EVENTS; i++) ids[i] = hs_pdu_auth_event(pdu, i);
+        hs_err err = {{0}};
+        /* The auth events themselves belong to the chain, so they are added as starts
+         * and as members. */
+        json_t *chain = hs_fed_rooms_auth_chain(srv, rv, ids, n, &err);
+        if (chain) {
+            for (size_t i = 0; i < n; i++) {
+                json_t *a = served_pdu(srv, ids[i], NULL);
+                if (a) json_array_append_new(chain, a);
+            }
+            hs_response_json(resp, 200, json_pack("{so}", "auth_chain", chain));
+        } else {
+            hs_response_error(resp, 500, "M_UNKNOWN", "auth chain: %s", err.msg);
+        }
+    }
+    json_decref(pdu);
+    free(room);
+}
+
+/* Walks prev_events back from `starts` (not into `stop`), collecting at most `limit`
+ * events of room_id with depth >= min_depth into a new array. include_starts: the
+ * start events themselves count (backfill) or not (get_missing_events). */
+static json_t *walk_back(hs_server *srv, const char *room_id, const json_t *starts, const json_t *stop, long limit,
+                         long long min_depth, bool include_starts)
+{
+    json_t *seen = json_object(), *queue = json_array(), *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(stop, i, v) if (json_is_string(v)) json_object_set_new(seen, json_string_value(v), json_true());
+    json_array_foreach(starts, i, v) {
+        if (!json_is_string(v)) continue;
+        if (include_starts) {
+            json_array_append(queue, v);
+            continue;
+        }
+        json_t *pdu = served_pdu(srv, json_string_value(v), NULL);
+        for (size_t k = 0; pdu && k < hs_pdu_prev_event_count(pdu); k++)
+            json_array_append_new(queue, json_string(hs_pdu_prev_event(pdu, k)));
+        json_decref(pdu);
+    }
+    for (size_t q = 0; q < json_array_size(queue) && (long)json_array_size(out) < limit; q++) {
+        const char *id = json_string_value(json_array_get(queue, q));
+        if (!id || json_object_get(seen, id)) continue;
+        json_object_set_new(seen, id, json_true());
+        char *room = NULL;
+        json_t *pdu = served_pdu(srv, id, &room);
+        if (!pdu || strcmp(room, room_id) != 0 || hs_pdu_depth(pdu) < min_depth) {
+            json_decref(pdu);
+            free(room);
+            continue;
+        }
+        free(room);
+        for (size_t k = 0; k < hs_pdu_prev_event_count(pdu); k++)
+            json_array_append_new(queue, json_string(hs_pdu_prev_event(pdu, k)));
+        json_array_append_new(out, pdu);
+    }
+    json_decref(seen);
+    json_decref(queue);
+    return out;
+}
+
+static void backfill_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *limit_s = hs_request_query(req, "limit");
+    long limit = limit_s ? strtol(limit_s, NULL, 10) : 10;
+    if (limit <= 0 || limit > BACKFILL_MAX) limit = limit <= 0 ? 10 : BACKFILL_MAX;
+    json_t *starts = json_array();
+    for (size_t i = 0; i < req->n_query; i++)
+        if (strcmp(req->query[i].name, "v") == 0) json_array_append_new(starts, json_string(req->query[i].value));
+    if (json_array_size(starts) == 0) hs_response_error(resp, 400, "M_MISSING_PARAM", "v is required");
+    else if (may_see(srv, room_id, origin, resp))
+        hs_response_json(resp, 200, txn_body(srv, walk_back(srv, room_id, starts, NULL, limit, 0, true)));
+    json_decref(starts);
+}
+
+static void missing_post(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    char why[256];
+    json_t *body = hs_request_json(req, why, sizeof why);
+    if (!body) {
+        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+        return;
+    }
+    json_t *latest = json_object_get(body, "latest_events"), *earliest = json_object_get(body, "earliest_events");
+    json_int_t limit = json_integer_value(json_object_get(body, "limit"));
+    if (limit <= 0 || limit > 20) limit = limit <= 0 ? 10 : 20;
+    if (!json_is_array(latest) || !json_is_array(earliest)) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "earliest_events and latest_events are required");
+    } else if (may_see(srv, room_id, origin, resp)) {
+        json_t *events = walk_back(srv, room_id, latest, earliest, (long)limit,
+                                   json_integer_value(json_object_get(body, "min_depth")), false);
+        size_t n = json_array_size(events);
+        json_t **v = calloc(n ? n : 1, sizeof *v);
+        for (size_t i = 0; v && i < n; i++) v[i] = json_array_get(events, i);
+        if (v) qsort(v, n, sizeof *v, by_depth);
+        json_t *sorted = json_array();
+        for (size_t i = 0; v && i < n; i++) json_array_append(sorted, v[i]);
+        free(v);
+        json_decref(events);
+        hs_response_json(resp, 200, json_pack("{so}", "events", sorted));
+    }
+    json_decref(body);
+}
+
+/* ---- joins -------------------------------------------------------------------------- */
+
+static void make_join_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *user_id = hs_request_param(req, "userId");
+    const char *server = user_id ? hs_id_server_name(user_id) : NULL;
+    if (!hs_is_valid_user_id(user_id) || !server || strcmp(server, origin) != 0) {
+        hs_response_error(resp, 403, "M_FORBIDDEN", "a server may only make joins for its own users");
+        return;
+    }
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    if (!rv) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
+        return;
+    }
+    bool supported = false, any_ver = false;
+    for (size_t i = 0; i < req->n_query; i++) {
+        if (strcmp(req->query[i].name, "ver") != 0) continue;
+        any_ver = true;
+        supported |= strcmp(req->query[i].value, rv->id) == 0;
+    }
+    if (!any_ver) supported = strcmp(rv->id, "1") == 0;
+    if (!supported) {
+        json_t *err = json_pack("{ssssss}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION", "error",
+                                "your server does not support the room's version", "room_version", rv->id);
+        hs_response_json(resp, 400, err);
+        return;
+    }
+    json_t *ev = json_pack("{sssssssss{ss}sI}", "type", "m.room.member", "room_id", room_id, "sender", user_id,
+                           "state_key", user_id, "content", "membership", "join", "origin_server_ts",
+                           (json_int_t)hs_fed_now_ms());
+    if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(origin));
+    hs_room_lock();
+    char **ext = NULL;
+    size_t n_ext = 0;
+    int64_t depth = 0;
+    hs_err err = {{0}};
+    char why[320] = "";
+    int rc = hs_store_room_extremities(srv->store, room_id, &ext, &n_ext, &depth);
+    if (rc == 0) {
+        json_t *prev = json_array();
+        for (size_t i = 0; i < n_ext && i < HS_PDU_MAX_PREV_EVENTS; i++) json_array_append_new(prev, json_string(ext[i]));
+        json_object_set_new(ev, "prev_events", prev);
+        json_object_set_new(ev, "depth", json_integer(depth + 1));
+        rc = hs_room_remote_select_auth(srv->store, rv, room_id, ev, &err);
+    }
+    if (rc == 0 && hs_room_remote_auth_current(srv->store, rv, room_id, ev, why, sizeof why) != HS_AUTH_OK) rc = 1;
+    hs_room_unlock();
+    hs_store_free_strings(ext, n_ext);
+    if (rc == 0) hs_response_json(resp, 200, json_pack("{ssso}", "room_version", rv->id, "event", ev));
+    else {
+        if (rc == 1) hs_response_error(resp, 403, "M_FORBIDDEN", "%s", why);
+        else hs_response_error(resp, 500, "M_UNKNOWN", "cannot build the join: %s", err.msg);
+        json_decref(ev);
+    }
+}
+
+static void send_join_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *event_id = hs_request_param(req, "eventId");
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    if (!rv) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
+        return;
+    }
+    char why[256];
+    json_t *pdu = hs_request_json(req, why, sizeof why);
+    if (!pdu) {
+        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+        return;
+    }
+    hs_err err = {{0}};
+    char *id = hs_event_id_compute(pdu, rv, &err);
+    const char *type = hs_pdu_type(pdu), *sender = hs_pdu_sender(pdu), *sk = hs_pdu_state_key(pdu);
+    const char *membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership"));
+    const char *server = sender ? hs_id_server_name(sender) : NULL;
+    if (!id || strcmp(id, event_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk || !sender ||
+        strcmp(sk, sender) != 0 || !membership || strcmp(membership, "join") != 0 || !server ||
+        strcmp(server, origin) != 0) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "not a join of a user of %s with event ID %s", origin, event_id);
+        goto out;
+    }
+    hs_remote_result res;
+    hs_remote_status s = hs_fed_rooms_accept(srv, origin, pdu, &res);
+    if (s != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE) {
+        hs_response_error(resp, s == HS_REMOTE_ERROR ? 500 : 403, s == HS_REMOTE_ERROR ? "M_UNKNOWN" : "M_FORBIDDEN",
+                          "join %s: %s", hs_remote_status_str(s), res.msg);
+        goto out;
+    }
+    hs_state_map *state = NULL;
+    if (hs_store_state_at_event(srv->store, event_id, false, &state) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the state before the join");
+        goto out;
+    }
+    hs_state_entry *e = NULL;
+    long n = hs_state_map_entries(state, &e);
+    const char **list = calloc(n > 0 ? (size_t)n : 1, sizeof *list);
+    json_t *pdus = json_array();
+    for (long i = 0; list && i < n; i++) {
+        list[i] = e[i].event_id;
+        json_t *p = served_pdu(srv, e[i].event_id, NULL);
+        if (p) json_array_append_new(pdus, p);
+    }
+    json_t *chain = list ? hs_fed_rooms_auth_chain(srv, rv, list, (size_t)(n > 0 ? n : 0), &err) : NULL;
+    char **servers = NULL;
+    size_t n_servers = 0;
+    hs_store_fed_joined_servers(srv->store, room_id, &servers, &n_servers);
+    json_t *sv = json_array();
+    for (size_t i = 0; i < n_servers; i++) json_array_append_new(sv, json_string(servers[i]));
+    hs_store_free_strings(servers, n_servers);
+    if (!chain) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "auth chain: %s", err.msg);
+        json_decref(pdus);
+        json_decref(sv);
+    } else {
+        json_t *stored = served_pdu(srv, event_id, NULL);
+        json_t *body = json_pack("{sssosososbso}", "origin", srv->cfg.server_name, "state", pdus, "auth_chain", chain,
+                                 "event", stored ? stored : json_incref(pdu), "members_omitted", 0,
+                                 "servers_in_room", sv);
+        hs_response_json(resp, 200, v2 ? body : json_pack("[io]", 200, body));
+    }
+    free(list);
+    free(e);
+    hs_state_map_free(state);
+out:
+    free(id);
+    json_decref(pdu);
+}
+
+static void send_join_v1(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    send_join_common(req, resp, srv, origin, false);
+}
+
+static void send_join_v2(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    send_join_common(req, resp, srv, origin, true);
+}
+
+static void directory_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    (void)origin;
+    const char *alias = hs_request_query(req, "room_alias");
+    const char *server = alias ? hs_id_server_name(alias) : NULL;
+    if (!alias || !hs_is_valid_room_alias(alias) || !server || strcmp(server, srv->cfg.server_name) != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "room_alias must be an alias of this server");
+        return;
+    }
+    char *room_id = NULL;
+    int rc = hs_store_alias_get(srv->store, alias, &room_id);
+    if (rc != 0) {
+        hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown alias");
+        return;
+    }
+    char **servers = NULL;
+    size_t n = 0;
+    hs_store_fed_joined_servers(srv->store, room_id, &servers, &n);
+    json_t *sv = json_pack("[s]", srv->cfg.server_name);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(servers[i], srv->cfg.server_name) != 0) json_array_append_new(sv, json_string(servers[i]));
+    hs_store_free_strings(servers, n);
+    hs_response_json(resp, 200, json_pack("{ssso}", "room_id", room_id, "servers", sv));
+    free(room_id);
+}
+
+int hs_fed_rooms_register(hs_server *srv)
+{
+    static const struct {
+        const char *method, *pattern;
+        hs_fed_handler fn;
+    } routes[] = {
+        {"PUT", "/_matrix/federation/v1/send/{txnId}", send_txn},
+        {"GET", "/_matrix/federation/v1/event/{eventId}", event_get},
+        {"GET", "/_matrix/federation/v1/state/{roomId}", state_get},
+        {"GET", "/_matrix/federation/v1/state_ids/{roomId}", state_ids_get},
+        {"GET", "/_matrix/federation/v1/event_auth/{roomId}/{eventId}", event_auth_get},
+        {"GET", "/_matrix/federation/v1/backfill/{roomId}", backfill_get},
+        {"POST", "/_matrix/federation/v1/get_missing_events/{roomId}", missing_post},
+        {"GET", "/_matrix/federation/v1/make_join/{roomId}/{userId}", make_join_get},
+        {"PUT", "/_matrix/federation/v1/send_join/{roomId}/{eventId}", send_join_v1},
+        {"PUT", "/_matrix/federation/v2/send_join/{roomId}/{eventId}", send_join_v2},
+        {"GET", "/_matrix/federation/v1/query/directory", directory_get},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (hs_fed_route(srv, routes[i].method, routes[i].pattern, routes[i].fn) != 0) return -1;
+    return 0;
+}

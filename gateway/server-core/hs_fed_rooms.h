@@ -1,0 +1,92 @@
+/* hs_fed_rooms: rooms across servers, the transport-neutral half. Inbound Server-Server
+ * endpoints (all registered with hs_fed_route, so authenticated before they run):
+ *
+ *   PUT  /v1/send/{txnId}                 PDUs through hs_room_remote (per-PDU results),
+ *                                         m.receipt EDUs; a retried txnId gets the
+ *                                         recorded answer (persisted per origin)
+ *   GET  /v1/event/{eventId}              one event
+ *   GET  /v1/state/{roomId}?event_id=     state before the event + its auth chain (PDUs)
+ *   GET  /v1/state_ids/{roomId}?event_id= the same as IDs
+ *   GET  /v1/event_auth/{roomId}/{eventId} the event's auth chain
+ *   GET  /v1/backfill/{roomId}?v=&limit=  events before v, newest first
+ *   POST /v1/get_missing_events/{roomId}  events between earliest and latest
+ *   GET  /v1/make_join/{roomId}/{userId}  a join template in our room version
+ *   PUT  /v1|v2/send_join/{roomId}/{eventId} checks + persists the join, answers state
+ *                                         and auth chain
+ *   GET  /v1/query/directory?room_alias=  a local alias
+ *
+ * The read endpoints answer only servers with a joined member in the room (or any
+ * server for a world_readable room): that is the basic history visibility rule.
+ *
+ * Missing prev_events on /send: when an event's prev_events are unknown, up to
+ * HS_FED_MISSING_LIMIT of them are fetched from the origin with get_missing_events and
+ * accepted oldest first, then the event is tried again. A larger gap is not bridged:
+ * the event gets an error in the per-PDU results and is not stored (no outliers or
+ * backwards extremities yet; the origin's next event or a client's activity retries).
+ *
+ * Outbound joins live in hs_fed_join.c (declared here). */
+#ifndef HS_FED_ROOMS_H
+#define HS_FED_ROOMS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server-core/hs_http.h"
+#include "server-core/hs_room.h"
+#include "server-core/hs_room_remote.h"
+
+struct hs_server;
+
+#define HS_FED_MISSING_LIMIT 10
+#define HS_FED_MAX_PDUS 50
+#define HS_FED_MAX_EDUS 100
+
+/* `s` percent-encoded for a path segment or query value (everything but unreserved
+ * characters), malloc'd; NULL when out of memory. */
+char *hs_fed_pct_encode(const char *s);
+
+/* Adds the endpoints above to srv->federation_router. Returns 0 or -1. */
+int hs_fed_rooms_register(struct hs_server *srv);
+
+/* The room engine of the server (as the Client-Server API builds it). */
+hs_room_engine hs_fed_rooms_engine(struct hs_server *srv);
+
+/* A key source for hs_room_remote backed by hs_fed_get_verify_key; ctx is the server. */
+int hs_fed_rooms_key(void *srv, const char *server, const char *key_id, int64_t valid_at_ms, uint8_t out[32],
+                     hs_err *err);
+
+/* Accepts `pdu` into its room on `srv`, fetching a small gap of missing prev_events from
+ * `origin` first if needed (see above). Returns the status, also in *res. */
+hs_remote_status hs_fed_rooms_accept(struct hs_server *srv, const char *origin, const json_t *pdu,
+                                     hs_remote_result *res);
+
+/* The auth chain of the events `ids` as a new JSON array of PDUs (each stored event's
+ * PDU), or NULL with err when one is unknown. */
+json_t *hs_fed_rooms_auth_chain(struct hs_server *srv, const hs_room_version *rv, const char *const *ids, size_t n,
+                                hs_err *err);
+
+/* Joins local `user_id` to a room on other servers (room ID or alias): an alias is
+ * resolved with its server's query/directory; then make_join on each candidate server
+ * (the alias answer's servers, `via`, the room ID's server) until one answers, the
+ * template signed as ours, send_join v2, and the returned state and auth chain checked
+ * in full (format, signatures, hashes, auth of every event against its auth events,
+ * the join against the returned state) before the room is created locally from them.
+ * Returns HS_ROOM_OK with *room_id_out (malloc'd), or a status with res->msg. */
+hs_room_status hs_fed_join_remote(struct hs_server *srv, const char *user_id, const char *room_id_or_alias,
+                                  const char *const *via, size_t n_via, int64_t now_ms, char **room_id_out,
+                                  hs_room_result *res);
+
+/* The Client-Server API's join of `room` (ID or alias) by local `user_id` when
+ * hs_fed_join_is_remote: takes the candidate servers from the request's `server_name`
+ * and `via` query parameters, runs hs_fed_join_remote and answers resp (200 {room_id}
+ * or the error). */
+void hs_fed_join_client(const hs_request *req, hs_response *resp, struct hs_server *srv, const char *user_id,
+                        const char *room, int64_t now_ms);
+
+/* 1 when `room` (ID or alias) is one this server cannot join by itself and should try
+ * over federation: an alias of another server that is not known locally, or a room ID
+ * we do not hold. 0 otherwise. */
+int hs_fed_join_is_remote(struct hs_server *srv, const char *room);
+
+#endif

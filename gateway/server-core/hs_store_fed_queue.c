@@ -1,0 +1,310 @@
+/* hs_store_fed_queue: the SQL behind hs_store_fed_queue.h (tables in hs_schema_federation,
+ * hs_store_federation.c). Writes that must go together run in hs_store_transact. */
+#include "server-core/hs_store_fed_queue.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_store_internal.h"
+#include "server-core/hs_store_rooms.h"
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+static int run(sqlite3_stmt *s)
+{
+    if (!s) return SQLITE_ERROR;
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int hs_store_fed_cursor_get(hs_store *st, int64_t *stream)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream FROM fed_out_cursor WHERE id = 1");
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    *stream = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
+                               int (*fn)(void *ctx, const hs_store_fed_new *ev), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_ordering, event_id, room_id, sender, type, state_key"
+                                                " FROM events WHERE stream_ordering > ?1"
+                                                " ORDER BY stream_ordering LIMIT ?2");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, limit);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_fed_new ev = {
+            sqlite3_column_int64(s, 0),          (const char *)sqlite3_column_text(s, 1),
+            (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+            (const char *)sqlite3_column_text(s, 4), (const char *)sqlite3_column_text(s, 5),
+        };
+        if (fn(ctx, &ev) != 0) {
+            rc = SQLITE_ABORT;
+            break;
+        }
+        n++;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
+typedef struct enqueue_arg {
+    const hs_store_fed_item *items;
+    size_t n;
+    int64_t cursor, now;
+} enqueue_arg;
+
+static int enqueue_steps(sqlite3 *db, void *varg)
+{
+    enqueue_arg *a = varg;
+    for (size_t i = 0; i < a->n; i++) {
+        sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_queue (destination, kind, payload, created_ts)"
+                                   " VALUES (?1, ?2, ?3, ?4)");
+        if (!s) return -1;
+        sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, a->items[i].kind, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, a->items[i].payload, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 4, a->now);
+        if (run(s) != SQLITE_DONE) return -1;
+        s = prep(db, "INSERT OR IGNORE INTO fed_destinations (destination, next_txn, txn_upto, failures, retry_at)"
+                     " VALUES (?1, 1, 0, 0, 0)");
+        if (!s) return -1;
+        sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
+        if (run(s) != SQLITE_DONE) return -1;
+    }
+    if (a->cursor <= 0) return 0;
+    sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_cursor (id, stream) VALUES (1, ?1)"
+                               " ON CONFLICT (id) DO UPDATE SET stream = excluded.stream");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, a->cursor);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, int64_t new_cursor, int64_t now_ms)
+{
+    enqueue_arg a = {items, n, new_cursor, now_ms};
+    return hs_store_transact(st, enqueue_steps, &a);
+}
+
+int hs_store_fed_due(hs_store *st, int64_t now_ms, char ***dests, size_t *n, int64_t *next_due)
+{
+    *dests = NULL;
+    *n = 0;
+    *next_due = INT64_MAX;
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT d.destination, d.retry_at FROM fed_destinations d"
+                                                " WHERE EXISTS (SELECT 1 FROM fed_out_queue q"
+                                                " WHERE q.destination = d.destination)");
+    if (!s) return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t at = sqlite3_column_int64(s, 1);
+        if (at > now_ms) {
+            if (at < *next_due) *next_due = at;
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            char **grown = realloc(*dests, cap * sizeof *grown);
+            if (!grown) break;
+            *dests = grown;
+        }
+        if (!((*dests)[*n] = strdup((const char *)sqlite3_column_text(s, 0)))) break;
+        (*n)++;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        hs_store_free_strings(*dests, *n);
+        *dests = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void hs_store_fed_rows_free(hs_store_fed_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) free(rows[i].payload);
+    free(rows);
+}
+
+typedef struct begin_arg {
+    const char *dest;
+    size_t max_pdus, max_edus;
+    hs_store_fed_row *rows;
+    size_t n;
+    int64_t txn_id;
+} begin_arg;
+
+static int begin_steps(sqlite3 *db, void *varg)
+{
+    begin_arg *a = varg;
+    sqlite3_stmt *s = prep(db, "SELECT next_txn, txn_upto FROM fed_destinations WHERE destination = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->dest, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int64_t upto = 0;
+    if (rc == SQLITE_ROW) {
+        a->txn_id = sqlite3_column_int64(s, 0);
+        upto = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) return -1;
+    s = prep(db, "SELECT seq, kind, payload FROM fed_out_queue WHERE destination = ?1 AND (?2 = 0 OR seq <= ?2)"
+                 " ORDER BY seq");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->dest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, upto);
+    size_t cap = 0, pdus = 0, edus = 0;
+    int64_t last = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bool is_pdu = strcmp((const char *)sqlite3_column_text(s, 1), "pdu") == 0;
+        if (!upto && (is_pdu ? pdus == a->max_pdus : edus == a->max_edus)) {
+            /* Rows are taken in order, so the transaction ends at the first that does not fit. */
+            break;
+        }
+        if (a->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            hs_store_fed_row *grown = realloc(a->rows, cap * sizeof *grown);
+            if (!grown) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            a->rows = grown;
+        }
+        hs_store_fed_row *r = &a->rows[a->n];
+        r->seq = last = sqlite3_column_int64(s, 0);
+        snprintf(r->kind, sizeof r->kind, "%s", (const char *)sqlite3_column_text(s, 1));
+        if (!(r->payload = strdup((const char *)sqlite3_column_text(s, 2)))) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        a->n++;
+        pdus += is_pdu;
+        edus += !is_pdu;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return -1;
+    if (upto || a->n == 0) return 0;
+    s = prep(db, "UPDATE fed_destinations SET txn_upto = ?2 WHERE destination = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->dest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, last);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_fed_txn_begin(hs_store *st, const char *dest, size_t max_pdus, size_t max_edus, hs_store_fed_row **rows,
+                           size_t *n, int64_t *txn_id)
+{
+    begin_arg a = {dest, max_pdus, max_edus, NULL, 0, 0};
+    int rc = hs_store_transact(st, begin_steps, &a);
+    if (rc != 0) {
+        hs_store_fed_rows_free(a.rows, a.n);
+        *rows = NULL;
+        *n = 0;
+        return -1;
+    }
+    *rows = a.rows;
+    *n = a.n;
+    *txn_id = a.txn_id;
+    return 0;
+}
+
+static int done_steps(sqlite3 *db, void *varg)
+{
+    const char *dest = varg;
+    sqlite3_stmt *s = prep(db, "DELETE FROM fed_out_queue WHERE destination = ?1 AND seq <= (SELECT txn_upto"
+                               " FROM fed_destinations WHERE destination = ?1)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
+    if (run(s) != SQLITE_DONE) return -1;
+    s = prep(db, "UPDATE fed_destinations SET next_txn = next_txn + 1, txn_upto = 0, failures = 0, retry_at = 0"
+                 " WHERE destination = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_fed_txn_done(hs_store *st, const char *dest)
+{
+    return hs_store_transact(st, done_steps, (void *)dest);
+}
+
+int hs_store_fed_txn_failed(hs_store *st, const char *dest, int64_t now_ms, int64_t base_ms, int64_t cap_ms)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_stmt *s = prep(db, "SELECT failures FROM fed_destinations WHERE destination = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int failures = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) + 1 : 1;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
+    int64_t delay = base_ms;
+    for (int i = 1; i < failures && delay < cap_ms; i++) delay *= 2;
+    if (delay > cap_ms) delay = cap_ms;
+    s = prep(db, "UPDATE fed_destinations SET failures = ?2, retry_at = ?3 WHERE destination = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, failures);
+    sqlite3_bind_int64(s, 3, now_ms + delay);
+    return run(s) == SQLITE_DONE ? failures : -1;
+}
+
+int hs_store_fed_dest_reset(hs_store *st, const char *dest)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_mutex_enter(sqlite3_db_mutex(db)); /* sqlite3_changes must be this statement's */
+    sqlite3_stmt *s = prep(db, "UPDATE fed_destinations SET failures = 0, retry_at = 0"
+                               " WHERE destination = ?1 AND (failures > 0 OR retry_at > 0)");
+    int ret = -1;
+    if (s) {
+        sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
+        if (run(s) == SQLITE_DONE) ret = sqlite3_changes(db) > 0;
+    }
+    sqlite3_mutex_leave(sqlite3_db_mutex(db));
+    return ret;
+}
+
+int hs_store_fed_destinations(hs_store *st, char ***dests, size_t *n)
+{
+    *dests = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT destination FROM fed_destinations ORDER BY destination");
+    if (!s) return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            char **grown = realloc(*dests, cap * sizeof *grown);
+            if (!grown) break;
+            *dests = grown;
+        }
+        if (!((*dests)[*n] = strdup((const char *)sqlite3_column_text(s, 0)))) break;
+        (*n)++;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        hs_store_free_strings(*dests, *n);
+        *dests = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}

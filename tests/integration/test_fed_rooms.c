@@ -1,0 +1,292 @@
+/* Rooms across two real pinegate processes over loopback HTTPS (localhost:PORT_A and
+ * localhost:PORT_B, --dev configs, self-signed certificates): alice on A creates a
+ * public room with an alias; bob on B joins it by that alias (query/directory,
+ * make_join, send_join, the returned state and auth chain checked, the room created on
+ * B); both post and each sees the other's messages through /messages on its own server;
+ * then B is stopped, alice posts, B is started again on the same data, and A's queue
+ * delivers what B missed. Also: the read endpoints refuse a server with no member in
+ * the room, and a retried transaction ID gets the recorded answer. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server-core/hs_signing_key.h"
+#include "server-core/hs_xmatrix.h"
+#include "support/pgt.h"
+#include "support/pgt_matrix.h"
+
+typedef struct node {
+    char *dir;
+    int cport, fport;
+    char name[64];
+    char cfg[1024];
+    char base[128];
+    pgt_proc proc;
+} node;
+
+static node A, B;
+
+static void serve(node *n)
+{
+    char *argv[] = {(char *)pgt_pinegate(), "serve", "--config", n->cfg, NULL};
+    cr_assert_eq(pgt_spawn(&n->proc, argv), 0);
+    cr_assert(pgt_wait_line(&n->proc, "federation API:", 30000, NULL, 0), "server did not start:\n%s", n->proc.buf);
+}
+
+static void make_node(node *n)
+{
+    n->dir = pgt_tmpdir();
+    n->cport = pgt_free_port();
+    n->fport = pgt_free_port();
+    snprintf(n->name, sizeof n->name, "localhost:%d", n->fport);
+    snprintf(n->cfg, sizeof n->cfg, "%s/config.yaml", n->dir);
+    snprintf(n->base, sizeof n->base, "http://127.0.0.1:%d", n->cport);
+    char cp[16], fp[16];
+    snprintf(cp, sizeof cp, "%d", n->cport);
+    snprintf(fp, sizeof fp, "%d", n->fport);
+    char *argv[] = {(char *)pgt_pinegate(), "generate-config", "--dev", "--data-dir", n->dir, "--server-name", n->name,
+                    "--client-port", cp, "--federation-port", fp, NULL};
+    char *out = NULL;
+    cr_assert_eq(pgt_run(argv, &out), 0, "generate-config: %s", out);
+    free(out);
+    serve(n);
+}
+
+static void start(void)
+{
+    make_node(&A);
+    make_node(&B);
+}
+
+static void stop_node(node *n)
+{
+    if (n->proc.pid > 0) pgt_stop(&n->proc, SIGTERM, 20000);
+    pgt_rmtree(n->dir);
+    free(n->dir);
+}
+
+static void stop(void)
+{
+    stop_node(&A);
+    stop_node(&B);
+}
+
+TestSuite(fed_rooms, .init = start, .fini = stop, .timeout = 240);
+
+static char *enc(const char *s)
+{
+    static char buf[4][512];
+    static int k;
+    char *o = buf[k++ & 3], *p = o;
+    for (; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("-._~", *s))
+            *p++ = *s;
+        else p += sprintf(p, "%%%02X", (unsigned char)*s);
+    }
+    *p = 0;
+    return o;
+}
+
+static json_t *call(const node *n, const char *method, const char *token, const char *body, long *status,
+                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static json_t *call(const node *n, const char *method, const char *token, const char *body, long *status,
+                    const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    return pgt_mx_call(n->base, method, path, token, body, status);
+}
+
+static void send_text(const node *n, const pgt_mx_login *u, const char *room, const char *text, int txn)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
+    long st;
+    json_t *r = call(n, "PUT", u->token, body, &st, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%d", enc(room),
+                     txn);
+    cr_assert_eq(st, 200, "send on %s: %ld %s", n->name, st, json_dumps(r, 0));
+    json_decref(r);
+}
+
+/* Whether `text` shows in the latest 50 events of /messages for `u` on `n`. */
+static bool sees(const node *n, const pgt_mx_login *u, const char *room, const char *text)
+{
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50", enc(room));
+    bool found = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(r, "chunk"), i, ev) {
+        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        found |= body && strcmp(body, text) == 0;
+    }
+    json_decref(r);
+    return found;
+}
+
+static bool eventually_sees(const node *n, const pgt_mx_login *u, const char *room, const char *text, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 200) {
+        if (sees(n, u, room, text)) return true;
+        usleep(200 * 1000);
+    }
+    return false;
+}
+
+/* A room on A with alias #hall:A, and bob of B joined through it. */
+static void joined_room(pgt_mx_login *alice, pgt_mx_login *bob, char *room, size_t room_len)
+{
+    cr_assert_eq(pgt_mx_register(A.base, "alice", "pw-alice-1", alice), 0);
+    cr_assert_eq(pgt_mx_register(B.base, "bob", "pw-bob-1", bob), 0);
+    long st;
+    json_t *r = call(&A, "POST", alice->token, "{\"preset\":\"public_chat\",\"room_alias_name\":\"hall\",\"name\":\"Hall\"}",
+                     &st, "/_matrix/client/v3/createRoom");
+    cr_assert_eq(st, 200, "createRoom: %s", json_dumps(r, 0));
+    snprintf(room, room_len, "%s", json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    char alias[128];
+    snprintf(alias, sizeof alias, "#hall:%s", A.name);
+    r = call(&B, "POST", bob->token, "{}", &st, "/_matrix/client/v3/join/%s", enc(alias));
+    cr_assert_eq(st, 200, "join by alias on B: %ld %s", st, json_dumps(r, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(r, "room_id")), room);
+    json_decref(r);
+}
+
+Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
+{
+    pgt_mx_login alice, bob;
+    char room[256];
+    joined_room(&alice, &bob, room, sizeof room);
+
+    /* B holds the room's state: its name came with the join. */
+    long st;
+    json_t *r = call(&B, "GET", bob.token, NULL, &st, "/_matrix/client/v3/rooms/%s/state/m.room.name", enc(room));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(r, "name")), "Hall");
+    json_decref(r);
+    /* A learns of bob's join (it was sent to A) and lists him. */
+    r = call(&A, "GET", alice.token, NULL, &st, "/_matrix/client/v3/rooms/%s/joined_members", enc(room));
+    cr_assert_eq(st, 200);
+    cr_assert_not_null(json_object_get(json_object_get(r, "joined"), bob.user_id), "%s", json_dumps(r, 0));
+    json_decref(r);
+
+    send_text(&A, &alice, room, "hello from A", 1);
+    cr_assert(eventually_sees(&B, &bob, room, "hello from A", 15000), "B never got A's message");
+    send_text(&B, &bob, room, "hello from B", 1);
+    cr_assert(eventually_sees(&A, &alice, room, "hello from B", 15000), "A never got B's message");
+    cr_assert(sees(&B, &bob, room, "hello from B"));
+
+    /* B goes down; A keeps talking; B comes back on the same data and catches up. */
+    cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);
+    send_text(&A, &alice, room, "while B was away 1", 2);
+    send_text(&A, &alice, room, "while B was away 2", 3);
+    usleep(1500 * 1000); /* at least one delivery attempt fails and backs off */
+    serve(&B);
+    cr_assert(eventually_sees(&B, &bob, room, "while B was away 1", 60000), "B did not catch up");
+    cr_assert(eventually_sees(&B, &bob, room, "while B was away 2", 5000));
+    /* And the room still works both ways. */
+    send_text(&B, &bob, room, "back on B", 2);
+    cr_assert(eventually_sees(&A, &alice, room, "back on B", 15000));
+}
+
+/* A request to A signed with B's key file, as B. */
+static long signed_to_a(const char *method, const char *uri, const char *body, json_t **answer)
+{
+    char path[1200], err[256];
+    snprintf(path, sizeof path, "%s/signing.key", B.dir);
+    hs_signing_key k;
+    cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
+    json_t *content = body ? json_loads(body, 0, NULL) : NULL;
+    char auth[HS_XMATRIX_MAX_HEADER], line[HS_XMATRIX_MAX_HEADER + 32], url[1400];
+    hs_err herr;
+    cr_assert_eq(hs_xmatrix_sign(method, uri, B.name, A.name, content, &k, auth, sizeof auth, &herr), 0, "%s",
+                 herr.msg);
+    json_decref(content);
+    snprintf(line, sizeof line, "Authorization: %s", auth);
+    const char *headers[] = {line, "Content-Type: application/json", NULL};
+    snprintf(url, sizeof url, "https://localhost:%d%s", A.fport, uri);
+    pgt_req opt = {.method = method, .headers = headers, .body = body, .body_len = body ? strlen(body) : 0};
+    pgt_http resp = pgt_http_do(url, &opt);
+    *answer = json_loads(resp.body ? resp.body : "", 0, NULL);
+    long status = resp.status;
+    pgt_http_free(&resp);
+    return status;
+}
+
+Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
+{
+    pgt_mx_login alice;
+    cr_assert_eq(pgt_mx_register(A.base, "alice", "pw-alice-1", &alice), 0);
+    long st;
+    json_t *r = call(&A, "POST", alice.token, "{\"preset\":\"public_chat\"}", &st, "/_matrix/client/v3/createRoom");
+    cr_assert_eq(st, 200);
+    char room[256], uri[600];
+    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    r = call(&A, "GET", alice.token, NULL, &st, "/_matrix/client/v3/rooms/%s/state/m.room.create", enc(room));
+    json_decref(r);
+
+    /* B has no member in the room: no state, no backfill. */
+    json_t *ans;
+    snprintf(uri, sizeof uri, "/_matrix/federation/v1/backfill/%s?v=%s&limit=5", enc(room), enc("$x"));
+    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 403, "%s", json_dumps(ans, 0));
+    json_decref(ans);
+    /* make_join answers a template for B's own users only. */
+    char user[128];
+    snprintf(user, sizeof user, "@carol:%s", B.name);
+    snprintf(uri, sizeof uri, "/_matrix/federation/v1/make_join/%s/%s?ver=10", enc(room), enc(user));
+    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 200, "%s", json_dumps(ans, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(ans, "room_version")), "10");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ans, "event"), "state_key")), user);
+    json_decref(ans);
+    snprintf(uri, sizeof uri, "/_matrix/federation/v1/make_join/%s/%s?ver=10", enc(room), enc(alice.user_id));
+    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 403);
+    json_decref(ans);
+    snprintf(uri, sizeof uri, "/_matrix/federation/v1/make_join/%s/%s?ver=1", enc(room), enc(user));
+    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 400, "%s", json_dumps(ans, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(ans, "errcode")), "M_INCOMPATIBLE_ROOM_VERSION");
+    json_decref(ans);
+
+    /* A forged PDU (not signed by B) gets a per-PDU error; a retry of the transaction ID
+     * gets the same answer. */
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"origin\":\"%s\",\"origin_server_ts\":1,\"pdus\":[{\"type\":\"m.room.message\",\"room_id\":\"%s\","
+             "\"sender\":\"%s\",\"content\":{\"body\":\"x\"},\"depth\":5,\"prev_events\":[],\"auth_events\":[],"
+             "\"origin_server_ts\":1,\"hashes\":{\"sha256\":\"aaaa\"},\"signatures\":{}}]}",
+             B.name, room, user);
+    cr_assert_eq(signed_to_a("PUT", "/_matrix/federation/v1/send/t1", body, &ans), 200, "%s", json_dumps(ans, 0));
+    char *first = json_dumps(ans, JSON_SORT_KEYS);
+    const char *k;
+    json_t *v;
+    int n = 0;
+    json_object_foreach(json_object_get(ans, "pdus"), k, v) {
+        cr_assert_not_null(json_object_get(v, "error"), "%s", first);
+        n++;
+    }
+    cr_assert_eq(n, 1, "%s", first);
+    json_decref(ans);
+    cr_assert_eq(signed_to_a("PUT", "/_matrix/federation/v1/send/t1", body, &ans), 200);
+    char *second = json_dumps(ans, JSON_SORT_KEYS);
+    cr_assert_str_eq(first, second);
+    free(first);
+    free(second);
+    json_decref(ans);
+    /* Too many PDUs in one transaction. */
+    json_t *big = json_pack("{sss[]}", "origin", B.name, "pdus");
+    for (int i = 0; i < 51; i++) json_array_append_new(json_object_get(big, "pdus"), json_object());
+    char *bigtext = json_dumps(big, JSON_COMPACT);
+    cr_assert_eq(signed_to_a("PUT", "/_matrix/federation/v1/send/t2", bigtext, &ans), 400);
+    free(bigtext);
+    json_decref(big);
+    json_decref(ans);
+}
