@@ -3,10 +3,10 @@
  * deletion hook. Cross-signing lives in hs_api_keys_xsign.c, to-device messaging in
  * hs_api_keys_todevice.c.
  *
- * keys/upload checks everything before it writes: one-time keys first (a conflicting
- * re-use of a key ID refuses the whole request, as Synapse does), then the device keys
- * (stored only when they changed, so a re-upload of the same keys does not make every
- * peer re-query), then fallback keys. Keys/query shows a user_signing key only to its
+ * keys/upload checks the whole body first (hs_e2ee), then stores it in one transaction:
+ * a conflicting re-use of a one-time key ID refuses the whole request, as Synapse does;
+ * device keys are written only when they changed, so a re-upload of the same keys does
+ * not make every peer re-query. Keys/query shows a user_signing key only to its
  * owner and a signature made by someone else only to that signer (the spec's
  * visibility rules: who you verified is your business). */
 #include "server-core/hs_api_keys.h"

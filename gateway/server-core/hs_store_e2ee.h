@@ -2,8 +2,9 @@
  * server (device keys, one-time and fallback keys, cross-signing keys, signatures made
  * on them) and of the two streams /sync reads: the to-device inbox and the device list
  * changes. JSON travels as text the caller has already validated; this layer never
- * parses it. Multi-row writes (an OTK batch, a to-device send, a cross-signing upload)
- * are single transactions, so a failure leaves no half-written batch.
+ * parses it. Multi-row writes (a key upload, a request's claims, a to-device send, a
+ * cross-signing upload) are single transactions, so a failure leaves no half-written
+ * batch.
  *
  * Return convention: 0 success, 1 "absent"/"nothing to do" where stated, -1 database
  * error. Strings returned through char ** are malloc'd and owned by the caller. */
