@@ -7,8 +7,9 @@
  * with quic-go's 4-byte CIDs); no datagram exceeds 1452 bytes and the Initials are 1280.
  *
  * Endpoint: quic-go's real first Initial (C -> A, 1280 bytes, 12-byte DCID) fed to a
- * pc_session with A's seed is accepted and answered with v1 long-header packets of at
- * most 1200 bytes addressed to C's SCID.
+ * pc_session with A's seed and ALPN "matrix" is accepted and answered with v1
+ * long-header packets of at most 1200 bytes addressed to C's SCID; an endpoint with
+ * another ALPN refuses it with one CONNECTION_CLOSE.
  *
  * Certificates: the fixture's certificates travel in Handshake packets encrypted with
  * keys derived from the captured X25519 exchange, so they cannot be extracted; the
@@ -220,6 +221,17 @@ Test(pc_quic, endpoint_answers_quic_go_initial)
         cr_assert(hex_eq(h.dcid, h.dcid_len, "e201a20a"), "reply goes to quic-go's SCID");
         cr_assert_eq(h.scid_len, PC_SESSION_CID_LEN);
     }
+    pc_session_free(s, 1000000000ull);
+
+    /* the same ClientHello against an endpoint that only speaks another ALPN is refused
+     * (TLS alert no_application_protocol), so the one above was accepted for "matrix" */
+    pc_session_config other = {.alpn = {"other"}};
+    cr_assert_eq(pc_session_new(&s, seed, &other, &cb, NULL, 1700000000), PC_OK);
+    n_sent = 0;
+    pc_session_recv(s, init->src, init->payload, init->len, 1000000000ull);
+    pc_session_flush(s, 1000000000ull);
+    cr_assert_eq(pc_session_conn_count(s), 0, "a ClientHello without our ALPN was not refused");
+    cr_assert_eq(n_sent, 1, "one CONNECTION_CLOSE");
     pc_session_free(s, 1000000000ull);
     free_traffic(t, n);
 }
