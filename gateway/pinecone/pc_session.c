@@ -584,6 +584,22 @@ static void send_stateless_reset(pc_session *s, const uint8_t dest[PC_KEY_LEN], 
         s->cb.send_datagram(dest, out, (size_t)n, s->ud);
 }
 
+/* A client started with a version we do not speak (e.g. QUIC v2): tell it we speak v1.
+ * Only for datagrams of a client's first-flight size, so it cannot amplify. */
+static void send_version_negotiation(pc_session *s, const uint8_t dest[PC_KEY_LEN], const pc_quic_hdr *h,
+                                     size_t len)
+{
+    if (!h->long_header || len < PC_SESSION_MAX_TX)
+        return;
+    static const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+    uint8_t out[256], rnd;
+    randombytes_buf(&rnd, 1);
+    ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(out, sizeof out, rnd, h->scid, h->scid_len, h->dcid,
+                                                          h->dcid_len, versions, 1);
+    if (n > 0)
+        s->cb.send_datagram(dest, out, (size_t)n, s->ud);
+}
+
 /* ---- public: lifecycle ---------------------------------------------------------------- */
 
 int pc_session_new(pc_session **out, const uint8_t seed[PC_SEED_LEN], const pc_session_config *cfg,
@@ -650,7 +666,12 @@ void pc_session_recv(pc_session *s, const uint8_t src[PC_KEY_LEN], const uint8_t
     if (len == 0 || len > PC_SESSION_MAX_RX || memcmp(src, s->key, PC_KEY_LEN) == 0)
         return;
     pc_quic_hdr h;
-    if (pc_quic_hdr_parse(data, len, PC_SESSION_CID_LEN, &h) != PC_OK)
+    int hrc = pc_quic_hdr_parse(data, len, PC_SESSION_CID_LEN, &h);
+    if (hrc == PC_ERR_QUIC) {
+        send_version_negotiation(s, src, &h, len);
+        return;
+    }
+    if (hrc != PC_OK)
         return;
     conn *c = conn_by_cid(s, h.dcid, h.dcid_len);
     if (c && memcmp(c->peer, src, PC_KEY_LEN) != 0)

@@ -28,8 +28,11 @@
  * pc_session_open_stream, but must not call pc_session_recv, _flush, _handle_timeout or
  * _free. Not thread-safe.
  *
- * Not done: QUIC v2 and version negotiation (quic-go clients start with v1), 0-RTT,
- * connection migration, unidirectional streams (refused: limit 0). */
+ * A client Initial of another version (QUIC v2, say) gets a Version Negotiation packet
+ * offering v1, as quic-go's clients start with v1 anyway.
+ *
+ * Not done: QUIC v2 itself, 0-RTT, connection migration, unidirectional streams (refused:
+ * limit 0). */
 #ifndef PC_SESSION_H
 #define PC_SESSION_H
 

@@ -236,6 +236,36 @@ Test(pc_quic, endpoint_answers_quic_go_initial)
     free_traffic(t, n);
 }
 
+Test(pc_quic, unknown_version_gets_version_negotiation)
+{
+    uint8_t seed[32], c_key[32];
+    memset(seed, 1, sizeof seed);
+    tpc_unhex(KEY_C, c_key, 32);
+    pc_session *s;
+    pc_session_config cfg = {.alpn = {"matrix"}};
+    pc_session_callbacks cb = {cap_send, nop_open, nop_data, nop_closed, NULL};
+    cr_assert_eq(pc_session_new(&s, seed, &cfg, &cb, NULL, 1700000000), PC_OK);
+    /* a QUIC v2 (0x6b3343cf) Initial-sized datagram, DCID 01..08, SCID aa bb cc dd */
+    uint8_t v2[1200] = {0xc0, 0x6b, 0x33, 0x43, 0xcf, 8, 1, 2, 3, 4, 5, 6, 7, 8, 4, 0xaa, 0xbb, 0xcc, 0xdd};
+    n_sent = 0;
+    pc_session_recv(s, c_key, v2, sizeof v2, 1000000000ull);
+    cr_assert_eq(n_sent, 1);
+    pc_quic_hdr h;
+    cr_assert_eq(pc_quic_hdr_parse(sent[0], sent_len[0], 4, &h), PC_OK);
+    cr_assert_eq(h.type, PC_QUIC_VERSION_NEG);
+    cr_assert(hex_eq(h.dcid, h.dcid_len, "aabbccdd"), "sent back to the client's SCID");
+    cr_assert(hex_eq(h.scid, h.scid_len, "0102030405060708"));
+    size_t off = 1 + 4 + 1 + h.dcid_len + 1 + h.scid_len;
+    cr_assert_eq(sent_len[0], off + 4, "one version listed");
+    cr_assert(memcmp(sent[0] + off, "\x00\x00\x00\x01", 4) == 0, "v1 offered");
+    cr_assert_eq(pc_session_conn_count(s), 0);
+    /* a small one is not answered (no amplification) */
+    n_sent = 0;
+    pc_session_recv(s, c_key, v2, 100, 1000000000ull);
+    cr_assert_eq(n_sent, 0);
+    pc_session_free(s, 1000000000ull);
+}
+
 /* ---- certificates ---- */
 
 static pc_tls_identity *identity(uint8_t seed_byte)
