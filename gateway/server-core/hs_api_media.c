@@ -103,6 +103,9 @@ static void create_post(const hs_request *req, hs_response *resp, void *ctx)
     hs_access_identity who;
     int64_t now = wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    /* Lapsed reservations are dropped here, where new ones are made, so the table never
+     * grows with IDs nobody can use any more. */
+    hs_store_media_forget_expired(srv->store, now);
     int64_t pending = hs_store_media_pending_count(srv->store, who.user_id, now);
     if (pending < 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read reservations");

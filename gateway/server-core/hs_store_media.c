@@ -123,6 +123,17 @@ int hs_store_media_get(hs_store *st, const char *media_id, hs_store_media *out)
     return ret;
 }
 
+int64_t hs_store_media_forget_expired(hs_store *st, int64_t now_ms)
+{
+    sqlite3_stmt *s = prep(st, "DELETE FROM media WHERE size < 0 AND unused_expires_ts <= ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    int rc = sqlite3_step(s);
+    int64_t n = sqlite3_changes(hs_store_sqlite(st));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
 int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t now_ms)
 {
     sqlite3_stmt *s = prep(st, "SELECT count(*) FROM media WHERE user_id = ?1 AND size < 0 AND unused_expires_ts > ?2");

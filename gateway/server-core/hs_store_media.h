@@ -51,6 +51,10 @@ int hs_store_media_complete(hs_store *st, const hs_store_media *m);
 /* Reads the row of `media_id` into *out. Returns 0, 1 if absent, -1 on error. */
 int hs_store_media_get(hs_store *st, const char *media_id, hs_store_media *out);
 
+/* Deletes reservations whose time ran out before now_ms without an upload completing
+ * (also ones an interrupted upload left claimed). Returns the number deleted, or -1. */
+int64_t hs_store_media_forget_expired(hs_store *st, int64_t now_ms);
+
 /* Reservations by `user_id` that are still pending at now_ms (for the per-user cap). */
 int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t now_ms);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server-core/hs_api_media.h"
 #include "server-core/hs_media.h"
@@ -182,6 +183,14 @@ static void expect_header(const pgt_http *r, const char *name, const char *want)
 static void fill(uint8_t *buf, size_t len, unsigned seed)
 {
     for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)((i * 131u + seed) ^ (i >> 7)); /* includes NUL bytes */
+}
+
+/* Wall-clock ms one day and a minute from now: past every reservation made so far. */
+static int64_t wall_ms_plus_day(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (24 * 60 + 1) * 60 * 1000LL;
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
@@ -388,6 +397,11 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     }
     r = raw("POST", b.token, NULL, NULL, 0, "/_matrix/media/v1/create");
     expect_errcode(&r, 429, "M_LIMIT_EXCEEDED");
+    /* A day later the unused reservations have lapsed and are forgotten. */
+    cr_assert_eq(hs_store_media_forget_expired(srv.store, wall_ms_plus_day()), HS_MEDIA_MAX_PENDING);
+    r = raw("POST", b.token, NULL, NULL, 0, "/_matrix/media/v1/create");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pgt_http_free(&r);
 }
 
 Test(hs_media_api, files_survive_a_restart)
