@@ -6,9 +6,8 @@
  *                                     back to STUN/host candidates);
  *   GET  /thirdparty/protocols        200 {} - no application service bridges;
  *   GET  /account/3pid                200 {"threepids": []} - no identity server binding;
- *   GET  /notifications               200 {"notifications": []} - push rules are stored and
- *                                     served (hs_push) but not evaluated against events, so
- *                                     there is nothing that notified; no next_token;
+ *   GET  /notifications               the caller's push rules evaluated over their rooms'
+ *                                     events (hs_api_misc_notifications.c);
  *   POST /user/{userId}/openid/request_token   a random token, its SHA-256 stored with a
  *                                     one hour expiry; GET /_matrix/federation/v1/openid/
  *                                     userinfo?access_token= on the federation router answers
@@ -28,6 +27,7 @@
 #include <time.h>
 
 #include "server-core/hs_access.h"
+#include "server-core/hs_api_misc_internal.h"
 #include "server-core/hs_api_search.h"
 #include "server-core/hs_api_tags.h"
 #include "server-core/hs_base64.h"
@@ -115,12 +115,6 @@ static void threepids_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_access_identity who;
     if (auth(ctx, req, resp, &who) == 0) hs_response_json(resp, 200, json_pack("{s[]}", "threepids"));
-}
-
-static void notifications_get(const hs_request *req, hs_response *resp, void *ctx)
-{
-    hs_access_identity who;
-    if (auth(ctx, req, resp, &who) == 0) hs_response_json(resp, 200, json_pack("{s[]}", "notifications"));
 }
 
 /* ---- OpenID ------------------------------------------------------------------------------ */
@@ -372,7 +366,7 @@ int hs_api_misc_register(hs_server *srv)
         {"GET", "/voip/turnServer", turn_server_get},
         {"GET", "/thirdparty/protocols", protocols_get},
         {"GET", "/account/3pid", threepids_get},
-        {"GET", "/notifications", notifications_get},
+        {"GET", "/notifications", hs_api_misc__notifications_get},
         {"POST", "/user/{userId}/openid/request_token", openid_request_token},
         {"POST", "/rooms/{roomId}/report/{eventId}", report_post},
         {"POST", "/knock/{roomIdOrAlias}", knock_post},

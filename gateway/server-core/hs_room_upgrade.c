@@ -95,8 +95,10 @@ static long long highest_needed(const old_room *o, const json_t *pl, long long f
     return max;
 }
 
-/* The createRoom request for the replacement room. Sets *initial_pl / *final_pl (new
- * references or NULL when the old room has no power levels). */
+/* The createRoom request for the replacement room (new reference). Its power levels
+ * give `user` the highest level the old ones mention, so every copy is allowed;
+ * *final_pl is what the new room keeps afterwards (the old content with the user's own
+ * level, new reference), NULL when the old room has no power levels. */
 static json_t *create_request(const old_room *o, const hs_room_version *nrv, const char *room_id,
                               const char *last_event, const char *user, long long user_level, bool was_public,
                               json_t **final_pl)

@@ -188,6 +188,65 @@ int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id)
     return result;
 }
 
+/* ---- notifications ------------------------------------------------------------------- */
+
+long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char *not_sender, int64_t before,
+                                long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts FROM events e"
+                           " WHERE e.room_id IN (SELECT value FROM json_each(?1)) AND e.sender != ?2"
+                           " AND (?3 = 0 OR e.stream_ordering < ?3)"
+                           " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+                           " ORDER BY e.stream_ordering DESC LIMIT ?4");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, rooms_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, not_sender, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, before);
+    sqlite3_bind_int64(s, 4, limit);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_notify_event ev = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                                    (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                                    sqlite3_column_int64(s, 4)};
+        n++;
+        if (fn(ctx, &ev) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
+int hs_store_read_up_to(hs_store *st, const char *room_id, const char *user_id, int64_t *stream)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "SELECT COALESCE(MAX(e.stream_ordering), 0) FROM receipts r"
+                           " JOIN events e ON e.event_id = r.event_id WHERE r.room_id = ?1 AND r.user_id = ?2"
+                           " AND r.thread_id = '' AND r.receipt_type IN ('m.read', 'm.read.private')");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, user_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *stream = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int hs_store_joined_count(hs_store *st, const char *room_id, int64_t *count)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT COUNT(*) FROM current_state WHERE room_id = ?1"
+                                                " AND type = 'm.room.member' AND membership = 'join'");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *count = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* ---- event reports ----------------------------------------------------------------- */
 
 int hs_store_report_put(hs_store *st, const char *room_id, const char *event_id, const char *user_id,

@@ -1,6 +1,7 @@
 /* hs_store_search: storage of the "client extras" - the full-text index behind POST
- * /search, event reports, OpenID tokens - and two read-only queries over the room
- * engine's events table (the event nearest a timestamp, the newest event of a room).
+ * /search, event reports, OpenID tokens - and read-only queries over other areas' tables
+ * (the event nearest a timestamp, the newest event of a room, the candidate events,
+ * read receipt position and joined member count GET /notifications needs).
  *
  * The search index is an SQLite FTS5 table filled lazily from the events table: each
  * search first indexes every event whose stream ordering is above the last indexed one
@@ -64,6 +65,32 @@ int hs_store_event_near_ts(hs_store *st, const char *room_id, int64_t ts, bool f
 /* The room's newest event (by stream ordering) into *event_id (malloc'd). Returns 0, 1
  * for a room without events, -1. */
 int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id);
+
+/* ---- notifications ------------------------------------------------------------------- */
+
+/* One candidate event for GET /notifications. Strings are borrowed for the callback. */
+typedef struct hs_store_notify_event {
+    int64_t stream;
+    const char *event_id;
+    const char *room_id;
+    const char *pdu_json;
+    int64_t origin_server_ts;
+} hs_store_notify_event;
+
+/* Events of the rooms in rooms_json (a JSON array of room IDs as text) not sent by
+ * `not_sender` and not redacted, with stream ordering below `before` (0: no bound),
+ * newest first, at most `limit`. A non-zero return from fn stops the walk (not an
+ * error). Returns the number of events visited, or -1. */
+long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char *not_sender, int64_t before,
+                                long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx);
+
+/* The stream ordering of the event the user's unthreaded m.read / m.read.private receipt
+ * in the room points to (the later of the two; reads the sync engineer's receipts
+ * table), 0 when there is none. Returns 0 or -1. */
+int hs_store_read_up_to(hs_store *st, const char *room_id, const char *user_id, int64_t *stream);
+
+/* The number of members joined to the room now. Returns 0 or -1. */
+int hs_store_joined_count(hs_store *st, const char *room_id, int64_t *count);
 
 /* ---- event reports ----------------------------------------------------------------- */
 

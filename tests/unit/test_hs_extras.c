@@ -1,6 +1,7 @@
 /* The client extras end to end over HTTP on a real server: room tags (and that /sync
  * delivers them as m.tag account data), the fixed answers clients ask for at startup
- * (turnServer, thirdparty protocols, 3PIDs, notifications), OpenID tokens checked
+ * (turnServer, thirdparty protocols, 3PIDs), notifications from the push rules evaluated
+ * over the caller's rooms (highlight, read, paging), OpenID tokens checked
  * through the federation userinfo endpoint, event reports and their admin list,
  * timestamp_to_event in both directions, and knocking - each with the spec's errors. */
 #include <criterion/criterion.h>
@@ -339,4 +340,79 @@ Test(hs_extras, knock_on_knock_rooms_only)
     expect_error("POST", bob.token, fmt("/_matrix/client/v3/knock/%s", closed), "{\"reason\":7}", 400, "M_BAD_JSON");
     free(knock_room);
     free(closed);
+}
+
+static const char *notif_event_id(const json_t *list, size_t i)
+{
+    return json_string_value(json_object_get(json_object_get(json_array_get(list, i), "event"), "event_id"));
+}
+
+Test(hs_extras, notifications_from_push_rules)
+{
+    pgt_mx_login carol;
+    cr_assert_eq(pgt_mx_register(hs.base, "carol", "pw-carol-1", &carol), 0);
+    char *room = create_room(&bob, "{\"preset\":\"public_chat\"}");
+    char *before_join = send_text(&bob, room, "said before alice came");
+    json_decref(call("POST", alice.token, fmt("/_matrix/client/v3/join/%s", room), "{}", 200));
+    json_decref(call("POST", carol.token, fmt("/_matrix/client/v3/join/%s", room), "{}", 200));
+    char *plain = send_text(&bob, room, "good morning everyone");
+    char *own = send_text(&alice, room, "my own words");
+    char *named = send_text(&carol, room, "is alice around?");
+
+    json_t *j = call("GET", alice.token, "/_matrix/client/v3/notifications", NULL, 200);
+    json_t *list = json_object_get(j, "notifications");
+    /* newest first; not alice's own message, not what was said before she joined */
+    cr_assert_eq(json_array_size(list), 2, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(notif_event_id(list, 0), named);
+    cr_assert_str_eq(notif_event_id(list, 1), plain);
+    json_t *first = json_array_get(list, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "room_id")), room);
+    cr_assert(json_is_integer(json_object_get(first, "ts")));
+    cr_assert(json_is_false(json_object_get(first, "read")));
+    /* the display name rule highlights */
+    bool highlight = false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(first, "actions"), i, a) {
+        if (json_is_object(a) && strcmp(json_string_value(json_object_get(a, "set_tweak")), "highlight") == 0)
+            highlight = !json_is_false(json_object_get(a, "value"));
+    }
+    cr_assert(highlight);
+    cr_assert_null(json_object_get(j, "next_token"));
+    json_decref(j);
+
+    j = call("GET", alice.token, "/_matrix/client/v3/notifications?only=highlight", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "notifications")), 1);
+    cr_assert_str_eq(notif_event_id(json_object_get(j, "notifications"), 0), named);
+    json_decref(j);
+
+    /* a read receipt on the plain message marks it read; paging one at a time */
+    json_decref(call("POST", alice.token, fmt("/_matrix/client/v3/rooms/%s/receipt/m.read/%s", room, plain), "{}",
+                     200));
+    j = call("GET", alice.token, "/_matrix/client/v3/notifications?limit=1", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "notifications")), 1);
+    cr_assert_str_eq(notif_event_id(json_object_get(j, "notifications"), 0), named);
+    const char *next = json_string_value(json_object_get(j, "next_token"));
+    cr_assert_not_null(next);
+    json_t *j2 = call("GET", alice.token, fmt("/_matrix/client/v3/notifications?limit=1&from=%s", next), NULL, 200);
+    json_t *l2 = json_object_get(j2, "notifications");
+    cr_assert_eq(json_array_size(l2), 1);
+    cr_assert_str_eq(notif_event_id(l2, 0), plain);
+    cr_assert(json_is_true(json_object_get(json_array_get(l2, 0), "read")));
+    json_decref(j2);
+    json_decref(j);
+
+    /* a user who disabled the catch-all rules gets only what still notifies */
+    json_decref(call("PUT", alice.token, "/_matrix/client/v3/pushrules/global/underride/.m.rule.message/enabled",
+                     "{\"enabled\":false}", 200));
+    j = call("GET", alice.token, "/_matrix/client/v3/notifications", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "notifications")), 1);
+    cr_assert_str_eq(notif_event_id(json_object_get(j, "notifications"), 0), named);
+    json_decref(j);
+    expect_error("GET", alice.token, "/_matrix/client/v3/notifications?from=abc", NULL, 400, "M_INVALID_PARAM");
+    free(room);
+    free(before_join);
+    free(plain);
+    free(own);
+    free(named);
 }

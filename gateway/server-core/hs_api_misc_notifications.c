@@ -1,0 +1,276 @@
+/* hs_api_misc_notifications: GET /notifications - the events that notified the caller,
+ * newest first. Nothing is recorded at send time: the caller's push rules
+ * (hs_push_rules_for_user) are evaluated (hs_push_evaluate) at read time over the events
+ * of their joined rooms, which gives the same answer as rules evaluated when the event
+ * arrived as long as the rules did not change since.
+ *
+ * Approximations, stated: the room facts the rules look at (the caller's display name,
+ * the joined member count, the sender's power level and the notifications levels) are
+ * taken from the room's current state, not the state at each event; only events the
+ * caller could see as a member at the time (history visibility without the "shared"
+ * look-back, hs_room_visibility with joined_now false) are considered, so history from
+ * before a join never notifies. `read` is whether the caller's m.read / m.read.private
+ * receipt is at or after the event. At most SCAN_MAX events are evaluated per request;
+ * next_token (a stream ordering) then continues the walk. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server-core/hs_access.h"
+#include "server-core/hs_api_misc_internal.h"
+#include "server-core/hs_auth.h"
+#include "server-core/hs_push.h"
+#include "server-core/hs_push_eval.h"
+#include "server-core/hs_room_format.h"
+#include "server-core/hs_room_visibility.h"
+#include "server-core/hs_store_rooms.h"
+#include "server-core/hs_store_search.h"
+
+#define SCAN_MAX 1000
+#define LIMIT_DEFAULT 20
+#define LIMIT_MAX 100
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the rules need to know about one room, read once per request. */
+typedef struct room_facts {
+    char room_id[256];
+    const hs_room_version *rv;
+    json_t *power_levels;     /* content, or NULL */
+    json_t *create;           /* content of m.room.create plus "sender", or NULL */
+    char *display_name;       /* the caller's, or NULL */
+    int64_t members;
+    int64_t read_upto;
+} room_facts;
+
+typedef struct walk {
+    hs_store *st;
+    const char *user;
+    const json_t *ruleset;    /* the "global" rules */
+    bool only_highlight;
+    long limit;
+    room_facts *rooms;
+    size_t n_rooms, cap_rooms;
+    hs_room_visibility *vis;
+    hs_room_viewer viewer;
+    json_t *out;
+    int64_t last_stream;      /* last event consumed */
+    bool more;
+    int failed;
+} walk;
+
+/* The content of the room's current (type, "") state event, new reference or NULL;
+ * with `sender`, the event's sender is added as "sender". */
+static json_t *state_content(hs_store *st, const char *room_id, const char *type, bool sender)
+{
+    char *id = NULL;
+    if (hs_store_state_get(st, room_id, type, "", &id) != 0) return NULL;
+    hs_store_event ev;
+    int rc = hs_store_event_get(st, id, &ev);
+    free(id);
+    if (rc != 0) return NULL;
+    json_t *pdu = json_loads(ev.pdu_json, 0, NULL);
+    hs_store_event_clear(&ev);
+    json_t *c = json_incref(json_object_get(pdu, "content"));
+    if (c && sender) {
+        json_t *copy = json_deep_copy(c);
+        json_decref(c);
+        c = copy;
+        json_object_set(c, "sender", json_object_get(pdu, "sender"));
+    }
+    json_decref(pdu);
+    return c;
+}
+
+static room_facts *facts_for(walk *w, const char *room_id)
+{
+    for (size_t i = 0; i < w->n_rooms; i++)
+        if (strcmp(w->rooms[i].room_id, room_id) == 0) return &w->rooms[i];
+    if (w->n_rooms == w->cap_rooms) {
+        size_t cap = w->cap_rooms ? w->cap_rooms * 2 : 8;
+        room_facts *r = realloc(w->rooms, cap * sizeof *r);
+        if (!r) return NULL;
+        w->rooms = r;
+        w->cap_rooms = cap;
+    }
+    room_facts *f = &w->rooms[w->n_rooms];
+    memset(f, 0, sizeof *f);
+    snprintf(f->room_id, sizeof f->room_id, "%s", room_id);
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    if (hs_store_room_get(w->st, room_id, version) != 0 || !(f->rv = hs_room_version_get(version))) return NULL;
+    if (hs_store_joined_count(w->st, room_id, &f->members) != 0 ||
+        hs_store_read_up_to(w->st, room_id, w->user, &f->read_upto) != 0)
+        return NULL;
+    f->power_levels = state_content(w->st, room_id, "m.room.power_levels", false);
+    f->create = state_content(w->st, room_id, "m.room.create", true);
+    char *member_id = NULL;
+    if (hs_store_state_get(w->st, room_id, "m.room.member", w->user, &member_id) == 0) {
+        hs_store_event ev;
+        if (hs_store_event_get(w->st, member_id, &ev) == 0) {
+            json_t *pdu = json_loads(ev.pdu_json, 0, NULL);
+            const char *name = json_string_value(json_object_get(json_object_get(pdu, "content"), "displayname"));
+            if (name) f->display_name = strdup(name);
+            json_decref(pdu);
+            hs_store_event_clear(&ev);
+        }
+        free(member_id);
+    }
+    w->n_rooms++;
+    return f;
+}
+
+/* The sender's power level from the current power levels (v12 creators outrank all;
+ * without power levels the v1-11 creator has 100). */
+static int64_t sender_power(const room_facts *f, const char *sender)
+{
+    const char *creator = json_string_value(json_object_get(f->create, "sender"));
+    bool is_creator = creator && strcmp(creator, sender) == 0;
+    if (f->rv->creators_infinite_power) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(f->create, "additional_creators"), i, v) {
+            if (json_is_string(v) && strcmp(json_string_value(v), sender) == 0) is_creator = true;
+        }
+        if (is_creator) return INT64_MAX;
+    }
+    if (!f->power_levels) return is_creator ? 100 : 0;
+    long long level;
+    const json_t *u = json_object_get(json_object_get(f->power_levels, "users"), sender);
+    if (u && hs_auth_parse_level(f->rv, u, &level)) return level;
+    u = json_object_get(f->power_levels, "users_default");
+    return u && hs_auth_parse_level(f->rv, u, &level) ? level : 0;
+}
+
+/* The actions array of the rule `rule_id` in the ruleset (borrowed), NULL if absent. */
+static json_t *rule_actions(const json_t *ruleset, const char *rule_id)
+{
+    static const char *const kinds[] = {"override", "content", "room", "sender", "underride"};
+    for (size_t k = 0; k < 5; k++) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(ruleset, kinds[k]), i, r) {
+            const char *id = json_string_value(json_object_get(r, "rule_id"));
+            if (id && strcmp(id, rule_id) == 0) return json_object_get(r, "actions");
+        }
+    }
+    return NULL;
+}
+
+static int candidate(void *ctx, const hs_store_notify_event *ne)
+{
+    walk *w = ctx;
+    json_t *pdu = json_loads(ne->pdu_json, 0, NULL);
+    room_facts *f = pdu ? facts_for(w, ne->room_id) : NULL;
+    if (!f) {
+        json_decref(pdu);
+        w->failed = 1;
+        return 1;
+    }
+    hs_store_event ev = {.stream = ne->stream, .event_id = (char *)ne->event_id, .room_id = (char *)ne->room_id,
+                         .pdu_json = (char *)ne->pdu_json};
+    int visible = hs_room_visibility_check(w->vis, &ev);
+    hs_push_result res;
+    const char *sender = json_string_value(json_object_get(pdu, "sender"));
+    hs_push_ctx pc = {.user_id = w->user, .display_name = f->display_name, .member_count = f->members,
+                      .sender_power = sender ? sender_power(f, sender) : 0,
+                      .notifications = json_object_get(f->power_levels, "notifications")};
+    bool hit = visible > 0 && hs_push_evaluate(w->ruleset, pdu, &pc, &res) && res.notify &&
+               (!w->only_highlight || res.highlight);
+    json_decref(pdu);
+    if (visible < 0) {
+        w->failed = 1;
+        return 1;
+    }
+    if (hit && (long)json_array_size(w->out) == w->limit) {
+        w->more = true;
+        return 1;
+    }
+    w->last_stream = ne->stream;
+    if (!hit) return 0;
+    json_t *client = hs_room_client_event(w->st, &ev, &w->viewer);
+    json_t *actions = rule_actions(w->ruleset, res.rule_id);
+    if (!client) {
+        w->failed = 1;
+        return 1;
+    }
+    json_array_append_new(w->out, json_pack("{sO so sb ss sI}", "actions", actions ? actions : json_array(),
+                                            "event", client, "read", ne->stream <= f->read_upto, "room_id",
+                                            ne->room_id, "ts", (json_int_t)ne->origin_server_ts));
+    return 0;
+}
+
+/* A positive decimal stream ordering; 0 when absent, -1 when malformed. */
+static int64_t parse_token(const char *s)
+{
+    if (!s) return 0;
+    if (!*s || strlen(s) > 18) return -1;
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v > 0 ? v : -1;
+}
+
+void hs_api_misc__notifications_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = wall_ms();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    int64_t from = parse_token(hs_request_query(req, "from"));
+    const char *limit_s = hs_request_query(req, "limit"), *only = hs_request_query(req, "only");
+    char *end = NULL;
+    long limit = limit_s ? strtol(limit_s, &end, 10) : LIMIT_DEFAULT;
+    if (from < 0 || (limit_s && (!*limit_s || *end || limit < 0))) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'from' must be a next_token and 'limit' a number");
+        return;
+    }
+    if (limit > LIMIT_MAX) limit = LIMIT_MAX;
+    json_t *rules = hs_push_rules_for_user(srv->store, who.user_id);
+    char **ids = NULL;
+    size_t n = 0;
+    json_t *rooms = json_array();
+    int rc = rules && hs_store_joined_rooms(srv->store, who.user_id, &ids, &n) == 0 ? 0 : -1;
+    for (size_t i = 0; i < n; i++) json_array_append_new(rooms, json_string(ids[i]));
+    hs_store_free_strings(ids, n);
+    char *rooms_s = json_dumps(rooms, JSON_COMPACT);
+    json_decref(rooms);
+    walk w = {.st = srv->store, .user = who.user_id, .ruleset = json_object_get(rules, "global"),
+              .only_highlight = only && strcmp(only, "highlight") == 0, .limit = limit,
+              .vis = hs_room_visibility_new(srv->store, who.user_id, false),
+              .viewer = {.user_id = who.user_id, .device_id = who.device_id, .now_ms = now, .aggregate = false},
+              .out = json_array()};
+    long visited = 0;
+    if (rc == 0 && rooms_s && w.vis && limit > 0)
+        visited = hs_store_notify_candidates(srv->store, rooms_s, who.user_id, from, SCAN_MAX, candidate, &w);
+    if (rc != 0 || !rooms_s || !w.vis || visited < 0 || w.failed) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read notifications");
+    } else {
+        json_t *out = json_pack("{sO}", "notifications", w.out);
+        /* Stopped by the page size, or by the scan cap with events left behind it. */
+        if ((w.more || visited == SCAN_MAX) && w.last_stream > 0) {
+            char token[24];
+            snprintf(token, sizeof token, "%" PRId64, w.last_stream);
+            json_object_set_new(out, "next_token", json_string(token));
+        }
+        hs_response_json(resp, 200, out);
+    }
+    for (size_t i = 0; i < w.n_rooms; i++) {
+        json_decref(w.rooms[i].power_levels);
+        json_decref(w.rooms[i].create);
+        free(w.rooms[i].display_name);
+    }
+    free(w.rooms);
+    hs_room_visibility_free(w.vis);
+    json_decref(w.out);
+    json_decref(rules);
+    free(rooms_s);
+}
