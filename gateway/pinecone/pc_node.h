@@ -37,7 +37,7 @@
 #define PC_PING_LINGER 2000    /* ms to wait for replies after the last ping */
 #define PC_PING_MAX_COUNT 100000
 #define PC_NODE_MAX_PONGS 64   /* pong replies waiting to be sent */
-#define PC_NODE_MAX_DATAGRAMS 4096 /* session datagrams waiting to be fed in */
+#define PC_NODE_MAX_DATAGRAMS 1024 /* session datagrams waiting to be fed in (~1.5 MB) */
 #define PC_NODE_DEFAULT_ALPN "matrix"
 #define PC_NODE_HTTP_TIMEOUT 10000 /* ms per --http-get request by default */
 #define PC_NODE_HTTP_MAX_COUNT 1000000
