@@ -180,7 +180,7 @@ static int reason_of(const json_t *body, const char **reason, hs_response *resp)
     return 0;
 }
 
-/* Checks body.user_id for invite (`local_only`: must be an existing local account) or
+/* Checks body.user_id for invite (`local_only`: a user of this server must be an existing account) or
  * kick/ban/unban. Returns the borrowed ID, or NULL after answering. */
 static const char *target_user(hs_server *srv, const json_t *body, bool local_only, hs_response *resp)
 {
@@ -191,10 +191,8 @@ static const char *target_user(hs_server *srv, const json_t *body, bool local_on
     }
     if (!local_only) return target;
     const char *server = hs_id_server_name(target);
-    if (!server || strcmp(server, srv->cfg.server_name) != 0) {
-        hs_response_error(resp, 400, "M_UNKNOWN", "inviting users of other servers is not supported yet");
-        return NULL;
-    }
+    /* A user of another server is invited through its server (hs_fed_queue sends /invite). */
+    if (server && strcmp(server, srv->cfg.server_name) != 0) return target;
     hs_store_user u;
     int rc = hs_store_user_get(srv->store, target, &u);
     if (rc != 0 || u.deactivated) {
@@ -235,9 +233,9 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
     char *room_id = NULL;
     if (reason_of(body, &reason, resp) != 0) goto out;
     if (target_mode && !(target = target_user(srv, body, target_mode == 1, resp))) goto out;
-    /* A room only other servers hold is joined over federation (hs_fed_rooms.h). */
-    if (target_mode == 0 && strcmp(membership, "join") == 0 && hs_fed_join_is_remote(srv, room)) {
-        hs_fed_join_client(req, resp, srv, who.user_id, room, now);
+    /* A room only other servers hold is joined or left over federation (hs_fed_rooms.h). */
+    if (target_mode == 0 && hs_fed_membership_is_remote(srv, room, membership)) {
+        hs_fed_membership_client(req, resp, srv, who.user_id, room, membership, now);
         goto out;
     }
     if (!(room_id = resolve_room(srv, room, resp))) goto out;

@@ -39,8 +39,8 @@ static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fm
     return s;
 }
 
-/* 1 if room_id is unknown here and not ours, or known but with no local member left
- * (our copy may be stale, so a join goes through a resident server). */
+/* 1 if room_id is unknown here and not ours, a stub (an invite only), or known but with
+ * no local member left (our copy may be stale, so a join goes through a resident server). */
 static int room_is_remote(hs_server *srv, const char *room_id)
 {
     char version[HS_STORE_ROOM_VERSION_MAX];
@@ -55,11 +55,13 @@ static int room_is_remote(hs_server *srv, const char *room_id)
     bool us = false;
     for (size_t i = 0; i < n; i++) us |= strcmp(servers[i], srv->cfg.server_name) == 0;
     hs_store_free_strings(servers, n);
-    return !us && n > 0;
+    return !us && (n > 0 || hs_store_fed_room_is_stub(srv->store, room_id) == 1);
 }
 
-int hs_fed_join_is_remote(hs_server *srv, const char *room)
+int hs_fed_membership_is_remote(hs_server *srv, const char *room, const char *membership)
 {
+    if (strcmp(membership, "leave") == 0) return room[0] == '!' && hs_store_fed_room_is_stub(srv->store, room) == 1;
+    if (strcmp(membership, "join") != 0) return 0;
     if (room[0] == '!') return room_is_remote(srv, room);
     if (room[0] != '#') return 0;
     const char *server = hs_id_server_name(room);
@@ -74,6 +76,10 @@ int hs_fed_join_is_remote(hs_server *srv, const char *room)
 
 /* GET/PUT to `server`; the parsed JSON answer of a 200 (new reference), else NULL with
  * the reason in msg. */
+/* The HTTP status of call's last answer on this thread (0: none came), so a refusal
+ * by the resident server can be told from a failure to reach it. */
+static __thread long call_status;
+
 static json_t *call(hs_server *srv, const char *server, const char *method, const char *target, const json_t *body,
                     char *msg, size_t msg_len)
 {
@@ -81,7 +87,9 @@ static json_t *call(hs_server *srv, const char *server, const char *method, cons
     hs_fed_reply reply = {0};
     hs_err err = {{0}};
     json_t *j = NULL;
-    if (hs_fed_send(srv, &out, &reply, &err) != 0) snprintf(msg, msg_len, "%s: %s", server, err.msg);
+    call_status = 0;
+    if (hs_fed_send(srv, &out, &reply, &err) == 0) call_status = reply.status;
+    if (call_status == 0) snprintf(msg, msg_len, "%s: %s", server, err.msg);
     else if (reply.status != 200)
         snprintf(msg, msg_len, "%s answered %ld: %.200s", server, reply.status, reply.body ? reply.body : "");
     else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
@@ -216,7 +224,7 @@ static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, con
         json_t *pdu;
         json_array_foreach(lists[l], i, pdu) {
             if (add_event(&rr, rv, room_id, &js, pdu, res->msg, sizeof res->msg) != 0) {
-                status = fail(res, HS_ROOM_ERROR, "%s", res->msg);
+                status = res->status = HS_ROOM_ERROR; /* res->msg says why */
                 goto out;
             }
             if (l == 0) {
@@ -234,7 +242,7 @@ static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, con
         }
     }
     if (check_auth(rv, room_id, &js, res->msg, sizeof res->msg) != 0) {
-        status = fail(res, HS_ROOM_ERROR, "%s", res->msg);
+        status = res->status = HS_ROOM_ERROR; /* res->msg says why */
         goto out;
     }
     const char *create_id = hs_state_map_get(state, "m.room.create", "");
@@ -362,8 +370,9 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         const char *rid = json_string_value(json_object_get(answer, "room_id"));
         if (!rid || !hs_is_valid_room_id(rid, NULL)) {
             json_decref(answer);
-            return fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias,
-                        res->msg[0] ? res->msg : "no room ID in the answer");
+            char msg[sizeof res->msg];
+            snprintf(msg, sizeof msg, "%s", res->msg[0] ? res->msg : "no room ID in the answer");
+            return fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias, msg);
         }
         snprintf(room_id, sizeof room_id, "%s", rid);
         size_t i;
@@ -384,7 +393,13 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         const hs_room_version *rv = NULL;
         json_t *ev = make_join(srv, cands[c], room_id, user_id, &rv, res->msg, sizeof res->msg);
         if (!ev) {
-            status = fail(res, HS_ROOM_ERROR, "make_join: %s", res->msg);
+            /* A resident's refusal is the answer unless another candidate lets us in. */
+            hs_room_status why = call_status == 403 ? HS_ROOM_FORBIDDEN
+                                 : call_status == 404 && status != HS_ROOM_FORBIDDEN ? HS_ROOM_NOT_FOUND
+                                 : status == HS_ROOM_FORBIDDEN ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR;
+            char msg[sizeof res->msg];
+            snprintf(msg, sizeof msg, "%s", res->msg);
+            status = fail(res, why, "make_join: %s", msg);
             continue;
         }
         /* The template is the resident's; what we sign is ours: sender, type, state_key
@@ -419,7 +434,9 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         free(e);
         json_t *answer = call(srv, cands[c], "PUT", target, ev, res->msg, sizeof res->msg);
         if (!answer) {
-            status = fail(res, HS_ROOM_ERROR, "send_join: %s", res->msg);
+            char msg[sizeof res->msg];
+            snprintf(msg, sizeof msg, "%s", res->msg);
+            status = fail(res, call_status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s", msg);
         } else {
             status = finish_join(srv, rv, room_id, ev, id, answer, res);
             json_decref(answer);
@@ -433,8 +450,8 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
     return status;
 }
 
-void hs_fed_join_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,
-                        const char *room, int64_t now_ms)
+void hs_fed_membership_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,
+                              const char *room, const char *membership, int64_t now_ms)
 {
     const char *via[MAX_CANDIDATES];
     size_t n_via = 0;
@@ -443,13 +460,17 @@ void hs_fed_join_client(const hs_request *req, hs_response *resp, hs_server *srv
             via[n_via++] = req->query[i].value;
     char *room_id = NULL;
     hs_room_result res;
-    hs_room_status s = hs_fed_join_remote(srv, user_id, room, via, n_via, now_ms, &room_id, &res);
+    bool join = strcmp(membership, "join") == 0;
+    hs_room_status s = join ? hs_fed_join_remote(srv, user_id, room, via, n_via, now_ms, &room_id, &res)
+                            : hs_fed_leave_remote(srv, user_id, room, now_ms, &res);
     switch (s) {
-    case HS_ROOM_OK: hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id)); break;
+    case HS_ROOM_OK:
+        hs_response_json(resp, 200, join ? json_pack("{ss}", "room_id", room_id) : json_object());
+        break;
     case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res.msg); break;
     case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res.msg); break;
     case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res.msg); break;
-    default: hs_response_error(resp, 502, "M_UNKNOWN", "joining over federation failed: %s", res.msg); break;
+    default: hs_response_error(resp, 502, "M_UNKNOWN", "%s over federation failed: %s", membership, res.msg); break;
     }
     free(room_id);
 }

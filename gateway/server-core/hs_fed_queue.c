@@ -22,7 +22,7 @@
 
 typedef struct scanned {
     int64_t stream;
-    char *event_id, *room_id, *sender, *type, *state_key;
+    char *event_id, *room_id, *sender, *type, *state_key, *membership;
 } scanned;
 
 typedef struct scan_ctx {
@@ -40,6 +40,7 @@ static int collect(void *vc, const hs_store_fed_new *ev)
     s->sender = strdup(ev->sender);
     s->type = strdup(ev->type);
     s->state_key = ev->state_key ? strdup(ev->state_key) : NULL;
+    s->membership = ev->membership ? strdup(ev->membership) : NULL;
     return s->event_id && s->room_id && s->sender && s->type ? 0 : -1;
 }
 
@@ -68,9 +69,13 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
         }
         const char *target = ev->state_key && strcmp(ev->type, "m.room.member") == 0 ? hs_id_server_name(ev->state_key)
                                                                                      : NULL;
+        /* An invite for a server not in the room goes by /invite (it cannot take the
+         * event in a /send before it holds the room). */
+        const char *invite_to = NULL;
         if (target) {
             bool have = false;
             for (size_t k = 0; k < nd; k++) have |= strcmp(dests[k], target) == 0;
+            if (!have && ev->membership && strcmp(ev->membership, "invite") == 0) invite_to = target;
             char **grown = have ? dests : realloc(dests, (nd + 1) * sizeof *grown);
             if (grown && !have && (grown[nd] = strdup(target))) nd++;
             if (grown) dests = grown;
@@ -93,7 +98,8 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
                 }
             }
             names[n_names++] = dests[k];
-            items[n_items++] = (hs_store_fed_item){dests[k], "pdu", ev->event_id};
+            bool inv = invite_to && strcmp(dests[k], invite_to) == 0;
+            items[n_items++] = (hs_store_fed_item){dests[k], inv ? "invite" : "pdu", ev->event_id};
         }
         free(dests);
     }
@@ -105,6 +111,7 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
         free(c.v[i].sender);
         free(c.v[i].type);
         free(c.v[i].state_key);
+        free(c.v[i].membership);
     }
     free(c.v);
     hs_store_free_strings(names, n_names);
@@ -138,6 +145,13 @@ int hs_fed_queue_flush(hs_server *srv, const char *dest, int64_t now_ms)
     if (n == 0) {
         hs_store_fed_rows_free(rows, n);
         return 0;
+    }
+    if (strcmp(rows[0].kind, "invite") == 0) {
+        int rc = hs_fed_invite_send(srv, dest, rows[0].payload);
+        hs_store_fed_rows_free(rows, n);
+        if (rc == 0) return hs_store_fed_txn_done(srv->store, dest) == 0 ? 1 : -1;
+        hs_store_fed_txn_failed(srv->store, dest, now_ms, HS_FED_BACKOFF_BASE_MS, HS_FED_BACKOFF_CAP_MS);
+        return -1;
     }
     json_t *pdus = json_array(), *edus = json_array();
     for (size_t i = 0; i < n; i++) {

@@ -526,13 +526,15 @@ static void missing_post(const hs_request *req, hs_response *resp, hs_server *sr
 
 /* ---- joins -------------------------------------------------------------------------- */
 
-static void make_join_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+/* make_join / make_leave: a template of `membership` for a user of `origin`. */
+static void make_member(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin,
+                        const char *membership)
 {
     const char *room_id = hs_request_param(req, "roomId");
     const char *user_id = hs_request_param(req, "userId");
     const char *server = user_id ? hs_id_server_name(user_id) : NULL;
     if (!hs_is_valid_user_id(user_id) || !server || strcmp(server, origin) != 0) {
-        hs_response_error(resp, 403, "M_FORBIDDEN", "a server may only make joins for its own users");
+        hs_response_error(resp, 403, "M_FORBIDDEN", "a server may only make memberships for its own users");
         return;
     }
     const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
@@ -547,6 +549,7 @@ static void make_join_get(const hs_request *req, hs_response *resp, hs_server *s
         supported |= strcmp(req->query[i].value, rv->id) == 0;
     }
     if (!any_ver) supported = strcmp(rv->id, "1") == 0;
+    if (strcmp(membership, "leave") == 0) supported = true; /* make_leave has no ver */
     if (!supported) {
         json_t *err = json_pack("{ssssss}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION", "error",
                                 "your server does not support the room's version", "room_version", rv->id);
@@ -554,7 +557,7 @@ static void make_join_get(const hs_request *req, hs_response *resp, hs_server *s
         return;
     }
     json_t *ev = json_pack("{sssssssss{ss}sI}", "type", "m.room.member", "room_id", room_id, "sender", user_id,
-                           "state_key", user_id, "content", "membership", "join", "origin_server_ts",
+                           "state_key", user_id, "content", "membership", membership, "origin_server_ts",
                            (json_int_t)hs_fed_now_ms());
     if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(origin));
     hs_room_lock();
@@ -577,9 +580,64 @@ static void make_join_get(const hs_request *req, hs_response *resp, hs_server *s
     if (rc == 0) hs_response_json(resp, 200, json_pack("{ssso}", "room_version", rv->id, "event", ev));
     else {
         if (rc == 1) hs_response_error(resp, 403, "M_FORBIDDEN", "%s", why);
-        else hs_response_error(resp, 500, "M_UNKNOWN", "cannot build the join: %s", err.msg);
+        else hs_response_error(resp, 500, "M_UNKNOWN", "cannot build the %s: %s", membership, err.msg);
         json_decref(ev);
     }
+}
+
+static void make_join_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    make_member(req, resp, srv, origin, "join");
+}
+
+static void make_leave_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    make_member(req, resp, srv, origin, "leave");
+}
+
+/* send_leave v1/v2: the leave of a user of `origin`, checked and accepted like any PDU. */
+static void send_leave_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *event_id = hs_request_param(req, "eventId");
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    if (!rv) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
+        return;
+    }
+    char why[256];
+    json_t *pdu = hs_request_json(req, why, sizeof why);
+    if (!pdu) {
+        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+        return;
+    }
+    hs_err err = {{0}};
+    char *id = hs_event_id_compute(pdu, rv, &err);
+    const char *type = hs_pdu_type(pdu), *sender = hs_pdu_sender(pdu), *sk = hs_pdu_state_key(pdu);
+    const char *membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership"));
+    const char *server = sender ? hs_id_server_name(sender) : NULL;
+    hs_remote_result res;
+    hs_remote_status s;
+    if (!id || strcmp(id, event_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk || !sender ||
+        strcmp(sk, sender) != 0 || !membership || strcmp(membership, "leave") != 0 || !server ||
+        strcmp(server, origin) != 0)
+        hs_response_error(resp, 400, "M_BAD_JSON", "not a leave of a user of %s with event ID %s", origin, event_id);
+    else if ((s = hs_fed_rooms_accept(srv, origin, pdu, &res)) != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE)
+        hs_response_error(resp, s == HS_REMOTE_ERROR ? 500 : 403, s == HS_REMOTE_ERROR ? "M_UNKNOWN" : "M_FORBIDDEN",
+                          "leave %s: %s", hs_remote_status_str(s), res.msg);
+    else hs_response_json(resp, 200, v2 ? json_object() : json_pack("[i{}]", 200));
+    free(id);
+    json_decref(pdu);
+}
+
+static void send_leave_v1(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    send_leave_common(req, resp, srv, origin, false);
+}
+
+static void send_leave_v2(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    send_leave_common(req, resp, srv, origin, true);
 }
 
 static void send_join_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
@@ -708,8 +766,11 @@ int hs_fed_rooms_register(hs_server *srv)
         {"PUT", "/_matrix/federation/v1/send_join/{roomId}/{eventId}", send_join_v1},
         {"PUT", "/_matrix/federation/v2/send_join/{roomId}/{eventId}", send_join_v2},
         {"GET", "/_matrix/federation/v1/query/directory", directory_get},
+        {"GET", "/_matrix/federation/v1/make_leave/{roomId}/{userId}", make_leave_get},
+        {"PUT", "/_matrix/federation/v1/send_leave/{roomId}/{eventId}", send_leave_v1},
+        {"PUT", "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", send_leave_v2},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (hs_fed_route(srv, routes[i].method, routes[i].pattern, routes[i].fn) != 0) return -1;
-    return 0;
+    return hs_fed_invite_register(srv);
 }

@@ -77,16 +77,35 @@ hs_room_status hs_fed_join_remote(struct hs_server *srv, const char *user_id, co
                                   const char *const *via, size_t n_via, int64_t now_ms, char **room_id_out,
                                   hs_room_result *res);
 
-/* The Client-Server API's join of `room` (ID or alias) by local `user_id` when
- * hs_fed_join_is_remote: takes the candidate servers from the request's `server_name`
- * and `via` query parameters, runs hs_fed_join_remote and answers resp (200 {room_id}
- * or the error). */
-void hs_fed_join_client(const hs_request *req, hs_response *resp, struct hs_server *srv, const char *user_id,
-                        const char *room, int64_t now_ms);
+/* Adds the invite endpoints (hs_fed_invite.c): PUT /v1 and /v2/invite/{roomId}/{eventId}.
+ * A valid invite of a local user (signed by the inviter's server) is countersigned and
+ * returned; for a room we do not hold it is stored as a stub (hs_store_fed_stub_membership)
+ * so the invitee sees it in /sync. Returns 0 or -1. */
+int hs_fed_invite_register(struct hs_server *srv);
 
-/* 1 when `room` (ID or alias) is one this server cannot join by itself and should try
- * over federation: an alias of another server that is not known locally, or a room ID
- * we do not hold. 0 otherwise. */
-int hs_fed_join_is_remote(struct hs_server *srv, const char *room);
+/* Sends our stored invite `event_id` to the invitee's server `dest` (PUT /v2/invite with
+ * the room's stripped state). Called by the outbound queue, after the invite was
+ * persisted here (so a refusal leaves the invite in our room, like a withdrawn one).
+ * Returns 0 when dest accepted it, -1. */
+int hs_fed_invite_send(struct hs_server *srv, const char *dest, const char *event_id);
+
+/* Leaves (rejects the invite to) a stub room: make_leave / send_leave v2 on the inviting
+ * server, then the leave is stored in the stub. Returns HS_ROOM_OK or a status with
+ * res->msg. */
+hs_room_status hs_fed_leave_remote(struct hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,
+                                   hs_room_result *res);
+
+/* 1 when local `user_id`'s `membership` change ("join" or "leave") of `room` (ID or
+ * alias) has to go over federation: a join of a room only other servers hold (an alias
+ * of another server not known locally, a room ID we do not hold, a room where no local
+ * user is joined any more, a stub), or a leave of a stub room. 0 otherwise. */
+int hs_fed_membership_is_remote(struct hs_server *srv, const char *room, const char *membership);
+
+/* The Client-Server API's join or leave when hs_fed_membership_is_remote: a join takes
+ * candidate servers from the request's `server_name` and `via` query parameters and
+ * runs hs_fed_join_remote; a leave runs hs_fed_leave_remote. Answers resp (200 with
+ * {room_id} for a join, {} for a leave, or the error). */
+void hs_fed_membership_client(const hs_request *req, hs_response *resp, struct hs_server *srv, const char *user_id,
+                              const char *room, const char *membership, int64_t now_ms);
 
 #endif

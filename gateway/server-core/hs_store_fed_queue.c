@@ -38,7 +38,9 @@ int hs_store_fed_cursor_get(hs_store *st, int64_t *stream)
 long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
                                int (*fn)(void *ctx, const hs_store_fed_new *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_ordering, event_id, room_id, sender, type, state_key"
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_ordering, event_id, room_id, sender, type, state_key,"
+                                                " CASE WHEN type = 'm.room.member' THEN"
+                                                " json_extract(pdu, '$.content.membership') END"
                                                 " FROM events WHERE stream_ordering > ?1"
                                                 " ORDER BY stream_ordering LIMIT ?2");
     if (!s) return -1;
@@ -51,6 +53,7 @@ long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
             sqlite3_column_int64(s, 0),          (const char *)sqlite3_column_text(s, 1),
             (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
             (const char *)sqlite3_column_text(s, 4), (const char *)sqlite3_column_text(s, 5),
+            (const char *)sqlite3_column_text(s, 6),
         };
         if (fn(ctx, &ev) != 0) {
             rc = SQLITE_ABORT;
@@ -173,11 +176,12 @@ static int begin_steps(sqlite3 *db, void *varg)
     size_t cap = 0, pdus = 0, edus = 0;
     int64_t last = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        bool is_pdu = strcmp((const char *)sqlite3_column_text(s, 1), "pdu") == 0;
-        if (!upto && (is_pdu ? pdus == a->max_pdus : edus == a->max_edus)) {
-            /* Rows are taken in order, so the transaction ends at the first that does not fit. */
-            break;
-        }
+        const char *kind = (const char *)sqlite3_column_text(s, 1);
+        bool is_pdu = strcmp(kind, "pdu") == 0, is_invite = strcmp(kind, "invite") == 0;
+        /* Rows are taken in order, so a transaction ends at the first row that does not
+         * fit; an invite is a request of its own. */
+        if (!upto && (is_invite ? a->n > 0 : is_pdu ? pdus == a->max_pdus : edus == a->max_edus)) break;
+        if (a->n > 0 && strcmp(a->rows[0].kind, "invite") == 0) break;
         if (a->n == cap) {
             cap = cap ? cap * 2 : 16;
             hs_store_fed_row *grown = realloc(a->rows, cap * sizeof *grown);

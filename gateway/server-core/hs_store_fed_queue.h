@@ -23,6 +23,7 @@ int hs_store_fed_cursor_get(hs_store *st, int64_t *stream);
 typedef struct hs_store_fed_new {
     int64_t stream;
     const char *event_id, *room_id, *sender, *type, *state_key;
+    const char *membership;   /* content.membership of an m.room.member event, else NULL */
 } hs_store_fed_new;
 
 /* Calls fn for up to `limit` events with stream ordering > after, in order. A non-zero
@@ -52,8 +53,8 @@ typedef struct hs_store_fed_row {
 } hs_store_fed_row;
 
 /* The transaction to send to `dest`: the one in flight if any, else up to max_pdus
- * "pdu" rows and max_edus "edu" rows from the queue's start, which are then recorded as
- * in flight. *rows (malloc'd, free with hs_store_fed_rows_free) and *txn_id (the
+ * "pdu" rows and max_edus "edu" rows from the queue's start (or one "invite" row, which
+ * always goes alone), which are then recorded as in flight. *rows (malloc'd, free with hs_store_fed_rows_free) and *txn_id (the
  * counter). Returns 0 (possibly with *n 0 when nothing is queued) or -1. */
 int hs_store_fed_txn_begin(hs_store *st, const char *dest, size_t max_pdus, size_t max_edus, hs_store_fed_row **rows,
                            size_t *n, int64_t *txn_id);

@@ -283,18 +283,30 @@ typedef struct join_arg {
     int64_t stream;
 } join_arg;
 
+/* 1 if the room row exists and its state has a create event (a real room), 0, -1. */
+static int room_is_real(sqlite3 *db, const char *room_id)
+{
+    sqlite3_stmt *s = prep(db, "SELECT 1 FROM current_state WHERE room_id = ?1 AND type = 'm.room.create'");
+    if (!s) return -1;
+    bind_str(s, 1, room_id);
+    int rc = run(s);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int join_steps(sqlite3 *db, void *varg)
 {
     join_arg *a = varg;
+    int rc = room_is_real(db, a->room_id);
+    if (rc != 0) return rc;
     sqlite3_stmt *s = prep(db, "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
-                               " VALUES (?1, ?2, ?3, 0, ?4)");
+                               " VALUES (?1, ?2, ?3, 0, ?4) ON CONFLICT (room_id) DO UPDATE SET"
+                               " room_version = excluded.room_version, creator = excluded.creator");
     if (!s) return -1;
     bind_str(s, 1, a->room_id);
     bind_str(s, 2, a->version);
     bind_str(s, 3, a->creator);
     sqlite3_bind_int64(s, 4, a->join->origin_server_ts);
-    int rc = run(s);
-    if (rc == SQLITE_CONSTRAINT) return 1;
+    rc = run(s);
     if (rc != SQLITE_DONE) return -1;
     int64_t group, after, stream;
     if (write_snapshot(db, a->room_id, a->state, &group) != 0) return -1;
@@ -322,6 +334,57 @@ int hs_store_fed_join_persist(hs_store *st, const char *room_id, const char *roo
     int rc = hs_store_transact(st, join_steps, &a);
     if (rc == 0) *stream_out = a.stream;
     return rc;
+}
+
+typedef struct invite_arg {
+    const char *version;
+    const hs_store_new_event *ev;
+    int64_t stream;
+} invite_arg;
+
+static int invite_steps(sqlite3 *db, void *varg)
+{
+    invite_arg *a = varg;
+    const hs_store_new_event *ev = a->ev;
+    int rc = room_is_real(db, ev->room_id);
+    if (rc != 0) return rc;
+    sqlite3_stmt *s = prep(db, "INSERT OR IGNORE INTO rooms (room_id, room_version, creator, is_public, created_ts)"
+                               " VALUES (?1, ?2, ?3, 0, ?4)");
+    if (!s) return -1;
+    bind_str(s, 1, ev->room_id);
+    bind_str(s, 2, a->version);
+    bind_str(s, 3, ev->sender);
+    sqlite3_bind_int64(s, 4, ev->origin_server_ts);
+    if (run(s) != SQLITE_DONE) return -1;
+    hs_state_map *after = hs_state_map_new();
+    int64_t group;
+    rc = after && hs_state_map_set(after, ev->type, ev->state_key, ev->event_id) == 0
+             ? write_snapshot(db, ev->room_id, after, &group) : -1;
+    hs_state_map_free(after);
+    if (rc != 0) return -1;
+    rc = insert_event(db, ev, 0, group, &a->stream);
+    if (rc != 0) return rc;
+    if (put_current(db, ev->room_id, ev->type, ev->state_key, ev->event_id) != 0) return -1;
+    return set_head(db, ev->room_id, group);
+}
+
+int hs_store_fed_stub_membership(hs_store *st, const char *room_version, const hs_store_new_event *invite)
+{
+    invite_arg a = {room_version, invite, 0};
+    return hs_store_transact(st, invite_steps, &a);
+}
+
+int hs_store_fed_room_is_stub(hs_store *st, const char *room_id)
+{
+    sqlite3 *db = hs_store_sqlite(st);
+    sqlite3_stmt *s = prep(db, "SELECT 1 FROM rooms WHERE room_id = ?1");
+    if (!s) return -1;
+    bind_str(s, 1, room_id);
+    int rc = run(s);
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) return -1;
+    rc = room_is_real(db, room_id);
+    return rc < 0 ? -1 : !rc;
 }
 
 /* ---- transactions and soft failures ------------------------------------------------- */

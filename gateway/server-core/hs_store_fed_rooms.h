@@ -50,16 +50,29 @@ typedef struct hs_store_fed_event {
  * event is stored already (nothing written), -1 (nothing written). */
 int hs_store_fed_event_persist(hs_store *st, const hs_store_fed_event *fe, int64_t *stream_out);
 
-/* A remote join, all at once: inserts the room (version, creator), stores the `n`
+/* A remote join, all at once: inserts the room (version, creator; a stub room from an
+ * invite is taken over), stores the `n`
  * events of the state and auth chain the resident server returned (`others`, in an
  * order where auth events come first; their state before and after is recorded as
  * `state` - the true state at each is not known to us, see hs_room_remote.h), then our
  * join with state before `state`. The join becomes the only forward extremity and the
  * state after it the current state. Returns 0 with *stream_out of the join, 1 when the
- * room exists already, -1. */
+ * room is held here already (more than a stub), -1. */
 int hs_store_fed_join_persist(hs_store *st, const char *room_id, const char *room_version, const char *creator,
                               const hs_store_new_event *others, size_t n, const hs_state_map *state,
                               const hs_store_new_event *join, int64_t *stream_out);
+
+/* A membership of a local user in a room this server does not hold: an invite that
+ * came in over /invite, or the leave that rejected it. The room is recorded as a stub
+ * (its row, the membership event as the only entry of its current state, no forward
+ * extremity, so nothing can be sent into it locally) so the user sees it; a later join
+ * replaces the stub's state. Returns 0, 1 when the room is held here already (nothing
+ * written), -1. */
+int hs_store_fed_stub_membership(hs_store *st, const char *room_version, const hs_store_new_event *ev);
+
+/* 1 if the room is a stub from hs_store_fed_stub_membership (no create event in its
+ * state), 0 if not or unknown, -1. */
+int hs_store_fed_room_is_stub(hs_store *st, const char *room_id);
 
 /* The answer recorded for (origin, txn_id), malloc'd into *response. Returns 0, 1 when
  * the transaction is new, -1. */

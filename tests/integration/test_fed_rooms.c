@@ -290,3 +290,76 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     json_decref(big);
     json_decref(ans);
 }
+
+static const char *membership_on(const node *n, const pgt_mx_login *u, const char *room, const char *user)
+{
+    static char out[32];
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s", enc(room),
+                     enc(user));
+    snprintf(out, sizeof out, "%s", st == 200 ? json_string_value(json_object_get(r, "membership")) : "");
+    json_decref(r);
+    return out;
+}
+
+/* Whether `u`'s initial /sync on `n` lists `room` in rooms.<section>. */
+static bool sync_lists(const node *n, const pgt_mx_login *u, const char *section, const char *room)
+{
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/sync?timeout=0");
+    bool found = json_object_get(json_object_get(json_object_get(r, "rooms"), section), room) != NULL;
+    json_decref(r);
+    return found;
+}
+
+Test(fed_rooms, invites_across_servers_accepted_and_rejected)
+{
+    pgt_mx_login alice, carol, dave;
+    cr_assert_eq(pgt_mx_register(A.base, "alice", "pw-alice-1", &alice), 0);
+    cr_assert_eq(pgt_mx_register(B.base, "carol", "pw-carol-1", &carol), 0);
+    cr_assert_eq(pgt_mx_register(B.base, "dave", "pw-dave-1", &dave), 0);
+    long st;
+    json_t *r = call(&A, "POST", alice.token, "{\"preset\":\"private_chat\",\"name\":\"Secret\"}", &st,
+                     "/_matrix/client/v3/createRoom");
+    cr_assert_eq(st, 200);
+    char room[256], body[300];
+    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    /* Invite-only: without an invite B's users cannot get in. */
+    r = call(&B, "POST", carol.token, "{}", &st, "/_matrix/client/v3/join/%s?server_name=%s", enc(room), enc(A.name));
+    cr_assert_eq(st, 403, "%ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", carol.user_id);
+    r = call(&A, "POST", alice.token, body, &st, "/_matrix/client/v3/rooms/%s/invite", enc(room));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    json_decref(r);
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", dave.user_id);
+    r = call(&A, "POST", alice.token, body, &st, "/_matrix/client/v3/rooms/%s/invite", enc(room));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    json_decref(r);
+
+    /* The invites reach B (through A's queue) and show in /sync there. */
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; i++) {
+        seen = sync_lists(&B, &carol, "invite", room) && sync_lists(&B, &dave, "invite", room);
+        if (!seen) usleep(200 * 1000);
+    }
+    cr_assert(seen, "the invites never showed in B's /sync");
+
+    /* dave rejects while B holds only the invites: make_leave/send_leave on A. */
+    r = call(&B, "POST", dave.token, "{}", &st, "/_matrix/client/v3/rooms/%s/leave", enc(room));
+    cr_assert_eq(st, 200, "reject: %s", json_dumps(r, 0));
+    json_decref(r);
+    cr_assert_str_eq(membership_on(&A, &alice, room, dave.user_id), "leave");
+    cr_assert(!sync_lists(&B, &dave, "invite", room), "the rejected invite is still listed");
+
+    /* carol accepts: a join by room ID through the inviting server. */
+    r = call(&B, "POST", carol.token, "{}", &st, "/_matrix/client/v3/rooms/%s/join", enc(room));
+    cr_assert_eq(st, 200, "join after invite: %s", json_dumps(r, 0));
+    json_decref(r);
+    cr_assert(sync_lists(&B, &carol, "join", room));
+    cr_assert_str_eq(membership_on(&A, &alice, room, carol.user_id), "join");
+    send_text(&B, &carol, room, "carol is in", 1);
+    cr_assert(eventually_sees(&A, &alice, room, "carol is in", 15000));
+}

@@ -1,0 +1,283 @@
+/* hs_fed_invite: invites across servers and rejecting them (see hs_fed_rooms.h).
+ *
+ * Inbound: PUT /v1|v2/invite checks that the event is an invite of one of our users,
+ * sent by a user of the requesting server, with that server's valid signature and the
+ * event ID of its path; then we countersign and return it. For a room we do not hold the
+ * invite becomes a stub room with the stripped state the inviter attached
+ * (unsigned.invite_room_state), which is what /sync shows the invitee.
+ * Outbound: the queue calls hs_fed_invite_send for an invite of a remote user; leaving a
+ * stub room is make_leave/send_leave on the inviting server. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_event_id.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_fed_rooms.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_signing.h"
+#include "server-core/hs_store_accounts.h"
+#include "server-core/hs_store_fed_rooms.h"
+#include "server-core/hs_store_rooms.h"
+
+static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
+{
+    res->status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->msg, sizeof res->msg, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The stub row of a membership event of a local user. */
+static int store_stub(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
+{
+    hs_err err;
+    char *text = hs_cjson_encode(pdu, 0, NULL, &err);
+    if (!text) return -1;
+    hs_store_new_event row = {
+        .event_id = event_id, .room_id = hs_pdu_room_id(pdu), .type = "m.room.member",
+        .state_key = hs_pdu_state_key(pdu), .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
+        .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text,
+        .membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership")),
+    };
+    hs_room_lock();
+    int rc = hs_store_fed_stub_membership(srv->store, rv->id, &row);
+    hs_room_unlock();
+    free(text);
+    if (rc == 0) hs_notifier_wake(srv->notifier);
+    return rc < 0 ? -1 : 0;
+}
+
+static void invite_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
+{
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *event_id = hs_request_param(req, "eventId");
+    char why[256];
+    json_t *body = hs_request_json(req, why, sizeof why);
+    if (!body) {
+        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+        return;
+    }
+    json_t *event = v2 ? json_object_get(body, "event") : body;
+    const char *version = v2 ? json_string_value(json_object_get(body, "room_version")) : NULL;
+    const hs_room_version *rv = version ? hs_room_version_get(version) : hs_room_remote_version(srv->store, room_id);
+    if (!rv && !version) rv = hs_room_version_get("1");
+    hs_err err = {{0}};
+    char *id = NULL;
+    if (!rv) {
+        json_t *e = json_pack("{ssss}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION", "error", "unsupported room version");
+        json_object_set_new(e, "room_version", json_string(version));
+        hs_response_json(resp, 400, e);
+        goto out;
+    }
+    if (!json_is_object(event) || hs_pdu_validate(event, rv, &err) != 0) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "invite event: %s", err.msg);
+        goto out;
+    }
+    id = hs_event_id_compute(event, rv, &err);
+    const char *type = hs_pdu_type(event), *sender = hs_pdu_sender(event), *sk = hs_pdu_state_key(event);
+    const char *membership = json_string_value(json_object_get(hs_pdu_content(event), "membership"));
+    const char *sender_server = hs_id_server_name(sender), *target_server = sk ? hs_id_server_name(sk) : NULL;
+    const char *rid = hs_pdu_room_id(event);
+    if (!id || strcmp(id, event_id) != 0 || strcmp(type, "m.room.member") != 0 || !membership ||
+        strcmp(membership, "invite") != 0 || !rid || strcmp(rid, room_id) != 0 || !sender_server ||
+        strcmp(sender_server, origin) != 0 || !target_server || strcmp(target_server, srv->cfg.server_name) != 0) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "not an invite of a user of this server by a user of %s", origin);
+        goto out;
+    }
+    hs_store_user u;
+    int rc = hs_store_user_get(srv->store, sk, &u);
+    if (rc != 0 || u.deactivated) {
+        hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "no user %s here", sk);
+        goto out;
+    }
+    hs_room_engine e = hs_fed_rooms_engine(srv);
+    hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
+    if (hs_room_remote_check_signatures(&rr, event, rv, &err) != 0) {
+        hs_response_error(resp, 403, "M_FORBIDDEN", "invite signatures: %s", err.msg);
+        goto out;
+    }
+    json_t *signed_ev = json_deep_copy(event);
+    json_object_del(signed_ev, "unsigned");
+    if (hs_event_sign(signed_ev, rv, srv->cfg.server_name, &srv->signing_key, 0, &err) != 0) {
+        json_decref(signed_ev);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot sign the invite: %s", err.msg);
+        goto out;
+    }
+    /* The stub keeps the stripped state for the invitee's client. */
+    json_t *stored = json_deep_copy(signed_ev);
+    json_t *irs = v2 ? json_object_get(body, "invite_room_state") : NULL;
+    if (!irs) irs = json_object_get(json_object_get(event, "unsigned"), "invite_room_state");
+    if (json_is_array(irs)) json_object_set_new(stored, "unsigned", json_pack("{sO}", "invite_room_state", irs));
+    rc = store_stub(srv, rv, stored, id);
+    json_decref(stored);
+    if (rc != 0) {
+        json_decref(signed_ev);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the invite");
+        goto out;
+    }
+    json_t *answer = json_pack("{so}", "event", signed_ev);
+    hs_response_json(resp, 200, v2 ? answer : json_pack("[io]", 200, answer));
+out:
+    free(id);
+    json_decref(body);
+}
+
+static void invite_v1(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    invite_common(req, resp, srv, origin, false);
+}
+
+static void invite_v2(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    invite_common(req, resp, srv, origin, true);
+}
+
+int hs_fed_invite_register(hs_server *srv)
+{
+    if (hs_fed_route(srv, "PUT", "/_matrix/federation/v1/invite/{roomId}/{eventId}", invite_v1) != 0) return -1;
+    return hs_fed_route(srv, "PUT", "/_matrix/federation/v2/invite/{roomId}/{eventId}", invite_v2);
+}
+
+/* ---- outbound ------------------------------------------------------------------------ */
+
+/* The stripped state an invitee's client shows: a few state events of the room. */
+static json_t *stripped_state(hs_server *srv, const char *room_id)
+{
+    static const char *const types[] = {"m.room.create", "m.room.join_rules", "m.room.name",
+                                        "m.room.canonical_alias", "m.room.avatar", "m.room.encryption",
+                                        "m.room.topic"};
+    json_t *out = json_array();
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char *id = NULL;
+        if (hs_store_state_get(srv->store, room_id, types[i], "", &id) != 0) continue;
+        hs_store_event ev;
+        if (hs_store_event_get(srv->store, id, &ev) == 0) {
+            json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+            if (pdu)
+                json_array_append_new(out, json_pack("{sOsOsOsO}", "type", json_object_get(pdu, "type"), "state_key",
+                                                     json_object_get(pdu, "state_key"), "sender",
+                                                     json_object_get(pdu, "sender"), "content",
+                                                     json_object_get(pdu, "content")));
+            json_decref(pdu);
+            hs_store_event_clear(&ev);
+        }
+        free(id);
+    }
+    return out;
+}
+
+int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
+{
+    hs_store_event ev;
+    if (hs_store_event_get(srv->store, event_id, &ev) != 0) return 0; /* gone: nothing to send */
+    const hs_room_version *rv = hs_room_remote_version(srv->store, ev.room_id);
+    json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    int ret = -1;
+    if (rv && pdu) {
+        json_t *body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
+                                 stripped_state(srv, ev.room_id));
+        char *r = hs_fed_pct_encode(ev.room_id), *e = hs_fed_pct_encode(event_id);
+        char target[900];
+        snprintf(target, sizeof target, "/_matrix/federation/v2/invite/%s/%s", r ? r : "", e ? e : "");
+        free(r);
+        free(e);
+        hs_fed_out out = {dest, "PUT", target, body, true};
+        hs_fed_reply reply = {0};
+        hs_err err = {{0}};
+        if (hs_fed_send(srv, &out, &reply, &err) != 0) hs_info("fed", "invite %s to %s: %s", event_id, dest, err.msg);
+        else if (reply.status != 200)
+            hs_info("fed", "invite %s to %s: HTTP %ld %.200s", event_id, dest, reply.status,
+                    reply.body ? reply.body : "");
+        else ret = 0;
+        /* A 4xx is the invitee's server's answer, not a transport failure: not retried. */
+        if (reply.status >= 400 && reply.status < 500) ret = 0;
+        hs_fed_reply_free(&reply);
+        json_decref(body);
+    }
+    json_decref(pdu);
+    hs_store_event_clear(&ev);
+    return ret;
+}
+
+hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,
+                                   hs_room_result *res)
+{
+    res->status = HS_ROOM_OK;
+    res->msg[0] = 0;
+    char *invite_id = NULL;
+    if (hs_store_state_get(srv->store, room_id, "m.room.member", user_id, &invite_id) != 0)
+        return fail(res, HS_ROOM_NOT_FOUND, "%s has no invite to %s", user_id, room_id);
+    hs_store_event iev;
+    int rc = hs_store_event_get(srv->store, invite_id, &iev);
+    free(invite_id);
+    if (rc != 0) return fail(res, HS_ROOM_ERROR, "cannot read the invite");
+    json_t *invite = json_loads(iev.pdu_json, JSON_ALLOW_NUL, NULL);
+    hs_store_event_clear(&iev);
+    const char *server = invite ? hs_id_server_name(hs_pdu_sender(invite)) : NULL;
+    char dest[256];
+    snprintf(dest, sizeof dest, "%s", server ? server : "");
+    json_decref(invite);
+    if (!dest[0]) return fail(res, HS_ROOM_ERROR, "the invite names no server");
+
+    char target[1000];
+    char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
+    snprintf(target, sizeof target, "/_matrix/federation/v1/make_leave/%s/%s", r ? r : "", u ? u : "");
+    hs_fed_out out = {dest, "GET", target, NULL, true};
+    hs_fed_reply reply = {0};
+    hs_err err = {{0}};
+    json_t *answer = NULL, *ev = NULL;
+    char *id = NULL;
+    hs_room_status status = HS_ROOM_OK;
+    if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
+        status = fail(res, HS_ROOM_ERROR, "make_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
+        goto out;
+    }
+    answer = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL);
+    const char *version = json_string_value(json_object_get(answer, "room_version"));
+    const hs_room_version *rv = hs_room_version_get(version ? version : "1");
+    ev = json_incref(json_object_get(answer, "event"));
+    const char *sk = ev ? hs_pdu_state_key(ev) : NULL;
+    if (!rv || !json_is_object(ev) || !sk || strcmp(sk, user_id) != 0 ||
+        strcmp(hs_pdu_sender(ev) ? hs_pdu_sender(ev) : "", user_id) != 0) {
+        status = fail(res, HS_ROOM_ERROR, "%s sent an unusable leave template", dest);
+        goto out;
+    }
+    json_object_set_new(json_object_get(ev, "content"), "membership", json_string("leave"));
+    json_object_set_new(ev, "origin_server_ts", json_integer(now_ms));
+    if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(srv->cfg.server_name));
+    json_object_del(ev, "signatures");
+    json_object_del(ev, "hashes");
+    json_object_del(ev, "unsigned");
+    if (hs_event_sign(ev, rv, srv->cfg.server_name, &srv->signing_key, 1, &err) != 0 ||
+        !(id = hs_event_id_compute(ev, rv, &err))) {
+        status = fail(res, HS_ROOM_ERROR, "cannot sign the leave: %s", err.msg);
+        goto out;
+    }
+    hs_fed_reply_free(&reply);
+    free(u);
+    u = hs_fed_pct_encode(id);
+    snprintf(target, sizeof target, "/_matrix/federation/v2/send_leave/%s/%s", r ? r : "", u ? u : "");
+    out = (hs_fed_out){dest, "PUT", target, ev, true};
+    if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
+        status = fail(res, HS_ROOM_ERROR, "send_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
+        goto out;
+    }
+    if (store_stub(srv, rv, ev, id) != 0) status = fail(res, HS_ROOM_ERROR, "cannot store the leave");
+out:
+    hs_fed_reply_free(&reply);
+    free(r);
+    free(u);
+    free(id);
+    json_decref(ev);
+    json_decref(answer);
+    return status;
+}
