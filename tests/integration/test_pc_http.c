@@ -3,8 +3,9 @@
  * (--http-serve), B is a plain relay; fetchers are extra one-shot nodes (--http-get)
  * whose body goes to a file. Checked: a direct GET and a 404 exit status; GETs across
  * the relay in both directions (A's files from C's side and C's from A's side); 100
- * sequential and 10 concurrent requests on one session; a 1 MiB body byte for byte; and
- * a served node killed and restarted mid-run is reached again by the same fetcher. */
+ * sequential and 10 concurrent requests on one session; a 1 MiB body byte for byte; the
+ * same across a WebSocket link (A dials ws://B/ws); and a served node killed and
+ * restarted mid-run is reached again by the same fetcher. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -215,6 +216,42 @@ Test(pc_http_cli, megabyte_body_across_relay)
     for (size_t i = 0; i < BIG; i++)
         if ((unsigned char)body[i] != (unsigned char)((i * 2654435761u) >> 13))
             cr_assert_fail("byte %zu differs", i);
+    free(log);
+    free(body);
+}
+
+Test(pc_http_cli, get_across_websocket_link)
+{
+    /* B listens for WebSocket peers; A reaches it over ws://, C over TCP */
+    node *b = &nodes[1];
+    b->port = pgt_free_port();
+    int ws_port = pgt_free_port();
+    char sk[65], listen[32], lws[32], wsurl[64];
+    seed_hex(2, sk);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", b->port);
+    snprintf(lws, sizeof lws, "127.0.0.1:%d", ws_port);
+    char *argv[] = {(char *)pgt_pinegate(), "pinecone", "--listen", listen, "--listen-ws", lws, "--secret-key", sk,
+                    NULL};
+    cr_assert_eq(pgt_spawn(&b->p, argv), 0);
+    b->running = true;
+    cr_assert(pgt_wait_line(&b->p, "listening for websocket", 15000, NULL, 0), "%s", b->p.buf);
+    seed_hex(1, sk);
+    snprintf(wsurl, sizeof wsurl, "ws://127.0.0.1:%d/ws", ws_port);
+    char *argv_a[] = {(char *)pgt_pinegate(), "pinecone", "--connect", wsurl, "--secret-key", sk, "--http-serve",
+                      dir_a, NULL};
+    cr_assert_eq(pgt_spawn(&nodes[0].p, argv_a), 0);
+    nodes[0].running = true;
+    cr_assert(pgt_wait_line(&nodes[0].p, "peer up", 15000, NULL, 0), "%s", nodes[0].p.buf);
+    char *log, *body;
+    size_t len;
+    int rc = fetch(b->port, KEY_A, "/big.bin", "--http-count 2", &log, &body, &len);
+    cr_assert_eq(rc, 0, "%s", log);
+    cr_assert(strstr(log, "--- http-get: 2 requests, 2 ok"), "%s", log);
+    free(log);
+    free(body);
+    rc = fetch(b->port, KEY_A, "/hello.txt", NULL, &log, &body, &len);
+    cr_assert_eq(rc, 0, "%s", log);
+    cr_assert_str_eq(body, "hello from A\n");
     free(log);
     free(body);
 }
