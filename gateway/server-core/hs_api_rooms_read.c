@@ -575,7 +575,7 @@ static void members_get(const hs_request *req, hs_response *resp, void *ctx)
     /* A former member sees the members as they were when they left, or earlier. */
     const char *target = has_at ? at_event : frozen;
     if (rc == 0 && has_at && at_event && frozen) {
-        int64_t s_at, s_left;
+        int64_t s_at = 0, s_left = 0;
         rc = stream_of(srv->store, at_event, &s_at) == 0 && stream_of(srv->store, frozen, &s_left) == 0 ? 0 : -1;
         if (s_left < s_at) target = frozen;
     }
