@@ -1000,3 +1000,31 @@ Test(hs_sync, a_display_name_change_does_not_resend_the_state)
     json_decref(s1);
     free(room);
 }
+
+Test(hs_sync, a_typing_notice_expiring_wakes_a_parked_poll)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    json_t *sb = do_sync(&b, NULL, NULL);
+    long st;
+    char r[512], u[256];
+    expect_ok(call("PUT", b.token, &st, "{\"typing\":true,\"timeout\":400}", "/_matrix/client/v3/rooms/%s/typing/%s",
+                   enc(room, r, sizeof r), enc(b.user_id, u, sizeof u)),
+              &st);
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    json_t *ids = json_object_get(json_object_get(ephemeral(s0, room, "m.typing"), "content"), "user_ids");
+    cr_assert_eq(json_array_size(ids), 1);
+    /* nothing is written when the notice times out: only the deadline can wake the poll */
+    long t0 = pgt_now_ms();
+    json_t *s1 = do_sync(&a, next_batch(s0), "&timeout=5000");
+    long took = pgt_now_ms() - t0;
+    cr_assert(took < 2500, "the expiry was noticed after %ld ms", took);
+    json_t *typing = ephemeral(s1, room, "m.typing");
+    cr_assert_not_null(typing, "no m.typing after the expiry");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(typing, "content"), "user_ids")), 0);
+    json_decref(sb);
+    json_decref(s0);
+    json_decref(s1);
+    free(room);
+}
