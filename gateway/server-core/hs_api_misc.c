@@ -70,13 +70,24 @@ static void answer_room(hs_response *resp, const hs_room_result *res)
     }
 }
 
+/* jansson's parse errors quote the offending bytes, which may not be UTF-8; the error
+ * answer must stay encodable JSON, so anything outside printable ASCII becomes '?'. */
+static void ascii_only(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
 /* The body as an object; an empty body counts as {} when `empty_ok`. NULL after a 400. */
 static json_t *body_object(const hs_request *req, hs_response *resp, bool empty_ok)
 {
     if (empty_ok && req->body_len == 0) return json_object();
     char why[256];
     json_t *j = hs_request_json(req, why, sizeof why);
-    if (!j) hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+    if (!j) {
+        ascii_only(why);
+        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+    }
     return j;
 }
 

@@ -340,6 +340,14 @@ static json_t *room_events_answer(hs_server *srv, const hs_access_identity *who,
     return out;
 }
 
+/* jansson's parse errors quote the offending bytes, which may not be UTF-8; the error
+ * answer must stay encodable JSON, so anything outside printable ASCII becomes '?'. */
+static void ascii_only(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
 static void search_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -348,6 +356,7 @@ static void search_post(const hs_request *req, hs_response *resp, void *ctx)
     char why[256];
     json_t *body = hs_request_json(req, why, sizeof why);
     if (!body) {
+        ascii_only(why);
         hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
         return;
     }

@@ -32,6 +32,14 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* jansson's parse errors quote the offending bytes, which may not be UTF-8; the error
+ * answer must stay encodable JSON, so anything outside printable ASCII becomes '?'. */
+static void ascii_only(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
 /* Authenticates, checks the user is the caller and the room exists. 0, or -1 after answering. */
 static int begin(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who)
 {
@@ -97,6 +105,7 @@ static void tag_put(const hs_request *req, hs_response *resp, void *ctx)
     char why[256];
     json_t *body = hs_request_json(req, why, sizeof why);
     if (!body) {
+        ascii_only(why);
         hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
         return;
     }

@@ -279,6 +279,8 @@ Test(hs_search, spec_errors)
     expect_400("{\"search_categories\":{\"room_events\":{\"search_term\":\"x\"}}}", "?next_batch=zzz",
                "M_INVALID_PARAM");
     expect_400("not json", NULL, "M_NOT_JSON");
+    /* a parse error quoting bytes that are not UTF-8 is still a JSON 400 (found by fuzz_hs_search) */
+    expect_400("{\"x\":\"\\\xde\xd2\"}", NULL, "M_NOT_JSON");
     long st;
     json_t *j = pgt_mx_call(hs.base, "POST", "/_matrix/client/v3/search", NULL,
                             "{\"search_categories\":{\"room_events\":{\"search_term\":\"x\"}}}", &st);
