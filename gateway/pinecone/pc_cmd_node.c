@@ -57,7 +57,7 @@ static void usage(FILE *out)
             "  --http-count N     make N requests (one line each, then a req/s summary)\n"
             "  --http-concurrency N  keep up to N requests in flight (default 1)\n"
             "  --http-interval MS wait MS between starting requests (default 0)\n"
-            "  --http-timeout MS  give up on a request after MS (default 10000)\n"
+            "  --http-timeout MS  give up on a request after MS (default 30000)\n"
             "  SIGINT/SIGTERM stop the node.\n");
 }
 

@@ -525,12 +525,15 @@ void pc_http_stream_closed(pc_http *h, pc_stream *st, int err)
     hs_free(hs);
     if (!r)
         return;
-    /* no answer and the connection is gone: once more on a new one. Safe when the
-     * request never left (its connection never came up, e.g. no route yet from a node
-     * that just joined) or the connection was reset or replaced; not after an idle
-     * timeout, when the peer may be working on it */
-    if (!r->got_bytes && !r->retried && err != PC_OK && (err != PC_ERR_TIMEOUT || !opened)) {
-        r->retried = true;
+    /* No answer and the connection is gone. A request whose connection's handshake timed
+     * out never left (a node that just joined may have no route for several seconds):
+     * it goes out again on a new connection until its own deadline. Otherwise (reset or
+     * replaced connection, a failed handshake) once more; never after an idle timeout,
+     * when the peer may be working on it. */
+    bool never_left = !opened && err == PC_ERR_TIMEOUT;
+    if (!r->got_bytes && (never_left || (!r->retried && err != PC_OK && err != PC_ERR_TIMEOUT))) {
+        if (!never_left)
+            r->retried = true;
         if (req_start(r) == PC_OK)
             return;
     }

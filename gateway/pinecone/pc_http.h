@@ -15,9 +15,10 @@
  * up to its Content-Length (or chunked end, or FIN), and only then sends FIN. This is the
  * order that lets Go's net/http over quic-go both keep the request context alive and
  * return stream credit (quic-over-pinecone-notes.md pitfall 5). If the connection fails
- * before any response byte arrived (the peer restarted and reset it, or the handshake
- * timed out because a node that just joined has no route yet), the request is retried
- * once on a new connection. A request also fails after `request_timeout_ms`,
+ * before any response byte arrived (the peer restarted and reset it, or it was
+ * replaced), the request is retried once on a new connection; if its connection's
+ * handshake timed out (a node that just joined may have no route for several seconds),
+ * it never left and is sent again on new connections until its own deadline. A request also fails after `request_timeout_ms`,
  * because a Go server that rejects our key just ignores the connection (pitfall 4).
  *
  * This library does not include server-core (layering): its request/response types are

@@ -39,7 +39,7 @@
 #define PC_NODE_MAX_PONGS 64   /* pong replies waiting to be sent */
 #define PC_NODE_MAX_DATAGRAMS 1024 /* session datagrams waiting to be fed in (~1.5 MB) */
 #define PC_NODE_DEFAULT_ALPN "matrix"
-#define PC_NODE_HTTP_TIMEOUT 10000 /* ms per --http-get request by default */
+#define PC_NODE_HTTP_TIMEOUT 30000 /* ms per --http-get request by default */
 #define PC_NODE_HTTP_MAX_COUNT 1000000
 
 typedef struct pc_node pc_node;
