@@ -1,9 +1,12 @@
 /* hs_api_misc: the small Client-Server endpoints Element-style clients call at startup or
  * from a room's menu, and POST /rooms/{roomId}/upgrade (logic in hs_room_upgrade):
  *
- *   GET  /voip/turnServer             200 {} - no TURN server is configured, which is what
- *                                     Synapse answers in the same case (clients then fall
- *                                     back to STUN/host candidates);
+ *   GET  /voip/turnServer             with voip.turn_uris: the TURN REST API credentials
+ *                                     (username "<expiry>:<user>", password base64
+ *                                     HMAC-SHA1 of it under voip.turn_shared_secret - SHA-1
+ *                                     because coturn and every TURN REST server fix it);
+ *                                     without: 200 {}, what Synapse answers unconfigured
+ *                                     (clients then use STUN/host candidates);
  *   GET  /thirdparty/protocols        200 {} - no application service bridges;
  *   GET  /account/3pid                200 {"threepids": []} - no identity server binding;
  *   GET  /notifications               the caller's push rules evaluated over their rooms'
@@ -31,6 +34,7 @@
 #include "server-core/hs_api_search.h"
 #include "server-core/hs_api_tags.h"
 #include "server-core/hs_base64.h"
+#include "server-core/hs_hmac_sha1.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_room_upgrade.h"
 #include "server-core/hs_room_visibility.h"
@@ -112,8 +116,37 @@ static int require_joined(hs_server *srv, const char *room_id, const char *user,
 
 static void turn_server_get(const hs_request *req, hs_response *resp, void *ctx)
 {
+    hs_server *srv = ctx;
     hs_access_identity who;
-    if (auth(ctx, req, resp, &who) == 0) hs_response_json(resp, 200, json_object());
+    if (auth(srv, req, resp, &who) != 0) return;
+    const hs_config *cfg = &srv->cfg;
+    if (!cfg->turn_uris[0]) {
+        hs_response_json(resp, 200, json_object());
+        return;
+    }
+    char username[HS_STORE_ID_MAX + 32];
+    snprintf(username, sizeof username, "%lld:%s",
+             (long long)(wall_ms() / 1000 + cfg->turn_user_lifetime_seconds), who.user_id);
+    uint8_t mac[HS_SHA1_BYTES];
+    char password[sodium_base64_ENCODED_LEN(HS_SHA1_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+    if (hs_hmac_sha1((const uint8_t *)cfg->turn_shared_secret, strlen(cfg->turn_shared_secret),
+                     (const uint8_t *)username, strlen(username), mac) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot derive TURN credentials");
+        return;
+    }
+    sodium_bin2base64(password, sizeof password, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+    json_t *uris = json_array();
+    for (const char *p = cfg->turn_uris; *p;) {
+        while (*p == ',' || *p == ' ') p++;
+        const char *end = p;
+        while (*end && *end != ',') end++;
+        const char *last = end;
+        while (last > p && last[-1] == ' ') last--;
+        if (last > p) json_array_append_new(uris, json_stringn(p, (size_t)(last - p)));
+        p = end;
+    }
+    hs_response_json(resp, 200, json_pack("{ss ss so si}", "username", username, "password", password, "uris", uris,
+                                          "ttl", cfg->turn_user_lifetime_seconds));
 }
 
 static void protocols_get(const hs_request *req, hs_response *resp, void *ctx)

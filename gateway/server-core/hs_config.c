@@ -166,6 +166,19 @@ static const field media_fields[] = {
     END,
 };
 
+static const field voip_fields[] = {
+    STR("turn_uris", turn_uris, false,
+        "TURN servers handed to clients for calls (GET /voip/turnServer), comma separated:\n"
+        "\"turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349\". Empty: none\n"
+        "(clients then use STUN/host candidates only)."),
+    STR("turn_shared_secret", turn_shared_secret, false,
+        "The TURN server's REST API shared secret (coturn: static-auth-secret). Clients get\n"
+        "time-limited credentials derived from it (HMAC-SHA1); needed when turn_uris is set."),
+    INTF("turn_user_lifetime_seconds", turn_user_lifetime_seconds, 60, 7 * 86400,
+         "How long the credentials handed out stay valid."),
+    END,
+};
+
 static const field root_fields[] = {
     STR("server_name", server_name, true,
         "The DNS identity of this homeserver: user IDs are @name:<server_name>. It is\n"
@@ -191,6 +204,7 @@ static const field root_fields[] = {
     SECTION("rate_limits", rate_limit_fields, "Rate limits on the Client-Server API."),
     SECTION("rooms", rooms_fields, "Rooms."),
     SECTION("media", media_fields, "Media repository."),
+    SECTION("voip", voip_fields, "Voice and video calls."),
     SECTION("federation", federation_settings_fields, "Server-Server API: keys, outbound requests."),
     SECTION("p2p", p2p_fields, "Pinecone overlay and P2P homeserver identity."),
     SECTION("bridge", bridge_fields, "Translating bridge between the two identities."),
@@ -228,6 +242,7 @@ void hs_config_defaults(hs_config *cfg)
     snprintf(cfg->media_path, sizeof cfg->media_path, "media");
     cfg->media_max_upload_bytes = 50 * 1024 * 1024;
     cfg->media_unauthenticated_download = true;
+    cfg->turn_user_lifetime_seconds = 86400;
     cfg->key_validity_hours = 24;
     /* Synapse's default ip_range_blacklist, so a name pointing at internal hosts cannot
      * turn federation into a probe of the operator's network. */
@@ -499,6 +514,10 @@ int hs_config_validate(const hs_config *cfg, char *err, size_t errlen)
     if (!hs_is_valid_server_name(cfg->server_name)) {
         snprintf(err, errlen, "server_name '%s' is not a valid Matrix server name (host or host:port)",
                  cfg->server_name);
+        return -1;
+    }
+    if (cfg->turn_uris[0] && !cfg->turn_shared_secret[0]) {
+        snprintf(err, errlen, "voip.turn_uris is set but voip.turn_shared_secret is empty");
         return -1;
     }
     if (cfg->federation.tls_certificate[0] == '\0' || cfg->federation.tls_private_key[0] == '\0') {

@@ -52,6 +52,9 @@ typedef struct hs_config {
     char media_path[HS_PATH_MAX];   /* media.path: uploaded files live here (created on first upload) */
     int64_t media_max_upload_bytes; /* media.max_upload_bytes: larger uploads get 413 M_TOO_LARGE */
     bool media_unauthenticated_download; /* media.unauthenticated_download: serve /_matrix/media/v3 downloads */
+    char turn_uris[2048];           /* voip.turn_uris: TURN URIs for GET /voip/turnServer ("a,b"); "" = none */
+    char turn_shared_secret[256];   /* voip.turn_shared_secret: the TURN server's REST API secret */
+    int turn_user_lifetime_seconds; /* voip.turn_user_lifetime_seconds: validity of the credentials */
     int key_validity_hours;         /* federation.*: how long our key response says it is valid */
     char trusted_key_servers[1024]; /* notaries asked when a server's own key server fails ("a,b") */
     char ip_range_denylist[2048];   /* CIDR ranges outbound federation must not connect to ("a/n,b/m") */

@@ -1,6 +1,6 @@
 /* The client extras end to end over HTTP on a real server: room tags (and that /sync
  * delivers them as m.tag account data), the fixed answers clients ask for at startup
- * (turnServer, thirdparty protocols, 3PIDs), notifications from the push rules evaluated
+ * (turnServer unconfigured and with TURN REST credentials, thirdparty protocols, 3PIDs), notifications from the push rules evaluated
  * over the caller's rooms (highlight, read, paging), OpenID tokens checked
  * through the federation userinfo endpoint, event reports and their admin list,
  * timestamp_to_event in both directions, and knocking - each with the spec's errors. */
@@ -12,7 +12,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "server-core/hs_accounts.h"
+#include "server-core/hs_hmac_sha1.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
@@ -415,4 +418,58 @@ Test(hs_extras, notifications_from_push_rules)
     free(plain);
     free(own);
     free(named);
+}
+
+/* ---- a server with a TURN server configured ---- */
+
+static void turn_config(hs_config *cfg)
+{
+    snprintf(cfg->turn_uris, sizeof cfg->turn_uris, "turn:turn.extras.test:3478?transport=udp, turns:turn.extras.test:5349");
+    snprintf(cfg->turn_shared_secret, sizeof cfg->turn_shared_secret, "coturn-static-secret");
+    cfg->turn_user_lifetime_seconds = 600;
+}
+
+static void start_turn(void)
+{
+    pgt_hs_start(&hs, "extras.test", turn_config);
+    cr_assert_eq(pgt_mx_register(hs.base, "alice", "pw-alice-1", &alice), 0);
+}
+
+TestSuite(hs_extras_turn, .init = start_turn, .fini = stop, .timeout = 60);
+
+Test(hs_extras_turn, credentials_follow_the_turn_rest_api)
+{
+    time_t now = time(NULL);
+    json_t *j = call("GET", alice.token, "/_matrix/client/v3/voip/turnServer", NULL, 200);
+    const char *user = json_string_value(json_object_get(j, "username"));
+    const char *pass = json_string_value(json_object_get(j, "password"));
+    cr_assert(user && pass);
+    char *colon = strchr(user, ':');
+    cr_assert_not_null(colon);
+    cr_assert_str_eq(colon + 1, alice.user_id);
+    long long expiry = strtoll(user, NULL, 10);
+    cr_assert(expiry >= now + 600 - 5 && expiry <= now + 600 + 5, "expiry %lld", expiry);
+    uint8_t mac[HS_SHA1_BYTES];
+    const char *secret = "coturn-static-secret";
+    cr_assert_eq(hs_hmac_sha1((const uint8_t *)secret, strlen(secret), (const uint8_t *)user, strlen(user), mac), 0);
+    char want[64];
+    sodium_bin2base64(want, sizeof want, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+    cr_assert_str_eq(pass, want);
+    cr_assert_eq(strlen(pass), 28, "padded standard base64 of 20 bytes");
+    json_t *uris = json_object_get(j, "uris");
+    cr_assert_eq(json_array_size(uris), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(uris, 0)), "turn:turn.extras.test:3478?transport=udp");
+    cr_assert_str_eq(json_string_value(json_array_get(uris, 1)), "turns:turn.extras.test:5349");
+    cr_assert_eq(json_integer_value(json_object_get(j, "ttl")), 600);
+    json_decref(j);
+}
+
+Test(hs_extras_turn, uris_without_secret_are_refused)
+{
+    hs_config cfg;
+    hs_config_defaults(&cfg);
+    snprintf(cfg.turn_uris, sizeof cfg.turn_uris, "turn:x:3478");
+    char err[256];
+    cr_assert_neq(hs_config_validate(&cfg, err, sizeof err), 0);
+    cr_assert(strstr(err, "turn_shared_secret"));
 }
