@@ -161,6 +161,26 @@ static void joined_room(pgt_mx_login *alice, pgt_mx_login *bob, char *room, size
     json_decref(r);
 }
 
+static bool sync_lists(const node *n, const pgt_mx_login *u, const char *section, const char *room);
+
+/* Whether `text` is in the timeline of `room` in `u`'s initial /sync on `n`. */
+static bool sync_has(const node *n, const pgt_mx_login *u, const char *room, const char *text)
+{
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/sync?timeout=0");
+    json_t *tl = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(r, "rooms"), "join"),
+                                                                 room), "timeline"), "events");
+    bool found = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(tl, i, ev) {
+        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        found |= body && strcmp(body, text) == 0;
+    }
+    json_decref(r);
+    return found;
+}
+
 Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
 {
     pgt_mx_login alice, bob;
@@ -184,6 +204,10 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     send_text(&B, &bob, room, "hello from B", 1);
     cr_assert(eventually_sees(&A, &alice, room, "hello from B", 15000), "A never got B's message");
     cr_assert(sees(&B, &bob, room, "hello from B"));
+    /* /sync on both sides shows the room with the other server's message. */
+    cr_assert(sync_lists(&B, &bob, "join", room));
+    cr_assert(sync_has(&B, &bob, room, "hello from A"));
+    cr_assert(sync_has(&A, &alice, room, "hello from B"));
 
     /* B goes down; A keeps talking; B comes back on the same data and catches up. */
     cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);
