@@ -1,7 +1,7 @@
 /* hs_api_rooms_read: HTTP handlers that read rooms - state (one key or all), event by
- * ID, joined_rooms, messages, context, members, joined_members and relations. They read
- * the room store directly and serve events through hs_room_format, so a redacted event
- * is redacted wherever it appears.
+ * ID, joined_rooms, messages, context, members, joined_members, relations and threads.
+ * They read the room store directly and serve events through hs_room_format, so a
+ * redacted event is redacted wherever it appears.
  *
  * The room's state and members are the current ones for a joined user and, for a
  * former member (leave or ban), the ones after their own leave or ban. Its history
@@ -697,6 +697,66 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_json(resp, 200, out);
 }
 
+/* ---- threads ----------------------------------------------------------------------- */
+
+typedef struct threads_ctx {
+    hs_store *st;
+    hs_room_visibility *vis;
+    const hs_room_viewer *who;
+    json_t *chunk;
+    int64_t last;
+} threads_ctx;
+
+static int collect_thread(void *ctx, const hs_store_event *root, int64_t latest)
+{
+    threads_ctx *c = ctx;
+    c->last = latest;
+    int visible = hs_room_visibility_check(c->vis, root);
+    if (visible <= 0) return visible;
+    json_t *j = hs_room_client_event(c->st, root, c->who);
+    if (!j) return -1;
+    json_array_append_new(c->chunk, j);
+    return 0;
+}
+
+/* GET /v1/rooms/{roomId}/threads: thread roots with their m.thread summaries, most
+ * recently active first; include=participated keeps the user's own threads. */
+static void threads_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    int64_t now = hs_api_rooms__now();
+    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *include = hs_request_query(req, "include");
+    if (include && strcmp(include, "all") != 0 && strcmp(include, "participated") != 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'include' must be all or participated");
+        return;
+    }
+    int64_t before = INT64_MAX;
+    long limit = limit_query(req, RELATIONS_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT, resp);
+    if (limit < 0 || token_query(req, "from", &before, resp) < 0) return;
+    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
+    if (!vis) return;
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    threads_ctx c = {srv->store, vis, &v, json_array(), 0};
+    bool mine = include && strcmp(include, "participated") == 0;
+    long n = hs_store_threads(srv->store, room_id, mine ? who.user_id : NULL, before, limit, collect_thread, &c);
+    hs_room_visibility_free(vis);
+    if (n < 0) {
+        json_decref(c.chunk);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's threads");
+        return;
+    }
+    json_t *out = json_pack("{so}", "chunk", c.chunk);
+    if (n > 0 && n == limit) {
+        char next[32];
+        token_string(next, c.last);
+        json_object_set_new(out, "next_batch", json_string(next));
+    }
+    hs_response_json(resp, 200, out);
+}
+
 int hs_api_rooms__register_reads(hs_server *srv)
 {
     static const hs_client_route routes[] = {
@@ -724,5 +784,6 @@ int hs_api_rooms__register_reads(hs_server *srv)
         rc |= hs_router_add(srv->client_router, "GET", v1, relations_get, srv);
         rc |= hs_router_add(srv->client_router, "GET", v3, relations_get, srv);
     }
+    rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/threads", threads_get, srv);
     return rc ? -1 : 0;
 }

@@ -335,6 +335,46 @@ long hs_store_relations(hs_store *st, const char *room_id, const char *event_id,
     return hs_store_rooms__each_event(s, fn, ctx);
 }
 
+long hs_store_threads(hs_store *st, const char *room_id, const char *user_id, int64_t before, long limit,
+                      int (*fn)(void *ctx, const hs_store_event *root, int64_t latest), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           "SELECT " HS_STORE_EVENT_COLS ", t.latest FROM"
+                           " (SELECT x.relates_to AS root, MAX(r.stream_ordering) AS latest FROM event_relations x"
+                           " JOIN events r ON r.event_id = x.event_id WHERE x.room_id = ?1 AND x.rel_type = 'm.thread'"
+                           " AND NOT EXISTS (SELECT 1 FROM redactions d WHERE d.redacts = x.event_id)"
+                           " GROUP BY x.relates_to) t"
+                           " JOIN events e ON e.event_id = t.root WHERE e.room_id = ?1 AND t.latest < ?2"
+                           " AND (?3 IS NULL OR e.sender = ?3 OR EXISTS (SELECT 1 FROM event_relations y"
+                           " JOIN events p ON p.event_id = y.event_id WHERE y.relates_to = t.root"
+                           " AND y.rel_type = 'm.thread' AND p.sender = ?3))"
+                           " ORDER BY t.latest DESC LIMIT ?4");
+    if (!s) return -1;
+    bind_str(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, before);
+    bind_str(s, 3, user_id);
+    sqlite3_bind_int64(s, 4, limit);
+    long count = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_event ev;
+        if (hs_store_rooms__read_event(s, &ev) != 0) {
+            count = -1;
+            break;
+        }
+        int r = fn(ctx, &ev, sqlite3_column_int64(s, HS_STORE_EVENT_NCOLS));
+        hs_store_event_clear(&ev);
+        if (r != 0) {
+            count = -1;
+            break;
+        }
+        count++;
+    }
+    if (count >= 0 && rc != SQLITE_DONE) count = -1;
+    sqlite3_finalize(s);
+    return count;
+}
+
 void hs_relation_summary_clear(hs_relation_summary *s)
 {
     free(s->latest_replace);

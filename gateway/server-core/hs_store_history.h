@@ -67,6 +67,14 @@ long hs_store_relations(hs_store *st, const char *room_id, const char *event_id,
                         const char *event_type, int64_t from, int64_t to, bool backwards, long limit,
                         int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
 
+/* The room's thread roots (events that m.thread relations point to, redacted replies
+ * left out), newest latest reply first, only those whose latest reply has a stream
+ * ordering < `before` (INT64_MAX for all); with user_id, only threads that user started
+ * or replied to. fn gets each root and its latest reply's ordering (the next page's
+ * `before`); a non-zero return stops with -1. Returns the number visited or -1. */
+long hs_store_threads(hs_store *st, const char *room_id, const char *user_id, int64_t before, long limit,
+                      int (*fn)(void *ctx, const hs_store_event *root, int64_t latest), void *ctx);
+
 /* Aggregates for unsigned.m.relations of one event: the latest m.replace by the
  * original's sender (malloc'd ID, NULL if none), and the thread's size, latest event
  * (malloc'd, NULL if no thread) and whether `user_id` took part. Returns 0 or -1. */

@@ -1072,3 +1072,65 @@ Test(hs_rooms_api, history_visibility_for_former_members_and_joined_rooms)
     free(hidden);
     free(room);
 }
+
+/* GET /v1/rooms/{room}/threads with a query; returns the root event IDs joined with ','
+ * and the next_batch token (or "") in next. */
+static const char *thread_roots(const pgt_mx_login *u, const char *room, const char *query, char *out, size_t cap,
+                                char next[64])
+{
+    long st;
+    char r[512];
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v1/rooms/%s/threads?%s", enc(room, r, sizeof r),
+                     query);
+    cr_assert_eq(st, 200);
+    size_t o = 0, i;
+    json_t *ev;
+    out[0] = 0;
+    json_array_foreach(json_object_get(j, "chunk"), i, ev) {
+        cr_assert(json_is_object(json_object_get(json_object_get(json_object_get(ev, "unsigned"), "m.relations"),
+                                                 "m.thread")),
+                  "each root carries its thread summary");
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "",
+                              json_string_value(json_object_get(ev, "event_id")));
+    }
+    const char *nb = json_string_value(json_object_get(j, "next_batch"));
+    snprintf(next, 64, "%s", nb ? nb : "");
+    json_decref(j);
+    return out;
+}
+
+Test(hs_rooms_api, threads_list_newest_activity_first)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob"), c = reg("carol");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    cr_assert_eq(join(&b, room), 200);
+    cr_assert_eq(join(&c, room), 200);
+    char *root1 = send_text(&a, room, "r1", "first thread", 200);
+    char *root2 = send_text(&a, room, "r2", "second thread", 200);
+    free(send_text(&a, room, "plain", "no thread here", 200));
+    char body[512];
+    snprintf(body, sizeof body, "{\"body\":\"in 2\",\"m.relates_to\":{\"rel_type\":\"m.thread\",\"event_id\":\"%s\"}}",
+             root2);
+    free(send_json(&b, room, "m.room.message", "t2", body));
+    snprintf(body, sizeof body, "{\"body\":\"in 1\",\"m.relates_to\":{\"rel_type\":\"m.thread\",\"event_id\":\"%s\"}}",
+             root1);
+    free(send_json(&a, room, "m.room.message", "t1", body));
+    char got[1024], want[1024], next[64];
+    snprintf(want, sizeof want, "%s,%s", root1, root2);
+    cr_assert_str_eq(thread_roots(&c, room, "", got, sizeof got, next), want, "root1 was active last");
+    cr_assert_str_eq(thread_roots(&b, room, "include=participated", got, sizeof got, next), root2);
+    cr_assert_str_eq(thread_roots(&c, room, "include=participated", got, sizeof got, next), "");
+    /* one per page */
+    cr_assert_str_eq(thread_roots(&c, room, "limit=1", got, sizeof got, next), root1);
+    char q[128];
+    snprintf(q, sizeof q, "limit=1&from=%s", next);
+    cr_assert_str_eq(thread_roots(&c, room, q, got, sizeof got, next), root2);
+    long st;
+    char r[512];
+    expect_error(call("GET", c.token, &st, NULL, "/_matrix/client/v1/rooms/%s/threads?include=some",
+                      enc(room, r, sizeof r)),
+                 &st, 400, "M_INVALID_PARAM");
+    free(root1);
+    free(root2);
+    free(room);
+}
