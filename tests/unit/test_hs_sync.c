@@ -18,6 +18,7 @@
 
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_sync_token.h"
 #include "support/pgt.h"
 #include "support/pgt_matrix.h"
 
@@ -1026,5 +1027,55 @@ Test(hs_sync, a_typing_notice_expiring_wakes_a_parked_poll)
     json_decref(sb);
     json_decref(s0);
     json_decref(s1);
+    free(room);
+}
+
+/* ---- shutdown and restart ------------------------------------------------------------------ */
+
+static void reopen(void)
+{
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads, .max_connections = 64,
+        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
+    };
+    srv.client = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.client, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+}
+
+Test(hs_sync, closing_the_server_answers_parked_polls_and_a_token_survives_a_restart)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    char *before = send_text(&b, room, "before");
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    poll_arg p = {&a, next_batch(s0), 60000, NULL, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, poll_thread, &p), 0);
+    wait_waiting(1);
+    long t0 = pgt_now_ms();
+    hs_server_close(&srv); /* libmicrohttpd must not stop with the poll still parked */
+    cr_assert(pgt_now_ms() - t0 < 3000, "closing took %ld ms", pgt_now_ms() - t0);
+    pthread_join(th, NULL);
+    cr_assert_not_null(p.result, "the parked poll got no answer");
+    char token[HS_SYNC_TOKEN_MAX];
+    snprintf(token, sizeof token, "%s", next_batch(p.result));
+    json_decref(p.result);
+
+    reopen();
+    char *after = send_text(&b, room, "after the restart");
+    json_t *s1 = do_sync(&a, token, NULL);
+    json_t *tl = timeline_events(s1, room);
+    cr_assert_eq(json_array_size(tl), 1, "resuming gave %zu events", json_array_size(tl));
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "event_id")), after);
+    json_t *s2 = do_sync(&a, next_batch(s1), NULL);
+    cr_assert_null(joined(s2, room), "events came twice");
+    json_decref(s0);
+    json_decref(s1);
+    json_decref(s2);
+    free(before);
+    free(after);
     free(room);
 }
