@@ -215,3 +215,33 @@ Test(hs_upgrade, low_creator_level_and_errors)
     free(old);
     free(neu);
 }
+
+Test(hs_upgrade, to_version_12_creator_outranks_all)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"preset\":\"public_chat\",\"name\":\"to twelve\",\"power_level_content_override\":"
+             "{\"users\":{\"%s\":100,\"%s\":50}}}",
+             alice.user_id, bob.user_id);
+    json_t *j = call("POST", alice.token, "/_matrix/client/v3/createRoom", body, 200);
+    char *old = strdup(str(j, "room_id"));
+    json_decref(j);
+    char *neu = upgrade(&alice, old, "12");
+    j = state(&alice, neu, "m.room.create", "", 200);
+    cr_assert_str_eq(str(j, "room_version"), "12");
+    cr_assert_str_eq(str(json_object_get(j, "predecessor"), "room_id"), old);
+    json_decref(j);
+    /* a v12 creator must not be listed in users; other users keep their levels */
+    j = state(&alice, neu, "m.room.power_levels", "", 200);
+    cr_assert_null(json_object_get(json_object_get(j, "users"), alice.user_id));
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "users"), bob.user_id)), 50);
+    json_decref(j);
+    j = state(&alice, neu, "m.room.name", "", 200);
+    cr_assert_str_eq(str(j, "name"), "to twelve");
+    json_decref(j);
+    char path[512];
+    snprintf(path, sizeof path, "/_matrix/client/v3/join/%s", neu);
+    json_decref(call("POST", bob.token, path, "{}", 200));
+    free(old);
+    free(neu);
+}
