@@ -303,12 +303,16 @@ static void send_txn(const hs_request *req, hs_response *resp, hs_server *srv, c
         return;
     }
     json_t *results = json_object();
-    size_t i;
-    json_t *pdu;
-    json_array_foreach(pdus, i, pdu) {
-        hs_remote_result res;
-        hs_remote_status s = json_is_object(pdu) ? hs_fed_rooms_accept(srv, origin, pdu, &res) : HS_REMOTE_REJECTED;
+    /* Oldest first, so an event whose parent came in the same transaction finds it. */
+    size_t n_pdus = json_array_size(pdus), i;
+    json_t *order[HS_FED_MAX_PDUS], *pdu;
+    for (i = 0; i < n_pdus; i++) order[i] = json_array_get(pdus, i);
+    qsort(order, n_pdus, sizeof *order, by_depth);
+    for (i = 0; i < n_pdus; i++) {
+        pdu = order[i];
         if (!json_is_object(pdu)) continue;
+        hs_remote_result res;
+        hs_remote_status s = hs_fed_rooms_accept(srv, origin, pdu, &res);
         if (!res.event_id[0]) continue; /* no ID to report it under */
         json_object_set_new(results, res.event_id,
                             s == HS_REMOTE_ACCEPTED || s == HS_REMOTE_DUPLICATE || s == HS_REMOTE_SOFT_FAILED
