@@ -103,11 +103,12 @@ integration: $(TEST_DIR)/integration-tests $(TEST_DIR)/pinegate
 
 # Real matrix-js-sdk clients (tests/js, installed by make deps) against real servers.
 clients: $(TEST_DIR)/pinegate
-	$(TEST_ENV) node --test --test-concurrency=1 tests/js/scenarios/
+	$(TEST_ENV) node --test --test-force-exit --test-concurrency=1 tests/js/scenarios/
 
 test: deps check-layers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory clients
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------------------
