@@ -10,6 +10,7 @@
 #include "server-core/hs_api_accounts.h"
 #include "server-core/hs_api_media.h"
 #include "server-core/hs_api_push.h"
+#include "server-core/hs_api_backup.h"
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_keys.h"
 #include "server-core/hs_api_misc.h"
@@ -47,6 +48,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
         hs_api_rooms_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the built-in routes");
+        goto fail;
+    }
+    if (hs_api_backup_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the key backup routes");
         goto fail;
     }
     if (hs_api_keys_register(srv) != 0) {
