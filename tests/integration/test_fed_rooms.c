@@ -387,3 +387,81 @@ Test(fed_rooms, invites_across_servers_accepted_and_rejected)
     send_text(&B, &carol, room, "carol is in", 1);
     cr_assert(eventually_sees(&A, &alice, room, "carol is in", 15000));
 }
+
+/* The event ID at (type, "") in `room` on `n`, through /state (its state event list). */
+static void state_id(const node *n, const pgt_mx_login *u, const char *room, const char *type, char *out, size_t len)
+{
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/rooms/%s/state", enc(room));
+    out[0] = 0;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(r, i, ev) {
+        const char *t = json_string_value(json_object_get(ev, "type"));
+        const char *sk = json_string_value(json_object_get(ev, "state_key"));
+        if (t && sk && strcmp(t, type) == 0 && !sk[0])
+            snprintf(out, len, "%s", json_string_value(json_object_get(ev, "event_id")));
+    }
+    json_decref(r);
+}
+
+static void put_state(const node *n, const pgt_mx_login *u, const char *room, const char *type, const char *body)
+{
+    long st;
+    json_t *r = call(n, "PUT", u->token, body, &st, "/_matrix/client/v3/rooms/%s/state/%s", enc(room), type);
+    cr_assert_eq(st, 200, "%s on %s: %s", type, n->name, json_dumps(r, 0));
+    json_decref(r);
+}
+
+Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
+{
+    pgt_mx_login alice, bob;
+    cr_assert_eq(pgt_mx_register(A.base, "alice", "pw-alice-1", &alice), 0);
+    cr_assert_eq(pgt_mx_register(B.base, "bob", "pw-bob-1", &bob), 0);
+    char body[600], room[256], alias[128];
+    snprintf(body, sizeof body,
+             "{\"preset\":\"public_chat\",\"room_alias_name\":\"split\",\"power_level_content_override\":"
+             "{\"users\":{\"%s\":100,\"%s\":100}}}",
+             alice.user_id, bob.user_id);
+    long st;
+    json_t *r = call(&A, "POST", alice.token, body, &st, "/_matrix/client/v3/createRoom");
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    snprintf(alias, sizeof alias, "#split:%s", A.name);
+    r = call(&B, "POST", bob.token, "{}", &st, "/_matrix/client/v3/join/%s", enc(alias));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    json_decref(r);
+    send_text(&A, &alice, room, "before the split", 1);
+    cr_assert(eventually_sees(&B, &bob, room, "before the split", 15000));
+
+    /* Apart: each side changes the name (and B the topic) while the other is down. */
+    cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);
+    put_state(&A, &alice, room, "m.room.name", "{\"name\":\"named on A\"}");
+    cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 20000), 0);
+    serve(&B);
+    put_state(&B, &bob, room, "m.room.name", "{\"name\":\"named on B\"}");
+    put_state(&B, &bob, room, "m.room.topic", "{\"topic\":\"topic from B\"}");
+    serve(&A);
+
+    /* Together again: each receives the other's branch and resolves the fork. */
+    char an[128], bn[128], at[128], bt[128];
+    bool same = false;
+    for (int i = 0; i < 300 && !same; i++) {
+        state_id(&A, &alice, room, "m.room.name", an, sizeof an);
+        state_id(&B, &bob, room, "m.room.name", bn, sizeof bn);
+        state_id(&A, &alice, room, "m.room.topic", at, sizeof at);
+        state_id(&B, &bob, room, "m.room.topic", bt, sizeof bt);
+        same = at[0] && strcmp(an, bn) == 0 && strcmp(at, bt) == 0;
+        if (!same) usleep(300 * 1000);
+    }
+    cr_assert(same, "A has name %s topic %s, B has name %s topic %s", an, at, bn, bt);
+    /* And the merged room goes on: a message from each side reaches the other. */
+    send_text(&A, &alice, room, "after the split from A", 2);
+    send_text(&B, &bob, room, "after the split from B", 1);
+    cr_assert(eventually_sees(&B, &bob, room, "after the split from A", 30000));
+    cr_assert(eventually_sees(&A, &alice, room, "after the split from B", 30000));
+    state_id(&A, &alice, room, "m.room.name", an, sizeof an);
+    state_id(&B, &bob, room, "m.room.name", bn, sizeof bn);
+    cr_assert_str_eq(an, bn);
+}
