@@ -18,10 +18,13 @@
 #include "server-core/hs_access.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_media.h"
+#include "server-core/hs_media_wait.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_media.h"
 
 #define RESERVATION_MS (24 * 60 * 60 * 1000LL)
+#define DEFAULT_WAIT_MS 20000        /* the spec's default timeout_ms */
+#define MAX_WAIT_MS (5 * 60 * 1000)  /* longer waits are cut to this */
 #define DEFAULT_TYPE "application/octet-stream"
 #define CSP "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; " \
             "style-src 'unsafe-inline'; media-src 'self'; object-src 'self';"
@@ -169,30 +172,30 @@ static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
         if (resp->status == 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot record the upload");
         return;
     }
+    hs_media_waits_kick(srv->media_waits); /* downloads waiting for it answer now */
     hs_response_json(resp, 200, json_object());
 }
 
-/* Serves local media `mediaId` with the file name `name` (NULL: the uploaded name). */
-static void serve(hs_server *srv, const hs_request *req, hs_response *resp, const char *name)
+/* Answers with local media `id` under the file name `name` (NULL: the uploaded name).
+ * Returns false, writing nothing, when the media is reserved but not uploaded yet and
+ * `may_wait`; otherwise answers (the file, 404, 504 M_NOT_YET_UPLOADED, 500) and
+ * returns true. */
+static bool try_serve(hs_server *srv, const char *id, const char *name, bool may_wait, hs_response *resp)
 {
-    const char *server = hs_request_param(req, "serverName"), *id = hs_request_param(req, "mediaId");
-    if (strcmp(server, srv->cfg.server_name) != 0) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "media of other servers is not available yet");
-        return;
-    }
     hs_store_media m;
     int rc = hs_media_id_valid(id) ? hs_store_media_get(srv->store, id, &m) : 1;
     if (rc < 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the media index");
-        return;
+        return true;
     }
     if (rc == 1 || (m.size < 0 && m.unused_expires_ts <= wall_ms())) {
         hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media");
-        return;
+        return true;
     }
     if (m.size < 0) {
+        if (may_wait) return false;
         hs_response_error(resp, 504, "M_NOT_YET_UPLOADED", "the media has not been uploaded yet");
-        return;
+        return true;
     }
     char *data = NULL;
     size_t len = 0;
@@ -200,7 +203,7 @@ static void serve(hs_server *srv, const hs_request *req, hs_response *resp, cons
     if (rc != 0) {
         hs_error("media", "file of %s is %s", id, rc == 1 ? "missing" : "unreadable");
         hs_response_error(resp, 500, "M_UNKNOWN", "the media file cannot be read");
-        return;
+        return true;
     }
     char disp[4096];
     if (hs_media_disposition(m.content_type, name ? name : m.upload_name, disp, sizeof disp) != 0)
@@ -214,6 +217,75 @@ static void serve(hs_server *srv, const hs_request *req, hs_response *resp, cons
     hs_response_header(resp, "X-Content-Security-Policy", "sandbox;");
     hs_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
     hs_response_header(resp, "X-Content-Type-Options", "nosniff");
+    return true;
+}
+
+/* A download parked until its media is uploaded (hs_media_wait). `w` comes first so the
+ * waiter and the deferral state are one allocation. */
+typedef struct download_wait {
+    hs_media_waiter w;
+    hs_server *srv;
+    char id[HS_MEDIA_ID_MAX + 1];
+    char *name;                  /* NULL: the uploaded name */
+} download_wait;
+
+/* deferral.answer: an upload completed or the deadline passed; serve, or park again. */
+static void wait_answer(void *state, hs_response *resp)
+{
+    download_wait *d = state;
+    bool may_wait = hs_media_waits_now_ms() < d->w.deadline_ms;
+    if (try_serve(d->srv, d->id, d->name, may_wait, resp)) return;
+    if (!hs_media_waits_park(d->srv->media_waits, &d->w)) try_serve(d->srv, d->id, d->name, false, resp);
+}
+
+/* deferral.release: the request ended. */
+static void wait_release(void *state)
+{
+    download_wait *d = state;
+    hs_media_waits_unpark(d->srv->media_waits, &d->w);
+    free(d->name);
+    free(d);
+}
+
+/* Serves local media with the file name `name` (NULL: the uploaded name). Media that is
+ * reserved but not uploaded yet is waited for up to timeout_ms (default 20 s) where the
+ * transport can park the request; elsewhere the answer is 504 at once. */
+static void serve(hs_server *srv, const hs_request *req, hs_response *resp, const char *name)
+{
+    const char *server = hs_request_param(req, "serverName"), *id = hs_request_param(req, "mediaId");
+    if (strcmp(server, srv->cfg.server_name) != 0) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "media of other servers is not available yet");
+        return;
+    }
+    int64_t timeout = DEFAULT_WAIT_MS;
+    const char *t = hs_request_query(req, "timeout_ms");
+    if (t) {
+        char *end;
+        long long v = strtoll(t, &end, 10);
+        if (end == t || *end || v < 0) {
+            hs_response_error(resp, 400, "M_INVALID_PARAM", "timeout_ms must be a number of milliseconds");
+            return;
+        }
+        timeout = v > MAX_WAIT_MS ? MAX_WAIT_MS : v;
+    }
+    bool may_wait = req->wake && timeout > 0;
+    if (try_serve(srv, id, name, may_wait, resp)) return;
+    download_wait *d = calloc(1, sizeof *d);
+    if (!d || (name && !(d->name = strdup(name)))) {
+        free(d);
+        hs_response_error(resp, 500, "M_UNKNOWN", "out of memory");
+        return;
+    }
+    d->srv = srv;
+    snprintf(d->id, sizeof d->id, "%s", id); /* valid, so at most HS_MEDIA_ID_MAX bytes */
+    d->w.wake = req->wake;
+    d->w.deadline_ms = hs_media_waits_now_ms() + timeout;
+    if (!hs_media_waits_park(srv->media_waits, &d->w)) {
+        try_serve(srv, id, name, false, resp);
+        wait_release(d);
+        return;
+    }
+    resp->deferral = (hs_deferral){wait_answer, wait_release, d};
 }
 
 /* Thumbnails need width and height (positive integers) even though the original is
@@ -290,6 +362,8 @@ static void config_auth(const hs_request *req, hs_response *resp, void *ctx)
 int hs_api_media_register(hs_server *srv)
 {
     if (sodium_init() < 0) return -1; /* media IDs come from libsodium's generator */
+    srv->media_waits = hs_media_waits_new();
+    if (!srv->media_waits) return -1;
     static const hs_client_route legacy[] = {
         {"POST", "/upload", upload_post},
         {"PUT", "/upload/{serverName}/{mediaId}", upload_put},

@@ -11,9 +11,12 @@
  *        such as matrix-js-sdk still build these URLs); otherwise 404 M_NOT_FOUND.
  * Every /_matrix/media/v3 path is also served under /_matrix/media/r0.
  *
+ * A download of a reserved ID whose upload has not finished waits up to timeout_ms
+ * (default 20 s, at most 5 min) without holding a worker (hs_media_wait), then answers
+ * 504 M_NOT_YET_UPLOADED; on transports that cannot park a request it answers at once.
+ *
  * Not done yet: thumbnails are the original file (no scaling); media of other servers
- * is 404 M_NOT_FOUND until federation fetches it; a download of a reserved but not yet
- * uploaded ID answers 504 M_NOT_YET_UPLOADED at once instead of waiting timeout_ms. */
+ * is 404 M_NOT_FOUND until federation fetches it. */
 #ifndef HS_API_MEDIA_H
 #define HS_API_MEDIA_H
 
@@ -26,8 +29,10 @@
 
 struct hs_server;
 
-/* Registers the endpoints above on the client router. Returns 0, or -1 on a routing
- * error. Creates no directory: the media directory appears with the first upload. */
+/* Registers the endpoints above on the client router and starts srv->media_waits
+ * (hs_server_close stops and frees it). Returns 0, or -1 on a routing error or when the
+ * thread cannot start. Creates no directory: the media directory appears with the
+ * first upload. */
 int hs_api_media_register(struct hs_server *srv);
 
 #endif

@@ -17,6 +17,7 @@
 #include "server-core/hs_api_rooms.h"
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
+#include "server-core/hs_media_wait.h"
 #include "server-core/hs_log.h"
 
 int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errlen)
@@ -122,6 +123,7 @@ void hs_server_close(hs_server *srv)
     if (srv->client) hs_httpd_quiesce(srv->client);
     if (srv->federation) hs_httpd_quiesce(srv->federation);
     hs_api_sync_stop(srv->sync); /* waiting /sync requests answer now instead of at their timeout */
+    hs_media_waits_stop(srv->media_waits); /* parked downloads answer now, not at their timeout */
     /* Poll rather than wait on a condition: shutdown happens once, and 10 ms steps keep
      * the code free of another synchronisation object shared with the workers. */
     int waited_ms = 0;
@@ -141,6 +143,7 @@ void hs_server_close(hs_server *srv)
     hs_api_accounts_free(srv->accounts);
     hs_api_sync_free(srv->sync);
     hs_fed_free(srv->fed);
+    hs_media_waits_free(srv->media_waits);
     hs_store_close(srv->store);
     memset(srv, 0, sizeof *srv);
 }

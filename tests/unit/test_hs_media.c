@@ -6,6 +6,7 @@
  * PUT) follow the spec's owner/overwrite rules; files survive a restart. Also the pure
  * helpers of hs_media (IDs, disposition encoding). */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server-core/hs_api_media.h"
 #include "server-core/hs_media.h"
@@ -365,7 +367,7 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     json_decref(j);
     pgt_http_free(&r);
 
-    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s", id);
+    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s?timeout_ms=0", id);
     expect_errcode(&r, 504, "M_NOT_YET_UPLOADED");
     r = raw("PUT", b.token, "text/plain", "bob's", 5, "/_matrix/media/v3/upload/example.test/%s", id);
     expect_errcode(&r, 403, "M_FORBIDDEN");
@@ -373,7 +375,7 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     cr_assert_eq(hs_store_media_claim(srv.store, id, a.user_id), 0);
     r = raw("PUT", a.token, "text/plain", "racing", 6, "/_matrix/media/v3/upload/example.test/%s", id);
     expect_errcode(&r, 409, "M_CANNOT_OVERWRITE_MEDIA");
-    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s", id);
+    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s?timeout_ms=0", id);
     expect_errcode(&r, 504, "M_NOT_YET_UPLOADED");
     cr_assert_eq(hs_store_media_unclaim(srv.store, id), 0);
     r = raw("PUT", a.token, "text/plain", "alice's", 7, "/_matrix/media/v3/upload/example.test/%s?filename=a.txt", id);
@@ -402,6 +404,83 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     r = raw("POST", b.token, NULL, NULL, 0, "/_matrix/media/v1/create");
     cr_assert_eq(r.status, 200, "%s", r.body);
     pgt_http_free(&r);
+}
+
+/* A download run on its own thread, so the test can upload while it waits. */
+typedef struct bg_get {
+    pthread_t thread;
+    char path[256];
+    pgt_http r;
+    long ms;
+} bg_get;
+
+static void *bg_run(void *arg)
+{
+    bg_get *g = arg;
+    long t0 = pgt_now_ms();
+    g->r = raw("GET", NULL, NULL, NULL, 0, "%s", g->path);
+    g->ms = pgt_now_ms() - t0;
+    return NULL;
+}
+
+static void bg_start(bg_get *g, const char *id, long timeout_ms)
+{
+    snprintf(g->path, sizeof g->path, "/_matrix/media/v3/download/example.test/%s?timeout_ms=%ld", id, timeout_ms);
+    cr_assert_eq(pthread_create(&g->thread, NULL, bg_run, g), 0);
+}
+
+static char *reserve(const pgt_mx_login *u)
+{
+    pgt_http r = raw("POST", u->token, NULL, NULL, 0, "/_matrix/media/v1/create");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    char *id = strdup(json_string_value(json_object_get(j, "content_uri")) + 19);
+    json_decref(j);
+    pgt_http_free(&r);
+    return id;
+}
+
+Test(hs_media_api, a_download_waits_for_the_upload_of_a_reserved_id)
+{
+    pgt_mx_login a = reg("alice");
+    char *id = reserve(&a);
+    bg_get g;
+    bg_start(&g, id, 10000);
+    usleep(300 * 1000);
+    pgt_http r = raw("PUT", a.token, "text/plain", "worth the wait", 14, "/_matrix/media/v3/upload/example.test/%s", id);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pgt_http_free(&r);
+    pthread_join(g.thread, NULL);
+    cr_assert_eq(g.r.status, 200, "%s", g.r.body);
+    cr_assert_str_eq(g.r.body, "worth the wait");
+    cr_assert_geq(g.ms, 250, "it waited for the upload (%ld ms)", g.ms);
+    cr_assert_lt(g.ms, 5000, "it answered when the upload completed (%ld ms)", g.ms);
+    pgt_http_free(&g.r);
+    free(id);
+
+    /* Without an upload the wait ends at timeout_ms with 504. */
+    id = reserve(&a);
+    bg_start(&g, id, 400);
+    pthread_join(g.thread, NULL);
+    cr_assert_eq(g.r.status, 504, "%s", g.r.body);
+    cr_assert_geq(g.ms, 350, "%ld ms", g.ms);
+    cr_assert_lt(g.ms, 5000, "%ld ms", g.ms);
+    pgt_http_free(&g.r);
+    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s?timeout_ms=soon", id);
+    expect_errcode(&r, 400, "M_INVALID_PARAM");
+
+    /* Shutting down answers a waiting download at once instead of after its timeout. */
+    bg_start(&g, id, 60000);
+    usleep(300 * 1000);
+    long t0 = pgt_now_ms();
+    hs_server_close(&srv);
+    long close_ms = pgt_now_ms() - t0;
+    pthread_join(g.thread, NULL);
+    cr_assert_lt(close_ms, 3000, "close took %ld ms", close_ms);
+    cr_assert_eq(g.r.status, 504, "%ld %s", g.r.status, g.r.body);
+    pgt_http_free(&g.r);
+    free(id);
+    boot();
 }
 
 Test(hs_media_api, files_survive_a_restart)
