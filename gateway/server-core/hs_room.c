@@ -327,6 +327,38 @@ hs_room_status hs_room_membership(const hs_room_engine *e, const char *room_id, 
     return hs_room_member_change(e, room_id, sender, target, membership, NULL, now_ms, event_id, res);
 }
 
+/* A repeated membership change (a second join, leave, ...) by the same sender with the
+ * same content is answered with the event already in the state, as Synapse does, so
+ * clients retrying a join do not fill the timeline. Sets *same (malloc'd) to that event's
+ * ID, or NULL when a new event is needed. Returns 0 or -1. */
+static int current_member_is(hs_store *st, const char *room_id, const char *sender, const char *target,
+                             const json_t *content, char **same)
+{
+    *same = NULL;
+    char *id = NULL;
+    int rc = hs_store_state_get(st, room_id, "m.room.member", target, &id);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    hs_store_event ev;
+    rc = hs_store_event_get(st, id, &ev);
+    if (rc != 0) {
+        free(id);
+        return -1;
+    }
+    json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+    bool redacted = ev.redacted_by != NULL;
+    hs_store_event_clear(&ev);
+    if (!pdu) {
+        free(id);
+        return -1;
+    }
+    const char *prev_sender = hs_pdu_sender(pdu);
+    if (!redacted && prev_sender && strcmp(prev_sender, sender) == 0 && json_equal(hs_pdu_content(pdu), content))
+        *same = id;
+    else free(id);
+    json_decref(pdu);
+    return 0;
+}
+
 hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_id, const char *sender,
                                      const char *target, const char *membership, const char *reason, int64_t now_ms,
                                      char **event_id, hs_room_result *res)
@@ -339,7 +371,17 @@ hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_i
         json_decref(content);
         return fail(res, HS_ROOM_ERROR, "cannot read the profile of %s", target);
     }
-    hs_room_status s = hs_room_send(e, room_id, sender, "m.room.member", target, content, NULL, now_ms, event_id, res);
+    char *same = NULL;
+    hs_room_status s = HS_ROOM_OK;
+    if (current_member_is(e->store, room_id, sender, target, content, &same) < 0)
+        s = fail(res, HS_ROOM_ERROR, "cannot read the membership of %s", target);
+    else if (same) {
+        if (res) res->status = HS_ROOM_OK;
+        if (event_id) *event_id = same;
+        else free(same);
+    } else {
+        s = hs_room_send(e, room_id, sender, "m.room.member", target, content, NULL, now_ms, event_id, res);
+    }
     json_decref(content);
     return s;
 }

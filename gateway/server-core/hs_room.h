@@ -84,7 +84,10 @@ hs_room_status hs_room_membership(const hs_room_engine *e, const char *room_id, 
                                   const char *target, const char *membership, int64_t now_ms, char **event_id,
                                   hs_room_result *res);
 
-/* hs_room_membership with an optional `reason` in the content (kick, ban, unban). */
+/* hs_room_membership with an optional `reason` in the content (kick, ban, unban). Both
+ * fill a join's or invite's content with the target's profile, and answer a change
+ * identical to the target's current membership event (same sender, same content) with
+ * that event instead of a new one. */
 hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_id, const char *sender,
                                      const char *target, const char *membership, const char *reason, int64_t now_ms,
                                      char **event_id, hs_room_result *res);

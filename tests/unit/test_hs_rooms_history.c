@@ -326,3 +326,29 @@ Test(hs_rooms_history, auth_sees_redacted_state_events_redacted)
     free(pl);
     free(room);
 }
+
+/* A repeated identical membership change is answered with the event already there. */
+Test(hs_rooms_history, repeated_join_is_not_a_new_event)
+{
+    char *room = create_room("10");
+    hs_room_result res;
+    char *first = NULL, *again = NULL, *left = NULL, *back = NULL;
+    cr_assert_eq(hs_room_membership(&eng, room, users[1], users[1], "join", NOW, &first, &res), HS_ROOM_OK, "%s",
+                 res.msg);
+    int64_t before, after;
+    cr_assert_eq(hs_store_room_max_stream(st, room, &before), 0);
+    cr_assert_eq(hs_room_membership(&eng, room, users[1], users[1], "join", NOW + 1, &again, &res), HS_ROOM_OK);
+    cr_assert_eq(hs_store_room_max_stream(st, room, &after), 0);
+    cr_assert_str_eq(first, again);
+    cr_assert_eq(after, before, "no event was added");
+    /* a different change is a new event, and so is the join after it */
+    cr_assert_eq(hs_room_member_change(&eng, room, users[1], users[1], "leave", "bye", NOW + 2, &left, &res),
+                 HS_ROOM_OK);
+    cr_assert_eq(hs_room_membership(&eng, room, users[1], users[1], "join", NOW + 3, &back, &res), HS_ROOM_OK);
+    cr_assert_str_neq(back, first);
+    free(first);
+    free(again);
+    free(left);
+    free(back);
+    free(room);
+}
