@@ -201,57 +201,89 @@ static bool map_get(void *ctx, const char *type, const char *state_key, hs_auth_
 }
 
 /* Validates the send_join answer and writes the room. */
-static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, const char *room_id, json_t *join,
-                                  const char *join_id, const json_t *answer, hs_room_result *res)
+int hs_fed_state_validate(hs_server *srv, const hs_room_version *rv, const char *room_id, const json_t *state,
+                          const json_t *auth_chain, hs_fed_state_set *out, char *msg, size_t msg_len)
 {
     hs_room_engine e = hs_fed_rooms_engine(srv);
     hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
     join_set js = {json_object(), json_array()};
-    hs_state_map *state = hs_state_map_new();
-    hs_store_new_event *rows = NULL;
-    char **texts = NULL;
-    size_t n_rows = 0;
-    char *join_text = NULL;
-    hs_room_status status = HS_ROOM_OK;
-    const json_t *lists[2] = {json_object_get(answer, "state"), json_object_get(answer, "auth_chain")};
-    if (!json_is_array(lists[0]) || !json_is_array(lists[1]) ||
-        json_array_size(lists[0]) + json_array_size(lists[1]) > MAX_JOIN_EVENTS) {
-        status = fail(res, HS_ROOM_ERROR, "the join response has no state and auth_chain lists");
-        goto out;
+    out->events = out->order = NULL;
+    out->state = hs_state_map_new();
+    const json_t *lists[2] = {state, auth_chain};
+    int ret = 0;
+    if (!json_is_array(state) || !json_is_array(auth_chain) ||
+        json_array_size(state) + json_array_size(auth_chain) > MAX_JOIN_EVENTS) {
+        snprintf(msg, msg_len, "the answer has no state and auth_chain lists (or too many events)");
+        ret = -1;
     }
-    for (int l = 0; l < 2; l++) {
+    for (int l = 0; l < 2 && ret == 0; l++) {
         size_t i;
         json_t *pdu;
         json_array_foreach(lists[l], i, pdu) {
-            if (add_event(&rr, rv, room_id, &js, pdu, res->msg, sizeof res->msg) != 0) {
-                status = res->status = HS_ROOM_ERROR; /* res->msg says why */
-                goto out;
+            if (add_event(&rr, rv, room_id, &js, pdu, msg, msg_len) != 0) {
+                ret = -1;
+                break;
             }
             if (l == 0) {
                 hs_err err;
                 char *id = hs_event_id_compute(pdu, rv, &err);
                 const char *sk = hs_pdu_state_key(pdu);
-                if (!sk) {
-                    free(id);
-                    status = fail(res, HS_ROOM_ERROR, "the returned state holds a message event");
-                    goto out;
+                if (!sk || !id || hs_state_map_set(out->state, hs_pdu_type(pdu), sk, id) != 0) {
+                    snprintf(msg, msg_len, "the returned state holds a message event");
+                    ret = -1;
                 }
-                hs_state_map_set(state, hs_pdu_type(pdu), sk, id);
                 free(id);
+                if (ret) break;
             }
         }
     }
-    if (check_auth(rv, room_id, &js, res->msg, sizeof res->msg) != 0) {
+    if (ret == 0) ret = check_auth(rv, room_id, &js, msg, msg_len);
+    const char *create_id = ret == 0 ? hs_state_map_get(out->state, "m.room.create", "") : NULL;
+    const json_t *create = create_id ? json_object_get(js.events, create_id) : NULL;
+    const char *version = json_string_value(json_object_get(hs_pdu_content(create), "room_version"));
+    if (ret == 0 && (!create || strcmp(version ? version : "1", rv->id) != 0)) {
+        snprintf(msg, msg_len, "the returned state has no create event of room version %s", rv->id);
+        ret = -1;
+    }
+    if (ret != 0) {
+        json_decref(js.events);
+        json_decref(js.order);
+        hs_state_map_free(out->state);
+        out->state = NULL;
+        return -1;
+    }
+    out->events = js.events;
+    out->order = js.order;
+    return 0;
+}
+
+void hs_fed_state_set_clear(hs_fed_state_set *set)
+{
+    json_decref(set->events);
+    json_decref(set->order);
+    hs_state_map_free(set->state);
+    memset(set, 0, sizeof *set);
+}
+
+/* Validates the send_join answer and writes the room. */
+static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, const char *room_id, json_t *join,
+                                  const char *join_id, const json_t *answer, hs_room_result *res)
+{
+    hs_fed_state_set set = {0};
+    hs_store_new_event *rows = NULL;
+    char **texts = NULL;
+    size_t n_rows = 0;
+    char *join_text = NULL;
+    hs_room_status status = HS_ROOM_OK;
+    if (hs_fed_state_validate(srv, rv, room_id, json_object_get(answer, "state"), json_object_get(answer, "auth_chain"),
+                              &set, res->msg, sizeof res->msg) != 0) {
         status = res->status = HS_ROOM_ERROR; /* res->msg says why */
         goto out;
     }
+    join_set js = {set.events, set.order};
+    hs_state_map *state = set.state;
     const char *create_id = hs_state_map_get(state, "m.room.create", "");
-    const json_t *create = create_id ? json_object_get(js.events, create_id) : NULL;
-    const char *version = json_string_value(json_object_get(hs_pdu_content(create), "room_version"));
-    if (!create || strcmp(version ? version : "1", rv->id) != 0) {
-        status = fail(res, HS_ROOM_ERROR, "the returned state has no create event of room version %s", rv->id);
-        goto out;
-    }
+    const json_t *create = json_object_get(js.events, create_id);
     /* Our join against its auth events and the state before it. */
     hs_auth_entry auth[HS_PDU_MAX_AUTH_EVENTS];
     size_t n_auth = hs_pdu_auth_event_count(join);
@@ -315,9 +347,7 @@ out:
     free(texts);
     free(rows);
     free(join_text);
-    hs_state_map_free(state);
-    json_decref(js.events);
-    json_decref(js.order);
+    hs_fed_state_set_clear(&set);
     return status;
 }
 

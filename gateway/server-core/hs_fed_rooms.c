@@ -214,6 +214,75 @@ static void fetch_missing(hs_server *srv, const char *origin, const char *room_i
     json_decref(body);
 }
 
+/* The gap before `pdu` was too large for get_missing_events: asks `origin` for the state
+ * before it (/state: PDUs and auth chain), checks all of it like a join's, stores what
+ * we lack and accepts the event on that state. Returns the status (in *res too), or
+ * HS_REMOTE_MISSING when origin could not help. */
+static hs_remote_status accept_on_their_state(hs_server *srv, const char *origin, const char *room_id,
+                                              const json_t *pdu, hs_remote_result *res)
+{
+    char id[256];
+    snprintf(id, sizeof id, "%s", res->event_id);
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    if (!rv) return res->status;
+    char target[900];
+    char *r = hs_fed_pct_encode(room_id), *e = hs_fed_pct_encode(id);
+    snprintf(target, sizeof target, "/_matrix/federation/v1/state/%s?event_id=%s", r ? r : "", e ? e : "");
+    free(r);
+    free(e);
+    hs_fed_out out = {origin, "GET", target, NULL, true};
+    hs_fed_reply reply = {0};
+    hs_err err = {{0}};
+    if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
+        hs_fed_reply_free(&reply);
+        return res->status;
+    }
+    json_t *answer = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL);
+    hs_fed_reply_free(&reply);
+    hs_fed_state_set set = {0};
+    char msg[512];
+    if (hs_fed_state_validate(srv, rv, room_id, json_object_get(answer, "pdus"), json_object_get(answer, "auth_chain"),
+                              &set, msg, sizeof msg) != 0) {
+        json_decref(answer);
+        snprintf(res->msg, sizeof res->msg, "the state %s sent for the gap: %s", origin, msg);
+        return res->status = HS_REMOTE_REJECTED;
+    }
+    json_decref(answer);
+    size_t n = json_array_size(set.order);
+    hs_store_new_event *rows = calloc(n ? n : 1, sizeof *rows);
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    size_t k = 0;
+    for (size_t i = 0; rows && texts && i < n; i++, k++) {
+        const char *eid = json_string_value(json_array_get(set.order, i));
+        const json_t *p = json_object_get(set.events, eid);
+        if (!(texts[i] = hs_cjson_encode(p, 0, NULL, &err))) break;
+        const char *type = hs_pdu_type(p);
+        rows[i] = (hs_store_new_event){
+            .event_id = eid, .room_id = room_id, .type = type, .state_key = hs_pdu_state_key(p),
+            .sender = hs_pdu_sender(p), .depth = hs_pdu_depth(p), .origin_server_ts = hs_pdu_origin_server_ts(p),
+            .pdu_json = texts[i],
+            .membership = strcmp(type, "m.room.member") == 0
+                              ? json_string_value(json_object_get(hs_pdu_content(p), "membership")) : NULL,
+        };
+    }
+    hs_remote_status s = res->status;
+    if (k == n) {
+        hs_room_lock();
+        int rc = hs_store_fed_outliers_put(srv->store, room_id, rows, n, set.state);
+        hs_room_unlock();
+        if (rc == 0) {
+            hs_room_engine eng = hs_fed_rooms_engine(srv);
+            hs_room_remote rr = {&eng, hs_fed_rooms_key, srv};
+            s = hs_room_remote_accept_with_state(&rr, room_id, pdu, set.state, res);
+        }
+    }
+    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    free(rows);
+    hs_fed_state_set_clear(&set);
+    return s;
+}
+
 hs_remote_status hs_fed_rooms_accept(hs_server *srv, const char *origin, const json_t *pdu, hs_remote_result *res)
 {
     hs_room_engine e = hs_fed_rooms_engine(srv);
@@ -230,6 +299,7 @@ hs_remote_status hs_fed_rooms_accept(hs_server *srv, const char *origin, const j
         snprintf(id, sizeof id, "%s", res->event_id);
         fetch_missing(srv, origin, room_id, pdu, id);
         s = hs_room_remote_accept(&rr, room_id, pdu, hs_fed_now_ms(), res);
+        if (s == HS_REMOTE_MISSING && res->missing_prev) s = accept_on_their_state(srv, origin, room_id, pdu, res);
     }
     if (s != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE)
         hs_info("fed", "PDU %s from %s: %s: %s", res->event_id, origin, hs_remote_status_str(s), res->msg);

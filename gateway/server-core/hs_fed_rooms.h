@@ -20,9 +20,14 @@
  *
  * Missing prev_events on /send: when an event's prev_events are unknown, up to
  * HS_FED_MISSING_LIMIT of them are fetched from the origin with get_missing_events and
- * accepted oldest first, then the event is tried again. A larger gap is not bridged:
- * the event gets an error in the per-PDU results and is not stored (no outliers or
- * backwards extremities yet; the origin's next event or a client's activity retries).
+ * accepted oldest first, then the event is tried again. When the gap is larger, the
+ * origin is asked for the state before the event (/state: PDUs and auth chain), which
+ * is checked like a join's answer (hs_fed_state_validate); the events we lack are stored
+ * with that state (hs_store_fed_outliers_put) and the event is accepted on it
+ * (hs_room_remote_accept_with_state). The gap itself stays a hole in our history: the
+ * missed events are not backfilled, the event's unknown prev_events are not tracked as
+ * backward extremities, and the stored state events show in /messages at the position
+ * they were stored (there is no outlier flag in the events table).
  *
  * Outbound joins live in hs_fed_join.c (declared here). */
 #ifndef HS_FED_ROOMS_H
@@ -35,6 +40,7 @@
 #include "server-core/hs_http.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_room_remote.h"
+#include "server-core/hs_state_map.h"
 
 struct hs_server;
 
@@ -65,6 +71,23 @@ hs_remote_status hs_fed_rooms_accept(struct hs_server *srv, const char *origin, 
  * PDU), or NULL with err when one is unknown. */
 json_t *hs_fed_rooms_auth_chain(struct hs_server *srv, const hs_room_version *rv, const char *const *ids, size_t n,
                                 hs_err *err);
+
+/* A room state another server sent (send_join's answer, /state): the checked events
+ * by ID (possibly redacted), their IDs with auth events first, and the state map. */
+typedef struct hs_fed_state_set {
+    json_t *events;      /* event ID -> PDU */
+    json_t *order;       /* array of event IDs */
+    hs_state_map *state;
+} hs_fed_state_set;
+
+/* Checks a `state` list and its `auth_chain` (both arrays of PDUs) in full: each event's
+ * format for rv, room, signatures and content hash (redacted on mismatch), every auth
+ * event present and each event allowed by its auth events, the state a map of state
+ * events holding the create event of rv. Returns 0 with *out filled (free with
+ * hs_fed_state_set_clear), or -1 with msg. */
+int hs_fed_state_validate(struct hs_server *srv, const hs_room_version *rv, const char *room_id, const json_t *state,
+                          const json_t *auth_chain, hs_fed_state_set *out, char *msg, size_t msg_len);
+void hs_fed_state_set_clear(hs_fed_state_set *set);
 
 /* Joins local `user_id` to a room on other servers (room ID or alias): an alias is
  * resolved with its server's query/directory; then make_join on each candidate server

@@ -259,7 +259,7 @@ static hs_store_new_event new_event_of(const json_t *pdu, const hs_room_version 
 
 /* Steps 4-6 and the write, under the room lock. */
 static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_version *rv, const char *room_id,
-                                      const json_t *pdu, hs_remote_result *res)
+                                      const json_t *pdu, const hs_state_map *given_before, hs_remote_result *res)
 {
     hs_store *st = r->e->store;
     const char *id = res->event_id;
@@ -323,12 +323,17 @@ static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_ver
         else
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", pid);
     }
-    if (missing[0]) {
+    if (missing[0] && !given_before) {
         res->missing_prev = true;
         status = set(res, HS_REMOTE_MISSING, "unknown prev_events:%s", missing);
         goto out;
     }
-    if (state_after_all(&c, rv, (const char *const *)prevs, n_prev, &before, &err) != 0) {
+    if (given_before) {
+        if (!(before = hs_state_map_copy(given_before))) {
+            status = set(res, HS_REMOTE_ERROR, "out of memory");
+            goto out;
+        }
+    } else if (state_after_all(&c, rv, (const char *const *)prevs, n_prev, &before, &err) != 0) {
         status = set(res, HS_REMOTE_ERROR, "state before the event: %s", err.msg);
         goto out;
     }
@@ -382,7 +387,7 @@ static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_ver
     }
     new_ext[n_new++] = id;
     hs_store_fed_event fe = {
-        .before = before, .before_from = n_prev == 1 ? prevs[0] : NULL,
+        .before = before, .before_from = n_prev == 1 && !given_before ? prevs[0] : NULL,
         .extremities = new_ext, .n_extremities = n_new,
     };
     if (n_new == 1 && cites_all && hs_state_map_equal(before, current)) {
@@ -432,10 +437,9 @@ out:
     return status;
 }
 
-hs_remote_status hs_room_remote_accept(const hs_room_remote *r, const char *room_id, const json_t *pdu,
-                                       int64_t now_ms, hs_remote_result *res)
+static hs_remote_status accept(const hs_room_remote *r, const char *room_id, const json_t *pdu,
+                               const hs_state_map *given_before, hs_remote_result *res)
 {
-    (void)now_ms;
     memset(res, 0, sizeof *res);
     hs_err err = {{0}};
     /* 1: format. */
@@ -460,8 +464,21 @@ hs_remote_status hs_room_remote_accept(const hs_room_remote *r, const char *room
     json_t *checked = hs_room_remote_check_hash(pdu, rv, &res->redacted);
     if (!checked) return set(res, HS_REMOTE_ERROR, "out of memory");
     hs_room_lock();
-    hs_remote_status s = accept_locked(r, rv, room_id, checked, res);
+    hs_remote_status s = accept_locked(r, rv, room_id, checked, given_before, res);
     hs_room_unlock();
     json_decref(checked);
     return s;
+}
+
+hs_remote_status hs_room_remote_accept(const hs_room_remote *r, const char *room_id, const json_t *pdu,
+                                       int64_t now_ms, hs_remote_result *res)
+{
+    (void)now_ms;
+    return accept(r, room_id, pdu, NULL, res);
+}
+
+hs_remote_status hs_room_remote_accept_with_state(const hs_room_remote *r, const char *room_id, const json_t *pdu,
+                                                  const hs_state_map *before, hs_remote_result *res)
+{
+    return accept(r, room_id, pdu, before, res);
 }

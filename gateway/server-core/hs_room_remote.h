@@ -39,6 +39,7 @@
 #include "server-core/hs_canonical_json.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_room_version.h"
+#include "server-core/hs_state_map.h"
 
 /* Where verify keys come from: fills out with the key (server, key_id) usable for an
  * event sent at valid_at_ms (0: no validity requirement). Returns 0 or -1 with err. */
@@ -95,6 +96,14 @@ int hs_room_remote_select_auth(hs_store *st, const hs_room_version *rv, const ch
  * database error counts as a failure. */
 int hs_room_remote_auth_current(hs_store *st, const hs_room_version *rv, const char *room_id, const json_t *pdu,
                                 char *msg, size_t msg_len);
+
+/* hs_room_remote_accept for an event whose prev_events are (partly) unknown, with the
+ * state before it given by the caller (checked beforehand: another server's answer to
+ * /state, see hs_fed_rooms.c). Known prev_events stop being forward extremities;
+ * unknown ones are simply not part of our graph (a gap before the event). Returns as
+ * hs_room_remote_accept. */
+hs_remote_status hs_room_remote_accept_with_state(const hs_room_remote *r, const char *room_id, const json_t *pdu,
+                                                  const hs_state_map *before, hs_remote_result *res);
 
 /* The room version of a room we hold, or NULL (unknown room, database error). */
 const hs_room_version *hs_room_remote_version(hs_store *st, const char *room_id);

@@ -336,6 +336,37 @@ int hs_store_fed_join_persist(hs_store *st, const char *room_id, const char *roo
     return rc;
 }
 
+typedef struct outliers_arg {
+    const char *room_id;
+    const hs_store_new_event *rows;
+    size_t n;
+    const hs_state_map *state;
+} outliers_arg;
+
+static int outliers_steps(sqlite3 *db, void *varg)
+{
+    outliers_arg *a = varg;
+    int64_t group = 0, stream;
+    for (size_t i = 0; i < a->n; i++) {
+        sqlite3_stmt *s = prep(db, "SELECT 1 FROM events WHERE event_id = ?1");
+        if (!s) return -1;
+        bind_str(s, 1, a->rows[i].event_id);
+        int rc = run(s);
+        if (rc == SQLITE_ROW) continue;
+        if (rc != SQLITE_DONE) return -1;
+        if (!group && write_snapshot(db, a->room_id, a->state, &group) != 0) return -1;
+        if (insert_event(db, &a->rows[i], group, group, &stream) < 0) return -1;
+    }
+    return 0;
+}
+
+int hs_store_fed_outliers_put(hs_store *st, const char *room_id, const hs_store_new_event *rows, size_t n,
+                              const hs_state_map *state)
+{
+    outliers_arg a = {room_id, rows, n, state};
+    return hs_store_transact(st, outliers_steps, &a);
+}
+
 typedef struct invite_arg {
     const char *version;
     const hs_store_new_event *ev;

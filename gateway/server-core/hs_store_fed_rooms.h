@@ -74,6 +74,14 @@ int hs_store_fed_stub_membership(hs_store *st, const char *room_version, const h
  * state), 0 if not or unknown, -1. */
 int hs_store_fed_room_is_stub(hs_store *st, const char *room_id);
 
+/* Events of a room we hold that came with a state another server vouched for (the
+ * state before an event whose prev_events we could not get): each of the `n` events not
+ * stored yet is stored, with `state` recorded as the state before and after it (their
+ * own is not known to us). The room's extremities and current state are not touched.
+ * Returns 0 or -1. */
+int hs_store_fed_outliers_put(hs_store *st, const char *room_id, const hs_store_new_event *rows, size_t n,
+                              const hs_state_map *state);
+
 /* The answer recorded for (origin, txn_id), malloc'd into *response. Returns 0, 1 when
  * the transaction is new, -1. */
 int hs_store_fed_txn_get(hs_store *st, const char *origin, const char *txn_id, char **response);
