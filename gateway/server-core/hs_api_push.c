@@ -1,9 +1,11 @@
 /* hs_api_push: HTTP handlers for push rules and pushers. Rule logic lives in hs_push;
  * these handlers authenticate, check scope and kind, map hs_push_status to the spec's
- * errors and wake /sync after each change. The pusher body is validated here because
- * it is only stored and listed back. */
+ * errors and, after each change, store the whole ruleset as the user's m.push_rules
+ * account data (the sync engineer's store) so /sync delivers it. The pusher body is
+ * validated here because it is only stored and listed back. */
 #include "server-core/hs_api_push.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +13,10 @@
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_push.h"
+#include "server-core/hs_log.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_push.h"
+#include "server-core/hs_store_sync.h"
 
 #define APP_ID_MAX 64      /* the spec's limit */
 #define PUSHKEY_MAX 512    /* the spec's limit */
@@ -133,9 +137,28 @@ static void actions_get(const hs_request *req, hs_response *resp, void *ctx)
     get_part(req, resp, ctx, "actions");
 }
 
-static void changed(hs_server *srv, hs_response *resp, hs_push_status st, const char *err)
+/* Serialises publishing: each change reads the ruleset after its own write, so with
+ * read-and-store done under one lock the last stored copy is always the newest. */
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Stores the user's current ruleset as their m.push_rules account data, which /sync
+ * then delivers like any account data change, and wakes waiting syncs. */
+static void publish(hs_server *srv, const char *user_id)
 {
-    if (st == HS_PUSH_OK) hs_notifier_wake(srv->notifier);
+    pthread_mutex_lock(&publish_lock);
+    json_t *all = hs_push_rules_for_user(srv->store, user_id);
+    char *text = all ? json_dumps(all, JSON_COMPACT) : NULL;
+    if (!text || hs_store_account_data_put(srv->store, user_id, "", "m.push_rules", text, NULL) != 0)
+        hs_error("push", "cannot store m.push_rules of %s; /sync shows the change later", user_id);
+    free(text);
+    json_decref(all);
+    pthread_mutex_unlock(&publish_lock);
+    hs_notifier_wake(srv->notifier);
+}
+
+static void changed(hs_server *srv, const char *user_id, hs_response *resp, hs_push_status st, const char *err)
+{
+    if (st == HS_PUSH_OK) publish(srv, user_id);
     answer(resp, st, err);
 }
 
@@ -152,7 +175,7 @@ static void rule_put(const hs_request *req, hs_response *resp, void *ctx)
                                          hs_request_query(req, "before"), hs_request_query(req, "after"), err,
                                          sizeof err);
     json_decref(body);
-    changed(srv, resp, st, err);
+    changed(srv, who.user_id, resp, st, err);
 }
 
 static void rule_delete(const hs_request *req, hs_response *resp, void *ctx)
@@ -162,8 +185,9 @@ static void rule_delete(const hs_request *req, hs_response *resp, void *ctx)
     hs_push_kind kind;
     if (rule_request(srv, req, resp, &who, &kind) != 0) return;
     char err[512] = "";
-    changed(srv, resp, hs_push_delete_rule(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), err, sizeof err),
-            err);
+    hs_push_status st = hs_push_delete_rule(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), err,
+                                            sizeof err);
+    changed(srv, who.user_id, resp, st, err);
 }
 
 static void enabled_put(const hs_request *req, hs_response *resp, void *ctx)
@@ -183,7 +207,7 @@ static void enabled_put(const hs_request *req, hs_response *resp, void *ctx)
     hs_push_status st =
         hs_push_set_enabled(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), json_is_true(enabled));
     json_decref(body);
-    changed(srv, resp, st, NULL);
+    changed(srv, who.user_id, resp, st, NULL);
 }
 
 static void actions_put(const hs_request *req, hs_response *resp, void *ctx)
@@ -198,7 +222,7 @@ static void actions_put(const hs_request *req, hs_response *resp, void *ctx)
     hs_push_status st = hs_push_set_actions(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"),
                                             json_object_get(body, "actions"), err, sizeof err);
     json_decref(body);
-    changed(srv, resp, st, err);
+    changed(srv, who.user_id, resp, st, err);
 }
 
 /* ---- pushers ---------------------------------------------------------------------- */

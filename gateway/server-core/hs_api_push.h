@@ -6,9 +6,11 @@
  *   GET|PUT /pushrules/global/{kind}/{ruleId}/actions
  *   GET    /pushers,  POST /pushers/set                 pushers stored and listed
  *
- * Every change wakes /sync (the ruleset is the m.push_rules account data, built by
- * hs_push_rules_for_user). Pushers are validated, stored and listed, but nothing is
- * sent to push gateways yet, and rules are not evaluated against events yet. */
+ * Every change stores the whole ruleset (hs_push_rules_for_user) as the user's
+ * m.push_rules global account data, so /sync delivers it as it delivers any account data
+ * change. (A user who never changed a rule has no such account data yet; /sync may add
+ * hs_push_rules_for_user to initial syncs.) Pushers are validated, stored and listed,
+ * but nothing is sent to push gateways yet (hs_push_eval decides what would be). */
 #ifndef HS_API_PUSH_H
 #define HS_API_PUSH_H
 

@@ -312,6 +312,44 @@ Test(hs_push_api, enable_disable_and_actions_on_user_and_default_rules)
                  "M_NOT_FOUND");
 }
 
+Test(hs_push_api, changes_reach_sync_as_m_push_rules_account_data)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    expect_ok(call("PUT", a.token, &st, "{\"pattern\":\"cake\",\"actions\":[\"notify\"]}",
+                   "/_matrix/client/v3/pushrules/global/content/cake"),
+              &st);
+    json_t *api = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/");
+    json_t *ad = call("GET", a.token, &st, NULL, "/_matrix/client/v3/user/%s/account_data/m.push_rules", a.user_id);
+    cr_assert_eq(st, 200);
+    cr_assert(json_equal(api, ad), "account data is the served ruleset");
+    json_decref(ad);
+    json_decref(api);
+
+    /* An incremental /sync after a change carries the new ruleset. */
+    json_t *s1 = call("GET", a.token, &st, NULL, "/_matrix/client/v3/sync");
+    char since[128];
+    snprintf(since, sizeof since, "%s", json_string_value(json_object_get(s1, "next_batch")));
+    json_decref(s1);
+    expect_ok(call("PUT", a.token, &st, "{\"enabled\":false}", "/_matrix/client/v3/pushrules/global/content/cake/enabled"),
+              &st);
+    json_t *s2 = call("GET", a.token, &st, NULL, "/_matrix/client/v3/sync?since=%s&timeout=0", since);
+    cr_assert_eq(st, 200);
+    json_t *events = json_object_get(json_object_get(s2, "account_data"), "events"), *ev, *found = NULL;
+    size_t i;
+    json_array_foreach(events, i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "m.push_rules") == 0) found = ev;
+    }
+    char *dump = json_dumps(s2, 0);
+    cr_assert_not_null(found, "no m.push_rules in %s", dump);
+    free(dump);
+    json_t *cake = json_array_get(json_object_get(json_object_get(json_object_get(found, "content"), "global"), "content"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(cake, "rule_id")), "cake");
+    cr_assert(json_is_false(json_object_get(cake, "enabled")));
+    json_decref(s2);
+}
+
 Test(hs_push_api, user_rules_can_be_deleted_default_rules_cannot)
 {
     pgt_mx_login a = reg("alice");
