@@ -1,5 +1,5 @@
 /* pg_generate: `generate-config` and `generate-keys`. A data directory made here is
- * complete: config, signing key, TLS certificate; the database is created on first
+ * complete: config, signing key, P2P key, TLS certificate; the database is created on first
  * serve. Existing files are never overwritten, so running it twice cannot destroy an
  * identity. */
 #include <errno.h>
@@ -12,6 +12,7 @@
 
 #include "federation-side/fed_tls.h"
 #include "pg_commands.h"
+#include "pg_p2p_key.h"
 #include "server-core/hs_config.h"
 #include "server-core/hs_signing_key.h"
 
@@ -26,7 +27,7 @@ static int parse_port(const char *s, int *out)
     return 0;
 }
 
-/* Creates whichever of signing key and TLS pair is missing. Prints what it made. */
+/* Creates whichever of signing key, P2P key and TLS pair is missing. Prints what it made. */
 static int make_missing_keys(const hs_config *cfg)
 {
     char err[512];
@@ -37,6 +38,14 @@ static int make_missing_keys(const hs_config *cfg)
             return -1;
         }
         printf("wrote signing key %s (%s)\n", cfg->signing_key_path, key.key_id);
+    }
+    if (cfg->p2p_private_key_path[0] && access(cfg->p2p_private_key_path, F_OK) != 0) {
+        char pk[2 * PG_P2P_KEY_LEN + 1];
+        if (pg_p2p_key_generate(cfg->p2p_private_key_path, pk, err, sizeof err) != 0) {
+            fprintf(stderr, "pinegate: %s\n", err);
+            return -1;
+        }
+        printf("wrote P2P identity key %s (P2P server name %s)\n", cfg->p2p_private_key_path, pk);
     }
     bool have_cert = access(cfg->federation.tls_certificate, F_OK) == 0;
     bool have_key = access(cfg->federation.tls_private_key, F_OK) == 0;
@@ -62,8 +71,9 @@ static void generate_config_usage(FILE *out)
     fprintf(out,
             "usage: pinegate generate-config [--server-name N] [--data-dir D] [--client-port P]\n"
             "                                [--federation-port P] [--dev]\n\n"
-            "Writes D/config.yaml (default D = ./data), an ed25519 signing key and a self-signed TLS\n"
-            "certificate beside it. Refuses to overwrite an existing config.\n\n"
+            "Writes D/config.yaml (default D = ./data), an ed25519 signing key, the P2P identity's\n"
+            "ed25519 key (p2p.key) and a self-signed TLS certificate beside it. Refuses to\n"
+            "overwrite an existing config.\n\n"
             "  --server-name N      the DNS identity (default localhost:<federation port>)\n"
             "  --data-dir D         directory for config, keys and database (created if missing)\n"
             "  --client-port P      client API port (default 8008)\n"

@@ -11,6 +11,7 @@
 #include "federation-side/fed_sender.h"
 #include "federation-side/fed_tls.h"
 #include "pg_commands.h"
+#include "pg_p2p.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_sd_notify.h"
 #include "server-core/hs_server.h"
@@ -93,6 +94,12 @@ int pg_cmd_serve(int argc, char **argv)
         hs_server_close(&srv);
         goto out;
     }
+    pg_p2p *p2p = NULL;
+    if (cfg.p2p_enabled && !(p2p = pg_p2p_start(&cfg, srv.client, err, sizeof err))) {
+        hs_error("serve", "%s", err);
+        hs_server_close(&srv);
+        goto out;
+    }
     /* Outbound federation (the room event queue) starts once we can answer peers. */
     fed_sender *sender = fed_sender_start(&srv);
     if (!sender) hs_warn("serve", "the outbound federation thread did not start; nothing will be sent to peers");
@@ -104,6 +111,9 @@ int pg_cmd_serve(int argc, char **argv)
            "  federation API: https://%s:%d/\n",
            PG_VERSION, cfg.server_name, srv.signing_key.key_id, ch, hs_httpd_port(srv.client), fh,
            hs_httpd_port(srv.federation));
+    if (p2p)
+        printf("  P2P identity:   %s (Pinecone node%s)\n", pg_p2p_server_name(p2p),
+               cfg.p2p_websocket_path_enabled ? ", WebSocket peers on GET /ws" : "");
     fflush(stdout);
     hs_info("serve", "listening: client http://%s:%d federation https://%s:%d", ch, hs_httpd_port(srv.client), fh,
             hs_httpd_port(srv.federation));
@@ -114,6 +124,7 @@ int pg_cmd_serve(int argc, char **argv)
     hs_info("serve", "received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     hs_sd_notify("STOPPING=1");
     fed_sender_stop(sender);
+    pg_p2p_stop(p2p); /* before the client listener: WebSocket peers' sockets go back to it */
     hs_server_close(&srv);
     hs_info("serve", "stopped cleanly");
     rc = 0;

@@ -10,8 +10,10 @@
 #include <errno.h>
 #include <sodium.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,10 +26,11 @@
 #include "pinecone/pc_router.h"
 #include "pinecone/pc_session.h"
 #include "pinecone/pc_tcp.h"
+#include "pinecone/pc_ws.h"
 
 #define MANHOLE_MAX_CLIENTS 8
 #define MANHOLE_TIMEOUT 10000 /* ms a manhole client may take for its request/response */
-#define POLL_MAX (2 + MANHOLE_MAX_CLIENTS + PC_TCP_MAX_LINKS + 3)
+#define POLL_MAX (3 + MANHOLE_MAX_CLIENTS + PC_TCP_MAX_LINKS + 3)
 
 static const uint8_t ping_magic[8] = {'p', 'g', 'p', 'i', 'n', 'g', 0, 0};
 
@@ -52,6 +55,15 @@ typedef struct http_get_req {
     unsigned idx;
     uint64_t start_us;
 } http_get_req;
+
+typedef struct adopted {
+    int fd;
+    uint8_t *extra;
+    size_t len;
+    char remote[PC_TCP_URI_MAX];
+    void (*release)(void *ctx);
+    void *ctx;
+} adopted;
 
 typedef struct pending_pong {
     uint8_t dest[PC_KEY_LEN];
@@ -96,6 +108,11 @@ struct pc_node {
     uint64_t hg_t0_us, hg_bytes;
     bool hg_finished;
     FILE *body_out;
+
+    pthread_mutex_t adopt_mu;         /* guards adopt[] and n_adopt */
+    adopted adopt[PC_NODE_MAX_ADOPT];
+    size_t n_adopt;
+    int adopt_fd;                     /* eventfd: adoptions are waiting */
 };
 
 static uint64_t mono_us(void)
@@ -566,6 +583,13 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
     }
     n->out = cfg->out ? cfg->out : stdout;
     n->mh_fd = -1;
+    pthread_mutex_init(&n->adopt_mu, NULL);
+    n->adopt_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (n->adopt_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        pc_node_free(n);
+        return PC_ERR_INVALID;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     n->unix0_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -679,10 +703,67 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
     return PC_OK;
 }
 
+int pc_node_adopt_ws(pc_node *n, int fd, const uint8_t *extra, size_t len, const char *remote,
+                     void (*release)(void *ctx), void *ctx)
+{
+    uint8_t *copy = NULL;
+    if (len > PC_WS_MSG_MAX + PC_WS_FRAME_OVERHEAD || (len && !(copy = malloc(len)))) {
+        release(ctx);
+        return len > PC_WS_MSG_MAX + PC_WS_FRAME_OVERHEAD ? PC_ERR_INVALID : PC_ERR_NOMEM;
+    }
+    if (len)
+        memcpy(copy, extra, len);
+    pthread_mutex_lock(&n->adopt_mu);
+    if (n->n_adopt == PC_NODE_MAX_ADOPT) {
+        pthread_mutex_unlock(&n->adopt_mu);
+        free(copy);
+        release(ctx);
+        return PC_ERR_INVALID;
+    }
+    adopted *a = &n->adopt[n->n_adopt++];
+    *a = (adopted){.fd = fd, .extra = copy, .len = len, .release = release, .ctx = ctx};
+    snprintf(a->remote, sizeof a->remote, "%s", remote ? remote : "websocket");
+    pthread_mutex_unlock(&n->adopt_mu);
+    uint64_t one = 1;
+    /* can only fail when the counter is about to overflow: the loop is woken anyway */
+    ssize_t w = write(n->adopt_fd, &one, sizeof one);
+    (void)w;
+    return PC_OK;
+}
+
+/* Turns queued connections into links; runs on the loop's thread. */
+static void adopt_pending(pc_node *n, uint64_t now)
+{
+    uint64_t v;
+    if (read(n->adopt_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        return;
+    pthread_mutex_lock(&n->adopt_mu);
+    adopted q[PC_NODE_MAX_ADOPT];
+    size_t nq = n->n_adopt;
+    memcpy(q, n->adopt, nq * sizeof q[0]);
+    n->n_adopt = 0;
+    pthread_mutex_unlock(&n->adopt_mu);
+    for (size_t i = 0; i < nq; i++) {
+        if (pc_tcp_adopt_ws(n->tcp, q[i].fd, q[i].extra, q[i].len, q[i].remote, q[i].release, q[i].ctx, now) ==
+            PC_OK)
+            fprintf(n->out, "websocket peer from %s adopted\n", q[i].remote);
+        else
+            fprintf(n->out, "websocket peer from %s refused: too many links\n", q[i].remote);
+        free(q[i].extra);
+    }
+}
+
 void pc_node_free(pc_node *n)
 {
     if (!n)
         return;
+    for (size_t i = 0; i < n->n_adopt; i++) {
+        n->adopt[i].release(n->adopt[i].ctx);
+        free(n->adopt[i].extra);
+    }
+    if (n->adopt_fd >= 0)
+        close(n->adopt_fd);
+    pthread_mutex_destroy(&n->adopt_mu);
     while (n->n_mh)
         mh_close(n, n->n_mh - 1);
     if (n->mh_fd >= 0)
@@ -754,6 +835,8 @@ int pc_node_run(pc_node *n, int stop_fd)
             mh_idx = (int)nf;
             fds[nf++] = (struct pollfd){.fd = n->mh_fd, .events = POLLIN};
         }
+        int adopt_idx = (int)nf;
+        fds[nf++] = (struct pollfd){.fd = n->adopt_fd, .events = POLLIN};
         for (size_t i = 0; i < n->n_mh; i++) {
             n->mh[i].pfd = (int)nf;
             fds[nf++] = (struct pollfd){.fd = n->mh[i].fd,
@@ -784,6 +867,8 @@ int pc_node_run(pc_node *n, int stop_fd)
         }
         if (mh_idx >= 0 && (fds[mh_idx].revents & POLLIN))
             mh_accept(n, now);
+        if (fds[adopt_idx].revents & POLLIN)
+            adopt_pending(n, now);
         if (n->mcast)
             pc_mcast_process(n->mcast, fds + mc0, tcp0 - mc0, now);
         pc_tcp_process(n->tcp, fds + tcp0, nf - tcp0, now);

@@ -21,7 +21,12 @@
  * only queues it (bounded, PC_NODE_MAX_DATAGRAMS), the loop feeds it in. With `http_get`
  * the node fetches a path from a key over sessions (starting 1 s after its first peering
  * is up), writes the body of a single request to `body_out`, and stops when all requests
- * are done. */
+ * are done.
+ *
+ * Adopted links: another server in the same process (the homeserver's GET /ws) may hand
+ * the node WebSocket connections it has already upgraded (pc_node_adopt_ws, from any
+ * thread); they wait in a small locked queue, an eventfd wakes the loop, and the loop
+ * turns them into links (pc_tcp_adopt_ws). */
 #ifndef PC_NODE_H
 #define PC_NODE_H
 
@@ -41,6 +46,7 @@
 #define PC_NODE_DEFAULT_ALPN "matrix"
 #define PC_NODE_HTTP_TIMEOUT 30000 /* ms per --http-get request by default */
 #define PC_NODE_HTTP_MAX_COUNT 1000000
+#define PC_NODE_MAX_ADOPT 16   /* handed-over connections waiting for the loop */
 
 typedef struct pc_node pc_node;
 
@@ -84,8 +90,20 @@ int pc_node_new(pc_node **out, const pc_node_config *cfg, char *err, size_t errl
  * reply, a request failed, or the poll loop failed. */
 int pc_node_run(pc_node *n, int stop_fd);
 
-/* Frees everything. NULL is allowed. */
+/* Frees everything. NULL is allowed. Connections still queued for adoption are
+ * released (their release callback runs). */
 void pc_node_free(pc_node *n);
+
+/* Hands over a connection whose WebSocket upgrade was already answered (101 sent): the
+ * node's loop makes it a WebSocket peering starting at the Pinecone handshake. extra holds
+ * len bytes the client sent after its request (copied, at most PC_WS_MSG_MAX + 14); remote names
+ * the peer ("ip:port") in the manhole. The node owns the connection from now on and ends
+ * it by calling release(ctx) exactly once (never close(fd)), from its loop or from
+ * pc_node_free. Thread-safe (any thread, while the node is not being freed). Returns
+ * PC_OK, or PC_ERR_NOMEM / PC_ERR_INVALID (queue full, too many bytes): then release has
+ * already been called. */
+int pc_node_adopt_ws(pc_node *n, int fd, const uint8_t *extra, size_t len, const char *remote,
+                     void (*release)(void *ctx), void *ctx);
 
 /* Builds a ping/pong payload into out (PC_PING_LEN bytes). */
 void pc_ping_encode(uint8_t out[PC_PING_LEN], bool pong, uint32_t seq, uint64_t usec);

@@ -60,6 +60,8 @@ typedef struct tlink {
     uint64_t traffic_frames;
     char uri[PC_TCP_URI_MAX];
     int pfd;                     /* index in the last pollfd array, -1 if none */
+    void (*release)(void *ctx);  /* adopted links: hands the socket back instead of close */
+    void *release_ctx;
 } tlink;
 
 typedef struct static_peer {
@@ -186,7 +188,9 @@ static void link_free(tlink *l)
 {
     if (l->tls)
         gnutls_deinit(l->tls);
-    if (l->fd >= 0)
+    if (l->release)
+        l->release(l->release_ctx);
+    else if (l->fd >= 0)
         close(l->fd);
     pc_deframer_free(&l->df);
     pc_ws_free(l->ws);
@@ -832,6 +836,35 @@ static void on_bytes(pc_tcp *t, tlink *l, uint8_t *buf, ssize_t n, uint64_t now)
     } else if (pc_deframer_feed(&l->df, buf, (size_t)n, feed_cb, &c) != PC_OK) {
         l->dead = true;
     }
+}
+
+int pc_tcp_adopt_ws(pc_tcp *t, int fd, const uint8_t *extra, size_t len, const char *uri,
+                    void (*release)(void *ctx), void *ctx, uint64_t now)
+{
+    tlink *l = set_nonblock(fd) == 0 ? link_new(t, fd, K_WS_SERVER, false, -1, uri) : NULL;
+    if (!l) {
+        if (release)
+            release(ctx);
+        else
+            close(fd);
+        return PC_ERR_NOMEM;
+    }
+    l->release = release;
+    l->release_ctx = ctx;
+    free(l->hbuf); /* the upgrade already happened elsewhere */
+    l->hbuf = NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (pc_ws_new(&l->ws, false) != PC_OK) {
+        l->dead = true; /* reaped (and released) like any failed link */
+        return PC_OK;
+    }
+    start_handshake(t, l, now);
+    feed_ctx c = {t, l, now};
+    pc_ws_io io = ws_io(&c);
+    if (!l->dead && len && pc_ws_feed(l->ws, extra, len, &io) != PC_OK)
+        l->dead = true;
+    return PC_OK;
 }
 
 static void on_connected(pc_tcp *t, tlink *l, uint64_t now)

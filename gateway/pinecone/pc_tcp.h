@@ -89,6 +89,15 @@ int pc_tcp_set_ca_file(pc_tcp *t, const char *path);
 int pc_tcp_dial_discovered(pc_tcp *t, const uint8_t key[PC_KEY_LEN], const char *hostport,
                            uint64_t now);
 
+/* Adopts a connected stream whose WebSocket upgrade another server already answered (the
+ * homeserver's GET /ws): the link starts at the Pinecone handshake, and extra (len bytes
+ * the client sent after its request; copied) is fed first as WebSocket frames. uri names
+ * the peer in the manhole. When the link ends, release(ctx) is called instead of
+ * close(fd) (that server owns the socket's teardown); release NULL: fd is closed. On
+ * failure (PC_ERR_NOMEM, also at the link limit) release/close has already happened. */
+int pc_tcp_adopt_ws(pc_tcp *t, int fd, const uint8_t *extra, size_t len, const char *uri,
+                    void (*release)(void *ctx), void *ctx, uint64_t now);
+
 /* Router send_frame callback body: appends the frame to the port's write buffer.
  * Returns 0, or PC_ERR_WOULDBLOCK when the buffer is full (pc_tcp_flush calls
  * pc_router_peer_writable once it has drained). Frames for a closing port are dropped. */

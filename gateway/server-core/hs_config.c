@@ -16,7 +16,11 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_strbuf.h"
 
-typedef enum { F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT, F_DOUBLE } ftype;
+typedef enum {
+    F_SECTION, F_STRING, F_PATH, F_INT, F_INT64, F_BOOL, F_LOGLEVEL, F_LOGFORMAT, F_DOUBLE,
+    F_HOSTPORT, /* a string: "host:port" or empty */
+    F_PEERS,    /* a string: comma-separated Pinecone peer URIs */
+} ftype;
 
 typedef struct field {
     const char *key;
@@ -89,7 +93,28 @@ static const field limits_fields[] = {
 
 static const field p2p_fields[] = {
     BOOLF("enabled", p2p_enabled,
-          "The Pinecone node and P2P identity. Not available in this build yet: must stay false."),
+          "Run a Pinecone overlay node inside `serve`, with its own identity: the ed25519 key\n"
+          "below, whose hex public key is the P2P server name."),
+    {"listen", F_HOSTPORT, OFF(p2p_listen), sizeof(((hs_config *)0)->p2p_listen), 0, 0, false, NULL,
+     "TCP address (host:port) that accepts Pinecone peerings; empty: none."},
+    {"static_peers", F_PEERS, OFF(p2p_static_peers), sizeof(((hs_config *)0)->p2p_static_peers), 0, 0, false,
+     NULL,
+     "Peers to dial and keep dialled, comma separated: host:port (TCP), ws://host:port/path\n"
+     "(WebSocket, e.g. a Dendrite's /ws) or wss://host[:port]/path (WebSocket over TLS, the\n"
+     "certificate checked for host). At most 16. Empty: none."},
+    BOOLF("multicast", p2p_multicast,
+          "Announce this node on the LAN (UDP multicast 224.0.0.114 / ff02::114, port 60606)\n"
+          "and peer with the nodes that announce themselves (over TCP: without `listen` a\n"
+          "listener on a free port of every address is opened for them)."),
+    STR("multicast_interfaces", p2p_multicast_interfaces, false,
+        "The network interface multicast uses (one name, e.g. eth0); empty: every usable one."),
+    BOOLF("websocket_path_enabled", p2p_websocket_path_enabled,
+          "Accept Pinecone peers as WebSocket connections on GET /ws of the client listener\n"
+          "(binary messages carry the Pinecone stream), as Dendrite does."),
+    PATHF("private_key_path", p2p_private_key_path,
+          "The P2P identity's ed25519 key: its 32-byte seed in hex (the format of\n"
+          "`pinegate pinecone --secret-key`). `generate-config` writes one. Never share it."),
+    STR("alpn", p2p_alpn, false, "ALPN protocol of the QUIC sessions over Pinecone (Dendrite uses matrix)."),
     END,
 };
 static const field bridge_fields[] = {
@@ -243,6 +268,9 @@ void hs_config_defaults(hs_config *cfg)
     cfg->media_max_upload_bytes = 50 * 1024 * 1024;
     cfg->media_unauthenticated_download = true;
     cfg->turn_user_lifetime_seconds = 86400;
+    cfg->p2p_websocket_path_enabled = true;
+    snprintf(cfg->p2p_private_key_path, sizeof cfg->p2p_private_key_path, "p2p.key");
+    snprintf(cfg->p2p_alpn, sizeof cfg->p2p_alpn, "matrix");
     cfg->key_validity_hours = 24;
     /* Synapse's default ip_range_blacklist, so a name pointing at internal hosts cannot
      * turn federation into a probe of the operator's network. */
@@ -328,6 +356,74 @@ static int parse_int(parse_ctx *p, const yaml_node_t *node, const field *f, int6
 
 static int parse_mapping(parse_ctx *p, const yaml_node_t *map, const field *fields, const char *where);
 
+/* "host:port" or "[v6]:port" with a decimal port 0..65535 (host any non-empty name
+ * without separators). NULL when valid, else what is wrong. */
+static const char *check_hostport(const char *s, size_t len)
+{
+    const char *colon;
+    if (len && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || close == s + 1 || close + 1 >= s + len || close[1] != ':') return "want [ipv6]:port";
+        colon = close + 1;
+    } else {
+        colon = NULL;
+        for (const char *c = s; c < s + len; c++)
+            if (*c == ':') colon = c;
+        if (!colon || colon == s) return "want host:port";
+        for (const char *c = s; c < colon; c++)
+            if (*c == ':' || *c == '/' || *c == ' ' || *c == '@') return "want host:port (IPv6 in brackets)";
+    }
+    size_t plen = (size_t)(s + len - colon - 1);
+    if (plen == 0 || plen > 5) return "the port must be a number from 0 to 65535";
+    long port = 0;
+    for (const char *c = colon + 1; c < s + len; c++) {
+        if (*c < '0' || *c > '9') return "the port must be a number from 0 to 65535";
+        port = port * 10 + (*c - '0');
+    }
+    return port > 65535 ? "the port must be a number from 0 to 65535" : NULL;
+}
+
+/* One static peer as the Pinecone transport dials it: host:port, ws://host:port[/path] or
+ * wss://host[:port][/path]; at most 127 bytes, paths at most 63. */
+static const char *check_peer(const char *s, size_t len)
+{
+    if (len == 0) return "an empty entry";
+    if (len > 127) return "longer than 127 bytes";
+    bool wss = len > 6 && strncmp(s, "wss://", 6) == 0, ws = !wss && len > 5 && strncmp(s, "ws://", 5) == 0;
+    if (!ws && !wss) {
+        if (memchr(s, '/', len)) return "want host:port, ws://host:port/path or wss://host[:port]/path";
+        return check_hostport(s, len);
+    }
+    const char *h = s + (wss ? 6 : 5);
+    const char *slash = memchr(h, '/', (size_t)(s + len - h));
+    size_t hl = slash ? (size_t)(slash - h) : (size_t)(s + len - h);
+    if (slash && (size_t)(s + len - slash) > 63) return "the path is longer than 63 bytes";
+    if (hl == 0) return "no host";
+    if (wss && (h[hl - 1] == ']' || !memchr(h, ':', hl))) return NULL; /* no port: 443 */
+    return check_hostport(h, hl);
+}
+
+static int check_value(parse_ctx *p, const yaml_node_t *val, const field *f, const char *s)
+{
+    const char *why = NULL;
+    if (f->type == F_HOSTPORT) {
+        if (s[0]) why = check_hostport(s, strlen(s));
+        if (why) return fail(p, val, "'%s': '%s': %s", f->key, s, why);
+        return 0;
+    }
+    size_t n = 0;
+    for (const char *item = s; *s;) {
+        const char *comma = strchr(item, ',');
+        size_t len = comma ? (size_t)(comma - item) : strlen(item);
+        if (++n > 16) return fail(p, val, "'%s': at most 16 peers", f->key);
+        if ((why = check_peer(item, len)))
+            return fail(p, val, "'%s': peer %zu '%.*s': %s", f->key, n, (int)(len > 127 ? 127 : len), item, why);
+        if (!comma) break;
+        item = comma + 1;
+    }
+    return 0;
+}
+
 static int parse_value(parse_ctx *p, const yaml_node_t *key, const yaml_node_t *val, const field *f)
 {
     char *base = (char *)p->cfg;
@@ -343,8 +439,11 @@ static int parse_value(parse_ctx *p, const yaml_node_t *key, const yaml_node_t *
     int64_t n;
     switch (f->type) {
     case F_STRING:
+    case F_HOSTPORT:
+    case F_PEERS:
         if (is_null(val)) return fail(p, val, "'%s' must be a string", f->key);
         if (strlen(s) >= f->size) return fail(p, val, "'%s' is too long (at most %zu bytes)", f->key, f->size - 1);
+        if (f->type != F_STRING && check_value(p, val, f, s) != 0) return -1;
         memcpy(base + f->offset, s, strlen(s) + 1);
         return 0;
     case F_PATH:
@@ -531,8 +630,29 @@ int hs_config_validate(const hs_config *cfg, char *err, size_t errlen)
                  cfg->default_room_version);
         return -1;
     }
+    if (cfg->p2p_enabled) {
+        if (!cfg->p2p_listen[0] && !cfg->p2p_static_peers[0] && !cfg->p2p_multicast &&
+            !cfg->p2p_websocket_path_enabled) {
+            snprintf(err, errlen, "p2p.enabled: true needs a way to peer: p2p.listen, p2p.static_peers, "
+                                  "p2p.multicast or p2p.websocket_path_enabled");
+            return -1;
+        }
+        if (!cfg->p2p_alpn[0] || strlen(cfg->p2p_alpn) > 32) {
+            snprintf(err, errlen, "p2p.alpn must be 1 to 32 bytes");
+            return -1;
+        }
+        if (!cfg->p2p_private_key_path[0]) {
+            snprintf(err, errlen, "p2p.enabled: true needs p2p.private_key_path");
+            return -1;
+        }
+        if (strpbrk(cfg->p2p_multicast_interfaces, ", ")) {
+            snprintf(err, errlen, "p2p.multicast_interfaces: only one interface name is supported, got '%s'",
+                     cfg->p2p_multicast_interfaces);
+            return -1;
+        }
+    }
     const struct { bool on; const char *name; } later[] = {
-        {cfg->p2p_enabled, "p2p"}, {cfg->bridge_enabled, "bridge"}, {cfg->relay_enabled, "relay"}};
+        {cfg->bridge_enabled, "bridge"}, {cfg->relay_enabled, "relay"}};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
         if (later[i].on) {
             snprintf(err, errlen, "%s.enabled: true is not supported by this build yet; set it to false",
@@ -597,6 +717,8 @@ static void render_fields(hs_strbuf *b, const hs_config *cfg, const field *field
             break;
         case F_STRING:
         case F_PATH:
+        case F_HOSTPORT:
+        case F_PEERS:
             hs_strbuf_printf(b, " ");
             render_quoted(b, base + f->offset);
             hs_strbuf_printf(b, "\n");

@@ -38,6 +38,13 @@ typedef struct hs_config {
     int shutdown_grace_seconds;     /* how long in-flight requests may finish */
     int max_long_polls;             /* limits.max_long_polls: /sync requests allowed to wait at once */
     bool p2p_enabled;
+    char p2p_listen[256];           /* p2p.listen: TCP "host:port" for Pinecone peers; "" = none */
+    char p2p_static_peers[2048];    /* p2p.static_peers: "host:port,ws://h:p/ws,wss://h/ws" */
+    bool p2p_multicast;             /* p2p.multicast: LAN beacons and auto-peering */
+    char p2p_multicast_interfaces[256]; /* p2p.multicast_interfaces: "" = every usable one */
+    bool p2p_websocket_path_enabled; /* p2p.websocket_path_enabled: GET /ws on the client listener */
+    char p2p_private_key_path[HS_PATH_MAX]; /* p2p.private_key_path: ed25519 seed (hex) of the P2P identity */
+    char p2p_alpn[64];              /* p2p.alpn: ALPN of the QUIC sessions */
     bool bridge_enabled;
     bool relay_enabled;
     bool registration_enabled;      /* open registration (m.login.dummy) for anyone */

@@ -8,12 +8,18 @@
  * holds no worker thread; hs_wake_fire resumes it and libmicrohttpd calls the access
  * handler again, which then asks the deferral for its answer. libmicrohttpd forbids
  * stopping a daemon with suspended connections, so whoever parks requests must have
- * them all fired before hs_httpd_stop (hs_server_close stops /sync first). */
+ * them all fired before hs_httpd_stop (hs_server_close stops /sync first).
+ *
+ * Upgrades (hs_httpd_set_upgrade): the hook is read under upgrade_mu, which is also held
+ * while its callbacks run, so removing it waits for callbacks in progress and no callback
+ * starts afterwards. An upgraded connection leaves the in-flight count when its 101 is
+ * queued: it lives on outside HTTP and must not hold the shutdown grace period. */
 #include "server-core/hs_httpd.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,9 @@ struct hs_httpd {
     int port;
     _Atomic int64_t in_flight;
     _Atomic int64_t parked;
+    pthread_mutex_t upgrade_mu;
+    bool has_upgrade;
+    hs_httpd_upgrade upgrade;    /* valid while has_upgrade */
 };
 
 typedef struct pending {
@@ -174,6 +183,68 @@ static void client_address(struct MHD_Connection *c, char *out, size_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
+/* MHD's upgrade callback: the 101 is out; the hook (if still installed) takes the socket. */
+static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)con_cls;
+    hs_httpd *h = cls;
+    char addr[INET6_ADDRSTRLEN + 2];
+    client_address(c, addr, sizeof addr);
+    pthread_mutex_lock(&h->upgrade_mu);
+    if (h->has_upgrade)
+        h->upgrade.adopt(h->upgrade.ud, (hs_upgraded *)urh, sock, (const uint8_t *)extra_in, extra_in_size, addr);
+    else
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    pthread_mutex_unlock(&h->upgrade_mu);
+}
+
+void hs_httpd_upgraded_close(hs_upgraded *conn)
+{
+    MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)conn, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* Asks the upgrade hook about a request for its path. Returns false when there is no
+ * hook or the request is not for it; otherwise resp holds the hook's answer. */
+static bool try_upgrade(hs_httpd *h, const hs_request *req, hs_response *resp)
+{
+    bool taken = false;
+    pthread_mutex_lock(&h->upgrade_mu);
+    if (h->has_upgrade && strcmp(req->method, "GET") == 0 && strcmp(req->path, h->upgrade.path) == 0) {
+        h->upgrade.check(h->upgrade.ud, req, resp);
+        taken = true;
+    }
+    pthread_mutex_unlock(&h->upgrade_mu);
+    return taken;
+}
+
+static enum MHD_Result queue_upgrade(struct MHD_Connection *c, hs_httpd *h, pending *p, hs_response *resp)
+{
+    struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgraded, h);
+    if (!r) return MHD_NO;
+    for (size_t i = 0; i < resp->n_headers; i++) MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    p->status = 101;
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES && p->started) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double secs = (double)(now.tv_sec - p->start.tv_sec) + (double)(now.tv_nsec - p->start.tv_nsec) / 1e9;
+        if (h->cfg.metrics) hs_metrics_observe(h->cfg.metrics, h->cfg.name, p->route, 101, secs);
+        atomic_fetch_sub(&h->in_flight, 1);
+        p->started = false;
+    }
+    return ret;
+}
+
+void hs_httpd_set_upgrade(hs_httpd *h, const hs_httpd_upgrade *u)
+{
+    pthread_mutex_lock(&h->upgrade_mu);
+    h->has_upgrade = u != NULL;
+    if (u) h->upgrade = *u;
+    pthread_mutex_unlock(&h->upgrade_mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size,
                                   void **con_cls)
@@ -231,6 +302,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (hs_request_parse_target(&req, p->target) != 0) {
         p->route = "bad-target";
         hs_response_error(&resp, 400, "M_UNRECOGNIZED", "malformed request target");
+    } else if (try_upgrade(h, &req, &resp)) {
+        p->route = "upgrade";
+        if (resp.status == 101) {
+            enum MHD_Result ret = queue_upgrade(c, h, p, &resp);
+            hs_response_clear(&resp);
+            hs_request_clear(&req);
+            return ret;
+        }
     } else {
         hs_router_dispatch(h->cfg.router, &req, &resp);
         p->route = req.route;
@@ -283,6 +362,7 @@ hs_httpd *hs_httpd_start(const hs_httpd_config *cfg, char *err, size_t errlen)
     }
     bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
     if (tls) flags |= MHD_USE_TLS;
+    else flags |= MHD_ALLOW_UPGRADE; /* hs_httpd_set_upgrade serves plain HTTP listeners only */
 
     hs_httpd *h = calloc(1, sizeof *h);
     if (!h) {
@@ -290,6 +370,7 @@ hs_httpd *hs_httpd_start(const hs_httpd_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     h->cfg = *cfg;
+    pthread_mutex_init(&h->upgrade_mu, NULL);
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
@@ -339,5 +420,6 @@ void hs_httpd_stop(hs_httpd *h)
         hs_error(h->cfg.name, "stopping with %lld parked requests (their deferrals were never fired)",
                  (long long)atomic_load(&h->parked));
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->upgrade_mu);
     free(h);
 }

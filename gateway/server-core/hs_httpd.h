@@ -7,6 +7,7 @@
 #ifndef HS_HTTPD_H
 #define HS_HTTPD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,7 +48,37 @@ int64_t hs_httpd_in_flight(const hs_httpd *h);
 void hs_httpd_quiesce(hs_httpd *h);
 
 /* Stops the worker threads, closes every connection and frees the listener. NULL is
- * allowed. */
+ * allowed. Remove the upgrade hook first and close every upgraded connection. */
 void hs_httpd_stop(hs_httpd *h);
+
+/* A connection taken over by an upgrade hook (opaque). */
+typedef struct hs_upgraded hs_upgraded;
+
+/* A hook that takes connections out of HTTP with an HTTP/1.1 Upgrade (e.g. WebSocket)
+ * on one path. The listener knows nothing of the protocol behind it.
+ *   check: runs on a worker for every GET whose path (query ignored) equals `path`. To
+ *          take the connection it sets resp->status to 101 and adds the headers to send
+ *          (at least Upgrade; libmicrohttpd adds Connection: Upgrade); any other status
+ *          is sent as an ordinary response (e.g. 400 for a malformed upgrade request).
+ *   adopt: runs on a worker once the 101 has been sent. fd is the connection's socket;
+ *          extra (valid during the call only) holds bytes the client sent after its
+ *          request; remote is its address. From then on the hook owns the connection and
+ *          ends it with hs_httpd_upgraded_close(conn) exactly once, never close(fd).
+ * Both run with the hook's lock held: they must not call hs_httpd_set_upgrade. */
+typedef struct hs_httpd_upgrade {
+    const char *path;          /* e.g. "/ws"; must outlive the hook */
+    void (*check)(void *ud, const hs_request *req, hs_response *resp);
+    void (*adopt)(void *ud, hs_upgraded *conn, int fd, const uint8_t *extra, size_t extra_len,
+                  const char *remote);
+    void *ud;
+} hs_httpd_upgrade;
+
+/* Installs (u non-NULL, copied) or removes (NULL) the upgrade hook of a plain-HTTP
+ * listener, from any thread. Removing waits for hook callbacks in progress; afterwards
+ * none runs, and a 101 already queued is closed instead of adopted. */
+void hs_httpd_set_upgrade(hs_httpd *h, const hs_httpd_upgrade *u);
+
+/* Ends an adopted connection (libmicrohttpd closes its socket). Any thread; once. */
+void hs_httpd_upgraded_close(hs_upgraded *conn);
 
 #endif
