@@ -44,10 +44,77 @@ static int collect(void *vc, const hs_store_fed_new *ev)
     return s->event_id && s->room_id && s->sender && s->type ? 0 : -1;
 }
 
-long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
+typedef struct receipt_ctx {
+    hs_server *srv;
+    hs_store_fed_item *items;
+    char **payloads, **dests; /* what the items point to */
+    size_t n, cap;
+    int64_t last;
+    int failed;
+} receipt_ctx;
+
+/* Queues one local user's m.read receipt as an m.receipt EDU to every other server in
+ * the room. */
+static int collect_receipt(void *vc, const hs_store_fed_receipt *r)
+{
+    receipt_ctx *c = vc;
+    c->last = r->stream;
+    const char *server = hs_id_server_name(r->user_id);
+    if (!server || strcmp(server, c->srv->cfg.server_name) != 0) return 0;
+    char **servers;
+    size_t n;
+    if (hs_store_fed_joined_servers(c->srv->store, r->room_id, &servers, &n) != 0) return -1;
+    json_t *data = json_pack("{sI}", "ts", (json_int_t)r->ts);
+    if (r->thread_id && r->thread_id[0]) json_object_set_new(data, "thread_id", json_string(r->thread_id));
+    json_t *edu = json_pack("{sss{s{s{s{s[s]so}}}}}", "edu_type", "m.receipt", "content", r->room_id, "m.read",
+                            r->user_id, "event_ids", r->event_id, "data", data);
+    char *text = edu ? json_dumps(edu, JSON_COMPACT) : NULL;
+    json_decref(edu);
+    for (size_t i = 0; text && i < n; i++) {
+        if (strcmp(servers[i], c->srv->cfg.server_name) == 0) continue;
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 8;
+            hs_store_fed_item *gi = realloc(c->items, cap * sizeof *gi);
+            if (gi) c->items = gi;
+            char **gp = realloc(c->payloads, cap * sizeof *gp);
+            if (gp) c->payloads = gp;
+            char **gd = realloc(c->dests, cap * sizeof *gd);
+            if (gd) c->dests = gd;
+            if (!gi || !gp || !gd) {
+                c->failed = 1;
+                break;
+            }
+            c->cap = cap;
+        }
+        c->payloads[c->n] = strdup(text);
+        c->dests[c->n] = strdup(servers[i]);
+        c->items[c->n] = (hs_store_fed_item){c->dests[c->n], "edu", c->payloads[c->n]};
+        c->n++;
+    }
+    free(text);
+    hs_store_free_strings(servers, n);
+    return c->failed ? -1 : 0;
+}
+
+static long scan_receipts(hs_server *srv, int64_t now_ms)
 {
     int64_t cursor;
-    if (hs_store_fed_cursor_get(srv->store, &cursor) != 0) return -1;
+    if (hs_store_fed_cursor_get(srv->store, HS_STORE_FED_RECEIPTS, &cursor) != 0) return -1;
+    receipt_ctx c = {.srv = srv, .last = cursor};
+    long n = hs_store_fed_receipts_after(srv->store, cursor, SCAN_BATCH, collect_receipt, &c);
+    if (n > 0 && hs_store_fed_enqueue(srv->store, c.items, c.n, HS_STORE_FED_RECEIPTS, c.last, now_ms) != 0) n = -1;
+    hs_store_free_strings(c.payloads, c.n);
+    hs_store_free_strings(c.dests, c.n);
+    free(c.items);
+    return n;
+}
+
+long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
+{
+    long receipts = scan_receipts(srv, now_ms);
+    if (receipts < 0) return -1;
+    int64_t cursor;
+    if (hs_store_fed_cursor_get(srv->store, HS_STORE_FED_EVENTS, &cursor) != 0) return -1;
     scan_ctx c = {calloc(SCAN_BATCH, sizeof(scanned)), 0};
     if (!c.v) return -1;
     long n = hs_store_fed_events_after(srv->store, cursor, SCAN_BATCH, collect, &c);
@@ -103,7 +170,7 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
         }
         free(dests);
     }
-    if (ret == 0 && c.n > 0 && hs_store_fed_enqueue(srv->store, items, n_items, c.v[c.n - 1].stream, now_ms) != 0)
+    if (ret == 0 && c.n > 0 && hs_store_fed_enqueue(srv->store, items, n_items, HS_STORE_FED_EVENTS, c.v[c.n - 1].stream, now_ms) != 0)
         ret = -1;
     for (size_t i = 0; i < c.n; i++) {
         free(c.v[i].event_id);
@@ -116,7 +183,7 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
     free(c.v);
     hs_store_free_strings(names, n_names);
     free(items);
-    return ret == 0 ? (long)c.n : -1;
+    return ret == 0 ? (long)c.n + receipts : -1;
 }
 
 /* PUT /send/{txn_id} with `body` to dest; 0 on a 200 answer. */

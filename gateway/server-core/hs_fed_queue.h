@@ -8,7 +8,8 @@
  * (and, for a membership event about a remote user, that user's server, so invites,
  * kicks and leaves reach them). The rows and the cursor move in one transaction, so a
  * crash neither loses nor duplicates an entry; any engine write path (sends, createRoom,
- * profile updates, redactions) is covered without touching it.
+ * profile updates, redactions) is covered without touching it. Local users' m.read
+ * receipts are scanned the same way (their own cursor) and queued as m.receipt EDUs.
  *
  * Sending: hs_fed_queue_flush sends one transaction (up to 50 PDUs) to one destination
  * and waits for its answer, so there is never more than one in flight per destination.
@@ -25,8 +26,8 @@ struct hs_server;
 #define HS_FED_BACKOFF_BASE_MS 2000
 #define HS_FED_BACKOFF_CAP_MS (10 * 60 * 1000)
 
-/* Queues the local events persisted since the last scan. Returns the number of events
- * looked at (0 when up to date), or -1 on a database error. */
+/* Queues the local events and read receipts written since the last scan. Returns the
+ * number of rows looked at (0 when up to date), or -1 on a database error. */
 long hs_fed_queue_scan(struct hs_server *srv, int64_t now_ms);
 
 /* Sends the pending transaction to `dest`. Returns 1 when one was answered 200, 0 when

@@ -25,10 +25,11 @@ static int run(sqlite3_stmt *s)
     return rc;
 }
 
-int hs_store_fed_cursor_get(hs_store *st, int64_t *stream)
+int hs_store_fed_cursor_get(hs_store *st, const char *name, int64_t *stream)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream FROM fed_out_cursor WHERE id = 1");
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream FROM fed_out_cursor WHERE name = ?1");
     if (!s) return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     *stream = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
@@ -65,9 +66,37 @@ long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
     return rc == SQLITE_DONE ? n : -1;
 }
 
+long hs_store_fed_receipts_after(hs_store *st, int64_t after, long limit,
+                                 int (*fn)(void *ctx, const hs_store_fed_receipt *r), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_id, room_id, user_id, thread_id, event_id, ts"
+                                                " FROM receipts WHERE stream_id > ?1 AND receipt_type = 'm.read'"
+                                                " ORDER BY stream_id LIMIT ?2");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, limit);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_fed_receipt r = {
+            sqlite3_column_int64(s, 0),          (const char *)sqlite3_column_text(s, 1),
+            (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+            (const char *)sqlite3_column_text(s, 4), sqlite3_column_int64(s, 5),
+        };
+        if (fn(ctx, &r) != 0) {
+            rc = SQLITE_ABORT;
+            break;
+        }
+        n++;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
 typedef struct enqueue_arg {
     const hs_store_fed_item *items;
     size_t n;
+    const char *cursor_name;
     int64_t cursor, now;
 } enqueue_arg;
 
@@ -90,16 +119,18 @@ static int enqueue_steps(sqlite3 *db, void *varg)
         if (run(s) != SQLITE_DONE) return -1;
     }
     if (a->cursor <= 0) return 0;
-    sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_cursor (id, stream) VALUES (1, ?1)"
-                               " ON CONFLICT (id) DO UPDATE SET stream = excluded.stream");
+    sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_cursor (name, stream) VALUES (?2, ?1)"
+                               " ON CONFLICT (name) DO UPDATE SET stream = excluded.stream");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, a->cursor);
+    sqlite3_bind_text(s, 2, a->cursor_name, -1, SQLITE_TRANSIENT);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
-int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, int64_t new_cursor, int64_t now_ms)
+int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, const char *cursor,
+                         int64_t new_cursor, int64_t now_ms)
 {
-    enqueue_arg a = {items, n, new_cursor, now_ms};
+    enqueue_arg a = {items, n, cursor, new_cursor, now_ms};
     return hs_store_transact(st, enqueue_steps, &a);
 }
 

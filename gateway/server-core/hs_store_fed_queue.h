@@ -16,8 +16,13 @@
 
 #include "server-core/hs_store.h"
 
-/* The scan cursor (0 before the first scan). Returns 0 or -1. */
-int hs_store_fed_cursor_get(hs_store *st, int64_t *stream);
+/* The scan cursors: HS_STORE_FED_EVENTS over events' stream orderings, and
+ * HS_STORE_FED_RECEIPTS over read receipts' stream IDs. */
+#define HS_STORE_FED_EVENTS "events"
+#define HS_STORE_FED_RECEIPTS "receipts"
+
+/* A scan cursor (0 before the first scan). Returns 0 or -1. */
+int hs_store_fed_cursor_get(hs_store *st, const char *name, int64_t *stream);
 
 /* One event after the cursor; strings borrowed for the callback. */
 typedef struct hs_store_fed_new {
@@ -31,14 +36,27 @@ typedef struct hs_store_fed_new {
 long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
                                int (*fn)(void *ctx, const hs_store_fed_new *ev), void *ctx);
 
+/* One m.read receipt after the cursor; strings borrowed for the callback. */
+typedef struct hs_store_fed_receipt {
+    int64_t stream;
+    const char *room_id, *user_id, *thread_id, *event_id;
+    int64_t ts;
+} hs_store_fed_receipt;
+
+/* Calls fn for up to `limit` m.read receipts (the sync area's receipts table) with
+ * stream ID > after, in order. Same contract as hs_store_fed_events_after. */
+long hs_store_fed_receipts_after(hs_store *st, int64_t after, long limit,
+                                 int (*fn)(void *ctx, const hs_store_fed_receipt *r), void *ctx);
+
 /* One queue row to add. */
 typedef struct hs_store_fed_item {
     const char *destination, *kind, *payload;
 } hs_store_fed_item;
 
-/* Adds the rows and moves the cursor to new_cursor (if > 0), in one transaction.
- * Returns 0 or -1. */
-int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, int64_t new_cursor, int64_t now_ms);
+/* Adds the rows and moves the cursor `cursor` to new_cursor (if > 0), in one
+ * transaction. Returns 0 or -1. */
+int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, const char *cursor,
+                         int64_t new_cursor, int64_t now_ms);
 
 /* Destinations with queued rows whose retry time has come (malloc'd array of malloc'd
  * names, hs_store_free_strings), and in *next_due the earliest retry time of the

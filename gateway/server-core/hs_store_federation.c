@@ -38,7 +38,7 @@ const char hs_schema_federation[] =
      * after a failure or a restart resends exactly the same transaction. */
     "CREATE TABLE fed_destinations (destination TEXT PRIMARY KEY NOT NULL, next_txn INTEGER NOT NULL,"
     " txn_upto INTEGER NOT NULL, failures INTEGER NOT NULL, retry_at INTEGER NOT NULL);"
-    "CREATE TABLE fed_out_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), stream INTEGER NOT NULL);";
+    "CREATE TABLE fed_out_cursor (name TEXT PRIMARY KEY NOT NULL, stream INTEGER NOT NULL);";
 
 static sqlite3_stmt *prep(hs_store *st, const char *sql)
 {

@@ -4,8 +4,12 @@
  * make_join, send_join, the returned state and auth chain checked, the room created on
  * B); both post and each sees the other's messages through /messages on its own server;
  * then B is stopped, alice posts, B is started again on the same data, and A's queue
- * delivers what B missed. Also: the read endpoints refuse a server with no member in
- * the room, and a retried transaction ID gets the recorded answer. */
+ * delivers what B missed; a read receipt crosses as an m.receipt EDU. Invites to B's
+ * users (one accepted by joining, one rejected by make_leave/send_leave); a conflict
+ * made while the servers were apart resolves identically on both. Also: the read
+ * endpoints refuse a server with no member in the room, make_join only for the
+ * requester's own users and room versions, a forged PDU gets a per-PDU error, a retried
+ * transaction ID the recorded answer, an oversized transaction 400. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
@@ -181,6 +185,42 @@ static bool sync_has(const node *n, const pgt_mx_login *u, const char *room, con
     return found;
 }
 
+/* The ID of the event with body `text` in the latest 50 of `room` on `n`. */
+static void event_id_of(const node *n, const pgt_mx_login *u, const char *room, const char *text, char *out,
+                        size_t len)
+{
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50", enc(room));
+    out[0] = 0;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(r, "chunk"), i, ev) {
+        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        if (body && strcmp(body, text) == 0)
+            snprintf(out, len, "%s", json_string_value(json_object_get(ev, "event_id")));
+    }
+    json_decref(r);
+}
+
+/* Whether `u`'s /sync on `n` shows `reader`'s m.read receipt on event_id in `room`. */
+static bool sync_has_receipt(const node *n, const pgt_mx_login *u, const char *room, const char *event_id,
+                             const char *reader)
+{
+    long st;
+    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/sync?timeout=0");
+    json_t *eph = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(r, "rooms"), "join"),
+                                                                  room), "ephemeral"), "events");
+    bool found = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(eph, i, ev) {
+        json_t *reads = json_object_get(json_object_get(json_object_get(ev, "content"), event_id), "m.read");
+        found |= json_object_get(reads, reader) != NULL;
+    }
+    json_decref(r);
+    return found;
+}
+
 Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
 {
     pgt_mx_login alice, bob;
@@ -208,6 +248,19 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     cr_assert(sync_lists(&B, &bob, "join", room));
     cr_assert(sync_has(&B, &bob, room, "hello from A"));
     cr_assert(sync_has(&A, &alice, room, "hello from B"));
+    /* bob's read receipt on A's message reaches A as an m.receipt EDU. */
+    char eid[128];
+    event_id_of(&B, &bob, room, "hello from A", eid, sizeof eid);
+    cr_assert(eid[0]);
+    r = call(&B, "POST", bob.token, "{}", &st, "/_matrix/client/v3/rooms/%s/receipt/m.read/%s", enc(room), enc(eid));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    json_decref(r);
+    bool receipt = false;
+    for (int i = 0; i < 75 && !receipt; i++) {
+        receipt = sync_has_receipt(&A, &alice, room, eid, bob.user_id);
+        if (!receipt) usleep(200 * 1000);
+    }
+    cr_assert(receipt, "bob's receipt never showed on A");
 
     /* B goes down; A keeps talking; B comes back on the same data and catches up. */
     cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);

@@ -44,7 +44,7 @@ TestSuite(hs_fed_queue, .init = setup, .fini = teardown, .timeout = 60);
 static void enqueue(const char *dest, const char *kind, const char *payload, int64_t cursor)
 {
     hs_store_fed_item it = {dest, kind, payload};
-    cr_assert_eq(hs_store_fed_enqueue(st, &it, 1, cursor, 1000), 0);
+    cr_assert_eq(hs_store_fed_enqueue(st, &it, 1, HS_STORE_FED_EVENTS, cursor, 1000), 0);
 }
 
 Test(hs_fed_queue, retried_transaction_is_identical_until_answered)
@@ -55,7 +55,7 @@ Test(hs_fed_queue, retried_transaction_is_identical_until_answered)
         enqueue("b.test", "pdu", id, i + 1);
     }
     int64_t cursor;
-    cr_assert_eq(hs_store_fed_cursor_get(st, &cursor), 0);
+    cr_assert_eq(hs_store_fed_cursor_get(st, HS_STORE_FED_EVENTS, &cursor), 0);
     cr_assert_eq(cursor, 5);
 
     hs_store_fed_row *rows;
