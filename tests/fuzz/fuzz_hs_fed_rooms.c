@@ -2,9 +2,11 @@
  * (store in a scratch directory, no listeners, no outbound transport, so keys of other
  * servers are never found and missing events are never fetched). The input is parsed
  * with the federation body limits; an object with "pdus" is a transaction (each entry
- * one PDU), anything else one PDU. Each goes through hs_fed_rooms_accept: it must come
- * back with a known status without crashing, an accepted PDU must then be stored, and
- * the room's state and extremities must stay readable. */
+ * one PDU), an object with "auth_chain" a send_join answer or /state reply (its "state"
+ * and "auth_chain" through hs_fed_state_validate), anything else one PDU. Each PDU goes
+ * through hs_fed_rooms_accept: it must come back with a known status without crashing,
+ * an accepted PDU must then be stored, and the room's state and extremities must stay
+ * readable. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +61,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *j = hs_cjson_parse((const char *)data, size, 1 << 20, HS_CJSON_LAX_INTS | HS_CJSON_ANY, &err);
     if (!j) return 0;
     json_t *pdus = json_object_get(j, "pdus");
-    if (json_is_array(pdus)) {
+    if (json_object_get(j, "auth_chain")) {
+        /* A send_join answer or /state reply: checked in full, nothing written. */
+        hs_fed_state_set set;
+        char msg[512];
+        const hs_room_version *rv = hs_room_remote_version(srv.store, room_id);
+        if (hs_fed_state_validate(&srv, rv, room_id, json_object_get(j, "state"), json_object_get(j, "auth_chain"),
+                                  &set, msg, sizeof msg) == 0) {
+            if (!hs_state_map_get(set.state, "m.room.create", "")) abort();
+            hs_fed_state_set_clear(&set);
+        } else if (!msg[0]) {
+            abort();
+        }
+    } else if (json_is_array(pdus)) {
         size_t i;
         json_t *p;
         json_array_foreach(pdus, i, p) {
