@@ -1,7 +1,7 @@
 /* hs_api_rooms_read: HTTP handlers that read rooms - state (one key or all), event by
- * ID, joined_rooms, messages, context, members, joined_members, relations and threads.
- * They read the room store directly and serve events through hs_room_format, so a
- * redacted event is redacted wherever it appears.
+ * ID, joined_rooms, messages, context, members, joined_members, relations, threads and
+ * timestamp_to_event. They read the room store directly and serve events through
+ * hs_room_format, so a redacted event is redacted wherever it appears.
  *
  * The room's state and members are the current ones for a joined user and, for a
  * former member (leave or ban), the ones after their own leave or ban. Its history
@@ -757,6 +757,55 @@ static void threads_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_json(resp, 200, out);
 }
 
+/* ---- timestamp_to_event ------------------------------------------------------------ */
+
+typedef struct ts_ctx {
+    hs_room_visibility *vis;
+    char event_id[256];
+    int64_t ts;
+} ts_ctx;
+
+static int first_visible(void *ctx, const hs_store_event *ev)
+{
+    ts_ctx *c = ctx;
+    int visible = hs_room_visibility_check(c->vis, ev);
+    if (visible <= 0) return visible;
+    json_t *pdu = json_loads(ev->pdu_json, JSON_ALLOW_NUL, NULL);
+    if (!pdu) return -1;
+    c->ts = hs_pdu_origin_server_ts(pdu);
+    json_decref(pdu);
+    snprintf(c->event_id, sizeof c->event_id, "%s", ev->event_id);
+    return 1;
+}
+
+/* GET /v1/rooms/{roomId}/timestamp_to_event?ts=&dir=: the visible event closest to ts,
+ * at or after it (f) or at or before it (b); 404 when there is none. */
+static void timestamp_to_event_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    hs_server *srv = ctx;
+    hs_access_identity who;
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    const char *room_id = hs_request_param(req, "roomId");
+    const char *dir = hs_request_query(req, "dir"), *ts_s = hs_request_query(req, "ts");
+    char *end = NULL;
+    long long ts = ts_s ? strtoll(ts_s, &end, 10) : -1;
+    if (!dir || (strcmp(dir, "f") != 0 && strcmp(dir, "b") != 0) || !ts_s || end == ts_s || *end || ts < 0) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'ts' must be a timestamp and 'dir' b or f");
+        return;
+    }
+    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
+    if (!vis) return;
+    ts_ctx c = {vis, "", 0};
+    int rc = hs_store_room_events_by_ts(srv->store, room_id, ts, dir[0] == 'f', SCAN_MAX, first_visible, &c);
+    hs_room_visibility_free(vis);
+    if (rc < 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's events");
+    else if (rc == 0)
+        hs_response_error(resp, 404, "M_NOT_FOUND", "no event %s %lld", dir[0] == 'f' ? "after" : "before", ts);
+    else
+        hs_response_json(resp, 200,
+                         json_pack("{ss, sI}", "event_id", c.event_id, "origin_server_ts", (json_int_t)c.ts));
+}
+
 int hs_api_rooms__register_reads(hs_server *srv)
 {
     static const hs_client_route routes[] = {
@@ -785,5 +834,7 @@ int hs_api_rooms__register_reads(hs_server *srv)
         rc |= hs_router_add(srv->client_router, "GET", v3, relations_get, srv);
     }
     rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/threads", threads_get, srv);
+    rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event",
+                        timestamp_to_event_get, srv);
     return rc ? -1 : 0;
 }

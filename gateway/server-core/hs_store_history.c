@@ -239,7 +239,8 @@ int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_s
 
 int hs_store_event_state_groups(hs_store *st, const char *event_id, int64_t *before, int64_t *after)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT group_before, group_after FROM event_state WHERE event_id = ?1");
+    sqlite3_stmt *s =
+        prep(hs_store_sqlite(st), "SELECT group_before, group_after FROM event_state WHERE event_id = ?1");
     if (!s) return -1;
     bind_str(s, 1, event_id);
     int rc = sqlite3_step(s);
@@ -400,7 +401,8 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
     }
     if (one_string(s, &out->latest_replace) < 0) return -1;
     s = prep(db, "SELECT COUNT(*), MAX(e.stream_ordering), SUM(e.sender = ?2) FROM event_relations x"
-                 " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1 AND x.rel_type = 'm.thread'" SAME_ROOM
+                 " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1"
+                 " AND x.rel_type = 'm.thread'" SAME_ROOM
                  " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)");
     if (!s) goto fail;
     bind_str(s, 1, event_id);

@@ -409,6 +409,35 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
     return taken;
 }
 
+int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bool forwards, long scan_max,
+                               int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
+{
+    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+                           forwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                      " AND e.origin_server_ts >= ?2"
+                                      " ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT ?3"
+                                    : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                      " AND e.origin_server_ts <= ?2"
+                                      " ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT ?3");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, ts);
+    sqlite3_bind_int64(s, 3, scan_max);
+    int ret = 0, rc;
+    while (ret == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_event ev;
+        if (hs_store_rooms__read_event(s, &ev) != 0) {
+            ret = -1;
+            break;
+        }
+        ret = fn(ctx, &ev);
+        hs_store_event_clear(&ev);
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = -1;
+    sqlite3_finalize(s);
+    return ret < 0 ? -1 : ret;
+}
+
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out)
 {
     sqlite3_stmt *s =

@@ -113,6 +113,14 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
                                long limit, long scan_max, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx,
                                int64_t *last_stream, bool *exhausted);
 
+/* Events of the room by origin_server_ts from `ts`: forwards those at or after it,
+ * earliest first, or backwards those at or before it, latest first (ties by stream
+ * ordering). fn is called per event until it returns non-zero (1 stops: found; -1
+ * fails); at most `scan_max` are visited. Returns 1 when fn stopped with 1, 0 when none
+ * did, -1 on error. */
+int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bool forwards, long scan_max,
+                               int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
+
 /* The greatest stream ordering of the room (0 for none). Returns 0 or -1. */
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out);
 

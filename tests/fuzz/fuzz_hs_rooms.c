@@ -1,10 +1,10 @@
 /* Fuzz target: arbitrary request bodies and queries into the rooms endpoints
  * (createRoom, send, state, invite, join, kick, unban, redact; messages, context,
- * members, relations, threads, joined_members) of a real server (store in a temporary
- * directory, no listeners) through its client router. The first byte picks the
- * endpoint; for the reads the rest becomes the query string (pagination tokens,
- * filters, membership filters). Every request must get a status and a JSON answer, and
- * the room the fuzzer writes into must stay readable. */
+ * members, relations, threads, timestamp_to_event, joined_members) of a real server
+ * (store in a temporary directory, no listeners) through its client router. The first
+ * byte picks the endpoint; for the reads the rest becomes the query string (pagination
+ * tokens, filters, membership filters). Every request must get a status and a JSON
+ * answer, and the room the fuzzer writes into must stay readable. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *method = "PUT";
     static unsigned txn;
     const char *read = NULL;
-    switch (data[0] % 14) {
+    switch (data[0] % 15) {
     case 0: method = "POST"; snprintf(target, sizeof target, "/_matrix/client/v3/createRoom"); break;
     case 1:
         snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%u", room_path, txn++);
@@ -105,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 10: read = "context/"; break;
     case 11: read = "relations/"; break;
     case 12: read = "threads"; break;
+    case 13: read = "timestamp_to_event"; break;
     default: read = "joined_members"; break;
     }
     if (read) {
@@ -115,9 +116,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (data[i] > 0x20 && data[i] < 0x7f && data[i] != '#') q[n++] = (char)data[i];
         q[n] = 0;
         bool per_event = read[strlen(read) - 1] == '/';
-        /* threads exists on v1 only */
-        snprintf(target, sizeof target, "/_matrix/client/%s/rooms/%s/%s%s?%s", strcmp(read, "threads") ? "v3" : "v1",
-                 room_path, read, per_event ? event_path : "", q);
+        /* threads and timestamp_to_event exist on v1 only */
+        bool v1 = strcmp(read, "threads") == 0 || strcmp(read, "timestamp_to_event") == 0;
+        snprintf(target, sizeof target, "/_matrix/client/%s/rooms/%s/%s%s?%s", v1 ? "v1" : "v3", room_path, read,
+                 per_event ? event_path : "", q);
         method = "GET";
         size = 1;
     }

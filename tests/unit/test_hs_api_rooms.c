@@ -1134,3 +1134,36 @@ Test(hs_rooms_api, threads_list_newest_activity_first)
     free(root2);
     free(room);
 }
+
+Test(hs_rooms_api, timestamp_to_event_finds_the_nearest_visible_event)
+{
+    pgt_mx_login a = reg("alice");
+    char *room = create_room(&a, "{}");
+    char *e1 = send_text(&a, room, "ts1", "one", 200);
+    json_t *ev = get_event(&a, room, e1);
+    long long t1 = (long long)json_integer_value(json_object_get(ev, "origin_server_ts"));
+    json_decref(ev);
+    long st;
+    char r[512];
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=%lld&dir=b",
+                     enc(room, r, sizeof r), t1 + 60000);
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")), e1, "the latest event before a later time");
+    cr_assert_eq(json_integer_value(json_object_get(j, "origin_server_ts")), t1);
+    json_decref(j);
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=0&dir=f",
+             enc(room, r, sizeof r));
+    cr_assert_eq(st, 200);
+    json_t *first = get_event(&a, room, json_string_value(json_object_get(j, "event_id")));
+    cr_assert_str_eq(json_string_value(json_object_get(first, "type")), "m.room.create", "the room's first event");
+    json_decref(first);
+    json_decref(j);
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=%lld&dir=f",
+                      enc(room, r, sizeof r), t1 + 60000),
+                 &st, 404, "M_NOT_FOUND");
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=x&dir=f",
+                      enc(room, r, sizeof r)),
+                 &st, 400, "M_INVALID_PARAM");
+    free(e1);
+    free(room);
+}
