@@ -25,6 +25,7 @@ static void start_state(pc_router *r, uint64_t now)
      * increments on every reset. */
     r->sequence++;
     r->parent = 0;
+    r->cands_dirty = true;
     r->waiting = false;
     r->next_root_announce = now + PC_ROOT_ANNOUNCE_INTERVAL;
     pcs_reset(r);
@@ -83,6 +84,7 @@ void pc_router_free(pc_router *r)
     free(r->seen);
     free(r->cache);
     free(r->signed_prefix);
+    free(r->cands);
     sodium_memzero(r->sk, sizeof r->sk);
     free(r);
 }
@@ -174,6 +176,7 @@ int pc_router_peer_up(pc_router *r, int port, const uint8_t peer_key[PC_KEY_LEN]
         return PC_ERR_PORT_IN_USE;
     memset(p, 0, sizeof *p);
     p->up = true;
+    r->cands_dirty = true;
     if (port > r->max_port)
         r->max_port = port;
     memcpy(p->key, peer_key, PC_KEY_LEN);
@@ -197,6 +200,7 @@ int pc_router_peer_down(pc_router *r, int port, uint64_t now)
         return PC_ERR_NO_PEER;
     r->now = now;
     release_peer(&r->peers[port]);
+    r->cands_dirty = true;
     if (!any_peer_up(r)) {
         start_state(r, now);
         return PC_OK;

@@ -59,6 +59,16 @@ typedef struct pc_seen {
     uint64_t seq, at;
 } pc_seen;
 
+/* A key on some peer's path to the root, as SNEK next-hop selection sees it (spec §5.6
+ * steps 3b and 4): `order` is its place in the spec's scan (the parent's signers first,
+ * then every other peer's by port), so among equal keys the lowest order wins. */
+typedef struct pc_tree_cand {
+    uint64_t head;         /* pcr_key_head(key) */
+    const uint8_t *key;    /* into a stored announcement's raw bytes */
+    uint32_t order;
+    int port;
+} pc_tree_cand;
+
 typedef struct pc_hop {
     int port;              /* PC_PORT_NONE, 0 = local, or a peer port */
     pc_watermark wm;
@@ -90,6 +100,13 @@ struct pc_router {
     uint16_t *route_order;
     uint64_t *route_head;
     size_t n_routes;
+    /* Every signer key of the stored announcements as pc_tree_cand, sorted by (key,
+     * order): built on first use after cands_dirty, which is set whenever the parent, a
+     * peer or a stored announcement changes (rare), while next-hop selection runs for
+     * every bootstrap and SNEK frame. */
+    pc_tree_cand *cands;
+    size_t n_cands, cap_cands;
+    bool cands_dirty;
     bool have_desc;
     pc_route desc;
     bool bootstrap_due;
@@ -137,7 +154,7 @@ int pct_next_hop(const pc_router *r, const pc_coords *dest, int from);
 void pct_reparent_timeout(pc_router *r, uint64_t now);
 
 /* pc_snek.c */
-pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
+pc_hop pcs_next_hop(pc_router *r, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
                     const pc_watermark *w, uint64_t now);
 void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now);
 void pcs_tick(pc_router *r, uint64_t now);

@@ -141,7 +141,108 @@ static void consider(best *b, const uint8_t dest[PC_KEY_LEN], uint64_t dh, bool 
         take(b, c, ch, seq, port);
 }
 
-pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
+/* Orders candidates by key, then by scan order. */
+static int cand_cmp(const pc_tree_cand *a, const pc_tree_cand *b)
+{
+    if (a->head != b->head)
+        return a->head < b->head ? -1 : 1;
+    int c = key_cmp(a->key, b->key);
+    if (c)
+        return c;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static void add_cands(pc_router *r, int port, uint32_t *order)
+{
+    const pc_stored_ann *sa = r->peers[port].ann;
+    for (size_t i = 0; i < sa->ann.n_entries; i++)
+        r->cands[r->n_cands++] = (pc_tree_cand){sa->head[i], sa->ann.entries[i].key, (*order)++,
+                                                port};
+}
+
+/* Rebuilds r->cands in the scan order of steps 3b and 4, then sorts it. False when out
+ * of memory (the table is then left dirty). */
+static bool build_cands(pc_router *r, bool parent_up)
+{
+    size_t need = 0;
+    for (int p = 1; p <= r->max_port; p++)
+        if (r->peers[p].up && r->peers[p].ann)
+            need += r->peers[p].ann->ann.n_entries;
+    if (need > r->cap_cands) {
+        pc_tree_cand *c = realloc(r->cands, need * sizeof *c);
+        if (!c)
+            return false;
+        r->cands = c;
+        r->cap_cands = need;
+    }
+    r->n_cands = 0;
+    uint32_t order = 0;
+    if (parent_up)
+        add_cands(r, r->parent, &order);
+    for (int p = 1; p <= r->max_port; p++)
+        if (r->peers[p].up && r->peers[p].ann && !(p == r->parent && parent_up))
+            add_cands(r, p, &order);
+    /* Insertion sort: a few dozen entries (peers x tree depth), rebuilt only when a peer
+     * or an announcement changes. */
+    for (size_t i = 1; i < r->n_cands; i++) {
+        pc_tree_cand x = r->cands[i];
+        size_t j = i;
+        for (; j > 0 && cand_cmp(&r->cands[j - 1], &x) > 0; j--)
+            r->cands[j] = r->cands[j - 1];
+        r->cands[j] = x;
+    }
+    r->cands_dirty = false;
+    return true;
+}
+
+/* Steps 3b and 4 over the sorted candidates. consider() over them in scan order ends on
+ * the first exact match in that order when one is allowed (non-bootstrap, best not
+ * already dest), else on the lowest key strictly between dest and the best, first in
+ * scan order among equals: both are the first entry of their key in the sorted table. */
+static void tree_keys_sorted(const pc_router *r, best *b, const uint8_t dest[PC_KEY_LEN],
+                             uint64_t dh, bool bootstrap)
+{
+    const pc_tree_cand *c = r->cands;
+    size_t lo = 0, hi = r->n_cands;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c[mid].head < dh || (c[mid].head == dh && key_cmp(c[mid].key, dest) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t j = lo;
+    if (j < r->n_cands && key_cmp(c[j].key, dest) == 0) {
+        if (!bootstrap && key_cmp(b->key, dest) != 0) {
+            take(b, c[j].key, c[j].head, 0, c[j].port);
+            return;
+        }
+        while (j < r->n_cands && key_cmp(c[j].key, dest) == 0)
+            j++;
+    }
+    if (j < r->n_cands && key_cmp(c[j].key, b->key) < 0)
+        take(b, c[j].key, c[j].head, 0, c[j].port);
+}
+
+/* Steps 3b and 4 as the spec writes them, for when the sorted table cannot be built. */
+static void tree_keys_scan(const pc_router *r, best *b, const uint8_t dest[PC_KEY_LEN],
+                           uint64_t dh, bool bootstrap, bool parent_up)
+{
+    if (parent_up) {
+        const pc_stored_ann *sa = r->peers[r->parent].ann;
+        for (size_t i = 0; i < sa->ann.n_entries; i++)
+            consider(b, dest, dh, bootstrap, sa->ann.entries[i].key, sa->head[i], 0, r->parent);
+    }
+    for (int p = 1; p <= r->max_port; p++) {
+        const pc_stored_ann *sa = r->peers[p].up ? r->peers[p].ann : NULL;
+        if (!sa || (p == r->parent && parent_up))
+            continue;
+        for (size_t i = 0; i < sa->ann.n_entries; i++)
+            consider(b, dest, dh, bootstrap, sa->ann.entries[i].key, sa->head[i], 0, p);
+    }
+}
+
+pc_hop pcs_next_hop(pc_router *r, const uint8_t dest[PC_KEY_LEN], bool bootstrap,
                     const pc_watermark *w, uint64_t now)
 {
     pc_hop h;
@@ -155,26 +256,19 @@ pc_hop pcs_next_hop(const pc_router *r, const uint8_t dest[PC_KEY_LEN], bool boo
     uint64_t dh = key_head(dest);
 
     /* Towards the root: the root is the highest key, so it is "above" everyone. */
-    bool parent_done = r->parent && r->peers[r->parent].up && r->peers[r->parent].ann;
-    if (parent_done) {
+    bool parent_up = r->parent && r->peers[r->parent].up && r->peers[r->parent].ann;
+    if (parent_up) {
         const pc_announcement *pa = &r->peers[r->parent].ann->ann;
         if ((bootstrap && key_cmp(b.key, dest) == 0) || key_ordered(b.key, dest, pa->root_key))
             take(&b, pa->root_key, key_head(pa->root_key), 0, r->parent);
-        const uint64_t *heads = r->peers[r->parent].ann->head;
-        for (size_t i = 0; i < pa->n_entries; i++)
-            consider(&b, dest, dh, bootstrap, pa->entries[i].key, heads[i], 0, r->parent);
     }
-    /* Every key on our peers' paths to the root. The parent's keys were all considered
-     * just above and the best has only moved closer to dest since, so going over them
-     * again could not change it: skip them. */
-    for (int p = 1; p <= r->max_port; p++) {
-        const pc_peer *peer = &r->peers[p];
-        if (!peer->up || !peer->ann || (p == r->parent && parent_done))
-            continue;
-        for (size_t i = 0; i < peer->ann->ann.n_entries; i++)
-            consider(&b, dest, dh, bootstrap, peer->ann->ann.entries[i].key, peer->ann->head[i],
-                     0, p);
-    }
+    /* Every key on the parent's path to the root, then on every other peer's (not the
+     * parent's again: a key consider() has looked at once can never win later, as the
+     * best only moves towards dest). */
+    if (!r->cands_dirty || build_cands(r, parent_up))
+        tree_keys_sorted(r, &b, dest, dh, bootstrap);
+    else
+        tree_keys_scan(r, &b, dest, dh, bootstrap, parent_up);
     /* Prefer a direct link to the best key over reaching it through someone else. */
     for (int p = 1; p <= r->max_port; p++) {
         const pc_peer *peer = &r->peers[p];

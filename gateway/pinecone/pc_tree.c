@@ -98,6 +98,7 @@ static void set_parent(pc_router *r, int port)
     pct_current_root(r, &old_key, &old_seq);
     memcpy(before, old_key, PC_KEY_LEN);
     r->parent = port;
+    r->cands_dirty = true;
     const uint8_t *new_key;
     uint64_t new_seq;
     pct_current_root(r, &new_key, &new_seq);
@@ -211,6 +212,7 @@ int pct_handle_announcement(pc_router *r, int port, const pc_frame *f, uint64_t 
 
     free(peer->ann);
     peer->ann = sa;
+    r->cands_dirty = true;
     const pc_announcement *a = &sa->ann;
 
     if (!r->waiting) {
