@@ -176,6 +176,27 @@ void hs_response_json(hs_response *resp, int status, json_t *body)
     hs_response_header(resp, "Content-Type", "application/json");
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if the bytes there are not one
+ * (overlong forms, surrogates and code points above U+10FFFF included). */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
+    else return 0;
+    unsigned cp = c & (0xFF >> (n + 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
 void hs_response_error(hs_response *resp, int status, const char *errcode, const char *fmt, ...)
 {
     char msg[512];
@@ -183,6 +204,13 @@ void hs_response_error(hs_response *resp, int status, const char *errcode, const
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages quote client input (paths, IDs) and vsnprintf may cut a character in
+     * half; JSON needs UTF-8, so anything else becomes '?' rather than a failed answer. */
+    for (unsigned char *p = (unsigned char *)msg; *p;) {
+        size_t n = utf8_seq_len(p);
+        if (n == 0) *p++ = '?';
+        else p += n;
+    }
     hs_response_json(resp, status, json_pack("{s:s, s:s}", "errcode", errcode, "error", msg));
 }
 

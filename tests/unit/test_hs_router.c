@@ -72,6 +72,26 @@ Test(hs_router, not_found_and_method_not_allowed)
     hs_router_free(r);
 }
 
+Test(hs_router, non_utf8_paths_and_long_messages_still_get_json_errors)
+{
+    hs_router *r = router(false);
+    json_t *j = run(r, "GET", "/_matrix/client/v3/%FF%C3\xff\xc3", 404);
+    cr_assert_not_null(j, "the 404 answer is JSON");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_UNRECOGNIZED");
+    json_decref(j);
+    hs_response resp = {0};
+    char long_name[600];
+    memset(long_name, 0, sizeof long_name);
+    for (size_t i = 0; i + 2 < sizeof long_name; i += 2) memcpy(long_name + i, "\xc3\xa9", 2); /* é, cut at 512 */
+    hs_response_error(&resp, 400, "M_INVALID_PARAM", "x%s", long_name);
+    cr_assert_eq(resp.status, 400);
+    j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    cr_assert_not_null(j, "a message cut inside a character is still valid JSON");
+    json_decref(j);
+    hs_response_clear(&resp);
+    hs_router_free(r);
+}
+
 Test(hs_router, head_is_served_by_get)
 {
     hs_router *r = router(false);
