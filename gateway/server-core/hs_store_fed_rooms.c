@@ -88,13 +88,40 @@ static int chain_len(sqlite3 *db, int64_t group, int64_t *out)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* A snapshot of the room's current_state with the event's entry set: the state after an
+ * event extending the room's head, written before current_state changes. */
+static int snapshot_current_plus(sqlite3 *db, const hs_store_new_event *ev, int64_t *out)
+{
+    sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, NULL, 0)");
+    if (!s) return -1;
+    bind_str(s, 1, ev->room_id);
+    if (run(s) != SQLITE_DONE) return -1;
+    *out = sqlite3_last_insert_rowid(db);
+    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id)"
+                 " SELECT ?2, type, state_key, event_id FROM current_state WHERE room_id = ?1");
+    if (!s) return -1;
+    bind_str(s, 1, ev->room_id);
+    sqlite3_bind_int64(s, 2, *out);
+    if (run(s) != SQLITE_DONE) return -1;
+    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT (group_id, type, state_key) DO UPDATE SET event_id = excluded.event_id");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, *out);
+    bind_str(s, 2, ev->type);
+    bind_str(s, 3, ev->state_key);
+    bind_str(s, 4, ev->event_id);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
 /* The group after a state event whose state before is `before` (group `base`): a delta
- * of one entry over it, or a snapshot when the delta chain would get too long. */
+ * of one entry over it, or a snapshot when the delta chain would get too long (of
+ * `before`, or when that is NULL of the current state, which it then equals). */
 static int write_after(sqlite3 *db, const hs_store_new_event *ev, const hs_state_map *before, int64_t base,
                        int64_t *out)
 {
     int64_t len;
     if (chain_len(db, base, &len) != 0) return -1;
+    if (len + 1 >= HS_STORE_STATE_CHAIN_MAX && !before) return snapshot_current_plus(db, ev, out);
     if (len + 1 >= HS_STORE_STATE_CHAIN_MAX) {
         hs_state_map *after = hs_state_map_copy(before);
         int rc = after && hs_state_map_set(after, ev->type, ev->state_key, ev->event_id) == 0
@@ -248,7 +275,7 @@ static int persist_steps(sqlite3 *db, void *varg)
     const hs_store_new_event *ev = fe->ev;
     int64_t before = 0, after;
     int rc = fe->before_from ? group_after(db, fe->before_from, &before) : 1;
-    if (rc < 0) return -1;
+    if (rc < 0 || (rc == 1 && !fe->before)) return -1;
     if (rc == 1 && write_snapshot(db, ev->room_id, fe->before, &before) != 0) return -1;
     after = before;
     if (ev->state_key && write_after(db, ev, fe->before, before, &after) != 0) return -1;

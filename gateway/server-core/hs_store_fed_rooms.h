@@ -36,7 +36,9 @@ typedef enum {
 
 typedef struct hs_store_fed_event {
     const hs_store_new_event *ev;     /* txn_* and new_room_* must be NULL/false */
-    const hs_state_map *before;       /* state before the event */
+    /* State before the event; may be NULL with HS_STORE_FED_HEAD_EXTEND and a stored
+     * before_from (the state before is then the current state). */
+    const hs_state_map *before;
     /* An event whose state after equals `before` (then its group is reused), or NULL
      * (then `before` is written as a snapshot group). */
     const char *before_from;

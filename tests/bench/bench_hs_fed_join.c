@@ -4,7 +4,9 @@
  * chain, as hs_fed_rooms builds it) is serialised as it would go on the wire; timed are
  * parsing it, checking it in full (hs_fed_state_validate: format, signatures, hashes,
  * auth of every event) and writing the room into a second store with our join
- * (hs_store_fed_join_persist). Network transfer and the resident's side are not in it. */
+ * (hs_store_fed_join_persist); then MESSAGES messages arriving one after the other in
+ * the joined room (hs_room_remote_accept). Network transfer and the resident's side
+ * are not in it. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_pdu.h"
+#include "server-core/hs_room_remote.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_fed_rooms.h"
@@ -35,6 +38,19 @@ static void must(int ok, const char *what)
         fprintf(stderr, "bench_hs_fed_join: %s failed\n", what);
         exit(1);
     }
+}
+
+#define MESSAGES 200
+
+/* The only other server here is a.test, whose key the bench holds. */
+static int bench_key(void *ctx, const char *server, const char *key_id, int64_t valid_at, uint8_t out[32], hs_err *err)
+{
+    (void)valid_at;
+    hs_server *srv = ctx;
+    if (strcmp(server, "a.test") != 0 || strcmp(key_id, srv->signing_key.key_id) != 0)
+        return hs_err_set(err, "unknown key");
+    memcpy(out, srv->signing_key.public_key, 32);
+    return 0;
 }
 
 static int add_state(void *ctx, const char *type, const char *state_key, const hs_store_event *ev)
@@ -139,6 +155,31 @@ int main(void)
     printf("join to a room with %zu state events (%zu events with the auth chain, %.1f MiB answer):\n"
            "  parse + check in full: %.2f s (%.0f events/s)\n  write the room: %.2f s\n  total: %.2f s\n",
            n_state, total, (double)wire_len / (1 << 20), t1 - t0, (double)total / (t1 - t0), t3 - t2, t3 - t0 - (t2 - t1));
+
+    /* Then messages arrive in the joined room, one after the other: inbound events/s in
+     * a room of this size (every check of hs_room_remote_accept and the write). */
+    hs_room_engine be = {b, "b.test", &srv.signing_key, "10", NULL};
+    hs_room_remote rr = {&be, bench_key, &srv};
+    char prev[128];
+    snprintf(prev, sizeof prev, "%s", join_id);
+    const char *auth_ids[3] = {hs_state_map_get(set.state, "m.room.create", ""),
+                               hs_state_map_get(set.state, "m.room.power_levels", ""),
+                               hs_state_map_get(set.state, "m.room.member", "@owner:a.test")};
+    double t4 = now_s();
+    for (int i = 0; i < MESSAGES; i++) {
+        json_t *msg_ev = json_pack("{sssssss{ss}sIsis[sss]s[s]}", "type", "m.room.message", "room_id", room, "sender",
+                                   "@owner:a.test", "content", "body", "hello", "origin_server_ts",
+                                   (json_int_t)1700000200000LL + i, "depth", STATE_EVENTS + 11 + i, "auth_events",
+                                   auth_ids[0], auth_ids[1], auth_ids[2], "prev_events", prev);
+        must(hs_event_sign(msg_ev, rv, "a.test", &srv.signing_key, 1, &herr) == 0, herr.msg);
+        hs_remote_result rres;
+        must(hs_room_remote_accept(&rr, room, msg_ev, 0, &rres) == HS_REMOTE_ACCEPTED, rres.msg);
+        snprintf(prev, sizeof prev, "%s", rres.event_id);
+        json_decref(msg_ev);
+    }
+    double t5 = now_s();
+    printf("  then %d inbound messages in that room: %.2f s (%.0f events/s)\n", MESSAGES, t5 - t4,
+           MESSAGES / (t5 - t4));
 
     for (size_t i = 0; i < total; i++) free(texts[i]);
     free(texts);

@@ -17,6 +17,7 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_state_map.h"
 #include "server-core/hs_store_fed_rooms.h"
+#include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
 #include "support/pgt.h"
 
@@ -325,4 +326,79 @@ Test(hs_room_remote, a_gap_is_bridged_with_a_state_another_server_vouched_for)
     hs_store_event ev;
     cr_assert_eq(hs_store_event_get(st, "$F9W8XFR3G3mRYi_ERLWXrmGf7ICjKj37vblQ32FKV6w", &ev), 1,
                  "a skipped event was stored");
+}
+
+/* The remote events built here are signed by the room's own server (its key is the
+ * only one this test's key source knows), which is all hs_room_remote needs. */
+static int own_key(void *ctx, const char *server, const char *key_id, int64_t valid_at, uint8_t out[32], hs_err *err)
+{
+    (void)valid_at;
+    const hs_signing_key *k = ctx;
+    if (strcmp(server, "a.test") != 0 || strcmp(key_id, k->key_id) != 0) return hs_err_set(err, "unknown key");
+    memcpy(out, k->public_key, 32);
+    return 0;
+}
+
+Test(hs_room_remote, long_runs_of_state_events_keep_the_state_at_every_event)
+{
+    /* 250 state events extending the head one by one cross two delta-chain snapshots
+     * (HS_STORE_STATE_CHAIN_MAX); the state after each must hold exactly the keys sent
+     * so far, and the current state the last. */
+    hs_room_engine a = {st, "a.test", &key, "10", NULL};
+    json_t *req = json_pack("{ss}", "preset", "public_chat");
+    char *room = NULL;
+    hs_room_result rres;
+    cr_assert_eq(hs_room_create(&a, "@owner:a.test", req, 1700000000000LL, &room, &rres), HS_ROOM_OK, "%s",
+                 rres.msg);
+    json_decref(req);
+    hs_room_remote own = {&eng, own_key, &key};
+    const hs_room_version *rv = hs_room_remote_version(st, room);
+    char *create = NULL, *pl = NULL, *member = NULL;
+    cr_assert_eq(hs_store_state_get(st, room, "m.room.create", "", &create), 0);
+    cr_assert_eq(hs_store_state_get(st, room, "m.room.power_levels", "", &pl), 0);
+    cr_assert_eq(hs_store_state_get(st, room, "m.room.member", "@owner:a.test", &member), 0);
+    char **ext;
+    size_t n_ext;
+    int64_t depth;
+    cr_assert_eq(hs_store_room_extremities(st, room, &ext, &n_ext, &depth), 0);
+    char prev[128], ids[250][128];
+    snprintf(prev, sizeof prev, "%s", ext[0]);
+    hs_store_free_strings(ext, n_ext);
+    for (int i = 0; i < 250; i++) {
+        char sk[16];
+        snprintf(sk, sizeof sk, "k%d", i);
+        json_t *ev = json_pack("{sssssssss{si}sIsIs[sss]s[s]}", "type", "org.test.state", "room_id", room, "sender",
+                               "@owner:a.test", "state_key", sk, "content", "i", i, "origin_server_ts",
+                               (json_int_t)1700000001000LL + i, "depth", (json_int_t)depth + 1 + i, "auth_events",
+                               create, pl, member, "prev_events", prev);
+        hs_err err;
+        cr_assert_eq(hs_event_sign(ev, rv, "a.test", &key, 1, &err), 0, "%s", err.msg);
+        hs_remote_result res;
+        cr_assert_eq(hs_room_remote_accept(&own, room, ev, 0, &res), HS_REMOTE_ACCEPTED, "%d: %s", i, res.msg);
+        snprintf(prev, sizeof prev, "%s", res.event_id);
+        snprintf(ids[i], sizeof ids[i], "%s", res.event_id);
+        json_decref(ev);
+    }
+    for (int i = 0; i < 250; i += 37) {
+        hs_state_map *at;
+        cr_assert_eq(hs_store_state_at_event(st, ids[i], true, &at), 0);
+        for (int k = 0; k < 250; k++) {
+            char sk[16];
+            snprintf(sk, sizeof sk, "k%d", k);
+            const char *got = hs_state_map_get(at, "org.test.state", sk);
+            if (k <= i) cr_assert(got && strcmp(got, ids[k]) == 0, "state after %d lacks k%d", i, k);
+            else cr_assert_null(got, "state after %d has k%d", i, k);
+        }
+        hs_state_map_free(at);
+    }
+    hs_state_map *cur, *last;
+    cr_assert_eq(hs_store_fed_current_state(st, room, &cur), 0);
+    cr_assert_eq(hs_store_state_at_event(st, ids[249], true, &last), 0);
+    cr_assert(hs_state_map_equal(cur, last));
+    hs_state_map_free(cur);
+    hs_state_map_free(last);
+    free(create);
+    free(pl);
+    free(member);
+    free(room);
 }
