@@ -92,7 +92,8 @@ int hs_store_sync_positions(hs_store *st, hs_sync_pos *out)
         "SELECT COALESCE(MAX(stream_ordering), 0) FROM events",
         "SELECT COALESCE(MAX(stream_id), 0) FROM account_data",
         "SELECT COALESCE(MAX(stream_id), 0) FROM receipts",
-        "SELECT COALESCE(MAX(stream_id), 0) FROM to_device_inbox",
+        /* acknowledged rows are deleted, so the highest ID ever issued comes from sqlite_sequence */
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'to_device_inbox'), 0)",
         "SELECT COALESCE(MAX(stream_id), 0) FROM device_list_changes",
         "SELECT COALESCE(MAX(stream_id), 0) FROM presence",
     };

@@ -851,6 +851,14 @@ Test(hs_sync, to_device_batches_are_deleted_once_acknowledged)
     cr_assert_eq(json_array_size(json_object_get(json_object_get(s2, "to_device"), "events")), 0);
     cr_assert_eq(count_rows(stmt), 0);
     cr_assert_eq(count_rows("SELECT COUNT(*) FROM to_device_inbox WHERE device_id = 'OTHERDEVICE'"), 1);
+    /* once every row is acknowledged and gone, the to-device position must not go back */
+    sql("DELETE FROM to_device_inbox");
+    json_t *s3 = do_sync(&a, next_batch(s2), NULL);
+    hs_sync_pos p2, p3;
+    cr_assert_eq(hs_sync_token_parse(next_batch(s2), &p2), 0);
+    cr_assert_eq(hs_sync_token_parse(next_batch(s3), &p3), 0);
+    cr_assert_geq(p3.to_device, p2.to_device, "the token went backwards: %s -> %s", next_batch(s2), next_batch(s3));
+    json_decref(s3);
     json_decref(s0);
     json_decref(s1);
     json_decref(again);
