@@ -15,7 +15,9 @@
  * and waits for its answer, so there is never more than one in flight per destination.
  * A failure backs that destination off exponentially (HS_FED_BACKOFF_BASE_MS doubling
  * up to HS_FED_BACKOFF_CAP_MS); the same transaction (same ID, same rows) is retried.
- * Transaction IDs are a per-destination counter kept in the database. */
+ * Transaction IDs are a per-destination counter kept in the database, starting at the
+ * time of the first row, so a server whose database was reset never reuses an ID its
+ * peers answered before (they would replay their recorded answer and drop the events). */
 #ifndef HS_FED_QUEUE_H
 #define HS_FED_QUEUE_H
 

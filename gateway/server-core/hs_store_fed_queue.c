@@ -112,10 +112,14 @@ static int enqueue_steps(sqlite3 *db, void *varg)
         sqlite3_bind_text(s, 3, a->items[i].payload, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 4, a->now);
         if (run(s) != SQLITE_DONE) return -1;
+        /* The counter starts at the time of the first row: a server whose database was
+         * reset must not reuse IDs its peers have answered before (they would answer
+         * from their record and never look at the new events). */
         s = prep(db, "INSERT OR IGNORE INTO fed_destinations (destination, next_txn, txn_upto, failures, retry_at)"
-                     " VALUES (?1, 1, 0, 0, 0)");
+                     " VALUES (?1, ?2, 0, 0, 0)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, a->now);
         if (run(s) != SQLITE_DONE) return -1;
     }
     if (a->cursor <= 0) return 0;
