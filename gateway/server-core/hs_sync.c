@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_push.h"
 #include "server-core/hs_room_format.h"
 #include "server-core/hs_state_map.h"
 #include "server-core/hs_store_history.h"
@@ -685,6 +686,15 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
     if (hs_store_account_data_each(st, p->user_id, b.initial ? 0 : b.since.account_data, b.now.account_data,
                                    account_row, &aw) != 0)
         b.failed = true;
+    /* Push rules are account data (m.push_rules) a client expects in its first sync even
+     * when the user never changed one, so that sync carries the effective ruleset. */
+    if (!b.failed && b.initial && hs_filter_event_allowed(&p->filter->account_data, "m.push_rules", NULL, NULL, NULL)) {
+        bool have = false;
+        for (size_t i = 0; i < json_array_size(aw.global) && !have; i++)
+            have = strcmp(json_string_value(json_object_get(json_array_get(aw.global, i), "type")), "m.push_rules") == 0;
+        json_t *rules = have ? NULL : hs_push_rules_for_user(st, p->user_id);
+        if (rules) json_array_append_new(aw.global, json_pack("{ssso}", "type", "m.push_rules", "content", rules));
+    }
 
     presence_walk pw = {&b, json_array()};
     if (hs_store_presence_each(st, p->user_id, b.initial ? 0 : b.since.presence, b.now.presence, presence_row, &pw) !=

@@ -1087,3 +1087,22 @@ Test(hs_sync, closing_the_server_answers_parked_polls_and_a_token_survives_a_res
     free(after);
     free(room);
 }
+
+Test(hs_sync, the_first_sync_carries_the_default_push_rules)
+{
+    pgt_mx_login a = reg("alice");
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    json_t *events = json_object_get(json_object_get(s0, "account_data"), "events");
+    json_t *rules = NULL;
+    for (size_t i = 0; i < json_array_size(events); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(events, i), "type")), "m.push_rules") == 0)
+            rules = json_object_get(json_array_get(events, i), "content");
+    cr_assert_not_null(rules, "no m.push_rules in the initial sync");
+    json_t *override = json_object_get(json_object_get(rules, "global"), "override");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(override, 0), "rule_id")), ".m.rule.master");
+    json_t *s1 = do_sync(&a, next_batch(s0), NULL);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(s1, "account_data"), "events")), 0,
+                 "an incremental sync does not repeat unchanged rules");
+    json_decref(s0);
+    json_decref(s1);
+}
