@@ -9,6 +9,23 @@
 #include <string.h>
 #include <unistd.h>
 
+int pg_p2p_key_parse(const char *text, size_t len, uint8_t seed[PG_P2P_SEED_LEN], char *err, size_t errlen)
+{
+    if (len > PG_P2P_KEY_FILE_MAX) {
+        snprintf(err, errlen, "the P2P key file is larger than %d bytes", PG_P2P_KEY_FILE_MAX);
+        return -1;
+    }
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' || text[len - 1] == '\t'))
+        len--;
+    size_t bin_len = 0;
+    if (len != 2 * PG_P2P_SEED_LEN ||
+        sodium_hex2bin(seed, PG_P2P_SEED_LEN, text, len, NULL, &bin_len, NULL) != 0 || bin_len != PG_P2P_SEED_LEN) {
+        snprintf(err, errlen, "the P2P key must be a 32-byte ed25519 seed written as 64 hex digits");
+        return -1;
+    }
+    return 0;
+}
+
 int pg_p2p_key_load(const char *path, uint8_t seed[PG_P2P_SEED_LEN], char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -21,21 +38,9 @@ int pg_p2p_key_load(const char *path, uint8_t seed[PG_P2P_SEED_LEN], char *err, 
     ssize_t got;
     while (len < sizeof buf && (got = read(fd, buf + len, sizeof buf - len)) > 0) len += (size_t)got;
     close(fd);
-    int rc = -1;
-    if (len > PG_P2P_KEY_FILE_MAX) {
-        snprintf(err, errlen, "%s: the P2P key file is larger than %d bytes", path, PG_P2P_KEY_FILE_MAX);
-        goto out;
-    }
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-        len--;
-    size_t bin_len = 0;
-    if (len != 2 * PG_P2P_SEED_LEN ||
-        sodium_hex2bin(seed, PG_P2P_SEED_LEN, buf, len, NULL, &bin_len, NULL) != 0 || bin_len != PG_P2P_SEED_LEN) {
-        snprintf(err, errlen, "%s: the P2P key must be a 32-byte ed25519 seed written as 64 hex digits", path);
-        goto out;
-    }
-    rc = 0;
-out:
+    char why[128];
+    int rc = pg_p2p_key_parse(buf, len, seed, why, sizeof why);
+    if (rc != 0) snprintf(err, errlen, "%s: %s", path, why);
     sodium_memzero(buf, sizeof buf);
     return rc;
 }

@@ -13,6 +13,10 @@
 #define PG_P2P_KEY_LEN 32
 #define PG_P2P_KEY_FILE_MAX 256 /* longest key file read (the seed plus whitespace) */
 
+/* Parses key file contents: 64 hex digits, optionally followed by whitespace. Returns 0,
+ * or -1 with a message in err (larger than PG_P2P_KEY_FILE_MAX, not 64 hex digits). */
+int pg_p2p_key_parse(const char *text, size_t len, uint8_t seed[PG_P2P_SEED_LEN], char *err, size_t errlen);
+
 /* Reads the seed from path. Returns 0, or -1 with a message naming the file in err
  * (missing, unreadable, larger than PG_P2P_KEY_FILE_MAX, not 64 hex digits). */
 int pg_p2p_key_load(const char *path, uint8_t seed[PG_P2P_SEED_LEN], char *err, size_t errlen);
