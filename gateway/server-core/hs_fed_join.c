@@ -339,7 +339,7 @@ static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, con
     int rc = hs_store_fed_join_persist(srv->store, room_id, rv->id, hs_pdu_sender(create), rows, n_rows, state, &jrow,
                                        &stream);
     hs_room_unlock();
-    if (rc == 1) status = fail(res, HS_ROOM_ERROR, "room %s is already stored here", room_id);
+    if (rc == 1) status = fail(res, HS_ROOM_ERROR, "our join %s is stored already", join_id);
     else if (rc != 0) status = fail(res, HS_ROOM_ERROR, "cannot store the joined room");
     else hs_notifier_wake(srv->notifier);
 out:
@@ -415,6 +415,25 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         snprintf(room_id, sizeof room_id, "%s", room_id_or_alias);
     }
     for (size_t i = 0; i < n_via; i++) add_candidate(cands, &n_cands, via[i], self);
+    /* A room we hold (no local member left, or a stub): the servers still in it, and for
+     * a stub the inviter's server. */
+    char **servers = NULL;
+    size_t n_servers = 0;
+    if (hs_store_fed_joined_servers(srv->store, room_id, &servers, &n_servers) == 0)
+        for (size_t i = 0; i < n_servers; i++) add_candidate(cands, &n_cands, servers[i], self);
+    hs_store_free_strings(servers, n_servers);
+    char *mine = NULL;
+    if (hs_store_state_get(srv->store, room_id, "m.room.member", user_id, &mine) == 0) {
+        hs_store_event ev;
+        if (hs_store_event_get(srv->store, mine, &ev) == 0) {
+            json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
+            const char *inviter = pdu ? hs_pdu_sender(pdu) : NULL;
+            add_candidate(cands, &n_cands, inviter ? hs_id_server_name(inviter) : NULL, self);
+            json_decref(pdu);
+            hs_store_event_clear(&ev);
+        }
+        free(mine);
+    }
     add_candidate(cands, &n_cands, hs_id_server_name(room_id), self);
     if (n_cands == 0) return fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
 

@@ -324,17 +324,21 @@ static int join_steps(sqlite3 *db, void *varg)
 {
     join_arg *a = varg;
     int rc = room_is_real(db, a->room_id);
-    if (rc != 0) return rc;
-    sqlite3_stmt *s = prep(db, "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
-                               " VALUES (?1, ?2, ?3, 0, ?4) ON CONFLICT (room_id) DO UPDATE SET"
-                               " room_version = excluded.room_version, creator = excluded.creator");
+    if (rc < 0) return -1;
+    /* A room we hold already (a rejoin) keeps its row; a stub's row is completed. */
+    sqlite3_stmt *s = prep(db, rc ? "SELECT 1" : "INSERT INTO rooms (room_id, room_version, creator, is_public,"
+                                                 " created_ts) VALUES (?1, ?2, ?3, 0, ?4) ON CONFLICT (room_id)"
+                                                 " DO UPDATE SET room_version = excluded.room_version,"
+                                                 " creator = excluded.creator");
     if (!s) return -1;
-    bind_str(s, 1, a->room_id);
-    bind_str(s, 2, a->version);
-    bind_str(s, 3, a->creator);
-    sqlite3_bind_int64(s, 4, a->join->origin_server_ts);
+    if (!rc) {
+        bind_str(s, 1, a->room_id);
+        bind_str(s, 2, a->version);
+        bind_str(s, 3, a->creator);
+        sqlite3_bind_int64(s, 4, a->join->origin_server_ts);
+    }
     rc = run(s);
-    if (rc != SQLITE_DONE) return -1;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return -1;
     int64_t group, after, stream;
     if (write_snapshot(db, a->room_id, a->state, &group) != 0) return -1;
     for (size_t i = 0; i < a->n; i++) {
@@ -342,7 +346,8 @@ static int join_steps(sqlite3 *db, void *varg)
         if (rc < 0) return -1; /* 1: listed twice (state and auth chain); once is enough */
     }
     if (write_after(db, a->join, a->state, group, &after) != 0) return -1;
-    if (insert_event(db, a->join, group, after, &a->stream) != 0) return -1;
+    rc = insert_event(db, a->join, group, after, &a->stream);
+    if (rc != 0) return rc;
     const char *ext[] = {a->join->event_id};
     if (set_extremities(db, a->room_id, ext, 1) != 0) return -1;
     hs_state_map *cur = hs_state_map_copy(a->state);

@@ -53,13 +53,13 @@ typedef struct hs_store_fed_event {
 int hs_store_fed_event_persist(hs_store *st, const hs_store_fed_event *fe, int64_t *stream_out);
 
 /* A remote join, all at once: inserts the room (version, creator; a stub room from an
- * invite is taken over), stores the `n`
+ * invite is taken over, a room held already - a rejoin - keeps its row), stores the `n`
  * events of the state and auth chain the resident server returned (`others`, in an
  * order where auth events come first; their state before and after is recorded as
  * `state` - the true state at each is not known to us, see hs_room_remote.h), then our
  * join with state before `state`. The join becomes the only forward extremity and the
  * state after it the current state. Returns 0 with *stream_out of the join, 1 when the
- * room is held here already (more than a stub), -1. */
+ * join itself is stored already, -1. */
 int hs_store_fed_join_persist(hs_store *st, const char *room_id, const char *room_version, const char *creator,
                               const hs_store_new_event *others, size_t n, const hs_state_map *state,
                               const hs_store_new_event *join, int64_t *stream_out);

@@ -517,4 +517,23 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     state_id(&A, &alice, room, "m.room.name", an, sizeof an);
     state_id(&B, &bob, room, "m.room.name", bn, sizeof bn);
     cr_assert_str_eq(an, bn);
+
+    /* bob leaves (B's own copy of the room, sent to A); rejoining goes through A, the
+     * server still in the room, since B's copy may be stale by then. */
+    r = call(&B, "POST", bob.token, "{}", &st, "/_matrix/client/v3/rooms/%s/leave", enc(room));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    json_decref(r);
+    bool left = false;
+    for (int i = 0; i < 100 && !left; i++) {
+        left = strcmp(membership_on(&A, &alice, room, bob.user_id), "leave") == 0;
+        if (!left) usleep(200 * 1000);
+    }
+    cr_assert(left, "A never saw bob leave");
+    send_text(&A, &alice, room, "while bob was out", 3);
+    r = call(&B, "POST", bob.token, "{}", &st, "/_matrix/client/v3/rooms/%s/join", enc(room));
+    cr_assert_eq(st, 200, "rejoin: %s", json_dumps(r, 0));
+    json_decref(r);
+    cr_assert_str_eq(membership_on(&A, &alice, room, bob.user_id), "join");
+    send_text(&A, &alice, room, "welcome back", 4);
+    cr_assert(eventually_sees(&B, &bob, room, "welcome back", 15000));
 }
