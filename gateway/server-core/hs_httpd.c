@@ -389,6 +389,7 @@ hs_httpd *hs_httpd_start(const hs_httpd_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "%s listener: cannot listen on %s port %d (address in use, no permission, or "
                               "TLS certificate/key rejected)",
                  cfg->name, cfg->bind_address, cfg->port);
+        pthread_mutex_destroy(&h->upgrade_mu);
         free(h);
         return NULL;
     }
