@@ -8,7 +8,9 @@
  *  - node B dials the serve node's TCP listener and pings A: the pings cross the serve
  *    node (B and A are not peered with each other);
  *  - SIGTERM with A still attached stops serve with exit 0, and A sees the peering end;
- *  - a plain GET /ws (no upgrade) is a 400, and with p2p disabled GET /ws is a 404. */
+ *  - p2p.static_peers: serve dials a TCP node and a WebSocket node (ws://.../ws);
+ *  - a plain GET /ws (no upgrade) is a 400, and with p2p disabled GET /ws is a 404;
+ *  - p2p enabled with no way to peer is refused at start. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
@@ -194,6 +196,38 @@ Test(p2p_serve, websocket_and_tcp_peers_ping_and_relay_then_clean_stop)
     char want[128];
     snprintf(want, sizeof want, "peer down: port 1 key %s", s_key);
     cr_assert(pgt_wait_line(&procs[1], want, 10000, NULL, 0), "A did not see the peering end:\n%s", procs[1].buf);
+}
+
+Test(p2p_serve, static_peers_over_tcp_and_websocket_are_dialled)
+{
+    int c_port = pgt_free_port(), d_port = pgt_free_port();
+    char c_addr[32], d_addr[32], peers[160];
+    snprintf(c_addr, sizeof c_addr, "127.0.0.1:%d", c_port);
+    snprintf(d_addr, sizeof d_addr, "127.0.0.1:%d", d_port);
+    char *c_argv[] = {(char *)pgt_pinegate(), "pinecone", "--listen", c_addr, NULL};
+    char *d_argv[] = {(char *)pgt_pinegate(), "pinecone", "--listen-ws", d_addr, NULL};
+    cr_assert_eq(pgt_spawn(&procs[1], c_argv), 0);
+    running[1] = true;
+    cr_assert_eq(pgt_spawn(&procs[2], d_argv), 0);
+    running[2] = true;
+    cr_assert(pgt_wait_line(&procs[1], "listening on", 15000, NULL, 0), "%s", procs[1].buf);
+    cr_assert(pgt_wait_line(&procs[2], "listening for websocket", 15000, NULL, 0), "%s", procs[2].buf);
+
+    generate("enabled: false\n  # TCP address", "enabled: true\n  # TCP address");
+    snprintf(peers, sizeof peers, "static_peers: \"%s,ws://%s/ws\"", c_addr, d_addr);
+    edit_config("static_peers: \"\"", peers);
+    start_serve();
+    char line[512], s_key[65], want[128];
+    cr_assert(pgt_wait_line(&procs[0], "P2P identity:", 5000, line, sizeof line), "%s", procs[0].buf);
+    cr_assert_eq(sscanf(line, " P2P identity: %64s", s_key), 1, "%s", line);
+    snprintf(want, sizeof want, "key %s", s_key);
+    cr_assert(pgt_wait_line(&procs[1], want, 15000, NULL, 0), "the TCP peer never saw serve:\n%s\nserve:\n%s",
+              procs[1].buf, procs[0].buf);
+    cr_assert(pgt_wait_line(&procs[2], want, 15000, NULL, 0), "the WebSocket peer never saw serve:\n%s\nserve:\n%s",
+              procs[2].buf, procs[0].buf);
+    int rc = pgt_stop(&procs[0], SIGTERM, 15000);
+    running[0] = false;
+    cr_assert_eq(rc, 0, "%s", procs[0].buf);
 }
 
 Test(p2p_serve, disabled_means_no_ws_path)
