@@ -135,7 +135,14 @@ static int add_event(const hs_room_remote *rr, const hs_room_version *rv, const 
     }
     bool redacted;
     json_t *checked = hs_room_remote_check_hash(pdu, rv, &redacted);
-    json_object_set_new(js->events, id, checked);
+    json_t *clean = checked ? json_copy(checked) : NULL; /* the resident's unsigned is not kept */
+    json_decref(checked);
+    if (!clean) {
+        free(id);
+        return snprintf(msg, msg_len, "out of memory"), -1;
+    }
+    json_object_del(clean, "unsigned");
+    json_object_set_new(js->events, id, clean);
     free(id);
     return 0;
 }

@@ -521,6 +521,15 @@ static hs_remote_status accept(const hs_room_remote *r, const char *room_id, con
     /* 3: content hash. */
     json_t *checked = hs_room_remote_check_hash(pdu, rv, &res->redacted);
     if (!checked) return set(res, HS_REMOTE_ERROR, "out of memory");
+    if (json_object_get(checked, "unsigned")) {
+        /* The sender's unsigned block (age, ...) is its own business and outdated once
+         * stored; it is not part of the event (not hashed, not signed). */
+        json_t *clean = json_copy(checked);
+        json_decref(checked);
+        if (!clean) return set(res, HS_REMOTE_ERROR, "out of memory");
+        json_object_del(clean, "unsigned");
+        checked = clean;
+    }
     hs_room_lock();
     hs_remote_status s = accept_locked(r, rv, room_id, checked, given_before, res);
     hs_room_unlock();
