@@ -12,8 +12,9 @@ static void boot(pgt_hs *h)
     char err[1024];
     cr_assert_eq(hs_server_open(&h->srv, &h->cfg, err, sizeof err), 0, "%s", err);
     hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
-        .max_body_bytes = h->cfg.max_request_body_bytes, .router = h->srv.client_router, .metrics = h->srv.metrics,
+        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = h->cfg.threads, .max_connections = 64,
+        .max_body_bytes = h->listener_max_body ? h->listener_max_body : h->cfg.max_request_body_bytes,
+        .router = h->srv.client_router, .metrics = h->srv.metrics,
     };
     h->srv.client = hs_httpd_start(&c, err, sizeof err);
     cr_assert_not_null(h->srv.client, "%s", err);
@@ -39,6 +40,11 @@ void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *c
     boot(h);
 }
 
+void pgt_hs_reopen(pgt_hs *h)
+{
+    boot(h);
+}
+
 void pgt_hs_restart(pgt_hs *h)
 {
     hs_server_close(&h->srv);
@@ -51,4 +57,23 @@ void pgt_hs_stop(pgt_hs *h)
     pgt_rmtree(h->dir);
     free(h->dir);
     h->dir = NULL;
+}
+
+hs_store *pgt_store_open(char **dir, const char *file)
+{
+    *dir = pgt_tmpdir();
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/%s", *dir, file);
+    size_t n;
+    const hs_migration *m = hs_store_migrations(&n);
+    hs_store *st = NULL;
+    cr_assert_eq(hs_store_open(path, m, n, &st, err, sizeof err), 0, "%s", err);
+    return st;
+}
+
+void pgt_store_close(hs_store *st, char *dir)
+{
+    hs_store_close(st);
+    pgt_rmtree(dir);
+    free(dir);
 }

@@ -1,6 +1,8 @@
 /* pgt_hs: a real hs_server inside the test process — fresh data directory, generated
  * signing key, the client listener on an ephemeral loopback port, registration open and
- * rate limits off — for endpoint tests that talk to it over HTTP with pgt_mx_call. */
+ * rate limits off — for endpoint tests that talk to it over HTTP with pgt_mx_call; and a
+ * bare store on a fresh data directory for storage tests. Helpers fail the current
+ * Criterion test on error instead of returning one. */
 #ifndef PGT_HS_H
 #define PGT_HS_H
 
@@ -11,16 +13,31 @@ typedef struct pgt_hs {
     hs_config cfg;
     hs_server srv;
     char base[128];     /* "http://127.0.0.1:PORT" of the client listener */
+    /* The client listener's body limit; 0 (a zeroed pgt_hs) means the server's own
+     * cfg.max_request_body_bytes. Set it before pgt_hs_start; kept across restarts. */
+    int64_t listener_max_body;
 } pgt_hs;
 
 /* Opens and starts a server with server_name `server_name`; `tweak` (may be NULL) may
- * change the configuration before it opens. Fails the current test on error. */
+ * change the configuration before it opens. The client listener runs cfg.threads
+ * workers (2 unless `tweak` changes it). Fails the current test on error. */
 void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *cfg));
+
+/* Opens the server again on the same data after the caller closed h->srv with
+ * hs_server_close (for tests that look at something while it is down); the port changes. */
+void pgt_hs_reopen(pgt_hs *h);
 
 /* Closes the server and opens it again on the same data (a restart); the port changes. */
 void pgt_hs_restart(pgt_hs *h);
 
 /* Closes the server and removes its data directory. */
 void pgt_hs_stop(pgt_hs *h);
+
+/* Opens a store with every migration applied in a fresh data directory, as the file
+ * `file` there; *dir gets the directory (caller frees it through pgt_store_close). */
+hs_store *pgt_store_open(char **dir, const char *file);
+
+/* Closes the store and removes and frees the directory pgt_store_open made. */
+void pgt_store_close(hs_store *st, char *dir);
 
 #endif

@@ -1,6 +1,7 @@
 /* pgt_matrix: see pgt_matrix.h. Built on pgt_http_do (libcurl). */
 #include "support/pgt_matrix.h"
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,32 @@ json_t *pgt_mx_call(const char *base, const char *method, const char *path, cons
     json_t *j = r.status ? json_loads(r.body, 0, NULL) : NULL;
     pgt_http_free(&r);
     return j;
+}
+
+json_t *pgt_mx_expect(const char *base, const char *method, const char *path, const char *token, const char *body,
+                      long want)
+{
+    long st = 0;
+    json_t *j = pgt_mx_call(base, method, path, token, body, &st);
+    cr_assert_not_null(j, "%s %s: no JSON (status %ld)", method, path, st);
+    if (st != want) {
+        char *t = json_dumps(j, 0);
+        cr_assert_fail("%s %s: status %ld, wanted %ld: %s", method, path, st, want, t);
+    }
+    return j;
+}
+
+const char *pgt_mx_enc(const char *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = s; *p && o + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+            buf[o++] = *p;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
+    }
+    buf[o] = 0;
+    return buf;
 }
 
 static void copy_field(const json_t *j, const char *key, char *dst, size_t cap)

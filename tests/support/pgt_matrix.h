@@ -1,7 +1,7 @@
 /* pgt_matrix: Client-Server API helpers for tests that talk to a real pinegate server
  * over loopback: one JSON request with an optional access token, and account
- * registration through the m.login.dummy flow. Test code only; no Criterion inside, so
- * callers assert on the results themselves. */
+ * registration through the m.login.dummy flow. Test code only; only pgt_mx_expect
+ * asserts (with Criterion), the others return results for callers to assert on. */
 #ifndef PGT_MATRIX_H
 #define PGT_MATRIX_H
 
@@ -20,6 +20,16 @@ typedef struct pgt_mx_login {
  * when the answer is not JSON. */
 json_t *pgt_mx_call(const char *base, const char *method, const char *path, const char *token, const char *body,
                     long *status);
+
+/* Like pgt_mx_call, for tests: fails the current Criterion test unless the answer is
+ * JSON with status `want`; returns the answer (caller decrefs). */
+json_t *pgt_mx_expect(const char *base, const char *method, const char *path, const char *token, const char *body,
+                      long want);
+
+/* Percent-encodes `s` for a path segment or a query value: every byte but the unreserved
+ * ones (A-Z a-z 0-9 - . _ ~). Writes at most `cap` bytes into `buf` (stopping early
+ * rather than cutting an escape) and returns `buf`. */
+const char *pgt_mx_enc(const char *s, char *buf, size_t cap);
 
 /* Registers `user` with `password` on a server with open registration (two requests:
  * the UIA challenge, then m.login.dummy). Returns 0 and fills *out, or -1. */

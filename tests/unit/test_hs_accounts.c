@@ -12,7 +12,7 @@
 #include "server-core/hs_nonces.h"
 #include "server-core/hs_ratelimit.h"
 #include "server-core/hs_store_accounts.h"
-#include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 Test(hs_accounts, localpart_grammar)
 {
@@ -62,19 +62,12 @@ static hs_store *st;
 
 static void open_store(void)
 {
-    dir = pgt_tmpdir();
-    char path[512], err[512];
-    snprintf(path, sizeof path, "%s/a.db", dir);
-    size_t n;
-    const hs_migration *m = hs_store_migrations(&n);
-    cr_assert_eq(hs_store_open(path, m, n, &st, err, sizeof err), 0, "%s", err);
+    st = pgt_store_open(&dir, "a.db");
 }
 
 static void close_store(void)
 {
-    hs_store_close(st);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_store_close(st, dir);
 }
 
 Test(hs_accounts, register_login_token_lifecycle, .init = open_store, .fini = close_store, .timeout = 60)

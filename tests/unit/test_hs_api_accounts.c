@@ -17,48 +17,31 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_accounts.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
 #define SECRET "s3cret shared"
 
-static char *dir;
-static hs_server srv;
-static hs_config cfg;
-static char base[128];
-static char err[1024];
+static pgt_hs hs;
+static bool registration_open, rate_limited;
 
-static void boot(void)
+static void accounts_config(hs_config *c)
 {
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    /* Only the client listener matters here; the federation one needs TLS material,
-     * so it is left out by listening on the client router alone. */
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
-        .max_body_bytes = 65536, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    c->registration_enabled = registration_open;
+    snprintf(c->registration_shared_secret, sizeof c->registration_shared_secret, "%s", SECRET);
+    c->rate_limits_enabled = rate_limited;
+    c->login_per_second = 0.5;
+    c->login_burst = 2;
 }
 
+/* Only the client listener matters here; the federation one needs TLS material, so it
+ * is left out by listening on the client router alone (what pgt_hs does). */
 static void configure(bool registration, bool rate_limits)
 {
-    dir = pgt_tmpdir();
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
-    cfg.threads = 2;
-    cfg.shutdown_grace_seconds = 5;
-    cfg.registration_enabled = registration;
-    snprintf(cfg.registration_shared_secret, sizeof cfg.registration_shared_secret, "%s", SECRET);
-    cfg.rate_limits_enabled = rate_limits;
-    cfg.login_per_second = 0.5;
-    cfg.login_burst = 2;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
-    boot();
+    registration_open = registration;
+    rate_limited = rate_limits;
+    hs.listener_max_body = 65536;
+    pgt_hs_start(&hs, "example.test", accounts_config);
 }
 
 static void start_open(void) { configure(true, false); }
@@ -67,9 +50,7 @@ static void start_limited(void) { configure(true, true); }
 
 static void stop(void)
 {
-    hs_server_close(&srv);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_hs_stop(&hs);
 }
 
 TestSuite(hs_accounts_api, .init = start_open, .fini = stop, .timeout = 120);
@@ -89,7 +70,7 @@ static json_t *call(const char *method, const char *path, const char *token, lon
         vsnprintf(body, sizeof body, fmt, ap);
         va_end(ap);
     }
-    json_t *j = pgt_mx_call(base, method, path, token, fmt ? body : NULL, status);
+    json_t *j = pgt_mx_call(hs.base, method, path, token, fmt ? body : NULL, status);
     cr_assert_neq(*status, 0, "%s %s: no answer", method, path);
     cr_assert_not_null(j, "%s %s: answer is not JSON", method, path);
     return j;
@@ -117,7 +98,7 @@ typedef pgt_mx_login login;
 static login reg(const char *user, const char *password)
 {
     login l;
-    cr_assert_eq(pgt_mx_register(base, user, password, &l), 0, "register %s", user);
+    cr_assert_eq(pgt_mx_register(hs.base, user, password, &l), 0, "register %s", user);
     return l;
 }
 
@@ -265,7 +246,7 @@ Test(hs_accounts_api, registration_off_is_forbidden_but_shared_secret_works, .in
     json_decref(j);
     whoami_is(token, "@root:example.test");
     hs_store_user u;
-    cr_assert_eq(hs_store_user_get(srv.store, "@root:example.test", &u), 0);
+    cr_assert_eq(hs_store_user_get(hs.srv.store, "@root:example.test", &u), 0);
     cr_assert(u.admin);
 
     /* The same nonce again: refused even with a correct MAC. */
@@ -280,7 +261,7 @@ Test(hs_accounts_api, registration_off_is_forbidden_but_shared_secret_works, .in
     j = call("POST", "/_synapse/admin/v1/register", NULL, &st,
              "{\"nonce\":\"%s\",\"username\":\"eve\",\"password\":\"pw\",\"admin\":true,\"mac\":\"%s\"}", nonce, mac);
     expect_error(j, st, 403, "M_FORBIDDEN");
-    cr_assert_eq(hs_store_user_get(srv.store, "@eve:example.test", &u), 1, "no account made");
+    cr_assert_eq(hs_store_user_get(hs.srv.store, "@eve:example.test", &u), 1, "no account made");
     /* ... and the nonce was used up by the failed attempt. */
     synapse_mac(nonce, "eve", "pw", true, mac);
     j = call("POST", "/_synapse/admin/v1/register", NULL, &st,
@@ -295,7 +276,7 @@ Test(hs_accounts_api, registration_off_is_forbidden_but_shared_secret_works, .in
              "{\"nonce\":\"%s\",\"username\":\"frank\",\"password\":\"pw\",\"mac\":\"%s\"}", nonce, mac);
     cr_assert_eq(st, 200, "%s", str(j, "error"));
     json_decref(j);
-    cr_assert_eq(hs_store_user_get(srv.store, "@frank:example.test", &u), 0);
+    cr_assert_eq(hs_store_user_get(hs.srv.store, "@frank:example.test", &u), 0);
     cr_assert_not(u.admin);
     get_nonce(nonce);
     synapse_mac(nonce, "frank", "pw", false, mac);
@@ -516,7 +497,7 @@ Test(hs_accounts_api, login_rate_limit_answers_429, .init = start_limited)
     const char *body = "{\"type\":\"m.login.password\",\"user\":\"alice\",\"password\":\"wrong\"}";
     for (int i = 0; i < 2; i++) { json_t *e_ = call("POST", "/_matrix/client/v3/login", NULL, &st, "%s", body); expect_error(e_, st, 403, "M_FORBIDDEN"); }
     char url[256];
-    snprintf(url, sizeof url, "%s/_matrix/client/v3/login", base);
+    snprintf(url, sizeof url, "%s/_matrix/client/v3/login", hs.base);
     pgt_req opt = {.method = "POST", .body = body, .body_len = strlen(body)};
     pgt_http r = pgt_http_do(url, &opt);
     cr_assert_eq(r.status, 429, "%ld %s", r.status, r.body);
@@ -554,15 +535,15 @@ Test(hs_accounts_api, tokens_hashed_at_rest_and_survive_restart)
 {
     login a = reg("alice", "pw");
     char db[1100], wal[1100];
-    snprintf(db, sizeof db, "%s", cfg.database_path);
-    snprintf(wal, sizeof wal, "%s-wal", cfg.database_path);
+    snprintf(db, sizeof db, "%s", hs.cfg.database_path);
+    snprintf(wal, sizeof wal, "%s-wal", hs.cfg.database_path);
     /* The device ID proves the scan sees the rows; the token must not be there. */
-    hs_server_close(&srv);
+    hs_server_close(&hs.srv);
     cr_assert(file_contains(db, a.device_id), "device row not found in the file: the scan is blind");
     cr_assert_not(file_contains(db, a.token), "the access token is stored in plain text");
     cr_assert_not(file_contains(wal, a.token), "the access token is in the WAL in plain text");
     cr_assert_not(file_contains(db, "\"pw\""));
-    boot();
+    pgt_hs_reopen(&hs);
     whoami_is(a.token, "@alice:example.test");
     do_login("alice", "pw", 200);
 }

@@ -13,44 +13,20 @@
 
 #include "server-core/hs_accounts.h"
 #include "server-core/hs_server.h"
-#include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
-static char *dir;
-static hs_server srv;
-static hs_config cfg;
-static char base[128];
-static char err[1024];
+static pgt_hs hs;
 
 static void start(void)
 {
-    dir = pgt_tmpdir();
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
-    cfg.threads = 2;
-    cfg.shutdown_grace_seconds = 5;
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
-        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    hs.listener_max_body = 1 << 20;
+    pgt_hs_start(&hs, "example.test", NULL);
 }
 
 static void stop(void)
 {
-    hs_server_close(&srv);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_hs_stop(&hs);
 }
 
 TestSuite(hs_profile_api, .init = start, .fini = stop, .timeout = 120);
@@ -68,7 +44,7 @@ static json_t *call(const char *method, const char *token, long *status, const c
     va_start(ap, fmt);
     vsnprintf(path, sizeof path, fmt, ap);
     va_end(ap);
-    json_t *j = pgt_mx_call(base, method, path, token, body, status);
+    json_t *j = pgt_mx_call(hs.base, method, path, token, body, status);
     cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
     return j;
 }
@@ -78,20 +54,13 @@ static const char *enc(const char *id)
 {
     static char bufs[4][512];
     static int next;
-    char *buf = bufs[next++ % 4];
-    size_t o = 0;
-    for (const char *p = id; *p && o + 4 < sizeof bufs[0]; p++) {
-        if (strchr("!:$@#/+=", *p)) o += (size_t)snprintf(buf + o, sizeof bufs[0] - o, "%%%02X", (unsigned char)*p);
-        else buf[o++] = *p;
-    }
-    buf[o] = 0;
-    return buf;
+    return pgt_mx_enc(id, bufs[next++ % 4], sizeof bufs[0]);
 }
 
 static pgt_mx_login reg(const char *user)
 {
     pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(base, user, "correct horse battery", &l), 0, "register %s", user);
+    cr_assert_eq(pgt_mx_register(hs.base, user, "correct horse battery", &l), 0, "register %s", user);
     return l;
 }
 
@@ -376,7 +345,8 @@ Test(hs_directory_api, server_admin_and_world_readable_rooms)
     pgt_mx_login d = reg("dave");
     /* A server admin, made the way the shared-secret admin API makes one. */
     char uid[HS_STORE_ID_MAX];
-    cr_assert_eq(hs_accounts_register(srv.store, "example.test", "root", "root password", true, 1, uid), HS_ACCOUNTS_OK);
+    cr_assert_eq(hs_accounts_register(hs.srv.store, "example.test", "root", "root password", true, 1, uid),
+                 HS_ACCOUNTS_OK);
     long st;
     json_t *j = call("POST", NULL, &st,
                      "{\"type\":\"m.login.password\",\"identifier\":{\"type\":\"m.id.user\",\"user\":\"root\"},"
@@ -740,9 +710,9 @@ Test(hs_directory_api, capabilities)
     cr_assert_eq(st, 200);
     json_t *caps = json_object_get(j, "capabilities");
     json_t *rv = json_object_get(caps, "m.room_versions");
-    cr_assert_str_eq(json_string_value(json_object_get(rv, "default")), cfg.default_room_version);
+    cr_assert_str_eq(json_string_value(json_object_get(rv, "default")), hs.cfg.default_room_version);
     json_t *avail = json_object_get(rv, "available");
-    cr_assert_str_eq(json_string_value(json_object_get(avail, cfg.default_room_version)), "stable");
+    cr_assert_str_eq(json_string_value(json_object_get(avail, hs.cfg.default_room_version)), "stable");
     cr_assert_str_eq(json_string_value(json_object_get(avail, "10")), "stable");
     cr_assert_null(json_object_get(avail, "1"), "createRoom refuses v1, so it is not offered");
     cr_assert(json_is_true(json_object_get(json_object_get(caps, "m.change_password"), "enabled")));

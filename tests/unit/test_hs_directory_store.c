@@ -8,26 +8,19 @@
 
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_rooms.h"
-#include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 static char *dir;
 static hs_store *st;
 
 static void open_store(void)
 {
-    dir = pgt_tmpdir();
-    char path[512], err[512];
-    snprintf(path, sizeof path, "%s/d.db", dir);
-    size_t n;
-    const hs_migration *m = hs_store_migrations(&n);
-    cr_assert_eq(hs_store_open(path, m, n, &st, err, sizeof err), 0, "%s", err);
+    st = pgt_store_open(&dir, "d.db");
 }
 
 static void close_store(void)
 {
-    hs_store_close(st);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_store_close(st, dir);
 }
 
 Test(hs_directory, store_alias_get_put_delete, .init = open_store, .fini = close_store)

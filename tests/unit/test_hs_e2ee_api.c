@@ -19,44 +19,20 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_store_rooms.h"
-#include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
-static char *dir;
-static hs_server srv;
-static hs_config cfg;
-static char base[128];
-static char err[1024];
+static pgt_hs hs;
 
 static void start(void)
 {
-    dir = pgt_tmpdir();
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
-    cfg.threads = 2;
-    cfg.shutdown_grace_seconds = 5;
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
-        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    hs.listener_max_body = 1 << 20;
+    pgt_hs_start(&hs, "example.test", NULL);
 }
 
 static void stop(void)
 {
-    hs_server_close(&srv);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_hs_stop(&hs);
 }
 
 TestSuite(hs_e2ee_api, .init = start, .fini = stop, .timeout = 120);
@@ -78,7 +54,7 @@ static json_t *call(const char *method, const pgt_mx_login *u, json_t *body, lon
     va_end(ap);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    json_t *j = pgt_mx_call(base, method, path, u ? u->token : NULL, text, status);
+    json_t *j = pgt_mx_call(hs.base, method, path, u ? u->token : NULL, text, status);
     free(text);
     cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
     return j;
@@ -98,7 +74,7 @@ static json_t *ok(const char *method, const pgt_mx_login *u, json_t *body, long 
 static pgt_mx_login reg(const char *user)
 {
     pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(base, user, PASSWORD, &l), 0, "register %s", user);
+    cr_assert_eq(pgt_mx_register(hs.base, user, PASSWORD, &l), 0, "register %s", user);
     return l;
 }
 
@@ -117,23 +93,12 @@ static pgt_mx_login login_device(const char *user, const char *device_id)
     return l;
 }
 
-static const char *enc(const char *id, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (const char *p = id; *p && o + 4 < cap; p++) {
-        if (strchr("!:$@#/+=", *p)) o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
-        else buf[o++] = *p;
-    }
-    buf[o] = 0;
-    return buf;
-}
-
 /* `u` joins (or leaves) the room. */
 static void membership(const pgt_mx_login *u, const char *room, bool join)
 {
     char path[512], e[256];
-    if (join) snprintf(path, sizeof path, "/_matrix/client/v3/join/%s", enc(room, e, sizeof e));
-    else snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/leave", enc(room, e, sizeof e));
+    if (join) snprintf(path, sizeof path, "/_matrix/client/v3/join/%s", pgt_mx_enc(room, e, sizeof e));
+    else snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, e, sizeof e));
     json_decref(ok("POST", u, json_object(), 200, path));
 }
 
@@ -212,7 +177,7 @@ static void count_row(void *ctx, int64_t stream_id, const char *sender, const ch
 static int inbox_rows(const pgt_mx_login *u)
 {
     int n = 0;
-    cr_assert_geq(hs_store_e2ee_inbox_each(srv.store, u->user_id, u->device_id, 0, 1000, count_row, &n), 0);
+    cr_assert_geq(hs_store_e2ee_inbox_each(hs.srv.store, u->user_id, u->device_id, 0, 1000, count_row, &n), 0);
     return n;
 }
 
@@ -395,7 +360,7 @@ Test(hs_e2ee_api, to_device_reaches_the_named_device_once)
     cr_assert_eq(inbox_rows(&a2), 1);
 
     int64_t max;
-    cr_assert_eq(hs_store_e2ee_to_device_max(srv.store, &max), 0);
+    cr_assert_eq(hs_store_e2ee_to_device_max(hs.srv.store, &max), 0);
     cr_assert_eq(max, 3);
     json_decref(ok("PUT", &b, json_pack("{s:s}", "messages", "x"), 400, "/_matrix/client/v3/sendToDevice/m.test/t3"));
 }
@@ -433,14 +398,14 @@ Test(hs_e2ee_api, keys_changes_after_a_reupload_for_room_mates_only)
     new_key(&k, a.device_id, pub);
     json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUx")), 200));
     int64_t t0, t1, t2;
-    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &t0), 0);
+    cr_assert_eq(hs_store_e2ee_device_lists_max(hs.srv.store, &t0), 0);
     /* The same keys again are no change... */
     json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUx")), 200));
-    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &t1), 0);
+    cr_assert_eq(hs_store_e2ee_device_lists_max(hs.srv.store, &t1), 0);
     cr_assert_eq(t1, t0);
     /* ...a new curve key is. */
     json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmUy")), 200));
-    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &t2), 0);
+    cr_assert_eq(hs_store_e2ee_device_lists_max(hs.srv.store, &t2), 0);
     cr_assert_gt(t2, t1);
 
     json_t *r = changes(&b, t1, t2);
@@ -459,7 +424,7 @@ Test(hs_e2ee_api, keys_changes_after_a_reupload_for_room_mates_only)
 static int64_t room_pos(const char *room)
 {
     int64_t pos;
-    cr_assert_eq(hs_store_room_max_stream(srv.store, room, &pos), 0);
+    cr_assert_eq(hs_store_room_max_stream(hs.srv.store, room, &pos), 0);
     return pos;
 }
 
@@ -663,7 +628,7 @@ Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0);
     json_decref(r);
     int64_t before, after;
-    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &before), 0);
+    cr_assert_eq(hs_store_e2ee_device_lists_max(hs.srv.store, &before), 0);
 
     char path[256];
     snprintf(path, sizeof path, "/_matrix/client/v3/devices/%s", a2.device_id);
@@ -679,7 +644,7 @@ Test(hs_e2ee_api, deleting_a_device_drops_its_keys)
     json_decref(r);
     cr_assert_eq(inbox_rows(&a2), 0, "the deleted device's inbox is gone");
     cr_assert_null(claim(&b, &a2), "its one-time keys are gone");
-    cr_assert_eq(hs_store_e2ee_device_lists_max(srv.store, &after), 0);
+    cr_assert_eq(hs_store_e2ee_device_lists_max(hs.srv.store, &after), 0);
     cr_assert_gt(after, before);
     r = changes(&b, before, after);
     cr_assert(contains(json_object_get(r, "changed"), a1.user_id));
@@ -710,7 +675,7 @@ static void *claim_loop(void *arg)
         long st;
         snprintf(body, sizeof body, "{\"one_time_keys\":{\"%s\":{\"%s\":\"signed_curve25519\"}}}", c->of->user_id,
                  c->of->device_id);
-        json_t *r = pgt_mx_call(base, "POST", "/_matrix/client/v3/keys/claim", c->by->token, body, &st);
+        json_t *r = pgt_mx_call(hs.base, "POST", "/_matrix/client/v3/keys/claim", c->by->token, body, &st);
         json_t *dev = json_object_get(json_object_get(json_object_get(r, "one_time_keys"), c->of->user_id),
                                       c->of->device_id);
         const char *id = dev ? json_object_iter_key(json_object_iter(dev)) : NULL;

@@ -38,14 +38,7 @@ TestSuite(hs_extras, .init = start, .fini = stop, .timeout = 60);
 
 static json_t *call(const char *method, const char *token, const char *path, const char *body, long want)
 {
-    long st = 0;
-    json_t *j = pgt_mx_call(hs.base, method, path, token, body, &st);
-    cr_assert_not_null(j, "%s %s: no JSON (status %ld)", method, path, st);
-    if (st != want) {
-        char *t = json_dumps(j, 0);
-        cr_assert_fail("%s %s: status %ld, wanted %ld: %s", method, path, st, want, t);
-    }
-    return j;
+    return pgt_mx_expect(hs.base, method, path, token, body, want);
 }
 
 static void expect_error(const char *method, const char *token, const char *path, const char *body, long status,

@@ -12,50 +12,25 @@
 
 #include "server-core/hs_push.h"
 #include "server-core/hs_server.h"
-#include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
-static char *dir;
-static hs_server srv;
-static hs_config cfg;
-static char base[128];
-static char err[1024];
+static pgt_hs hs;
 
-static void boot(void)
+static void media_in_data_dir(hs_config *c)
 {
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
-        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    snprintf(c->media_path, sizeof c->media_path, "%s/media", hs.dir);
 }
 
 static void start(void)
 {
-    dir = pgt_tmpdir();
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
-    cfg.threads = 2;
-    cfg.shutdown_grace_seconds = 5;
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    snprintf(cfg.media_path, sizeof cfg.media_path, "%s/media", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
-    boot();
+    hs.listener_max_body = 1 << 20;
+    pgt_hs_start(&hs, "example.test", media_in_data_dir);
 }
 
 static void stop(void)
 {
-    hs_server_close(&srv);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_hs_stop(&hs);
 }
 
 TestSuite(hs_push_api, .init = start, .fini = stop, .timeout = 120);
@@ -70,7 +45,7 @@ static json_t *call(const char *method, const char *token, long *status, const c
     va_start(ap, fmt);
     vsnprintf(path, sizeof path, fmt, ap);
     va_end(ap);
-    json_t *j = pgt_mx_call(base, method, path, token, body, status);
+    json_t *j = pgt_mx_call(hs.base, method, path, token, body, status);
     cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
     return j;
 }
@@ -95,7 +70,7 @@ static void expect_error(json_t *j, const long *status_p, long want, const char 
 static pgt_mx_login reg(const char *user)
 {
     pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(base, user, "correct horse battery", &l), 0, "register %s", user);
+    cr_assert_eq(pgt_mx_register(hs.base, user, "correct horse battery", &l), 0, "register %s", user);
     return l;
 }
 
@@ -253,7 +228,7 @@ Test(hs_push_api, user_rules_are_placed_by_before_and_after)
     cr_assert_str_eq(ids, "");
 
     /* The account-data view the sync engineer serves is the same ruleset. */
-    json_t *direct = hs_push_rules_for_user(srv.store, a.user_id);
+    json_t *direct = hs_push_rules_for_user(hs.srv.store, a.user_id);
     json_t *api = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushrules/");
     cr_assert(json_equal(direct, api));
     json_decref(direct);
@@ -294,8 +269,7 @@ Test(hs_push_api, enable_disable_and_actions_on_user_and_default_rules)
     json_decref(j);
 
     /* Survives a restart. */
-    hs_server_close(&srv);
-    boot();
+    pgt_hs_restart(&hs);
     j = rule_of(&a, "override", ".m.rule.master", &st);
     cr_assert(json_is_true(json_object_get(j, "enabled")));
     json_decref(j);

@@ -20,44 +20,27 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_sync_token.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
-static char *dir;
-static hs_server srv;
-static hs_config cfg;
-static char base[128];
-static char err[1024];
+static pgt_hs hs;
+
+/* Three workers and a long-poll budget of one: one worker always stays free. */
+static void poll_budget(hs_config *c)
+{
+    c->threads = 3;
+    c->max_long_polls = 1;
+}
 
 static void start(void)
 {
-    dir = pgt_tmpdir();
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
-    cfg.threads = 3;
-    cfg.max_long_polls = 1;
-    cfg.shutdown_grace_seconds = 5;
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads, .max_connections = 64,
-        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    hs.listener_max_body = 1 << 20;
+    pgt_hs_start(&hs, "example.test", poll_budget);
 }
 
 static void stop(void)
 {
-    hs_server_close(&srv);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_hs_stop(&hs);
 }
 
 TestSuite(hs_sync, .init = start, .fini = stop, .timeout = 120);
@@ -74,29 +57,15 @@ static json_t *call(const char *method, const char *token, long *status, const c
     va_start(ap, fmt);
     vsnprintf(path, sizeof path, fmt, ap);
     va_end(ap);
-    json_t *j = pgt_mx_call(base, method, path, token, body, status);
+    json_t *j = pgt_mx_call(hs.base, method, path, token, body, status);
     cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
     return j;
-}
-
-/* Percent-encodes anything but unreserved characters (IDs in paths, JSON in queries). */
-static const char *enc(const char *s, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (const char *p = s; *p && o + 4 < cap; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-            buf[o++] = *p;
-        else
-            o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
-    }
-    buf[o] = 0;
-    return buf;
 }
 
 static pgt_mx_login reg(const char *user)
 {
     pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(base, user, "correct horse battery", &l), 0, "register %s", user);
+    cr_assert_eq(pgt_mx_register(hs.base, user, "correct horse battery", &l), 0, "register %s", user);
     return l;
 }
 
@@ -122,7 +91,7 @@ static void join(const pgt_mx_login *u, const char *room)
 {
     long st;
     char r[512];
-    json_t *j = call("POST", u->token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", enc(room, r, sizeof r));
+    json_t *j = call("POST", u->token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", pgt_mx_enc(room, r, sizeof r));
     expect_ok(j, &st);
 }
 
@@ -133,7 +102,7 @@ static char *send_text(const pgt_mx_login *u, const char *room, const char *text
     char r[512], body[512];
     snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
     json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%d",
-                     enc(room, r, sizeof r), ++txn);
+                     pgt_mx_enc(room, r, sizeof r), ++txn);
     cr_assert_eq(st, 200);
     char *id = strdup(json_string_value(json_object_get(j, "event_id")));
     json_decref(j);
@@ -146,7 +115,7 @@ static json_t *do_sync(const pgt_mx_login *u, const char *since, const char *ext
     long st;
     char s[512];
     json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/sync?%s%s%s", since ? "since=" : "",
-                     since ? enc(since, s, sizeof s) : "", extra ? extra : "");
+                     since ? pgt_mx_enc(since, s, sizeof s) : "", extra ? extra : "");
     char *dump = json_dumps(j, 0);
     cr_assert_eq(st, 200, "sync: %ld %s", st, dump);
     free(dump);
@@ -267,10 +236,10 @@ static void *poll_thread(void *arg)
 {
     poll_arg *p = arg;
     char path[1024], s[512];
-    snprintf(path, sizeof path, "/_matrix/client/v3/sync?since=%s&timeout=%d", enc(p->since, s, sizeof s),
+    snprintf(path, sizeof path, "/_matrix/client/v3/sync?since=%s&timeout=%d", pgt_mx_enc(p->since, s, sizeof s),
              p->timeout_ms);
     long st;
-    p->result = pgt_mx_call(base, "GET", path, p->u->token, NULL, &st);
+    p->result = pgt_mx_call(hs.base, "GET", path, p->u->token, NULL, &st);
     p->returned_ms = pgt_now_ms();
     return NULL;
 }
@@ -278,8 +247,8 @@ static void *poll_thread(void *arg)
 /* Waits until `n` /sync requests are inside their long-poll wait. */
 static void wait_waiting(int n)
 {
-    for (int i = 0; i < 500 && hs_api_sync_waiting(srv.sync) != n; i++) usleep(10000);
-    cr_assert_eq(hs_api_sync_waiting(srv.sync), n);
+    for (int i = 0; i < 500 && hs_api_sync_waiting(hs.srv.sync) != n; i++) usleep(10000);
+    cr_assert_eq(hs_api_sync_waiting(hs.srv.sync), n);
 }
 
 Test(hs_sync, long_poll_returns_on_a_send_and_times_out_otherwise)
@@ -311,7 +280,7 @@ Test(hs_sync, long_poll_returns_on_a_send_and_times_out_otherwise)
     json_t *tl = timeline_events(p.result, room);
     cr_assert_eq(json_array_size(tl), 1);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "event_id")), id);
-    cr_assert_eq(hs_api_sync_waiting(srv.sync), 0);
+    cr_assert_eq(hs_api_sync_waiting(hs.srv.sync), 0);
     json_decref(p.result);
     json_decref(s0);
     free(id);
@@ -361,7 +330,7 @@ Test(hs_sync, parked_long_polls_hold_no_worker_thread)
         cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "event_id")), id);
         json_decref(p[i].result);
     }
-    cr_assert_eq(hs_api_sync_waiting(srv.sync), 0);
+    cr_assert_eq(hs_api_sync_waiting(hs.srv.sync), 0);
     json_decref(sa);
     json_decref(sb);
     free(id);
@@ -387,7 +356,7 @@ static void *direct_sync(void *arg)
                       .remote_addr = "127.0.0.1"};
     hs_response resp = {0};
     long t0 = pgt_now_ms();
-    if (hs_request_parse_target(&req, d->target) == 0) hs_router_dispatch(srv.client_router, &req, &resp);
+    if (hs_request_parse_target(&req, d->target) == 0) hs_router_dispatch(hs.srv.client_router, &req, &resp);
     d->took_ms = pgt_now_ms() - t0;
     d->status = resp.status;
     hs_request_clear(&req);
@@ -404,12 +373,12 @@ Test(hs_sync, without_deferral_long_polls_stay_within_the_budget)
     char s1[256], s2[256];
     direct_arg first = {.token = a.token}, second = {.token = b.token};
     snprintf(first.target, sizeof first.target, "/_matrix/client/v3/sync?timeout=10000&since=%s",
-             enc(next_batch(sa), s1, sizeof s1));
+             pgt_mx_enc(next_batch(sa), s1, sizeof s1));
     snprintf(second.target, sizeof second.target, "/_matrix/client/v3/sync?timeout=5000&since=%s",
-             enc(next_batch(sb), s2, sizeof s2));
+             pgt_mx_enc(next_batch(sb), s2, sizeof s2));
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, direct_sync, &first), 0);
-    wait_waiting(1); /* cfg.max_long_polls = 1 */
+    wait_waiting(1); /* hs.cfg.max_long_polls = 1 */
     direct_sync(&second);
     cr_assert_eq(second.status, 200);
     cr_assert(second.took_ms < 2000, "a poll beyond the budget waited %ld ms", second.took_ms);
@@ -432,7 +401,7 @@ Test(hs_sync, shutdown_ends_a_waiting_poll)
     cr_assert_eq(pthread_create(&th, NULL, poll_thread, &p), 0);
     wait_waiting(1);
     long t0 = pgt_now_ms();
-    hs_api_sync_stop(srv.sync);
+    hs_api_sync_stop(hs.srv.sync);
     pthread_join(th, NULL);
     cr_assert(pgt_now_ms() - t0 < 2000);
     cr_assert_not_null(p.result);
@@ -454,7 +423,7 @@ Test(hs_sync, limited_timeline_prev_batch_pages_through_messages)
         ids[i] = send_text(&a, room, text);
     }
     char q[256], f[128];
-    snprintf(q, sizeof q, "&filter=%s", enc("{\"room\":{\"timeline\":{\"limit\":5}}}", f, sizeof f));
+    snprintf(q, sizeof q, "&filter=%s", pgt_mx_enc("{\"room\":{\"timeline\":{\"limit\":5}}}", f, sizeof f));
     json_t *s1 = do_sync(&a, next_batch(s0), q);
     json_t *tl = json_object_get(joined(s1, room), "timeline");
     json_t *events = json_object_get(tl, "events");
@@ -467,7 +436,8 @@ Test(hs_sync, limited_timeline_prev_batch_pages_through_messages)
     long st;
     char r[512], pb[128];
     json_t *m = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=10&from=%s",
-                     enc(room, r, sizeof r), enc(json_string_value(json_object_get(tl, "prev_batch")), pb, sizeof pb));
+                     pgt_mx_enc(room, r, sizeof r),
+                     pgt_mx_enc(json_string_value(json_object_get(tl, "prev_batch")), pb, sizeof pb));
     cr_assert_eq(st, 200);
     json_t *chunk = json_object_get(m, "chunk");
     cr_assert_eq(json_array_size(chunk), 10);
@@ -478,7 +448,7 @@ Test(hs_sync, limited_timeline_prev_batch_pages_through_messages)
     json_decref(m);
     char nb[256];
     m = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=1&from=%s",
-             enc(room, r, sizeof r), enc(next_batch(s1), nb, sizeof nb));
+             pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(next_batch(s1), nb, sizeof nb));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(m, "chunk"), 0), "event_id")),
                      ids[14]);
@@ -538,7 +508,7 @@ Test(hs_sync, uploaded_and_inline_filters_select_events)
     /* inline: only the second room, only bob's */
     char f[512], fq[700];
     snprintf(f, sizeof f, "{\"room\":{\"rooms\":[\"%s\"],\"timeline\":{\"senders\":[\"%s\"]}}}", room, b.user_id);
-    snprintf(fq, sizeof fq, "filter=%s", enc(f, path, sizeof path));
+    snprintf(fq, sizeof fq, "filter=%s", pgt_mx_enc(f, path, sizeof path));
     s = do_sync(&a, NULL, fq);
     cr_assert_null(joined(s, other));
     tl = timeline_events(s, room);
@@ -551,7 +521,7 @@ Test(hs_sync, uploaded_and_inline_filters_select_events)
 
     /* lazy loading: only members who sent timeline events (and ourselves) */
     snprintf(f, sizeof f, "{\"room\":{\"timeline\":{\"limit\":1},\"state\":{\"lazy_load_members\":true}}}");
-    snprintf(fq, sizeof fq, "filter=%s", enc(f, path, sizeof path));
+    snprintf(fq, sizeof fq, "filter=%s", pgt_mx_enc(f, path, sizeof path));
     s = do_sync(&b, NULL, fq);
     json_t *state = json_object_get(json_object_get(joined(s, room), "state"), "events");
     json_array_foreach(state, i, e) {
@@ -583,9 +553,9 @@ Test(hs_sync, typing_receipts_markers_and_account_data)
     json_t *s0 = do_sync(&a, NULL, NULL);
     long st;
     char r[512], u[256], e[512];
-    enc(room, r, sizeof r);
-    enc(b.user_id, u, sizeof u);
-    enc(ev, e, sizeof e);
+    pgt_mx_enc(room, r, sizeof r);
+    pgt_mx_enc(b.user_id, u, sizeof u);
+    pgt_mx_enc(ev, e, sizeof e);
 
     expect_ok(call("PUT", b.token, &st, "{\"typing\":true,\"timeout\":30000}",
                    "/_matrix/client/v3/rooms/%s/typing/%s", r, u), &st);
@@ -628,7 +598,7 @@ Test(hs_sync, typing_receipts_markers_and_account_data)
 
     /* account data, global and per room; read markers */
     char au[256];
-    enc(a.user_id, au, sizeof au);
+    pgt_mx_enc(a.user_id, au, sizeof au);
     expect_ok(call("PUT", a.token, &st, "{\"theme\":\"dark\"}", "/_matrix/client/v3/user/%s/account_data/org.x.s", au),
               &st);
     expect_ok(call("PUT", a.token, &st, "{\"tags\":{\"u.work\":{}}}",
@@ -662,7 +632,7 @@ Test(hs_sync, typing_receipts_markers_and_account_data)
     cr_assert_not_null(ephemeral(s3, room, "m.receipt"), "alice's own m.read is missing");
     /* the account data filter drops types */
     char f[128], q[256];
-    snprintf(q, sizeof q, "filter=%s", enc("{\"account_data\":{\"not_types\":[\"org.x.*\"]}}", f, sizeof f));
+    snprintf(q, sizeof q, "filter=%s", pgt_mx_enc("{\"account_data\":{\"not_types\":[\"org.x.*\"]}}", f, sizeof f));
     json_t *s4 = do_sync(&a, NULL, q);
     cr_assert_null(find_type(json_object_get(json_object_get(s4, "account_data"), "events"), "org.x.s"));
     json_decref(s4);
@@ -683,7 +653,7 @@ Test(hs_sync, presence_is_stored_and_streamed_to_room_members)
     json_t *s0 = do_sync(&a, NULL, "set_presence=offline");
     long st;
     char u[256];
-    enc(b.user_id, u, sizeof u);
+    pgt_mx_enc(b.user_id, u, sizeof u);
     expect_ok(call("PUT", b.token, &st, "{\"presence\":\"unavailable\",\"status_msg\":\"lunch\"}",
                    "/_matrix/client/v3/presence/%s/status", u), &st);
     json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/presence/%s/status", u);
@@ -723,7 +693,7 @@ Test(hs_sync, invite_join_and_leave_move_the_room_between_sections)
     json_t *s0 = do_sync(&c, NULL, NULL);
     long st;
     char r[512], body[256];
-    enc(room, r, sizeof r);
+    pgt_mx_enc(room, r, sizeof r);
     snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", c.user_id);
     expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", r), &st);
 
@@ -774,7 +744,7 @@ Test(hs_sync, invite_join_and_leave_move_the_room_between_sections)
     json_t *s5 = do_sync(&c, NULL, NULL);
     cr_assert_null(json_object_get(json_object_get(json_object_get(s5, "rooms"), "leave"), room));
     char f[128], q[256];
-    snprintf(q, sizeof q, "filter=%s", enc("{\"room\":{\"include_leave\":true}}", f, sizeof f));
+    snprintf(q, sizeof q, "filter=%s", pgt_mx_enc("{\"room\":{\"include_leave\":true}}", f, sizeof f));
     json_t *s6 = do_sync(&c, NULL, q);
     cr_assert_not_null(json_object_get(json_object_get(json_object_get(s6, "rooms"), "leave"), room));
     json_t *s7 = do_sync(&a, NULL, NULL);
@@ -797,7 +767,7 @@ Test(hs_sync, invite_join_and_leave_move_the_room_between_sections)
 static void sql(const char *stmt)
 {
     sqlite3 *db;
-    cr_assert_eq(sqlite3_open(cfg.database_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_open(hs.cfg.database_path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     char *e = NULL;
     cr_assert_eq(sqlite3_exec(db, stmt, NULL, NULL, &e), SQLITE_OK, "%s: %s", stmt, e ? e : "");
@@ -807,7 +777,7 @@ static void sql(const char *stmt)
 static long count_rows(const char *query)
 {
     sqlite3 *db;
-    cr_assert_eq(sqlite3_open(cfg.database_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_open(hs.cfg.database_path, &db), SQLITE_OK);
     sqlite3_stmt *s;
     cr_assert_eq(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
@@ -901,7 +871,8 @@ Test(hs_sync, key_counts_and_device_list_changes)
     join(&c, room);
     long st;
     char r[512];
-    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)), &st);
+    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r)),
+              &st);
     json_t *s2 = do_sync(&a, next_batch(s1), NULL);
     json_t *dl = json_object_get(s2, "device_lists");
     changed = json_object_get(dl, "changed");
@@ -924,7 +895,7 @@ static void set_name(const pgt_mx_login *u, const char *room, const char *name)
     char r[512], body[128];
     snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
     json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/state/m.room.name",
-                     enc(room, r, sizeof r));
+                     pgt_mx_enc(room, r, sizeof r));
     expect_ok(j, &st);
 }
 
@@ -944,7 +915,7 @@ Test(hs_sync, state_is_the_state_at_the_start_of_the_timeline)
     set_name(&a, room, "C"); /* inside the timeline below */
     free(send_text(&a, room, "y"));
     char f[128], q[256];
-    snprintf(q, sizeof q, "filter=%s", enc("{\"room\":{\"timeline\":{\"limit\":3}}}", f, sizeof f));
+    snprintf(q, sizeof q, "filter=%s", pgt_mx_enc("{\"room\":{\"timeline\":{\"limit\":3}}}", f, sizeof f));
     json_t *s0 = do_sync(&a, NULL, q);
     json_t *tl = timeline_events(s0, room);
     cr_assert_eq(json_array_size(tl), 3);
@@ -955,7 +926,7 @@ Test(hs_sync, state_is_the_state_at_the_start_of_the_timeline)
     /* a gap with a name change: it arrives in the state section */
     set_name(&a, room, "D");
     for (int i = 0; i < 3; i++) free(send_text(&a, room, "z"));
-    snprintf(q, sizeof q, "&filter=%s", enc("{\"room\":{\"timeline\":{\"limit\":2}}}", f, sizeof f));
+    snprintf(q, sizeof q, "&filter=%s", pgt_mx_enc("{\"room\":{\"timeline\":{\"limit\":2}}}", f, sizeof f));
     json_t *s1 = do_sync(&a, next_batch(s0), q);
     cr_assert(json_is_true(json_object_get(json_object_get(joined(s1, room), "timeline"), "limited")));
     cr_assert_str_eq(state_name(s1, room), "D");
@@ -973,7 +944,7 @@ Test(hs_sync, a_rejected_invite_shows_only_the_leave)
     json_t *s0 = do_sync(&c, NULL, NULL);
     long st;
     char r[512], body[256];
-    enc(room, r, sizeof r);
+    pgt_mx_enc(room, r, sizeof r);
     snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", c.user_id);
     expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", r), &st);
     free(send_text(&a, room, "private talk"));
@@ -999,7 +970,7 @@ Test(hs_sync, a_display_name_change_does_not_resend_the_state)
     long st;
     char u[256];
     expect_ok(call("PUT", a.token, &st, "{\"displayname\":\"Alice\"}", "/_matrix/client/v3/profile/%s/displayname",
-                   enc(a.user_id, u, sizeof u)),
+                   pgt_mx_enc(a.user_id, u, sizeof u)),
               &st);
     json_t *s1 = do_sync(&a, next_batch(s0), NULL);
     cr_assert_not_null(joined(s1, room));
@@ -1019,7 +990,7 @@ Test(hs_sync, a_typing_notice_expiring_wakes_a_parked_poll)
     long st;
     char r[512], u[256];
     expect_ok(call("PUT", b.token, &st, "{\"typing\":true,\"timeout\":400}", "/_matrix/client/v3/rooms/%s/typing/%s",
-                   enc(room, r, sizeof r), enc(b.user_id, u, sizeof u)),
+                   pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(b.user_id, u, sizeof u)),
               &st);
     json_t *s0 = do_sync(&a, NULL, NULL);
     json_t *ids = json_object_get(json_object_get(ephemeral(s0, room, "m.typing"), "content"), "user_ids");
@@ -1040,18 +1011,6 @@ Test(hs_sync, a_typing_notice_expiring_wakes_a_parked_poll)
 
 /* ---- shutdown and restart ------------------------------------------------------------------ */
 
-static void reopen(void)
-{
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads, .max_connections = 64,
-        .max_body_bytes = 1 << 20, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
-}
-
 Test(hs_sync, closing_the_server_answers_parked_polls_and_a_token_survives_a_restart)
 {
     pgt_mx_login a = reg("alice"), b = reg("bob");
@@ -1064,7 +1023,7 @@ Test(hs_sync, closing_the_server_answers_parked_polls_and_a_token_survives_a_res
     cr_assert_eq(pthread_create(&th, NULL, poll_thread, &p), 0);
     wait_waiting(1);
     long t0 = pgt_now_ms();
-    hs_server_close(&srv); /* libmicrohttpd must not stop with the poll still parked */
+    hs_server_close(&hs.srv); /* libmicrohttpd must not stop with the poll still parked */
     cr_assert(pgt_now_ms() - t0 < 3000, "closing took %ld ms", pgt_now_ms() - t0);
     pthread_join(th, NULL);
     cr_assert_not_null(p.result, "the parked poll got no answer");
@@ -1072,7 +1031,7 @@ Test(hs_sync, closing_the_server_answers_parked_polls_and_a_token_survives_a_res
     snprintf(token, sizeof token, "%s", next_batch(p.result));
     json_decref(p.result);
 
-    reopen();
+    pgt_hs_reopen(&hs);
     char *after = send_text(&b, room, "after the restart");
     json_t *s1 = do_sync(&a, token, NULL);
     json_t *tl = timeline_events(s1, room);
