@@ -214,10 +214,10 @@ static void fetch_missing(hs_server *srv, const char *origin, const char *room_i
     json_decref(body);
 }
 
-/* The gap before `pdu` was too large for get_missing_events: asks `origin` for the state
- * before it (/state: PDUs and auth chain), checks all of it like a join's, stores what
- * we lack and accepts the event on that state. Returns the status (in *res too), or
- * HS_REMOTE_MISSING when origin could not help. */
+/* The gap before `pdu` was too large for get_missing_events, or its auth events are
+ * unknown: asks `origin` for the state before it (/state: PDUs and auth chain), checks
+ * all of it like a join's, stores what we lack and accepts the event on that state.
+ * Returns the status (in *res too), or HS_REMOTE_MISSING when origin could not help. */
 static hs_remote_status accept_on_their_state(hs_server *srv, const char *origin, const char *room_id,
                                               const json_t *pdu, hs_remote_result *res)
 {
@@ -299,8 +299,10 @@ hs_remote_status hs_fed_rooms_accept(hs_server *srv, const char *origin, const j
         snprintf(id, sizeof id, "%s", res->event_id);
         fetch_missing(srv, origin, room_id, pdu, id);
         s = hs_room_remote_accept(&rr, room_id, pdu, hs_fed_now_ms(), res);
-        if (s == HS_REMOTE_MISSING && res->missing_prev) s = accept_on_their_state(srv, origin, room_id, pdu, res);
     }
+    /* Still a gap, or auth events we never saw: the origin's state before the event
+     * (whose auth chain brings them) decides. */
+    if (s == HS_REMOTE_MISSING) s = accept_on_their_state(srv, origin, room_id, pdu, res);
     if (s != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE)
         hs_info("fed", "PDU %s from %s: %s: %s", res->event_id, origin, hs_remote_status_str(s), res->msg);
     return s;

@@ -20,9 +20,10 @@
  *
  * Missing prev_events on /send: when an event's prev_events are unknown, up to
  * HS_FED_MISSING_LIMIT of them are fetched from the origin with get_missing_events and
- * accepted oldest first, then the event is tried again. When the gap is larger, the
- * origin is asked for the state before the event (/state: PDUs and auth chain), which
- * is checked like a join's answer (hs_fed_state_validate); the events we lack are stored
+ * accepted oldest first, then the event is tried again. When the gap is larger (or the
+ * event's auth events are unknown to us), the origin is asked for the state before the
+ * event (/state: PDUs and auth chain), which is checked like a join's answer
+ * (hs_fed_state_validate); the events we lack are stored
  * with that state (hs_store_fed_outliers_put) and the event is accepted on it
  * (hs_room_remote_accept_with_state). The gap itself stays a hole in our history: the
  * missed events are not backfilled, the event's unknown prev_events are not tracked as
