@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "server-core/hs_signing_key.h"
@@ -536,4 +537,56 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     cr_assert_str_eq(membership_on(&A, &alice, room, bob.user_id), "join");
     send_text(&A, &alice, room, "welcome back", 4);
     cr_assert(eventually_sees(&B, &bob, room, "welcome back", 15000));
+}
+
+/* Deletes every row of A's outbound queue for B but the newest: what a sender that only
+ * sends its latest event after an outage (Synapse's catch-up) would leave B with. */
+static void keep_only_latest_for_b(void)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/homeserver.db", A.dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM fed_out_queue WHERE destination = '%s' AND seq < (SELECT MAX(seq) FROM fed_out_queue"
+             " WHERE destination = '%s'); UPDATE fed_destinations SET txn_upto = 0, retry_at = 0;",
+             B.name, B.name);
+    char *err = NULL;
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
+    sqlite3_close(db);
+}
+
+Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_event)
+{
+    pgt_mx_login alice, bob;
+    char room[256];
+    joined_room(&alice, &bob, room, sizeof room);
+    send_text(&A, &alice, room, "before the gap", 1);
+    cr_assert(eventually_sees(&B, &bob, room, "before the gap", 15000));
+
+    /* B is away while A sends more than get_missing_events will fetch (and a topic);
+     * then only A's latest event is sent. */
+    cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);
+    put_state(&A, &alice, room, "m.room.topic", "{\"topic\":\"set during the gap\"}");
+    for (int i = 0; i < 14; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "missed %d", i);
+        send_text(&A, &alice, room, text, 10 + i);
+    }
+    send_text(&A, &alice, room, "after the gap", 30);
+    cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 20000), 0);
+    keep_only_latest_for_b();
+    serve(&A);
+    serve(&B);
+    cr_assert(eventually_sees(&B, &bob, room, "after the gap", 60000), "B never accepted the event after the gap");
+    /* B took the state before it from A: the topic set during the gap is there. */
+    long st;
+    json_t *r = call(&B, "GET", bob.token, NULL, &st, "/_matrix/client/v3/rooms/%s/state/m.room.topic", enc(room));
+    cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(r, "topic")), "set during the gap");
+    json_decref(r);
+    /* The room goes on from there in both directions. */
+    send_text(&B, &bob, room, "bob after the gap", 5);
+    cr_assert(eventually_sees(&A, &alice, room, "bob after the gap", 15000));
 }
