@@ -12,58 +12,24 @@
 
 #include "fuzz/fuzz_server.h"
 
-static char token_header[160];
 static char room_path[128];   /* the fuzzer's room, percent-encoded */
-
-static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
-{
-    hs_kv headers[2] = {{"Authorization", token_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
-                      .remote_addr = "127.0.0.1"};
-    if (hs_request_parse_target(&req, target) != 0) {
-        resp->status = 400;
-        return;
-    }
-    hs_router_dispatch(srv.client_router, &req, resp);
-    hs_request_clear(&req);
-}
-
-static json_t *post_json(const char *target, const char *body)
-{
-    hs_response resp = {0};
-    dispatch("POST", target, (const uint8_t *)body, strlen(body), &resp);
-    json_t *j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    hs_response_clear(&resp);
-    if (!j) abort();
-    return j;
-}
 
 static void setup(void)
 {
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
+    fz_config(&cfg);
     fz_server_open("fuzz_hs_directory", &cfg);
-    json_t *j = post_json("/_matrix/client/v3/register",
-                          "{\"username\":\"fuzzer\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}");
-    snprintf(token_header, sizeof token_header, "Bearer %s", json_string_value(json_object_get(j, "access_token")));
-    json_decref(j);
-    j = post_json("/_matrix/client/v3/createRoom", "{\"preset\":\"public_chat\",\"visibility\":\"public\"}");
-    const char *room = json_string_value(json_object_get(j, "room_id"));
-    size_t o = 0;
-    for (const char *p = room; *p && o + 4 < sizeof room_path; p++) {
-        if (*p == '!' || *p == ':') o += (size_t)snprintf(room_path + o, sizeof room_path - o, "%%%02X", *p);
-        else room_path[o++] = *p;
-    }
+    json_decref(fz_register(FZ_REGISTER_FUZZER));
+    json_t *j = fz_request("POST", "/_matrix/client/v3/createRoom",
+                           "{\"preset\":\"public_chat\",\"visibility\":\"public\"}", 200);
+    fz_enc(json_string_value(json_object_get(j, "room_id")), room_path, sizeof room_path);
     json_decref(j);
 }
 
 static void expect_status(const char *method, const char *target, int want)
 {
     hs_response resp = {0};
-    dispatch(method, target, NULL, 0, &resp);
+    fz_dispatch(method, target, NULL, 0, &resp);
     if (resp.status != want) abort();
     hs_response_clear(&resp);
 }
@@ -95,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     }
     hs_response resp = {0};
-    dispatch(method, target, data + 1, size - 1, &resp);
+    fz_dispatch(method, target, data + 1, size - 1, &resp);
     if (resp.status < 200 || resp.status > 599) abort();
     if (resp.body_len) {
         json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);

@@ -13,17 +13,6 @@
 
 #include "fuzz/fuzz_server.h"
 
-static char token_header[160];
-
-static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
-{
-    hs_kv headers[2] = {{"Authorization", token_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
-                      .remote_addr = "127.0.0.1"};
-    if (hs_request_parse_target(&req, target) != 0) abort();
-    hs_router_dispatch(srv.client_router, &req, resp);
-    hs_request_clear(&req);
-}
 
 /* Registers a fresh account and makes its token the one every request carries. A
  * body may log the previous one out or deactivate it; without this, later inputs
@@ -34,24 +23,14 @@ static void new_account(void)
     char body[160];
     snprintf(body, sizeof body, "{\"username\":\"fuzzer%u\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}",
              n++);
-    hs_response resp = {0};
-    dispatch("POST", "/_matrix/client/v3/register", (const uint8_t *)body, strlen(body), &resp);
-    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
-    const char *tok = json_string_value(json_object_get(j, "access_token"));
-    if (resp.status != 200 || !tok) abort();
-    snprintf(token_header, sizeof token_header, "Bearer %s", tok);
-    json_decref(j);
-    hs_response_clear(&resp);
+    json_decref(fz_register(body));
 }
 
 
 static void setup(void)
 {
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
+    fz_config(&cfg);
     snprintf(cfg.registration_shared_secret, sizeof cfg.registration_shared_secret, "secret");
     fz_server_open("fuzz_hs_login", &cfg);
     new_account();
@@ -76,13 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > 65536) return 0;
     size_t i = data[0] % (sizeof eps / sizeof eps[0]);
     hs_response resp = {0};
-    dispatch(eps[i].method, eps[i].target, data + 1, size - 1, &resp);
+    fz_dispatch(eps[i].method, eps[i].target, data + 1, size - 1, &resp);
     if (resp.status < 200 || resp.status > 599) abort();
     json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
     if (!json_is_object(j)) abort();
     json_decref(j);
     hs_response_clear(&resp);
-    dispatch("GET", "/_matrix/client/v3/account/whoami", NULL, 0, &resp);
+    fz_dispatch("GET", "/_matrix/client/v3/account/whoami", NULL, 0, &resp);
     if (resp.status == 401) new_account();
     hs_response_clear(&resp);
     return 0;

@@ -13,37 +13,14 @@
 #include "fuzz/fuzz_server.h"
 #include "server-core/hs_push.h"
 
-static char token_header[160];
 static char user_id[128];
-
-static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
-{
-    hs_kv headers[2] = {{"Authorization", token_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
-                      .remote_addr = "127.0.0.1"};
-    if (hs_request_parse_target(&req, target) != 0) {
-        resp->status = 400;
-        return;
-    }
-    hs_router_dispatch(srv.client_router, &req, resp);
-    hs_request_clear(&req);
-}
 
 static void setup(void)
 {
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
+    fz_config(&cfg);
     fz_server_open("fuzz_hs_push_api", &cfg);
-    const char *reg = "{\"username\":\"fuzzer\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}";
-    hs_response resp = {0};
-    dispatch("POST", "/_matrix/client/v3/register", (const uint8_t *)reg, strlen(reg), &resp);
-    json_t *j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    hs_response_clear(&resp);
-    if (!j) abort();
-    snprintf(token_header, sizeof token_header, "Bearer %s", json_string_value(json_object_get(j, "access_token")));
+    json_t *j = fz_register(FZ_REGISTER_FUZZER);
     snprintf(user_id, sizeof user_id, "%s", json_string_value(json_object_get(j, "user_id")));
     json_decref(j);
 }
@@ -119,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     hs_response resp = {0};
-    dispatch(method, target, body, body_len, &resp);
+    fz_dispatch(method, target, body, body_len, &resp);
     bool unparsable_target = resp.status == 400 && !resp.body;
     if (!unparsable_target) {
         /* 500 would mean a bug: every bad input has a 4xx answer. */

@@ -11,42 +11,16 @@
 
 #include "fuzz/fuzz_server.h"
 
-static char token_header[160];
 static char room_target[512];
-
-static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
-{
-    hs_kv headers[2] = {{"Authorization", token_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
-                      .remote_addr = "127.0.0.1"};
-    if (hs_request_parse_target(&req, target) != 0) abort();
-    hs_router_dispatch(srv.client_router, &req, resp);
-    hs_request_clear(&req);
-}
-
-static json_t *request(const char *method, const char *target, const char *body, int want)
-{
-    hs_response resp = {0};
-    dispatch(method, target, (const uint8_t *)body, body ? strlen(body) : 0, &resp);
-    json_t *j = resp.status == want ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    hs_response_clear(&resp);
-    if (!j) abort();
-    return j;
-}
 
 static void setup(void)
 {
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
+    fz_config(&cfg);
     fz_server_open("fuzz_hs_search", &cfg);
-    json_t *j = request("POST", "/_matrix/client/v3/register",
-                        "{\"username\":\"fuzzer\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}", 200);
-    snprintf(token_header, sizeof token_header, "Bearer %s", json_string_value(json_object_get(j, "access_token")));
+    json_t *j = fz_register(FZ_REGISTER_FUZZER);
     json_decref(j);
-    j = request("POST", "/_matrix/client/v3/createRoom", "{\"name\":\"fuzz room\",\"topic\":\"a topic\"}", 200);
+    j = fz_request("POST", "/_matrix/client/v3/createRoom", "{\"name\":\"fuzz room\",\"topic\":\"a topic\"}", 200);
     const char *room = json_string_value(json_object_get(j, "room_id"));
     static const char *const texts[] = {"hello world", "hello again", "the quick brown fox", "world peace",
                                         "fox and hello"};
@@ -54,7 +28,7 @@ static void setup(void)
         char body[128];
         snprintf(room_target, sizeof room_target, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%zu", room, i);
         snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", texts[i]);
-        json_decref(request("PUT", room_target, body, 200));
+        json_decref(fz_request("PUT", room_target, body, 200));
     }
     json_decref(j);
 }
@@ -74,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "/_matrix/client/v3/search?next_batch=x%22",
     };
     hs_response resp = {0};
-    dispatch("POST", targets[data[0] % 4], data + 1, size - 1, &resp);
+    fz_dispatch("POST", targets[data[0] % 4], data + 1, size - 1, &resp);
     json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
     if (!j || (resp.status != 200 && resp.status != 400)) abort();
     if (resp.status == 200) {

@@ -13,64 +13,25 @@
 
 #include "fuzz/fuzz_server.h"
 
-static char token_header[160];
 static char user_path[128], room_path[128], event_path[128];
 static char since[256] = "s0";
-
-static void percent_encode(const char *id, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (const char *p = id; *p && o + 4 < cap; p++) {
-        if (strchr("!:$/+@", *p)) o += (size_t)snprintf(out + o, cap - o, "%%%02X", *p);
-        else out[o++] = *p;
-    }
-    out[o] = 0;
-}
-
-static void dispatch(const char *method, const char *target, const uint8_t *body, size_t len, hs_response *resp)
-{
-    hs_kv headers[2] = {{"Authorization", token_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
-                      .remote_addr = "127.0.0.1"};
-    if (hs_request_parse_target(&req, target) != 0) {
-        resp->status = 400;
-        return;
-    }
-    hs_router_dispatch(srv.client_router, &req, resp);
-    hs_request_clear(&req);
-}
-
-static json_t *call_json(const char *method, const char *target, const char *body)
-{
-    hs_response resp = {0};
-    dispatch(method, target, (const uint8_t *)body, body ? strlen(body) : 0, &resp);
-    json_t *j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    hs_response_clear(&resp);
-    if (!j) abort();
-    return j;
-}
 
 static void setup(void)
 {
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
+    fz_config(&cfg);
     cfg.max_long_polls = 0;
     fz_server_open("fuzz_hs_sync", &cfg);
-    json_t *j = call_json("POST", "/_matrix/client/v3/register",
-                          "{\"username\":\"fuzzer\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}");
-    snprintf(token_header, sizeof token_header, "Bearer %s", json_string_value(json_object_get(j, "access_token")));
-    percent_encode(json_string_value(json_object_get(j, "user_id")), user_path, sizeof user_path);
+    json_t *j = fz_register(FZ_REGISTER_FUZZER);
+    fz_enc(json_string_value(json_object_get(j, "user_id")), user_path, sizeof user_path);
     json_decref(j);
-    j = call_json("POST", "/_matrix/client/v3/createRoom", "{\"preset\":\"public_chat\"}");
-    percent_encode(json_string_value(json_object_get(j, "room_id")), room_path, sizeof room_path);
+    j = fz_request("POST", "/_matrix/client/v3/createRoom", "{\"preset\":\"public_chat\"}", 200);
+    fz_enc(json_string_value(json_object_get(j, "room_id")), room_path, sizeof room_path);
     json_decref(j);
     char target[256];
     snprintf(target, sizeof target, "/_matrix/client/v3/rooms/%s/send/m.room.message/seed", room_path);
-    j = call_json("PUT", target, "{\"body\":\"seed\"}");
-    percent_encode(json_string_value(json_object_get(j, "event_id")), event_path, sizeof event_path);
+    j = fz_request("PUT", target, "{\"body\":\"seed\"}", 200);
+    fz_enc(json_string_value(json_object_get(j, "event_id")), event_path, sizeof event_path);
     json_decref(j);
 }
 
@@ -117,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = 1;
     }
     hs_response resp = {0};
-    dispatch(method, target, data + 1, size - 1, &resp);
+    fz_dispatch(method, target, data + 1, size - 1, &resp);
     if (resp.status < 200 || resp.status > 599) abort();
     if (resp.body_len) {
         json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
@@ -128,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* whatever was written, the next incremental sync still answers */
     char next[512];
     snprintf(next, sizeof next, "/_matrix/client/v3/sync?timeout=0&since=%s", since);
-    json_t *j = call_json("GET", next, NULL);
+    json_t *j = fz_request("GET", next, NULL, 200);
     const char *nb = json_string_value(json_object_get(j, "next_batch"));
     if (!nb || strlen(nb) >= sizeof since) abort();
     snprintf(since, sizeof since, "%s", nb);

@@ -1,11 +1,18 @@
 /* fuzz_server: a real hs_server for endpoint fuzz targets - store and signing key in a
- * scratch directory, no listeners (requests go straight to the routers). Header-only,
- * included by one fuzz target each. */
+ * scratch directory, no listeners (requests go straight to the routers) - and the
+ * request helpers they share: one client request carrying the fuzz user's token, one
+ * whose answer must be JSON with a given status, registering the fuzz user, and
+ * percent-encoding IDs for paths. Header-only, included by one fuzz target each; the
+ * helpers are static inline so a target that does not use one does not warn. Every
+ * failure aborts: in a fuzz target that is the finding. */
 #ifndef FUZZ_SERVER_H
 #define FUZZ_SERVER_H
 
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "server-core/hs_server.h"
@@ -42,6 +49,77 @@ static void fz_server_open(const char *name, hs_config *cfg)
         fprintf(stderr, "%s setup: %s\n", name, err);
         abort();
     }
+}
+
+/* The configuration every endpoint target starts from: defaults, server name fuzz.test,
+ * registration open, rate limits off. */
+static inline void fz_config(hs_config *cfg)
+{
+    hs_config_defaults(cfg);
+    snprintf(cfg->server_name, sizeof cfg->server_name, "fuzz.test");
+    cfg->registration_enabled = true;
+    cfg->rate_limits_enabled = false;
+}
+
+/* "Bearer <token>" of the fuzz user; every request carries it (set by fz_register). */
+static char fz_token_header[160];
+
+/* The body that registers the user "fuzzer" (password "pw") through m.login.dummy. */
+#define FZ_REGISTER_FUZZER "{\"username\":\"fuzzer\",\"password\":\"pw\",\"auth\":{\"type\":\"m.login.dummy\"}}"
+
+/* Sends one client request with the fuzz user's token and a JSON content type through
+ * the client router; `resp` gets the answer (caller clears it). A target the request
+ * parser refuses (only fuzzer-built ones can be) is answered 400 without dispatching. */
+static inline void fz_dispatch(const char *method, const char *target, const uint8_t *body, size_t len,
+                               hs_response *resp)
+{
+    hs_kv headers[2] = {{"Authorization", fz_token_header}, {"Content-Type", "application/json"}};
+    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = body, .body_len = len,
+                      .remote_addr = "127.0.0.1"};
+    if (hs_request_parse_target(&req, target) != 0) {
+        resp->status = 400;
+        return;
+    }
+    hs_router_dispatch(srv.client_router, &req, resp);
+    hs_request_clear(&req);
+}
+
+/* Sends `body` (NULL for none) and returns the answer's JSON (caller decrefs); aborts
+ * unless the status is `want` and the answer is JSON. */
+static inline json_t *fz_request(const char *method, const char *target, const char *body, int want)
+{
+    hs_response resp = {0};
+    fz_dispatch(method, target, (const uint8_t *)body, body ? strlen(body) : 0, &resp);
+    json_t *j = resp.status == want ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+    hs_response_clear(&resp);
+    if (!j) abort();
+    return j;
+}
+
+/* Registers with `body` (e.g. FZ_REGISTER_FUZZER) and makes the new access token the
+ * one every request carries; returns the registration answer (caller decrefs). Aborts
+ * unless it is a 200 with an access token. */
+static inline json_t *fz_register(const char *body)
+{
+    json_t *j = fz_request("POST", "/_matrix/client/v3/register", body, 200);
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    if (!tok) abort();
+    snprintf(fz_token_header, sizeof fz_token_header, "Bearer %s", tok);
+    return j;
+}
+
+/* Percent-encodes `id` for a path segment: every byte but A-Z a-z 0-9 - . _ ~. Writes
+ * at most `cap` bytes into `out`, stopping before an escape that would not fit. */
+static inline void fz_enc(const char *id, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = id; *p && o + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+            out[o++] = *p;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*p);
+    }
+    out[o] = 0;
 }
 
 #endif
