@@ -19,7 +19,8 @@
  *                                     GET /_synapse/admin/v1/event_reports (Synapse's API);
  *   GET  /_matrix/client/v1/rooms/{roomId}/timestamp_to_event?ts&dir   (joined members);
  *   POST /knock/{roomIdOrAlias}       local rooms: a knock membership through the engine,
- *                                     which applies the auth rules (join rule knock, v7+). */
+ *                                     which applies the auth rules (join rule knock, v7+);
+ *   GET  /_matrix/client/v1/rooms/{roomId}/hierarchy   spaces (hs_api_misc_hierarchy.c). */
 #include "server-core/hs_api_misc.h"
 
 #include <inttypes.h>
@@ -419,6 +420,8 @@ int hs_api_misc_register(hs_server *srv)
     int rc = hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
     rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event",
                         timestamp_to_event_get, srv);
+    rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/hierarchy",
+                        hs_api_misc__hierarchy_get, srv);
     rc |= hs_router_add(srv->client_router, "GET", "/_synapse/admin/v1/event_reports", admin_reports_get, srv);
     rc |= hs_router_add(srv->federation_router, "GET", "/_matrix/federation/v1/openid/userinfo", openid_userinfo,
                         srv);

@@ -1,7 +1,7 @@
 /* hs_api_misc: the client extras on the Client-Server API - TURN server, third-party
  * protocols, 3PIDs, notifications (push rules evaluated at read time), OpenID tokens (and their federation userinfo check),
- * event reports (and Synapse's admin list of them), timestamp_to_event, knock and room
- * upgrades - and the one registration point for the extras in hs_api_tags and
+ * event reports (and Synapse's admin list of them), timestamp_to_event, knock, space
+ * hierarchy and room upgrades - and the one registration point for the extras in hs_api_tags and
  * hs_api_search. See hs_api_misc.c for what each answers and why. */
 #ifndef HS_API_MISC_H
 #define HS_API_MISC_H

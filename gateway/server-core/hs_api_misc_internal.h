@@ -9,4 +9,7 @@
 /* GET /notifications (hs_api_misc_notifications.c); ctx is the hs_server. */
 void hs_api_misc__notifications_get(const hs_request *req, hs_response *resp, void *ctx);
 
+/* GET /_matrix/client/v1/rooms/{roomId}/hierarchy (hs_api_misc_hierarchy.c). */
+void hs_api_misc__hierarchy_get(const hs_request *req, hs_response *resp, void *ctx);
+
 #endif

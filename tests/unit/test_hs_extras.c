@@ -466,3 +466,86 @@ Test(hs_extras_turn, uris_without_secret_are_refused)
     cr_assert_neq(hs_config_validate(&cfg, err, sizeof err), 0);
     cr_assert(strstr(err, "turn_shared_secret"));
 }
+
+/* ---- space hierarchy ---- */
+
+static void add_child(const char *space, const char *child, const char *extra)
+{
+    char path[512], body[256];
+    snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/state/m.space.child/%s", space, child);
+    snprintf(body, sizeof body, "{\"via\":[\"extras.test\"]%s}", extra);
+    json_decref(call("PUT", alice.token, path, body, 200));
+}
+
+static const char *room_at(const json_t *h, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(h, "rooms"), i), "room_id"));
+}
+
+Test(hs_extras, space_hierarchy)
+{
+    char *space = create_room(&alice, "{\"preset\":\"public_chat\",\"name\":\"The space\","
+                                      "\"creation_content\":{\"type\":\"m.space\"}}");
+    char *a = create_room(&alice, "{\"preset\":\"public_chat\",\"name\":\"A\",\"topic\":\"room a\"}");
+    char *b = create_room(&alice, "{\"preset\":\"private_chat\",\"name\":\"B\"}");
+    char *c = create_room(&alice, "{\"preset\":\"public_chat\",\"name\":\"C\"}");
+    char *d = create_room(&alice, "{\"preset\":\"public_chat\",\"name\":\"D\"}");
+    add_child(space, a, ",\"order\":\"b\"");
+    add_child(space, b, "");
+    add_child(space, c, ",\"order\":\"a\",\"suggested\":true");
+    add_child(a, d, "");
+    add_child(d, space, "");  /* a cycle back to the top is walked once */
+
+    char base[512];
+    snprintf(base, sizeof base, "/_matrix/client/v1/rooms/%s/hierarchy", space);
+    /* bob is in none of them: the private room B is not shown to him */
+    json_t *h = call("GET", bob.token, base, NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 4, "%s", json_dumps(h, 0));
+    cr_assert_str_eq(room_at(h, 0), space);
+    cr_assert_str_eq(room_at(h, 1), c);
+    cr_assert_str_eq(room_at(h, 2), a);
+    cr_assert_str_eq(room_at(h, 3), d);
+    json_t *top = json_array_get(json_object_get(h, "rooms"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(top, "room_type")), "m.space");
+    cr_assert_str_eq(json_string_value(json_object_get(top, "name")), "The space");
+    cr_assert_eq(json_integer_value(json_object_get(top, "num_joined_members")), 1);
+    cr_assert_eq(json_array_size(json_object_get(top, "children_state")), 3);
+    json_t *ra = json_array_get(json_object_get(h, "rooms"), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(ra, "topic")), "room a");
+    cr_assert_str_eq(json_string_value(json_object_get(ra, "join_rule")), "public");
+    cr_assert_null(json_object_get(h, "next_batch"));
+    json_decref(h);
+    /* alice, a member of B, sees it */
+    h = call("GET", alice.token, base, NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 5);
+    json_decref(h);
+
+    h = call("GET", bob.token, fmt("%s?max_depth=1", base), NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 3);
+    json_decref(h);
+    h = call("GET", bob.token, fmt("%s?suggested_only=true", base), NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 2);
+    cr_assert_str_eq(room_at(h, 1), c);
+    json_decref(h);
+
+    /* paging: two and two, the token tied to its parameters */
+    h = call("GET", bob.token, fmt("%s?limit=2", base), NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 2);
+    char next[64];
+    snprintf(next, sizeof next, "%s", json_string_value(json_object_get(h, "next_batch")));
+    json_decref(h);
+    h = call("GET", bob.token, fmt("%s?limit=2&from=%s", base, next), NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 2);
+    cr_assert_str_eq(room_at(h, 0), a);
+    cr_assert_str_eq(room_at(h, 1), d);
+    cr_assert_null(json_object_get(h, "next_batch"));
+    json_decref(h);
+    expect_error("GET", bob.token, fmt("%s?limit=2&max_depth=1&from=%s", base, next), NULL, 400, "M_INVALID_PARAM");
+    expect_error("GET", bob.token, fmt("/_matrix/client/v1/rooms/%s/hierarchy", b), NULL, 403, "M_FORBIDDEN");
+    expect_error("GET", bob.token, "/_matrix/client/v1/rooms/!none:extras.test/hierarchy", NULL, 404, "M_NOT_FOUND");
+    free(space);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
