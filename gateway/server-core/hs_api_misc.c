@@ -17,7 +17,6 @@
  *                                     {"sub"} for it (the token authenticates, not X-Matrix);
  *   POST /rooms/{roomId}/report/{eventId}      stored for admins, who list them through
  *                                     GET /_synapse/admin/v1/event_reports (Synapse's API);
- *   GET  /_matrix/client/v1/rooms/{roomId}/timestamp_to_event?ts&dir   (joined members);
  *   POST /knock/{roomIdOrAlias}       local rooms: a knock membership through the engine,
  *                                     which applies the auth rules (join rule knock, v7+);
  *   GET  /_matrix/client/v1/rooms/{roomId}/hierarchy   spaces (hs_api_misc_hierarchy.c). */
@@ -99,18 +98,6 @@ static json_t *body_object(const hs_request *req, hs_response *resp, bool empty_
 static int auth(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who)
 {
     return hs_access_authenticate(srv->store, req, wall_ms(), who, resp);
-}
-
-/* 404 for an unknown room, 403 unless `user` is joined now. 0 when joined. */
-static int require_joined(hs_server *srv, const char *room_id, const char *user, hs_response *resp)
-{
-    char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
-    int rc = hs_store_room_get(srv->store, room_id, version);
-    if (rc == 0) rc = hs_store_membership(srv->store, room_id, user, membership);
-    if (rc < 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room");
-    else if (rc == 1) hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
-    else if (strcmp(membership, "join") != 0) hs_response_error(resp, 403, "M_FORBIDDEN", "you are not in the room");
-    return rc == 0 && strcmp(membership, "join") == 0 ? 0 : -1;
 }
 
 /* ---- fixed answers --------------------------------------------------------------------- */
@@ -313,36 +300,6 @@ static void admin_reports_get(const hs_request *req, hs_response *resp, void *ct
     hs_response_json(resp, 200, out);
 }
 
-/* ---- timestamp_to_event ------------------------------------------------------------------ */
-
-static void timestamp_to_event_get(const hs_request *req, hs_response *resp, void *ctx)
-{
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    if (auth(srv, req, resp, &who) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    const char *ts_s = hs_request_query(req, "ts"), *dir = hs_request_query(req, "dir");
-    char *end = NULL;
-    long long ts = ts_s ? strtoll(ts_s, &end, 10) : 0;
-    if (!ts_s || !*ts_s || *end || ts < 0) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "'ts' must be a timestamp in milliseconds");
-        return;
-    }
-    if (!dir || (strcmp(dir, "f") != 0 && strcmp(dir, "b") != 0)) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "'dir' must be f or b");
-        return;
-    }
-    if (require_joined(srv, room_id, who.user_id, resp) != 0) return;
-    char *event_id = NULL;
-    int64_t origin = 0;
-    int rc = hs_store_event_near_ts(srv->store, room_id, ts, dir[0] == 'f', &event_id, &origin);
-    if (rc == 0)
-        hs_response_json(resp, 200, json_pack("{ss sI}", "event_id", event_id, "origin_server_ts", (json_int_t)origin));
-    else if (rc == 1) hs_response_error(resp, 404, "M_NOT_FOUND", "no event found %s %lld", dir[0] == 'f' ? "from" : "before", ts);
-    else hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room");
-    free(event_id);
-}
-
 /* ---- knock ------------------------------------------------------------------------------ */
 
 static void knock_post(const hs_request *req, hs_response *resp, void *ctx)
@@ -418,8 +375,6 @@ int hs_api_misc_register(hs_server *srv)
         {"POST", "/rooms/{roomId}/upgrade", upgrade_post},
     };
     int rc = hs_router_add_client_routes(srv->client_router, routes, sizeof routes / sizeof routes[0], srv);
-    rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event",
-                        timestamp_to_event_get, srv);
     rc |= hs_router_add(srv->client_router, "GET", "/_matrix/client/v1/rooms/{roomId}/hierarchy",
                         hs_api_misc__hierarchy_get, srv);
     rc |= hs_router_add(srv->client_router, "GET", "/_synapse/admin/v1/event_reports", admin_reports_get, srv);

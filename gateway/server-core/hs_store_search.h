@@ -1,6 +1,6 @@
 /* hs_store_search: storage of the "client extras" - the full-text index behind POST
  * /search, event reports, OpenID tokens - and read-only queries over other areas' tables
- * (the event nearest a timestamp, the newest event of a room, the candidate events,
+ * (the newest event of a room, the candidate events,
  * read receipt position and joined member count GET /notifications needs).
  *
  * The search index is an SQLite FTS5 table filled lazily from the events table: each
@@ -53,14 +53,7 @@ int hs_store_search_events(hs_store *st, const hs_store_search_query *q,
                                      double rank),
                            void *ctx, int64_t *count);
 
-/* ---- timestamps ---------------------------------------------------------------------- */
-
-/* The event of the room closest to ts in direction `forward` (the first with
- * origin_server_ts >= ts, or with `forward` false the last with origin_server_ts <= ts),
- * ties broken by stream ordering. *event_id malloc'd (caller frees), *origin_ts set.
- * Returns 0, 1 when there is none, -1. */
-int hs_store_event_near_ts(hs_store *st, const char *room_id, int64_t ts, bool forward, char **event_id,
-                           int64_t *origin_ts);
+/* ---- rooms ---------------------------------------------------------------------- */
 
 /* The room's newest event (by stream ordering) into *event_id (malloc'd). Returns 0, 1
  * for a room without events, -1. */

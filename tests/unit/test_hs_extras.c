@@ -1,9 +1,11 @@
 /* The client extras end to end over HTTP on a real server: room tags (and that /sync
  * delivers them as m.tag account data), the fixed answers clients ask for at startup
- * (turnServer unconfigured and with TURN REST credentials, thirdparty protocols, 3PIDs), notifications from the push rules evaluated
- * over the caller's rooms (highlight, read, paging), OpenID tokens checked
- * through the federation userinfo endpoint, event reports and their admin list,
- * timestamp_to_event in both directions, and knocking - each with the spec's errors. */
+ * (turnServer unconfigured and with TURN REST credentials, thirdparty protocols,
+ * 3PIDs), notifications from the push rules evaluated over the caller's rooms (highlight,
+ * read, paging), OpenID tokens checked through the federation userinfo endpoint, event
+ * reports and their admin list, timestamp_to_event in both directions (served by the
+ * rooms module; checked here as clients meet it), knocking and the space hierarchy -
+ * each with the spec's errors. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdarg.h>
