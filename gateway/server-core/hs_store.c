@@ -82,6 +82,50 @@ int hs_store_transact(hs_store *st, int (*steps)(sqlite3 *db, void *arg), void *
     return ret;
 }
 
+sqlite3_stmt *hs_store_prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
+    return s;
+}
+
+sqlite3_stmt *hs_store_stmt(hs_store *st, const char *sql)
+{
+    return hs_store_prep(st->db, sql);
+}
+
+void hs_store_bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, i);
+}
+
+char *hs_store_col_dup(sqlite3_stmt *s, int col)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+char *hs_store_col_dup_or_empty(sqlite3_stmt *s, int col)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    return strdup(v ? (const char *)v : "");
+}
+
+void hs_store_col_copy(sqlite3_stmt *s, int col, char *dst, size_t cap)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+}
+
+int hs_store_step_done(sqlite3_stmt *s)
+{
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;

@@ -12,42 +12,21 @@
 
 #include "server-core/hs_store_internal.h"
 
-static sqlite3_stmt *prep(hs_store *st, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(s, i);
-}
-
-static void copy_col(sqlite3_stmt *s, int col, char *dst, size_t cap)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    snprintf(dst, cap, "%s", v ? (const char *)v : "");
-}
-
 /* Runs a statement that changes rows; returns 0 when it changed any, 1 when none, -1 on error. */
 static int step_changes(hs_store *st, sqlite3_stmt *s)
 {
-    if (!s) return -1;
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return -1;
+    if (hs_store_step_done(s) != 0) return -1;
     return sqlite3_changes(hs_store_sqlite(st)) > 0 ? 0 : 1;
 }
 
 int hs_store_user_insert(hs_store *st, const char *user_id, const char *password_hash, bool admin, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO users (user_id, password_hash, admin, created_ts) VALUES (?1, ?2, ?3, ?4)"
-                               " ON CONFLICT (user_id) DO NOTHING");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "INSERT INTO users (user_id, password_hash, admin, created_ts) VALUES (?1, ?2, ?3, ?4)"
+                          " ON CONFLICT (user_id) DO NOTHING");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 2, password_hash);
+    hs_store_bind_text_or_null(s, 2, password_hash);
     sqlite3_bind_int(s, 3, admin ? 1 : 0);
     sqlite3_bind_int64(s, 4, now_ms);
     return step_changes(st, s);
@@ -56,15 +35,16 @@ int hs_store_user_insert(hs_store *st, const char *user_id, const char *password
 int hs_store_user_get(hs_store *st, const char *user_id, hs_store_user *out)
 {
     sqlite3_stmt *s =
-        prep(st, "SELECT user_id, password_hash, admin, deactivated, created_ts FROM users WHERE user_id = ?1");
+        hs_store_stmt(st, "SELECT user_id, password_hash, admin, deactivated, created_ts FROM users"
+                          " WHERE user_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
         memset(out, 0, sizeof *out);
-        copy_col(s, 0, out->user_id, sizeof out->user_id);
-        copy_col(s, 1, out->password_hash, sizeof out->password_hash);
+        hs_store_col_copy(s, 0, out->user_id, sizeof out->user_id);
+        hs_store_col_copy(s, 1, out->password_hash, sizeof out->password_hash);
         out->admin = sqlite3_column_int(s, 2) != 0;
         out->deactivated = sqlite3_column_int(s, 3) != 0;
         out->created_ts = sqlite3_column_int64(s, 4);
@@ -75,16 +55,16 @@ int hs_store_user_get(hs_store *st, const char *user_id, hs_store_user *out)
 
 int hs_store_user_set_password(hs_store *st, const char *user_id, const char *password_hash)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE users SET password_hash = ?2 WHERE user_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "UPDATE users SET password_hash = ?2 WHERE user_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 2, password_hash);
+    hs_store_bind_text_or_null(s, 2, password_hash);
     return step_changes(st, s);
 }
 
 int hs_store_user_deactivate(hs_store *st, const char *user_id)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     int rc = step_changes(st, s);
@@ -95,18 +75,19 @@ int hs_store_user_deactivate(hs_store *st, const char *user_id)
 int hs_store_device_claim(hs_store *st, const char *user_id, const char *device_id, const char *display_name,
                           const char *ip, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip,"
-                               " created_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?4) ON CONFLICT DO NOTHING");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip,"
+                          " created_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?4) ON CONFLICT DO NOTHING");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 3, display_name);
+    hs_store_bind_text_or_null(s, 3, display_name);
     sqlite3_bind_int64(s, 4, now_ms);
-    bind_text_or_null(s, 5, ip);
+    hs_store_bind_text_or_null(s, 5, ip);
     int rc = step_changes(st, s);
     if (rc != 1) return rc;
     /* The device existed: the new login replaces its old session. */
-    s = prep(st, "DELETE FROM access_tokens WHERE user_id = ?1 AND device_id = ?2");
+    s = hs_store_stmt(st, "DELETE FROM access_tokens WHERE user_id = ?1 AND device_id = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
@@ -118,17 +99,17 @@ int hs_store_device_claim(hs_store *st, const char *user_id, const char *device_
 static void read_device(sqlite3_stmt *s, hs_store_device *d)
 {
     memset(d, 0, sizeof *d);
-    copy_col(s, 0, d->device_id, sizeof d->device_id);
+    hs_store_col_copy(s, 0, d->device_id, sizeof d->device_id);
     d->has_display_name = sqlite3_column_type(s, 1) != SQLITE_NULL;
-    copy_col(s, 1, d->display_name, sizeof d->display_name);
-    copy_col(s, 2, d->last_seen_ip, sizeof d->last_seen_ip);
+    hs_store_col_copy(s, 1, d->display_name, sizeof d->display_name);
+    hs_store_col_copy(s, 2, d->last_seen_ip, sizeof d->last_seen_ip);
     d->last_seen_ts = sqlite3_column_int64(s, 3);
 }
 
 int hs_store_device_get(hs_store *st, const char *user_id, const char *device_id, hs_store_device *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices"
-                               " WHERE user_id = ?1 AND device_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices"
+                                        " WHERE user_id = ?1 AND device_id = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
@@ -143,8 +124,8 @@ int hs_store_device_list(hs_store *st, const char *user_id, hs_store_device **ou
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(st, "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices"
-                               " WHERE user_id = ?1 ORDER BY device_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices"
+                                        " WHERE user_id = ?1 ORDER BY device_id");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     size_t cap = 0;
@@ -173,17 +154,17 @@ int hs_store_device_list(hs_store *st, const char *user_id, hs_store_device **ou
 
 int hs_store_device_set_name(hs_store *st, const char *user_id, const char *device_id, const char *display_name)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 3, display_name);
+    hs_store_bind_text_or_null(s, 3, display_name);
     return step_changes(st, s);
 }
 
 int hs_store_device_delete(hs_store *st, const char *user_id, const char *device_id)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
@@ -192,10 +173,10 @@ int hs_store_device_delete(hs_store *st, const char *user_id, const char *device
 
 int hs_store_devices_delete_others(hs_store *st, const char *user_id, const char *keep)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM devices WHERE user_id = ?1 AND (?2 IS NULL OR device_id != ?2)");
+    sqlite3_stmt *s = hs_store_stmt(st, "DELETE FROM devices WHERE user_id = ?1 AND (?2 IS NULL OR device_id != ?2)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(s, 2, keep);
+    hs_store_bind_text_or_null(s, 2, keep);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) return -1;
@@ -206,7 +187,8 @@ int hs_store_token_insert(hs_store *st, const uint8_t hash[HS_STORE_TOKEN_HASH_B
                           const char *device_id, int64_t now_ms)
 {
     sqlite3_stmt *s =
-        prep(st, "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?1, ?2, ?3, ?4)");
+        hs_store_stmt(st, "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts)"
+                          " VALUES (?1, ?2, ?3, ?4)");
     if (!s) return -1;
     sqlite3_bind_blob(s, 1, hash, HS_STORE_TOKEN_HASH_BYTES, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, user_id, -1, SQLITE_TRANSIENT);
@@ -218,15 +200,16 @@ int hs_store_token_insert(hs_store *st, const uint8_t hash[HS_STORE_TOKEN_HASH_B
 int hs_store_token_lookup(hs_store *st, const uint8_t hash[HS_STORE_TOKEN_HASH_BYTES], char *user_id,
                           char *device_id)
 {
-    sqlite3_stmt *s = prep(st, "SELECT t.user_id, t.device_id FROM access_tokens t JOIN users u USING (user_id)"
-                               " WHERE t.token_hash = ?1 AND u.deactivated = 0");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT t.user_id, t.device_id FROM access_tokens t JOIN users u USING (user_id)"
+                          " WHERE t.token_hash = ?1 AND u.deactivated = 0");
     if (!s) return -1;
     sqlite3_bind_blob(s, 1, hash, HS_STORE_TOKEN_HASH_BYTES, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
-        copy_col(s, 0, user_id, HS_STORE_ID_MAX);
-        copy_col(s, 1, device_id, HS_STORE_ID_MAX);
+        hs_store_col_copy(s, 0, user_id, HS_STORE_ID_MAX);
+        hs_store_col_copy(s, 1, device_id, HS_STORE_ID_MAX);
     }
     sqlite3_finalize(s);
     return ret;
@@ -236,14 +219,14 @@ int hs_store_device_touch(hs_store *st, const char *user_id, const char *device_
 {
     /* At most one write a minute per device: last-seen is informational, and a write
      * per request would cost an fsync each under synchronous=FULL. */
-    sqlite3_stmt *s = prep(st, "UPDATE devices SET last_seen_ts = ?3, last_seen_ip = ?4"
-                               " WHERE user_id = ?1 AND device_id = ?2"
-                               " AND (last_seen_ts IS NULL OR last_seen_ts < ?3 - 60000"
-                               " OR last_seen_ip IS NOT ?4)");
+    sqlite3_stmt *s = hs_store_stmt(st, "UPDATE devices SET last_seen_ts = ?3, last_seen_ip = ?4"
+                                        " WHERE user_id = ?1 AND device_id = ?2"
+                                        " AND (last_seen_ts IS NULL OR last_seen_ts < ?3 - 60000"
+                                        " OR last_seen_ip IS NOT ?4)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 3, now_ms);
-    bind_text_or_null(s, 4, ip);
+    hs_store_bind_text_or_null(s, 4, ip);
     return step_changes(st, s) < 0 ? -1 : 0;
 }

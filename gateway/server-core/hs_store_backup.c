@@ -17,19 +17,6 @@ const char hs_schema_backup[] =
     " is_verified INTEGER NOT NULL, session_data TEXT NOT NULL,"
     " PRIMARY KEY (user_id, version, room_id, session_id));";
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static char *col_dup(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return strdup(t ? (const char *)t : "");
-}
-
 void hs_backup_version_clear(hs_backup_version *v)
 {
     free(v->algorithm);
@@ -40,7 +27,8 @@ void hs_backup_version_clear(hs_backup_version *v)
 /* The user's current version number, 0 when none; -1 on error. */
 static int64_t current_version(sqlite3 *db, const char *user_id)
 {
-    sqlite3_stmt *s = prep(db, "SELECT COALESCE(MAX(version), 0) FROM backup_versions WHERE user_id = ?1 AND deleted = 0");
+    sqlite3_stmt *s =
+        hs_store_prep(db, "SELECT COALESCE(MAX(version), 0) FROM backup_versions WHERE user_id = ?1 AND deleted = 0");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
@@ -51,7 +39,8 @@ static int64_t current_version(sqlite3 *db, const char *user_id)
 /* 1 when (user, version) exists and is live, 0 when not, -1 on error. */
 static int version_live(sqlite3 *db, const char *user_id, int64_t version)
 {
-    sqlite3_stmt *s = prep(db, "SELECT 1 FROM backup_versions WHERE user_id = ?1 AND version = ?2 AND deleted = 0");
+    sqlite3_stmt *s =
+        hs_store_prep(db, "SELECT 1 FROM backup_versions WHERE user_id = ?1 AND version = ?2 AND deleted = 0");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, version);
@@ -63,15 +52,17 @@ static int version_live(sqlite3 *db, const char *user_id, int64_t version)
 /* Bumps the etag and reads the count and etag back. */
 static int touch(sqlite3 *db, const char *user_id, int64_t version, int64_t *count, int64_t *etag)
 {
-    sqlite3_stmt *s = prep(db, "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = ?1 AND version = ?2");
+    sqlite3_stmt *s =
+        hs_store_prep(db, "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = ?1 AND version = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, version);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) return -1;
-    s = prep(db, "SELECT etag, (SELECT COUNT(*) FROM backup_keys k WHERE k.user_id = v.user_id AND k.version = v.version)"
-                 " FROM backup_versions v WHERE user_id = ?1 AND version = ?2");
+    s = hs_store_prep(db, "SELECT etag, (SELECT COUNT(*) FROM backup_keys k WHERE k.user_id = v.user_id"
+                          " AND k.version = v.version)"
+                          " FROM backup_versions v WHERE user_id = ?1 AND version = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, version);
@@ -92,7 +83,7 @@ typedef struct create_args {
 static int create_steps(sqlite3 *db, void *arg)
 {
     create_args *a = arg;
-    sqlite3_stmt *s = prep(db, "SELECT COALESCE(MAX(version), 0) + 1 FROM backup_versions WHERE user_id = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT COALESCE(MAX(version), 0) + 1 FROM backup_versions WHERE user_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_ROW) {
@@ -101,7 +92,8 @@ static int create_steps(sqlite3 *db, void *arg)
     }
     a->version = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    s = prep(db, "INSERT INTO backup_versions (user_id, version, algorithm, auth_data) VALUES (?1, ?2, ?3, ?4)");
+    s = hs_store_prep(db, "INSERT INTO backup_versions (user_id, version, algorithm, auth_data)"
+                          " VALUES (?1, ?2, ?3, ?4)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, a->version);
@@ -125,19 +117,21 @@ int hs_store_backup_get(hs_store *st, const char *user_id, int64_t version, hs_b
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db,
-                           "SELECT version, algorithm, auth_data, etag,"
-                           " (SELECT COUNT(*) FROM backup_keys k WHERE k.user_id = v.user_id AND k.version = v.version)"
-                           " FROM backup_versions v WHERE user_id = ?1 AND deleted = 0 AND (?2 = 0 OR version = ?2)"
-                           " ORDER BY version DESC LIMIT 1");
+    sqlite3_stmt *s = hs_store_prep(db,
+                                    "SELECT version, algorithm, auth_data, etag,"
+                                    " (SELECT COUNT(*) FROM backup_keys k WHERE k.user_id = v.user_id"
+                                    " AND k.version = v.version)"
+                                    " FROM backup_versions v WHERE user_id = ?1 AND deleted = 0"
+                                    " AND (?2 = 0 OR version = ?2)"
+                                    " ORDER BY version DESC LIMIT 1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, version);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         out->version = sqlite3_column_int64(s, 0);
-        out->algorithm = col_dup(s, 1);
-        out->auth_data = col_dup(s, 2);
+        out->algorithm = hs_store_col_dup_or_empty(s, 1);
+        out->auth_data = hs_store_col_dup_or_empty(s, 2);
         out->etag = sqlite3_column_int64(s, 3);
         out->count = sqlite3_column_int64(s, 4);
     }
@@ -152,7 +146,8 @@ int hs_store_backup_get(hs_store *st, const char *user_id, int64_t version, hs_b
 int hs_store_backup_update(hs_store *st, const char *user_id, int64_t version, const char *auth_data)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "UPDATE backup_versions SET auth_data = ?3 WHERE user_id = ?1 AND version = ?2 AND deleted = 0");
+    sqlite3_stmt *s = hs_store_prep(db, "UPDATE backup_versions SET auth_data = ?3"
+                                        " WHERE user_id = ?1 AND version = ?2 AND deleted = 0");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, version);
@@ -179,7 +174,7 @@ static int delete_steps(sqlite3 *db, void *arg)
         "UPDATE backup_versions SET deleted = 1 WHERE user_id = ?1 AND version = ?2",
     };
     for (size_t i = 0; i < 2; i++) {
-        sqlite3_stmt *s = prep(db, sql[i]);
+        sqlite3_stmt *s = hs_store_prep(db, sql[i]);
         if (!s) return -1;
         sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, a->version);
@@ -216,8 +211,8 @@ static int better(const json_t *n, sqlite3_stmt *old)
 
 static int put_session(sqlite3 *db, put_args *a, const char *room_id, const char *session_id, const json_t *data)
 {
-    sqlite3_stmt *s = prep(db, "SELECT first_message_index, forwarded_count, is_verified FROM backup_keys"
-                               " WHERE user_id = ?1 AND version = ?2 AND room_id = ?3 AND session_id = ?4");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT first_message_index, forwarded_count, is_verified FROM backup_keys"
+                                        " WHERE user_id = ?1 AND version = ?2 AND room_id = ?3 AND session_id = ?4");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, a->version);
@@ -230,8 +225,9 @@ static int put_session(sqlite3 *db, put_args *a, const char *room_id, const char
     if (keep_old) return 0;
     char *text = json_dumps(json_object_get(data, "session_data"), JSON_COMPACT);
     if (!text) return -1;
-    s = prep(db, "INSERT OR REPLACE INTO backup_keys (user_id, version, room_id, session_id, first_message_index,"
-                 " forwarded_count, is_verified, session_data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    s = hs_store_prep(db, "INSERT OR REPLACE INTO backup_keys (user_id, version, room_id, session_id,"
+                          " first_message_index, forwarded_count, is_verified, session_data)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!s) {
         free(text);
         return -1;
@@ -284,10 +280,10 @@ json_t *hs_store_backup_keys(hs_store *st, const char *user_id, int64_t version,
                              const char *session_id)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified,"
-                               " session_data FROM backup_keys WHERE user_id = ?1 AND version = ?2"
-                               " AND (?3 IS NULL OR room_id = ?3) AND (?4 IS NULL OR session_id = ?4)"
-                               " ORDER BY room_id, session_id");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified,"
+                                        " session_data FROM backup_keys WHERE user_id = ?1 AND version = ?2"
+                                        " AND (?3 IS NULL OR room_id = ?3) AND (?4 IS NULL OR session_id = ?4)"
+                                        " ORDER BY room_id, session_id");
     if (!s) return NULL;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, version);
@@ -329,8 +325,8 @@ static int delete_keys_steps(sqlite3 *db, void *arg)
     delete_keys_args *a = arg;
     int live = version_live(db, a->user_id, a->version);
     if (live != 1) return live < 0 ? -1 : 1;
-    sqlite3_stmt *s = prep(db, "DELETE FROM backup_keys WHERE user_id = ?1 AND version = ?2"
-                               " AND (?3 IS NULL OR room_id = ?3) AND (?4 IS NULL OR session_id = ?4)");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM backup_keys WHERE user_id = ?1 AND version = ?2"
+                                        " AND (?3 IS NULL OR room_id = ?3) AND (?4 IS NULL OR session_id = ?4)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, a->version);

@@ -19,25 +19,17 @@ const char hs_schema_directory[] =
     " rule_json TEXT, enabled INTEGER, actions TEXT, priority INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (user_id, kind, rule_id));";
 
-static sqlite3_stmt *prep(hs_store *st, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
 /* Runs a one-row lookup bound to `key` and copies column 0 into *out (malloc'd).
  * Returns 0, 1 when there is no row, -1. */
 static int lookup_one(hs_store *st, const char *sql, const char *key, char **out)
 {
-    sqlite3_stmt *s = prep(st, sql);
+    sqlite3_stmt *s = hs_store_stmt(st, sql);
     if (!s) return -1;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
-        const unsigned char *v = sqlite3_column_text(s, 0);
-        char *dup = v ? strdup((const char *)v) : NULL;
+        char *dup = hs_store_col_dup(s, 0);
         if (dup) *out = dup;
         else ret = -1;
     }
@@ -57,7 +49,8 @@ int hs_store_alias_creator(hs_store *st, const char *alias, char **creator_out)
 
 int hs_store_alias_put(hs_store *st, const char *alias, const char *room_id, const char *creator, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES (?1, ?2, ?3, ?4)");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES (?1, ?2, ?3, ?4)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, alias, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, room_id, -1, SQLITE_TRANSIENT);
@@ -70,7 +63,7 @@ int hs_store_alias_put(hs_store *st, const char *alias, const char *room_id, con
 
 int hs_store_alias_delete(hs_store *st, const char *alias)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM room_aliases WHERE alias = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "DELETE FROM room_aliases WHERE alias = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, alias, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -94,8 +87,7 @@ static int collect_strings(sqlite3_stmt *s, char ***out, size_t *n)
             v = grown;
             cap = nc;
         }
-        const unsigned char *t = sqlite3_column_text(s, 0);
-        char *dup = t ? strdup((const char *)t) : NULL;
+        char *dup = hs_store_col_dup(s, 0);
         if (!dup) break;
         v[len++] = dup;
     }
@@ -111,7 +103,7 @@ static int collect_strings(sqlite3_stmt *s, char ***out, size_t *n)
 
 int hs_store_room_aliases(hs_store *st, const char *room_id, char ***aliases, size_t *n)
 {
-    sqlite3_stmt *s = prep(st, "SELECT alias FROM room_aliases WHERE room_id = ?1 ORDER BY alias");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT alias FROM room_aliases WHERE room_id = ?1 ORDER BY alias");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     return collect_strings(s, aliases, n);
@@ -119,23 +111,17 @@ int hs_store_room_aliases(hs_store *st, const char *room_id, char ***aliases, si
 
 /* ---- profiles ------------------------------------------------------------------------ */
 
-static char *col_dup(sqlite3_stmt *s, int col)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 int hs_store_profile_get(hs_store *st, const char *user_id, char **displayname, char **avatar_url)
 {
     *displayname = *avatar_url = NULL;
-    sqlite3_stmt *s = prep(st, "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
-        *displayname = col_dup(s, 0);
-        *avatar_url = col_dup(s, 1);
+        *displayname = hs_store_col_dup(s, 0);
+        *avatar_url = hs_store_col_dup(s, 1);
         if ((!*displayname && sqlite3_column_type(s, 0) != SQLITE_NULL) ||
             (!*avatar_url && sqlite3_column_type(s, 1) != SQLITE_NULL)) {
             free(*displayname);
@@ -156,7 +142,7 @@ int hs_store_profile_set(hs_store *st, const char *user_id, hs_store_profile_fie
                             " ON CONFLICT (user_id) DO UPDATE SET displayname = excluded.displayname"
                           : "INSERT INTO profiles (user_id, avatar_url) VALUES (?1, ?2)"
                             " ON CONFLICT (user_id) DO UPDATE SET avatar_url = excluded.avatar_url";
-    sqlite3_stmt *s = prep(st, sql);
+    sqlite3_stmt *s = hs_store_stmt(st, sql);
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     if (value) sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
@@ -168,8 +154,8 @@ int hs_store_profile_set(hs_store *st, const char *user_id, hs_store_profile_fie
 
 int hs_store_profile_init(hs_store *st, const char *user_id, const char *displayname)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO profiles (user_id, displayname) VALUES (?1, ?2)"
-                               " ON CONFLICT (user_id) DO NOTHING");
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO profiles (user_id, displayname) VALUES (?1, ?2)"
+                                        " ON CONFLICT (user_id) DO NOTHING");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, displayname, -1, SQLITE_TRANSIENT);
@@ -182,7 +168,7 @@ int hs_store_profile_init(hs_store *st, const char *user_id, const char *display
 
 int hs_store_room_is_public(hs_store *st, const char *room_id, bool *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT is_public FROM rooms WHERE room_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT is_public FROM rooms WHERE room_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -194,7 +180,7 @@ int hs_store_room_is_public(hs_store *st, const char *room_id, bool *out)
 
 int hs_store_room_set_public(hs_store *st, const char *room_id, bool is_public)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE rooms SET is_public = ?2 WHERE room_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "UPDATE rooms SET is_public = ?2 WHERE room_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 2, is_public ? 1 : 0);
@@ -211,9 +197,10 @@ int hs_store_public_rooms_scan(hs_store *st, const char *const *types, size_t n_
                                                const char *content_json),
                                void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT r.room_id, (SELECT count(*) FROM current_state m WHERE m.room_id = r.room_id"
-                               " AND m.type = 'm.room.member' AND m.membership = 'join')"
-                               " FROM rooms r WHERE r.is_public = 1 ORDER BY r.room_id");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT r.room_id, (SELECT count(*) FROM current_state m WHERE m.room_id = r.room_id"
+                          " AND m.type = 'm.room.member' AND m.membership = 'join')"
+                          " FROM rooms r WHERE r.is_public = 1 ORDER BY r.room_id");
     if (!s) return -1;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
@@ -226,10 +213,10 @@ int hs_store_public_rooms_scan(hs_store *st, const char *const *types, size_t n_
     char *types_json = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     if (!types_json) return -1;
-    s = prep(st, "SELECT c.room_id, c.type, json_extract(e.pdu, '$.content') FROM rooms r"
-                 " JOIN current_state c ON c.room_id = r.room_id AND c.state_key = ''"
-                 " AND c.type IN (SELECT value FROM json_each(?1))"
-                 " JOIN events e ON e.event_id = c.event_id WHERE r.is_public = 1");
+    s = hs_store_stmt(st, "SELECT c.room_id, c.type, json_extract(e.pdu, '$.content') FROM rooms r"
+                          " JOIN current_state c ON c.room_id = r.room_id AND c.state_key = ''"
+                          " AND c.type IN (SELECT value FROM json_each(?1))"
+                          " JOIN events e ON e.event_id = c.event_id WHERE r.is_public = 1");
     if (!s) {
         free(types_json);
         return -1;
@@ -272,7 +259,7 @@ int hs_store_user_directory_search(hs_store *st, const char *searcher, const cha
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(st,
+    sqlite3_stmt *s = hs_store_stmt(st,
         "SELECT u.user_id, p.displayname, p.avatar_url FROM users u"
         " LEFT JOIN profiles p ON p.user_id = u.user_id"
         " WHERE u.deactivated = 0"
@@ -297,7 +284,7 @@ int hs_store_user_directory_search(hs_store *st, const char *searcher, const cha
             v = grown;
             cap = nc;
         }
-        hs_store_user_match m = {col_dup(s, 0), col_dup(s, 1), col_dup(s, 2)};
+        hs_store_user_match m = {hs_store_col_dup(s, 0), hs_store_col_dup(s, 1), hs_store_col_dup(s, 2)};
         v[len++] = m;
         if (!m.user_id) break;
     }

@@ -44,77 +44,41 @@ const char hs_schema_e2ee[] =
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
 static void bind_texts(sqlite3_stmt *s, int n, const char *const *v)
 {
-    for (int i = 0; i < n; i++) {
-        if (v[i]) sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_TRANSIENT);
-        else sqlite3_bind_null(s, i + 1);
-    }
+    for (int i = 0; i < n; i++) hs_store_bind_text_or_null(s, i + 1, v[i]);
 }
 
 /* Prepares `sql`, binds n texts, runs it to completion. Returns 0 or -1. */
 static int exec_texts(sqlite3 *db, const char *sql, int n, const char *const *v)
 {
-    sqlite3_stmt *s = prep(db, sql);
-    if (!s) return -1;
-    bind_texts(s, n, v);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static char *col_dup(sqlite3_stmt *s, int col)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    return strdup(v ? (const char *)v : "");
+    sqlite3_stmt *s = hs_store_prep(db, sql);
+    if (s) bind_texts(s, n, v);
+    return hs_store_step_done(s);
 }
 
 /* One text column of the first row of `sql` into *out. Returns 0, 1 (no row), -1. */
 static int query_text(sqlite3 *db, const char *sql, int n, const char *const *v, char **out)
 {
     *out = NULL;
-    sqlite3_stmt *s = prep(db, sql);
+    sqlite3_stmt *s = hs_store_prep(db, sql);
     if (!s) return -1;
     bind_texts(s, n, v);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0 && !(*out = col_dup(s, 0))) ret = -1;
+    if (ret == 0 && !(*out = hs_store_col_dup_or_empty(s, 0))) ret = -1;
     sqlite3_finalize(s);
     return ret;
 }
 
 static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
-    sqlite3_stmt *s = prep(db, sql);
+    sqlite3_stmt *s = hs_store_prep(db, sql);
     if (!s) return -1;
     int rc = sqlite3_step(s);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* Runs steps(db, arg) inside BEGIN IMMEDIATE..COMMIT while holding the connection
- * mutex. A non-negative return of steps commits (and is returned); -1 rolls back. */
-static int in_transaction(hs_store *st, int (*steps)(sqlite3 *db, void *arg), void *arg)
-{
-    sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_mutex *m = sqlite3_db_mutex(db);
-    sqlite3_mutex_enter(m);
-    int ret = -1;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
-        ret = steps(db, arg);
-        if (ret >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) ret = -1;
-        if (ret < 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    sqlite3_mutex_leave(m);
-    return ret;
 }
 
 static int change_row(sqlite3 *db, const char *user_id)
@@ -135,10 +99,10 @@ int hs_store_e2ee_device_keys_each(hs_store *st, const char *user_id, const char
                                              const char *display_name),
                                    void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "SELECT k.device_id, k.keys_json, d.display_name FROM device_keys k JOIN devices d"
-                           " ON d.user_id = k.user_id AND d.device_id = k.device_id"
-                           " WHERE k.user_id = ?1 AND (?2 IS NULL OR k.device_id = ?2) ORDER BY k.device_id");
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "SELECT k.device_id, k.keys_json, d.display_name FROM device_keys k JOIN devices d"
+                                    " ON d.user_id = k.user_id AND d.device_id = k.device_id"
+                                    " WHERE k.user_id = ?1 AND (?2 IS NULL OR k.device_id = ?2) ORDER BY k.device_id");
     if (!s) return -1;
     bind_texts(s, 2, (const char *[]){user_id, device_id});
     int rc, stop = 0;
@@ -218,7 +182,7 @@ int hs_store_e2ee_upload(hs_store *st, const char *user_id, const char *device_i
                          size_t *conflict, bool *keys_changed)
 {
     struct upload a = {user_id, device_id, device_keys_json, otks, fallbacks, n_otks, n_fallbacks, 0, false};
-    int rc = in_transaction(st, upload_steps, &a);
+    int rc = hs_store_transact(st, upload_steps, &a);
     if (rc == 1 && conflict) *conflict = a.conflict;
     if (keys_changed) *keys_changed = rc == 0 && a.keys_changed;
     return rc;
@@ -227,8 +191,8 @@ int hs_store_e2ee_upload(hs_store *st, const char *user_id, const char *device_i
 int hs_store_e2ee_otk_counts(hs_store *st, const char *user_id, const char *device_id,
                              void (*fn)(void *ctx, const char *algorithm, int64_t count), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT algorithm, count(*) FROM one_time_keys"
-                                                " WHERE user_id = ?1 AND device_id = ?2 GROUP BY algorithm");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT algorithm, count(*) FROM one_time_keys"
+                                        " WHERE user_id = ?1 AND device_id = ?2 GROUP BY algorithm");
     if (!s) return -1;
     bind_texts(s, 2, (const char *[]){user_id, device_id});
     int rc;
@@ -241,14 +205,14 @@ int hs_store_e2ee_otk_counts(hs_store *st, const char *user_id, const char *devi
 /* Runs a statement returning (key_id, key_json) and takes the first row. Returns 0, 1, -1. */
 static int take_key(sqlite3 *db, const char *sql, const char *const *args, char **key_id, char **key_json)
 {
-    sqlite3_stmt *s = prep(db, sql);
+    sqlite3_stmt *s = hs_store_prep(db, sql);
     if (!s) return -1;
     bind_texts(s, 3, args);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
-        *key_id = col_dup(s, 0);
-        *key_json = col_dup(s, 1);
+        *key_id = hs_store_col_dup_or_empty(s, 0);
+        *key_json = hs_store_col_dup_or_empty(s, 1);
         /* Step to the end so a DELETE/UPDATE ... RETURNING has fully run. */
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {}
         if (rc != SQLITE_DONE || !*key_id || !*key_json) {
@@ -296,7 +260,7 @@ int hs_store_e2ee_otk_claim(hs_store *st, hs_store_claim *claims, size_t n)
         claims[i].fallback = false;
     }
     struct claim_batch a = {claims, n};
-    int rc = in_transaction(st, claim_steps, &a);
+    int rc = hs_store_transact(st, claim_steps, &a);
     if (rc < 0) {
         /* Rolled back: nothing was handed out, so nothing may be reported as claimed. */
         for (size_t i = 0; i < n; i++) {
@@ -340,7 +304,7 @@ int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const
                             size_t n)
 {
     struct xsign_put a = {user_id, types, jsons, n};
-    return in_transaction(st, xsign_put_steps, &a) < 0 ? -1 : 0;
+    return hs_store_transact(st, xsign_put_steps, &a) < 0 ? -1 : 0;
 }
 
 struct signature_put {
@@ -365,7 +329,7 @@ int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const cha
 {
     const char *args[] = {target_user, target_key_id, signer_user, signer_key_id, signature};
     struct signature_put a = {args, notify_user};
-    return in_transaction(st, signature_put_steps, &a) < 0 ? -1 : 0;
+    return hs_store_transact(st, signature_put_steps, &a) < 0 ? -1 : 0;
 }
 
 int hs_store_e2ee_signatures_each(hs_store *st, const char *target_user, const char *target_key_id,
@@ -374,11 +338,11 @@ int hs_store_e2ee_signatures_each(hs_store *st, const char *target_user, const c
                                              const char *signature),
                                   void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "SELECT signer_user_id, signer_key_id, signature FROM e2ee_signatures"
-                           " WHERE target_user_id = ?1 AND target_key_id = ?2"
-                           " AND (signer_user_id = ?1 OR signer_user_id = ?3)"
-                           " ORDER BY signer_user_id, signer_key_id");
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "SELECT signer_user_id, signer_key_id, signature FROM e2ee_signatures"
+                                    " WHERE target_user_id = ?1 AND target_key_id = ?2"
+                                    " AND (signer_user_id = ?1 OR signer_user_id = ?3)"
+                                    " ORDER BY signer_user_id, signer_key_id");
     if (!s) return -1;
     bind_texts(s, 3, (const char *[]){target_user, target_key_id, viewer});
     int rc;
@@ -412,11 +376,11 @@ int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_
 {
     *users = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "SELECT DISTINCT c.user_id FROM device_list_changes c"
-                           " WHERE c.stream_id > ?2 AND c.stream_id <= ?3 AND (c.user_id = ?1 OR "
-                           SHARES_A_ROOM("c.user_id") ")"
-                           " ORDER BY c.user_id");
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "SELECT DISTINCT c.user_id FROM device_list_changes c"
+                                    " WHERE c.stream_id > ?2 AND c.stream_id <= ?3 AND (c.user_id = ?1 OR "
+                                    SHARES_A_ROOM("c.user_id") ")"
+                                    " ORDER BY c.user_id");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, viewer, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, from);
@@ -431,7 +395,7 @@ int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_
             *users = grown;
             cap = nc;
         }
-        char *u = col_dup(s, 0);
+        char *u = hs_store_col_dup_or_empty(s, 0);
         if (!u) break;
         (*users)[(*n)++] = u;
     }
@@ -448,15 +412,15 @@ int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_
 int hs_store_e2ee_membership_changes(hs_store *st, const char *viewer, int64_t ev_from, int64_t ev_to,
                                      void (*fn)(void *ctx, const char *user_id, bool shares), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "WITH viewer_rooms AS (SELECT room_id FROM current_state"
-                           "  WHERE type = 'm.room.member' AND state_key = ?1),"
-                           " moves AS (SELECT room_id, state_key FROM events WHERE type = 'm.room.member'"
-                           "  AND stream_ordering > ?2 AND stream_ordering <= ?3 AND room_id IN viewer_rooms),"
-                           " candidates AS (SELECT state_key AS u FROM moves UNION"
-                           "  SELECT state_key FROM current_state WHERE type = 'm.room.member'"
-                           "  AND room_id IN (SELECT room_id FROM moves WHERE state_key = ?1))"
-                           " SELECT u, " SHARES_A_ROOM("u") " FROM candidates WHERE u != ?1 ORDER BY u");
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "WITH viewer_rooms AS (SELECT room_id FROM current_state"
+                                    "  WHERE type = 'm.room.member' AND state_key = ?1),"
+                                    " moves AS (SELECT room_id, state_key FROM events WHERE type = 'm.room.member'"
+                                    "  AND stream_ordering > ?2 AND stream_ordering <= ?3 AND room_id IN viewer_rooms),"
+                                    " candidates AS (SELECT state_key AS u FROM moves UNION"
+                                    "  SELECT state_key FROM current_state WHERE type = 'm.room.member'"
+                                    "  AND room_id IN (SELECT room_id FROM moves WHERE state_key = ?1))"
+                                    " SELECT u, " SHARES_A_ROOM("u") " FROM candidates WHERE u != ?1 ORDER BY u");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, viewer, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, ev_from);
@@ -505,7 +469,7 @@ static int prune_steps(sqlite3 *db, void *arg)
 
 int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id)
 {
-    return in_transaction(st, prune_steps, (void *)user_id);
+    return hs_store_transact(st, prune_steps, (void *)user_id);
 }
 
 /* ---- to-device ------------------------------------------------------------------------- */
@@ -541,7 +505,7 @@ int hs_store_e2ee_to_device_send(hs_store *st, const char *sender, const char *s
                                  const char *type, const hs_store_to_device *msgs, size_t n, size_t *queued)
 {
     struct to_device_send a = {sender, sender_device, txn_id, type, msgs, n, 0};
-    int rc = in_transaction(st, to_device_steps, &a);
+    int rc = hs_store_transact(st, to_device_steps, &a);
     if (queued) *queued = rc == 0 ? a.queued : 0;
     return rc;
 }
@@ -551,9 +515,9 @@ long hs_store_e2ee_inbox_each(hs_store *st, const char *user_id, const char *dev
                                          const char *content),
                               void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_id, sender, type, content FROM to_device_inbox"
-                                                " WHERE user_id = ?1 AND device_id = ?2 AND stream_id > ?3"
-                                                " ORDER BY stream_id LIMIT ?4");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_id, sender, type, content FROM to_device_inbox"
+                                        " WHERE user_id = ?1 AND device_id = ?2 AND stream_id > ?3"
+                                        " ORDER BY stream_id LIMIT ?4");
     if (!s) return -1;
     bind_texts(s, 2, (const char *[]){user_id, device_id});
     sqlite3_bind_int64(s, 3, after);

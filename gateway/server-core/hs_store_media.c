@@ -22,23 +22,10 @@ const char hs_schema_media[] =
     "CREATE TABLE pushers (user_id TEXT NOT NULL, app_id TEXT NOT NULL, pushkey TEXT NOT NULL,"
     " pusher_json TEXT NOT NULL, created_ts INTEGER NOT NULL, PRIMARY KEY (user_id, app_id, pushkey));";
 
-static sqlite3_stmt *prep(hs_store *st, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static void copy_col(sqlite3_stmt *s, int col, char *dst, size_t cap)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    snprintf(dst, cap, "%s", v ? (const char *)v : "");
-}
-
 int hs_store_media_insert(hs_store *st, const hs_store_media *m)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO media (media_id, user_id, content_type, upload_name, size, sha256,"
-                               " created_ts, unused_expires_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO media (media_id, user_id, content_type, upload_name, size, sha256,"
+                                        " created_ts, unused_expires_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);
@@ -58,7 +45,7 @@ int hs_store_media_insert(hs_store *st, const hs_store_media *m)
  * none, -1 on error. */
 static int update_one(hs_store *st, const char *sql, const char *media_id, const char *second)
 {
-    sqlite3_stmt *s = prep(st, sql);
+    sqlite3_stmt *s = hs_store_stmt(st, sql);
     if (!s) return -1;
     sqlite3_bind_text(s, 1, media_id, -1, SQLITE_STATIC);
     if (second) sqlite3_bind_text(s, 2, second, -1, SQLITE_STATIC);
@@ -82,8 +69,8 @@ int hs_store_media_unclaim(hs_store *st, const char *media_id)
 
 int hs_store_media_complete(hs_store *st, const hs_store_media *m)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE media SET content_type = ?3, upload_name = ?4, size = ?5, sha256 = ?6,"
-                               " unused_expires_ts = NULL WHERE media_id = ?1 AND user_id = ?2 AND size = -2");
+    sqlite3_stmt *s = hs_store_stmt(st, "UPDATE media SET content_type = ?3, upload_name = ?4, size = ?5, sha256 = ?6,"
+                                        " unused_expires_ts = NULL WHERE media_id = ?1 AND user_id = ?2 AND size = -2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);
@@ -100,19 +87,19 @@ int hs_store_media_complete(hs_store *st, const hs_store_media *m)
 
 int hs_store_media_get(hs_store *st, const char *media_id, hs_store_media *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT media_id, user_id, content_type, upload_name, size, sha256, created_ts,"
-                               " unused_expires_ts FROM media WHERE media_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT media_id, user_id, content_type, upload_name, size, sha256, created_ts,"
+                                        " unused_expires_ts FROM media WHERE media_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, media_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s), ret = -1;
     if (rc == SQLITE_ROW) {
         memset(out, 0, sizeof *out);
-        copy_col(s, 0, out->media_id, sizeof out->media_id);
-        copy_col(s, 1, out->user_id, sizeof out->user_id);
-        copy_col(s, 2, out->content_type, sizeof out->content_type);
-        copy_col(s, 3, out->upload_name, sizeof out->upload_name);
+        hs_store_col_copy(s, 0, out->media_id, sizeof out->media_id);
+        hs_store_col_copy(s, 1, out->user_id, sizeof out->user_id);
+        hs_store_col_copy(s, 2, out->content_type, sizeof out->content_type);
+        hs_store_col_copy(s, 3, out->upload_name, sizeof out->upload_name);
         out->size = sqlite3_column_int64(s, 4);
-        copy_col(s, 5, out->sha256, sizeof out->sha256);
+        hs_store_col_copy(s, 5, out->sha256, sizeof out->sha256);
         out->created_ts = sqlite3_column_int64(s, 6);
         out->unused_expires_ts = sqlite3_column_int64(s, 7);
         ret = 0;
@@ -125,7 +112,7 @@ int hs_store_media_get(hs_store *st, const char *media_id, hs_store_media *out)
 
 int64_t hs_store_media_forget_expired(hs_store *st, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM media WHERE size < 0 AND unused_expires_ts <= ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "DELETE FROM media WHERE size < 0 AND unused_expires_ts <= ?1");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, now_ms);
     int rc = sqlite3_step(s);
@@ -136,7 +123,8 @@ int64_t hs_store_media_forget_expired(hs_store *st, int64_t now_ms)
 
 int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(st, "SELECT count(*) FROM media WHERE user_id = ?1 AND size < 0 AND unused_expires_ts > ?2");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT count(*) FROM media WHERE user_id = ?1 AND size < 0 AND unused_expires_ts > ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, now_ms);

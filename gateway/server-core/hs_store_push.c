@@ -10,19 +10,6 @@
 
 #include "server-core/hs_store_internal.h"
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static char *dup_col(sqlite3_stmt *s, int col)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 static void bind_key(sqlite3_stmt *s, const char *user_id, const char *kind, const char *rule_id)
 {
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
@@ -33,16 +20,13 @@ static void bind_key(sqlite3_stmt *s, const char *user_id, const char *kind, con
 /* Runs a prepared write; returns the number of changed rows or -1. */
 static int run(sqlite3 *db, sqlite3_stmt *s)
 {
-    if (!s) return -1;
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? sqlite3_changes(db) : -1;
+    return hs_store_step_done(s) == 0 ? sqlite3_changes(db) : -1;
 }
 
 int hs_store_push_rows(hs_store *st, const char *user_id, hs_store_push_row **rows, size_t *n)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT kind, rule_id, rule_json, enabled, actions, priority FROM push_rules"
-                                                " WHERE user_id = ?1 ORDER BY kind, priority DESC, rule_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT kind, rule_id, rule_json, enabled, actions, priority FROM push_rules"
+                                        " WHERE user_id = ?1 ORDER BY kind, priority DESC, rule_id");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     hs_store_push_row *out = NULL;
@@ -56,11 +40,11 @@ int hs_store_push_rows(hs_store *st, const char *user_id, hs_store_push_row **ro
             out = bigger;
         }
         hs_store_push_row *r = &out[cnt++];
-        r->kind = dup_col(s, 0);
-        r->rule_id = dup_col(s, 1);
-        r->rule_json = dup_col(s, 2);
+        r->kind = hs_store_col_dup(s, 0);
+        r->rule_id = hs_store_col_dup(s, 1);
+        r->rule_json = hs_store_col_dup(s, 2);
         r->enabled = sqlite3_column_type(s, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 3) != 0;
-        r->actions = dup_col(s, 4);
+        r->actions = hs_store_col_dup(s, 4);
         r->priority = sqlite3_column_int64(s, 5);
     }
     sqlite3_finalize(s);
@@ -87,8 +71,9 @@ void hs_store_push_rows_free(hs_store_push_row *rows, size_t n)
 /* The user rules of one kind except `skip`, most important first. */
 static int kind_order(sqlite3 *db, const char *user_id, const char *kind, const char *skip, char ***ids, size_t *n)
 {
-    sqlite3_stmt *s = prep(db, "SELECT rule_id FROM push_rules WHERE user_id = ?1 AND kind = ?2 AND rule_id != ?3"
-                               " AND rule_json IS NOT NULL ORDER BY priority DESC, rule_id");
+    sqlite3_stmt *s =
+        hs_store_prep(db, "SELECT rule_id FROM push_rules WHERE user_id = ?1 AND kind = ?2 AND rule_id != ?3"
+                          " AND rule_json IS NOT NULL ORDER BY priority DESC, rule_id");
     if (!s) return -1;
     bind_key(s, user_id, kind, skip);
     char **out = NULL;
@@ -98,7 +83,7 @@ static int kind_order(sqlite3 *db, const char *user_id, const char *kind, const 
         char **bigger = realloc(out, (cnt + 1) * sizeof *out);
         if (!bigger) break;
         out = bigger;
-        out[cnt++] = dup_col(s, 0);
+        out[cnt++] = hs_store_col_dup(s, 0);
     }
     sqlite3_finalize(s);
     *ids = out;
@@ -114,7 +99,8 @@ static void free_ids(char **ids, size_t n)
 
 static int set_priority(sqlite3 *db, const char *user_id, const char *kind, const char *rule_id, int64_t prio)
 {
-    sqlite3_stmt *s = prep(db, "UPDATE push_rules SET priority = ?4 WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3");
+    sqlite3_stmt *s =
+        hs_store_prep(db, "UPDATE push_rules SET priority = ?4 WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3");
     if (!s) return -1;
     bind_key(s, user_id, kind, rule_id);
     sqlite3_bind_int64(s, 4, prio);
@@ -126,11 +112,12 @@ static int set_priority(sqlite3 *db, const char *user_id, const char *kind, cons
 static int upsert(sqlite3 *db, const char *user_id, const char *kind, const char *rule_id, const char *rule_json,
                   const char *actions, int64_t prio)
 {
-    sqlite3_stmt *s = prep(db, "INSERT INTO push_rules (user_id, kind, rule_id, rule_json, enabled, actions, priority)"
-                               " VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) ON CONFLICT (user_id, kind, rule_id) DO UPDATE SET"
-                               " rule_json = excluded.rule_json, actions = excluded.actions,"
-                               " enabled = COALESCE(push_rules.enabled, 1),"
-                               " priority = CASE WHEN ?7 THEN excluded.priority ELSE push_rules.priority END");
+    sqlite3_stmt *s =
+        hs_store_prep(db, "INSERT INTO push_rules (user_id, kind, rule_id, rule_json, enabled, actions, priority)"
+                          " VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) ON CONFLICT (user_id, kind, rule_id) DO UPDATE SET"
+                          " rule_json = excluded.rule_json, actions = excluded.actions,"
+                          " enabled = COALESCE(push_rules.enabled, 1),"
+                          " priority = CASE WHEN ?7 THEN excluded.priority ELSE push_rules.priority END");
     if (!s) return -1;
     bind_key(s, user_id, kind, rule_id);
     sqlite3_bind_text(s, 4, rule_json, -1, SQLITE_STATIC);
@@ -162,8 +149,8 @@ static int put_steps(sqlite3 *db, const char *user_id, const char *kind, const c
             if (ret == 0) ret = upsert(db, user_id, kind, rule_id, rule_json, actions, (int64_t)(n + 1 - pos));
         }
     } else {
-        sqlite3_stmt *s = prep(db, "SELECT 1 FROM push_rules WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3"
-                                   " AND rule_json IS NOT NULL");
+        sqlite3_stmt *s = hs_store_prep(db, "SELECT 1 FROM push_rules WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3"
+                                            " AND rule_json IS NOT NULL");
         int exists = -1;
         if (s) {
             bind_key(s, user_id, kind, rule_id);
@@ -172,8 +159,8 @@ static int put_steps(sqlite3 *db, const char *user_id, const char *kind, const c
             sqlite3_finalize(s);
         }
         int64_t top = 0;
-        s = prep(db, "SELECT COALESCE(MAX(priority), 0) FROM push_rules WHERE user_id = ?1 AND kind = ?2"
-                     " AND rule_json IS NOT NULL");
+        s = hs_store_prep(db, "SELECT COALESCE(MAX(priority), 0) FROM push_rules WHERE user_id = ?1 AND kind = ?2"
+                              " AND rule_json IS NOT NULL");
         if (s) {
             sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
             sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
@@ -186,27 +173,30 @@ static int put_steps(sqlite3 *db, const char *user_id, const char *kind, const c
     return ret;
 }
 
+typedef struct put_args {
+    const char *user_id, *kind, *rule_id, *rule_json, *actions, *before, *after;
+} put_args;
+
+static int put_txn(sqlite3 *db, void *arg)
+{
+    const put_args *a = arg;
+    return put_steps(db, a->user_id, a->kind, a->rule_id, a->rule_json, a->actions, a->before, a->after);
+}
+
+/* put_steps returns 1 (unknown anchor) before writing anything, so committing that
+ * empty transaction is the same as rolling it back. */
 int hs_store_push_put_rule(hs_store *st, const char *user_id, const char *kind, const char *rule_id,
                            const char *rule_json, const char *actions, const char *before, const char *after)
 {
-    sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_mutex *m = sqlite3_db_mutex(db);
-    sqlite3_mutex_enter(m);
-    int ret = -1;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
-        ret = put_steps(db, user_id, kind, rule_id, rule_json, actions, before, after);
-        if (ret == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) ret = -1;
-        if (ret != 0) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    sqlite3_mutex_leave(m);
-    return ret;
+    put_args a = {user_id, kind, rule_id, rule_json, actions, before, after};
+    return hs_store_transact(st, put_txn, &a);
 }
 
 int hs_store_push_delete_rule(hs_store *st, const char *user_id, const char *kind, const char *rule_id)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "DELETE FROM push_rules WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3"
-                               " AND rule_json IS NOT NULL");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM push_rules WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3"
+                                        " AND rule_json IS NOT NULL");
     if (s) bind_key(s, user_id, kind, rule_id);
     int changed = run(db, s);
     return changed < 0 ? -1 : changed == 0 ? 1 : 0;
@@ -228,7 +218,7 @@ static int set_field(hs_store *st, const char *user_id, const char *kind, const 
                  "UPDATE push_rules SET %s = ?4 WHERE user_id = ?1 AND kind = ?2 AND rule_id = ?3"
                  " AND rule_json IS NOT NULL",
                  column);
-    sqlite3_stmt *s = prep(db, sql);
+    sqlite3_stmt *s = hs_store_prep(db, sql);
     if (s) {
         bind_key(s, user_id, kind, rule_id);
         if (text) sqlite3_bind_text(s, 4, text, -1, SQLITE_STATIC);
@@ -255,13 +245,13 @@ int hs_store_pusher_set(hs_store *st, const char *user_id, const char *app_id, c
 {
     sqlite3 *db = hs_store_sqlite(st);
     if (!append) {
-        sqlite3_stmt *d = prep(db, "DELETE FROM pushers WHERE app_id = ?2 AND pushkey = ?3 AND user_id != ?1");
+        sqlite3_stmt *d = hs_store_prep(db, "DELETE FROM pushers WHERE app_id = ?2 AND pushkey = ?3 AND user_id != ?1");
         if (d) bind_key(d, user_id, app_id, pushkey);
         if (run(db, d) < 0) return -1;
     }
-    sqlite3_stmt *s = prep(db, "INSERT INTO pushers (user_id, app_id, pushkey, pusher_json, created_ts)"
-                               " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, app_id, pushkey)"
-                               " DO UPDATE SET pusher_json = excluded.pusher_json");
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO pushers (user_id, app_id, pushkey, pusher_json, created_ts)"
+                                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, app_id, pushkey)"
+                                        " DO UPDATE SET pusher_json = excluded.pusher_json");
     if (s) {
         bind_key(s, user_id, app_id, pushkey);
         sqlite3_bind_text(s, 4, pusher_json, -1, SQLITE_STATIC);
@@ -273,7 +263,7 @@ int hs_store_pusher_set(hs_store *st, const char *user_id, const char *app_id, c
 int hs_store_pusher_delete(hs_store *st, const char *user_id, const char *app_id, const char *pushkey)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "DELETE FROM pushers WHERE user_id = ?1 AND app_id = ?2 AND pushkey = ?3");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM pushers WHERE user_id = ?1 AND app_id = ?2 AND pushkey = ?3");
     if (s) bind_key(s, user_id, app_id, pushkey);
     int changed = run(db, s);
     return changed < 0 ? -1 : changed == 0 ? 1 : 0;
@@ -281,8 +271,8 @@ int hs_store_pusher_delete(hs_store *st, const char *user_id, const char *app_id
 
 json_t *hs_store_pushers(hs_store *st, const char *user_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT pusher_json FROM pushers WHERE user_id = ?1"
-                                                " ORDER BY created_ts, app_id, pushkey");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT pusher_json FROM pushers WHERE user_id = ?1"
+                                        " ORDER BY created_ts, app_id, pushkey");
     if (!s) return NULL;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_STATIC);
     json_t *out = json_array();

@@ -21,19 +21,6 @@ const char hs_schema_extras[] =
     " expires_ts INTEGER NOT NULL);"
     "CREATE INDEX openid_tokens_expiry ON openid_tokens(expires_ts);";
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static char *col_dup(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return t ? strdup((const char *)t) : NULL;
-}
-
 /* ---- search index ------------------------------------------------------------------ */
 
 /* Which field of which event type is indexed, as one SQL expression each. */
@@ -47,8 +34,8 @@ static char *col_dup(sqlite3_stmt *s, int col)
 static int catch_up_steps(sqlite3 *db, void *arg)
 {
     long *indexed = arg;
-    sqlite3_stmt *s = prep(db, "SELECT p.upto, COALESCE((SELECT MAX(stream_ordering) FROM events), 0)"
-                               " FROM event_search_position p WHERE p.id = 1");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT p.upto, COALESCE((SELECT MAX(stream_ordering) FROM events), 0)"
+                                        " FROM event_search_position p WHERE p.id = 1");
     if (!s) return -1;
     int64_t from = 0, upto = 0;
     int rc = sqlite3_step(s);
@@ -59,11 +46,11 @@ static int catch_up_steps(sqlite3 *db, void *arg)
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW) return -1;
     if (upto <= from) return 0;
-    s = prep(db, "INSERT INTO event_search (rowid, value, key, room_id)"
-                 " SELECT stream_ordering, json_extract(pdu, " SEARCH_PATH "),"
-                 " substr(" SEARCH_PATH ", 3), room_id FROM events"
-                 " WHERE stream_ordering > ?1 AND stream_ordering <= ?2 AND " SEARCH_SELECTABLE
-                 " AND json_valid(pdu) AND json_type(pdu, " SEARCH_PATH ") = 'text'");
+    s = hs_store_prep(db, "INSERT INTO event_search (rowid, value, key, room_id)"
+                          " SELECT stream_ordering, json_extract(pdu, " SEARCH_PATH "),"
+                          " substr(" SEARCH_PATH ", 3), room_id FROM events"
+                          " WHERE stream_ordering > ?1 AND stream_ordering <= ?2 AND " SEARCH_SELECTABLE
+                          " AND json_valid(pdu) AND json_type(pdu, " SEARCH_PATH ") = 'text'");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, from);
     sqlite3_bind_int64(s, 2, upto);
@@ -71,7 +58,7 @@ static int catch_up_steps(sqlite3 *db, void *arg)
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) return -1;
     *indexed = sqlite3_changes(db);
-    s = prep(db, "UPDATE event_search_position SET upto = ?1 WHERE id = 1");
+    s = hs_store_prep(db, "UPDATE event_search_position SET upto = ?1 WHERE id = 1");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, upto);
     rc = sqlite3_step(s);
@@ -121,7 +108,7 @@ int hs_store_search_events(hs_store *st, const hs_store_search_query *q,
     sqlite3_stmt *s;
     int rc;
     if (count) {
-        s = prep(db, "SELECT COUNT(*)" SEARCH_WHERE);
+        s = hs_store_prep(db, "SELECT COUNT(*)" SEARCH_WHERE);
         if (!s) return -1;
         bind_query(s, q);
         rc = sqlite3_step(s);
@@ -130,10 +117,12 @@ int hs_store_search_events(hs_store *st, const hs_store_search_query *q,
         sqlite3_finalize(s);
         if (fail) return fail;
     }
-    s = prep(db, q->by_rank ? "SELECT event_search.rowid, e.event_id, event_search.room_id, bm25(event_search)" SEARCH_WHERE
-                              " ORDER BY bm25(event_search), event_search.rowid DESC LIMIT ?6 OFFSET ?7"
-                            : "SELECT event_search.rowid, e.event_id, event_search.room_id, 0.0" SEARCH_WHERE
-                              " AND (?8 = 0 OR event_search.rowid < ?8) ORDER BY event_search.rowid DESC LIMIT ?6");
+    s = hs_store_prep(db, q->by_rank ? "SELECT event_search.rowid, e.event_id, event_search.room_id,"
+                                       " bm25(event_search)" SEARCH_WHERE
+                                       " ORDER BY bm25(event_search), event_search.rowid DESC LIMIT ?6 OFFSET ?7"
+                                     : "SELECT event_search.rowid, e.event_id, event_search.room_id, 0.0" SEARCH_WHERE
+                                       " AND (?8 = 0 OR event_search.rowid < ?8)"
+                                       " ORDER BY event_search.rowid DESC LIMIT ?6");
     if (!s) return -1;
     bind_query(s, q);
     sqlite3_bind_int64(s, 6, q->limit);
@@ -152,16 +141,39 @@ int hs_store_search_events(hs_store *st, const hs_store_search_query *q,
     return result;
 }
 
-/* ---- rooms -------------------------------------------------------------------- */
+/* ---- timestamps -------------------------------------------------------------------- */
+
+int hs_store_event_near_ts(hs_store *st, const char *room_id, int64_t ts, bool forward, char **event_id,
+                           int64_t *origin_ts)
+{
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    forward ? "SELECT event_id, origin_server_ts FROM events WHERE room_id = ?1"
+                                              " AND origin_server_ts >= ?2"
+                                              " ORDER BY origin_server_ts, stream_ordering LIMIT 1"
+                                            : "SELECT event_id, origin_server_ts FROM events WHERE room_id = ?1"
+                                              " AND origin_server_ts <= ?2"
+                                              " ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, ts);
+    int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW) {
+        *event_id = hs_store_col_dup(s, 0);
+        *origin_ts = sqlite3_column_int64(s, 1);
+        result = *event_id ? 0 : -1;
+    }
+    sqlite3_finalize(s);
+    return result;
+}
 
 int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT event_id FROM events WHERE room_id = ?1"
-                                                " ORDER BY stream_ordering DESC LIMIT 1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM events WHERE room_id = ?1"
+                                        " ORDER BY stream_ordering DESC LIMIT 1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
-    if (rc == SQLITE_ROW) result = (*event_id = col_dup(s, 0)) ? 0 : -1;
+    if (rc == SQLITE_ROW) result = (*event_id = hs_store_col_dup(s, 0)) ? 0 : -1;
     sqlite3_finalize(s);
     return result;
 }
@@ -171,12 +183,13 @@ int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id)
 long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char *not_sender, int64_t before,
                                 long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts FROM events e"
-                           " WHERE e.room_id IN (SELECT value FROM json_each(?1)) AND e.sender != ?2"
-                           " AND (?3 = 0 OR e.stream_ordering < ?3)"
-                           " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
-                           " ORDER BY e.stream_ordering DESC LIMIT ?4");
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts"
+                                    " FROM events e"
+                                    " WHERE e.room_id IN (SELECT value FROM json_each(?1)) AND e.sender != ?2"
+                                    " AND (?3 = 0 OR e.stream_ordering < ?3)"
+                                    " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+                                    " ORDER BY e.stream_ordering DESC LIMIT ?4");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, rooms_json, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, not_sender, -1, SQLITE_STATIC);
@@ -200,10 +213,10 @@ long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char
 
 int hs_store_read_up_to(hs_store *st, const char *room_id, const char *user_id, int64_t *stream)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
-                           "SELECT COALESCE(MAX(e.stream_ordering), 0) FROM receipts r"
-                           " JOIN events e ON e.event_id = r.event_id WHERE r.room_id = ?1 AND r.user_id = ?2"
-                           " AND r.thread_id = '' AND r.receipt_type IN ('m.read', 'm.read.private')");
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "SELECT COALESCE(MAX(e.stream_ordering), 0) FROM receipts r"
+                                    " JOIN events e ON e.event_id = r.event_id WHERE r.room_id = ?1 AND r.user_id = ?2"
+                                    " AND r.thread_id = '' AND r.receipt_type IN ('m.read', 'm.read.private')");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, user_id, -1, SQLITE_STATIC);
@@ -215,8 +228,8 @@ int hs_store_read_up_to(hs_store *st, const char *room_id, const char *user_id, 
 
 int hs_store_joined_count(hs_store *st, const char *room_id, int64_t *count)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT COUNT(*) FROM current_state WHERE room_id = ?1"
-                                                " AND type = 'm.room.member' AND membership = 'join'");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT COUNT(*) FROM current_state WHERE room_id = ?1"
+                                        " AND type = 'm.room.member' AND membership = 'join'");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
@@ -230,8 +243,8 @@ int hs_store_joined_count(hs_store *st, const char *room_id, int64_t *count)
 int hs_store_report_put(hs_store *st, const char *room_id, const char *event_id, const char *user_id,
                         const char *reason, bool has_score, int64_t score, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "INSERT INTO event_reports (room_id, event_id, user_id, reason,"
-                                                " score, received_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO event_reports (room_id, event_id, user_id, reason,"
+                                        " score, received_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, event_id, -1, SQLITE_STATIC);
@@ -251,14 +264,14 @@ int hs_store_reports_each(hs_store *st, long offset, long limit,
                           void *ctx, int64_t *total)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "SELECT COUNT(*) FROM event_reports");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT COUNT(*) FROM event_reports");
     if (!s) return -1;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW) return -1;
-    s = prep(db, "SELECT id, room_id, event_id, user_id, reason, score, received_ts FROM event_reports"
-                 " ORDER BY id DESC LIMIT ?1 OFFSET ?2");
+    s = hs_store_prep(db, "SELECT id, room_id, event_id, user_id, reason, score, received_ts FROM event_reports"
+                          " ORDER BY id DESC LIMIT ?1 OFFSET ?2");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, limit);
     sqlite3_bind_int64(s, 2, offset);
@@ -282,13 +295,13 @@ int hs_store_openid_put(hs_store *st, const uint8_t hash[HS_STORE_OPENID_HASH_BY
                         int64_t expires_ts, int64_t now_ms)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "DELETE FROM openid_tokens WHERE expires_ts < ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM openid_tokens WHERE expires_ts < ?1");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, now_ms);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) return -1;
-    s = prep(db, "INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES (?1, ?2, ?3)");
+    s = hs_store_prep(db, "INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES (?1, ?2, ?3)");
     if (!s) return -1;
     sqlite3_bind_blob(s, 1, hash, HS_STORE_OPENID_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, user_id, -1, SQLITE_STATIC);
@@ -301,13 +314,13 @@ int hs_store_openid_put(hs_store *st, const uint8_t hash[HS_STORE_OPENID_HASH_BY
 int hs_store_openid_get(hs_store *st, const uint8_t hash[HS_STORE_OPENID_HASH_BYTES], int64_t now_ms,
                         char **user_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT user_id FROM openid_tokens WHERE token_hash = ?1"
-                                                " AND expires_ts >= ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT user_id FROM openid_tokens WHERE token_hash = ?1"
+                                        " AND expires_ts >= ?2");
     if (!s) return -1;
     sqlite3_bind_blob(s, 1, hash, HS_STORE_OPENID_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, now_ms);
     int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
-    if (rc == SQLITE_ROW) result = (*user_id = col_dup(s, 0)) ? 0 : -1;
+    if (rc == SQLITE_ROW) result = (*user_id = hs_store_col_dup(s, 0)) ? 0 : -1;
     sqlite3_finalize(s);
     return result;
 }

@@ -35,30 +35,9 @@ const char hs_schema_sync[] =
     " WHERE a.type = 'm.room.member' AND a.state_key = ?1 AND a.membership = 'join'"                        \
     " AND b.type = 'm.room.member' AND b.membership = 'join' UNION SELECT ?1"
 
-static sqlite3_stmt *prep(hs_store *st, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-}
-
 static const char *col(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
-}
-
-/* Steps a statement to completion; returns 0 on SQLITE_DONE, -1 otherwise. Finalizes. */
-static int exec_done(sqlite3_stmt *s)
-{
-    if (!s) return -1;
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* One integer from a single-row query (NULL counts as 0). Finalizes. */
@@ -77,11 +56,7 @@ static int query_text(sqlite3_stmt *s, char **out)
     if (!s) return -1;
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0) {
-        const char *v = col(s, 0);
-        *out = strdup(v ? v : "");
-        if (!*out) ret = -1;
-    }
+    if (ret == 0 && !(*out = hs_store_col_dup_or_empty(s, 0))) ret = -1;
     sqlite3_finalize(s);
     return ret;
 }
@@ -100,7 +75,7 @@ int hs_store_sync_positions(hs_store *st, hs_sync_pos *out)
     int64_t *fields[] = {&out->events,    &out->account_data, &out->receipts,
                          &out->to_device, &out->device_lists, &out->presence};
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
-        if (query_int(prep(st, sql[i]), fields[i]) != 0) return -1;
+        if (query_int(hs_store_stmt(st, sql[i]), fields[i]) != 0) return -1;
     return 0;
 }
 
@@ -111,17 +86,17 @@ int hs_store_filter_put(hs_store *st, const char *user_id, const char *filter_js
     sqlite3_mutex *mu = sqlite3_db_mutex(hs_store_sqlite(st));
     sqlite3_mutex_enter(mu);
     int64_t next = 0;
-    sqlite3_stmt *s = prep(st, "SELECT COALESCE(MAX(filter_id), 0) + 1 FROM filters WHERE user_id = ?1");
-    if (s) bind_text(s, 1, user_id);
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT COALESCE(MAX(filter_id), 0) + 1 FROM filters WHERE user_id = ?1");
+    if (s) hs_store_bind_text_or_null(s, 1, user_id);
     int rc = query_int(s, &next);
     if (rc == 0) {
-        s = prep(st, "INSERT INTO filters (user_id, filter_id, filter_json) VALUES (?1, ?2, ?3)");
+        s = hs_store_stmt(st, "INSERT INTO filters (user_id, filter_id, filter_json) VALUES (?1, ?2, ?3)");
         if (s) {
-            bind_text(s, 1, user_id);
+            hs_store_bind_text_or_null(s, 1, user_id);
             sqlite3_bind_int64(s, 2, next);
-            bind_text(s, 3, filter_json);
+            hs_store_bind_text_or_null(s, 3, filter_json);
         }
-        rc = exec_done(s);
+        rc = hs_store_step_done(s);
     }
     sqlite3_mutex_leave(mu);
     if (rc == 0) *filter_id = next;
@@ -130,9 +105,9 @@ int hs_store_filter_put(hs_store *st, const char *user_id, const char *filter_js
 
 int hs_store_filter_get(hs_store *st, const char *user_id, int64_t filter_id, char **json)
 {
-    sqlite3_stmt *s = prep(st, "SELECT filter_json FROM filters WHERE user_id = ?1 AND filter_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT filter_json FROM filters WHERE user_id = ?1 AND filter_id = ?2");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
     sqlite3_bind_int64(s, 2, filter_id);
     return query_text(s, json);
 }
@@ -144,15 +119,15 @@ int hs_store_account_data_put(hs_store *st, const char *user_id, const char *roo
 {
     sqlite3_mutex *mu = sqlite3_db_mutex(hs_store_sqlite(st));
     sqlite3_mutex_enter(mu);
-    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO account_data (user_id, room_id, type, content)"
-                               " VALUES (?1, ?2, ?3, ?4)");
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT OR REPLACE INTO account_data (user_id, room_id, type, content)"
+                                        " VALUES (?1, ?2, ?3, ?4)");
     if (s) {
-        bind_text(s, 1, user_id);
-        bind_text(s, 2, room_id);
-        bind_text(s, 3, type);
-        bind_text(s, 4, content_json);
+        hs_store_bind_text_or_null(s, 1, user_id);
+        hs_store_bind_text_or_null(s, 2, room_id);
+        hs_store_bind_text_or_null(s, 3, type);
+        hs_store_bind_text_or_null(s, 4, content_json);
     }
-    int rc = exec_done(s);
+    int rc = hs_store_step_done(s);
     if (rc == 0 && stream) *stream = sqlite3_last_insert_rowid(hs_store_sqlite(st));
     sqlite3_mutex_leave(mu);
     return rc;
@@ -161,11 +136,12 @@ int hs_store_account_data_put(hs_store *st, const char *user_id, const char *roo
 int hs_store_account_data_get(hs_store *st, const char *user_id, const char *room_id, const char *type,
                               char **json)
 {
-    sqlite3_stmt *s = prep(st, "SELECT content FROM account_data WHERE user_id = ?1 AND room_id = ?2 AND type = ?3");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT content FROM account_data WHERE user_id = ?1 AND room_id = ?2 AND type = ?3");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, room_id);
-    bind_text(s, 3, type);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, room_id);
+    hs_store_bind_text_or_null(s, 3, type);
     return query_text(s, json);
 }
 
@@ -173,10 +149,10 @@ int hs_store_account_data_each(hs_store *st, const char *user_id, int64_t after,
                                int (*fn)(void *ctx, const char *room_id, const char *type, const char *content),
                                void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT room_id, type, content FROM account_data WHERE user_id = ?1"
-                               " AND stream_id > ?2 AND stream_id <= ?3 ORDER BY stream_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT room_id, type, content FROM account_data WHERE user_id = ?1"
+                                        " AND stream_id > ?2 AND stream_id <= ?3 ORDER BY stream_id");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, upto);
     int rc;
@@ -193,17 +169,17 @@ int hs_store_receipt_put(hs_store *st, const char *room_id, const char *receipt_
 {
     sqlite3_mutex *mu = sqlite3_db_mutex(hs_store_sqlite(st));
     sqlite3_mutex_enter(mu);
-    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO receipts (room_id, receipt_type, user_id, thread_id,"
-                               " event_id, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT OR REPLACE INTO receipts (room_id, receipt_type, user_id, thread_id,"
+                                        " event_id, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (s) {
-        bind_text(s, 1, room_id);
-        bind_text(s, 2, receipt_type);
-        bind_text(s, 3, user_id);
-        bind_text(s, 4, thread_id);
-        bind_text(s, 5, event_id);
+        hs_store_bind_text_or_null(s, 1, room_id);
+        hs_store_bind_text_or_null(s, 2, receipt_type);
+        hs_store_bind_text_or_null(s, 3, user_id);
+        hs_store_bind_text_or_null(s, 4, thread_id);
+        hs_store_bind_text_or_null(s, 5, event_id);
         sqlite3_bind_int64(s, 6, ts);
     }
-    int rc = exec_done(s);
+    int rc = hs_store_step_done(s);
     if (rc == 0 && stream) *stream = sqlite3_last_insert_rowid(hs_store_sqlite(st));
     sqlite3_mutex_leave(mu);
     return rc;
@@ -214,10 +190,11 @@ int hs_store_receipts_each(hs_store *st, const char *room_id, int64_t after, int
                                      const char *thread_id, const char *event_id, int64_t ts),
                            void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT receipt_type, user_id, thread_id, event_id, ts FROM receipts"
-                               " WHERE room_id = ?1 AND stream_id > ?2 AND stream_id <= ?3 ORDER BY stream_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT receipt_type, user_id, thread_id, event_id, ts FROM receipts"
+                                        " WHERE room_id = ?1 AND stream_id > ?2 AND stream_id <= ?3 ORDER BY"
+                                        " stream_id");
     if (!s) return -1;
-    bind_text(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, upto);
     int rc;
@@ -241,9 +218,9 @@ static void fill_presence(sqlite3_stmt *s, int first, hs_store_presence *out)
 
 int hs_store_presence_get(hs_store *st, const char *user_id, hs_store_presence *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = ?1");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) fill_presence(s, 0, out);
     sqlite3_finalize(s);
@@ -263,23 +240,23 @@ int hs_store_presence_put(hs_store *st, const char *user_id, const char *state, 
     if (rc < 0) {
         s = NULL;
     } else if (same) {
-        s = prep(st, "UPDATE presence SET last_active_ts = ?2 WHERE user_id = ?1");
+        s = hs_store_stmt(st, "UPDATE presence SET last_active_ts = ?2 WHERE user_id = ?1");
         if (s) {
-            bind_text(s, 1, user_id);
+            hs_store_bind_text_or_null(s, 1, user_id);
             sqlite3_bind_int64(s, 2, now_ms);
         }
     } else {
-        s = prep(st, "INSERT OR REPLACE INTO presence (user_id, state, status_msg, last_active_ts)"
-                     " VALUES (?1, ?2, ?3, ?4)");
+        s = hs_store_stmt(st, "INSERT OR REPLACE INTO presence (user_id, state, status_msg, last_active_ts)"
+                              " VALUES (?1, ?2, ?3, ?4)");
         if (s) {
-            bind_text(s, 1, user_id);
-            bind_text(s, 2, state);
-            if (status_msg) bind_text(s, 3, status_msg);
+            hs_store_bind_text_or_null(s, 1, user_id);
+            hs_store_bind_text_or_null(s, 2, state);
+            if (status_msg) hs_store_bind_text_or_null(s, 3, status_msg);
             else sqlite3_bind_null(s, 3);
             sqlite3_bind_int64(s, 4, now_ms);
         }
     }
-    rc = exec_done(s);
+    rc = hs_store_step_done(s);
     sqlite3_mutex_leave(mu);
     if (rc == 0 && changed) *changed = !same;
     return rc;
@@ -288,11 +265,12 @@ int hs_store_presence_put(hs_store *st, const char *user_id, const char *state, 
 int hs_store_presence_each(hs_store *st, const char *viewer, int64_t after, int64_t upto,
                            int (*fn)(void *ctx, const char *user_id, const hs_store_presence *p), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT user_id, state, status_msg, last_active_ts FROM presence"
-                               " WHERE stream_id > ?2 AND stream_id <= ?3 AND user_id IN (" SHARED_USERS_SQL ")"
-                               " ORDER BY stream_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT user_id, state, status_msg, last_active_ts FROM presence"
+                                        " WHERE stream_id > ?2 AND stream_id <= ?3 AND user_id IN"
+                                        " (" SHARED_USERS_SQL ")"
+                                        " ORDER BY stream_id");
     if (!s) return -1;
-    bind_text(s, 1, viewer);
+    hs_store_bind_text_or_null(s, 1, viewer);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, upto);
     int rc;
@@ -342,11 +320,12 @@ int hs_store_sync_memberships(hs_store *st, const char *user_id,
                               int (*fn)(void *ctx, const char *membership, const hs_store_sync_event *ev),
                               void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT c.membership, " EVENT_COLS " FROM current_state c"
-                               " JOIN events e ON e.event_id = c.event_id"
-                               " WHERE c.type = 'm.room.member' AND c.state_key = ?1 ORDER BY e.stream_ordering");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT c.membership, " EVENT_COLS " FROM current_state c"
+                                        " JOIN events e ON e.event_id = c.event_id"
+                                        " WHERE c.type = 'm.room.member' AND c.state_key = ?1 ORDER BY"
+                                        " e.stream_ordering");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         hs_store_sync_event ev;
@@ -361,11 +340,11 @@ int hs_store_sync_memberships(hs_store *st, const char *user_id,
 int hs_store_sync_room_events(hs_store *st, const char *room_id, int64_t after, int64_t upto,
                               int (*fn)(void *ctx, const hs_store_sync_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
-                               " AND e.stream_ordering > ?2 AND e.stream_ordering <= ?3"
-                               " ORDER BY e.stream_ordering DESC");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                        " AND e.stream_ordering > ?2 AND e.stream_ordering <= ?3"
+                                        " ORDER BY e.stream_ordering DESC");
     if (!s) return -1;
-    bind_text(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, upto);
     return walk_events(s, fn, ctx);
@@ -374,10 +353,11 @@ int hs_store_sync_room_events(hs_store *st, const char *room_id, int64_t after, 
 int hs_store_sync_room_state(hs_store *st, const char *room_id, int64_t upto,
                              int (*fn)(void *ctx, const hs_store_sync_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT " EVENT_COLS " FROM current_state c JOIN events e ON e.event_id = c.event_id"
-                               " WHERE c.room_id = ?1 AND e.stream_ordering <= ?2 ORDER BY c.type, c.state_key");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT " EVENT_COLS " FROM current_state c JOIN events e ON e.event_id = c.event_id"
+                          " WHERE c.room_id = ?1 AND e.stream_ordering <= ?2 ORDER BY c.type, c.state_key");
     if (!s) return -1;
-    bind_text(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     sqlite3_bind_int64(s, 2, upto);
     return walk_events(s, fn, ctx);
 }
@@ -385,11 +365,12 @@ int hs_store_sync_room_state(hs_store *st, const char *room_id, int64_t upto,
 int hs_store_sync_member_events(hs_store *st, const char *room_id, int64_t after, int64_t upto,
                                 int (*fn)(void *ctx, const hs_store_sync_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
-                               " AND e.type = 'm.room.member' AND e.stream_ordering > ?2 AND e.stream_ordering <= ?3"
-                               " ORDER BY e.stream_ordering");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                        " AND e.type = 'm.room.member' AND e.stream_ordering > ?2 AND"
+                                        " e.stream_ordering <= ?3"
+                                        " ORDER BY e.stream_ordering");
     if (!s) return -1;
-    bind_text(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, upto);
     return walk_events(s, fn, ctx);
@@ -398,9 +379,10 @@ int hs_store_sync_member_events(hs_store *st, const char *room_id, int64_t after
 int hs_store_sync_active_rooms(hs_store *st, bool receipts, int64_t after, int64_t upto,
                                int (*fn)(void *ctx, const char *room_id), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, receipts ? "SELECT DISTINCT room_id FROM receipts WHERE stream_id > ?1 AND stream_id <= ?2"
-                                        : "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ?1"
-                                          " AND stream_ordering <= ?2");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, receipts ? "SELECT DISTINCT room_id FROM receipts WHERE stream_id > ?1 AND stream_id <= ?2"
+                                   : "SELECT DISTINCT room_id FROM events WHERE stream_ordering > ?1"
+                                     " AND stream_ordering <= ?2");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int64(s, 2, upto);
@@ -413,13 +395,13 @@ int hs_store_sync_active_rooms(hs_store *st, bool receipts, int64_t after, int64
 
 int hs_store_sync_share_room(hs_store *st, const char *a, const char *b, bool *shared)
 {
-    sqlite3_stmt *s = prep(st, "SELECT EXISTS (SELECT 1 FROM current_state x JOIN current_state y"
-                               " ON y.room_id = x.room_id WHERE x.type = 'm.room.member' AND x.state_key = ?1"
-                               " AND x.membership = 'join' AND y.type = 'm.room.member' AND y.state_key = ?2"
-                               " AND y.membership = 'join')");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT EXISTS (SELECT 1 FROM current_state x JOIN current_state y"
+                                        " ON y.room_id = x.room_id WHERE x.type = 'm.room.member' AND x.state_key = ?1"
+                                        " AND x.membership = 'join' AND y.type = 'm.room.member' AND y.state_key = ?2"
+                                        " AND y.membership = 'join')");
     if (!s) return -1;
-    bind_text(s, 1, a);
-    bind_text(s, 2, b);
+    hs_store_bind_text_or_null(s, 1, a);
+    hs_store_bind_text_or_null(s, 2, b);
     int64_t v = 0;
     if (query_int(s, &v) != 0) return -1;
     *shared = v != 0;
@@ -430,12 +412,13 @@ int hs_store_sync_share_room(hs_store *st, const char *a, const char *b, bool *s
 
 int hs_store_sync_to_device_ack(hs_store *st, const char *user_id, const char *device_id, int64_t upto)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM to_device_inbox WHERE user_id = ?1 AND device_id = ?2 AND stream_id <= ?3");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "DELETE FROM to_device_inbox WHERE user_id = ?1 AND device_id = ?2 AND stream_id <= ?3");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, device_id);
     sqlite3_bind_int64(s, 3, upto);
-    return exec_done(s);
+    return hs_store_step_done(s);
 }
 
 int hs_store_sync_to_device_each(hs_store *st, const char *user_id, const char *device_id, int64_t after,
@@ -444,12 +427,12 @@ int hs_store_sync_to_device_each(hs_store *st, const char *user_id, const char *
                                            const char *content),
                                  void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT stream_id, sender, type, content FROM to_device_inbox"
-                               " WHERE user_id = ?1 AND device_id = ?2 AND stream_id > ?3 AND stream_id <= ?4"
-                               " ORDER BY stream_id LIMIT ?5");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_id, sender, type, content FROM to_device_inbox"
+                                        " WHERE user_id = ?1 AND device_id = ?2 AND stream_id > ?3 AND stream_id <= ?4"
+                                        " ORDER BY stream_id LIMIT ?5");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, device_id);
     sqlite3_bind_int64(s, 3, after);
     sqlite3_bind_int64(s, 4, upto);
     sqlite3_bind_int64(s, 5, limit);
@@ -463,10 +446,10 @@ int hs_store_sync_to_device_each(hs_store *st, const char *user_id, const char *
 int hs_store_sync_device_list_changes(hs_store *st, const char *viewer, int64_t after, int64_t upto,
                                       int (*fn)(void *ctx, const char *user_id), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ?2"
-                               " AND stream_id <= ?3 AND user_id IN (" SHARED_USERS_SQL ") ORDER BY user_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ?2"
+                                        " AND stream_id <= ?3 AND user_id IN (" SHARED_USERS_SQL ") ORDER BY user_id");
     if (!s) return -1;
-    bind_text(s, 1, viewer);
+    hs_store_bind_text_or_null(s, 1, viewer);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, upto);
     int rc;
@@ -479,11 +462,12 @@ int hs_store_sync_device_list_changes(hs_store *st, const char *viewer, int64_t 
 int hs_store_sync_one_time_key_counts(hs_store *st, const char *user_id, const char *device_id,
                                       int (*fn)(void *ctx, const char *algorithm, int64_t count), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2"
-                               " GROUP BY algorithm ORDER BY algorithm");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2"
+                          " GROUP BY algorithm ORDER BY algorithm");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, device_id);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         if (fn(ctx, col(s, 0), sqlite3_column_int64(s, 1)) != 0) break;
@@ -494,11 +478,12 @@ int hs_store_sync_one_time_key_counts(hs_store *st, const char *user_id, const c
 int hs_store_sync_unused_fallback_types(hs_store *st, const char *user_id, const char *device_id,
                                         int (*fn)(void *ctx, const char *algorithm), void *ctx)
 {
-    sqlite3_stmt *s = prep(st, "SELECT DISTINCT algorithm FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2"
-                               " AND used = 0 ORDER BY algorithm");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT DISTINCT algorithm FROM fallback_keys WHERE user_id = ?1 AND device_id = ?2"
+                          " AND used = 0 ORDER BY algorithm");
     if (!s) return -1;
-    bind_text(s, 1, user_id);
-    bind_text(s, 2, device_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, device_id);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         if (fn(ctx, col(s, 0)) != 0) break;
