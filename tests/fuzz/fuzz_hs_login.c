@@ -54,13 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!srv.store) setup();
     if (size < 1 || size > 65536) return 0;
     size_t i = data[0] % (sizeof eps / sizeof eps[0]);
+    fz_send_checked(eps[i].method, eps[i].target, data + 1, size - 1, false);
     hs_response resp = {0};
-    fz_dispatch(eps[i].method, eps[i].target, data + 1, size - 1, &resp);
-    if (resp.status < 200 || resp.status > 599) abort();
-    json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
-    if (!json_is_object(j)) abort();
-    json_decref(j);
-    hs_response_clear(&resp);
     fz_dispatch("GET", "/_matrix/client/v3/account/whoami", NULL, 0, &resp);
     if (resp.status == 401) new_account();
     hs_response_clear(&resp);

@@ -9,6 +9,7 @@
 #define FUZZ_SERVER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,22 @@ static inline json_t *fz_request(const char *method, const char *target, const c
     hs_response_clear(&resp);
     if (!j) abort();
     return j;
+}
+
+/* Sends one fuzzer-built request and aborts unless the answer has a status from 200 to
+ * 599 and a body that is a JSON object (an empty body passes too when `empty_ok`). */
+static inline void fz_send_checked(const char *method, const char *target, const uint8_t *body, size_t len,
+                                   bool empty_ok)
+{
+    hs_response resp = {0};
+    fz_dispatch(method, target, body, len, &resp);
+    if (resp.status < 200 || resp.status > 599) abort();
+    if (resp.body_len || !empty_ok) {
+        json_t *j = json_loadb(resp.body, resp.body_len, 0, NULL);
+        if (!json_is_object(j)) abort();
+        json_decref(j);
+    }
+    hs_response_clear(&resp);
 }
 
 /* Registers with `body` (e.g. FZ_REGISTER_FUZZER) and makes the new access token the
