@@ -2,7 +2,9 @@
 #include "support/pgt_matrix.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support/pgt.h"
@@ -38,6 +40,43 @@ json_t *pgt_mx_expect(const char *base, const char *method, const char *path, co
         cr_assert_fail("%s %s: status %ld, wanted %ld: %s", method, path, st, want, t);
     }
     return j;
+}
+
+json_t *pgt_mx_callf(const char *base, const char *method, const char *token, long *status, const char *body,
+                     const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    json_t *j = pgt_mx_call(base, method, path, token, body, status);
+    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
+    return j;
+}
+
+void pgt_mx_check_ok(json_t *j, const long *status)
+{
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(*status, 200, "status %ld: %s", *status, dump);
+    free(dump);
+    json_decref(j);
+}
+
+void pgt_mx_check_error(json_t *j, const long *status, long want, const char *errcode)
+{
+    char *dump = json_dumps(j, 0);
+    cr_assert_eq(*status, want, "status %ld, want %ld: %s", *status, want, dump);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), errcode, "%s", dump);
+    free(dump);
+    json_decref(j);
+}
+
+pgt_mx_login pgt_mx_must_register(const char *base, const char *user, const char *password)
+{
+    pgt_mx_login l;
+    cr_assert_eq(pgt_mx_register(base, user, password, &l), 0, "register %s", user);
+    return l;
 }
 
 const char *pgt_mx_enc(const char *s, char *buf, size_t cap)

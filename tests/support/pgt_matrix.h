@@ -26,6 +26,22 @@ json_t *pgt_mx_call(const char *base, const char *method, const char *path, cons
 json_t *pgt_mx_expect(const char *base, const char *method, const char *path, const char *token, const char *body,
                       long want);
 
+/* pgt_mx_call with the path made from `fmt` (printf-style), for tests: fails the current
+ * Criterion test unless the answer is JSON. Returns it (caller decrefs); *status gets
+ * the HTTP status. */
+json_t *pgt_mx_callf(const char *base, const char *method, const char *token, long *status, const char *body,
+                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Fail the current test unless *status is 200 (pgt_mx_check_ok), or `want` with the
+ * Matrix error code `errcode` (pgt_mx_check_error); both decref `j`. The status comes
+ * by pointer so that `pgt_mx_check_ok(pgt_mx_callf(..., &st, ...), &st)` reads it
+ * after the call has set it. */
+void pgt_mx_check_ok(json_t *j, const long *status);
+void pgt_mx_check_error(json_t *j, const long *status, long want, const char *errcode);
+
+/* pgt_mx_register for tests: fails the current test if registration fails. */
+pgt_mx_login pgt_mx_must_register(const char *base, const char *user, const char *password);
+
 /* Percent-encodes `s` for a path segment or a query value: every byte but the unreserved
  * ones (A-Z a-z 0-9 - . _ ~). Writes at most `cap` bytes into `buf` (stopping early
  * rather than cutting an escape) and returns `buf`. */

@@ -6,7 +6,6 @@
  * directory's visibility rules and limits, and /capabilities. */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +33,13 @@ TestSuite(hs_directory_api, .init = start, .fini = stop, .timeout = 120);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+/* call(method, token, &status, body, path format, ...): one request to this suite's server. */
+#define call(method, token, status, body, ...) pgt_mx_callf(hs.base, method, token, status, body, __VA_ARGS__)
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-{
-    char path[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    json_t *j = pgt_mx_call(hs.base, method, path, token, body, status);
-    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
-    return j;
-}
+/* expect_ok(j, &status) / expect_error(j, &status, want, errcode): the status goes by
+ * pointer so it is read after the call that makes `j` has run; both decref `j`. */
+#define expect_ok pgt_mx_check_ok
+#define expect_error pgt_mx_check_error
 
 /* Percent-encodes a Matrix ID for a path segment (one of a few rotating buffers). */
 static const char *enc(const char *id)
@@ -59,29 +51,7 @@ static const char *enc(const char *id)
 
 static pgt_mx_login reg(const char *user)
 {
-    pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(hs.base, user, "correct horse battery", &l), 0, "register %s", user);
-    return l;
-}
-
-/* Takes the status by pointer: it is read after `j`'s call has run. */
-static void expect_error(json_t *j, const long *status_p, long want, const char *errcode)
-{
-    long status = *status_p;
-    char *dump = json_dumps(j, 0);
-    cr_assert_eq(status, want, "status %ld, want %ld: %s", status, want, dump);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), errcode, "%s", dump);
-    free(dump);
-    json_decref(j);
-}
-
-static void expect_ok(json_t *j, const long *status_p)
-{
-    long status = *status_p;
-    char *dump = json_dumps(j, 0);
-    cr_assert_eq(status, 200, "status %ld: %s", status, dump);
-    free(dump);
-    json_decref(j);
+    return pgt_mx_must_register(hs.base, user, "correct horse battery");
 }
 
 static char *create_room(const pgt_mx_login *u, const char *body)

@@ -77,9 +77,7 @@ TestSuite(hs_media_api, .init = start, .fini = stop, .timeout = 120);
 
 static pgt_mx_login reg(const char *user)
 {
-    pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(base, user, "correct horse battery", &l), 0, "register %s", user);
-    return l;
+    return pgt_mx_must_register(base, user, "correct horse battery");
 }
 
 /* Where curl appends one stream (body or headers) of a pgt_http. */

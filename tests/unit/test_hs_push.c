@@ -5,7 +5,6 @@
  * pushers stored and listed. Plus the body validation of hs_push_rules directly. */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,43 +34,17 @@ static void stop(void)
 
 TestSuite(hs_push_api, .init = start, .fini = stop, .timeout = 120);
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+/* call(method, token, &status, body, path format, ...): one request to this suite's server. */
+#define call(method, token, status, body, ...) pgt_mx_callf(hs.base, method, token, status, body, __VA_ARGS__)
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-{
-    char path[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    json_t *j = pgt_mx_call(hs.base, method, path, token, body, status);
-    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
-    return j;
-}
-
-static void expect_ok(json_t *j, const long *status_p)
-{
-    char *dump = json_dumps(j, 0);
-    cr_assert_eq(*status_p, 200, "status %ld: %s", *status_p, dump);
-    free(dump);
-    json_decref(j);
-}
-
-static void expect_error(json_t *j, const long *status_p, long want, const char *errcode)
-{
-    char *dump = json_dumps(j, 0);
-    cr_assert_eq(*status_p, want, "status %ld, want %ld: %s", *status_p, want, dump);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), errcode, "%s", dump);
-    free(dump);
-    json_decref(j);
-}
+/* expect_ok(j, &status) / expect_error(j, &status, want, errcode): the status goes by
+ * pointer so it is read after the call that makes `j` has run; both decref `j`. */
+#define expect_ok pgt_mx_check_ok
+#define expect_error pgt_mx_check_error
 
 static pgt_mx_login reg(const char *user)
 {
-    pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(hs.base, user, "correct horse battery", &l), 0, "register %s", user);
-    return l;
+    return pgt_mx_must_register(hs.base, user, "correct horse battery");
 }
 
 /* The rule IDs of one kind, space-separated, as the server lists them. */

@@ -10,7 +10,6 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,34 +46,16 @@ TestSuite(hs_sync, .init = start, .fini = stop, .timeout = 120);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+/* call(method, token, &status, body, path format, ...): one request to this suite's server. */
+#define call(method, token, status, body, ...) pgt_mx_callf(hs.base, method, token, status, body, __VA_ARGS__)
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-{
-    char path[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    json_t *j = pgt_mx_call(hs.base, method, path, token, body, status);
-    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
-    return j;
-}
+/* expect_ok(j, &status): the status goes by pointer so it is read after the call that
+ * makes `j` has run; decrefs `j`. */
+#define expect_ok pgt_mx_check_ok
 
 static pgt_mx_login reg(const char *user)
 {
-    pgt_mx_login l;
-    cr_assert_eq(pgt_mx_register(hs.base, user, "correct horse battery", &l), 0, "register %s", user);
-    return l;
-}
-
-static void expect_ok(json_t *j, const long *st_p)
-{
-    char *dump = json_dumps(j, 0);
-    cr_assert_eq(*st_p, 200, "status %ld: %s", *st_p, dump);
-    free(dump);
-    json_decref(j);
+    return pgt_mx_must_register(hs.base, user, "correct horse battery");
 }
 
 static char *create_room(const pgt_mx_login *u, const char *body)
