@@ -15,6 +15,7 @@
 #include "server-core/hs_accounts.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_server.h"
+#include "bench/bench_support.h"
 
 #define USERS 500
 #define ROOMS 1000
@@ -23,45 +24,13 @@
 static hs_server srv;
 static char auth_header[200];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static json_t *request(const char *method, const char *target, const char *body)
-{
-    hs_kv headers[2] = {{"Authorization", auth_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = (const uint8_t *)body,
-                      .body_len = body ? strlen(body) : 0, .remote_addr = "127.0.0.1"};
-    hs_response resp = {0};
-    if (hs_request_parse_target(&req, target) != 0) abort();
-    hs_router_dispatch(srv.client_router, &req, &resp);
-    hs_request_clear(&req);
-    json_t *j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    if (!j) {
-        fprintf(stderr, "%s %s: %d %.*s\n", method, target, resp.status, (int)resp.body_len, resp.body);
-        exit(1);
-    }
-    hs_response_clear(&resp);
-    return j;
-}
-
 /* Runs the request ROUNDS times; prints the mean and checks the size of `key`. */
 static void timed(const char *label, const char *method, const char *target, const char *body, const char *key,
                   size_t want)
 {
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int i = 0; i < ROUNDS; i++) {
-        json_t *j = request(method, target, body);
+        json_t *j = bs_request(&srv, auth_header, method, target, body, body ? strlen(body) : 0);
         size_t got = json_array_size(json_object_get(j, key));
         if (got != want) {
             fprintf(stderr, "%s: %zu entries, want %zu\n", label, got, want);
@@ -69,36 +38,27 @@ static void timed(const char *label, const char *method, const char *target, con
         }
         json_decref(j);
     }
-    printf("%-52s %8.2f ms/request\n", label, (now_s() - t0) * 1e3 / ROUNDS);
+    printf("%-52s %8.2f ms/request\n", label, (bs_now_s() - t0) * 1e3 / ROUNDS);
 }
 
 int main(void)
 {
-    char dir[] = "/tmp/bench_hs_directory.XXXXXX", err[1024];
+    char dir[] = "/tmp/bench_hs_directory.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "bench.test");
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
-        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return 1;
-    }
+    bs_config(&cfg);
+    if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
     static char users[USERS][HS_STORE_ID_MAX];
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int i = 0; i < USERS; i++) {
         char lp[32];
         snprintf(lp, sizeof lp, "user%03d", i);
         /* No password: argon2id per user would dominate the setup. */
-        if (hs_accounts_register(srv.store, cfg.server_name, lp, NULL, false, wall_ms(), users[i]) != HS_ACCOUNTS_OK)
+        if (hs_accounts_register(srv.store, cfg.server_name, lp, NULL, false, bs_wall_ms(), users[i]) != HS_ACCOUNTS_OK)
             return 1;
     }
     hs_accounts_session s;
-    if (hs_accounts_login(srv.store, users[0], NULL, "bench", "127.0.0.1", wall_ms(), &s) != HS_ACCOUNTS_OK) return 1;
+    if (hs_accounts_login(srv.store, users[0], NULL, "bench", "127.0.0.1", bs_wall_ms(), &s) != HS_ACCOUNTS_OK) return 1;
     snprintf(auth_header, sizeof auth_header, "Bearer %s", s.access_token);
     hs_room_engine e = {srv.store, cfg.server_name, &srv.signing_key, cfg.default_room_version, srv.notifier};
     for (int i = 0; i < ROOMS; i++) {
@@ -109,19 +69,19 @@ int main(void)
         json_t *req = json_loads(body, 0, NULL);
         hs_room_result res;
         char *room_id = NULL;
-        if (hs_room_create(&e, users[i % USERS], req, wall_ms(), &room_id, &res) != HS_ROOM_OK) {
+        if (hs_room_create(&e, users[i % USERS], req, bs_wall_ms(), &room_id, &res) != HS_ROOM_OK) {
             fprintf(stderr, "createRoom: %s\n", res.msg);
             return 1;
         }
         /* Two more members per room, so rooms differ little in size (a realistic sort). */
         for (int k = 1; k <= 2; k++)
             if (hs_room_membership(&e, room_id, users[(i + 37 * k) % USERS], users[(i + 37 * k) % USERS], "join",
-                                   wall_ms(), NULL, &res) != HS_ROOM_OK)
+                                   bs_wall_ms(), NULL, &res) != HS_ROOM_OK)
                 return 1;
         json_decref(req);
         free(room_id);
     }
-    printf("setup: %d users, %d public rooms (3 members each) in %.1f s\n", USERS, ROOMS, now_s() - t0);
+    printf("setup: %d users, %d public rooms (3 members each) in %.1f s\n", USERS, ROOMS, bs_now_s() - t0);
 
     timed("GET /publicRooms?limit=20", "GET", "/_matrix/client/v3/publicRooms?limit=20", NULL, "chunk", 20);
     timed("POST /publicRooms search 'room 0042'", "POST", "/_matrix/client/v3/publicRooms",
@@ -130,8 +90,5 @@ int main(void)
           "{\"search_term\":\"user042\"}", "results", 1);
     timed("POST /user_directory/search 'user' (limit 10 of 500)", "POST", "/_matrix/client/v3/user_directory/search",
           "{\"search_term\":\"user\"}", "results", 10);
-    hs_server_close(&srv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bs_server_close(&srv, dir);
 }

@@ -14,6 +14,7 @@
 
 #include "server-core/hs_accounts.h"
 #include "server-core/hs_server.h"
+#include "bench/bench_support.h"
 #include "server-core/hs_signing.h"
 
 #define USERS 200
@@ -22,39 +23,13 @@
 
 static hs_server srv;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *request(const char *token, const char *method, const char *target, json_t *body)
 {
     char auth[200];
     snprintf(auth, sizeof auth, "Bearer %s", token);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    hs_kv headers[2] = {{"Authorization", auth}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = method, .headers = headers, .n_headers = 2, .body = (const uint8_t *)text,
-                      .body_len = text ? strlen(text) : 0, .remote_addr = "127.0.0.1"};
-    hs_response resp = {0};
-    if (hs_request_parse_target(&req, target) != 0) abort();
-    hs_router_dispatch(srv.client_router, &req, &resp);
-    hs_request_clear(&req);
+    json_t *j = bs_request(&srv, auth, method, target, text, text ? strlen(text) : 0);
     free(text);
-    json_t *j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    if (!j) {
-        fprintf(stderr, "%s %s: %d %.*s\n", method, target, resp.status, (int)resp.body_len, resp.body);
-        exit(1);
-    }
-    hs_response_clear(&resp);
     return j;
 }
 
@@ -90,33 +65,24 @@ static size_t entries(json_t *j, const char *field)
 
 int main(void)
 {
-    char dir[] = "/tmp/bench_hs_keys.XXXXXX", err[1024];
+    char dir[] = "/tmp/bench_hs_keys.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "bench.test");
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
-        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return 1;
-    }
+    bs_config(&cfg);
+    if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
     static hs_accounts_session s[USERS];
     static json_t *bodies[USERS];
     for (int i = 0; i < USERS; i++) {
         char lp[32], uid[HS_STORE_ID_MAX];
         snprintf(lp, sizeof lp, "user%03d", i);
         /* No password: argon2id per user would dominate the setup. */
-        if (hs_accounts_register(srv.store, cfg.server_name, lp, NULL, false, wall_ms(), uid) != HS_ACCOUNTS_OK ||
-            hs_accounts_login(srv.store, uid, NULL, "bench", "127.0.0.1", wall_ms(), &s[i]) != HS_ACCOUNTS_OK)
+        if (hs_accounts_register(srv.store, cfg.server_name, lp, NULL, false, bs_wall_ms(), uid) != HS_ACCOUNTS_OK ||
+            hs_accounts_login(srv.store, uid, NULL, "bench", "127.0.0.1", bs_wall_ms(), &s[i]) != HS_ACCOUNTS_OK)
             return 1;
         bodies[i] = upload_body(&s[i]);
     }
 
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int i = 0; i < USERS; i++) {
         json_t *j = request(s[i].access_token, "POST", "/_matrix/client/v3/keys/upload", bodies[i]);
         json_int_t n = json_integer_value(
@@ -125,7 +91,7 @@ int main(void)
         json_decref(j);
         json_decref(bodies[i]);
     }
-    double dt = now_s() - t0;
+    double dt = bs_now_s() - t0;
     printf("keys/upload (device keys + %d OTKs, signature checked)  %8.0f uploads/s (%.2f ms each)\n", OTKS,
            USERS / dt, dt * 1e3 / USERS);
 
@@ -139,7 +105,7 @@ int main(void)
            *mb = json_pack("{s:o}", "messages", m);
     const char *me = s[0].access_token;
 
-    t0 = now_s();
+    t0 = bs_now_s();
     for (int r = 0; r < ROUNDS; r++) {
         json_t *j = request(me, "POST", "/_matrix/client/v3/keys/query", qb);
         if (entries(json_object_get(j, "device_keys"), s[USERS - 1].user_id) != 1 ||
@@ -148,31 +114,28 @@ int main(void)
         json_decref(j);
     }
     printf("keys/query of %d users                                %8.2f ms/request\n", USERS,
-           (now_s() - t0) * 1e3 / ROUNDS);
+           (bs_now_s() - t0) * 1e3 / ROUNDS);
 
-    t0 = now_s();
+    t0 = bs_now_s();
     for (int r = 0; r < ROUNDS; r++) {
         json_t *j = request(me, "POST", "/_matrix/client/v3/keys/claim", cb);
         if (entries(j, "one_time_keys") != USERS) return 1;
         json_decref(j);
     }
     printf("keys/claim of %d devices (one OTK each)               %8.2f ms/request\n", USERS,
-           (now_s() - t0) * 1e3 / ROUNDS);
+           (bs_now_s() - t0) * 1e3 / ROUNDS);
 
-    t0 = now_s();
+    t0 = bs_now_s();
     for (int r = 0; r < ROUNDS; r++) {
         char target[128];
         snprintf(target, sizeof target, "/_matrix/client/v3/sendToDevice/m.room.encrypted/bench%d", r);
         json_decref(request(me, "PUT", target, mb));
     }
     printf("sendToDevice to %d devices                            %8.2f ms/request\n", USERS,
-           (now_s() - t0) * 1e3 / ROUNDS);
+           (bs_now_s() - t0) * 1e3 / ROUNDS);
 
     json_decref(qb);
     json_decref(cb);
     json_decref(mb);
-    hs_server_close(&srv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bs_server_close(&srv, dir);
 }

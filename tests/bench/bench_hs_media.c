@@ -17,17 +17,11 @@
 #include "server-core/hs_push.h"
 #include "server-core/hs_push_eval.h"
 #include "server-core/hs_server.h"
+#include "bench/bench_support.h"
 
 static hs_server srv;
 static char base[128];
 static char auth[300];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 typedef struct buf {
     char *d;
@@ -79,7 +73,7 @@ static void bench_files(size_t size, int rounds)
     char *data = malloc(size);
     for (size_t i = 0; i < size; i++) data[i] = (char)(i * 2654435761u >> 13);
     char (*ids)[64] = calloc((size_t)rounds, 64);
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int r = 0; r < rounds; r++) {
         buf b = request("POST", "/_matrix/media/v3/upload?filename=bench.bin", "application/octet-stream", data, size);
         json_t *j = json_loadb(b.d, b.n, 0, NULL);
@@ -89,8 +83,8 @@ static void bench_files(size_t size, int rounds)
         json_decref(j);
         free(b.d);
     }
-    double up = now_s() - t0;
-    t0 = now_s();
+    double up = bs_now_s() - t0;
+    t0 = bs_now_s();
     for (int r = 0; r < rounds; r++) {
         char path[256];
         snprintf(path, sizeof path, "/_matrix/client/v1/media/download/%s/%s", srv.cfg.server_name, ids[r]);
@@ -101,7 +95,7 @@ static void bench_files(size_t size, int rounds)
         }
         free(b.d);
     }
-    double down = now_s() - t0;
+    double down = bs_now_s() - t0;
     double mb = (double)size * rounds / (1024.0 * 1024.0);
     printf("media %6zu KiB x %3d: upload %7.1f MB/s (%6.2f ms each), download %7.1f MB/s (%6.2f ms each)\n",
            size / 1024, rounds, mb / up, up * 1000 / rounds, mb / down, down * 1000 / rounds);
@@ -120,9 +114,9 @@ static void bench_push(const char *user_id)
         free(b.d);
     }
     int rounds = 200;
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int r = 0; r < rounds; r++) free(request("GET", "/_matrix/client/v3/pushrules/", NULL, NULL, 0).d);
-    printf("GET /pushrules/ (defaults + 20 user rules): %.3f ms each\n", (now_s() - t0) * 1000 / rounds);
+    printf("GET /pushrules/ (defaults + 20 user rules): %.3f ms each\n", (bs_now_s() - t0) * 1000 / rounds);
 
     json_t *all = hs_push_rules_for_user(srv.store, user_id);
     json_t *set = json_object_get(all, "global");
@@ -138,9 +132,9 @@ static void bench_push(const char *user_id)
         json_t *ev = json_loads(events[e], 0, NULL);
         int n = 20000;
         hs_push_result res;
-        t0 = now_s();
+        t0 = bs_now_s();
         for (int i = 0; i < n; i++) hs_push_evaluate(set, ev, &ctx, &res);
-        double us = (now_s() - t0) * 1e6 / n;
+        double us = (bs_now_s() - t0) * 1e6 / n;
         printf("hs_push_evaluate, %s: %.2f us each (%.0f/s)\n", labels[e], us, 1e6 / us);
         json_decref(ev);
     }
@@ -152,19 +146,10 @@ int main(void)
     char dir[] = "/tmp/bench_hs_media.XXXXXX", err[1024];
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "bench.test");
+    bs_config(&cfg);
     cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
     snprintf(cfg.media_path, sizeof cfg.media_path, "%s/media", dir);
-    hs_signing_key key;
-    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
-        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return 1;
-    }
+    if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
     hs_httpd_config c = {.name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 4, .max_connections = 64,
                          .max_body_bytes = 1 << 20, .upload_prefix = HS_MEDIA_UPLOAD_PREFIX,
                          .upload_max_body_bytes = cfg.media_max_upload_bytes, .router = srv.client_router};
@@ -189,8 +174,5 @@ int main(void)
     bench_files(16 * 1024 * 1024, 8);
     bench_push(user_id);
 
-    hs_server_close(&srv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bs_server_close(&srv, dir);
 }

@@ -15,6 +15,7 @@
 #include "server-core/hs_accounts.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_server.h"
+#include "bench/bench_support.h"
 
 #define ROOMS 10
 #define MESSAGES 10000
@@ -25,39 +26,13 @@
 static hs_server srv;
 static char auth_header[200];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *search(const char *criteria, const char *next_batch)
 {
     char body[1024], target[256];
     snprintf(body, sizeof body, "{\"search_categories\":{\"room_events\":{%s}}}", criteria);
     snprintf(target, sizeof target, "/_matrix/client/v3/search%s%s", next_batch ? "?next_batch=" : "",
              next_batch ? next_batch : "");
-    hs_kv headers[2] = {{"Authorization", auth_header}, {"Content-Type", "application/json"}};
-    hs_request req = {.method = "POST", .headers = headers, .n_headers = 2, .body = (const uint8_t *)body,
-                      .body_len = strlen(body), .remote_addr = "127.0.0.1"};
-    hs_response resp = {0};
-    if (hs_request_parse_target(&req, target) != 0) abort();
-    hs_router_dispatch(srv.client_router, &req, &resp);
-    hs_request_clear(&req);
-    json_t *j = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-    if (!j) {
-        fprintf(stderr, "search %s: %d %.*s\n", criteria, resp.status, (int)resp.body_len, resp.body);
-        exit(1);
-    }
-    hs_response_clear(&resp);
+    json_t *j = bs_request(&srv, auth_header, "POST", target, body, strlen(body));
     json_t *re = json_incref(json_object_get(json_object_get(j, "search_categories"), "room_events"));
     json_decref(j);
     return re;
@@ -75,20 +50,20 @@ static void check(const char *label, json_t *re, long long count, size_t results
 
 static void timed(const char *label, const char *criteria, const char *next_batch, long long count, size_t results)
 {
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int i = 0; i < ROUNDS; i++) {
         json_t *re = search(criteria, next_batch);
         check(label, re, count, results);
         json_decref(re);
     }
-    printf("%-56s %8.2f ms/request\n", label, (now_s() - t0) * 1e3 / ROUNDS);
+    printf("%-56s %8.2f ms/request\n", label, (bs_now_s() - t0) * 1e3 / ROUNDS);
 }
 
 static int send_text(const hs_room_engine *e, const char *room, const char *sender, const char *text)
 {
     json_t *c = json_pack("{ss ss}", "msgtype", "m.text", "body", text);
     hs_room_result res;
-    hs_room_status st = hs_room_send(e, room, sender, "m.room.message", NULL, c, NULL, wall_ms(), NULL, &res);
+    hs_room_status st = hs_room_send(e, room, sender, "m.room.message", NULL, c, NULL, bs_wall_ms(), NULL, &res);
     json_decref(c);
     if (st != HS_ROOM_OK) fprintf(stderr, "send: %s\n", res.msg);
     return st == HS_ROOM_OK ? 0 : -1;
@@ -96,35 +71,26 @@ static int send_text(const hs_room_engine *e, const char *room, const char *send
 
 int main(void)
 {
-    char dir[] = "/tmp/bench_hs_search.XXXXXX", err[1024];
+    char dir[] = "/tmp/bench_hs_search.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "bench.test");
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
-        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return 1;
-    }
+    bs_config(&cfg);
+    if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
     char user[HS_STORE_ID_MAX];
-    if (hs_accounts_register(srv.store, cfg.server_name, "searcher", NULL, false, wall_ms(), user) != HS_ACCOUNTS_OK)
+    if (hs_accounts_register(srv.store, cfg.server_name, "searcher", NULL, false, bs_wall_ms(), user) != HS_ACCOUNTS_OK)
         return 1;
     hs_accounts_session s;
-    if (hs_accounts_login(srv.store, user, NULL, "bench", "127.0.0.1", wall_ms(), &s) != HS_ACCOUNTS_OK) return 1;
+    if (hs_accounts_login(srv.store, user, NULL, "bench", "127.0.0.1", bs_wall_ms(), &s) != HS_ACCOUNTS_OK) return 1;
     snprintf(auth_header, sizeof auth_header, "Bearer %s", s.access_token);
     hs_room_engine e = {srv.store, cfg.server_name, &srv.signing_key, cfg.default_room_version, srv.notifier};
     char *rooms[ROOMS];
     json_t *req = json_loads("{\"preset\":\"private_chat\"}", 0, NULL);
     for (int i = 0; i < ROOMS; i++) {
         hs_room_result res;
-        if (hs_room_create(&e, user, req, wall_ms(), &rooms[i], &res) != HS_ROOM_OK) return 1;
+        if (hs_room_create(&e, user, req, bs_wall_ms(), &rooms[i], &res) != HS_ROOM_OK) return 1;
     }
     json_decref(req);
-    double t0 = now_s();
+    double t0 = bs_now_s();
     srand(42);
     int word0 = 0;
     for (int i = 0; i < MESSAGES; i++) {
@@ -134,19 +100,19 @@ int main(void)
         snprintf(text, sizeof text, "w%03d w%03d w%03d%s", a, b, c, i % (MESSAGES / RARE) == 7 ? " zebra" : "");
         if (send_text(&e, rooms[i % ROOMS], user, text) != 0) return 1;
     }
-    printf("setup: %d rooms, %d messages in %.1f s\n", ROOMS, MESSAGES, now_s() - t0);
+    printf("setup: %d rooms, %d messages in %.1f s\n", ROOMS, MESSAGES, bs_now_s() - t0);
 
-    t0 = now_s();
+    t0 = bs_now_s();
     json_t *re = search("\"search_term\":\"zebra\"", NULL);
     check("first search", re, RARE, RARE);
     json_decref(re);
-    printf("%-56s %8.2f ms\n", "first search (indexes every message)", (now_s() - t0) * 1e3);
+    printf("%-56s %8.2f ms\n", "first search (indexes every message)", (bs_now_s() - t0) * 1e3);
     if (send_text(&e, rooms[0], user, "one more zebra") != 0) return 1;
-    t0 = now_s();
+    t0 = bs_now_s();
     re = search("\"search_term\":\"zebra\"", NULL);
     check("after one more message", re, RARE + 1, RARE + 1);
     json_decref(re);
-    printf("%-56s %8.2f ms\n", "search after one new message (incremental index)", (now_s() - t0) * 1e3);
+    printf("%-56s %8.2f ms\n", "search after one new message (incremental index)", (bs_now_s() - t0) * 1e3);
 
     timed("rare word, rank (6 hits)", "\"search_term\":\"zebra\"", NULL, RARE + 1, RARE + 1);
     timed("common word w000, rank, first 10", "\"search_term\":\"w000\"", NULL, word0, 10);
@@ -160,8 +126,5 @@ int main(void)
           word0, 10);
     timed("two words, one a prefix ('zebra w00'), rank", "\"search_term\":\"zebra w00\"", NULL, RARE, RARE);
     for (int i = 0; i < ROOMS; i++) free(rooms[i]);
-    hs_server_close(&srv);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bs_server_close(&srv, dir);
 }

@@ -16,6 +16,7 @@
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_server.h"
+#include "bench/bench_support.h"
 
 #define MESSAGES 300
 #define ROOMS 100
@@ -24,20 +25,6 @@
 
 static hs_server srv;
 static char base[64];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 typedef struct buf {
     char *p;
@@ -89,11 +76,11 @@ static json_t *call(CURL *c, const char *token, const char *method, const char *
 
 static void login(const char *localpart, char user_id[HS_STORE_ID_MAX], char token[256])
 {
-    if (hs_accounts_register(srv.store, srv.cfg.server_name, localpart, NULL, false, wall_ms(), user_id) !=
+    if (hs_accounts_register(srv.store, srv.cfg.server_name, localpart, NULL, false, bs_wall_ms(), user_id) !=
         HS_ACCOUNTS_OK)
         exit(1);
     hs_accounts_session s;
-    if (hs_accounts_login(srv.store, user_id, NULL, "bench", "127.0.0.1", wall_ms(), &s) != HS_ACCOUNTS_OK) exit(1);
+    if (hs_accounts_login(srv.store, user_id, NULL, "bench", "127.0.0.1", bs_wall_ms(), &s) != HS_ACCOUNTS_OK) exit(1);
     snprintf(token, 256, "%s", s.access_token);
 }
 
@@ -129,7 +116,7 @@ static void *receiver(void *arg)
         pthread_cond_broadcast(&cv);
         pthread_mutex_unlock(&mu);
         json_t *j = call(c, recv_token, "GET", path, NULL);
-        double t = now_s();
+        double t = bs_now_s();
         json_t *tl = json_object_get(
             json_object_get(json_object_get(json_object_get(json_object_get(j, "rooms"), "join"), room_id), "timeline"),
             "events");
@@ -159,17 +146,8 @@ int main(void)
     char dir[] = "/tmp/bench_hs_sync.XXXXXX", err[1024];
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "bench.test");
-    cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    if (hs_signing_key_generate(&key) != 0 || hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err) != 0 ||
-        hs_server_open(&srv, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return 1;
-    }
+    bs_config(&cfg);
+    if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
     hs_httpd_config hc = {.name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads,
                           .max_connections = 64, .max_body_bytes = 1 << 20, .router = srv.client_router,
                           .metrics = srv.metrics};
@@ -209,7 +187,7 @@ int main(void)
             nanosleep(&ts, NULL);
         }
         snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/send/m.room.message/b%d", r, i);
-        double t0 = now_s();
+        double t0 = bs_now_s();
         json_decref(call(c, send_token, "PUT", path, "{\"msgtype\":\"m.text\",\"body\":\"ping\"}"));
         pthread_mutex_lock(&mu);
         while (received <= i) pthread_cond_wait(&cv, &mu);
@@ -223,17 +201,17 @@ int main(void)
 
     /* initial and empty incremental sync for a user in ROOMS rooms */
     hs_room_engine e = {srv.store, cfg.server_name, &srv.signing_key, cfg.default_room_version, srv.notifier};
-    double t0 = now_s();
+    double t0 = bs_now_s();
     for (int i = 0; i < ROOMS; i++) {
         json_t *req = json_pack("{ss}", "preset", "public_chat");
         hs_room_result res;
         char *rid = NULL;
-        if (hs_room_create(&e, alice, req, wall_ms(), &rid, &res) != HS_ROOM_OK ||
-            hs_room_membership(&e, rid, bob, bob, "join", wall_ms(), NULL, &res) != HS_ROOM_OK)
+        if (hs_room_create(&e, alice, req, bs_wall_ms(), &rid, &res) != HS_ROOM_OK ||
+            hs_room_membership(&e, rid, bob, bob, "join", bs_wall_ms(), NULL, &res) != HS_ROOM_OK)
             return 1;
         for (int k = 0; k < EVENTS; k++) {
             json_t *content = json_pack("{ssss}", "msgtype", "m.text", "body", "hello");
-            if (hs_room_send(&e, rid, k % 2 ? alice : bob, "m.room.message", NULL, content, NULL, wall_ms(), NULL,
+            if (hs_room_send(&e, rid, k % 2 ? alice : bob, "m.room.message", NULL, content, NULL, bs_wall_ms(), NULL,
                              &res) != HS_ROOM_OK)
                 return 1;
             json_decref(content);
@@ -241,8 +219,8 @@ int main(void)
         json_decref(req);
         free(rid);
     }
-    printf("setup: %d more rooms of %d messages in %.1f s\n", ROOMS, EVENTS, now_s() - t0);
-    t0 = now_s();
+    printf("setup: %d more rooms of %d messages in %.1f s\n", ROOMS, EVENTS, bs_now_s() - t0);
+    t0 = bs_now_s();
     char token[256] = "";
     for (int i = 0; i < ROUNDS; i++) {
         j = call(c, recv_token, "GET", "/_matrix/client/v3/sync", NULL);
@@ -255,21 +233,18 @@ int main(void)
         json_decref(j);
     }
     printf("initial /sync, %d joined rooms (timeline limit 10):     %8.2f ms\n", ROOMS + 1,
-           (now_s() - t0) * 1e3 / ROUNDS);
+           (bs_now_s() - t0) * 1e3 / ROUNDS);
     char e2[256];
     snprintf(path, sizeof path, "/_matrix/client/v3/sync?timeout=0&since=%s", enc(token, e2, sizeof e2));
-    t0 = now_s();
+    t0 = bs_now_s();
     for (int i = 0; i < ROUNDS * 10; i++) {
         j = call(c, recv_token, "GET", path, NULL);
         if (json_object_size(json_object_get(json_object_get(j, "rooms"), "join")) != 0) return 1;
         json_decref(j);
     }
     printf("incremental /sync with nothing new, %d joined rooms:      %8.2f ms\n", ROOMS + 1,
-           (now_s() - t0) * 1e3 / (ROUNDS * 10));
+           (bs_now_s() - t0) * 1e3 / (ROUNDS * 10));
     curl_easy_cleanup(c);
-    hs_server_close(&srv);
     curl_global_cleanup();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bs_server_close(&srv, dir);
 }
