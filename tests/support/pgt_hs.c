@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "server-core/hs_api_media.h"
 #include "support/pgt.h"
 
 static void boot(pgt_hs *h)
@@ -14,6 +15,7 @@ static void boot(pgt_hs *h)
     hs_httpd_config c = {
         .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = h->cfg.threads, .max_connections = 64,
         .max_body_bytes = h->listener_max_body ? h->listener_max_body : h->cfg.max_request_body_bytes,
+        .upload_prefix = HS_MEDIA_UPLOAD_PREFIX, .upload_max_body_bytes = h->cfg.media_max_upload_bytes,
         .router = h->srv.client_router, .metrics = h->srv.metrics,
     };
     h->srv.client = hs_httpd_start(&c, err, sizeof err);
@@ -33,6 +35,7 @@ void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *c
     h->cfg.rate_limits_enabled = false;
     snprintf(h->cfg.database_path, sizeof h->cfg.database_path, "%s/hs.db", h->dir);
     snprintf(h->cfg.signing_key_path, sizeof h->cfg.signing_key_path, "%s/signing.key", h->dir);
+    snprintf(h->cfg.media_path, sizeof h->cfg.media_path, "%s/media", h->dir);
     hs_signing_key key;
     cr_assert_eq(hs_signing_key_generate(&key), 0);
     cr_assert_eq(hs_signing_key_save(h->cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);

@@ -1,6 +1,7 @@
-/* pgt_hs: a real hs_server inside the test process — fresh data directory, generated
- * signing key, the client listener on an ephemeral loopback port, registration open and
- * rate limits off — for endpoint tests that talk to it over HTTP with pgt_mx_call; and a
+/* pgt_hs: a real hs_server inside the test process — fresh data directory (database,
+ * signing key and media files inside it), the client listener on an ephemeral loopback
+ * port with media uploads allowed up to cfg.media_max_upload_bytes as `serve` does,
+ * registration open and rate limits off — for endpoint tests that talk to it over HTTP with pgt_mx_call; and a
  * bare store on a fresh data directory for storage tests. Helpers fail the current
  * Criterion test on error instead of returning one. */
 #ifndef PGT_HS_H

@@ -21,54 +21,28 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_media.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
 #define JSON_BODY_LIMIT 2048
 #define UPLOAD_LIMIT 8192
 
-static char *dir;
-static hs_server srv;
-static hs_config cfg;
-static char base[128];
-static char err[1024];
+static pgt_hs hs;
 
-static void boot(void)
+static void upload_limit(hs_config *c)
 {
-    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 64,
-        .max_body_bytes = JSON_BODY_LIMIT, .upload_prefix = HS_MEDIA_UPLOAD_PREFIX,
-        .upload_max_body_bytes = cfg.media_max_upload_bytes, .router = srv.client_router, .metrics = srv.metrics,
-    };
-    srv.client = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.client, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    c->media_max_upload_bytes = UPLOAD_LIMIT;
 }
 
 static void start(void)
 {
-    dir = pgt_tmpdir();
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "example.test");
-    cfg.threads = 2;
-    cfg.shutdown_grace_seconds = 5;
-    cfg.registration_enabled = true;
-    cfg.rate_limits_enabled = false;
-    cfg.media_max_upload_bytes = UPLOAD_LIMIT;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    snprintf(cfg.media_path, sizeof cfg.media_path, "%s/media", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
-    boot();
+    hs.listener_max_body = JSON_BODY_LIMIT;
+    pgt_hs_start(&hs, "example.test", upload_limit);
 }
 
 static void stop(void)
 {
-    hs_server_close(&srv);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_hs_stop(&hs);
 }
 
 TestSuite(hs_media_api, .init = start, .fini = stop, .timeout = 120);
@@ -77,7 +51,7 @@ TestSuite(hs_media_api, .init = start, .fini = stop, .timeout = 120);
 
 static pgt_mx_login reg(const char *user)
 {
-    return pgt_mx_must_register(base, user, "correct horse battery");
+    return pgt_mx_must_register(hs.base, user, "correct horse battery");
 }
 
 /* Where curl appends one stream (body or headers) of a pgt_http. */
@@ -108,7 +82,7 @@ static pgt_http raw(const char *method, const char *token, const char *type, con
                     const char *fmt, ...)
 {
     char url[2048], auth[512], ct[300];
-    int o = snprintf(url, sizeof url, "%s", base);
+    int o = snprintf(url, sizeof url, "%s", hs.base);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(url + o, sizeof url - (size_t)o, fmt, ap);
@@ -320,9 +294,9 @@ Test(hs_media_api, legacy_downloads_can_be_turned_off)
 {
     pgt_mx_login a = reg("alice");
     char *id = upload(&a, "text/plain", "hello", 5, NULL);
-    hs_server_close(&srv);
-    cfg.media_unauthenticated_download = false;
-    boot();
+    hs_server_close(&hs.srv);
+    hs.cfg.media_unauthenticated_download = false;
+    pgt_hs_reopen(&hs);
     pgt_http r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s", id);
     expect_errcode(&r, 404, "M_NOT_FOUND");
     r = raw("GET", a.token, NULL, NULL, 0, "/_matrix/client/v1/media/download/example.test/%s", id);
@@ -370,12 +344,12 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     r = raw("PUT", b.token, "text/plain", "bob's", 5, "/_matrix/media/v3/upload/example.test/%s", id);
     expect_errcode(&r, 403, "M_FORBIDDEN");
     /* While one upload holds the claim, another PUT cannot write the file. */
-    cr_assert_eq(hs_store_media_claim(srv.store, id, a.user_id), 0);
+    cr_assert_eq(hs_store_media_claim(hs.srv.store, id, a.user_id), 0);
     r = raw("PUT", a.token, "text/plain", "racing", 6, "/_matrix/media/v3/upload/example.test/%s", id);
     expect_errcode(&r, 409, "M_CANNOT_OVERWRITE_MEDIA");
     r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/%s?timeout_ms=0", id);
     expect_errcode(&r, 504, "M_NOT_YET_UPLOADED");
-    cr_assert_eq(hs_store_media_unclaim(srv.store, id), 0);
+    cr_assert_eq(hs_store_media_unclaim(hs.srv.store, id), 0);
     r = raw("PUT", a.token, "text/plain", "alice's", 7, "/_matrix/media/v3/upload/example.test/%s?filename=a.txt", id);
     cr_assert_eq(r.status, 200, "%s", r.body);
     pgt_http_free(&r);
@@ -398,7 +372,7 @@ Test(hs_media_api, reserved_ids_take_one_upload_from_their_owner)
     r = raw("POST", b.token, NULL, NULL, 0, "/_matrix/media/v1/create");
     expect_errcode(&r, 429, "M_LIMIT_EXCEEDED");
     /* A day later the unused reservations have lapsed and are forgotten. */
-    cr_assert_eq(hs_store_media_forget_expired(srv.store, wall_ms_plus_day()), HS_MEDIA_MAX_PENDING);
+    cr_assert_eq(hs_store_media_forget_expired(hs.srv.store, wall_ms_plus_day()), HS_MEDIA_MAX_PENDING);
     r = raw("POST", b.token, NULL, NULL, 0, "/_matrix/media/v1/create");
     cr_assert_eq(r.status, 200, "%s", r.body);
     pgt_http_free(&r);
@@ -471,14 +445,14 @@ Test(hs_media_api, a_download_waits_for_the_upload_of_a_reserved_id)
     bg_start(&g, id, 60000);
     usleep(300 * 1000);
     long t0 = pgt_now_ms();
-    hs_server_close(&srv);
+    hs_server_close(&hs.srv);
     long close_ms = pgt_now_ms() - t0;
     pthread_join(g.thread, NULL);
     cr_assert_lt(close_ms, 3000, "close took %ld ms", close_ms);
     cr_assert_eq(g.r.status, 504, "%ld %s", g.r.status, g.r.body);
     pgt_http_free(&g.r);
     free(id);
-    boot();
+    pgt_hs_reopen(&hs);
 }
 
 Test(hs_media_api, files_survive_a_restart)
@@ -487,8 +461,8 @@ Test(hs_media_api, files_survive_a_restart)
     uint8_t data[4096];
     fill(data, sizeof data, 99);
     char *id = upload(&a, "audio/ogg", data, sizeof data, "?filename=song.ogg");
-    hs_server_close(&srv);
-    boot();
+    hs_server_close(&hs.srv);
+    pgt_hs_reopen(&hs);
     pgt_http r = raw("GET", a.token, NULL, NULL, 0, "/_matrix/client/v1/media/download/example.test/%s", id);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(r.body_len, sizeof data);

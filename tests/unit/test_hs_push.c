@@ -16,15 +16,10 @@
 
 static pgt_hs hs;
 
-static void media_in_data_dir(hs_config *c)
-{
-    snprintf(c->media_path, sizeof c->media_path, "%s/media", hs.dir);
-}
-
 static void start(void)
 {
     hs.listener_max_body = 1 << 20;
-    pgt_hs_start(&hs, "example.test", media_in_data_dir);
+    pgt_hs_start(&hs, "example.test", NULL);
 }
 
 static void stop(void)
