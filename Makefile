@@ -98,8 +98,10 @@ check-layers:
 unit: $(TEST_DIR)/unit-tests
 	$(TEST_ENV) $(TEST_DIR)/unit-tests --jobs 2 --short-filename
 
+# Integration tests start several real processes (nodes, servers): they run in a network
+# namespace of their own (scripts/in-netns.sh).
 integration: $(TEST_DIR)/integration-tests $(TEST_DIR)/pinegate
-	$(TEST_ENV) $(TEST_DIR)/integration-tests --jobs 1 --short-filename
+	$(TEST_ENV) scripts/in-netns.sh $(TEST_DIR)/integration-tests --jobs 1 --short-filename
 
 # Real matrix-js-sdk clients (tests/js, installed by make deps) against real servers.
 clients: $(TEST_DIR)/pinegate

@@ -434,6 +434,23 @@ static void add_cors(hs_response *resp)
     hs_response_header(resp, "Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization, Date");
 }
 
+/* The route for `method` on the split path, or NULL; collects the methods the path does
+ * answer to in `allow` (for 405). */
+static route *find(hs_router *r, const seg *segs, size_t n, hs_request *req, const char *method, char *allow,
+                   size_t allow_cap)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        route *rt = &r->routes[i];
+        if (!match(rt, segs, n, req, false)) continue;
+        if (strcmp(rt->method, method) == 0) return rt;
+        if (!strstr(allow, rt->method)) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", rt->method);
+        }
+    }
+    return NULL;
+}
+
 void hs_router_dispatch(hs_router *r, hs_request *req, hs_response *resp)
 {
     seg segs[MAX_SEGMENTS + 1];
@@ -454,21 +471,14 @@ void hs_router_dispatch(hs_router *r, hs_request *req, hs_response *resp)
         p = slash + 1;
     }
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-    route *hit = NULL;
     char allow[128] = "";
-    if (!too_deep) {
-        for (size_t i = 0; i < r->n; i++) {
-            route *rt = &r->routes[i];
-            if (!match(rt, segs, n, req, false)) continue;
-            if (strcmp(rt->method, method) == 0) {
-                hit = rt;
-                break;
-            }
-            if (!strstr(allow, rt->method)) {
-                size_t used = strlen(allow);
-                snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", rt->method);
-            }
-        }
+    route *hit = too_deep ? NULL : find(r, segs, n, req, method, allow, sizeof allow);
+    /* A trailing slash is an empty last segment. Clients send ".../state/{type}/" for the
+     * empty state key (matrix-js-sdk does) and Synapse serves it as the path without the
+     * slash; do the same when nothing matches the path as written. */
+    if (!hit && !allow[0] && !too_deep && n > 1 && segs[n - 1].n == 0) {
+        n--;
+        hit = find(r, segs, n, req, method, allow, sizeof allow);
     }
     if (hit) {
         req->route = hit->pattern;

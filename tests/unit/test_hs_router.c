@@ -92,6 +92,24 @@ Test(hs_router, non_utf8_paths_and_long_messages_still_get_json_errors)
     hs_router_free(r);
 }
 
+Test(hs_router, a_trailing_slash_falls_back_to_the_path_without_it)
+{
+    hs_router *r = hs_router_new((hs_router_options){.cors = false});
+    cr_assert_eq(hs_router_add(r, "PUT", "/_matrix/client/v3/rooms/{roomId}/state/{eventType}", echo, NULL), 0);
+    cr_assert_eq(hs_router_add(r, "PUT", "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}", echo, NULL),
+                 0);
+    json_t *j = run(r, "PUT", "/_matrix/client/v3/rooms/%21a%3Ab/state/m.room.name/", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "eventType")), "m.room.name");
+    cr_assert_null(json_object_get(j, "stateKey"), "the empty state key is the route without one");
+    json_decref(j);
+    j = run(r, "PUT", "/_matrix/client/v3/rooms/%21a%3Ab/state/m.room.member/%40u%3Ab", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "stateKey")), "@u:b");
+    json_decref(j);
+    json_decref(run(r, "GET", "/_matrix/client/v3/rooms/%21a%3Ab/state/m.room.name/", 405));
+    json_decref(run(r, "PUT", "/_matrix/client/v3/rooms/%21a%3Ab/state//", 404));
+    hs_router_free(r);
+}
+
 Test(hs_router, head_is_served_by_get)
 {
     hs_router *r = router(false);

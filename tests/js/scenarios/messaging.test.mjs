@@ -43,6 +43,18 @@ test("invite, join and a conversation both ways", async () => {
     await waitForEvent(alice, roomId, isText("hi alice"), "bob's reply at alice");
 });
 
+test("a new name and topic show up at the other side", async () => {
+    await alice.setRoomName(roomId, "Renamed chat");
+    await alice.setRoomTopic(roomId, "now about pinecones");
+    await waitForRoom(bob, roomId, (r) => r.name === "Renamed chat", "the new name at bob");
+    await waitForRoom(
+        bob,
+        roomId,
+        (r) => r.currentState.getStateEvents("m.room.topic", "")?.getContent().topic === "now about pinecones",
+        "the new topic at bob",
+    );
+});
+
 test("an edit and a reaction reach the other side as relations", async () => {
     const { event_id: orig } = await alice.sendTextMessage(roomId, "teh typo");
     await waitForEvent(bob, roomId, isText("teh typo"), "the original");
@@ -116,17 +128,68 @@ test("typing notifications and read receipts", async () => {
     );
 });
 
-test("scrollback pages through history older than the initial sync", async () => {
+test("scrollback pages through 200 messages older than the initial sync", async () => {
     const { room_id } = await alice.createRoom({ preset: "public_chat", name: "history" });
-    for (let i = 0; i < 45; i++) await alice.sendTextMessage(room_id, `old message ${i}`);
+    const N = 200;
+    for (let i = 0; i < N; i++) await alice.sendTextMessage(room_id, `old message ${i}`);
     const late = clientFor(srv.baseUrl, await registerUser(srv.baseUrl, "latecomer"));
     await late.joinRoom(room_id);
     await startSyncing(late, { initialSyncLimit: 10 });
     const room = await waitForRoom(late, room_id, (r) => r.getMyMembership() === "join", "the latecomer's room");
     const seen = () => room.getLiveTimeline().getEvents().filter((e) => e.getType() === "m.room.message").length;
-    assert.ok(seen() < 45, "the initial sync is limited");
-    for (let i = 0; i < 10 && seen() < 45; i++) await late.scrollback(room, 20);
+    assert.ok(seen() < N, "the initial sync is limited");
+    for (let i = 0; i < 30 && seen() < N; i++) await late.scrollback(room, 30);
     const bodies = room.getLiveTimeline().getEvents().filter((e) => e.getType() === "m.room.message").map((e) => e.getContent().body);
-    assert.deepEqual(bodies, Array.from({ length: 45 }, (_, i) => `old message ${i}`), "every message once, in order");
+    assert.deepEqual(bodies, Array.from({ length: N }, (_, i) => `old message ${i}`), "every message once, in order");
     late.stopClient();
+});
+
+test("a client that restarts resumes from its sync token without loss or duplicates", async () => {
+    const account = await registerUser(srv.baseUrl, "roamer");
+    let c = clientFor(srv.baseUrl, account);
+    await alice.invite(roomId, account.userId);
+    await c.joinRoom(roomId);
+    await startSyncing(c);
+    await waitForRoom(c, roomId, (r) => r.getMyMembership() === "join", "the roamer's room");
+    const token = c.store.getSyncToken();
+    assert.ok(token, "the SDK holds a sync token");
+    c.stopClient();
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push((await alice.sendTextMessage(roomId, `while away ${i}`)).event_id);
+
+    c = clientFor(srv.baseUrl, account);
+    const resumed = await c.http.authedRequest("GET", "/sync", { since: token, timeout: "0" });
+    const timeline = resumed.rooms.join[roomId].timeline;
+    const got = timeline.events.filter((e) => e.type === "m.room.message").map((e) => e.event_id);
+    assert.deepEqual(got, sent, "exactly the missed messages, in order");
+    assert.equal(timeline.limited, false);
+    const after = await c.http.authedRequest("GET", "/sync", { since: resumed.next_batch, timeout: "0" });
+    const again = after.rooms?.join?.[roomId]?.timeline?.events ?? [];
+    assert.equal(again.filter((e) => sent.includes(e.event_id)).length, 0, "nothing delivered twice");
+});
+
+test("the spec's errors: bad token, banned user, oversized event, unknown room", async () => {
+    const bad = clientFor(srv.baseUrl, { userId: alice.getUserId(), accessToken: "not-a-token", deviceId: "X" });
+    await assert.rejects(bad.whoami(), (e) => e.httpStatus === 401 && e.errcode === "M_UNKNOWN_TOKEN");
+
+    const mallory = clientFor(srv.baseUrl, await registerUser(srv.baseUrl, "mallory"));
+    const { room_id } = await alice.createRoom({ preset: "public_chat" });
+    await alice.ban(room_id, mallory.getUserId(), "spam");
+    await assert.rejects(mallory.joinRoom(room_id), (e) => e.httpStatus === 403 && e.errcode === "M_FORBIDDEN");
+
+    await assert.rejects(
+        alice.sendMessage(room_id, { msgtype: "m.text", body: "x".repeat(70000) }),
+        (e) => e.httpStatus === 413 && e.errcode === "M_TOO_LARGE",
+    );
+    await assert.rejects(
+        alice.joinRoom(`!doesnotexist:${srv.serverName}`),
+        (e) => e.httpStatus === 404 && e.errcode === "M_NOT_FOUND",
+    );
+});
+
+test("leaving: the other side sees it and the room moves to the leaver's left rooms", async () => {
+    await bob.leave(roomId);
+    await waitForRoom(alice, roomId, (r) => r.getMember(bob.getUserId())?.membership === "leave", "bob's leave at alice");
+    await waitForRoom(bob, roomId, (r) => r.getMyMembership() === "leave", "the leave at bob");
+    await assert.rejects(bob.sendTextMessage(roomId, "still here?"), (e) => e.httpStatus === 403);
 });
