@@ -76,6 +76,23 @@ static void join(const pgt_mx_login *u, const char *room)
     expect_ok(j, &st);
 }
 
+static void leave(const pgt_mx_login *u, const char *room)
+{
+    long st;
+    char r[512];
+    json_t *j = call("POST", u->token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r));
+    expect_ok(j, &st);
+}
+
+static void invite(const pgt_mx_login *u, const char *room, const char *user_id)
+{
+    long st;
+    char r[512], body[300];
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", user_id);
+    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/rooms/%s/invite", pgt_mx_enc(room, r, sizeof r));
+    expect_ok(j, &st);
+}
+
 static char *send_text(const pgt_mx_login *u, const char *room, const char *text)
 {
     static int txn;
@@ -672,11 +689,7 @@ Test(hs_sync, invite_join_and_leave_move_the_room_between_sections)
     pgt_mx_login a = reg("alice"), c = reg("carol");
     char *room = create_room(&a, "{\"preset\":\"private_chat\",\"name\":\"secret\"}");
     json_t *s0 = do_sync(&c, NULL, NULL);
-    long st;
-    char r[512], body[256];
-    pgt_mx_enc(room, r, sizeof r);
-    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", c.user_id);
-    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", r), &st);
+    invite(&a, room, c.user_id);
 
     json_t *s1 = do_sync(&c, next_batch(s0), NULL);
     json_t *inv = json_object_get(json_object_get(json_object_get(s1, "rooms"), "invite"), room);
@@ -707,7 +720,7 @@ Test(hs_sync, invite_join_and_leave_move_the_room_between_sections)
     cr_assert(find_type(all, "m.room.create") || find_type(timeline_events(s2, room), "m.room.create"));
 
     char *msg = send_text(&a, room, "bye?");
-    expect_ok(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", r), &st);
+    leave(&c, room);
     char *after = send_text(&a, room, "after carol left");
     json_t *s3 = do_sync(&c, next_batch(s2), NULL);
     json_t *left = json_object_get(json_object_get(json_object_get(s3, "rooms"), "leave"), room);
@@ -850,10 +863,7 @@ Test(hs_sync, key_counts_and_device_list_changes)
 
     /* carol joins: alice must fetch her devices; bob leaves: alice may forget his */
     join(&c, room);
-    long st;
-    char r[512];
-    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r)),
-              &st);
+    leave(&b, room);
     json_t *s2 = do_sync(&a, next_batch(s1), NULL);
     json_t *dl = json_object_get(s2, "device_lists");
     changed = json_object_get(dl, "changed");
@@ -923,13 +933,9 @@ Test(hs_sync, a_rejected_invite_shows_only_the_leave)
     pgt_mx_login a = reg("alice"), c = reg("carol");
     char *room = create_room(&a, "{\"preset\":\"private_chat\",\"name\":\"secret\"}");
     json_t *s0 = do_sync(&c, NULL, NULL);
-    long st;
-    char r[512], body[256];
-    pgt_mx_enc(room, r, sizeof r);
-    snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", c.user_id);
-    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", r), &st);
+    invite(&a, room, c.user_id);
     free(send_text(&a, room, "private talk"));
-    expect_ok(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", r), &st);
+    leave(&c, room);
     json_t *s1 = do_sync(&c, next_batch(s0), NULL);
     json_t *left = json_object_get(json_object_get(json_object_get(s1, "rooms"), "leave"), room);
     cr_assert_not_null(left);
