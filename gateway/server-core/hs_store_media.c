@@ -22,17 +22,24 @@ const char hs_schema_media[] =
     "CREATE TABLE pushers (user_id TEXT NOT NULL, app_id TEXT NOT NULL, pushkey TEXT NOT NULL,"
     " pusher_json TEXT NOT NULL, created_ts INTEGER NOT NULL, PRIMARY KEY (user_id, app_id, pushkey));";
 
-int hs_store_media_insert(hs_store *st, const hs_store_media *m)
+/* Binds ?1..?6 of an INSERT or UPDATE of `media`: ID, owner, type, name (NULL when
+ * empty), size and SHA-256. */
+static void bind_media(sqlite3_stmt *s, const hs_store_media *m)
 {
-    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO media (media_id, user_id, content_type, upload_name, size, sha256,"
-                                        " created_ts, unused_expires_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    if (!s) return -1;
     sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, m->content_type, -1, SQLITE_STATIC);
     if (m->upload_name[0]) sqlite3_bind_text(s, 4, m->upload_name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, m->size);
     sqlite3_bind_text(s, 6, m->sha256, -1, SQLITE_STATIC);
+}
+
+int hs_store_media_insert(hs_store *st, const hs_store_media *m)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO media (media_id, user_id, content_type, upload_name, size, sha256,"
+                                        " created_ts, unused_expires_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!s) return -1;
+    bind_media(s, m);
     sqlite3_bind_int64(s, 7, m->created_ts);
     if (m->size < 0) sqlite3_bind_int64(s, 8, m->unused_expires_ts);
     int rc = sqlite3_step(s);
@@ -72,12 +79,7 @@ int hs_store_media_complete(hs_store *st, const hs_store_media *m)
     sqlite3_stmt *s = hs_store_stmt(st, "UPDATE media SET content_type = ?3, upload_name = ?4, size = ?5, sha256 = ?6,"
                                         " unused_expires_ts = NULL WHERE media_id = ?1 AND user_id = ?2 AND size = -2");
     if (!s) return -1;
-    sqlite3_bind_text(s, 1, m->media_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, m->user_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, m->content_type, -1, SQLITE_STATIC);
-    if (m->upload_name[0]) sqlite3_bind_text(s, 4, m->upload_name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, m->size);
-    sqlite3_bind_text(s, 6, m->sha256, -1, SQLITE_STATIC);
+    bind_media(s, m);
     int rc = sqlite3_step(s);
     int changed = sqlite3_changes(hs_store_sqlite(st));
     sqlite3_finalize(s);
