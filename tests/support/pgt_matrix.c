@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,27 @@ pgt_mx_login pgt_mx_must_register(const char *base, const char *user, const char
     pgt_mx_login l;
     cr_assert_eq(pgt_mx_register(base, user, password, &l), 0, "register %s", user);
     return l;
+}
+
+char *pgt_mx_create_room(const char *base, const pgt_mx_login *u, const char *body)
+{
+    json_t *j = pgt_mx_expect(base, "POST", "/_matrix/client/v3/createRoom", u->token, body, 200);
+    char *room = strdup(json_string_value(json_object_get(j, "room_id")));
+    json_decref(j);
+    return room;
+}
+
+char *pgt_mx_send_text(const char *base, const pgt_mx_login *u, const char *room, const char *text)
+{
+    static atomic_int txn; /* tests may send from several threads */
+    char r[512], path[1024], body[1024];
+    snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/send/m.room.message/pgt%d",
+             pgt_mx_enc(room, r, sizeof r), atomic_fetch_add(&txn, 1) + 1);
+    snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
+    json_t *j = pgt_mx_expect(base, "PUT", path, u->token, body, 200);
+    char *id = strdup(json_string_value(json_object_get(j, "event_id")));
+    json_decref(j);
+    return id;
 }
 
 const char *pgt_mx_enc(const char *s, char *buf, size_t cap)

@@ -42,6 +42,15 @@ void pgt_mx_check_error(json_t *j, const long *status, long want, const char *er
 /* pgt_mx_register for tests: fails the current test if registration fails. */
 pgt_mx_login pgt_mx_must_register(const char *base, const char *user, const char *password);
 
+/* POST /createRoom with `body` (JSON text) as `u`; fails the current test unless it
+ * answers 200. Returns the new room's ID (caller frees). */
+char *pgt_mx_create_room(const char *base, const pgt_mx_login *u, const char *body);
+
+/* Sends an m.text message `text` (put into the JSON as is: no quotes or backslashes)
+ * to `room` as `u` with a transaction ID unique in this process; fails the current test
+ * unless it answers 200. Returns the event ID (caller frees). */
+char *pgt_mx_send_text(const char *base, const pgt_mx_login *u, const char *room, const char *text);
+
 /* Percent-encodes `s` for a path segment or a query value: every byte but the unreserved
  * ones (A-Z a-z 0-9 - . _ ~). Writes at most `cap` bytes into `buf` (stopping early
  * rather than cutting an escape) and returns `buf`. */

@@ -56,14 +56,7 @@ static pgt_mx_login reg(const char *user)
 
 static char *create_room(const pgt_mx_login *u, const char *body)
 {
-    long st;
-    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/createRoom");
-    char *dump = json_dumps(j, 0);
-    cr_assert_eq(st, 200, "%s", dump);
-    free(dump);
-    char *room = strdup(json_string_value(json_object_get(j, "room_id")));
-    json_decref(j);
-    return room;
+    return pgt_mx_create_room(hs.base, u, body);
 }
 
 static void join(const pgt_mx_login *u, const char *room)

@@ -66,20 +66,12 @@ static const char *fmt(const char *f, ...)
 
 static char *create_room(const pgt_mx_login *who, const char *body)
 {
-    json_t *j = call("POST", who->token, "/_matrix/client/v3/createRoom", body, 200);
-    char *id = strdup(json_string_value(json_object_get(j, "room_id")));
-    json_decref(j);
-    return id;
+    return pgt_mx_create_room(hs.base, who, body);
 }
 
 static char *send_text(const pgt_mx_login *who, const char *room, const char *text)
 {
-    static int txn;
-    json_t *j = call("PUT", who->token, fmt("/_matrix/client/v3/rooms/%s/send/m.room.message/x%d", room, ++txn),
-                     fmt("{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text), 200);
-    char *id = strdup(json_string_value(json_object_get(j, "event_id")));
-    json_decref(j);
-    return id;
+    return pgt_mx_send_text(hs.base, who, room, text);
 }
 
 /* The m.tag content of the room in an initial /sync of `who`, NULL when absent. */

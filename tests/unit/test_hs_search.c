@@ -39,22 +39,12 @@ static json_t *call(const char *method, const char *token, const char *path, con
 
 static char *create_room(const pgt_mx_login *who, const char *body)
 {
-    json_t *j = call("POST", who->token, "/_matrix/client/v3/createRoom", body, 200);
-    char *id = strdup(json_string_value(json_object_get(j, "room_id")));
-    json_decref(j);
-    return id;
+    return pgt_mx_create_room(hs.base, who, body);
 }
 
 static char *send_text(const pgt_mx_login *who, const char *room, const char *text)
 {
-    static int txn;
-    char path[512], body[512];
-    snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/send/m.room.message/s%d", room, ++txn);
-    snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
-    json_t *j = call("PUT", who->token, path, body, 200);
-    char *id = strdup(json_string_value(json_object_get(j, "event_id")));
-    json_decref(j);
-    return id;
+    return pgt_mx_send_text(hs.base, who, room, text);
 }
 
 static void join(const pgt_mx_login *who, const char *room)

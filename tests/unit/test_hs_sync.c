@@ -60,12 +60,7 @@ static pgt_mx_login reg(const char *user)
 
 static char *create_room(const pgt_mx_login *u, const char *body)
 {
-    long st;
-    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/createRoom");
-    cr_assert_eq(st, 200);
-    char *room = strdup(json_string_value(json_object_get(j, "room_id")));
-    json_decref(j);
-    return room;
+    return pgt_mx_create_room(hs.base, u, body);
 }
 
 static void join(const pgt_mx_login *u, const char *room)
@@ -95,16 +90,7 @@ static void invite(const pgt_mx_login *u, const char *room, const char *user_id)
 
 static char *send_text(const pgt_mx_login *u, const char *room, const char *text)
 {
-    static int txn;
-    long st;
-    char r[512], body[512];
-    snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
-    json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%d",
-                     pgt_mx_enc(room, r, sizeof r), ++txn);
-    cr_assert_eq(st, 200);
-    char *id = strdup(json_string_value(json_object_get(j, "event_id")));
-    json_decref(j);
-    return id;
+    return pgt_mx_send_text(hs.base, u, room, text);
 }
 
 /* GET /sync with an optional since token and extra query ("&timeout=..."). */
