@@ -169,9 +169,8 @@ static int by_depth(const void *a, const void *b)
     return da < db ? -1 : da > db;
 }
 
-/* Asks `origin` for the events between our extremities and `pdu` and accepts them. */
-static void fetch_missing(hs_server *srv, const char *origin, const char *room_id, const json_t *pdu,
-                          const char *event_id)
+/* Asks `origin` for the events between our extremities and event_id and accepts them. */
+static void fetch_missing(hs_server *srv, const char *origin, const char *room_id, const char *event_id)
 {
     char **ext;
     size_t n_ext;
@@ -182,7 +181,6 @@ static void fetch_missing(hs_server *srv, const char *origin, const char *room_i
     hs_store_free_strings(ext, n_ext);
     json_t *body = json_pack("{sos[s]sisI}", "earliest_events", earliest, "latest_events", event_id, "limit",
                              HS_FED_MISSING_LIMIT, "min_depth", (json_int_t)0);
-    (void)pdu;
     char target[600];
     char *enc = hs_fed_pct_encode(room_id);
     snprintf(target, sizeof target, "/_matrix/federation/v1/get_missing_events/%s", enc ? enc : "");
@@ -205,7 +203,7 @@ static void fetch_missing(hs_server *srv, const char *origin, const char *room_i
         for (size_t i = 0; sorted && i < n; i++) {
             hs_remote_result res;
             if (json_is_object(sorted[i]))
-                hs_room_remote_accept(&rr, room_id, sorted[i], hs_fed_now_ms(), &res);
+                hs_room_remote_accept(&rr, room_id, sorted[i], &res);
         }
         free(sorted);
         json_decref(resp);
@@ -293,12 +291,12 @@ hs_remote_status hs_fed_rooms_accept(hs_server *srv, const char *origin, const j
         snprintf(res->msg, sizeof res->msg, "PDU has no room_id");
         return res->status = HS_REMOTE_REJECTED;
     }
-    hs_remote_status s = hs_room_remote_accept(&rr, room_id, pdu, hs_fed_now_ms(), res);
+    hs_remote_status s = hs_room_remote_accept(&rr, room_id, pdu, res);
     if (s == HS_REMOTE_MISSING && res->missing_prev) {
         char id[256];
         snprintf(id, sizeof id, "%s", res->event_id);
-        fetch_missing(srv, origin, room_id, pdu, id);
-        s = hs_room_remote_accept(&rr, room_id, pdu, hs_fed_now_ms(), res);
+        fetch_missing(srv, origin, room_id, id);
+        s = hs_room_remote_accept(&rr, room_id, pdu, res);
     }
     /* Still a gap, or auth events we never saw: the origin's state before the event
      * (whose auth chain brings them) decides. */

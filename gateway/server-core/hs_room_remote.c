@@ -538,9 +538,8 @@ static hs_remote_status accept(const hs_room_remote *r, const char *room_id, con
 }
 
 hs_remote_status hs_room_remote_accept(const hs_room_remote *r, const char *room_id, const json_t *pdu,
-                                       int64_t now_ms, hs_remote_result *res)
+                                       hs_remote_result *res)
 {
-    (void)now_ms;
     return accept(r, room_id, pdu, NULL, res);
 }
 

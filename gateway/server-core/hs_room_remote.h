@@ -84,7 +84,7 @@ json_t *hs_room_remote_check_hash(const json_t *pdu, const hs_room_version *rv, 
 /* Runs every check on `pdu` (borrowed) for room_id and persists it. Returns the status,
  * also in res (which is always filled). */
 hs_remote_status hs_room_remote_accept(const hs_room_remote *r, const char *room_id, const json_t *pdu,
-                                       int64_t now_ms, hs_remote_result *res);
+                                       hs_remote_result *res);
 
 /* Fills pdu.auth_events from the room's current state with the keys the auth events
  * selection algorithm asks for. Returns 0, or -1 with err. */

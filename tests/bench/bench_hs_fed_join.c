@@ -173,7 +173,7 @@ int main(void)
                                    auth_ids[0], auth_ids[1], auth_ids[2], "prev_events", prev);
         must(hs_event_sign(msg_ev, rv, "a.test", &srv.signing_key, 1, &herr) == 0, herr.msg);
         hs_remote_result rres;
-        must(hs_room_remote_accept(&rr, room, msg_ev, 0, &rres) == HS_REMOTE_ACCEPTED, rres.msg);
+        must(hs_room_remote_accept(&rr, room, msg_ev, &rres) == HS_REMOTE_ACCEPTED, rres.msg);
         snprintf(prev, sizeof prev, "%s", rres.event_id);
         json_decref(msg_ev);
     }

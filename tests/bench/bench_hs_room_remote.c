@@ -80,7 +80,7 @@ static int replay(const char *file, double *secs)
         } else if (json_object_get(json_object_get(l, "servers"), "localhost:8448")) {
             hs_remote_result res;
             double t0 = now_s();
-            hs_remote_status s = hs_room_remote_accept(&rr, room, pdu, 0, &res);
+            hs_remote_status s = hs_room_remote_accept(&rr, room, pdu, &res);
             *secs += now_s() - t0;
             if (s == HS_REMOTE_ACCEPTED || s == HS_REMOTE_SOFT_FAILED) n++;
             else fprintf(stderr, "%s: %s\n", res.event_id, res.msg);

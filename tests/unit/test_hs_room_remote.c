@@ -165,7 +165,7 @@ static int replay(int *soft_failed, int *redacted)
         } else if (a) {
             json_t *pdu = wire_pdu(l);
             hs_remote_result res;
-            hs_remote_status s = hs_room_remote_accept(&rr, ROOM, pdu, 0, &res);
+            hs_remote_status s = hs_room_remote_accept(&rr, ROOM, pdu, &res);
             if (n == skip_to + 1 && skip_to >= 0) {
                 cr_assert_eq(s, HS_REMOTE_MISSING, "%s", res.msg);
                 cr_assert(res.missing_prev);
@@ -183,7 +183,7 @@ static int replay(int *soft_failed, int *redacted)
             *soft_failed += soft;
             *redacted += res.redacted;
             /* A second delivery changes nothing. */
-            cr_assert_eq(hs_room_remote_accept(&rr, ROOM, pdu, 0, &res), HS_REMOTE_DUPLICATE);
+            cr_assert_eq(hs_room_remote_accept(&rr, ROOM, pdu, &res), HS_REMOTE_DUPLICATE);
             json_decref(pdu);
         }
         json_decref(l);
@@ -259,7 +259,7 @@ Test(hs_room_remote, crafted_bad_events_are_refused_and_change_nothing)
         }
         json_t *pdu = json_deep_copy(json_object_get(l, "pdu_sent"));
         hs_remote_result res;
-        hs_remote_status s = hs_room_remote_accept(&rr, ROOM, pdu, 0, &res);
+        hs_remote_status s = hs_room_remote_accept(&rr, ROOM, pdu, &res);
         cr_assert(s == HS_REMOTE_REJECTED, "%s: %s: %s", label, hs_remote_status_str(s), res.msg);
         hs_store_event ev;
         const char *id = json_string_value(json_object_get(l, "event_id"));
@@ -304,10 +304,10 @@ Test(hs_room_remote, unknown_room_and_missing_prev_events)
     fclose(f);
     json_t *pdu = wire_pdu(third);
     hs_remote_result res;
-    cr_assert_eq(hs_room_remote_accept(&rr, ROOM, pdu, 0, &res), HS_REMOTE_REJECTED, "not in the room yet");
+    cr_assert_eq(hs_room_remote_accept(&rr, ROOM, pdu, &res), HS_REMOTE_REJECTED, "not in the room yet");
     bootstrap(create);
     /* The third event cites the second, which we do not hold. */
-    cr_assert_eq(hs_room_remote_accept(&rr, ROOM, pdu, 0, &res), HS_REMOTE_MISSING, "%s", res.msg);
+    cr_assert_eq(hs_room_remote_accept(&rr, ROOM, pdu, &res), HS_REMOTE_MISSING, "%s", res.msg);
     cr_assert(strstr(res.msg, "$znupsYZ0tvYV-GDsnGcUFbO1c5CMoVjf9kMe51bOY8Y"), "%s", res.msg);
     json_decref(pdu);
     json_decref(create);
@@ -381,7 +381,7 @@ Test(hs_room_remote, long_runs_of_state_events_keep_the_state_at_every_event)
         hs_err err;
         cr_assert_eq(hs_event_sign(ev, rv, "a.test", &key, 1, &err), 0, "%s", err.msg);
         hs_remote_result res;
-        cr_assert_eq(hs_room_remote_accept(&own, room, ev, 0, &res), HS_REMOTE_ACCEPTED, "%d: %s", i, res.msg);
+        cr_assert_eq(hs_room_remote_accept(&own, room, ev, &res), HS_REMOTE_ACCEPTED, "%d: %s", i, res.msg);
         snprintf(prev, sizeof prev, "%s", res.event_id);
         snprintf(ids[i], sizeof ids[i], "%s", res.event_id);
         json_decref(ev);
