@@ -22,13 +22,18 @@
  * resolution of the states after every extremity if the room forked.
  *
  * Steps 1-3 run without the room lock (key fetches may go over the network); 4-6 and
- * the write hold hs_room_lock, so they never interleave with a local send.
+ * the write hold hs_room_lock, so they never interleave with a local send. An event
+ * that extends the room's only head (the usual case) has the current state as its
+ * state before, so 5 and 6 are one check of the few keys the auth rules read; only
+ * forks and gaps load whole state maps.
  *
  * What is not here: fetching what is missing. An event whose prev_events or
  * auth_events we do not hold is answered HS_REMOTE_MISSING naming them; the /send
- * handler (hs_fed_rooms.c) fetches a small gap with get_missing_events and tries again.
+ * handler (hs_fed_rooms.c) fetches a small gap with get_missing_events, or gets the
+ * state before the event from its origin and uses hs_room_remote_accept_with_state.
  * Rejected events are not stored at all (so an event citing one is MISSING, not
- * rejected for a rejected ancestor). */
+ * rejected for a rejected ancestor). Room version 1 rooms cannot resolve forks
+ * (hs_stateres has no algorithm v1). */
 #ifndef HS_ROOM_REMOTE_H
 #define HS_ROOM_REMOTE_H
 
