@@ -141,30 +141,7 @@ int hs_store_search_events(hs_store *st, const hs_store_search_query *q,
     return result;
 }
 
-/* ---- timestamps -------------------------------------------------------------------- */
-
-int hs_store_event_near_ts(hs_store *st, const char *room_id, int64_t ts, bool forward, char **event_id,
-                           int64_t *origin_ts)
-{
-    sqlite3_stmt *s = hs_store_stmt(st,
-                                    forward ? "SELECT event_id, origin_server_ts FROM events WHERE room_id = ?1"
-                                              " AND origin_server_ts >= ?2"
-                                              " ORDER BY origin_server_ts, stream_ordering LIMIT 1"
-                                            : "SELECT event_id, origin_server_ts FROM events WHERE room_id = ?1"
-                                              " AND origin_server_ts <= ?2"
-                                              " ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1");
-    if (!s) return -1;
-    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, ts);
-    int rc = sqlite3_step(s), result = rc == SQLITE_DONE ? 1 : -1;
-    if (rc == SQLITE_ROW) {
-        *event_id = hs_store_col_dup(s, 0);
-        *origin_ts = sqlite3_column_int64(s, 1);
-        result = *event_id ? 0 : -1;
-    }
-    sqlite3_finalize(s);
-    return result;
-}
+/* ---- rooms -------------------------------------------------------------------- */
 
 int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id)
 {
