@@ -8,7 +8,9 @@
  * device keys are written only when they changed, so a re-upload of the same keys does
  * not make every peer re-query. Keys/query shows a user_signing key only to its
  * owner and a signature made by someone else only to that signer (the spec's
- * visibility rules: who you verified is your business). */
+ * visibility rules: who you verified is your business). Users of other servers are
+ * queried and claimed on their servers (hs_fed_e2ee.h); the local halves are exported
+ * (hs_api_keys.h) so the federation endpoints answer other servers with the same code. */
 #include "server-core/hs_api_keys.h"
 
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_keys_internal.h"
 #include "server-core/hs_e2ee.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_sync_token.h"
@@ -80,13 +83,6 @@ int hs_keys_merge_signatures(hs_server *srv, json_t *obj, const char *target_use
 static void db_error(hs_response *resp)
 {
     hs_response_error(resp, 500, "M_UNKNOWN", "database error");
-}
-
-/* failures[<server>] for users of servers we cannot reach yet. */
-static void remote_failure(json_t *failures, const char *user_id)
-{
-    json_object_set_new(failures, hs_keys_server_of(user_id),
-                        json_pack("{s:i, s:s}", "status", 503, "message", "federation is not available yet"));
 }
 
 /* ---- keys/upload ----------------------------------------------------------------------- */
@@ -194,6 +190,39 @@ static json_t *cross_key(hs_server *srv, const char *user_id, const char *type, 
     return k;
 }
 
+int hs_keys_query_local(hs_server *srv, const char *viewer, const char *user_id, const json_t *devs, json_t *out)
+{
+    struct query_ctx q = {srv, viewer, user_id, json_object(), 0};
+    int failed = 0;
+    if (json_array_size(devs) == 0) {
+        if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, add_device, &q) < 0) q.failed = 1;
+    } else {
+        size_t i;
+        json_t *d;
+        json_array_foreach(devs, i, d) {
+            if (json_is_string(d) &&
+                hs_store_e2ee_device_keys_each(srv->store, user_id, json_string_value(d), add_device, &q) < 0)
+                q.failed = 1;
+        }
+    }
+    json_object_set_new(json_object_get(out, "device_keys"), user_id, q.devices);
+    failed |= q.failed;
+    static const struct {
+        const char *type, *field;
+        bool owner_only;
+    } kinds[] = {{"master", "master_keys", false},
+                 {"self_signing", "self_signing_keys", false},
+                 {"user_signing", "user_signing_keys", true}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (kinds[k].owner_only && strcmp(user_id, viewer) != 0) continue;
+        json_t *key = cross_key(srv, user_id, kinds[k].type, viewer, &failed);
+        json_t *field = json_object_get(out, kinds[k].field);
+        if (key && field) json_object_set_new(field, user_id, key);
+        else json_decref(key);
+    }
+    return failed ? -1 : 0;
+}
+
 static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -226,36 +255,17 @@ static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
     json_t *out = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys",
                             "user_signing_keys", "failures");
     int failed = 0;
+    /* Users of other servers are asked on their servers, one request per server. */
+    json_t *remote = json_object();
     json_object_foreach(want, user_id, devs) {
         if (!hs_keys_is_local(srv, user_id)) {
-            remote_failure(json_object_get(out, "failures"), user_id);
+            json_object_set(remote, user_id, devs);
             continue;
         }
-        struct query_ctx q = {srv, who.user_id, user_id, json_object(), 0};
-        if (json_array_size(devs) == 0) {
-            if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, add_device, &q) < 0) q.failed = 1;
-        } else {
-            size_t i;
-            json_t *d;
-            json_array_foreach(devs, i, d) {
-                if (hs_store_e2ee_device_keys_each(srv->store, user_id, json_string_value(d), add_device, &q) < 0)
-                    q.failed = 1;
-            }
-        }
-        json_object_set_new(json_object_get(out, "device_keys"), user_id, q.devices);
-        failed |= q.failed;
-        static const struct {
-            const char *type, *field;
-            bool owner_only;
-        } kinds[] = {{"master", "master_keys", false},
-                     {"self_signing", "self_signing_keys", false},
-                     {"user_signing", "user_signing_keys", true}};
-        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-            if (kinds[k].owner_only && strcmp(user_id, who.user_id) != 0) continue;
-            json_t *key = cross_key(srv, user_id, kinds[k].type, who.user_id, &failed);
-            if (key) json_object_set_new(json_object_get(out, kinds[k].field), user_id, key);
-        }
+        if (hs_keys_query_local(srv, who.user_id, user_id, devs, out) != 0) failed = 1;
     }
+    if (json_object_size(remote)) hs_fed_e2ee_keys_query(srv, remote, out);
+    json_decref(remote);
     if (failed) {
         json_decref(out);
         db_error(resp);
@@ -266,6 +276,40 @@ static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
 }
 
 /* ---- keys/claim ------------------------------------------------------------------------- */
+
+int hs_keys_claim_local(hs_server *srv, const json_t *want, hs_store_claim *claims, json_t *keys)
+{
+    const char *user_id, *device_id;
+    json_t *devs, *alg;
+    size_t n = 0;
+    json_object_foreach((json_t *)want, user_id, devs) {
+        if (!hs_keys_is_local(srv, user_id)) continue;
+        json_object_foreach(devs, device_id, alg) {
+            claims[n++] = (hs_store_claim){.user_id = user_id, .device_id = device_id,
+                                           .algorithm = json_string_value(alg)};
+        }
+    }
+    bool failed = hs_store_e2ee_otk_claim(srv->store, claims, n) != 0, claimed = false;
+    for (size_t i = 0; i < n; i++) {
+        hs_store_claim *c = &claims[i];
+        if (!c->key_id) continue;
+        json_t *k = json_loads(c->key_json, JSON_DECODE_ANY, NULL);
+        char full[HS_E2EE_ALGORITHM_MAX + HS_E2EE_KEY_ID_MAX + 2];
+        snprintf(full, sizeof full, "%s:%s", c->algorithm, c->key_id);
+        json_t *mine = json_object_get(keys, c->user_id);
+        if (!mine) {
+            mine = json_object();
+            json_object_set_new(keys, c->user_id, mine);
+        }
+        if (k) json_object_set_new(mine, c->device_id, json_pack("{s:o}", full, k));
+        free(c->key_id);
+        free(c->key_json);
+        claimed = true;
+    }
+    /* The claimed devices' /sync shows the lower count; let them top up. */
+    if (claimed) hs_notifier_wake(srv->notifier);
+    return failed ? -1 : 0;
+}
 
 static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
 {
@@ -299,38 +343,14 @@ static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
         json_decref(body);
         return;
     }
-    json_t *keys = json_object(), *failures = json_object();
-    size_t n = 0;
+    json_t *keys = json_object(), *failures = json_object(), *remote = json_object();
     json_object_foreach(want, user_id, devs) {
-        if (!hs_keys_is_local(srv, user_id)) {
-            remote_failure(failures, user_id);
-            continue;
-        }
-        json_object_foreach(devs, device_id, alg) {
-            claims[n++] = (hs_store_claim){.user_id = user_id, .device_id = device_id,
-                                           .algorithm = json_string_value(alg)};
-        }
+        if (!hs_keys_is_local(srv, user_id)) json_object_set(remote, user_id, devs);
     }
-    bool failed = hs_store_e2ee_otk_claim(srv->store, claims, n) != 0, claimed = false;
-    for (size_t i = 0; i < n; i++) {
-        hs_store_claim *c = &claims[i];
-        if (!c->key_id) continue;
-        json_t *k = json_loads(c->key_json, JSON_DECODE_ANY, NULL);
-        char full[HS_E2EE_ALGORITHM_MAX + HS_E2EE_KEY_ID_MAX + 2];
-        snprintf(full, sizeof full, "%s:%s", c->algorithm, c->key_id);
-        json_t *mine = json_object_get(keys, c->user_id);
-        if (!mine) {
-            mine = json_object();
-            json_object_set_new(keys, c->user_id, mine);
-        }
-        if (k) json_object_set_new(mine, c->device_id, json_pack("{s:o}", full, k));
-        free(c->key_id);
-        free(c->key_json);
-        claimed = true;
-    }
+    bool failed = hs_keys_claim_local(srv, want, claims, keys) != 0;
+    if (json_object_size(remote)) hs_fed_e2ee_keys_claim(srv, remote, keys, failures);
+    json_decref(remote);
     free(claims);
-    /* The claimed devices' /sync shows the lower count; let them top up. */
-    if (claimed) hs_notifier_wake(srv->notifier);
     if (failed) {
         json_decref(keys);
         json_decref(failures);

@@ -5,11 +5,15 @@
  * Key material is checked by hs_e2ee and kept by hs_store_e2ee; every write a /sync
  * client may wait for wakes the server's notifier.
  *
- * Only local users are served for now: keys of remote users are reported in
- * `failures`, and to-device messages to remote users are dropped with a log line,
- * until federation exists. */
+ * Users of other servers are asked on their servers over federation (hs_fed_e2ee.h):
+ * an unreachable server is reported in `failures`; to-device messages to remote users
+ * go out as m.direct_to_device EDUs through the outbound queue. */
 #ifndef HS_API_KEYS_H
 #define HS_API_KEYS_H
+
+#include <jansson.h>
+
+#include "server-core/hs_store_e2ee.h"
 
 struct hs_server;
 
@@ -22,5 +26,19 @@ int hs_api_keys_register(struct hs_server *srv);
  * change when device keys went away and wakes /sync. Failures are logged only: the
  * deletion itself has already happened, and a later call cleans up what was left. */
 void hs_api_keys_devices_deleted(struct hs_server *srv, const char *user_id);
+
+/* The local half of keys/query for one local user_id (devs: a JSON array of device
+ * IDs, empty for all): adds out.device_keys[user_id] and the cross-signing keys into
+ * out.master_keys / self_signing_keys / user_signing_keys (the last only when viewer is
+ * the user), with the signatures `viewer` may see. Federation passes viewer "" (only
+ * the users' own signatures). Returns 0, or -1 on a database error. */
+int hs_keys_query_local(struct hs_server *srv, const char *viewer, const char *user_id, const json_t *devs,
+                        json_t *out);
+
+/* The local half of keys/claim: for each local user in `want` ({user: {device:
+ * algorithm}}, already checked to have that shape) claims one key per device into
+ * keys[user][device] = {"algorithm:key_id": key}. `claims` is scratch space with room
+ * for every device in want. Returns 0, or -1 on a database error. */
+int hs_keys_claim_local(struct hs_server *srv, const json_t *want, hs_store_claim *claims, json_t *keys);
 
 #endif

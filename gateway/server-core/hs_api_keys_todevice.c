@@ -4,13 +4,15 @@
  * (same device, same txnId) queues nothing the second time and still answers 200.
  * A device ID of "*" means every device the recipient has at that moment.
  *
- * Remote recipients are accepted and dropped with a log line: there is no federation
- * to carry them yet. */
+ * Messages to users of other servers go out through the federation queue as one
+ * m.direct_to_device EDU per server (hs_fed_e2ee), only the first time a transaction
+ * ID is seen. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_keys_internal.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_store_e2ee.h"
 
@@ -72,14 +74,15 @@ void hs_keys_send_to_device(const hs_request *req, hs_response *resp, void *ctx)
     }
     hs_store_to_device *msgs = calloc(n ? n : 1, sizeof *msgs);
     char **texts = calloc(n ? n : 1, sizeof *texts);
-    size_t m = 0, dropped = 0;
+    size_t m = 0;
     bool ok = msgs && texts;
+    json_t *remote = json_object();
     const char *user_id, *device_id;
     json_t *devs, *content;
     json_object_foreach(messages, user_id, devs) {
         if (!ok) break;
         if (!hs_keys_is_local(srv, user_id)) {
-            dropped += json_object_size(devs);
+            json_object_set(remote, user_id, devs);
             continue;
         }
         json_object_foreach(devs, device_id, content) {
@@ -98,14 +101,15 @@ void hs_keys_send_to_device(const hs_request *req, hs_response *resp, void *ctx)
     if (rc < 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "could not queue the messages");
     } else {
-        if (dropped && rc == 0)
-            hs_warn("keys", "sendToDevice %s from %s: dropped %zu message(s) to remote users (no federation yet)",
-                    type, who.user_id, dropped);
+        if (json_object_size(remote) && rc == 0 && hs_fed_e2ee_to_device_out(srv, who.user_id, type, remote) < 0)
+            hs_warn("keys", "sendToDevice %s from %s: could not queue the messages to other servers", type,
+                    who.user_id);
         if (queued) hs_notifier_wake(srv->notifier);
         hs_response_json(resp, 200, json_object());
     }
     for (size_t i = 0; i < m; i++) free(texts[i]);
     free(texts);
     free(msgs);
+    json_decref(remote);
     json_decref(body);
 }

@@ -4,7 +4,8 @@
  * 400 M_INVALID_PARAM for a malformed user ID or an over-long value, 400 M_BAD_JSON for
  * a value that is not a string, 400 M_MISSING_PARAM when the field is absent, 403
  * M_FORBIDDEN for someone else's profile and 404 M_NOT_FOUND for unknown users and, on
- * single-field reads, unset fields. */
+ * single-field reads, unset fields. Reads of another server's user ask that server
+ * (hs_fed_profile_remote; 404 also when it cannot be reached). */
 #include "server-core/hs_api_profile.h"
 
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "server-core/hs_access.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_profile.h"
@@ -62,11 +64,23 @@ static int require_local_user(hs_server *srv, const char *user_id, hs_response *
 static void answer_profile(hs_server *srv, const hs_request *req, hs_response *resp, const char *only)
 {
     const char *user_id = hs_request_param(req, "userId");
-    if (require_local_user(srv, user_id, resp) != 0) return;
     char *displayname, *avatar_url;
-    if (hs_store_profile_get(srv->store, user_id, &displayname, &avatar_url) < 0) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the profile");
-        return;
+    const char *server = user_id && hs_is_valid_user_id(user_id) ? hs_id_server_name(user_id) : NULL;
+    if (server && strcmp(server, srv->cfg.server_name) != 0) {
+        /* Another server's user: its server answers (query/profile, cached briefly). */
+        int rc = hs_fed_profile_remote(srv, user_id, &displayname, &avatar_url);
+        /* An unreachable server is "no profile" to clients, which show the bare ID. */
+        if (rc != 0) {
+            hs_response_error(resp, 404, "M_NOT_FOUND", rc == 1 ? "Profile was not found"
+                                                                : "could not fetch the profile from %s", server);
+            return;
+        }
+    } else {
+        if (require_local_user(srv, user_id, resp) != 0) return;
+        if (hs_store_profile_get(srv->store, user_id, &displayname, &avatar_url) < 0) {
+            hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the profile");
+            return;
+        }
     }
     json_t *out = json_object();
     if (displayname) json_object_set_new(out, "displayname", json_string(displayname));

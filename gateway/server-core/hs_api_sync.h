@@ -17,6 +17,9 @@
 #ifndef HS_API_SYNC_H
 #define HS_API_SYNC_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct hs_server;
 typedef struct hs_api_sync hs_api_sync;
 
@@ -34,6 +37,12 @@ void hs_api_sync_stop(hs_api_sync *api);
 
 /* /sync requests waiting right now, parked or blocking (for tests and metrics). */
 int hs_api_sync_waiting(const hs_api_sync *api);
+
+/* Sets `user_id`'s typing in `room_id` as told by another server (membership already
+ * checked by the caller) and wakes waiting syncs when the set changed. Returns what
+ * hs_typing_set returns (-1 also when the sync context does not exist). */
+int hs_api_sync_typing_set(struct hs_server *srv, const char *room_id, const char *user_id, bool typing,
+                           int64_t timeout_ms);
 
 /* Frees the context. NULL is allowed. Call only after the listeners stopped. */
 void hs_api_sync_free(hs_api_sync *api);

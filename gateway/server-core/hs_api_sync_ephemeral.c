@@ -12,6 +12,8 @@
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_sync_internal.h"
+#include "server-core/hs_fed_e2ee.h"
+#include "server-core/hs_log.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_sync.h"
@@ -81,14 +83,26 @@ static void typing_put(const hs_request *req, hs_response *resp, void *ctx)
         return;
     }
     int64_t ms = timeout ? json_integer_value(timeout) : TYPING_DEFAULT_TIMEOUT_MS;
-    int rc = hs_typing_set(api->typing, room_id, who.user_id, json_is_true(typing), ms, hs_api_sync_wall_ms());
+    bool is_typing = json_is_true(typing);
+    int rc = hs_typing_set(api->typing, room_id, who.user_id, is_typing, ms, hs_api_sync_wall_ms());
     json_decref(body);
     if (rc < 0) {
         hs_response_error(resp, 503, "M_LIMIT_EXCEEDED", "too many typing notices at once");
         return;
     }
     if (rc == 1) hs_notifier_wake(api->srv->notifier);
+    /* Other servers in the room hear it too (renewals included: their copy expires). */
+    if (hs_fed_typing_out(api->srv, room_id, who.user_id, is_typing, ms) != 0)
+        hs_warn("sync", "typing in %s: could not queue it for other servers", room_id);
     hs_response_json(resp, 200, json_object());
+}
+
+int hs_api_sync_typing_set(hs_server *srv, const char *room_id, const char *user_id, bool typing, int64_t timeout_ms)
+{
+    if (!srv->sync) return -1;
+    int rc = hs_typing_set(srv->sync->typing, room_id, user_id, typing, timeout_ms, hs_api_sync_wall_ms());
+    if (rc == 1) hs_notifier_wake(srv->notifier);
+    return rc;
 }
 
 /* ---- receipts and read markers ----------------------------------------------------- */

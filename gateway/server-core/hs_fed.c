@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "server-core/hs_base64.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_fed_internal.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_keys.h"
@@ -118,6 +119,7 @@ int hs_fed_register(struct hs_server *srv)
     if (rc != 0) return -1;
     if (hs_keys_server_register(srv) != 0 || hs_fed_query_register(srv) != 0) return -1;
     if (hs_fed_rooms_register(srv) != 0) return -1; /* rooms across servers: hs_fed_rooms.c */
+    if (hs_fed_e2ee_register(srv) != 0) return -1;  /* keys, devices: hs_fed_e2ee.c */
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -113,6 +114,9 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
 {
     long receipts = scan_receipts(srv, now_ms);
     if (receipts < 0) return -1;
+    long devices = hs_fed_e2ee_scan(srv, now_ms); /* m.device_list_update: hs_fed_e2ee.c */
+    if (devices < 0) return -1;
+    receipts += devices;
     int64_t cursor;
     if (hs_store_fed_cursor_get(srv->store, HS_STORE_FED_EVENTS, &cursor) != 0) return -1;
     scan_ctx c = {calloc(SCAN_BATCH, sizeof(scanned)), 0};

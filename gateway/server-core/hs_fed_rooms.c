@@ -11,6 +11,7 @@
 #include "server-core/hs_auth_chain.h"
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_fed_queue.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -392,6 +393,7 @@ static void send_txn(const hs_request *req, hs_response *resp, hs_server *srv, c
     json_array_foreach(edus, i, edu) {
         const char *type = json_string_value(json_object_get(edu, "edu_type"));
         if (type && strcmp(type, "m.receipt") == 0) receipt_edu(srv, origin, json_object_get(edu, "content"));
+        else hs_fed_edu_apply(srv, origin, edu); /* devices, to-device, typing: hs_fed_e2ee.c */
     }
     json_decref(body);
     json_t *answer = json_pack("{so}", "pdus", results);

@@ -38,7 +38,16 @@ const char hs_schema_federation[] =
      * after a failure or a restart resends exactly the same transaction. */
     "CREATE TABLE fed_destinations (destination TEXT PRIMARY KEY NOT NULL, next_txn INTEGER NOT NULL,"
     " txn_upto INTEGER NOT NULL, failures INTEGER NOT NULL, retry_at INTEGER NOT NULL);"
-    "CREATE TABLE fed_out_cursor (name TEXT PRIMARY KEY NOT NULL, stream INTEGER NOT NULL);";
+    "CREATE TABLE fed_out_cursor (name TEXT PRIMARY KEY NOT NULL, stream INTEGER NOT NULL);"
+    /* E2EE across servers (hs_store_fed_e2ee.c): the device keys of remote users as
+     * their servers last told us (a user row says the list is known; a device row with
+     * NULL keys_json is a device without keys), and remote profiles for a short time. */
+    "CREATE TABLE fed_remote_device_users (user_id TEXT PRIMARY KEY NOT NULL, stream_id INTEGER NOT NULL,"
+    " fetched_ts INTEGER NOT NULL);"
+    "CREATE TABLE fed_remote_devices (user_id TEXT NOT NULL, device_id TEXT NOT NULL, keys_json TEXT,"
+    " display_name TEXT, PRIMARY KEY (user_id, device_id));"
+    "CREATE TABLE fed_profile_cache (user_id TEXT PRIMARY KEY NOT NULL, displayname TEXT, avatar_url TEXT,"
+    " fetched_ts INTEGER NOT NULL);";
 
 static sqlite3_stmt *prep(hs_store *st, const char *sql)
 {

@@ -1,0 +1,679 @@
+/* hs_fed_e2ee: E2EE, typing and profiles across servers (see hs_fed_e2ee.h). */
+#include "server-core/hs_fed_e2ee.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_api_keys.h"
+#include "server-core/hs_api_sync.h"
+#include "server-core/hs_e2ee.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_fed_edu.h"
+#include "server-core/hs_fed_rooms.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_e2ee.h"
+#include "server-core/hs_store_fed_e2ee.h"
+#include "server-core/hs_store_fed_queue.h"
+#include "server-core/hs_store_fed_rooms.h"
+#include "server-core/hs_store_rooms.h"
+
+#define QUERY_USERS_MAX 1000
+#define CLAIM_DEVICES_MAX 1000
+#define SCAN_BATCH 200
+/* The sender "device" under which inbound to-device message IDs are remembered: never
+ * a real device ID of the (remote) sender on this server. */
+#define FED_TXN_DEVICE "#federation"
+
+static bool is_local(const hs_server *srv, const char *user_id)
+{
+    const char *server = user_id ? hs_id_server_name(user_id) : NULL;
+    return server && strcmp(server, srv->cfg.server_name) == 0;
+}
+
+static void db_error(hs_response *resp)
+{
+    hs_response_error(resp, 500, "M_UNKNOWN", "database error");
+}
+
+static json_t *body_object(const hs_request *req, hs_response *resp)
+{
+    char why[256];
+    json_t *j = hs_request_json(req, why, sizeof why);
+    if (!j) hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
+    return j;
+}
+
+/* ---- inbound endpoints ------------------------------------------------------------------ */
+
+static void user_keys_query(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    (void)origin;
+    json_t *body = body_object(req, resp);
+    if (!body) return;
+    json_t *want = json_object_get(body, "device_keys");
+    bool ok = json_is_object(want) && json_object_size(want) <= QUERY_USERS_MAX;
+    const char *user_id;
+    json_t *devs;
+    json_object_foreach(want, user_id, devs) ok = ok && json_is_array(devs) && json_array_size(devs) <= 1000;
+    if (!ok) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'device_keys' must map at most %d users to device lists",
+                          QUERY_USERS_MAX);
+        json_decref(body);
+        return;
+    }
+    json_t *out = json_pack("{s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys");
+    int failed = 0;
+    json_object_foreach(want, user_id, devs) {
+        if (is_local(srv, user_id) && hs_keys_query_local(srv, "", user_id, devs, out) != 0) failed = 1;
+    }
+    json_decref(body);
+    if (failed) {
+        json_decref(out);
+        db_error(resp);
+        return;
+    }
+    hs_response_json(resp, 200, out);
+}
+
+static void user_keys_claim(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    (void)origin;
+    json_t *body = body_object(req, resp);
+    if (!body) return;
+    json_t *want = json_object_get(body, "one_time_keys");
+    bool ok = json_is_object(want);
+    size_t total = 0;
+    const char *user_id, *device_id;
+    json_t *devs, *alg;
+    json_object_foreach(want, user_id, devs) {
+        ok = ok && json_is_object(devs);
+        json_object_foreach(devs, device_id, alg) ok = ok && json_is_string(alg);
+        total += json_object_size(devs);
+    }
+    if (!ok || total > CLAIM_DEVICES_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM",
+                          "'one_time_keys' must map users to {device ID: algorithm}, at most %d devices",
+                          CLAIM_DEVICES_MAX);
+        json_decref(body);
+        return;
+    }
+    hs_store_claim *claims = calloc(total + 1, sizeof *claims);
+    json_t *keys = json_object();
+    int rc = claims ? hs_keys_claim_local(srv, want, claims, keys) : -1;
+    free(claims);
+    json_decref(body);
+    if (rc != 0) {
+        json_decref(keys);
+        db_error(resp);
+        return;
+    }
+    hs_response_json(resp, 200, json_pack("{s:o}", "one_time_keys", keys));
+}
+
+static int device_entry(void *ctx, const char *device_id, const char *keys_json, const char *display_name)
+{
+    json_t *k = json_loads(keys_json, 0, NULL);
+    if (!k) return 0;
+    json_t *d = json_pack("{s:s, s:o}", "device_id", device_id, "keys", k);
+    if (display_name) json_object_set_new(d, "device_display_name", json_string(display_name));
+    json_array_append_new(ctx, d);
+    return 0;
+}
+
+static void user_devices(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    (void)origin;
+    const char *user_id = hs_request_param(req, "userId");
+    if (!user_id || !is_local(srv, user_id)) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "not a user of this server");
+        return;
+    }
+    json_t *devices = json_array();
+    int64_t stream = 0;
+    if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, device_entry, devices) < 0 ||
+        hs_store_e2ee_device_lists_max(srv->store, &stream) != 0) {
+        json_decref(devices);
+        db_error(resp);
+        return;
+    }
+    json_t *out = json_pack("{s:s, s:I, s:o}", "user_id", user_id, "stream_id", (json_int_t)stream, "devices", devices);
+    static const char *const types[][2] = {{"master", "master_key"}, {"self_signing", "self_signing_key"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = NULL;
+        if (hs_store_e2ee_xsign_get(srv->store, user_id, types[i][0], &text) == 0) {
+            json_t *k = json_loads(text, 0, NULL);
+            if (k) json_object_set_new(out, types[i][1], k);
+        }
+        free(text);
+    }
+    hs_response_json(resp, 200, out);
+}
+
+int hs_fed_e2ee_register(hs_server *srv)
+{
+    if (hs_fed_route(srv, "POST", "/_matrix/federation/v1/user/keys/query", user_keys_query) != 0) return -1;
+    if (hs_fed_route(srv, "POST", "/_matrix/federation/v1/user/keys/claim", user_keys_claim) != 0) return -1;
+    return hs_fed_route(srv, "GET", "/_matrix/federation/v1/user/devices/{userId}", user_devices);
+}
+
+/* ---- inbound EDUs ----------------------------------------------------------------------- */
+
+static void device_list_edu(hs_server *srv, const char *origin, const json_t *content)
+{
+    hs_fed_edu_device_list d;
+    hs_err err;
+    if (hs_fed_edu_device_list_check(content, origin, &d, &err) != 0) {
+        hs_info("fed", "EDU from %s dropped: %s", origin, err.msg);
+        return;
+    }
+    if (d.keys && hs_e2ee_check_device_keys(d.keys, d.user_id, d.device_id, &err) != 0) {
+        hs_info("fed", "m.device_list_update from %s for %s dropped: %s", origin, d.user_id, err.msg);
+        return;
+    }
+    /* Only users someone here shares a room with matter; the rest would only grow the
+     * change stream with rows no local client can see. */
+    char **servers;
+    size_t n;
+    if (hs_store_fed_user_servers(srv->store, d.user_id, &servers, &n) != 0) return;
+    hs_store_free_strings(servers, n);
+    if (n == 0) return;
+    char *keys = d.keys ? json_dumps(d.keys, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (hs_store_fed_device_update(srv->store, d.user_id, d.device_id, keys, d.display_name, d.deleted, d.stream_id,
+                                   hs_fed_now_ms()) == 0)
+        hs_notifier_wake(srv->notifier);
+    free(keys);
+}
+
+static void to_device_edu(hs_server *srv, const char *origin, const json_t *content)
+{
+    hs_fed_edu_to_device t;
+    hs_err err;
+    if (hs_fed_edu_to_device_check(content, origin, &t, &err) != 0) {
+        hs_info("fed", "EDU from %s dropped: %s", origin, err.msg);
+        return;
+    }
+    hs_store_to_device *msgs = calloc(t.n_messages + 1, sizeof *msgs);
+    char **texts = calloc(t.n_messages + 1, sizeof *texts);
+    size_t m = 0;
+    const char *user_id, *device_id;
+    json_t *devs, *msg;
+    json_object_foreach((json_t *)t.messages, user_id, devs) {
+        if (!msgs || !texts || !is_local(srv, user_id)) continue;
+        json_object_foreach(devs, device_id, msg) {
+            if (!(texts[m] = json_dumps(msg, JSON_COMPACT))) continue;
+            msgs[m] = (hs_store_to_device){user_id, device_id, texts[m]};
+            m++;
+        }
+    }
+    size_t queued = 0;
+    /* The (sender, message_id) pair is remembered like a local sender's transaction
+     * ID: a message the origin sends again (a retried transaction under a new ID)
+     * is queued once. */
+    int rc = msgs && texts ? hs_store_e2ee_to_device_send(srv->store, t.sender, FED_TXN_DEVICE, t.message_id, t.type,
+                                                          msgs, m, &queued)
+                           : -1;
+    if (rc < 0) hs_warn("fed", "m.direct_to_device from %s: could not queue the messages", origin);
+    if (queued) hs_notifier_wake(srv->notifier);
+    for (size_t i = 0; texts && i < m; i++) free(texts[i]);
+    free(texts);
+    free(msgs);
+}
+
+static void typing_edu(hs_server *srv, const char *origin, const json_t *content)
+{
+    hs_fed_edu_typing t;
+    hs_err err;
+    if (hs_fed_edu_typing_check(content, origin, &t, &err) != 0) {
+        hs_info("fed", "EDU from %s dropped: %s", origin, err.msg);
+        return;
+    }
+    char membership[32];
+    if (hs_store_membership(srv->store, t.room_id, t.user_id, membership) != 0 || strcmp(membership, "join") != 0)
+        return;
+    hs_api_sync_typing_set(srv, t.room_id, t.user_id, t.typing, t.timeout_ms);
+}
+
+void hs_fed_edu_apply(hs_server *srv, const char *origin, const json_t *edu)
+{
+    const char *type = json_string_value(json_object_get(edu, "edu_type"));
+    const json_t *content = json_object_get(edu, "content");
+    if (!type) return;
+    if (strcmp(type, "m.device_list_update") == 0) device_list_edu(srv, origin, content);
+    else if (strcmp(type, "m.direct_to_device") == 0) to_device_edu(srv, origin, content);
+    else if (strcmp(type, "m.typing") == 0) typing_edu(srv, origin, content);
+}
+
+/* ---- outbound EDUs ---------------------------------------------------------------------- */
+
+/* Items to enqueue, owning their strings. */
+typedef struct edu_batch {
+    hs_store_fed_item *items;
+    char **dests, **payloads;
+    size_t n, cap;
+    bool failed;
+} edu_batch;
+
+static void batch_add(edu_batch *b, const char *dest, const json_t *edu)
+{
+    if (b->failed) return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        hs_store_fed_item *gi = realloc(b->items, cap * sizeof *gi);
+        if (gi) b->items = gi;
+        char **gd = realloc(b->dests, cap * sizeof *gd);
+        if (gd) b->dests = gd;
+        char **gp = realloc(b->payloads, cap * sizeof *gp);
+        if (gp) b->payloads = gp;
+        if (!gi || !gd || !gp) {
+            b->failed = true;
+            return;
+        }
+        b->cap = cap;
+    }
+    char *d = strdup(dest), *p = json_dumps(edu, JSON_COMPACT);
+    if (!d || !p) {
+        free(d);
+        free(p);
+        b->failed = true;
+        return;
+    }
+    b->dests[b->n] = d;
+    b->payloads[b->n] = p;
+    b->items[b->n] = (hs_store_fed_item){d, "edu", p};
+    b->n++;
+}
+
+static void batch_free(edu_batch *b)
+{
+    hs_store_free_strings(b->dests, b->n);
+    hs_store_free_strings(b->payloads, b->n);
+    free(b->items);
+}
+
+/* Enqueues the batch (no cursor) and wakes the sender. Returns 0 or -1. */
+static int batch_send(hs_server *srv, edu_batch *b)
+{
+    int rc = b->failed ? -1 : 0;
+    if (rc == 0 && b->n) {
+        rc = hs_store_fed_enqueue(srv->store, b->items, b->n, NULL, 0, hs_fed_now_ms());
+        if (rc == 0) hs_notifier_wake(srv->notifier);
+    }
+    batch_free(b);
+    return rc;
+}
+
+typedef struct change_ctx {
+    char **users;
+    int64_t *streams;
+    size_t n, cap;
+    int64_t last;
+    hs_server *srv;
+} change_ctx;
+
+static int collect_change(void *vc, int64_t stream_id, const char *user_id)
+{
+    change_ctx *c = vc;
+    c->last = stream_id;
+    if (!user_id || !is_local(c->srv, user_id)) return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->users[i], user_id) == 0) {
+            c->streams[i] = stream_id;
+            return 0;
+        }
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        char **gu = realloc(c->users, cap * sizeof *gu);
+        if (gu) c->users = gu;
+        int64_t *gs = realloc(c->streams, cap * sizeof *gs);
+        if (gs) c->streams = gs;
+        if (!gu || !gs) return -1;
+        c->cap = cap;
+    }
+    if (!(c->users[c->n] = strdup(user_id))) return -1;
+    c->streams[c->n++] = stream_id;
+    return 0;
+}
+
+typedef struct dev_ctx {
+    edu_batch *b;
+    char **servers;
+    size_t n_servers;
+    const char *user_id, *self;
+    int64_t stream;
+} dev_ctx;
+
+static int device_update_out(void *vc, const char *device_id, const char *keys_json, const char *display_name)
+{
+    dev_ctx *c = vc;
+    json_t *keys = json_loads(keys_json, 0, NULL);
+    if (!keys) return 0;
+    json_t *content = json_pack("{s:s, s:s, s:I, s:[], s:o}", "user_id", c->user_id, "device_id", device_id,
+                                "stream_id", (json_int_t)c->stream, "prev_id", "keys", keys);
+    if (display_name) json_object_set_new(content, "device_display_name", json_string(display_name));
+    json_t *edu = json_pack("{s:s, s:o}", "edu_type", "m.device_list_update", "content", content);
+    for (size_t i = 0; i < c->n_servers; i++)
+        if (strcmp(c->servers[i], c->self) != 0) batch_add(c->b, c->servers[i], edu);
+    json_decref(edu);
+    return 0;
+}
+
+long hs_fed_e2ee_scan(hs_server *srv, int64_t now_ms)
+{
+    int64_t cursor;
+    if (hs_store_fed_cursor_get(srv->store, HS_STORE_FED_DEVICE_LISTS, &cursor) != 0) return -1;
+    change_ctx c = {.last = cursor, .srv = srv};
+    long n = hs_store_fed_device_changes_after(srv->store, cursor, SCAN_BATCH, collect_change, &c);
+    edu_batch b = {0};
+    for (size_t i = 0; n > 0 && i < c.n; i++) {
+        char **servers;
+        size_t ns;
+        if (hs_store_fed_user_servers(srv->store, c.users[i], &servers, &ns) != 0) {
+            n = -1;
+            break;
+        }
+        dev_ctx d = {&b, servers, ns, c.users[i], srv->cfg.server_name, c.streams[i]};
+        if (ns > 1 || (ns == 1 && strcmp(servers[0], srv->cfg.server_name) != 0))
+            hs_store_e2ee_device_keys_each(srv->store, c.users[i], NULL, device_update_out, &d);
+        hs_store_free_strings(servers, ns);
+    }
+    if (n > 0 && (b.failed || hs_store_fed_enqueue(srv->store, b.items, b.n, HS_STORE_FED_DEVICE_LISTS, c.last,
+                                                   now_ms) != 0))
+        n = -1;
+    batch_free(&b);
+    hs_store_free_strings(c.users, c.n);
+    free(c.streams);
+    return n;
+}
+
+long hs_fed_e2ee_to_device_out(hs_server *srv, const char *sender, const char *type, const json_t *remote)
+{
+    json_t *by_server = json_object();
+    const char *user_id;
+    json_t *devs;
+    long count = 0;
+    json_object_foreach((json_t *)remote, user_id, devs) {
+        const char *server = hs_id_server_name(user_id);
+        if (!server || !json_is_object(devs)) continue;
+        json_t *mine = json_object_get(by_server, server);
+        if (!mine) json_object_set_new(by_server, server, mine = json_object());
+        json_object_set(mine, user_id, devs);
+        count += (long)json_object_size(devs);
+    }
+    edu_batch b = {0};
+    const char *server;
+    json_t *messages;
+    json_object_foreach(by_server, server, messages) {
+        unsigned char raw[16];
+        char id[33];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+        json_t *edu = json_pack("{s:s, s:{s:s, s:s, s:s, s:O}}", "edu_type", "m.direct_to_device", "content", "sender",
+                                sender, "type", type, "message_id", id, "messages", messages);
+        batch_add(&b, server, edu);
+        json_decref(edu);
+    }
+    json_decref(by_server);
+    return batch_send(srv, &b) == 0 ? count : -1;
+}
+
+int hs_fed_typing_out(hs_server *srv, const char *room_id, const char *user_id, bool typing, int64_t timeout_ms)
+{
+    char **servers;
+    size_t n;
+    if (hs_store_fed_joined_servers(srv->store, room_id, &servers, &n) != 0) return -1;
+    edu_batch b = {0};
+    json_t *edu = json_pack("{s:s, s:{s:s, s:s, s:b, s:I}}", "edu_type", "m.typing", "content", "room_id", room_id,
+                            "user_id", user_id, "typing", typing, "timeout", (json_int_t)timeout_ms);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(servers[i], srv->cfg.server_name) != 0) batch_add(&b, servers[i], edu);
+    json_decref(edu);
+    hs_store_free_strings(servers, n);
+    return batch_send(srv, &b);
+}
+
+/* ---- outbound queries --------------------------------------------------------------------- */
+
+/* {server: {user: value}} of the users in `remote`. New reference. */
+static json_t *group_by_server(const json_t *remote)
+{
+    json_t *by = json_object();
+    const char *user_id;
+    json_t *v;
+    json_object_foreach((json_t *)remote, user_id, v) {
+        const char *server = hs_id_server_name(user_id);
+        if (!server) continue;
+        json_t *mine = json_object_get(by, server);
+        if (!mine) json_object_set_new(by, server, mine = json_object());
+        json_object_set(mine, user_id, v);
+    }
+    return by;
+}
+
+/* POSTs {field: users} to `path` on `server`; the parsed 200 answer or NULL with why. */
+static json_t *post_users(hs_server *srv, const char *server, const char *path, const char *field, json_t *users,
+                          char *why, size_t why_len)
+{
+    json_t *body = json_pack("{s:O}", field, users);
+    hs_fed_out out = {server, "POST", path, body, true};
+    hs_fed_reply reply;
+    hs_err err = {{0}};
+    json_t *answer = NULL;
+    if (hs_fed_send(srv, &out, &reply, &err) != 0) {
+        snprintf(why, why_len, "%s", err.msg);
+    } else if (reply.status != 200) {
+        snprintf(why, why_len, "%s answered HTTP %ld", server, reply.status);
+    } else if (!(answer = json_loadb(reply.body, reply.body_len, 0, NULL)) || !json_is_object(answer)) {
+        snprintf(why, why_len, "%s answered with something other than a JSON object", server);
+        json_decref(answer);
+        answer = NULL;
+    }
+    hs_fed_reply_free(&reply);
+    json_decref(body);
+    return answer;
+}
+
+static void failure(json_t *failures, const char *server, const char *why)
+{
+    json_object_set_new(failures, server, json_pack("{s:i, s:s}", "status", 503, "message", why));
+}
+
+typedef struct cache_ctx {
+    json_t *devices;
+    const char *user_id;
+} cache_ctx;
+
+static void cached_device(void *vc, const char *device_id, const char *keys_json, const char *display_name)
+{
+    cache_ctx *c = vc;
+    json_t *k = keys_json ? json_loads(keys_json, 0, NULL) : NULL;
+    if (!k) return;
+    if (display_name) json_object_set_new(k, "unsigned", json_pack("{s:s}", "device_display_name", display_name));
+    json_object_set_new(c->devices, device_id, k);
+}
+
+/* The checked devices of `user_id` (of `server`) from an answer, cached when the whole
+ * list was asked for. New reference. */
+static json_t *take_devices(hs_server *srv, const char *user_id, const json_t *theirs, bool whole_list)
+{
+    json_t *devices = json_object();
+    hs_store_fed_device *rows = calloc(json_object_size(theirs) + 1, sizeof *rows);
+    char **texts = calloc(json_object_size(theirs) + 1, sizeof *texts);
+    size_t n = 0;
+    const char *device_id;
+    json_t *k;
+    json_object_foreach((json_t *)theirs, device_id, k) {
+        hs_err err;
+        if (hs_e2ee_check_device_keys(k, user_id, device_id, &err) != 0) {
+            hs_info("fed", "keys of %s %s from its server ignored: %s", user_id, device_id, err.msg);
+            continue;
+        }
+        json_object_set(devices, device_id, k);
+        if (!rows || !texts) continue;
+        json_t *signed_part = json_deep_copy(k);
+        const char *name = json_string_value(json_object_get(json_object_get(k, "unsigned"), "device_display_name"));
+        json_object_del(signed_part, "unsigned");
+        texts[n] = json_dumps(signed_part, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(signed_part);
+        if (texts[n]) {
+            rows[n] = (hs_store_fed_device){device_id, texts[n], name};
+            n++;
+        }
+    }
+    if (whole_list && rows && texts) {
+        int64_t now = hs_fed_now_ms();
+        if (hs_store_fed_devices_replace(srv->store, user_id, rows, n, now, now) != 0)
+            hs_warn("fed", "could not cache the devices of %s", user_id);
+        else hs_notifier_wake(srv->notifier);
+    }
+    for (size_t i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    free(rows);
+    return devices;
+}
+
+/* Copies the cross-signing key of each user of `users` from answer[field] to out[field]
+ * when it names that user. */
+static void take_cross(const json_t *answer, json_t *out, const char *field, const json_t *users)
+{
+    const char *user_id;
+    json_t *v;
+    json_t *dst = json_object_get(out, field);
+    json_object_foreach(json_object_get(answer, field), user_id, v) {
+        const char *owner = json_string_value(json_object_get(v, "user_id"));
+        if (dst && json_object_get(users, user_id) && owner && strcmp(owner, user_id) == 0)
+            json_object_set(dst, user_id, v);
+    }
+}
+
+void hs_fed_e2ee_keys_query(hs_server *srv, const json_t *remote, json_t *out)
+{
+    json_t *by = group_by_server(remote);
+    json_t *failures = json_object_get(out, "failures");
+    const char *server;
+    json_t *users;
+    json_object_foreach(by, server, users) {
+        char why[300];
+        json_t *answer = post_users(srv, server, "/_matrix/federation/v1/user/keys/query", "device_keys", users, why,
+                                    sizeof why);
+        const char *user_id;
+        json_t *devs;
+        json_object_foreach(users, user_id, devs) {
+            json_t *devices = NULL;
+            if (answer) {
+                json_t *theirs = json_object_get(json_object_get(answer, "device_keys"), user_id);
+                devices = take_devices(srv, user_id, json_is_object(theirs) ? theirs : NULL,
+                                       json_array_size(devs) == 0 && json_is_object(theirs));
+            } else {
+                cache_ctx c = {json_object(), user_id};
+                if (hs_store_fed_devices_each(srv->store, user_id, cached_device, &c) == 0) {
+                    devices = c.devices;
+                } else {
+                    json_decref(c.devices);
+                    continue;
+                }
+                /* Only the devices asked for, as a server would answer. */
+                if (json_array_size(devs)) {
+                    json_t *only = json_object();
+                    size_t i;
+                    json_t *d;
+                    json_array_foreach(devs, i, d) {
+                        json_t *k = json_is_string(d) ? json_object_get(devices, json_string_value(d)) : NULL;
+                        if (k) json_object_set(only, json_string_value(d), k);
+                    }
+                    json_decref(devices);
+                    devices = only;
+                }
+            }
+            json_object_set_new(json_object_get(out, "device_keys"), user_id, devices);
+        }
+        if (answer) {
+            take_cross(answer, out, "master_keys", users);
+            take_cross(answer, out, "self_signing_keys", users);
+        } else {
+            hs_info("fed", "keys/query on %s: %s", server, why);
+            failure(failures, server, why);
+        }
+        json_decref(answer);
+    }
+    json_decref(by);
+}
+
+void hs_fed_e2ee_keys_claim(hs_server *srv, const json_t *remote, json_t *keys, json_t *failures)
+{
+    json_t *by = group_by_server(remote);
+    const char *server;
+    json_t *users;
+    json_object_foreach(by, server, users) {
+        char why[300];
+        json_t *answer = post_users(srv, server, "/_matrix/federation/v1/user/keys/claim", "one_time_keys", users,
+                                    why, sizeof why);
+        if (!answer) {
+            hs_info("fed", "keys/claim on %s: %s", server, why);
+            failure(failures, server, why);
+            continue;
+        }
+        const char *user_id;
+        json_t *devs;
+        json_object_foreach(json_object_get(answer, "one_time_keys"), user_id, devs) {
+            json_t *asked = json_object_get(users, user_id);
+            if (!asked || !json_is_object(devs)) continue;
+            json_t *mine = json_object();
+            const char *device_id;
+            json_t *k;
+            json_object_foreach(devs, device_id, k) {
+                if (json_object_get(asked, device_id) && json_is_object(k)) json_object_set(mine, device_id, k);
+            }
+            if (json_object_size(mine)) json_object_set_new(keys, user_id, mine);
+            else json_decref(mine);
+        }
+        json_decref(answer);
+    }
+    json_decref(by);
+}
+
+int hs_fed_profile_remote(hs_server *srv, const char *user_id, char **displayname, char **avatar_url)
+{
+    *displayname = *avatar_url = NULL;
+    int64_t now = hs_fed_now_ms();
+    if (hs_store_fed_profile_cache_get(srv->store, user_id, now - HS_FED_PROFILE_CACHE_MS, displayname, avatar_url) ==
+        0)
+        return 0;
+    const char *server = hs_id_server_name(user_id);
+    char *enc = hs_fed_pct_encode(user_id);
+    if (!server || !enc) {
+        free(enc);
+        return -1;
+    }
+    char target[1024];
+    snprintf(target, sizeof target, "/_matrix/federation/v1/query/profile?user_id=%s", enc);
+    free(enc);
+    hs_fed_out out = {server, "GET", target, NULL, true};
+    hs_fed_reply reply;
+    hs_err err = {{0}};
+    if (hs_fed_send(srv, &out, &reply, &err) != 0) {
+        hs_info("fed", "query/profile of %s: %s", user_id, err.msg);
+        return -1;
+    }
+    int rc = -1;
+    json_t *answer = reply.status == 200 ? json_loadb(reply.body, reply.body_len, 0, NULL) : NULL;
+    if (reply.status == 404) {
+        rc = 1;
+    } else if (json_is_object(answer)) {
+        const char *dn = json_string_value(json_object_get(answer, "displayname"));
+        const char *av = json_string_value(json_object_get(answer, "avatar_url"));
+        *displayname = dn ? strdup(dn) : NULL;
+        *avatar_url = av ? strdup(av) : NULL;
+        hs_store_fed_profile_cache_put(srv->store, user_id, dn, av, now);
+        rc = 0;
+    } else {
+        hs_info("fed", "query/profile of %s: HTTP %ld", user_id, reply.status);
+    }
+    json_decref(answer);
+    hs_fed_reply_free(&reply);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* hs_store_fed_e2ee: what E2EE across servers keeps (tables in hs_schema_federation,
+ * hs_store_federation.c): the remote users' device lists as their servers last told us
+ * (a whole list from a keys query, or one device from an m.device_list_update EDU),
+ * a short-lived cache of remote profiles, and the reads the outbound side needs: the
+ * device_list_changes rows after a cursor and the servers that share a room with a user.
+ *
+ * A change to a remote user's devices writes a device_list_changes row (the E2EE
+ * area's contract table) in the same transaction, so local clients' /sync
+ * device_lists.changed and keys/changes see it. JSON travels as text the caller has
+ * checked. Thread-safe; returns 0, 1 where "absent" is stated, -1 on a database error;
+ * strings through char ** are malloc'd and the caller's. */
+#ifndef HS_STORE_FED_E2EE_H
+#define HS_STORE_FED_E2EE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server-core/hs_store.h"
+
+/* The scan cursor (hs_store_fed_queue's fed_out_cursor) over device_list_changes. */
+#define HS_STORE_FED_DEVICE_LISTS "device_lists"
+
+/* One remote device. keys_json NULL: the device exists without keys. */
+typedef struct hs_store_fed_device {
+    const char *device_id, *keys_json, *display_name;
+} hs_store_fed_device;
+
+/* Replaces the whole cached device list of remote `user_id` with devs[0..n). Writes a
+ * device_list_changes row when the list was known before and differs (a first fetch
+ * is not a change anyone was told about). Returns 0 or -1. */
+int hs_store_fed_devices_replace(hs_store *st, const char *user_id, const hs_store_fed_device *devs, size_t n,
+                                 int64_t stream_id, int64_t now_ms);
+
+/* Applies one m.device_list_update: the device's keys (keys_json NULL and deleted
+ * false: the device without keys), or its removal when `deleted`; always writes a
+ * device_list_changes row for user_id. Returns 0 or -1. */
+int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
+                               const char *display_name, bool deleted, int64_t stream_id, int64_t now_ms);
+
+/* Calls fn for each cached device of remote user_id (device order). Returns 0, 1 when
+ * the user's list is not cached, -1. */
+int hs_store_fed_devices_each(hs_store *st, const char *user_id,
+                              void (*fn)(void *ctx, const char *device_id, const char *keys_json,
+                                         const char *display_name),
+                              void *ctx);
+
+/* Calls fn(ctx, stream_id, user_id) for up to `limit` device_list_changes rows with
+ * stream_id > after, in order. A non-zero fn return stops with -1. Returns the number
+ * of rows visited, or -1. */
+long hs_store_fed_device_changes_after(hs_store *st, int64_t after, long limit,
+                                       int (*fn)(void *ctx, int64_t stream_id, const char *user_id), void *ctx);
+
+/* The servers (distinct, any order) with a joined member in a room where `user_id` is
+ * joined: who must hear of its device changes and typing. Malloc'd array of malloc'd
+ * names (hs_store_free_strings). Returns 0 or -1. */
+int hs_store_fed_user_servers(hs_store *st, const char *user_id, char ***names, size_t *n);
+
+/* A cached remote profile fetched at or after min_ts. Returns 0 (fields malloc'd, NULL
+ * when unset), 1 when none fresh enough, -1. */
+int hs_store_fed_profile_cache_get(hs_store *st, const char *user_id, int64_t min_ts, char **displayname,
+                                   char **avatar_url);
+
+/* Caches a remote profile. Returns 0 or -1. */
+int hs_store_fed_profile_cache_put(hs_store *st, const char *user_id, const char *displayname,
+                                   const char *avatar_url, int64_t now_ms);
+
+#endif

@@ -1,0 +1,294 @@
+/* E2EE, typing and profiles across two real pinegate processes over loopback HTTPS
+ * (localhost:PORT_A and localhost:PORT_B, --dev configs, self-signed certificates), set
+ * up as in test_fed_rooms.c: alice on A creates a public room, bob on B joins it by
+ * alias. Then what an encrypted conversation between them needs: alice's keys/query of
+ * bob is answered by B (user/keys/query) with bob's signed device keys; her keys/claim
+ * takes bob's one-time key on B, once; bob uploading new device keys on B reaches A as
+ * an m.device_list_update and alice's /sync lists bob in device_lists.changed (and a
+ * new query shows the new key); a to-device message from alice reaches bob's device
+ * through B's /sync (m.direct_to_device); alice typing on A shows in bob's /sync on B
+ * (m.typing); bob reads alice's profile on B (query/profile on A). And a server cannot
+ * speak for another's users: an EDU naming a user of A, sent by a third key, is refused
+ * before it is applied (covered in the unit tests, hs_fed_edu). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server-core/hs_signing.h"
+#include "server-core/hs_signing_key.h"
+#include "support/pgt.h"
+#include "support/pgt_matrix.h"
+
+typedef struct node {
+    char *dir;
+    int cport, fport;
+    char name[64];
+    char cfg[1024];
+    char base[128];
+    pgt_proc proc;
+} node;
+
+static node A, B;
+
+static void make_node(node *n)
+{
+    n->dir = pgt_tmpdir();
+    n->cport = pgt_free_port();
+    n->fport = pgt_free_port();
+    snprintf(n->name, sizeof n->name, "localhost:%d", n->fport);
+    snprintf(n->cfg, sizeof n->cfg, "%s/config.yaml", n->dir);
+    snprintf(n->base, sizeof n->base, "http://127.0.0.1:%d", n->cport);
+    char cp[16], fp[16];
+    snprintf(cp, sizeof cp, "%d", n->cport);
+    snprintf(fp, sizeof fp, "%d", n->fport);
+    char *gen[] = {(char *)pgt_pinegate(), "generate-config", "--dev", "--data-dir", n->dir, "--server-name", n->name,
+                   "--client-port", cp, "--federation-port", fp, NULL};
+    char *out = NULL;
+    cr_assert_eq(pgt_run(gen, &out), 0, "generate-config: %s", out);
+    free(out);
+    char *argv[] = {(char *)pgt_pinegate(), "serve", "--config", n->cfg, NULL};
+    cr_assert_eq(pgt_spawn(&n->proc, argv), 0);
+    cr_assert(pgt_wait_line(&n->proc, "federation API:", 30000, NULL, 0), "server did not start:\n%s", n->proc.buf);
+}
+
+static void start(void)
+{
+    make_node(&A);
+    make_node(&B);
+}
+
+static void stop_node(node *n)
+{
+    if (n->proc.pid > 0) pgt_stop(&n->proc, SIGTERM, 20000);
+    pgt_rmtree(n->dir);
+    free(n->dir);
+}
+
+static void stop(void)
+{
+    stop_node(&A);
+    stop_node(&B);
+}
+
+TestSuite(fed_e2ee, .init = start, .fini = stop, .timeout = 240);
+
+static const char *enc(const char *s)
+{
+    static char buf[4][512];
+    static int k;
+    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
+}
+
+/* `method` path on n as u with a JSON body (stolen; NULL for none); asserts `want`. */
+static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
+                   ...) __attribute__((format(printf, 6, 7)));
+
+static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
+                   ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    long st;
+    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
+    free(text);
+    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
+    free(dump);
+    return r;
+}
+
+/* A room on A with alias #e2ee:A, bob of B joined through it. */
+static char *joined_room(const pgt_mx_login *alice, const pgt_mx_login *bob)
+{
+    json_t *r = req(&A, alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "e2ee"), 200,
+                    "/_matrix/client/v3/createRoom");
+    char *room = strdup(json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    char alias[128];
+    snprintf(alias, sizeof alias, "#e2ee:%s", A.name);
+    json_decref(req(&B, bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
+    return room;
+}
+
+/* Device keys of u's device signed with k (key ID ed25519:<device_id>). */
+static json_t *device_keys(const pgt_mx_login *u, const hs_signing_key *k, const char *curve)
+{
+    char pub[44], ed_id[160], cv_id[160];
+    hs_signing_key_public_b64(k, pub);
+    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
+    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
+    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
+                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
+                           cv_id, curve);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
+    return dk;
+}
+
+static json_t *signed_otk(const pgt_mx_login *u, const hs_signing_key *k, const char *key)
+{
+    json_t *o = json_pack("{s:s}", "key", key);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(o, u->user_id, k, &e), 0, "%s", e.msg);
+    return o;
+}
+
+/* bob's device as alice on A sees it through keys/query (NULL when absent; borrowed
+ * from *answer, which the caller decrefs). */
+static json_t *query_device(const pgt_mx_login *alice, const pgt_mx_login *bob, json_t **answer)
+{
+    *answer = req(&A, alice, "POST", json_pack("{s:{s:[]}}", "device_keys", bob->user_id), 200,
+                  "/_matrix/client/v3/keys/query");
+    return json_object_get(json_object_get(json_object_get(*answer, "device_keys"), bob->user_id), bob->device_id);
+}
+
+static const char *sync_token(const node *n, const pgt_mx_login *u, char *out, size_t len)
+{
+    json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
+    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
+    json_decref(r);
+    return out;
+}
+
+/* Polls u's /sync on n (from `since`, NULL for an initial sync) for up to ms until
+ * check(answer, arg) holds. */
+static bool sync_until(const node *n, const pgt_mx_login *u, const char *since, bool (*check)(json_t *, const void *),
+                       const void *arg, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 250) {
+        json_t *r = since ? req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s", enc(since))
+                          : req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
+        bool ok = check(r, arg);
+        json_decref(r);
+        if (ok) return true;
+        usleep(250 * 1000);
+    }
+    return false;
+}
+
+static bool lists_changed(json_t *r, const void *user)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(r, "device_lists"), "changed"), i, v) {
+        if (strcmp(json_string_value(v), user) == 0) return true;
+    }
+    return false;
+}
+
+static bool has_to_device(json_t *r, const void *text)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(json_object_get(r, "to_device"), "events"), i, ev) {
+        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (body && type && strcmp(body, text) == 0 && strcmp(type, "org.example.ping") == 0) return true;
+    }
+    return false;
+}
+
+typedef struct typing_want {
+    const char *room, *user;
+} typing_want;
+
+static bool shows_typing(json_t *r, const void *arg)
+{
+    const typing_want *w = arg;
+    json_t *room = json_object_get(json_object_get(json_object_get(r, "rooms"), "join"), w->room);
+    size_t i, k;
+    json_t *ev, *u;
+    json_array_foreach(json_object_get(json_object_get(room, "ephemeral"), "events"), i, ev) {
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "m.typing") != 0) continue;
+        json_array_foreach(json_object_get(json_object_get(ev, "content"), "user_ids"), k, u) {
+            if (strcmp(json_string_value(u), w->user) == 0) return true;
+        }
+    }
+    return false;
+}
+
+Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    char *room = joined_room(&alice, &bob);
+
+    /* bob's device keys and one one-time key, on B. */
+    hs_signing_key bk;
+    cr_assert_eq(hs_signing_key_generate(&bk), 0);
+    snprintf(bk.key_id, sizeof bk.key_id, "ed25519:%s", bob.device_id);
+    json_t *otks = json_object();
+    json_object_set_new(otks, "signed_curve25519:AAAAAQ", signed_otk(&bob, &bk, "otk-one-of-bob"));
+    json_decref(req(&B, &bob, "POST",
+                    json_pack("{s:o, s:o}", "device_keys", device_keys(&bob, &bk, "curve-first"), "one_time_keys", otks),
+                    200, "/_matrix/client/v3/keys/upload"));
+
+    /* alice on A sees bob's device keys, as B signed them (its self-signature intact). */
+    json_t *answer;
+    json_t *dev = query_device(&alice, &bob, &answer);
+    cr_assert(dev, "bob's device in alice's query: %s", json_dumps(answer, 0));
+    char cv_id[160];
+    snprintf(cv_id, sizeof cv_id, "curve25519:%s", bob.device_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(dev, "keys"), cv_id)), "curve-first");
+    cr_assert_eq(json_object_size(json_object_get(answer, "failures")), 0, "no failures: %s", json_dumps(answer, 0));
+    json_decref(answer);
+
+    /* alice claims bob's one-time key through B; a second claim finds none left. */
+    json_t *c = req(&A, &alice, "POST", json_pack("{s:{s:{s:s}}}", "one_time_keys", bob.user_id, bob.device_id,
+                                                  "signed_curve25519"),
+                    200, "/_matrix/client/v3/keys/claim");
+    json_t *k = json_object_get(json_object_get(json_object_get(json_object_get(c, "one_time_keys"), bob.user_id),
+                                                bob.device_id),
+                                "signed_curve25519:AAAAAQ");
+    cr_assert_str_eq(json_string_value(json_object_get(k, "key")), "otk-one-of-bob", "claimed: %s", json_dumps(c, 0));
+    json_decref(c);
+    c = req(&A, &alice, "POST", json_pack("{s:{s:{s:s}}}", "one_time_keys", bob.user_id, bob.device_id,
+                                          "signed_curve25519"),
+            200, "/_matrix/client/v3/keys/claim");
+    cr_assert_null(json_object_get(json_object_get(c, "one_time_keys"), bob.user_id), "a one-time key is given once");
+    json_decref(c);
+
+    /* bob re-uploads new device keys on B: A hears it and alice's /sync says so. */
+    char since[256];
+    sync_token(&A, &alice, since, sizeof since);
+    json_decref(req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", device_keys(&bob, &bk, "curve-second")), 200,
+                    "/_matrix/client/v3/keys/upload"));
+    cr_assert(sync_until(&A, &alice, since, lists_changed, bob.user_id, 20000),
+              "bob in alice's device_lists.changed on A");
+    dev = query_device(&alice, &bob, &answer);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(dev, "keys"), cv_id)), "curve-second");
+    json_decref(answer);
+
+    /* A to-device message from alice reaches bob's device on B. */
+    json_t *msgs = json_pack("{s:{s:{s:s}}}", bob.user_id, bob.device_id, "body", "ping-across");
+    json_decref(req(&A, &alice, "PUT", json_pack("{s:o}", "messages", msgs), 200,
+                    "/_matrix/client/v3/sendToDevice/org.example.ping/txn-1"));
+    cr_assert(sync_until(&B, &bob, NULL, has_to_device, "ping-across", 20000), "bob's device got alice's message");
+
+    /* alice types on A; bob's /sync on B shows it. */
+    json_decref(req(&A, &alice, "PUT", json_pack("{s:b, s:i}", "typing", 1, "timeout", 30000), 200,
+                    "/_matrix/client/v3/rooms/%s/typing/%s", enc(room), enc(alice.user_id)));
+    typing_want w = {room, alice.user_id};
+    cr_assert(sync_until(&B, &bob, NULL, shows_typing, &w, 20000), "alice typing in bob's sync");
+
+    /* bob reads alice's profile on B: B asks A. */
+    json_decref(req(&A, &alice, "PUT", json_pack("{s:s}", "displayname", "Alice of A"), 200,
+                    "/_matrix/client/v3/profile/%s/displayname", enc(alice.user_id)));
+    json_t *p = req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/profile/%s", enc(alice.user_id));
+    cr_assert_str_eq(json_string_value(json_object_get(p, "displayname")), "Alice of A");
+    json_decref(p);
+    char nobody[128];
+    snprintf(nobody, sizeof nobody, "@nobody:%s", A.name);
+    json_decref(req(&B, &bob, "GET", NULL, 404, "/_matrix/client/v3/profile/%s", enc(nobody)));
+    free(room);
+}
