@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server-core/hs_accounts.h"
 #include "server-core/hs_server.h"
 #include "bench/bench_support.h"
 
@@ -36,42 +35,6 @@ typedef struct client {
 
 static client clients[MAX_CLIENTS];
 
-static size_t sink(char *p, size_t s, size_t n, void *u)
-{
-    (void)p;
-    (void)u;
-    return s * n;
-}
-
-/* One PUT/POST with a JSON body; returns the HTTP status (0 on transport failure). */
-static long put(client *c, const char *method, const char *path, const char *body, char *reply, size_t cap)
-{
-    char url[1024], auth[300];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    FILE *out = reply ? fmemopen(reply, cap, "w") : NULL;
-    curl_easy_setopt(c->curl, CURLOPT_URL, url);
-    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 60L);
-    if (out) {
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, NULL);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
-    } else {
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sink);
-    }
-    long code = 0;
-    CURLcode rc = curl_easy_perform(c->curl);
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-    if (out) fclose(out);
-    curl_slist_free_all(h);
-    return rc == CURLE_OK ? code : 0;
-}
-
 static void *send_loop(void *arg)
 {
     client *c = arg;
@@ -81,7 +44,7 @@ static void *send_loop(void *arg)
         snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/send/m.room.message/%s-%ld-%ld", room,
                  c->user_id + 1, c->sent + c->failed, (long)c->seed);
         snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"load message %ld\"}", i);
-        if (put(c, "PUT", path, body, NULL, 0) == 200) c->sent++;
+        if (bs_http(c->curl, base, c->token, "PUT", path, body, NULL) == 200) c->sent++;
         else c->failed++;
     }
     return NULL;
@@ -120,20 +83,12 @@ static long rss_kib(void)
 
 int main(void)
 {
-    char dir[] = "/tmp/bench_hs_load.XXXXXX", err[1024];
+    char dir[] = "/tmp/bench_hs_load.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
     bs_config(&cfg);
     if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
-    hs_httpd_config hc = {.name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads,
-                          .max_connections = 64, .max_body_bytes = 1 << 20, .router = srv.client_router,
-                          .metrics = srv.metrics};
-    srv.client = hs_httpd_start(&hc, err, sizeof err);
-    if (!srv.client) {
-        fprintf(stderr, "listen: %s\n", err);
-        return 1;
-    }
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    if (bs_listen(&srv, base, sizeof base) != 0) return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     long events = 100000;
     if (getenv("BENCH_LOAD_EVENTS")) events = atol(getenv("BENCH_LOAD_EVENTS"));
@@ -141,13 +96,7 @@ int main(void)
     for (int i = 0; i < MAX_CLIENTS; i++) {
         char local[32];
         snprintf(local, sizeof local, "load%d", i);
-        hs_accounts_session s;
-        if (hs_accounts_register(srv.store, srv.cfg.server_name, local, NULL, false, bs_wall_ms(),
-                                 clients[i].user_id) != HS_ACCOUNTS_OK ||
-            hs_accounts_login(srv.store, clients[i].user_id, NULL, "bench", "127.0.0.1", bs_wall_ms(), &s) !=
-                HS_ACCOUNTS_OK)
-            return 1;
-        snprintf(clients[i].token, sizeof clients[i].token, "%s", s.access_token);
+        bs_login(&srv, local, clients[i].user_id, clients[i].token);
         clients[i].curl = curl_easy_init();
         clients[i].seed = (unsigned)i + 1;
     }
@@ -155,27 +104,17 @@ int main(void)
     /* 1,000 public rooms, every client joined to each, created by client 0 */
     double t0 = bs_now_s();
     room_paths = calloc(ROOMS, sizeof *room_paths);
-    char reply[4096], path[512];
+    char path[512];
     for (size_t r = 0; r < ROOMS; r++) {
-        memset(reply, 0, sizeof reply);
-        if (put(&clients[0], "POST", "/_matrix/client/v3/createRoom", "{\"preset\":\"public_chat\"}", reply,
-                sizeof reply) != 200)
-            return fprintf(stderr, "createRoom failed: %s\n", reply), 1;
-        json_t *j = json_loads(reply, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "room_id"));
+        json_t *j = bs_call(clients[0].curl, base, clients[0].token, "POST", "/_matrix/client/v3/createRoom",
+                            "{\"preset\":\"public_chat\"}");
         char enc[300];
-        size_t o = 0;
-        for (const char *p = id; *p && o + 4 < sizeof enc; p++) {
-            if (*p == '!' || *p == ':') o += (size_t)snprintf(enc + o, sizeof enc - o, "%%%02X", (unsigned char)*p);
-            else enc[o++] = *p;
-        }
-        enc[o] = 0;
-        room_paths[r] = strdup(enc);
+        room_paths[r] = strdup(bs_enc(json_string_value(json_object_get(j, "room_id")), enc, sizeof enc));
         json_decref(j);
         n_rooms = r + 1;
         for (int i = 1; i < MAX_CLIENTS; i++) {
             snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/join", enc);
-            if (put(&clients[i], "POST", path, "{}", NULL, 0) != 200) return fprintf(stderr, "join failed\n"), 1;
+            json_decref(bs_call(clients[i].curl, base, clients[i].token, "POST", path, "{}"));
         }
     }
     double setup_s = bs_now_s() - t0;

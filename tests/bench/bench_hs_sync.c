@@ -26,73 +26,10 @@
 static hs_server srv;
 static char base[64];
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t collect(char *p, size_t s, size_t n, void *u)
-{
-    buf *b = u;
-    char *q = realloc(b->p, b->n + s * n + 1);
-    if (!q) return 0;
-    memcpy(q + b->n, p, s * n);
-    b->p = q;
-    b->n += s * n;
-    b->p[b->n] = 0;
-    return s * n;
-}
-
-/* One request on a reusable handle; exits on failure. Returns the parsed answer. */
+/* One request that must answer 200 with JSON (exits otherwise). */
 static json_t *call(CURL *c, const char *token, const char *method, const char *path, const char *body)
 {
-    char url[1024], auth[256];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    if (!body) curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    long code = 0;
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
-    json_t *j = b.p ? json_loads(b.p, 0, NULL) : NULL;
-    if (rc != CURLE_OK || code != 200 || !j) {
-        fprintf(stderr, "%s %s: curl %d, HTTP %ld: %s\n", method, path, (int)rc, code, b.p ? b.p : "");
-        exit(1);
-    }
-    free(b.p);
-    return j;
-}
-
-static void login(const char *localpart, char user_id[HS_STORE_ID_MAX], char token[256])
-{
-    if (hs_accounts_register(srv.store, srv.cfg.server_name, localpart, NULL, false, bs_wall_ms(), user_id) !=
-        HS_ACCOUNTS_OK)
-        exit(1);
-    hs_accounts_session s;
-    if (hs_accounts_login(srv.store, user_id, NULL, "bench", "127.0.0.1", bs_wall_ms(), &s) != HS_ACCOUNTS_OK) exit(1);
-    snprintf(token, 256, "%s", s.access_token);
-}
-
-static const char *enc(const char *s, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *s && o + 4 < cap; s++) {
-        if (strchr("!:@$#/+=&?%", *s)) o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*s);
-        else out[o++] = *s;
-    }
-    out[o] = 0;
-    return out;
+    return bs_call(c, base, token, method, path, body);
 }
 
 /* ---- latency: receiver thread long-polls, main thread sends ------------------------ */
@@ -110,7 +47,7 @@ static void *receiver(void *arg)
     CURL *c = curl_easy_init();
     char path[1024], e[256];
     while (received < MESSAGES) {
-        snprintf(path, sizeof path, "/_matrix/client/v3/sync?timeout=30000&since=%s", enc(since, e, sizeof e));
+        snprintf(path, sizeof path, "/_matrix/client/v3/sync?timeout=30000&since=%s", bs_enc(since, e, sizeof e));
         pthread_mutex_lock(&mu);
         polling = true;
         pthread_cond_broadcast(&cv);
@@ -143,31 +80,23 @@ static int cmp(const void *a, const void *b)
 
 int main(void)
 {
-    char dir[] = "/tmp/bench_hs_sync.XXXXXX", err[1024];
+    char dir[] = "/tmp/bench_hs_sync.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     hs_config cfg;
     bs_config(&cfg);
     if (bs_server_open(&srv, &cfg, dir) != 0) return 1;
-    hs_httpd_config hc = {.name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = cfg.threads,
-                          .max_connections = 64, .max_body_bytes = 1 << 20, .router = srv.client_router,
-                          .metrics = srv.metrics};
-    srv.client = hs_httpd_start(&hc, err, sizeof err);
-    if (!srv.client) {
-        fprintf(stderr, "listen: %s\n", err);
-        return 1;
-    }
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.client));
+    if (bs_listen(&srv, base, sizeof base) != 0) return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     char alice[HS_STORE_ID_MAX], bob[HS_STORE_ID_MAX], send_token[256];
-    login("alice", alice, send_token);
-    login("bob", bob, recv_token);
+    bs_login(&srv, "alice", alice, send_token);
+    bs_login(&srv, "bob", bob, recv_token);
     CURL *c = curl_easy_init();
     json_t *j = call(c, send_token, "POST", "/_matrix/client/v3/createRoom", "{\"preset\":\"public_chat\"}");
     snprintf(room_id, sizeof room_id, "%s", json_string_value(json_object_get(j, "room_id")));
     json_decref(j);
     char r[512], path[1024];
-    enc(room_id, r, sizeof r);
+    bs_enc(room_id, r, sizeof r);
     snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/join", r);
     json_decref(call(c, recv_token, "POST", path, "{}"));
     j = call(c, recv_token, "GET", "/_matrix/client/v3/sync", NULL);
@@ -235,7 +164,7 @@ int main(void)
     printf("initial /sync, %d joined rooms (timeline limit 10):     %8.2f ms\n", ROOMS + 1,
            (bs_now_s() - t0) * 1e3 / ROUNDS);
     char e2[256];
-    snprintf(path, sizeof path, "/_matrix/client/v3/sync?timeout=0&since=%s", enc(token, e2, sizeof e2));
+    snprintf(path, sizeof path, "/_matrix/client/v3/sync?timeout=0&since=%s", bs_enc(token, e2, sizeof e2));
     t0 = bs_now_s();
     for (int i = 0; i < ROUNDS * 10; i++) {
         j = call(c, recv_token, "GET", path, NULL);

@@ -10,6 +10,7 @@
 #ifndef BENCH_SUPPORT_H
 #define BENCH_SUPPORT_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server-core/hs_accounts.h"
 #include "server-core/hs_server.h"
 
 /* Seconds on the monotonic clock, for measuring intervals. */
@@ -90,6 +92,111 @@ static inline json_t *bs_request(hs_server *srv, char *auth_header, const char *
         exit(1);
     }
     hs_response_clear(&resp);
+    return j;
+}
+
+/* Starts srv's client listener on an ephemeral loopback port with cfg's thread count and
+ * writes "http://127.0.0.1:PORT" into base. Returns 0, or prints "listen: <reason>" and
+ * returns -1. */
+static inline int bs_listen(hs_server *srv, char *base, size_t cap)
+{
+    char err[1024] = "";
+    hs_httpd_config hc = {.name = "client", .bind_address = "127.0.0.1", .port = 0, .threads = srv->cfg.threads,
+                          .max_connections = 64, .max_body_bytes = 1 << 20, .router = srv->client_router,
+                          .metrics = srv->metrics};
+    srv->client = hs_httpd_start(&hc, err, sizeof err);
+    if (!srv->client) {
+        fprintf(stderr, "listen: %s\n", err);
+        return -1;
+    }
+    snprintf(base, cap, "http://127.0.0.1:%d", hs_httpd_port(srv->client));
+    return 0;
+}
+
+/* Registers `localpart` and logs it in; fills user_id and an access token (256 bytes).
+ * Exits with status 1 on failure. */
+static inline void bs_login(hs_server *srv, const char *localpart, char user_id[HS_STORE_ID_MAX], char token[256])
+{
+    hs_accounts_session s;
+    if (hs_accounts_register(srv->store, srv->cfg.server_name, localpart, NULL, false, bs_wall_ms(), user_id) !=
+            HS_ACCOUNTS_OK ||
+        hs_accounts_login(srv->store, user_id, NULL, "bench", "127.0.0.1", bs_wall_ms(), &s) != HS_ACCOUNTS_OK) {
+        fprintf(stderr, "setup: cannot register %s\n", localpart);
+        exit(1);
+    }
+    snprintf(token, 256, "%s", s.access_token);
+}
+
+/* Percent-encodes a Matrix ID for a path segment into out (cap bytes); returns out. */
+static inline const char *bs_enc(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *s && o + 4 < cap; s++) {
+        if (strchr("!:@$#/+=&?%", *s)) o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*s);
+        else out[o++] = *s;
+    }
+    out[o] = 0;
+    return out;
+}
+
+typedef struct bs_buf {
+    char *p;
+    size_t n;
+} bs_buf;
+
+static inline size_t bs_collect(char *p, size_t s, size_t n, void *u)
+{
+    bs_buf *b = u;
+    char *q = realloc(b->p, b->n + s * n + 1);
+    if (!q) return 0;
+    memcpy(q + b->n, p, s * n);
+    b->p = q;
+    b->n += s * n;
+    b->p[b->n] = 0;
+    return s * n;
+}
+
+/* One HTTP request on a reusable libcurl handle to base+path with a Bearer token and an
+ * optional JSON body. Returns the HTTP status (0 when the transfer failed) and, when
+ * `answer` is not NULL, the parsed JSON answer in *answer (NULL if not JSON; caller
+ * decrefs). */
+static inline long bs_http(CURL *c, const char *base, const char *token, const char *method, const char *path,
+                           const char *body, json_t **answer)
+{
+    char url[1024], auth[300];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    bs_buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (!body) curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bs_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(h);
+    if (answer) *answer = b.p ? json_loads(b.p, 0, NULL) : NULL;
+    free(b.p);
+    return code;
+}
+
+/* bs_http that must answer 200 with JSON: returns the answer (caller decrefs), or prints
+ * "<method> <path>: HTTP <status>" and exits with status 1. */
+static inline json_t *bs_call(CURL *c, const char *base, const char *token, const char *method, const char *path,
+                              const char *body)
+{
+    json_t *j = NULL;
+    long code = bs_http(c, base, token, method, path, body, &j);
+    if (code != 200 || !j) {
+        fprintf(stderr, "%s %s: HTTP %ld\n", method, path, code);
+        exit(1);
+    }
     return j;
 }
 
