@@ -205,11 +205,16 @@ typedef struct pc_cache_status {
 /* Copies up to cap coordinate-cache entries; returns how many exist. */
 size_t pc_router_coords_cache(const pc_router *r, pc_cache_status *out, size_t cap);
 
+/* Traffic drops (dropped_hop_limit, dropped_no_route, dropped_watermark) count traffic
+ * frames only, so they explain lost datagrams; bootstraps have their own counters:
+ * dropped_bootstrap (undecodable, bad signature, other root, replay, table full) and
+ * dropped_bootstrap_watermark (installed here but not forwarded: the next hop is the
+ * sender or would worsen the watermark, the normal end of many bootstrap paths). */
 typedef struct pc_router_counters {
     uint64_t frames_in, frames_out;
     uint64_t traffic_delivered, traffic_forwarded;
     uint64_t dropped_hop_limit, dropped_no_route, dropped_watermark, dropped_queue_full;
-    uint64_t dropped_bootstrap, dropped_unknown;
+    uint64_t dropped_bootstrap, dropped_bootstrap_watermark, dropped_unknown;
     uint64_t broadcasts_received;
 } pc_router_counters;
 

@@ -28,13 +28,17 @@ void pcx_pings_attach(pc_sim *s, pcx_pings *ps);
 void pcx_ping(pc_sim *s, pcx_pings *ps, int from, int to, int group);
 /* Arrived / sent over pings of `group` (-1: all). 0 when none were sent. */
 double pcx_ratio(const pcx_pings *ps, int group, size_t *sent);
+/* The same over pings whose group is in [0, max_group]. */
+double pcx_ratio_within(const pcx_pings *ps, int max_group, size_t *sent);
 void pcx_pings_free(pcx_pings *ps);
 
 /* Appends a figure to the report (silently ignored beyond PC_SIM_MAX_METRICS). */
 void pcx_put(pc_sim_report *r, const char *name, double v, const char *unit, bool wall);
 
-/* Appends the routers' traffic drop counters summed over all nodes (hop limit, no
- * route, watermark, queue full), to explain lost pings. */
+/* Appends the routers' drop counters summed over all nodes, to explain lost pings:
+ * traffic dropped by the hop limit, for want of a route or by the watermark rule,
+ * frames of any type dropped at a full queue, and (apart, because they are the normal
+ * end of many bootstrap paths, not lost traffic) bootstraps not forwarded. */
 void pcx_put_drops(pc_sim *s, pc_sim_report *r);
 
 /* Seconds of the monotonic clock, for the `wall` figures only. */

@@ -157,6 +157,7 @@ int pcx_mobility(const pc_sim_params *p, pc_sim_report *r)
     pcx_put(r, "overall_arrival", pcx_ratio(&ps, -1, NULL), "ratio", false);
     pcx_put(r, "link_changes_per_step", steps ? (double)changes / steps : 0, "", false);
     pcx_put(r, "disconnected_pairs_per_step", steps ? (double)unreachable / steps : 0, "", false);
+    pcx_put_drops(s, r);
     pcx_put(r, "wall_s", wall, "s", true);
     r->series_name = "arrival_per_step";
     r->series = ratio;

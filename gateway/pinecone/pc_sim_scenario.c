@@ -70,11 +70,14 @@ void pcx_put_drops(pc_sim *s, pc_sim_report *r)
         sum.dropped_no_route += k.dropped_no_route;
         sum.dropped_watermark += k.dropped_watermark;
         sum.dropped_queue_full += k.dropped_queue_full;
+        sum.dropped_bootstrap_watermark += k.dropped_bootstrap_watermark;
     }
     pcx_put(r, "dropped_hop_limit", (double)sum.dropped_hop_limit, "frames", false);
     pcx_put(r, "dropped_no_route", (double)sum.dropped_no_route, "frames", false);
     pcx_put(r, "dropped_watermark", (double)sum.dropped_watermark, "frames", false);
     pcx_put(r, "dropped_queue_full", (double)sum.dropped_queue_full, "frames", false);
+    pcx_put(r, "bootstraps_not_forwarded", (double)sum.dropped_bootstrap_watermark, "frames",
+            false);
 }
 
 double pcx_wall(void)
@@ -224,6 +227,19 @@ double pcx_ratio(const pcx_pings *ps, int group, size_t *sent)
     size_t n = 0, ok = 0;
     for (size_t i = 0; i < ps->n; i++)
         if (group < 0 || ps->group[i] == group) {
+            n++;
+            ok += ps->arrived[i];
+        }
+    if (sent)
+        *sent = n;
+    return n ? (double)ok / (double)n : 0;
+}
+
+double pcx_ratio_within(const pcx_pings *ps, int max_group, size_t *sent)
+{
+    size_t n = 0, ok = 0;
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->group[i] >= 0 && ps->group[i] <= max_group) {
             n++;
             ok += ps->arrived[i];
         }

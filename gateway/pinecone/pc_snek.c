@@ -378,7 +378,7 @@ void pcs_handle_bootstrap(pc_router *r, int from, pc_frame *f, uint64_t now)
     if (h.port <= 0)
         return; /* dead end: we are the successor */
     if (h.port == from || wm_worse(&h.wm, &f->watermark)) {
-        r->counters.dropped_watermark++;
+        r->counters.dropped_bootstrap_watermark++;
         return;
     }
     f->watermark = h.wm;
