@@ -237,6 +237,24 @@ static void typing_edu(hs_server *srv, const char *origin, const json_t *content
     hs_api_sync_typing_set(srv, t.room_id, t.user_id, t.typing, t.timeout_ms);
 }
 
+/* m.signing_key_update: a user's cross-signing keys changed. They are not cached here
+ * (queries go to the user's server), so local clients only need to hear that the
+ * user's keys changed, which makes them query again. */
+static void signing_key_edu(hs_server *srv, const char *origin, const json_t *content)
+{
+    const char *user_id = json_string_value(json_object_get(content, "user_id"));
+    const char *server = user_id && hs_is_valid_user_id(user_id) ? hs_id_server_name(user_id) : NULL;
+    if (!server || strcmp(server, origin) != 0) {
+        hs_info("fed", "m.signing_key_update from %s dropped: user_id is not a user of it", origin);
+        return;
+    }
+    char **servers;
+    size_t n;
+    if (hs_store_fed_user_servers(srv->store, user_id, &servers, &n) != 0) return;
+    hs_store_free_strings(servers, n);
+    if (n && hs_store_fed_user_keys_changed(srv->store, user_id) == 0) hs_notifier_wake(srv->notifier);
+}
+
 void hs_fed_edu_apply(hs_server *srv, const char *origin, const json_t *edu)
 {
     const char *type = json_string_value(json_object_get(edu, "edu_type"));
@@ -245,6 +263,7 @@ void hs_fed_edu_apply(hs_server *srv, const char *origin, const json_t *edu)
     if (strcmp(type, "m.device_list_update") == 0) device_list_edu(srv, origin, content);
     else if (strcmp(type, "m.direct_to_device") == 0) to_device_edu(srv, origin, content);
     else if (strcmp(type, "m.typing") == 0) typing_edu(srv, origin, content);
+    else if (strcmp(type, "m.signing_key_update") == 0) signing_key_edu(srv, origin, content);
 }
 
 /* ---- outbound EDUs ---------------------------------------------------------------------- */
@@ -458,6 +477,10 @@ static json_t *group_by_server(const json_t *remote)
 static json_t *post_users(hs_server *srv, const char *server, const char *path, const char *field, json_t *users,
                           char *why, size_t why_len)
 {
+    if (hs_store_fed_dest_down(srv->store, server, hs_fed_now_ms()) == 1) {
+        snprintf(why, why_len, "%s is not answering (backed off)", server);
+        return NULL;
+    }
     json_t *body = json_pack("{s:O}", field, users);
     hs_fed_out out = {server, "POST", path, body, true};
     hs_fed_reply reply;

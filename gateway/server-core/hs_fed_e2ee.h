@@ -11,19 +11,21 @@
  * and, from a /send transaction, hs_fed_edu_apply: m.device_list_update (the remote
  * device cache and a device_list_changes row, so local /sync and keys/changes see it),
  * m.direct_to_device (into the to-device inbox, deduplicated by (sender, message_id)),
- * m.typing (into the typing table). Receipts stay in hs_fed_rooms.c.
+ * m.typing (into the typing table), m.signing_key_update (a device_list_changes row
+ * only: cross-signing keys are not cached). Receipts stay in hs_fed_rooms.c.
  *
  * Outbound: a client's keys/query and keys/claim for remote users ask their servers,
  * one request per server, synchronously on the client's worker; a query's answer
  * (validated: each device's self-signature) refreshes the remote device cache, which
- * answers when the server cannot be reached. Local device list changes are scanned like
+ * answers when the server cannot be reached or is backed off by the outbound queue
+ * (then it is not asked: the client would wait for a timeout). Local device list changes are scanned like
  * the queue scans events (hs_fed_e2ee_scan, cursor in fed_out_cursor) and queued as
  * m.device_list_update EDUs, one per device with keys, to every server sharing a room
  * with the user; to-device messages and typing notices are queued as EDUs at once. The
  * queue (hs_fed_queue) carries them with its retries.
  *
- * Not here: m.signing_key_update (a cross-signing change goes out as device list
- * updates, which make peers re-query), deletions of devices announced as such (a
+ * Not here: sending m.signing_key_update (a cross-signing change goes out as device
+ * list updates, which make peers re-query), deletions of devices announced as such (a
  * deleted device simply stops appearing in the next query). */
 #ifndef HS_FED_E2EE_H
 #define HS_FED_E2EE_H

@@ -129,6 +129,12 @@ int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *de
     return hs_store_transact(st, update_steps, &a) < 0 ? -1 : 0;
 }
 
+int hs_store_fed_user_keys_changed(hs_store *st, const char *user_id)
+{
+    return bind_run(hs_store_sqlite(st), "INSERT INTO device_list_changes (user_id) VALUES (?1)",
+                    (const char *[]){user_id}, 1);
+}
+
 int hs_store_fed_devices_each(hs_store *st, const char *user_id,
                               void (*fn)(void *ctx, const char *device_id, const char *keys_json,
                                          const char *display_name),
@@ -212,6 +218,19 @@ int hs_store_fed_user_servers(hs_store *st, const char *user_id, char ***names, 
         *names = NULL;
         *n = 0;
     }
+    return ret;
+}
+
+int hs_store_fed_dest_down(hs_store *st, const char *dest, int64_t now_ms)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT failures > 0 AND retry_at > ?2 FROM fed_destinations"
+                                        " WHERE destination = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, now_ms);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : rc == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
     return ret;
 }
 

@@ -38,6 +38,10 @@ int hs_store_fed_devices_replace(hs_store *st, const char *user_id, const hs_sto
 int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
                                const char *display_name, bool deleted, int64_t stream_id, int64_t now_ms);
 
+/* Writes a device_list_changes row for remote user_id (its keys changed in a way not
+ * cached here). Returns 0 or -1. */
+int hs_store_fed_user_keys_changed(hs_store *st, const char *user_id);
+
 /* Calls fn for each cached device of remote user_id (device order). Returns 0, 1 when
  * the user's list is not cached, -1. */
 int hs_store_fed_devices_each(hs_store *st, const char *user_id,
@@ -55,6 +59,11 @@ long hs_store_fed_device_changes_after(hs_store *st, int64_t after, long limit,
  * joined: who must hear of its device changes and typing. Malloc'd array of malloc'd
  * names (hs_store_free_strings). Returns 0 or -1. */
 int hs_store_fed_user_servers(hs_store *st, const char *user_id, char ***names, size_t *n);
+
+/* 1 when the outbound queue has backed `dest` off (a send failed and its retry time
+ * is after now_ms): a request to it now would most likely wait for a timeout. 0 when
+ * not, -1 on a database error. */
+int hs_store_fed_dest_down(hs_store *st, const char *dest, int64_t now_ms);
 
 /* A cached remote profile fetched at or after min_ts. Returns 0 (fields malloc'd, NULL
  * when unset), 1 when none fresh enough, -1. */
