@@ -549,9 +549,9 @@ static json_t *take_devices(hs_server *srv, const char *user_id, const json_t *t
     }
     if (whole_list && rows && texts) {
         int64_t now = hs_fed_now_ms();
-        if (hs_store_fed_devices_replace(srv->store, user_id, rows, n, now, now) != 0)
-            hs_warn("fed", "could not cache the devices of %s", user_id);
-        else hs_notifier_wake(srv->notifier);
+        int rc = hs_store_fed_devices_replace(srv->store, user_id, rows, n, now, now);
+        if (rc < 0) hs_warn("fed", "could not cache the devices of %s", user_id);
+        else if (rc == 1) hs_notifier_wake(srv->notifier); /* local clients learn the list changed */
     }
     for (size_t i = 0; i < n; i++) free(texts[i]);
     free(texts);

@@ -82,17 +82,18 @@ static int replace_steps(sqlite3 *db, void *varg)
     if (rc == 0) rc = set_user(db, a->user_id, a->stream_id, a->now);
     char *after = rc == 0 ? list_digest(db, a->user_id, &failed) : NULL;
     if (rc == 0 && (failed || !after)) rc = -1;
-    if (rc == 0 && before && strcmp(before, after) != 0) rc = changed_row(db, a->user_id);
+    bool changed = rc == 0 && before && strcmp(before, after) != 0;
+    if (changed) rc = changed_row(db, a->user_id);
     free(before);
     free(after);
-    return rc;
+    return rc == 0 && changed ? 1 : rc;
 }
 
 int hs_store_fed_devices_replace(hs_store *st, const char *user_id, const hs_store_fed_device *devs, size_t n,
                                  int64_t stream_id, int64_t now_ms)
 {
     replace_arg a = {user_id, devs, n, stream_id, now_ms};
-    return hs_store_transact(st, replace_steps, &a) < 0 ? -1 : 0;
+    return hs_store_transact(st, replace_steps, &a);
 }
 
 typedef struct update_arg {

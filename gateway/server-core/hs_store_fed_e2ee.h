@@ -28,7 +28,8 @@ typedef struct hs_store_fed_device {
 
 /* Replaces the whole cached device list of remote `user_id` with devs[0..n). Writes a
  * device_list_changes row when the list was known before and differs (a first fetch
- * is not a change anyone was told about). Returns 0 or -1. */
+ * is not a change anyone was told about). Returns 1 when that row was written, 0 when
+ * not, -1. */
 int hs_store_fed_devices_replace(hs_store *st, const char *user_id, const hs_store_fed_device *devs, size_t n,
                                  int64_t stream_id, int64_t now_ms);
 
