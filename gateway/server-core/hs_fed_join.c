@@ -4,7 +4,8 @@
  * sign it, carry a matching content hash (else it is used redacted, as on receipt of
  * any PDU), and pass the auth rules against its own auth events, which must all be in
  * the response; the state must hold the room's create event of the version make_join
- * named; and our join must pass against that state. Only then is anything written. */
+ * named; and our join must pass against that state. Only then is anything written.
+ * The latest messages before the join come with it (hs_fed_history.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "server-core/hs_auth.h"
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_history.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -273,14 +275,15 @@ void hs_fed_state_set_clear(hs_fed_state_set *set)
 }
 
 /* Validates the send_join answer and writes the room. */
-static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, const char *room_id, json_t *join,
-                                  const char *join_id, const json_t *answer, hs_room_result *res)
+static hs_room_status finish_join(hs_server *srv, const char *server, const hs_room_version *rv, const char *room_id,
+                                  json_t *join, const char *join_id, const json_t *answer, hs_room_result *res)
 {
     hs_fed_state_set set = {0};
     hs_store_new_event *rows = NULL;
     char **texts = NULL;
     size_t n_rows = 0;
     char *join_text = NULL;
+    json_t *history = NULL;
     hs_room_status status = HS_ROOM_OK;
     if (hs_fed_state_validate(srv, rv, room_id, json_object_get(answer, "state"), json_object_get(answer, "auth_chain"),
                               &set, res->msg, sizeof res->msg) != 0) {
@@ -315,13 +318,16 @@ static hs_room_status finish_join(hs_server *srv, const hs_room_version *rv, con
         goto out;
     }
 
-    size_t total = json_array_size(js.order);
+    /* The latest messages before our join, stored before it (hs_fed_history.h). */
+    history = hs_fed_join_history(srv, server, rv, room_id, join, js.events, HS_FED_JOIN_HISTORY);
+    size_t n_state = json_array_size(js.order), total = n_state + json_array_size(history);
     rows = calloc(total ? total : 1, sizeof *rows);
     texts = calloc(total ? total : 1, sizeof *texts);
     hs_err err = {{0}};
     for (size_t i = 0; rows && texts && i < total; i++) {
-        const char *id = json_string_value(json_array_get(js.order, i));
-        const json_t *pdu = json_object_get(js.events, id);
+        json_t *h = i < n_state ? NULL : json_array_get(history, i - n_state);
+        const char *id = h ? json_string_value(json_array_get(h, 0)) : json_string_value(json_array_get(js.order, i));
+        const json_t *pdu = h ? json_array_get(h, 1) : json_object_get(js.events, id);
         if (!(texts[i] = hs_cjson_encode(pdu, 0, NULL, &err))) break;
         const char *type = hs_pdu_type(pdu);
         rows[n_rows++] = (hs_store_new_event){
@@ -354,6 +360,7 @@ out:
     free(texts);
     free(rows);
     free(join_text);
+    json_decref(history);
     hs_fed_state_set_clear(&set);
     return status;
 }
@@ -494,7 +501,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
             snprintf(msg, sizeof msg, "%s", res->msg);
             status = fail(res, call_status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s", msg);
         } else {
-            status = finish_join(srv, rv, room_id, ev, id, answer, res);
+            status = finish_join(srv, cands[c], rv, room_id, ev, id, answer, res);
             json_decref(answer);
         }
         free(id);

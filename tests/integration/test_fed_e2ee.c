@@ -292,3 +292,47 @@ Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
     json_decref(req(&B, &bob, "GET", NULL, 404, "/_matrix/client/v3/profile/%s", enc(nobody)));
     free(room);
 }
+
+/* The bodies of the m.text events in bob's /messages on B, oldest first, as one string. */
+static void history_on_b(const pgt_mx_login *bob, const char *room, char *out, size_t len)
+{
+    json_t *r = req(&B, bob, "GET", NULL, 200, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=100", enc(room));
+    out[0] = 0;
+    json_t *chunk = json_object_get(r, "chunk");
+    for (size_t i = json_array_size(chunk); i-- > 0;) {
+        const char *body = json_string_value(json_object_get(json_object_get(json_array_get(chunk, i), "content"),
+                                                             "body"));
+        if (body) snprintf(out + strlen(out), len - strlen(out), "%s;", body);
+    }
+    json_decref(r);
+}
+
+Test(fed_e2ee, the_latest_history_before_a_join_comes_with_it)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    json_t *r = req(&A, &alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "old"), 200,
+                    "/_matrix/client/v3/createRoom");
+    char *room = strdup(json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    for (int i = 1; i <= 3; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "before-%d", i);
+        free(pgt_mx_send_text(A.base, &alice, room, text));
+    }
+    char alias[128];
+    snprintf(alias, sizeof alias, "#old:%s", A.name);
+    json_decref(req(&B, &bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
+    char seen[1024];
+    history_on_b(&bob, room, seen, sizeof seen);
+    cr_assert_str_eq(seen, "before-1;before-2;before-3;", "B's history before its join: %s", seen);
+    /* And the room goes on: a message after the join follows them. */
+    free(pgt_mx_send_text(A.base, &alice, room, "after"));
+    for (int waited = 0; waited < 20000; waited += 250) {
+        history_on_b(&bob, room, seen, sizeof seen);
+        if (strstr(seen, "after")) break;
+        usleep(250 * 1000);
+    }
+    cr_assert_str_eq(seen, "before-1;before-2;before-3;after;");
+    free(room);
+}
