@@ -273,24 +273,39 @@ static int load_room_event(hs_server *srv, const char *room_id, const char *even
     return 0;
 }
 
-static void event_get(const hs_request *req, hs_response *resp, void *ctx)
+/* Answers a request that reads the room's history: authenticates, passes the gate
+ * (history_reader) and hands the visibility checker to `answer`. */
+typedef void history_answer_fn(hs_server *srv, const hs_request *req, hs_response *resp,
+                               const hs_access_identity *who, int64_t now, const char *room_id,
+                               hs_room_visibility *vis);
+
+static void history_get(hs_server *srv, const hs_request *req, hs_response *resp, history_answer_fn *answer)
 {
-    hs_server *srv = ctx;
     hs_access_identity who;
     int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
     if (!vis) return;
-    hs_store_event ev;
-    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, &ev, resp) == 0) {
-        hs_room_viewer v = hs_api_rooms__viewer(&who, now);
-        json_t *j = hs_room_client_event(srv->store, &ev, &v);
-        hs_store_event_clear(&ev);
-        if (j) hs_response_json(resp, 200, j);
-        else hs_response_error(resp, 500, "M_UNKNOWN", "stored event is unreadable");
-    }
+    answer(srv, req, resp, &who, now, room_id, vis);
     hs_room_visibility_free(vis);
+}
+
+static void event_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_access_identity *who,
+                         int64_t now, const char *room_id, hs_room_visibility *vis)
+{
+    hs_store_event ev;
+    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, &ev, resp) != 0) return;
+    hs_room_viewer v = hs_api_rooms__viewer(who, now);
+    json_t *j = hs_room_client_event(srv->store, &ev, &v);
+    hs_store_event_clear(&ev);
+    if (j) hs_response_json(resp, 200, j);
+    else hs_response_error(resp, 500, "M_UNKNOWN", "stored event is unreadable");
+}
+
+static void event_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    history_get(ctx, req, resp, event_answer);
 }
 
 static void joined_rooms_get(const hs_request *req, hs_response *resp, void *ctx)
@@ -458,15 +473,7 @@ static void messages_answer(hs_server *srv, const hs_request *req, hs_response *
 
 static void messages_get(const hs_request *req, hs_response *resp, void *ctx)
 {
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
-    if (!vis) return;
-    messages_answer(srv, req, resp, &who, now, room_id, vis);
-    hs_room_visibility_free(vis);
+    history_get(ctx, req, resp, messages_answer);
 }
 
 static void context_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_access_identity *who,
@@ -527,15 +534,7 @@ static void context_answer(hs_server *srv, const hs_request *req, hs_response *r
 
 static void context_get(const hs_request *req, hs_response *resp, void *ctx)
 {
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
-    if (!vis) return;
-    context_answer(srv, req, resp, &who, now, room_id, vis);
-    hs_room_visibility_free(vis);
+    history_get(ctx, req, resp, context_answer);
 }
 
 /* ---- members ------------------------------------------------------------------------ */
@@ -630,24 +629,50 @@ static void joined_members_get(const hs_request *req, hs_response *resp, void *c
 
 /* ---- relations ---------------------------------------------------------------------- */
 
-typedef struct rel_ctx {
+/* A chunk of visible events with a next_batch token, as relations and threads answer. */
+typedef struct chunk_ctx {
     hs_store *st;
     hs_room_visibility *vis;
     const hs_room_viewer *who;
     json_t *chunk;
-    int64_t last;
-} rel_ctx;
+    int64_t last;   /* the position of the last event looked at, visible or not */
+} chunk_ctx;
 
-static int collect_relation(void *ctx, const hs_store_event *ev)
+/* Notes pos as the last position looked at and appends ev if the user may see it.
+ * Returns 0, or the visibility check's -1. */
+static int chunk_add(chunk_ctx *c, const hs_store_event *ev, int64_t pos)
 {
-    rel_ctx *c = ctx;
-    c->last = ev->stream;
+    c->last = pos;
     int visible = hs_room_visibility_check(c->vis, ev);
     if (visible <= 0) return visible;
     json_t *j = hs_room_client_event(c->st, ev, c->who);
     if (!j) return -1;
     json_array_append_new(c->chunk, j);
     return 0;
+}
+
+/* The {chunk, next_batch} body of a read that returned n of at most limit events; a full
+ * page gets next_batch = `next`. Takes c->chunk. n < 0 (the read failed) answers 500
+ * "cannot read <what>" and returns NULL. */
+static json_t *chunk_body(chunk_ctx *c, long n, long limit, int64_t next, const char *what, hs_response *resp)
+{
+    if (n < 0) {
+        json_decref(c->chunk);
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read %s", what);
+        return NULL;
+    }
+    json_t *out = json_pack("{so}", "chunk", c->chunk);
+    if (n > 0 && n == limit) {
+        char token[32];
+        token_string(token, next);
+        json_object_set_new(out, "next_batch", json_string(token));
+    }
+    return out;
+}
+
+static int collect_relation(void *ctx, const hs_store_event *ev)
+{
+    return chunk_add(ctx, ev, ev->stream);
 }
 
 static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
@@ -677,21 +702,12 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_store_event_clear(&parent);
     hs_room_viewer v = hs_api_rooms__viewer(&who, now);
     v.aggregate = false;
-    rel_ctx c = {srv->store, vis, &v, json_array(), 0};
+    chunk_ctx c = {srv->store, vis, &v, json_array(), 0};
     long n = hs_store_relations(srv->store, room_id, event_id, hs_request_param(req, "relType"),
                                 hs_request_param(req, "eventType"), from, to, backwards, limit, collect_relation, &c);
     hs_room_visibility_free(vis);
-    if (n < 0) {
-        json_decref(c.chunk);
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the event's relations");
-        return;
-    }
-    json_t *out = json_pack("{so}", "chunk", c.chunk);
-    if (n > 0 && n == limit) {
-        char next[32];
-        token_string(next, backwards ? c.last - 1 : c.last);
-        json_object_set_new(out, "next_batch", json_string(next));
-    }
+    json_t *out = chunk_body(&c, n, limit, backwards ? c.last - 1 : c.last, "the event's relations", resp);
+    if (!out) return;
     const char *from_s = hs_request_query(req, "from");
     if (from_s) json_object_set_new(out, "prev_batch", json_string(from_s));
     hs_response_json(resp, 200, out);
@@ -699,24 +715,9 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
 
 /* ---- threads ----------------------------------------------------------------------- */
 
-typedef struct threads_ctx {
-    hs_store *st;
-    hs_room_visibility *vis;
-    const hs_room_viewer *who;
-    json_t *chunk;
-    int64_t last;
-} threads_ctx;
-
 static int collect_thread(void *ctx, const hs_store_event *root, int64_t latest)
 {
-    threads_ctx *c = ctx;
-    c->last = latest;
-    int visible = hs_room_visibility_check(c->vis, root);
-    if (visible <= 0) return visible;
-    json_t *j = hs_room_client_event(c->st, root, c->who);
-    if (!j) return -1;
-    json_array_append_new(c->chunk, j);
-    return 0;
+    return chunk_add(ctx, root, latest);
 }
 
 /* GET /v1/rooms/{roomId}/threads: thread roots with their m.thread summaries, most
@@ -739,22 +740,12 @@ static void threads_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
     if (!vis) return;
     hs_room_viewer v = hs_api_rooms__viewer(&who, now);
-    threads_ctx c = {srv->store, vis, &v, json_array(), 0};
+    chunk_ctx c = {srv->store, vis, &v, json_array(), 0};
     bool mine = include && strcmp(include, "participated") == 0;
     long n = hs_store_threads(srv->store, room_id, mine ? who.user_id : NULL, before, limit, collect_thread, &c);
     hs_room_visibility_free(vis);
-    if (n < 0) {
-        json_decref(c.chunk);
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's threads");
-        return;
-    }
-    json_t *out = json_pack("{so}", "chunk", c.chunk);
-    if (n > 0 && n == limit) {
-        char next[32];
-        token_string(next, c.last);
-        json_object_set_new(out, "next_batch", json_string(next));
-    }
-    hs_response_json(resp, 200, out);
+    json_t *out = chunk_body(&c, n, limit, c.last, "the room's threads", resp);
+    if (out) hs_response_json(resp, 200, out);
 }
 
 /* ---- timestamp_to_event ------------------------------------------------------------ */
