@@ -1,8 +1,10 @@
 /* hs_store_fed_rooms: the SQL behind hs_store_fed_rooms.h. It writes the room-ops
  * tables (events, event_state, state_groups, current_state, forward_extremities,
  * redactions, event_relations) with the same meaning hs_store_rooms/hs_store_history
- * give them, so every reader of rooms (messages, sync, state at an event) sees remote
- * events exactly like local ones. Each write runs in hs_store_transact. */
+ * give them - the state-group and history rows through hs_store_history's own writers
+ * (hs_store_rooms_internal.h) - so every reader of rooms (messages, sync, state at an
+ * event) sees remote events exactly like local ones. Each write runs in
+ * hs_store_transact. */
 #include "server-core/hs_store_fed_rooms.h"
 
 #include <jansson.h>
@@ -13,6 +15,7 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_internal.h"
+#include "server-core/hs_store_rooms_internal.h"
 
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 {
@@ -65,18 +68,6 @@ static int write_snapshot(sqlite3 *db, const char *room_id, const hs_state_map *
     return ret;
 }
 
-/* The group of the state after an event: 0 found, 1 unknown, -1. */
-static int group_after(sqlite3 *db, const char *event_id, int64_t *group)
-{
-    sqlite3_stmt *s = prep(db, "SELECT group_after FROM event_state WHERE event_id = ?1");
-    if (!s) return -1;
-    bind_str(s, 1, event_id);
-    int rc = sqlite3_step(s);
-    *group = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-}
-
 static int chain_len(sqlite3 *db, int64_t group, int64_t *out)
 {
     sqlite3_stmt *s = prep(db, "SELECT chain_len FROM state_groups WHERE group_id = ?1");
@@ -88,61 +79,13 @@ static int chain_len(sqlite3 *db, int64_t group, int64_t *out)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* A snapshot of the room's current_state with the event's entry set: the state after an
- * event extending the room's head, written before current_state changes. */
-static int snapshot_current_plus(sqlite3 *db, const hs_store_new_event *ev, int64_t *out)
-{
-    sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, NULL, 0)");
-    if (!s) return -1;
-    bind_str(s, 1, ev->room_id);
-    if (run(s) != SQLITE_DONE) return -1;
-    *out = sqlite3_last_insert_rowid(db);
-    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id)"
-                 " SELECT ?2, type, state_key, event_id FROM current_state WHERE room_id = ?1");
-    if (!s) return -1;
-    bind_str(s, 1, ev->room_id);
-    sqlite3_bind_int64(s, 2, *out);
-    if (run(s) != SQLITE_DONE) return -1;
-    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)"
-                 " ON CONFLICT (group_id, type, state_key) DO UPDATE SET event_id = excluded.event_id");
-    if (!s) return -1;
-    sqlite3_bind_int64(s, 1, *out);
-    bind_str(s, 2, ev->type);
-    bind_str(s, 3, ev->state_key);
-    bind_str(s, 4, ev->event_id);
-    return run(s) == SQLITE_DONE ? 0 : -1;
-}
-
-/* The group after a state event whose state before is `before` (group `base`): a delta
- * of one entry over it, or a snapshot when the delta chain would get too long (of
- * `before`, or when that is NULL of the current state, which it then equals). */
-static int write_after(sqlite3 *db, const hs_store_new_event *ev, const hs_state_map *before, int64_t base,
-                       int64_t *out)
+/* The group after a state event whose state before is group `base`: a delta of one
+ * entry over it, or a snapshot when the delta chain would get too long. */
+static int write_after(sqlite3 *db, const hs_store_new_event *ev, int64_t base, int64_t *out)
 {
     int64_t len;
     if (chain_len(db, base, &len) != 0) return -1;
-    if (len + 1 >= HS_STORE_STATE_CHAIN_MAX && !before) return snapshot_current_plus(db, ev, out);
-    if (len + 1 >= HS_STORE_STATE_CHAIN_MAX) {
-        hs_state_map *after = hs_state_map_copy(before);
-        int rc = after && hs_state_map_set(after, ev->type, ev->state_key, ev->event_id) == 0
-                     ? write_snapshot(db, ev->room_id, after, out) : -1;
-        hs_state_map_free(after);
-        return rc;
-    }
-    sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, ?2, ?3)");
-    if (!s) return -1;
-    bind_str(s, 1, ev->room_id);
-    sqlite3_bind_int64(s, 2, base);
-    sqlite3_bind_int64(s, 3, len + 1);
-    if (run(s) != SQLITE_DONE) return -1;
-    *out = sqlite3_last_insert_rowid(db);
-    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)");
-    if (!s) return -1;
-    sqlite3_bind_int64(s, 1, *out);
-    bind_str(s, 2, ev->type);
-    bind_str(s, 3, ev->state_key);
-    bind_str(s, 4, ev->event_id);
-    return run(s) == SQLITE_DONE ? 0 : -1;
+    return hs_store_history__new_group(db, ev, base, len, out);
 }
 
 /* ---- rows of one event -------------------------------------------------------------- */
@@ -165,42 +108,8 @@ static int insert_event(sqlite3 *db, const hs_store_new_event *ev, int64_t befor
     if (rc == SQLITE_CONSTRAINT) return 1;
     if (rc != SQLITE_DONE) return -1;
     *stream = sqlite3_last_insert_rowid(db);
-    s = prep(db, "INSERT INTO event_state (event_id, room_id, group_before, group_after) VALUES (?1, ?2, ?3, ?4)");
-    if (!s) return -1;
-    bind_str(s, 1, ev->event_id);
-    bind_str(s, 2, ev->room_id);
-    if (before) sqlite3_bind_int64(s, 3, before);
-    else sqlite3_bind_null(s, 3);
-    sqlite3_bind_int64(s, 4, after);
-    if (run(s) != SQLITE_DONE) return -1;
-    if (ev->redacts) {
-        s = prep(db, "INSERT OR IGNORE INTO redactions (redacts, redaction_id, room_id) VALUES (?1, ?2, ?3)");
-        if (!s) return -1;
-        bind_str(s, 1, ev->redacts);
-        bind_str(s, 2, ev->event_id);
-        bind_str(s, 3, ev->room_id);
-        if (run(s) != SQLITE_DONE) return -1;
-    }
-    if (ev->relates_to && ev->rel_type) {
-        s = prep(db, "INSERT OR IGNORE INTO event_relations (event_id, relates_to, rel_type, room_id,"
-                     " aggregation_key) VALUES (?1, ?2, ?3, ?4, ?5)");
-        if (!s) return -1;
-        bind_str(s, 1, ev->event_id);
-        bind_str(s, 2, ev->relates_to);
-        bind_str(s, 3, ev->rel_type);
-        bind_str(s, 4, ev->room_id);
-        bind_str(s, 5, ev->rel_key);
-        if (run(s) != SQLITE_DONE) return -1;
-    }
-    if (ev->membership && ev->state_key &&
-        (strcmp(ev->membership, "join") == 0 || strcmp(ev->membership, "invite") == 0)) {
-        s = prep(db, "DELETE FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
-        if (!s) return -1;
-        bind_str(s, 1, ev->state_key);
-        bind_str(s, 2, ev->room_id);
-        if (run(s) != SQLITE_DONE) return -1;
-    }
-    return 0;
+    if (hs_store_history__event_state(db, ev, before, after) != 0) return -1;
+    return hs_store_history__event_rows(db, ev);
 }
 
 static int set_extremities(sqlite3 *db, const char *room_id, const char *const *ids, size_t n)
@@ -217,16 +126,6 @@ static int set_extremities(sqlite3 *db, const char *room_id, const char *const *
         if (run(s) != SQLITE_DONE) return -1;
     }
     return 0;
-}
-
-static int set_head(sqlite3 *db, const char *room_id, int64_t group)
-{
-    sqlite3_stmt *s = prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
-                               " ON CONFLICT (room_id) DO UPDATE SET group_id = excluded.group_id");
-    if (!s) return -1;
-    bind_str(s, 1, room_id);
-    sqlite3_bind_int64(s, 2, group);
-    return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
 /* One current_state row; membership is read from the stored member event. */
@@ -274,22 +173,22 @@ static int persist_steps(sqlite3 *db, void *varg)
     const hs_store_fed_event *fe = a->fe;
     const hs_store_new_event *ev = fe->ev;
     int64_t before = 0, after;
-    int rc = fe->before_from ? group_after(db, fe->before_from, &before) : 1;
+    int rc = fe->before_from ? hs_store_history__event_group(db, fe->before_from, true, &before) : 1;
     if (rc < 0 || (rc == 1 && !fe->before)) return -1;
     if (rc == 1 && write_snapshot(db, ev->room_id, fe->before, &before) != 0) return -1;
     after = before;
-    if (ev->state_key && write_after(db, ev, fe->before, before, &after) != 0) return -1;
+    if (ev->state_key && write_after(db, ev, before, &after) != 0) return -1;
     rc = insert_event(db, ev, before, after, &a->stream);
     if (rc != 0) return rc;
     if (set_extremities(db, ev->room_id, fe->extremities, fe->n_extremities) != 0) return -1;
     if (fe->head == HS_STORE_FED_HEAD_EXTEND) {
         if (ev->state_key && put_current(db, ev->room_id, ev->type, ev->state_key, ev->event_id) != 0) return -1;
-        return set_head(db, ev->room_id, after);
+        return hs_store_history__set_head(db, ev->room_id, after);
     }
     int64_t cur;
     if (write_snapshot(db, ev->room_id, fe->current, &cur) != 0) return -1;
     if (replace_current(db, ev->room_id, fe->current) != 0) return -1;
-    return set_head(db, ev->room_id, cur);
+    return hs_store_history__set_head(db, ev->room_id, cur);
 }
 
 int hs_store_fed_event_persist(hs_store *st, const hs_store_fed_event *fe, int64_t *stream_out)
@@ -345,7 +244,7 @@ static int join_steps(sqlite3 *db, void *varg)
         rc = insert_event(db, &a->others[i], group, group, &stream);
         if (rc < 0) return -1; /* 1: listed twice (state and auth chain); once is enough */
     }
-    if (write_after(db, a->join, a->state, group, &after) != 0) return -1;
+    if (write_after(db, a->join, group, &after) != 0) return -1;
     rc = insert_event(db, a->join, group, after, &a->stream);
     if (rc != 0) return rc;
     const char *ext[] = {a->join->event_id};
@@ -355,7 +254,7 @@ static int join_steps(sqlite3 *db, void *varg)
              ? replace_current(db, a->room_id, cur) : -1;
     hs_state_map_free(cur);
     if (rc != 0) return -1;
-    return set_head(db, a->room_id, after);
+    return hs_store_history__set_head(db, a->room_id, after);
 }
 
 int hs_store_fed_join_persist(hs_store *st, const char *room_id, const char *room_version, const char *creator,
@@ -428,7 +327,7 @@ static int invite_steps(sqlite3 *db, void *varg)
     rc = insert_event(db, ev, 0, group, &a->stream);
     if (rc != 0) return rc;
     if (put_current(db, ev->room_id, ev->type, ev->state_key, ev->event_id) != 0) return -1;
-    return set_head(db, ev->room_id, group);
+    return hs_store_history__set_head(db, ev->room_id, group);
 }
 
 int hs_store_fed_stub_membership(hs_store *st, const char *room_version, const hs_store_new_event *invite)

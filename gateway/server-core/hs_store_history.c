@@ -102,8 +102,8 @@ static int read_head(sqlite3 *db, const char *room_id, int64_t *group, int64_t *
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* A new group after `head` carrying the state event; a snapshot when the chain is long. */
-static int new_group(sqlite3 *db, const hs_store_new_event *ev, int64_t head, int64_t chain_len, int64_t *out)
+int hs_store_history__new_group(sqlite3 *db, const hs_store_new_event *ev, int64_t head, int64_t chain_len,
+                                int64_t *out)
 {
     bool snapshot = head == 0 || chain_len + 1 >= HS_STORE_STATE_CHAIN_MAX;
     sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, ?2, ?3)");
@@ -138,22 +138,32 @@ static int record_state(sqlite3 *db, const hs_store_new_event *ev)
     if (read_head(db, ev->room_id, &head, &chain_len) != 0) return -1;
     if (!ev->state_key && head == 0) return -1; /* a message event before any state */
     after = head;
-    if (ev->state_key && new_group(db, ev, head, chain_len, &after) != 0) return -1;
+    if (ev->state_key && hs_store_history__new_group(db, ev, head, chain_len, &after) != 0) return -1;
+    if (hs_store_history__event_state(db, ev, head, after) != 0) return -1;
+    if (after == head) return 0;
+    return hs_store_history__set_head(db, ev->room_id, after);
+}
+
+int hs_store_history__event_state(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after)
+{
     sqlite3_stmt *s = prep(db, "INSERT INTO event_state (event_id, room_id, group_before, group_after)"
                                " VALUES (?1, ?2, ?3, ?4)");
     if (!s) return -1;
     bind_str(s, 1, ev->event_id);
     bind_str(s, 2, ev->room_id);
-    if (head) sqlite3_bind_int64(s, 3, head);
+    if (before) sqlite3_bind_int64(s, 3, before);
     else sqlite3_bind_null(s, 3);
     sqlite3_bind_int64(s, 4, after);
-    if (run(s) != SQLITE_DONE) return -1;
-    if (after == head) return 0;
-    s = prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
-                 " ON CONFLICT (room_id) DO UPDATE SET group_id = excluded.group_id");
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_history__set_head(sqlite3 *db, const char *room_id, int64_t group)
+{
+    sqlite3_stmt *s = prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
+                               " ON CONFLICT (room_id) DO UPDATE SET group_id = excluded.group_id");
     if (!s) return -1;
-    bind_str(s, 1, ev->room_id);
-    sqlite3_bind_int64(s, 2, after);
+    bind_str(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, group);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -161,6 +171,11 @@ int hs_store_history_append(hs_store *st, const hs_store_new_event *ev)
 {
     sqlite3 *db = hs_store_sqlite(st);
     if (record_state(db, ev) != 0) return -1;
+    return hs_store_history__event_rows(db, ev);
+}
+
+int hs_store_history__event_rows(sqlite3 *db, const hs_store_new_event *ev)
+{
     sqlite3_stmt *s;
     if (ev->redacts) {
         s = prep(db, "INSERT OR IGNORE INTO redactions (redacts, redaction_id, room_id) VALUES (?1, ?2, ?3)");
@@ -194,8 +209,7 @@ int hs_store_history_append(hs_store *st, const hs_store_new_event *ev)
 
 /* ---- state at an event -------------------------------------------------------------- */
 
-/* The group of the state before/after an event: 0 found (*group 0 = empty state), 1 unknown. */
-static int event_group(sqlite3 *db, const char *event_id, bool after, int64_t *group)
+int hs_store_history__event_group(sqlite3 *db, const char *event_id, bool after, int64_t *group)
 {
     sqlite3_stmt *s = prep(db, after ? "SELECT group_after FROM event_state WHERE event_id = ?1"
                                      : "SELECT group_before FROM event_state WHERE event_id = ?1");
@@ -215,7 +229,7 @@ int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_s
     sqlite3_mutex *m = sqlite3_db_mutex(db);
     sqlite3_mutex_enter(m);
     int64_t group;
-    int ret = event_group(db, event_id, after, &group);
+    int ret = hs_store_history__event_group(db, event_id, after, &group);
     hs_state_map *map = ret == 0 ? hs_state_map_new() : NULL;
     if (ret == 0 && !map) ret = -1;
     sqlite3_stmt *s = NULL;
@@ -260,7 +274,7 @@ int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, 
     sqlite3_mutex *m = sqlite3_db_mutex(db);
     sqlite3_mutex_enter(m);
     int64_t group;
-    int ret = event_group(db, event_id, after, &group);
+    int ret = hs_store_history__event_group(db, event_id, after, &group);
     if (ret == 0 && group == 0) ret = 1;
     if (ret == 0) {
         /* Nearest group in the chain that names the key. */

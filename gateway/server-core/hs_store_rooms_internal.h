@@ -1,7 +1,9 @@
-/* hs_store_rooms_internal: the event row reader shared by the room storage files
- * (hs_store_rooms.c, hs_store_history.c), so every query that returns events selects
- * the same columns - including whether the event was redacted - and fills
- * hs_store_event the same way. Only those files include it: it exposes SQLite. */
+/* hs_store_rooms_internal: what the room storage files (hs_store_rooms.c,
+ * hs_store_history.c, hs_store_fed_rooms.c) share: the event row reader, so every query
+ * that returns events selects the same columns - including whether the event was
+ * redacted - and fills hs_store_event the same way; and the writers of an event's
+ * state-group and history rows, so local and remote events are stored alike. Only those
+ * files include it: it exposes SQLite. The writers run inside the caller's transaction. */
 #ifndef HS_STORE_ROOMS_INTERNAL_H
 #define HS_STORE_ROOMS_INTERNAL_H
 
@@ -24,5 +26,28 @@ int hs_store_rooms__read_event(sqlite3_stmt *s, hs_store_event *out);
 /* Steps a prepared event query to its end, calling fn per row; finalizes it. Returns
  * the number of rows visited, or -1 on a database error or a non-zero fn. */
 long hs_store_rooms__each_event(sqlite3_stmt *s, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
+
+/* ---- state groups and history rows (hs_store_history.c) ---- */
+
+/* A new state group after group `head` (0: none) carrying ev's state entry: a delta of one
+ * entry, or a full snapshot when head is 0 or its chain (chain_len deltas since its
+ * snapshot) would reach HS_STORE_STATE_CHAIN_MAX. Returns 0 with *out, or -1. */
+int hs_store_history__new_group(sqlite3 *db, const hs_store_new_event *ev, int64_t head, int64_t chain_len,
+                                int64_t *out);
+
+/* The event_state row of ev: the groups of the state before (0: the empty state before
+ * m.room.create) and after it. Returns 0 or -1. */
+int hs_store_history__event_state(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after);
+
+/* Points room_id's head group (its current state) at `group`. Returns 0 or -1. */
+int hs_store_history__set_head(sqlite3 *db, const char *room_id, int64_t group);
+
+/* The redactions, event_relations and forgotten_rooms rows of a newly stored event.
+ * Returns 0 or -1. */
+int hs_store_history__event_rows(sqlite3 *db, const hs_store_new_event *ev);
+
+/* The group of the state before/after an event: 0 found (*group 0 = the empty state),
+ * 1 unknown event, -1. */
+int hs_store_history__event_group(sqlite3 *db, const char *event_id, bool after, int64_t *group);
 
 #endif
