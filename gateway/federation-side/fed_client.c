@@ -123,6 +123,7 @@ typedef struct exchange {
     char denied_addr[64];
     int64_t max_age_ms;   /* Cache-Control; wins over Expires */
     int64_t expires_ms;   /* Expires, as a lifetime from now; -1 when absent */
+    char content_type[256]; /* of the final answer; "" when absent or too long */
 } exchange;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -148,17 +149,29 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* Cache-Control of the well-known answer: max-age=N, or no-store/no-cache = 0; else
- * Expires (HTTP date) as a lifetime from now. A redirect's headers come first; each
- * new status line resets what was seen, so the final answer's headers count. */
+ * Expires (HTTP date) as a lifetime from now; and every answer's Content-Type (media
+ * downloads need it). A redirect's headers come first; each new status line resets
+ * what was seen, so the final answer's headers count. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     exchange *x = userp;
     size_t n = size * nmemb;
     static const char name[] = "cache-control:";
     static const char expires[] = "expires:";
+    static const char ctype[] = "content-type:";
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         x->max_age_ms = -1;
         x->expires_ms = -1;
+        x->content_type[0] = '\0';
+    } else if (n > sizeof ctype && strncasecmp(data, ctype, sizeof ctype - 1) == 0) {
+        const char *v = data + sizeof ctype - 1, *e = data + n;
+        while (v < e && (*v == ' ' || *v == '\t')) v++;
+        while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t')) e--;
+        size_t vl = (size_t)(e - v);
+        if (vl < sizeof x->content_type) {
+            memcpy(x->content_type, v, vl);
+            x->content_type[vl] = '\0';
+        }
     } else if (n > sizeof expires && n < 256 && strncasecmp(data, expires, sizeof expires - 1) == 0) {
         char v[256];
         memcpy(v, data + sizeof expires - 1, n - (sizeof expires - 1));
@@ -321,6 +334,8 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CONNECT_TO, ct);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -345,6 +360,7 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
     reply->status = status;
     reply->body = x.buf ? x.buf : calloc(1, 1);
     reply->body_len = x.len;
+    memcpy(reply->content_type, x.content_type, sizeof reply->content_type);
     return 0;
 }
 

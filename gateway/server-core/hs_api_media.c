@@ -6,7 +6,10 @@
  * the homeserver's origin: a restrictive Content-Security-Policy (as Synapse sends),
  * Content-Disposition "attachment" for anything that is not a known-safe type, and the
  * stored Content-Type. The whole file is read into memory for the response; files are
- * bounded by media.max_upload_bytes. */
+ * bounded by media.max_upload_bytes.
+ *
+ * Media of another server is served from its cached copy, fetched over federation on
+ * the first download (hs_fed_media); the fetch runs on the request's worker. */
 #include "server-core/hs_api_media.h"
 
 #include <sodium.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 
 #include "server-core/hs_access.h"
+#include "server-core/hs_fed_media.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_media.h"
 #include "server-core/hs_media_wait.h"
@@ -176,6 +180,32 @@ static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_json(resp, 200, json_object());
 }
 
+/* Answers 200 with the file `file_id` under `dir` (at most `size` bytes), its type and
+ * the headers that keep it from running on our origin; 500 when it cannot be read. */
+static void respond_file(const char *dir, const char *file_id, int64_t size, const char *type, const char *name,
+                         hs_response *resp)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = hs_media_read(dir, file_id, size, &data, &len);
+    if (rc != 0) {
+        hs_error("media", "file of %s is %s", file_id, rc == 1 ? "missing" : "unreadable");
+        hs_response_error(resp, 500, "M_UNKNOWN", "the media file cannot be read");
+        return;
+    }
+    char disp[4096];
+    if (hs_media_disposition(type, name, disp, sizeof disp) != 0) hs_media_disposition(type, NULL, disp, sizeof disp);
+    resp->status = 200;
+    resp->body = data;
+    resp->body_len = len;
+    hs_response_header(resp, "Content-Type", type);
+    hs_response_header(resp, "Content-Disposition", disp);
+    hs_response_header(resp, "Content-Security-Policy", CSP);
+    hs_response_header(resp, "X-Content-Security-Policy", "sandbox;");
+    hs_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
+    hs_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
 /* Answers with local media `id` under the file name `name` (NULL: the uploaded name).
  * Returns false, writing nothing, when the media is reserved but not uploaded yet and
  * `may_wait`; otherwise answers (the file, 404, 504 M_NOT_YET_UPLOADED, 500) and
@@ -197,27 +227,57 @@ static bool try_serve(hs_server *srv, const char *id, const char *name, bool may
         hs_response_error(resp, 504, "M_NOT_YET_UPLOADED", "the media has not been uploaded yet");
         return true;
     }
-    char *data = NULL;
-    size_t len = 0;
-    rc = hs_media_read(srv->cfg.media_path, id, m.size, &data, &len);
-    if (rc != 0) {
-        hs_error("media", "file of %s is %s", id, rc == 1 ? "missing" : "unreadable");
-        hs_response_error(resp, 500, "M_UNKNOWN", "the media file cannot be read");
-        return true;
-    }
-    char disp[4096];
-    if (hs_media_disposition(m.content_type, name ? name : m.upload_name, disp, sizeof disp) != 0)
-        hs_media_disposition(m.content_type, NULL, disp, sizeof disp);
-    resp->status = 200;
-    resp->body = data;
-    resp->body_len = len;
-    hs_response_header(resp, "Content-Type", m.content_type);
-    hs_response_header(resp, "Content-Disposition", disp);
-    hs_response_header(resp, "Content-Security-Policy", CSP);
-    hs_response_header(resp, "X-Content-Security-Policy", "sandbox;");
-    hs_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
-    hs_response_header(resp, "X-Content-Type-Options", "nosniff");
+    respond_file(srv->cfg.media_path, id, m.size, m.content_type, name ? name : m.upload_name, resp);
     return true;
+}
+
+int hs_api_media_read_local(hs_server *srv, const char *id, hs_store_media *m, char **data, size_t *len)
+{
+    int rc = hs_media_id_valid(id) ? hs_store_media_get(srv->store, id, m) : 1;
+    if (rc != 0) return rc;
+    if (m->size < 0) return 1; /* reserved: nothing to give yet */
+    rc = hs_media_read(srv->cfg.media_path, id, m->size, data, len);
+    if (rc != 0) hs_error("media", "file of %s is %s", id, rc == 1 ? "missing" : "unreadable");
+    return rc == 0 ? 0 : -1;
+}
+
+void hs_api_media_serve_local(hs_server *srv, const char *id, const char *name, hs_response *resp)
+{
+    try_serve(srv, id, name, false, resp);
+}
+
+/* Serves media of another server from the cache, fetching it first on a miss
+ * (hs_fed_media_fetch). allow_remote=false forbids the fetch, as the spec says. */
+static void serve_remote(hs_server *srv, const hs_request *req, const char *origin, const char *id, const char *name,
+                         hs_response *resp)
+{
+    hs_store_remote_media m;
+    int rc = hs_media_id_valid(id) ? hs_store_remote_media_get(srv->store, origin, id, &m) : 1;
+    if (rc < 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the media index");
+        return;
+    }
+    if (rc == 1) {
+        const char *allow = hs_request_query(req, "allow_remote");
+        if (!hs_media_id_valid(id) || (allow && strcmp(allow, "false") == 0)) {
+            hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media");
+            return;
+        }
+        hs_err err = {{0}};
+        rc = hs_fed_media_fetch(srv, origin, id, &m, &err);
+        if (rc == 1) {
+            hs_response_error(resp, 404, "M_NOT_FOUND", "%s does not know this media", origin);
+            return;
+        }
+        if (rc != 0) {
+            hs_info("media", "fetching mxc://%s/%s: %s", origin, id, err.msg);
+            hs_response_error(resp, 502, "M_UNKNOWN", "cannot fetch the media from %s", origin);
+            return;
+        }
+    }
+    char dir[HS_PATH_MAX + 16];
+    hs_fed_media_remote_dir(srv, dir, sizeof dir);
+    respond_file(dir, m.file_id, m.size, m.content_type, name ? name : m.upload_name, resp);
 }
 
 /* A download parked until its media is uploaded (hs_media_wait). `w` comes first so the
@@ -254,7 +314,7 @@ static void serve(hs_server *srv, const hs_request *req, hs_response *resp, cons
 {
     const char *server = hs_request_param(req, "serverName"), *id = hs_request_param(req, "mediaId");
     if (strcmp(server, srv->cfg.server_name) != 0) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "media of other servers is not available yet");
+        serve_remote(srv, req, server, id, name, resp);
         return;
     }
     int64_t timeout = DEFAULT_WAIT_MS;

@@ -32,11 +32,13 @@ typedef struct hs_fed_out {
     bool sign;                /* add X-Matrix (key endpoints are fetched unsigned) */
 } hs_fed_out;
 
-/* A response: status and body (malloc'd, NUL-terminated; the caller frees it). */
+/* A response: status and body (malloc'd, NUL-terminated; the caller frees it), and its
+ * Content-Type ("" when absent or longer than the field), which media downloads need. */
 typedef struct hs_fed_reply {
     long status;
     char *body;
     size_t body_len;
+    char content_type[256];
 } hs_fed_reply;
 
 /* What the process wiring provides. `request` performs one request; returns 0 with

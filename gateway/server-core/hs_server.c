@@ -17,6 +17,7 @@
 #include "server-core/hs_api_rooms.h"
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_media.h"
 #include "server-core/hs_media_wait.h"
 #include "server-core/hs_log.h"
 
@@ -61,6 +62,10 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
     }
     if (hs_fed_register(srv) != 0) {
         snprintf(err, errlen, "cannot register the federation routes");
+        goto fail;
+    }
+    if (hs_fed_media_register(srv) != 0) {
+        snprintf(err, errlen, "cannot register the federation media routes");
         goto fail;
     }
     if (hs_api_directory_register(srv) != 0) {

@@ -1,5 +1,5 @@
 /* hs_store_media: the SQL behind hs_store_media.h, and migration hs_schema_media of the
- * media+push area: the media index and the pushers table (pushers are served by
+ * media+push area: the media index, the cache of other servers' media and the pushers table (pushers are served by
  * hs_store_push.c). Every function is one statement on the store's serialized
  * connection, so no explicit transaction is needed.
  *
@@ -18,6 +18,9 @@ const char hs_schema_media[] =
     "CREATE TABLE media (media_id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
     " content_type TEXT NOT NULL DEFAULT '', upload_name TEXT, size INTEGER NOT NULL DEFAULT -1,"
     " sha256 TEXT NOT NULL DEFAULT '', created_ts INTEGER NOT NULL, unused_expires_ts INTEGER);"
+    "CREATE TABLE remote_media (origin TEXT NOT NULL, media_id TEXT NOT NULL, file_id TEXT NOT NULL,"
+    " content_type TEXT NOT NULL, upload_name TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    " created_ts INTEGER NOT NULL, PRIMARY KEY (origin, media_id));"
     "CREATE INDEX media_pending ON media(user_id, unused_expires_ts) WHERE size < 0;"
     "CREATE TABLE pushers (user_id TEXT NOT NULL, app_id TEXT NOT NULL, pushkey TEXT NOT NULL,"
     " pusher_json TEXT NOT NULL, created_ts INTEGER NOT NULL, PRIMARY KEY (user_id, app_id, pushkey));";
@@ -133,4 +136,49 @@ int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t 
     int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
     sqlite3_finalize(s);
     return n;
+}
+
+int hs_store_remote_media_insert(hs_store *st, const hs_store_remote_media *m)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO remote_media (origin, media_id, file_id, content_type, upload_name,"
+                                        " size, sha256, created_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, m->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m->media_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m->file_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, m->content_type, -1, SQLITE_STATIC);
+    if (m->upload_name[0]) sqlite3_bind_text(s, 5, m->upload_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, m->size);
+    sqlite3_bind_text(s, 7, m->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, m->created_ts);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return 1;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_remote_media_get(hs_store *st, const char *origin, const char *media_id, hs_store_remote_media *out)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT file_id, content_type, upload_name, size, sha256, created_ts"
+                                        " FROM remote_media WHERE origin = ?1 AND media_id = ?2");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, media_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ret = -1;
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->origin, sizeof out->origin, "%s", origin);
+        snprintf(out->media_id, sizeof out->media_id, "%s", media_id);
+        hs_store_col_copy(s, 0, out->file_id, sizeof out->file_id);
+        hs_store_col_copy(s, 1, out->content_type, sizeof out->content_type);
+        hs_store_col_copy(s, 2, out->upload_name, sizeof out->upload_name);
+        out->size = sqlite3_column_int64(s, 3);
+        hs_store_col_copy(s, 4, out->sha256, sizeof out->sha256);
+        out->created_ts = sqlite3_column_int64(s, 5);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = 1;
+    }
+    sqlite3_finalize(s);
+    return ret;
 }

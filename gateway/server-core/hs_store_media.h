@@ -58,4 +58,26 @@ int64_t hs_store_media_forget_expired(hs_store *st, int64_t now_ms);
 /* Reservations by `user_id` that are still pending at now_ms (for the per-user cap). */
 int64_t hs_store_media_pending_count(hs_store *st, const char *user_id, int64_t now_ms);
 
+/* A cached copy of another server's media, keyed by (origin, media_id). Its bytes are
+ * a file of hs_media named file_id (a fresh local ID: remote IDs of two servers may
+ * be equal) under <media.path>/remote; the row is written only after the file. */
+typedef struct hs_store_remote_media {
+    char origin[256];
+    char media_id[HS_STORE_MEDIA_ID_MAX];
+    char file_id[HS_STORE_MEDIA_ID_MAX];
+    char content_type[HS_STORE_MEDIA_TYPE_MAX];
+    char upload_name[HS_STORE_MEDIA_NAME_MAX]; /* "" when the origin gave none */
+    int64_t size;
+    char sha256[65];
+    int64_t created_ts;           /* when it was fetched, ms since the epoch */
+} hs_store_remote_media;
+
+/* Records a fetched remote file. Returns 0, 1 when (origin, media_id) is cached already
+ * (a concurrent fetch won; its file serves), -1 on error. */
+int hs_store_remote_media_insert(hs_store *st, const hs_store_remote_media *m);
+
+/* Reads the cached row of (origin, media_id) into *out. Returns 0, 1 if absent, -1 on
+ * error. */
+int hs_store_remote_media_get(hs_store *st, const char *origin, const char *media_id, hs_store_remote_media *out);
+
 #endif

@@ -263,8 +263,12 @@ Test(hs_media_api, unknown_remote_and_malformed_media_are_404)
     r = raw("GET", a.token, NULL, NULL, 0, "/_matrix/client/v1/media/download/example.test/NoSuchMediaIdAtAll");
     expect_errcode(&r, 404, "M_NOT_FOUND");
     char *id = upload(&a, "text/plain", "hi", 2, NULL);
-    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/other.test/%s", id);
+    /* Another server's media is fetched over federation unless the client forbids it
+     * (fetching is covered by the integration test fed_media). */
+    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/other.test/%s?allow_remote=false", id);
     expect_errcode(&r, 404, "M_NOT_FOUND");
+    r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/other.test/%s", id);
+    expect_errcode(&r, 502, "M_UNKNOWN"); /* no federation transport in this test server */
     free(id);
     r = raw("GET", NULL, NULL, NULL, 0, "/_matrix/media/v3/download/example.test/..%%2F..%%2Fhs.db");
     expect_errcode(&r, 404, "M_NOT_FOUND");

@@ -1,0 +1,42 @@
+/* hs_fed_media: media over federation (spec v1.11 authenticated media), both ways.
+ *
+ * Inbound, on the federation router:
+ *   GET /_matrix/federation/v1/media/download/{mediaId}    X-Matrix; multipart/mixed:
+ *       a JSON part "{}" then the file with its Content-Type and Content-Disposition
+ *   GET /_matrix/federation/v1/media/thumbnail/{mediaId}   the same with the original
+ *       file (no scaling yet, as on the client side)
+ *   GET /_matrix/media/v3/download/{serverName}/{mediaId}[/{fileName}]  unauthenticated,
+ *       for servers older than v1.11; only our own server name, answered like a client
+ *       download (raw bytes).
+ * Outbound: hs_fed_media_fetch, used by client downloads of mxc://OTHER/ID, asks OTHER's
+ * authenticated endpoint, falls back to the legacy one (allow_remote=false) when that
+ * answers 404 or 400 M_UNRECOGNIZED, and caches the file (hs_store_remote_media) so the
+ * next download is local. Files are bounded by media.max_upload_bytes.
+ *
+ * Not done: a file part that redirects (Location) is refused, not followed; remote
+ * thumbnails are the cached original; the cache is never evicted. */
+#ifndef HS_FED_MEDIA_H
+#define HS_FED_MEDIA_H
+
+#include <stddef.h>
+
+#include "server-core/hs_canonical_json.h"
+#include "server-core/hs_store_media.h"
+
+struct hs_server;
+
+/* Registers the inbound routes above on srv->federation_router (after hs_fed_register).
+ * Returns 0 or -1. */
+int hs_fed_media_register(struct hs_server *srv);
+
+/* Writes the directory of cached remote files (<media.path>/remote) into out. */
+void hs_fed_media_remote_dir(struct hs_server *srv, char *out, size_t cap);
+
+/* Fetches mxc://origin/media_id from origin (see above), stores the file and its row,
+ * and fills *out with the row. Returns 0; 1 when origin answers that it has no such
+ * media (404 on both endpoints); -1 with err on anything else (unreachable, bad
+ * answer, too large, invalid server name or ID, disk). Blocks for the fetch. */
+int hs_fed_media_fetch(struct hs_server *srv, const char *origin, const char *media_id, hs_store_remote_media *out,
+                       hs_err *err);
+
+#endif
