@@ -61,7 +61,8 @@ typedef struct pc_seen {
 
 /* A key on some peer's path to the root, as SNEK next-hop selection sees it (spec §5.6
  * steps 3b and 4): `order` is its place in the spec's scan (the parent's signers first,
- * then every other peer's by port), so among equal keys the lowest order wins. */
+ * then every other peer's by port; its index in the table before sorting), so among
+ * equal keys the lowest order wins. */
 typedef struct pc_tree_cand {
     uint64_t head;         /* pcr_key_head(key) */
     const uint8_t *key;    /* into a stored announcement's raw bytes */

@@ -141,9 +141,11 @@ static void consider(best *b, const uint8_t dest[PC_KEY_LEN], uint64_t dh, bool 
         take(b, c, ch, seq, port);
 }
 
-/* Orders candidates by key, then by scan order. */
-static int cand_cmp(const pc_tree_cand *a, const pc_tree_cand *b)
+/* qsort order: by key, then by scan order. Orders are unique, so this is a total order
+ * and any correct sort gives the same table. */
+static int cand_cmp(const void *x, const void *y)
 {
+    const pc_tree_cand *a = x, *b = y;
     if (a->head != b->head)
         return a->head < b->head ? -1 : 1;
     int c = key_cmp(a->key, b->key);
@@ -152,12 +154,16 @@ static int cand_cmp(const pc_tree_cand *a, const pc_tree_cand *b)
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static void add_cands(pc_router *r, int port, uint32_t *order)
+/* Appends port's signers. An entry's scan order is its index at append time: keeping the
+ * count in the table rather than in a caller's local matters, because GCC 12.2 -O2
+ * (ipa-modref + DSE) deleted the `order = 0` initialisation of such a local passed by
+ * address, so the numbering started from stale stack bytes and could wrap. */
+static void add_cands(pc_router *r, int port)
 {
     const pc_stored_ann *sa = r->peers[port].ann;
-    for (size_t i = 0; i < sa->ann.n_entries; i++)
-        r->cands[r->n_cands++] = (pc_tree_cand){sa->head[i], sa->ann.entries[i].key, (*order)++,
-                                                port};
+    for (size_t i = 0; i < sa->ann.n_entries; i++, r->n_cands++)
+        r->cands[r->n_cands] = (pc_tree_cand){sa->head[i], sa->ann.entries[i].key,
+                                              (uint32_t)r->n_cands, port};
 }
 
 /* Rebuilds r->cands in the scan order of steps 3b and 4, then sorts it. False when out
@@ -176,21 +182,14 @@ static bool build_cands(pc_router *r, bool parent_up)
         r->cap_cands = need;
     }
     r->n_cands = 0;
-    uint32_t order = 0;
     if (parent_up)
-        add_cands(r, r->parent, &order);
+        add_cands(r, r->parent);
     for (int p = 1; p <= r->max_port; p++)
         if (r->peers[p].up && r->peers[p].ann && !(p == r->parent && parent_up))
-            add_cands(r, p, &order);
-    /* Insertion sort: a few dozen entries (peers x tree depth), rebuilt only when a peer
-     * or an announcement changes. */
-    for (size_t i = 1; i < r->n_cands; i++) {
-        pc_tree_cand x = r->cands[i];
-        size_t j = i;
-        for (; j > 0 && cand_cmp(&r->cands[j - 1], &x) > 0; j--)
-            r->cands[j] = r->cands[j - 1];
-        r->cands[j] = x;
-    }
+            add_cands(r, p);
+    /* With no announcements stored r->cands may still be NULL, which qsort must not get. */
+    if (r->n_cands > 1)
+        qsort(r->cands, r->n_cands, sizeof *r->cands, cand_cmp);
     r->cands_dirty = false;
     return true;
 }

@@ -1,7 +1,8 @@
 /* Pinecone router core, one rule per test: root election, parent selection and
  * coordinates, announcement rejection (bad signature, replay), bootstrap acceptance and
  * rejection, hop-limit drops, SNEK watermark drops, keepalive timing and peer timeout,
- * bounded queues; plus replay of the recorded Go byte streams into a router core. */
+ * bounded queues, the parent's copy winning when several peers' paths share a key; plus
+ * replay of the recorded Go byte streams into a router core. */
 #include <jansson.h>
 
 #include "pinecone/pc_deframer.h"
@@ -174,6 +175,67 @@ Test(pc_router, adopts_stronger_root_as_parent_with_coords)
     cr_assert(memcmp(root, pc_router_public_key(r), 32) == 0);
     cr_assert_eq(seq, 2);
     cr_assert_eq(pc_router_parent(r), 0);
+    cap_free(&c);
+    pc_router_free(r);
+}
+
+/* The port a traffic frame to dest leaves on (-1 if none was sent). */
+static int traffic_port(pc_router *r, capture *c, const uint8_t dest[32], uint64_t now)
+{
+    cap_free(c);
+    cr_assert_eq(pc_router_send_traffic(r, dest, (const uint8_t *)"x", 1, now), PC_OK);
+    for (int i = 0; i < c->n; i++)
+        if (c->type[i] == PC_FRAME_TRAFFIC)
+            return c->port[i];
+    return -1;
+}
+
+/* SNEK steps 3b/4 look at the parent's path to the root before any other peer's, so
+ * when two peers' paths carry the same key, the parent's copy wins (Go: the parent's
+ * ancestors are considered first and a later equal key cannot replace the best). The
+ * parent here is on port 2, so lowest-port-first would pick the wrong link; so would a
+ * candidate table whose scan order numbering does not start at 0 (an uninitialised
+ * counter that wraps puts the parent's first signer, the root, last). */
+Test(pc_router, shared_ancestor_key_routes_via_parent)
+{
+    /* Four keys: the highest becomes the root R, the rest are us (X), P1 and P2. */
+    uint8_t seeds[4] = {1, 2, 3, 4}, pk[4][32], sk[64];
+    for (int i = 0; i < 4; i++)
+        tpc_keys(seeds[i], pk[i], sk);
+    int ri = 0;
+    for (int i = 1; i < 4; i++)
+        if (memcmp(pk[i], pk[ri], 32) > 0)
+            ri = i;
+    uint8_t rest[3];
+    for (int i = 0, k = 0; i < 4; i++)
+        if (i != ri)
+            rest[k++] = seeds[i];
+    uint8_t root_seed = seeds[ri], x_seed = rest[0], p1_seed = rest[1], p2_seed = rest[2];
+    uint8_t root_pk[32], p1_pk[32], p2_pk[32];
+    tpc_keys(root_seed, root_pk, sk);
+    tpc_keys(p1_seed, p1_pk, sk);
+    tpc_keys(p2_seed, p2_pk, sk);
+
+    capture c = {0};
+    pc_router *r = make_router(x_seed, &c, 1000);
+    cr_assert_eq(pc_router_peer_up(r, 1, p1_pk, 1000), PC_OK);
+    cr_assert_eq(pc_router_peer_up(r, 2, p2_pk, 1000), PC_OK);
+    /* R is a neighbour of both P1 and P2, not of us; P2 announces first, so it becomes
+     * the parent, and P1's later announcement of the same root does not replace it. */
+    uint8_t frame[8192];
+    size_t n = make_announcement(frame, (const uint8_t[]){root_seed, p2_seed},
+                                 (const uint64_t[]){3, 9}, 2, 1);
+    cr_assert_eq(pc_router_recv(r, 2, frame, n, 1100), PC_OK);
+    n = make_announcement(frame, (const uint8_t[]){root_seed, p1_seed}, (const uint64_t[]){4, 8},
+                          2, 1);
+    cr_assert_eq(pc_router_recv(r, 1, frame, n, 1200), PC_OK);
+    cr_assert_eq(pc_router_parent(r), 2);
+
+    cr_assert_eq(traffic_port(r, &c, root_pk, 1300), 2, "to the root through the parent");
+    /* Once the parent goes, P1's copy of the root key is the only one left. */
+    cr_assert_eq(pc_router_peer_down(r, 2, 1400), PC_OK);
+    cr_assert_eq(pc_router_parent(r), 1);
+    cr_assert_eq(traffic_port(r, &c, root_pk, 1500), 1);
     cap_free(&c);
     pc_router_free(r);
 }
