@@ -7,7 +7,6 @@
  * (unsigned.invite_room_state), which is what /sync shows the invitee.
  * Outbound: the queue calls hs_fed_invite_send for an invite of a remote user; leaving a
  * stub room is make_leave/send_leave on the inviting server. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,19 +21,6 @@
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_fed_rooms.h"
 #include "server-core/hs_store_rooms.h"
-
-static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
-{
-    res->status = s;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->msg, sizeof res->msg, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 /* The stub row of a membership event of a local user. */
 static int store_stub(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
@@ -149,8 +135,7 @@ int hs_fed_invite_register(hs_server *srv)
 
 /* ---- outbound ------------------------------------------------------------------------ */
 
-/* The stripped state an invitee's client shows: a few state events of the room. */
-static json_t *stripped_state(hs_server *srv, const char *room_id)
+json_t *hs_fed_stripped_state(hs_server *srv, const char *room_id)
 {
     static const char *const types[] = {"m.room.create", "m.room.join_rules", "m.room.name",
                                         "m.room.canonical_alias", "m.room.avatar", "m.room.encryption",
@@ -184,7 +169,7 @@ int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
     int ret = -1;
     if (rv && pdu) {
         json_t *body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
-                                 stripped_state(srv, ev.room_id));
+                                 hs_fed_stripped_state(srv, ev.room_id));
         char *r = hs_fed_pct_encode(ev.room_id), *e = hs_fed_pct_encode(event_id);
         char target[900];
         snprintf(target, sizeof target, "/_matrix/federation/v2/invite/%s/%s", r ? r : "", e ? e : "");
@@ -215,18 +200,18 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
     res->msg[0] = 0;
     char *invite_id = NULL;
     if (hs_store_state_get(srv->store, room_id, "m.room.member", user_id, &invite_id) != 0)
-        return fail(res, HS_ROOM_NOT_FOUND, "%s has no invite to %s", user_id, room_id);
+        return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "%s has no invite to %s", user_id, room_id);
     hs_store_event iev;
     int rc = hs_store_event_get(srv->store, invite_id, &iev);
     free(invite_id);
-    if (rc != 0) return fail(res, HS_ROOM_ERROR, "cannot read the invite");
+    if (rc != 0) return hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot read the invite");
     json_t *invite = json_loads(iev.pdu_json, JSON_ALLOW_NUL, NULL);
     hs_store_event_clear(&iev);
     const char *server = invite ? hs_id_server_name(hs_pdu_sender(invite)) : NULL;
     char dest[256];
     snprintf(dest, sizeof dest, "%s", server ? server : "");
     json_decref(invite);
-    if (!dest[0]) return fail(res, HS_ROOM_ERROR, "the invite names no server");
+    if (!dest[0]) return hs_fed_room_fail(res, HS_ROOM_ERROR, "the invite names no server");
 
     char target[1000];
     char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
@@ -238,7 +223,7 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
     char *id = NULL;
     hs_room_status status = HS_ROOM_OK;
     if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
-        status = fail(res, HS_ROOM_ERROR, "make_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
+        status = hs_fed_room_fail(res, HS_ROOM_ERROR, "make_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
         goto out;
     }
     answer = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL);
@@ -248,7 +233,7 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
     const char *sk = ev ? hs_pdu_state_key(ev) : NULL;
     if (!rv || !json_is_object(ev) || !sk || strcmp(sk, user_id) != 0 ||
         strcmp(hs_pdu_sender(ev) ? hs_pdu_sender(ev) : "", user_id) != 0) {
-        status = fail(res, HS_ROOM_ERROR, "%s sent an unusable leave template", dest);
+        status = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent an unusable leave template", dest);
         goto out;
     }
     json_object_set_new(json_object_get(ev, "content"), "membership", json_string("leave"));
@@ -259,7 +244,7 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
     json_object_del(ev, "unsigned");
     if (hs_event_sign(ev, rv, srv->cfg.server_name, &srv->signing_key, 1, &err) != 0 ||
         !(id = hs_event_id_compute(ev, rv, &err))) {
-        status = fail(res, HS_ROOM_ERROR, "cannot sign the leave: %s", err.msg);
+        status = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot sign the leave: %s", err.msg);
         goto out;
     }
     hs_fed_reply_free(&reply);
@@ -268,10 +253,10 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
     snprintf(target, sizeof target, "/_matrix/federation/v2/send_leave/%s/%s", r ? r : "", u ? u : "");
     out = (hs_fed_out){dest, "PUT", target, ev, true};
     if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
-        status = fail(res, HS_ROOM_ERROR, "send_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
+        status = hs_fed_room_fail(res, HS_ROOM_ERROR, "send_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
         goto out;
     }
-    if (store_stub(srv, rv, ev, id) != 0) status = fail(res, HS_ROOM_ERROR, "cannot store the leave");
+    if (store_stub(srv, rv, ev, id) != 0) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the leave");
 out:
     hs_fed_reply_free(&reply);
     free(r);

@@ -28,10 +28,7 @@
 #define MAX_CANDIDATES 16
 #define MAX_JOIN_EVENTS 100000
 
-static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static hs_room_status fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
+hs_room_status hs_fed_room_fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
 {
     res->status = s;
     va_list ap;
@@ -300,7 +297,7 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
     for (size_t i = 0; i < n_auth; i++) {
         auth[i].event_id = hs_pdu_auth_event(join, i);
         if (!(auth[i].pdu = json_object_get(js.events, auth[i].event_id))) {
-            status = fail(res, HS_ROOM_ERROR, "our join's auth event %s is not in the response", auth[i].event_id);
+            status = hs_fed_room_fail(res, HS_ROOM_ERROR, "our join's auth event %s is not in the response", auth[i].event_id);
             goto out;
         }
     }
@@ -308,13 +305,13 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
     hs_auth_entry create_ent = {create, create_id};
     if (hs_auth_check_with_auth_events(rv, join, auth, n_auth, rv->room_id_from_create ? &create_ent : NULL, &ar) !=
         HS_AUTH_OK) {
-        status = fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
+        status = hs_fed_room_fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
         goto out;
     }
     void *mc[2] = {state, js.events};
     hs_auth_state as = {map_get, mc};
     if (hs_auth_allowed(rv, join, &as, &ar) != HS_AUTH_OK) {
-        status = fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
+        status = hs_fed_room_fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
         goto out;
     }
 
@@ -339,7 +336,7 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
         };
     }
     if (n_rows != total || !(join_text = hs_cjson_encode(join, 0, NULL, &err))) {
-        status = fail(res, HS_ROOM_ERROR, "out of memory");
+        status = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
         goto out;
     }
     hs_store_new_event jrow = {
@@ -352,8 +349,8 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
     int rc = hs_store_fed_join_persist(srv->store, room_id, rv->id, hs_pdu_sender(create), rows, n_rows, state, &jrow,
                                        &stream);
     hs_room_unlock();
-    if (rc == 1) status = fail(res, HS_ROOM_ERROR, "our join %s is stored already", join_id);
-    else if (rc != 0) status = fail(res, HS_ROOM_ERROR, "cannot store the joined room");
+    if (rc == 1) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "our join %s is stored already", join_id);
+    else if (rc != 0) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the joined room");
     else hs_notifier_wake(srv->notifier);
 out:
     for (size_t i = 0; texts && i < n_rows; i++) free(texts[i]);
@@ -416,7 +413,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
             json_decref(answer);
             char msg[sizeof res->msg];
             snprintf(msg, sizeof msg, "%s", res->msg[0] ? res->msg : "no room ID in the answer");
-            return fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias, msg);
+            return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias, msg);
         }
         snprintf(room_id, sizeof room_id, "%s", rid);
         size_t i;
@@ -449,7 +446,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         free(mine);
     }
     add_candidate(cands, &n_cands, hs_id_server_name(room_id), self);
-    if (n_cands == 0) return fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
+    if (n_cands == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
 
     hs_room_status status = HS_ROOM_ERROR;
     for (size_t c = 0; c < n_cands; c++) {
@@ -462,7 +459,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
                                  : status == HS_ROOM_FORBIDDEN ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR;
             char msg[sizeof res->msg];
             snprintf(msg, sizeof msg, "%s", res->msg);
-            status = fail(res, why, "make_join: %s", msg);
+            status = hs_fed_room_fail(res, why, "make_join: %s", msg);
             continue;
         }
         /* The template is the resident's; what we sign is ours: sender, type, state_key
@@ -472,7 +469,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         if (!sender || strcmp(sender, user_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk ||
             strcmp(sk, user_id) != 0 || !rid || strcmp(rid, room_id) != 0) {
             json_decref(ev);
-            status = fail(res, HS_ROOM_ERROR, "%s sent a join template for something else", cands[c]);
+            status = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent a join template for something else", cands[c]);
             continue;
         }
         json_t *content = json_object_get(ev, "content");
@@ -488,7 +485,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         char *id = NULL;
         if (hs_event_sign(ev, rv, self, &srv->signing_key, 1, &err) != 0 || !(id = hs_event_id_compute(ev, rv, &err))) {
             json_decref(ev);
-            return fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the join: %s", err.msg);
+            return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the join: %s", err.msg);
         }
         char target[1000];
         char *r = hs_fed_pct_encode(room_id), *e = hs_fed_pct_encode(id);
@@ -499,7 +496,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         if (!answer) {
             char msg[sizeof res->msg];
             snprintf(msg, sizeof msg, "%s", res->msg);
-            status = fail(res, call_status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s", msg);
+            status = hs_fed_room_fail(res, call_status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s", msg);
         } else {
             status = finish_join(srv, cands[c], rv, room_id, ev, id, answer, res);
             json_decref(answer);
@@ -509,7 +506,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         if (status == HS_ROOM_OK || status == HS_ROOM_FORBIDDEN) break;
         hs_info("fed", "joining %s through %s failed: %s", room_id, cands[c], res->msg);
     }
-    if (status == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) status = fail(res, HS_ROOM_ERROR, "out of memory");
+    if (status == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
     return status;
 }
 

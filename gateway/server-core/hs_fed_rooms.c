@@ -626,6 +626,7 @@ static void make_member(const hs_request *req, hs_response *resp, hs_server *srv
     }
     if (!any_ver) supported = strcmp(rv->id, "1") == 0;
     if (strcmp(membership, "leave") == 0) supported = true; /* make_leave has no ver */
+    if (strcmp(membership, "knock") == 0 && !rv->knock) supported = false; /* knocking began with v7 */
     if (!supported) {
         json_t *err = json_pack("{ssssss}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION", "error",
                                 "your server does not support the room's version", "room_version", rv->id);
@@ -671,38 +672,61 @@ static void make_leave_get(const hs_request *req, hs_response *resp, hs_server *
     make_member(req, resp, srv, origin, "leave");
 }
 
-/* send_leave v1/v2: the leave of a user of `origin`, checked and accepted like any PDU. */
-static void send_leave_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
+/* make_knock: the knock template; the auth rules (join rule knock or knock_restricted)
+ * refuse it with 403 where knocking is not allowed. */
+static void make_knock_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
 {
-    const char *room_id = hs_request_param(req, "roomId");
+    make_member(req, resp, srv, origin, "knock");
+}
+
+/* The body of send_join/send_leave: a `want` membership event of a user of `origin`
+ * whose ID is the path's eventId, in a room we know (its version in *rv), accepted (or
+ * already held) like any PDU. Returns the PDU (caller decrefs), or NULL after answering
+ * 404 (unknown room), 400 (not JSON, not such an event) or 403/500 (not accepted). */
+static json_t *accept_membership(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin,
+                                 const char *want, const hs_room_version **rv)
+{
     const char *event_id = hs_request_param(req, "eventId");
-    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
-    if (!rv) {
+    *rv = hs_room_remote_version(srv->store, hs_request_param(req, "roomId"));
+    if (!*rv) {
         hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
-        return;
+        return NULL;
     }
     char why[256];
     json_t *pdu = hs_request_json(req, why, sizeof why);
     if (!pdu) {
         hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
-        return;
+        return NULL;
     }
     hs_err err = {{0}};
-    char *id = hs_event_id_compute(pdu, rv, &err);
+    char *id = hs_event_id_compute(pdu, *rv, &err);
     const char *type = hs_pdu_type(pdu), *sender = hs_pdu_sender(pdu), *sk = hs_pdu_state_key(pdu);
     const char *membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership"));
     const char *server = sender ? hs_id_server_name(sender) : NULL;
     hs_remote_result res;
     hs_remote_status s;
+    bool ok = false;
     if (!id || strcmp(id, event_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk || !sender ||
-        strcmp(sk, sender) != 0 || !membership || strcmp(membership, "leave") != 0 || !server ||
+        strcmp(sk, sender) != 0 || !membership || strcmp(membership, want) != 0 || !server ||
         strcmp(server, origin) != 0)
-        hs_response_error(resp, 400, "M_BAD_JSON", "not a leave of a user of %s with event ID %s", origin, event_id);
+        hs_response_error(resp, 400, "M_BAD_JSON", "not a %s of a user of %s with event ID %s", want, origin, event_id);
     else if ((s = hs_fed_rooms_accept(srv, origin, pdu, &res)) != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE)
         hs_response_error(resp, s == HS_REMOTE_ERROR ? 500 : 403, s == HS_REMOTE_ERROR ? "M_UNKNOWN" : "M_FORBIDDEN",
-                          "leave %s: %s", hs_remote_status_str(s), res.msg);
-    else hs_response_json(resp, 200, v2 ? json_object() : json_pack("[i{}]", 200));
+                          "%s %s: %s", want, hs_remote_status_str(s), res.msg);
+    else ok = true;
     free(id);
+    if (ok) return pdu;
+    json_decref(pdu);
+    return NULL;
+}
+
+/* send_leave v1/v2: the leave of a user of `origin`, checked and accepted like any PDU. */
+static void send_leave_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
+{
+    const hs_room_version *rv;
+    json_t *pdu = accept_membership(req, resp, srv, origin, "leave", &rv);
+    if (!pdu) return;
+    hs_response_json(resp, 200, v2 ? json_object() : json_pack("[i{}]", 200));
     json_decref(pdu);
 }
 
@@ -716,39 +740,26 @@ static void send_leave_v2(const hs_request *req, hs_response *resp, hs_server *s
     send_leave_common(req, resp, srv, origin, true);
 }
 
+/* send_knock: the knock of a user of `origin`, accepted like any PDU, answered with the
+ * stripped state the knocker's client shows (spec v1.11 knock_room_state). */
+static void send_knock_put(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
+{
+    const hs_room_version *rv;
+    json_t *pdu = accept_membership(req, resp, srv, origin, "knock", &rv);
+    if (!pdu) return;
+    hs_response_json(resp, 200,
+                     json_pack("{so}", "knock_room_state", hs_fed_stripped_state(srv, hs_request_param(req, "roomId"))));
+    json_decref(pdu);
+}
+
 static void send_join_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
 {
     const char *room_id = hs_request_param(req, "roomId");
     const char *event_id = hs_request_param(req, "eventId");
-    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
-    if (!rv) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
-        return;
-    }
-    char why[256];
-    json_t *pdu = hs_request_json(req, why, sizeof why);
-    if (!pdu) {
-        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
-        return;
-    }
+    const hs_room_version *rv;
+    json_t *pdu = accept_membership(req, resp, srv, origin, "join", &rv);
+    if (!pdu) return;
     hs_err err = {{0}};
-    char *id = hs_event_id_compute(pdu, rv, &err);
-    const char *type = hs_pdu_type(pdu), *sender = hs_pdu_sender(pdu), *sk = hs_pdu_state_key(pdu);
-    const char *membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership"));
-    const char *server = sender ? hs_id_server_name(sender) : NULL;
-    if (!id || strcmp(id, event_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk || !sender ||
-        strcmp(sk, sender) != 0 || !membership || strcmp(membership, "join") != 0 || !server ||
-        strcmp(server, origin) != 0) {
-        hs_response_error(resp, 400, "M_BAD_JSON", "not a join of a user of %s with event ID %s", origin, event_id);
-        goto out;
-    }
-    hs_remote_result res;
-    hs_remote_status s = hs_fed_rooms_accept(srv, origin, pdu, &res);
-    if (s != HS_REMOTE_ACCEPTED && s != HS_REMOTE_DUPLICATE) {
-        hs_response_error(resp, s == HS_REMOTE_ERROR ? 500 : 403, s == HS_REMOTE_ERROR ? "M_UNKNOWN" : "M_FORBIDDEN",
-                          "join %s: %s", hs_remote_status_str(s), res.msg);
-        goto out;
-    }
     hs_state_map *state = NULL;
     if (hs_store_state_at_event(srv->store, event_id, false, &state) != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the state before the join");
@@ -785,7 +796,6 @@ static void send_join_common(const hs_request *req, hs_response *resp, hs_server
     free(e);
     hs_state_map_free(state);
 out:
-    free(id);
     json_decref(pdu);
 }
 
@@ -845,6 +855,8 @@ int hs_fed_rooms_register(hs_server *srv)
         {"GET", "/_matrix/federation/v1/make_leave/{roomId}/{userId}", make_leave_get},
         {"PUT", "/_matrix/federation/v1/send_leave/{roomId}/{eventId}", send_leave_v1},
         {"PUT", "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", send_leave_v2},
+        {"GET", "/_matrix/federation/v1/make_knock/{roomId}/{userId}", make_knock_get},
+        {"PUT", "/_matrix/federation/v1/send_knock/{roomId}/{eventId}", send_knock_put},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (hs_fed_route(srv, routes[i].method, routes[i].pattern, routes[i].fn) != 0) return -1;

@@ -13,6 +13,10 @@
  *   GET  /v1/make_join/{roomId}/{userId}  a join template in our room version
  *   PUT  /v1|v2/send_join/{roomId}/{eventId} checks + persists the join, answers state
  *                                         and auth chain
+ *   GET  /v1/make_knock/{roomId}/{userId} a knock template (v7+ rooms; 403 unless the
+ *                                         join rule allows knocking)
+ *   PUT  /v1/send_knock/{roomId}/{eventId} checks + persists the knock, answers the
+ *                                         stripped state (knock_room_state)
  *   GET  /v1/query/directory?room_alias=  a local alias
  *
  * The read endpoints answer only servers with a joined member in the room (or any
@@ -90,6 +94,11 @@ int hs_fed_state_validate(struct hs_server *srv, const hs_room_version *rv, cons
                           const json_t *auth_chain, hs_fed_state_set *out, char *msg, size_t msg_len);
 void hs_fed_state_set_clear(hs_fed_state_set *set);
 
+/* Sets res to status s with a printf-style message and returns s: how the federation
+ * membership paths (join, leave, invite) report a failure. */
+hs_room_status hs_fed_room_fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Joins local `user_id` to a room on other servers (room ID or alias): an alias is
  * resolved with its server's query/directory; then make_join on each candidate server
  * (the alias answer's servers, `via`, the room ID's server) until one answers, the
@@ -112,6 +121,12 @@ int hs_fed_invite_register(struct hs_server *srv);
  * persisted here (so a refusal leaves the invite in our room, like a withdrawn one).
  * Returns 0 when dest accepted it, -1. */
 int hs_fed_invite_send(struct hs_server *srv, const char *dest, const char *event_id);
+
+/* The stripped state (type, state_key, sender, content) of a room's create, join rules,
+ * name, canonical alias, avatar, encryption and topic events, as invitees and knockers
+ * see it before they join. Returns a new JSON array (the caller decrefs); events that
+ * cannot be read are left out. */
+json_t *hs_fed_stripped_state(struct hs_server *srv, const char *room_id);
 
 /* Leaves (rejects the invite to) a stub room: make_leave / send_leave v2 on the inviting
  * server, then the leave is stored in the stub. Returns HS_ROOM_OK or a status with
