@@ -1,0 +1,220 @@
+/* Inbound knocking over federation against a real pinegate (A), with the knocking
+ * server played by the test with a second real pinegate's (B's) identity: B runs so A
+ * can fetch B's key, and the test signs requests and events with B's signing key, as B
+ * would. A room on A (version 10, join rule knock): make_knock for bob of B answers a
+ * knock template, the signed knock sent with send_knock is accepted and answered with
+ * the room's stripped state, and alice on A sees bob's membership "knock". Refused:
+ * knocking on a public room (403), a version-6 room (400 M_INCOMPATIBLE_ROOM_VERSION),
+ * a template for another server's user (403), an unsigned request (401), a knock
+ * signed for someone else's user (400). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_event_id.h"
+#include "server-core/hs_room_version.h"
+#include "server-core/hs_signing.h"
+#include "server-core/hs_signing_key.h"
+#include "server-core/hs_xmatrix.h"
+#include "support/pgt.h"
+#include "support/pgt_matrix.h"
+
+typedef struct node {
+    char *dir;
+    int cport, fport;
+    char name[64];
+    char cfg[1024];
+    char base[128];
+    pgt_proc proc;
+} node;
+
+static node A, B;
+
+static void make_node(node *n)
+{
+    n->dir = pgt_tmpdir();
+    n->cport = pgt_free_port();
+    n->fport = pgt_free_port();
+    snprintf(n->name, sizeof n->name, "localhost:%d", n->fport);
+    snprintf(n->cfg, sizeof n->cfg, "%s/config.yaml", n->dir);
+    snprintf(n->base, sizeof n->base, "http://127.0.0.1:%d", n->cport);
+    char cp[16], fp[16];
+    snprintf(cp, sizeof cp, "%d", n->cport);
+    snprintf(fp, sizeof fp, "%d", n->fport);
+    char *gen[] = {(char *)pgt_pinegate(), "generate-config", "--dev", "--data-dir", n->dir, "--server-name", n->name,
+                   "--client-port", cp, "--federation-port", fp, NULL};
+    char *out = NULL;
+    cr_assert_eq(pgt_run(gen, &out), 0, "generate-config: %s", out);
+    free(out);
+    char *argv[] = {(char *)pgt_pinegate(), "serve", "--config", n->cfg, NULL};
+    cr_assert_eq(pgt_spawn(&n->proc, argv), 0);
+    cr_assert(pgt_wait_line(&n->proc, "federation API:", 30000, NULL, 0), "server did not start:\n%s", n->proc.buf);
+}
+
+static void start(void)
+{
+    make_node(&A);
+    make_node(&B);
+}
+
+static void stop_node(node *n)
+{
+    if (n->proc.pid > 0) pgt_stop(&n->proc, SIGTERM, 20000);
+    pgt_rmtree(n->dir);
+    free(n->dir);
+}
+
+static void stop(void)
+{
+    stop_node(&A);
+    stop_node(&B);
+}
+
+TestSuite(fed_knock, .init = start, .fini = stop, .timeout = 240);
+
+static const char *enc(const char *s)
+{
+    static char buf[4][512];
+    static int k;
+    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
+}
+
+static hs_signing_key b_key(void)
+{
+    char path[1100], err[256];
+    snprintf(path, sizeof path, "%s/signing.key", B.dir);
+    hs_signing_key k;
+    cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
+    return k;
+}
+
+/* A federation request to A's listener as B (signed unless `sign` is false); asserts
+ * the status `want` and returns the JSON answer (caller decrefs). */
+static json_t *fed(bool sign, const char *method, const json_t *content, long want, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static json_t *fed(bool sign, const char *method, const json_t *content, long want, const char *fmt, ...)
+{
+    char target[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(target, sizeof target, fmt, ap);
+    va_end(ap);
+    char auth[HS_XMATRIX_MAX_HEADER + 32] = "X-Ignored: 1";
+    if (sign) {
+        hs_signing_key k = b_key();
+        char x[HS_XMATRIX_MAX_HEADER];
+        hs_err err;
+        cr_assert_eq(hs_xmatrix_sign(method, target, B.name, A.name, content, &k, x, sizeof x, &err), 0, "%s", err.msg);
+        snprintf(auth, sizeof auth, "Authorization: %s", x);
+    }
+    const char *headers[] = {auth, NULL};
+    char *body = content ? json_dumps(content, JSON_COMPACT) : NULL;
+    pgt_req o = {.method = method, .body = body, .body_len = body ? strlen(body) : 0, .headers = headers,
+                 .timeout_ms = 30000};
+    char url[1200];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d%s", A.fport, target);
+    pgt_http r = pgt_http_do(url, &o);
+    free(body);
+    cr_assert_eq(r.status, want, "%s %s: %ld %s", method, target, r.status, r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    pgt_http_free(&r);
+    cr_assert_not_null(j, "%s %s: not JSON", method, target);
+    return j;
+}
+
+static const char *errcode(const json_t *j)
+{
+    const char *c = json_string_value(json_object_get(j, "errcode"));
+    return c ? c : "";
+}
+
+Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    char bob[128];
+    snprintf(bob, sizeof bob, "@bob:%s", B.name);
+    char *room = pgt_mx_create_room(A.base, &alice,
+                                    "{\"room_version\":\"10\",\"preset\":\"private_chat\",\"name\":\"Knock here\","
+                                    "\"initial_state\":[{\"type\":\"m.room.join_rules\",\"state_key\":\"\","
+                                    "\"content\":{\"join_rule\":\"knock\"}}]}");
+
+    json_decref(fed(false, "GET", NULL, 401, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(room), enc(bob)));
+    json_t *j = fed(true, "GET", NULL, 403, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(room),
+                    enc("@carol:elsewhere.test"));
+    json_decref(j);
+
+    json_t *t = fed(true, "GET", NULL, 200, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(room), enc(bob));
+    cr_assert_str_eq(json_string_value(json_object_get(t, "room_version")), "10");
+    json_t *ev = json_deep_copy(json_object_get(t, "event"));
+    json_decref(t);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "content"), "membership")), "knock");
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "state_key")), bob);
+
+    const hs_room_version *rv = hs_room_version_get("10");
+    hs_signing_key k = b_key();
+    hs_err err;
+    cr_assert_eq(hs_event_sign(ev, rv, B.name, &k, 1, &err), 0, "%s", err.msg);
+    char *event_id = hs_event_id_compute(ev, rv, &err);
+    cr_assert_not_null(event_id, "%s", err.msg);
+    json_t *r = fed(true, "PUT", ev, 200, "/_matrix/federation/v1/send_knock/%s/%s", enc(room), enc(event_id));
+    bool saw_rule = false, saw_name = false;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(r, "knock_room_state"), i, s) {
+        const char *type = json_string_value(json_object_get(s, "type"));
+        json_t *content = json_object_get(s, "content");
+        if (type && strcmp(type, "m.room.join_rules") == 0)
+            saw_rule = strcmp(json_string_value(json_object_get(content, "join_rule")), "knock") == 0;
+        if (type && strcmp(type, "m.room.name") == 0)
+            saw_name = strcmp(json_string_value(json_object_get(content, "name")), "Knock here") == 0;
+        cr_assert_null(json_object_get(s, "signatures"), "stripped state carries no signatures");
+    }
+    cr_assert(saw_rule && saw_name, "knock_room_state lacks the join rule or name");
+    json_decref(r);
+
+    long st;
+    json_t *m = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+                             enc(room), enc(bob));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "knock");
+    json_decref(m);
+
+    /* Another server's user inside a knock B signed: refused before it is accepted. */
+    json_t *forged = json_deep_copy(ev);
+    json_object_set_new(forged, "sender", json_string("@carol:elsewhere.test"));
+    json_object_set_new(forged, "state_key", json_string("@carol:elsewhere.test"));
+    json_object_del(forged, "signatures");
+    json_object_del(forged, "hashes");
+    cr_assert_eq(hs_event_sign(forged, rv, B.name, &k, 1, &err), 0, "%s", err.msg);
+    char *forged_id = hs_event_id_compute(forged, rv, &err);
+    json_t *fr = fed(true, "PUT", forged, 400, "/_matrix/federation/v1/send_knock/%s/%s", enc(room), enc(forged_id));
+    cr_assert_str_eq(errcode(fr), "M_BAD_JSON");
+    json_decref(fr);
+    free(forged_id);
+    json_decref(forged);
+    json_decref(ev);
+    free(event_id);
+    free(room);
+}
+
+Test(fed_knock, knocking_where_it_is_not_allowed_is_refused)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    char bob[128];
+    snprintf(bob, sizeof bob, "@bob:%s", B.name);
+    char *pub = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"10\",\"preset\":\"public_chat\"}");
+    json_t *j = fed(true, "GET", NULL, 403, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(pub), enc(bob));
+    cr_assert_str_eq(errcode(j), "M_FORBIDDEN");
+    json_decref(j);
+    char *old = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"6\",\"preset\":\"private_chat\"}");
+    j = fed(true, "GET", NULL, 400, "/_matrix/federation/v1/make_knock/%s/%s?ver=6", enc(old), enc(bob));
+    cr_assert_str_eq(errcode(j), "M_INCOMPATIBLE_ROOM_VERSION");
+    json_decref(j);
+    free(pub);
+    free(old);
+}
