@@ -3,6 +3,8 @@
  * files written by hs_media; a row exists only once its file is complete, except rows
  * reserved by POST /_matrix/media/v1/create, which carry size HS_STORE_MEDIA_RESERVED
  * until one upload claims them (HS_STORE_MEDIA_UPLOADING) and then completes them.
+ * Other servers' media fetched over federation has rows of its own (remote_media,
+ * keyed by origin and media ID; hs_fed_media.h).
  *
  * Also holds the pushers table's storage (hs_store_push.h) because migration
  * hs_schema_media belongs to the media+push area. Functions return 0 on success, 1 for
