@@ -138,6 +138,33 @@ int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n,
     return hs_store_transact(st, enqueue_steps, &a);
 }
 
+/* Appends a copy of the row's first column to the growing list (*dests, *n, capacity
+ * *cap). Returns 0, or -1 when memory runs out. */
+static int push_dest(sqlite3_stmt *s, char ***dests, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        char **grown = realloc(*dests, *cap * sizeof *grown);
+        if (!grown) return -1;
+        *dests = grown;
+    }
+    if (!((*dests)[*n] = strdup((const char *)sqlite3_column_text(s, 0)))) return -1;
+    (*n)++;
+    return 0;
+}
+
+/* Finalizes a query that filled (*dests, *n); a last step other than SQLITE_DONE (an
+ * error, or a stop by push_dest) frees and empties the list. Returns 0 or -1. */
+static int dests_end(sqlite3_stmt *s, int rc, char ***dests, size_t *n)
+{
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return 0;
+    hs_store_free_strings(*dests, *n);
+    *dests = NULL;
+    *n = 0;
+    return -1;
+}
+
 int hs_store_fed_due(hs_store *st, int64_t now_ms, char ***dests, size_t *n, int64_t *next_due)
 {
     *dests = NULL;
@@ -155,23 +182,9 @@ int hs_store_fed_due(hs_store *st, int64_t now_ms, char ***dests, size_t *n, int
             if (at < *next_due) *next_due = at;
             continue;
         }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 4;
-            char **grown = realloc(*dests, cap * sizeof *grown);
-            if (!grown) break;
-            *dests = grown;
-        }
-        if (!((*dests)[*n] = strdup((const char *)sqlite3_column_text(s, 0)))) break;
-        (*n)++;
+        if (push_dest(s, dests, n, &cap) != 0) break;
     }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        hs_store_free_strings(*dests, *n);
-        *dests = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    return dests_end(s, rc, dests, n);
 }
 
 void hs_store_fed_rows_free(hs_store_fed_row *rows, size_t n)
@@ -329,21 +342,7 @@ int hs_store_fed_destinations(hs_store *st, char ***dests, size_t *n)
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 4;
-            char **grown = realloc(*dests, cap * sizeof *grown);
-            if (!grown) break;
-            *dests = grown;
-        }
-        if (!((*dests)[*n] = strdup((const char *)sqlite3_column_text(s, 0)))) break;
-        (*n)++;
+        if (push_dest(s, dests, n, &cap) != 0) break;
     }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        hs_store_free_strings(*dests, *n);
-        *dests = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    return dests_end(s, rc, dests, n);
 }
