@@ -28,7 +28,6 @@
 
 #define QUERY_USERS_MAX 1000
 #define QUERY_DEVICES_MAX 1000
-#define CLAIM_KEYS_MAX 1000
 
 /* ---- shared helpers ------------------------------------------------------------------ */
 
@@ -311,6 +310,27 @@ int hs_keys_claim_local(hs_server *srv, const json_t *want, hs_store_claim *clai
     return failed ? -1 : 0;
 }
 
+int hs_keys_claim_check(const json_t *want, hs_response *resp, size_t *total)
+{
+    enum { CLAIM_DEVICES_MAX = 1000 };
+    const char *user_id, *device_id;
+    json_t *devs, *alg;
+    *total = 0;
+    bool ok = json_is_object(want);
+    if (ok) {
+        json_object_foreach((json_t *)want, user_id, devs) {
+            ok = ok && json_is_object(devs);
+            json_object_foreach(devs, device_id, alg) ok = ok && json_is_string(alg);
+            *total += json_object_size(devs);
+        }
+    }
+    if (ok && *total <= CLAIM_DEVICES_MAX) return 0;
+    hs_response_error(resp, 400, "M_INVALID_PARAM",
+                      "'one_time_keys' must map users to {device ID: algorithm}, at most %d devices",
+                      CLAIM_DEVICES_MAX);
+    return -1;
+}
+
 static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -319,21 +339,10 @@ static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     json_t *want = json_object_get(body, "one_time_keys");
-    const char *user_id, *device_id;
-    json_t *devs, *alg;
-    size_t total = 0;
-    bool ok = json_is_object(want);
-    if (ok) {
-        json_object_foreach(want, user_id, devs) {
-            ok = ok && json_is_object(devs);
-            json_object_foreach(devs, device_id, alg) ok = ok && json_is_string(alg);
-            total += json_object_size(devs);
-        }
-    }
-    if (!ok || total > CLAIM_KEYS_MAX) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM",
-                          "'one_time_keys' must map users to {device ID: algorithm}, at most %d devices",
-                          CLAIM_KEYS_MAX);
+    const char *user_id;
+    json_t *devs;
+    size_t total;
+    if (hs_keys_claim_check(want, resp, &total) != 0) {
         json_decref(body);
         return;
     }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "server-core/hs_http.h"
 #include "server-core/hs_store_e2ee.h"
 
 struct hs_server;
@@ -40,5 +41,10 @@ int hs_keys_query_local(struct hs_server *srv, const char *viewer, const char *u
  * keys[user][device] = {"algorithm:key_id": key}. `claims` is scratch space with room
  * for every device in want. Returns 0, or -1 on a database error. */
 int hs_keys_claim_local(struct hs_server *srv, const json_t *want, hs_store_claim *claims, json_t *keys);
+
+/* Checks the `one_time_keys` of a keys/claim request (client or federation): {user:
+ * {device ID: algorithm}} naming at most 1000 devices. Returns 0 with *total (the
+ * number of devices), or -1 after answering 400 M_INVALID_PARAM. */
+int hs_keys_claim_check(const json_t *want, hs_response *resp, size_t *total);
 
 #endif

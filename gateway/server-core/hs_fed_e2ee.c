@@ -22,7 +22,6 @@
 #include "server-core/hs_store_rooms.h"
 
 #define QUERY_USERS_MAX 1000
-#define CLAIM_DEVICES_MAX 1000
 #define SCAN_BATCH 200
 /* The sender "device" under which inbound to-device message IDs are remembered: never
  * a real device ID of the (remote) sender on this server. */
@@ -85,19 +84,8 @@ static void user_keys_claim(const hs_request *req, hs_response *resp, hs_server 
     json_t *body = body_object(req, resp);
     if (!body) return;
     json_t *want = json_object_get(body, "one_time_keys");
-    bool ok = json_is_object(want);
-    size_t total = 0;
-    const char *user_id, *device_id;
-    json_t *devs, *alg;
-    json_object_foreach(want, user_id, devs) {
-        ok = ok && json_is_object(devs);
-        json_object_foreach(devs, device_id, alg) ok = ok && json_is_string(alg);
-        total += json_object_size(devs);
-    }
-    if (!ok || total > CLAIM_DEVICES_MAX) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM",
-                          "'one_time_keys' must map users to {device ID: algorithm}, at most %d devices",
-                          CLAIM_DEVICES_MAX);
+    size_t total;
+    if (hs_keys_claim_check(want, resp, &total) != 0) {
         json_decref(body);
         return;
     }
