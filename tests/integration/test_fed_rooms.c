@@ -23,62 +23,23 @@
 #include "server-core/hs_signing_key.h"
 #include "server-core/hs_xmatrix.h"
 #include "support/pgt.h"
+#include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
-typedef struct node {
-    char *dir;
-    int cport, fport;
-    char name[64];
-    char cfg[1024];
-    char base[128];
-    pgt_proc proc;
-} node;
+typedef pgt_fed_node node;
 
 static node A, B;
 
-static void serve(node *n)
-{
-    char *argv[] = {(char *)pgt_pinegate(), "serve", "--config", n->cfg, NULL};
-    cr_assert_eq(pgt_spawn(&n->proc, argv), 0);
-    cr_assert(pgt_wait_line(&n->proc, "federation API:", 30000, NULL, 0), "server did not start:\n%s", n->proc.buf);
-}
-
-static void make_node(node *n)
-{
-    n->dir = pgt_tmpdir();
-    n->cport = pgt_free_port();
-    n->fport = pgt_free_port();
-    snprintf(n->name, sizeof n->name, "localhost:%d", n->fport);
-    snprintf(n->cfg, sizeof n->cfg, "%s/config.yaml", n->dir);
-    snprintf(n->base, sizeof n->base, "http://127.0.0.1:%d", n->cport);
-    char cp[16], fp[16];
-    snprintf(cp, sizeof cp, "%d", n->cport);
-    snprintf(fp, sizeof fp, "%d", n->fport);
-    char *argv[] = {(char *)pgt_pinegate(), "generate-config", "--dev", "--data-dir", n->dir, "--server-name", n->name,
-                    "--client-port", cp, "--federation-port", fp, NULL};
-    char *out = NULL;
-    cr_assert_eq(pgt_run(argv, &out), 0, "generate-config: %s", out);
-    free(out);
-    serve(n);
-}
-
 static void start(void)
 {
-    make_node(&A);
-    make_node(&B);
-}
-
-static void stop_node(node *n)
-{
-    if (n->proc.pid > 0) pgt_stop(&n->proc, SIGTERM, 20000);
-    pgt_rmtree(n->dir);
-    free(n->dir);
+    pgt_fed_make(&A);
+    pgt_fed_make(&B);
 }
 
 static void stop(void)
 {
-    stop_node(&A);
-    stop_node(&B);
+    pgt_fed_destroy(&A);
+    pgt_fed_destroy(&B);
 }
 
 TestSuite(fed_rooms, .init = start, .fini = stop, .timeout = 240);
@@ -268,7 +229,7 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     send_text(&A, &alice, room, "while B was away 1", 2);
     send_text(&A, &alice, room, "while B was away 2", 3);
     usleep(1500 * 1000); /* at least one delivery attempt fails and backs off */
-    serve(&B);
+    pgt_fed_serve(&B);
     cr_assert(eventually_sees(&B, &bob, room, "while B was away 1", 60000), "B did not catch up");
     cr_assert(eventually_sees(&B, &bob, room, "while B was away 2", 5000));
     /* And the room still works both ways. */
@@ -493,10 +454,10 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);
     put_state(&A, &alice, room, "m.room.name", "{\"name\":\"named on A\"}");
     cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 20000), 0);
-    serve(&B);
+    pgt_fed_serve(&B);
     put_state(&B, &bob, room, "m.room.name", "{\"name\":\"named on B\"}");
     put_state(&B, &bob, room, "m.room.topic", "{\"topic\":\"topic from B\"}");
-    serve(&A);
+    pgt_fed_serve(&A);
 
     /* Together again: each receives the other's branch and resolves the fork. */
     char an[128], bn[128], at[128], bt[128];
@@ -577,8 +538,8 @@ Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_ev
     send_text(&A, &alice, room, "after the gap", 30);
     cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 20000), 0);
     keep_only_latest_for_b();
-    serve(&A);
-    serve(&B);
+    pgt_fed_serve(&A);
+    pgt_fed_serve(&B);
     cr_assert(eventually_sees(&B, &bob, room, "after the gap", 60000), "B never accepted the event after the gap");
     /* B took the state before it from A: the topic set during the gap is there. */
     long st;
