@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include "server-core/hs_api_accounts.h"
-#include "server-core/hs_api_media.h"
-#include "server-core/hs_api_push.h"
 #include "server-core/hs_api_backup.h"
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_keys.h"
+#include "server-core/hs_api_media.h"
 #include "server-core/hs_api_misc.h"
+#include "server-core/hs_api_push.h"
 #include "server-core/hs_api_rooms.h"
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
@@ -39,42 +39,30 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (hs_api_sync_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the sync routes");
-        goto fail;
-    }
-    if (hs_api_media_register(srv) != 0 || hs_api_push_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the media and push routes");
-        goto fail;
-    }
-    if (hs_api_basic_register(srv) != 0 || hs_api_accounts_register(srv) != 0 ||
-        hs_api_rooms_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the built-in routes");
-        goto fail;
-    }
-    if (hs_api_backup_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the key backup routes");
-        goto fail;
-    }
-    if (hs_api_keys_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the E2EE key routes");
-        goto fail;
-    }
-    if (hs_fed_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the federation routes");
-        goto fail;
-    }
-    if (hs_fed_media_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the federation media routes");
-        goto fail;
-    }
-    if (hs_api_directory_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the directory, profile and capabilities routes");
-        goto fail;
-    }
-    if (hs_api_misc_register(srv) != 0) {
-        snprintf(err, errlen, "cannot register the tags, search, upgrade and other extra routes");
-        goto fail;
+    /* Every area registers its own routes. The router tries routes in registration order,
+     * so this order is part of the routing where two areas' patterns overlap. */
+    static const struct {
+        int (*fn)(hs_server *srv);
+        const char *what;
+    } areas[] = {
+        {hs_api_sync_register, "sync"},
+        {hs_api_media_register, "media"},
+        {hs_api_push_register, "push rules"},
+        {hs_api_basic_register, "discovery, health and metrics"},
+        {hs_api_accounts_register, "accounts"},
+        {hs_api_rooms_register, "rooms"},
+        {hs_api_backup_register, "key backup"},
+        {hs_api_keys_register, "E2EE keys"},
+        {hs_fed_register, "federation"},
+        {hs_fed_media_register, "federation media"},
+        {hs_api_directory_register, "directory, profile and capabilities"},
+        {hs_api_misc_register, "tags, search, upgrades and other extras"},
+    };
+    for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++) {
+        if (areas[i].fn(srv) != 0) {
+            snprintf(err, errlen, "cannot register the %s routes", areas[i].what);
+            goto fail;
+        }
     }
     return 0;
 fail:
