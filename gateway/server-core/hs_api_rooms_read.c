@@ -87,19 +87,33 @@ static void token_string(char out[32], int64_t pos)
     snprintf(out, 32, "s%" PRId64, pos < 0 ? 0 : pos);
 }
 
+/* What both gates start from: the room exists (else 404) and the user's membership
+ * and whether they forgot it are read (else 500). Returns 0, or -1 after answering. */
+static int member_status(hs_server *srv, const char *room_id, const char *user, char membership[32], int *forgotten,
+                         hs_response *resp)
+{
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    int rc = hs_store_room_get(srv->store, room_id, version);
+    if (rc == 1) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room %s", room_id);
+        return -1;
+    }
+    *forgotten = rc == 0 ? hs_store_room_forgotten(srv->store, room_id, user) : -1;
+    if (*forgotten < 0 || hs_store_membership(srv->store, room_id, user, membership) != 0) {
+        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
+        return -1;
+    }
+    return 0;
+}
+
 /* The gate for reading the room's history (see the top of the file): a visibility
  * checker (caller frees), or NULL after answering 404/403/500. */
 static hs_room_visibility *history_reader(hs_server *srv, const char *room_id, const char *user, hs_response *resp)
 {
-    char version[HS_STORE_ROOM_VERSION_MAX], membership[32], current[32];
-    int rc = hs_store_room_get(srv->store, room_id, version);
-    if (rc == 1) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room %s", room_id);
-        return NULL;
-    }
-    int forgotten = rc == 0 ? hs_store_room_forgotten(srv->store, room_id, user) : -1;
-    if (forgotten < 0 || hs_store_membership(srv->store, room_id, user, membership) != 0 ||
-        hs_room_visibility_current(srv->store, room_id, current) != 0) {
+    char membership[32], current[32];
+    int forgotten;
+    if (member_status(srv, room_id, user, membership, &forgotten, resp) != 0) return NULL;
+    if (hs_room_visibility_current(srv->store, room_id, current) != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
         return NULL;
     }
@@ -173,21 +187,12 @@ static int collect_state_at(state_ctx *c, const char *event_id)
 static int state_reader(hs_server *srv, const char *room_id, const char *user, char **frozen, hs_response *resp)
 {
     *frozen = NULL;
-    char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
-    int rc = hs_store_room_get(srv->store, room_id, version);
-    if (rc == 1) {
-        hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room %s", room_id);
-        return -1;
-    }
-    int forgotten = rc == 0 ? hs_store_room_forgotten(srv->store, room_id, user) : -1;
-    if (forgotten < 0 || hs_store_membership(srv->store, room_id, user, membership) != 0) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
-        return -1;
-    }
+    char membership[32];
+    int forgotten;
+    if (member_status(srv, room_id, user, membership, &forgotten, resp) != 0) return -1;
     if (!forgotten && strcmp(membership, "join") == 0) return 0;
     if (!forgotten && (strcmp(membership, "leave") == 0 || strcmp(membership, "ban") == 0)) {
-        rc = hs_store_state_get(srv->store, room_id, "m.room.member", user, frozen);
-        if (rc == 0) return 0;
+        if (hs_store_state_get(srv->store, room_id, "m.room.member", user, frozen) == 0) return 0;
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read room %s", room_id);
         return -1;
     }
@@ -195,29 +200,39 @@ static int state_reader(hs_server *srv, const char *room_id, const char *user, c
     return -1;
 }
 
+/* Answers a request that reads the room's state: authenticates, passes the gate
+ * (state_reader) and hands `frozen` (NULL: the current state; else the event after
+ * which the state is read; freed here) to `answer`. */
+typedef void state_answer_fn(hs_server *srv, const hs_request *req, hs_response *resp, const hs_room_viewer *who,
+                             const char *room_id, const char *frozen);
 
-static void state_get(const hs_request *req, hs_response *resp, void *ctx)
+static void state_handler(hs_server *srv, const hs_request *req, hs_response *resp, state_answer_fn *answer)
 {
-    hs_server *srv = ctx;
     hs_access_identity who;
     int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     char *frozen;
     if (state_reader(srv, room_id, who.user_id, &frozen, resp) != 0) return;
+    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    answer(srv, req, resp, &v, room_id, frozen);
+    free(frozen);
+}
+
+static void state_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_room_viewer *who,
+                         const char *room_id, const char *frozen)
+{
     const char *type = hs_request_param(req, "eventType");
     const char *key = hs_request_param(req, "stateKey");
     if (!key) key = "";
     char *event_id = NULL;
     int rc = frozen ? hs_store_state_at_event_get(srv->store, frozen, true, type, key, &event_id)
                     : hs_store_state_get(srv->store, room_id, type, key, &event_id);
-    free(frozen);
     if (rc == 1) {
         hs_response_error(resp, 404, "M_NOT_FOUND", "no %s state with key '%s'", type, key);
         return;
     }
-    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
-    json_t *ev = rc == 0 ? hs_room_client_event_by_id(srv->store, event_id, &v) : NULL;
+    json_t *ev = rc == 0 ? hs_room_client_event_by_id(srv->store, event_id, who) : NULL;
     free(event_id);
     if (!ev) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
@@ -227,26 +242,30 @@ static void state_get(const hs_request *req, hs_response *resp, void *ctx)
     json_decref(ev);
 }
 
-static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
+static void state_get(const hs_request *req, hs_response *resp, void *ctx)
 {
-    hs_server *srv = ctx;
-    hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
-    if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
-    const char *room_id = hs_request_param(req, "roomId");
-    char *frozen;
-    if (state_reader(srv, room_id, who.user_id, &frozen, resp) != 0) return;
-    hs_room_viewer v = hs_api_rooms__viewer(&who, now);
+    state_handler(ctx, req, resp, state_answer);
+}
+
+static void state_all_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_room_viewer *who,
+                             const char *room_id, const char *frozen)
+{
+    (void)req;
+    hs_room_viewer v = *who;
     v.aggregate = false;
     state_ctx c = {srv->store, json_array(), &v, NULL, NULL, false};
     int rc = frozen ? collect_state_at(&c, frozen) : hs_store_state_each(srv->store, room_id, collect_state, &c);
-    free(frozen);
     if (rc != 0) {
         json_decref(c.arr);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room state");
         return;
     }
     hs_response_json(resp, 200, c.arr);
+}
+
+static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
+{
+    state_handler(ctx, req, resp, state_all_answer);
 }
 
 /* Loads an event of room_id the user may see: 0, or -1 after answering 404 (absent, in
