@@ -17,57 +17,23 @@
 #include <string.h>
 
 #include "support/pgt.h"
+#include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
-typedef struct node {
-    char *dir;
-    int cport, fport;
-    char name[64];
-    char cfg[1024];
-    char base[128];
-    pgt_proc proc;
-} node;
+typedef pgt_fed_node node;
 
 static node A, B;
 
-static void make_node(node *n)
-{
-    n->dir = pgt_tmpdir();
-    n->cport = pgt_free_port();
-    n->fport = pgt_free_port();
-    snprintf(n->name, sizeof n->name, "localhost:%d", n->fport);
-    snprintf(n->cfg, sizeof n->cfg, "%s/config.yaml", n->dir);
-    snprintf(n->base, sizeof n->base, "http://127.0.0.1:%d", n->cport);
-    char cp[16], fp[16];
-    snprintf(cp, sizeof cp, "%d", n->cport);
-    snprintf(fp, sizeof fp, "%d", n->fport);
-    char *gen[] = {(char *)pgt_pinegate(), "generate-config", "--dev", "--data-dir", n->dir, "--server-name", n->name,
-                   "--client-port", cp, "--federation-port", fp, NULL};
-    char *out = NULL;
-    cr_assert_eq(pgt_run(gen, &out), 0, "generate-config: %s", out);
-    free(out);
-    char *argv[] = {(char *)pgt_pinegate(), "serve", "--config", n->cfg, NULL};
-    cr_assert_eq(pgt_spawn(&n->proc, argv), 0);
-    cr_assert(pgt_wait_line(&n->proc, "federation API:", 30000, NULL, 0), "server did not start:\n%s", n->proc.buf);
-}
-
 static void start(void)
 {
-    make_node(&A);
-    make_node(&B);
-}
-
-static void stop_node(node *n)
-{
-    if (n->proc.pid > 0) pgt_stop(&n->proc, SIGTERM, 20000);
-    pgt_rmtree(n->dir);
-    free(n->dir);
+    pgt_fed_make(&A);
+    pgt_fed_make(&B);
 }
 
 static void stop(void)
 {
-    stop_node(&A);
-    stop_node(&B);
+    pgt_fed_destroy(&A);
+    pgt_fed_destroy(&B);
 }
 
 TestSuite(fed_media, .init = start, .fini = stop, .timeout = 240);
