@@ -188,8 +188,9 @@ Test(pc_ws_node, mixed_tcp_ws_line_ping_across_middle)
 
 /* Runs in a forked child that has its own network namespace: starts the nodes, checks
  * them, writes a verdict ("ok", "skip: ..." or the failure) into msg. */
-static int mcast_scenario(char *msg, size_t cap)
+static int mcast_scenario(char *msg, size_t cap, void *ctx)
 {
+    (void)ctx;
     if (unshare(CLONE_NEWNET) != 0) {
         snprintf(msg, cap, "skip: cannot create a network namespace (needs root): %m");
         return 2;
@@ -259,36 +260,18 @@ static int mcast_scenario(char *msg, size_t cap)
     return 0;
 }
 
+/* In the scenario's child: whatever nodes it left running go down with it. */
+static void kill_nodes(void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+        if (nodes[i].running) pgt_stop(&nodes[i].p, SIGKILL, 5000);
+}
+
 Test(pc_ws_node, multicast_three_nodes_find_each_other, .timeout = 60)
 {
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        /* child: nothing here reports through Criterion, whose IPC may be namespaced */
-        close(fds[0]);
-        static char msg[70000];
-        int rc = mcast_scenario(msg, sizeof msg);
-        for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-            if (nodes[i].running)
-                pgt_stop(&nodes[i].p, SIGKILL, 5000);
-        if (write(fds[1], msg, strlen(msg)) < 0)
-            rc = 1;
-        close(fds[1]);
-        _exit(rc);
-    }
-    close(fds[1]);
     static char buf[70000];
-    size_t len = 0;
-    for (ssize_t r; (r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0;)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 2)
-        cr_skip_test("%s", buf);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "multicast scenario failed: %s", buf);
+    int rc = pgt_in_child(mcast_scenario, kill_nodes, NULL, buf, sizeof buf);
+    if (rc == 2) cr_skip_test("%s", buf);
+    cr_assert_eq(rc, 0, "multicast scenario failed: %s", buf);
 }

@@ -343,3 +343,32 @@ json_t *pgt_load_jsonl(const char *path, char *err, size_t errlen)
     fclose(f);
     return arr;
 }
+
+int pgt_in_child(int (*scenario)(char *msg, size_t cap, void *ctx), void (*cleanup)(void *ctx), void *ctx,
+                 char *out, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return 1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        /* nothing here may report through Criterion: its IPC may be namespaced away */
+        close(fds[0]);
+        char *msg = calloc(1, cap);
+        int rc = msg ? scenario(msg, cap, ctx) : 1;
+        if (cleanup) cleanup(ctx);
+        if (msg && write(fds[1], msg, strlen(msg)) < 0) rc = 1;
+        close(fds[1]);
+        _exit(rc);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (ssize_t r; len + 1 < cap && (r = read(fds[0], out + len, cap - 1 - len)) > 0;)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}

@@ -89,4 +89,12 @@ struct json_t *pgt_load_jsonl(const char *path, char *err, size_t errlen);
 /* The pinegate binary under test ($PINEGATE_BIN). */
 const char *pgt_pinegate(void);
 
+/* Runs scenario(msg, cap, ctx) in a forked child (so it may unshare namespaces without
+ * touching the test process or Criterion's IPC), then cleanup(ctx) in the child, and
+ * returns the child's exit status: scenario's return value (0 passed, 1 failed, 2 cannot
+ * run here), or 1 if the child died. The child's message (up to cap-1 bytes) is copied
+ * into out. */
+int pgt_in_child(int (*scenario)(char *msg, size_t cap, void *ctx), void (*cleanup)(void *ctx), void *ctx,
+                 char *out, size_t cap);
+
 #endif
