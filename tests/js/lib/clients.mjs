@@ -105,3 +105,32 @@ export function waitForRoom(client, roomId, pred, what, ms = 10000) {
         what,
     );
 }
+
+// Resolves with fn()'s first truthy value, polling every 100 ms, or fails after ms.
+export function poll(what, ms, fn) {
+    return withDeadline(
+        (async () => {
+            for (;;) {
+                const v = await fn();
+                if (v) return v;
+                await new Promise((r) => setTimeout(r, 100));
+            }
+        })(),
+        ms,
+        what,
+    );
+}
+
+// Resolves once the client has finished decrypting `ev` (into a message or a failure).
+export function waitForDecryption(ev, ms, what = "the client to decrypt") {
+    return poll(what, ms, () => !ev.isBeingDecrypted() && ev.getType() === "m.room.message");
+}
+
+// The event as the server stores and serves it, fetched with `client`'s token.
+export async function rawEvent(baseUrl, client, roomId, eventId) {
+    const r = await fetch(
+        `${baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(eventId)}`,
+        { headers: { authorization: `Bearer ${client.getAccessToken()}` } },
+    );
+    return r.json();
+}

@@ -5,23 +5,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../lib/server.mjs";
-import { sdk, registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, withDeadline } from "../lib/clients.mjs";
+import { sdk, registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, poll } from "../lib/clients.mjs";
 
 let srv, account, first, second, bob;
-
-async function poll(what, ms, fn) {
-    return withDeadline(
-        (async () => {
-            for (;;) {
-                const v = await fn();
-                if (v) return v;
-                await new Promise((r) => setTimeout(r, 100));
-            }
-        })(),
-        ms,
-        what,
-    );
-}
 
 before(async () => {
     srv = await startServer();

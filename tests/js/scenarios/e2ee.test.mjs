@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../lib/server.mjs";
-import { sdk, registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, withDeadline } from "../lib/clients.mjs";
+import { registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, poll, waitForDecryption, rawEvent } from "../lib/clients.mjs";
 
 let srv, alice, bob;
 
@@ -25,17 +25,10 @@ after(async () => {
 });
 
 test("device keys are published and visible to the other user", async () => {
-    await withDeadline(
-        (async () => {
-            for (;;) {
-                const r = await bob.downloadKeysForUsers([alice.getUserId()]);
-                if (r.device_keys?.[alice.getUserId()]?.[alice.getDeviceId()]) return;
-                await new Promise((res) => setTimeout(res, 100));
-            }
-        })(),
-        10000,
-        "alice's device keys",
-    );
+    await poll("alice's device keys", 10000, async () => {
+        const r = await bob.downloadKeysForUsers([alice.getUserId()]);
+        return r.device_keys?.[alice.getUserId()]?.[alice.getDeviceId()];
+    });
 });
 
 test("an encrypted message is decrypted by the recipient and opaque to the server", async () => {
@@ -52,22 +45,11 @@ test("an encrypted message is decrypted by the recipient and opaque to the serve
     const { event_id } = await alice.sendTextMessage(room_id, "the eagle lands at dawn");
     const ev = await waitForEvent(bob, room_id, (e) => e.getId() === event_id, "the encrypted event at bob");
     assert.equal(ev.getWireType(), "m.room.encrypted");
-    await withDeadline(
-        new Promise((resolve) => {
-            const check = () => (ev.isBeingDecrypted() || ev.getType() !== "m.room.message" ? setTimeout(check, 50) : resolve());
-            check();
-        }),
-        15000,
-        "bob's client to decrypt",
-    );
+    await waitForDecryption(ev, 15000, "bob's client to decrypt");
     assert.equal(ev.isDecryptionFailure(), false);
     assert.equal(ev.getContent().body, "the eagle lands at dawn");
 
-    const raw = await (
-        await fetch(`${srv.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(room_id)}/event/${encodeURIComponent(event_id)}`, {
-            headers: { authorization: `Bearer ${bob.getAccessToken()}` },
-        })
-    ).json();
+    const raw = await rawEvent(srv.baseUrl, bob, room_id, event_id);
     assert.equal(raw.type, "m.room.encrypted");
     assert.ok(!JSON.stringify(raw).includes("eagle"), "the server never saw the plaintext");
 });

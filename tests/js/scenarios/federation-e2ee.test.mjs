@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../lib/server.mjs";
-import { registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, withDeadline } from "../lib/clients.mjs";
+import { registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, poll, waitForDecryption, rawEvent } from "../lib/clients.mjs";
 
 let srvA, srvB, alice, bob;
 
@@ -31,17 +31,10 @@ after(async () => {
 
 test("each sees the other's device keys across servers", async () => {
     for (const [viewer, owner] of [[alice, bob], [bob, alice]]) {
-        await withDeadline(
-            (async () => {
-                for (;;) {
-                    const r = await viewer.downloadKeysForUsers([owner.getUserId()]);
-                    if (r.device_keys?.[owner.getUserId()]?.[owner.getDeviceId()]) return;
-                    await new Promise((res) => setTimeout(res, 200));
-                }
-            })(),
-            20000,
-            `${owner.getUserId()}'s device keys at ${viewer.getUserId()}`,
-        );
+        await poll(`${owner.getUserId()}'s device keys at ${viewer.getUserId()}`, 20000, async () => {
+            const r = await viewer.downloadKeysForUsers([owner.getUserId()]);
+            return r.device_keys?.[owner.getUserId()]?.[owner.getDeviceId()];
+        });
     }
 });
 
@@ -61,22 +54,11 @@ test("an encrypted message from A is decrypted on B", async () => {
     const { event_id } = await alice.sendTextMessage(room_id, "the heron flies at noon");
     const ev = await waitForEvent(bob, room_id, (e) => e.getId() === event_id, "the encrypted event on B", 20000);
     assert.equal(ev.getWireType(), "m.room.encrypted");
-    await withDeadline(
-        new Promise((resolve) => {
-            const check = () => (ev.isBeingDecrypted() || ev.getType() !== "m.room.message" ? setTimeout(check, 50) : resolve());
-            check();
-        }),
-        30000,
-        "bob's client to decrypt",
-    );
+    await waitForDecryption(ev, 30000, "bob's client to decrypt");
     assert.equal(ev.isDecryptionFailure(), false);
     assert.equal(ev.getContent().body, "the heron flies at noon");
 
-    const raw = await (
-        await fetch(`${srvB.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(room_id)}/event/${encodeURIComponent(event_id)}`, {
-            headers: { authorization: `Bearer ${bob.getAccessToken()}` },
-        })
-    ).json();
+    const raw = await rawEvent(srvB.baseUrl, bob, room_id, event_id);
     assert.equal(raw.type, "m.room.encrypted");
     assert.ok(!JSON.stringify(raw).includes("heron"), "B never saw the plaintext");
 });
