@@ -1,6 +1,6 @@
 /* hs_api_misc_notifications: GET /notifications - the events that notified the caller,
  * newest first. Nothing is recorded at send time: the caller's push rules
- * (hs_push_rules_for_user) are evaluated (hs_push_evaluate) at read time over the events
+ * (hs_push_rules_for_user) are evaluated (hs_push_room_evaluate) at read time over the events
  * of their joined rooms, which gives the same answer as rules evaluated when the event
  * arrived as long as the rules did not change since.
  *
@@ -20,9 +20,9 @@
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_misc_internal.h"
-#include "server-core/hs_auth.h"
 #include "server-core/hs_push.h"
 #include "server-core/hs_push_eval.h"
+#include "server-core/hs_push_room.h"
 #include "server-core/hs_room_format.h"
 #include "server-core/hs_room_visibility.h"
 #include "server-core/hs_store_rooms.h"
@@ -39,24 +39,13 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* What the rules need to know about one room, read once per request. */
-typedef struct room_facts {
-    char room_id[256];
-    const hs_room_version *rv;
-    json_t *power_levels;     /* content, or NULL */
-    json_t *create;           /* content of m.room.create plus "sender", or NULL */
-    char *display_name;       /* the caller's, or NULL */
-    int64_t members;
-    int64_t read_upto;
-} room_facts;
-
 typedef struct walk {
     hs_store *st;
     const char *user;
     const json_t *ruleset;    /* the "global" rules */
     bool only_highlight;
     long limit;
-    room_facts *rooms;
+    hs_push_room **rooms;     /* the facts of each room met so far */
     size_t n_rooms, cap_rooms;
     hs_room_visibility *vis;
     hs_room_viewer viewer;
@@ -66,86 +55,20 @@ typedef struct walk {
     int failed;
 } walk;
 
-/* The content of the room's current (type, "") state event, new reference or NULL;
- * with `sender`, the event's sender is added as "sender". */
-static json_t *state_content(hs_store *st, const char *room_id, const char *type, bool sender)
-{
-    char *id = NULL;
-    if (hs_store_state_get(st, room_id, type, "", &id) != 0) return NULL;
-    hs_store_event ev;
-    int rc = hs_store_event_get(st, id, &ev);
-    free(id);
-    if (rc != 0) return NULL;
-    json_t *pdu = json_loads(ev.pdu_json, 0, NULL);
-    hs_store_event_clear(&ev);
-    json_t *c = json_incref(json_object_get(pdu, "content"));
-    if (c && sender) {
-        json_t *copy = json_deep_copy(c);
-        json_decref(c);
-        c = copy;
-        json_object_set(c, "sender", json_object_get(pdu, "sender"));
-    }
-    json_decref(pdu);
-    return c;
-}
-
-static room_facts *facts_for(walk *w, const char *room_id)
+static hs_push_room *facts_for(walk *w, const char *room_id)
 {
     for (size_t i = 0; i < w->n_rooms; i++)
-        if (strcmp(w->rooms[i].room_id, room_id) == 0) return &w->rooms[i];
+        if (strcmp(hs_push_room_id(w->rooms[i]), room_id) == 0) return w->rooms[i];
     if (w->n_rooms == w->cap_rooms) {
         size_t cap = w->cap_rooms ? w->cap_rooms * 2 : 8;
-        room_facts *r = realloc(w->rooms, cap * sizeof *r);
+        hs_push_room **r = realloc(w->rooms, cap * sizeof *r);
         if (!r) return NULL;
         w->rooms = r;
         w->cap_rooms = cap;
     }
-    room_facts *f = &w->rooms[w->n_rooms];
-    memset(f, 0, sizeof *f);
-    snprintf(f->room_id, sizeof f->room_id, "%s", room_id);
-    char version[HS_STORE_ROOM_VERSION_MAX];
-    if (hs_store_room_get(w->st, room_id, version) != 0 || !(f->rv = hs_room_version_get(version))) return NULL;
-    if (hs_store_joined_count(w->st, room_id, &f->members) != 0 ||
-        hs_store_read_up_to(w->st, room_id, w->user, &f->read_upto) != 0)
-        return NULL;
-    f->power_levels = state_content(w->st, room_id, "m.room.power_levels", false);
-    f->create = state_content(w->st, room_id, "m.room.create", true);
-    char *member_id = NULL;
-    if (hs_store_state_get(w->st, room_id, "m.room.member", w->user, &member_id) == 0) {
-        hs_store_event ev;
-        if (hs_store_event_get(w->st, member_id, &ev) == 0) {
-            json_t *pdu = json_loads(ev.pdu_json, 0, NULL);
-            const char *name = json_string_value(json_object_get(json_object_get(pdu, "content"), "displayname"));
-            if (name) f->display_name = strdup(name);
-            json_decref(pdu);
-            hs_store_event_clear(&ev);
-        }
-        free(member_id);
-    }
-    w->n_rooms++;
+    hs_push_room *f = hs_push_room_open(w->st, room_id, w->user);
+    if (f) w->rooms[w->n_rooms++] = f;
     return f;
-}
-
-/* The sender's power level from the current power levels (v12 creators outrank all;
- * without power levels the v1-11 creator has 100). */
-static int64_t sender_power(const room_facts *f, const char *sender)
-{
-    const char *creator = json_string_value(json_object_get(f->create, "sender"));
-    bool is_creator = creator && strcmp(creator, sender) == 0;
-    if (f->rv->creators_infinite_power) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(f->create, "additional_creators"), i, v) {
-            if (json_is_string(v) && strcmp(json_string_value(v), sender) == 0) is_creator = true;
-        }
-        if (is_creator) return INT64_MAX;
-    }
-    if (!f->power_levels) return is_creator ? 100 : 0;
-    long long level;
-    const json_t *u = json_object_get(json_object_get(f->power_levels, "users"), sender);
-    if (u && hs_auth_parse_level(f->rv, u, &level)) return level;
-    u = json_object_get(f->power_levels, "users_default");
-    return u && hs_auth_parse_level(f->rv, u, &level) ? level : 0;
 }
 
 /* The actions array of the rule `rule_id` in the ruleset (borrowed), NULL if absent. */
@@ -167,7 +90,7 @@ static int candidate(void *ctx, const hs_store_notify_event *ne)
 {
     walk *w = ctx;
     json_t *pdu = json_loads(ne->pdu_json, 0, NULL);
-    room_facts *f = pdu ? facts_for(w, ne->room_id) : NULL;
+    hs_push_room *f = pdu ? facts_for(w, ne->room_id) : NULL;
     if (!f) {
         json_decref(pdu);
         w->failed = 1;
@@ -177,11 +100,7 @@ static int candidate(void *ctx, const hs_store_notify_event *ne)
                          .pdu_json = (char *)ne->pdu_json};
     int visible = hs_room_visibility_check(w->vis, &ev);
     hs_push_result res;
-    const char *sender = json_string_value(json_object_get(pdu, "sender"));
-    hs_push_ctx pc = {.user_id = w->user, .display_name = f->display_name, .member_count = f->members,
-                      .sender_power = sender ? sender_power(f, sender) : 0,
-                      .notifications = json_object_get(f->power_levels, "notifications")};
-    bool hit = visible > 0 && hs_push_evaluate(w->ruleset, pdu, &pc, &res) && res.notify &&
+    bool hit = visible > 0 && hs_push_room_evaluate(f, w->ruleset, pdu, &res) && res.notify &&
                (!w->only_highlight || res.highlight);
     json_decref(pdu);
     if (visible < 0) {
@@ -201,7 +120,7 @@ static int candidate(void *ctx, const hs_store_notify_event *ne)
         return 1;
     }
     json_array_append_new(w->out, json_pack("{sO so sb ss sI}", "actions", actions ? actions : json_array(),
-                                            "event", client, "read", ne->stream <= f->read_upto, "room_id",
+                                            "event", client, "read", ne->stream <= hs_push_room_read_upto(f), "room_id",
                                             ne->room_id, "ts", (json_int_t)ne->origin_server_ts));
     return 0;
 }
@@ -263,11 +182,7 @@ void hs_api_misc__notifications_get(const hs_request *req, hs_response *resp, vo
         }
         hs_response_json(resp, 200, out);
     }
-    for (size_t i = 0; i < w.n_rooms; i++) {
-        json_decref(w.rooms[i].power_levels);
-        json_decref(w.rooms[i].create);
-        free(w.rooms[i].display_name);
-    }
+    for (size_t i = 0; i < w.n_rooms; i++) hs_push_room_free(w.rooms[i]);
     free(w.rooms);
     hs_room_visibility_free(w.vis);
     json_decref(w.out);

@@ -188,6 +188,38 @@ long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char
     return rc == SQLITE_DONE ? n : -1;
 }
 
+long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const char *not_sender, int64_t after,
+                                     int64_t upto, long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev),
+                                     void *ctx)
+{
+    sqlite3_stmt *s = hs_store_stmt(st,
+                                    "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts"
+                                    " FROM events e WHERE e.room_id = ?1 AND e.stream_ordering > ?2"
+                                    " AND e.stream_ordering <= ?3 AND e.sender != ?4"
+                                    " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
+                                    " ORDER BY e.stream_ordering DESC LIMIT ?5");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int64(s, 3, upto);
+    sqlite3_bind_text(s, 4, not_sender, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, limit);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_notify_event ev = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                                    (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                                    sqlite3_column_int64(s, 4)};
+        n++;
+        if (fn(ctx, &ev) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
 int hs_store_read_up_to(hs_store *st, const char *room_id, const char *user_id, int64_t *stream)
 {
     sqlite3_stmt *s = hs_store_stmt(st,

@@ -77,6 +77,13 @@ typedef struct hs_store_notify_event {
 long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char *not_sender, int64_t before,
                                 long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx);
 
+/* The same events of one room with stream ordering in (after, upto], newest first, at
+ * most `limit`: the walk of an unread count, an index range that never reads the
+ * room's older events. Returns the number of events visited, or -1. */
+long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const char *not_sender, int64_t after,
+                                     int64_t upto, long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev),
+                                     void *ctx);
+
 /* The stream ordering of the event the user's unthreaded m.read / m.read.private receipt
  * in the room points to (the later of the two; reads the sync engineer's receipts
  * table), 0 when there is none. Returns 0 or -1. */

@@ -4,7 +4,9 @@
  *
  * Events go out in the client format of hs_room_format (redactions applied), without
  * relation aggregation: that costs extra queries per event and clients that want it
- * ask /relations. */
+ * ask /relations. Each joined room in an answer carries the user's unread counts
+ * (hs_push_room_unread, bounded by its scan cap); a room whose only news is the user's
+ * own read receipt is still sent, because its counts changed. */
 #include "server-core/hs_sync.h"
 
 #include <inttypes.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "server-core/hs_push.h"
+#include "server-core/hs_push_room.h"
 #include "server-core/hs_room_format.h"
 #include "server-core/hs_state_map.h"
 #include "server-core/hs_store_history.h"
@@ -26,6 +29,7 @@ typedef struct builder {
     json_t *room_account_data;   /* room_id -> array of events, changed after the token */
     json_t *changed, *left_candidates; /* device_lists: user_id -> true */
     json_t *active_events, *active_receipts; /* incremental: room_id -> true, changed after the token */
+    json_t *push_rules;          /* the user's ruleset for unread counts, read at the first joined room */
     bool failed;
 } builder;
 
@@ -377,9 +381,51 @@ static bool was_member(builder *b, const membership_row *m, const char *membersh
     return strcmp(prev, membership) == 0;
 }
 
-static json_t *unread_zero(void)
+/* The user's unread counts in a joined room (hs_push_room_unread: events after their read
+ * receipt, or after their join `m` without one, that their push rules notify for; the
+ * newest HS_PUSH_UNREAD_SCAN at most). */
+static json_t *unread_counts(builder *b, const membership_row *m)
 {
-    return json_pack("{sisi}", "highlight_count", 0, "notification_count", 0);
+    if (!b->push_rules && !(b->push_rules = hs_push_rules_for_user(b->st, b->p->user_id))) {
+        b->failed = true;
+        return NULL;
+    }
+    hs_push_unread u;
+    if (hs_push_room_unread(b->st, json_object_get(b->push_rules, "global"), m->room_id, b->p->user_id, m->stream,
+                            b->now.events, &u) != 0) {
+        b->failed = true;
+        return NULL;
+    }
+    return json_pack("{sIsI}", "highlight_count", (json_int_t)u.highlights, "notification_count",
+                     (json_int_t)u.notifications);
+}
+
+typedef struct own_read_walk {
+    const char *me;
+    bool moved;
+} own_read_walk;
+
+static int own_read_row(void *ctx, const char *type, const char *user_id, const char *thread_id, const char *event_id,
+                        int64_t ts)
+{
+    (void)event_id;
+    (void)ts;
+    own_read_walk *w = ctx;
+    if (strcmp(user_id, w->me) == 0 && !thread_id[0] &&
+        (strcmp(type, "m.read") == 0 || strcmp(type, "m.read.private") == 0))
+        w->moved = true;
+    return 0;
+}
+
+/* Whether the user's own read receipt in the room moved after the token: their unread
+ * counts changed then, even when the filter hides the receipt itself. */
+static bool own_read_moved(builder *b, const char *room_id)
+{
+    if (!json_object_get(b->active_receipts, room_id)) return false;
+    own_read_walk w = {b->p->user_id, false};
+    if (hs_store_receipts_each(b->st, room_id, b->since.receipts, b->now.receipts, own_read_row, &w) != 0)
+        b->failed = true;
+    return w.moved;
 }
 
 static bool typing_changed(builder *b, const char *room_id)
@@ -405,7 +451,8 @@ static json_t *joined_room(builder *b, const membership_row *m)
     /* No event after the token (state changes are events too) and no ephemeral or account
      * data news: the room has nothing to say, so skip the state walk, the costly part of
      * an idle incremental sync. */
-    if (!all && t.scanned == 0 && json_array_size(eph) == 0 && json_array_size(acc) == 0) {
+    bool read_moved = !all && json_array_size(eph) == 0 && own_read_moved(b, m->room_id);
+    if (!all && t.scanned == 0 && json_array_size(eph) == 0 && json_array_size(acc) == 0 && !read_moved) {
         json_decref(eph);
         json_decref(acc);
         timeline_clear(&t);
@@ -414,11 +461,13 @@ static json_t *joined_room(builder *b, const membership_row *m)
     state_walk w;
     build_state(b, m->room_id, b->now.events, &t, all, b->since.events, &w);
     json_t *room = NULL;
-    if (all || json_array_size(t.events) || json_array_size(w.events) || json_array_size(eph) ||
-        json_array_size(acc)) {
+    json_t *unread = NULL;
+    if ((all || json_array_size(t.events) || json_array_size(w.events) || json_array_size(eph) ||
+         json_array_size(acc) || read_moved) &&
+        (unread = unread_counts(b, m))) {
         room = json_pack("{sos{sO}s{so}s{so}soso}", "timeline", timeline_json(&t, b->now.events), "state",
                          "events", w.events, "ephemeral", "events", eph, "account_data", "events", acc,
-                         "unread_notifications", unread_zero(), "summary", summary_json(&w));
+                         "unread_notifications", unread, "summary", summary_json(&w));
         eph = acc = NULL;
     }
     json_decref(eph);
@@ -730,6 +779,7 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
     json_decref(b.left_candidates);
     json_decref(b.active_events);
     json_decref(b.active_receipts);
+    json_decref(b.push_rules);
     if (b.failed || !resp) {
         json_decref(resp);
         return -1;
