@@ -282,14 +282,25 @@ static void notified(void *ctx)
     pthread_mutex_unlock(&api->mu);
 }
 
+/* What the waker is started with. The registering thread reads the notifier from the
+ * hs_server, never the waker: the waker may get its first run late, after the struct
+ * changed under it (a second hs_server_open into the same struct zeroes it first), and
+ * would then take NULL or another server's notifier. */
+typedef struct {
+    hs_api_sync *api;
+    hs_notifier *notifier;
+} waker_start;
+
 /* The waker: fires every parked sync whose store generation moved, whose deadline
  * passed or that may see a typing notice expire; sleeps until the earliest deadline or
  * the next nudge. Never holds its lock while reading the notifier (whose listener takes
  * that lock). */
 static void *waker(void *arg)
 {
-    hs_api_sync *api = arg;
-    hs_notifier *n = api->srv->notifier;
+    waker_start *start = arg;
+    hs_api_sync *api = start->api;
+    hs_notifier *n = start->notifier;
+    free(start);
     pthread_mutex_lock(&api->mu);
     for (;;) {
         pthread_mutex_unlock(&api->mu);
@@ -427,7 +438,13 @@ int hs_api_sync_register(hs_server *srv)
     if (api->max_waiting < 0) api->max_waiting = 0;
     srv->sync = api;
     if (!api->typing || hs_notifier_listen(srv->notifier, notified, api) != 0) return -1;
-    if (pthread_create(&api->thread, NULL, waker, api) != 0) return -1;
+    waker_start *start = malloc(sizeof *start);
+    if (!start) return -1;
+    *start = (waker_start){api, srv->notifier};
+    if (pthread_create(&api->thread, NULL, waker, start) != 0) {
+        free(start);
+        return -1;
+    }
     api->thread_started = true;
     static const hs_client_route routes[] = {
         {"GET", "/sync", sync_get},

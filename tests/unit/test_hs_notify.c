@@ -1,11 +1,17 @@
 /* hs_notify: a waiter wakes as soon as another thread writes, and times out when
- * nothing happens. */
+ * nothing happens; a server's notifier users do not read it from the hs_server struct
+ * after hs_server_open returned. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server-core/hs_notify.h"
+#include "server-core/hs_server.h"
+#include "support/pgt.h"
 
 static int64_t mono_ms(void)
 {
@@ -47,4 +53,50 @@ Test(hs_notify, wait_times_out_and_missed_wake_returns_at_once)
     cr_assert_eq(hs_notifier_wait(n, 0, start + 10000), 1);
     cr_assert_lt(mono_ms() - start, 1000);
     hs_notifier_free(n);
+}
+
+/* A test fixture that runs a suite .init and a test .init which both open a server into
+ * the same struct (Criterion runs both) zeroes that struct in the second hs_server_open
+ * while the first server's /sync waker thread may not have run yet. That thread used to
+ * read srv->notifier only when it got scheduled, found NULL and crashed in
+ * hs_notifier_generation (seen once in hs_accounts_api). Here the struct's notifier is
+ * hidden right after open, with the scheduling arranged so that the freshly created
+ * waker gets its first run only once this thread sleeps; a waker that reads the struct
+ * then fails the test with UBSan's null member access. */
+Test(hs_notify, sync_waker_does_not_read_the_server_struct_after_open)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    /* First-in-first-out on that CPU: a new thread (which inherits the policy) runs only
+     * when this one blocks, so the window is certain instead of a scheduling accident. */
+    struct sched_param fifo = {.sched_priority = 1};
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo) != 0)
+        cr_skip_test("needs SCHED_FIFO (CAP_SYS_NICE or RLIMIT_RTPRIO) to order the threads");
+
+    /* On tmpfs the store's fdatasync returns without sleeping, so hs_server_open does not
+     * block (which would let the waker run) between creating the waker and returning. */
+    if (access("/dev/shm", W_OK) == 0) setenv("TMPDIR", "/dev/shm", 1);
+    char err[1024], *dir = pgt_tmpdir();
+    hs_config cfg;
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "notify.test");
+    cfg.threads = 2;
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    snprintf(cfg.media_path, sizeof cfg.media_path, "%s/media", dir);
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+
+    hs_server srv;
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_notifier *n = srv.notifier;
+    srv.notifier = NULL;
+    usleep(200 * 1000);
+    srv.notifier = n;
+    hs_server_close(&srv);
+    pgt_rmtree(dir);
+    free(dir);
 }
