@@ -17,19 +17,6 @@
 #include "server-core/hs_store_internal.h"
 #include "server-core/hs_store_rooms_internal.h"
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(s, i);
-}
-
 static int run(sqlite3_stmt *s)
 {
     if (!s) return SQLITE_ERROR;
@@ -43,9 +30,10 @@ static int run(sqlite3_stmt *s)
 /* A new full-snapshot group holding `map`. */
 static int write_snapshot(sqlite3 *db, const char *room_id, const hs_state_map *map, int64_t *out)
 {
-    sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, NULL, 0)");
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1,"
+                                    " NULL, 0)");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     if (run(s) != SQLITE_DONE) return -1;
     *out = sqlite3_last_insert_rowid(db);
     hs_state_entry *e = NULL;
@@ -53,15 +41,16 @@ static int write_snapshot(sqlite3 *db, const char *room_id, const hs_state_map *
     if (n < 0) return -1;
     int ret = 0;
     for (long i = 0; i < n && ret == 0; i++) {
-        s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)");
+        s = hs_store_prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1,"
+                          " ?2, ?3, ?4)");
         if (!s) {
             ret = -1;
             break;
         }
         sqlite3_bind_int64(s, 1, *out);
-        bind_str(s, 2, e[i].type);
-        bind_str(s, 3, e[i].state_key);
-        bind_str(s, 4, e[i].event_id);
+        hs_store_bind_text_or_null(s, 2, e[i].type);
+        hs_store_bind_text_or_null(s, 3, e[i].state_key);
+        hs_store_bind_text_or_null(s, 4, e[i].event_id);
         if (run(s) != SQLITE_DONE) ret = -1;
     }
     free(e);
@@ -70,7 +59,7 @@ static int write_snapshot(sqlite3 *db, const char *room_id, const hs_state_map *
 
 static int chain_len(sqlite3 *db, int64_t group, int64_t *out)
 {
-    sqlite3_stmt *s = prep(db, "SELECT chain_len FROM state_groups WHERE group_id = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT chain_len FROM state_groups WHERE group_id = ?1");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, group);
     int rc = sqlite3_step(s);
@@ -93,17 +82,17 @@ static int write_after(sqlite3 *db, const hs_store_new_event *ev, int64_t base, 
 /* Inserts the event row and its history rows with the given groups. 1 when it exists. */
 static int insert_event(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after, int64_t *stream)
 {
-    sqlite3_stmt *s = prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth,"
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth,"
                                " origin_server_ts, pdu) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!s) return -1;
-    bind_str(s, 1, ev->event_id);
-    bind_str(s, 2, ev->room_id);
-    bind_str(s, 3, ev->type);
-    bind_str(s, 4, ev->state_key);
-    bind_str(s, 5, ev->sender);
+    hs_store_bind_text_or_null(s, 1, ev->event_id);
+    hs_store_bind_text_or_null(s, 2, ev->room_id);
+    hs_store_bind_text_or_null(s, 3, ev->type);
+    hs_store_bind_text_or_null(s, 4, ev->state_key);
+    hs_store_bind_text_or_null(s, 5, ev->sender);
     sqlite3_bind_int64(s, 6, ev->depth);
     sqlite3_bind_int64(s, 7, ev->origin_server_ts);
-    bind_str(s, 8, ev->pdu_json);
+    hs_store_bind_text_or_null(s, 8, ev->pdu_json);
     int rc = run(s);
     if (rc == SQLITE_CONSTRAINT) return 1;
     if (rc != SQLITE_DONE) return -1;
@@ -114,15 +103,15 @@ static int insert_event(sqlite3 *db, const hs_store_new_event *ev, int64_t befor
 
 static int set_extremities(sqlite3 *db, const char *room_id, const char *const *ids, size_t n)
 {
-    sqlite3_stmt *s = prep(db, "DELETE FROM forward_extremities WHERE room_id = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM forward_extremities WHERE room_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     if (run(s) != SQLITE_DONE) return -1;
     for (size_t i = 0; i < n; i++) {
-        s = prep(db, "INSERT OR IGNORE INTO forward_extremities (room_id, event_id) VALUES (?1, ?2)");
+        s = hs_store_prep(db, "INSERT OR IGNORE INTO forward_extremities (room_id, event_id) VALUES (?1, ?2)");
         if (!s) return -1;
-        bind_str(s, 1, room_id);
-        bind_str(s, 2, ids[i]);
+        hs_store_bind_text_or_null(s, 1, room_id);
+        hs_store_bind_text_or_null(s, 2, ids[i]);
         if (run(s) != SQLITE_DONE) return -1;
     }
     return 0;
@@ -132,24 +121,24 @@ static int set_extremities(sqlite3 *db, const char *room_id, const char *const *
 static int put_current(sqlite3 *db, const char *room_id, const char *type, const char *state_key,
                        const char *event_id)
 {
-    sqlite3_stmt *s = prep(db, "INSERT INTO current_state (room_id, type, state_key, event_id, membership)"
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO current_state (room_id, type, state_key, event_id, membership)"
                                " VALUES (?1, ?2, ?3, ?4, CASE WHEN ?2 = 'm.room.member' THEN (SELECT"
                                " json_extract(pdu, '$.content.membership') FROM events WHERE event_id = ?4) END)"
                                " ON CONFLICT (room_id, type, state_key)"
                                " DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
-    bind_str(s, 2, type);
-    bind_str(s, 3, state_key);
-    bind_str(s, 4, event_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 2, type);
+    hs_store_bind_text_or_null(s, 3, state_key);
+    hs_store_bind_text_or_null(s, 4, event_id);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
 static int replace_current(sqlite3 *db, const char *room_id, const hs_state_map *map)
 {
-    sqlite3_stmt *s = prep(db, "DELETE FROM current_state WHERE room_id = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM current_state WHERE room_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     if (run(s) != SQLITE_DONE) return -1;
     hs_state_entry *e = NULL;
     long n = hs_state_map_entries(map, &e);
@@ -212,9 +201,9 @@ typedef struct join_arg {
 /* 1 if the room row exists and its state has a create event (a real room), 0, -1. */
 static int room_is_real(sqlite3 *db, const char *room_id)
 {
-    sqlite3_stmt *s = prep(db, "SELECT 1 FROM current_state WHERE room_id = ?1 AND type = 'm.room.create'");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT 1 FROM current_state WHERE room_id = ?1 AND type = 'm.room.create'");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     int rc = run(s);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
@@ -225,15 +214,16 @@ static int join_steps(sqlite3 *db, void *varg)
     int rc = room_is_real(db, a->room_id);
     if (rc < 0) return -1;
     /* A room we hold already (a rejoin) keeps its row; a stub's row is completed. */
-    sqlite3_stmt *s = prep(db, rc ? "SELECT 1" : "INSERT INTO rooms (room_id, room_version, creator, is_public,"
+    sqlite3_stmt *s = hs_store_prep(db, rc ? "SELECT"
+                                    " 1" : "INSERT INTO rooms (room_id, room_version, creator, is_public,"
                                                  " created_ts) VALUES (?1, ?2, ?3, 0, ?4) ON CONFLICT (room_id)"
                                                  " DO UPDATE SET room_version = excluded.room_version,"
                                                  " creator = excluded.creator");
     if (!s) return -1;
     if (!rc) {
-        bind_str(s, 1, a->room_id);
-        bind_str(s, 2, a->version);
-        bind_str(s, 3, a->creator);
+        hs_store_bind_text_or_null(s, 1, a->room_id);
+        hs_store_bind_text_or_null(s, 2, a->version);
+        hs_store_bind_text_or_null(s, 3, a->creator);
         sqlite3_bind_int64(s, 4, a->join->origin_server_ts);
     }
     rc = run(s);
@@ -279,9 +269,9 @@ static int outliers_steps(sqlite3 *db, void *varg)
     outliers_arg *a = varg;
     int64_t group = 0, stream;
     for (size_t i = 0; i < a->n; i++) {
-        sqlite3_stmt *s = prep(db, "SELECT 1 FROM events WHERE event_id = ?1");
+        sqlite3_stmt *s = hs_store_prep(db, "SELECT 1 FROM events WHERE event_id = ?1");
         if (!s) return -1;
-        bind_str(s, 1, a->rows[i].event_id);
+        hs_store_bind_text_or_null(s, 1, a->rows[i].event_id);
         int rc = run(s);
         if (rc == SQLITE_ROW) continue;
         if (rc != SQLITE_DONE) return -1;
@@ -310,12 +300,13 @@ static int invite_steps(sqlite3 *db, void *varg)
     const hs_store_new_event *ev = a->ev;
     int rc = room_is_real(db, ev->room_id);
     if (rc != 0) return rc;
-    sqlite3_stmt *s = prep(db, "INSERT OR IGNORE INTO rooms (room_id, room_version, creator, is_public, created_ts)"
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT OR IGNORE INTO rooms (room_id, room_version, creator, is_public,"
+                                    " created_ts)"
                                " VALUES (?1, ?2, ?3, 0, ?4)");
     if (!s) return -1;
-    bind_str(s, 1, ev->room_id);
-    bind_str(s, 2, a->version);
-    bind_str(s, 3, ev->sender);
+    hs_store_bind_text_or_null(s, 1, ev->room_id);
+    hs_store_bind_text_or_null(s, 2, a->version);
+    hs_store_bind_text_or_null(s, 3, ev->sender);
     sqlite3_bind_int64(s, 4, ev->origin_server_ts);
     if (run(s) != SQLITE_DONE) return -1;
     hs_state_map *after = hs_state_map_new();
@@ -339,9 +330,9 @@ int hs_store_fed_stub_membership(hs_store *st, const char *room_version, const h
 int hs_store_fed_room_is_stub(hs_store *st, const char *room_id)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "SELECT 1 FROM rooms WHERE room_id = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT 1 FROM rooms WHERE room_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     int rc = run(s);
     if (rc == SQLITE_DONE) return 0;
     if (rc != SQLITE_ROW) return -1;
@@ -353,10 +344,10 @@ int hs_store_fed_room_is_stub(hs_store *st, const char *room_id)
 
 int hs_store_fed_txn_get(hs_store *st, const char *origin, const char *txn_id, char **response)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT response FROM fed_txn_in WHERE origin = ?1 AND txn_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT response FROM fed_txn_in WHERE origin = ?1 AND txn_id = ?2");
     if (!s) return -1;
-    bind_str(s, 1, origin);
-    bind_str(s, 2, txn_id);
+    hs_store_bind_text_or_null(s, 1, origin);
+    hs_store_bind_text_or_null(s, 2, txn_id);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0 && !(*response = strdup((const char *)sqlite3_column_text(s, 0)))) ret = -1;
@@ -366,12 +357,12 @@ int hs_store_fed_txn_get(hs_store *st, const char *origin, const char *txn_id, c
 
 int hs_store_fed_txn_put(hs_store *st, const char *origin, const char *txn_id, const char *response, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "INSERT OR REPLACE INTO fed_txn_in (origin, txn_id, response,"
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT OR REPLACE INTO fed_txn_in (origin, txn_id, response,"
                                                 " received_ts) VALUES (?1, ?2, ?3, ?4)");
     if (!s) return -1;
-    bind_str(s, 1, origin);
-    bind_str(s, 2, txn_id);
-    bind_str(s, 3, response);
+    hs_store_bind_text_or_null(s, 1, origin);
+    hs_store_bind_text_or_null(s, 2, txn_id);
+    hs_store_bind_text_or_null(s, 3, response);
     sqlite3_bind_int64(s, 4, now_ms);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
@@ -397,14 +388,14 @@ int hs_store_fed_soft_failed_put(hs_store *st, const char *event_id, const char 
 {
     char *state = state_text(state_after);
     if (!state) return -1;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "INSERT OR IGNORE INTO fed_soft_failed (event_id, room_id, pdu,"
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT OR IGNORE INTO fed_soft_failed (event_id, room_id, pdu,"
                                                 " state_after) VALUES (?1, ?2, ?3, ?4)");
     int ret = -1;
     if (s) {
-        bind_str(s, 1, event_id);
-        bind_str(s, 2, room_id);
-        bind_str(s, 3, pdu_json);
-        bind_str(s, 4, state);
+        hs_store_bind_text_or_null(s, 1, event_id);
+        hs_store_bind_text_or_null(s, 2, room_id);
+        hs_store_bind_text_or_null(s, 3, pdu_json);
+        hs_store_bind_text_or_null(s, 4, state);
         ret = run(s) == SQLITE_DONE ? 0 : -1;
     }
     free(state);
@@ -414,9 +405,9 @@ int hs_store_fed_soft_failed_put(hs_store *st, const char *event_id, const char 
 int hs_store_fed_soft_failed_state(hs_store *st, const char *event_id, hs_state_map **out)
 {
     *out = NULL;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT state_after FROM fed_soft_failed WHERE event_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT state_after FROM fed_soft_failed WHERE event_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 1, event_id);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     json_t *arr = ret == 0 ? json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL) : NULL;
@@ -440,18 +431,18 @@ int hs_store_fed_soft_failed_state(hs_store *st, const char *event_id, hs_state_
 
 int hs_store_fed_soft_failed(hs_store *st, const char *event_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT 1 FROM fed_soft_failed WHERE event_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT 1 FROM fed_soft_failed WHERE event_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 1, event_id);
     int rc = run(s);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int hs_store_fed_soft_failed_get(hs_store *st, const char *event_id, char **pdu_json)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT pdu FROM fed_soft_failed WHERE event_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT pdu FROM fed_soft_failed WHERE event_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 1, event_id);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0 && !(*pdu_json = strdup((const char *)sqlite3_column_text(s, 0)))) ret = -1;
@@ -462,10 +453,10 @@ int hs_store_fed_soft_failed_get(hs_store *st, const char *event_id, char **pdu_
 int hs_store_fed_current_state(hs_store *st, const char *room_id, hs_state_map **out)
 {
     *out = NULL;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT type, state_key, event_id FROM current_state"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT type, state_key, event_id FROM current_state"
                                                 " WHERE room_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     hs_state_map *map = hs_state_map_new();
     int rc = SQLITE_NOMEM;
     while (map && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -488,10 +479,10 @@ int hs_store_fed_joined_servers(hs_store *st, const char *room_id, char ***names
 {
     *names = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT state_key FROM current_state WHERE room_id = ?1"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT state_key FROM current_state WHERE room_id = ?1"
                                                 " AND type = 'm.room.member' AND membership = 'join'");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -44,25 +44,6 @@ const char hs_schema_history[] =
     " SELECT x.type, x.state_key, x.event_id, MIN(chain.d) FROM state_group_entries x"                       \
     " JOIN chain ON x.group_id = chain.g GROUP BY x.type, x.state_key"
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(s, i);
-}
-
-static char *col_dup(sqlite3_stmt *s, int col)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 static int run(sqlite3_stmt *s)
 {
     if (!s) return SQLITE_ERROR;
@@ -77,7 +58,7 @@ static int one_string(sqlite3_stmt *s, char **out)
     if (!s) return -1;
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0 && !(*out = col_dup(s, 0))) ret = sqlite3_column_type(s, 0) == SQLITE_NULL ? 1 : -1;
+    if (ret == 0 && !(*out = hs_store_col_dup(s, 0))) ret = sqlite3_column_type(s, 0) == SQLITE_NULL ? 1 : -1;
     sqlite3_finalize(s);
     return ret;
 }
@@ -89,10 +70,10 @@ static int read_head(sqlite3 *db, const char *room_id, int64_t *group, int64_t *
 {
     *group = 0;
     *chain_len = 0;
-    sqlite3_stmt *s = prep(db, "SELECT h.group_id, g.chain_len FROM room_state_head h"
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT h.group_id, g.chain_len FROM room_state_head h"
                                " JOIN state_groups g ON g.group_id = h.group_id WHERE h.room_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *group = sqlite3_column_int64(s, 0);
@@ -106,29 +87,31 @@ int hs_store_history__new_group(sqlite3 *db, const hs_store_new_event *ev, int64
                                 int64_t *out)
 {
     bool snapshot = head == 0 || chain_len + 1 >= HS_STORE_STATE_CHAIN_MAX;
-    sqlite3_stmt *s = prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, ?2, ?3)");
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, ?2,"
+                                    " ?3)");
     if (!s) return -1;
-    bind_str(s, 1, ev->room_id);
+    hs_store_bind_text_or_null(s, 1, ev->room_id);
     if (snapshot) sqlite3_bind_null(s, 2);
     else sqlite3_bind_int64(s, 2, head);
     sqlite3_bind_int64(s, 3, snapshot ? 0 : chain_len + 1);
     if (run(s) != SQLITE_DONE) return -1;
     *out = sqlite3_last_insert_rowid(db);
     if (snapshot && head != 0) {
-        s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id)"
+        s = hs_store_prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id)"
                      " SELECT ?2, type, state_key, event_id FROM (" RESOLVE_GROUP_SQL ")");
         if (!s) return -1;
         sqlite3_bind_int64(s, 1, head);
         sqlite3_bind_int64(s, 2, *out);
         if (run(s) != SQLITE_DONE) return -1;
     }
-    s = prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)"
+    s = hs_store_prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?1, ?2,"
+                      " ?3, ?4)"
                  " ON CONFLICT (group_id, type, state_key) DO UPDATE SET event_id = excluded.event_id");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, *out);
-    bind_str(s, 2, ev->type);
-    bind_str(s, 3, ev->state_key);
-    bind_str(s, 4, ev->event_id);
+    hs_store_bind_text_or_null(s, 2, ev->type);
+    hs_store_bind_text_or_null(s, 3, ev->state_key);
+    hs_store_bind_text_or_null(s, 4, ev->event_id);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -146,11 +129,11 @@ static int record_state(sqlite3 *db, const hs_store_new_event *ev)
 
 int hs_store_history__event_state(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after)
 {
-    sqlite3_stmt *s = prep(db, "INSERT INTO event_state (event_id, room_id, group_before, group_after)"
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO event_state (event_id, room_id, group_before, group_after)"
                                " VALUES (?1, ?2, ?3, ?4)");
     if (!s) return -1;
-    bind_str(s, 1, ev->event_id);
-    bind_str(s, 2, ev->room_id);
+    hs_store_bind_text_or_null(s, 1, ev->event_id);
+    hs_store_bind_text_or_null(s, 2, ev->room_id);
     if (before) sqlite3_bind_int64(s, 3, before);
     else sqlite3_bind_null(s, 3);
     sqlite3_bind_int64(s, 4, after);
@@ -159,10 +142,10 @@ int hs_store_history__event_state(sqlite3 *db, const hs_store_new_event *ev, int
 
 int hs_store_history__set_head(sqlite3 *db, const char *room_id, int64_t group)
 {
-    sqlite3_stmt *s = prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
                                " ON CONFLICT (room_id) DO UPDATE SET group_id = excluded.group_id");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     sqlite3_bind_int64(s, 2, group);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
@@ -178,30 +161,30 @@ int hs_store_history__event_rows(sqlite3 *db, const hs_store_new_event *ev)
 {
     sqlite3_stmt *s;
     if (ev->redacts) {
-        s = prep(db, "INSERT OR IGNORE INTO redactions (redacts, redaction_id, room_id) VALUES (?1, ?2, ?3)");
+        s = hs_store_prep(db, "INSERT OR IGNORE INTO redactions (redacts, redaction_id, room_id) VALUES (?1, ?2, ?3)");
         if (!s) return -1;
-        bind_str(s, 1, ev->redacts);
-        bind_str(s, 2, ev->event_id);
-        bind_str(s, 3, ev->room_id);
+        hs_store_bind_text_or_null(s, 1, ev->redacts);
+        hs_store_bind_text_or_null(s, 2, ev->event_id);
+        hs_store_bind_text_or_null(s, 3, ev->room_id);
         if (run(s) != SQLITE_DONE) return -1;
     }
     if (ev->relates_to && ev->rel_type) {
-        s = prep(db, "INSERT INTO event_relations (event_id, relates_to, rel_type, room_id, aggregation_key)"
+        s = hs_store_prep(db, "INSERT INTO event_relations (event_id, relates_to, rel_type, room_id, aggregation_key)"
                      " VALUES (?1, ?2, ?3, ?4, ?5)");
         if (!s) return -1;
-        bind_str(s, 1, ev->event_id);
-        bind_str(s, 2, ev->relates_to);
-        bind_str(s, 3, ev->rel_type);
-        bind_str(s, 4, ev->room_id);
-        bind_str(s, 5, ev->rel_key);
+        hs_store_bind_text_or_null(s, 1, ev->event_id);
+        hs_store_bind_text_or_null(s, 2, ev->relates_to);
+        hs_store_bind_text_or_null(s, 3, ev->rel_type);
+        hs_store_bind_text_or_null(s, 4, ev->room_id);
+        hs_store_bind_text_or_null(s, 5, ev->rel_key);
         if (run(s) != SQLITE_DONE) return -1;
     }
     if (ev->membership && ev->state_key &&
         (strcmp(ev->membership, "join") == 0 || strcmp(ev->membership, "invite") == 0)) {
-        s = prep(db, "DELETE FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
+        s = hs_store_prep(db, "DELETE FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
         if (!s) return -1;
-        bind_str(s, 1, ev->state_key);
-        bind_str(s, 2, ev->room_id);
+        hs_store_bind_text_or_null(s, 1, ev->state_key);
+        hs_store_bind_text_or_null(s, 2, ev->room_id);
         if (run(s) != SQLITE_DONE) return -1;
     }
     return 0;
@@ -211,10 +194,10 @@ int hs_store_history__event_rows(sqlite3 *db, const hs_store_new_event *ev)
 
 int hs_store_history__event_group(sqlite3 *db, const char *event_id, bool after, int64_t *group)
 {
-    sqlite3_stmt *s = prep(db, after ? "SELECT group_after FROM event_state WHERE event_id = ?1"
+    sqlite3_stmt *s = hs_store_prep(db, after ? "SELECT group_after FROM event_state WHERE event_id = ?1"
                                      : "SELECT group_before FROM event_state WHERE event_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 1, event_id);
     int rc = sqlite3_step(s);
     *group = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
@@ -233,7 +216,7 @@ int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_s
     hs_state_map *map = ret == 0 ? hs_state_map_new() : NULL;
     if (ret == 0 && !map) ret = -1;
     sqlite3_stmt *s = NULL;
-    if (ret == 0 && group != 0 && !(s = prep(db, RESOLVE_GROUP_SQL))) ret = -1;
+    if (ret == 0 && group != 0 && !(s = hs_store_prep(db, RESOLVE_GROUP_SQL))) ret = -1;
     if (s) {
         sqlite3_bind_int64(s, 1, group);
         int rc;
@@ -254,9 +237,9 @@ int hs_store_state_at_event(hs_store *st, const char *event_id, bool after, hs_s
 int hs_store_event_state_groups(hs_store *st, const char *event_id, int64_t *before, int64_t *after)
 {
     sqlite3_stmt *s =
-        prep(hs_store_sqlite(st), "SELECT group_before, group_after FROM event_state WHERE event_id = ?1");
+        hs_store_stmt(st, "SELECT group_before, group_after FROM event_state WHERE event_id = ?1");
     if (!s) return -1;
-    bind_str(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 1, event_id);
     int rc = sqlite3_step(s);
     *before = *after = 0;
     if (rc == SQLITE_ROW) {
@@ -278,15 +261,15 @@ int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, 
     if (ret == 0 && group == 0) ret = 1;
     if (ret == 0) {
         /* Nearest group in the chain that names the key. */
-        sqlite3_stmt *s = prep(db, "WITH RECURSIVE chain(g, d) AS (SELECT ?1, 0 UNION ALL"
+        sqlite3_stmt *s = hs_store_prep(db, "WITH RECURSIVE chain(g, d) AS (SELECT ?1, 0 UNION ALL"
                                    " SELECT sg.prev_group, chain.d + 1 FROM state_groups sg JOIN chain"
                                    " ON sg.group_id = chain.g WHERE sg.prev_group IS NOT NULL)"
                                    " SELECT x.event_id FROM state_group_entries x JOIN chain ON x.group_id = chain.g"
                                    " WHERE x.type = ?2 AND x.state_key = ?3 ORDER BY chain.d LIMIT 1");
         if (s) {
             sqlite3_bind_int64(s, 1, group);
-            bind_str(s, 2, type);
-            bind_str(s, 3, state_key);
+            hs_store_bind_text_or_null(s, 2, type);
+            hs_store_bind_text_or_null(s, 3, state_key);
         }
         ret = one_string(s, event_id_out);
     }
@@ -296,10 +279,10 @@ int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, 
 
 int hs_store_event_at_stream(hs_store *st, const char *room_id, int64_t stream, char **event_id_out)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT event_id FROM events WHERE room_id = ?1"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM events WHERE room_id = ?1"
                                                 " AND stream_ordering <= ?2 ORDER BY stream_ordering DESC LIMIT 1");
     if (s) {
-        bind_str(s, 1, room_id);
+        hs_store_bind_text_or_null(s, 1, room_id);
         sqlite3_bind_int64(s, 2, stream);
     }
     return one_string(s, event_id_out);
@@ -309,12 +292,12 @@ int hs_store_event_at_stream(hs_store *st, const char *room_id, int64_t stream, 
 
 int hs_store_redaction_of(hs_store *st, const char *event_id, char **redaction_id_out)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT r.redaction_id FROM redactions r"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT r.redaction_id FROM redactions r"
                                                 " JOIN events e ON e.event_id = r.redacts"
                                                 " JOIN events re ON re.event_id = r.redaction_id"
                                                 " WHERE r.redacts = ?1 AND r.room_id = e.room_id"
                                                 " ORDER BY re.stream_ordering LIMIT 1");
-    if (s) bind_str(s, 1, event_id);
+    if (s) hs_store_bind_text_or_null(s, 1, event_id);
     return one_string(s, redaction_id_out);
 }
 
@@ -324,7 +307,7 @@ long hs_store_relations(hs_store *st, const char *room_id, const char *event_id,
                         const char *event_type, int64_t from, int64_t to, bool backwards, long limit,
                         int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+    sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
                            backwards ? "SELECT " HS_STORE_EVENT_COLS " FROM event_relations x"
                                        " JOIN events e ON e.event_id = x.event_id"
                                        " WHERE x.relates_to = ?1 AND x.room_id = ?2"
@@ -340,10 +323,10 @@ long hs_store_relations(hs_store *st, const char *room_id, const char *event_id,
                                        " AND e.stream_ordering > ?5 AND e.stream_ordering <= ?6"
                                        " ORDER BY e.stream_ordering ASC LIMIT ?7");
     if (!s) return -1;
-    bind_str(s, 1, event_id);
-    bind_str(s, 2, room_id);
-    bind_str(s, 3, rel_type);
-    bind_str(s, 4, event_type);
+    hs_store_bind_text_or_null(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 2, room_id);
+    hs_store_bind_text_or_null(s, 3, rel_type);
+    hs_store_bind_text_or_null(s, 4, event_type);
     sqlite3_bind_int64(s, 5, from);
     sqlite3_bind_int64(s, 6, to >= 0 ? to : backwards ? -1 : INT64_MAX);
     sqlite3_bind_int64(s, 7, limit);
@@ -353,7 +336,7 @@ long hs_store_relations(hs_store *st, const char *room_id, const char *event_id,
 long hs_store_threads(hs_store *st, const char *room_id, const char *user_id, int64_t before, long limit,
                       int (*fn)(void *ctx, const hs_store_event *root, int64_t latest), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+    sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
                            "SELECT " HS_STORE_EVENT_COLS ", t.latest FROM"
                            " (SELECT x.relates_to AS root, MAX(r.stream_ordering) AS latest FROM event_relations x"
                            " JOIN events r ON r.event_id = x.event_id WHERE x.room_id = ?1 AND x.rel_type = 'm.thread'"
@@ -365,9 +348,9 @@ long hs_store_threads(hs_store *st, const char *room_id, const char *user_id, in
                            " AND y.rel_type = 'm.thread' AND p.sender = ?3))"
                            " ORDER BY t.latest DESC LIMIT ?4");
     if (!s) return -1;
-    bind_str(s, 1, room_id);
+    hs_store_bind_text_or_null(s, 1, room_id);
     sqlite3_bind_int64(s, 2, before);
-    bind_str(s, 3, user_id);
+    hs_store_bind_text_or_null(s, 3, user_id);
     sqlite3_bind_int64(s, 4, limit);
     long count = 0;
     int rc;
@@ -405,22 +388,23 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "SELECT e.event_id FROM event_relations x JOIN events e ON e.event_id = x.event_id"
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT e.event_id FROM event_relations x JOIN events e ON e.event_id ="
+                                    " x.event_id"
                                " WHERE x.relates_to = ?1 AND x.rel_type = 'm.replace' AND e.sender = ?2" SAME_ROOM
                                " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
                                " ORDER BY e.stream_ordering DESC LIMIT 1");
     if (s) {
-        bind_str(s, 1, event_id);
-        bind_str(s, 2, original_sender);
+        hs_store_bind_text_or_null(s, 1, event_id);
+        hs_store_bind_text_or_null(s, 2, original_sender);
     }
     if (one_string(s, &out->latest_replace) < 0) return -1;
-    s = prep(db, "SELECT COUNT(*), MAX(e.stream_ordering), SUM(e.sender = ?2) FROM event_relations x"
+    s = hs_store_prep(db, "SELECT COUNT(*), MAX(e.stream_ordering), SUM(e.sender = ?2) FROM event_relations x"
                  " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1"
                  " AND x.rel_type = 'm.thread'" SAME_ROOM
                  " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)");
     if (!s) goto fail;
-    bind_str(s, 1, event_id);
-    bind_str(s, 2, user_id);
+    hs_store_bind_text_or_null(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 2, user_id);
     int64_t latest = 0;
     if (sqlite3_step(s) != SQLITE_ROW) {
         sqlite3_finalize(s);
@@ -431,7 +415,7 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
     out->thread_participated = sqlite3_column_int64(s, 2) > 0;
     sqlite3_finalize(s);
     if (out->thread_count == 0) return 0;
-    s = prep(db, "SELECT event_id FROM events WHERE stream_ordering = ?1");
+    s = hs_store_prep(db, "SELECT event_id FROM events WHERE stream_ordering = ?1");
     if (s) sqlite3_bind_int64(s, 1, latest);
     if (one_string(s, &out->thread_latest) != 0) goto fail;
     return 0;
@@ -444,20 +428,20 @@ fail:
 
 int hs_store_forget_room(hs_store *st, const char *room_id, const char *user_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "INSERT OR IGNORE INTO forgotten_rooms (user_id, room_id)"
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT OR IGNORE INTO forgotten_rooms (user_id, room_id)"
                                                 " VALUES (?1, ?2)");
     if (!s) return -1;
-    bind_str(s, 1, user_id);
-    bind_str(s, 2, room_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, room_id);
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
 int hs_store_room_forgotten(hs_store *st, const char *room_id, const char *user_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT 1 FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT 1 FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2");
     if (!s) return -1;
-    bind_str(s, 1, user_id);
-    bind_str(s, 2, room_id);
+    hs_store_bind_text_or_null(s, 1, user_id);
+    hs_store_bind_text_or_null(s, 2, room_id);
     int rc = run(s);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

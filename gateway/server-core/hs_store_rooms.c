@@ -15,25 +15,6 @@
 #include "server-core/hs_store_internal.h"
 #include "server-core/hs_store_rooms_internal.h"
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static void bind_opt(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(s, i);
-}
-
-static char *col_dup(sqlite3_stmt *s, int col)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 /* Runs a prepared statement to completion and finalizes it. Returns the SQLite code. */
 static int run(sqlite3_stmt *s)
 {
@@ -47,7 +28,7 @@ static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev,
 {
     sqlite3_stmt *s;
     if (ev->new_room_version) {
-        s = prep(db, "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
+        s = hs_store_prep(db, "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
                      " VALUES (?1, ?2, ?3, ?4, ?5)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, ev->room_id, -1, SQLITE_TRANSIENT);
@@ -60,7 +41,7 @@ static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev,
         if (rc != SQLITE_DONE) return -1;
     }
     if (ev->txn_id) {
-        s = prep(db, "SELECT 1 FROM event_txns WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3");
+        s = hs_store_prep(db, "SELECT 1 FROM event_txns WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, ev->txn_user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, ev->txn_device, -1, SQLITE_TRANSIENT);
@@ -69,37 +50,38 @@ static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev,
         if (rc == SQLITE_ROW) return 1;
         if (rc != SQLITE_DONE) return -1;
     }
-    s = prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,"
+    s = hs_store_prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth,"
+                      " origin_server_ts, pdu,"
                  " txn_user, txn_device, txn_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, ev->event_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, ev->room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, ev->type, -1, SQLITE_TRANSIENT);
-    bind_opt(s, 4, ev->state_key);
+    hs_store_bind_text_or_null(s, 4, ev->state_key);
     sqlite3_bind_text(s, 5, ev->sender, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 6, ev->depth);
     sqlite3_bind_int64(s, 7, ev->origin_server_ts);
     sqlite3_bind_text(s, 8, ev->pdu_json, -1, SQLITE_TRANSIENT);
-    bind_opt(s, 9, ev->txn_user);
-    bind_opt(s, 10, ev->txn_device);
-    bind_opt(s, 11, ev->txn_id);
+    hs_store_bind_text_or_null(s, 9, ev->txn_user);
+    hs_store_bind_text_or_null(s, 10, ev->txn_device);
+    hs_store_bind_text_or_null(s, 11, ev->txn_id);
     int rc = run(s);
     if (rc == SQLITE_CONSTRAINT) return 1;
     if (rc != SQLITE_DONE) return -1;
     *stream_out = sqlite3_last_insert_rowid(db);
 
-    s = prep(db, "DELETE FROM forward_extremities WHERE room_id = ?1");
+    s = hs_store_prep(db, "DELETE FROM forward_extremities WHERE room_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, ev->room_id, -1, SQLITE_TRANSIENT);
     if (run(s) != SQLITE_DONE) return -1;
-    s = prep(db, "INSERT INTO forward_extremities (room_id, event_id) VALUES (?1, ?2)");
+    s = hs_store_prep(db, "INSERT INTO forward_extremities (room_id, event_id) VALUES (?1, ?2)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, ev->room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, ev->event_id, -1, SQLITE_TRANSIENT);
     if (run(s) != SQLITE_DONE) return -1;
 
     if (ev->state_key) {
-        s = prep(db, "INSERT INTO current_state (room_id, type, state_key, event_id, membership)"
+        s = hs_store_prep(db, "INSERT INTO current_state (room_id, type, state_key, event_id, membership)"
                      " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (room_id, type, state_key)"
                      " DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership");
         if (!s) return -1;
@@ -107,11 +89,11 @@ static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev,
         sqlite3_bind_text(s, 2, ev->type, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 3, ev->state_key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 4, ev->event_id, -1, SQLITE_TRANSIENT);
-        bind_opt(s, 5, ev->membership);
+        hs_store_bind_text_or_null(s, 5, ev->membership);
         if (run(s) != SQLITE_DONE) return -1;
     }
     if (ev->txn_id) {
-        s = prep(db, "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)");
+        s = hs_store_prep(db, "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, ev->txn_user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, ev->txn_device, -1, SQLITE_TRANSIENT);
@@ -139,7 +121,7 @@ int hs_store_event_append(hs_store *st, const hs_store_new_event *ev, int64_t *s
 
 int hs_store_room_get(hs_store *st, const char *room_id, char version[HS_STORE_ROOM_VERSION_MAX])
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT room_version FROM rooms WHERE room_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT room_version FROM rooms WHERE room_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -173,7 +155,7 @@ static int collect_strings(sqlite3_stmt *s, char ***ids, size_t *n, int64_t *max
             *ids = grown;
             cap = nc;
         }
-        char *id = col_dup(s, 0);
+        char *id = hs_store_col_dup(s, 0);
         if (!id) break;
         (*ids)[(*n)++] = id;
         if (max_col1 && sqlite3_column_int64(s, 1) > *max_col1) *max_col1 = sqlite3_column_int64(s, 1);
@@ -190,7 +172,7 @@ static int collect_strings(sqlite3_stmt *s, char ***ids, size_t *n, int64_t *max
 
 int hs_store_room_extremities(hs_store *st, const char *room_id, char ***ids, size_t *n, int64_t *max_depth)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT f.event_id, e.depth FROM forward_extremities f"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT f.event_id, e.depth FROM forward_extremities f"
                                                 " JOIN events e ON e.event_id = f.event_id"
                                                 " WHERE f.room_id = ?1 ORDER BY f.event_id");
     if (!s) return -1;
@@ -217,13 +199,13 @@ int hs_store_rooms__read_event(sqlite3_stmt *s, hs_store_event *out)
 {
     memset(out, 0, sizeof *out);
     out->stream = sqlite3_column_int64(s, 0);
-    out->event_id = col_dup(s, 1);
-    out->room_id = col_dup(s, 2);
-    out->pdu_json = col_dup(s, 3);
-    out->txn_user = col_dup(s, 4);
-    out->txn_device = col_dup(s, 5);
-    out->txn_id = col_dup(s, 6);
-    out->redacted_by = col_dup(s, 7);
+    out->event_id = hs_store_col_dup(s, 1);
+    out->room_id = hs_store_col_dup(s, 2);
+    out->pdu_json = hs_store_col_dup(s, 3);
+    out->txn_user = hs_store_col_dup(s, 4);
+    out->txn_device = hs_store_col_dup(s, 5);
+    out->txn_id = hs_store_col_dup(s, 6);
+    out->redacted_by = hs_store_col_dup(s, 7);
     if (!out->event_id || !out->room_id || !out->pdu_json) {
         hs_store_event_clear(out);
         return -1;
@@ -233,7 +215,7 @@ int hs_store_rooms__read_event(sqlite3_stmt *s, hs_store_event *out)
 
 int hs_store_event_get(hs_store *st, const char *event_id, hs_store_event *out)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT " EVENT_COLS " FROM events e WHERE e.event_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS " FROM events e WHERE e.event_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, event_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -245,7 +227,7 @@ int hs_store_event_get(hs_store *st, const char *event_id, hs_store_event *out)
 int hs_store_state_get(hs_store *st, const char *room_id, const char *type, const char *state_key,
                        char **event_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT event_id FROM current_state"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM current_state"
                                                 " WHERE room_id = ?1 AND type = ?2 AND state_key = ?3");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
@@ -253,7 +235,7 @@ int hs_store_state_get(hs_store *st, const char *room_id, const char *type, cons
     sqlite3_bind_text(s, 3, state_key, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0 && !(*event_id = col_dup(s, 0))) ret = -1;
+    if (ret == 0 && !(*event_id = hs_store_col_dup(s, 0))) ret = -1;
     sqlite3_finalize(s);
     return ret;
 }
@@ -262,7 +244,7 @@ int hs_store_state_each(hs_store *st, const char *room_id,
                         int (*fn)(void *ctx, const char *type, const char *state_key, const hs_store_event *ev),
                         void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT " EVENT_COLS ", c.type, c.state_key FROM current_state c"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS ", c.type, c.state_key FROM current_state c"
                                                 " JOIN events e ON e.event_id = c.event_id"
                                                 " WHERE c.room_id = ?1 ORDER BY c.type, c.state_key");
     if (!s) return -1;
@@ -290,7 +272,7 @@ int hs_store_state_each(hs_store *st, const char *room_id,
 int hs_store_membership(hs_store *st, const char *room_id, const char *user_id, char out[32])
 {
     out[0] = 0;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT membership FROM current_state WHERE room_id = ?1"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT membership FROM current_state WHERE room_id = ?1"
                                                 " AND type = 'm.room.member' AND state_key = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
@@ -306,7 +288,7 @@ int hs_store_membership(hs_store *st, const char *room_id, const char *user_id, 
 
 int hs_store_joined_rooms(hs_store *st, const char *user_id, char ***ids, size_t *n)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT room_id FROM current_state WHERE state_key = ?1"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT room_id FROM current_state WHERE state_key = ?1"
                                                 " AND type = 'm.room.member' AND membership = 'join'"
                                                 " ORDER BY room_id");
     if (!s) return -1;
@@ -317,7 +299,7 @@ int hs_store_joined_rooms(hs_store *st, const char *user_id, char ***ids, size_t
 int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *txn_id,
                      char **event_id)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT event_id FROM event_txns"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM event_txns"
                                                 " WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
@@ -325,7 +307,7 @@ int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, c
     sqlite3_bind_text(s, 3, txn_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0 && !(*event_id = col_dup(s, 0))) ret = -1;
+    if (ret == 0 && !(*event_id = hs_store_col_dup(s, 0))) ret = -1;
     sqlite3_finalize(s);
     return ret;
 }
@@ -333,7 +315,7 @@ int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, c
 long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool backwards, long limit,
                           int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+    sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
                            backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
                                        " AND e.stream_ordering <= ?2 ORDER BY e.stream_ordering DESC LIMIT ?3"
                                      : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
@@ -374,7 +356,7 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
 {
     *last_stream = from;
     *exhausted = false;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+    sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
                            backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
                                        " AND e.stream_ordering <= ?2 AND e.stream_ordering > ?3"
                                        " ORDER BY e.stream_ordering DESC"
@@ -412,7 +394,7 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
 int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bool forwards, long scan_max,
                                int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st),
+    sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
                            forwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
                                       " AND e.origin_server_ts >= ?2"
                                       " ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT ?3"
@@ -441,7 +423,7 @@ int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bo
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out)
 {
     sqlite3_stmt *s =
-        prep(hs_store_sqlite(st), "SELECT COALESCE(MAX(stream_ordering), 0) FROM events WHERE room_id = ?1");
+        hs_store_stmt(st, "SELECT COALESCE(MAX(stream_ordering), 0) FROM events WHERE room_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
