@@ -121,6 +121,18 @@ static int enqueue_steps(sqlite3 *db, void *varg)
         sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 2, a->now);
         if (run(s) != SQLITE_DONE) return -1;
+        /* Once per run of rows for the same destination: the bound on what waits for a
+         * peer that is down. Rows in flight stay, so a retry resends the same
+         * transaction. */
+        if (i + 1 < a->n && strcmp(a->items[i + 1].destination, a->items[i].destination) == 0) continue;
+        s = prep(db, "DELETE FROM fed_out_queue WHERE destination = ?1"
+                     " AND seq > (SELECT txn_upto FROM fed_destinations WHERE destination = ?1)"
+                     " AND seq <= (SELECT seq FROM fed_out_queue WHERE destination = ?1"
+                     " ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+        if (!s) return -1;
+        sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(s, 2, HS_STORE_FED_QUEUE_MAX);
+        if (run(s) != SQLITE_DONE) return -1;
     }
     if (a->cursor <= 0) return 0;
     sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_cursor (name, stream) VALUES (?2, ?1)"

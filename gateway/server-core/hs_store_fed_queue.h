@@ -53,8 +53,15 @@ typedef struct hs_store_fed_item {
     const char *destination, *kind, *payload;
 } hs_store_fed_item;
 
+/* Rows kept queued per destination while it does not answer: beyond it the oldest rows
+ * not in flight are dropped. A dropped PDU is fetched by the peer through
+ * get_missing_events/backfill when a later one arrives (its prev_events name it); a
+ * dropped device list update leaves a gap in prev_id, which makes the peer resync. */
+#define HS_STORE_FED_QUEUE_MAX 10000
+
 /* Adds the rows and moves the cursor `cursor` to new_cursor (if > 0), in one
- * transaction. Returns 0 or -1. */
+ * transaction; each destination then keeps at most HS_STORE_FED_QUEUE_MAX rows besides
+ * those of its transaction in flight (the oldest others go). Returns 0 or -1. */
 int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, const char *cursor,
                          int64_t new_cursor, int64_t now_ms);
 

@@ -94,6 +94,65 @@ Test(hs_fed_queue, retried_transaction_is_identical_until_answered)
     hs_store_fed_rows_free(rows, n);
 }
 
+Test(hs_fed_queue, a_destination_that_is_down_keeps_only_the_newest_rows_and_its_transaction)
+{
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "$e%d", i);
+        enqueue("b.test", "pdu", id, i + 1);
+    }
+    hs_store_fed_row *rows;
+    size_t n;
+    int64_t txn;
+    cr_assert_eq(hs_store_fed_txn_begin(st, "b.test", 2, 10, &rows, &n, &txn), 0);
+    cr_assert_eq(n, 2);
+    hs_store_fed_rows_free(rows, n);
+    cr_assert_eq(hs_store_fed_txn_failed(st, "b.test", 1000, 2000, 60000), 1);
+
+    /* The peer stays down while far more than the bound is queued for it. */
+    size_t total = HS_STORE_FED_QUEUE_MAX + 3;
+    hs_store_fed_item *items = calloc(total + 1, sizeof *items);
+    char **ids = calloc(total, sizeof *ids);
+    cr_assert(items && ids);
+    for (size_t i = 0; i < total; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "$n%zu", i);
+        cr_assert(ids[i] = strdup(id));
+        items[i] = (hs_store_fed_item){"b.test", "pdu", ids[i]};
+    }
+    items[total] = (hs_store_fed_item){"c.test", "edu", "{}"};
+    cr_assert_eq(hs_store_fed_enqueue(st, items, total + 1, HS_STORE_FED_EVENTS, 4, 1000), 0);
+
+    /* The transaction in flight is resent unchanged. */
+    cr_assert_eq(hs_store_fed_txn_begin(st, "b.test", 2, 10, &rows, &n, &txn), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(rows[0].payload, "$e0");
+    cr_assert_str_eq(rows[1].payload, "$e1");
+    hs_store_fed_rows_free(rows, n);
+    cr_assert_eq(hs_store_fed_txn_done(st, "b.test"), 0);
+
+    /* Of the rest, the oldest four ($e2, $n0..$n2) went: the bound holds exactly. */
+    size_t left = 0;
+    for (;;) {
+        cr_assert_eq(hs_store_fed_txn_begin(st, "b.test", 1000, 10, &rows, &n, &txn), 0);
+        if (n == 0) break;
+        if (left == 0) cr_assert_str_eq(rows[0].payload, "$n3");
+        left += n;
+        if (left == HS_STORE_FED_QUEUE_MAX) cr_assert_str_eq(rows[n - 1].payload, ids[total - 1]);
+        hs_store_fed_rows_free(rows, n);
+        cr_assert_eq(hs_store_fed_txn_done(st, "b.test"), 0);
+    }
+    hs_store_fed_rows_free(rows, n);
+    cr_assert_eq(left, HS_STORE_FED_QUEUE_MAX);
+
+    /* Another destination's rows are not touched. */
+    cr_assert_eq(hs_store_fed_txn_begin(st, "c.test", 50, 10, &rows, &n, &txn), 0);
+    cr_assert_eq(n, 1);
+    hs_store_fed_rows_free(rows, n);
+    hs_store_free_strings(ids, total);
+    free(items);
+}
+
 Test(hs_fed_queue, backoff_doubles_up_to_the_cap_and_only_due_destinations_are_offered)
 {
     enqueue("b.test", "pdu", "$b", 1);
