@@ -127,7 +127,9 @@ struct upload {
 static int upload_steps(sqlite3 *db, void *arg)
 {
     struct upload *a = arg;
-    /* First pass decides; nothing is written when any one-time key conflicts. */
+    /* First pass decides; nothing is written when any one-time key conflicts or the
+     * new ones would take the device past its limit. */
+    size_t fresh = 0;
     for (size_t i = 0; i < a->n_otks; i++) {
         char *old = NULL;
         int rc = query_text(db,
@@ -142,6 +144,16 @@ static int upload_steps(sqlite3 *db, void *arg)
             a->conflict = i;
             return 1;
         }
+        fresh += rc == 1;
+    }
+    if (fresh) {
+        sqlite3_stmt *s = hs_store_prep(db, "SELECT count(*) FROM one_time_keys WHERE user_id = ?1 AND device_id = ?2");
+        if (!s) return -1;
+        bind_texts(s, 2, (const char *[]){a->user_id, a->device_id});
+        int64_t stored = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+        sqlite3_finalize(s);
+        if (stored < 0) return -1;
+        if ((uint64_t)stored + fresh > HS_STORE_E2EE_OTKS_PER_DEVICE) return 2;
     }
     for (size_t i = 0; i < a->n_otks; i++) {
         if (exec_texts(db,

@@ -49,7 +49,13 @@ typedef struct hs_store_otk {
  *    *conflict set to that key's index, and nothing is stored.
  *  - A fallback key replaces the previous one of its algorithm and starts unused,
  *    except when it is the very key already stored (a retry keeps its used flag).
- * Returns 0, 1 or -1. */
+ *  - A device holds at most HS_STORE_E2EE_OTKS_PER_DEVICE one-time keys (all
+ *    algorithms): an upload whose new keys would pass it returns 2, nothing stored.
+ * Returns 0, 1, 2 or -1. */
+/* Clients keep about 50 one-time keys on the server (half the olm account's 100);
+ * without a limit one device could fill the disk 1,000 keys per upload. */
+#define HS_STORE_E2EE_OTKS_PER_DEVICE 10000
+
 int hs_store_e2ee_upload(hs_store *st, const char *user_id, const char *device_id, const char *device_keys_json,
                          const hs_store_otk *otks, size_t n_otks, const hs_store_otk *fallbacks, size_t n_fallbacks,
                          size_t *conflict, bool *keys_changed);

@@ -336,6 +336,46 @@ Test(hs_e2ee_api, otk_claim_takes_each_key_once_then_the_fallback)
     cr_assert_null(claim(&b, &bare));
 }
 
+/* A device that never has its keys claimed cannot grow its one-time keys without
+ * end: past HS_STORE_E2EE_OTKS_PER_DEVICE an upload of new keys is refused whole. */
+Test(hs_e2ee_api, one_time_keys_per_device_are_bounded)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    const int per_upload = 1000;
+    for (int u = 0; u < HS_STORE_E2EE_OTKS_PER_DEVICE / per_upload; u++) {
+        json_t *otks = json_object();
+        for (int i = 0; i < per_upload; i++) {
+            char id[64];
+            snprintf(id, sizeof id, "signed_curve25519:K%06d", u * per_upload + i);
+            json_object_set_new(otks, id, json_string("a2V5"));
+        }
+        json_decref(upload(&a, json_pack("{s:o}", "one_time_keys", otks), 200));
+    }
+    json_t *r = upload(&a, json_object(), 200);
+    cr_assert_eq(otk_count(r), HS_STORE_E2EE_OTKS_PER_DEVICE);
+    json_decref(r);
+
+    /* One more new key, alongside a retried one, is refused and stores neither... */
+    r = upload(&a,
+               json_pack("{s:{s:s, s:s}}", "one_time_keys", "signed_curve25519:K000000", "a2V5",
+                         "signed_curve25519:NEW", "a2V5"),
+               400);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "errcode")), "M_LIMIT_EXCEEDED");
+    json_decref(r);
+    /* ...while a pure retry of stored keys is still fine... */
+    r = upload(&a, json_pack("{s:{s:s}}", "one_time_keys", "signed_curve25519:K000001", "a2V5"), 200);
+    cr_assert_eq(otk_count(r), HS_STORE_E2EE_OTKS_PER_DEVICE);
+    json_decref(r);
+    /* ...and a claim makes room for exactly one. */
+    json_decref(claim(&b, &a));
+    json_decref(upload(&a, json_pack("{s:{s:s}}", "one_time_keys", "signed_curve25519:NEW", "a2V5"), 200));
+    r = upload(&a, json_pack("{s:{s:s}}", "one_time_keys", "signed_curve25519:NEW2", "a2V5"), 400);
+    json_decref(r);
+    r = upload(&a, json_object(), 200);
+    cr_assert_eq(otk_count(r), HS_STORE_E2EE_OTKS_PER_DEVICE);
+    json_decref(r);
+}
+
 /* ---- to-device ------------------------------------------------------------------------------ */
 
 Test(hs_e2ee_api, to_device_reaches_the_named_device_once)
