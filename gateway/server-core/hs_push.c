@@ -139,10 +139,14 @@ hs_push_status hs_push_put_rule(hs_store *st, const char *user_id, hs_push_kind 
     json_decref(actions);
     int rc = rule_text && actions_text
                  ? hs_store_push_put_rule(st, user_id, hs_push_kind_name(kind), rule_id, rule_text, actions_text,
-                                          before, after)
+                                          before, after, HS_PUSH_MAX_USER_RULES)
                  : -1;
     free(rule_text);
     free(actions_text);
+    if (rc == 2) {
+        snprintf(err, errlen, "a user may have at most %d push rules; delete one first", HS_PUSH_MAX_USER_RULES);
+        return HS_PUSH_BAD_REQUEST;
+    }
     if (rc == 1) {
         snprintf(err, errlen, "before/after rule not found: %s", anchor);
         return HS_PUSH_BAD_ANCHOR;

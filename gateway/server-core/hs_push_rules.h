@@ -8,7 +8,7 @@
  * pattern (content). Server-default rule IDs start with "."; clients cannot create,
  * replace or delete them, only enable/disable them and change their actions.
  *
- * It does not evaluate rules against events (no pushes are sent yet). */
+ * Evaluating rules against events is hs_push_eval's. */
 #ifndef HS_PUSH_RULES_H
 #define HS_PUSH_RULES_H
 
@@ -20,6 +20,9 @@
 #define HS_PUSH_MAX_ACTIONS 32
 #define HS_PUSH_MAX_CONDITIONS 32
 #define HS_PUSH_STRING_MAX 1024       /* bytes of any string inside a rule */
+/* Rules one user may create (all kinds together): every ruleset is read whole for each
+ * event it is evaluated against and sent whole to /sync after each change. */
+#define HS_PUSH_MAX_USER_RULES 100
 
 typedef enum hs_push_kind {
     HS_PUSH_OVERRIDE,

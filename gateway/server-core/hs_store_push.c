@@ -173,22 +173,41 @@ static int put_steps(sqlite3 *db, const char *user_id, const char *kind, const c
     return ret;
 }
 
+/* Whether the user may write the rule (kind, rule_id) under `max_rules`: a new rule
+ * only below the limit, a replaced one always. Returns 0 yes, 2 no, -1 on error. */
+static int within_limit(sqlite3 *db, const char *user_id, const char *kind, const char *rule_id, size_t max_rules)
+{
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT COUNT(*), COALESCE(SUM(kind = ?2 AND rule_id = ?3), 0) FROM push_rules"
+                                        " WHERE user_id = ?1 AND rule_json IS NOT NULL");
+    if (!s) return -1;
+    bind_key(s, user_id, kind, rule_id);
+    int ret = -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        ret = sqlite3_column_int64(s, 1) == 0 && (uint64_t)sqlite3_column_int64(s, 0) >= max_rules ? 2 : 0;
+    sqlite3_finalize(s);
+    return ret;
+}
+
 typedef struct put_args {
     const char *user_id, *kind, *rule_id, *rule_json, *actions, *before, *after;
+    size_t max_rules;
 } put_args;
 
+/* Counting inside the transaction keeps the limit exact under concurrent PUTs. */
 static int put_txn(sqlite3 *db, void *arg)
 {
     const put_args *a = arg;
-    return put_steps(db, a->user_id, a->kind, a->rule_id, a->rule_json, a->actions, a->before, a->after);
+    int ret = within_limit(db, a->user_id, a->kind, a->rule_id, a->max_rules);
+    return ret != 0 ? ret : put_steps(db, a->user_id, a->kind, a->rule_id, a->rule_json, a->actions, a->before, a->after);
 }
 
-/* put_steps returns 1 (unknown anchor) before writing anything, so committing that
- * empty transaction is the same as rolling it back. */
+/* put_txn returns 1 (unknown anchor) or 2 (limit) before writing anything, so
+ * committing that empty transaction is the same as rolling it back. */
 int hs_store_push_put_rule(hs_store *st, const char *user_id, const char *kind, const char *rule_id,
-                           const char *rule_json, const char *actions, const char *before, const char *after)
+                           const char *rule_json, const char *actions, const char *before, const char *after,
+                           size_t max_rules)
 {
-    put_args a = {user_id, kind, rule_id, rule_json, actions, before, after};
+    put_args a = {user_id, kind, rule_id, rule_json, actions, before, after, max_rules};
     return hs_store_transact(st, put_txn, &a);
 }
 

@@ -40,9 +40,11 @@ void hs_store_push_rows_free(hs_store_push_row *rows, size_t n);
  * within the kind: just more important than `before` if given, else just less
  * important than `after` if given, else a new rule becomes the most important and a
  * replaced one keeps its place. One transaction. Returns 0, 1 when `before`/`after`
- * names no user rule of that kind, -1 on error. */
+ * names no user rule of that kind, 2 when the rule is new and the user already has
+ * `max_rules` rules, -1 on error. */
 int hs_store_push_put_rule(hs_store *st, const char *user_id, const char *kind, const char *rule_id,
-                           const char *rule_json, const char *actions, const char *before, const char *after);
+                           const char *rule_json, const char *actions, const char *before, const char *after,
+                           size_t max_rules);
 
 /* Deletes a user rule. Returns 0, 1 if there was none, -1 on error. */
 int hs_store_push_delete_rule(hs_store *st, const char *user_id, const char *kind, const char *rule_id);

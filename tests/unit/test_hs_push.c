@@ -310,6 +310,33 @@ Test(hs_push_api, user_rules_can_be_deleted_default_rules_cannot)
     json_decref(r);
 }
 
+/* A client cannot grow its ruleset without bound: every event is evaluated against it
+ * and every change sends it whole to /sync. */
+Test(hs_push_api, user_rule_count_is_limited)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    static const char *const kinds[] = {"override", "underride", "room", "sender", "content"};
+    for (int i = 0; i < HS_PUSH_MAX_USER_RULES; i++) {
+        const char *kind = kinds[i % 5];
+        const char *body = strcmp(kind, "content") == 0 ? "{\"pattern\":\"cake\",\"actions\":[]}" : RULE;
+        expect_ok(call("PUT", a.token, &st, body, "/_matrix/client/v3/pushrules/global/%s/r%d", kind, i), &st);
+    }
+    expect_error(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/one_more"), &st, 400,
+                 "M_INVALID_PARAM");
+    expect_error(rule_of(&a, "override", "one_more", &st), &st, 404, "M_NOT_FOUND");
+    /* At the limit an existing rule may still be replaced, and a deletion makes room. */
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/r0?after=r5"), &st);
+    expect_ok(call("DELETE", a.token, &st, NULL, "/_matrix/client/v3/pushrules/global/underride/r1"), &st);
+    expect_ok(call("PUT", a.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/one_more"), &st);
+    char ids[4096];
+    ids_of(&a, "override", ids, sizeof ids);
+    cr_assert(strstr(ids, ".m.rule.master one_more "), "%s", ids);
+    /* Another user's count is their own. */
+    pgt_mx_login b = reg("bob");
+    expect_ok(call("PUT", b.token, &st, RULE, "/_matrix/client/v3/pushrules/global/override/mine"), &st);
+}
+
 Test(hs_push_api, pushers_are_stored_listed_and_removed)
 {
     pgt_mx_login a = reg("alice");
