@@ -116,6 +116,7 @@ void fed_client_free(fed_client *c)
 
 typedef struct exchange {
     fed_client *c;
+    int64_t max_bytes;    /* the body limit of this exchange */
     char *buf;
     size_t len, cap;
     bool too_big;
@@ -130,7 +131,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     exchange *x = userp;
     size_t n = size * nmemb;
-    if ((int64_t)(x->len + n) > x->c->max_bytes) {
+    if ((int64_t)(x->len + n) > x->max_bytes) {
         x->too_big = true;
         return 0;
     }
@@ -221,7 +222,7 @@ static void common_options(CURL *h, exchange *x)
                                                                             : CONNECT_TIMEOUT_SECONDS));
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, x->c->verify ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, x->c->verify ? 2L : 0L);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->c->max_bytes);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_bytes);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
@@ -235,7 +236,9 @@ static int finish(CURL *h, CURLcode rc, exchange *x, const char *what, long *sta
 {
     if (x->denied)
         return hs_err_set(err, "%s: address %s is in federation.ip_range_denylist", what, x->denied_addr);
-    if (x->too_big) return hs_err_set(err, "%s: response larger than %lld bytes", what, (long long)x->c->max_bytes);
+    /* curl refuses up front when Content-Length is over the limit; the body callback
+     * when the length was not announced. */
+    if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED) return hs_err_set(err, "%s: response larger than %lld bytes", what, (long long)x->max_bytes);
     if (rc != CURLE_OK) return hs_err_set(err, "%s: %s", what, curl_easy_strerror(rc));
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     return 0;
@@ -254,7 +257,10 @@ int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_w
     out->max_age_ms = -1;
     CURL *h = curl_easy_init();
     if (!h) return hs_err_set(err, "curl_easy_init failed");
-    exchange x = {.c = c, .max_age_ms = -1, .expires_ms = -1};
+    /* A well-known document is a few dozen bytes; reading more than the parser accepts
+     * would only hold memory for an answer that is refused anyway. */
+    int64_t max = c->max_bytes < FED_WELL_KNOWN_MAX_BYTES ? c->max_bytes : FED_WELL_KNOWN_MAX_BYTES;
+    exchange x = {.c = c, .max_bytes = max, .max_age_ms = -1, .expires_ms = -1};
     char url[600];
     base_url(url, sizeof url, host, port);
     strncat(url, "/.well-known/matrix/server", sizeof url - strlen(url) - 1);
@@ -320,7 +326,7 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
         free(body);
         return hs_err_set(err, "curl_easy_init failed");
     }
-    exchange x = {.c = c, .max_age_ms = -1};
+    exchange x = {.c = c, .max_bytes = c->max_bytes, .max_age_ms = -1};
     char url[HS_HTTP_MAX_TARGET + 600];
     base_url(url, sizeof url, t.tls_name, t.port);
     size_t ul = strlen(url);

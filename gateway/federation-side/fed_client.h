@@ -46,7 +46,8 @@ void fed_client_free(fed_client *c);
 int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
 
 /* GET https://host:port/.well-known/matrix/server (redirects followed, HTTPS only, at
- * most 5; deny-list and certificate rules as for every request). Returns 0 with *out
+ * most 5, each new connection checked against the deny-list; certificate rules as for
+ * every request; at most FED_WELL_KNOWN_MAX_BYTES of body). Returns 0 with *out
  * filled, -1 with err (out->status 0) when no answer came. */
 int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_wk_http *out, hs_err *err);
 

@@ -328,11 +328,30 @@ static atomic_int wk_hits;
 static char wk_body[256];
 static char wk_cache_name[32] = "Cache-Control", wk_cache_value[64] = "public, max-age=120";
 
+/* What the well-known route answers: the document, a redirect to another loopback
+ * address, or a body larger than any well-known the parser accepts. */
+static enum { WK_DOC, WK_REDIRECT, WK_HUGE } wk_mode;
+
 static void wk_handler(const hs_request *req, hs_response *resp, void *ctx)
 {
     (void)req;
     (void)ctx;
     atomic_fetch_add(&wk_hits, 1);
+    if (wk_mode == WK_REDIRECT) {
+        char location[128];
+        snprintf(location, sizeof location, "https://127.0.0.2:%d/.well-known/matrix/server", port);
+        hs_response_bytes(resp, 302, "text/plain", "", 0);
+        hs_response_header(resp, "Location", location);
+        return;
+    }
+    if (wk_mode == WK_HUGE) {
+        static char blob[FED_WELL_KNOWN_MAX_BYTES * 2];
+        memset(blob, ' ', sizeof blob);
+        blob[0] = '{';
+        blob[sizeof blob - 1] = '}';
+        hs_response_bytes(resp, 200, "application/json", blob, sizeof blob);
+        return;
+    }
     hs_response_bytes(resp, 200, "application/json", wk_body, strlen(wk_body));
     hs_response_header(resp, wk_cache_name, wk_cache_value);
 }
@@ -375,6 +394,7 @@ static void https_start(void)
     cr_assert_not_null(httpd, "%s", err);
     port = hs_httpd_port(httpd);
     atomic_store(&wk_hits, 0);
+    wk_mode = WK_DOC;
 }
 
 static void https_stop(void)
@@ -487,5 +507,25 @@ Test(fed_client, denylist_certificates_and_size_limit, .init = https_start, .fin
     out.target = "/big";
     cr_expect_neq(fed_client_request(c, &out, &reply, &err), 0, "64 KiB read with a 16 KiB limit");
     cr_expect(strstr(err.msg, "larger than") != NULL || strstr(err.msg, "size") != NULL, "%s", err.msg);
+    fed_client_free(c);
+}
+
+/* A well-known redirect is followed, but the new connection goes through the deny-list
+ * again (here only the redirect's address is denied); and a well-known body is read
+ * only up to what its parser accepts, whatever the client's general limit. */
+Test(fed_client, well_known_redirect_rechecked_and_size_limited, .init = https_start, .fini = https_stop,
+     .timeout = 30)
+{
+    fed_wk_http h;
+    hs_err err;
+    fed_client *c = client("127.0.0.2/32", false, 1 << 20, NULL);
+    wk_mode = WK_REDIRECT;
+    cr_expect_neq(fed_client_fetch_well_known(c, "127.0.0.1", port, &h, &err), 0, "redirect to a denied address");
+    cr_expect(strstr(err.msg, "127.0.0.2") != NULL && strstr(err.msg, "ip_range_denylist") != NULL, "%s", err.msg);
+    cr_expect_eq(atomic_load(&wk_hits), 1, "the first address was not asked");
+
+    wk_mode = WK_HUGE;
+    cr_expect_neq(fed_client_fetch_well_known(c, "127.0.0.1", port, &h, &err), 0, "128 KiB well-known read");
+    cr_expect(strstr(err.msg, "larger than 65536") != NULL, "%s", err.msg);
     fed_client_free(c);
 }
