@@ -64,6 +64,15 @@ static int changed_row(sqlite3 *db, const char *user_id)
     return bind_run(db, "INSERT INTO device_list_changes (user_id) VALUES (?1)", (const char *[]){user_id}, 1);
 }
 
+/* Forgets remote user_id's cached devices and that its list is known: what a list too
+ * long to cache becomes, so queries for it go to its server again. */
+static int drop_user(sqlite3 *db, const char *user_id)
+{
+    int rc = bind_run(db, "DELETE FROM fed_remote_devices WHERE user_id = ?1", (const char *[]){user_id}, 1);
+    if (rc == 0) rc = bind_run(db, "DELETE FROM fed_remote_device_users WHERE user_id = ?1", (const char *[]){user_id}, 1);
+    return rc;
+}
+
 typedef struct replace_arg {
     const char *user_id;
     const hs_store_fed_device *devs;
@@ -77,6 +86,12 @@ static int replace_steps(sqlite3 *db, void *varg)
     int failed = 0;
     char *before = list_digest(db, a->user_id, &failed);
     if (failed) return -1;
+    if (a->n > HS_STORE_FED_DEVICES_MAX) {
+        int rc = drop_user(db, a->user_id);
+        if (rc == 0 && before) rc = changed_row(db, a->user_id);
+        free(before);
+        return rc == 0 && before ? 1 : rc;
+    }
     int rc = bind_run(db, "DELETE FROM fed_remote_devices WHERE user_id = ?1", (const char *[]){a->user_id}, 1);
     for (size_t i = 0; rc == 0 && i < a->n; i++) rc = put_device(db, a->user_id, &a->devs[i]);
     if (rc == 0) rc = set_user(db, a->user_id, a->stream_id, a->now);
@@ -109,6 +124,16 @@ static int update_steps(sqlite3 *db, void *varg)
     int rc = a->deleted ? bind_run(db, "DELETE FROM fed_remote_devices WHERE user_id = ?1 AND device_id = ?2",
                                    (const char *[]){a->user_id, a->dev.device_id}, 2)
                         : put_device(db, a->user_id, &a->dev);
+    if (rc == 0 && !a->deleted) {
+        sqlite3_stmt *s = hs_store_prep(db, "SELECT count(*) > ?2 FROM fed_remote_devices WHERE user_id = ?1");
+        if (!s) return -1;
+        sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(s, 2, HS_STORE_FED_DEVICES_MAX);
+        int over = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+        sqlite3_finalize(s);
+        if (over < 0) return -1;
+        if (over) rc = drop_user(db, a->user_id);
+    }
     /* Only a list we hold completely stays known; one device of a user never fetched
      * is not the user's list, so it is cached as such only when the user row exists. */
     if (rc == 0) {

@@ -26,15 +26,21 @@ typedef struct hs_store_fed_device {
     const char *device_id, *keys_json, *display_name;
 } hs_store_fed_device;
 
-/* Replaces the whole cached device list of remote `user_id` with devs[0..n). Writes a
- * device_list_changes row when the list was known before and differs (a first fetch
- * is not a change anyone was told about). Returns 1 when that row was written, 0 when
- * not, -1. */
+/* Devices cached per remote user. A list that would grow beyond it (an answer or an
+ * m.device_list_update from its server) is not cached at all: the user's devices are
+ * then asked of its server each time, as for a user never fetched. */
+#define HS_STORE_FED_DEVICES_MAX 1000
+
+/* Replaces the whole cached device list of remote `user_id` with devs[0..n) (or forgets
+ * it when n > HS_STORE_FED_DEVICES_MAX). Writes a device_list_changes row when the list
+ * was known before and differs (a first fetch is not a change anyone was told about).
+ * Returns 1 when that row was written, 0 when not, -1. */
 int hs_store_fed_devices_replace(hs_store *st, const char *user_id, const hs_store_fed_device *devs, size_t n,
                                  int64_t stream_id, int64_t now_ms);
 
 /* Applies one m.device_list_update: the device's keys (keys_json NULL and deleted
- * false: the device without keys), or its removal when `deleted`; always writes a
+ * false: the device without keys), or its removal when `deleted`; a device beyond
+ * HS_STORE_FED_DEVICES_MAX forgets the user's cached list; always writes a
  * device_list_changes row for user_id. Returns 0 or -1. */
 int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
                                const char *display_name, bool deleted, int64_t stream_id, int64_t now_ms);
