@@ -447,11 +447,19 @@ static conn *conn_dial(pc_session *s, const char *alpn, const uint8_t peer[PC_KE
     return c;
 }
 
+static size_t conns_with(const pc_session *s, const uint8_t peer[PC_KEY_LEN])
+{
+    size_t n = 0;
+    for (const conn *c = s->conns; c; c = c->next)
+        n += !c->dead && memcmp(c->peer, peer, PC_KEY_LEN) == 0;
+    return n;
+}
+
 static conn *conn_accept(pc_session *s, const uint8_t peer[PC_KEY_LEN], const uint8_t *data, size_t len,
                          uint64_t now)
 {
     ngtcp2_pkt_hd hd;
-    if (ngtcp2_accept(&hd, data, len) != 0)
+    if (conns_with(s, peer) >= PC_SESSION_MAX_CONNS_PER_PEER || ngtcp2_accept(&hd, data, len) != 0)
         return NULL;
     conn *c = conn_alloc(s, peer, false, now);
     if (!c)

@@ -49,6 +49,10 @@
 #define PC_SESSION_HANDSHAKE_MS 5000     /* as quic-go's handshake idle timeout */
 #define PC_SESSION_RACE_MS 2000
 #define PC_SESSION_MAX_CONNS 256
+/* Connections one peer key may have us hold (an established one per ALPN plus the one
+ * replacing it); more Initials from that key are dropped, so a single peer cannot take
+ * every PC_SESSION_MAX_CONNS slot with handshakes it never finishes. */
+#define PC_SESSION_MAX_CONNS_PER_PEER (2 * PC_SESSION_MAX_ALPN)
 #define PC_SESSION_MAX_ALPN 4
 #define PC_SESSION_ALPN_MAX_LEN 32
 #define PC_SESSION_MAX_STREAMS 100      /* bidirectional streams a peer may have open */

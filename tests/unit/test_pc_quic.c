@@ -8,8 +8,10 @@
  *
  * Endpoint: quic-go's real first Initial (C -> A, 1280 bytes, 12-byte DCID) fed to a
  * pc_session with A's seed and ALPN "matrix" is accepted and answered with v1
- * long-header packets of at most 1200 bytes addressed to C's SCID; an endpoint with
- * another ALPN refuses it with one CONNECTION_CLOSE.
+ * long-header packets of at most 1200 bytes addressed to C's SCID, and the same Initial
+ * again (a retransmission) joins that connection; an endpoint with another ALPN refuses
+ * it with one CONNECTION_CLOSE. One peer key gets at most PC_SESSION_MAX_CONNS_PER_PEER
+ * connections out of Initials; another key is still accepted.
  *
  * Certificates: the fixture's certificates travel in Handshake packets encrypted with
  * keys derived from the captured X25519 exchange, so they cannot be extracted; the
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "pinecone/pc_err.h"
+#include "pinecone/pc_handshake.h"
 #include "pinecone/pc_quic_hdr.h"
 #include "pinecone/pc_router.h"
 #include "pinecone/pc_session.h"
@@ -212,6 +215,9 @@ Test(pc_quic, endpoint_answers_quic_go_initial)
     pc_session_flush(s, 1000000000ull);
     cr_assert_eq(pc_session_conn_count(s), 1, "the Initial was not accepted");
     cr_assert_gt(n_sent, 0, "no answer");
+    /* quic-go retransmits a lost Initial with the same DCID: it joins the same connection */
+    pc_session_recv(s, init->src, init->payload, init->len, 1000000000ull);
+    cr_assert_eq(pc_session_conn_count(s), 1, "a repeated Initial opened a second connection");
     cr_assert(memcmp(sent_to, c_key, 32) == 0);
     for (size_t i = 0; i < n_sent; i++) {
         pc_quic_hdr h;
@@ -263,6 +269,57 @@ Test(pc_quic, unknown_version_gets_version_negotiation)
     n_sent = 0;
     pc_session_recv(s, c_key, v2, 100, 1000000000ull);
     cr_assert_eq(n_sent, 0);
+    pc_session_free(s, 1000000000ull);
+}
+
+/* A fresh client with key seed `seed_byte` dials `server_key`; returns its first Initial. */
+static size_t client_initial(uint8_t seed_byte, const uint8_t server_key[32], uint8_t out[PC_SESSION_MAX_TX])
+{
+    uint8_t seed[32];
+    memset(seed, seed_byte, sizeof seed);
+    pc_session *c;
+    pc_stream *st;
+    pc_session_config cfg = {.alpn = {"matrix"}};
+    pc_session_callbacks cb = {cap_send, nop_open, nop_data, nop_closed, NULL};
+    cr_assert_eq(pc_session_new(&c, seed, &cfg, &cb, NULL, 1700000000), PC_OK);
+    cr_assert_eq(pc_session_open_stream(c, "matrix", server_key, &st), PC_OK);
+    n_sent = 0;
+    pc_session_flush(c, 1000000000ull);
+    cr_assert_gt(n_sent, 0, "the client sent no Initial");
+    size_t len = sent_len[0];
+    memcpy(out, sent[0], len);
+    pc_session_free(c, 1000000000ull);
+    return len;
+}
+
+Test(pc_quic, one_peer_cannot_hold_more_than_its_share_of_connections)
+{
+    uint8_t seed[32], peer_key[32], sk[64], pkt[PC_SESSION_MAX_TX];
+    memset(seed, 1, sizeof seed);
+    pc_session *s;
+    pc_session_config cfg = {.alpn = {"matrix"}};
+    pc_session_callbacks cb = {cap_send, nop_open, nop_data, nop_closed, NULL};
+    cr_assert_eq(pc_session_new(&s, seed, &cfg, &cb, NULL, 1700000000), PC_OK);
+    memset(seed, 3, sizeof seed);
+    pc_keypair_from_seed(seed, peer_key, sk);
+    /* every Initial from the same key, each with its own random DCID, as a peer that
+     * starts handshakes and never finishes them */
+    for (size_t i = 0; i < PC_SESSION_MAX_CONNS_PER_PEER + 4; i++) {
+        size_t len = client_initial(3, pc_session_public_key(s), pkt);
+        pc_session_recv(s, peer_key, pkt, len, 1000000000ull);
+        pc_session_flush(s, 1000000000ull);
+    }
+    cr_assert_eq(pc_session_conn_count(s), PC_SESSION_MAX_CONNS_PER_PEER);
+    /* another peer still gets in */
+    memset(seed, 4, sizeof seed);
+    pc_keypair_from_seed(seed, peer_key, sk);
+    size_t len = client_initial(4, pc_session_public_key(s), pkt);
+    n_sent = 0;
+    pc_session_recv(s, peer_key, pkt, len, 1000000000ull);
+    pc_session_flush(s, 1000000000ull);
+    cr_assert_eq(pc_session_conn_count(s), PC_SESSION_MAX_CONNS_PER_PEER + 1);
+    cr_assert_gt(n_sent, 0, "the other peer's Initial was not answered");
+    cr_assert(memcmp(sent_to, peer_key, 32) == 0);
     pc_session_free(s, 1000000000ull);
 }
 
