@@ -114,6 +114,15 @@ static void run(const char *name, pc_sim_params *p, pc_sim_report *r)
     cr_assert_eq(rc, PC_OK, "%s: %d", name, rc);
 }
 
+/* A scenario over `nodes` nodes with every other parameter at its default. */
+static void run_with_nodes(const char *name, int nodes, pc_sim_report *r)
+{
+    pc_sim_params p;
+    pc_sim_params_default(&p);
+    p.nodes = nodes;
+    run(name, &p, r);
+}
+
 static double fig(const pc_sim_report *r, const char *name)
 {
     double v = pc_sim_report_get(r, name);
@@ -281,11 +290,8 @@ Test(pc_sim_scen, churn_runs_and_reconverges)
  * 0.73 with every honest node under the attacker's root. */
 Test(pc_sim_scen, blackhole_lowers_arrival)
 {
-    pc_sim_params p;
-    pc_sim_params_default(&p);
-    p.nodes = 30;
     pc_sim_report r;
-    run("blackhole", &p, &r);
+    run_with_nodes("blackhole", 30, &r);
     cr_assert_eq(fig(&r, "attacker_nodes"), 3);
     cr_assert_gt(fig(&r, "frames_blackholed"), 0);
     cr_assert_lt(fig(&r, "arrival_under_attack"), fig(&r, "arrival_baseline"));
@@ -293,11 +299,8 @@ Test(pc_sim_scen, blackhole_lowers_arrival)
 
 Test(pc_sim_scen, sybil_runs)
 {
-    pc_sim_params p;
-    pc_sim_params_default(&p);
-    p.nodes = 30;
     pc_sim_report r;
-    run("sybil", &p, &r);
+    run_with_nodes("sybil", 30, &r);
     cr_assert_eq(fig(&r, "attacker_nodes"), 21);
     cr_assert_gt(fig(&r, "honest_descending_attacker"), 0, "sybil keys enter the SNEK ring");
     cr_assert_leq(fig(&r, "arrival_under_attack"), fig(&r, "arrival_baseline"));
@@ -305,11 +308,8 @@ Test(pc_sim_scen, sybil_runs)
 
 Test(pc_sim_scen, root_hijack_takes_the_root_and_drops)
 {
-    pc_sim_params p;
-    pc_sim_params_default(&p);
-    p.nodes = 30;
     pc_sim_report r;
-    run("root-hijack", &p, &r);
+    run_with_nodes("root-hijack", 30, &r);
     cr_assert_eq(fig(&r, "honest_rooted_at_attacker"), 30);
     cr_assert_gt(fig(&r, "frames_blackholed"), 0);
     cr_assert_lt(fig(&r, "arrival_under_attack"), fig(&r, "arrival_baseline"));
