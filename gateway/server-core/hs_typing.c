@@ -1,7 +1,7 @@
 /* hs_typing: two small arrays under one mutex — the typing notices (room, user,
  * deadline) and each room's serial of last change. Linear scans are fine: typing
- * notices are few and short-lived, and the table is capped. Rooms whose last change is
- * older than every live client token could be dropped; they are kept (a room ID per
+ * notices are few and short-lived, and the table is capped (in all and per user).
+ * Rooms whose last change is older than every live client token could be dropped; they are kept (a room ID per
  * room that ever saw typing) because a stale client token would otherwise miss a stop. */
 #include "server-core/hs_typing.h"
 
@@ -104,14 +104,17 @@ int hs_typing_set(hs_typing *t, const char *room_id, const char *user_id, bool t
     pthread_mutex_lock(&t->mu);
     expire(t, now_ms);
     int ret = 0;
-    size_t i;
-    for (i = 0; i < t->n_len; i++)
-        if (strcmp(t->n[i].room_id, room_id) == 0 && strcmp(t->n[i].user_id, user_id) == 0) break;
+    size_t i = t->n_len, by_user = 0;
+    for (size_t k = 0; k < t->n_len; k++) {
+        if (strcmp(t->n[k].user_id, user_id) != 0) continue;
+        by_user++;
+        if (strcmp(t->n[k].room_id, room_id) == 0) i = k;
+    }
     bool found = i < t->n_len;
     if (typing && found) {
         t->n[i].expires = now_ms + timeout_ms;
     } else if (typing) {
-        if (t->n_len == HS_TYPING_MAX) {
+        if (t->n_len == HS_TYPING_MAX || by_user >= HS_TYPING_MAX_PER_USER) {
             ret = -1;
         } else if (t->n_len == t->n_cap) {
             size_t cap = t->n_cap ? t->n_cap * 2 : 16;

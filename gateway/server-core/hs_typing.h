@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #define HS_TYPING_MAX 100000            /* typing users across all rooms */
+/* Rooms one user may be typing in at once: without it one user joined to many rooms
+ * (rooms are free to create) could fill HS_TYPING_MAX and lock everyone out. */
+#define HS_TYPING_MAX_PER_USER 64
 #define HS_TYPING_MAX_TIMEOUT_MS 120000 /* longer timeouts are clamped */
 
 typedef struct hs_typing hs_typing;
@@ -30,7 +33,8 @@ void hs_typing_free(hs_typing *t);
 /* Marks `user_id` typing in `room_id` until now_ms + timeout_ms (clamped to
  * HS_TYPING_MAX_TIMEOUT_MS), or stops it when `typing` is false. Returns 1 when the
  * set of typing users changed (the serial moved: wake readers), 0 when not (a renewal
- * only extends the deadline), -1 when the table is full or out of memory. */
+ * only extends the deadline), -1 when the table is full, the user already types in
+ * HS_TYPING_MAX_PER_USER rooms, or out of memory. */
 int hs_typing_set(hs_typing *t, const char *room_id, const char *user_id, bool typing, int64_t timeout_ms,
                   int64_t now_ms);
 

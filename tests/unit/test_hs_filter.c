@@ -1,8 +1,10 @@
 /* hs_filter: validation errors name the field, wildcards match like the spec's
  * examples, not_* wins over the allow lists, limits clamp. And hs_typing (suite
  * hs_ephemeral): notices expire at their deadline, the serial moves exactly on changes,
- * a renewal is no change, and a token from before a restart counts as "send all". */
+ * a renewal is no change, a token from before a restart counts as "send all", and one
+ * user types in at most HS_TYPING_MAX_PER_USER rooms at once. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "server-core/hs_filter.h"
@@ -46,6 +48,24 @@ Test(hs_filter, rejects_bad_filters_with_the_field_named)
     char err[256];
     cr_assert_eq(parse(big, &f, err, sizeof err), -1);
     cr_assert(strstr(err, "larger"));
+
+    /* a list of HS_FILTER_MAX_LIST entries is taken, one more is refused by name */
+    char list[HS_FILTER_MAX_LIST * 4 + 64];
+    for (int n = HS_FILTER_MAX_LIST; n <= HS_FILTER_MAX_LIST + 1; n++) {
+        size_t len = (size_t)snprintf(list, sizeof list, "{\"room\":{\"timeline\":{\"senders\":[");
+        for (int i = 0; i < n; i++) len += (size_t)snprintf(list + len, sizeof list - len, "%s\"\"", i ? "," : "");
+        snprintf(list + len, sizeof list - len, "]}}}");
+        err[0] = 0;
+        int rc = parse(list, &f, err, sizeof err);
+        if (n == HS_FILTER_MAX_LIST) {
+            cr_assert_eq(rc, 0, "%d senders refused: %s", n, err);
+            cr_assert_eq(json_array_size(f.timeline.senders), (size_t)n);
+            hs_filter_clear(&f);
+        } else {
+            cr_assert_eq(rc, -1, "%d senders accepted", n);
+            cr_assert(strstr(err, "room.timeline.senders"), "'%s' does not name the list", err);
+        }
+    }
 }
 
 Test(hs_filter, wildcards)
@@ -127,5 +147,27 @@ Test(hs_ephemeral, typing_expires_and_moves_the_serial_on_changes_only)
     /* timeouts are clamped */
     cr_assert_eq(hs_typing_set(t, "!r", "@c", true, INT64_C(1) << 40, 0), 1);
     cr_assert_eq(hs_typing_next_expiry(t), HS_TYPING_MAX_TIMEOUT_MS);
+    hs_typing_free(t);
+}
+
+Test(hs_ephemeral, one_user_types_in_a_bounded_number_of_rooms)
+{
+    hs_typing *t = hs_typing_new();
+    char room[32];
+    for (int i = 0; i < HS_TYPING_MAX_PER_USER; i++) {
+        snprintf(room, sizeof room, "!r%d", i);
+        cr_assert_eq(hs_typing_set(t, room, "@a", true, 30000, 0), 1, "room %d refused", i);
+    }
+    cr_assert_eq(hs_typing_set(t, "!one-more", "@a", true, 30000, 0), -1, "the per-user cap was not applied");
+    cr_assert_eq(hs_typing_set(t, "!r0", "@a", true, 30000, 10), 0, "a renewal within the cap still works");
+    cr_assert_eq(hs_typing_set(t, "!one-more", "@b", true, 30000, 0), 1, "another user is not held by @a's cap");
+    cr_assert_eq(hs_typing_set(t, "!r0", "@a", false, 0, 20), 1);
+    cr_assert_eq(hs_typing_set(t, "!one-more", "@a", true, 30000, 20), 1, "a stop frees a place");
+    json_t *ids = hs_typing_room(t, "!one-more", 0);
+    cr_assert_eq(json_array_size(ids), 2);
+    json_decref(ids);
+    /* still full; once the notices set at 0 expire (30000), their places are free */
+    cr_assert_eq(hs_typing_set(t, "!fresh", "@a", true, 30000, 25000), -1);
+    cr_assert_eq(hs_typing_set(t, "!fresh", "@a", true, 30000, 30000), 1, "expired notices still count");
     hs_typing_free(t);
 }
