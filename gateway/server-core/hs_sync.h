@@ -23,8 +23,12 @@
  * display name change does not resend the state. A user who never got in (rejected or
  * withdrawn invite) sees only their leave event.
  *
- * Not done: unread notification counts (always 0), history visibility for events
- * before a join, rooms.knock, redundant-member tracking for lazy loading (members of
+ * Joined rooms carry unread_notifications (hs_push_room_unread, capped at
+ * HS_PUSH_UNREAD_SCAN events per room). The timeline scan of a room is capped at
+ * HS_SYNC_TIMELINE_SCAN_MAX events; the number of rooms is not capped (every room the
+ * user is in is walked, as on Synapse).
+ *
+ * Not done: history visibility for events before a join, rooms.knock, redundant-member tracking for lazy loading (members of
  * timeline senders are sent again in every incremental response that needs them). */
 #ifndef HS_SYNC_H
 #define HS_SYNC_H
