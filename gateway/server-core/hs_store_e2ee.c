@@ -486,6 +486,10 @@ int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id)
 
 /* ---- to-device ------------------------------------------------------------------------- */
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define INBOX_MAX_SQL STR(HS_STORE_E2EE_INBOX_PER_DEVICE)
+
 struct to_device_send {
     const char *sender, *sender_device, *txn_id, *type;
     const hs_store_to_device *msgs;
@@ -501,11 +505,14 @@ static int to_device_steps(sqlite3 *db, void *arg)
     if (sqlite3_changes(db) == 0) return 1;
     for (size_t i = 0; i < a->n; i++) {
         const hs_store_to_device *m = &a->msgs[i];
-        /* "*" fans out to every device the user has now; a named device must exist. */
+        /* "*" fans out to every device the user has now; a named device must exist and
+         * have room in its inbox. */
         if (exec_texts(db,
                        "INSERT INTO to_device_inbox (user_id, device_id, sender, type, content)"
                        " SELECT d.user_id, d.device_id, ?3, ?4, ?5 FROM devices d"
-                       " WHERE d.user_id = ?1 AND (?2 = '*' OR d.device_id = ?2) ORDER BY d.device_id",
+                       " WHERE d.user_id = ?1 AND (?2 = '*' OR d.device_id = ?2)"
+                       " AND (SELECT count(*) FROM to_device_inbox i WHERE i.user_id = d.user_id"
+                       "  AND i.device_id = d.device_id) < " INBOX_MAX_SQL " ORDER BY d.device_id",
                        5, (const char *[]){m->user_id, m->device_id, a->sender, a->type, m->content}) != 0)
             return -1;
         a->queued += (size_t)sqlite3_changes(db);

@@ -142,9 +142,15 @@ typedef struct hs_store_to_device {
     const char *content;    /* JSON object text */
 } hs_store_to_device;
 
+/* A device's inbox holds at most this many undelivered to-device messages: a device
+ * that never syncs must not let any sender fill the disk. Messages beyond it are
+ * dropped, as to-device delivery is best effort (the federation EDU path is too). */
+#define HS_STORE_E2EE_INBOX_PER_DEVICE 10000
+
 /* Queues messages of event `type` from `sender` in one transaction, keyed by the
  * sender's (sender_device, txn_id): a transaction ID seen before queues nothing and
- * returns 1. Messages to devices that do not exist are dropped. Sets *queued (may be
+ * returns 1. Messages to devices that do not exist, or whose inbox already holds
+ * HS_STORE_E2EE_INBOX_PER_DEVICE messages, are dropped. Sets *queued (may be
  * NULL) to the number of inbox rows written. Returns 0, 1 or -1. */
 int hs_store_e2ee_to_device_send(hs_store *st, const char *sender, const char *sender_device, const char *txn_id,
                                  const char *type, const hs_store_to_device *msgs, size_t n, size_t *queued);

@@ -19,6 +19,7 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_store_rooms.h"
+#include "server-core/hs_store_sync.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
@@ -401,6 +402,37 @@ Test(hs_e2ee_api, to_device_reaches_the_named_device_once)
     cr_assert_eq(hs_store_e2ee_to_device_max(hs.srv.store, &max), 0);
     cr_assert_eq(max, 3);
     json_decref(ok("PUT", &b, json_pack("{s:s}", "messages", "x"), 400, "/_matrix/client/v3/sendToDevice/m.test/t3"));
+}
+
+/* A device that never syncs cannot have its inbox grown without end: past
+ * HS_STORE_E2EE_INBOX_PER_DEVICE its messages are dropped, other devices still get theirs,
+ * and once the device syncs past them (its rows are deleted) it receives again. */
+Test(hs_e2ee_api, to_device_inbox_per_device_is_bounded)
+{
+    pgt_mx_login a1 = reg("alice"), b = reg("bob");
+    pgt_mx_login a2 = login_device("alice", "SECONDDEV");
+    enum { N = HS_STORE_E2EE_INBOX_PER_DEVICE };
+    hs_store_to_device *msgs = calloc(N, sizeof *msgs);
+    cr_assert_not_null(msgs);
+    for (int i = 0; i < N; i++) msgs[i] = (hs_store_to_device){a1.user_id, a1.device_id, "{}"};
+    size_t queued;
+    cr_assert_eq(hs_store_e2ee_to_device_send(hs.srv.store, b.user_id, b.device_id, "fill", "m.test", msgs, N,
+                                              &queued),
+                 0);
+    free(msgs);
+    cr_assert_eq(queued, N);
+
+    json_t *body = json_pack("{s:{s:{s:{}}}}", "messages", a1.user_id, "*");
+    json_decref(ok("PUT", &b, json_deep_copy(body), 200, "/_matrix/client/v3/sendToDevice/m.test/over"));
+    long n = hs_store_e2ee_inbox_each(hs.srv.store, a1.user_id, a1.device_id, 0, 2 * N, count_row, &(int){0});
+    cr_assert_eq(n, N, "the full inbox took nothing more");
+    cr_assert_eq(inbox_rows(&a2), 1, "the other device still gets its copy");
+
+    int64_t max;
+    cr_assert_eq(hs_store_e2ee_to_device_max(hs.srv.store, &max), 0);
+    cr_assert_eq(hs_store_sync_to_device_ack(hs.srv.store, a1.user_id, a1.device_id, max), 0);
+    json_decref(ok("PUT", &b, body, 200, "/_matrix/client/v3/sendToDevice/m.test/after"));
+    cr_assert_eq(inbox_rows(&a1), 1, "room again once the device synced");
 }
 
 /* ---- keys/changes ------------------------------------------------------------------------------ */
