@@ -32,6 +32,9 @@
  * every forged request naming it (or a random key ID of it) would make us fetch. */
 #define FAILED_FETCH_BACKOFF_MS (30 * 1000)
 #define MAX_FAILED 256
+/* We ask a notary about one server; more responses than this in its answer are not
+ * looked at (each costs signature checks). */
+#define MAX_NOTARY_DOCS 8
 
 typedef struct failed_fetch {
     char server[256];
@@ -208,8 +211,10 @@ static int lookup_cached(hs_server *srv, const char *server_name, const char *ke
 }
 
 /* Checks that a notary's answer is co-signed by the notary with a key we got from the
- * notary itself. */
-static int notary_signed(hs_server *srv, const char *notary, const json_t *doc, int64_t now_ms, hs_err *err)
+ * notary itself. The notary's own keys are fetched at most once per answer (*fetched),
+ * so an answer full of unknown key IDs cannot make us ask it again and again. */
+static int notary_signed(hs_server *srv, const char *notary, const json_t *doc, int64_t now_ms, bool *fetched,
+                         hs_err *err)
 {
     json_t *sigs = json_object_get(json_object_get(doc, "signatures"), notary);
     const char *key_id;
@@ -217,6 +222,8 @@ static int notary_signed(hs_server *srv, const char *notary, const json_t *doc, 
     json_object_foreach(sigs, key_id, v) {
         uint8_t pk[32];
         if (lookup_cached(srv, notary, key_id, now_ms, pk) != 0) {
+            if (*fetched) continue;
+            *fetched = true;
             json_t *d = hs_fed_fetch_keys_direct(srv, notary, now_ms, err);
             json_decref(d);
             if (!d || lookup_cached(srv, notary, key_id, now_ms, pk) != 0) continue;
@@ -244,8 +251,10 @@ static int fetch_via_notary(hs_server *srv, const char *notary, const char *serv
         json_t *list = json_object_get(resp, "server_keys");
         size_t i;
         json_t *doc;
+        bool fetched = false;
         if (!json_is_array(list)) hs_err_set(err, "notary %.100s: server_keys is not a list", notary);
         json_array_foreach(list, i, doc) {
+            if (i == MAX_NOTARY_DOCS) break;
             hs_keys_doc kd;
             if (hs_keys_validate(doc, server_name, 0, &kd, err) != 0) continue;
             if (kd.valid_until_ts < min_valid_ts) {
@@ -253,7 +262,7 @@ static int fetch_via_notary(hs_server *srv, const char *notary, const char *serv
                            (long long)kd.valid_until_ts);
                 continue;
             }
-            if (notary_signed(srv, notary, doc, now_ms, err) != 0) continue;
+            if (notary_signed(srv, notary, doc, now_ms, &fetched, err) != 0) continue;
             if (cache_doc(srv, doc, &kd, now_ms, err) == 0) rc = 0;
         }
     }

@@ -30,6 +30,9 @@ typedef struct remote {
 static remote remotes[3];      /* remote.test, notary.test, other.test */
 static atomic_int calls;
 static bool notary_cosigns = true;
+/* A hostile notary: each server it relays comes back `notary_copies` times, each signed
+ * "by the notary" with `notary_bogus_sigs` key IDs it never published. */
+static int notary_copies = 1, notary_bogus_sigs;
 
 static remote *find_remote(const char *name)
 {
@@ -64,9 +67,20 @@ static int fake_request(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, h
         json_object_foreach(json_object_get(req->content, "server_keys"), server, v) {
             remote *s = find_remote(server);
             if (!s) continue;
-            json_t *d = key_doc(s);
-            if (notary_cosigns) hs_sign_json(d, r->name, &r->key, err);
-            json_array_append_new(json_object_get(out, "server_keys"), d);
+            for (int c = 0; c < notary_copies; c++) {
+                json_t *d = key_doc(s);
+                if (notary_cosigns) hs_sign_json(d, r->name, &r->key, err);
+                json_t *sigs = json_object_get(json_object_get(d, "signatures"), s->name);
+                for (int b = 0; b < notary_bogus_sigs; b++) {
+                    char id[32];
+                    snprintf(id, sizeof id, "ed25519:bogus%d", b);
+                    if (!json_object_get(json_object_get(d, "signatures"), r->name))
+                        json_object_set_new(json_object_get(d, "signatures"), r->name, json_object());
+                    json_object_set(json_object_get(json_object_get(d, "signatures"), r->name), id,
+                                    json_object_get(sigs, s->key.key_id));
+                }
+                json_array_append_new(json_object_get(out, "server_keys"), d);
+            }
         }
     } else {
         reply->status = 404;
@@ -114,6 +128,8 @@ static void start(void)
         remotes[i].valid_until = hs_fed_now_ms() + 3600 * 1000;
     }
     notary_cosigns = true;
+    notary_copies = 1;
+    notary_bogus_sigs = 0;
     atomic_store(&calls, 0);
     open_server();
 }
@@ -198,6 +214,21 @@ Test(hs_fed, failed_lookups_back_off)
     cr_expect(strstr(err.msg, "less than") != NULL, "%s", err.msg);
     /* Other servers are unaffected. */
     cr_expect_eq(lookup("other.test", &remotes[2].key, &err), 0, "%s", err.msg);
+}
+
+/* A notary answer of many copies, each "co-signed" only with key IDs the notary never
+ * published, is refused at the cost of one fetch of the notary's keys - not one per
+ * copy and key ID. */
+Test(hs_fed, hostile_notary_answer_costs_one_key_fetch)
+{
+    hs_err err;
+    remotes[2].reachable = false;
+    notary_cosigns = false;
+    notary_copies = 50;
+    notary_bogus_sigs = 5;
+    cr_expect_neq(lookup("other.test", &remotes[2].key, &err), 0, "unsigned notary answer accepted");
+    /* other.test directly, the notary's /query, the notary's own keys. */
+    cr_expect_eq(atomic_load(&calls), 3, "%d requests for one lookup", atomic_load(&calls));
 }
 
 /* ---- hs_fed_authenticate on a real listener -------------------------------------- */
