@@ -18,8 +18,6 @@
 #include "server-core/hs_store_rooms.h"
 
 #define SCAN_BATCH 200
-#define TXN_MAX_PDUS 50
-#define TXN_MAX_EDUS 100
 
 typedef struct scanned {
     int64_t stream;
@@ -212,7 +210,7 @@ int hs_fed_queue_flush(hs_server *srv, const char *dest, int64_t now_ms)
     hs_store_fed_row *rows;
     size_t n;
     int64_t txn;
-    if (hs_store_fed_txn_begin(srv->store, dest, TXN_MAX_PDUS, TXN_MAX_EDUS, &rows, &n, &txn) != 0) return -1;
+    if (hs_store_fed_txn_begin(srv->store, dest, HS_FED_MAX_PDUS, HS_FED_MAX_EDUS, &rows, &n, &txn) != 0) return -1;
     if (n == 0) {
         hs_store_fed_rows_free(rows, n);
         return 0;

@@ -50,6 +50,7 @@
 struct hs_server;
 
 #define HS_FED_MISSING_LIMIT 10
+/* The spec's limits per transaction: what /send accepts and what the sender puts in one. */
 #define HS_FED_MAX_PDUS 50
 #define HS_FED_MAX_EDUS 100
 
