@@ -178,6 +178,29 @@ Test(hs_keys_server, notary_answers_for_itself_cosigned, .init = start, .fini = 
     json_decref(r);
 }
 
+/* Each server named in a notary query can cost an outbound fetch, so one query names at
+ * most 20: 20 are answered, 21 refused before anything is fetched. */
+Test(hs_keys_server, notary_query_names_at_most_20_servers, .init = start, .fini = stop, .timeout = 30)
+{
+    for (int n = 20; n <= 21; n++) {
+        json_t *servers = json_object();
+        for (int i = 0; i < n; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "s%d.unreachable.test", i);
+            json_object_set_new(servers, name, json_object());
+        }
+        json_t *query = json_pack("{s:o}", "server_keys", servers);
+        char *body = json_dumps(query, JSON_COMPACT);
+        json_decref(query);
+        long status;
+        json_t *r = get_json("/_matrix/key/v2/query", "POST", body, &status);
+        cr_expect_eq(status, n == 20 ? 200 : 400, "%d servers: %ld", n, status);
+        if (n == 21) cr_expect_str_eq(json_string_value(json_object_get(r, "errcode")), "M_LIMIT_EXCEEDED");
+        json_decref(r);
+        free(body);
+    }
+}
+
 Test(hs_keys_server, profile_query_requires_x_matrix, .init = start, .fini = stop, .timeout = 30)
 {
     long status;
