@@ -414,6 +414,18 @@ static void conn_link(pc_session *s, conn *c)
     s->n_conns++;
 }
 
+/* The ngtcp2 side of c is made: add TLS and list it (or free it on failure). */
+static conn *conn_start(pc_session *s, conn *c)
+{
+    if (tls_setup(c) != PC_OK) {
+        conn_destroy(c);
+        return NULL;
+    }
+    ngtcp2_conn_set_tls_native_handle(c->qc, c->tls);
+    conn_link(s, c);
+    return c;
+}
+
 static conn *conn_dial(pc_session *s, const char *alpn, const uint8_t peer[PC_KEY_LEN], uint64_t now)
 {
     conn *c = conn_alloc(s, peer, true, now);
@@ -438,13 +450,7 @@ static conn *conn_dial(pc_session *s, const char *alpn, const uint8_t peer[PC_KE
         conn_destroy(c);
         return NULL;
     }
-    if (tls_setup(c) != PC_OK) {
-        conn_destroy(c);
-        return NULL;
-    }
-    ngtcp2_conn_set_tls_native_handle(c->qc, c->tls);
-    conn_link(s, c);
-    return c;
+    return conn_start(s, c);
 }
 
 static size_t conns_with(const pc_session *s, const uint8_t peer[PC_KEY_LEN])
@@ -486,13 +492,7 @@ static conn *conn_accept(pc_session *s, const uint8_t peer[PC_KEY_LEN], const ui
         conn_destroy(c);
         return NULL;
     }
-    if (tls_setup(c) != PC_OK) {
-        conn_destroy(c);
-        return NULL;
-    }
-    ngtcp2_conn_set_tls_native_handle(c->qc, c->tls);
-    conn_link(s, c);
-    return c;
+    return conn_start(s, c);
 }
 
 /* Marks the connection dead; flush sends the close (if asked), fails its streams, frees. */
