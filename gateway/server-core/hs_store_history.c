@@ -52,8 +52,7 @@ static int run(sqlite3_stmt *s)
     return rc;
 }
 
-/* Runs a query returning at most one string; 0 found, 1 none, -1. */
-static int one_string(sqlite3_stmt *s, char **out)
+int hs_store_rooms__one_string(sqlite3_stmt *s, char **out)
 {
     if (!s) return -1;
     int rc = sqlite3_step(s);
@@ -271,7 +270,7 @@ int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, 
             hs_store_bind_text_or_null(s, 2, type);
             hs_store_bind_text_or_null(s, 3, state_key);
         }
-        ret = one_string(s, event_id_out);
+        ret = hs_store_rooms__one_string(s, event_id_out);
     }
     sqlite3_mutex_leave(m);
     return ret;
@@ -285,7 +284,7 @@ int hs_store_event_at_stream(hs_store *st, const char *room_id, int64_t stream, 
         hs_store_bind_text_or_null(s, 1, room_id);
         sqlite3_bind_int64(s, 2, stream);
     }
-    return one_string(s, event_id_out);
+    return hs_store_rooms__one_string(s, event_id_out);
 }
 
 /* ---- redactions and relations ------------------------------------------------------- */
@@ -298,7 +297,7 @@ int hs_store_redaction_of(hs_store *st, const char *event_id, char **redaction_i
                                                 " WHERE r.redacts = ?1 AND r.room_id = e.room_id"
                                                 " ORDER BY re.stream_ordering LIMIT 1");
     if (s) hs_store_bind_text_or_null(s, 1, event_id);
-    return one_string(s, redaction_id_out);
+    return hs_store_rooms__one_string(s, redaction_id_out);
 }
 
 /* A redacted relation no longer relates (its m.relates_to is gone), so it is left out
@@ -397,7 +396,7 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
         hs_store_bind_text_or_null(s, 1, event_id);
         hs_store_bind_text_or_null(s, 2, original_sender);
     }
-    if (one_string(s, &out->latest_replace) < 0) return -1;
+    if (hs_store_rooms__one_string(s, &out->latest_replace) < 0) return -1;
     s = hs_store_prep(db, "SELECT COUNT(*), MAX(e.stream_ordering), SUM(e.sender = ?2) FROM event_relations x"
                  " JOIN events e ON e.event_id = x.event_id WHERE x.relates_to = ?1"
                  " AND x.rel_type = 'm.thread'" SAME_ROOM
@@ -417,7 +416,7 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
     if (out->thread_count == 0) return 0;
     s = hs_store_prep(db, "SELECT event_id FROM events WHERE stream_ordering = ?1");
     if (s) sqlite3_bind_int64(s, 1, latest);
-    if (one_string(s, &out->thread_latest) != 0) goto fail;
+    if (hs_store_rooms__one_string(s, &out->thread_latest) != 0) goto fail;
     return 0;
 fail:
     hs_relation_summary_clear(out);

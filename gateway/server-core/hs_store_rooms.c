@@ -7,7 +7,6 @@
  * Reads need no such care: each is one statement. */
 #include "server-core/hs_store_rooms.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,10 +125,7 @@ int hs_store_room_get(hs_store *st, const char *room_id, char version[HS_STORE_R
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0) {
-        const unsigned char *v = sqlite3_column_text(s, 0);
-        snprintf(version, HS_STORE_ROOM_VERSION_MAX, "%s", v ? (const char *)v : "");
-    }
+    if (ret == 0) hs_store_col_copy(s, 0, version, HS_STORE_ROOM_VERSION_MAX);
     sqlite3_finalize(s);
     return ret;
 }
@@ -233,11 +229,7 @@ int hs_store_state_get(hs_store *st, const char *room_id, const char *type, cons
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, type, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, state_key, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0 && !(*event_id = hs_store_col_dup(s, 0))) ret = -1;
-    sqlite3_finalize(s);
-    return ret;
+    return hs_store_rooms__one_string(s, event_id);
 }
 
 int hs_store_state_each(hs_store *st, const char *room_id,
@@ -278,10 +270,7 @@ int hs_store_membership(hs_store *st, const char *room_id, const char *user_id, 
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, user_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *v = sqlite3_column_text(s, 0);
-        snprintf(out, 32, "%s", v ? (const char *)v : "");
-    }
+    if (rc == SQLITE_ROW) hs_store_col_copy(s, 0, out, 32);
     sqlite3_finalize(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
@@ -305,11 +294,7 @@ int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, c
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, txn_id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-    if (ret == 0 && !(*event_id = hs_store_col_dup(s, 0))) ret = -1;
-    sqlite3_finalize(s);
-    return ret;
+    return hs_store_rooms__one_string(s, event_id);
 }
 
 long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool backwards, long limit,

@@ -27,6 +27,11 @@ int hs_store_rooms__read_event(sqlite3_stmt *s, hs_store_event *out);
  * the number of rows visited, or -1 on a database error or a non-zero fn. */
 long hs_store_rooms__each_event(sqlite3_stmt *s, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
 
+/* Steps a query returning at most one text column and finalizes it (NULL allowed: a
+ * failed prepare). Returns 0 with *out (caller frees), 1 for no row or a NULL column,
+ * -1 on a database or allocation error. Defined in hs_store_history.c. */
+int hs_store_rooms__one_string(sqlite3_stmt *s, char **out);
+
 /* ---- state groups and history rows (hs_store_history.c) ---- */
 
 /* A new state group after group `head` (0: none) carrying ev's state entry: a delta of one

@@ -157,6 +157,26 @@ int hs_store_room_last_event(hs_store *st, const char *room_id, char **event_id)
 
 /* ---- notifications ------------------------------------------------------------------- */
 
+/* Steps a notification-candidate query (stream, event ID, room ID, PDU, origin ts) and
+ * finalizes it; fn stops the walk by returning non-zero. Returns the rows visited or -1. */
+static long notify_rows(sqlite3_stmt *s, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx)
+{
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_notify_event ev = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                                    (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                                    sqlite3_column_int64(s, 4)};
+        n++;
+        if (fn(ctx, &ev) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
 long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char *not_sender, int64_t before,
                                 long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx)
 {
@@ -172,20 +192,7 @@ long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char
     sqlite3_bind_text(s, 2, not_sender, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, before);
     sqlite3_bind_int64(s, 4, limit);
-    long n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        hs_store_notify_event ev = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-                                    (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
-                                    sqlite3_column_int64(s, 4)};
-        n++;
-        if (fn(ctx, &ev) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? n : -1;
+    return notify_rows(s, fn, ctx);
 }
 
 long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const char *not_sender, int64_t after,
@@ -204,20 +211,7 @@ long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const ch
     sqlite3_bind_int64(s, 3, upto);
     sqlite3_bind_text(s, 4, not_sender, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, limit);
-    long n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        hs_store_notify_event ev = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-                                    (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
-                                    sqlite3_column_int64(s, 4)};
-        n++;
-        if (fn(ctx, &ev) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? n : -1;
+    return notify_rows(s, fn, ctx);
 }
 
 int hs_store_read_up_to(hs_store *st, const char *room_id, const char *user_id, int64_t *stream)
