@@ -202,6 +202,32 @@ Test(fed_discovery, well_known_cache_lifetimes)
     fed_discovery_free(d);
 }
 
+/* The well-known cache holds at most FED_DISCOVERY_CACHE_MAX names, whoever names
+ * them: one more name replaces the entry that expires first, the others stay cached. */
+Test(fed_discovery, well_known_cache_is_bounded)
+{
+    fake f = {0};
+    fed_resolver r = {.srv = fake_srv, .well_known = fake_wk, .ctx = &f};
+    fed_discovery *d = fed_discovery_new(&r);
+    fed_target t;
+    hs_err err;
+    char name[64];
+    int64_t now = 1000000;
+    for (int i = 0; i <= FED_DISCOVERY_CACHE_MAX; i++) {
+        snprintf(name, sizeof name, "n%d.example", i);
+        cr_assert_eq(fed_discover(d, name, now + i, &t, &err), 0, "%s", err.msg);
+    }
+    cr_expect_eq(f.wk_calls, FED_DISCOVERY_CACHE_MAX + 1);
+    int64_t later = now + FED_DISCOVERY_CACHE_MAX + 1;
+    cr_assert_eq(fed_discover(d, "n1.example", later, &t, &err), 0);
+    snprintf(name, sizeof name, "n%d.example", FED_DISCOVERY_CACHE_MAX); /* the newest */
+    cr_assert_eq(fed_discover(d, name, later, &t, &err), 0);
+    cr_expect_eq(f.wk_calls, FED_DISCOVERY_CACHE_MAX + 1, "a cached name was asked again");
+    cr_assert_eq(fed_discover(d, "n0.example", later, &t, &err), 0);
+    cr_expect_eq(f.wk_calls, FED_DISCOVERY_CACHE_MAX + 2, "the oldest entry was not the one replaced");
+    fed_discovery_free(d);
+}
+
 /* ---- SRV answers and the deny-list ----------------------------------------------- */
 
 static size_t put_name(uint8_t *p, const char *name)
