@@ -10,24 +10,9 @@
 #include "server-core/hs_store_internal.h"
 #include "server-core/hs_store_rooms.h"
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static int run(sqlite3_stmt *s)
-{
-    if (!s) return SQLITE_ERROR;
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc;
-}
-
 int hs_store_fed_cursor_get(hs_store *st, const char *name, int64_t *stream)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream FROM fed_out_cursor WHERE name = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream FROM fed_out_cursor WHERE name = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -39,11 +24,11 @@ int hs_store_fed_cursor_get(hs_store *st, const char *name, int64_t *stream)
 long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
                                int (*fn)(void *ctx, const hs_store_fed_new *ev), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_ordering, event_id, room_id, sender, type, state_key,"
-                                                " CASE WHEN type = 'm.room.member' THEN"
-                                                " json_extract(pdu, '$.content.membership') END"
-                                                " FROM events WHERE stream_ordering > ?1"
-                                                " ORDER BY stream_ordering LIMIT ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_ordering, event_id, room_id, sender, type, state_key,"
+                                        " CASE WHEN type = 'm.room.member' THEN"
+                                        " json_extract(pdu, '$.content.membership') END"
+                                        " FROM events WHERE stream_ordering > ?1"
+                                        " ORDER BY stream_ordering LIMIT ?2");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int64(s, 2, limit);
@@ -69,9 +54,9 @@ long hs_store_fed_events_after(hs_store *st, int64_t after, long limit,
 long hs_store_fed_receipts_after(hs_store *st, int64_t after, long limit,
                                  int (*fn)(void *ctx, const hs_store_fed_receipt *r), void *ctx)
 {
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT stream_id, room_id, user_id, thread_id, event_id, ts"
-                                                " FROM receipts WHERE stream_id > ?1 AND receipt_type = 'm.read'"
-                                                " ORDER BY stream_id LIMIT ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_id, room_id, user_id, thread_id, event_id, ts"
+                                        " FROM receipts WHERE stream_id > ?1 AND receipt_type = 'm.read'"
+                                        " ORDER BY stream_id LIMIT ?2");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int64(s, 2, limit);
@@ -104,43 +89,43 @@ static int enqueue_steps(sqlite3 *db, void *varg)
 {
     enqueue_arg *a = varg;
     for (size_t i = 0; i < a->n; i++) {
-        sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_queue (destination, kind, payload, created_ts)"
-                                   " VALUES (?1, ?2, ?3, ?4)");
+        sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO fed_out_queue (destination, kind, payload, created_ts)"
+                                            " VALUES (?1, ?2, ?3, ?4)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, a->items[i].kind, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 3, a->items[i].payload, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 4, a->now);
-        if (run(s) != SQLITE_DONE) return -1;
+        if (hs_store_step_done(s) != 0) return -1;
         /* The counter starts at the time of the first row: a server whose database was
          * reset must not reuse IDs its peers have answered before (they would answer
          * from their record and never look at the new events). */
-        s = prep(db, "INSERT OR IGNORE INTO fed_destinations (destination, next_txn, txn_upto, failures, retry_at)"
-                     " VALUES (?1, ?2, 0, 0, 0)");
+        s = hs_store_prep(db, "INSERT OR IGNORE INTO fed_destinations"
+                              " (destination, next_txn, txn_upto, failures, retry_at) VALUES (?1, ?2, 0, 0, 0)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 2, a->now);
-        if (run(s) != SQLITE_DONE) return -1;
+        if (hs_store_step_done(s) != 0) return -1;
         /* Once per run of rows for the same destination: the bound on what waits for a
          * peer that is down. Rows in flight stay, so a retry resends the same
          * transaction. */
         if (i + 1 < a->n && strcmp(a->items[i + 1].destination, a->items[i].destination) == 0) continue;
-        s = prep(db, "DELETE FROM fed_out_queue WHERE destination = ?1"
-                     " AND seq > (SELECT txn_upto FROM fed_destinations WHERE destination = ?1)"
-                     " AND seq <= (SELECT seq FROM fed_out_queue WHERE destination = ?1"
-                     " ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+        s = hs_store_prep(db, "DELETE FROM fed_out_queue WHERE destination = ?1"
+                              " AND seq > (SELECT txn_upto FROM fed_destinations WHERE destination = ?1)"
+                              " AND seq <= (SELECT seq FROM fed_out_queue WHERE destination = ?1"
+                              " ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, a->items[i].destination, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(s, 2, HS_STORE_FED_QUEUE_MAX);
-        if (run(s) != SQLITE_DONE) return -1;
+        if (hs_store_step_done(s) != 0) return -1;
     }
     if (a->cursor <= 0) return 0;
-    sqlite3_stmt *s = prep(db, "INSERT INTO fed_out_cursor (name, stream) VALUES (?2, ?1)"
-                               " ON CONFLICT (name) DO UPDATE SET stream = excluded.stream");
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO fed_out_cursor (name, stream) VALUES (?2, ?1)"
+                                        " ON CONFLICT (name) DO UPDATE SET stream = excluded.stream");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, a->cursor);
     sqlite3_bind_text(s, 2, a->cursor_name, -1, SQLITE_TRANSIENT);
-    return run(s) == SQLITE_DONE ? 0 : -1;
+    return hs_store_step_done(s);
 }
 
 int hs_store_fed_enqueue(hs_store *st, const hs_store_fed_item *items, size_t n, const char *cursor,
@@ -182,9 +167,9 @@ int hs_store_fed_due(hs_store *st, int64_t now_ms, char ***dests, size_t *n, int
     *dests = NULL;
     *n = 0;
     *next_due = INT64_MAX;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT d.destination, d.retry_at FROM fed_destinations d"
-                                                " WHERE EXISTS (SELECT 1 FROM fed_out_queue q"
-                                                " WHERE q.destination = d.destination)");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT d.destination, d.retry_at FROM fed_destinations d"
+                                        " WHERE EXISTS (SELECT 1 FROM fed_out_queue q"
+                                        " WHERE q.destination = d.destination)");
     if (!s) return -1;
     size_t cap = 0;
     int rc;
@@ -216,7 +201,7 @@ typedef struct begin_arg {
 static int begin_steps(sqlite3 *db, void *varg)
 {
     begin_arg *a = varg;
-    sqlite3_stmt *s = prep(db, "SELECT next_txn, txn_upto FROM fed_destinations WHERE destination = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT next_txn, txn_upto FROM fed_destinations WHERE destination = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->dest, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -228,8 +213,8 @@ static int begin_steps(sqlite3 *db, void *varg)
     sqlite3_finalize(s);
     if (rc == SQLITE_DONE) return 0;
     if (rc != SQLITE_ROW) return -1;
-    s = prep(db, "SELECT seq, kind, payload FROM fed_out_queue WHERE destination = ?1 AND (?2 = 0 OR seq <= ?2)"
-                 " ORDER BY seq");
+    s = hs_store_prep(db, "SELECT seq, kind, payload FROM fed_out_queue WHERE destination = ?1"
+                          " AND (?2 = 0 OR seq <= ?2) ORDER BY seq");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->dest, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, upto);
@@ -265,11 +250,11 @@ static int begin_steps(sqlite3 *db, void *varg)
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) return -1;
     if (upto || a->n == 0) return 0;
-    s = prep(db, "UPDATE fed_destinations SET txn_upto = ?2 WHERE destination = ?1");
+    s = hs_store_prep(db, "UPDATE fed_destinations SET txn_upto = ?2 WHERE destination = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->dest, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, last);
-    return run(s) == SQLITE_DONE ? 0 : -1;
+    return hs_store_step_done(s);
 }
 
 int hs_store_fed_txn_begin(hs_store *st, const char *dest, size_t max_pdus, size_t max_edus, hs_store_fed_row **rows,
@@ -292,16 +277,16 @@ int hs_store_fed_txn_begin(hs_store *st, const char *dest, size_t max_pdus, size
 static int done_steps(sqlite3 *db, void *varg)
 {
     const char *dest = varg;
-    sqlite3_stmt *s = prep(db, "DELETE FROM fed_out_queue WHERE destination = ?1 AND seq <= (SELECT txn_upto"
-                               " FROM fed_destinations WHERE destination = ?1)");
+    sqlite3_stmt *s = hs_store_prep(db, "DELETE FROM fed_out_queue WHERE destination = ?1 AND seq <= (SELECT txn_upto"
+                                        " FROM fed_destinations WHERE destination = ?1)");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
-    if (run(s) != SQLITE_DONE) return -1;
-    s = prep(db, "UPDATE fed_destinations SET next_txn = next_txn + 1, txn_upto = 0, failures = 0, retry_at = 0"
-                 " WHERE destination = ?1");
+    if (hs_store_step_done(s) != 0) return -1;
+    s = hs_store_prep(db, "UPDATE fed_destinations SET next_txn = next_txn + 1, txn_upto = 0, failures = 0,"
+                          " retry_at = 0 WHERE destination = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
-    return run(s) == SQLITE_DONE ? 0 : -1;
+    return hs_store_step_done(s);
 }
 
 int hs_store_fed_txn_done(hs_store *st, const char *dest)
@@ -312,7 +297,7 @@ int hs_store_fed_txn_done(hs_store *st, const char *dest)
 int hs_store_fed_txn_failed(hs_store *st, const char *dest, int64_t now_ms, int64_t base_ms, int64_t cap_ms)
 {
     sqlite3 *db = hs_store_sqlite(st);
-    sqlite3_stmt *s = prep(db, "SELECT failures FROM fed_destinations WHERE destination = ?1");
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT failures FROM fed_destinations WHERE destination = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -322,24 +307,24 @@ int hs_store_fed_txn_failed(hs_store *st, const char *dest, int64_t now_ms, int6
     int64_t delay = base_ms;
     for (int i = 1; i < failures && delay < cap_ms; i++) delay *= 2;
     if (delay > cap_ms) delay = cap_ms;
-    s = prep(db, "UPDATE fed_destinations SET failures = ?2, retry_at = ?3 WHERE destination = ?1");
+    s = hs_store_prep(db, "UPDATE fed_destinations SET failures = ?2, retry_at = ?3 WHERE destination = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 2, failures);
     sqlite3_bind_int64(s, 3, now_ms + delay);
-    return run(s) == SQLITE_DONE ? failures : -1;
+    return hs_store_step_done(s) == 0 ? failures : -1;
 }
 
 int hs_store_fed_dest_reset(hs_store *st, const char *dest)
 {
     sqlite3 *db = hs_store_sqlite(st);
     sqlite3_mutex_enter(sqlite3_db_mutex(db)); /* sqlite3_changes must be this statement's */
-    sqlite3_stmt *s = prep(db, "UPDATE fed_destinations SET failures = 0, retry_at = 0"
-                               " WHERE destination = ?1 AND (failures > 0 OR retry_at > 0)");
+    sqlite3_stmt *s = hs_store_prep(db, "UPDATE fed_destinations SET failures = 0, retry_at = 0"
+                                        " WHERE destination = ?1 AND (failures > 0 OR retry_at > 0)");
     int ret = -1;
     if (s) {
         sqlite3_bind_text(s, 1, dest, -1, SQLITE_TRANSIENT);
-        if (run(s) == SQLITE_DONE) ret = sqlite3_changes(db) > 0;
+        if (hs_store_step_done(s) == 0) ret = sqlite3_changes(db) > 0;
     }
     sqlite3_mutex_leave(sqlite3_db_mutex(db));
     return ret;
@@ -349,7 +334,7 @@ int hs_store_fed_destinations(hs_store *st, char ***dests, size_t *n)
 {
     *dests = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(hs_store_sqlite(st), "SELECT destination FROM fed_destinations ORDER BY destination");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT destination FROM fed_destinations ORDER BY destination");
     if (!s) return -1;
     size_t cap = 0;
     int rc;
