@@ -49,23 +49,10 @@ const char hs_schema_federation[] =
     "CREATE TABLE fed_profile_cache (user_id TEXT PRIMARY KEY NOT NULL, displayname TEXT, avatar_url TEXT,"
     " fetched_ts INTEGER NOT NULL);";
 
-static sqlite3_stmt *prep(hs_store *st, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(hs_store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) return NULL;
-    return s;
-}
-
-static char *dup_col(sqlite3_stmt *s, int col)
-{
-    const unsigned char *v = sqlite3_column_text(s, col);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 int hs_store_fed_key_get(hs_store *st, const char *server_name, const char *key_id, hs_store_fed_key *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT verify_key, valid_until_ts, expired_ts, fetched_ts FROM server_keys"
-                               " WHERE server_name = ?1 AND key_id = ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT verify_key, valid_until_ts, expired_ts, fetched_ts FROM server_keys"
+                                        " WHERE server_name = ?1 AND key_id = ?2");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, key_id, -1, SQLITE_TRANSIENT);
@@ -87,10 +74,10 @@ int hs_store_fed_keys_put(hs_store *st, const char *server_name, const char *res
                           const char *const *key_ids, const hs_store_fed_key *keys, size_t n, int64_t fetched_ts)
 {
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s = prep(st, "INSERT INTO server_keys (server_name, key_id, verify_key, valid_until_ts,"
-                                   " expired_ts, fetched_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                                   " ON CONFLICT (server_name, key_id) DO UPDATE SET verify_key = ?3,"
-                                   " valid_until_ts = MAX(valid_until_ts, ?4), expired_ts = ?5, fetched_ts = ?6");
+        sqlite3_stmt *s = hs_store_stmt(
+            st, "INSERT INTO server_keys (server_name, key_id, verify_key, valid_until_ts, expired_ts, fetched_ts)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (server_name, key_id) DO UPDATE SET verify_key = ?3,"
+                " valid_until_ts = MAX(valid_until_ts, ?4), expired_ts = ?5, fetched_ts = ?6");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, key_ids[i], -1, SQLITE_TRANSIENT);
@@ -105,10 +92,10 @@ int hs_store_fed_keys_put(hs_store *st, const char *server_name, const char *res
     }
     if (!response_json) return 0;
     /* A notary must not replace a fresher response with an older one it was handed. */
-    sqlite3_stmt *s = prep(st, "INSERT INTO server_key_responses (server_name, response_json, valid_until_ts,"
-                               " fetched_ts) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (server_name) DO UPDATE SET"
-                               " response_json = ?2, valid_until_ts = ?3, fetched_ts = ?4"
-                               " WHERE valid_until_ts <= ?3");
+    sqlite3_stmt *s = hs_store_stmt(st, "INSERT INTO server_key_responses (server_name, response_json, valid_until_ts,"
+                                        " fetched_ts) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (server_name) DO UPDATE SET"
+                                        " response_json = ?2, valid_until_ts = ?3, fetched_ts = ?4"
+                                        " WHERE valid_until_ts <= ?3");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, response_json, -1, SQLITE_TRANSIENT);
@@ -122,13 +109,14 @@ int hs_store_fed_keys_put(hs_store *st, const char *server_name, const char *res
 int hs_store_fed_response_get(hs_store *st, const char *server_name, char **response_json, int64_t *valid_until_ts)
 {
     *response_json = NULL;
-    sqlite3_stmt *s = prep(st, "SELECT response_json, valid_until_ts FROM server_key_responses WHERE server_name = ?1");
+    sqlite3_stmt *s =
+        hs_store_stmt(st, "SELECT response_json, valid_until_ts FROM server_key_responses WHERE server_name = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, server_name, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
-        *response_json = dup_col(s, 0);
+        *response_json = hs_store_col_dup(s, 0);
         *valid_until_ts = sqlite3_column_int64(s, 1);
         if (!*response_json) ret = -1;
     }
@@ -139,14 +127,14 @@ int hs_store_fed_response_get(hs_store *st, const char *server_name, char **resp
 int hs_store_fed_profile_get(hs_store *st, const char *user_id, char **displayname, char **avatar_url)
 {
     *displayname = *avatar_url = NULL;
-    sqlite3_stmt *s = prep(st, "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
     if (ret == 0) {
-        *displayname = dup_col(s, 0);
-        *avatar_url = dup_col(s, 1);
+        *displayname = hs_store_col_dup(s, 0);
+        *avatar_url = hs_store_col_dup(s, 1);
     }
     sqlite3_finalize(s);
     return ret;
@@ -154,7 +142,7 @@ int hs_store_fed_profile_get(hs_store *st, const char *user_id, char **displayna
 
 int hs_store_fed_own_key_note(hs_store *st, const char *key_id, const char *key_b64, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(st, "SELECT verify_key FROM own_keys WHERE key_id = ?1");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT verify_key FROM own_keys WHERE key_id = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, key_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
@@ -162,7 +150,7 @@ int hs_store_fed_own_key_note(hs_store *st, const char *key_id, const char *key_
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
     if (conflict) return 1;
-    s = prep(st, "UPDATE own_keys SET expired_ts = ?2 WHERE key_id != ?1 AND expired_ts IS NULL");
+    s = hs_store_stmt(st, "UPDATE own_keys SET expired_ts = ?2 WHERE key_id != ?1 AND expired_ts IS NULL");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, key_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, now_ms);
@@ -170,8 +158,8 @@ int hs_store_fed_own_key_note(hs_store *st, const char *key_id, const char *key_
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) return -1;
     /* A key that comes back after being rotated out is current again. */
-    s = prep(st, "INSERT INTO own_keys (key_id, verify_key, expired_ts) VALUES (?1, ?2, NULL)"
-                 " ON CONFLICT (key_id) DO UPDATE SET expired_ts = NULL");
+    s = hs_store_stmt(st, "INSERT INTO own_keys (key_id, verify_key, expired_ts) VALUES (?1, ?2, NULL)"
+                          " ON CONFLICT (key_id) DO UPDATE SET expired_ts = NULL");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, key_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, key_b64, -1, SQLITE_TRANSIENT);
@@ -184,8 +172,8 @@ int hs_store_fed_own_old_keys(hs_store *st, hs_store_fed_old_key **out, size_t *
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(st, "SELECT key_id, verify_key, expired_ts FROM own_keys WHERE expired_ts IS NOT NULL"
-                               " ORDER BY key_id");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT key_id, verify_key, expired_ts FROM own_keys"
+                                        " WHERE expired_ts IS NOT NULL ORDER BY key_id");
     if (!s) return -1;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
