@@ -27,7 +27,7 @@
 #include "server-core/hs_sync_token.h"
 
 #define QUERY_USERS_MAX 1000
-#define QUERY_DEVICES_MAX 1000
+#define QUERY_DEVICES_MAX 1000 /* listed in all, so users x devices stays bounded */
 
 /* ---- shared helpers ------------------------------------------------------------------ */
 
@@ -225,6 +225,32 @@ int hs_keys_query_local(hs_server *srv, const char *viewer, const char *user_id,
     return failed ? -1 : 0;
 }
 
+int hs_keys_query_check(const json_t *want, hs_response *resp)
+{
+    if (!json_is_object(want) || json_object_size(want) > QUERY_USERS_MAX) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "'device_keys' must be an object of at most %d users",
+                          QUERY_USERS_MAX);
+        return -1;
+    }
+    const char *user_id;
+    json_t *devs;
+    size_t listed = 0;
+    json_object_foreach((json_t *)want, user_id, devs) {
+        size_t i;
+        json_t *d;
+        bool ok = json_is_array(devs);
+        json_array_foreach(devs, i, d) ok = ok && json_is_string(d);
+        listed += json_array_size(devs);
+        if (!ok || listed > QUERY_DEVICES_MAX) {
+            hs_response_error(resp, 400, "M_INVALID_PARAM",
+                              "device_keys['%.100s'] must be a list of device IDs, at most %d in all", user_id,
+                              QUERY_DEVICES_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -233,27 +259,12 @@ static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     json_t *want = json_object_get(body, "device_keys");
-    if (!json_is_object(want) || json_object_size(want) > QUERY_USERS_MAX) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "'device_keys' must be an object of at most %d users",
-                          QUERY_USERS_MAX);
+    if (hs_keys_query_check(want, resp) != 0) {
         json_decref(body);
         return;
     }
     const char *user_id;
     json_t *devs;
-    json_object_foreach(want, user_id, devs) {
-        size_t i;
-        json_t *d;
-        bool ok = json_is_array(devs) && json_array_size(devs) <= QUERY_DEVICES_MAX;
-        json_array_foreach(devs, i, d) ok = ok && json_is_string(d);
-        if (!ok) {
-            hs_response_error(resp, 400, "M_INVALID_PARAM",
-                              "device_keys['%.100s'] must be a list of at most %d device IDs", user_id,
-                              QUERY_DEVICES_MAX);
-            json_decref(body);
-            return;
-        }
-    }
     json_t *out = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys",
                             "user_signing_keys", "failures");
     int failed = 0;

@@ -47,4 +47,10 @@ int hs_keys_claim_local(struct hs_server *srv, const json_t *want, hs_store_clai
  * number of devices), or -1 after answering 400 M_INVALID_PARAM. */
 int hs_keys_claim_check(const json_t *want, hs_response *resp, size_t *total);
 
+/* Checks the `device_keys` of a keys/query request (client or federation): {user:
+ * [device ID, ...]} with at most 1000 users and at most 1000 device IDs listed in
+ * all (an empty list, meaning every device, counts as none). Returns 0, or -1 after
+ * answering 400 M_INVALID_PARAM. */
+int hs_keys_query_check(const json_t *want, hs_response *resp);
+
 #endif

@@ -222,6 +222,32 @@ Test(hs_e2ee_api, device_keys_round_trip_with_a_valid_signature)
     json_decref(r);
 }
 
+/* keys/query names at most 1000 device IDs in all, however they are spread over
+ * users: 1000 users x 1000 devices would be a million lookups for one request. */
+Test(hs_e2ee_api, keys_query_lists_at_most_1000_devices_in_all)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    hs_signing_key k;
+    char pub[44];
+    new_key(&k, a.device_id, pub);
+    json_decref(upload(&a, json_pack("{s:o}", "device_keys", device_keys(&a, &k, "Y3VydmU")), 200));
+    for (int per_user = 500; per_user <= 501; per_user++) {
+        json_t *mine = json_array(), *theirs = json_array();
+        json_array_append_new(mine, json_string(a.device_id));
+        for (int i = 1; i < per_user; i++) json_array_append_new(mine, json_sprintf("D%d", i));
+        for (int i = 0; i < per_user; i++) json_array_append_new(theirs, json_sprintf("D%d", i));
+        json_t *body = json_pack("{s:{s:o, s:o}}", "device_keys", a.user_id, mine, b.user_id, theirs);
+        json_t *r = ok("POST", &b, body, per_user == 500 ? 200 : 400, "/_matrix/client/v3/keys/query");
+        if (per_user == 500)
+            cr_assert(json_is_object(
+                          json_object_get(json_object_get(json_object_get(r, "device_keys"), a.user_id), a.device_id)),
+                      "1000 IDs in all are answered");
+        else
+            cr_assert_str_eq(json_string_value(json_object_get(r, "errcode")), "M_INVALID_PARAM");
+        json_decref(r);
+    }
+}
+
 Test(hs_e2ee_api, bad_signature_and_wrong_owner_are_refused)
 {
     pgt_mx_login a = reg("alice"), b = reg("bob");
