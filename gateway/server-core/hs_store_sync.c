@@ -40,14 +40,14 @@ static const char *col(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
-/* One integer from a single-row query (NULL counts as 0). Finalizes. */
+/* One integer from a query (NULL counts as 0): 0, 1 when no row, -1. Finalizes. */
 static int query_int(sqlite3_stmt *s, int64_t *out)
 {
     if (!s) return -1;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : -1;
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
 /* One text value from a query: 0 with *out malloc'd, 1 when no row, -1. Finalizes. */
@@ -86,10 +86,21 @@ int hs_store_filter_put(hs_store *st, const char *user_id, const char *filter_js
     sqlite3_mutex *mu = sqlite3_db_mutex(hs_store_sqlite(st));
     sqlite3_mutex_enter(mu);
     int64_t next = 0;
-    sqlite3_stmt *s = hs_store_stmt(st, "SELECT COALESCE(MAX(filter_id), 0) + 1 FROM filters WHERE user_id = ?1");
-    if (s) hs_store_bind_text_or_null(s, 1, user_id);
+    /* The same filter again (clients upload theirs at every start) gets its old ID, so
+     * repeated uploads do not grow the table. */
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT filter_id FROM filters WHERE user_id = ?1 AND filter_json = ?2");
+    if (s) {
+        hs_store_bind_text_or_null(s, 1, user_id);
+        hs_store_bind_text_or_null(s, 2, filter_json);
+    }
     int rc = query_int(s, &next);
-    if (rc == 0) {
+    bool known = rc == 0;
+    if (rc == 1) {
+        s = hs_store_stmt(st, "SELECT COALESCE(MAX(filter_id), 0) + 1 FROM filters WHERE user_id = ?1");
+        if (s) hs_store_bind_text_or_null(s, 1, user_id);
+        rc = query_int(s, &next);
+    }
+    if (rc == 0 && !known) {
         s = hs_store_stmt(st, "INSERT INTO filters (user_id, filter_id, filter_json) VALUES (?1, ?2, ?3)");
         if (s) {
             hs_store_bind_text_or_null(s, 1, user_id);

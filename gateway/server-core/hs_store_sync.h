@@ -30,7 +30,8 @@ int hs_store_sync_positions(hs_store *st, hs_sync_pos *out);
 /* ---- filters --------------------------------------------------------------------- */
 
 /* Stores a filter (JSON text, already validated) for the user; *filter_id is the new
- * ID (1, 2, ... per user). */
+ * ID (1, 2, ... per user), or the ID of the user's filter with exactly this text when
+ * there is one. Returns 0 or -1. */
 int hs_store_filter_put(hs_store *st, const char *user_id, const char *filter_json, int64_t *filter_id);
 
 /* The filter's JSON text into *json (malloc'd, caller frees). Returns 0, 1 when the

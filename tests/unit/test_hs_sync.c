@@ -477,6 +477,18 @@ Test(hs_sync, uploaded_and_inline_filters_select_events)
     j = call("POST", a.token, &st, "{\"room\":{\"timeline\":{\"limit\":0}}}", "%s", path);
     cr_assert_eq(st, 400);
     json_decref(j);
+    /* uploading the same filter again (as clients do at every start) gives its ID back
+     * instead of another row; a different one gets a new ID */
+    j = call("POST", a.token, &st, "{\"room\":{\"timeline\":{\"types\":[\"m.room.mess*\"],"
+                                   "\"not_senders\":[\"@bob:example.test\"]},\"state\":{\"types\":[]}}}",
+             "%s", path);
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "filter_id")), fid, "a second row for the same filter");
+    json_decref(j);
+    j = call("POST", a.token, &st, "{\"room\":{\"timeline\":{\"limit\":3}}}", "%s", path);
+    cr_assert_eq(st, 200);
+    cr_assert_str_neq(json_string_value(json_object_get(j, "filter_id")), fid);
+    json_decref(j);
 
     char *mine = send_text(&a, room, "from alice");
     char *his = send_text(&b, room, "from bob");
