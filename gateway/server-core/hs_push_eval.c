@@ -93,8 +93,16 @@ static bool run(const uint32_t *p, size_t m, const uint32_t *t, size_t n, bool w
     return matched;
 }
 
-static bool match_text(const char *pattern, const char *value, bool word_boundary, bool literal)
+/* `budget` (NULL: unlimited) is what is left of the event's HS_PUSH_EVAL_BUDGET; a
+ * match that would cost more than that is neither decoded nor run and does not match.
+ * The cost is counted in bytes, an upper bound of the code points run() steps over. */
+static bool match_text(const char *pattern, const char *value, bool word_boundary, bool literal, int64_t *budget)
 {
+    if (budget) {
+        int64_t cost = (int64_t)(strlen(pattern) + 1) * (int64_t)(strlen(value) + 1);
+        if (cost > *budget) return false;
+        *budget -= cost;
+    }
     size_t m, n;
     uint32_t pstack[STACK_CPS], tstack[STACK_CPS];
     uint32_t *p = decode(pattern, &m, pstack), *t = decode(value, &n, tstack);
@@ -106,7 +114,7 @@ static bool match_text(const char *pattern, const char *value, bool word_boundar
 
 bool hs_push_glob(const char *pattern, const char *value, bool word_boundary)
 {
-    return match_text(pattern, value, word_boundary, false);
+    return match_text(pattern, value, word_boundary, false, NULL);
 }
 
 /* ---- properties ---------------------------------------------------------------------- */
@@ -161,7 +169,7 @@ static bool member_count_is(const char *is, int64_t count)
     }
 }
 
-static bool condition_holds(const json_t *c, const json_t *event, const hs_push_ctx *ctx)
+static bool condition_holds(const json_t *c, const json_t *event, const hs_push_ctx *ctx, int64_t *budget)
 {
     const char *kind = json_string_value(json_object_get(c, "kind"));
     const char *key = json_string_value(json_object_get(c, "key"));
@@ -169,7 +177,7 @@ static bool condition_holds(const json_t *c, const json_t *event, const hs_push_
     if (strcmp(kind, "event_match") == 0) {
         const char *pattern = json_string_value(json_object_get(c, "pattern"));
         const char *value = key ? json_string_value(hs_push_property(event, key)) : NULL;
-        return pattern && value && hs_push_glob(pattern, value, strcmp(key, "content.body") == 0);
+        return pattern && value && match_text(pattern, value, strcmp(key, "content.body") == 0, false, budget);
     }
     if (strcmp(kind, "event_property_is") == 0) {
         const json_t *want = json_object_get(c, "value"), *v = key ? hs_push_property(event, key) : NULL;
@@ -189,7 +197,7 @@ static bool condition_holds(const json_t *c, const json_t *event, const hs_push_
     if (strcmp(kind, "contains_display_name") == 0) {
         const char *body = json_string_value(hs_push_property(event, "content.body"));
         return body && ctx->display_name && ctx->display_name[0] &&
-               match_text(ctx->display_name, body, true, true);
+               match_text(ctx->display_name, body, true, true, budget);
     }
     if (strcmp(kind, "room_member_count") == 0) {
         const char *is = json_string_value(json_object_get(c, "is"));
@@ -206,7 +214,8 @@ static bool condition_holds(const json_t *c, const json_t *event, const hs_push_
 
 /* ---- rules --------------------------------------------------------------------------- */
 
-static bool rule_matches(const char *kind, const json_t *rule, const json_t *event, const hs_push_ctx *ctx)
+static bool rule_matches(const char *kind, const json_t *rule, const json_t *event, const hs_push_ctx *ctx,
+                         int64_t *budget)
 {
     const char *id = json_string_value(json_object_get(rule, "rule_id"));
     if (!id || !json_is_true(json_object_get(rule, "enabled"))) return false;
@@ -221,7 +230,7 @@ static bool rule_matches(const char *kind, const json_t *rule, const json_t *eve
     if (strcmp(kind, "content") == 0) {
         const char *pattern = json_string_value(json_object_get(rule, "pattern"));
         const char *body = json_string_value(hs_push_property(event, "content.body"));
-        return pattern && body && hs_push_glob(pattern, body, true);
+        return pattern && body && match_text(pattern, body, true, false, budget);
     }
     const json_t *conds = json_object_get(rule, "conditions");
     if (conds && !json_is_array(conds)) return false;
@@ -229,7 +238,7 @@ static bool rule_matches(const char *kind, const json_t *rule, const json_t *eve
     const json_t *c;
     json_array_foreach(conds, i, c)
     {
-        if (!condition_holds(c, event, ctx)) return false;
+        if (!condition_holds(c, event, ctx, budget)) return false;
     }
     return true;
 }
@@ -254,6 +263,7 @@ bool hs_push_evaluate(const json_t *ruleset, const json_t *event, const hs_push_
 {
     static const char *const order[] = {"override", "content", "room", "sender", "underride"};
     memset(out, 0, sizeof *out);
+    int64_t budget = HS_PUSH_EVAL_BUDGET;
     const char *sender = json_string_value(json_object_get(event, "sender"));
     if (sender && ctx->user_id && strcmp(sender, ctx->user_id) == 0) return false;
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
@@ -261,7 +271,7 @@ bool hs_push_evaluate(const json_t *ruleset, const json_t *event, const hs_push_
         const json_t *rule;
         json_array_foreach(json_object_get(ruleset, order[k]), i, rule)
         {
-            if (!rule_matches(order[k], rule, event, ctx)) continue;
+            if (!rule_matches(order[k], rule, event, ctx, &budget)) continue;
             out->rule_id = json_string_value(json_object_get(rule, "rule_id"));
             read_actions(rule, out);
             return true;

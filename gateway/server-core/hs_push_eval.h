@@ -28,10 +28,20 @@ typedef struct hs_push_result {
     const char *sound;            /* set_tweak sound value (points into the ruleset); NULL: none */
 } hs_push_result;
 
+/* Glob work one evaluation may do, in pattern x text positions (each glob costs
+ * (pattern + 1) x (text + 1) bytes). A rule's patterns are at most HS_PUSH_STRING_MAX
+ * bytes, but a user may have HS_PUSH_MAX_USER_RULES rules of HS_PUSH_MAX_CONDITIONS
+ * conditions: without a budget one event could cost minutes (one 1,024-byte pattern over
+ * a 64 KiB body alone: 96-127 ms); with it the worst measured is 72 ms (make bench,
+ * bench_hs_media: "3201 conditions over a 64 KiB body"). */
+#define HS_PUSH_EVAL_BUDGET ((int64_t)1 << 24)
+
 /* Evaluates `ruleset` (the "global" object: override, content, room, sender, underride)
  * for `event` (client or federation format) and fills *out with the first enabled rule
  * that matches. Events the user sent themselves never match. Unknown condition kinds
- * and malformed rules never match. Returns true when a rule matched. */
+ * and malformed rules never match. A glob that would take the evaluation past
+ * HS_PUSH_EVAL_BUDGET does not run and does not match, so a user's own costly rules
+ * can only starve their later rules. Returns true when a rule matched. */
 bool hs_push_evaluate(const json_t *ruleset, const json_t *event, const hs_push_ctx *ctx, hs_push_result *out);
 
 /* The spec's glob match of `pattern` (`*` any run, `?` one character) against `value`,

@@ -4,7 +4,8 @@
  * download is compared with what was uploaded. Then GET /pushrules/ (the whole ruleset
  * built from defaults + 20 user rules) and hs_push_evaluate of the default ruleset on a
  * plain message and on one that walks every rule (a /sync unread count needs one
- * evaluation per event per member). Prints MB/s and per-call times. */
+ * evaluation per event per member), and the worst case a user's own rules can make of
+ * one evaluation (HS_PUSH_EVAL_BUDGET). Prints MB/s and per-call times. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -141,6 +142,40 @@ static void bench_push(const char *user_id)
     json_decref(all);
 }
 
+/* The worst a user's rules can make one evaluation cost: their largest pattern
+ * (HS_PUSH_STRING_MAX characters) over a 64 KiB body without a budget, then as many
+ * conditions as a user may store (HS_PUSH_MAX_USER_RULES x HS_PUSH_MAX_CONDITIONS, all
+ * matching, then the long one) within HS_PUSH_EVAL_BUDGET. */
+static void bench_push_worst(void)
+{
+    static char pattern[HS_PUSH_STRING_MAX + 1], body[65537];
+    memset(pattern, '*', HS_PUSH_STRING_MAX - 1);
+    pattern[HS_PUSH_STRING_MAX - 1] = 'b';
+    memset(body, 'a', sizeof body - 1);
+    double t0 = bs_now_s();
+    bool hit = hs_push_glob(pattern, body, true);
+    double glob_ms = (bs_now_s() - t0) * 1000;
+    printf("hs_push_glob, %d-character pattern over a 64 KiB body: %.1f ms (%.2f ns a position, %s)\n",
+           HS_PUSH_STRING_MAX, glob_ms, glob_ms * 1e6 / ((HS_PUSH_STRING_MAX + 1.0) * sizeof body),
+           hit ? "match" : "no match");
+    json_t *conds = json_array();
+    for (int i = 0; i < HS_PUSH_MAX_USER_RULES * HS_PUSH_MAX_CONDITIONS; i++)
+        json_array_append_new(conds, json_pack("{ss ss ss}", "kind", "event_match", "key", "content.body", "pattern", "*"));
+    json_array_append_new(conds, json_pack("{ss ss ss}", "kind", "event_match", "key", "content.body", "pattern", pattern));
+    json_t *set = json_pack("{s[{ss sb so s[s]}]}", "override", "rule_id", "costly", "enabled", 1, "conditions", conds,
+                            "actions", "notify");
+    json_t *ev = json_pack("{ss ss s{ss}}", "type", "m.room.message", "sender", "@bob:bench.test", "content", "body", body);
+    hs_push_ctx ctx = {.user_id = "@bench:bench.test", .member_count = 10};
+    hs_push_result res;
+    t0 = bs_now_s();
+    hs_push_evaluate(set, ev, &ctx, &res);
+    printf("hs_push_evaluate, %d conditions over a 64 KiB body: %.1f ms (budget %lld positions)\n",
+           HS_PUSH_MAX_USER_RULES * HS_PUSH_MAX_CONDITIONS + 1, (bs_now_s() - t0) * 1000,
+           (long long)HS_PUSH_EVAL_BUDGET);
+    json_decref(ev);
+    json_decref(set);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/bench_hs_media.XXXXXX", err[1024];
@@ -173,6 +208,7 @@ int main(void)
     bench_files(1024 * 1024, 50);
     bench_files(16 * 1024 * 1024, 8);
     bench_push(user_id);
+    bench_push_worst();
 
     return bs_server_close(&srv, dir);
 }

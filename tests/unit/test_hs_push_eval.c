@@ -159,3 +159,32 @@ Test(hs_push_eval, user_rules_disabled_rules_and_room_rules)
     json_decref(ev);
     json_decref(set);
 }
+
+/* A rule's pattern over a long body costs pattern x body steps; one evaluation may
+ * spend HS_PUSH_EVAL_BUDGET of them, so a user's 100 rules of 32 long patterns cannot
+ * keep a thread busy for minutes per event. Past the budget a glob does not match. */
+Test(hs_push_eval, glob_work_per_event_is_bounded, .timeout = 60)
+{
+    static char pattern[HS_PUSH_STRING_MAX + 1], body[65537];
+    memset(pattern, '*', HS_PUSH_STRING_MAX - 1);
+    pattern[HS_PUSH_STRING_MAX - 1] = 'a';
+    memset(body, 'a', sizeof body - 1);
+    json_t *set = hs_push_default_ruleset("@alice:example.test");
+    json_t *conds = json_array();
+    for (int i = 0; i < HS_PUSH_MAX_CONDITIONS; i++)
+        json_array_append_new(conds, json_pack("{ss ss ss}", "kind", "event_match", "key", "content.body", "pattern", pattern));
+    json_array_insert_new(json_object_get(set, "override"), 1,
+                          json_pack("{ss sb sb so s[s]}", "rule_id", "costly", "default", 0, "enabled", 1, "conditions",
+                                    conds, "actions", "notify"));
+    hs_push_ctx ctx = {.user_id = "@alice:example.test", .member_count = 5};
+    hs_push_result r;
+    json_t *ev = json_pack("{ss ss s{ss}}", "type", "m.room.message", "sender", "@bob:example.test", "content", "body", "aaaa");
+    cr_assert(hs_push_evaluate(set, ev, &ctx, &r));
+    cr_assert_str_eq(r.rule_id, "costly", "every pattern matches a short body");
+    cr_assert(hs_push_glob(pattern, body, true), "and, without a budget, the long body too");
+    json_object_set_new(json_object_get(ev, "content"), "body", json_string(body));
+    hs_push_evaluate(set, ev, &ctx, &r);
+    cr_assert(r.rule_id == NULL || strcmp(r.rule_id, "costly") != 0, "the long body is past the budget");
+    json_decref(ev);
+    json_decref(set);
+}
