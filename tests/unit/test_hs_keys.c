@@ -70,6 +70,53 @@ Test(hs_keys, tampered_synapse_response_refused)
     cr_expect_null(hs_keys_parse("{\"a\":1,\"a\":2}", 13, "x", 0, &kd, &err), "duplicate keys accepted");
 }
 
+/* A correctly self-signed response is still refused when it lists more keys than we
+ * keep (HS_KEYS_MAX_KEYS, counting old_verify_keys) or is larger than HS_KEYS_MAX_BYTES:
+ * both come from the network and end up in fixed arrays and the database. */
+Test(hs_keys, oversized_responses_refused)
+{
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    hs_err err;
+    for (int n_old = HS_KEYS_MAX_KEYS - 1; n_old <= HS_KEYS_MAX_KEYS; n_old++) {
+        json_t *old = json_object();
+        for (int i = 0; i < n_old; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "ed25519:old%d", i);
+            json_object_set_new(old, id, json_pack("{s:s, s:I}", "key", "5qcUWYVpvOr/uU/OSE8cbYKvVMT+/Dw44tz37mBj+mo",
+                                                   "expired_ts", (json_int_t)1));
+        }
+        json_t *doc = hs_keys_own_response("big.test", &key, 1, old, &err);
+        json_decref(old);
+        cr_assert_not_null(doc, "%s", err.msg);
+        hs_keys_doc kd;
+        int rc = hs_keys_validate(doc, "big.test", 0, &kd, &err);
+        if (n_old + 1 <= HS_KEYS_MAX_KEYS) {
+            cr_expect_eq(rc, 0, "%d keys: %s", n_old + 1, err.msg);
+            cr_expect_eq(kd.n_keys, (size_t)n_old + 1);
+        } else {
+            cr_expect_neq(rc, 0, "%d keys accepted", n_old + 1);
+            cr_expect(strstr(err.msg, "32") != NULL, "%s", err.msg); /* the limit is named */
+        }
+        json_decref(doc);
+    }
+    /* Padding that makes an otherwise valid document one byte too large. */
+    char *raw = pgt_slurp(FIX "keys-localhost_8448.json");
+    cr_assert_not_null(raw);
+    size_t len = strlen(raw);
+    char *padded = malloc(HS_KEYS_MAX_BYTES + 1);
+    memset(padded, ' ', HS_KEYS_MAX_BYTES + 1);
+    memcpy(padded, raw, len);
+    hs_keys_doc kd;
+    json_t *doc = hs_keys_parse(padded, HS_KEYS_MAX_BYTES, "localhost:8448", 0, &kd, &err);
+    cr_expect_not_null(doc, "a document of exactly the limit refused: %s", err.msg);
+    json_decref(doc);
+    cr_expect_null(hs_keys_parse(padded, HS_KEYS_MAX_BYTES + 1, "localhost:8448", 0, &kd, &err),
+                   "a document over the limit accepted");
+    free(padded);
+    free(raw);
+}
+
 /* ---- our key server over HTTP --------------------------------------------------- */
 
 static char *dir;
