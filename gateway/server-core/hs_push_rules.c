@@ -174,10 +174,12 @@ static bool scalar(const json_t *v)
     return short_string(v) || json_is_integer(v) || json_is_boolean(v) || json_is_null(v);
 }
 
-/* Checks that a tweak object holds only short strings and scalars: no nesting that
- * could make a stored rule arbitrarily deep. */
+/* Checks that a condition or tweak object holds at most HS_PUSH_MAX_FIELDS short
+ * strings and scalars: no nesting or member list that could make a stored rule
+ * arbitrarily deep or large. */
 static bool flat_object(const json_t *o)
 {
+    if (json_object_size(o) > HS_PUSH_MAX_FIELDS) return false;
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)o, k, v)

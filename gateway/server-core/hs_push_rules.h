@@ -20,6 +20,7 @@
 #define HS_PUSH_MAX_ACTIONS 32
 #define HS_PUSH_MAX_CONDITIONS 32
 #define HS_PUSH_STRING_MAX 1024       /* bytes of any string inside a rule */
+#define HS_PUSH_MAX_FIELDS 16         /* members of one condition or set_tweak object */
 /* Rules one user may create (all kinds together): every ruleset is read whole for each
  * event it is evaluated against and sent whole to /sync after each change. */
 #define HS_PUSH_MAX_USER_RULES 100

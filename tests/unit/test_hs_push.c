@@ -398,6 +398,23 @@ Test(hs_push, rule_bodies_are_validated_and_cleaned)
         cr_assert_gt(strlen(why), 0);
         json_decref(body);
     }
+    /* Condition and tweak objects have a bounded number of members, so a rule's size is bounded. */
+    char wide[2048];
+    for (int tweak = 0; tweak < 2; tweak++) {
+        int o = snprintf(wide, sizeof wide, tweak ? "{\"conditions\":[],\"actions\":[{\"set_tweak\":\"x\""
+                                                  : "{\"actions\":[],\"conditions\":[{\"kind\":\"k\"");
+        for (int i = 1; i < HS_PUSH_MAX_FIELDS; i++) o += snprintf(wide + o, sizeof wide - (size_t)o, ",\"f%d\":1", i);
+        snprintf(wide + o, sizeof wide - (size_t)o, "}]}");
+        body = json_loads(wide, 0, NULL);
+        rule = hs_push_rule_parse(HS_PUSH_OVERRIDE, body, &actions, why, sizeof why);
+        cr_assert_not_null(rule, "%d members are fine: %s", HS_PUSH_MAX_FIELDS, why);
+        json_decref(rule);
+        json_decref(actions);
+        json_object_set_new(json_array_get(json_object_get(body, tweak ? "actions" : "conditions"), 0), "one_more",
+                            json_integer(1));
+        cr_assert_null(hs_push_rule_parse(HS_PUSH_OVERRIDE, body, &actions, why, sizeof why), "%s", wide);
+        json_decref(body);
+    }
     /* Unknown condition kinds are kept: the spec says they just never match. */
     body = json_loads("{\"actions\":[],\"conditions\":[{\"kind\":\"org.example.future\"}]}", 0, NULL);
     rule = hs_push_rule_parse(HS_PUSH_UNDERRIDE, body, &actions, why, sizeof why);
