@@ -17,6 +17,10 @@
 #include "server-core/hs_store_backup.h"
 
 #define ALGORITHM_MAX 255
+/* Sessions in one keys PUT: they are written in one transaction that holds the one
+ * database connection, so a 50 MiB body must not hold it for half a million rows.
+ * Clients back up in batches of a few hundred. */
+#define SESSIONS_PER_PUT 10000
 
 static int64_t wall_ms(void)
 {
@@ -185,7 +189,8 @@ static int valid_session(const json_t *d)
            json_is_object(json_object_get(d, "session_data"));
 }
 
-static int valid_sessions(const json_t *sessions)
+/* Whether sessions is a map of valid sessions; adds their number to *total. */
+static int valid_sessions(const json_t *sessions, size_t *total)
 {
     if (!json_is_object(sessions)) return 0;
     const char *sid;
@@ -193,6 +198,7 @@ static int valid_sessions(const json_t *sessions)
     json_object_foreach((json_t *)sessions, sid, d) {
         if (!*sid || !valid_session(d)) return 0;
     }
+    *total += json_object_size(sessions);
     return 1;
 }
 
@@ -214,10 +220,16 @@ static json_t *rooms_of_put(const hs_request *req, hs_response *resp, const char
     int ok = json_is_object(rooms);
     const char *r;
     json_t *room;
+    size_t total = 0;
     if (ok) {
         json_object_foreach(rooms, r, room) {
-            if (*r != '!' || !valid_sessions(json_object_get(room, "sessions"))) ok = 0;
+            if (*r != '!' || !valid_sessions(json_object_get(room, "sessions"), &total)) ok = 0;
         }
+    }
+    if (ok && total > SESSIONS_PER_PUT) {
+        json_decref(rooms);
+        hs_response_error(resp, 400, "M_BAD_JSON", "at most %d sessions per request", SESSIONS_PER_PUT);
+        return NULL;
     }
     if (!ok) {
         json_decref(rooms);

@@ -4,6 +4,8 @@
  * other's backups, and everything is still there after a restart. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support/pgt_hs.h"
@@ -147,6 +149,45 @@ Test(hs_backup, bad_bodies_and_updates)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "auth_data"), "public_key")), "new");
     json_decref(j);
     json_decref(call("GET", alice.token, "/_matrix/client/v3/room_keys/version/01", NULL, 404));
+}
+
+/* The body of a PUT /room_keys/keys with n sessions spread over two rooms. */
+static char *many_sessions(int n)
+{
+    char *one = session(0, 0, 0, "c");
+    json_t *data = json_loads(one, 0, NULL);
+    free(one);
+    json_t *even = json_object(), *odd = json_object();
+    for (int i = 0; i < n; i++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "S%d", i);
+        json_object_set(i % 2 ? odd : even, sid, data);
+    }
+    json_decref(data);
+    json_t *body = json_pack("{s:{s:{s:o}, s:{s:o}}}", "rooms", "!even:backup.test", "sessions", even,
+                             "!odd:backup.test", "sessions", odd);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+/* One PUT writes at most 10,000 sessions (one transaction on the shared connection);
+ * a bigger one is refused whole and stores nothing. */
+Test(hs_backup, one_put_holds_at_most_10000_sessions)
+{
+    json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", VERSION_BODY, 200));
+    const char *path = "/_matrix/client/v3/room_keys/keys?version=1";
+    char *body = many_sessions(10001);
+    json_decref(call("PUT", alice.token, path, body, 400));
+    free(body);
+    json_t *j = call("GET", alice.token, "/_matrix/client/v3/room_keys/version/1", NULL, 200);
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0, "the refused PUT stored nothing");
+    json_decref(j);
+    body = many_sessions(10000);
+    j = call("PUT", alice.token, path, body, 200);
+    free(body);
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 10000);
+    json_decref(j);
 }
 
 Test(hs_backup, keys_survive_a_restart_and_delete_by_room)
