@@ -9,7 +9,6 @@
 #include <jansson.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,50 +16,13 @@
 #include <unistd.h>
 
 #include "support/pgt.h"
+#include "test_pc_proc.h"
 
 #define KEY_A "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
 #define KEY_B "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
 #define KEY_C "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
 
-typedef struct node {
-    pgt_proc p;
-    int mport;
-    bool running;
-} node;
-
-static node nodes[4];
-
-static bool start(node *n, int seed, ...)
-{
-    static char sk[4][65], mh[4][32];
-    int slot = (int)(n - nodes);
-    for (int i = 0; i < 32; i++)
-        snprintf(sk[slot] + 2 * i, 3, "%02x", seed);
-    n->mport = pgt_free_port();
-    snprintf(mh[slot], sizeof mh[slot], "127.0.0.1:%d", n->mport);
-    char *argv[24] = {(char *)pgt_pinegate(), "pinecone", "--secret-key", sk[slot], "--manhole", mh[slot]};
-    int argc = 6;
-    va_list ap;
-    va_start(ap, seed);
-    for (char *a; (a = va_arg(ap, char *)) && argc < 23;)
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    if (pgt_spawn(&n->p, argv) != 0)
-        return false;
-    n->running = true;
-    return pgt_wait_line(&n->p, "manhole on", 15000, NULL, 0);
-}
-
-static json_t *manhole(const node *n)
-{
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/manhole", n->mport);
-    pgt_http r = pgt_http_do(url, &(pgt_req){.timeout_ms = 3000});
-    json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-    pgt_http_free(&r);
-    return j;
-}
+static pct_node nodes[4];
 
 /* Runs in a child with its own network namespace; the verdict goes into msg. */
 static int scenario(char *msg, size_t cap, void *ctx)
@@ -80,7 +42,7 @@ static int scenario(char *msg, size_t cap, void *ctx)
     }
     const char *keys[] = {KEY_A, KEY_B, KEY_C};
     for (int i = 0; i < 3; i++)
-        if (!start(&nodes[i], i + 1, "--multicast", "--multicast-interface", "v0", NULL)) {
+        if (!pct_node_start(&nodes[i], i + 1, (char *[]){"--multicast", "--multicast-interface", "v0", NULL})) {
             snprintf(msg, cap, "node %d did not start:\n%s", i, nodes[i].p.buf);
             return 1;
         }
@@ -88,7 +50,7 @@ static int scenario(char *msg, size_t cap, void *ctx)
         long deadline = pgt_now_ms() + 15000;
         bool ok = false;
         while (!ok && pgt_now_ms() < deadline) {
-            json_t *m = manhole(&nodes[i]);
+            json_t *m = pct_manhole(&nodes[i]);
             json_t *root = json_object_get(json_object_get(m, "root"), "root_public_key");
             ok = m && json_is_string(root) && strcmp(json_string_value(root), KEY_C) == 0 &&
                  json_object_size(json_object_get(m, "peers")) == 3;
@@ -112,7 +74,8 @@ static int scenario(char *msg, size_t cap, void *ctx)
         snprintf(msg, cap, "no dial to a link-local address:\n%s", nodes[0].p.buf);
         return 1;
     }
-    if (!start(&nodes[3], 4, "--multicast", "--multicast-interface", "v0", "--ping", KEY_A, "--count", "2", NULL) ||
+    if (!pct_node_start(&nodes[3], 4,
+                        (char *[]){"--multicast", "--multicast-interface", "v0", "--ping", KEY_A, "--count", "2", NULL}) ||
         !pgt_wait_line(&nodes[3].p, "2 sent, 2 received", 20000, NULL, 0)) {
         snprintf(msg, cap, "ping from a fourth multicast node failed:\n%s", nodes[3].p.buf);
         return 1;
@@ -126,7 +89,7 @@ static void kill_nodes(void *ctx)
 {
     (void)ctx;
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-        if (nodes[i].running) pgt_stop(&nodes[i].p, SIGKILL, 5000);
+        pct_node_kill(&nodes[i]);
 }
 
 Test(pc_mcast6, three_nodes_find_each_other_over_ipv6, .timeout = 60)

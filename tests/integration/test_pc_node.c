@@ -16,17 +16,17 @@
 #include <unistd.h>
 
 #include "support/pgt.h"
+#include "test_pc_proc.h"
 
 #define KEY_A "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
 #define KEY_B "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
 #define KEY_C "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
 
 typedef struct node {
-    pgt_proc p;
+    pct_node pc;       /* the process and its manhole port */
     int seed;
-    int port, mport;
+    int port;
     int connect_port;  /* 0: none */
-    bool running;
 } node;
 
 static node nodes[4];
@@ -34,55 +34,27 @@ static node nodes[4];
 static void teardown(void)
 {
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-        if (nodes[i].running)
-            pgt_stop(&nodes[i].p, SIGKILL, 5000);
+        pct_node_kill(&nodes[i].pc);
     memset(nodes, 0, sizeof nodes);
 }
 
 TestSuite(pc_node, .fini = teardown, .timeout = 60);
 
-static void seed_hex(int seed, char out[65])
-{
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", seed);
-}
-
 /* Starts (or restarts, keeping its ports) a node; waits until it serves its manhole. */
 static void start(node *n, int seed, int connect_port)
 {
-    if (!n->port) {
+    if (!n->port)
         n->port = pgt_free_port();
-        n->mport = pgt_free_port();
-    }
     n->seed = seed;
     n->connect_port = connect_port;
-    char sk[65], listen[32], manhole[32], conn[32];
-    seed_hex(seed, sk);
+    char listen[32], conn[32];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", n->port);
-    snprintf(manhole, sizeof manhole, "127.0.0.1:%d", n->mport);
     snprintf(conn, sizeof conn, "127.0.0.1:%d", connect_port);
-    char *argv[] = {(char *)pgt_pinegate(), "pinecone", "--listen", listen, "--secret-key", sk,
-                    "--manhole", manhole, connect_port ? "--connect" : NULL, conn, NULL};
-    cr_assert_eq(pgt_spawn(&n->p, argv), 0);
-    n->running = true;
-    cr_assert(pgt_wait_line(&n->p, "manhole on", 15000, NULL, 0), "node did not start:\n%s", n->p.buf);
+    cr_assert(pct_node_start(&n->pc, seed, (char *[]){"--listen", listen, connect_port ? "--connect" : NULL, conn, NULL}),
+              "node did not start:\n%s", n->pc.p.buf);
 }
 
-static void kill_node(node *n)
-{
-    pgt_stop(&n->p, SIGKILL, 5000);
-    n->running = false;
-}
-
-static json_t *manhole(const node *n)
-{
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/manhole", n->mport);
-    pgt_http r = pgt_http_do(url, &(pgt_req){.timeout_ms = 3000});
-    json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-    pgt_http_free(&r);
-    return j;
-}
+static void kill_node(node *n) { pct_node_kill(&n->pc); }
 
 static const char *str(json_t *j, const char *path)
 {
@@ -114,7 +86,7 @@ typedef struct want {
 
 static bool state_is(const node *n, const want *w, char *why, size_t cap)
 {
-    json_t *m = manhole(n);
+    json_t *m = pct_manhole(&n->pc);
     if (!m) {
         snprintf(why, cap, "no manhole");
         return false;
@@ -170,7 +142,7 @@ static void converge(node *const *ns, const want *ws, int count, int timeout_ms)
 static void check_peer(const node *n, const char *peer_key, int port, const char *coords,
                        const char *zone, int uri_port)
 {
-    json_t *m = manhole(n);
+    json_t *m = pct_manhole(&n->pc);
     cr_assert_not_null(m);
     json_t *list = json_object_get(json_object_get(m, "peers"), peer_key);
     cr_assert_eq(json_array_size(list), 1, "one peering to %s", peer_key);
@@ -211,7 +183,7 @@ Test(pc_node, line3_converges_heals_after_restart)
     start(b, 2, a->port);
     usleep(300000); /* B's port 1 must be A, as in the fixture */
     c->port = pgt_free_port();
-    c->mport = pgt_free_port();
+    c->pc.mport = pgt_free_port();
     start(c, 3, b->port);
     want w[] = {{KEY_A, KEY_C, "[1 1]", 1, 1, KEY_B, 1},
                 {KEY_B, KEY_C, "[1]", 1, 2, NULL, 2},
@@ -243,22 +215,22 @@ Test(pc_node, line3_converges_heals_after_restart)
 static int ping_from_a(node *a, int b_port, char *out, size_t cap, bool before_b)
 {
     char sk[65], conn[32], listen[32];
-    seed_hex(1, sk);
+    pct_seed_hex(1, sk);
     snprintf(conn, sizeof conn, "127.0.0.1:%d", b_port);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", a->port ? a->port : (a->port = pgt_free_port()));
     char *argv[] = {(char *)pgt_pinegate(), "pinecone", "--listen", listen, "--secret-key", sk,
                     "--connect", conn, "--ping", KEY_C, "--count", "3", NULL};
-    cr_assert_eq(pgt_spawn(&a->p, argv), 0);
-    a->running = true;
+    cr_assert_eq(pgt_spawn(&a->pc.p, argv), 0);
+    a->pc.running = true;
     if (before_b) {
         /* A's first dial fails; B comes back while A is backing off */
         usleep(1000000);
         start(&nodes[1], 2, nodes[2].port);
     }
-    cr_assert(pgt_wait_line(&a->p, "ping statistics", 30000, NULL, 0), "no summary:\n%s", a->p.buf);
-    int rc = pgt_stop(&a->p, 0, 5000);
-    a->running = false;
-    snprintf(out, cap, "%s", a->p.buf);
+    cr_assert(pgt_wait_line(&a->pc.p, "ping statistics", 30000, NULL, 0), "no summary:\n%s", a->pc.p.buf);
+    int rc = pgt_stop(&a->pc.p, 0, 5000);
+    a->pc.running = false;
+    snprintf(out, cap, "%s", a->pc.p.buf);
     return rc;
 }
 
@@ -293,7 +265,7 @@ Test(pc_node, ping_across_b_and_after_restart)
     cr_assert(strstr(out, "peer up: port 1 key " KEY_B), "%s", out);
 
     /* C answered: its manhole counts traffic from B. */
-    json_t *m = manhole(c);
+    json_t *m = pct_manhole(&c->pc);
     cr_assert_not_null(m);
     json_t *e = json_array_get(json_object_get(json_object_get(m, "peers"), KEY_B), 0);
     cr_assert_gt(num(e, "rx_traffic_bytes"), 0);
@@ -305,20 +277,20 @@ Test(pc_node, mutual_dial_keeps_one_peering)
 {
     node *a = &nodes[0], *b = &nodes[1];
     a->port = pgt_free_port();
-    a->mport = pgt_free_port();
+    a->pc.mport = pgt_free_port();
     b->port = pgt_free_port();
-    b->mport = pgt_free_port();
+    b->pc.mport = pgt_free_port();
     start(a, 1, b->port); /* A's first dial fails: B is not listening yet */
     start(b, 2, a->port);
     /* A redials B at its next worker tick (5 s): that second stream to the same key is
      * resolved to one peering on both ends. The replacement is made without leaving
      * the nodes alone (root sequence stays 1), though the port may change. */
     usleep(6500000);
-    json_t *ma = manhole(a), *mb = manhole(b);
+    json_t *ma = pct_manhole(&a->pc), *mb = pct_manhole(&b->pc);
     cr_assert_not_null(ma);
     cr_assert_not_null(mb);
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(ma, "peers"), KEY_B)), 1, "%s", a->p.buf);
-    cr_assert_eq(json_array_size(json_object_get(json_object_get(mb, "peers"), KEY_A)), 1, "%s", b->p.buf);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(ma, "peers"), KEY_B)), 1, "%s", a->pc.p.buf);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(mb, "peers"), KEY_A)), 1, "%s", b->pc.p.buf);
     cr_assert_eq(num(ma, "root.root_sequence"), 1);
     cr_assert_eq(num(mb, "root.root_sequence"), 1);
     cr_assert_str_eq(str(mb, "root.root_public_key"), KEY_A);
@@ -329,10 +301,10 @@ Test(pc_node, mutual_dial_keeps_one_peering)
     json_decref(ma);
     json_decref(mb);
     /* and no more churn past the next worker tick */
-    pgt_wait_line(&a->p, "no such line", 5500, NULL, 0);
-    int ups = count_lines(a->p.buf, "peer up"), downs = count_lines(a->p.buf, "peer down");
-    cr_assert_eq(ups, downs + 1, "%s", a->p.buf);
-    cr_assert_leq(ups, 2, "at most one replacement:\n%s", a->p.buf);
+    pgt_wait_line(&a->pc.p, "no such line", 5500, NULL, 0);
+    int ups = count_lines(a->pc.p.buf, "peer up"), downs = count_lines(a->pc.p.buf, "peer down");
+    cr_assert_eq(ups, downs + 1, "%s", a->pc.p.buf);
+    cr_assert_leq(ups, 2, "at most one replacement:\n%s", a->pc.p.buf);
 }
 
 Test(pc_node, manhole_http_and_usage)
@@ -340,20 +312,20 @@ Test(pc_node, manhole_http_and_usage)
     node *a = &nodes[0];
     start(a, 1, 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/other", a->mport);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/other", a->pc.mport);
     pgt_http r = pgt_http_do(url, NULL);
     cr_assert_eq(r.status, 404);
     pgt_http_free(&r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/manhole", a->mport);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/manhole", a->pc.mport);
     r = pgt_http_do(url, &(pgt_req){.method = "POST", .body = "x", .body_len = 1});
     cr_assert_eq(r.status, 405);
     pgt_http_free(&r);
-    json_t *m = manhole(a);
+    json_t *m = pct_manhole(&a->pc);
     cr_assert_str_eq(str(m, "public_key"), KEY_A, "same key as Go for the seed 01x32");
     cr_assert(json_is_null(json_object_get(json_object_get(m, "snek"), "paths")));
     json_decref(m);
-    cr_assert_eq(pgt_stop(&a->p, SIGTERM, 5000), 0, "SIGTERM exits cleanly");
-    a->running = false;
+    cr_assert_eq(pgt_stop(&a->pc.p, SIGTERM, 5000), 0, "SIGTERM exits cleanly");
+    a->pc.running = false;
 
     char *out = NULL;
     char *bad[] = {(char *)pgt_pinegate(), "pinecone", "--listen", "127.0.0.1:0", "--secret-key", "zz", NULL};

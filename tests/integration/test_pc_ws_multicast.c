@@ -12,7 +12,6 @@
 #include <jansson.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,62 +20,22 @@
 #include <unistd.h>
 
 #include "support/pgt.h"
+#include "test_pc_proc.h"
 
 #define KEY_A "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
 #define KEY_B "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
 #define KEY_C "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
 
-typedef struct node {
-    pgt_proc p;
-    int mport;
-    bool running;
-} node;
-
-static node nodes[4];
+static pct_node nodes[4];
 
 static void teardown(void)
 {
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-        if (nodes[i].running)
-            pgt_stop(&nodes[i].p, SIGKILL, 5000);
+        pct_node_kill(&nodes[i]);
     memset(nodes, 0, sizeof nodes);
 }
 
 TestSuite(pc_ws_node, .fini = teardown, .timeout = 60);
-
-/* Starts `pinegate pinecone --secret-key <seed> --manhole ... <extra args, NULL-ended>`
- * and waits for its manhole line. Returns false (with the output in n->p.buf) on failure. */
-static bool start(node *n, int seed, ...)
-{
-    static char sk[4][65], mh[4][32];
-    int slot = (int)(n - nodes);
-    for (int i = 0; i < 32; i++)
-        snprintf(sk[slot] + 2 * i, 3, "%02x", seed);
-    n->mport = pgt_free_port();
-    snprintf(mh[slot], sizeof mh[slot], "127.0.0.1:%d", n->mport);
-    char *argv[24] = {(char *)pgt_pinegate(), "pinecone", "--secret-key", sk[slot], "--manhole", mh[slot]};
-    int argc = 6;
-    va_list ap;
-    va_start(ap, seed);
-    for (char *a; (a = va_arg(ap, char *)) && argc < 23;)
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    if (pgt_spawn(&n->p, argv) != 0)
-        return false;
-    n->running = true;
-    return pgt_wait_line(&n->p, "manhole on", 15000, NULL, 0);
-}
-
-static json_t *manhole(const node *n)
-{
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/manhole", n->mport);
-    pgt_http r = pgt_http_do(url, &(pgt_req){.timeout_ms = 3000});
-    json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-    pgt_http_free(&r);
-    return j;
-}
 
 static const char *str(json_t *o, const char *k1, const char *k2)
 {
@@ -87,10 +46,10 @@ static const char *str(json_t *o, const char *k1, const char *k2)
 }
 
 /* True when n's manhole shows root `root`, coords `coords` and `peers` peer keys. */
-static bool state_is(const node *n, const char *root, const char *coords, size_t peers,
+static bool state_is(const pct_node *n, const char *root, const char *coords, size_t peers,
                      char *why, size_t cap)
 {
-    json_t *m = manhole(n);
+    json_t *m = pct_manhole(n);
     if (!m) {
         snprintf(why, cap, "no manhole");
         return false;
@@ -105,7 +64,7 @@ static bool state_is(const node *n, const char *root, const char *coords, size_t
     return ok;
 }
 
-static bool wait_state(const node *n, const char *root, const char *coords, size_t peers,
+static bool wait_state(const pct_node *n, const char *root, const char *coords, size_t peers,
                        int timeout_ms, char *why, size_t cap)
 {
     long deadline = pgt_now_ms() + timeout_ms;
@@ -118,7 +77,7 @@ static bool wait_state(const node *n, const char *root, const char *coords, size
 }
 
 /* Waits for a pinging node to finish; true when its summary says all `count` came back. */
-static bool ping_ok(node *n, int count, char *line, size_t cap)
+static bool ping_ok(pct_node *n, int count, char *line, size_t cap)
 {
     char want[64];
     snprintf(want, sizeof want, "%d sent, %d received", count, count);
@@ -131,17 +90,17 @@ static bool ping_ok(node *n, int count, char *line, size_t cap)
 
 Test(pc_ws_node, ws_pair_converges_and_pings)
 {
-    node *a = &nodes[0], *b = &nodes[1], *d = &nodes[2];
+    pct_node *a = &nodes[0], *b = &nodes[1], *d = &nodes[2];
     char lws[32], conn[48], conn2[48], why[256], line[256];
     int port = pgt_free_port();
     snprintf(lws, sizeof lws, "127.0.0.1:%d", port);
     snprintf(conn, sizeof conn, "ws://127.0.0.1:%d/ws", port);
-    cr_assert(start(a, 1, "--listen-ws", lws, NULL), "A did not start:\n%s", a->p.buf);
-    cr_assert(start(b, 2, "--connect", conn, NULL), "B did not start:\n%s", b->p.buf);
+    cr_assert(pct_node_start(a, 1, (char *[]){"--listen-ws", lws, NULL}), "A did not start:\n%s", a->p.buf);
+    cr_assert(pct_node_start(b, 2, (char *[]){"--connect", conn, NULL}), "B did not start:\n%s", b->p.buf);
     cr_assert(wait_state(a, KEY_A, "[]", 1, 15000, why, sizeof why), "A: %s", why);
     cr_assert(wait_state(b, KEY_A, "[1]", 1, 15000, why, sizeof why), "B: %s", why);
 
-    json_t *m = manhole(b);
+    json_t *m = pct_manhole(b);
     cr_assert_not_null(m);
     json_t *e = json_array_get(json_object_get(json_object_get(m, "peers"), KEY_A), 0);
     cr_assert_str_eq(str(e, "uri", NULL), conn);
@@ -160,24 +119,24 @@ Test(pc_ws_node, ws_pair_converges_and_pings)
 
     /* a third node on path "/" pings B through A */
     snprintf(conn2, sizeof conn2, "ws://127.0.0.1:%d/", port);
-    cr_assert(start(d, 4, "--connect", conn2, "--ping", KEY_B, "--count", "3", NULL),
+    cr_assert(pct_node_start(d, 4, (char *[]){"--connect", conn2, "--ping", KEY_B, "--count", "3", NULL}),
               "D did not start:\n%s", d->p.buf);
     cr_assert(ping_ok(d, 3, line, sizeof line), "ping over ws failed:\n%s", d->p.buf);
 }
 
 Test(pc_ws_node, mixed_tcp_ws_line_ping_across_middle)
 {
-    node *a = &nodes[0], *b = &nodes[1], *c = &nodes[2];
+    pct_node *a = &nodes[0], *b = &nodes[1], *c = &nodes[2];
     char la[32], lb[32], ca[48], cb[48], why[256], line[256];
     int pa = pgt_free_port(), pb = pgt_free_port();
     snprintf(la, sizeof la, "127.0.0.1:%d", pa);
     snprintf(lb, sizeof lb, "127.0.0.1:%d", pb);
     snprintf(ca, sizeof ca, "127.0.0.1:%d", pa);
     snprintf(cb, sizeof cb, "ws://127.0.0.1:%d/", pb);
-    cr_assert(start(a, 1, "--listen", la, NULL), "A did not start:\n%s", a->p.buf);
-    cr_assert(start(b, 2, "--listen-ws", lb, "--connect", ca, NULL), "B:\n%s", b->p.buf);
+    cr_assert(pct_node_start(a, 1, (char *[]){"--listen", la, NULL}), "A did not start:\n%s", a->p.buf);
+    cr_assert(pct_node_start(b, 2, (char *[]){"--listen-ws", lb, "--connect", ca, NULL}), "B:\n%s", b->p.buf);
     cr_assert(wait_state(b, KEY_A, "[1]", 1, 15000, why, sizeof why), "B: %s", why);
-    cr_assert(start(c, 3, "--connect", cb, "--ping", KEY_A, "--count", "3", NULL),
+    cr_assert(pct_node_start(c, 3, (char *[]){"--connect", cb, "--ping", KEY_A, "--count", "3", NULL}),
               "C did not start:\n%s", c->p.buf);
     /* C is the highest key: once it is up B has two peers under root C */
     cr_assert(wait_state(b, KEY_C, "[1]", 2, 15000, why, sizeof why), "B: %s", why);
@@ -202,8 +161,8 @@ static int mcast_scenario(char *msg, size_t cap, void *ctx)
     }
     const char *keys[] = {KEY_A, KEY_B, KEY_C};
     for (int i = 0; i < 3; i++)
-        if (!start(&nodes[i], i + 1, "--listen", "127.0.0.1:0", "--multicast",
-                   "--multicast-interface", "lo", NULL)) {
+        if (!pct_node_start(&nodes[i], i + 1, (char *[]){"--listen", "127.0.0.1:0", "--multicast",
+                   "--multicast-interface", "lo", NULL})) {
             snprintf(msg, cap, "node %d did not start:\n%s", i, nodes[i].p.buf);
             return 1;
         }
@@ -214,7 +173,7 @@ static int mcast_scenario(char *msg, size_t cap, void *ctx)
         long deadline = pgt_now_ms() + 15000;
         bool ok = false;
         while (!ok && pgt_now_ms() < deadline) {
-            json_t *m = manhole(&nodes[i]);
+            json_t *m = pct_manhole(&nodes[i]);
             ok = m && strcmp(str(m, "root", "root_public_key"), KEY_C) == 0 &&
                  json_object_size(json_object_get(m, "peers")) == 3 &&
                  (!coords[i] || strcmp(str(m, "coords", NULL), coords[i]) == 0);
@@ -238,7 +197,7 @@ static int mcast_scenario(char *msg, size_t cap, void *ctx)
      * shows it as link type 1 (multicast); the accepting side shows type 3 */
     int type1 = 0;
     for (int i = 0; i < 3; i++) {
-        json_t *m = manhole(&nodes[i]);
+        json_t *m = pct_manhole(&nodes[i]);
         const char *k;
         json_t *v;
         json_object_foreach(json_object_get(m, "peers"), k, v)
@@ -251,8 +210,8 @@ static int mcast_scenario(char *msg, size_t cap, void *ctx)
         return 1;
     }
     char line[256];
-    if (!start(&nodes[3], 4, "--multicast", "--multicast-interface", "lo", "--ping", KEY_A,
-               "--count", "2", NULL) || !ping_ok(&nodes[3], 2, line, sizeof line)) {
+    if (!pct_node_start(&nodes[3], 4, (char *[]){"--multicast", "--multicast-interface", "lo", "--ping", KEY_A,
+               "--count", "2", NULL}) || !ping_ok(&nodes[3], 2, line, sizeof line)) {
         snprintf(msg, cap, "ping from a fourth multicast node failed:\n%s", nodes[3].p.buf);
         return 1;
     }
@@ -265,7 +224,7 @@ static void kill_nodes(void *ctx)
 {
     (void)ctx;
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-        if (nodes[i].running) pgt_stop(&nodes[i].p, SIGKILL, 5000);
+        pct_node_kill(&nodes[i]);
 }
 
 Test(pc_ws_node, multicast_three_nodes_find_each_other, .timeout = 60)
