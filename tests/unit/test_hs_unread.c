@@ -2,14 +2,16 @@
  * loopback: messages from others count after the reader's receipt (public or private,
  * the later one) or join, mentions of the reader's display name also count as
  * highlights, the reader's own messages never count, a room muted by a room push rule
- * counts nothing, and an incremental sync carries the room again when its counts
- * changed because of a receipt — even with a filter that hides the receipt itself. */
+ * counts nothing, an incremental sync carries the room again when its counts changed
+ * because of a receipt — even with a filter that hides the receipt itself — and a
+ * room unread for long counts its newest HS_PUSH_UNREAD_SCAN events only. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_push_room.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
@@ -174,4 +176,19 @@ Test(hs_unread, a_room_muted_by_a_push_rule_counts_nothing)
     json_decref(s2);
     free(muted);
     free(loud);
+}
+
+Test(hs_unread, a_long_unread_room_counts_its_newest_events_only)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    set_display_name(&a, "Alice Liddell");
+    char *room = pgt_mx_create_room(hs.base, &a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    /* the oldest message mentions alice; the newest HS_PUSH_UNREAD_SCAN do not */
+    free(pgt_mx_send_text(hs.base, &b, room, "Alice Liddell, the oldest"));
+    for (int i = 0; i < HS_PUSH_UNREAD_SCAN + 1; i++) free(pgt_mx_send_text(hs.base, &b, room, "more"));
+    json_t *s = do_sync(&a, NULL, "&filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A1%7D%7D%7D");
+    expect_counts(s, room, HS_PUSH_UNREAD_SCAN, 0, "a room with more unread events than the scan cap");
+    json_decref(s);
+    free(room);
 }
