@@ -9,7 +9,9 @@
  * filter's generic_search_term matches (ASCII case-insensitively) a substring of the
  * name, topic or canonical alias; room_types keeps rooms whose type is listed (null
  * stands for rooms without a type). Only this server's rooms: a `server` other than ours
- * is 404 M_NOT_FOUND until federation asks other servers. */
+ * is 404 M_NOT_FOUND until federation asks other servers. A page holds at most
+ * PUBLIC_ROOMS_MAX_LIMIT rooms, also when the client sets no limit (GET needs no token),
+ * and a filter lists at most ROOM_TYPES_MAX room types. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,8 @@
 
 #define PUBLIC_ROOMS_TOKEN_MAX 24
 #define SEARCH_TERM_MAX 512
+#define PUBLIC_ROOMS_MAX_LIMIT 100
+#define ROOM_TYPES_MAX 16
 
 static int64_t wall_ms(void)
 {
@@ -35,7 +39,7 @@ static int64_t wall_ms(void)
 
 /* The request after parsing; strings borrowed from the request. */
 typedef struct list_query {
-    long limit;               /* -1: no limit */
+    long limit;               /* 0..PUBLIC_ROOMS_MAX_LIMIT */
     long offset;
     const char *term;         /* NULL: no search */
     const json_t *room_types; /* NULL: any type */
@@ -113,7 +117,7 @@ static void answer_list(hs_server *srv, const list_query *q, hs_response *resp)
     json_decref(all);
     qsort(rooms, kept, sizeof *rooms, by_members_then_id);
     size_t from = (size_t)q->offset < kept ? (size_t)q->offset : kept;
-    size_t to = q->limit < 0 || (size_t)q->limit > kept - from ? kept : from + (size_t)q->limit;
+    size_t to = (size_t)q->limit > kept - from ? kept : from + (size_t)q->limit;
     json_t *chunk = json_array();
     for (size_t i = 0; i < kept; i++) {
         if (i >= from && i < to) json_array_append(chunk, rooms[i]);
@@ -126,7 +130,7 @@ static void answer_list(hs_server *srv, const list_query *q, hs_response *resp)
         snprintf(tok, sizeof tok, "p%zu", to);
         json_object_set_new(out, "next_batch", json_string(tok));
     }
-    if (from > 0 && q->limit >= 0) {
+    if (from > 0) {
         snprintf(tok, sizeof tok, "p%zu", from > (size_t)q->limit ? from - (size_t)q->limit : 0);
         json_object_set_new(out, "prev_batch", json_string(tok));
     }
@@ -147,15 +151,16 @@ static void public_rooms_get(const hs_request *req, hs_response *resp, void *ctx
 {
     hs_server *srv = ctx;
     if (check_server(srv, hs_request_query(req, "server"), resp) != 0) return;
-    list_query q = {.limit = -1};
+    list_query q = {.limit = PUBLIC_ROOMS_MAX_LIMIT};
     const char *l = hs_request_query(req, "limit");
     if (l) {
         char *end;
-        q.limit = strtol(l, &end, 10);
-        if (end == l || *end || q.limit < 0) {
+        long v = strtol(l, &end, 10);
+        if (end == l || *end || v < 0) {
             hs_response_error(resp, 400, "M_INVALID_PARAM", "'limit' must be a non-negative integer");
             return;
         }
+        if (v < q.limit) q.limit = v;
     }
     const char *since = hs_request_query(req, "since");
     if (since && parse_token(since, &q.offset) != 0) {
@@ -177,7 +182,7 @@ static void public_rooms_post(const hs_request *req, hs_response *resp, void *ct
         hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
         return;
     }
-    list_query q = {.limit = -1};
+    list_query q = {.limit = PUBLIC_ROOMS_MAX_LIMIT};
     json_t *limit = json_object_get(body, "limit");
     json_t *since = json_object_get(body, "since");
     json_t *filter = json_object_get(body, "filter");
@@ -192,13 +197,10 @@ static void public_rooms_post(const hs_request *req, hs_response *resp, void *ct
     } else if (term && !json_is_null(term) && (!json_is_string(term) || json_string_length(term) > SEARCH_TERM_MAX)) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'generic_search_term' must be a string of at most %d bytes",
                           SEARCH_TERM_MAX);
-    } else if (types && !json_is_null(types) && !json_is_array(types)) {
-        hs_response_error(resp, 400, "M_BAD_JSON", "'room_types' must be an array");
+    } else if (types && !json_is_null(types) && (!json_is_array(types) || json_array_size(types) > ROOM_TYPES_MAX)) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "'room_types' must be an array of at most %d types", ROOM_TYPES_MAX);
     } else {
-        if (json_is_integer(limit)) {
-            json_int_t v = json_integer_value(limit);
-            q.limit = v > 100000 ? 100000 : (long)v;
-        }
+        if (json_is_integer(limit) && json_integer_value(limit) < q.limit) q.limit = (long)json_integer_value(limit);
         q.term = json_string_value(term);
         q.room_types = json_is_array(types) ? types : NULL;
         answer_list(srv, &q, resp);

@@ -577,8 +577,44 @@ Test(hs_directory_api, public_rooms_room_types_and_server)
                  "M_NOT_FOUND");
     expect_error(call("POST", a.token, &st, "{\"filter\":{\"room_types\":\"m.space\"}}", "/_matrix/client/v3/publicRooms"),
                  &st, 400, "M_BAD_JSON");
+    /* Each listed type is compared with every room: the list is short. */
+    char types[512] = "{\"filter\":{\"room_types\":[null";
+    for (int i = 1; i < 16; i++) strcat(types, ",\"t\"");
+    j = call("POST", a.token, &st, strcat(types, "]}}"), "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(st, 200, "16 room types are fine");
+    json_decref(j);
+    types[strlen(types) - 3] = '\0';
+    expect_error(call("POST", a.token, &st, strcat(types, ",null]}}"), "/_matrix/client/v3/publicRooms"), &st, 400,
+                 "M_BAD_JSON");
     free(space);
     free(plain);
+}
+
+/* Unauthenticated GET /publicRooms without a limit still gets one bounded page (100
+ * rooms) with a next_batch for the rest, so the answer does not grow with the server. */
+Test(hs_directory_api, public_rooms_pages_are_bounded)
+{
+    pgt_mx_login a = reg("alice");
+    for (int i = 0; i < 101; i++) free(create_room(&a, "{\"visibility\":\"public\"}"));
+    long st;
+    static const char *const asks[] = {"", "?limit=1000"};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *j = call("GET", NULL, &st, NULL, "/_matrix/client/v3/publicRooms%s", asks[k]);
+        cr_assert_eq(st, 200);
+        cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 100, "%s", asks[k]);
+        cr_assert_eq(json_integer_value(json_object_get(j, "total_room_count_estimate")), 101);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "next_batch")), "p100");
+        json_decref(j);
+    }
+    json_t *j = call("POST", a.token, &st, "{\"limit\":1000}", "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 100);
+    json_decref(j);
+    j = call("GET", NULL, &st, NULL, "/_matrix/client/v3/publicRooms?since=p100");
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
+    cr_assert_null(json_object_get(j, "next_batch"));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "prev_batch")), "p0");
+    json_decref(j);
 }
 
 /* ---- user directory ------------------------------------------------------------------- */
