@@ -106,11 +106,13 @@ export function waitForRoom(client, roomId, pred, what, ms = 10000) {
     );
 }
 
-// Resolves with fn()'s first truthy value, polling every 100 ms, or fails after ms.
+// Resolves with fn()'s first truthy value, polling every 100 ms, or fails after ms (and
+// then stops polling, so a timed-out wait does not keep calling a stopped server).
 export function poll(what, ms, fn) {
+    let over = false;
     return withDeadline(
         (async () => {
-            for (;;) {
+            while (!over) {
                 const v = await fn();
                 if (v) return v;
                 await new Promise((r) => setTimeout(r, 100));
@@ -118,7 +120,9 @@ export function poll(what, ms, fn) {
         })(),
         ms,
         what,
-    );
+    ).finally(() => {
+        over = true;
+    });
 }
 
 // Resolves once the client has finished decrypting `ev` (into a message or a failure).

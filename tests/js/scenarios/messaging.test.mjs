@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../lib/server.mjs";
-import { sdk, registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, withDeadline } from "../lib/clients.mjs";
+import { sdk, registerUser, clientFor, startSyncing, waitForEvent, waitForRoom, withDeadline, poll } from "../lib/clients.mjs";
 
 let srv, alice, bob, roomId;
 
@@ -77,18 +77,7 @@ test("a redacted message loses its content for everyone", async () => {
     const { event_id } = await alice.sendTextMessage(roomId, "oops, a secret");
     await waitForEvent(bob, roomId, isText("oops, a secret"), "the secret");
     await alice.redactEvent(roomId, event_id, undefined, { reason: "sent by mistake" });
-    await withDeadline(
-        new Promise((resolve) => {
-            const check = () => {
-                const ev = bob.getRoom(roomId).findEventById(event_id);
-                if (ev?.isRedacted()) resolve();
-                else setTimeout(check, 50);
-            };
-            check();
-        }),
-        10000,
-        "the redaction at bob",
-    );
+    await poll("the redaction at bob", 10000, () => bob.getRoom(roomId).findEventById(event_id)?.isRedacted());
     const fetched = await bob.fetchRoomEvent(roomId, event_id);
     assert.deepEqual(fetched.content, {}, "the server serves the redacted form");
     assert.equal(fetched.unsigned?.redacted_because?.content?.reason, "sent by mistake");
@@ -114,18 +103,10 @@ test("typing notifications and read receipts", async () => {
     const { event_id } = await alice.sendTextMessage(roomId, "please read this");
     const ev = await waitForEvent(bob, roomId, isText("please read this"), "the message to read");
     await bob.sendReadReceipt(ev);
-    await withDeadline(
-        new Promise((resolve) => {
-            const check = () => {
-                const room = alice.getRoom(roomId);
-                if (room.getUsersReadUpTo(room.findEventById(event_id)).includes(bob.getUserId())) resolve();
-                else setTimeout(check, 50);
-            };
-            check();
-        }),
-        10000,
-        "bob's read receipt at alice",
-    );
+    await poll("bob's read receipt at alice", 10000, () => {
+        const room = alice.getRoom(roomId);
+        return room.getUsersReadUpTo(room.findEventById(event_id)).includes(bob.getUserId());
+    });
 });
 
 test("scrollback pages through 200 messages older than the initial sync", async () => {
