@@ -25,8 +25,10 @@ before(async () => {
 after(async () => {
     alice?.stopClient();
     bob?.stopClient();
-    if (srvA) await srvA.stop();
-    if (srvB) await srvB.stop();
+    // both are stopped even when one exits badly, then the first failure is reported
+    const stops = await Promise.allSettled([srvA?.stop(), srvB?.stop()]);
+    const failed = stops.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
 });
 
 test("each sees the other's device keys across servers", async () => {
