@@ -6,7 +6,8 @@
  * in the right device's inbox exactly once, keys/changes reports a re-upload to room
  * mates only, cross-signing keys follow the visibility rules, signatures are verified
  * (a forged one lands in failures), deleting a device removes its keys, and parallel
- * claims never hand out one key twice. */
+ * claims never hand out one key twice. The hs_e2ee suite checks the signing rule
+ * against a signature Synapse made. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_base64.h"
+#include "server-core/hs_e2ee.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_e2ee.h"
@@ -820,4 +823,31 @@ Test(hs_e2ee_api, concurrent_claims_never_share_a_one_time_key)
     }
     for (int i = 0; i < OTKS; i++) cr_assert_eq(seen[i], 1, "key %d handed out %d times", i, seen[i]);
     cr_assert_eq(fallback, CLAIMERS * CLAIMS_EACH - OTKS);
+}
+
+/* ---- signing rule over real data ------------------------------------------------------------ */
+
+/* No recorded E2EE upload is among the fixtures, but Synapse signed its server key
+ * document with the same "Signing JSON" rule hs_e2ee_verify applies to device and
+ * cross-signing keys: a signature made by Synapse must verify, and must stop verifying
+ * once a signed field changes, while `unsigned` stays outside the signed part. */
+Test(hs_e2ee, verify_accepts_a_synapse_signature_and_nothing_else)
+{
+    json_error_t je;
+    json_t *doc = json_load_file(PG_SOURCE_DIR "/tests/fixtures/synapse/keys-localhost_8448.json", 0, &je);
+    cr_assert_not_null(doc, "%s", je.text);
+    uint8_t pub[32];
+    const char *b64 = json_string_value(json_object_get(json_object_get(json_object_get(doc, "verify_keys"),
+                                                                        "ed25519:a_uRaI"),
+                                                        "key"));
+    cr_assert_not_null(b64);
+    cr_assert_eq(hs_b64_decode(b64, pub, sizeof pub), 32);
+    hs_err e;
+    cr_assert_eq(hs_e2ee_verify(doc, "localhost:8448", "a_uRaI", pub, &e), 0, "%s", e.msg);
+    json_object_set_new(doc, "unsigned", json_pack("{s:s}", "note", "not signed"));
+    cr_assert_eq(hs_e2ee_verify(doc, "localhost:8448", "a_uRaI", pub, &e), 0, "%s", e.msg);
+    cr_assert_neq(hs_e2ee_verify(doc, "localhost:8449", "a_uRaI", pub, &e), 0, "another signer's name");
+    json_object_set_new(doc, "valid_until_ts", json_integer(1));
+    cr_assert_neq(hs_e2ee_verify(doc, "localhost:8448", "a_uRaI", pub, &e), 0, "a changed signed field");
+    json_decref(doc);
 }
