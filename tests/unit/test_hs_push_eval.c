@@ -74,57 +74,51 @@ static hs_push_result eval_default(const char *event_json, int64_t members, int6
 
 Test(hs_push_eval, default_rules_give_the_notifications_users_expect)
 {
-    hs_push_result r = eval_default(MSG("hello"), 5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.message");
-    cr_assert(r.notify);
-    cr_assert_not(r.highlight);
-    r = eval_default(MSG("hello"), 2, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.room_one_to_one");
-    r = eval_default(MSG("hi alice, lunch?"), 5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.contains_user_name");
-    cr_assert(r.highlight);
-    r = eval_default(MSG("is Alice L around"), 5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.contains_display_name");
-    cr_assert(r.highlight);
-    r = eval_default(MSG("@room lunch"), 5, 50);
-    cr_assert_str_eq(r.rule_id, ".m.rule.roomnotif");
-    r = eval_default(MSG("@room lunch"), 5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.message", "no power to notify the room");
-    r = eval_default("{\"type\":\"m.room.message\",\"sender\":\"@bob:example.test\",\"content\":{\"msgtype\":\"m.text\","
-                     "\"body\":\"x\",\"m.mentions\":{\"user_ids\":[\"@alice:example.test\"]}}}",
-                     5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.is_user_mention");
-    cr_assert(r.highlight);
-    r = eval_default("{\"type\":\"m.room.message\",\"sender\":\"@bob:example.test\",\"content\":{\"msgtype\":\"m.notice\","
-                     "\"body\":\"alice\"}}",
-                     5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.suppress_notices");
-    cr_assert_not(r.notify);
-    r = eval_default("{\"type\":\"m.room.message\",\"sender\":\"@bob:example.test\",\"content\":{\"body\":\"* fixed\","
-                     "\"m.relates_to\":{\"rel_type\":\"m.replace\",\"event_id\":\"$x\"}}}",
-                     5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.suppress_edits");
-    cr_assert_not(r.notify);
-    r = eval_default("{\"type\":\"m.room.member\",\"sender\":\"@bob:example.test\",\"state_key\":\"@alice:example.test\","
-                     "\"content\":{\"membership\":\"invite\"}}",
-                     5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.invite_for_me");
-    cr_assert(r.notify);
-    r = eval_default("{\"type\":\"m.room.member\",\"sender\":\"@bob:example.test\",\"state_key\":\"@bob:example.test\","
-                     "\"content\":{\"membership\":\"join\"}}",
-                     5, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.member_event");
-    cr_assert_not(r.notify);
-    r = eval_default("{\"type\":\"m.room.encrypted\",\"sender\":\"@bob:example.test\",\"content\":{}}", 2, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.encrypted_room_one_to_one");
-    r = eval_default("{\"type\":\"m.reaction\",\"sender\":\"@bob:example.test\",\"content\":{}}", 2, 0);
-    cr_assert_str_eq(r.rule_id, ".m.rule.reaction");
-    cr_assert_not(r.notify);
-    r = eval_default("{\"type\":\"org.example.custom\",\"sender\":\"@bob:example.test\",\"content\":{}}", 2, 0);
-    cr_assert_null(r.rule_id, "nothing matches an unknown event type");
-    r = eval_default("{\"type\":\"m.room.message\",\"sender\":\"@alice:example.test\",\"content\":{\"body\":\"alice\"}}",
-                     2, 100);
-    cr_assert_null(r.rule_id, "own events never notify");
+    /* rule: the rule that decides (NULL: none matches); then what the user sees. */
+    static const struct {
+        const char *event;
+        int64_t members, sender_power;
+        const char *rule;
+        bool notify, highlight;
+        const char *why;
+    } cases[] = {
+        {MSG("hello"), 5, 0, ".m.rule.message", true, false, "a message in a group"},
+        {MSG("hello"), 2, 0, ".m.rule.room_one_to_one", true, false, "a message in a DM"},
+        {MSG("hi alice, lunch?"), 5, 0, ".m.rule.contains_user_name", true, true, "the localpart"},
+        {MSG("is Alice L around"), 5, 0, ".m.rule.contains_display_name", true, true, "the display name"},
+        {MSG("@room lunch"), 5, 50, ".m.rule.roomnotif", true, true, "@room with the power to"},
+        {MSG("@room lunch"), 5, 0, ".m.rule.message", true, false, "no power to notify the room"},
+        {"{\"type\":\"m.room.message\",\"sender\":\"@bob:example.test\",\"content\":{\"msgtype\":\"m.text\","
+         "\"body\":\"x\",\"m.mentions\":{\"user_ids\":[\"@alice:example.test\"]}}}",
+         5, 0, ".m.rule.is_user_mention", true, true, "an intentional mention"},
+        {"{\"type\":\"m.room.message\",\"sender\":\"@bob:example.test\",\"content\":{\"msgtype\":\"m.notice\","
+         "\"body\":\"alice\"}}",
+         5, 0, ".m.rule.suppress_notices", false, false, "a bot's notice"},
+        {"{\"type\":\"m.room.message\",\"sender\":\"@bob:example.test\",\"content\":{\"body\":\"* fixed\","
+         "\"m.relates_to\":{\"rel_type\":\"m.replace\",\"event_id\":\"$x\"}}}",
+         5, 0, ".m.rule.suppress_edits", false, false, "an edit"},
+        {"{\"type\":\"m.room.member\",\"sender\":\"@bob:example.test\",\"state_key\":\"@alice:example.test\","
+         "\"content\":{\"membership\":\"invite\"}}",
+         5, 0, ".m.rule.invite_for_me", true, false, "an invite"},
+        {"{\"type\":\"m.room.member\",\"sender\":\"@bob:example.test\",\"state_key\":\"@bob:example.test\","
+         "\"content\":{\"membership\":\"join\"}}",
+         5, 0, ".m.rule.member_event", false, false, "someone else joins"},
+        {"{\"type\":\"m.room.encrypted\",\"sender\":\"@bob:example.test\",\"content\":{}}", 2, 0,
+         ".m.rule.encrypted_room_one_to_one", true, false, "an encrypted DM"},
+        {"{\"type\":\"m.reaction\",\"sender\":\"@bob:example.test\",\"content\":{}}", 2, 0, ".m.rule.reaction",
+         false, false, "a reaction"},
+        {"{\"type\":\"org.example.custom\",\"sender\":\"@bob:example.test\",\"content\":{}}", 2, 0, NULL, false,
+         false, "nothing matches an unknown event type"},
+        {"{\"type\":\"m.room.message\",\"sender\":\"@alice:example.test\",\"content\":{\"body\":\"alice\"}}", 2,
+         100, NULL, false, false, "own events never notify"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hs_push_result r = eval_default(cases[i].event, cases[i].members, cases[i].sender_power);
+        if (cases[i].rule) cr_assert_str_eq(r.rule_id, cases[i].rule, "%s", cases[i].why);
+        else cr_assert_null(r.rule_id, "%s", cases[i].why);
+        cr_assert_eq(r.notify, cases[i].notify, "%s: notify", cases[i].why);
+        cr_assert_eq(r.highlight, cases[i].highlight, "%s: highlight", cases[i].why);
+    }
 }
 
 Test(hs_push_eval, user_rules_disabled_rules_and_room_rules)
