@@ -35,6 +35,9 @@
 /* We ask a notary about one server; more responses than this in its answer are not
  * looked at (each costs signature checks). */
 #define MAX_NOTARY_DOCS 8
+/* Authorization headers looked at per inbound request: each names an origin whose keys
+ * we may have to fetch, so one request must not make us fetch for a hundred origins. */
+#define MAX_CREDENTIALS 4
 
 typedef struct failed_fetch {
     char server[256];
@@ -329,8 +332,10 @@ int hs_fed_authenticate(hs_server *srv, const hs_request *req, char *origin_out,
     snprintf(err.msg, sizeof err.msg, "missing X-Matrix Authorization header");
     int64_t now = hs_fed_now_ms();
     int rc = -1;
-    for (size_t i = 0; i < req->n_headers && rc != 0; i++) {
+    size_t tried = 0;
+    for (size_t i = 0; i < req->n_headers && rc != 0 && tried < MAX_CREDENTIALS; i++) {
         if (strcasecmp(req->headers[i].name, "Authorization") != 0) continue;
+        tried++;
         hs_xmatrix_auth a;
         const char *v = req->headers[i].value;
         if (hs_xmatrix_parse(v, strlen(v), &a, &err) != 0) continue;

@@ -83,8 +83,8 @@ int hs_fed_get_verify_key(struct hs_server *srv, const char *server_name, const 
  * validated response (new reference) or NULL with err. */
 json_t *hs_fed_fetch_keys_direct(struct hs_server *srv, const char *server_name, int64_t now_ms, hs_err *err);
 
-/* Authenticates an inbound federation request before its handler runs: parses every
- * X-Matrix credential, checks destination (when present) is us, finds the origin's
+/* Authenticates an inbound federation request before its handler runs: parses each
+ * X-Matrix credential (the first 4 Authorization headers), checks destination (when present) is us, finds the origin's
  * key (fetching it if needed) and verifies the signature over {method, raw target,
  * origin, destination, body}. Returns 0 and writes the origin into origin_out; or -1
  * with resp already set (401 M_UNAUTHORIZED, or 400 M_NOT_JSON for a bad body) and

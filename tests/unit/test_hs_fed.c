@@ -268,6 +268,27 @@ Test(hs_fed, authenticate_accepts_signed_and_refuses_forged)
         cr_expect_eq(r.status, cases[i].want, "case %zu: %ld %s", i, r.status, r.body);
         pgt_http_free(&r);
     }
+    /* Many credentials from origins whose keys cannot be fetched: only the first 4 are
+     * tried (each costs a direct fetch and a notary query), so the valid one after
+     * them is not reached either. */
+    static char lines[11][HS_XMATRIX_MAX_HEADER + 32];
+    const char *many[12] = {0};
+    for (int i = 0; i < 11; i++) {
+        char origin[32], auth[HS_XMATRIX_MAX_HEADER];
+        snprintf(origin, sizeof origin, i < 10 ? "gone%d.test" : "remote.test", i);
+        hs_err e;
+        cr_assert_eq(hs_xmatrix_sign("GET", uri, origin, "self.test", NULL, &remotes[0].key, auth, sizeof auth, &e), 0);
+        snprintf(lines[i], sizeof lines[i], "Authorization: %s", auth);
+        many[i] = lines[i];
+    }
+    int before = atomic_load(&calls);
+    pgt_req many_opt = {.headers = many};
+    pgt_http mr = pgt_http_do(url, &many_opt);
+    cr_expect_eq(mr.status, 401, "%ld %s", mr.status, mr.body);
+    cr_expect_eq(atomic_load(&calls) - before, 8, "%d key requests for one inbound request",
+                 atomic_load(&calls) - before);
+    pgt_http_free(&mr);
+
     /* A body that is not JSON is refused as such, before any key lookup. */
     pgt_req opt = {.method = "GET", .body = "{oops", .body_len = 5};
     pgt_http r = pgt_http_do(url, &opt);
