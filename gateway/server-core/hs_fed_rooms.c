@@ -24,6 +24,9 @@
 #include "server-core/hs_store_sync.h"
 
 #define BACKFILL_MAX 100
+/* Events a get_missing_events may name (latest_events, earliest_events): each is looked
+ * up before the walk's own limit applies. Backfill's v= are bounded by HS_HTTP_MAX_QUERY. */
+#define WALK_IDS_MAX 100
 #define TXN_ID_MAX 255
 
 hs_room_engine hs_fed_rooms_engine(hs_server *srv)
@@ -584,6 +587,8 @@ static void missing_post(const hs_request *req, hs_response *resp, hs_server *sr
     if (limit <= 0 || limit > 20) limit = limit <= 0 ? 10 : 20;
     if (!json_is_array(latest) || !json_is_array(earliest)) {
         hs_response_error(resp, 400, "M_BAD_JSON", "earliest_events and latest_events are required");
+    } else if (json_array_size(latest) > WALK_IDS_MAX || json_array_size(earliest) > WALK_IDS_MAX) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "at most %d latest_events and earliest_events", WALK_IDS_MAX);
     } else if (may_see(srv, room_id, origin, resp)) {
         json_t *events = walk_back(srv, room_id, latest, earliest, (long)limit,
                                    json_integer_value(json_object_get(body, "min_depth")), false);

@@ -328,6 +328,24 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     free(bigtext);
     json_decref(big);
     json_decref(ans);
+
+    /* A walk back (get_missing_events, backfill) may start from a bounded number of
+     * events: each is looked up. */
+    json_t *walk = json_pack("{s[]s[]si}", "latest_events", "earliest_events", "limit", 10);
+    for (int i = 0; i < 101; i++) json_array_append_new(json_object_get(walk, "latest_events"), json_string("$x"));
+    char *walktext = json_dumps(walk, JSON_COMPACT);
+    snprintf(uri, sizeof uri, "/_matrix/federation/v1/get_missing_events/%s", enc(room));
+    cr_assert_eq(signed_to_a("POST", uri, walktext, &ans), 400, "%s", json_dumps(ans, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(ans, "errcode")), "M_BAD_JSON");
+    json_decref(ans);
+    free(walktext);
+    json_decref(walk);
+    char many[1400];
+    size_t at = (size_t)snprintf(many, sizeof many, "/_matrix/federation/v1/backfill/%s?limit=5", enc(room));
+    for (int i = 0; i < 101; i++) at += (size_t)snprintf(many + at, sizeof many - at, "&v=%%24x");
+    cr_assert_lt(at, sizeof many);
+    cr_assert_eq(signed_to_a("GET", many, NULL, &ans), 400, "%s", json_dumps(ans, 0)); /* HS_HTTP_MAX_QUERY */
+    json_decref(ans);
 }
 
 static const char *membership_on(const node *n, const pgt_mx_login *u, const char *room, const char *user)
