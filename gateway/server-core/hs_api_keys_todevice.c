@@ -19,6 +19,9 @@
 #define EVENT_TYPE_MAX 255
 #define TXN_ID_MAX 255
 #define MESSAGES_MAX 10000
+/* One message's content (compact JSON): kept in the inbox until the device syncs and
+ * copied to every device of a "*"; an event is at most 65536 bytes too. */
+#define CONTENT_MAX 65536
 
 /* Validates body.messages and counts its (user, device) pairs. Returns 0, or -1 after
  * a 400. */
@@ -38,9 +41,10 @@ static int check_messages(const json_t *messages, size_t *n, hs_response *resp)
             return -1;
         }
         json_object_foreach(devs, device_id, content) {
-            if (!json_is_object(content)) {
-                hs_response_error(resp, 400, "M_INVALID_PARAM", "messages['%.100s']['%.100s'] must be an object",
-                                  user_id, device_id);
+            if (!json_is_object(content) || json_dumpb(content, NULL, 0, JSON_COMPACT) > CONTENT_MAX) {
+                hs_response_error(resp, 400, "M_INVALID_PARAM",
+                                  "messages['%.100s']['%.100s'] must be an object of at most %d bytes", user_id,
+                                  device_id, CONTENT_MAX);
                 return -1;
             }
             (*n)++;

@@ -107,9 +107,16 @@ void hs_keys_device_signing_upload(const hs_request *req, hs_response *resp, voi
             goto out;
         }
         hs_err why;
-        texts[n] = hs_cjson_encode(given[i], 0, NULL, &why);
+        size_t len;
+        texts[n] = hs_cjson_encode(given[i], 0, &len, &why);
         if (!texts[n]) {
             hs_response_error(resp, 400, "M_INVALID_PARAM", "%s: %s", XFIELDS[i], why.msg);
+            goto out;
+        }
+        if (len > HS_E2EE_KEY_JSON_MAX) {
+            /* Stored as given and sent in every keys/query of this user. */
+            hs_response_error(resp, 400, "M_INVALID_PARAM", "%s is longer than %d bytes", XFIELDS[i],
+                              HS_E2EE_KEY_JSON_MAX);
             goto out;
         }
         char *old = stored[i].json ? hs_cjson_encode(stored[i].json, 0, NULL, NULL) : NULL;

@@ -464,6 +464,26 @@ Test(hs_e2ee_api, to_device_inbox_per_device_is_bounded)
     cr_assert_eq(inbox_rows(&a1), 1, "room again once the device synced");
 }
 
+/* A to-device message waits in the inbox (once per device of a "*"): its content is at
+ * most 65536 bytes of compact JSON; a bigger one refuses the request and queues nothing. */
+Test(hs_e2ee_api, to_device_content_is_at_most_64_kib)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *pad = malloc(65536);
+    cr_assert_not_null(pad);
+    memset(pad, 'x', 65535);
+    pad[65535] = 0;
+    /* {"p":"<65535 bytes>"} is 65543 bytes. */
+    json_decref(ok("PUT", &b, json_pack("{s:{s:{s:{s:s}}}}", "messages", a.user_id, a.device_id, "p", pad), 400,
+                   "/_matrix/client/v3/sendToDevice/m.test/big"));
+    cr_assert_eq(inbox_rows(&a), 0);
+    pad[65536 - 8] = 0; /* {"p":"..."} of exactly 65536 bytes */
+    json_decref(ok("PUT", &b, json_pack("{s:{s:{s:{s:s}}}}", "messages", a.user_id, a.device_id, "p", pad), 200,
+                   "/_matrix/client/v3/sendToDevice/m.test/fits"));
+    free(pad);
+    cr_assert_eq(inbox_rows(&a), 1);
+}
+
 /* ---- keys/changes ------------------------------------------------------------------------------ */
 
 /* keys/changes between two sync tokens with the given events and device_lists parts. */
@@ -698,6 +718,30 @@ Test(hs_e2ee_api, replacing_the_master_key_needs_the_password)
                                                        "keys"),
                                        id));
     json_decref(r);
+}
+
+/* Keys are stored as given and sent in every keys/query: a cross-signing key of more
+ * than HS_E2EE_KEY_JSON_MAX canonical bytes is refused and leaves nothing behind. */
+Test(hs_e2ee_api, an_oversized_cross_signing_key_is_refused)
+{
+    pgt_mx_login a = reg("alice");
+    hs_signing_key m;
+    char pub[44];
+    new_key(&m, NULL, pub);
+    json_t *big = cross_key(a.user_id, "master", &m, NULL);
+    char *pad = malloc(HS_E2EE_KEY_JSON_MAX + 1);
+    cr_assert_not_null(pad);
+    memset(pad, 'x', HS_E2EE_KEY_JSON_MAX);
+    pad[HS_E2EE_KEY_JSON_MAX] = 0;
+    json_object_set_new(big, "padding", json_string(pad));
+    free(pad);
+    json_decref(ok("POST", &a, json_pack("{s:o}", "master_key", big), 400,
+                   "/_matrix/client/v3/keys/device_signing/upload"));
+    json_t *r = query(&a, a.user_id);
+    cr_assert_null(json_object_get(json_object_get(r, "master_keys"), a.user_id), "nothing stored");
+    json_decref(r);
+    json_decref(ok("POST", &a, json_pack("{s:o}", "master_key", cross_key(a.user_id, "master", &m, NULL)), 200,
+                   "/_matrix/client/v3/keys/device_signing/upload"));
 }
 
 /* ---- device deletion -------------------------------------------------------------------------------- */
