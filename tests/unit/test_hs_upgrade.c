@@ -49,6 +49,14 @@ static const char *str(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
+/* Asserts that the state event's content has `field` == want (as alice sees it). */
+static void expect_state_str(const char *room, const char *type, const char *key, const char *field, const char *want)
+{
+    json_t *j = state(&alice, room, type, key, 200);
+    cr_assert_str_eq(str(j, field), want, "%s/%s: %s", type, key, field);
+    json_decref(j);
+}
+
 static char *upgrade(const pgt_mx_login *who, const char *room, const char *version)
 {
     char path[512], body[128];
@@ -99,45 +107,31 @@ Test(hs_upgrade, new_room_has_the_state_old_room_the_tombstone)
     cr_assert_str_eq(str(json_object_get(j, "predecessor"), "room_id"), old);
     cr_assert(json_is_string(json_object_get(json_object_get(j, "predecessor"), "event_id")));
     json_decref(j);
-    j = state(&alice, neu, "m.room.name", "", 200);
-    cr_assert_str_eq(str(j, "name"), "Old hall");
-    json_decref(j);
-    j = state(&alice, neu, "m.room.topic", "", 200);
-    cr_assert_str_eq(str(j, "topic"), "the old topic");
-    json_decref(j);
-    j = state(&alice, neu, "m.room.avatar", "", 200);
-    cr_assert_str_eq(str(j, "url"), "mxc://upgrade.test/avatar");
-    json_decref(j);
-    j = state(&alice, neu, "m.room.encryption", "", 200);
-    cr_assert_str_eq(str(j, "algorithm"), "m.megolm.v1.aes-sha2");
-    json_decref(j);
+    static const char *const copied[][3] = {
+        {"m.room.name", "name", "Old hall"},
+        {"m.room.topic", "topic", "the old topic"},
+        {"m.room.avatar", "url", "mxc://upgrade.test/avatar"},
+        {"m.room.encryption", "algorithm", "m.megolm.v1.aes-sha2"},
+        {"m.room.join_rules", "join_rule", "public"},
+        {"m.room.history_visibility", "history_visibility", "joined"},
+        {"m.room.guest_access", "guest_access", "forbidden"},
+    };
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
+        expect_state_str(neu, copied[i][0], "", copied[i][1], copied[i][2]);
     j = state(&alice, neu, "m.room.server_acl", "", 200);
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "deny"), 0)), "evil.example");
-    json_decref(j);
-    j = state(&alice, neu, "m.room.join_rules", "", 200);
-    cr_assert_str_eq(str(j, "join_rule"), "public");
-    json_decref(j);
-    j = state(&alice, neu, "m.room.history_visibility", "", 200);
-    cr_assert_str_eq(str(j, "history_visibility"), "joined");
-    json_decref(j);
-    j = state(&alice, neu, "m.room.guest_access", "", 200);
-    cr_assert_str_eq(str(j, "guest_access"), "forbidden");
     json_decref(j);
     j = state(&alice, neu, "m.room.power_levels", "", 200);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "users"), alice.user_id)), 100);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "users"), bob.user_id)), 50);
     json_decref(j);
-    j = state(&alice, neu, "m.room.member", "@mallory:upgrade.test", 200);
-    cr_assert_str_eq(str(j, "membership"), "ban");
-    json_decref(j);
+    expect_state_str(neu, "m.room.member", "@mallory:upgrade.test", "membership", "ban");
 
     /* the alias moved, and the directory entry */
     j = call("GET", NULL, "/_matrix/client/v3/directory/room/%23hall:upgrade.test", NULL, 200);
     cr_assert_str_eq(str(j, "room_id"), neu);
     json_decref(j);
-    j = state(&alice, neu, "m.room.canonical_alias", "", 200);
-    cr_assert_str_eq(str(j, "alias"), "#hall:upgrade.test");
-    json_decref(j);
+    expect_state_str(neu, "m.room.canonical_alias", "", "alias", "#hall:upgrade.test");
     snprintf(path, sizeof path, "/_matrix/client/v3/directory/list/room/%s", neu);
     j = call("GET", NULL, path, NULL, 200);
     cr_assert_str_eq(str(j, "visibility"), "public");
@@ -190,9 +184,7 @@ Test(hs_upgrade, low_creator_level_and_errors)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "users"), alice.user_id)), 60);
     cr_assert_eq(json_integer_value(json_object_get(j, "state_default")), 60);
     json_decref(j);
-    j = state(&alice, neu, "m.room.join_rules", "", 200);
-    cr_assert_str_eq(str(j, "join_rule"), "invite");
-    json_decref(j);
+    expect_state_str(neu, "m.room.join_rules", "", "join_rule", "invite");
 
     char path[512];
     snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/upgrade", neu);
@@ -229,9 +221,7 @@ Test(hs_upgrade, to_version_12_creator_outranks_all)
     cr_assert_null(json_object_get(json_object_get(j, "users"), alice.user_id));
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "users"), bob.user_id)), 50);
     json_decref(j);
-    j = state(&alice, neu, "m.room.name", "", 200);
-    cr_assert_str_eq(str(j, "name"), "to twelve");
-    json_decref(j);
+    expect_state_str(neu, "m.room.name", "", "name", "to twelve");
     char path[512];
     snprintf(path, sizeof path, "/_matrix/client/v3/join/%s", neu);
     json_decref(call("POST", bob.token, path, "{}", 200));
