@@ -192,6 +192,21 @@ int hs_store_receipt_put(hs_store *st, const char *room_id, const char *receipt_
     }
     int rc = hs_store_step_done(s);
     if (rc == 0 && stream) *stream = sqlite3_last_insert_rowid(hs_store_sqlite(st));
+    /* thread_id is the sender's free text: keep only their newest threaded receipts of
+     * this kind in the room, or one user could grow every member's /sync without end. */
+    if (rc == 0 && thread_id && thread_id[0]) {
+        s = hs_store_stmt(st, "DELETE FROM receipts WHERE room_id = ?1 AND receipt_type = ?2 AND user_id = ?3"
+                              " AND thread_id != '' AND stream_id NOT IN (SELECT stream_id FROM receipts"
+                              " WHERE room_id = ?1 AND receipt_type = ?2 AND user_id = ?3 AND thread_id != ''"
+                              " ORDER BY stream_id DESC LIMIT ?4)");
+        if (s) {
+            hs_store_bind_text_or_null(s, 1, room_id);
+            hs_store_bind_text_or_null(s, 2, receipt_type);
+            hs_store_bind_text_or_null(s, 3, user_id);
+            sqlite3_bind_int(s, 4, HS_STORE_RECEIPT_THREADS_MAX);
+        }
+        rc = hs_store_step_done(s);
+    }
     sqlite3_mutex_leave(mu);
     return rc;
 }

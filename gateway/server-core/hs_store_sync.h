@@ -56,9 +56,13 @@ int hs_store_account_data_each(hs_store *st, const char *user_id, int64_t after,
 
 /* ---- receipts -------------------------------------------------------------------- */
 
+/* Threaded receipts kept per user, room and receipt type (the newest ones). */
+#define HS_STORE_RECEIPT_THREADS_MAX 100
+
 /* Records that `user_id` has read up to `event_id` (receipt_type "m.read" or
  * "m.read.private"; thread_id "" = unthreaded), replacing their previous receipt of that
- * kind. *stream (may be NULL) receives the new position. */
+ * kind; beyond HS_STORE_RECEIPT_THREADS_MAX threads the oldest threaded receipt is
+ * dropped. *stream (may be NULL) receives the new position. */
 int hs_store_receipt_put(hs_store *st, const char *room_id, const char *receipt_type, const char *user_id,
                          const char *thread_id, const char *event_id, int64_t ts, int64_t *stream);
 

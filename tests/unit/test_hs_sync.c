@@ -17,6 +17,7 @@
 
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_store_sync.h"
 #include "server-core/hs_sync_token.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
@@ -825,6 +826,43 @@ Test(hs_sync, to_device_batches_are_deleted_once_acknowledged)
     json_decref(s1);
     json_decref(again);
     json_decref(s2);
+}
+
+Test(hs_sync, one_user_keeps_a_bounded_number_of_threaded_receipts)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    char *room = create_room(&a, "{\"preset\":\"public_chat\"}");
+    join(&b, room);
+    char *ev = send_text(&a, room, "threads");
+    long st;
+    char r[512], e[512], body[64];
+    pgt_mx_enc(room, r, sizeof r);
+    pgt_mx_enc(ev, e, sizeof e);
+    expect_ok(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.read/%s", r, e), &st);
+    for (int i = 0; i < HS_STORE_RECEIPT_THREADS_MAX + 3; i++) {
+        snprintf(body, sizeof body, "{\"thread_id\":\"t%d\"}", i);
+        expect_ok(call("POST", b.token, &st, body, "/_matrix/client/v3/rooms/%s/receipt/m.read/%s", r, e), &st);
+    }
+    char q[512];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM receipts WHERE user_id = '%s' AND thread_id != ''", b.user_id);
+    cr_assert_eq(count_rows(q), HS_STORE_RECEIPT_THREADS_MAX, "threaded receipts were not capped");
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM receipts WHERE user_id = '%s' AND thread_id IN ('t0', 't1', 't2')",
+             b.user_id);
+    cr_assert_eq(count_rows(q), 0, "the oldest threads were kept");
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM receipts WHERE user_id = '%s' AND thread_id IN ('', 't%d')", b.user_id,
+             HS_STORE_RECEIPT_THREADS_MAX + 2);
+    cr_assert_eq(count_rows(q), 2, "the unthreaded or the newest receipt was dropped");
+    /* what alice's sync shows of bob on that event is his newest receipt */
+    json_t *s0 = do_sync(&a, NULL, NULL);
+    json_t *mine = json_object_get(
+        json_object_get(json_object_get(json_object_get(ephemeral(s0, room, "m.receipt"), "content"), ev), "m.read"),
+        b.user_id);
+    char want[16];
+    snprintf(want, sizeof want, "t%d", HS_STORE_RECEIPT_THREADS_MAX + 2);
+    cr_assert_str_eq(json_string_value(json_object_get(mine, "thread_id")), want);
+    json_decref(s0);
+    free(ev);
+    free(room);
 }
 
 Test(hs_sync, key_counts_and_device_list_changes)
