@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
 
@@ -86,16 +87,6 @@ const char *pc_http_reason(int status)
     case 503: return "Service Unavailable";
     default: return "Unknown";
     }
-}
-
-static void hexkey(const uint8_t *k, char out[2 * PC_KEY_LEN + 1])
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < PC_KEY_LEN; i++) {
-        out[2 * i] = d[k[i] >> 4];
-        out[2 * i + 1] = d[k[i] & 15];
-    }
-    out[2 * PC_KEY_LEN] = '\0';
 }
 
 /* ---- growable byte buffer for outgoing heads ------------------------------------- */
@@ -423,7 +414,7 @@ int pc_http_request(pc_http *h, const uint8_t key[PC_KEY_LEN], const char *metho
     if (!r)
         return PC_ERR_NOMEM;
     char hex[2 * PC_KEY_LEN + 1];
-    hexkey(key, hex);
+    sodium_bin2hex(hex, sizeof hex, key, PC_KEY_LEN);
     buf b = {0};
     buf_add(&b, method, strlen(method));
     buf_add(&b, " ", 1);

@@ -129,12 +129,7 @@ static uint64_t sess_now(void) { return mono_us() * 1000u; }
 
 static void hex(const uint8_t *k, char out[2 * PC_KEY_LEN + 1])
 {
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < PC_KEY_LEN; i++) {
-        out[2 * i] = d[k[i] >> 4];
-        out[2 * i + 1] = d[k[i] & 15];
-    }
-    out[2 * PC_KEY_LEN] = '\0';
+    sodium_bin2hex(out, 2 * PC_KEY_LEN + 1, k, PC_KEY_LEN);
 }
 
 void pc_ping_encode(uint8_t out[PC_PING_LEN], bool pong, uint32_t seq, uint64_t usec)

@@ -22,16 +22,6 @@ struct pc_tls_identity {
     size_t der_len;
 };
 
-static void hexkey(const uint8_t *k, char out[2 * PC_KEY_LEN + 1])
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < PC_KEY_LEN; i++) {
-        out[2 * i] = d[k[i] >> 4];
-        out[2 * i + 1] = d[k[i] & 15];
-    }
-    out[2 * PC_KEY_LEN] = '\0';
-}
-
 static int make_cert(gnutls_x509_crt_t crt, gnutls_privkey_t priv, const char *hex, int64_t now)
 {
     gnutls_pubkey_t pub;
@@ -78,7 +68,7 @@ int pc_tls_identity_new(pc_tls_identity **out, const uint8_t seed[PC_SEED_LEN], 
     if (rc >= 0) {
         memcpy(id->key, x.data, PC_KEY_LEN);
         char hex[2 * PC_KEY_LEN + 1];
-        hexkey(id->key, hex);
+        sodium_bin2hex(hex, sizeof hex, id->key, PC_KEY_LEN);
         rc = gnutls_x509_crt_init(&crt);
         if (rc >= 0) rc = make_cert(crt, priv, hex, now_unix);
     }
