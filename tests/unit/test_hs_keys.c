@@ -123,6 +123,19 @@ static char *dir;
 static hs_server srv;
 static char base[128];
 
+/* Serves srv's federation router on a loopback port and points `base` at it. */
+static void listen_federation(void)
+{
+    char err[512];
+    hs_httpd_config c = {
+        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
+        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
+    };
+    srv.federation = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.federation, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+}
+
 static void start(void)
 {
     dir = pgt_tmpdir();
@@ -138,13 +151,7 @@ static void start(void)
     cr_assert_eq(hs_signing_key_generate(&key), 0);
     cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
-        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
-    };
-    srv.federation = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.federation, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+    listen_federation();
 }
 
 static void stop(void)
@@ -273,13 +280,7 @@ Test(hs_keys_server, rotated_key_stays_in_old_verify_keys, .init = start, .fini 
     cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &second, err, sizeof err), 0, "%s", err);
     int64_t before = hs_fed_now_ms();
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
-        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
-    };
-    srv.federation = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.federation, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+    listen_federation();
 
     long status;
     json_t *doc = get_json("/_matrix/key/v2/server", "GET", NULL, &status);
