@@ -18,6 +18,9 @@
 
 #define ROOMS 1000
 #define MAX_CLIENTS 16
+/* a public_chat createRoom writes 6 events (create, the creator's join, power levels, join
+ * rules, history visibility, guest access); the other 15 clients each join */
+#define EVENTS_PER_ROOM (6 + MAX_CLIENTS - 1)
 
 static hs_server srv;
 static char base[64];
@@ -119,7 +122,7 @@ int main(void)
     }
     double setup_s = bs_now_s() - t0;
     printf("setup: %d rooms created, 15 users joined to each, in %.1f s (%.0f events/s)\n", ROOMS, setup_s,
-           (ROOMS * (6.0 + 15)) / setup_s);
+           (double)(ROOMS * EVENTS_PER_ROOM) / setup_s);
 
     long done = 0, failed;
     int ns[] = {1, 4, 16};
@@ -131,16 +134,20 @@ int main(void)
                ns[k], rate, batch, failed);
         if (failed) return 1;
     }
-    long fill = events - done - ROOMS * 21L;
+    long fill = events - done - (long)ROOMS * EVENTS_PER_ROOM;
+    long stored = done + (long)ROOMS * EVENTS_PER_ROOM;
     if (fill > 0) {
         t0 = bs_now_s();
         double rate = run(16, fill, &failed);
         printf("fill: %ld more messages with 16 clients at %.0f messages/s in %.0f s (%ld failed)\n", fill, rate,
                bs_now_s() - t0, failed);
         if (failed) return 1;
+        stored += fill;
     }
     for (int i = 0; i < MAX_CLIENTS; i++) curl_easy_cleanup(clients[i].curl);
-    printf("RSS after %d rooms and about %ld events: %.1f MiB\n", ROOMS, events, rss_kib() / 1024.0);
+    /* what was written, not what was asked: setup and the rate runs alone exceed a small
+     * BENCH_LOAD_EVENTS */
+    printf("RSS after %d rooms and %ld events: %.1f MiB\n", ROOMS, stored, rss_kib() / 1024.0);
     for (size_t r = 0; r < n_rooms; r++) free(room_paths[r]);
     free(room_paths);
     curl_global_cleanup();
