@@ -75,6 +75,14 @@ static json_t *body_object(const hs_request *req, hs_response *resp)
     return j;
 }
 
+/* rule_request, then the JSON body of a PUT. Returns the body (new reference), or NULL
+ * after answering. */
+static json_t *rule_put_request(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who,
+                                hs_push_kind *kind)
+{
+    return rule_request(srv, req, resp, who, kind) == 0 ? body_object(req, resp) : NULL;
+}
+
 static void all_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -167,8 +175,7 @@ static void rule_put(const hs_request *req, hs_response *resp, void *ctx)
     hs_server *srv = ctx;
     hs_access_identity who;
     hs_push_kind kind;
-    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
-    json_t *body = body_object(req, resp);
+    json_t *body = rule_put_request(srv, req, resp, &who, &kind);
     if (!body) return;
     char err[512] = "";
     hs_push_status st = hs_push_put_rule(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"), body,
@@ -195,8 +202,7 @@ static void enabled_put(const hs_request *req, hs_response *resp, void *ctx)
     hs_server *srv = ctx;
     hs_access_identity who;
     hs_push_kind kind;
-    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
-    json_t *body = body_object(req, resp);
+    json_t *body = rule_put_request(srv, req, resp, &who, &kind);
     if (!body) return;
     json_t *enabled = json_object_get(body, "enabled");
     if (!json_is_boolean(enabled)) {
@@ -215,8 +221,7 @@ static void actions_put(const hs_request *req, hs_response *resp, void *ctx)
     hs_server *srv = ctx;
     hs_access_identity who;
     hs_push_kind kind;
-    if (rule_request(srv, req, resp, &who, &kind) != 0) return;
-    json_t *body = body_object(req, resp);
+    json_t *body = rule_put_request(srv, req, resp, &who, &kind);
     if (!body) return;
     char err[512] = "";
     hs_push_status st = hs_push_set_actions(srv->store, who.user_id, kind, hs_request_param(req, "ruleId"),

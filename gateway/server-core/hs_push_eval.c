@@ -6,6 +6,8 @@
  * Synapse's (^|\W)pattern(\W|$) regex means. */
 #include "server-core/hs_push_eval.h"
 
+#include "server-core/hs_push_rules.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,17 +263,18 @@ static void read_actions(const json_t *rule, hs_push_result *out)
 
 bool hs_push_evaluate(const json_t *ruleset, const json_t *event, const hs_push_ctx *ctx, hs_push_result *out)
 {
-    static const char *const order[] = {"override", "content", "room", "sender", "underride"};
     memset(out, 0, sizeof *out);
     int64_t budget = HS_PUSH_EVAL_BUDGET;
     const char *sender = json_string_value(json_object_get(event, "sender"));
     if (sender && ctx->user_id && strcmp(sender, ctx->user_id) == 0) return false;
-    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+    /* hs_push_kind lists the kinds in the spec's priority order. */
+    for (int k = 0; k < HS_PUSH_KIND_COUNT; k++) {
+        const char *kind = hs_push_kind_name((hs_push_kind)k);
         size_t i;
         const json_t *rule;
-        json_array_foreach(json_object_get(ruleset, order[k]), i, rule)
+        json_array_foreach(json_object_get(ruleset, kind), i, rule)
         {
-            if (!rule_matches(order[k], rule, event, ctx, &budget)) continue;
+            if (!rule_matches(kind, rule, event, ctx, &budget)) continue;
             out->rule_id = json_string_value(json_object_get(rule, "rule_id"));
             read_actions(rule, out);
             return true;
