@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_support.h"
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_pdu.h"
@@ -24,13 +25,6 @@
 #include "server-core/hs_store_rooms.h"
 
 #define STATE_EVENTS 10000
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void must(int ok, const char *what)
 {
@@ -110,13 +104,13 @@ int main(void)
     size_t wire_len = strlen(wire);
     json_decref(answer);
 
-    double t0 = now_s();
+    double t0 = bs_now_s();
     json_t *parsed = json_loads(wire, 0, NULL);
     hs_fed_state_set set;
     char msg[512];
     must(hs_fed_state_validate(&srv, rv, room, json_object_get(parsed, "state"), json_object_get(parsed, "auth_chain"),
                                &set, msg, sizeof msg) == 0, msg);
-    double t1 = now_s();
+    double t1 = bs_now_s();
 
     /* Our join and the write into a fresh store. */
     json_t *join = json_pack("{sssssssss{ss}sIsisos[]}", "type", "m.room.member", "room_id", room, "sender",
@@ -135,7 +129,7 @@ int main(void)
     size_t total = json_array_size(set.order);
     hs_store_new_event *rows = calloc(total, sizeof *rows);
     char **texts = calloc(total, sizeof *texts);
-    double t2 = now_s();
+    double t2 = bs_now_s();
     for (size_t i = 0; i < total; i++) {
         const char *id = json_string_value(json_array_get(set.order, i));
         const json_t *p = json_object_get(set.events, id);
@@ -151,7 +145,7 @@ int main(void)
     int64_t stream;
     must(hs_store_fed_join_persist(b, room, rv->id, "@owner:a.test", rows, total, set.state, &jrow, &stream) == 0,
          "persist");
-    double t3 = now_s();
+    double t3 = bs_now_s();
     printf("join to a room with %zu state events (%zu events with the auth chain, %.1f MiB answer):\n"
            "  parse + check in full: %.2f s (%.0f events/s)\n  write the room: %.2f s\n  total: %.2f s\n",
            n_state, total, (double)wire_len / (1 << 20), t1 - t0, (double)total / (t1 - t0), t3 - t2, t3 - t0 - (t2 - t1));
@@ -165,7 +159,7 @@ int main(void)
     const char *auth_ids[3] = {hs_state_map_get(set.state, "m.room.create", ""),
                                hs_state_map_get(set.state, "m.room.power_levels", ""),
                                hs_state_map_get(set.state, "m.room.member", "@owner:a.test")};
-    double t4 = now_s();
+    double t4 = bs_now_s();
     for (int i = 0; i < MESSAGES; i++) {
         json_t *msg_ev = json_pack("{sssssss{ss}sIsis[sss]s[s]}", "type", "m.room.message", "room_id", room, "sender",
                                    "@owner:a.test", "content", "body", "hello", "origin_server_ts",
@@ -177,7 +171,7 @@ int main(void)
         snprintf(prev, sizeof prev, "%s", rres.event_id);
         json_decref(msg_ev);
     }
-    double t5 = now_s();
+    double t5 = bs_now_s();
     printf("  then %d inbound messages in that room: %.2f s (%.0f events/s)\n", MESSAGES, t5 - t4,
            MESSAGES / (t5 - t4));
 

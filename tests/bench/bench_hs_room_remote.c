@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_support.h"
 #include "server-core/hs_room_remote.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_rooms.h"
@@ -30,13 +31,6 @@ static int ring_key(void *ctx, const char *server, const char *key_id, int64_t v
     if (!k) return hs_err_set(err, "no key");
     memcpy(out, k->public_key, 32);
     return 0;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Replays one room into a fresh store; returns the events accepted or soft-failed and
@@ -79,9 +73,9 @@ static int replay(const char *file, double *secs)
             first = false;
         } else if (json_object_get(json_object_get(l, "servers"), "localhost:8448")) {
             hs_remote_result res;
-            double t0 = now_s();
+            double t0 = bs_now_s();
             hs_remote_status s = hs_room_remote_accept(&rr, room, pdu, &res);
-            *secs += now_s() - t0;
+            *secs += bs_now_s() - t0;
             if (s == HS_REMOTE_ACCEPTED || s == HS_REMOTE_SOFT_FAILED) n++;
             else fprintf(stderr, "%s: %s\n", res.event_id, res.msg);
         }
