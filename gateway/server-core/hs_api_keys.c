@@ -137,7 +137,8 @@ static void keys_upload(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 400, "M_INVALID_PARAM", "one-time key %s:%s already exists with different content",
                           up.otks[conflict].algorithm, up.otks[conflict].key_id);
     } else if (rc == 2) {
-        hs_response_error(resp, 400, "M_LIMIT_EXCEEDED", "a device holds at most %d one-time keys; claim some first",
+        /* Not M_LIMIT_EXCEEDED: that is a rate limit, which clients retry after a pause. */
+        hs_response_error(resp, 400, "M_INVALID_PARAM", "a device holds at most %d one-time keys",
                           HS_STORE_E2EE_OTKS_PER_DEVICE);
     } else if (!counts) {
         db_error(resp);
