@@ -271,10 +271,16 @@ static void keys_put(const hs_request *req, hs_response *resp, void *ctx)
     json_t *rooms = rooms_of_put(req, resp, hs_request_param(req, "roomId"), hs_request_param(req, "sessionId"));
     if (!rooms) return;
     int64_t count, etag;
-    int rc = hs_store_backup_put(c.srv->store, c.who.user_id, version, rooms, &count, &etag);
+    int rc = hs_store_backup_put(c.srv->store, c.who.user_id, version, rooms, HS_STORE_BACKUP_SESSIONS_PER_VERSION,
+                                 &count, &etag);
     json_decref(rooms);
     if (rc == 0) {
         answer_count(resp, count, etag);
+        return;
+    }
+    if (rc == 2) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "a backup version holds at most %d sessions",
+                          HS_STORE_BACKUP_SESSIONS_PER_VERSION);
         return;
     }
     if (rc < 0) {

@@ -3,6 +3,7 @@
  * guards cannot be separated by another device's request. */
 #include "server-core/hs_store_backup.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,7 +196,8 @@ typedef struct put_args {
     const char *user_id;
     int64_t version;
     const json_t *rooms;
-    int64_t count, etag;
+    int64_t max_sessions, count, etag;
+    bool over;
 } put_args;
 
 /* Is `n` (the new copy) better than the stored row in `old`? */
@@ -261,14 +263,18 @@ static int put_steps(sqlite3 *db, void *arg)
             if (put_session(db, a, room_id, session_id, data) != 0) return -1;
         }
     }
-    return touch(db, a->user_id, a->version, &a->count, &a->etag);
+    if (touch(db, a->user_id, a->version, &a->count, &a->etag) != 0) return -1;
+    /* Counted after the writes (a session may replace a stored one); -1 rolls them back. */
+    a->over = a->count > a->max_sessions;
+    return a->over ? -1 : 0;
 }
 
-int hs_store_backup_put(hs_store *st, const char *user_id, int64_t version, const json_t *rooms, int64_t *count,
-                        int64_t *etag)
+int hs_store_backup_put(hs_store *st, const char *user_id, int64_t version, const json_t *rooms, int64_t max_sessions,
+                        int64_t *count, int64_t *etag)
 {
-    put_args a = {user_id, version, rooms, 0, 0};
+    put_args a = {user_id, version, rooms, max_sessions, 0, 0, false};
     int rc = hs_store_transact(st, put_steps, &a);
+    if (rc < 0 && a.over) return 2;
     if (rc == 0) {
         *count = a.count;
         *etag = a.etag;

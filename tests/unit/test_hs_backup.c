@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_backup.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
@@ -188,6 +190,35 @@ Test(hs_backup, one_put_holds_at_most_10000_sessions)
     free(body);
     cr_assert_eq(json_integer_value(json_object_get(j, "count")), 10000);
     json_decref(j);
+}
+
+/* A version holds at most max_sessions sessions (HS_STORE_BACKUP_SESSIONS_PER_VERSION
+ * over HTTP; a small limit here): a write that would pass it stores nothing, while
+ * a better copy of a stored session still fits. */
+Test(hs_backup, a_version_holds_at_most_its_session_limit)
+{
+    json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", VERSION_BODY, 200));
+    hs_store *st = hs.srv.store;
+    int64_t count = -1, etag;
+    char *one = session(5, 0, 0, "c");
+    json_t *data = json_loads(one, 0, NULL);
+    free(one);
+    json_t *two = json_pack("{s:{s:{s:O, s:O}}}", "!r:backup.test", "sessions", "S1", data, "S2", data);
+    cr_assert_eq(hs_store_backup_put(st, alice.user_id, 1, two, 2, &count, &etag), 0);
+    cr_assert_eq(count, 2);
+    json_t *third = json_pack("{s:{s:{s:O}}}", "!r:backup.test", "sessions", "S3", data);
+    cr_assert_eq(hs_store_backup_put(st, alice.user_id, 1, third, 2, &count, &etag), 2);
+    json_t *j = call("GET", alice.token, "/_matrix/client/v3/room_keys/version/1", NULL, 200);
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 2, "the refused write stored nothing");
+    json_decref(j);
+    json_object_set_new(data, "first_message_index", json_integer(0));
+    json_t *better = json_pack("{s:{s:{s:O}}}", "!r:backup.test", "sessions", "S1", data);
+    cr_assert_eq(hs_store_backup_put(st, alice.user_id, 1, better, 2, &count, &etag), 0);
+    cr_assert_eq(count, 2);
+    json_decref(better);
+    json_decref(third);
+    json_decref(two);
+    json_decref(data);
 }
 
 Test(hs_backup, keys_survive_a_restart_and_delete_by_room)
