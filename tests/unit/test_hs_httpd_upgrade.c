@@ -82,6 +82,15 @@ static int dial(void)
     return fd;
 }
 
+/* Connects and writes the whole of `req`; returns the socket. */
+static int send_request(const char *req)
+{
+    int fd = dial();
+    size_t len = strlen(req);
+    cr_assert_eq(write(fd, req, len), (ssize_t)len);
+    return fd;
+}
+
 /* Reads from fd until `want` bytes or `stop` appears, EOF, or 5 s pass. */
 static size_t read_some(int fd, char *buf, size_t cap, size_t want, const char *stop)
 {
@@ -101,9 +110,7 @@ static size_t read_some(int fd, char *buf, size_t cap, size_t want, const char *
 
 Test(hs_httpd_upgrade, socket_is_handed_over_and_closed_by_the_adopter)
 {
-    int fd = dial();
-    const char req[] = "GET /up?x=1 HTTP/1.1\r\nHost: t\r\nUpgrade: toy\r\nConnection: Upgrade\r\nX-Take: 1\r\n\r\nhello";
-    cr_assert_eq(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    int fd = send_request("GET /up?x=1 HTTP/1.1\r\nHost: t\r\nUpgrade: toy\r\nConnection: Upgrade\r\nX-Take: 1\r\n\r\nhello");
     char head[1024];
     read_some(fd, head, sizeof head, sizeof head, "\r\n\r\n");
     cr_assert(strncmp(head, "HTTP/1.1 101", 12) == 0, "%s", head);
@@ -142,9 +149,7 @@ Test(hs_httpd_upgrade, socket_is_handed_over_and_closed_by_the_adopter)
 
 Test(hs_httpd_upgrade, refusal_is_an_ordinary_response_and_no_hook_is_404)
 {
-    int fd = dial();
-    const char req[] = "GET /up HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    cr_assert_eq(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    int fd = send_request("GET /up HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     char resp[2048];
     read_some(fd, resp, sizeof resp, sizeof resp, "no X-Take");
     cr_assert(strncmp(resp, "HTTP/1.1 403", 12) == 0, "%s", resp);
@@ -152,9 +157,7 @@ Test(hs_httpd_upgrade, refusal_is_an_ordinary_response_and_no_hook_is_404)
     close(fd);
 
     hs_httpd_set_upgrade(httpd, NULL);
-    fd = dial();
-    const char req2[] = "GET /up HTTP/1.1\r\nHost: t\r\nUpgrade: toy\r\nConnection: Upgrade\r\nX-Take: 1\r\n\r\n";
-    cr_assert_eq(write(fd, req2, sizeof req2 - 1), (ssize_t)(sizeof req2 - 1));
+    fd = send_request("GET /up HTTP/1.1\r\nHost: t\r\nUpgrade: toy\r\nConnection: Upgrade\r\nX-Take: 1\r\n\r\n");
     read_some(fd, resp, sizeof resp, sizeof resp, "M_UNRECOGNIZED");
     cr_assert(strncmp(resp, "HTTP/1.1 404", 12) == 0, "%s", resp);
     close(fd);
