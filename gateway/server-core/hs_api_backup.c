@@ -271,7 +271,7 @@ static void keys_put(const hs_request *req, hs_response *resp, void *ctx)
     json_t *rooms = rooms_of_put(req, resp, hs_request_param(req, "roomId"), hs_request_param(req, "sessionId"));
     if (!rooms) return;
     int64_t count, etag;
-    int rc = hs_store_backup_put(c.srv->store, c.who.user_id, version, rooms, HS_STORE_BACKUP_SESSIONS_PER_VERSION,
+    int rc = hs_store_backup_put(c.srv->store, c.who.user_id, version, rooms, HS_STORE_BACKUP_SESSIONS_PER_USER,
                                  &count, &etag);
     json_decref(rooms);
     if (rc == 0) {
@@ -279,8 +279,8 @@ static void keys_put(const hs_request *req, hs_response *resp, void *ctx)
         return;
     }
     if (rc == 2) {
-        hs_response_error(resp, 400, "M_BAD_JSON", "a backup version holds at most %d sessions",
-                          HS_STORE_BACKUP_SESSIONS_PER_VERSION);
+        hs_response_error(resp, 400, "M_BAD_JSON", "backups hold at most %d sessions in all; delete old versions",
+                          HS_STORE_BACKUP_SESSIONS_PER_USER);
         return;
     }
     if (rc < 0) {

@@ -265,7 +265,13 @@ static int put_steps(sqlite3 *db, void *arg)
     }
     if (touch(db, a->user_id, a->version, &a->count, &a->etag) != 0) return -1;
     /* Counted after the writes (a session may replace a stored one); -1 rolls them back. */
-    a->over = a->count > a->max_sessions;
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT COUNT(*) FROM backup_keys WHERE user_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_STATIC);
+    int64_t all = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (all < 0) return -1;
+    a->over = all > a->max_sessions;
     return a->over ? -1 : 0;
 }
 

@@ -37,15 +37,16 @@ int hs_store_backup_update(hs_store *st, const char *user_id, int64_t version, c
 /* Deletes a version and its keys. Returns 0, 1 when no such version, or -1. */
 int hs_store_backup_delete(hs_store *st, const char *user_id, int64_t version);
 
-/* Sessions one backup version may hold: every key a user ever received, so generous,
- * but one user must not fill the disk through it. */
-#define HS_STORE_BACKUP_SESSIONS_PER_VERSION 1000000
+/* Sessions one user's backup versions may hold in all (old versions stay readable, so
+ * a per-version limit alone would let new versions pile up): every key a user ever
+ * received, so generous, but one user must not fill the disk through it. */
+#define HS_STORE_BACKUP_SESSIONS_PER_USER 1000000
 
 /* Stores sessions into `version`, which must be the current version: `rooms` is
  * {room_id: {"sessions": {session_id: KeyBackupData}}} (already validated by the caller).
  * Returns 0 with the version's new *count and *etag, 1 when `version` is not the current
- * version, 2 (nothing stored) when the version would hold more than max_sessions
- * sessions, -1 on error. */
+ * version, 2 (nothing stored) when the user's versions would hold more than
+ * max_sessions sessions in all, -1 on error. */
 int hs_store_backup_put(hs_store *st, const char *user_id, int64_t version, const json_t *rooms, int64_t max_sessions,
                         int64_t *count,
                         int64_t *etag);

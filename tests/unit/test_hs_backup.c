@@ -192,10 +192,11 @@ Test(hs_backup, one_put_holds_at_most_10000_sessions)
     json_decref(j);
 }
 
-/* A version holds at most max_sessions sessions (HS_STORE_BACKUP_SESSIONS_PER_VERSION
- * over HTTP; a small limit here): a write that would pass it stores nothing, while
- * a better copy of a stored session still fits. */
-Test(hs_backup, a_version_holds_at_most_its_session_limit)
+/* A user's versions hold at most max_sessions sessions in all
+ * (HS_STORE_BACKUP_SESSIONS_PER_USER over HTTP; a small limit here): a write that would
+ * pass it stores nothing, a better copy of a stored session still fits, and a new
+ * version does not reset the count; deleting the old version does. */
+Test(hs_backup, backups_hold_at_most_their_session_limit)
 {
     json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", VERSION_BODY, 200));
     hs_store *st = hs.srv.store;
@@ -215,6 +216,11 @@ Test(hs_backup, a_version_holds_at_most_its_session_limit)
     json_t *better = json_pack("{s:{s:{s:O}}}", "!r:backup.test", "sessions", "S1", data);
     cr_assert_eq(hs_store_backup_put(st, alice.user_id, 1, better, 2, &count, &etag), 0);
     cr_assert_eq(count, 2);
+    json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", VERSION_BODY, 200));
+    cr_assert_eq(hs_store_backup_put(st, alice.user_id, 2, third, 2, &count, &etag), 2);
+    json_decref(call("DELETE", alice.token, "/_matrix/client/v3/room_keys/version/1", NULL, 200));
+    cr_assert_eq(hs_store_backup_put(st, alice.user_id, 2, third, 2, &count, &etag), 0);
+    cr_assert_eq(count, 1);
     json_decref(better);
     json_decref(third);
     json_decref(two);
