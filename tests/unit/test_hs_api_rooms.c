@@ -66,32 +66,8 @@ TestSuite(hs_rooms_api, .init = start, .fini = stop, .timeout = 120);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static json_t *call(const char *method, const char *token, long *status, const char *body, const char *fmt, ...)
-{
-    char path[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    json_t *j = pgt_mx_call(base, method, path, token, body, status);
-    cr_assert_not_null(j, "%s %s: status %ld, no JSON", method, path, *status);
-    return j;
-}
-
-/* Percent-encodes a Matrix ID for a path segment. */
-static const char *enc(const char *id, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (const char *p = id; *p && o + 4 < cap; p++) {
-        if (strchr("!:$@#/+=", *p)) o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
-        else buf[o++] = *p;
-    }
-    buf[o] = 0;
-    return buf;
-}
+/* pgt_mx_callf on this suite's server. */
+#define call(...) pgt_mx_callf(base, __VA_ARGS__)
 
 static pgt_mx_login reg(const char *user)
 {
@@ -128,7 +104,7 @@ static json_t *state_of(const pgt_mx_login *u, const char *room, const char *typ
 {
     long st;
     char r[512];
-    *all = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", enc(room, r, sizeof r));
+    *all = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     cr_assert(json_is_array(*all));
     size_t i;
@@ -151,7 +127,7 @@ static char *send_text(const pgt_mx_login *u, const char *room, const char *txn,
     char r[512], body[512];
     snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
     json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/m.room.message/%s",
-                     enc(room, r, sizeof r), txn);
+                     pgt_mx_enc(room, r, sizeof r), txn);
     char *dump = json_dumps(j, 0);
     cr_assert_eq(st, want, "send: %s", dump);
     free(dump);
@@ -201,7 +177,7 @@ Test(hs_rooms_api, presets_give_the_spec_state)
         /* bob was invited: he can join even the invite-only ones */
         long st;
         char r[512];
-        json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", enc(room, r, sizeof r));
+        json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", pgt_mx_enc(room, r, sizeof r));
         cr_assert_eq(st, 200);
         json_decref(j);
         free(room);
@@ -221,7 +197,7 @@ Test(hs_rooms_api, public_room_join_send_and_errors)
     char r[512];
     long st;
     send_text(&b, room, "t0", "not yet", 403);
-    json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/r0/join/%s", enc(room, r, sizeof r));
+    json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/r0/join/%s", pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(j, "room_id")), room);
     json_decref(j);
@@ -230,10 +206,11 @@ Test(hs_rooms_api, public_room_join_send_and_errors)
     cr_assert_str_neq(e1, e2);
     /* carol never joined: she can neither write nor read */
     send_text(&c, room, "t1", "intruder", 403);
-    expect_error(call("GET", c.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b", enc(room, r, sizeof r)),
+    expect_error(
+        call("GET", c.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b", pgt_mx_enc(room, r, sizeof r)),
+        &st, 403, "M_FORBIDDEN");
+    expect_error(call("GET", c.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", pgt_mx_enc(room, r, sizeof r)),
                  &st, 403, "M_FORBIDDEN");
-    expect_error(call("GET", c.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", enc(room, r, sizeof r)), &st, 403,
-                 "M_FORBIDDEN");
     /* unknown room */
     expect_error(call("PUT", a.token, &st, "{\"body\":\"x\"}",
                       "/_matrix/client/v3/rooms/%%21nope%%3Aexample.test/send/m.room.message/t9"),
@@ -242,34 +219,35 @@ Test(hs_rooms_api, public_room_join_send_and_errors)
                  "M_NOT_FOUND");
     /* bob (power 0) may not rename the room: the auth rule is named */
     j = call("PUT", b.token, &st, "{\"name\":\"mine\"}", "/_matrix/client/v3/rooms/%s/state/m.room.name",
-             enc(room, r, sizeof r));
+             pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 403);
     cr_assert(strstr(json_string_value(json_object_get(j, "error")), "rule"), "%s",
               json_string_value(json_object_get(j, "error")));
     json_decref(j);
     /* alice may; state by key with and without the trailing state key */
     j = call("PUT", a.token, &st, "{\"name\":\"ours\"}", "/_matrix/client/v3/rooms/%s/state/m.room.name",
-             enc(room, r, sizeof r));
+             pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     json_decref(j);
-    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name", enc(room, r, sizeof r));
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name", pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(j, "name")), "ours");
     json_decref(j);
     j = call("PUT", a.token, &st, "{\"v\":2}", "/_matrix/client/v3/rooms/%s/state/org.example/k1",
-             enc(room, r, sizeof r));
+             pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     json_decref(j);
-    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/org.example/k1", enc(room, r, sizeof r));
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/org.example/k1",
+             pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(json_integer_value(json_object_get(j, "v")), 2);
     json_decref(j);
     expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/org.example/k2",
-                      enc(room, r, sizeof r)),
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 404, "M_NOT_FOUND");
     /* the event endpoint, in client format */
     char e[256];
-    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", enc(room, r, sizeof r),
-             enc(e1, e, sizeof e));
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", pgt_mx_enc(room, r, sizeof r),
+             pgt_mx_enc(e1, e, sizeof e));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")), e1);
     cr_assert_str_eq(json_string_value(json_object_get(j, "sender")), a.user_id);
@@ -284,13 +262,13 @@ Test(hs_rooms_api, public_room_join_send_and_errors)
     memset(body + n, 'x', big);
     snprintf(body + n + big, 8, "\"}");
     expect_error(call("PUT", a.token, &st, body, "/_matrix/client/v3/rooms/%s/send/m.room.message/big",
-                      enc(room, r, sizeof r)),
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 413, "M_TOO_LARGE");
     free(body);
     expect_error(call("POST", a.token, &st, "{\"room_version\":\"99\"}", "/_matrix/client/v3/createRoom"), &st, 400,
                  "M_UNSUPPORTED_ROOM_VERSION");
     /* leave, then reading is refused */
-    j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r));
+    j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     json_decref(j);
     send_text(&b, room, "t2", "gone", 403);
@@ -300,17 +278,17 @@ Test(hs_rooms_api, public_room_join_send_and_errors)
     /* invite carol into the invite-only flow of a private room */
     char *priv = create_room(&a, "{}");
     char p[512];
-    expect_error(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", enc(priv, p, sizeof p)), &st,
-                 403, "M_FORBIDDEN");
+    expect_error(call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", pgt_mx_enc(priv, p, sizeof p)),
+                 &st, 403, "M_FORBIDDEN");
     expect_error(call("POST", a.token, &st, "{\"user_id\":\"@ghost:example.test\"}",
-                      "/_matrix/client/v3/rooms/%s/invite", enc(priv, p, sizeof p)),
+                      "/_matrix/client/v3/rooms/%s/invite", pgt_mx_enc(priv, p, sizeof p)),
                  &st, 404, "M_NOT_FOUND");
     char ib[300];
     snprintf(ib, sizeof ib, "{\"user_id\":\"%s\"}", c.user_id);
-    j = call("POST", a.token, &st, ib, "/_matrix/client/v3/rooms/%s/invite", enc(priv, p, sizeof p));
+    j = call("POST", a.token, &st, ib, "/_matrix/client/v3/rooms/%s/invite", pgt_mx_enc(priv, p, sizeof p));
     cr_assert_eq(st, 200);
     json_decref(j);
-    j = call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", enc(priv, p, sizeof p));
+    j = call("POST", c.token, &st, "{}", "/_matrix/client/v3/rooms/%s/join", pgt_mx_enc(priv, p, sizeof p));
     cr_assert_eq(st, 200);
     json_decref(j);
     free(send_text(&c, priv, "t1", "thanks", 200));
@@ -326,7 +304,7 @@ static int count_bodies(const pgt_mx_login *u, const char *room, const char *tex
     long st;
     char r[512];
     json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=1000",
-                     enc(room, r, sizeof r));
+                     pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     int n = 0;
     size_t i;
@@ -365,8 +343,8 @@ Test(hs_rooms_api, own_events_carry_the_transaction_id)
     char *id = send_text(&a, room, "my-txn-7", "tagged", 200);
     long st;
     char r[512], e[256];
-    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", enc(room, r, sizeof r),
-                     enc(id, e, sizeof e));
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", pgt_mx_enc(room, r, sizeof r),
+                     pgt_mx_enc(id, e, sizeof e));
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "unsigned"), "transaction_id")),
                      "my-txn-7");
     json_decref(j);
@@ -386,7 +364,7 @@ static int paginate(const pgt_mx_login *u, const char *room, const char *directi
         char fromq[80] = "";
         if (tok[0]) snprintf(fromq, sizeof fromq, "&from=%s", tok);
         json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=%s&limit=%d%s",
-                         enc(room, r, sizeof r), direction, limit, fromq);
+                         pgt_mx_enc(room, r, sizeof r), direction, limit, fromq);
         cr_assert_eq(st, 200);
         cr_assert_leq(json_array_size(json_object_get(j, "chunk")), (size_t)limit);
         size_t i;
@@ -444,13 +422,14 @@ Test(hs_rooms_api, messages_paginate_both_ways_and_survive_restart)
     char *room = create_room(&a, "{\"preset\":\"public_chat\",\"name\":\"durable\"}");
     char r[512];
     long st;
-    json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room, r, sizeof r));
+    json_t *j = call("POST", b.token, &st, "{}", "/_matrix/client/v3/join/%s", pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     json_decref(j);
     send_fifty(&a, &b, room);
     check_fifty_both_ways(&b, room);
-    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=x", enc(room, r, sizeof r)),
-                 &st, 400, "M_INVALID_PARAM");
+    expect_error(
+        call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=x", pgt_mx_enc(room, r, sizeof r)),
+        &st, 400, "M_INVALID_PARAM");
 
     /* restart on the same database */
     hs_server_close(&srv);
@@ -485,7 +464,7 @@ static long member_op(const pgt_mx_login *u, const char *room, const char *op, c
     long st;
     char r[512], body[512];
     snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"reason\":\"because %s\"}", target, op);
-    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/rooms/%s/%s", enc(room, r, sizeof r), op);
+    json_t *j = call("POST", u->token, &st, body, "/_matrix/client/v3/rooms/%s/%s", pgt_mx_enc(room, r, sizeof r), op);
     if (st != 200) cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_FORBIDDEN");
     json_decref(j);
     return st;
@@ -495,7 +474,7 @@ static long join(const pgt_mx_login *u, const char *room)
 {
     long st;
     char r[512];
-    json_decref(call("POST", u->token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room, r, sizeof r)));
+    json_decref(call("POST", u->token, &st, "{}", "/_matrix/client/v3/join/%s", pgt_mx_enc(room, r, sizeof r)));
     return st;
 }
 
@@ -505,7 +484,7 @@ static json_t *member_content(const pgt_mx_login *viewer, const char *room, cons
     long st;
     char r[512], u[256];
     json_t *j = call("GET", viewer->token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     enc(room, r, sizeof r), enc(user, u, sizeof u));
+                     pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(user, u, sizeof u));
     cr_assert_eq(st, 200);
     return j;
 }
@@ -542,15 +521,15 @@ Test(hs_rooms_api, kick_ban_unban_need_power_and_change_membership)
     json_decref(m);
     long st;
     char r[512];
-    expect_error(call("POST", c.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room, r, sizeof r)), &st, 403,
-                 "M_FORBIDDEN");
+    expect_error(call("POST", c.token, &st, "{}", "/_matrix/client/v3/join/%s", pgt_mx_enc(room, r, sizeof r)), &st,
+                 403, "M_FORBIDDEN");
     /* only the ban level unbans, and only a banned user */
     cr_assert_eq(member_op(&b, room, "unban", c.user_id), 403);
     cr_assert_eq(member_op(&a, room, "unban", b.user_id), 403);
     cr_assert_eq(member_op(&a, room, "unban", c.user_id), 200);
     cr_assert_eq(join(&c, room), 200);
     expect_error(call("POST", a.token, &st, "{\"reason\":\"x\"}", "/_matrix/client/v3/rooms/%s/kick",
-                      enc(room, r, sizeof r)),
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 400, "M_INVALID_PARAM");
     free(room);
 }
@@ -560,7 +539,7 @@ static char *redact(const pgt_mx_login *u, const char *room, const char *event_i
     long st;
     char r[512], e[256];
     json_t *j = call("PUT", u->token, &st, "{\"reason\":\"spam\"}", "/_matrix/client/v3/rooms/%s/redact/%s/%s",
-                     enc(room, r, sizeof r), enc(event_id, e, sizeof e), txn);
+                     pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(event_id, e, sizeof e), txn);
     cr_assert_eq(st, want);
     char *id = st == 200 ? strdup(json_string_value(json_object_get(j, "event_id"))) : NULL;
     json_decref(j);
@@ -571,8 +550,8 @@ static json_t *get_event(const pgt_mx_login *u, const char *room, const char *ev
 {
     long st;
     char r[512], e[256];
-    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", enc(room, r, sizeof r),
-                     enc(event_id, e, sizeof e));
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", pgt_mx_enc(room, r, sizeof r),
+                     pgt_mx_enc(event_id, e, sizeof e));
     cr_assert_eq(st, 200);
     return j;
 }
@@ -622,12 +601,12 @@ Test(hs_rooms_api, redaction_hides_content_everywhere)
     long st;
     char r[512], e[256];
     json_t *j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50",
-                     enc(room, r, sizeof r));
+                     pgt_mx_enc(room, r, sizeof r));
     assert_redacted(find_event(json_object_get(j, "chunk"), secret), r1);
     assert_redacted(find_event(json_object_get(j, "chunk"), bobs), r2);
     json_decref(j);
-    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s?limit=4", enc(room, r, sizeof r),
-             enc(bobs, e, sizeof e));
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s?limit=4", pgt_mx_enc(room, r, sizeof r),
+             pgt_mx_enc(bobs, e, sizeof e));
     cr_assert_eq(st, 200);
     assert_redacted(json_object_get(j, "event"), r2);
     assert_redacted(find_event(json_object_get(j, "events_before"), secret), r1);
@@ -644,8 +623,8 @@ static char *send_json(const pgt_mx_login *u, const char *room, const char *type
 {
     long st;
     char r[512];
-    json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/%s/%s", enc(room, r, sizeof r),
-                     type, txn);
+    json_t *j = call("PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/%s/%s",
+                     pgt_mx_enc(room, r, sizeof r), type, txn);
     cr_assert_eq(st, 200);
     char *id = strdup(json_string_value(json_object_get(j, "event_id")));
     json_decref(j);
@@ -663,7 +642,7 @@ static json_t *relation_ids(const pgt_mx_login *u, const char *room, const char 
         char from[80] = "";
         if (tok[0]) snprintf(from, sizeof from, "&from=%s", tok);
         json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v1/rooms/%s/relations/%s%s?%s%s",
-                         enc(room, r, sizeof r), enc(parent, e, sizeof e), suffix, query, from);
+                         pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(parent, e, sizeof e), suffix, query, from);
         cr_assert_eq(st, 200);
         size_t i;
         json_t *ev;
@@ -736,7 +715,8 @@ Test(hs_rooms_api, relations_page_and_aggregate)
     json_decref(ann);
     long st;
     char r[512];
-    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/relations/%%24nope", enc(room, r, sizeof r)),
+    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/relations/%%24nope",
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 404, "M_NOT_FOUND");
     for (int i = 0; i < 3; i++) free(react[i]);
     for (int i = 0; i < 2; i++) {
@@ -756,7 +736,8 @@ static json_t *messages(const pgt_mx_login *u, const char *room, long want, cons
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
     long st;
-    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?%s", enc(room, r, sizeof r), q);
+    json_t *j =
+        call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?%s", pgt_mx_enc(room, r, sizeof r), q);
     char *dump = json_dumps(j, 0);
     cr_assert_eq(st, want, "%s: %s", q, dump);
     free(dump);
@@ -776,18 +757,6 @@ static const char *bodies_of(const json_t *j, char *out, size_t cap)
     return out;
 }
 
-/* URL-encodes a JSON filter for a query string. */
-static const char *qenc(const char *s, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (const char *p = s; *p && o + 4 < cap; p++) {
-        if (strchr("{}[]\":,@!$*", *p)) o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
-        else buf[o++] = *p;
-    }
-    buf[o] = 0;
-    return buf;
-}
-
 Test(hs_rooms_api, messages_filters_tokens_and_lazy_members)
 {
     pgt_mx_login a = reg("alice"), b = reg("bob");
@@ -804,17 +773,17 @@ Test(hs_rooms_api, messages_filters_tokens_and_lazy_members)
     char got[512], f[512], fq[1024];
     json_t *j;
     snprintf(f, sizeof f, "{\"types\":[\"m.room.message\"],\"senders\":[\"%s\"]}", b.user_id);
-    j = messages(&a, room, 200, "dir=b&filter=%s", qenc(f, fq, sizeof fq));
+    j = messages(&a, room, 200, "dir=b&filter=%s", pgt_mx_enc(f, fq, sizeof fq));
     cr_assert_str_eq(bodies_of(j, got, sizeof got), "m7,m5,m3,m1");
     json_decref(j);
-    j = messages(&a, room, 200, "dir=f&filter=%s", qenc("{\"not_types\":[\"m.room.*\"]}", fq, sizeof fq));
+    j = messages(&a, room, 200, "dir=f&filter=%s", pgt_mx_enc("{\"not_types\":[\"m.room.*\"]}", fq, sizeof fq));
     cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9");
     json_decref(j);
-    j = messages(&a, room, 200, "dir=b&filter=%s", qenc("{\"contains_url\":true}", fq, sizeof fq));
+    j = messages(&a, room, 200, "dir=b&filter=%s", pgt_mx_enc("{\"contains_url\":true}", fq, sizeof fq));
     cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9,m6,m3,m0");
     json_decref(j);
     snprintf(f, sizeof f, "{\"not_senders\":[\"%s\"],\"types\":[\"m.room.message\"],\"limit\":2}", a.user_id);
-    j = messages(&a, room, 200, "dir=b&filter=%s", qenc(f, fq, sizeof fq));
+    j = messages(&a, room, 200, "dir=b&filter=%s", pgt_mx_enc(f, fq, sizeof fq));
     cr_assert_str_eq(bodies_of(j, got, sizeof got), "m7,m5", "the filter's limit applies");
     cr_assert_not_null(json_object_get(j, "end"));
     json_decref(j);
@@ -839,12 +808,12 @@ Test(hs_rooms_api, messages_filters_tokens_and_lazy_members)
     cr_assert_str_eq(bodies_of(j, got, sizeof got), "m9,m8,m7");
     json_decref(j);
     expect_error(messages(&a, room, 400, "dir=b&from=x12"), &(long){400}, 400, "M_INVALID_PARAM");
-    expect_error(messages(&a, room, 400, "dir=b&filter=%s", qenc("{\"types\":7}", fq, sizeof fq)), &(long){400}, 400,
-                 "M_INVALID_PARAM");
+    expect_error(messages(&a, room, 400, "dir=b&filter=%s", pgt_mx_enc("{\"types\":7}", fq, sizeof fq)), &(long){400},
+                 400, "M_INVALID_PARAM");
 
     /* lazy loading: the members of the senders shown, nobody else's */
     snprintf(f, sizeof f, "{\"lazy_load_members\":true,\"senders\":[\"%s\"]}", b.user_id);
-    j = messages(&a, room, 200, "dir=b&limit=3&filter=%s", qenc(f, fq, sizeof fq));
+    j = messages(&a, room, 200, "dir=b&limit=3&filter=%s", pgt_mx_enc(f, fq, sizeof fq));
     json_t *state = json_object_get(j, "state");
     cr_assert_eq(json_array_size(state), 1);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(state, 0), "state_key")), b.user_id);
@@ -857,7 +826,8 @@ static const char *member_ids(const pgt_mx_login *u, const char *room, const cha
 {
     long st;
     char r[512];
-    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/members%s", enc(room, r, sizeof r), query);
+    json_t *j =
+        call("GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/members%s", pgt_mx_enc(room, r, sizeof r), query);
     cr_assert_eq(st, 200);
     size_t o = 0, i;
     json_t *ev;
@@ -883,9 +853,9 @@ Test(hs_rooms_api, members_filters_at_and_joined_members)
     cr_assert_eq(join(&d, room), 200);
     long st;
     char r[512], ib[300];
-    json_decref(call("POST", d.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)));
+    json_decref(call("POST", d.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r)));
     snprintf(ib, sizeof ib, "{\"user_id\":\"%s\"}", c.user_id);
-    json_decref(call("POST", a.token, &st, ib, "/_matrix/client/v3/rooms/%s/invite", enc(room, r, sizeof r)));
+    json_decref(call("POST", a.token, &st, ib, "/_matrix/client/v3/rooms/%s/invite", pgt_mx_enc(room, r, sizeof r)));
     char got[1024], want[1024], q[128];
     /* current state is sorted by state key */
     snprintf(want, sizeof want, "%s,%s,%s,%s", a.user_id, b.user_id, c.user_id, d.user_id);
@@ -899,7 +869,7 @@ Test(hs_rooms_api, members_filters_at_and_joined_members)
     snprintf(q, sizeof q, "?at=%s", before_dave);
     snprintf(want, sizeof want, "%s,%s", a.user_id, b.user_id);
     cr_assert_str_eq(member_ids(&a, room, q, got, sizeof got), want);
-    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", enc(room, r, sizeof r));
+    j = call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     json_t *joined = json_object_get(j, "joined");
     cr_assert_eq(json_object_size(joined), 2);
@@ -908,8 +878,9 @@ Test(hs_rooms_api, members_filters_at_and_joined_members)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(joined, a.user_id), "display_name")), "alice");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(joined, b.user_id), "display_name")), "bob");
     json_decref(j);
-    expect_error(call("GET", d.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", enc(room, r, sizeof r)),
-                 &st, 403, "M_FORBIDDEN");
+    expect_error(
+        call("GET", d.token, &st, NULL, "/_matrix/client/v3/rooms/%s/joined_members", pgt_mx_enc(room, r, sizeof r)),
+        &st, 403, "M_FORBIDDEN");
     free(room);
 }
 
@@ -920,11 +891,11 @@ Test(hs_rooms_api, forget_only_after_leaving)
     cr_assert_eq(join(&b, room), 200);
     long st;
     char r[512];
-    expect_error(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)), &st,
-                 400, "M_UNKNOWN");
-    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)));
+    expect_error(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", pgt_mx_enc(room, r, sizeof r)),
+                 &st, 400, "M_UNKNOWN");
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r)));
     cr_assert_eq(hs_store_room_forgotten(srv.store, room, b.user_id), 0);
-    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)));
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", pgt_mx_enc(room, r, sizeof r)));
     cr_assert_eq(st, 200);
     cr_assert_eq(hs_store_room_forgotten(srv.store, room, b.user_id), 1);
     expect_error(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%%21nope%%3Aexample.test/forget"), &st,
@@ -948,7 +919,7 @@ Test(hs_rooms_api, context_around_an_event)
     long st;
     char r[512], e[256], got[256];
     json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s?limit=4",
-                     enc(room, r, sizeof r), enc(ids[4], e, sizeof e));
+                     pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(ids[4], e, sizeof e));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "event"), "event_id")), ids[4]);
     json_t *tmp = json_pack("{sO}", "chunk", json_object_get(j, "events_before"));
@@ -974,8 +945,9 @@ Test(hs_rooms_api, context_around_an_event)
     j = messages(&a, room, 200, "dir=f&limit=2&from=%s", end);
     cr_assert_str_eq(bodies_of(j, got, sizeof got), "c7,c8");
     json_decref(j);
-    expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%%24nope", enc(room, r, sizeof r)),
-                 &st, 404, "M_NOT_FOUND");
+    expect_error(
+        call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%%24nope", pgt_mx_enc(room, r, sizeof r)),
+        &st, 404, "M_NOT_FOUND");
     for (int k = 0; k < 9; k++) free(ids[k]);
     free(room);
 }
@@ -1004,7 +976,7 @@ Test(hs_rooms_api, history_visibility_for_former_members_and_joined_rooms)
     char *seen = send_text(&a, room, "v1", "while bob was in", 200);
     long st;
     char r[512], e[256], got[512];
-    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room, r, sizeof r)));
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc(room, r, sizeof r)));
     char *hidden = send_text(&a, room, "v2", "after bob left", 200);
     /* bob, gone: the history up to his leave, nothing after */
     json_t *j = messages(&b, room, 200, "dir=b&limit=50");
@@ -1012,20 +984,20 @@ Test(hs_rooms_api, history_visibility_for_former_members_and_joined_rooms)
     cr_assert(strstr(got, "while bob was in") && !strstr(got, "after bob left"), "%s", got);
     json_decref(j);
     json_decref(get_event(&b, room, seen));
-    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", enc(room, r, sizeof r),
-                      enc(hidden, e, sizeof e)),
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", pgt_mx_enc(room, r, sizeof r),
+                      pgt_mx_enc(hidden, e, sizeof e)),
                  &st, 404, "M_NOT_FOUND");
-    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s", enc(room, r, sizeof r),
-                      enc(hidden, e, sizeof e)),
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s",
+                      pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(hidden, e, sizeof e)),
                  &st, 404, "M_NOT_FOUND");
     /* the state and members bob reads are frozen at his leave */
     json_decref(call("PUT", a.token, &st, "{\"name\":\"renamed after bob\"}",
-                     "/_matrix/client/v3/rooms/%s/state/m.room.name", enc(room, r, sizeof r)));
+                     "/_matrix/client/v3/rooms/%s/state/m.room.name", pgt_mx_enc(room, r, sizeof r)));
     cr_assert_eq(st, 200);
     expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name",
-                      enc(room, r, sizeof r)),
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 404, "M_NOT_FOUND");
-    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name", enc(room, r, sizeof r));
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.name", pgt_mx_enc(room, r, sizeof r));
     cr_assert_str_eq(json_string_value(json_object_get(j, "name")), "renamed after bob");
     json_decref(j);
     char want[600];
@@ -1033,15 +1005,15 @@ Test(hs_rooms_api, history_visibility_for_former_members_and_joined_rooms)
     cr_assert_str_eq(member_ids(&b, room, "?membership=leave", got, sizeof got), b.user_id);
     cr_assert_str_eq(member_ids(&b, room, "", got, sizeof got), want);
     /* after forgetting, nothing at all */
-    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", enc(room, r, sizeof r)));
+    json_decref(call("POST", b.token, &st, "{}", "/_matrix/client/v3/rooms/%s/forget", pgt_mx_enc(room, r, sizeof r)));
     expect_error(messages(&b, room, 403, "dir=b"), &(long){403}, 403, "M_FORBIDDEN");
-    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", enc(room, r, sizeof r)), &st,
-                 403, "M_FORBIDDEN");
+    expect_error(call("GET", b.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", pgt_mx_enc(room, r, sizeof r)),
+                 &st, 403, "M_FORBIDDEN");
 
     /* "joined" from now on: a newcomer sees nothing sent under it before their join, but
      * what was sent while the room was "shared" stays visible to any member */
     json_decref(call("PUT", a.token, &st, "{\"history_visibility\":\"joined\"}",
-                     "/_matrix/client/v3/rooms/%s/state/m.room.history_visibility", enc(room, r, sizeof r)));
+                     "/_matrix/client/v3/rooms/%s/state/m.room.history_visibility", pgt_mx_enc(room, r, sizeof r)));
     cr_assert_eq(st, 200);
     free(send_text(&a, room, "v3", "before carol", 200));
     cr_assert_eq(join(&c, room), 200);
@@ -1080,8 +1052,8 @@ static const char *thread_roots(const pgt_mx_login *u, const char *room, const c
 {
     long st;
     char r[512];
-    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v1/rooms/%s/threads?%s", enc(room, r, sizeof r),
-                     query);
+    json_t *j = call("GET", u->token, &st, NULL, "/_matrix/client/v1/rooms/%s/threads?%s",
+                     pgt_mx_enc(room, r, sizeof r), query);
     cr_assert_eq(st, 200);
     size_t o = 0, i;
     json_t *ev;
@@ -1128,7 +1100,7 @@ Test(hs_rooms_api, threads_list_newest_activity_first)
     long st;
     char r[512];
     expect_error(call("GET", c.token, &st, NULL, "/_matrix/client/v1/rooms/%s/threads?include=some",
-                      enc(room, r, sizeof r)),
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 400, "M_INVALID_PARAM");
     free(root1);
     free(root2);
@@ -1146,23 +1118,23 @@ Test(hs_rooms_api, timestamp_to_event_finds_the_nearest_visible_event)
     long st;
     char r[512];
     json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=%lld&dir=b",
-                     enc(room, r, sizeof r), t1 + 60000);
+                     pgt_mx_enc(room, r, sizeof r), t1 + 60000);
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(j, "event_id")), e1, "the latest event before a later time");
     cr_assert_eq(json_integer_value(json_object_get(j, "origin_server_ts")), t1);
     json_decref(j);
     j = call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=0&dir=f",
-             enc(room, r, sizeof r));
+             pgt_mx_enc(room, r, sizeof r));
     cr_assert_eq(st, 200);
     json_t *first = get_event(&a, room, json_string_value(json_object_get(j, "event_id")));
     cr_assert_str_eq(json_string_value(json_object_get(first, "type")), "m.room.create", "the room's first event");
     json_decref(first);
     json_decref(j);
     expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=%lld&dir=f",
-                      enc(room, r, sizeof r), t1 + 60000),
+                      pgt_mx_enc(room, r, sizeof r), t1 + 60000),
                  &st, 404, "M_NOT_FOUND");
     expect_error(call("GET", a.token, &st, NULL, "/_matrix/client/v1/rooms/%s/timestamp_to_event?ts=x&dir=f",
-                      enc(room, r, sizeof r)),
+                      pgt_mx_enc(room, r, sizeof r)),
                  &st, 400, "M_INVALID_PARAM");
     free(e1);
     free(room);
