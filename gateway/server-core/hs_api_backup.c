@@ -21,6 +21,10 @@
  * database connection, so a 50 MiB body must not hold it for half a million rows.
  * Clients back up in batches of a few hundred. */
 #define SESSIONS_PER_PUT 10000
+/* Stored verbatim and sent back whole: an encrypted megolm session is under 1 KiB,
+ * auth_data a public key and its signatures. */
+#define DATA_MAX 16384
+#define ID_MAX 255
 
 static int64_t wall_ms(void)
 {
@@ -64,8 +68,9 @@ static int check_version_body(const json_t *body, hs_response *resp)
         hs_response_error(resp, 400, "M_BAD_JSON", "'algorithm' must be a non-empty string");
         return -1;
     }
-    if (!json_is_object(json_object_get(body, "auth_data"))) {
-        hs_response_error(resp, 400, "M_BAD_JSON", "'auth_data' must be an object");
+    const json_t *auth = json_object_get(body, "auth_data");
+    if (!json_is_object(auth) || json_dumpb(auth, NULL, 0, JSON_COMPACT) > DATA_MAX) {
+        hs_response_error(resp, 400, "M_BAD_JSON", "'auth_data' must be an object of at most %d bytes", DATA_MAX);
         return -1;
     }
     return 0;
@@ -184,9 +189,10 @@ static void version_delete(const hs_request *req, hs_response *resp, void *ctx)
 static int valid_session(const json_t *d)
 {
     const json_t *fmi = json_object_get(d, "first_message_index"), *fc = json_object_get(d, "forwarded_count");
+    const json_t *data = json_object_get(d, "session_data");
     return json_is_object(d) && json_is_integer(fmi) && json_integer_value(fmi) >= 0 && json_is_integer(fc) &&
            json_integer_value(fc) >= 0 && json_is_boolean(json_object_get(d, "is_verified")) &&
-           json_is_object(json_object_get(d, "session_data"));
+           json_is_object(data) && json_dumpb(data, NULL, 0, JSON_COMPACT) <= DATA_MAX;
 }
 
 /* Whether sessions is a map of valid sessions; adds their number to *total. */
@@ -196,7 +202,7 @@ static int valid_sessions(const json_t *sessions, size_t *total)
     const char *sid;
     json_t *d;
     json_object_foreach((json_t *)sessions, sid, d) {
-        if (!*sid || !valid_session(d)) return 0;
+        if (!*sid || strlen(sid) > ID_MAX || !valid_session(d)) return 0;
     }
     *total += json_object_size(sessions);
     return 1;
@@ -223,7 +229,8 @@ static json_t *rooms_of_put(const hs_request *req, hs_response *resp, const char
     size_t total = 0;
     if (ok) {
         json_object_foreach(rooms, r, room) {
-            if (*r != '!' || !valid_sessions(json_object_get(room, "sessions"), &total)) ok = 0;
+            if (*r != '!' || strlen(r) > ID_MAX || !valid_sessions(json_object_get(room, "sessions"), &total))
+                ok = 0;
         }
     }
     if (ok && total > SESSIONS_PER_PUT) {
@@ -235,7 +242,9 @@ static json_t *rooms_of_put(const hs_request *req, hs_response *resp, const char
         json_decref(rooms);
         hs_response_error(resp, 400, "M_BAD_JSON",
                           "expected {rooms: {room_id: {sessions: {session_id: KeyBackupData}}}} with "
-                          "first_message_index, forwarded_count, is_verified and session_data");
+                          "first_message_index, forwarded_count, is_verified and session_data (at most %d bytes),"
+                          " IDs of at most %d bytes",
+                          DATA_MAX, ID_MAX);
         return NULL;
     }
     return rooms;

@@ -227,6 +227,34 @@ Test(hs_backup, backups_hold_at_most_their_session_limit)
     json_decref(data);
 }
 
+/* Session data and auth_data are stored verbatim: at most 16 KiB each, and room and
+ * session IDs at most 255 bytes. */
+Test(hs_backup, oversized_data_and_ids_are_refused)
+{
+    char *pad = malloc(16400);
+    cr_assert_not_null(pad);
+    memset(pad, 'x', 16399);
+    pad[16399] = 0;
+    char *body;
+    cr_assert(asprintf(&body, "{\"algorithm\":\"a\",\"auth_data\":{\"k\":\"%s\"}}", pad) > 0);
+    json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", body, 400));
+    free(body);
+    json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", VERSION_BODY, 200));
+    char *big = session(0, 0, 0, pad);
+    json_decref(call("PUT", alice.token, "/_matrix/client/v3/room_keys/keys/!r:backup.test/S1?version=1", big, 400));
+    free(big);
+    pad[256] = 0;
+    char path[512];
+    snprintf(path, sizeof path, "/_matrix/client/v3/room_keys/keys/!r:backup.test/%s?version=1", pad);
+    char *small = session(0, 0, 0, "c");
+    json_decref(call("PUT", alice.token, path, small, 400));
+    json_t *j = call("PUT", alice.token, "/_matrix/client/v3/room_keys/keys/!r:backup.test/S1?version=1", small, 200);
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 1, "only the fitting session was stored");
+    json_decref(j);
+    free(small);
+    free(pad);
+}
+
 Test(hs_backup, keys_survive_a_restart_and_delete_by_room)
 {
     json_decref(call("POST", alice.token, "/_matrix/client/v3/room_keys/version", VERSION_BODY, 200));
