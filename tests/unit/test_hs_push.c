@@ -429,3 +429,67 @@ Test(hs_push, rule_bodies_are_validated_and_cleaned)
     cr_assert_eq(hs_push_rule_id_check("caf\xc3\xa9", why, sizeof why), 0);
     cr_assert_eq(hs_push_rule_id_check("caf\xc3", why, sizeof why), -1, "not UTF-8");
 }
+
+/* The spec's own definitions of the server-default rules ("Predefined Rules" of
+ * client-server-api/modules/push.md in matrix-org/matrix-spec, read at commit 0318440),
+ * transcribed in order with the user "@alice:example.test" put in for "[the user's
+ * Matrix ID]" and "alice" for its local part: every field of every rule must be equal. */
+#define EM(k, p) "{\"kind\":\"event_match\",\"key\":\"" k "\",\"pattern\":\"" p "\"}"
+#define DEF(id, conds, acts) "{\"rule_id\":\"" id "\",\"default\":true,\"enabled\":true,\"conditions\":[" conds "]," \
+                             "\"actions\":[" acts "]}"
+#define SOUND(v) "{\"set_tweak\":\"sound\",\"value\":\"" v "\"}"
+#define HL "{\"set_tweak\":\"highlight\"}"
+#define PERM_ROOM "{\"kind\":\"sender_notification_permission\",\"key\":\"room\"}"
+#define TWO "{\"kind\":\"room_member_count\",\"is\":\"2\"}"
+static const char spec_defaults[] =
+    "{\"override\":["
+    "{\"rule_id\":\".m.rule.master\",\"default\":true,\"enabled\":false,\"conditions\":[],\"actions\":[]},"
+    DEF(".m.rule.suppress_notices", EM("content.msgtype", "m.notice"), "") ","
+    DEF(".m.rule.invite_for_me", EM("type", "m.room.member") "," EM("content.membership", "invite") ","
+        EM("state_key", "@alice:example.test"), "\"notify\"," SOUND("default")) ","
+    DEF(".m.rule.member_event", EM("type", "m.room.member"), "") ","
+    DEF(".m.rule.is_user_mention", "{\"kind\":\"event_property_contains\",\"key\":\"content.m\\\\.mentions.user_ids\","
+        "\"value\":\"@alice:example.test\"}", "\"notify\"," SOUND("default") "," HL) ","
+    DEF(".m.rule.contains_display_name", "{\"kind\":\"contains_display_name\"}", "\"notify\"," SOUND("default") "," HL) ","
+    DEF(".m.rule.is_room_mention", "{\"kind\":\"event_property_is\",\"key\":\"content.m\\\\.mentions.room\",\"value\":true},"
+        PERM_ROOM, "\"notify\"," HL) ","
+    DEF(".m.rule.roomnotif", EM("content.body", "@room") "," PERM_ROOM, "\"notify\"," HL) ","
+    DEF(".m.rule.tombstone", EM("type", "m.room.tombstone") "," EM("state_key", ""), "\"notify\"," HL) ","
+    DEF(".m.rule.reaction", EM("type", "m.reaction"), "") ","
+    DEF(".m.rule.room.server_acl", EM("type", "m.room.server_acl") "," EM("state_key", ""), "") ","
+    DEF(".m.rule.suppress_edits", "{\"kind\":\"event_property_is\",\"key\":\"content.m\\\\.relates_to.rel_type\","
+        "\"value\":\"m.replace\"}", "")
+    "],\"content\":["
+    "{\"rule_id\":\".m.rule.contains_user_name\",\"default\":true,\"enabled\":true,\"pattern\":\"alice\","
+    "\"actions\":[\"notify\"," SOUND("default") "," HL "]}"
+    "],\"room\":[],\"sender\":[],\"underride\":["
+    DEF(".m.rule.call", EM("type", "m.call.invite"), "\"notify\"," SOUND("ring")) ","
+    DEF(".m.rule.encrypted_room_one_to_one", TWO "," EM("type", "m.room.encrypted"), "\"notify\"," SOUND("default")) ","
+    DEF(".m.rule.room_one_to_one", TWO "," EM("type", "m.room.message"), "\"notify\"," SOUND("default")) ","
+    DEF(".m.rule.message", EM("type", "m.room.message"), "\"notify\"") ","
+    DEF(".m.rule.encrypted", EM("type", "m.room.encrypted"), "\"notify\"")
+    "]}";
+
+Test(hs_push, default_ruleset_equals_the_specs_definitions)
+{
+    json_error_t e;
+    json_t *want = json_loads(spec_defaults, 0, &e);
+    cr_assert_not_null(want, "transcription: %s at %d", e.text, e.position);
+    json_t *got = hs_push_default_ruleset("@alice:example.test");
+    const char *kind;
+    json_t *list;
+    json_object_foreach(want, kind, list)
+    {
+        json_t *ours = json_object_get(got, kind);
+        cr_assert_eq(json_array_size(ours), json_array_size(list), "%s", kind);
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            char *w = json_dumps(json_array_get(list, i), JSON_SORT_KEYS), *g = json_dumps(json_array_get(ours, i), JSON_SORT_KEYS);
+            cr_assert(json_equal(json_array_get(list, i), json_array_get(ours, i)), "%s[%zu]:\nspec %s\nours %s", kind, i, w, g);
+            free(w);
+            free(g);
+        }
+    }
+    cr_assert_eq(json_object_size(got), json_object_size(want));
+    json_decref(got);
+    json_decref(want);
+}
