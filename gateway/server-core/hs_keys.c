@@ -46,8 +46,6 @@ int hs_keys_validate(const json_t *doc, const char *expected_server, int64_t now
     out->valid_until_ts = json_integer_value(vut);
     if (now_ms > 0 && out->valid_until_ts <= now_ms)
         return hs_err_set(err, "key response for %.100s expired at %lld", server, (long long)out->valid_until_ts);
-    json_t *old = json_object_get(doc, "old_verify_keys");
-    if (old && !json_is_object(old)) return hs_err_set(err, "key response's old_verify_keys is not an object");
 
     hs_keyring kr;
     hs_keyring_init(&kr);

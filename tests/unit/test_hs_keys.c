@@ -65,6 +65,10 @@ Test(hs_keys, tampered_synapse_response_refused)
     json_object_set_new(t, "verify_keys", json_pack("{s:{s:s}}", "ed25519:a_uRaI", "key", "not base64!"));
     cr_expect_neq(hs_keys_validate(t, "localhost:8448", 0, &kd, &err), 0, "garbage key accepted");
     json_decref(t);
+    t = json_deep_copy(doc);
+    json_object_set_new(t, "old_verify_keys", json_array());
+    cr_expect_neq(hs_keys_validate(t, "localhost:8448", 0, &kd, &err), 0, "old_verify_keys as a list accepted");
+    json_decref(t);
     json_decref(doc);
     free(raw);
     cr_expect_null(hs_keys_parse("{\"a\":1,\"a\":2}", 13, "x", 0, &kd, &err), "duplicate keys accepted");
