@@ -256,8 +256,7 @@ static int report_row(void *ctx, int64_t id, const char *room_id, const char *ev
     return 0;
 }
 
-/* A non-negative decimal query parameter, or dflt when absent. -1 when malformed. */
-static long query_count(const hs_request *req, const char *name, long dflt)
+long hs_api_misc__query_count(const hs_request *req, const char *name, long dflt)
 {
     const char *s = hs_request_query(req, name);
     if (!s) return dflt;
@@ -281,7 +280,8 @@ static void admin_reports_get(const hs_request *req, hs_response *resp, void *ct
         hs_response_error(resp, rc < 0 ? 500 : 403, rc < 0 ? "M_UNKNOWN" : "M_FORBIDDEN", "you are not a server admin");
         return;
     }
-    long from = query_count(req, "from", 0), limit = query_count(req, "limit", REPORTS_PAGE_MAX);
+    long from = hs_api_misc__query_count(req, "from", 0);
+    long limit = hs_api_misc__query_count(req, "limit", REPORTS_PAGE_MAX);
     if (from < 0 || limit < 0) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'from' and 'limit' must be non-negative integers");
         return;

@@ -163,20 +163,6 @@ static json_t *chunk(hs_store *st, const char *room_id, const room_info *r)
     return c;
 }
 
-/* A non-negative integer query parameter (dflt when absent); -1 when malformed. */
-static long query_long(const hs_request *req, const char *name, long dflt)
-{
-    const char *s = hs_request_query(req, name);
-    if (!s) return dflt;
-    if (!*s || strlen(s) > 9) return -1;
-    long v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9') return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
 typedef struct queued {
     char *room_id;
     long depth;
@@ -188,7 +174,8 @@ void hs_api_misc__hierarchy_get(const hs_request *req, hs_response *resp, void *
     hs_access_identity who;
     if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
     const char *root = hs_request_param(req, "roomId");
-    long limit = query_long(req, "limit", LIMIT_DEFAULT), max_depth = query_long(req, "max_depth", -1);
+    long limit = hs_api_misc__query_count(req, "limit", LIMIT_DEFAULT);
+    long max_depth = hs_api_misc__query_count(req, "max_depth", -1);
     const char *sugg = hs_request_query(req, "suggested_only"), *from = hs_request_query(req, "from");
     if (limit < 0 || (hs_request_query(req, "max_depth") && max_depth < 0) ||
         (sugg && strcmp(sugg, "true") != 0 && strcmp(sugg, "false") != 0)) {

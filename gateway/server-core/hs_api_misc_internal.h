@@ -12,4 +12,8 @@ void hs_api_misc__notifications_get(const hs_request *req, hs_response *resp, vo
 /* GET /_matrix/client/v1/rooms/{roomId}/hierarchy (hs_api_misc_hierarchy.c). */
 void hs_api_misc__hierarchy_get(const hs_request *req, hs_response *resp, void *ctx);
 
+/* A non-negative decimal query parameter of at most 9 digits, or dflt when absent; -1 when
+ * malformed (empty, a non-digit, longer). Defined in hs_api_misc.c. */
+long hs_api_misc__query_count(const hs_request *req, const char *name, long dflt);
+
 #endif
