@@ -20,6 +20,10 @@
 
 #define APP_ID_MAX 64      /* the spec's limit */
 #define PUSHKEY_MAX 512    /* the spec's limit */
+/* Pushers are stored and listed whole, so their number and size are bounded: one per
+ * app per device is the use, and `data` is a URL and a format. */
+#define PUSHERS_MAX 32     /* per user */
+#define PUSHER_JSON_MAX 8192
 
 static int64_t wall_ms(void)
 {
@@ -319,13 +323,22 @@ static void pushers_set(const hs_request *req, hs_response *resp, void *ctx)
         if (rc == 1) rc = 0; /* removing an absent pusher is not an error */
     } else {
         char *text = json_dumps(pusher, JSON_COMPACT);
-        rc = text ? hs_store_pusher_set(srv->store, who.user_id, app_id, pushkey, text,
-                                        json_is_true(json_object_get(body, "append")), now)
-                  : -1;
+        if (!text) rc = -1;
+        else if (strlen(text) > PUSHER_JSON_MAX) rc = 3;
+        else
+            rc = hs_store_pusher_set(srv->store, who.user_id, app_id, pushkey, text,
+                                     json_is_true(json_object_get(body, "append")), now, PUSHERS_MAX);
         free(text);
     }
     json_decref(pusher);
     json_decref(body);
+    if (rc == 2 || rc == 3) {
+        hs_response_error(resp, 400, "M_INVALID_PARAM",
+                          rc == 2 ? "a user may have at most %d pushers; remove one first"
+                                  : "a pusher is at most %d bytes of JSON",
+                          rc == 2 ? PUSHERS_MAX : PUSHER_JSON_MAX);
+        return;
+    }
     if (rc != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the pusher");
         return;

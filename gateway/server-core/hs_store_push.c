@@ -259,24 +259,47 @@ int hs_store_push_set_actions(hs_store *st, const char *user_id, const char *kin
     return set_field(st, user_id, kind, rule_id, is_default, "actions", actions, 0);
 }
 
-int hs_store_pusher_set(hs_store *st, const char *user_id, const char *app_id, const char *pushkey,
-                        const char *pusher_json, bool append, int64_t now_ms)
+typedef struct pusher_args {
+    const char *user_id, *app_id, *pushkey, *pusher_json;
+    bool append;
+    int64_t now_ms;
+    size_t max_pushers;
+} pusher_args;
+
+static int pusher_txn(sqlite3 *db, void *arg)
 {
-    sqlite3 *db = hs_store_sqlite(st);
-    if (!append) {
+    const pusher_args *a = arg;
+    sqlite3_stmt *c = hs_store_prep(db, "SELECT COUNT(*), COALESCE(SUM(app_id = ?2 AND pushkey = ?3), 0) FROM pushers"
+                                        " WHERE user_id = ?1");
+    if (!c) return -1;
+    bind_key(c, a->user_id, a->app_id, a->pushkey);
+    int rc = sqlite3_step(c);
+    bool full = rc == SQLITE_ROW && sqlite3_column_int64(c, 1) == 0 &&
+                (uint64_t)sqlite3_column_int64(c, 0) >= a->max_pushers;
+    sqlite3_finalize(c);
+    if (rc != SQLITE_ROW) return -1;
+    if (full) return 2;
+    if (!a->append) {
         sqlite3_stmt *d = hs_store_prep(db, "DELETE FROM pushers WHERE app_id = ?2 AND pushkey = ?3 AND user_id != ?1");
-        if (d) bind_key(d, user_id, app_id, pushkey);
+        if (d) bind_key(d, a->user_id, a->app_id, a->pushkey);
         if (run(db, d) < 0) return -1;
     }
     sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO pushers (user_id, app_id, pushkey, pusher_json, created_ts)"
                                         " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, app_id, pushkey)"
                                         " DO UPDATE SET pusher_json = excluded.pusher_json");
     if (s) {
-        bind_key(s, user_id, app_id, pushkey);
-        sqlite3_bind_text(s, 4, pusher_json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 5, now_ms);
+        bind_key(s, a->user_id, a->app_id, a->pushkey);
+        sqlite3_bind_text(s, 4, a->pusher_json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, a->now_ms);
     }
     return run(db, s) < 0 ? -1 : 0;
+}
+
+int hs_store_pusher_set(hs_store *st, const char *user_id, const char *app_id, const char *pushkey,
+                        const char *pusher_json, bool append, int64_t now_ms, size_t max_pushers)
+{
+    pusher_args a = {user_id, app_id, pushkey, pusher_json, append, now_ms, max_pushers};
+    return hs_store_transact(st, pusher_txn, &a);
 }
 
 int hs_store_pusher_delete(hs_store *st, const char *user_id, const char *app_id, const char *pushkey)

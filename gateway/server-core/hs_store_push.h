@@ -60,9 +60,10 @@ int hs_store_push_set_actions(hs_store *st, const char *user_id, const char *kin
 
 /* Adds or replaces the pusher (app_id, pushkey) of `user_id` with `pusher_json`. Unless
  * `append`, pushers with the same app_id and pushkey of other users are removed (the
- * spec's default). Returns 0 or -1. */
+ * spec's default). One transaction. Returns 0, 2 when the pusher is new and the user
+ * already has `max_pushers` (nothing is changed), or -1. */
 int hs_store_pusher_set(hs_store *st, const char *user_id, const char *app_id, const char *pushkey,
-                        const char *pusher_json, bool append, int64_t now_ms);
+                        const char *pusher_json, bool append, int64_t now_ms, size_t max_pushers);
 
 /* Removes the pusher (app_id, pushkey) of `user_id`. Returns 0, 1 if none, -1. */
 int hs_store_pusher_delete(hs_store *st, const char *user_id, const char *app_id, const char *pushkey);

@@ -368,6 +368,37 @@ Test(hs_push_api, pushers_are_stored_listed_and_removed)
     json_decref(j);
 }
 
+/* Pushers are listed whole: a user has at most 32, each at most 8 KiB of JSON. */
+Test(hs_push_api, pushers_are_bounded)
+{
+    pgt_mx_login a = reg("alice");
+    long st;
+    const char *fmt = "{\"pushkey\":\"key%d\",\"kind\":\"http\",\"app_id\":\"org.example.app\",\"app_display_name\":"
+                      "\"App\",\"device_display_name\":\"Phone\",\"lang\":\"en\",\"data\":{\"url\":"
+                      "\"https://push.example/_matrix/push/v1/notify\",\"pad\":\"%s\"}}";
+    char body[16384];
+    for (int i = 0; i < 32; i++) {
+        snprintf(body, sizeof body, fmt, i, "");
+        expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/pushers/set"), &st);
+    }
+    snprintf(body, sizeof body, fmt, 32, "");
+    expect_error(call("POST", a.token, &st, body, "/_matrix/client/v3/pushers/set"), &st, 400, "M_INVALID_PARAM");
+    snprintf(body, sizeof body, fmt, 0, "changed");
+    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/pushers/set"), &st);
+    json_t *j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/pushers");
+    cr_assert_eq(json_array_size(json_object_get(j, "pushers")), 32, "replacing one at the limit is fine");
+    json_decref(j);
+    expect_ok(call("POST", a.token, &st, "{\"pushkey\":\"key1\",\"kind\":null,\"app_id\":\"org.example.app\"}",
+                   "/_matrix/client/v3/pushers/set"),
+              &st);
+    static char pad[9000];
+    memset(pad, 'x', sizeof pad - 1);
+    snprintf(body, sizeof body, fmt, 40, pad);
+    expect_error(call("POST", a.token, &st, body, "/_matrix/client/v3/pushers/set"), &st, 400, "M_INVALID_PARAM");
+    snprintf(body, sizeof body, fmt, 40, "");
+    expect_ok(call("POST", a.token, &st, body, "/_matrix/client/v3/pushers/set"), &st);
+}
+
 /* ---- hs_push_rules directly --------------------------------------------------------- */
 
 Test(hs_push, rule_bodies_are_validated_and_cleaned)
