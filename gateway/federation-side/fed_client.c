@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "federation-side/fed_denylist.h"
+#include "server-core/hs_keys.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_xmatrix.h"
@@ -326,7 +327,12 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
         free(body);
         return hs_err_set(err, "curl_easy_init failed");
     }
-    exchange x = {.c = c, .max_bytes = c->max_bytes, .max_age_ms = -1};
+    /* Key answers are refused above HS_KEYS_MAX_ANSWER_BYTES by their parser, so reading
+     * up to max_response_bytes (sized for media and state) would only hold memory. */
+    int64_t max = c->max_bytes;
+    if (strncmp(req->target, "/_matrix/key/", 13) == 0 && max > HS_KEYS_MAX_ANSWER_BYTES)
+        max = HS_KEYS_MAX_ANSWER_BYTES;
+    exchange x = {.c = c, .max_bytes = max, .max_age_ms = -1};
     char url[HS_HTTP_MAX_TARGET + 600];
     base_url(url, sizeof url, t.tls_name, t.port);
     size_t ul = strlen(url);

@@ -250,7 +250,7 @@ static int fetch_via_notary(hs_server *srv, const char *notary, const char *serv
     json_t *resp = NULL;
     if (reply.status != 200) {
         hs_err_set(err, "notary %.100s answered %ld", notary, reply.status);
-    } else if ((resp = hs_cjson_parse(reply.body, reply.body_len, HS_KEYS_MAX_BYTES * 16, 0, err))) {
+    } else if ((resp = hs_cjson_parse(reply.body, reply.body_len, HS_KEYS_MAX_ANSWER_BYTES, 0, err))) {
         json_t *list = json_object_get(resp, "server_keys");
         size_t i;
         json_t *doc;

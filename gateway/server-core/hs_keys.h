@@ -23,6 +23,9 @@
 
 #define HS_KEYS_MAX_BYTES (64 * 1024)  /* a key response bigger than this is refused */
 #define HS_KEYS_MAX_KEYS 32            /* verify_keys + old_verify_keys we keep per server */
+/* A notary's answer (several key responses) bigger than this is refused; it is also the
+ * most the federation client reads from any /_matrix/key/ endpoint. */
+#define HS_KEYS_MAX_ANSWER_BYTES (16 * HS_KEYS_MAX_BYTES)
 
 /* One key out of a validated response. expired_ts is -1 for a current key (it is valid
  * until the response's valid_until_ts), else the old key's expired_ts. */

@@ -398,6 +398,18 @@ static void big_handler(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_bytes(resp, 200, "text/plain", blob, sizeof blob);
 }
 
+/* 2 MiB: more than any key answer is allowed to be. */
+static void huge_key_handler(const hs_request *req, hs_response *resp, void *ctx)
+{
+    (void)req;
+    (void)ctx;
+    size_t n = 2 << 20;
+    char *blob = malloc(n);
+    memset(blob, ' ', n);
+    hs_response_bytes(resp, 200, "application/json", blob, n);
+    free(blob);
+}
+
 static void https_start(void)
 {
     dir = pgt_tmpdir();
@@ -411,6 +423,7 @@ static void https_start(void)
     hs_router_add(router, "GET", "/.well-known/matrix/server", wk_handler, NULL);
     hs_router_add(router, "GET", "/echo", echo_handler, NULL);
     hs_router_add(router, "GET", "/big", big_handler, NULL);
+    hs_router_add(router, "GET", "/_matrix/key/v2/server", huge_key_handler, NULL);
     hs_httpd_config c = {.name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2,
                          .max_connections = 16, .max_body_bytes = 1 << 20, .router = router,
                          .tls_cert_pem = cert_pem, .tls_key_pem = key_pem};
@@ -533,6 +546,14 @@ Test(fed_client, denylist_certificates_and_size_limit, .init = https_start, .fin
     out.target = "/big";
     cr_expect_neq(fed_client_request(c, &out, &reply, &err), 0, "64 KiB read with a 16 KiB limit");
     cr_expect(strstr(err.msg, "larger than") != NULL || strstr(err.msg, "size") != NULL, "%s", err.msg);
+    fed_client_free(c);
+
+    /* The key endpoints are read only up to what a key answer may be, whatever the
+     * general limit (media needs a large one). */
+    c = client("", false, 50 << 20, NULL);
+    out.target = "/_matrix/key/v2/server";
+    cr_expect_neq(fed_client_request(c, &out, &reply, &err), 0, "2 MiB key response read");
+    cr_expect(strstr(err.msg, "larger than 1048576") != NULL, "%s", err.msg);
     fed_client_free(c);
 }
 
