@@ -3,7 +3,8 @@
  * rank and recent order; paging through next_batch without loss or repeats; room and
  * sender filters; event context with profiles; include_state; groupings by room; the
  * index catching up with events sent after a first search and surviving a restart;
- * the spec's errors for malformed bodies and tokens. */
+ * the spec's errors for malformed bodies and tokens; the client's limits clamped to the
+ * server's caps and an over-long term or filter list refused. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -296,4 +297,35 @@ Test(hs_search, match_expression_is_quoted_words)
     cr_assert_eq(v, 40);
     cr_assert_neq(hs_search_token_parse(tok, false, &v), 0);
     cr_assert_neq(hs_search_token_parse("r12x", true, &v), 0);
+}
+
+Test(hs_search, client_limits_are_clamped_and_capped)
+{
+    const char *errcode;
+    char err[256];
+    hs_search_request r;
+    json_t *body = json_loads("{\"search_categories\":{\"room_events\":{\"search_term\":\"x\","
+                              "\"filter\":{\"limit\":9000000000},"
+                              "\"event_context\":{\"before_limit\":9000000000,\"after_limit\":21}}}}",
+                              0, NULL);
+    cr_assert_eq(hs_search_parse(body, &r, &errcode, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.limit, HS_SEARCH_LIMIT_MAX);
+    cr_assert_eq(r.before_limit, HS_SEARCH_CONTEXT_MAX);
+    cr_assert_eq(r.after_limit, HS_SEARCH_CONTEXT_MAX);
+    json_decref(body);
+
+    /* a term or a filter list over its cap is a 400, not a bigger query */
+    char *term = calloc(HS_SEARCH_TERM_MAX + 2, 1);
+    memset(term, 'a', HS_SEARCH_TERM_MAX + 1);
+    body = json_pack("{s{s{ss}}}", "search_categories", "room_events", "search_term", term);
+    cr_assert_eq(hs_search_parse(body, &r, &errcode, err, sizeof err), -1);
+    cr_assert_str_eq(errcode, "M_INVALID_PARAM");
+    json_decref(body);
+    free(term);
+    json_t *senders = json_array();
+    for (int i = 0; i <= HS_SEARCH_LIST_MAX; i++) json_array_append_new(senders, json_sprintf("@u%d:x", i));
+    body = json_pack("{s{s{ss s{so}}}}", "search_categories", "room_events", "search_term", "x", "filter", "senders",
+                     senders);
+    cr_assert_eq(hs_search_parse(body, &r, &errcode, err, sizeof err), -1);
+    json_decref(body);
 }
