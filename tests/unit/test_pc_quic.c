@@ -11,7 +11,8 @@
  * long-header packets of at most 1200 bytes addressed to C's SCID, and the same Initial
  * again (a retransmission) joins that connection; an endpoint with another ALPN refuses
  * it with one CONNECTION_CLOSE. One peer key gets at most PC_SESSION_MAX_CONNS_PER_PEER
- * connections out of Initials; another key is still accepted.
+ * connections out of Initials; another key is still accepted; the endpoint as a whole
+ * stops at PC_SESSION_MAX_CONNS.
  *
  * Certificates: the fixture's certificates travel in Handshake packets encrypted with
  * keys derived from the captured X25519 exchange, so they cannot be extracted; the
@@ -320,6 +321,29 @@ Test(pc_quic, one_peer_cannot_hold_more_than_its_share_of_connections)
     cr_assert_eq(pc_session_conn_count(s), PC_SESSION_MAX_CONNS_PER_PEER + 1);
     cr_assert_gt(n_sent, 0, "the other peer's Initial was not answered");
     cr_assert(memcmp(sent_to, peer_key, 32) == 0);
+    pc_session_free(s, 1000000000ull);
+}
+
+Test(pc_quic, connections_stop_at_the_endpoint_limit, .timeout = 120)
+{
+    uint8_t seed[32], peer_key[32], sk[64], pkt[PC_SESSION_MAX_TX];
+    memset(seed, 1, sizeof seed);
+    pc_session *s;
+    pc_session_config cfg = {.alpn = {"matrix"}};
+    pc_session_callbacks cb = {cap_send, nop_open, nop_data, nop_closed, NULL};
+    cr_assert_eq(pc_session_new(&s, seed, &cfg, &cb, NULL, 1700000000), PC_OK);
+    /* as many keys as it takes to fill every slot at the per-peer limit, plus one */
+    int peers = PC_SESSION_MAX_CONNS / PC_SESSION_MAX_CONNS_PER_PEER + 1;
+    for (int k = 0; k < peers; k++) {
+        memset(seed, 10 + k, sizeof seed);
+        pc_keypair_from_seed(seed, peer_key, sk);
+        for (size_t i = 0; i < PC_SESSION_MAX_CONNS_PER_PEER; i++) {
+            size_t len = client_initial((uint8_t)(10 + k), pc_session_public_key(s), pkt);
+            pc_session_recv(s, peer_key, pkt, len, 1000000000ull);
+            pc_session_flush(s, 1000000000ull);
+        }
+    }
+    cr_assert_eq(pc_session_conn_count(s), PC_SESSION_MAX_CONNS);
     pc_session_free(s, 1000000000ull);
 }
 
