@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "server-core/hs_accounts.h"
+#include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_server.h"
 
 /* Seconds on the monotonic clock, for measuring intervals. */
@@ -127,15 +128,17 @@ static inline void bs_login(hs_server *srv, const char *localpart, char user_id[
     snprintf(token, 256, "%s", s.access_token);
 }
 
-/* Percent-encodes a Matrix ID for a path segment into out (cap bytes); returns out. */
+/* Percent-encodes a Matrix ID for a path segment with the server's hs_fed_pct_encode
+ * into out (cap bytes); returns out, or exits with status 1 when it does not fit. */
 static inline const char *bs_enc(const char *s, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (; *s && o + 4 < cap; s++) {
-        if (strchr("!:@$#/+=&?%", *s)) o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*s);
-        else out[o++] = *s;
+    char *e = hs_fed_pct_encode(s);
+    if (!e || strlen(e) >= cap) {
+        fprintf(stderr, "bs_enc: %s does not fit in %zu bytes encoded\n", s, cap);
+        exit(1);
     }
-    out[o] = 0;
+    memcpy(out, e, strlen(e) + 1);
+    free(e);
     return out;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_server.h"
 
 static hs_server srv;
@@ -125,18 +126,17 @@ static inline json_t *fz_register(const char *body)
     return j;
 }
 
-/* Percent-encodes `id` for a path segment: every byte but A-Z a-z 0-9 - . _ ~. Writes
- * at most `cap` bytes into `out`, stopping before an escape that would not fit. */
+/* Percent-encodes `id` (an ID the server made) for a path segment with the server's
+ * hs_fed_pct_encode into `out`; aborts when it does not fit in `cap` bytes. */
 static inline void fz_enc(const char *id, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (const char *p = id; *p && o + 4 < cap; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-            out[o++] = *p;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*p);
+    char *e = hs_fed_pct_encode(id);
+    if (!e || strlen(e) >= cap) {
+        fprintf(stderr, "fz_enc: %s does not fit in %zu bytes encoded\n", id, cap);
+        abort();
     }
-    out[o] = 0;
+    memcpy(out, e, strlen(e) + 1);
+    free(e);
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_fed_rooms.h"
 #include "support/pgt.h"
 
 json_t *pgt_mx_call(const char *base, const char *method, const char *path, const char *token, const char *body,
@@ -103,14 +104,10 @@ char *pgt_mx_send_text(const char *base, const pgt_mx_login *u, const char *room
 
 const char *pgt_mx_enc(const char *s, char *buf, size_t cap)
 {
-    size_t o = 0;
-    for (const char *p = s; *p && o + 4 < cap; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-            buf[o++] = *p;
-        else
-            o += (size_t)snprintf(buf + o, cap - o, "%%%02X", (unsigned char)*p);
-    }
-    buf[o] = 0;
+    char *e = hs_fed_pct_encode(s);
+    cr_assert(e && strlen(e) < cap, "pgt_mx_enc: %s does not fit in %zu bytes encoded", s, cap);
+    memcpy(buf, e, strlen(e) + 1);
+    free(e);
     return buf;
 }
 

@@ -52,8 +52,8 @@ char *pgt_mx_create_room(const char *base, const pgt_mx_login *u, const char *bo
 char *pgt_mx_send_text(const char *base, const pgt_mx_login *u, const char *room, const char *text);
 
 /* Percent-encodes `s` for a path segment or a query value: every byte but the unreserved
- * ones (A-Z a-z 0-9 - . _ ~). Writes at most `cap` bytes into `buf` (stopping early
- * rather than cutting an escape) and returns `buf`. */
+ * ones (A-Z a-z 0-9 - . _ ~), with the server's hs_fed_pct_encode. Writes it into `buf`
+ * and returns `buf`; fails the current test when it does not fit in `cap` bytes. */
 const char *pgt_mx_enc(const char *s, char *buf, size_t cap);
 
 /* Registers `user` with `password` on a server with open registration (two requests:
