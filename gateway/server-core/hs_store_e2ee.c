@@ -489,6 +489,7 @@ int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define INBOX_MAX_SQL STR(HS_STORE_E2EE_INBOX_PER_DEVICE)
+#define TXNS_KEPT_SQL STR(HS_STORE_E2EE_TXNS_PER_DEVICE)
 
 struct to_device_send {
     const char *sender, *sender_device, *txn_id, *type;
@@ -503,6 +504,14 @@ static int to_device_steps(sqlite3 *db, void *arg)
                    (const char *[]){a->sender, a->sender_device, a->txn_id}) != 0)
         return -1;
     if (sqlite3_changes(db) == 0) return 1;
+    /* A retry comes soon after the first try: remembering each sender device's newest
+     * transaction IDs is enough, and keeps the table from growing with every message
+     * (federation senders are remote users a server can name at will). */
+    if (exec_texts(db,
+                   "DELETE FROM to_device_txns WHERE rowid IN (SELECT rowid FROM to_device_txns"
+                   " WHERE user_id = ?1 AND device_id = ?2 ORDER BY rowid DESC LIMIT -1 OFFSET " TXNS_KEPT_SQL ")",
+                   2, (const char *[]){a->sender, a->sender_device}) != 0)
+        return -1;
     for (size_t i = 0; i < a->n; i++) {
         const hs_store_to_device *m = &a->msgs[i];
         /* "*" fans out to every device the user has now; a named device must exist and

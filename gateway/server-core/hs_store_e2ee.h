@@ -147,9 +147,12 @@ typedef struct hs_store_to_device {
  * dropped, as to-device delivery is best effort (the federation EDU path is too). */
 #define HS_STORE_E2EE_INBOX_PER_DEVICE 10000
 
+/* How many of a sender device's newest transaction IDs are remembered for retries. */
+#define HS_STORE_E2EE_TXNS_PER_DEVICE 1000
+
 /* Queues messages of event `type` from `sender` in one transaction, keyed by the
- * sender's (sender_device, txn_id): a transaction ID seen before queues nothing and
- * returns 1. Messages to devices that do not exist, or whose inbox already holds
+ * sender's (sender_device, txn_id): a transaction ID among the sender device's
+ * HS_STORE_E2EE_TXNS_PER_DEVICE newest queues nothing and returns 1. Messages to devices that do not exist, or whose inbox already holds
  * HS_STORE_E2EE_INBOX_PER_DEVICE messages, are dropped. Sets *queued (may be
  * NULL) to the number of inbox rows written. Returns 0, 1 or -1. */
 int hs_store_e2ee_to_device_send(hs_store *st, const char *sender, const char *sender_device, const char *txn_id,

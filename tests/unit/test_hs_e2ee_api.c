@@ -485,6 +485,30 @@ Test(hs_e2ee_api, to_device_content_is_at_most_64_kib)
     cr_assert_eq(inbox_rows(&a), 1);
 }
 
+/* Transaction IDs are remembered per sender device, the newest
+ * HS_STORE_E2EE_TXNS_PER_DEVICE of them: a retry of a recent one queues nothing, an
+ * older one is forgotten, so the table does not grow with every message sent. */
+Test(hs_e2ee_api, to_device_remembers_the_newest_transaction_ids)
+{
+    pgt_mx_login a = reg("alice"), b = reg("bob");
+    hs_store_to_device msg = {a.user_id, a.device_id, "{}"};
+    char txn[32];
+    for (int i = 0; i <= HS_STORE_E2EE_TXNS_PER_DEVICE; i++) {
+        snprintf(txn, sizeof txn, "t%d", i);
+        cr_assert_eq(hs_store_e2ee_to_device_send(hs.srv.store, b.user_id, b.device_id, txn, "m.test", &msg, 1, NULL),
+                     0);
+    }
+    snprintf(txn, sizeof txn, "t%d", HS_STORE_E2EE_TXNS_PER_DEVICE);
+    cr_assert_eq(hs_store_e2ee_to_device_send(hs.srv.store, b.user_id, b.device_id, txn, "m.test", &msg, 1, NULL), 1,
+                 "the newest is still known");
+    cr_assert_eq(hs_store_e2ee_to_device_send(hs.srv.store, b.user_id, b.device_id, "t1", "m.test", &msg, 1, NULL), 1,
+                 "the oldest kept one is still known");
+    cr_assert_eq(hs_store_e2ee_to_device_send(hs.srv.store, b.user_id, b.device_id, "t0", "m.test", &msg, 1, NULL), 0,
+                 "one past the limit is forgotten");
+    /* Another sender device's IDs are its own. */
+    cr_assert_eq(hs_store_e2ee_to_device_send(hs.srv.store, a.user_id, a.device_id, "t1", "m.test", &msg, 1, NULL), 0);
+}
+
 /* ---- keys/changes ------------------------------------------------------------------------------ */
 
 /* keys/changes between two sync tokens with the given events and device_lists parts. */
