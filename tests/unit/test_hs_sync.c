@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "server-core/hs_api_sync.h"
+#include "server-core/hs_room.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_sync.h"
+#include "server-core/hs_sync.h"
 #include "server-core/hs_sync_token.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
@@ -441,6 +443,32 @@ Test(hs_sync, limited_timeline_prev_batch_pages_through_messages)
     for (int i = 0; i < 15; i++) free(ids[i]);
     json_decref(s0);
     json_decref(s1);
+    free(room);
+}
+
+/* A filter that matches nothing in a long room stops after HS_SYNC_TIMELINE_SCAN_MAX
+ * events and says the timeline is limited, so one /sync's work per room is bounded. */
+Test(hs_sync, a_filtered_timeline_scan_stops_at_its_cap, .timeout = 300)
+{
+    pgt_mx_login a = reg("alice");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\"}");
+    /* through the room engine, not HTTP, to spare the CPU (each event is still a commit: ~30 s) */
+    hs_room_engine e = {hs.srv.store, hs.srv.cfg.server_name, &hs.srv.signing_key, hs.srv.cfg.default_room_version,
+                        hs.srv.notifier};
+    json_t *content = json_pack("{ssss}", "msgtype", "m.text", "body", "x");
+    for (int i = 0; i < HS_SYNC_TIMELINE_SCAN_MAX; i++) {
+        hs_room_result res;
+        cr_assert_eq(hs_room_send(&e, room, a.user_id, "m.room.message", NULL, content, NULL, pgt_now_ms(), NULL, &res),
+                     HS_ROOM_OK);
+    }
+    json_decref(content);
+    char q[512], f[256];
+    snprintf(q, sizeof q, "filter=%s", pgt_mx_enc("{\"room\":{\"timeline\":{\"types\":[\"org.none\"]}}}", f, sizeof f));
+    json_t *s = do_sync(&a, NULL, q);
+    json_t *tl = json_object_get(joined(s, room), "timeline");
+    cr_assert_eq(json_array_size(json_object_get(tl, "events")), 0);
+    cr_assert(json_is_true(json_object_get(tl, "limited")), "the scan went past its cap");
+    json_decref(s);
     free(room);
 }
 
