@@ -27,10 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_misc_internal.h"
+#include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_api_search.h"
 #include "server-core/hs_api_tags.h"
 #include "server-core/hs_base64.h"
@@ -48,19 +48,6 @@
 #define REASON_MAX 4096
 #define REPORTS_PAGE_MAX 100
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static hs_room_engine engine(hs_server *srv)
-{
-    return (hs_room_engine){srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
-                            srv->notifier};
-}
-
 static void answer_room(hs_response *resp, const hs_room_result *res)
 {
     switch (res->status) {
@@ -74,30 +61,16 @@ static void answer_room(hs_response *resp, const hs_room_result *res)
     }
 }
 
-/* jansson's parse errors quote the offending bytes, which may not be UTF-8; the error
- * answer must stay encodable JSON, so anything outside printable ASCII becomes '?'. */
-static void ascii_only(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
-}
-
 /* The body as an object; an empty body counts as {} when `empty_ok`. NULL after a 400. */
 static json_t *body_object(const hs_request *req, hs_response *resp, bool empty_ok)
 {
     if (empty_ok && req->body_len == 0) return json_object();
-    char why[256];
-    json_t *j = hs_request_json(req, why, sizeof why);
-    if (!j) {
-        ascii_only(why);
-        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
-    }
-    return j;
+    return hs_api_rooms__body(req, resp);
 }
 
 static int auth(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who)
 {
-    return hs_access_authenticate(srv->store, req, wall_ms(), who, resp);
+    return hs_access_authenticate(srv->store, req, hs_api_rooms__now(), who, resp);
 }
 
 /* ---- fixed answers --------------------------------------------------------------------- */
@@ -114,7 +87,7 @@ static void turn_server_get(const hs_request *req, hs_response *resp, void *ctx)
     }
     char username[HS_STORE_ID_MAX + 32];
     snprintf(username, sizeof username, "%lld:%s",
-             (long long)(wall_ms() / 1000 + cfg->turn_user_lifetime_seconds), who.user_id);
+             (long long)(hs_api_rooms__now() / 1000 + cfg->turn_user_lifetime_seconds), who.user_id);
     uint8_t mac[HS_SHA1_BYTES];
     char password[sodium_base64_ENCODED_LEN(HS_SHA1_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     if (hs_hmac_sha1((const uint8_t *)cfg->turn_shared_secret, strlen(cfg->turn_shared_secret),
@@ -167,7 +140,7 @@ static void openid_request_token(const hs_request *req, hs_response *resp, void 
     uint8_t raw[32], hash[HS_STORE_OPENID_HASH_BYTES];
     randombytes_buf(raw, sizeof raw);
     char *token = hs_b64url_encode(raw, sizeof raw);
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (token) crypto_hash_sha256(hash, (const uint8_t *)token, strlen(token));
     if (!token || hs_store_openid_put(srv->store, hash, who.user_id, now + OPENID_LIFETIME_MS, now) != 0)
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the token");
@@ -189,7 +162,7 @@ static void openid_userinfo(const hs_request *req, hs_response *resp, void *ctx)
     uint8_t hash[HS_STORE_OPENID_HASH_BYTES];
     crypto_hash_sha256(hash, (const uint8_t *)token, strlen(token));
     char *user = NULL;
-    int rc = hs_store_openid_get(srv->store, hash, wall_ms(), &user);
+    int rc = hs_store_openid_get(srv->store, hash, hs_api_rooms__now(), &user);
     if (rc == 0) hs_response_json(resp, 200, json_pack("{ss}", "sub", user));
     else if (rc == 1) hs_response_error(resp, 401, "M_UNKNOWN_TOKEN", "unknown or expired OpenID token");
     else hs_response_error(resp, 500, "M_UNKNOWN", "cannot read tokens");
@@ -236,7 +209,7 @@ static void report_post(const hs_request *req, hs_response *resp, void *ctx)
     } else if (!visible) {
         hs_response_error(resp, 404, "M_NOT_FOUND", "the event could not be found or you cannot see it");
     } else if (hs_store_report_put(srv->store, room_id, event_id, who.user_id, json_string_value(reason),
-                                   json_is_integer(score), json_integer_value(score), wall_ms()) != 0) {
+                                   json_is_integer(score), json_integer_value(score), hs_api_rooms__now()) != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the report");
     } else {
         hs_response_json(resp, 200, json_object());
@@ -306,7 +279,7 @@ static void knock_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (auth(srv, req, resp, &who) != 0) return;
     json_t *body = body_object(req, resp, true);
     if (!body) return;
@@ -325,7 +298,7 @@ static void knock_post(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'%s' is neither a room ID nor an alias", target);
     }
     if (room_id) {
-        hs_room_engine e = engine(srv);
+        hs_room_engine e = hs_api_rooms__engine(srv);
         hs_room_result res;
         if (hs_room_member_change(&e, room_id, who.user_id, who.user_id, "knock", json_string_value(reason), now,
                                   NULL, &res) == HS_ROOM_OK)
@@ -342,7 +315,7 @@ static void upgrade_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (auth(srv, req, resp, &who) != 0) return;
     json_t *body = body_object(req, resp, false);
     if (!body) return;
@@ -350,7 +323,7 @@ static void upgrade_post(const hs_request *req, hs_response *resp, void *ctx)
     if (!version) {
         hs_response_error(resp, 400, "M_BAD_JSON", "'new_version' must be a string");
     } else {
-        hs_room_engine e = engine(srv);
+        hs_room_engine e = hs_api_rooms__engine(srv);
         hs_room_result res;
         char *new_id = NULL;
         if (hs_room_upgrade(&e, hs_request_param(req, "roomId"), who.user_id, version, now, &new_id, &res) ==

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_misc_internal.h"
+#include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_search.h"
 
@@ -26,13 +26,6 @@
 #define LIMIT_MAX 100
 #define WALK_MAX 1000
 #define ORDER_MAX 50
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* What the walk learns of one room from its current state. */
 typedef struct room_info {
@@ -172,7 +165,7 @@ void hs_api_misc__hierarchy_get(const hs_request *req, hs_response *resp, void *
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
     const char *root = hs_request_param(req, "roomId");
     long limit = hs_api_misc__query_count(req, "limit", LIMIT_DEFAULT);
     long max_depth = hs_api_misc__query_count(req, "max_depth", -1);

@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server-core/hs_access.h"
 #include "server-core/hs_api_misc_internal.h"
+#include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_push.h"
 #include "server-core/hs_push_eval.h"
 #include "server-core/hs_push_room.h"
@@ -31,13 +31,6 @@
 #define SCAN_MAX 1000
 #define LIMIT_DEFAULT 20
 #define LIMIT_MAX 100
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 typedef struct walk {
     hs_store *st;
@@ -142,7 +135,7 @@ void hs_api_misc__notifications_get(const hs_request *req, hs_response *resp, vo
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_api_rooms__now();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     int64_t from = parse_token(hs_request_query(req, "from"));
     const char *limit_s = hs_request_query(req, "limit"), *only = hs_request_query(req, "only");

@@ -1,7 +1,8 @@
 /* hs_api_rooms_internal: helpers shared by the rooms endpoint files (hs_api_rooms.c for
- * writes, hs_api_rooms_read.c for reads): the engine for a server, engine statuses as
- * HTTP errors, the request body, the membership gate for reading a room, and the
- * viewer for the client event format. Not for other modules. */
+ * writes, hs_api_rooms_read.c for reads) and the room extras (hs_api_misc*.c, search,
+ * tags): the clock, the engine for a server, engine statuses as HTTP errors, the request
+ * body, the membership gate for reading a room, and the viewer for the client event
+ * format. Not for other modules. */
 #ifndef HS_API_ROOMS_INTERNAL_H
 #define HS_API_ROOMS_INTERNAL_H
 

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server-core/hs_access.h"
+#include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_room_format.h"
 #include "server-core/hs_room_visibility.h"
 #include "server-core/hs_search.h"
@@ -25,13 +25,6 @@
 #include "server-core/hs_store_search.h"
 
 #define SCAN_MAX 1000
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool list_has(const json_t *list, const char *s)
 {
@@ -283,7 +276,7 @@ static json_t *room_events_answer(hs_server *srv, const hs_access_identity *who,
     }
     json_t *out = NULL;
     if (rc == 0) {
-        hs_room_viewer viewer = {.user_id = who->user_id, .device_id = who->device_id, .now_ms = wall_ms(),
+        hs_room_viewer viewer = {.user_id = who->user_id, .device_id = who->device_id, .now_ms = hs_api_rooms__now(),
                                  .aggregate = true};
         json_t *results = json_array(), *groups = json_object(), *state = json_object();
         for (long i = 0; i < w.n_hits && rc == 0; i++) {
@@ -340,28 +333,16 @@ static json_t *room_events_answer(hs_server *srv, const hs_access_identity *who,
     return out;
 }
 
-/* jansson's parse errors quote the offending bytes, which may not be UTF-8; the error
- * answer must stay encodable JSON, so anything outside printable ASCII becomes '?'. */
-static void ascii_only(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
-}
-
 static void search_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
-    char why[256];
-    json_t *body = hs_request_json(req, why, sizeof why);
-    if (!body) {
-        ascii_only(why);
-        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
-        return;
-    }
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    json_t *body = hs_api_rooms__body(req, resp);
+    if (!body) return;
     hs_search_request r;
     const char *errcode;
+    char why[256];
     if (hs_search_parse(body, &r, &errcode, why, sizeof why) != 0) {
         hs_response_error(resp, 400, errcode, "%s", why);
     } else {

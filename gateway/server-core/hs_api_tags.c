@@ -13,9 +13,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server-core/hs_access.h"
+#include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_sync.h"
@@ -25,25 +25,10 @@
 
 static pthread_mutex_t tags_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* jansson's parse errors quote the offending bytes, which may not be UTF-8; the error
- * answer must stay encodable JSON, so anything outside printable ASCII becomes '?'. */
-static void ascii_only(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
-}
-
 /* Authenticates, checks the user is the caller and the room exists. 0, or -1 after answering. */
 static int begin(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who)
 {
-    if (hs_access_authenticate(srv->store, req, wall_ms(), who, resp) != 0) return -1;
+    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), who, resp) != 0) return -1;
     const char *user = hs_request_param(req, "userId");
     if (!user || strcmp(user, who->user_id) != 0) {
         hs_response_error(resp, 403, "M_FORBIDDEN", "cannot read or change another user's tags");
@@ -102,13 +87,8 @@ static void tag_put(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 400, "M_INVALID_PARAM", "a tag is 1 to %d bytes", TAG_MAX);
         return;
     }
-    char why[256];
-    json_t *body = hs_request_json(req, why, sizeof why);
-    if (!body) {
-        ascii_only(why);
-        hs_response_error(resp, 400, "M_NOT_JSON", "%s", why);
-        return;
-    }
+    json_t *body = hs_api_rooms__body(req, resp);
+    if (!body) return;
     json_t *order = json_object_get(body, "order");
     if (order && !json_is_null(order) && !json_is_number(order)) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'order' must be a number");
