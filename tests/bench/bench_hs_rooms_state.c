@@ -10,25 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "server-core/hs_room.h"
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
+#include "bench/bench_support.h"
 
 #define SERVER "bench.test"
 #define MEMBERS 1000
 #define MESSAGES 4000
 #define LOOKUPS 300
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void must(int ok, const char *what)
 {
@@ -64,7 +57,7 @@ int main(void)
     must(hs_room_create(&eng, "@owner:" SERVER, req, 1, &room, &res) == HS_ROOM_OK, res.msg);
     json_decref(req);
 
-    double t0 = now_s();
+    double t0 = bs_now_s();
     json_t *join = json_pack("{ss}", "membership", "join");
     for (int i = 0; i < MEMBERS; i++) {
         char user[64];
@@ -72,7 +65,7 @@ int main(void)
         must(hs_room_send(&eng, room, user, "m.room.member", user, join, NULL, 2 + i, NULL, &res) == HS_ROOM_OK,
              res.msg);
     }
-    double t1 = now_s();
+    double t1 = bs_now_s();
     json_t *msg = json_pack("{ss, ss}", "msgtype", "m.text", "body", "hello");
     for (int i = 0; i < MESSAGES; i++) {
         char user[64];
@@ -80,7 +73,7 @@ int main(void)
         must(hs_room_send(&eng, room, user, "m.room.message", NULL, msg, NULL, 10000 + i, NULL, &res) == HS_ROOM_OK,
              res.msg);
     }
-    double t2 = now_s();
+    double t2 = bs_now_s();
     json_decref(join);
     json_decref(msg);
 
@@ -92,16 +85,16 @@ int main(void)
     size_t entries = 0;
     for (int i = 0; i < LOOKUPS; i++) {
         const char *id = json_string_value(json_array_get(ids, (size_t)rand() % n));
-        double a = now_s();
+        double a = bs_now_s();
         hs_state_map *map;
         must(hs_store_state_at_event(st, id, true, &map) == 0, "state_at_event");
-        double b = now_s();
+        double b = bs_now_s();
         entries += hs_state_map_size(map);
         hs_state_map_free(map);
         char *pl = NULL;
-        double c = now_s();
+        double c = bs_now_s();
         must(hs_store_state_at_event_get(st, id, true, "m.room.power_levels", "", &pl) == 0, "state_at_event_get");
-        one += now_s() - c;
+        one += bs_now_s() - c;
         full += b - a;
         free(pl);
     }
