@@ -190,28 +190,29 @@ static void verify_room(const char *room, const char *version)
     json_decref(r.order);
 }
 
+/* Asserts that the room's current (type, state_key) event has content.field == want. */
+static void expect_content_str(const char *room, const char *type, const char *skey, const char *field,
+                               const char *want)
+{
+    json_t *c = state_content(room, type, skey);
+    cr_assert_str_eq(json_string_value(json_object_get(c, field)), want, "%s %s", type, field);
+    json_decref(c);
+}
+
 /* ---- tests -------------------------------------------------------------------------- */
 
 Test(hs_rooms, private_chat_preset_state)
 {
     char *room = create("{\"preset\":\"private_chat\",\"name\":\"Secret\",\"topic\":\"t\"}");
     cr_assert(room[0] == '!' && strstr(room, ":" SERVER));
-    json_t *c = state_content(room, "m.room.join_rules", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "join_rule")), "invite");
-    json_decref(c);
-    c = state_content(room, "m.room.history_visibility", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "history_visibility")), "shared");
-    json_decref(c);
-    c = state_content(room, "m.room.guest_access", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "guest_access")), "can_join");
-    json_decref(c);
-    c = state_content(room, "m.room.power_levels", "");
+    expect_content_str(room, "m.room.join_rules", "", "join_rule", "invite");
+    expect_content_str(room, "m.room.history_visibility", "", "history_visibility", "shared");
+    expect_content_str(room, "m.room.guest_access", "", "guest_access", "can_join");
+    json_t *c = state_content(room, "m.room.power_levels", "");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(c, "users"), ALICE)), 100);
     cr_assert_eq(json_integer_value(json_object_get(c, "state_default")), 50);
     json_decref(c);
-    c = state_content(room, "m.room.name", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "name")), "Secret");
-    json_decref(c);
+    expect_content_str(room, "m.room.name", "", "name", "Secret");
     c = state_content(room, "m.room.create", "");
     cr_assert_str_eq(json_string_value(json_object_get(c, "room_version")), "10");
     cr_assert_str_eq(json_string_value(json_object_get(c, "creator")), ALICE);
@@ -226,12 +227,8 @@ Test(hs_rooms, private_chat_preset_state)
 Test(hs_rooms, public_chat_second_user_joins_and_both_send)
 {
     char *room = create("{\"preset\":\"public_chat\"}");
-    json_t *c = state_content(room, "m.room.join_rules", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "join_rule")), "public");
-    json_decref(c);
-    c = state_content(room, "m.room.guest_access", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "guest_access")), "forbidden");
-    json_decref(c);
+    expect_content_str(room, "m.room.join_rules", "", "join_rule", "public");
+    expect_content_str(room, "m.room.guest_access", "", "guest_access", "forbidden");
     hs_room_result res;
     cr_assert_eq(send_msg(room, BOB, "before joining", NULL, &res), HS_ROOM_FORBIDDEN);
     cr_assert(strstr(res.msg, "not") != NULL, "the auth rule says why: %s", res.msg);
@@ -280,9 +277,7 @@ Test(hs_rooms, overrides_and_initial_state)
     cr_assert_eq(json_integer_value(json_object_get(c, "events_default")), 20);
     cr_assert_eq(json_integer_value(json_object_get(c, "ban")), 50, "the rest of the defaults stay");
     json_decref(c);
-    c = state_content(room, "m.room.history_visibility", "");
-    cr_assert_str_eq(json_string_value(json_object_get(c, "history_visibility")), "joined");
-    json_decref(c);
+    expect_content_str(room, "m.room.history_visibility", "", "history_visibility", "joined");
     c = state_content(room, "org.example.thing", "k");
     cr_assert_eq(json_integer_value(json_object_get(c, "v")), 1);
     json_decref(c);
