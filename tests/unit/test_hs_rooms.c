@@ -322,6 +322,26 @@ Test(hs_rooms, unsupported_versions_and_bad_requests)
     req = json_pack("{s[s]}", "invite", "@nobody:" SERVER);
     cr_assert_eq(hs_room_create(&eng, ALICE, req, NOW, &room, &res), HS_ROOM_NOT_FOUND);
     json_decref(req);
+    /* The lists a client sends are capped at 100 entries each (one event per entry). */
+    json_t *invites = json_array(), *initial = json_array();
+    for (int i = 0; i < 101; i++) {
+        json_array_append_new(invites, json_string(BOB));
+        json_array_append_new(initial, json_pack("{ss ss s{}}", "type", "org.example.s", "state_key",
+                                                 "k", "content"));
+    }
+    req = json_pack("{sO}", "invite", invites);
+    cr_assert_eq(hs_room_create(&eng, ALICE, req, NOW, &room, &res), HS_ROOM_BAD_REQUEST);
+    json_decref(req);
+    req = json_pack("{sO}", "initial_state", initial);
+    cr_assert_eq(hs_room_create(&eng, ALICE, req, NOW, &room, &res), HS_ROOM_BAD_REQUEST);
+    json_decref(req);
+    json_array_remove(invites, 0);
+    json_array_remove(initial, 0);
+    req = json_pack("{so so}", "invite", invites, "initial_state", initial);
+    cr_assert_eq(hs_room_create(&eng, ALICE, req, NOW, &room, &res), HS_ROOM_OK, "100 of each: %s", res.msg);
+    json_decref(req);
+    free(room);
+    room = NULL;
     json_t *c = json_pack("{ss}", "body", "x");
     cr_assert_eq(hs_room_send(&eng, "!nope:" SERVER, ALICE, "m.room.message", NULL, c, NULL, NOW, NULL, &res),
                  HS_ROOM_NOT_FOUND);
