@@ -409,6 +409,24 @@ Test(hs_extras, notifications_from_push_rules)
 
 /* ---- a server with a TURN server configured ---- */
 
+Test(hs_extras, notifications_limit_is_capped_at_100)
+{
+    /* a one-to-one room: every message of bob's notifies alice */
+    char *room = create_room(&bob, "{\"preset\":\"public_chat\"}");
+    json_decref(call("POST", alice.token, fmt("/_matrix/client/v3/join/%s", room), "{}", 200));
+    for (int i = 0; i < 101; i++) free(send_text(&bob, room, fmt("message %d", i)));
+    json_t *j = call("GET", alice.token, "/_matrix/client/v3/notifications?limit=100000", NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "notifications")), 100);
+    const char *next = json_string_value(json_object_get(j, "next_token"));
+    cr_assert_not_null(next, "the 101st is on the next page");
+    json_t *j2 = call("GET", alice.token, fmt("/_matrix/client/v3/notifications?limit=100000&from=%s", next), NULL,
+                      200);
+    cr_assert_eq(json_array_size(json_object_get(j2, "notifications")), 1);
+    json_decref(j2);
+    json_decref(j);
+    free(room);
+}
+
 static void turn_config(hs_config *cfg)
 {
     snprintf(cfg->turn_uris, sizeof cfg->turn_uris, "turn:turn.extras.test:3478?transport=udp, turns:turn.extras.test:5349");
