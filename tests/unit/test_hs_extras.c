@@ -494,6 +494,29 @@ static const char *room_at(const json_t *h, size_t i)
     return json_string_value(json_object_get(json_array_get(json_object_get(h, "rooms"), i), "room_id"));
 }
 
+Test(hs_extras, space_hierarchy_limit_is_capped_at_100)
+{
+    char *space =
+        create_room(&alice, "{\"preset\":\"public_chat\",\"creation_content\":{\"type\":\"m.space\"}}");
+    for (int i = 0; i < 101; i++) {
+        char *child = create_room(&alice, "{\"preset\":\"public_chat\"}");
+        add_child(space, child, "");
+        free(child);
+    }
+    /* the space and 101 children: 100 on the first page, 2 on the next */
+    json_t *h = call("GET", alice.token, fmt("/_matrix/client/v1/rooms/%s/hierarchy?limit=100000", space), NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h, "rooms")), 100);
+    const char *next = json_string_value(json_object_get(h, "next_batch"));
+    cr_assert_not_null(next);
+    json_t *h2 = call("GET", alice.token,
+                      fmt("/_matrix/client/v1/rooms/%s/hierarchy?limit=100000&from=%s", space, next), NULL, 200);
+    cr_assert_eq(json_array_size(json_object_get(h2, "rooms")), 2);
+    cr_assert_null(json_object_get(h2, "next_batch"));
+    json_decref(h2);
+    json_decref(h);
+    free(space);
+}
+
 Test(hs_extras, space_hierarchy)
 {
     char *space = create_room(&alice, "{\"preset\":\"public_chat\",\"name\":\"The space\","
