@@ -1139,3 +1139,31 @@ Test(hs_rooms_api, timestamp_to_event_finds_the_nearest_visible_event)
     free(e1);
     free(room);
 }
+
+Test(hs_rooms_api, messages_and_context_limits_are_capped_at_1000)
+{
+    pgt_mx_login a = reg("capper");
+    char *room = create_room(&a, "{\"preset\":\"private_chat\"}");
+    char txn[32], text[32], *mid = NULL;
+    for (int i = 0; i < 1001; i++) {
+        snprintf(txn, sizeof txn, "cap%d", i);
+        snprintf(text, sizeof text, "m%d", i);
+        char *id = send_text(&a, room, txn, text, 200);
+        if (i == 500) mid = id;
+        else free(id);
+    }
+    json_t *j = messages(&a, room, 200, "dir=b&limit=100000");
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1000);
+    cr_assert_not_null(json_object_get(j, "end"), "more history behind the page");
+    json_decref(j);
+    long st;
+    char r[512], e[256];
+    j = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s?limit=100000",
+             pgt_mx_enc(room, r, sizeof r), pgt_mx_enc(mid, e, sizeof e));
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "events_before")), 500);
+    cr_assert_eq(json_array_size(json_object_get(j, "events_after")), 500);
+    json_decref(j);
+    free(mid);
+    free(room);
+}
