@@ -21,7 +21,6 @@
 #include "server-core/hs_store_fed_rooms.h"
 #include "server-core/hs_store_rooms.h"
 
-#define QUERY_USERS_MAX 1000
 #define SCAN_BATCH 200
 /* The sender "device" under which inbound to-device message IDs are remembered: never
  * a real device ID of the (remote) sender on this server. */
@@ -54,16 +53,13 @@ static void user_keys_query(const hs_request *req, hs_response *resp, hs_server 
     json_t *body = body_object(req, resp);
     if (!body) return;
     json_t *want = json_object_get(body, "device_keys");
-    bool ok = json_is_object(want) && json_object_size(want) <= QUERY_USERS_MAX;
-    const char *user_id;
-    json_t *devs;
-    json_object_foreach(want, user_id, devs) ok = ok && json_is_array(devs) && json_array_size(devs) <= 1000;
-    if (!ok) {
-        hs_response_error(resp, 400, "M_INVALID_PARAM", "'device_keys' must map at most %d users to device lists",
-                          QUERY_USERS_MAX);
+    /* the same bounds as a client's keys/query: users, and device IDs listed in all */
+    if (hs_keys_query_check(want, resp) != 0) {
         json_decref(body);
         return;
     }
+    const char *user_id;
+    json_t *devs;
     json_t *out = json_pack("{s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys");
     int failed = 0;
     json_object_foreach(want, user_id, devs) {

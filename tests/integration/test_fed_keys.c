@@ -212,3 +212,29 @@ Test(fed_keys, default_denylist_refuses_loopback_peers)
     cr_expect(strstr(out, "ip_range_denylist") != NULL, "%s", out);
     free(out);
 }
+
+Test(fed_keys, federation_keys_query_has_the_client_bounds)
+{
+    /* 2 users x 600 device IDs in one user/keys/query: each list is short, but 1,200 in
+     * all is past the client endpoint's bound of 1,000 listed devices, and gets its answer
+     * instead of 1,200 lookups. */
+    size_t cap = 1200 * 8 + 256, o = 0;
+    char *data = malloc(cap);
+    o += (size_t)snprintf(data + o, cap - o, "{\"device_keys\":{");
+    for (int u = 0; u < 2; u++) {
+        o += (size_t)snprintf(data + o, cap - o, "%s\"@bob%d:%s\":[", u ? "]," : "", u, B.name);
+        for (int i = 0; i < 600; i++) o += (size_t)snprintf(data + o, cap - o, "%s\"D%d\"", i ? "," : "", i);
+    }
+    snprintf(data + o, cap - o, "]}}");
+    char *argv[] = {(char *)pgt_pinegate(), "fed-get", "--config", (char *)A.cfg, "--method", "POST", "--data", data,
+                    (char *)B.name, "/_matrix/federation/v1/user/keys/query", NULL};
+    char *out = NULL;
+    cr_expect_eq(pgt_run(argv, &out), 3, "%s", out);
+    long status;
+    json_t *p = body_of(out, &status);
+    cr_expect_eq(status, 400, "%s", out);
+    cr_expect_str_eq(json_string_value(json_object_get(p, "errcode")), "M_INVALID_PARAM");
+    json_decref(p);
+    free(out);
+    free(data);
+}
