@@ -26,6 +26,7 @@
 #include "server-core/hs_nonces.h"
 #include "server-core/hs_ratelimit.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_clock.h"
 
 #define UIA_SESSIONS_MAX 1024
 #define UIA_SESSION_TTL_MS (INT64_C(30) * 60 * 1000)
@@ -43,20 +44,6 @@ struct hs_api_accounts {
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static json_t *body_object(const hs_request *req, hs_response *resp)
 {
@@ -113,7 +100,7 @@ static int opt_bool(const json_t *o, const char *key, bool dflt, bool *out, hs_r
 static bool rate_ok(hs_ratelimit *rl, const hs_request *req, hs_response *resp)
 {
     int64_t retry;
-    if (!rl || hs_ratelimit_take(rl, req->remote_addr ? req->remote_addr : "", mono_ms(), &retry)) return true;
+    if (!rl || hs_ratelimit_take(rl, req->remote_addr ? req->remote_addr : "", hs_clock_mono_ms(), &retry)) return true;
     hs_response_json(resp, 429, json_pack("{s:s, s:s, s:I}", "errcode", "M_LIMIT_EXCEEDED", "error",
                                           "Too many requests; retry later", "retry_after_ms", (json_int_t)retry));
     char secs[32];
@@ -170,7 +157,7 @@ static void uia_challenge(hs_api_accounts *api, hs_response *resp, const char *s
 {
     char fresh[HS_NONCE_MAX];
     if (!session) {
-        if (hs_nonces_issue(api->uia, mono_ms(), fresh) != 0) {
+        if (hs_nonces_issue(api->uia, hs_clock_mono_ms(), fresh) != 0) {
             hs_response_error(resp, 500, "M_UNKNOWN", "no randomness for a session ID");
             return;
         }
@@ -202,7 +189,7 @@ static bool uia_complete(hs_api_accounts *api, const hs_request *req, const json
     }
     const char *session, *type;
     if (opt_string(auth, "session", HS_NONCE_MAX - 1, &session, resp) != 0) return false;
-    if (session && !hs_nonces_valid(api->uia, session, mono_ms())) {
+    if (session && !hs_nonces_valid(api->uia, session, hs_clock_mono_ms())) {
         hs_response_error(resp, 400, "M_UNKNOWN", "unknown or expired session ID");
         return false;
     }
@@ -231,7 +218,7 @@ static bool uia_complete(hs_api_accounts *api, const hs_request *req, const json
             return false;
         }
     }
-    if (session) hs_nonces_consume(api->uia, session, mono_ms());
+    if (session) hs_nonces_consume(api->uia, session, hs_clock_mono_ms());
     return true;
 }
 
@@ -269,7 +256,7 @@ static void login_and_answer(hs_api_accounts *api, const hs_request *req, hs_res
                              const char *device_id, const char *display_name)
 {
     hs_accounts_session s;
-    if (hs_accounts_login(api->srv->store, user_id, device_id, display_name, req->remote_addr, wall_ms(), &s) !=
+    if (hs_accounts_login(api->srv->store, user_id, device_id, display_name, req->remote_addr, hs_clock_wall_ms(), &s) !=
         HS_ACCOUNTS_OK) {
         hs_response_error(resp, 500, "M_UNKNOWN", "could not create a session");
         return;
@@ -358,7 +345,7 @@ static void register_post(const hs_request *req, hs_response *resp, void *ctx)
     if (!uia_complete(api, req, body, "m.login.dummy", NULL, resp)) goto out;
     char user_id[HS_STORE_ID_MAX];
     hs_accounts_result r = hs_accounts_register(api->srv->store, api->srv->cfg.server_name, username, password,
-                                                false, wall_ms(), user_id);
+                                                false, hs_clock_wall_ms(), user_id);
     if (r != HS_ACCOUNTS_OK) {
         register_failed(resp, r, username);
         goto out;
@@ -384,7 +371,7 @@ static void admin_register_get(const hs_request *req, hs_response *resp, void *c
         return;
     }
     char nonce[HS_NONCE_MAX];
-    if (hs_nonces_issue(api->admin_nonces, mono_ms(), nonce) != 0) {
+    if (hs_nonces_issue(api->admin_nonces, hs_clock_mono_ms(), nonce) != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "no randomness for a nonce");
         return;
     }
@@ -425,7 +412,7 @@ static void admin_register_post(const hs_request *req, hs_response *resp, void *
         goto out;
     }
     /* Used up before the MAC is checked: a nonce is good for one attempt, right or wrong. */
-    if (!hs_nonces_consume(api->admin_nonces, nonce, mono_ms())) {
+    if (!hs_nonces_consume(api->admin_nonces, nonce, hs_clock_mono_ms())) {
         hs_response_error(resp, 400, "M_UNKNOWN", "unrecognised nonce");
         goto out;
     }
@@ -454,7 +441,7 @@ static void admin_register_post(const hs_request *req, hs_response *resp, void *
     }
     char user_id[HS_STORE_ID_MAX];
     hs_accounts_result r =
-        hs_accounts_register(api->srv->store, api->srv->cfg.server_name, username, password, admin, wall_ms(), user_id);
+        hs_accounts_register(api->srv->store, api->srv->cfg.server_name, username, password, admin, hs_clock_wall_ms(), user_id);
     if (r != HS_ACCOUNTS_OK) {
         register_failed(resp, r, username);
         goto out;
@@ -515,7 +502,7 @@ static void logout_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     /* The spec deletes the device together with its token. */
     if (hs_store_device_delete(api->srv->store, who.user_id, who.device_id) < 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "database error");
@@ -529,7 +516,7 @@ static void logout_all_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     if (hs_store_devices_delete_others(api->srv->store, who.user_id, NULL) < 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "database error");
         return;
@@ -544,7 +531,7 @@ static void whoami_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     hs_response_json(resp, 200, json_pack("{s:s, s:s, s:b}", "user_id", who.user_id, "device_id", who.device_id,
                                           "is_guest", 0));
 }
@@ -553,7 +540,7 @@ static void password_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = body_object(req, resp);
     if (!body) return;
     const char *new_password;
@@ -579,7 +566,7 @@ static void deactivate_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = body_object(req, resp);
     if (!body) return;
     if (uia_complete(api, req, body, "m.login.password", who.user_id, resp)) {
@@ -610,7 +597,7 @@ static void devices_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     hs_store_device *list;
     size_t n;
     if (hs_store_device_list(api->srv->store, who.user_id, &list, &n) != 0) {
@@ -627,7 +614,7 @@ static void device_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     hs_store_device d;
     int rc = hs_store_device_get(api->srv->store, who.user_id, hs_request_param(req, "deviceId"), &d);
     if (rc < 0) hs_response_error(resp, 500, "M_UNKNOWN", "database error");
@@ -639,7 +626,7 @@ static void device_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = body_object(req, resp);
     if (!body) return;
     const char *name;
@@ -669,7 +656,7 @@ static void device_delete(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = body_or_empty(req, resp);
     if (!body) return;
     if (uia_complete(api, req, body, "m.login.password", who.user_id, resp)) {
@@ -689,7 +676,7 @@ static void delete_devices_post(const hs_request *req, hs_response *resp, void *
 {
     hs_api_accounts *api = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(api->srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = body_object(req, resp);
     if (!body) return;
     json_t *devices = json_object_get(body, "devices");

@@ -15,6 +15,7 @@
 #include "server-core/hs_access.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_backup.h"
+#include "server-core/hs_clock.h"
 
 #define ALGORITHM_MAX 255
 /* Sessions in one keys PUT: they are written in one transaction that holds the one
@@ -25,13 +26,6 @@
  * auth_data a public key and its signatures. */
 #define DATA_MAX 16384
 #define ID_MAX 255
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A version string: 1..18 digits, no leading zero. Returns the number or 0. */
 static int64_t parse_version(const char *s)
@@ -85,7 +79,7 @@ typedef struct call {
 static int begin(const hs_request *req, hs_response *resp, void *ctx, call *c)
 {
     c->srv = ctx;
-    return hs_access_authenticate(c->srv->store, req, wall_ms(), &c->who, resp);
+    return hs_access_authenticate(c->srv->store, req, hs_clock_wall_ms(), &c->who, resp);
 }
 
 static json_t *body_json(const hs_request *req, hs_response *resp)

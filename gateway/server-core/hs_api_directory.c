@@ -30,13 +30,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_rooms.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "server-core/hs_clock.h"
 
 /* The path's alias if it is a valid alias of this server; else answers 400 and NULL. */
 static const char *local_alias_param(hs_server *srv, const hs_request *req, hs_response *resp)
@@ -80,7 +74,7 @@ static void alias_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *alias = local_alias_param(srv, req, resp);
     if (!alias) return;
@@ -185,7 +179,7 @@ static void drop_from_canonical_alias(hs_server *srv, const char *room_id, const
         hs_room_engine e = {srv->store, srv->cfg.server_name, &srv->signing_key, srv->cfg.default_room_version,
                             srv->notifier};
         hs_room_result res;
-        if (hs_room_send_locked(&e, room_id, user_id, "m.room.canonical_alias", "", content, NULL, NULL, wall_ms(),
+        if (hs_room_send_locked(&e, room_id, user_id, "m.room.canonical_alias", "", content, NULL, NULL, hs_clock_wall_ms(),
                                 NULL, &res) != HS_ROOM_OK)
             hs_info("directory", "alias %s deleted; %s may not update the canonical alias of %s: %s", alias, user_id,
                     room_id, res.msg);
@@ -198,7 +192,7 @@ static void alias_delete(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *alias = local_alias_param(srv, req, resp);
     if (!alias) return;
     char *room_id = NULL, *creator = NULL;
@@ -230,7 +224,7 @@ static void room_aliases_get(const hs_request *req, hs_response *resp, void *ctx
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     if (!room_id || !hs_is_valid_room_id(room_id, NULL)) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "not a room ID: %s", room_id ? room_id : "");
@@ -279,7 +273,7 @@ static void visibility_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     char why[256];
     json_t *body = hs_request_json(req, why, sizeof why);

@@ -24,18 +24,12 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_rooms.h"
+#include "server-core/hs_clock.h"
 
 #define PUBLIC_ROOMS_TOKEN_MAX 24
 #define SEARCH_TERM_MAX 512
 #define PUBLIC_ROOMS_MAX_LIMIT 100
 #define ROOM_TYPES_MAX 16
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The request after parsing; strings borrowed from the request. */
 typedef struct list_query {
@@ -174,7 +168,7 @@ static void public_rooms_post(const hs_request *req, hs_response *resp, void *ct
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     if (check_server(srv, hs_request_query(req, "server"), resp) != 0) return;
     char why[256];
     json_t *body = hs_request_json(req, why, sizeof why);

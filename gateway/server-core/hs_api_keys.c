@@ -25,18 +25,12 @@
 #include "server-core/hs_log.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_sync_token.h"
+#include "server-core/hs_clock.h"
 
 #define QUERY_USERS_MAX 1000
 #define QUERY_DEVICES_MAX 1000 /* listed in all, so users x devices stays bounded */
 
 /* ---- shared helpers ------------------------------------------------------------------ */
-
-int64_t hs_keys_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 json_t *hs_keys_body(const hs_request *req, hs_response *resp)
 {
@@ -107,7 +101,7 @@ static void keys_upload(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     hs_e2ee_upload up;
@@ -256,7 +250,7 @@ static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     json_t *want = json_object_get(body, "device_keys");
@@ -350,7 +344,7 @@ static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     json_t *want = json_object_get(body, "one_time_keys");
@@ -412,7 +406,7 @@ static void keys_changes(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *from = hs_request_query(req, "from"), *to = hs_request_query(req, "to");
     if (!from || !to) {
         hs_response_error(resp, 400, "M_MISSING_PARAM", "'from' and 'to' are required");

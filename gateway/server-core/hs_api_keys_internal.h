@@ -11,9 +11,6 @@
 #include "server-core/hs_http.h"
 #include "server-core/hs_server.h"
 
-/* Wall-clock milliseconds (for hs_access_authenticate's last-seen time). */
-int64_t hs_keys_wall_ms(void);
-
 /* The request body as a JSON object, or NULL after a 400 M_NOT_JSON answer. */
 json_t *hs_keys_body(const hs_request *req, hs_response *resp);
 

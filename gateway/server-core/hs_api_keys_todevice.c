@@ -15,6 +15,7 @@
 #include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_store_e2ee.h"
+#include "server-core/hs_clock.h"
 
 #define EVENT_TYPE_MAX 255
 #define TXN_ID_MAX 255
@@ -61,7 +62,7 @@ void hs_keys_send_to_device(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *type = hs_request_param(req, "eventType"), *txn_id = hs_request_param(req, "txnId");
     if (strlen(type) > EVENT_TYPE_MAX || strlen(txn_id) > TXN_ID_MAX || !type[0] || !txn_id[0]) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "event type and transaction ID must be 1 to %d bytes",

@@ -25,6 +25,7 @@
 #include "server-core/hs_e2ee.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_store_e2ee.h"
+#include "server-core/hs_clock.h"
 
 #define SIGNATURE_OBJECTS_MAX 1000
 
@@ -61,7 +62,7 @@ void hs_keys_device_signing_upload(const hs_request *req, hs_response *resp, voi
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     xkey stored[3] = {{0}};
@@ -308,7 +309,7 @@ void hs_keys_signatures_upload(const hs_request *req, hs_response *resp, void *c
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_keys_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = hs_keys_body(req, resp);
     if (!body) return;
     const char *user_id, *key_id;

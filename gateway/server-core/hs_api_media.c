@@ -25,6 +25,7 @@
 #include "server-core/hs_media_wait.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_media.h"
+#include "server-core/hs_clock.h"
 
 #define RESERVATION_MS (24 * 60 * 60 * 1000LL)
 #define DEFAULT_WAIT_MS 20000        /* the spec's default timeout_ms */
@@ -32,13 +33,6 @@
 #define DEFAULT_TYPE "application/octet-stream"
 #define CSP "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; " \
             "style-src 'unsafe-inline'; media-src 'self'; object-src 'self';"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void answer_uri(hs_server *srv, hs_response *resp, const char *media_id)
 {
@@ -90,7 +84,7 @@ static void upload_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     hs_store_media m = {.created_ts = now};
     snprintf(m.user_id, sizeof m.user_id, "%s", who.user_id);
@@ -108,7 +102,7 @@ static void create_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     /* Lapsed reservations are dropped here, where new ones are made, so the table never
      * grows with IDs nobody can use any more. */
@@ -139,7 +133,7 @@ static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *server = hs_request_param(req, "serverName"), *id = hs_request_param(req, "mediaId");
     hs_store_media old;
@@ -218,7 +212,7 @@ static bool try_serve(hs_server *srv, const char *id, const char *name, bool may
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the media index");
         return true;
     }
-    if (rc == 1 || (m.size < 0 && m.unused_expires_ts <= wall_ms())) {
+    if (rc == 1 || (m.size < 0 && m.unused_expires_ts <= hs_clock_wall_ms())) {
         hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media");
         return true;
     }
@@ -385,7 +379,7 @@ static int legacy_open(hs_server *srv, hs_response *resp)
 static int authenticated(hs_server *srv, const hs_request *req, hs_response *resp)
 {
     hs_access_identity who;
-    return hs_access_authenticate(srv->store, req, wall_ms(), &who, resp);
+    return hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp);
 }
 
 static void download_legacy(const hs_request *req, hs_response *resp, void *ctx)

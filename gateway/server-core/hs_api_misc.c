@@ -43,6 +43,7 @@
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_search.h"
+#include "server-core/hs_clock.h"
 
 #define OPENID_LIFETIME_MS (3600 * 1000)
 #define REASON_MAX 4096
@@ -70,7 +71,7 @@ static json_t *body_object(const hs_request *req, hs_response *resp, bool empty_
 
 static int auth(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who)
 {
-    return hs_access_authenticate(srv->store, req, hs_api_rooms__now(), who, resp);
+    return hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), who, resp);
 }
 
 /* ---- fixed answers --------------------------------------------------------------------- */
@@ -87,7 +88,7 @@ static void turn_server_get(const hs_request *req, hs_response *resp, void *ctx)
     }
     char username[HS_STORE_ID_MAX + 32];
     snprintf(username, sizeof username, "%lld:%s",
-             (long long)(hs_api_rooms__now() / 1000 + cfg->turn_user_lifetime_seconds), who.user_id);
+             (long long)(hs_clock_wall_ms() / 1000 + cfg->turn_user_lifetime_seconds), who.user_id);
     uint8_t mac[HS_SHA1_BYTES];
     char password[sodium_base64_ENCODED_LEN(HS_SHA1_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     if (hs_hmac_sha1((const uint8_t *)cfg->turn_shared_secret, strlen(cfg->turn_shared_secret),
@@ -140,7 +141,7 @@ static void openid_request_token(const hs_request *req, hs_response *resp, void 
     uint8_t raw[32], hash[HS_STORE_OPENID_HASH_BYTES];
     randombytes_buf(raw, sizeof raw);
     char *token = hs_b64url_encode(raw, sizeof raw);
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (token) crypto_hash_sha256(hash, (const uint8_t *)token, strlen(token));
     if (!token || hs_store_openid_put(srv->store, hash, who.user_id, now + OPENID_LIFETIME_MS, now) != 0)
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the token");
@@ -162,7 +163,7 @@ static void openid_userinfo(const hs_request *req, hs_response *resp, void *ctx)
     uint8_t hash[HS_STORE_OPENID_HASH_BYTES];
     crypto_hash_sha256(hash, (const uint8_t *)token, strlen(token));
     char *user = NULL;
-    int rc = hs_store_openid_get(srv->store, hash, hs_api_rooms__now(), &user);
+    int rc = hs_store_openid_get(srv->store, hash, hs_clock_wall_ms(), &user);
     if (rc == 0) hs_response_json(resp, 200, json_pack("{ss}", "sub", user));
     else if (rc == 1) hs_response_error(resp, 401, "M_UNKNOWN_TOKEN", "unknown or expired OpenID token");
     else hs_response_error(resp, 500, "M_UNKNOWN", "cannot read tokens");
@@ -209,7 +210,7 @@ static void report_post(const hs_request *req, hs_response *resp, void *ctx)
     } else if (!visible) {
         hs_response_error(resp, 404, "M_NOT_FOUND", "the event could not be found or you cannot see it");
     } else if (hs_store_report_put(srv->store, room_id, event_id, who.user_id, json_string_value(reason),
-                                   json_is_integer(score), json_integer_value(score), hs_api_rooms__now()) != 0) {
+                                   json_is_integer(score), json_integer_value(score), hs_clock_wall_ms()) != 0) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the report");
     } else {
         hs_response_json(resp, 200, json_object());
@@ -279,7 +280,7 @@ static void knock_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (auth(srv, req, resp, &who) != 0) return;
     json_t *body = body_object(req, resp, true);
     if (!body) return;
@@ -315,7 +316,7 @@ static void upgrade_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (auth(srv, req, resp, &who) != 0) return;
     json_t *body = body_object(req, resp, false);
     if (!body) return;

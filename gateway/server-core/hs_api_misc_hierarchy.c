@@ -21,6 +21,7 @@
 #include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_search.h"
+#include "server-core/hs_clock.h"
 
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 100
@@ -165,7 +166,7 @@ void hs_api_misc__hierarchy_get(const hs_request *req, hs_response *resp, void *
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *root = hs_request_param(req, "roomId");
     long limit = hs_api_misc__query_count(req, "limit", LIMIT_DEFAULT);
     long max_depth = hs_api_misc__query_count(req, "max_depth", -1);

@@ -27,6 +27,7 @@
 #include "server-core/hs_room_visibility.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_search.h"
+#include "server-core/hs_clock.h"
 
 #define SCAN_MAX 1000
 #define LIMIT_DEFAULT 20
@@ -135,7 +136,7 @@ void hs_api_misc__notifications_get(const hs_request *req, hs_response *resp, vo
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     int64_t from = parse_token(hs_request_query(req, "from"));
     const char *limit_s = hs_request_query(req, "limit"), *only = hs_request_query(req, "only");

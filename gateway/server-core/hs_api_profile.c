@@ -19,13 +19,7 @@
 #include "server-core/hs_profile.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_accounts.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "server-core/hs_clock.h"
 
 static hs_room_engine engine_of(hs_server *srv)
 {
@@ -120,7 +114,7 @@ static void field_put(const hs_request *req, hs_response *resp, hs_server *srv, 
                       const char *key)
 {
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *user_id = hs_request_param(req, "userId");
     if (!user_id || !hs_is_valid_user_id(user_id)) {

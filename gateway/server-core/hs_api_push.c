@@ -17,6 +17,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_push.h"
 #include "server-core/hs_store_sync.h"
+#include "server-core/hs_clock.h"
 
 #define APP_ID_MAX 64      /* the spec's limit */
 #define PUSHKEY_MAX 512    /* the spec's limit */
@@ -24,13 +25,6 @@
  * app per device is the use, and `data` is a URL and a format. */
 #define PUSHERS_MAX 32     /* per user */
 #define PUSHER_JSON_MAX 8192
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* `msg` if it can go into a JSON answer, else `fallback`: messages may quote what the
  * client sent, or be cut inside a multi-byte character. */
@@ -58,7 +52,7 @@ static void answer(hs_response *resp, hs_push_status st, const char *err)
 static int rule_request(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who,
                         hs_push_kind *kind)
 {
-    if (hs_access_authenticate(srv->store, req, wall_ms(), who, resp) != 0) return -1;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), who, resp) != 0) return -1;
     if (strcmp(hs_request_param(req, "scope"), "global") != 0) {
         hs_response_error(resp, 400, "M_UNRECOGNIZED", "only the global push rule scope exists");
         return -1;
@@ -91,7 +85,7 @@ static void all_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *all = hs_push_rules_for_user(srv->store, who.user_id);
     if (!all) {
         answer(resp, HS_PUSH_ERROR, NULL);
@@ -104,7 +98,7 @@ static void global_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *all = hs_push_rules_for_user(srv->store, who.user_id);
     if (!all) {
         answer(resp, HS_PUSH_ERROR, NULL);
@@ -240,7 +234,7 @@ static void pushers_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *list = hs_store_pushers(srv->store, who.user_id);
     if (!list) {
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read pushers");
@@ -303,7 +297,7 @@ static void pushers_set(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     json_t *body = body_object(req, resp);
     if (!body) return;

@@ -19,18 +19,12 @@
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
+#include "server-core/hs_clock.h"
 
 #define TXN_ID_MAX 255
 #define REASON_MAX 2048
 
 /* ---- shared helpers ------------------------------------------------------------------ */
-
-int64_t hs_api_rooms__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 hs_room_engine hs_api_rooms__engine(hs_server *srv)
 {
@@ -91,7 +85,7 @@ static void create_room_post(const hs_request *req, hs_response *resp, void *ctx
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     json_t *body = hs_api_rooms__body(req, resp);
     if (!body) return;
@@ -143,7 +137,7 @@ static void send_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *txn_id = txn_param(req, resp);
     if (!txn_id) return;
@@ -161,7 +155,7 @@ static void state_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     send_and_answer(srv, req, resp, &who, hs_request_param(req, "eventType"), state_key_param(req), NULL, now);
 }
@@ -224,7 +218,7 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
                               int target_mode, const char *membership)
 {
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *target = who.user_id, *reason = NULL;
     /* join and leave may come without a body */
@@ -300,7 +294,7 @@ static void forget_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     char version[HS_STORE_ROOM_VERSION_MAX], membership[32];
     int rc = hs_store_room_get(srv->store, room_id, version);
@@ -325,7 +319,7 @@ static void redact_put(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *txn_id = txn_param(req, resp);
     if (!txn_id) return;

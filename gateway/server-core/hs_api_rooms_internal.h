@@ -15,9 +15,6 @@
 #include "server-core/hs_room_format.h"
 #include "server-core/hs_server.h"
 
-/* Wall-clock milliseconds (handlers are the I/O edge; the engine gets `now` from here). */
-int64_t hs_api_rooms__now(void);
-
 /* The room engine over the server's store, key and configuration. */
 hs_room_engine hs_api_rooms__engine(hs_server *srv);
 

@@ -27,6 +27,7 @@
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_sync_token.h"
+#include "server-core/hs_clock.h"
 
 #define MESSAGES_DEFAULT_LIMIT 10
 #define MESSAGES_MAX_LIMIT 1000
@@ -209,7 +210,7 @@ typedef void state_answer_fn(hs_server *srv, const hs_request *req, hs_response 
 static void state_handler(hs_server *srv, const hs_request *req, hs_response *resp, state_answer_fn *answer)
 {
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     char *frozen;
@@ -301,7 +302,7 @@ typedef void history_answer_fn(hs_server *srv, const hs_request *req, hs_respons
 static void history_get(hs_server *srv, const hs_request *req, hs_response *resp, history_answer_fn *answer)
 {
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
@@ -331,7 +332,7 @@ static void joined_rooms_get(const hs_request *req, hs_response *resp, void *ctx
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     char **ids;
     size_t n;
     if (hs_store_joined_rooms(srv->store, who.user_id, &ids, &n) != 0) {
@@ -573,7 +574,7 @@ static void members_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     int64_t at = 0;
@@ -634,7 +635,7 @@ static void joined_members_get(const hs_request *req, hs_response *resp, void *c
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     if (hs_api_rooms__require_joined(srv, room_id, who.user_id, resp) != 0) return;
     json_t *joined = json_object();
@@ -698,7 +699,7 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     const char *event_id = hs_request_param(req, "eventId");
@@ -745,7 +746,7 @@ static void threads_get(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    int64_t now = hs_api_rooms__now();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     const char *include = hs_request_query(req, "include");
@@ -794,7 +795,7 @@ static void timestamp_to_event_get(const hs_request *req, hs_response *resp, voi
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     const char *room_id = hs_request_param(req, "roomId");
     const char *dir = hs_request_query(req, "dir"), *ts_s = hs_request_query(req, "ts");
     char *end = NULL;

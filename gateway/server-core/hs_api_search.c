@@ -23,6 +23,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_search.h"
+#include "server-core/hs_clock.h"
 
 #define SCAN_MAX 1000
 
@@ -276,7 +277,7 @@ static json_t *room_events_answer(hs_server *srv, const hs_access_identity *who,
     }
     json_t *out = NULL;
     if (rc == 0) {
-        hs_room_viewer viewer = {.user_id = who->user_id, .device_id = who->device_id, .now_ms = hs_api_rooms__now(),
+        hs_room_viewer viewer = {.user_id = who->user_id, .device_id = who->device_id, .now_ms = hs_clock_wall_ms(),
                                  .aggregate = true};
         json_t *results = json_array(), *groups = json_object(), *state = json_object();
         for (long i = 0; i < w.n_hits && rc == 0; i++) {
@@ -337,7 +338,7 @@ static void search_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     json_t *body = hs_api_rooms__body(req, resp);
     if (!body) return;
     hs_search_request r;

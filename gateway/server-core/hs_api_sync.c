@@ -24,20 +24,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_sync.h"
 #include "server-core/hs_sync.h"
-
-int64_t hs_api_sync_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t hs_api_sync_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "server-core/hs_clock.h"
 
 /* Decimal digits only (at most 18) into *out. Returns 0 or -1. */
 static int parse_uint(const char *s, int64_t *out)
@@ -69,7 +56,7 @@ static void filter_post(const hs_request *req, hs_response *resp, void *ctx)
     hs_api_sync *api = ctx;
     hs_server *srv = api->srv;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_sync_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     if (require_self(req, &who, resp) != 0) return;
     hs_filter f;
     char why[256];
@@ -97,7 +84,7 @@ static void filter_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_api_sync *api = ctx;
     hs_server *srv = api->srv;
     hs_access_identity who;
-    if (hs_access_authenticate(srv->store, req, hs_api_sync_wall_ms(), &who, resp) != 0) return;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     if (require_self(req, &who, resp) != 0) return;
     int64_t id;
     char *text = NULL;
@@ -195,7 +182,7 @@ static bool try_answer(hs_api_sync *api, sync_job *j, hs_response *resp, uint64_
     hs_server *srv = api->srv;
     *seen = hs_notifier_generation(srv->notifier);
     hs_sync_params p = {j->user_id, j->device_id, j->has_since ? &j->since : NULL, j->full_state, &j->filter,
-                        api->typing, hs_api_sync_wall_ms()};
+                        api->typing, hs_clock_wall_ms()};
     json_t *body = NULL;
     hs_sync_pos next;
     bool updates = false;
@@ -203,7 +190,7 @@ static bool try_answer(hs_api_sync *api, sync_job *j, hs_response *resp, uint64_
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the sync streams");
         return true;
     }
-    if (updates || hs_api_sync_mono_ms() >= j->deadline || atomic_load(&api->stopping)) {
+    if (updates || hs_clock_mono_ms() >= j->deadline || atomic_load(&api->stopping)) {
         hs_response_json(resp, 200, body);
         return true;
     }
@@ -305,10 +292,10 @@ static void *waker(void *arg)
     for (;;) {
         pthread_mutex_unlock(&api->mu);
         uint64_t gen = hs_notifier_generation(n);
-        int64_t wall = hs_api_sync_wall_ms();
+        int64_t wall = hs_clock_wall_ms();
         int64_t serial = hs_typing_serial(api->typing, wall);
         int64_t expiry = hs_typing_next_expiry(api->typing);
-        int64_t mono = hs_api_sync_mono_ms();
+        int64_t mono = hs_clock_mono_ms();
         pthread_mutex_lock(&api->mu);
         bool typing_moved = serial != api->typing_serial;
         api->typing_serial = serial;
@@ -353,7 +340,7 @@ static void wait_blocking(hs_api_sync *api, sync_job *j, hs_response *resp)
     }
     uint64_t seen;
     while (!try_answer(api, j, resp, &seen)) {
-        int64_t until = j->deadline, mono = hs_api_sync_mono_ms(), wall = hs_api_sync_wall_ms();
+        int64_t until = j->deadline, mono = hs_clock_mono_ms(), wall = hs_clock_wall_ms();
         int64_t expiry = hs_typing_next_expiry(api->typing);
         if (expiry != INT64_MAX && mono + (expiry - wall) < until) until = mono + (expiry - wall) + 1;
         hs_notifier_wait(api->srv->notifier, seen, until);
@@ -366,7 +353,7 @@ static void sync_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_api_sync *api = ctx;
     hs_server *srv = api->srv;
     hs_access_identity who;
-    int64_t now = hs_api_sync_wall_ms();
+    int64_t now = hs_clock_wall_ms();
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
 
     sync_job j = {0};
@@ -392,7 +379,7 @@ static void sync_get(const hs_request *req, hs_response *resp, void *ctx)
 
     /* An initial or full_state sync answers at once, as clients expect from Synapse. */
     bool wait = timeout > 0 && j.has_since && !j.full_state && !atomic_load(&api->stopping);
-    j.deadline = hs_api_sync_mono_ms() + (wait ? timeout : 0);
+    j.deadline = hs_clock_mono_ms() + (wait ? timeout : 0);
     uint64_t seen;
     if (try_answer(api, &j, resp, &seen)) { /* without `wait` the deadline has passed: always */
         hs_filter_clear(&j.filter);

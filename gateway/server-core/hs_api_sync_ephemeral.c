@@ -17,6 +17,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_sync.h"
+#include "server-core/hs_clock.h"
 
 #define TYPING_DEFAULT_TIMEOUT_MS 30000
 #define THREAD_ID_MAX 255
@@ -24,7 +25,7 @@
 
 static int auth(hs_api_sync *api, const hs_request *req, hs_access_identity *who, hs_response *resp)
 {
-    return hs_access_authenticate(api->srv->store, req, hs_api_sync_wall_ms(), who, resp);
+    return hs_access_authenticate(api->srv->store, req, hs_clock_wall_ms(), who, resp);
 }
 
 static int require_self(const hs_request *req, const hs_access_identity *who, hs_response *resp)
@@ -84,7 +85,7 @@ static void typing_put(const hs_request *req, hs_response *resp, void *ctx)
     }
     int64_t ms = timeout ? json_integer_value(timeout) : TYPING_DEFAULT_TIMEOUT_MS;
     bool is_typing = json_is_true(typing);
-    int rc = hs_typing_set(api->typing, room_id, who.user_id, is_typing, ms, hs_api_sync_wall_ms());
+    int rc = hs_typing_set(api->typing, room_id, who.user_id, is_typing, ms, hs_clock_wall_ms());
     json_decref(body);
     if (rc < 0) {
         hs_response_error(resp, 503, "M_LIMIT_EXCEEDED", "too many typing notices at once");
@@ -100,7 +101,7 @@ static void typing_put(const hs_request *req, hs_response *resp, void *ctx)
 int hs_api_sync_typing_set(hs_server *srv, const char *room_id, const char *user_id, bool typing, int64_t timeout_ms)
 {
     if (!srv->sync) return -1;
-    int rc = hs_typing_set(srv->sync->typing, room_id, user_id, typing, timeout_ms, hs_api_sync_wall_ms());
+    int rc = hs_typing_set(srv->sync->typing, room_id, user_id, typing, timeout_ms, hs_clock_wall_ms());
     if (rc == 1) hs_notifier_wake(srv->notifier);
     return rc;
 }
@@ -139,7 +140,7 @@ static int set_marker(hs_server *srv, const char *room_id, const char *user_id, 
         rc = text ? hs_store_account_data_put(srv->store, user_id, room_id, "m.fully_read", text, NULL) : -1;
         free(text);
     } else {
-        rc = hs_store_receipt_put(srv->store, room_id, type, user_id, thread_id, event_id, hs_api_sync_wall_ms(),
+        rc = hs_store_receipt_put(srv->store, room_id, type, user_id, thread_id, event_id, hs_clock_wall_ms(),
                                   NULL);
     }
     if (rc != 0) {
@@ -295,7 +296,7 @@ static void presence_put(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 400, "M_INVALID_PARAM", "status_msg must be a string under 1024 bytes");
     } else {
         bool changed = false;
-        if (hs_store_presence_put(api->srv->store, who.user_id, state, json_string_value(msg), hs_api_sync_wall_ms(),
+        if (hs_store_presence_put(api->srv->store, who.user_id, state, json_string_value(msg), hs_clock_wall_ms(),
                                   &changed) != 0) {
             hs_response_error(resp, 500, "M_UNKNOWN", "cannot store presence");
         } else {
@@ -331,7 +332,7 @@ static void presence_get(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_json(resp, 200, json_pack("{ss}", "presence", "offline"));
         return;
     }
-    int64_t ago = hs_api_sync_wall_ms() - p.last_active_ts;
+    int64_t ago = hs_clock_wall_ms() - p.last_active_ts;
     json_t *j = json_pack("{sssIsb}", "presence", p.state, "last_active_ago", (json_int_t)(ago < 0 ? 0 : ago),
                           "currently_active", strcmp(p.state, "online") == 0);
     if (p.has_status_msg) json_object_set_new(j, "status_msg", json_string(p.status_msg));

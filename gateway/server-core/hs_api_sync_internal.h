@@ -33,10 +33,6 @@ struct hs_api_sync {
     int64_t typing_serial;       /* the waker's last look at the typing serial */
 };
 
-/* Wall-clock and monotonic milliseconds. */
-int64_t hs_api_sync_wall_ms(void);
-int64_t hs_api_sync_mono_ms(void);
-
 /* Registers the ephemeral endpoints (hs_api_sync_ephemeral.c). Returns 0 or -1. */
 int hs_api_sync_ephemeral_register(struct hs_server *srv);
 

@@ -19,6 +19,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_sync.h"
+#include "server-core/hs_clock.h"
 
 #define TAG_MAX 255
 #define TAGS_MAX 100
@@ -28,7 +29,7 @@ static pthread_mutex_t tags_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Authenticates, checks the user is the caller and the room exists. 0, or -1 after answering. */
 static int begin(hs_server *srv, const hs_request *req, hs_response *resp, hs_access_identity *who)
 {
-    if (hs_access_authenticate(srv->store, req, hs_api_rooms__now(), who, resp) != 0) return -1;
+    if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), who, resp) != 0) return -1;
     const char *user = hs_request_param(req, "userId");
     if (!user || strcmp(user, who->user_id) != 0) {
         hs_response_error(resp, 403, "M_FORBIDDEN", "cannot read or change another user's tags");

@@ -19,6 +19,7 @@
 #include "server-core/hs_media.h"
 #include "server-core/hs_multipart.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_clock.h"
 
 #define DEFAULT_TYPE "application/octet-stream"
 
@@ -127,13 +128,6 @@ static bool unrecognized(const hs_fed_reply *r)
     return yes;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Stores fetched bytes and their row; a concurrent fetch that recorded first wins. */
 static int store_fetched(hs_server *srv, hs_store_remote_media *m, const char *data, size_t len, hs_err *err)
 {
@@ -143,7 +137,7 @@ static int store_fetched(hs_server *srv, hs_store_remote_media *m, const char *d
     hs_media_new_id(file_id);
     snprintf(m->file_id, sizeof m->file_id, "%s", file_id);
     m->size = (int64_t)len;
-    m->created_ts = wall_ms();
+    m->created_ts = hs_clock_wall_ms();
     /* hs_media creates <dir> and below; media.path itself appears with the first
      * upload, which this server may not have had yet. */
     if (mkdir(srv->cfg.media_path, 0750) != 0 && errno != EEXIST)
