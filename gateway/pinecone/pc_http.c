@@ -30,6 +30,7 @@ struct hstream {
     pc_http_exchange *ex;
     uint8_t *pend;
     size_t pend_len, pend_cap;
+    size_t held;             /* bytes received and not yet answered (counted in h->buffered) */
     bool peer_fin, shut, pumping;
     /* client */
     creq *req;
@@ -64,6 +65,10 @@ struct pc_http {
     hstream *streams;
     creq *reqs;
     size_t n_active;
+    /* Server-side request bytes held over all streams. Each stream's own limit bounds one
+     * request, but credit goes back to the peer as soon as data arrives, so without this
+     * many streams from many peers could each hold a full body at once. */
+    size_t buffered, max_buffered;
 };
 
 const char *pc_http_reason(int status)
@@ -174,6 +179,7 @@ int pc_http_new(pc_http **out, const pc_http_config *cfg)
     h->resp_lim = (pc_http_limits){mh, cfg->max_response_body ? cfg->max_response_body
                                                               : PC_HTTP_DEFAULT_MAX_RESPONSE_BODY};
     h->timeout_ns = (cfg->request_timeout_ms ? cfg->request_timeout_ms : PC_HTTP_DEFAULT_TIMEOUT_MS) * MS;
+    h->max_buffered = cfg->max_buffered ? cfg->max_buffered : PC_HTTP_DEFAULT_MAX_BUFFERED;
     *out = h;
     return PC_OK;
 }
@@ -213,6 +219,7 @@ static void hs_free(hstream *hs)
         pc_stream_set_user(hs->st, NULL);
     pc_http_reader_free(&hs->rd);
     free(hs->pend);
+    h->buffered -= hs->held;
     free(hs);
     h->n_active--;
 }
@@ -249,6 +256,8 @@ void pc_http_free(pc_http *h)
 }
 
 size_t pc_http_active(const pc_http *h) { return h->n_active; }
+
+size_t pc_http_buffered(const pc_http *h) { return h->buffered; }
 
 /* ---- server -------------------------------------------------------------------------- */
 
@@ -332,6 +341,10 @@ int pc_http_respond(pc_http_exchange *ex, int status, const pc_http_header *head
             status = 500;
         send_response(hs, status, headers, n_headers, body, body_len, ex->close);
         hs->ex = NULL;
+        /* the answered request's bytes are released; what is still pending belongs to the
+         * next one (the reader takes nothing more while a request waits for its answer) */
+        hs->h->buffered -= hs->held - hs->pend_len;
+        hs->held = hs->pend_len;
         rc = PC_OK;
     }
     pc_http_msg_free(&ex->msg);
@@ -355,7 +368,7 @@ static void server_data(hstream *hs, const uint8_t *data, size_t len, bool fin)
     if (hs->shut)
         return;
     size_t limit = h->req_lim.max_header_bytes + h->req_lim.max_body + 65536;
-    if (hs->pend_len + len > limit) {
+    if (hs->pend_len + len > limit || h->buffered + len > h->max_buffered) {
         pc_stream_abort(hs->st, 0);
         return;
     }
@@ -374,6 +387,8 @@ static void server_data(hstream *hs, const uint8_t *data, size_t len, bool fin)
     if (len)
         memcpy(hs->pend + hs->pend_len, data, len);
     hs->pend_len += len;
+    hs->held += len;
+    h->buffered += len;
     if (!hs->pumping)
         serve_pump(hs);
 }

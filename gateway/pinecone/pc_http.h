@@ -37,6 +37,9 @@
 #define PC_HTTP_DEFAULT_MAX_REQUEST_BODY (16u * 1024u * 1024u)
 #define PC_HTTP_DEFAULT_MAX_RESPONSE_BODY (64u * 1024u * 1024u)
 #define PC_HTTP_DEFAULT_TIMEOUT_MS 30000
+/* Request bytes held by the server side at once, over all streams and peers: what peers
+ * sent that is buffered, being parsed, or waiting for its answer. */
+#define PC_HTTP_DEFAULT_MAX_BUFFERED (64u * 1024u * 1024u)
 
 typedef struct pc_http pc_http;
 typedef struct pc_http_exchange pc_http_exchange;
@@ -64,6 +67,7 @@ typedef struct pc_http_config {
     size_t max_header_bytes;         /* 0: defaults above */
     size_t max_request_body;
     size_t max_response_body;
+    size_t max_buffered;             /* 0: PC_HTTP_DEFAULT_MAX_BUFFERED */
     uint64_t request_timeout_ms;
 } pc_http_config;
 
@@ -99,6 +103,10 @@ void pc_http_handle_timeout(pc_http *h, uint64_t now_ns);
 
 /* Requests in flight and streams being served. */
 size_t pc_http_active(const pc_http *h);
+
+/* Request bytes the server side holds now (bounded by max_buffered: a stream whose data
+ * would go past it is reset). */
+size_t pc_http_buffered(const pc_http *h);
 
 /* The reason phrase for a status ("OK", "Not Found"; "Unknown" otherwise). */
 const char *pc_http_reason(int status);

@@ -111,6 +111,8 @@ static void handler(pc_http_exchange *ex, const pc_http_incoming *req, void *ud)
     pc_http_respond(ex, 200, h, 1, (const uint8_t *)body, (size_t)len);
 }
 
+static size_t node_max_buffered; /* 0: the default */
+
 static void node_start(int i, uint8_t seed_byte)
 {
     tnode *n = &nodes[i];
@@ -122,7 +124,7 @@ static void node_start(int i, uint8_t seed_byte)
     cr_assert_eq(pc_session_new(&n->s, n->seed, &cfg, &cb, n, 1700000000), PC_OK);
     pc_http_config hc = {.session = n->s, .alpn = "matrix", .handler = handler, .handler_data = n,
                          .max_request_body = 2 * 1024 * 1024, .max_header_bytes = 8192,
-                         .request_timeout_ms = 20000};
+                         .max_buffered = node_max_buffered, .request_timeout_ms = 20000};
     cr_assert_eq(pc_http_new(&n->h, &hc), PC_OK);
     n->up = true;
     n->served = 0;
@@ -162,6 +164,7 @@ static void teardown(void)
         for (size_t j = 0; j < nodes[i].n_pending; j++)
             cr_assert_eq(pc_http_respond(nodes[i].pending[j], 200, NULL, 0, NULL, 0), PC_ERR_CLOSED);
     memset(nodes, 0, sizeof nodes);
+    node_max_buffered = 0;
     free(q);
     free(big);
 }
@@ -407,6 +410,53 @@ Test(pc_quic, limits_give_413_and_431)
     cr_assert_eq(res[1].status, 431);
     cr_assert_eq(nodes[1].served, 0);
     free(body);
+}
+
+static size_t uploads_refused(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++)
+        n += res[i].done && res[i].err != PC_OK;
+    return n;
+}
+
+static bool two_held_two_refused(void) { return nodes[1].served >= 2 && uploads_refused() >= 2; }
+
+Test(pc_quic, request_bytes_held_at_once_are_bounded)
+{
+    /* B holds at most 2.5 MiB of request bytes over all its streams. Four 1 MiB uploads
+     * whose answers B keeps waiting: two are held, the others are reset instead of being
+     * buffered too; once B answers, the bytes are released and a new upload goes through. */
+    node_stop(1);
+    node_max_buffered = 2 * 1024 * 1024 + 512 * 1024;
+    node_start(1, 2);
+    nodes[1].defer = true;
+    for (size_t i = 0; i < 4; i++) {
+        memset(&res[i], 0, sizeof res[i]);
+        cr_assert_eq(pc_http_request(nodes[0].h, nodes[1].key, "POST", "/hold", NULL, 0, big, BIG_LEN, now_ns,
+                                     on_done, &res[i]),
+                     PC_OK);
+    }
+    cr_assert(run_until(two_held_two_refused, 20000), "served %zu, refused %zu", nodes[1].served,
+              uploads_refused());
+    cr_assert_eq(nodes[1].served, 2, "only two uploads fit at once");
+    cr_assert_leq(pc_http_buffered(nodes[1].h), node_max_buffered);
+    cr_assert_eq(uploads_refused(), 2, "the uploads past the bound were refused");
+    for (size_t j = 0; j < nodes[1].n_pending; j++)
+        cr_assert_eq(pc_http_respond(nodes[1].pending[j], 200, NULL, 0, NULL, 0), PC_OK);
+    nodes[1].n_pending = 0;
+    nodes[1].defer = false;
+    n_expected = 4;
+    cr_assert(run_until(all_done, 20000));
+    cr_assert_eq(pc_http_buffered(nodes[1].h), 0, "answered requests release their bytes");
+    memset(&res[4], 0, sizeof res[4]);
+    cr_assert_eq(pc_http_request(nodes[0].h, nodes[1].key, "POST", "/echo", NULL, 0, big, BIG_LEN, now_ns, on_done,
+                                 &res[4]),
+                 PC_OK);
+    n_expected = 5;
+    cr_assert(run_until(all_done, 20000));
+    cr_assert_eq(res[4].status, 201);
+    cr_assert(res[4].body_ok);
 }
 
 Test(pc_quic, unanswered_request_times_out_and_late_respond_is_safe)
