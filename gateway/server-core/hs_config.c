@@ -184,6 +184,10 @@ static const field media_fields[] = {
     INT64F("max_upload_bytes", media_max_upload_bytes, 1024, INT64_C(1) << 34,
            "Largest file a user may upload (413 M_TOO_LARGE above it); advertised as\n"
            "m.upload.size. Uploads may exceed limits.max_request_body_bytes up to this size."),
+    INT64F("max_remote_cache_bytes", media_max_remote_cache_bytes, INT64_C(1) << 20, INT64_C(1) << 44,
+           "Most bytes of other servers' media kept on disk (fetched when a local user\n"
+           "downloads it); past it the oldest cached files are removed and fetched again\n"
+           "when asked for."),
     BOOLF("unauthenticated_download", media_unauthenticated_download,
           "Also serve downloads and thumbnails on the legacy unauthenticated\n"
           "/_matrix/media/v3 paths (clients that predate authenticated media need them).\n"
@@ -266,6 +270,7 @@ void hs_config_defaults(hs_config *cfg)
     snprintf(cfg->default_room_version, sizeof cfg->default_room_version, "10");
     snprintf(cfg->media_path, sizeof cfg->media_path, "media");
     cfg->media_max_upload_bytes = 50 * 1024 * 1024;
+    cfg->media_max_remote_cache_bytes = INT64_C(1) << 30;
     cfg->media_unauthenticated_download = true;
     cfg->turn_user_lifetime_seconds = 86400;
     cfg->p2p_websocket_path_enabled = true;

@@ -59,6 +59,7 @@ typedef struct hs_config {
     char media_path[HS_PATH_MAX];   /* media.path: uploaded files live here (created on first upload) */
     int64_t media_max_upload_bytes; /* media.max_upload_bytes: larger uploads get 413 M_TOO_LARGE */
     bool media_unauthenticated_download; /* media.unauthenticated_download: serve /_matrix/media/v3 downloads */
+    int64_t media_max_remote_cache_bytes; /* media.max_remote_cache_bytes: other servers' media kept on disk */
     char turn_uris[2048];           /* voip.turn_uris: TURN URIs for GET /voip/turnServer ("a,b"); "" = none */
     char turn_shared_secret[256];   /* voip.turn_shared_secret: the TURN server's REST API secret */
     int turn_user_lifetime_seconds; /* voip.turn_user_lifetime_seconds: validity of the credentials */

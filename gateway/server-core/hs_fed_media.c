@@ -146,7 +146,19 @@ static int store_fetched(hs_server *srv, hs_store_remote_media *m, const char *d
         return hs_err_set(err, "cannot store the file: %s", why);
     int rc = hs_store_remote_media_insert(srv->store, m);
     if (rc == 1) rc = hs_store_remote_media_get(srv->store, m->origin, m->media_id, m);
-    return rc == 0 ? 0 : hs_err_set(err, "cannot record the file");
+    if (rc != 0) return hs_err_set(err, "cannot record the file");
+    /* Local users choose what gets fetched, so the cache is bounded: the oldest files go
+     * (a later download fetches them again), never the one just asked for. Rows go
+     * first, then files, so no row ever names a missing file. */
+    char **gone = NULL;
+    size_t n_gone = 0;
+    if (hs_store_remote_media_evict(srv->store, srv->cfg.media_max_remote_cache_bytes, m->origin, m->media_id, &gone,
+                                    &n_gone) != 0)
+        hs_warn("media", "cannot trim the remote media cache");
+    for (size_t i = 0; i < n_gone; i++)
+        if (hs_media_remove(dir, gone[i]) != 0) hs_warn("media", "cannot remove cached file %s", gone[i]);
+    hs_store_media_free_ids(gone, n_gone);
+    return 0;
 }
 
 static void set_type(hs_store_remote_media *m, const char *type)

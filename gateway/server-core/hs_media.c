@@ -105,6 +105,13 @@ int hs_media_write(const char *dir, const char *media_id, const void *data, size
     return 0;
 }
 
+int hs_media_remove(const char *dir, const char *media_id)
+{
+    char sub[4200], path[4500];
+    if (!hs_media_id_valid(media_id) || file_path(dir, media_id, sub, sizeof sub, path, sizeof path) != 0) return -1;
+    return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 int hs_media_read(const char *dir, const char *media_id, int64_t max_len, char **data, size_t *len)
 {
     char sub[4200], path[4500];

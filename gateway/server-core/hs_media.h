@@ -33,6 +33,10 @@ int hs_media_write(const char *dir, const char *media_id, const void *data, size
  * max_len are refused. Returns 0, 1 when the file does not exist, -1 on other errors. */
 int hs_media_read(const char *dir, const char *media_id, int64_t max_len, char **data, size_t *len);
 
+/* Removes the file of `media_id` under `dir`. Returns 0 (also when it was already gone)
+ * or -1. */
+int hs_media_remove(const char *dir, const char *media_id);
+
 /* True when a browser may show this content type inline; everything else is served as
  * an attachment (scripts in HTML or SVG must never run on the homeserver's origin).
  * Parameters after ';' are ignored; comparison is case-insensitive. */

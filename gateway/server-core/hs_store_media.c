@@ -10,6 +10,7 @@
 #include "server-core/hs_store_media.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server-core/hs_store_internal.h"
@@ -181,4 +182,76 @@ int hs_store_remote_media_get(hs_store *st, const char *origin, const char *medi
     }
     sqlite3_finalize(s);
     return ret;
+}
+
+typedef struct evict_args {
+    int64_t max_bytes;
+    const char *keep_origin, *keep_media_id;
+    char **ids;
+    size_t n;
+} evict_args;
+
+static int evict_steps(sqlite3 *db, void *arg)
+{
+    evict_args *a = arg;
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT COALESCE(SUM(size), 0) FROM remote_media");
+    if (!s || sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int64_t total = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (total <= a->max_bytes) return 0;
+    s = hs_store_prep(db, "SELECT origin, media_id, file_id, size FROM remote_media"
+                          " WHERE NOT (origin = ?1 AND media_id = ?2) ORDER BY created_ts, rowid");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->keep_origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->keep_media_id, -1, SQLITE_STATIC);
+    int rc = SQLITE_ROW;
+    while (total > a->max_bytes && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char **grown = realloc(a->ids, (a->n + 1) * sizeof *grown);
+        char *id = hs_store_col_dup(s, 2);
+        if (!grown || !id) {
+            free(id);
+            if (grown) a->ids = grown;
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        a->ids = grown;
+        sqlite3_stmt *d = hs_store_prep(db, "DELETE FROM remote_media WHERE origin = ?1 AND media_id = ?2");
+        if (d) {
+            sqlite3_bind_value(d, 1, sqlite3_column_value(s, 0));
+            sqlite3_bind_value(d, 2, sqlite3_column_value(s, 1));
+        }
+        if (hs_store_step_done(d) != 0) {
+            free(id);
+            rc = SQLITE_ERROR;
+            break;
+        }
+        a->ids[a->n++] = id;
+        total -= sqlite3_column_int64(s, 3);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_remote_media_evict(hs_store *st, int64_t max_bytes, const char *keep_origin, const char *keep_media_id,
+                                char ***file_ids, size_t *n)
+{
+    evict_args a = {max_bytes, keep_origin, keep_media_id, NULL, 0};
+    int rc = hs_store_transact(st, evict_steps, &a);
+    if (rc != 0) {
+        hs_store_media_free_ids(a.ids, a.n);
+        a.ids = NULL;
+        a.n = 0;
+    }
+    *file_ids = a.ids;
+    *n = a.n;
+    return rc;
+}
+
+void hs_store_media_free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
 }

@@ -82,4 +82,14 @@ int hs_store_remote_media_insert(hs_store *st, const hs_store_remote_media *m);
  * error. */
 int hs_store_remote_media_get(hs_store *st, const char *origin, const char *media_id, hs_store_remote_media *out);
 
+/* Keeps the remote media cache within max_bytes: removes the rows of the oldest fetched
+ * files, never (keep_origin, keep_media_id), until the rest fits. The removed rows' file
+ * IDs go to *file_ids (malloc'd array of malloc'd strings, *n of them; free with
+ * hs_store_media_free_ids) so the caller can delete the files. Returns 0 or -1. */
+int hs_store_remote_media_evict(hs_store *st, int64_t max_bytes, const char *keep_origin, const char *keep_media_id,
+                                char ***file_ids, size_t *n);
+
+/* Frees what hs_store_remote_media_evict returned. */
+void hs_store_media_free_ids(char **ids, size_t n);
+
 #endif

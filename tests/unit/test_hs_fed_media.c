@@ -19,13 +19,15 @@
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
-enum mode { MULTIPART, AUTH_404, AUTH_400, NOWHERE, TOO_BIG, REDIRECT, MALFORMED, BROKEN };
+enum mode { MULTIPART, AUTH_404, AUTH_400, NOWHERE, TOO_BIG, REDIRECT, MALFORMED, BROKEN, SIZED };
 
 static enum mode mode;
 static atomic_int auth_calls, legacy_calls;
 
 #define FILE_BYTES "pixels\r\n--\x00\x01"
 #define LIMIT 1000
+#define SIZED_BYTES 400
+#define CACHE_LIMIT (1024 * 1024 + 100)
 
 static void reply_with(hs_fed_reply *reply, long status, const char *type, const char *body, size_t len)
 {
@@ -66,6 +68,7 @@ static int fake_request(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, h
                       FILE_BYTES, sizeof FILE_BYTES - 1);
             break;
         case TOO_BIG: multipart(reply, "Content-Type: image/png", big, sizeof big); break;
+        case SIZED: multipart(reply, "Content-Type: application/octet-stream", big, SIZED_BYTES); break;
         case REDIRECT: multipart(reply, "Location: https://cdn.remote.test/x", "", 0); break;
         case MALFORMED: reply_with(reply, 200, "multipart/mixed; boundary=BB", "--BB\r\n\r\n{}", 10); break;
         case AUTH_400: reply_with(reply, 400, "application/json", "{\"errcode\":\"M_UNRECOGNIZED\"}", 28); break;
@@ -89,6 +92,13 @@ static pgt_hs h;
 static void tweak(hs_config *cfg)
 {
     cfg->media_max_upload_bytes = LIMIT;
+}
+
+/* A cache that holds a little more than 1 MiB (the smallest the configuration allows). */
+static void tweak_small_cache(hs_config *cfg)
+{
+    tweak(cfg);
+    cfg->media_max_remote_cache_bytes = CACHE_LIMIT;
 }
 
 static void start(void)
@@ -194,4 +204,46 @@ Test(hs_fed_media, bad_answers_are_errors_and_cache_nothing)
     hs_err err = {{0}};
     cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test/../x", "Bad", &m, &err), -1);
     cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "../etc", &m, &err), -1);
+}
+
+Test(hs_fed_media, the_remote_cache_keeps_the_newest_files_within_its_bound)
+{
+    /* restart with the small cache: 2,622 files of 400 bytes fit in 1 MiB + 100 bytes */
+    pgt_hs_stop(&h);
+    pgt_hs_start(&h, "self.test", tweak_small_cache);
+    hs_fed_transport t = {.request = fake_request};
+    hs_fed_set_transport(&h.srv, &t);
+    mode = SIZED;
+    const int fits = CACHE_LIMIT / SIZED_BYTES, fetched = fits + 5;
+    char first_file[64] = "";
+    for (int i = 0; i < fetched; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "file%d", i);
+        hs_store_remote_media m;
+        hs_err err = {{0}};
+        cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", id, &m, &err), 0, "%s: %s", id, err.msg);
+        if (i == 0) snprintf(first_file, sizeof first_file, "%s", m.file_id);
+    }
+    /* the five oldest are gone, rows and files; the newest are all still served */
+    for (int i = 0; i < fetched; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "file%d", i);
+        hs_store_remote_media m;
+        cr_assert_eq(hs_store_remote_media_get(h.srv.store, "remote.test", id, &m), i < 5 ? 1 : 0, "%s", id);
+        if (i >= fetched - 3) {
+            static const char zeros[SIZED_BYTES];
+            expect_cached(&m, zeros, SIZED_BYTES);
+        }
+    }
+    char dir[4200];
+    hs_fed_media_remote_dir(&h.srv, dir, sizeof dir);
+    char *got = NULL;
+    size_t got_len = 0;
+    cr_assert_eq(hs_media_read(dir, first_file, 1 << 20, &got, &got_len), 1, "the oldest file was deleted");
+    /* an evicted file is fetched again when asked for */
+    int before = atomic_load(&auth_calls);
+    hs_store_remote_media m;
+    hs_err err = {{0}};
+    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "file0", &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(atomic_load(&auth_calls), before + 1);
 }
