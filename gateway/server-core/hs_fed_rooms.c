@@ -199,6 +199,13 @@ static void fetch_missing(hs_server *srv, const char *origin, const char *room_i
         json_t *resp = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL);
         json_t *events = json_object_get(resp, "events");
         size_t n = json_array_size(events);
+        /* More than we asked for is a misbehaving peer: none of it is checked (each would
+         * cost signature fetches); the caller bridges the gap with /state instead. */
+        if (n > HS_FED_MISSING_LIMIT) {
+            hs_info("fed", "get_missing_events from %s sent %zu events, asked for %d: ignored", origin, n,
+                    HS_FED_MISSING_LIMIT);
+            n = 0;
+        }
         json_t **sorted = n ? calloc(n, sizeof *sorted) : NULL;
         for (size_t i = 0; sorted && i < n; i++) sorted[i] = json_array_get(events, i);
         if (sorted) qsort(sorted, n, sizeof *sorted, by_depth);
