@@ -239,7 +239,28 @@ static int collect_device(void *ctx, const char *device_id, const char *keys_jso
     return 0;
 }
 
-#define OWN_DEVICES_MAX 256
+/* The devices of `me` named by the signatures of `me` on obj, each looked up on its own:
+ * one indexed read per signature however many devices the user has (reading every
+ * device into a fixed array let only the first 256 by ID sign the master key). Returns
+ * 0 with *out (malloc'd, the caller frees it) and *n, or -1 on a database error. */
+static int signing_devices(sig_job *j, const json_t *obj, signer **out, size_t *n)
+{
+    const json_t *mine = json_object_get(json_object_get(obj, "signatures"), j->me);
+    struct devices_ctx d = {calloc(json_object_size(mine) + 1, sizeof(signer)), 0, json_object_size(mine)};
+    if (!d.v) return -1;
+    const char *sk;
+    const json_t *sig;
+    json_object_foreach((json_t *)mine, sk, sig) {
+        if (strncmp(sk, "ed25519:", 8) != 0) continue;
+        if (hs_store_e2ee_device_keys_each(j->srv->store, j->me, sk + 8, collect_device, &d) < 0) {
+            free(d.v);
+            return -1;
+        }
+    }
+    *out = d.v;
+    *n = d.n;
+    return 0;
+}
 
 static void sign_own(sig_job *j, const char *key_id, const json_t *obj, const xkey own[3])
 {
@@ -247,13 +268,14 @@ static void sign_own(sig_job *j, const char *key_id, const json_t *obj, const xk
     for (int t = 0; t < 3; t++) {
         if (!own[t].json || strcmp(key_id, own[t].b64) != 0) continue;
         if (t == 0) {
-            signer devs[OWN_DEVICES_MAX];
-            struct devices_ctx d = {devs, 0, OWN_DEVICES_MAX};
-            if (hs_store_e2ee_device_keys_each(j->srv->store, j->me, NULL, collect_device, &d) < 0) {
+            signer *devs;
+            size_t n;
+            if (signing_devices(j, obj, &devs, &n) != 0) {
                 j->db_failed = 1;
                 return;
             }
-            take_signatures(j, j->me, key_id, obj, own[0].json, devs, d.n, j->me);
+            take_signatures(j, j->me, key_id, obj, own[0].json, devs, n, j->me);
+            free(devs);
         } else {
             memcpy(s[0].b64, own[0].b64, sizeof s[0].b64);
             memcpy(s[0].pub, own[0].pub, 32);
