@@ -1,4 +1,6 @@
-/* fed_client: libcurl easy handles, one per request. The URL carries the TLS name
+/* fed_client: libcurl easy handles, one per request; a batch runs its handles together
+ * on one multi handle (fed_client_request_many), each with the same options, limits
+ * and checks as a single request. The URL carries the TLS name
  * (so SNI and certificate checks use the server or delegated name, as the spec wants)
  * and CURLOPT_CONNECT_TO sends the connection to the discovered host and port. Proxies
  * from the environment are ignored: federation traffic must go where discovery says.
@@ -287,93 +289,182 @@ int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_w
     return 0;
 }
 
-int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
+/* One request made ready to run: the easy handle and everything its options point to.
+ * It lives at a fixed address until prepared_free (curl keeps pointers to x). */
+typedef struct prepared {
+    CURL *h;
+    exchange x;
+    struct curl_slist *headers, *connect_to;
+    char *body;
+    char what[400];
+    bool done;
+} prepared;
+
+static void prepared_free(prepared *p)
 {
-    memset(reply, 0, sizeof *reply);
+    if (p->h) curl_easy_cleanup(p->h);
+    curl_slist_free_all(p->headers);
+    curl_slist_free_all(p->connect_to);
+    free(p->body);
+    free(p->x.buf);
+    memset(p, 0, sizeof *p);
+}
+
+/* Discovery, body, X-Matrix signature and the easy handle with every option set.
+ * Discovery may block (SRV lookup, well-known fetch) unless its answer is cached; the
+ * HTTP exchange itself is left to the caller (easy or multi). Returns 0, or -1 with
+ * err set and *p freed. */
+static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *err)
+{
+    memset(p, 0, sizeof *p);
     if (req->target[0] != '/') return hs_err_set(err, "request target must start with '/'");
     /* The signature covers the whole target; a URL we would have to cut must not go out. */
     if (strlen(req->target) > HS_HTTP_MAX_TARGET)
         return hs_err_set(err, "request target longer than %d bytes", HS_HTTP_MAX_TARGET);
+    snprintf(p->what, sizeof p->what, "%s %s on %s", req->method, req->target, req->destination);
     fed_target t;
     if (fed_discover(c->disc, req->destination, hs_fed_now_ms(), &t, err) != 0) return -1;
 
-    char *body = NULL;
     size_t body_len = 0;
-    if (req->content && !(body = hs_cjson_encode(req->content, HS_CJSON_LAX_INTS, &body_len, err))) return -1;
+    if (req->content && !(p->body = hs_cjson_encode(req->content, HS_CJSON_LAX_INTS, &body_len, err))) return -1;
 
-    struct curl_slist *headers = NULL;
     char line[HS_XMATRIX_MAX_HEADER + 64];
     snprintf(line, sizeof line, "Host: %s", t.host_header);
-    headers = curl_slist_append(headers, line);
-    if (body) headers = curl_slist_append(headers, "Content-Type: application/json");
+    p->headers = curl_slist_append(p->headers, line);
+    if (p->body) p->headers = curl_slist_append(p->headers, "Content-Type: application/json");
     if (req->sign) {
         char auth[HS_XMATRIX_MAX_HEADER];
         if (hs_xmatrix_sign(req->method, req->target, c->server_name, req->destination, req->content, c->key, auth,
                             sizeof auth, err) != 0) {
-            curl_slist_free_all(headers);
-            free(body);
+            prepared_free(p);
             return -1;
         }
         snprintf(line, sizeof line, "Authorization: %s", auth);
-        headers = curl_slist_append(headers, line);
+        p->headers = curl_slist_append(p->headers, line);
     }
     /* curl adds "Expect: 100-continue" to larger bodies; federation servers need not
      * support it and it costs a round trip. */
-    headers = curl_slist_append(headers, "Expect:");
+    p->headers = curl_slist_append(p->headers, "Expect:");
 
-    CURL *h = curl_easy_init();
-    if (!h) {
-        curl_slist_free_all(headers);
-        free(body);
-        return hs_err_set(err, "curl_easy_init failed");
+    char connect_to[600];
+    if (strchr(t.connect_host, ':')) snprintf(connect_to, sizeof connect_to, "::[%s]:%d", t.connect_host, t.port);
+    else snprintf(connect_to, sizeof connect_to, "::%s:%d", t.connect_host, t.port);
+    p->connect_to = curl_slist_append(NULL, connect_to);
+    if (!p->headers || !p->connect_to || !(p->h = curl_easy_init())) {
+        prepared_free(p);
+        return hs_err_set(err, "out of memory preparing %s", req->target);
     }
     /* Key answers are refused above HS_KEYS_MAX_ANSWER_BYTES by their parser, so reading
      * up to max_response_bytes (sized for media and state) would only hold memory. */
     int64_t max = c->max_bytes;
     if (strncmp(req->target, "/_matrix/key/", 13) == 0 && max > HS_KEYS_MAX_ANSWER_BYTES)
         max = HS_KEYS_MAX_ANSWER_BYTES;
-    exchange x = {.c = c, .max_bytes = max, .max_age_ms = -1};
+    p->x = (exchange){.c = c, .max_bytes = max, .max_age_ms = -1};
     char url[HS_HTTP_MAX_TARGET + 600];
     base_url(url, sizeof url, t.tls_name, t.port);
     size_t ul = strlen(url);
     snprintf(url + ul, sizeof url - ul, "%s", req->target);
-    char connect_to[600];
-    if (strchr(t.connect_host, ':')) snprintf(connect_to, sizeof connect_to, "::[%s]:%d", t.connect_host, t.port);
-    else snprintf(connect_to, sizeof connect_to, "::%s:%d", t.connect_host, t.port);
-    struct curl_slist *ct = curl_slist_append(NULL, connect_to);
 
-    common_options(h, &x);
+    CURL *h = p->h;
+    common_options(h, &p->x);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CONNECT_TO, ct);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, p->connect_to);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &p->x);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, p);
+    if (p->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
-    CURLcode rc = curl_easy_perform(h);
-    char what[400];
-    snprintf(what, sizeof what, "%s %s on %s", req->method, req->target, req->destination);
-    long status = 0;
-    int ret = finish(h, rc, &x, what, &status, err);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(headers);
-    curl_slist_free_all(ct);
-    free(body);
-    if (ret != 0) {
-        free(x.buf);
-        return -1;
-    }
-    reply->status = status;
-    reply->body = x.buf ? x.buf : calloc(1, 1);
-    reply->body_len = x.len;
-    memcpy(reply->content_type, x.content_type, sizeof reply->content_type);
     return 0;
+}
+
+/* Turns a finished exchange into the reply (the body moves to it) or err, and frees
+ * *p. Returns 0 when an HTTP answer came. */
+static int conclude(prepared *p, CURLcode rc, hs_fed_reply *reply, hs_err *err)
+{
+    long status = 0;
+    int ret = finish(p->h, rc, &p->x, p->what, &status, err);
+    if (ret == 0) {
+        reply->status = status;
+        reply->body = p->x.buf ? p->x.buf : calloc(1, 1);
+        reply->body_len = p->x.len;
+        memcpy(reply->content_type, p->x.content_type, sizeof reply->content_type);
+        p->x.buf = NULL;
+    }
+    prepared_free(p);
+    return ret;
+}
+
+int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
+{
+    memset(reply, 0, sizeof *reply);
+    prepared p;
+    if (prepare(c, req, &p, err) != 0) return -1;
+    CURLcode rc = curl_easy_perform(p.h);
+    return conclude(&p, rc, reply, err);
+}
+
+int fed_client_request_many(fed_client *c, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&replies[i], 0, sizeof replies[i]);
+        errs[i].msg[0] = '\0';
+    }
+    prepared *p = calloc(n ? n : 1, sizeof *p);
+    CURLM *m = p ? curl_multi_init() : NULL;
+    if (!m) {
+        free(p);
+        for (size_t i = 0; i < n; i++) hs_err_set(&errs[i], "out of memory starting %zu requests", n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (prepare(c, &reqs[i], &p[i], &errs[i]) != 0) {
+            p[i].done = true;
+        } else if (curl_multi_add_handle(m, p[i].h) != CURLM_OK) {
+            hs_err_set(&errs[i], "%s: cannot add it to the multi handle", p[i].what);
+            prepared_free(&p[i]);
+            p[i].done = true;
+        }
+    }
+    /* Each handle carries its own CURLOPT_TIMEOUT, so this loop ends within the
+     * longest of them even if a peer never answers. */
+    int running = 1;
+    CURLMcode mc = CURLM_OK;
+    while (running > 0 && mc == CURLM_OK) {
+        mc = curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURL *h = msg->easy_handle;
+            CURLcode rc = msg->data.result;
+            prepared *done = NULL;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&done);
+            curl_multi_remove_handle(m, h);
+            size_t i = (size_t)(done - p);
+            conclude(done, rc, &replies[i], &errs[i]);
+            done->done = true;
+        }
+        if (running > 0 && mc == CURLM_OK) mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    size_t answered = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].done) {
+            hs_err_set(&errs[i], "%s: %s", p[i].what, curl_multi_strerror(mc));
+            curl_multi_remove_handle(m, p[i].h);
+            prepared_free(&p[i]);
+        }
+        if (replies[i].status != 0) answered++;
+    }
+    curl_multi_cleanup(m);
+    free(p);
+    return (int)answered;
 }
 
 static int transport_request(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
@@ -381,8 +472,13 @@ static int transport_request(void *ctx, const hs_fed_out *req, hs_fed_reply *rep
     return fed_client_request(ctx, req, reply, err);
 }
 
+static int transport_request_many(void *ctx, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
+{
+    return fed_client_request_many(ctx, reqs, n, replies, errs);
+}
+
 void fed_client_install(fed_client *c, hs_server *srv)
 {
-    hs_fed_transport t = {.request = transport_request, .ctx = c};
+    hs_fed_transport t = {.request = transport_request, .request_many = transport_request_many, .ctx = c};
     hs_fed_set_transport(srv, &t);
 }

@@ -7,7 +7,8 @@
  * key endpoints, FED_WELL_KNOWN_MAX_BYTES of a well-known) within timeout_seconds.
  *
  * This is server-core's hs_fed_transport for DNS names: fed_client_install plugs it
- * into a server. One easy handle per request, so any thread may call it. */
+ * into a server. One easy handle per request (and one multi handle per batch), so any
+ * thread may call it. */
 #ifndef FED_CLIENT_H
 #define FED_CLIENT_H
 
@@ -45,6 +46,16 @@ void fed_client_free(fed_client *c);
 /* One request (see hs_fed_transport.request): 0 with *reply for any HTTP answer, -1
  * with err for discovery, deny-list, connection, TLS, timeout or size-limit failures. */
 int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
+
+/* Several requests at once on one libcurl multi handle (see
+ * hs_fed_transport.request_many): discovery and signing run first, one request after
+ * the other (discovery answers are cached, so this is quick except for a name's first
+ * well-known or SRV lookup), then every HTTP exchange runs concurrently, each with its
+ * own timeout, size limit and deny-list check, so a peer that never answers costs the
+ * others nothing. For each i: replies[i].status != 0 and the body (caller frees with
+ * hs_fed_reply_free) when an answer came, else errs[i] says why. Returns how many were
+ * answered. n is not bounded here (hs_fed_send_many bounds it). */
+int fed_client_request_many(fed_client *c, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs);
 
 /* GET https://host:port/.well-known/matrix/server (redirects followed, HTTPS only, at
  * most 5, each new connection checked against the deny-list; certificate rules as for

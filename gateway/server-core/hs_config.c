@@ -175,6 +175,10 @@ static const field federation_settings_fields[] = {
          "Longest time one outbound federation request may take, connecting included."),
     INT64F("max_response_bytes", max_response_bytes, 1024, INT64_C(1) << 32,
            "Largest outbound federation response read; larger ones fail the request."),
+    INTF("max_concurrent_requests", federation_max_concurrent_requests, 1, 1024,
+         "Most outbound federation requests one batch has in flight at once (the\n"
+         "transaction sender sends to that many servers concurrently; larger batches go\n"
+         "in waves)."),
     END,
 };
 
@@ -287,6 +291,7 @@ void hs_config_defaults(hs_config *cfg)
     cfg->verify_certificates = true;
     cfg->request_timeout_seconds = 60;
     cfg->max_response_bytes = 50 * 1024 * 1024;
+    cfg->federation_max_concurrent_requests = 16;
 }
 
 /* ---- parsing ------------------------------------------------------------------------ */

@@ -69,6 +69,7 @@ typedef struct hs_config {
     bool verify_certificates;       /* check peers' TLS certificates (chain and host name) */
     int request_timeout_seconds;    /* whole outbound federation request, connect included */
     int64_t max_response_bytes;     /* outbound federation responses larger than this are dropped */
+    int federation_max_concurrent_requests; /* federation.max_concurrent_requests: batch wave size */
 } hs_config;
 
 /* Fills `cfg` with the built-in defaults (server name "localhost:8448", ports 8008/8448,

@@ -149,6 +149,27 @@ int hs_fed_send(struct hs_server *srv, const hs_fed_out *req, hs_fed_reply *repl
     return srv->fed->transport.request(srv->fed->transport.ctx, req, reply, err);
 }
 
+int hs_fed_send_many(struct hs_server *srv, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
+{
+    size_t wave = srv->cfg.federation_max_concurrent_requests > 0 ? (size_t)srv->cfg.federation_max_concurrent_requests
+                                                                  : 16;
+    int answered = 0;
+    for (size_t at = 0; at < n; at += wave) {
+        size_t k = n - at < wave ? n - at : wave;
+        if (srv->fed && srv->fed->transport.request_many) {
+            int got = srv->fed->transport.request_many(srv->fed->transport.ctx, reqs + at, k, replies + at, errs + at);
+            answered += got > 0 ? got : 0;
+            continue;
+        }
+        for (size_t i = at; i < at + k; i++) {
+            errs[i].msg[0] = '\0';
+            if (hs_fed_send(srv, &reqs[i], &replies[i], &errs[i]) == 0) answered++;
+            else replies[i].status = 0;
+        }
+    }
+    return answered;
+}
+
 void hs_fed_reply_free(hs_fed_reply *reply)
 {
     free(reply->body);

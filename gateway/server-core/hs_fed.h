@@ -43,9 +43,12 @@ typedef struct hs_fed_reply {
 
 /* What the process wiring provides. `request` performs one request; returns 0 with
  * *reply filled (any HTTP status), or -1 with err set when no HTTP answer came (DNS,
- * connect, TLS, deny-list, timeout, size limit). Must be thread-safe. */
+ * connect, TLS, deny-list, timeout, size limit). `request_many` (optional, NULL if the
+ * transport has none) performs n requests concurrently with the contract of
+ * hs_fed_send_many. Both must be thread-safe. */
 typedef struct hs_fed_transport {
     int (*request)(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
+    int (*request_many)(void *ctx, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs);
     void *ctx;
 } hs_fed_transport;
 
@@ -65,6 +68,20 @@ void hs_fed_set_transport(struct hs_server *srv, const hs_fed_transport *t);
 /* Sends one request through the installed transport. Same contract as
  * hs_fed_transport.request; fails when none is installed. */
 int hs_fed_send(struct hs_server *srv, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
+
+/* Sends n independent requests at once and waits until every one has an answer or has
+ * failed, so the batch takes about as long as its slowest request rather than the sum
+ * (a peer that never answers holds the batch until its own timeout, never the others'
+ * answers). At most federation.max_concurrent_requests are in flight at a time; a
+ * larger batch runs in waves of that size. Without the transport's request_many the
+ * requests go one after the other.
+ * Per request i: replies[i].status is the HTTP status (>= 100, any status) and
+ * replies[i].body the answer when one came (the caller frees each reply with
+ * hs_fed_reply_free); otherwise replies[i].status is 0 and errs[i] says why (as
+ * hs_fed_send). reqs, replies and errs have n elements. Returns the number of requests
+ * answered (0..n). Same threads as hs_fed_send; don't put two requests that must not
+ * overlap in one batch (e.g. two transactions to one destination). */
+int hs_fed_send_many(struct hs_server *srv, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs);
 
 /* Frees a reply's body and zeroes it. */
 void hs_fed_reply_free(hs_fed_reply *reply);
