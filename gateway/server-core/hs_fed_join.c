@@ -119,8 +119,14 @@ static int add_event(const hs_room_remote *rr, const hs_room_version *rv, const 
     hs_err err = {{0}};
     if (!json_is_object(pdu) || hs_pdu_validate(pdu, rv, &err) != 0)
         return snprintf(msg, msg_len, "bad event in the join response: %s", err.msg), -1;
-    const char *rid = hs_pdu_room_id(pdu);
-    if (!rid || strcmp(rid, room_id) != 0) return snprintf(msg, msg_len, "an event of another room"), -1;
+    /* A v12 create event has no room_id: the room ID is its hash. */
+    const char *type = hs_pdu_type(pdu);
+    bool v12_create = rv->room_id_from_create && type && strcmp(type, "m.room.create") == 0;
+    char *derived = v12_create ? hs_room_id_from_create(pdu, rv, &err) : NULL;
+    const char *rid = v12_create ? derived : hs_pdu_room_id(pdu);
+    bool ours = rid && strcmp(rid, room_id) == 0;
+    free(derived);
+    if (!ours) return snprintf(msg, msg_len, "an event of another room"), -1;
     char *id = hs_event_id_compute(pdu, rv, &err);
     if (!id) return snprintf(msg, msg_len, "event ID: %s", err.msg), -1;
     if (json_object_get(js->events, id)) {
