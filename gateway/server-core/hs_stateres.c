@@ -32,8 +32,6 @@ int hs_stateres_resolve(const hs_room_version *rv, const hs_state_map *const *se
 {
     *out = NULL;
     if (!rv) return hs_err_set(err, "state resolution: no room version");
-    if (rv->state_res == HS_STATE_RES_V1)
-        return hs_err_set(err, "state resolution v1 (room version %s) is not implemented", rv->id);
     if (n == 0) {
         *out = hs_state_map_new();
         return *out ? 0 : hs_err_set(err, "out of memory");
@@ -42,6 +40,7 @@ int hs_stateres_resolve(const hs_room_version *rv, const hs_state_map *const *se
         *out = hs_state_map_copy(sets[0]);
         return *out ? 0 : hs_err_set(err, "out of memory");
     }
+    if (rv->state_res == HS_STATE_RES_V1) return hs_sr_resolve_v1(rv, sets, n, lookup, out, err);
     hs_sr_graph g;
     hs_sr_graph_init(&g, rv, lookup);
     int rc = hs_sr_resolve_v2(&g, sets, n, out, err);

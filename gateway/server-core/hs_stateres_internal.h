@@ -1,5 +1,5 @@
 /* hs_stateres_internal: the event graph shared by hs_auth_chain, hs_stateres and
- * hs_stateres_v2 (not a public API).
+ * hs_stateres_v2, and the per-algorithm entry points (not a public API).
  *
  * Events are interned: each event ID seen gets a node index, so the algorithms work on
  * small integers, per-node scratch fields and epoch marks instead of string sets. Nodes
@@ -70,6 +70,10 @@ long hs_sr_walk(hs_sr_graph *g, const int *starts, size_t n, int **out, hs_err *
 /* The v12 create event of node i's room ("$" + room_id without "!"), or -1 when the room
  * version does not derive room IDs from the create event or the event is unknown. */
 int hs_sr_create_of(hs_sr_graph *g, int i);
+
+/* The v1 algorithm (hs_stateres_v1.c); it needs no graph. Arguments as hs_stateres_resolve. */
+int hs_sr_resolve_v1(const hs_room_version *rv, const hs_state_map *const *sets, size_t n,
+                     const hs_event_lookup *lookup, hs_state_map **out, hs_err *err);
 
 /* The v2 / v2.1 algorithm (hs_stateres_v2.c). Arguments as hs_stateres_resolve. */
 int hs_sr_resolve_v2(hs_sr_graph *g, const hs_state_map *const *sets, size_t n, hs_state_map **out, hs_err *err);

@@ -1,7 +1,8 @@
 /* libFuzzer target for state resolution and room replay on hostile input: a JSON document
  * {"room_version": V, "state_sets": [{"type|state_key": id}...], "events": [{"event_id",
  * "pdu"}...]} with made-up IDs, so auth cycles, missing events, events filed under the
- * wrong key and malformed PDUs all reach hs_stateres_resolve and hs_replay_run. They must
+ * wrong key and malformed PDUs all reach hs_stateres_resolve (every room version, so v1
+ * and v2 alike; seed v1-ban-vs-demotion.json is a v1 fork) and hs_replay_run. They must
  * return an error or a result, never crash, hang or leak. Sizes are bounded (64 KiB
  * input, 8 state sets, 300 events). */
 #include <jansson.h>
