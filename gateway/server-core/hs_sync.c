@@ -529,14 +529,15 @@ static int invite_state_event(void *ctx, const hs_store_sync_event *ev)
     return 0;
 }
 
-/* The stripped state a client shows an invite with: what the inviting server attached
- * (unsigned.invite_room_state) plus the invite itself, or else the room's current state
- * when it is known here. */
-static json_t *invited_room(builder *b, const membership_row *m)
+/* The stripped state a client shows an invite (knock) with: what the other server
+ * attached (unsigned.invite_room_state; unsigned.knock_room_state, the answer to our
+ * send_knock) plus the membership event itself, or else the room's current state when it
+ * is known here. `section` is "invite_state" or "knock_state". */
+static json_t *stripped_room(builder *b, const membership_row *m, const char *attached, const char *section)
 {
     invite_walk w = {m, b->p->user_id, json_array()};
     json_t *pdu = json_loads(m->pdu_json, 0, NULL);
-    json_t *irs = json_object_get(json_object_get(pdu, "unsigned"), "invite_room_state");
+    json_t *irs = json_object_get(json_object_get(pdu, "unsigned"), attached);
     if (json_is_array(irs) && json_array_size(irs) > 0) {
         json_array_extend(w.events, irs);
         hs_store_sync_event self = {.stream = m->stream, .event_id = m->event_id, .room_id = m->room_id,
@@ -547,7 +548,7 @@ static json_t *invited_room(builder *b, const membership_row *m)
         b->failed = true;
     }
     json_decref(pdu);
-    return json_pack("{s{so}}", "invite_state", "events", w.events);
+    return json_pack("{s{so}}", section, "events", w.events);
 }
 
 /* ---- device lists ------------------------------------------------------------------ */
@@ -682,7 +683,8 @@ static int presence_row(void *ctx, const char *user_id, const hs_store_presence 
 
 /* ---- the whole response ------------------------------------------------------------ */
 
-static void build_rooms(builder *b, const membership_list *ml, json_t *join, json_t *invite, json_t *leave)
+static void build_rooms(builder *b, const membership_list *ml, json_t *join, json_t *invite, json_t *knock,
+                        json_t *leave)
 {
     for (size_t i = 0; i < ml->n && !b->failed; i++) {
         const membership_row *m = &ml->v[i];
@@ -693,7 +695,11 @@ static void build_rooms(builder *b, const membership_list *ml, json_t *join, jso
             room = joined_room(b, m);
             if (room) json_object_set_new(join, m->room_id, room);
         } else if (strcmp(m->membership, "invite") == 0) {
-            if (b->initial || after_token) json_object_set_new(invite, m->room_id, invited_room(b, m));
+            if (b->initial || after_token)
+                json_object_set_new(invite, m->room_id, stripped_room(b, m, "invite_room_state", "invite_state"));
+        } else if (strcmp(m->membership, "knock") == 0) {
+            if (b->initial || after_token)
+                json_object_set_new(knock, m->room_id, stripped_room(b, m, "knock_room_state", "knock_state"));
         } else if (strcmp(m->membership, "leave") == 0 || strcmp(m->membership, "ban") == 0) {
             bool wanted = after_token || (b->p->filter->include_leave && (b->initial || b->p->full_state));
             if (wanted && !after_token) {
@@ -752,8 +758,8 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
 
     membership_list ml = {0};
     if (hs_store_sync_memberships(st, p->user_id, collect_membership, &ml) != 0 || ml.oom) b.failed = true;
-    json_t *join = json_object(), *invite = json_object(), *leave = json_object();
-    if (!b.failed) build_rooms(&b, &ml, join, invite, leave);
+    json_t *join = json_object(), *invite = json_object(), *knock = json_object(), *leave = json_object();
+    if (!b.failed) build_rooms(&b, &ml, join, invite, knock, leave);
     json_t *device_lists = b.failed ? json_object() : build_device_lists(&b, &ml);
     membership_list_free(&ml);
 
@@ -762,15 +768,17 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
         hs_store_sync_unused_fallback_types(st, p->user_id, p->device_id, fallback_type, fallback) != 0)
         b.failed = true;
 
-    bool updates = json_object_size(join) || json_object_size(invite) || json_object_size(leave) ||
+    bool updates = json_object_size(join) || json_object_size(invite) || json_object_size(knock) ||
+                   json_object_size(leave) ||
                    json_array_size(aw.global) || json_array_size(pw.events) || json_array_size(td.events) ||
                    json_array_size(json_object_get(device_lists, "changed")) ||
                    json_array_size(json_object_get(device_lists, "left"));
     char token[HS_SYNC_TOKEN_MAX];
     hs_sync_token_format(&b.now, token);
-    json_t *resp = json_pack("{sss{sososo}s{so}s{so}s{so}soso}", "next_batch", token, "rooms", "join", join, "invite",
-                             invite, "leave", leave, "account_data", "events", aw.global, "presence", "events",
-                             pw.events, "to_device", "events", td.events, "device_lists", device_lists,
+    json_t *resp = json_pack("{sss{sosososo}s{so}s{so}s{so}soso}", "next_batch", token, "rooms", "join", join,
+                             "invite", invite, "knock", knock, "leave", leave, "account_data", "events", aw.global,
+                             "presence", "events", pw.events, "to_device", "events", td.events, "device_lists",
+                             device_lists,
                              "device_one_time_keys_count", otk);
     if (resp) json_object_set_new(resp, "device_unused_fallback_key_types", fallback);
     else json_decref(fallback);
