@@ -185,7 +185,7 @@ static const char *target_user(hs_server *srv, const json_t *body, bool local_on
     }
     if (!local_only) return target;
     const char *server = hs_id_server_name(target);
-    /* A user of another server is invited through its server (hs_fed_queue sends /invite). */
+    /* A user of another server is invited through its server (hs_fed_invite_remote). */
     if (server && strcmp(server, srv->cfg.server_name) != 0) return target;
     hs_store_user u;
     int rc = hs_store_user_get(srv->store, target, &u);
@@ -247,7 +247,17 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
     }
     hs_room_engine e = hs_api_rooms__engine(srv);
     hs_room_result res;
-    if (hs_room_member_change(&e, room_id, who.user_id, target, membership, reason, now, NULL, &res) == HS_ROOM_OK)
+    const char *target_server = hs_id_server_name(target);
+    bool remote_invite = target_mode == 1 && target_server && strcmp(target_server, srv->cfg.server_name) != 0;
+    hs_room_status st;
+    if (remote_invite) {
+        char *id = NULL;
+        st = hs_fed_invite_remote(srv, room_id, who.user_id, target, reason, now, &id, &res);
+        free(id);
+    } else {
+        st = hs_room_member_change(&e, room_id, who.user_id, target, membership, reason, now, NULL, &res);
+    }
+    if (st == HS_ROOM_OK)
         hs_response_json(resp, 200, strcmp(membership, "join") == 0 ? json_pack("{ss}", "room_id", room_id)
                                                                        : json_object());
     else hs_api_rooms__answer(resp, &res);

@@ -5,8 +5,14 @@
  * event ID of its path; then we countersign and return it. For a room we do not hold the
  * invite becomes a stub room with the stripped state the inviter attached
  * (unsigned.invite_room_state), which is what /sync shows the invitee.
- * Outbound: the queue calls hs_fed_invite_send for an invite of a remote user; leaving a
- * stub room is make_leave/send_leave on the inviting server. */
+ * Outbound: a local user's invite of a remote user (hs_fed_invite_remote) is built and
+ * checked by the room engine but not written; it goes to the invitee's server first, and
+ * only the event that server returned, checked to be ours with its signature added, is
+ * accepted into the room like a received event (so the room never holds an invite the
+ * invitee's server did not sign). The queue then sends it to the room's other servers;
+ * its "invite" item for the invitee's server is a no-op for such an event
+ * (hs_fed_invite_send). Leaving a stub room is make_leave/send_leave on the inviting
+ * server. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +173,12 @@ int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
     const hs_room_version *rv = hs_room_remote_version(srv->store, ev.room_id);
     json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
     int ret = -1;
+    /* An invite stored by hs_fed_invite_remote went through dest already. */
+    if (json_object_get(json_object_get(pdu, "signatures"), dest)) {
+        json_decref(pdu);
+        hs_store_event_clear(&ev);
+        return 0;
+    }
     if (rv && pdu) {
         json_t *body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
                                  hs_fed_stripped_state(srv, ev.room_id));
@@ -191,6 +203,128 @@ int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
     json_decref(pdu);
     hs_store_event_clear(&ev);
     return ret;
+}
+
+/* Whether `got` is `sent` with signatures added by `server` only: every other field the
+ * same, every signature of `sent` kept, and each of `server`'s signatures valid. Fills
+ * msg on failure. */
+static bool countersigned_by(hs_server *srv, const hs_room_version *rv, const json_t *sent, const json_t *got,
+                             const char *server, char *msg, size_t msg_len)
+{
+    json_t *a = json_deep_copy(sent), *b = json_deep_copy(got);
+    json_object_del(a, "signatures");
+    json_object_del(a, "unsigned");
+    json_object_del(b, "signatures");
+    json_object_del(b, "unsigned");
+    bool same = json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    if (!same) {
+        snprintf(msg, msg_len, "%s returned a different event", server);
+        return false;
+    }
+    const json_t *ours = json_object_get(sent, "signatures"), *theirs = json_object_get(got, "signatures");
+    const char *name;
+    json_t *sigs;
+    json_object_foreach((json_t *)ours, name, sigs) {
+        if (!json_equal(sigs, json_object_get(theirs, name))) {
+            snprintf(msg, msg_len, "%s changed the signatures of %s", server, name);
+            return false;
+        }
+    }
+    json_object_foreach((json_t *)theirs, name, sigs) {
+        if (!json_object_get(ours, name) && strcmp(name, server) != 0) {
+            snprintf(msg, msg_len, "%s added a signature of %s", server, name);
+            return false;
+        }
+    }
+    const json_t *mine = json_object_get(theirs, server);
+    if (!json_is_object(mine) || json_object_size(mine) == 0) {
+        snprintf(msg, msg_len, "%s did not sign the invite", server);
+        return false;
+    }
+    const char *key_id;
+    json_t *sig;
+    json_object_foreach((json_t *)mine, key_id, sig) {
+        uint8_t pub[32];
+        hs_err err = {{0}};
+        int64_t at = rv->enforce_key_validity ? hs_pdu_origin_server_ts(got) : 0;
+        if (hs_fed_rooms_key(srv, server, key_id, at, pub, &err) != 0 ||
+            hs_event_verify_signature(got, rv, server, key_id, pub, &err) != 0) {
+            snprintf(msg, msg_len, "%s's signature %s: %s", server, key_id, err.msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+hs_room_status hs_fed_invite_remote(hs_server *srv, const char *room_id, const char *sender, const char *target,
+                                    const char *reason, int64_t now_ms, char **event_id, hs_room_result *res)
+{
+    *event_id = NULL;
+    res->status = HS_ROOM_OK;
+    res->msg[0] = 0;
+    const char *dest = hs_id_server_name(target);
+    const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+    if (!dest) return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "%s names no server", target);
+    if (!rv) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "unknown room %s", room_id);
+    hs_room_engine e = hs_fed_rooms_engine(srv);
+    json_t *pdu = NULL, *body = NULL, *answer = NULL;
+    char *id = NULL;
+    hs_room_status st = hs_room_member_build(&e, room_id, sender, target, "invite", reason, now_ms, &id, &pdu, res);
+    if (st != HS_ROOM_OK || !pdu) {
+        *event_id = id; /* the current invite when it is the same one */
+        return st;
+    }
+    body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
+                     hs_fed_stripped_state(srv, room_id));
+    char *r = hs_fed_pct_encode(room_id), *enc = hs_fed_pct_encode(id);
+    char path[900];
+    snprintf(path, sizeof path, "/_matrix/federation/v2/invite/%s/%s", r ? r : "", enc ? enc : "");
+    free(r);
+    free(enc);
+    hs_fed_out out = {dest, "PUT", path, body, true};
+    hs_fed_reply reply = {0};
+    hs_err err = {{0}};
+    if (hs_fed_send(srv, &out, &reply, &err) != 0) {
+        st = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s cannot be reached to invite %s: %s", dest, target, err.msg);
+        goto out;
+    }
+    answer = reply.body ? json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL) : NULL;
+    if (reply.status != 200) {
+        const char *why = json_string_value(json_object_get(answer, "error"));
+        st = hs_fed_room_fail(res, reply.status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR,
+                              "%s refused the invite of %s (HTTP %ld): %.200s", dest, target, reply.status,
+                              why ? why : "");
+        goto out;
+    }
+    json_t *got = json_object_get(answer, "event");
+    char why[300];
+    if (!json_is_object(got) || !countersigned_by(srv, rv, pdu, got, dest, why, sizeof why)) {
+        st = hs_fed_room_fail(res, HS_ROOM_ERROR, "invite of %s: %s", target,
+                              json_is_object(got) ? why : "the answer holds no event");
+        goto out;
+    }
+    json_object_del(got, "unsigned");
+    hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
+    hs_remote_result rres;
+    hs_remote_status rs = hs_room_remote_accept(&rr, room_id, got, &rres);
+    if (rs == HS_REMOTE_ACCEPTED || rs == HS_REMOTE_DUPLICATE) {
+        *event_id = id;
+        id = NULL;
+    } else {
+        st = hs_fed_room_fail(res, rs == HS_REMOTE_SOFT_FAILED || rs == HS_REMOTE_REJECTED ? HS_ROOM_FORBIDDEN
+                                                                                            : HS_ROOM_ERROR,
+                              "the countersigned invite of %s was not accepted (%s): %s", target,
+                              hs_remote_status_str(rs), rres.msg);
+    }
+out:
+    hs_fed_reply_free(&reply);
+    json_decref(answer);
+    json_decref(body);
+    json_decref(pdu);
+    free(id);
+    return st;
 }
 
 hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,

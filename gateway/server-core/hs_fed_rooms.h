@@ -117,10 +117,22 @@ hs_room_status hs_fed_join_remote(struct hs_server *srv, const char *user_id, co
  * so the invitee sees it in /sync. Returns 0 or -1. */
 int hs_fed_invite_register(struct hs_server *srv);
 
+/* Invites remote user `target` to our room `room_id` on behalf of local `sender`: the
+ * invite is built and checked (hs_room_member_build), sent to the invitee's server (PUT
+ * /v2/invite with the room's stripped state), and the event that server returns must be
+ * ours with only its valid signature added; only then is it accepted into the room
+ * (hs_room_remote_accept) and sent on by the queue. An unreachable or refusing server,
+ * or a bad answer, stores nothing. Returns HS_ROOM_OK with *event_id (malloc'd), or a
+ * status with res->msg (HS_ROOM_FORBIDDEN when the server or the room refused). */
+hs_room_status hs_fed_invite_remote(struct hs_server *srv, const char *room_id, const char *sender,
+                                    const char *target, const char *reason, int64_t now_ms, char **event_id,
+                                    hs_room_result *res);
+
 /* Sends our stored invite `event_id` to the invitee's server `dest` (PUT /v2/invite with
- * the room's stripped state). Called by the outbound queue, after the invite was
- * persisted here (so a refusal leaves the invite in our room, like a withdrawn one).
- * Returns 0 when dest accepted it, -1. */
+ * the room's stripped state). Called by the outbound queue for an invite whose
+ * invitee's server is not in the room; an invite that server signed already
+ * (hs_fed_invite_remote) is not sent again. Returns 0 when dest accepted it (or it was
+ * already), -1. */
 int hs_fed_invite_send(struct hs_server *srv, const char *dest, const char *event_id);
 
 /* The stripped state (type, state_key, sender, content) of a room's create, join rules,

@@ -207,7 +207,7 @@ static hs_room_status persist(const hs_room_engine *e, const hs_room_version *rv
 static hs_room_status send_locked(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
                                   const char *state_key, const json_t *content, const char *redacts,
                                   const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
-                                  char **event_id, hs_room_result *res)
+                                  char **event_id, json_t **built, hs_room_result *res)
 {
     if (res) {
         res->status = HS_ROOM_OK;
@@ -284,6 +284,10 @@ static hs_room_status send_locked(const hs_room_engine *e, const char *room_id, 
         room_id = derived_room;
     }
     status = check_event(e, rv, pdu, auth, n_auth, &ss, is_create, res);
+    if (status == HS_ROOM_OK && built) {
+        *built = json_incref(pdu);
+        goto out;
+    }
     if (status == HS_ROOM_OK) status = persist(e, rv, room_id, pdu, id, txn, new_room, res);
     if (status == HS_ROOM_OK && is_create && new_room->room_id_out) {
         *new_room->room_id_out = strdup(room_id);
@@ -306,7 +310,7 @@ hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id,
                                    const hs_room_txn *txn, const hs_room_new *new_room, int64_t now_ms,
                                    char **event_id, hs_room_result *res)
 {
-    return send_locked(e, room_id, sender, type, state_key, content, NULL, txn, new_room, now_ms, event_id, res);
+    return send_locked(e, room_id, sender, type, state_key, content, NULL, txn, new_room, now_ms, event_id, NULL, res);
 }
 
 hs_room_status hs_room_send(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
@@ -359,10 +363,13 @@ static int current_member_is(hs_store *st, const char *room_id, const char *send
     return 0;
 }
 
-hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_id, const char *sender,
-                                     const char *target, const char *membership, const char *reason, int64_t now_ms,
-                                     char **event_id, hs_room_result *res)
+/* hs_room_member_change and hs_room_member_build: with `built` the event is built and
+ * checked but not persisted. */
+static hs_room_status member_change(const hs_room_engine *e, const char *room_id, const char *sender,
+                                    const char *target, const char *membership, const char *reason, int64_t now_ms,
+                                    char **event_id, json_t **built, hs_room_result *res)
 {
+    if (built) *built = NULL;
     json_t *content = json_pack("{ss}", "membership", membership);
     if (reason) json_object_set_new(content, "reason", json_string(reason));
     /* Joins and invites carry the target's profile, so members see names without asking. */
@@ -380,10 +387,27 @@ hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_i
         if (event_id) *event_id = same;
         else free(same);
     } else {
-        s = hs_room_send(e, room_id, sender, "m.room.member", target, content, NULL, now_ms, event_id, res);
+        hs_room_lock();
+        s = send_locked(e, room_id, sender, "m.room.member", target, content, NULL, NULL, NULL, now_ms, event_id, built,
+                        res);
+        hs_room_unlock();
     }
     json_decref(content);
     return s;
+}
+
+hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_id, const char *sender,
+                                     const char *target, const char *membership, const char *reason, int64_t now_ms,
+                                     char **event_id, hs_room_result *res)
+{
+    return member_change(e, room_id, sender, target, membership, reason, now_ms, event_id, NULL, res);
+}
+
+hs_room_status hs_room_member_build(const hs_room_engine *e, const char *room_id, const char *sender,
+                                    const char *target, const char *membership, const char *reason, int64_t now_ms,
+                                    char **event_id, json_t **pdu, hs_room_result *res)
+{
+    return member_change(e, room_id, sender, target, membership, reason, now_ms, event_id, pdu, res);
 }
 
 /* ---- redaction ---------------------------------------------------------------------- */
@@ -447,7 +471,7 @@ hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, cons
         status = fail(res, HS_ROOM_FORBIDDEN, "redacting another user's event needs the redact power level");
     if (status == HS_ROOM_OK)
         status = send_locked(e, room_id, sender, "m.room.redaction", NULL, content,
-                             rv->redacts_in_content ? NULL : target_id, txn, NULL, now_ms, event_id, res);
+                             rv->redacts_in_content ? NULL : target_id, txn, NULL, now_ms, event_id, NULL, res);
     hs_room_unlock();
     hs_auth_map_free(ss.cache);
     json_decref(content);

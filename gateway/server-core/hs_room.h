@@ -92,6 +92,17 @@ hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_i
                                      const char *target, const char *membership, const char *reason, int64_t now_ms,
                                      char **event_id, hs_room_result *res);
 
+/* hs_room_member_change up to, but not including, the write: the event is built, signed
+ * and checked against the current state, and *pdu gets it (a new reference; *event_id its
+ * ID, malloc'd), for a change that needs another server's consent first (an invite of a
+ * remote user is countersigned by the invitee's server) and is then accepted like a
+ * received event. When the same change is already the target's current membership,
+ * *pdu stays NULL and *event_id is that event. Returns HS_ROOM_OK, or a status with
+ * res->msg. */
+hs_room_status hs_room_member_build(const hs_room_engine *e, const char *room_id, const char *sender,
+                                    const char *target, const char *membership, const char *reason, int64_t now_ms,
+                                    char **event_id, json_t **pdu, hs_room_result *res);
+
 /* Redacts `target_id` (an event of room_id) by `sender` with an optional reason, through
  * the client transaction `txn` (may be NULL). A sender below the room's redact level may
  * redact only their own events (HS_ROOM_FORBIDDEN otherwise); an event not in the room
