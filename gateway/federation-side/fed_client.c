@@ -1,6 +1,6 @@
-/* fed_client: libcurl easy handles, one per request; a batch runs its handles together
- * on one multi handle (fed_client_request_many), each with the same options, limits
- * and checks as a single request. The URL carries the TLS name
+/* fed_client: libcurl easy handles, one per request; a batch (fed_batch) runs its
+ * handles together on one multi handle, each with the same options, limits and checks
+ * as a single request. The URL carries the TLS name
  * (so SNI and certificate checks use the server or delegated name, as the spec wants)
  * and CURLOPT_CONNECT_TO sends the connection to the discovered host and port. Proxies
  * from the environment are ignored: federation traffic must go where discovery says.
@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "federation-side/fed_denylist.h"
+#include "server-core/hs_clock.h"
 #include "server-core/hs_keys.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_server.h"
@@ -373,7 +375,6 @@ static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *er
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &p->x);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, p);
     if (p->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -410,61 +411,159 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
     return conclude(&p, rc, reply, err);
 }
 
+/* A request of a batch: the prepared exchange and the caller's tag, on the batch's
+ * list until it finishes. */
+typedef struct flight {
+    prepared p;
+    uint64_t tag;
+    struct flight *next;
+} flight;
+
+struct fed_batch {
+    CURLM *m;
+    fed_client *c;
+    flight *flights;
+    size_t in_flight;
+    atomic_bool woken;
+};
+
+fed_batch *fed_batch_open(fed_client *c)
+{
+    fed_batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->c = c;
+    atomic_init(&b->woken, false);
+    if (!(b->m = curl_multi_init())) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+int fed_batch_start(fed_batch *b, const hs_fed_out *req, uint64_t tag, hs_err *err)
+{
+    flight *f = calloc(1, sizeof *f);
+    if (!f) return hs_err_set(err, "out of memory");
+    if (prepare(b->c, req, &f->p, err) != 0) {
+        free(f);
+        return -1;
+    }
+    f->tag = tag;
+    curl_easy_setopt(f->p.h, CURLOPT_PRIVATE, f);
+    if (curl_multi_add_handle(b->m, f->p.h) != CURLM_OK) {
+        hs_err_set(err, "%s: cannot add it to the multi handle", f->p.what);
+        prepared_free(&f->p);
+        free(f);
+        return -1;
+    }
+    f->next = b->flights;
+    b->flights = f;
+    b->in_flight++;
+    return 0;
+}
+
+/* Takes f off the batch; its handle leaves the multi handle. */
+static void unlink_flight(fed_batch *b, flight *f)
+{
+    for (flight **pp = &b->flights; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    curl_multi_remove_handle(b->m, f->p.h);
+    b->in_flight--;
+}
+
+int fed_batch_next(fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err)
+{
+    memset(reply, 0, sizeof *reply);
+    err->msg[0] = '\0';
+    int64_t deadline = hs_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(b->m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(b->m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURLcode rc = msg->data.result;
+            flight *f = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+            unlink_flight(b, f);
+            *tag = f->tag;
+            conclude(&f->p, rc, reply, err);
+            free(f);
+            return 1;
+        }
+        if (b->in_flight == 0) return -1;
+        /* The multi handle itself failed (out of memory): give up on the requests one
+         * by one rather than spin. */
+        if (mc != CURLM_OK && mc != CURLM_CALL_MULTI_PERFORM) {
+            flight *f = b->flights;
+            unlink_flight(b, f);
+            *tag = f->tag;
+            hs_err_set(err, "%s: %s", f->p.what, curl_multi_strerror(mc));
+            prepared_free(&f->p);
+            free(f);
+            return 1;
+        }
+        if (atomic_exchange(&b->woken, false)) return 0;
+        int64_t left_ms = deadline - hs_clock_mono_ms();
+        if (left_ms <= 0) return 0;
+        /* Each handle carries its own CURLOPT_TIMEOUT, so every request ends by itself
+         * even if its peer never answers; curl_multi_poll's wait is only for us. */
+        curl_multi_poll(b->m, NULL, 0, left_ms > 1000 ? 1000 : (int)left_ms, NULL);
+    }
+}
+
+void fed_batch_wake(fed_batch *b)
+{
+    atomic_store(&b->woken, true);
+    curl_multi_wakeup(b->m);
+}
+
+size_t fed_batch_in_flight(const fed_batch *b)
+{
+    return b->in_flight;
+}
+
+void fed_batch_close(fed_batch *b)
+{
+    if (!b) return;
+    while (b->flights) {
+        flight *f = b->flights;
+        unlink_flight(b, f);
+        prepared_free(&f->p);
+        free(f);
+    }
+    curl_multi_cleanup(b->m);
+    free(b);
+}
+
 int fed_client_request_many(fed_client *c, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
 {
     for (size_t i = 0; i < n; i++) {
         memset(&replies[i], 0, sizeof replies[i]);
         errs[i].msg[0] = '\0';
     }
-    prepared *p = calloc(n ? n : 1, sizeof *p);
-    CURLM *m = p ? curl_multi_init() : NULL;
-    if (!m) {
-        free(p);
-        for (size_t i = 0; i < n; i++) hs_err_set(&errs[i], "out of memory starting %zu requests", n);
-        return 0;
+    fed_batch *b = fed_batch_open(c);
+    for (size_t i = 0; i < n; i++)
+        if (!b) hs_err_set(&errs[i], "out of memory starting %zu requests", n);
+        else fed_batch_start(b, &reqs[i], i, &errs[i]);
+    uint64_t i;
+    hs_fed_reply r;
+    hs_err e;
+    int got;
+    while (b && (got = fed_batch_next(b, 1000, &i, &r, &e)) >= 0) {
+        if (got == 0) continue;
+        replies[i] = r;
+        errs[i] = e;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (prepare(c, &reqs[i], &p[i], &errs[i]) != 0) {
-            p[i].done = true;
-        } else if (curl_multi_add_handle(m, p[i].h) != CURLM_OK) {
-            hs_err_set(&errs[i], "%s: cannot add it to the multi handle", p[i].what);
-            prepared_free(&p[i]);
-            p[i].done = true;
-        }
-    }
-    /* Each handle carries its own CURLOPT_TIMEOUT, so this loop ends within the
-     * longest of them even if a peer never answers. */
-    int running = 1;
-    CURLMcode mc = CURLM_OK;
-    while (running > 0 && mc == CURLM_OK) {
-        mc = curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left))) {
-            if (msg->msg != CURLMSG_DONE) continue;
-            CURL *h = msg->easy_handle;
-            CURLcode rc = msg->data.result;
-            prepared *done = NULL;
-            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&done);
-            curl_multi_remove_handle(m, h);
-            size_t i = (size_t)(done - p);
-            conclude(done, rc, &replies[i], &errs[i]);
-            done->done = true;
-        }
-        if (running > 0 && mc == CURLM_OK) mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
-    }
-    size_t answered = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!p[i].done) {
-            hs_err_set(&errs[i], "%s: %s", p[i].what, curl_multi_strerror(mc));
-            curl_multi_remove_handle(m, p[i].h);
-            prepared_free(&p[i]);
-        }
-        if (replies[i].status != 0) answered++;
-    }
-    curl_multi_cleanup(m);
-    free(p);
-    return (int)answered;
+    fed_batch_close(b);
+    int answered = 0;
+    for (size_t k = 0; k < n; k++) answered += replies[k].status != 0;
+    return answered;
 }
 
 static int transport_request(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
@@ -472,13 +571,39 @@ static int transport_request(void *ctx, const hs_fed_out *req, hs_fed_reply *rep
     return fed_client_request(ctx, req, reply, err);
 }
 
-static int transport_request_many(void *ctx, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
+static void *transport_batch_open(void *ctx)
 {
-    return fed_client_request_many(ctx, reqs, n, replies, errs);
+    return fed_batch_open(ctx);
+}
+
+static int transport_batch_start(void *b, const hs_fed_out *req, uint64_t tag, hs_err *err)
+{
+    return fed_batch_start(b, req, tag, err);
+}
+
+static int transport_batch_next(void *b, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err)
+{
+    return fed_batch_next(b, timeout_ms, tag, reply, err);
+}
+
+static void transport_batch_wake(void *b)
+{
+    fed_batch_wake(b);
+}
+
+static void transport_batch_close(void *b)
+{
+    fed_batch_close(b);
 }
 
 void fed_client_install(fed_client *c, hs_server *srv)
 {
-    hs_fed_transport t = {.request = transport_request, .request_many = transport_request_many, .ctx = c};
+    hs_fed_transport t = {.request = transport_request,
+                          .batch_open = transport_batch_open,
+                          .batch_start = transport_batch_start,
+                          .batch_next = transport_batch_next,
+                          .batch_wake = transport_batch_wake,
+                          .batch_close = transport_batch_close,
+                          .ctx = c};
     hs_fed_set_transport(srv, &t);
 }

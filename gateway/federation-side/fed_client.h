@@ -47,14 +47,39 @@ void fed_client_free(fed_client *c);
  * with err for discovery, deny-list, connection, TLS, timeout or size-limit failures. */
 int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
 
-/* Several requests at once on one libcurl multi handle (see
- * hs_fed_transport.request_many): discovery and signing run first, one request after
- * the other (discovery answers are cached, so this is quick except for a name's first
- * well-known or SRV lookup), then every HTTP exchange runs concurrently, each with its
- * own timeout, size limit and deny-list check, so a peer that never answers costs the
- * others nothing. For each i: replies[i].status != 0 and the body (caller frees with
- * hs_fed_reply_free) when an answer came, else errs[i] says why. Returns how many were
- * answered. n is not bounded here (hs_fed_send_many bounds it). */
+/* A batch: requests running concurrently on one libcurl multi handle (the transport's
+ * hs_fed_transport batch_* functions). Starting a request runs its discovery and
+ * signing at once (discovery answers are cached, so this is quick except for a name's
+ * first well-known or SRV lookup); the HTTP exchanges then proceed together, each with
+ * its own timeout, size limit and deny-list check, so a peer that never answers costs
+ * the others nothing. One thread uses a batch; fed_batch_wake may come from any. */
+typedef struct fed_batch fed_batch;
+
+/* A new empty batch, or NULL when out of memory. */
+fed_batch *fed_batch_open(fed_client *c);
+
+/* Starts one request; `tag` comes back with its result. Returns 0, or -1 with err when
+ * it could not start (discovery, signing, bad target): then nothing comes back for it. */
+int fed_batch_start(fed_batch *b, const hs_fed_out *req, uint64_t tag, hs_err *err);
+
+/* Waits up to timeout_ms for a request to finish. Returns 1 with its tag and either
+ * reply->status != 0 and the answer (the caller frees it with hs_fed_reply_free) or
+ * reply->status 0 and err; 0 when none finished in time or fed_batch_wake was called;
+ * -1 at once when nothing is in flight. */
+int fed_batch_next(fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err);
+
+/* Makes a fed_batch_next in progress (or the next one) return 0 at once. Thread-safe. */
+void fed_batch_wake(fed_batch *b);
+
+/* Requests started and not yet returned by fed_batch_next. */
+size_t fed_batch_in_flight(const fed_batch *b);
+
+/* Abandons what is still in flight and frees the batch. NULL is allowed. */
+void fed_batch_close(fed_batch *b);
+
+/* n requests through one batch, waiting for all: for each i, replies[i].status != 0 and
+ * the body (caller frees with hs_fed_reply_free) when an answer came, else errs[i] says
+ * why. Returns how many were answered. n is not bounded here (hs_fed_send_many is). */
 int fed_client_request_many(fed_client *c, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs);
 
 /* GET https://host:port/.well-known/matrix/server (redirects followed, HTTPS only, at

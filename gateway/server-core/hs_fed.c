@@ -149,23 +149,127 @@ int hs_fed_send(struct hs_server *srv, const hs_fed_out *req, hs_fed_reply *repl
     return srv->fed->transport.request(srv->fed->transport.ctx, req, reply, err);
 }
 
+/* A finished request of a fallback batch, waiting to be handed out. */
+typedef struct batch_result {
+    uint64_t tag;
+    hs_fed_reply reply;
+    hs_err err;
+} batch_result;
+
+struct hs_fed_batch {
+    hs_server *srv;
+    hs_fed_transport t;  /* copied at open: the transport the batch runs on */
+    void *tb;            /* the transport's batch; NULL: the sequential fallback */
+    batch_result *done;  /* fallback: results not handed out yet, oldest first */
+    size_t n_done, cap_done, head;
+    size_t in_flight;
+};
+
+hs_fed_batch *hs_fed_batch_open(struct hs_server *srv)
+{
+    hs_fed_batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->srv = srv;
+    if (srv->fed) b->t = srv->fed->transport;
+    if (b->t.batch_open && b->t.batch_start && b->t.batch_next && b->t.batch_wake && b->t.batch_close &&
+        !(b->tb = b->t.batch_open(b->t.ctx))) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+int hs_fed_batch_start(hs_fed_batch *b, const hs_fed_out *req, uint64_t tag, hs_err *err)
+{
+    if (b->tb) {
+        if (b->t.batch_start(b->tb, req, tag, err) != 0) return -1;
+        b->in_flight++;
+        return 0;
+    }
+    if (b->n_done == b->cap_done) {
+        size_t cap = b->cap_done ? b->cap_done * 2 : 8;
+        batch_result *g = realloc(b->done, cap * sizeof *g);
+        if (!g) return hs_err_set(err, "out of memory");
+        b->done = g;
+        b->cap_done = cap;
+    }
+    batch_result *r = &b->done[b->n_done];
+    r->tag = tag;
+    r->err.msg[0] = '\0';
+    if (hs_fed_send(b->srv, req, &r->reply, &r->err) != 0) {
+        hs_fed_reply_free(&r->reply);
+        if (!b->srv->fed || !b->srv->fed->transport.request) {
+            *err = r->err;
+            return -1;
+        }
+    }
+    b->n_done++;
+    b->in_flight++;
+    return 0;
+}
+
+int hs_fed_batch_next(hs_fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err)
+{
+    if (b->in_flight == 0) return -1;
+    if (b->tb) {
+        int rc = b->t.batch_next(b->tb, timeout_ms, tag, reply, err);
+        if (rc == 1) b->in_flight--;
+        return rc;
+    }
+    batch_result *r = &b->done[b->head++];
+    *tag = r->tag;
+    *reply = r->reply;
+    *err = r->err;
+    b->in_flight--;
+    if (b->head == b->n_done) b->head = b->n_done = 0;
+    return 1;
+}
+
+void hs_fed_batch_wake(hs_fed_batch *b)
+{
+    if (b->tb) b->t.batch_wake(b->tb);
+}
+
+size_t hs_fed_batch_in_flight(const hs_fed_batch *b)
+{
+    return b->in_flight;
+}
+
+void hs_fed_batch_close(hs_fed_batch *b)
+{
+    if (!b) return;
+    if (b->tb) b->t.batch_close(b->tb);
+    for (size_t i = b->head; i < b->n_done; i++) hs_fed_reply_free(&b->done[i].reply);
+    free(b->done);
+    free(b);
+}
+
 int hs_fed_send_many(struct hs_server *srv, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
 {
     size_t wave = srv->cfg.federation_max_concurrent_requests > 0 ? (size_t)srv->cfg.federation_max_concurrent_requests
                                                                   : 16;
+    for (size_t i = 0; i < n; i++) {
+        memset(&replies[i], 0, sizeof replies[i]);
+        errs[i].msg[0] = '\0';
+    }
     int answered = 0;
     for (size_t at = 0; at < n; at += wave) {
         size_t k = n - at < wave ? n - at : wave;
-        if (srv->fed && srv->fed->transport.request_many) {
-            int got = srv->fed->transport.request_many(srv->fed->transport.ctx, reqs + at, k, replies + at, errs + at);
-            answered += got > 0 ? got : 0;
-            continue;
+        hs_fed_batch *b = hs_fed_batch_open(srv);
+        for (size_t i = at; i < at + k; i++)
+            if (!b) hs_err_set(&errs[i], "out of memory");
+            else hs_fed_batch_start(b, &reqs[i], i, &errs[i]);
+        uint64_t i;
+        hs_fed_reply r;
+        hs_err e;
+        int got;
+        while (b && (got = hs_fed_batch_next(b, 1000, &i, &r, &e)) >= 0) {
+            if (got == 0) continue;
+            replies[i] = r;
+            errs[i] = e;
+            answered += r.status != 0;
         }
-        for (size_t i = at; i < at + k; i++) {
-            errs[i].msg[0] = '\0';
-            if (hs_fed_send(srv, &reqs[i], &replies[i], &errs[i]) == 0) answered++;
-            else replies[i].status = 0;
-        }
+        hs_fed_batch_close(b);
     }
     return answered;
 }

@@ -43,12 +43,17 @@ typedef struct hs_fed_reply {
 
 /* What the process wiring provides. `request` performs one request; returns 0 with
  * *reply filled (any HTTP status), or -1 with err set when no HTTP answer came (DNS,
- * connect, TLS, deny-list, timeout, size limit). `request_many` (optional, NULL if the
- * transport has none) performs n requests concurrently with the contract of
- * hs_fed_send_many. Both must be thread-safe. */
+ * connect, TLS, deny-list, timeout, size limit). Must be thread-safe.
+ * The batch_* functions are optional (all NULL when the transport cannot run requests
+ * concurrently): they implement hs_fed_batch below, with the same contracts; a batch
+ * is used by one thread at a time, except batch_wake, which any thread may call. */
 typedef struct hs_fed_transport {
     int (*request)(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
-    int (*request_many)(void *ctx, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs);
+    void *(*batch_open)(void *ctx);
+    int (*batch_start)(void *batch, const hs_fed_out *req, uint64_t tag, hs_err *err);
+    int (*batch_next)(void *batch, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err);
+    void (*batch_wake)(void *batch);
+    void (*batch_close)(void *batch);
     void *ctx;
 } hs_fed_transport;
 
@@ -69,18 +74,53 @@ void hs_fed_set_transport(struct hs_server *srv, const hs_fed_transport *t);
  * hs_fed_transport.request; fails when none is installed. */
 int hs_fed_send(struct hs_server *srv, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
 
+/* A batch of concurrent outbound requests: each is started (hs_fed_batch_start) and its
+ * result collected when it finishes (hs_fed_batch_next), in any order, so a peer that
+ * hangs until its timeout delays nobody else's answer and new requests can start while
+ * old ones are still in flight. Without a concurrent transport (no batch_* functions)
+ * each request runs to its end inside hs_fed_batch_start and its result is handed out
+ * by the next hs_fed_batch_next: same results, one after the other. A batch belongs to
+ * one thread (hs_fed_batch_wake excepted); the caller bounds how many it has in flight
+ * (federation.max_concurrent_requests is the configured bound). */
+typedef struct hs_fed_batch hs_fed_batch;
+
+/* Opens a batch on srv's transport. Returns NULL when out of memory. */
+hs_fed_batch *hs_fed_batch_open(struct hs_server *srv);
+
+/* Starts `req` (its strings and content may be freed once this returns); `tag` comes
+ * back with the result. Returns 0, or -1 with err when it could not even start
+ * (discovery, signing, bad target, no transport): then no result comes for it. */
+int hs_fed_batch_start(hs_fed_batch *b, const hs_fed_out *req, uint64_t tag, hs_err *err);
+
+/* Waits up to timeout_ms for one started request to finish. Returns 1 with its tag and
+ * either the answer (reply->status >= 100, any status; the caller frees the reply with
+ * hs_fed_reply_free) or reply->status 0 and err saying why no answer came; 0 when
+ * nothing finished in time or hs_fed_batch_wake was called; -1 at once when nothing is
+ * in flight. */
+int hs_fed_batch_next(hs_fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err);
+
+/* Makes a hs_fed_batch_next in progress (or the next one) return 0 at once. Any thread. */
+void hs_fed_batch_wake(hs_fed_batch *b);
+
+/* Requests started whose result hs_fed_batch_next has not returned yet. */
+size_t hs_fed_batch_in_flight(const hs_fed_batch *b);
+
+/* Abandons the requests still in flight (their results are lost) and frees the batch.
+ * NULL is allowed. */
+void hs_fed_batch_close(hs_fed_batch *b);
+
 /* Sends n independent requests at once and waits until every one has an answer or has
  * failed, so the batch takes about as long as its slowest request rather than the sum
- * (a peer that never answers holds the batch until its own timeout, never the others'
+ * (a peer that never answers holds the call until its own timeout, never the others'
  * answers). At most federation.max_concurrent_requests are in flight at a time; a
- * larger batch runs in waves of that size. Without the transport's request_many the
- * requests go one after the other.
+ * larger batch runs in waves of that size. Built on hs_fed_batch, so without a
+ * concurrent transport the requests go one after the other.
  * Per request i: replies[i].status is the HTTP status (>= 100, any status) and
  * replies[i].body the answer when one came (the caller frees each reply with
  * hs_fed_reply_free); otherwise replies[i].status is 0 and errs[i] says why (as
  * hs_fed_send). reqs, replies and errs have n elements. Returns the number of requests
- * answered (0..n). Same threads as hs_fed_send; don't put two requests that must not
- * overlap in one batch (e.g. two transactions to one destination). */
+ * answered (0..n). Any thread, like hs_fed_send; don't put two requests that must not
+ * overlap in one call (e.g. two transactions to one destination). */
 int hs_fed_send_many(struct hs_server *srv, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs);
 
 /* Frees a reply's body and zeroes it. */

@@ -188,25 +188,102 @@ long hs_fed_queue_scan(hs_server *srv, int64_t now_ms)
     return ret == 0 ? (long)c.n + receipts : -1;
 }
 
-/* PUT /send/{txn_id} with `body` to dest; 0 on a 200 answer. */
-static int put_txn(hs_server *srv, const char *dest, const char *txn_id, const json_t *body)
+/* ---- sending ---------------------------------------------------------------------- */
+
+/* A request in flight: a transaction, or the empty "we are up" transaction. Its index
+ * in slots[] is the batch tag. */
+typedef struct slot {
+    bool used, ping;
+    char dest[256];
+    char txn_id[48];
+} slot;
+
+struct hs_fed_sending {
+    hs_server *srv;
+    hs_fed_batch *batch;
+    slot *slots;
+    size_t n_slots, in_flight;
+    char **pings;     /* destinations still to announce ourselves to */
+    size_t n_pings, ping_at;
+};
+
+hs_fed_sending *hs_fed_sending_new(hs_server *srv)
+{
+    hs_fed_sending *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->srv = srv;
+    s->n_slots = srv->cfg.federation_max_concurrent_requests > 0 ? (size_t)srv->cfg.federation_max_concurrent_requests
+                                                                  : 16;
+    s->slots = calloc(s->n_slots, sizeof *s->slots);
+    s->batch = s->slots ? hs_fed_batch_open(srv) : NULL;
+    if (!s->batch) {
+        hs_fed_sending_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void hs_fed_sending_free(hs_fed_sending *s)
+{
+    if (!s) return;
+    hs_fed_batch_close(s->batch);
+    hs_store_free_strings(s->pings, s->n_pings);
+    free(s->slots);
+    free(s);
+}
+
+void hs_fed_sending_wake(hs_fed_sending *s)
+{
+    hs_fed_batch_wake(s->batch);
+}
+
+size_t hs_fed_sending_in_flight(const hs_fed_sending *s)
+{
+    return s->in_flight;
+}
+
+static slot *find_slot(hs_fed_sending *s, const char *dest)
+{
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (s->slots[i].used && strcmp(s->slots[i].dest, dest) == 0) return &s->slots[i];
+    return NULL;
+}
+
+static slot *free_slot(hs_fed_sending *s)
+{
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (!s->slots[i].used) return &s->slots[i];
+    return NULL;
+}
+
+/* Starts PUT /send/{txn_id} with `body` to dest in slot sl. Returns 0, or -1 (logged)
+ * when it could not start. */
+static int start_put(hs_fed_sending *s, slot *sl, const char *dest, const char *txn_id, bool ping,
+                     const json_t *body)
 {
     char target[300];
     snprintf(target, sizeof target, "/_matrix/federation/v1/send/%s", txn_id);
     hs_fed_out out = {dest, "PUT", target, body, true};
-    hs_fed_reply reply = {0};
     hs_err err = {{0}};
-    int rc = hs_fed_send(srv, &out, &reply, &err);
-    if (rc != 0) hs_info("fed", "transaction %s to %s: %s", txn_id, dest, err.msg);
-    else if (reply.status != 200)
-        hs_info("fed", "transaction %s to %s: HTTP %ld %.200s", txn_id, dest, reply.status, reply.body ? reply.body : "");
-    rc = rc == 0 && reply.status == 200 ? 0 : -1;
-    hs_fed_reply_free(&reply);
-    return rc;
+    if (hs_fed_batch_start(s->batch, &out, (uint64_t)(sl - s->slots), &err) != 0) {
+        hs_info("fed", "transaction %s to %s: %s", txn_id, dest, err.msg);
+        return -1;
+    }
+    sl->used = true;
+    sl->ping = ping;
+    snprintf(sl->dest, sizeof sl->dest, "%s", dest);
+    snprintf(sl->txn_id, sizeof sl->txn_id, "%s", txn_id);
+    s->in_flight++;
+    return 0;
 }
 
-int hs_fed_queue_flush(hs_server *srv, const char *dest, int64_t now_ms)
+/* The pending transaction of `dest` (the one in flight in the database if any, so a
+ * retry is the same transaction): an invite is sent here and now (hs_fed_invite_send
+ * is a whole exchange of its own); PDUs and EDUs are started in `sl`. Returns 1 when
+ * something was sent or started, 0 when nothing is queued, -1 on failure (backed off). */
+static int start_dest(hs_fed_sending *s, slot *sl, const char *dest, int64_t now_ms)
 {
+    hs_server *srv = s->srv;
     hs_store_fed_row *rows;
     size_t n;
     int64_t txn;
@@ -240,58 +317,102 @@ int hs_fed_queue_flush(hs_server *srv, const char *dest, int64_t now_ms)
                              "pdus", pdus, "edus", edus);
     char txn_id[32];
     snprintf(txn_id, sizeof txn_id, "pg%lld", (long long)txn);
-    int rc = put_txn(srv, dest, txn_id, body);
+    int rc = body ? start_put(s, sl, dest, txn_id, false, body) : -1;
     json_decref(body);
-    if (rc == 0) return hs_store_fed_txn_done(srv->store, dest) == 0 ? 1 : -1;
+    if (rc == 0) return 1;
     hs_store_fed_txn_failed(srv->store, dest, now_ms, HS_FED_BACKOFF_BASE_MS, HS_FED_BACKOFF_CAP_MS);
     return -1;
 }
 
-int hs_fed_queue_run(hs_server *srv, int64_t now_ms, int64_t *next_due_ms)
+int hs_fed_sending_start(hs_fed_sending *s, int64_t now_ms, int64_t *next_due_ms)
 {
+    hs_server *srv = s->srv;
     char **dests;
     size_t n;
-    if (hs_store_fed_due(srv->store, now_ms, &dests, &n, next_due_ms) != 0) return -1;
-    int sent = 0;
+    int64_t due;
+    if (hs_store_fed_due(srv->store, now_ms, &dests, &n, &due) != 0) return -1;
+    if (due < *next_due_ms) *next_due_ms = due;
+    int started = 0;
+    bool failed = false;
     for (size_t i = 0; i < n; i++) {
-        int rc = hs_fed_queue_flush(srv, dests[i], now_ms);
-        if (rc == 1) sent++;
-        /* More may be queued: come back at once. A failure is due at its retry time. */
-        if (rc == 1 && *next_due_ms > now_ms) *next_due_ms = now_ms;
-        if (rc < 0) {
-            int64_t due;
-            char **none;
-            size_t nn;
-            if (hs_store_fed_due(srv->store, now_ms, &none, &nn, &due) == 0) {
-                hs_store_free_strings(none, nn);
-                if (due < *next_due_ms) *next_due_ms = due;
-            }
-        }
+        if (find_slot(s, dests[i])) continue; /* one transaction in flight per destination */
+        slot *sl = free_slot(s);
+        if (!sl) break; /* due but no room: it starts once an answer frees a slot */
+        int rc = start_dest(s, sl, dests[i], now_ms);
+        if (rc == 1) started++;
+        failed |= rc < 0;
     }
     hs_store_free_strings(dests, n);
-    return sent;
-}
-
-int hs_fed_queue_announce(hs_server *srv, int64_t now_ms)
-{
-    char **dests;
-    size_t n;
-    if (hs_store_fed_destinations(srv->store, &dests, &n) != 0) return 0;
-    int ok = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *body = json_pack("{sssIs[]s[]}", "origin", srv->cfg.server_name, "origin_server_ts", (json_int_t)now_ms,
-                                 "pdus", "edus");
+    /* A failure made a destination due later: that may be the earliest retry now. */
+    if (failed && hs_store_fed_due(srv->store, now_ms, &dests, &n, &due) == 0) {
+        hs_store_free_strings(dests, n);
+        if (due < *next_due_ms) *next_due_ms = due;
+    }
+    /* Announcements take what room is left; a destination with a transaction in flight
+     * needs none (any authenticated request from us clears its backoff of us). */
+    slot *sl;
+    while (s->ping_at < s->n_pings && (sl = free_slot(s))) {
+        const char *dest = s->pings[s->ping_at++];
+        if (find_slot(s, dest)) continue;
+        json_t *body = json_pack("{sssIs[]s[]}", "origin", srv->cfg.server_name, "origin_server_ts",
+                                 (json_int_t)now_ms, "pdus", "edus");
         char txn_id[48];
         /* Its own ID space: a ping is never mistaken for a queued transaction. */
         snprintf(txn_id, sizeof txn_id, "ping%lld", (long long)now_ms);
-        if (put_txn(srv, dests[i], txn_id, body) == 0) {
-            ok++;
-            hs_store_fed_dest_reset(srv->store, dests[i]);
-        }
+        if (body && start_put(s, sl, dest, txn_id, true, body) == 0) started++;
         json_decref(body);
     }
-    hs_store_free_strings(dests, n);
-    return ok;
+    return started;
+}
+
+/* Records one finished request: a transaction answered 200 is done (its rows go), any
+ * other outcome backs its destination off and keeps the transaction for the retry. */
+static int finish_slot(hs_fed_sending *s, slot *sl, const hs_fed_reply *reply, const hs_err *err, int64_t now_ms)
+{
+    hs_server *srv = s->srv;
+    int answered = 0;
+    if (reply->status == 0) hs_info("fed", "transaction %s to %s: %s", sl->txn_id, sl->dest, err->msg);
+    else if (reply->status != 200)
+        hs_info("fed", "transaction %s to %s: HTTP %ld %.200s", sl->txn_id, sl->dest, reply->status,
+                reply->body ? reply->body : "");
+    if (sl->ping) {
+        if (reply->status == 200) hs_store_fed_dest_reset(srv->store, sl->dest);
+    } else if (reply->status == 200) {
+        answered = hs_store_fed_txn_done(srv->store, sl->dest) == 0 ? 1 : -1;
+    } else {
+        hs_store_fed_txn_failed(srv->store, sl->dest, now_ms, HS_FED_BACKOFF_BASE_MS, HS_FED_BACKOFF_CAP_MS);
+    }
+    sl->used = false;
+    s->in_flight--;
+    return answered;
+}
+
+int hs_fed_sending_collect(hs_fed_sending *s, int wait_ms)
+{
+    int answered = 0, db_error = 0;
+    uint64_t tag;
+    hs_fed_reply reply;
+    hs_err err;
+    int got = hs_fed_batch_next(s->batch, wait_ms, &tag, &reply, &err);
+    while (got == 1) {
+        if (tag < s->n_slots && s->slots[tag].used) {
+            int rc = finish_slot(s, &s->slots[tag], &reply, &err, hs_fed_now_ms());
+            if (rc < 0) db_error = 1;
+            else answered += rc;
+        }
+        hs_fed_reply_free(&reply);
+        /* Whatever else has finished by now, without waiting again. */
+        got = hs_fed_batch_next(s->batch, 0, &tag, &reply, &err);
+    }
+    return db_error ? -1 : answered;
+}
+
+int hs_fed_sending_announce(hs_fed_sending *s)
+{
+    hs_store_free_strings(s->pings, s->n_pings);
+    s->pings = NULL;
+    s->n_pings = s->ping_at = 0;
+    return hs_store_fed_destinations(s->srv->store, &s->pings, &s->n_pings);
 }
 
 void hs_fed_queue_heard_from(hs_server *srv, const char *origin)

@@ -4,7 +4,7 @@
  * never answer, and a deny-listed address - checks that every request gets its own
  * answer or error and that hung peers overlap instead of adding up; and
  * hs_fed_send_many's waves (federation.max_concurrent_requests) and sequential
- * fallback through a scripted transport. */
+ * fallback through a scripted transport; and the batch's wake-up. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -246,18 +246,55 @@ static int fake_one(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_er
     return 0;
 }
 
-static int fake_many(void *ctx, const hs_fed_out *reqs, size_t n, hs_fed_reply *replies, hs_err *errs)
+/* A scripted concurrent transport: answers come back last started, first out, and the
+ * largest number ever in flight at once is recorded. */
+typedef struct fake_batch {
+    uint64_t tags[64];
+    hs_fed_reply replies[64];
+    hs_err errs[64];
+    int n;
+} fake_batch;
+
+static void *fake_open(void *ctx)
 {
+    (void)ctx;
     atomic_fetch_add(&batches, 1);
-    if ((int)n > atomic_load(&largest)) atomic_store(&largest, (int)n);
-    int answered = 0;
-    for (size_t i = 0; i < n; i++) {
-        memset(&replies[i], 0, sizeof replies[i]);
-        errs[i].msg[0] = '\0';
-        if (fake_one(ctx, &reqs[i], &replies[i], &errs[i]) == 0) answered++;
-    }
-    atomic_fetch_sub(&singles, (int)n);
-    return answered;
+    return calloc(1, sizeof(fake_batch));
+}
+
+static int fake_start(void *vb, const hs_fed_out *req, uint64_t tag, hs_err *err)
+{
+    fake_batch *b = vb;
+    if (b->n == 64) return hs_err_set(err, "full");
+    memset(&b->replies[b->n], 0, sizeof b->replies[b->n]);
+    b->errs[b->n].msg[0] = '\0';
+    fake_one(NULL, req, &b->replies[b->n], &b->errs[b->n]);
+    atomic_fetch_sub(&singles, 1);
+    b->tags[b->n++] = tag;
+    if (b->n > atomic_load(&largest)) atomic_store(&largest, b->n);
+    return 0;
+}
+
+static int fake_next(void *vb, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err)
+{
+    (void)timeout_ms;
+    fake_batch *b = vb;
+    if (b->n == 0) return -1;
+    b->n--;
+    *tag = b->tags[b->n];
+    *reply = b->replies[b->n];
+    *err = b->errs[b->n];
+    return 1;
+}
+
+static void fake_wake(void *vb)
+{
+    (void)vb;
+}
+
+static void fake_close(void *vb)
+{
+    free(vb);
 }
 
 static void send_many_case(bool with_many)
@@ -276,7 +313,14 @@ static void send_many_case(bool with_many)
     cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     hs_server srv;
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_fed_transport t = {.request = fake_one, .request_many = with_many ? fake_many : NULL};
+    hs_fed_transport t = {.request = fake_one};
+    if (with_many) {
+        t.batch_open = fake_open;
+        t.batch_start = fake_start;
+        t.batch_next = fake_next;
+        t.batch_wake = fake_wake;
+        t.batch_close = fake_close;
+    }
     hs_fed_set_transport(&srv, &t);
     atomic_store(&batches, 0);
     atomic_store(&largest, 0);
@@ -304,7 +348,7 @@ static void send_many_case(bool with_many)
     }
     if (with_many) {
         cr_assert_eq(atomic_load(&batches), 3, "8 requests at most 3 at a time: 3 waves");
-        cr_assert_eq(atomic_load(&largest), 3);
+        cr_assert_eq(atomic_load(&largest), 3, "at most 3 in flight at once");
         cr_assert_eq(atomic_load(&singles), 0);
     } else {
         cr_assert_eq(atomic_load(&singles), N);
@@ -322,4 +366,55 @@ Test(fed_client_many, send_many_runs_in_waves_of_max_concurrent_requests)
 Test(fed_client_many, send_many_falls_back_to_one_at_a_time)
 {
     send_many_case(false);
+}
+
+static void *wake_later(void *arg)
+{
+    usleep(300 * 1000);
+    fed_batch_wake(arg);
+    return NULL;
+}
+
+Test(fed_client_many, batch_hands_out_answers_as_they_come_and_can_be_woken)
+{
+    hs_signing_key key;
+    fed_client *c = client(3, "", &key);
+    fed_batch *b = fed_batch_open(c);
+    cr_assert_not_null(b);
+    char hole[64], good[64];
+    snprintf(hole, sizeof hole, "127.0.0.1:%d", hole_ports[0]);
+    snprintf(good, sizeof good, "127.0.0.1:%d", peers[0].port);
+    hs_fed_out a = {hole, "GET", "/hole", NULL, true}, g = {good, "GET", "/good", NULL, true};
+    hs_err err;
+    cr_assert_eq(fed_batch_start(b, &a, 7, &err), 0, "%s", err.msg);
+    cr_assert_eq(fed_batch_start(b, &g, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(fed_batch_in_flight(b), 2);
+    uint64_t tag = 0;
+    hs_fed_reply r;
+    long t0 = pgt_now_ms();
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &r, &err), 1);
+    cr_assert_eq(tag, 8, "the answering peer comes first");
+    cr_assert_str_eq(r.body, "GET /good auth=yes body=0");
+    cr_assert_lt(pgt_now_ms() - t0, 1500);
+    hs_fed_reply_free(&r);
+    /* A new request joins while the black hole is still pending and is answered first. */
+    hs_fed_out g2 = {good, "GET", "/good2", NULL, true};
+    cr_assert_eq(fed_batch_start(b, &g2, 9, &err), 0, "%s", err.msg);
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &r, &err), 1);
+    cr_assert_eq(tag, 9);
+    hs_fed_reply_free(&r);
+    /* Woken from another thread: returns 0 well before the hole's timeout. */
+    pthread_t th;
+    t0 = pgt_now_ms();
+    pthread_create(&th, NULL, wake_later, b);
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &r, &err), 0);
+    cr_assert_lt(pgt_now_ms() - t0, 1500);
+    pthread_join(th, NULL);
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &r, &err), 1);
+    cr_assert_eq(tag, 7);
+    cr_assert_eq(r.status, 0);
+    cr_assert_neq(err.msg[0], '\0');
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &r, &err), -1, "nothing in flight");
+    fed_batch_close(b);
+    fed_client_free(c);
 }
