@@ -19,6 +19,8 @@
  *                                     GET /_synapse/admin/v1/event_reports (Synapse's API);
  *   POST /knock/{roomIdOrAlias}       local rooms: a knock membership through the engine,
  *                                     which applies the auth rules (join rule knock, v7+);
+ *                                     rooms only other servers hold: make_knock/send_knock
+ *                                     (hs_fed_knock.c);
  *   GET  /_matrix/client/v1/rooms/{roomId}/hierarchy   spaces (hs_api_misc_hierarchy.c). */
 #include "server-core/hs_api_misc.h"
 
@@ -34,6 +36,7 @@
 #include "server-core/hs_api_search.h"
 #include "server-core/hs_api_tags.h"
 #include "server-core/hs_base64.h"
+#include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_hmac_sha1.h"
 #include "server-core/hs_room.h"
 #include "server-core/hs_room_upgrade.h"
@@ -289,6 +292,9 @@ static void knock_post(const hs_request *req, hs_response *resp, void *ctx)
     char *room_id = NULL;
     if (reason && !json_is_null(reason) && (!json_is_string(reason) || json_string_length(reason) > REASON_MAX)) {
         hs_response_error(resp, 400, "M_BAD_JSON", "'reason' must be a string of at most %d bytes", REASON_MAX);
+    } else if (hs_fed_membership_is_remote(srv, target, "join")) {
+        /* a room only other servers hold: make_knock / send_knock (hs_fed_knock.c) */
+        hs_fed_knock_client(req, resp, srv, who.user_id, target, json_string_value(reason), now);
     } else if (target[0] == '#') {
         int rc = hs_store_alias_get(srv->store, target, &room_id);
         if (rc != 0) hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND",

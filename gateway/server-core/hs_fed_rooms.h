@@ -147,6 +147,24 @@ json_t *hs_fed_stripped_state(struct hs_server *srv, const char *room_id);
 hs_room_status hs_fed_leave_remote(struct hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,
                                    hs_room_result *res);
 
+/* Knocks local `user_id` on a room only other servers hold (room ID or an alias of
+ * another server; hs_fed_knock.c): make_knock on each candidate server (the alias
+ * answer's servers, `via`, the room ID's server) until one gives a template, which is
+ * checked, completed with `reason` (may be NULL), signed and sent with send_knock; the
+ * knock is then stored as a stub membership with the answer's knock_room_state, which
+ * /sync shows under rooms.knock. A resident's 403 ends the attempt. Returns HS_ROOM_OK
+ * with *room_id_out (malloc'd), or a status with res->msg; nothing is stored on failure. */
+hs_room_status hs_fed_knock_remote(struct hs_server *srv, const char *user_id, const char *room_id_or_alias,
+                                   const char *const *via, size_t n_via, const char *reason, int64_t now_ms,
+                                   char **room_id_out, hs_room_result *res);
+
+/* The Client-Server API's POST /knock/{roomIdOrAlias} when the room is remote
+ * (hs_fed_membership_is_remote(srv, room, "join")): candidates from the `server_name`
+ * and `via` query parameters, then hs_fed_knock_remote. Answers resp (200 {room_id},
+ * 403, 404, 400, or 502 when no server could be reached). */
+void hs_fed_knock_client(const hs_request *req, hs_response *resp, struct hs_server *srv, const char *user_id,
+                         const char *room, const char *reason, int64_t now_ms);
+
 /* 1 when local `user_id`'s `membership` change ("join" or "leave") of `room` (ID or
  * alias) has to go over federation: a join of a room only other servers hold (an alias
  * of another server not known locally, a room ID we do not hold, a room where no local

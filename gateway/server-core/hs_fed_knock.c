@@ -1,0 +1,252 @@
+/* hs_fed_knock: a local user knocking on a room only other servers hold (see
+ * hs_fed_knock_remote in hs_fed_rooms.h).
+ *
+ * The room is found by ID or by an alias of another server (query/directory, whose
+ * answer names the servers to ask); candidates are those servers, the request's
+ * `server_name`/`via` and the room ID's server. Each is asked for a knock template
+ * (make_knock, ver= every version that has knocking, v7+) until one gives one; the
+ * template is checked to be a knock of our user in that room, completed (reason, time,
+ * origin), signed, and sent with send_knock to the same server. Its answer's
+ * knock_room_state is kept in the stored knock's unsigned section, and the knock is
+ * stored as a stub membership (the room row and the knock as its only state), which is
+ * what /sync shows under rooms.knock. Nothing is stored unless send_knock succeeded.
+ *
+ * Not done here: rescinding a knock (a leave of the stub goes through
+ * hs_fed_leave_remote, which asks the server named by the membership's sender, i.e.
+ * ours, and so fails for a knock), and the knock_room_state is taken as sent, unsigned,
+ * as the spec's stripped state is. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_event_id.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_fed_rooms.h"
+#include "server-core/hs_log.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_signing.h"
+#include "server-core/hs_store_fed_rooms.h"
+
+#define KNOCK_CANDIDATES 16
+/* The knock_room_state kept per knock: the spec's stripped state is a handful of events;
+ * more than this from a resident is not shown. */
+#define KNOCK_STATE_MAX 50
+
+typedef struct knock_call {
+    long status;       /* 0: no HTTP answer */
+    char msg[400];
+} knock_call;
+
+/* GET/PUT to `server`; the parsed JSON answer of a 200 (new reference), else NULL with
+ * the status and reason in *kc. */
+static json_t *call(hs_server *srv, const char *server, const char *method, const char *target, const json_t *body,
+                    knock_call *kc)
+{
+    hs_fed_out out = {server, method, target, body, true};
+    hs_fed_reply reply = {0};
+    hs_err err = {{0}};
+    json_t *j = NULL;
+    kc->status = 0;
+    if (hs_fed_send(srv, &out, &reply, &err) == 0) kc->status = reply.status;
+    if (kc->status == 0) snprintf(kc->msg, sizeof kc->msg, "%s: %s", server, err.msg);
+    else if (reply.status != 200)
+        snprintf(kc->msg, sizeof kc->msg, "%s answered %ld: %.200s", server, reply.status, reply.body ? reply.body : "");
+    else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
+        snprintf(kc->msg, sizeof kc->msg, "%s answered with bad JSON", server);
+    hs_fed_reply_free(&reply);
+    return j;
+}
+
+static void add_candidate(char cands[KNOCK_CANDIDATES][256], size_t *n, const char *server, const char *self)
+{
+    if (!server || !hs_is_valid_server_name(server) || strcmp(server, self) == 0 || *n == KNOCK_CANDIDATES) return;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(cands[i], server) == 0) return;
+    snprintf(cands[(*n)++], 256, "%s", server);
+}
+
+/* The stub row for the knock. */
+static int store_knock(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
+{
+    hs_err err;
+    char *text = hs_cjson_encode(pdu, 0, NULL, &err);
+    if (!text) return -1;
+    hs_store_new_event row = {
+        .event_id = event_id, .room_id = hs_pdu_room_id(pdu), .type = "m.room.member",
+        .state_key = hs_pdu_state_key(pdu), .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
+        .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text, .membership = "knock",
+    };
+    hs_room_lock();
+    int rc = hs_store_fed_stub_membership(srv->store, rv->id, &row);
+    hs_room_unlock();
+    free(text);
+    if (rc == 0) hs_notifier_wake(srv->notifier);
+    return rc;
+}
+
+/* One candidate: make_knock, sign, send_knock, store. Returns HS_ROOM_OK, or a status
+ * with res->msg; *refused is set when the server answered 403. */
+static hs_room_status knock_via(hs_server *srv, const char *server, const char *room_id, const char *user_id,
+                                const char *reason, int64_t now_ms, bool *refused, hs_room_result *res)
+{
+    const char *self = srv->cfg.server_name;
+    knock_call kc;
+    char target[1200];
+    char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
+    int len = snprintf(target, sizeof target, "/_matrix/federation/v1/make_knock/%s/%s", r ? r : "", u ? u : "");
+    free(u);
+    const hs_room_version *const *all;
+    int n = hs_room_version_all(&all);
+    for (int i = 0, first = 1; i < n && len > 0 && (size_t)len < sizeof target - 16; i++)
+        if (all[i]->knock) {
+            len += snprintf(target + len, sizeof target - (size_t)len, "%cver=%s", first ? '?' : '&', all[i]->id);
+            first = 0;
+        }
+    *refused = false;
+    json_t *answer = call(srv, server, "GET", target, NULL, &kc);
+    json_t *ev = NULL;
+    char *id = NULL;
+    hs_room_status st = HS_ROOM_OK;
+    if (!answer) {
+        *refused = kc.status == 403;
+        st = hs_fed_room_fail(res, *refused ? HS_ROOM_FORBIDDEN : kc.status == 404 ? HS_ROOM_NOT_FOUND : HS_ROOM_ERROR,
+                              "make_knock: %s", kc.msg);
+        goto out;
+    }
+    const char *version = json_string_value(json_object_get(answer, "room_version"));
+    const hs_room_version *rv = hs_room_version_get(version ? version : "");
+    ev = json_incref(json_object_get(answer, "event"));
+    const char *sender = ev ? hs_pdu_sender(ev) : NULL, *type = ev ? hs_pdu_type(ev) : NULL;
+    const char *sk = ev ? hs_pdu_state_key(ev) : NULL, *rid = ev ? hs_pdu_room_id(ev) : NULL;
+    if (!rv || !rv->knock || !json_is_object(ev) || !sender || strcmp(sender, user_id) != 0 || !type ||
+        strcmp(type, "m.room.member") != 0 || !sk || strcmp(sk, user_id) != 0 || !rid || strcmp(rid, room_id) != 0) {
+        st = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent an unusable knock template (room version %s)", server,
+                              version ? version : "?");
+        goto out;
+    }
+    /* The template is the resident's; what we sign is ours. */
+    json_t *content = json_object();
+    json_object_set_new(content, "membership", json_string("knock"));
+    if (reason) json_object_set_new(content, "reason", json_string(reason));
+    json_object_set_new(ev, "content", content);
+    json_object_set_new(ev, "origin_server_ts", json_integer(now_ms));
+    if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(self));
+    json_object_del(ev, "signatures");
+    json_object_del(ev, "hashes");
+    json_object_del(ev, "unsigned");
+    json_object_del(ev, "event_id");
+    hs_err err = {{0}};
+    if (hs_event_sign(ev, rv, self, &srv->signing_key, 1, &err) != 0 || !(id = hs_event_id_compute(ev, rv, &err))) {
+        st = hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the knock: %s", err.msg);
+        goto out;
+    }
+    char *e = hs_fed_pct_encode(id);
+    snprintf(target, sizeof target, "/_matrix/federation/v1/send_knock/%s/%s", r ? r : "", e ? e : "");
+    free(e);
+    json_decref(answer);
+    answer = call(srv, server, "PUT", target, ev, &kc);
+    if (!answer) {
+        *refused = kc.status == 403;
+        st = hs_fed_room_fail(res, *refused ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_knock: %s", kc.msg);
+        goto out;
+    }
+    /* What the knocker's client is shown until it is let in: only well-formed stripped
+     * events (type, state_key, sender strings and a content object), at most
+     * KNOCK_STATE_MAX. */
+    json_t *kept = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(answer, "knock_room_state"), i, s) {
+        if (json_array_size(kept) == KNOCK_STATE_MAX) break;
+        if (!json_is_string(json_object_get(s, "type")) || !json_is_string(json_object_get(s, "state_key")) ||
+            !json_is_string(json_object_get(s, "sender")) || !json_is_object(json_object_get(s, "content")))
+            continue;
+        json_array_append_new(kept, json_pack("{sOsOsOsO}", "type", json_object_get(s, "type"), "state_key",
+                                              json_object_get(s, "state_key"), "sender", json_object_get(s, "sender"),
+                                              "content", json_object_get(s, "content")));
+    }
+    json_object_set_new(ev, "unsigned", json_pack("{so}", "knock_room_state", kept));
+    int rc = store_knock(srv, rv, ev, id);
+    if (rc < 0) st = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the knock");
+    else if (rc == 1)
+        st = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s accepted the knock but room %s is held here", server, room_id);
+out:
+    free(r);
+    free(id);
+    json_decref(ev);
+    json_decref(answer);
+    return st;
+}
+
+hs_room_status hs_fed_knock_remote(hs_server *srv, const char *user_id, const char *room_id_or_alias,
+                                   const char *const *via, size_t n_via, const char *reason, int64_t now_ms,
+                                   char **room_id_out, hs_room_result *res)
+{
+    res->status = HS_ROOM_OK;
+    res->msg[0] = 0;
+    *room_id_out = NULL;
+    char cands[KNOCK_CANDIDATES][256];
+    size_t n_cands = 0;
+    char room_id[300];
+    const char *self = srv->cfg.server_name;
+    if (room_id_or_alias[0] == '#') {
+        const char *server = hs_id_server_name(room_id_or_alias);
+        char target[700];
+        char *enc = hs_fed_pct_encode(room_id_or_alias);
+        snprintf(target, sizeof target, "/_matrix/federation/v1/query/directory?room_alias=%s", enc ? enc : "");
+        free(enc);
+        knock_call kc = {0};
+        json_t *answer = server ? call(srv, server, "GET", target, NULL, &kc) : NULL;
+        const char *rid = json_string_value(json_object_get(answer, "room_id"));
+        if (!rid || !hs_is_valid_room_id(rid, NULL) || strlen(rid) >= sizeof room_id) {
+            json_decref(answer);
+            return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias,
+                                    kc.msg[0] ? kc.msg : "no room ID in the answer");
+        }
+        snprintf(room_id, sizeof room_id, "%s", rid);
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(answer, "servers"), i, s)
+            add_candidate(cands, &n_cands, json_string_value(s), self);
+        add_candidate(cands, &n_cands, server, self);
+        json_decref(answer);
+    } else {
+        if (strlen(room_id_or_alias) >= sizeof room_id)
+            return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "room ID too long");
+        snprintf(room_id, sizeof room_id, "%s", room_id_or_alias);
+    }
+    for (size_t i = 0; i < n_via; i++) add_candidate(cands, &n_cands, via[i], self);
+    add_candidate(cands, &n_cands, hs_id_server_name(room_id), self);
+    if (n_cands == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to knock on %s through", room_id);
+    hs_room_status st = HS_ROOM_ERROR;
+    for (size_t c = 0; c < n_cands; c++) {
+        bool refused = false;
+        st = knock_via(srv, cands[c], room_id, user_id, reason, now_ms, &refused, res);
+        /* A resident's refusal is the room's answer. */
+        if (st == HS_ROOM_OK || refused) break;
+        hs_info("fed", "knocking on %s through %s failed: %s", room_id, cands[c], res->msg);
+    }
+    if (st == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) st = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
+    return st;
+}
+
+void hs_fed_knock_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,
+                         const char *room, const char *reason, int64_t now_ms)
+{
+    const char *via[KNOCK_CANDIDATES];
+    size_t n_via = 0;
+    for (size_t i = 0; i < req->n_query && n_via < KNOCK_CANDIDATES; i++)
+        if (strcmp(req->query[i].name, "server_name") == 0 || strcmp(req->query[i].name, "via") == 0)
+            via[n_via++] = req->query[i].value;
+    char *room_id = NULL;
+    hs_room_result res;
+    switch (hs_fed_knock_remote(srv, user_id, room, via, n_via, reason, now_ms, &room_id, &res)) {
+    case HS_ROOM_OK: hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id)); break;
+    case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res.msg); break;
+    case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res.msg); break;
+    case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res.msg); break;
+    default: hs_response_error(resp, 502, "M_UNKNOWN", "knock over federation failed: %s", res.msg); break;
+    }
+    free(room_id);
+}
