@@ -342,6 +342,20 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
     json_t *invite = json_loads(iev.pdu_json, JSON_ALLOW_NUL, NULL);
     hs_store_event_clear(&iev);
     const char *server = invite ? hs_id_server_name(hs_pdu_sender(invite)) : NULL;
+    /* Our own knock (hs_fed_knock.c): the residents are the senders of the stripped
+     * state the room sent back, else the room ID's server. */
+    if (server && strcmp(server, srv->cfg.server_name) == 0) {
+        server = hs_id_server_name(room_id);
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(json_object_get(invite, "unsigned"), "knock_room_state"), i, s) {
+            const char *by = hs_id_server_name(json_string_value(json_object_get(s, "sender")));
+            if (by && strcmp(by, srv->cfg.server_name) != 0) {
+                server = by;
+                break;
+            }
+        }
+    }
     char dest[256];
     snprintf(dest, sizeof dest, "%s", server ? server : "");
     json_decref(invite);

@@ -11,10 +11,9 @@
  * stored as a stub membership (the room row and the knock as its only state), which is
  * what /sync shows under rooms.knock. Nothing is stored unless send_knock succeeded.
  *
- * Not done here: rescinding a knock (a leave of the stub goes through
- * hs_fed_leave_remote, which asks the server named by the membership's sender, i.e.
- * ours, and so fails for a knock), and the knock_room_state is taken as sent, unsigned,
- * as the spec's stripped state is. */
+ * Withdrawing the knock is a leave of the stub (hs_fed_leave_remote asks a server among
+ * the senders of the kept knock_room_state). The knock_room_state is taken as sent:
+ * stripped state carries no signatures, so it is only what the resident says. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -141,8 +141,10 @@ int hs_fed_invite_send(struct hs_server *srv, const char *dest, const char *even
  * cannot be read are left out. */
 json_t *hs_fed_stripped_state(struct hs_server *srv, const char *room_id);
 
-/* Leaves (rejects the invite to) a stub room: make_leave / send_leave v2 on the inviting
- * server, then the leave is stored in the stub. Returns HS_ROOM_OK or a status with
+/* Leaves (rejects the invite to, or withdraws the knock on) a stub room: make_leave /
+ * send_leave v2 on the inviting server (for a knock: the first other server among the
+ * senders of the knock_room_state, else the room ID's server), then the leave is stored
+ * in the stub. Returns HS_ROOM_OK or a status with
  * res->msg. */
 hs_room_status hs_fed_leave_remote(struct hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,
                                    hs_room_result *res);

@@ -3,8 +3,9 @@
  * knocks by the alias (query/directory on A, make_knock, send_knock): A's /sync shows
  * alice bob's knock with its reason, B's /sync shows bob the room under rooms.knock with
  * the stripped state A sent (join rule, name). Alice then invites bob (countersigned by
- * B), bob sees the invite and joins through A, and alice sees him joined. Knocking on a
- * public room of A is refused with 403 and leaves nothing in bob's /sync. */
+ * B), bob sees the invite and joins through A, and alice sees him joined. A knock is
+ * withdrawn with a leave (make_leave/send_leave on A). Knocking on a public room of A is
+ * refused with 403 and leaves nothing in bob's /sync. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -171,6 +172,33 @@ Test(fed_knock_out, knocking_on_a_public_room_is_refused_and_stores_nothing)
     json_decref(r);
     json_t *s = sync_of(&B, &bob);
     cr_assert_null(room_section(s, "knock", room));
+    json_decref(s);
+    free(room);
+}
+
+Test(fed_knock_out, a_knock_is_withdrawn_with_a_leave)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    char *room = pgt_mx_create_room(A.base, &alice,
+                                    "{\"room_version\":\"10\",\"preset\":\"private_chat\",\"initial_state\":[{"
+                                    "\"type\":\"m.room.join_rules\",\"state_key\":\"\",\"content\":{\"join_rule\":"
+                                    "\"knock\"}}]}");
+    long st;
+    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/knock/%s?via=%s", enc(room),
+                             enc(A.name));
+    cr_assert_eq(st, 200, "knock: %ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room));
+    cr_assert_eq(st, 200, "withdraw: %ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+    r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+                     enc(room), enc(bob.user_id));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "leave");
+    json_decref(r);
+    json_t *s = sync_of(&B, &bob);
+    cr_assert_null(room_section(s, "knock", room), "the withdrawn knock is still listed");
     json_decref(s);
     free(room);
 }
