@@ -1,7 +1,7 @@
 /* hs_fed_e2ee: what makes encrypted rooms work with users on several servers, plus the
  * other EDUs and per-user lookups that cross servers (Server-Server API, "End-to-End
  * Encryption", "Device Management", "Send-to-device messaging", "Typing
- * Notifications", "Query": profile).
+ * Notifications", "Presence", "Query": profile).
  *
  * Inbound (registered with hs_fed_route, so authenticated first):
  *   POST /v1/user/keys/query     local users' device and cross-signing keys (only
@@ -9,24 +9,34 @@
  *   POST /v1/user/keys/claim     one-time (else fallback) keys of local devices
  *   GET  /v1/user/devices/{userId} a local user's device list
  * and, from a /send transaction, hs_fed_edu_apply: m.device_list_update (the remote
- * device cache and a device_list_changes row, so local /sync and keys/changes see it),
- * m.direct_to_device (into the to-device inbox, deduplicated by (sender, message_id)),
- * m.typing (into the typing table), m.signing_key_update (a device_list_changes row
- * only: cross-signing keys are not cached). Receipts stay in hs_fed_rooms.c.
+ * device cache - deleted: true removes the device - and a device_list_changes row, so
+ * local /sync and keys/changes see it), m.direct_to_device (into the to-device inbox,
+ * deduplicated by (sender, message_id)), m.typing (into the typing table), m.presence
+ * (into the presence table, which local /sync and GET /presence read), and
+ * m.signing_key_update (checked master / self-signing keys cached, a
+ * device_list_changes row). Presence and signing keys are kept only for users joined to
+ * a room with a local user. Receipts stay in hs_fed_rooms.c.
  *
- * Outbound: a client's keys/query and keys/claim for remote users ask their servers,
- * one request per server, synchronously on the client's worker; a query's answer
- * (validated: each device's self-signature) refreshes the remote device cache, which
- * answers when the server cannot be reached or is backed off by the outbound queue
- * (then it is not asked: the client would wait for a timeout). Local device list changes are scanned like
- * the queue scans events (hs_fed_e2ee_scan, cursor in fed_out_cursor) and queued as
- * m.device_list_update EDUs, one per device with keys, to every server sharing a room
- * with the user; to-device messages and typing notices are queued as EDUs at once. The
- * queue (hs_fed_queue) carries them with its retries.
+ * Outbound: a client's keys/query and keys/claim for remote users ask all their
+ * servers at once (hs_fed_send_many), on the client's worker; a query's answer
+ * (validated: each device's self-signature; the master key's shape and the
+ * self-signing key's signature by it) refreshes the remote device and cross-signing
+ * caches, which answer when the server cannot be reached or is backed off by the
+ * outbound queue (then it is not asked: the client would wait for a timeout).
+ * hs_fed_e2ee_scan, run by the sender thread like the event scan, reads
+ * device_list_changes after a persisted cursor (fed_out_cursor) and queues, to every
+ * server sharing a room with the local user: m.device_list_update for each device with
+ * keys, m.device_list_update with deleted: true for each deleted device (a logout
+ * deletes the device too), m.signing_key_update when the master or self-signing key
+ * changed; and it reads the presence table after its own cursor and queues each local
+ * user's latest presence as m.presence (one EDU per server). It then prunes
+ * device_list_changes rows it has announced once HS_STORE_E2EE_CHANGES_KEEP newer
+ * ones exist. To-device messages and typing notices are queued as EDUs at once. The
+ * queue (hs_fed_queue) carries everything with its retries.
  *
- * Not here: sending m.signing_key_update (a cross-signing change goes out as device
- * list updates, which make peers re-query), deletions of devices announced as such (a
- * deleted device simply stops appearing in the next query). */
+ * Not here: prev_id chains in device list updates (always empty: peers that track
+ * them resync the whole list), the client's `timeout` for remote key queries (the
+ * transport's own timeout applies). */
 #ifndef HS_FED_E2EE_H
 #define HS_FED_E2EE_H
 
@@ -43,21 +53,25 @@ struct hs_server;
 int hs_fed_e2ee_register(struct hs_server *srv);
 
 /* Acts on one EDU of a transaction from authenticated `origin` (m.device_list_update,
- * m.direct_to_device, m.typing; other types are ignored). A bad EDU is logged and
+ * m.direct_to_device, m.typing, m.presence, m.signing_key_update; other types are
+ * ignored). A bad EDU is logged and
  * dropped: EDUs have no per-item answer. */
 void hs_fed_edu_apply(struct hs_server *srv, const char *origin, const json_t *edu);
 
-/* Queues the local device list changes written since the last scan as
- * m.device_list_update EDUs. Returns the number of rows looked at, or -1. */
+/* Queues the local device list changes (device updates and deletions, cross-signing
+ * key updates) and presence changes written since the last scan as EDUs, then prunes
+ * announced device_list_changes rows. Returns the number of rows looked at, or -1. */
 long hs_fed_e2ee_scan(struct hs_server *srv, int64_t now_ms);
 
-/* keys/query for users of other servers: `remote` is {user ID: [device IDs]}; the
- * answers are merged into out (device_keys, master_keys, self_signing_keys, failures
- * keyed by server). */
+/* keys/query for users of other servers: `remote` is {user ID: [device IDs]}; their
+ * servers are asked concurrently and the answers (or the caches, for a server that
+ * does not answer) merged into out (device_keys, master_keys, self_signing_keys,
+ * failures keyed by server). */
 void hs_fed_e2ee_keys_query(struct hs_server *srv, const json_t *remote, json_t *out);
 
 /* keys/claim for users of other servers: `remote` is {user ID: {device ID: algorithm}};
- * claimed keys are merged into keys[user][device], unreachable servers into failures. */
+ * their servers are asked concurrently; claimed keys are merged into
+ * keys[user][device], unreachable servers into failures. */
 void hs_fed_e2ee_keys_claim(struct hs_server *srv, const json_t *remote, json_t *keys, json_t *failures);
 
 /* Queues to-device messages from local `sender` to users of other servers (`remote` is

@@ -1,8 +1,10 @@
 /* hs_fed_edu: the EDU checks declared in hs_fed_edu.h. */
 #include "server-core/hs_fed_edu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_e2ee.h"
 #include "server-core/hs_pdu.h"
 
 #define TYPING_DEFAULT_TIMEOUT_MS 30000
@@ -110,5 +112,93 @@ int hs_fed_edu_typing_check(const json_t *content, const char *origin, hs_fed_ed
             return hs_err_set(err, "m.typing: timeout must be a non-negative integer");
         out->timeout_ms = json_integer_value(timeout);
     }
+    return 0;
+}
+
+static bool is_presence_state(const char *s)
+{
+    return s && (strcmp(s, "online") == 0 || strcmp(s, "unavailable") == 0 || strcmp(s, "offline") == 0);
+}
+
+long hs_fed_edu_presence_check(const json_t *content, const char *origin, hs_fed_edu_presence *out, size_t cap,
+                               hs_err *err)
+{
+    if (!json_is_object(content)) return hs_err_set(err, "m.presence: content is not an object");
+    const json_t *push = json_object_get(content, "push");
+    if (!json_is_array(push) || json_array_size(push) == 0 || json_array_size(push) > HS_FED_EDU_PRESENCE_MAX)
+        return hs_err_set(err, "m.presence: push must be a list of 1 to %d updates", HS_FED_EDU_PRESENCE_MAX);
+    size_t i;
+    const json_t *e;
+    long n = 0;
+    json_array_foreach(push, i, e) {
+        if (!json_is_object(e)) return hs_err_set(err, "m.presence: push[%zu] is not an object", i);
+        hs_fed_edu_presence p = {0};
+        p.user_id = json_string_value(json_object_get(e, "user_id"));
+        if (!of_origin(p.user_id, origin))
+            return hs_err_set(err, "m.presence: push[%zu].user_id is not a user of %.100s", i, origin);
+        p.presence = json_string_value(json_object_get(e, "presence"));
+        if (!is_presence_state(p.presence))
+            return hs_err_set(err, "m.presence: push[%zu].presence must be online, unavailable or offline", i);
+        const json_t *ago = json_object_get(e, "last_active_ago");
+        if (!json_is_integer(ago) || json_integer_value(ago) < 0)
+            return hs_err_set(err, "m.presence: push[%zu].last_active_ago must be a non-negative integer", i);
+        p.last_active_ago = json_integer_value(ago);
+        const json_t *msg = json_object_get(e, "status_msg");
+        if (msg && !json_is_null(msg)) {
+            if (!json_is_string(msg) || json_string_length(msg) > HS_FED_EDU_STATUS_MSG_MAX ||
+                strlen(json_string_value(msg)) != json_string_length(msg))
+                return hs_err_set(err, "m.presence: push[%zu].status_msg must be a string of at most %d bytes", i,
+                                  HS_FED_EDU_STATUS_MSG_MAX);
+            p.status_msg = json_string_value(msg);
+        }
+        const json_t *active = json_object_get(e, "currently_active");
+        if (active && !json_is_boolean(active))
+            return hs_err_set(err, "m.presence: push[%zu].currently_active must be a boolean", i);
+        p.currently_active = json_is_true(active);
+        if ((size_t)n < cap) out[n++] = p;
+    }
+    return n;
+}
+
+/* A cross-signing key of `usage` for user_id within the size bound; fills pub/b64. */
+static int cross_key(const json_t *key, const char *user_id, const char *usage, uint8_t pub[32], char *b64,
+                     hs_err *err)
+{
+    hs_err why;
+    if (!json_is_object(key) || hs_e2ee_check_cross_key(key, user_id, usage, pub, b64, &why) != 0)
+        return hs_err_set(err, "m.signing_key_update: the %s key: %s", usage,
+                          json_is_object(key) ? why.msg : "not an object");
+    size_t len;
+    char *text = hs_cjson_encode(key, 0, &len, &why);
+    if (!text) return hs_err_set(err, "m.signing_key_update: the %s key: %s", usage, why.msg);
+    free(text);
+    if (len > HS_E2EE_KEY_JSON_MAX)
+        return hs_err_set(err, "m.signing_key_update: the %s key is longer than %d bytes", usage,
+                          HS_E2EE_KEY_JSON_MAX);
+    return 0;
+}
+
+int hs_fed_edu_signing_key_check(const json_t *content, const char *origin, hs_fed_edu_signing_key *out, hs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(content)) return hs_err_set(err, "m.signing_key_update: content is not an object");
+    out->user_id = json_string_value(json_object_get(content, "user_id"));
+    if (!of_origin(out->user_id, origin))
+        return hs_err_set(err, "m.signing_key_update: user_id is not a user of %.100s", origin);
+    const json_t *master = json_object_get(content, "master_key");
+    const json_t *ssk = json_object_get(content, "self_signing_key");
+    if (json_is_null(master)) master = NULL;
+    if (json_is_null(ssk)) ssk = NULL;
+    if (!master && !ssk) return hs_err_set(err, "m.signing_key_update: neither master_key nor self_signing_key");
+    uint8_t mpub[32], spub[32];
+    char mb64[HS_E2EE_KEY_ID_MAX], sb64[HS_E2EE_KEY_ID_MAX];
+    if (master && cross_key(master, out->user_id, "master", mpub, mb64, err) != 0) return -1;
+    if (ssk && cross_key(ssk, out->user_id, "self_signing", spub, sb64, err) != 0) return -1;
+    hs_err why;
+    if (master && ssk && hs_e2ee_verify(ssk, out->user_id, mb64, mpub, &why) != 0)
+        return hs_err_set(err, "m.signing_key_update: the self_signing key is not signed by the master key: %s",
+                          why.msg);
+    out->master_key = master;
+    out->self_signing_key = ssk;
     return 0;
 }

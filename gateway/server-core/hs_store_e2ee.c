@@ -39,8 +39,18 @@ const char hs_schema_e2ee[] =
     "CREATE INDEX to_device_inbox_device ON to_device_inbox(user_id, device_id, stream_id);"
     "CREATE TABLE to_device_txns (user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL,"
     " PRIMARY KEY (user_id, device_id, txn_id));"
-    "CREATE TABLE device_list_changes (stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL);"
-    "CREATE INDEX device_list_changes_user ON device_list_changes(user_id, stream_id);";
+    /* device_id: set on the row that says this device of a local user was deleted (the
+     * federation scan announces it as such); cross_signing: the user's master or
+     * self-signing key changed (announced as m.signing_key_update). */
+    "CREATE TABLE device_list_changes (stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
+    " device_id TEXT, cross_signing INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX device_list_changes_user ON device_list_changes(user_id, stream_id);"
+    /* The highest stream_id pruned away (one row, id 0; absent: nothing pruned). */
+    "CREATE TABLE device_list_horizon (id INTEGER PRIMARY KEY CHECK (id = 0), stream_id INTEGER NOT NULL);"
+    /* Cross-signing keys of users of other servers, as their servers last sent them
+     * (checked): answers keys/query for them when their server cannot be reached. */
+    "CREATE TABLE remote_cross_signing_keys (user_id TEXT NOT NULL, key_type TEXT NOT NULL,"
+    " key_json TEXT NOT NULL, PRIMARY KEY (user_id, key_type));";
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -303,13 +313,17 @@ struct xsign_put {
 static int xsign_put_steps(sqlite3 *db, void *arg)
 {
     struct xsign_put *a = arg;
+    bool public_keys = false; /* master or self-signing: what other servers are told of */
     for (size_t i = 0; i < a->n; i++) {
         if (exec_texts(db,
                        "INSERT OR REPLACE INTO cross_signing_keys (user_id, key_type, key_json) VALUES (?1, ?2, ?3)", 3,
                        (const char *[]){a->user_id, a->types[i], a->jsons[i]}) != 0)
             return -1;
+        public_keys |= strcmp(a->types[i], "user_signing") != 0;
     }
-    return change_row(db, a->user_id);
+    if (!public_keys) return change_row(db, a->user_id);
+    return exec_texts(db, "INSERT INTO device_list_changes (user_id, cross_signing) VALUES (?1, 1)", 1,
+                      (const char *[]){a->user_id});
 }
 
 int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const *types, const char *const *jsons,
@@ -388,11 +402,19 @@ int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_
 {
     *users = NULL;
     *n = 0;
+    /* A `from` before the pruned horizon may have lost rows: then everyone the viewer
+     * shares a room with counts as changed (clients query again; nothing is missed). */
     sqlite3_stmt *s = hs_store_stmt(st,
-                                    "SELECT DISTINCT c.user_id FROM device_list_changes c"
+                                    "SELECT c.user_id FROM device_list_changes c"
                                     " WHERE c.stream_id > ?2 AND c.stream_id <= ?3 AND (c.user_id = ?1 OR "
                                     SHARES_A_ROOM("c.user_id") ")"
-                                    " ORDER BY c.user_id");
+                                    " UNION SELECT ?1 WHERE " HS_STORE_E2EE_BEFORE_HORIZON("?2")
+                                    " UNION SELECT theirs.state_key FROM current_state mine JOIN current_state theirs"
+                                    " ON theirs.room_id = mine.room_id WHERE " HS_STORE_E2EE_BEFORE_HORIZON("?2")
+                                    " AND mine.type = 'm.room.member' AND mine.state_key = ?1"
+                                    " AND mine.membership = 'join' AND theirs.type = 'm.room.member'"
+                                    " AND theirs.membership = 'join'"
+                                    " ORDER BY 1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, viewer, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, from);
@@ -452,6 +474,14 @@ static int prune_steps(sqlite3 *db, void *arg)
 {
     const char *user_id = arg;
     const char *args[] = {user_id};
+    /* One row per device whose keys go, naming it: other servers are told it was
+     * deleted, not merely that the user's list changed. */
+    if (exec_texts(db,
+                   "INSERT INTO device_list_changes (user_id, device_id) SELECT user_id, device_id FROM device_keys"
+                   " WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.user_id = ?1"
+                   " AND d.device_id = device_keys.device_id) ORDER BY device_id",
+                   1, args) != 0)
+        return -1;
     if (exec_texts(db, GONE("device_keys", "device_id"), 1, args) != 0) return -1;
     int removed_keys = sqlite3_changes(db) > 0;
     if (exec_texts(db, GONE("one_time_keys", "device_id"), 1, args) != 0 ||
@@ -475,8 +505,111 @@ static int prune_steps(sqlite3 *db, void *arg)
                    "  WHERE c.user_id = ?1)",
                    1, args) != 0)
         return -1;
-    if (!removed_keys) return 1;
-    return change_row(db, user_id) == 0 ? 0 : -1;
+    return removed_keys ? 0 : 1;
+}
+
+/* ---- pruning the change stream ------------------------------------------------------ */
+
+struct changes_prune {
+    int64_t upto;
+    long keep, removed;
+};
+
+static int changes_prune_steps(sqlite3 *db, void *arg)
+{
+    struct changes_prune *a = arg;
+    int64_t max = 0, horizon = 0, limit = 0;
+    if (query_int(db, "SELECT coalesce(max(stream_id), 0) FROM device_list_changes", &max) != 0 ||
+        query_int(db, "SELECT coalesce((SELECT stream_id FROM device_list_horizon), 0)", &horizon) != 0)
+        return -1;
+    int64_t bound = max - a->keep < a->upto ? max - a->keep : a->upto;
+    if (bound <= horizon) return 0;
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT coalesce(max(stream_id), 0) FROM (SELECT stream_id FROM"
+                                        " device_list_changes WHERE stream_id > ?1 AND stream_id <= ?2"
+                                        " ORDER BY stream_id LIMIT ?3)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, horizon);
+    sqlite3_bind_int64(s, 2, bound);
+    sqlite3_bind_int(s, 3, HS_STORE_E2EE_PRUNE_BATCH);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) limit = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return -1;
+    if (limit <= horizon) return 0;
+    s = hs_store_prep(db, "DELETE FROM device_list_changes WHERE stream_id <= ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, limit);
+    if (hs_store_step_done(s) != 0) return -1;
+    a->removed = sqlite3_changes(db);
+    s = hs_store_prep(db, "INSERT OR REPLACE INTO device_list_horizon (id, stream_id) VALUES (0, ?1)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, limit);
+    return hs_store_step_done(s);
+}
+
+long hs_store_e2ee_changes_prune(hs_store *st, int64_t upto, long keep)
+{
+    struct changes_prune a = {upto, keep < 0 ? 0 : keep, 0};
+    return hs_store_transact(st, changes_prune_steps, &a) < 0 ? -1 : a.removed;
+}
+
+int hs_store_e2ee_changes_horizon(hs_store *st, int64_t *out)
+{
+    return query_int(hs_store_sqlite(st), "SELECT coalesce((SELECT stream_id FROM device_list_horizon), 0)", out);
+}
+
+/* ---- remote cross-signing keys --------------------------------------------------------- */
+
+struct remote_xsign {
+    const char *user_id, *master, *self_signing;
+    bool always_announce;
+    int changed;
+};
+
+static int remote_xsign_steps(sqlite3 *db, void *arg)
+{
+    struct remote_xsign *a = arg;
+    const char *const types[2] = {"master", "self_signing"};
+    const char *const jsons[2] = {a->master, a->self_signing};
+    bool had_any = false, differs = false;
+    for (int i = 0; i < 2; i++) {
+        char *old = NULL;
+        int rc = query_text(db, "SELECT key_json FROM remote_cross_signing_keys WHERE user_id = ?1 AND key_type = ?2",
+                            2, (const char *[]){a->user_id, types[i]}, &old);
+        if (rc < 0) return -1;
+        had_any |= rc == 0;
+        differs |= (rc == 0) != (jsons[i] != NULL) || (old && jsons[i] && strcmp(old, jsons[i]) != 0);
+        free(old);
+    }
+    if (!differs && !a->always_announce) return 0;
+    for (int i = 0; differs && i < 2; i++) {
+        int rc = jsons[i] ? exec_texts(db,
+                                       "INSERT OR REPLACE INTO remote_cross_signing_keys (user_id, key_type, key_json)"
+                                       " VALUES (?1, ?2, ?3)",
+                                       3, (const char *[]){a->user_id, types[i], jsons[i]})
+                          : exec_texts(db, "DELETE FROM remote_cross_signing_keys WHERE user_id = ?1 AND key_type = ?2",
+                                       2, (const char *[]){a->user_id, types[i]});
+        if (rc != 0) return -1;
+    }
+    if (a->always_announce || had_any) {
+        if (change_row(db, a->user_id) != 0) return -1;
+        a->changed = 1;
+    }
+    return 0;
+}
+
+int hs_store_e2ee_remote_xsign_put(hs_store *st, const char *user_id, const char *master_json,
+                                   const char *self_signing_json, bool always_announce)
+{
+    struct remote_xsign a = {user_id, master_json, self_signing_json, always_announce, 0};
+    return hs_store_transact(st, remote_xsign_steps, &a) < 0 ? -1 : a.changed;
+}
+
+int hs_store_e2ee_remote_xsign_get(hs_store *st, const char *user_id, const char *key_type, char **key_json)
+{
+    return query_text(hs_store_sqlite(st),
+                      "SELECT key_json FROM remote_cross_signing_keys WHERE user_id = ?1 AND key_type = ?2", 2,
+                      (const char *[]){user_id, key_type}, key_json);
 }
 
 int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id)

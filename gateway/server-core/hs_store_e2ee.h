@@ -86,7 +86,8 @@ int hs_store_e2ee_otk_claim(hs_store *st, hs_store_claim *claims, size_t n);
 int hs_store_e2ee_xsign_get(hs_store *st, const char *user_id, const char *key_type, char **key_json);
 
 /* Stores n cross-signing keys (types[i] -> jsons[i]) of user_id in one transaction
- * and appends one device_list_changes row. Returns 0 or -1. */
+ * and appends one device_list_changes row, marked cross_signing when a master or
+ * self-signing key is among them (other servers hear of those). Returns 0 or -1. */
 int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const *types, const char *const *jsons,
                             size_t n);
 
@@ -113,7 +114,9 @@ int hs_store_e2ee_device_lists_max(hs_store *st, int64_t *out);
 
 /* The users with a device_list_changes row in (from, to] who are `viewer` or share a
  * room (current membership "join") with viewer, sorted, as a malloc'd array of
- * malloc'd strings (free with hs_store_e2ee_free_strings). Returns 0 or -1. */
+ * malloc'd strings (free with hs_store_e2ee_free_strings). A `from` before the pruned
+ * horizon (hs_store_e2ee_changes_prune) gives viewer and every user sharing a room
+ * with viewer, as Synapse does: rows it would need may be gone. Returns 0 or -1. */
 int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_t to, char ***users, size_t *n);
 
 /* The users whose membership changed, in rooms viewer is or was in, through
@@ -125,13 +128,49 @@ int hs_store_e2ee_changes(hs_store *st, const char *viewer, int64_t from, int64_
 int hs_store_e2ee_membership_changes(hs_store *st, const char *viewer, int64_t ev_from, int64_t ev_to,
                                      void (*fn)(void *ctx, const char *user_id, bool shares), void *ctx);
 
+/* An SQL condition: the stream position `pos` (an SQL expression) lies before the
+ * pruned horizon, so the rows after it are no longer all there. */
+#define HS_STORE_E2EE_BEFORE_HORIZON(pos) \
+    "(" pos " < coalesce((SELECT stream_id FROM device_list_horizon), 0))"
+
+/* Rows of device_list_changes kept by the federation sender's pruning: a client whose
+ * token is older than them (offline through this many key changes around it) gets
+ * "everyone changed" and queries every key again. */
+#define HS_STORE_E2EE_CHANGES_KEEP 100000
+/* Rows removed by one prune call, so one call never holds the database long. */
+#define HS_STORE_E2EE_PRUNE_BATCH 10000
+
+/* Deletes the oldest device_list_changes rows, at most HS_STORE_E2EE_PRUNE_BATCH, all
+ * with stream_id <= upto (the federation scan's cursor: rows it has not announced
+ * yet stay) and leaving the newest `keep` rows; the highest stream_id removed becomes
+ * the horizon. Returns the number of rows removed, or -1. */
+long hs_store_e2ee_changes_prune(hs_store *st, int64_t upto, long keep);
+
+/* The pruned horizon (0 when nothing was ever pruned) into *out. Returns 0 or -1. */
+int hs_store_e2ee_changes_horizon(hs_store *st, int64_t *out);
+
+/* ---- remote cross-signing keys --------------------------------------------------------- */
+
+/* Replaces the cached master and self-signing keys of a user of another server
+ * (canonical JSON text checked by the caller; NULL forgets that key). Appends a
+ * device_list_changes row for the user when `always_announce`, or when the keys
+ * differ from cached ones (a first fetch is no change anyone was told about).
+ * Returns 1 when such a row was written, 0 when not, -1. */
+int hs_store_e2ee_remote_xsign_put(hs_store *st, const char *user_id, const char *master_json,
+                                   const char *self_signing_json, bool always_announce);
+
+/* The cached key ("master" or "self_signing") of a user of another server. Returns 0
+ * with *key_json malloc'd, 1 when none is cached, -1. */
+int hs_store_e2ee_remote_xsign_get(hs_store *st, const char *user_id, const char *key_type, char **key_json);
+
 /* Frees an array from hs_store_e2ee_changes. NULL is allowed. */
 void hs_store_e2ee_free_strings(char **v, size_t n);
 
 /* Removes what belongs to devices of user_id that no longer exist (device keys,
- * one-time and fallback keys, to-device inbox, signatures on them). When device keys
- * were among them, appends a device_list_changes row. Returns 0 when keys were
- * removed, 1 when there was nothing to announce, -1 on error. */
+ * one-time and fallback keys, to-device inbox, signatures on them). For each device
+ * whose keys go, appends a device_list_changes row naming it (device_id set: other
+ * servers are told it was deleted). Returns 0 when keys were removed, 1 when there was
+ * nothing to announce, -1 on error. */
 int hs_store_e2ee_prune_devices(hs_store *st, const char *user_id);
 
 /* ---- to-device ------------------------------------------------------------------------ */

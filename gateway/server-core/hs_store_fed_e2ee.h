@@ -18,8 +18,10 @@
 
 #include "server-core/hs_store.h"
 
-/* The scan cursor (hs_store_fed_queue's fed_out_cursor) over device_list_changes. */
+/* The scan cursors (hs_store_fed_queue's fed_out_cursor) over device_list_changes and
+ * over the presence table. */
 #define HS_STORE_FED_DEVICE_LISTS "device_lists"
+#define HS_STORE_FED_PRESENCE "presence"
 
 /* One remote device. keys_json NULL: the device exists without keys. */
 typedef struct hs_store_fed_device {
@@ -56,11 +58,18 @@ int hs_store_fed_devices_each(hs_store *st, const char *user_id,
                                          const char *display_name),
                               void *ctx);
 
-/* Calls fn(ctx, stream_id, user_id) for up to `limit` device_list_changes rows with
- * stream_id > after, in order. A non-zero fn return stops with -1. Returns the number
- * of rows visited, or -1. */
+/* One device_list_changes row; strings borrowed for the callback. */
+typedef struct hs_store_fed_change {
+    int64_t stream_id;
+    const char *user_id;
+    const char *deleted_device; /* the row says this device was deleted; else NULL */
+    bool cross_signing;         /* the master or self-signing key changed */
+} hs_store_fed_change;
+
+/* Calls fn for up to `limit` device_list_changes rows with stream_id > after, in
+ * order. A non-zero fn return stops with -1. Returns the number of rows visited, or -1. */
 long hs_store_fed_device_changes_after(hs_store *st, int64_t after, long limit,
-                                       int (*fn)(void *ctx, int64_t stream_id, const char *user_id), void *ctx);
+                                       int (*fn)(void *ctx, const hs_store_fed_change *c), void *ctx);
 
 /* The servers (distinct, any order) with a joined member in a room where `user_id` is
  * joined: who must hear of its device changes and typing. Malloc'd array of malloc'd

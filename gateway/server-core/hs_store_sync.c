@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_store_internal.h"
 
 const char hs_schema_sync[] =
@@ -309,6 +310,30 @@ int hs_store_presence_each(hs_store *st, const char *viewer, int64_t after, int6
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+long hs_store_presence_after(hs_store *st, int64_t after, long limit,
+                             int (*fn)(void *ctx, int64_t stream_id, const char *user_id, const hs_store_presence *p),
+                             void *ctx)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_id, user_id, state, status_msg, last_active_ts FROM presence"
+                                        " WHERE stream_id > ?1 ORDER BY stream_id LIMIT ?2");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, limit);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        hs_store_presence p;
+        fill_presence(s, 2, &p);
+        if (fn(ctx, sqlite3_column_int64(s, 0), col(s, 1), &p) != 0) {
+            rc = SQLITE_ABORT;
+            break;
+        }
+        n++;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
 /* ---- rooms ----------------------------------------------------------------------- */
 
 #define EVENT_COLS                                                                                           \
@@ -472,8 +497,12 @@ int hs_store_sync_to_device_each(hs_store *st, const char *user_id, const char *
 int hs_store_sync_device_list_changes(hs_store *st, const char *viewer, int64_t after, int64_t upto,
                                       int (*fn)(void *ctx, const char *user_id), void *ctx)
 {
-    sqlite3_stmt *s = hs_store_stmt(st, "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ?2"
-                                        " AND stream_id <= ?3 AND user_id IN (" SHARED_USERS_SQL ") ORDER BY user_id");
+    /* Before the pruned horizon rows may be gone: then every user sharing a room has
+     * changed (hs_store_e2ee_changes_prune). */
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT user_id FROM device_list_changes WHERE stream_id > ?2"
+                                        " AND stream_id <= ?3 AND user_id IN (" SHARED_USERS_SQL ")"
+                                        " UNION SELECT * FROM (" SHARED_USERS_SQL ") WHERE "
+                                        HS_STORE_E2EE_BEFORE_HORIZON("?2") " ORDER BY 1");
     if (!s) return -1;
     hs_store_bind_text_or_null(s, 1, viewer);
     sqlite3_bind_int64(s, 2, after);

@@ -95,6 +95,14 @@ int hs_store_presence_get(hs_store *st, const char *user_id, hs_store_presence *
 int hs_store_presence_each(hs_store *st, const char *viewer, int64_t after, int64_t upto,
                            int (*fn)(void *ctx, const char *user_id, const hs_store_presence *p), void *ctx);
 
+/* Calls fn for up to `limit` presence rows (every user, local or not) with stream_id
+ * > after, in stream order; a user appears once, at its latest change. A non-zero fn
+ * return stops with -1. Returns the number of rows visited, or -1. The federation
+ * sender's scan (hs_fed_e2ee) reads it to announce local users' changes. */
+long hs_store_presence_after(hs_store *st, int64_t after, long limit,
+                             int (*fn)(void *ctx, int64_t stream_id, const char *user_id, const hs_store_presence *p),
+                             void *ctx);
+
 /* ---- rooms (read-only views of the room engine's tables) --------------------------- */
 
 /* One stored event as /sync sees it. */
@@ -150,7 +158,7 @@ int hs_store_sync_to_device_each(hs_store *st, const char *user_id, const char *
                                  void *ctx);
 
 /* Users with device list changes in (after, upto] who are `viewer` or share a joined
- * room with them. */
+ * room with them; all of those users when `after` is before the pruned horizon. */
 int hs_store_sync_device_list_changes(hs_store *st, const char *viewer, int64_t after, int64_t upto,
                                       int (*fn)(void *ctx, const char *user_id), void *ctx);
 

@@ -1,0 +1,355 @@
+/* Presence, device deletions and cross-signing keys across two real pinegate processes
+ * over loopback HTTPS (localhost:PORT_A and localhost:PORT_B, --dev configs), set up as
+ * in test_fed_e2ee.c: alice on A creates a public room, bob on B joins it by alias.
+ *   - alice sets her presence on A (PUT /presence): bob's /sync on B shows it, and GET
+ *     /presence on B answers it; bob's set_presence on a /sync of B reaches alice's A.
+ *   - alice logs one of her two devices out on A: B hears the deletion (deleted: true),
+ *     so once A is stopped, bob's keys/query on B - answered from B's cache - shows
+ *     only the device that is left.
+ *   - alice uploads a master and a self-signing key on A: B hears it
+ *     (m.signing_key_update), bob's /sync lists alice as changed, and bob's keys/query
+ *     on B returns both keys, still after A is stopped (B's cache).
+ *   - keys/query naming users of two servers that never answer (loopback listeners that
+ *     accept nothing) takes one request timeout, not two: the servers are asked at once. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server-core/hs_signing.h"
+#include "server-core/hs_signing_key.h"
+#include "support/pgt.h"
+#include "support/pgt_fed.h"
+#include "support/pgt_matrix.h"
+
+typedef pgt_fed_node node;
+
+static node A, B;
+
+static void start(void)
+{
+    pgt_fed_make(&A);
+    pgt_fed_make(&B);
+}
+
+static void stop(void)
+{
+    pgt_fed_destroy(&A);
+    pgt_fed_destroy(&B);
+}
+
+TestSuite(fed_edus, .init = start, .fini = stop, .timeout = 240);
+
+static const char *enc(const char *s)
+{
+    static char buf[4][512];
+    static int k;
+    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
+}
+
+/* `method` path on n as u with a JSON body (stolen; NULL for none); asserts `want`. */
+static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
+                   ...) __attribute__((format(printf, 6, 7)));
+
+static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
+                   ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    long st;
+    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
+    free(text);
+    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
+    free(dump);
+    return r;
+}
+
+/* A room on A with alias #edus:A, bob of B joined through it. */
+static char *joined_room(const pgt_mx_login *alice, const pgt_mx_login *bob)
+{
+    json_t *r = req(&A, alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "edus"), 200,
+                    "/_matrix/client/v3/createRoom");
+    char *room = strdup(json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    char alias[128];
+    snprintf(alias, sizeof alias, "#edus:%s", A.name);
+    json_decref(req(&B, bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
+    return room;
+}
+
+/* Device keys of u's device signed with k (key ID ed25519:<device_id>). */
+static json_t *device_keys(const pgt_mx_login *u, hs_signing_key *k)
+{
+    cr_assert_eq(hs_signing_key_generate(k), 0);
+    snprintf(k->key_id, sizeof k->key_id, "ed25519:%s", u->device_id);
+    char pub[44], ed_id[160], cv_id[160];
+    hs_signing_key_public_b64(k, pub);
+    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
+    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
+    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
+                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
+                           cv_id, "curve");
+    hs_err e;
+    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
+    return dk;
+}
+
+static void upload_device_keys(const node *n, const pgt_mx_login *u)
+{
+    hs_signing_key k;
+    json_decref(req(n, u, "POST", json_pack("{s:o}", "device_keys", device_keys(u, &k)), 200,
+                    "/_matrix/client/v3/keys/upload"));
+}
+
+/* A cross-signing key of `usage` for user_id; k becomes its signing key. */
+static json_t *cross_key(const char *user_id, const char *usage, hs_signing_key *k)
+{
+    cr_assert_eq(hs_signing_key_generate(k), 0);
+    char pub[44], id[64];
+    hs_signing_key_public_b64(k, pub);
+    snprintf(id, sizeof id, "ed25519:%s", pub);
+    snprintf(k->key_id, sizeof k->key_id, "%s", id);
+    return json_pack("{s:s, s:[s], s:{s:s}}", "user_id", user_id, "usage", usage, "keys", id, pub);
+}
+
+static const char *sync_token(const node *n, const pgt_mx_login *u, char *out, size_t len)
+{
+    json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
+    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
+    json_decref(r);
+    return out;
+}
+
+/* Polls u's /sync on n from `since` (with `extra` query parameters) for up to ms until
+ * check(answer, arg) holds. */
+static bool sync_until(const node *n, const pgt_mx_login *u, const char *since, const char *extra,
+                       bool (*check)(json_t *, const void *), const void *arg, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 250) {
+        json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s%s", enc(since), extra);
+        bool ok = check(r, arg);
+        json_decref(r);
+        if (ok) return true;
+        usleep(250 * 1000);
+    }
+    return false;
+}
+
+static bool lists_changed(json_t *r, const void *user)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(r, "device_lists"), "changed"), i, v) {
+        if (strcmp(json_string_value(v), user) == 0) return true;
+    }
+    return false;
+}
+
+typedef struct presence_want {
+    const char *user, *presence, *status_msg;
+} presence_want;
+
+static bool shows_presence(json_t *r, const void *arg)
+{
+    const presence_want *w = arg;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(json_object_get(r, "presence"), "events"), i, ev) {
+        json_t *c = json_object_get(ev, "content");
+        const char *sender = json_string_value(json_object_get(ev, "sender"));
+        const char *state = json_string_value(json_object_get(c, "presence"));
+        const char *msg = json_string_value(json_object_get(c, "status_msg"));
+        if (sender && state && strcmp(sender, w->user) == 0 && strcmp(state, w->presence) == 0 &&
+            (!w->status_msg || (msg && strcmp(msg, w->status_msg) == 0)))
+            return true;
+    }
+    return false;
+}
+
+Test(fed_edus, presence_crosses_both_ways)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    free(joined_room(&alice, &bob));
+
+    char since_b[256], since_a[256];
+    sync_token(&B, &bob, since_b, sizeof since_b);
+    sync_token(&A, &alice, since_a, sizeof since_a);
+    json_decref(req(&A, &alice, "PUT", json_pack("{s:s, s:s}", "presence", "unavailable", "status_msg", "at lunch"),
+                    200, "/_matrix/client/v3/presence/%s/status", enc(alice.user_id)));
+    presence_want w = {alice.user_id, "unavailable", "at lunch"};
+    cr_assert(sync_until(&B, &bob, since_b, "&set_presence=offline", shows_presence, &w, 20000),
+              "alice's presence in bob's /sync on B");
+    json_t *p = req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/presence/%s/status", enc(alice.user_id));
+    cr_assert_str_eq(json_string_value(json_object_get(p, "presence")), "unavailable");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "status_msg")), "at lunch");
+    cr_assert(json_integer_value(json_object_get(p, "last_active_ago")) < 60000, "recently active");
+    json_decref(p);
+
+    /* bob's own /sync with set_presence=unavailable records it on B; A hears it. */
+    json_decref(req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&set_presence=unavailable"));
+    presence_want wb = {bob.user_id, "unavailable", NULL};
+    cr_assert(sync_until(&A, &alice, since_a, "", shows_presence, &wb, 20000), "bob's presence in alice's /sync on A");
+}
+
+Test(fed_edus, a_device_logged_out_on_a_leaves_b_cache)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    free(joined_room(&alice, &bob));
+    /* alice's second device, by password login. */
+    json_t *l = req(&A, NULL, "POST",
+                    json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "m.login.password", "identifier", "type", "m.id.user",
+                              "user", "alice", "password", "pw-alice-1"),
+                    200, "/_matrix/client/v3/login");
+    pgt_mx_login phone = alice;
+    snprintf(phone.token, sizeof phone.token, "%s", json_string_value(json_object_get(l, "access_token")));
+    snprintf(phone.device_id, sizeof phone.device_id, "%s", json_string_value(json_object_get(l, "device_id")));
+    json_decref(l);
+    char since[256];
+    sync_token(&B, &bob, since, sizeof since);
+    upload_device_keys(&A, &alice);
+    upload_device_keys(&A, &phone);
+    /* B has heard of both uploads, so the next change it hears of is the logout. */
+    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000), "alice's uploads reached B");
+
+    /* bob's query on B: both devices (B caches alice's whole list). */
+    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                    "/_matrix/client/v3/keys/query");
+    json_t *devs = json_object_get(json_object_get(q, "device_keys"), alice.user_id);
+    cr_assert_eq(json_object_size(devs), 2, "both devices: %s", json_dumps(q, 0));
+    json_decref(q);
+
+    sync_token(&B, &bob, since, sizeof since);
+    json_decref(req(&A, &phone, "POST", json_object(), 200, "/_matrix/client/v3/logout"));
+    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000),
+              "alice in bob's device_lists.changed after the logout");
+
+    /* With A gone, B answers from its cache: the logged-out device is not in it. */
+    pgt_stop(&A.proc, SIGTERM, 20000);
+    q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+            "/_matrix/client/v3/keys/query");
+    devs = json_object_get(json_object_get(q, "device_keys"), alice.user_id);
+    cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
+    cr_assert(json_object_get(devs, alice.device_id), "the remaining device: %s", json_dumps(q, 0));
+    cr_assert_null(json_object_get(devs, phone.device_id), "the deleted device is gone: %s", json_dumps(q, 0));
+    json_decref(q);
+}
+
+Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    free(joined_room(&alice, &bob));
+    char since[256];
+    sync_token(&B, &bob, since, sizeof since);
+    upload_device_keys(&A, &alice);
+    /* B has heard of the upload, so the next change it hears of is the cross-signing one. */
+    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000), "alice's upload reached B");
+
+    hs_signing_key mk, sk;
+    json_t *master = cross_key(alice.user_id, "master", &mk);
+    json_t *ssk = cross_key(alice.user_id, "self_signing", &sk);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(ssk, alice.user_id, &mk, &e), 0, "%s", e.msg);
+    char master_id[64], ssk_id[64];
+    snprintf(master_id, sizeof master_id, "%s", mk.key_id);
+    snprintf(ssk_id, sizeof ssk_id, "%s", sk.key_id);
+
+    sync_token(&B, &bob, since, sizeof since);
+    json_decref(req(&A, &alice, "POST", json_pack("{s:o, s:o}", "master_key", master, "self_signing_key", ssk), 200,
+                    "/_matrix/client/v3/keys/device_signing/upload"));
+    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000),
+              "alice in bob's device_lists.changed after her cross-signing upload");
+
+    /* Stopped: B answers from what A's m.signing_key_update told it. */
+    pgt_stop(&A.proc, SIGTERM, 20000);
+    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                    "/_matrix/client/v3/keys/query");
+    json_t *m = json_object_get(json_object_get(q, "master_keys"), alice.user_id);
+    json_t *s = json_object_get(json_object_get(q, "self_signing_keys"), alice.user_id);
+    cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
+    cr_assert(json_object_get(json_object_get(m, "keys"), master_id), "alice's master key: %s", json_dumps(q, 0));
+    cr_assert(json_object_get(json_object_get(s, "keys"), ssk_id), "alice's self-signing key: %s", json_dumps(q, 0));
+    cr_assert(json_object_get(json_object_get(json_object_get(s, "signatures"), alice.user_id), master_id),
+              "signed by the master key");
+    json_decref(q);
+}
+
+/* A loopback listener that never accepts: a TLS handshake with it hangs until the
+ * caller's timeout. Returns the socket; *port gets its port. */
+static int black_hole(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* B's outbound requests give up after `seconds`: its config is edited and B restarted. */
+static void set_request_timeout(int seconds)
+{
+    pgt_stop(&B.proc, SIGTERM, 20000);
+    FILE *f = fopen(B.cfg, "r");
+    cr_assert(f);
+    char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, "  request_timeout_seconds:");
+    cr_assert(at, "B's config has federation.request_timeout_seconds");
+    char *eol = strchr(at, '\n');
+    cr_assert(eol);
+    f = fopen(B.cfg, "w");
+    cr_assert(f);
+    fprintf(f, "%.*s  request_timeout_seconds: %d%s", (int)(at - text), text, seconds, eol);
+    fclose(f);
+    pgt_fed_serve(&B);
+}
+
+Test(fed_edus, keys_query_asks_several_servers_at_once)
+{
+    set_request_timeout(3);
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    int p1, p2;
+    int h1 = black_hole(&p1), h2 = black_hole(&p2);
+    char u1[64], u2[64];
+    snprintf(u1, sizeof u1, "@x:127.0.0.1:%d", p1);
+    snprintf(u2, sizeof u2, "@y:127.0.0.1:%d", p2);
+    double t0 = now_s();
+    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[], s:[]}}", "device_keys", u1, u2), 200,
+                    "/_matrix/client/v3/keys/query");
+    double took = now_s() - t0;
+    cr_assert_eq(json_object_size(json_object_get(q, "failures")), 2, "both servers failed: %s", json_dumps(q, 0));
+    json_decref(q);
+    /* One after the other would take two timeouts (6 s). */
+    cr_assert(took >= 2.5 && took < 5.0, "two hung servers took %.2f s", took);
+    close(h1);
+    close(h2);
+}
