@@ -55,6 +55,7 @@ typedef struct v1_ctx {
     hs_err *err;
     v1_key *keys;
     size_t n_keys, cap_keys;
+    json_t *index;           /* hs_state_key(type, state_key) -> index into keys */
 } v1_ctx;
 
 static int depth_asc_sha_desc(const void *a, const void *b)
@@ -64,11 +65,18 @@ static int depth_asc_sha_desc(const void *a, const void *b)
     return -memcmp(x->sha1, y->sha1, sizeof x->sha1);
 }
 
-static v1_key *key_find(v1_ctx *c, const char *type, const char *state_key)
+/* The conflicted key (type, state_key), or NULL; *oom set on allocation failure. */
+static v1_key *key_find(v1_ctx *c, const char *type, const char *state_key, bool *oom)
 {
-    for (size_t i = 0; i < c->n_keys; i++)
-        if (strcmp(c->keys[i].type, type) == 0 && strcmp(c->keys[i].state_key, state_key) == 0) return &c->keys[i];
-    return NULL;
+    char buf[256];
+    char *k = hs_state_key(type, state_key, buf, sizeof buf);
+    if (!k) {
+        *oom = true;
+        return NULL;
+    }
+    json_t *at = json_object_get(c->index, k);
+    hs_state_key_free(k, buf);
+    return at ? &c->keys[json_integer_value(at)] : NULL;
 }
 
 static v1_key *key_add(v1_ctx *c, const char *type, const char *state_key)
@@ -80,6 +88,13 @@ static v1_key *key_add(v1_ctx *c, const char *type, const char *state_key)
         c->keys = k;
         c->cap_keys = cap;
     }
+    char buf[256];
+    char *k = hs_state_key(type, state_key, buf, sizeof buf);
+    if (!k || json_object_set_new_nocheck(c->index, k, json_integer((json_int_t)c->n_keys)) != 0) {
+        hs_state_key_free(k, buf);
+        return NULL;
+    }
+    hs_state_key_free(k, buf);
     c->keys[c->n_keys] = (v1_key){.type = type, .state_key = state_key};
     return &c->keys[c->n_keys++];
 }
@@ -119,7 +134,9 @@ static int split(v1_ctx *c, const hs_state_map *const *sets, size_t n, hs_state_
         if (m < 0) return hs_err_set(c->err, "out of memory");
         for (long k = 0; k < m; k++) {
             const hs_state_entry *e = &entries[i][k];
-            v1_key *key = key_find(c, e->type, e->state_key);
+            bool oom = false;
+            v1_key *key = key_find(c, e->type, e->state_key, &oom);
+            if (oom) return hs_err_set(c->err, "out of memory");
             for (size_t j = 0; !key && j < n; j++) {
                 const char *other = hs_state_map_get(sets[j], e->type, e->state_key);
                 if (other && strcmp(other, e->event_id) != 0 && !(key = key_add(c, e->type, e->state_key)))
@@ -209,11 +226,11 @@ static int pass_of(const v1_key *k)
 int hs_sr_resolve_v1(const hs_room_version *rv, const hs_state_map *const *sets, size_t n,
                      const hs_event_lookup *lookup, hs_state_map **out, hs_err *err)
 {
-    v1_ctx c = {.rv = rv, .lookup = lookup, .err = err};
+    v1_ctx c = {.rv = rv, .lookup = lookup, .err = err, .index = json_object()};
     hs_state_map *r = hs_state_map_new();
     hs_state_entry **entries = calloc(n + 1, sizeof *entries);
     int rc = -1;
-    if (!r || !entries) {
+    if (!r || !entries || !c.index) {
         hs_err_set(err, "out of memory");
         goto done;
     }
@@ -238,6 +255,7 @@ done:
     hs_state_map_free(r);
     for (size_t i = 0; i < c.n_keys; i++) free(c.keys[i].ev);
     free(c.keys);
+    json_decref(c.index);
     for (size_t i = 0; entries && i < n; i++) free(entries[i]);
     free(entries);
     return rc;
