@@ -173,6 +173,12 @@ static const field federation_settings_fields[] = {
           "self-signed certificates turn this off."),
     INTF("request_timeout_seconds", request_timeout_seconds, 1, 3600,
          "Longest time one outbound federation request may take, connecting included."),
+    INTF("notary_max_servers", notary_max_servers, 1, 1000,
+         "Most servers one notary query (POST /_matrix/key/v2/query) may name; more get\n"
+         "400. Each server whose keys are not cached costs an outbound fetch."),
+    INTF("notary_time_budget_seconds", notary_time_budget_seconds, 1, 3600,
+         "Longest a notary query waits for the key fetches it starts (all run at once);\n"
+         "then it answers with the keys it has, and late fetches still fill the cache."),
     INT64F("max_response_bytes", max_response_bytes, 1024, INT64_C(1) << 32,
            "Largest outbound federation response read; larger ones fail the request."),
     INTF("max_concurrent_requests", federation_max_concurrent_requests, 1, 1024,
@@ -290,6 +296,8 @@ void hs_config_defaults(hs_config *cfg)
              "2001:db8::/32,ff00::/8,fec0::/10");
     cfg->verify_certificates = true;
     cfg->request_timeout_seconds = 60;
+    cfg->notary_max_servers = 20;
+    cfg->notary_time_budget_seconds = 10;
     cfg->max_response_bytes = 50 * 1024 * 1024;
     cfg->federation_max_concurrent_requests = 16;
 }

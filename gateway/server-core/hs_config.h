@@ -68,6 +68,8 @@ typedef struct hs_config {
     char ip_range_denylist[2048];   /* CIDR ranges outbound federation must not connect to ("a/n,b/m") */
     bool verify_certificates;       /* check peers' TLS certificates (chain and host name) */
     int request_timeout_seconds;    /* whole outbound federation request, connect included */
+    int notary_max_servers;         /* federation.notary_max_servers: servers named in one key query */
+    int notary_time_budget_seconds; /* federation.notary_time_budget_seconds: a key query's wait for fetches */
     int64_t max_response_bytes;     /* outbound federation responses larger than this are dropped */
     int federation_max_concurrent_requests; /* federation.max_concurrent_requests: batch wave size */
 } hs_config;

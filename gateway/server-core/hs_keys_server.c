@@ -8,7 +8,13 @@
  * The notary answers from the cache when the cached response is still valid at the
  * requested minimum_valid_until_ts, fetches otherwise, and falls back to the cached
  * response when the fetch fails (a stale key is still useful for checking old
- * signatures; the requester applies its own validity rules). */
+ * signatures; the requester applies its own validity rules).
+ *
+ * Cost per query is bounded: at most federation.notary_max_servers servers, fetched
+ * all at once (hs_notary), and the answer waits for them at most
+ * federation.notary_time_budget_seconds; a server whose fetch is still running then is
+ * answered from the cache, or left out. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +23,11 @@
 #include "server-core/hs_fed_internal.h"
 #include "server-core/hs_keys.h"
 #include "server-core/hs_log.h"
+#include "server-core/hs_notary.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_federation.h"
-
-/* One notary query may name at most this many servers: each can cost an outbound fetch. */
-#define MAX_QUERY_SERVERS 20
 
 /* Our key response: the current key, and every key rotated out (hs_store_fed_own_key_note
  * at startup) in old_verify_keys, so signatures made with them stay checkable. */
@@ -59,33 +63,69 @@ static void server_get(const hs_request *req, hs_response *resp, void *ctx)
     hs_response_json(resp, 200, doc);
 }
 
-/* The freshest response we can give for `server`, signed by us too; NULL if none. */
-static json_t *notary_entry(hs_server *srv, const char *server, int64_t min_valid, int64_t now_ms)
+/* One server named in a query and what the answer will carry for it. */
+typedef struct wanted {
+    const char *server;
+    int64_t min_valid;
+    char *cached;    /* the cached response (any age), or NULL */
+    json_t *doc;     /* the document to answer with, or NULL */
+} wanted;
+
+static json_t *parse_cached(const char *text)
 {
     hs_err err = {{0}};
-    if (strcmp(server, srv->cfg.server_name) == 0) return own_response(srv, now_ms, &err);
-    char *cached = NULL;
-    int64_t cached_until = 0;
-    json_t *doc = NULL;
-    if (hs_store_fed_response_get(srv->store, server, &cached, &cached_until) == 0 && cached_until >= min_valid)
-        doc = hs_cjson_parse(cached, strlen(cached), HS_KEYS_MAX_BYTES, 0, &err);
-    if (!doc) {
-        doc = hs_fed_fetch_keys_direct(srv, server, now_ms, &err);
-        if (!doc && cached) {
-            hs_debug("keys", "notary: serving cached keys of %s: %s", server, err.msg);
-            doc = hs_cjson_parse(cached, strlen(cached), HS_KEYS_MAX_BYTES, 0, &err);
+    return hs_cjson_parse(text, strlen(text), HS_KEYS_MAX_BYTES, 0, &err);
+}
+
+/* The freshest responses we can give for w[0..n), each signed by us too, appended to
+ * `out` in order. Cached responses valid long enough are used as they are; the other
+ * servers are fetched at once within the time budget, and the cache (even stale) stands
+ * in for a fetch that failed or did not end in time. */
+static void notary_answer(hs_server *srv, wanted *w, size_t n, int64_t now_ms, json_t *out)
+{
+    const char **fetch = calloc(n ? n : 1, sizeof *fetch);
+    size_t *fetch_of = calloc(n ? n : 1, sizeof *fetch_of);
+    json_t **fetched = calloc(n ? n : 1, sizeof *fetched);
+    bool can_fetch = fetch && fetch_of && fetched; /* out of memory: answer from the cache */
+    size_t nf = 0;
+    for (size_t i = 0; i < n; i++) {
+        hs_err err = {{0}};
+        if (strcmp(w[i].server, srv->cfg.server_name) == 0) {
+            w[i].doc = own_response(srv, now_ms, &err);
+            continue;
+        }
+        int64_t cached_until = 0;
+        if (hs_store_fed_response_get(srv->store, w[i].server, &w[i].cached, &cached_until) == 0 &&
+            cached_until >= w[i].min_valid)
+            w[i].doc = parse_cached(w[i].cached);
+        if (!w[i].doc && can_fetch) {
+            fetch_of[nf] = i;
+            fetch[nf++] = w[i].server;
         }
     }
-    free(cached);
-    if (!doc) {
-        hs_info("keys", "notary: no keys for %s: %s", server, err.msg);
-        return NULL;
+    if (nf) {
+        hs_notary_fetch(srv, fetch, nf, now_ms, (int64_t)srv->cfg.notary_time_budget_seconds * 1000, fetched);
+        for (size_t k = 0; k < nf; k++) w[fetch_of[k]].doc = fetched[k];
     }
-    if (hs_sign_json(doc, srv->cfg.server_name, &srv->signing_key, &err) != 0) {
-        json_decref(doc);
-        return NULL;
+    free(fetch);
+    free(fetch_of);
+    free(fetched);
+    for (size_t i = 0; i < n; i++) {
+        if (!w[i].doc && w[i].cached) {
+            hs_debug("keys", "notary: serving cached keys of %s", w[i].server);
+            w[i].doc = parse_cached(w[i].cached);
+        }
+        free(w[i].cached);
+        w[i].cached = NULL;
+        if (!w[i].doc) {
+            hs_info("keys", "notary: no keys for %s", w[i].server);
+            continue;
+        }
+        hs_err err = {{0}};
+        if (hs_sign_json(w[i].doc, srv->cfg.server_name, &srv->signing_key, &err) != 0) json_decref(w[i].doc);
+        else json_array_append_new(out, w[i].doc);
+        w[i].doc = NULL;
     }
-    return doc;
 }
 
 static int64_t min_valid_of(json_t *criteria, int64_t now_ms)
@@ -109,13 +149,19 @@ static void query_post(const hs_request *req, hs_response *resp, void *ctx)
         hs_response_error(resp, 400, "M_BAD_JSON", "server_keys must be an object of server names");
         return;
     }
-    if (json_object_size(servers) > MAX_QUERY_SERVERS) {
+    if (json_object_size(servers) > (size_t)srv->cfg.notary_max_servers) {
         json_decref(body);
-        hs_response_error(resp, 400, "M_LIMIT_EXCEEDED", "at most %d servers per query", MAX_QUERY_SERVERS);
+        hs_response_error(resp, 400, "M_LIMIT_EXCEEDED", "at most %d servers per query", srv->cfg.notary_max_servers);
         return;
     }
     int64_t now = hs_fed_now_ms();
-    json_t *out = json_array();
+    wanted *w = calloc(json_object_size(servers) + 1, sizeof *w);
+    if (!w) {
+        json_decref(body);
+        hs_response_error(resp, 500, "M_UNKNOWN", "out of memory");
+        return;
+    }
+    size_t n = 0;
     const char *server;
     json_t *keys;
     json_object_foreach(servers, server, keys) {
@@ -128,9 +174,11 @@ static void query_post(const hs_request *req, hs_response *resp, void *ctx)
             int64_t m = min_valid_of(criteria, now);
             if (m > min_valid) min_valid = m;
         }
-        json_t *doc = notary_entry(srv, server, min_valid, now);
-        if (doc) json_array_append_new(out, doc);
+        w[n++] = (wanted){.server = server, .min_valid = min_valid};
     }
+    json_t *out = json_array();
+    notary_answer(srv, w, n, now, out);
+    free(w);
     json_decref(body);
     hs_response_json(resp, 200, json_pack("{s:o}", "server_keys", out));
 }
@@ -155,14 +203,15 @@ static void query_get(const hs_request *req, hs_response *resp, void *ctx)
         min_valid = v;
     }
     json_t *out = json_array();
-    json_t *doc = notary_entry(srv, server, min_valid, now);
-    if (doc) json_array_append_new(out, doc);
+    wanted w = {.server = server, .min_valid = min_valid};
+    notary_answer(srv, &w, 1, now, out);
     hs_response_json(resp, 200, json_pack("{s:o}", "server_keys", out));
 }
 
 int hs_keys_server_register(hs_server *srv)
 {
     hs_router *f = srv->federation_router;
+    if (!srv->notary && !(srv->notary = hs_notary_new())) return -1;
     int rc = 0;
     rc |= hs_router_add(f, "GET", "/_matrix/key/v2/server", server_get, srv);
     rc |= hs_router_add(f, "GET", "/_matrix/key/v2/server/{keyId}", server_get, srv);

@@ -19,6 +19,7 @@
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_media.h"
 #include "server-core/hs_media_wait.h"
+#include "server-core/hs_notary.h"
 #include "server-core/hs_log.h"
 
 int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errlen)
@@ -135,6 +136,7 @@ void hs_server_close(hs_server *srv)
     hs_notifier_free(srv->notifier);
     hs_api_accounts_free(srv->accounts);
     hs_api_sync_free(srv->sync);
+    hs_notary_free(srv->notary); /* joins fetch threads that use srv->fed and the store */
     hs_fed_free(srv->fed);
     hs_media_waits_free(srv->media_waits);
     hs_store_close(srv->store);

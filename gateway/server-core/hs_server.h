@@ -33,6 +33,7 @@ typedef struct hs_server {
     struct hs_media_waits *media_waits; /* hs_api_media.c: downloads parked until their upload */
     struct hs_api_sync *sync;    /* hs_api_sync.c: typing table, long-poll budget */
     struct hs_fed *fed;          /* hs_fed.c: key lookup, X-Matrix, outbound transport */
+    struct hs_notary *notary;    /* hs_notary.c: the notary's key fetch threads */
 } hs_server;
 
 /* Opens the store (migrating it), claims the server name, loads the signing key and

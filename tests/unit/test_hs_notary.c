@@ -1,0 +1,147 @@
+/* The notary's time budget (hs_notary, hs_keys_server.c): a key query naming servers
+ * that never answer - real loopback sockets that accept the TCP connection and then say
+ * nothing, reached through the real outbound client (fed_client) - is answered within
+ * federation.notary_time_budget_seconds, with what the cache has (a stale response of
+ * one of them), although each fetch only gives up at the client's own timeout and there
+ * are three of them. Closing the server afterwards waits for the fetch threads still
+ * running (ASan would see them use the freed server otherwise). */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "federation-side/fed_client.h"
+#include "server-core/hs_fed.h"
+#include "server-core/hs_httpd.h"
+#include "server-core/hs_keys.h"
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_federation.h"
+#include "support/pgt.h"
+
+#define HANGING 3
+#define CLIENT_TIMEOUT_S 4 /* each fetch gives up after this */
+#define BUDGET_S 1         /* the notary answers after at most this */
+
+static char *dir;
+static hs_server srv;
+static fed_client *client;
+static char base[128];
+static int silent[HANGING];
+static char names[HANGING][64];
+
+/* A loopback socket that completes TCP handshakes (the kernel does, from the backlog)
+ * and never reads or writes: a peer that hangs. Returns the socket; *port gets its port. */
+static int hanging_listener(int *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(s, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(s, 16), 0);
+    socklen_t len = sizeof a;
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+static void start(void)
+{
+    dir = pgt_tmpdir();
+    hs_config cfg;
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "notary.test");
+    cfg.threads = 2;
+    cfg.notary_time_budget_seconds = BUDGET_S;
+    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
+    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    hs_signing_key key;
+    char err[512];
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
+    hs_httpd_config c = {
+        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
+        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
+    };
+    srv.federation = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv.federation, "%s", err);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+
+    /* The real outbound client; loopback allowed, so the peers below are reachable. */
+    hs_err e;
+    fed_client_config fc = {.server_name = "notary.test", .key = &srv.signing_key, .ip_range_denylist = "",
+                            .verify_certificates = false, .timeout_seconds = CLIENT_TIMEOUT_S,
+                            .max_response_bytes = 1 << 20};
+    client = fed_client_new(&fc, NULL, &e);
+    cr_assert_not_null(client, "%s", e.msg);
+    fed_client_install(client, &srv);
+    for (int i = 0; i < HANGING; i++) {
+        int port;
+        silent[i] = hanging_listener(&port);
+        snprintf(names[i], sizeof names[i], "127.0.0.1:%d", port);
+    }
+}
+
+static void stop(void)
+{
+    hs_server_close(&srv); /* joins the fetch threads still waiting on the silent peers */
+    fed_client_free(client);
+    for (int i = 0; i < HANGING; i++) close(silent[i]);
+    pgt_rmtree(dir);
+    free(dir);
+}
+
+TestSuite(hs_notary, .init = start, .fini = stop, .timeout = 60);
+
+/* Puts a response of `server` that expired an hour ago into the key cache. */
+static void cache_stale_response(const char *server)
+{
+    hs_signing_key k;
+    cr_assert_eq(hs_signing_key_generate(&k), 0);
+    snprintf(k.key_id, sizeof k.key_id, "ed25519:old");
+    int64_t until = hs_fed_now_ms() - 3600 * 1000;
+    hs_err err;
+    json_t *doc = hs_keys_own_response(server, &k, until, NULL, &err);
+    cr_assert_not_null(doc, "%s", err.msg);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    const char *ids[] = {"ed25519:old"};
+    hs_store_fed_key row = {.valid_until_ts = until, .expired_ts = -1};
+    hs_signing_key_public_b64(&k, row.key_b64);
+    cr_assert_eq(hs_store_fed_keys_put(srv.store, server, text, until, ids, &row, 1, hs_fed_now_ms()), 0);
+    free(text);
+    json_decref(doc);
+}
+
+Test(hs_notary, servers_that_hang_are_answered_within_the_budget)
+{
+    cache_stale_response(names[2]);
+    json_t *q = json_pack("{s:{s:{}, s:{}, s:{}}}", "server_keys", names[0], names[1], names[2]);
+    char *body = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    char url[256];
+    snprintf(url, sizeof url, "%s/_matrix/key/v2/query", base);
+    pgt_req r = {.method = "POST", .body = body, .body_len = strlen(body)};
+    long t0 = pgt_now_ms();
+    pgt_http h = pgt_http_do(url, &r);
+    long took = pgt_now_ms() - t0;
+    free(body);
+    cr_assert_eq(h.status, 200, "%ld: %.*s", h.status, (int)h.body_len, h.body ? h.body : "");
+    /* One after the other the three fetches would take 3 x CLIENT_TIMEOUT_S; at once but
+     * without a budget, CLIENT_TIMEOUT_S. */
+    cr_assert_geq(took, BUDGET_S * 1000 - 50, "answered after %ld ms: the fetches were not waited for", took);
+    cr_assert_lt(took, BUDGET_S * 1000 + 1500, "answered after %ld ms, budget %d s", took, BUDGET_S);
+    json_t *answer = json_loadb(h.body, h.body_len, 0, NULL);
+    pgt_http_free(&h);
+    json_t *list = json_object_get(answer, "server_keys");
+    cr_assert_eq(json_array_size(list), 1, "only the server with a cached response is in the answer");
+    json_t *doc = json_array_get(list, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "server_name")), names[2]);
+    cr_assert(json_is_object(json_object_get(json_object_get(doc, "signatures"), "notary.test")),
+              "the notary co-signs what it serves");
+    json_decref(answer);
+}
