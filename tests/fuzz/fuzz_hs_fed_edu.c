@@ -2,21 +2,25 @@
  * a real server (store in a scratch directory, no listeners, no outbound transport).
  * The input is parsed with the federation limits; an object with "edus" is a
  * transaction (each entry one EDU), anything else one EDU. Each EDU goes through the
- * three checks of hs_fed_edu, whose successes must keep their promises (the user an
- * EDU speaks for belongs to the origin, IDs within bounds, counts within limits), and
- * then through hs_fed_edu_apply, which must not crash; to-device messages may name the
- * local user "@fuzzer:fuzz.test", whose device exists, so the inbox write runs and the
- * inbox must stay readable. */
+ * five checks of hs_fed_edu, whose successes must keep their promises (the user an
+ * EDU speaks for belongs to the origin, IDs and status messages within bounds, counts
+ * within limits, presence states from the spec's three, a self-signing key beside a
+ * master key signed by it), and then through hs_fed_edu_apply, which must not crash;
+ * to-device messages may name the local user "@fuzzer:fuzz.test", whose device exists,
+ * so the inbox write runs and the inbox must stay readable. Presence and signing keys
+ * of other.test's users are never stored: none shares a room with a local user. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz/fuzz_server.h"
+#include "server-core/hs_e2ee.h"
 #include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_fed_edu.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_store_e2ee.h"
+#include "server-core/hs_store_sync.h"
 
 #define ORIGIN "other.test"
 
@@ -72,7 +76,41 @@ static void one(const json_t *edu)
     } else if (!err.msg[0]) {
         abort();
     }
+    static hs_fed_edu_presence pv[HS_FED_EDU_PRESENCE_MAX];
+    long np = hs_fed_edu_presence_check(content, ORIGIN, pv, HS_FED_EDU_PRESENCE_MAX, &err);
+    if (np >= 0) {
+        if (np < 1 || np > HS_FED_EDU_PRESENCE_MAX) abort();
+        for (long i = 0; i < np; i++) {
+            of_origin(pv[i].user_id);
+            if (pv[i].last_active_ago < 0) abort();
+            if (strcmp(pv[i].presence, "online") != 0 && strcmp(pv[i].presence, "offline") != 0 &&
+                strcmp(pv[i].presence, "unavailable") != 0)
+                abort();
+            if (pv[i].status_msg && strlen(pv[i].status_msg) > HS_FED_EDU_STATUS_MSG_MAX) abort();
+        }
+    } else if (!err.msg[0]) {
+        abort();
+    }
+    hs_fed_edu_signing_key sk;
+    if (hs_fed_edu_signing_key_check(content, ORIGIN, &sk, &err) == 0) {
+        of_origin(sk.user_id);
+        if (!sk.master_key && !sk.self_signing_key) abort();
+        if (sk.master_key && sk.self_signing_key) {
+            uint8_t pub[32];
+            char b64[HS_E2EE_KEY_ID_MAX];
+            hs_err why;
+            if (hs_e2ee_check_cross_key(sk.master_key, sk.user_id, "master", pub, b64, &why) != 0 ||
+                hs_e2ee_verify(sk.self_signing_key, sk.user_id, b64, pub, &why) != 0)
+                abort();
+        }
+    } else if (!err.msg[0]) {
+        abort();
+    }
     hs_fed_edu_apply(&srv, ORIGIN, edu);
+    for (long i = 0; i < np; i++) {
+        hs_store_presence p;
+        if (hs_store_presence_get(srv.store, pv[i].user_id, &p) != 1) abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
