@@ -549,7 +549,8 @@ static int changes_prune_steps(sqlite3 *db, void *arg)
 
 long hs_store_e2ee_changes_prune(hs_store *st, int64_t upto, long keep)
 {
-    struct changes_prune a = {upto, keep < 0 ? 0 : keep, 0};
+    /* The newest row always stays: the stream's position is its highest stream_id. */
+    struct changes_prune a = {upto, keep < 1 ? 1 : keep, 0};
     return hs_store_transact(st, changes_prune_steps, &a) < 0 ? -1 : a.removed;
 }
 

@@ -142,8 +142,9 @@ int hs_store_e2ee_membership_changes(hs_store *st, const char *viewer, int64_t e
 
 /* Deletes the oldest device_list_changes rows, at most HS_STORE_E2EE_PRUNE_BATCH, all
  * with stream_id <= upto (the federation scan's cursor: rows it has not announced
- * yet stay) and leaving the newest `keep` rows; the highest stream_id removed becomes
- * the horizon. Returns the number of rows removed, or -1. */
+ * yet stay) and leaving the newest `keep` rows (at least 1: the stream position is the
+ * highest stream_id); the highest stream_id removed becomes the horizon. Returns the
+ * number of rows removed, or -1. */
 long hs_store_e2ee_changes_prune(hs_store *st, int64_t upto, long keep);
 
 /* The pruned horizon (0 when nothing was ever pruned) into *out. Returns 0 or -1. */
