@@ -5,8 +5,9 @@
  * Downloads are served with the headers that keep uploaded HTML or SVG from running on
  * the homeserver's origin: a restrictive Content-Security-Policy (as Synapse sends),
  * Content-Disposition "attachment" for anything that is not a known-safe type, and the
- * stored Content-Type. The whole file is read into memory for the response; files are
- * bounded by media.max_upload_bytes.
+ * stored Content-Type. The file is not read into memory: the response carries its open
+ * descriptor and the transport sends it as it goes (hs_response_file), so a download
+ * costs a descriptor and a send buffer, not the file's size.
  *
  * Media of another server is served from its cached copy, fetched over federation on
  * the first download (hs_fed_media); the fetch runs on the request's worker. */
@@ -179,9 +180,9 @@ static void upload_put(const hs_request *req, hs_response *resp, void *ctx)
 static void respond_file(const char *dir, const char *file_id, int64_t size, const char *type, const char *name,
                          hs_response *resp)
 {
-    char *data = NULL;
-    size_t len = 0;
-    int rc = hs_media_read(dir, file_id, size, &data, &len);
+    int fd;
+    uint64_t len = 0;
+    int rc = hs_media_open(dir, file_id, size, &fd, &len);
     if (rc != 0) {
         hs_error("media", "file of %s is %s", file_id, rc == 1 ? "missing" : "unreadable");
         hs_response_error(resp, 500, "M_UNKNOWN", "the media file cannot be read");
@@ -189,9 +190,7 @@ static void respond_file(const char *dir, const char *file_id, int64_t size, con
     }
     char disp[4096];
     if (hs_media_disposition(type, name, disp, sizeof disp) != 0) hs_media_disposition(type, NULL, disp, sizeof disp);
-    resp->status = 200;
-    resp->body = data;
-    resp->body_len = len;
+    hs_response_file(resp, 200, fd, len);
     hs_response_header(resp, "Content-Type", type);
     hs_response_header(resp, "Content-Disposition", disp);
     hs_response_header(resp, "Content-Security-Policy", CSP);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- percent-decoding ----------------------------------------------------------- */
 
@@ -156,8 +157,15 @@ void hs_response_header(hs_response *resp, const char *name, const char *value)
     resp->n_headers++;
 }
 
+static void drop_file(hs_response *resp)
+{
+    if (resp->has_body_file) close(resp->body_fd);
+    resp->has_body_file = false;
+}
+
 static void set_body(hs_response *resp, char *body, size_t len)
 {
+    drop_file(resp);
     free(resp->body);
     resp->body = body;
     resp->body_len = len;
@@ -227,8 +235,18 @@ void hs_response_bytes(hs_response *resp, int status, const char *content_type, 
     hs_response_header(resp, "Content-Type", content_type);
 }
 
+void hs_response_file(hs_response *resp, int status, int fd, uint64_t len)
+{
+    set_body(resp, NULL, 0);
+    resp->status = status;
+    resp->has_body_file = true;
+    resp->body_fd = fd;
+    resp->body_file_len = len;
+}
+
 void hs_response_clear(hs_response *resp)
 {
+    drop_file(resp);
     for (size_t i = 0; i < resp->n_headers; i++) {
         free(resp->headers[i].name);
         free(resp->headers[i].value);

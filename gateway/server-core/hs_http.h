@@ -76,6 +76,12 @@ typedef struct hs_response {
     size_t n_headers;
     char *body;                  /* owned */
     size_t body_len;
+    /* A body read from a file instead (hs_response_file): body_file_len bytes of
+     * body_fd from offset 0, owned (closed by hs_response_clear unless a transport took
+     * it). Only meaningful while has_body_file; body is then NULL. */
+    bool has_body_file;
+    int body_fd;
+    uint64_t body_file_len;
     hs_deferral deferral;        /* owned: released by hs_response_clear unless a transport took it */
 } hs_response;
 
@@ -114,6 +120,12 @@ void hs_response_error(hs_response *resp, int status, const char *errcode, const
 
 /* Sets status and a body of the given content type (copied). */
 void hs_response_bytes(hs_response *resp, int status, const char *content_type, const void *data, size_t len);
+
+/* Sets status and a body of `len` bytes read from the open file `fd` (from offset 0;
+ * the response owns fd from now on), so a large file is sent without being held in
+ * memory; the caller adds Content-Type. Transports stream it (hs_httpd); one that cannot
+ * sees body NULL. */
+void hs_response_file(hs_response *resp, int status, int fd, uint64_t len);
 
 /* Frees the headers, body and any deferral still held (calling its release) and zeroes
  * `resp`. */

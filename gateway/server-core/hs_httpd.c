@@ -120,11 +120,19 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 static enum MHD_Result queue(struct MHD_Connection *c, pending *p, hs_response *resp)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"", 
-                                        resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) return MHD_NO;
-    resp->body = NULL; /* now owned by MHD */
+    struct MHD_Response *r;
+    if (resp->has_body_file) {
+        /* libmicrohttpd reads the file as it sends (sendfile on plain HTTP), with
+         * Content-Length from the size, and closes the descriptor with the response. */
+        r = MHD_create_response_from_fd64(resp->body_file_len, resp->body_fd);
+        if (!r) return MHD_NO;
+        resp->has_body_file = false; /* now owned by MHD */
+    } else {
+        r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
+                                            resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        resp->body = NULL; /* now owned by MHD */
+    }
     for (size_t i = 0; i < resp->n_headers; i++) MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
     p->status = resp->status;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, r);

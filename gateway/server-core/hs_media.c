@@ -112,18 +112,29 @@ int hs_media_remove(const char *dir, const char *media_id)
     return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-int hs_media_read(const char *dir, const char *media_id, int64_t max_len, char **data, size_t *len)
+int hs_media_open(const char *dir, const char *media_id, int64_t max_len, int *fd, uint64_t *len)
 {
     char sub[4200], path[4500];
     if (!hs_media_id_valid(media_id) || file_path(dir, media_id, sub, sizeof sub, path, sizeof path) != 0) return 1;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return errno == ENOENT ? 1 : -1;
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) return errno == ENOENT ? 1 : -1;
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > max_len) {
-        close(fd);
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > max_len) {
+        close(f);
         return -1;
     }
-    size_t n = (size_t)sb.st_size;
+    *fd = f;
+    *len = (uint64_t)sb.st_size;
+    return 0;
+}
+
+int hs_media_read(const char *dir, const char *media_id, int64_t max_len, char **data, size_t *len)
+{
+    int fd;
+    uint64_t size;
+    int rc = hs_media_open(dir, media_id, max_len, &fd, &size);
+    if (rc != 0) return rc;
+    size_t n = (size_t)size;
     char *buf = malloc(n ? n : 1);
     size_t got = 0;
     while (buf && got < n) {

@@ -28,6 +28,11 @@ bool hs_media_id_valid(const char *id);
 int hs_media_write(const char *dir, const char *media_id, const void *data, size_t len, char sha256_hex[65],
                    char *err, size_t errlen);
 
+/* Opens the file of `media_id` under `dir` for reading, for serving it without holding
+ * it in memory: *fd (the caller closes it) and its size in *len. Files larger than
+ * max_len are refused. Returns 0, 1 when the file does not exist, -1 on other errors. */
+int hs_media_open(const char *dir, const char *media_id, int64_t max_len, int *fd, uint64_t *len);
+
 /* Reads the file of `media_id` under `dir` into a malloc'd buffer (*data, caller frees;
  * never NULL on success, even for an empty file) of *len bytes. Files larger than
  * max_len are refused. Returns 0, 1 when the file does not exist, -1 on other errors. */
