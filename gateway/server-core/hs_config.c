@@ -198,6 +198,12 @@ static const field media_fields[] = {
            "Most bytes of other servers' media kept on disk (fetched when a local user\n"
            "downloads it); past it the oldest cached files are removed and fetched again\n"
            "when asked for."),
+    INTF("max_concurrent_remote_fetches", media_max_concurrent_remote_fetches, 1, 256,
+         "Most fetches of other servers' media running at once, each on the worker of\n"
+         "the download that started it (at most threads - 1 of them). Further downloads\n"
+         "of a file being fetched wait for that fetch without holding a worker; a\n"
+         "download that would start one more fetch gets 429 M_LIMIT_EXCEEDED (retry\n"
+         "after 1 s)."),
     BOOLF("unauthenticated_download", media_unauthenticated_download,
           "Also serve downloads and thumbnails on the legacy unauthenticated\n"
           "/_matrix/media/v3 paths (clients that predate authenticated media need them).\n"
@@ -281,6 +287,7 @@ void hs_config_defaults(hs_config *cfg)
     snprintf(cfg->media_path, sizeof cfg->media_path, "media");
     cfg->media_max_upload_bytes = 50 * 1024 * 1024;
     cfg->media_max_remote_cache_bytes = INT64_C(1) << 30;
+    cfg->media_max_concurrent_remote_fetches = 8;
     cfg->media_unauthenticated_download = true;
     cfg->turn_user_lifetime_seconds = 86400;
     cfg->p2p_websocket_path_enabled = true;

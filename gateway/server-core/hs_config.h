@@ -60,6 +60,7 @@ typedef struct hs_config {
     int64_t media_max_upload_bytes; /* media.max_upload_bytes: larger uploads get 413 M_TOO_LARGE */
     bool media_unauthenticated_download; /* media.unauthenticated_download: serve /_matrix/media/v3 downloads */
     int64_t media_max_remote_cache_bytes; /* media.max_remote_cache_bytes: other servers' media kept on disk */
+    int media_max_concurrent_remote_fetches; /* media.max_concurrent_remote_fetches: fetches at once */
     char turn_uris[2048];           /* voip.turn_uris: TURN URIs for GET /voip/turnServer ("a,b"); "" = none */
     char turn_shared_secret[256];   /* voip.turn_shared_secret: the TURN server's REST API secret */
     int turn_user_lifetime_seconds; /* voip.turn_user_lifetime_seconds: validity of the credentials */

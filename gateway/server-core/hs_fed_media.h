@@ -13,8 +13,11 @@
  * answers 404 or 400 M_UNRECOGNIZED, and caches the file (hs_store_remote_media) so the
  * next download is local. Files are bounded by media.max_upload_bytes.
  *
+ * Sharing one fetch among simultaneous downloads and capping fetches at once is the
+ * caller's (hs_api_media with hs_media_fetches).
+ *
  * Not done: a file part that redirects (Location) is refused, not followed; remote
- * thumbnails are the cached original; the cache is never evicted. */
+ * thumbnails are the cached original. */
 #ifndef HS_FED_MEDIA_H
 #define HS_FED_MEDIA_H
 

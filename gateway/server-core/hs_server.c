@@ -18,6 +18,7 @@
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_media.h"
+#include "server-core/hs_media_fetches.h"
 #include "server-core/hs_media_wait.h"
 #include "server-core/hs_notary.h"
 #include "server-core/hs_log.h"
@@ -139,6 +140,7 @@ void hs_server_close(hs_server *srv)
     hs_notary_free(srv->notary); /* joins fetch threads that use srv->fed and the store */
     hs_fed_free(srv->fed);
     hs_media_waits_free(srv->media_waits);
+    hs_media_fetches_free(srv->media_fetches);
     hs_store_close(srv->store);
     memset(srv, 0, sizeof *srv);
 }

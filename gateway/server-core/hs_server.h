@@ -31,6 +31,7 @@ typedef struct hs_server {
     struct hs_api_accounts *accounts; /* hs_api_accounts.c: rate limits, UIA sessions, nonces */
     hs_notifier *notifier;       /* wakes long-polling readers when anything is written */
     struct hs_media_waits *media_waits; /* hs_api_media.c: downloads parked until their upload */
+    struct hs_media_fetches *media_fetches; /* hs_api_media.c: remote media fetches in progress */
     struct hs_api_sync *sync;    /* hs_api_sync.c: typing table, long-poll budget */
     struct hs_fed *fed;          /* hs_fed.c: key lookup, X-Matrix, outbound transport */
     struct hs_notary *notary;    /* hs_notary.c: the notary's key fetch threads */
