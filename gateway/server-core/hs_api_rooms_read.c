@@ -13,14 +13,24 @@
  *
  * Pagination tokens are stream orderings written "s<N>", naming the position just after
  * event N: paginating backwards from s<N> returns events N, N-1, ...; forwards returns
- * N+1, N+2, .... A /sync token ("s<N>_..." , hs_sync_token.h) is accepted wherever a
- * token is, by its events part, which has the same meaning. */
+ * N+1, N+2, .... N may be negative: history fetched from other servers sits below zero
+ * (hs_store_rooms.h). A /sync token ("s<N>_..." , hs_sync_token.h) is accepted wherever
+ * a token is, by its events part, which has the same meaning. Outliers (events held as
+ * state or auth only) are never part of a page, nor an anchor of /context.
+ *
+ * /messages backwards that runs out of events in a room whose history here does not
+ * begin with m.room.create (a room joined over federation) backfills: one round of
+ * hs_fed_backfill for what the page still lacks, then the page continues with what it
+ * stored. A failure to reach any server answers with what is held here and an `end`
+ * token, so the client can try again; a server with nothing older ends the room's
+ * history (no `end`). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server-core/hs_api_rooms_internal.h"
+#include "server-core/hs_fed_history.h"
 #include "server-core/hs_filter.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_room_visibility.h"
@@ -44,7 +54,7 @@ static int token_query(const hs_request *req, const char *name, int64_t *pos, hs
     const char *t = hs_request_query(req, name);
     if (!t) return 0;
     hs_sync_pos p;
-    if (strlen(t) >= HS_SYNC_TOKEN_MAX || hs_sync_token_parse(t, &p) != 0) {
+    if (strlen(t) >= HS_SYNC_TOKEN_MAX || hs_sync_token_parse_paging(t, &p) != 0) {
         hs_response_error(resp, 400, "M_INVALID_PARAM", "'%s' is not a token of this server", name);
         return -1;
     }
@@ -85,7 +95,7 @@ static int filter_query(const hs_request *req, hs_filter *f, hs_response *resp)
 
 static void token_string(char out[32], int64_t pos)
 {
-    snprintf(out, 32, "s%" PRId64, pos < 0 ? 0 : pos);
+    snprintf(out, 32, "s%" PRId64, pos);
 }
 
 /* What both gates start from: the room exists (else 404) and the user's membership
@@ -270,12 +280,14 @@ static void state_all_get(const hs_request *req, hs_response *resp, void *ctx)
 }
 
 /* Loads an event of room_id the user may see: 0, or -1 after answering 404 (absent, in
- * another room or hidden by history visibility) / 500. */
+ * another room, an outlier unless outliers_ok, or hidden by history visibility) / 500.
+ * An outlier is a real event of the room (a state event, say) that a client may look
+ * up by ID, but it has no place in the timeline to anchor a page on. */
 static int load_room_event(hs_server *srv, const char *room_id, const char *event_id, hs_room_visibility *vis,
-                           hs_store_event *ev, hs_response *resp)
+                           bool outliers_ok, hs_store_event *ev, hs_response *resp)
 {
     int rc = hs_store_event_get(srv->store, event_id, ev);
-    if (rc == 0 && strcmp(ev->room_id, room_id) != 0) {
+    if (rc == 0 && (strcmp(ev->room_id, room_id) != 0 || (ev->outlier && !outliers_ok))) {
         hs_store_event_clear(ev);
         rc = 1;
     }
@@ -315,7 +327,7 @@ static void event_answer(hs_server *srv, const hs_request *req, hs_response *res
                          int64_t now, const char *room_id, hs_room_visibility *vis)
 {
     hs_store_event ev;
-    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, &ev, resp) != 0) return;
+    if (load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, true, &ev, resp) != 0) return;
     hs_room_viewer v = hs_api_rooms__viewer(who, now);
     json_t *j = hs_room_client_event(srv->store, &ev, &v);
     hs_store_event_clear(&ev);
@@ -355,8 +367,8 @@ typedef struct page {
     json_t *chunk;
     json_t *senders;         /* set of senders taken (object keys), for lazy-loaded members */
     long visited;
-    int64_t newest_stream;   /* of the events taken; 0 if none */
-    char newest_id[256];
+    int64_t newest_stream;   /* of the events taken */
+    char newest_id[256];     /* "" if none was taken */
 } page;
 
 static int page_event(void *ctx, const hs_store_event *ev)
@@ -377,7 +389,7 @@ static int page_event(void *ctx, const hs_store_event *ev)
     json_t *j = hs_room_client_event(p->st, ev, p->who);
     if (!j) return -1;
     json_array_append_new(p->chunk, j);
-    if (ev->stream > p->newest_stream) {
+    if (!p->newest_id[0] || ev->stream > p->newest_stream) {
         p->newest_stream = ev->stream;
         snprintf(p->newest_id, sizeof p->newest_id, "%s", ev->event_id);
     }
@@ -442,7 +454,7 @@ static void messages_answer(hs_server *srv, const hs_request *req, hs_response *
         return;
     }
     bool backwards = dir[0] == 'b';
-    int64_t from = 0, to = -1;
+    int64_t from = 0, to = HS_STORE_NO_BOUND;
     int has_from = token_query(req, "from", &from, resp);
     if (has_from < 0 || token_query(req, "to", &to, resp) < 0) return;
     hs_filter f;
@@ -465,8 +477,22 @@ static void messages_answer(hs_server *srv, const hs_request *req, hs_response *
     bool exhausted;
     long n = hs_store_room_events_scan(srv->store, room_id, from, to, backwards, limit, SCAN_MAX, page_event, &p,
                                        &last, &exhausted);
+    /* Backwards, the position the next page starts from. */
+    int64_t next = p.visited ? last - 1 : from;
+    bool more_remote = false;
+    if (n >= 0 && backwards && exhausted && n < limit && to == HS_STORE_NO_BOUND) {
+        long got = hs_fed_backfill(srv, room_id, NULL, HS_FED_BACKFILL_MAX);
+        /* Even when this round got nothing, another request's round may have stored
+         * history below us while this one waited for it. */
+        long seen = p.visited;
+        long more = hs_store_room_events_scan(srv->store, room_id, next, to, true, limit - n, SCAN_MAX - p.visited,
+                                              page_event, &p, &last, &exhausted);
+        n = more < 0 ? -1 : n + more;
+        if (p.visited > seen) next = last - 1;
+        more_remote = got != 0 || p.visited > seen;
+    }
     json_t *state = json_array();
-    if (n >= 0 && f.timeline.lazy_load_members && p.newest_stream > 0 &&
+    if (n >= 0 && f.timeline.lazy_load_members && p.newest_id[0] &&
         add_lazy_members(srv->store, p.newest_id, p.senders, &v, state) != 0)
         n = -1;
     if (n < 0) {
@@ -479,9 +505,10 @@ static void messages_answer(hs_server *srv, const hs_request *req, hs_response *
     char start[32], end[32];
     token_string(start, from);
     json_t *out = json_pack("{sO, ss}", "chunk", p.chunk, "start", has_from ? hs_request_query(req, "from") : start);
-    /* A page that stopped before the range ran out has more behind it. */
-    if (!exhausted) {
-        token_string(end, backwards ? last - 1 : last);
+    /* A page that stopped before the range ran out has more behind it, and so has one
+     * whose room may have more history on other servers. */
+    if (!exhausted || more_remote) {
+        token_string(end, backwards ? next : last);
         json_object_set_new(out, "end", json_string(end));
     }
     if (json_array_size(state)) json_object_set(out, "state", state);
@@ -504,7 +531,7 @@ static void context_answer(hs_server *srv, const hs_request *req, hs_response *r
     long limit = limit_query(req, hs_filter_limit(&f.timeline, MESSAGES_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT),
                              MESSAGES_MAX_LIMIT, resp);
     hs_store_event ev;
-    if (limit < 0 || load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, &ev, resp) != 0) {
+    if (limit < 0 || load_room_event(srv, room_id, hs_request_param(req, "eventId"), vis, false, &ev, resp) != 0) {
         hs_filter_clear(&f);
         return;
     }
@@ -518,16 +545,18 @@ static void context_answer(hs_server *srv, const hs_request *req, hs_response *r
     page_init(&after, srv->store, vis, &f.timeline, &v);
     long n_before = limit / 2;
     int ok = event != NULL;
-    ok = ok && hs_store_room_events_scan(srv->store, room_id, at - 1, -1, true, n_before, SCAN_MAX, page_event,
+    ok = ok && hs_store_room_events_scan(srv->store, room_id, at - 1, HS_STORE_NO_BOUND, true, n_before, SCAN_MAX,
+                                         page_event,
                                          &before, &last, &exhausted) >= 0;
     char start[32], end[32];
     token_string(start, before.visited ? last - 1 : at - 1);
-    ok = ok && hs_store_room_events_scan(srv->store, room_id, at, -1, false, limit - n_before, SCAN_MAX, page_event,
+    ok = ok && hs_store_room_events_scan(srv->store, room_id, at, HS_STORE_NO_BOUND, false, limit - n_before, SCAN_MAX,
+                                         page_event,
                                          &after, &last, &exhausted) >= 0;
     token_string(end, after.visited ? last : at);
     /* The state at the last event returned: the whole of it, or with lazy-loaded members
      * only the members of the senders shown. */
-    const char *state_at = after.newest_stream ? after.newest_id : hs_request_param(req, "eventId");
+    const char *state_at = after.newest_id[0] ? after.newest_id : hs_request_param(req, "eventId");
     json_t *state = json_array();
     if (ok && f.timeline.lazy_load_members) {
         json_object_update(after.senders, before.senders);
@@ -709,13 +738,13 @@ static void relations_get(const hs_request *req, hs_response *resp, void *ctx)
         return;
     }
     bool backwards = !dir || dir[0] == 'b';
-    int64_t from = backwards ? INT64_MAX : 0, to = -1;
+    int64_t from = backwards ? INT64_MAX : INT64_MIN, to = HS_STORE_NO_BOUND;
     long limit = limit_query(req, RELATIONS_DEFAULT_LIMIT, MESSAGES_MAX_LIMIT, resp);
     if (limit < 0 || token_query(req, "from", &from, resp) < 0 || token_query(req, "to", &to, resp) < 0) return;
     hs_room_visibility *vis = history_reader(srv, room_id, who.user_id, resp);
     if (!vis) return;
     hs_store_event parent;
-    if (load_room_event(srv, room_id, event_id, vis, &parent, resp) != 0) {
+    if (load_room_event(srv, room_id, event_id, vis, true, &parent, resp) != 0) {
         hs_room_visibility_free(vis);
         return;
     }

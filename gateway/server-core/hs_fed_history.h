@@ -1,35 +1,50 @@
-/* hs_fed_history: the room history a joining server fetches with its join. A room joined
- * over federation starts with the state and auth chain send_join returned; the messages
- * before the join live on the resident servers only. Right after send_join, the
- * resident is asked for the latest HS_FED_JOIN_HISTORY events before our join
- * (/backfill from the join's prev_events); they are checked like any event another
- * server sends (format, signatures, content hash - redacted on mismatch - and the auth
- * rules against their auth events, which must be among the join's validated events or
- * the answer itself) and stored with the join, before it, so /messages and the first
- * /sync of the room show them. A failure of any kind leaves the join without history:
- * the history is a courtesy, the join must not depend on it.
+/* hs_fed_history: backfill - fetching a room's older history from another server in
+ * it, for a room joined over federation whose messages before our join live on the
+ * resident servers only. It runs right after a join (the latest HS_FED_JOIN_HISTORY
+ * events before it) and whenever a client's /messages pages backwards past the oldest
+ * event we hold (hs_api_rooms_read.c).
  *
- * Not done: fetching more history when a client pages past these events (the events
- * table orders by an increasing stream position, so older events cannot be put before
- * the ones already stored). */
+ * One round: the room's oldest timeline event here (never m.room.create: the room's
+ * history ends there) names what to ask for - its prev_events we do not hold as history
+ * - and /_matrix/federation/v1/backfill/{roomId}?v=...&limit=N goes to a server in the
+ * room (`first` if given, then the room's other joined servers; at most
+ * HS_FED_BACKFILL_TRIES servers, within HS_FED_BACKFILL_SECONDS). Every returned event is
+ * checked like any event another server sends (hs_fed_state_validate: format,
+ * signatures, content hash - redacted on mismatch - and the auth rules against its auth
+ * events, which must be held here, be in the answer, or be fetched with /event, at most
+ * HS_FED_BACKFILL_AUTH_FETCH of them, stored as outliers); a batch with any event that
+ * fails is refused whole. The checked events are stored below everything
+ * (hs_store_backfill_put: negative stream orderings, newest first; outliers we held are
+ * de-outliered), so /messages shows them in order and /sync never as new.
+ *
+ * One backfill runs at a time (a process-wide lock): two clients paging at once wait
+ * for each other, and the second one's round starts from what the first stored, so
+ * nothing is stored twice (events are keyed by ID anyway).
+ *
+ * Not done: gaps in the middle of the timeline (after a gap bridged with /state) are
+ * not backfilled - only the history before the oldest event; the state at backfilled
+ * events is derived from their own PDUs (see hs_store_backfill_put), not asked for;
+ * one event failing its checks blocks the history behind it. */
 #ifndef HS_FED_HISTORY_H
 #define HS_FED_HISTORY_H
 
-#include <jansson.h>
 #include <stddef.h>
-
-#include "server-core/hs_room_version.h"
 
 struct hs_server;
 
 #define HS_FED_JOIN_HISTORY 50
+/* Events asked for in one round at most. */
+#define HS_FED_BACKFILL_MAX 100
+#define HS_FED_BACKFILL_TRIES 3
+#define HS_FED_BACKFILL_SECONDS 30
+#define HS_FED_BACKFILL_AUTH_FETCH 20
 
-/* Asks `server` for up to `limit` events of room_id before `join` (our join, already
- * accepted by it) and checks them against `known` (event ID -> checked PDU: the join's
- * state and auth chain). Returns a new array of [event ID, PDU] pairs, oldest first,
- * without events already in known; an empty array when there is nothing usable (the
- * reason is logged). NULL only when out of memory. */
-json_t *hs_fed_join_history(struct hs_server *srv, const char *server, const hs_room_version *rv,
-                            const char *room_id, const json_t *join, const json_t *known, size_t limit);
+/* One backfill round for room_id (see above), asking for up to `limit` events (capped
+ * at HS_FED_BACKFILL_MAX); `first` is the server to ask first, or NULL. Returns the
+ * number of events that became history (> 0); 0 when there is nothing to fetch (the
+ * room's history here begins with m.room.create, it is not a room of other servers, or
+ * they had nothing new or sent nothing usable - logged); -1 when no server could be
+ * asked (unreachable, an error answer, a database error). Blocks on the network. */
+long hs_fed_backfill(struct hs_server *srv, const char *room_id, const char *first, size_t limit);
 
 #endif

@@ -4,8 +4,10 @@
  * sign it, carry a matching content hash (else it is used redacted, as on receipt of
  * any PDU), and pass the auth rules against its own auth events, which must all be in
  * the response; the state must hold the room's create event of the version make_join
- * named; and our join must pass against that state. Only then is anything written.
- * The latest messages before the join come with it (hs_fed_history.h). */
+ * named; and our join must pass against that state. Only then is anything written:
+ * the state and auth chain as outliers, our join as the room's timeline. The latest
+ * messages before the join are then backfilled from the server we joined through
+ * (hs_fed_history.h), as history below the join. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,7 +288,6 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
     char **texts = NULL;
     size_t n_rows = 0;
     char *join_text = NULL;
-    json_t *history = NULL;
     hs_room_status status = HS_ROOM_OK;
     if (hs_fed_state_validate(srv, rv, room_id, json_object_get(answer, "state"), json_object_get(answer, "auth_chain"),
                               &set, res->msg, sizeof res->msg) != 0) {
@@ -321,16 +322,13 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
         goto out;
     }
 
-    /* The latest messages before our join, stored before it (hs_fed_history.h). */
-    history = hs_fed_join_history(srv, server, rv, room_id, join, js.events, HS_FED_JOIN_HISTORY);
-    size_t n_state = json_array_size(js.order), total = n_state + json_array_size(history);
+    size_t total = json_array_size(js.order);
     rows = calloc(total ? total : 1, sizeof *rows);
     texts = calloc(total ? total : 1, sizeof *texts);
     hs_err err = {{0}};
     for (size_t i = 0; rows && texts && i < total; i++) {
-        json_t *h = i < n_state ? NULL : json_array_get(history, i - n_state);
-        const char *id = h ? json_string_value(json_array_get(h, 0)) : json_string_value(json_array_get(js.order, i));
-        const json_t *pdu = h ? json_array_get(h, 1) : json_object_get(js.events, id);
+        const char *id = json_string_value(json_array_get(js.order, i));
+        const json_t *pdu = json_object_get(js.events, id);
         if (!(texts[i] = hs_cjson_encode(pdu, 0, NULL, &err))) break;
         const char *type = hs_pdu_type(pdu);
         rows[n_rows++] = (hs_store_new_event){
@@ -357,13 +355,16 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
     hs_room_unlock();
     if (rc == 1) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "our join %s is stored already", join_id);
     else if (rc != 0) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the joined room");
-    else hs_notifier_wake(srv->notifier);
+    else {
+        /* History is a courtesy: the join stands whatever the backfill gives. */
+        hs_fed_backfill(srv, room_id, server, HS_FED_JOIN_HISTORY);
+        hs_notifier_wake(srv->notifier);
+    }
 out:
     for (size_t i = 0; texts && i < n_rows; i++) free(texts[i]);
     free(texts);
     free(rows);
     free(join_text);
-    json_decref(history);
     hs_fed_state_set_clear(&set);
     return status;
 }

@@ -258,9 +258,8 @@ int hs_room_remote_auth_current(hs_store *st, const hs_room_version *rv, const c
 
 /* ---- accept ------------------------------------------------------------------------- */
 
-/* The store row of an accepted event. */
-static hs_store_new_event new_event_of(const json_t *pdu, const hs_room_version *rv, const char *event_id,
-                                       const char *room_id, const char *text)
+hs_store_new_event hs_room_remote_row(const json_t *pdu, const hs_room_version *rv, const char *event_id,
+                                      const char *room_id, const char *text)
 {
     const char *type = hs_pdu_type(pdu);
     const json_t *content = hs_pdu_content(pdu);
@@ -373,7 +372,7 @@ static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_ver
             else if (!(text = hs_cjson_encode(pdu, 0, NULL, &err))) status = set(res, HS_REMOTE_ERROR, "%s", err.msg);
             if (status != HS_REMOTE_ACCEPTED) goto out;
             const char *only[] = {id};
-            hs_store_new_event row = new_event_of(pdu, rv, id, room_id, text);
+            hs_store_new_event row = hs_room_remote_row(pdu, rv, id, room_id, text);
             hs_store_fed_event fe = {.ev = &row, .before_from = prevs[0], .extremities = only, .n_extremities = 1,
                                      .head = HS_STORE_FED_HEAD_EXTEND};
             int64_t stream;
@@ -475,7 +474,7 @@ static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_ver
         fe.head = HS_STORE_FED_HEAD_RESOLVED;
         fe.current = resolved;
     }
-    hs_store_new_event row = new_event_of(pdu, rv, id, room_id, text);
+    hs_store_new_event row = hs_room_remote_row(pdu, rv, id, room_id, text);
     fe.ev = &row;
     int64_t stream;
     rc = hs_store_fed_event_persist(st, &fe, &stream);

@@ -45,6 +45,7 @@
 #include "server-core/hs_room.h"
 #include "server-core/hs_room_version.h"
 #include "server-core/hs_state_map.h"
+#include "server-core/hs_store_rooms.h"
 
 /* Where verify keys come from: fills out with the key (server, key_id) usable for an
  * event sent at valid_at_ms (0: no validity requirement). Returns 0 or -1 with err. */
@@ -109,6 +110,11 @@ int hs_room_remote_auth_current(hs_store *st, const hs_room_version *rv, const c
  * hs_room_remote_accept. */
 hs_remote_status hs_room_remote_accept_with_state(const hs_room_remote *r, const char *room_id, const json_t *pdu,
                                                   const hs_state_map *before, hs_remote_result *res);
+
+/* The store row of a checked remote PDU (borrowed: every string of the row points into
+ * pdu, event_id, room_id or text, which must outlive it). */
+hs_store_new_event hs_room_remote_row(const json_t *pdu, const hs_room_version *rv, const char *event_id,
+                                      const char *room_id, const char *text);
 
 /* The room version of a room we hold, or NULL (unknown room, database error). */
 const hs_room_version *hs_room_remote_version(hs_store *st, const char *room_id);

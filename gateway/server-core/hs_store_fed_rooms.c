@@ -79,12 +79,21 @@ static int write_after(sqlite3 *db, const hs_store_new_event *ev, int64_t base, 
 
 /* ---- rows of one event -------------------------------------------------------------- */
 
-/* Inserts the event row and its history rows with the given groups. 1 when it exists. */
-static int insert_event(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after, int64_t *stream)
+/* Inserts the event row and its history rows with the given groups. 1 when it exists.
+ * An outlier (an event held as state or auth only, hs_store_rooms.h) is flagged and
+ * takes an ordering below everything, so no /sync token ever has it after it. */
+static int insert_event(sqlite3 *db, const hs_store_new_event *ev, bool outlier, int64_t before, int64_t after,
+                        int64_t *stream)
 {
+    int64_t below = 0;
+    if (outlier && hs_store_rooms__next_below(db, &below) != 0) return -1;
     sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth,"
-                               " origin_server_ts, pdu) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                               " origin_server_ts, pdu, stream_ordering, outlier)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (!s) return -1;
+    if (outlier) sqlite3_bind_int64(s, 9, below);
+    else sqlite3_bind_null(s, 9);
+    sqlite3_bind_int(s, 10, outlier ? 1 : 0);
     hs_store_bind_text_or_null(s, 1, ev->event_id);
     hs_store_bind_text_or_null(s, 2, ev->room_id);
     hs_store_bind_text_or_null(s, 3, ev->type);
@@ -167,7 +176,7 @@ static int persist_steps(sqlite3 *db, void *varg)
     if (rc == 1 && write_snapshot(db, ev->room_id, fe->before, &before) != 0) return -1;
     after = before;
     if (ev->state_key && write_after(db, ev, before, &after) != 0) return -1;
-    rc = insert_event(db, ev, before, after, &a->stream);
+    rc = insert_event(db, ev, false, before, after, &a->stream);
     if (rc != 0) return rc;
     if (set_extremities(db, ev->room_id, fe->extremities, fe->n_extremities) != 0) return -1;
     if (fe->head == HS_STORE_FED_HEAD_EXTEND) {
@@ -231,11 +240,11 @@ static int join_steps(sqlite3 *db, void *varg)
     int64_t group, after, stream;
     if (write_snapshot(db, a->room_id, a->state, &group) != 0) return -1;
     for (size_t i = 0; i < a->n; i++) {
-        rc = insert_event(db, &a->others[i], group, group, &stream);
+        rc = insert_event(db, &a->others[i], true, group, group, &stream);
         if (rc < 0) return -1; /* 1: listed twice (state and auth chain); once is enough */
     }
     if (write_after(db, a->join, group, &after) != 0) return -1;
-    rc = insert_event(db, a->join, group, after, &a->stream);
+    rc = insert_event(db, a->join, false, group, after, &a->stream);
     if (rc != 0) return rc;
     const char *ext[] = {a->join->event_id};
     if (set_extremities(db, a->room_id, ext, 1) != 0) return -1;
@@ -276,7 +285,7 @@ static int outliers_steps(sqlite3 *db, void *varg)
         if (rc == SQLITE_ROW) continue;
         if (rc != SQLITE_DONE) return -1;
         if (!group && write_snapshot(db, a->room_id, a->state, &group) != 0) return -1;
-        if (insert_event(db, &a->rows[i], group, group, &stream) < 0) return -1;
+        if (insert_event(db, &a->rows[i], true, group, group, &stream) < 0) return -1;
     }
     return 0;
 }
@@ -315,7 +324,7 @@ static int invite_steps(sqlite3 *db, void *varg)
              ? write_snapshot(db, ev->room_id, after, &group) : -1;
     hs_state_map_free(after);
     if (rc != 0) return -1;
-    rc = insert_event(db, ev, 0, group, &a->stream);
+    rc = insert_event(db, ev, false, 0, group, &a->stream);
     if (rc != 0) return rc;
     if (put_current(db, ev->room_id, ev->type, ev->state_key, ev->event_id) != 0) return -1;
     return hs_store_history__set_head(db, ev->room_id, group);

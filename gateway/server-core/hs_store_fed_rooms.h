@@ -55,8 +55,9 @@ int hs_store_fed_event_persist(hs_store *st, const hs_store_fed_event *fe, int64
 /* A remote join, all at once: inserts the room (version, creator; a stub room from an
  * invite is taken over, a room held already - a rejoin - keeps its row), stores the `n`
  * events of the state and auth chain the resident server returned (`others`, in an
- * order where auth events come first; their state before and after is recorded as
- * `state` - the true state at each is not known to us, see hs_room_remote.h), then our
+ * order where auth events come first; stored as outliers - state and auth events, not
+ * timeline, hs_store_rooms.h - with `state` recorded as their state before and after,
+ * the true state at each is not known to us, see hs_room_remote.h), then our
  * join with state before `state`. The join becomes the only forward extremity and the
  * state after it the current state. Returns 0 with *stream_out of the join, 1 when the
  * join itself is stored already, -1. */
@@ -78,7 +79,7 @@ int hs_store_fed_room_is_stub(hs_store *st, const char *room_id);
 
 /* Events of a room we hold that came with a state another server vouched for (the
  * state before an event whose prev_events we could not get): each of the `n` events not
- * stored yet is stored, with `state` recorded as the state before and after it (their
+ * stored yet is stored as an outlier, with `state` recorded as the state before and after it (their
  * own is not known to us). The room's extremities and current state are not touched.
  * Returns 0 or -1. */
 int hs_store_fed_outliers_put(hs_store *st, const char *room_id, const hs_store_new_event *rows, size_t n,

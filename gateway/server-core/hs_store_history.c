@@ -35,7 +35,10 @@ const char hs_schema_history[] =
     " group_after INTEGER NOT NULL REFERENCES state_groups(group_id));"
     "CREATE TABLE room_state_head (room_id TEXT PRIMARY KEY NOT NULL,"
     " group_id INTEGER NOT NULL REFERENCES state_groups(group_id));"
-    "CREATE TABLE forgotten_rooms (user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (user_id, room_id));";
+    "CREATE TABLE forgotten_rooms (user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (user_id, room_id));"
+    /* Outliers (hs_store_rooms.h): held as state or auth events only. The column lives
+     * on events so every timeline query can leave them out without a join. */
+    "ALTER TABLE events ADD COLUMN outlier INTEGER NOT NULL DEFAULT 0;";
 
 /* The resolved entries of group ?1: (type, state_key, event_id, depth). */
 #define RESOLVE_GROUP_SQL                                                                                     \
@@ -278,7 +281,7 @@ int hs_store_state_at_event_get(hs_store *st, const char *event_id, bool after, 
 
 int hs_store_event_at_stream(hs_store *st, const char *room_id, int64_t stream, char **event_id_out)
 {
-    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM events WHERE room_id = ?1"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM events WHERE room_id = ?1 AND outlier = 0"
                                                 " AND stream_ordering <= ?2 ORDER BY stream_ordering DESC LIMIT 1");
     if (s) {
         hs_store_bind_text_or_null(s, 1, room_id);
@@ -327,7 +330,7 @@ long hs_store_relations(hs_store *st, const char *room_id, const char *event_id,
     hs_store_bind_text_or_null(s, 3, rel_type);
     hs_store_bind_text_or_null(s, 4, event_type);
     sqlite3_bind_int64(s, 5, from);
-    sqlite3_bind_int64(s, 6, to >= 0 ? to : backwards ? -1 : INT64_MAX);
+    sqlite3_bind_int64(s, 6, to != HS_STORE_NO_BOUND ? to : backwards ? INT64_MIN : INT64_MAX);
     sqlite3_bind_int64(s, 7, limit);
     return hs_store_rooms__each_event(s, fn, ctx);
 }
@@ -421,6 +424,152 @@ int hs_store_relation_summary(hs_store *st, const char *event_id, const char *or
 fail:
     hs_relation_summary_clear(out);
     return -1;
+}
+
+/* ---- backfilled history ------------------------------------------------------------- */
+
+/* How event_id is stored: 2 absent, 1 a timeline event (or an event of another room),
+ * 0 an outlier of room_id, -1 on error. */
+static int stored_kind(sqlite3 *db, const char *room_id, const char *event_id)
+{
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT outlier, room_id = ?2 FROM events WHERE event_id = ?1");
+    if (!s) return -1;
+    hs_store_bind_text_or_null(s, 1, event_id);
+    hs_store_bind_text_or_null(s, 2, room_id);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_DONE ? 2 : rc != SQLITE_ROW ? -1
+              : sqlite3_column_int(s, 0) && sqlite3_column_int(s, 1) ? 0 : 1;
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* The group of the state before a backfilled state event whose state after is group
+ * `after`: its key set to b->replaced (a delta), or removed (a snapshot without it). */
+static int backfill_before(sqlite3 *db, const hs_store_backfill_event *b, int64_t after, int64_t *out)
+{
+    const hs_store_new_event *ev = &b->ev;
+    if (b->replaced) {
+        sqlite3_stmt *s = hs_store_prep(db, "SELECT chain_len FROM state_groups WHERE group_id = ?1");
+        if (!s) return -1;
+        sqlite3_bind_int64(s, 1, after);
+        int rc = sqlite3_step(s);
+        int64_t len = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_finalize(s);
+        if (rc != SQLITE_ROW) return -1;
+        hs_store_new_event entry = {.room_id = ev->room_id, .type = ev->type, .state_key = ev->state_key,
+                                    .event_id = b->replaced};
+        return hs_store_history__new_group(db, &entry, after, len, out);
+    }
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, NULL, 0)");
+    if (!s) return -1;
+    hs_store_bind_text_or_null(s, 1, ev->room_id);
+    if (run(s) != SQLITE_DONE) return -1;
+    *out = sqlite3_last_insert_rowid(db);
+    s = hs_store_prep(db, "INSERT INTO state_group_entries (group_id, type, state_key, event_id)"
+                          " SELECT ?2, type, state_key, event_id FROM (" RESOLVE_GROUP_SQL ")"
+                          " WHERE NOT (type = ?3 AND state_key = ?4)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, *out);
+    hs_store_bind_text_or_null(s, 3, ev->type);
+    hs_store_bind_text_or_null(s, 4, ev->state_key);
+    return run(s) == SQLITE_DONE ? 0 : -1;
+}
+
+/* Writes ev below everything stored (kind 2: a new row; 0: the outlier row moved) with
+ * the given state groups. */
+static int place_below(sqlite3 *db, const hs_store_new_event *ev, int kind, bool outlier, int64_t before,
+                       int64_t after)
+{
+    int64_t pos;
+    if (hs_store_rooms__next_below(db, &pos) != 0) return -1;
+    sqlite3_stmt *s;
+    if (kind == 0) {
+        s = hs_store_prep(db, "UPDATE events SET stream_ordering = ?1, outlier = 0 WHERE event_id = ?2");
+        if (!s) return -1;
+        sqlite3_bind_int64(s, 1, pos);
+        hs_store_bind_text_or_null(s, 2, ev->event_id);
+        if (run(s) != SQLITE_DONE) return -1;
+        s = hs_store_prep(db, "DELETE FROM event_state WHERE event_id = ?1");
+        if (!s) return -1;
+        hs_store_bind_text_or_null(s, 1, ev->event_id);
+        if (run(s) != SQLITE_DONE) return -1;
+        return hs_store_history__event_state(db, ev, before, after);
+    }
+    s = hs_store_prep(db, "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth,"
+                          " origin_server_ts, pdu, outlier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, pos);
+    hs_store_bind_text_or_null(s, 2, ev->event_id);
+    hs_store_bind_text_or_null(s, 3, ev->room_id);
+    hs_store_bind_text_or_null(s, 4, ev->type);
+    hs_store_bind_text_or_null(s, 5, ev->state_key);
+    hs_store_bind_text_or_null(s, 6, ev->sender);
+    sqlite3_bind_int64(s, 7, ev->depth);
+    sqlite3_bind_int64(s, 8, ev->origin_server_ts);
+    hs_store_bind_text_or_null(s, 9, ev->pdu_json);
+    sqlite3_bind_int(s, 10, outlier ? 1 : 0);
+    if (run(s) != SQLITE_DONE) return -1;
+    if (hs_store_history__event_state(db, ev, before, after) != 0) return -1;
+    /* An old join must not un-forget the room (that is for new memberships only). */
+    hs_store_new_event rows = *ev;
+    rows.membership = NULL;
+    return hs_store_history__event_rows(db, &rows);
+}
+
+typedef struct backfill_arg {
+    const char *room_id, *boundary;
+    const hs_store_backfill_event *evs;
+    size_t n, stored;
+} backfill_arg;
+
+static int backfill_steps(sqlite3 *db, void *varg)
+{
+    backfill_arg *a = varg;
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT x.group_before FROM event_state x JOIN events e"
+                                        " ON e.event_id = x.event_id WHERE x.event_id = ?1 AND e.room_id = ?2"
+                                        " AND e.outlier = 0 AND x.group_before IS NOT NULL");
+    if (!s) return -1;
+    hs_store_bind_text_or_null(s, 1, a->boundary);
+    hs_store_bind_text_or_null(s, 2, a->room_id);
+    int rc = sqlite3_step(s);
+    int64_t start = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return 1;
+    if (rc != SQLITE_ROW) return -1;
+    int64_t cur = start;
+    for (size_t i = 0; i < a->n; i++) {
+        const hs_store_backfill_event *b = &a->evs[i];
+        const hs_store_new_event *ev = &b->ev;
+        int kind = stored_kind(db, a->room_id, ev->event_id);
+        if (kind < 0) return -1;
+        if (b->outlier) {
+            if (kind == 2 && place_below(db, ev, 2, true, start, start) != 0) return -1;
+            continue;
+        }
+        if (kind == 1) {
+            /* history we hold already: what is older continues from its state */
+            if (hs_store_history__event_group(db, ev->event_id, false, &cur) < 0) return -1;
+            continue;
+        }
+        if (cur == 0) continue; /* nothing precedes m.room.create */
+        int64_t after = cur, before = cur;
+        if (ev->state_key && strcmp(ev->type, "m.room.create") == 0) before = 0;
+        else if (ev->state_key && backfill_before(db, b, after, &before) != 0) return -1;
+        if (place_below(db, ev, kind, false, before, after) != 0) return -1;
+        cur = before;
+        a->stored++;
+    }
+    return 0;
+}
+
+int hs_store_backfill_put(hs_store *st, const char *room_id, const char *boundary, const hs_store_backfill_event *evs,
+                          size_t n, size_t *stored)
+{
+    backfill_arg a = {room_id, boundary, evs, n, 0};
+    int rc = hs_store_transact(st, backfill_steps, &a);
+    *stored = rc == 0 ? a.stored : 0;
+    return rc;
 }
 
 /* ---- forgotten rooms ---------------------------------------------------------------- */

@@ -60,7 +60,7 @@ int hs_store_redaction_of(hs_store *st, const char *event_id, char **redaction_i
 /* Up to `limit` events relating to `event_id` in `room_id` (rel_type and event_type each
  * NULL for any), in stream order from `from` (same meaning as hs_store_room_events:
  * backwards visits orderings <= from, forwards > from) and not past `to` (backwards
- * stops at orderings <= to, forwards at > to; pass -1 for no bound). fn is called per
+ * stops at orderings <= to, forwards at > to; HS_STORE_NO_BOUND for none). fn is called per
  * event; a non-zero return stops with -1. Redacted relations are left out (they no
  * longer relate). Returns the number visited or -1. */
 long hs_store_relations(hs_store *st, const char *room_id, const char *event_id, const char *rel_type,
@@ -88,6 +88,33 @@ typedef struct hs_relation_summary {
 int hs_store_relation_summary(hs_store *st, const char *event_id, const char *original_sender,
                               const char *user_id, hs_relation_summary *out);
 void hs_relation_summary_clear(hs_relation_summary *s);
+
+/* One event of a batch of history fetched from another server (hs_fed_history.h). */
+typedef struct hs_store_backfill_event {
+    hs_store_new_event ev;     /* txn_*, new_room_*: NULL/false */
+    /* For a state event: the event at its (type, state_key) in the state before it, as
+     * far as its checked PDU tells (the auth event of that key it cites), or NULL when
+     * none is known; the key is then absent from the state before it. */
+    const char *replaced;
+    /* Stored as an outlier (an auth event fetched to check the batch), not as history. */
+    bool outlier;
+} hs_store_backfill_event;
+
+/* Stores a backfilled batch of room_id in one transaction. History events (`evs`
+ * newest first, outliers anywhere) are placed below everything stored: each takes a
+ * stream ordering one below the lowest in the table, so the batch keeps its order and
+ * sorts before the room's timeline. Their state is derived backwards from `boundary`
+ * (the room's oldest timeline event, which they precede): the state after an event is
+ * the state before the one placed just after it (before `boundary` for the first),
+ * and the state before it is that with the event's own key set to `replaced` (or
+ * removed), none for m.room.create. An event stored as a timeline event already is
+ * skipped (its own state before carries on); an outlier becomes a history event (new
+ * ordering, this state). The room's current state and forward extremities are not
+ * touched. Outliers of the batch get `boundary`'s state before. *stored counts the
+ * events that became history. Returns 0, 1 when `boundary` is not a timeline event of
+ * the room with a known state (nothing written), -1 (nothing written). */
+int hs_store_backfill_put(hs_store *st, const char *room_id, const char *boundary, const hs_store_backfill_event *evs,
+                          size_t n, size_t *stored);
 
 /* Marks the room forgotten by user_id. Returns 0 or -1. */
 int hs_store_forget_room(hs_store *st, const char *room_id, const char *user_id);

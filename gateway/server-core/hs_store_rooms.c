@@ -202,6 +202,7 @@ int hs_store_rooms__read_event(sqlite3_stmt *s, hs_store_event *out)
     out->txn_device = hs_store_col_dup(s, 5);
     out->txn_id = hs_store_col_dup(s, 6);
     out->redacted_by = hs_store_col_dup(s, 7);
+    out->outlier = sqlite3_column_int(s, 8) != 0;
     if (!out->event_id || !out->room_id || !out->pdu_json) {
         hs_store_event_clear(out);
         return -1;
@@ -301,9 +302,9 @@ long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool 
                           int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
 {
     sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
-                           backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                           backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                        " AND e.stream_ordering <= ?2 ORDER BY e.stream_ordering DESC LIMIT ?3"
-                                     : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                     : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                        " AND e.stream_ordering > ?2 ORDER BY e.stream_ordering ASC LIMIT ?3");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
@@ -342,16 +343,16 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
     *last_stream = from;
     *exhausted = false;
     sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
-                           backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                           backwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                        " AND e.stream_ordering <= ?2 AND e.stream_ordering > ?3"
                                        " ORDER BY e.stream_ordering DESC"
-                                     : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                     : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                        " AND e.stream_ordering > ?2 AND e.stream_ordering <= ?3"
                                        " ORDER BY e.stream_ordering ASC");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, from);
-    sqlite3_bind_int64(s, 3, to >= 0 ? to : backwards ? -1 : INT64_MAX);
+    sqlite3_bind_int64(s, 3, to != HS_STORE_NO_BOUND ? to : backwards ? INT64_MIN : INT64_MAX);
     long taken = 0, visited = 0;
     int rc = SQLITE_DONE;
     while (taken < limit && visited < scan_max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -380,10 +381,10 @@ int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bo
                                int (*fn)(void *ctx, const hs_store_event *ev), void *ctx)
 {
     sqlite3_stmt *s = hs_store_prep(hs_store_sqlite(st),
-                           forwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                           forwards ? "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                       " AND e.origin_server_ts >= ?2"
                                       " ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT ?3"
-                                    : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+                                    : "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                       " AND e.origin_server_ts <= ?2"
                                       " ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT ?3");
     if (!s) return -1;
@@ -408,9 +409,31 @@ int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bo
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out)
 {
     sqlite3_stmt *s =
-        hs_store_stmt(st, "SELECT COALESCE(MAX(stream_ordering), 0) FROM events WHERE room_id = ?1");
+        hs_store_stmt(st, "SELECT COALESCE(MAX(stream_ordering), 0) FROM events WHERE room_id = ?1 AND outlier = 0");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int hs_store_room_oldest(hs_store *st, const char *room_id, hs_store_event *out)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
+                                        " ORDER BY e.stream_ordering ASC LIMIT 1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? hs_store_rooms__read_event(s, out) : rc == SQLITE_DONE ? 1 : -1;
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int hs_store_rooms__next_below(sqlite3 *db, int64_t *out)
+{
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT MIN(COALESCE(MIN(stream_ordering), 0), 0) - 1 FROM events");
+    if (!s) return -1;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);

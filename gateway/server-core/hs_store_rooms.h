@@ -5,7 +5,15 @@
  *
  * Invariants: an event is stored together with its effect (state row, extremities,
  * transaction ID) in one transaction (hs_store_event_append), so a crash never leaves
- * an event without its effect or the other way round. Stream orderings only grow.
+ * an event without its effect or the other way round. Stream orderings of new events
+ * grow from 1; history fetched from other servers (backfill) and outliers take
+ * orderings below zero, each below every ordering stored before (hs_store_history.h),
+ * so they sort before the room's live timeline and never appear after a /sync token.
+ *
+ * Outliers are events we hold only as state or auth events (a join's state and auth
+ * chain, the state that bridged a gap): they are not part of the timeline, so every
+ * timeline reader here (room events, scans, by timestamp, max stream) leaves them out;
+ * hs_store_event_get still returns them (flagged), for federation and state.
  * All functions are thread-safe and return -1 on a database error. */
 #ifndef HS_STORE_ROOMS_H
 #define HS_STORE_ROOMS_H
@@ -66,7 +74,11 @@ typedef struct hs_store_event {
     char *pdu_json;
     char *txn_user, *txn_device, *txn_id; /* NULL when not sent through a transaction */
     char *redacted_by;                    /* the earliest redaction of it in its room, or NULL */
+    bool outlier;                         /* held as state/auth only, not in the timeline */
 } hs_store_event;
+
+/* A `to` bound meaning none, for the scans below (any int64_t is a valid position). */
+#define HS_STORE_NO_BOUND INT64_MIN
 
 void hs_store_event_clear(hs_store_event *ev);
 
@@ -97,14 +109,16 @@ int hs_store_joined_rooms(hs_store *st, const char *user_id, char ***ids, size_t
 int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *txn_id,
                      char **event_id);
 
-/* Up to `limit` events of the room in stream order: backwards (descending) from stream
- * orderings <= `from`, or forwards (ascending) from orderings > `from`. fn is called per
- * event; a non-zero return stops with -1. Returns the number of events visited or -1. */
+/* Up to `limit` timeline events (no outliers) of the room in stream order: backwards
+ * (descending) from stream orderings <= `from`, or forwards (ascending) from orderings >
+ * `from`. fn is called per event; a non-zero return stops with -1. Returns the number
+ * of events visited or -1. */
 long hs_store_room_events(hs_store *st, const char *room_id, int64_t from, bool backwards, long limit,
                           int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
 
 /* A filtered page of the room's events: like hs_store_room_events from `from`, never
- * past `to` (-1 for no bound; backwards stops at orderings <= to, forwards at > to).
+ * past `to` (HS_STORE_NO_BOUND for none; backwards stops at orderings <= to, forwards
+ * at > to).
  * fn returns 1 to take an event, 0 to skip it, -1 to fail. Stops after `limit` taken or
  * `scan_max` visited. *last_stream is the ordering of the last event visited (`from`
  * if none) and *exhausted is set when the range ran out before either limit. Returns the
@@ -113,7 +127,7 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
                                long limit, long scan_max, int (*fn)(void *ctx, const hs_store_event *ev), void *ctx,
                                int64_t *last_stream, bool *exhausted);
 
-/* Events of the room by origin_server_ts from `ts`: forwards those at or after it,
+/* Timeline events of the room by origin_server_ts from `ts`: forwards those at or after it,
  * earliest first, or backwards those at or before it, latest first (ties by stream
  * ordering). fn is called per event until it returns non-zero (1 stops: found; -1
  * fails); at most `scan_max` are visited. Returns 1 when fn stopped with 1, 0 when none
@@ -121,7 +135,11 @@ long hs_store_room_events_scan(hs_store *st, const char *room_id, int64_t from, 
 int hs_store_room_events_by_ts(hs_store *st, const char *room_id, int64_t ts, bool forwards, long scan_max,
                                int (*fn)(void *ctx, const hs_store_event *ev), void *ctx);
 
-/* The greatest stream ordering of the room (0 for none). Returns 0 or -1. */
+/* The greatest stream ordering of the room's timeline (0 for none). Returns 0 or -1. */
 int hs_store_room_max_stream(hs_store *st, const char *room_id, int64_t *out);
+
+/* The room's oldest timeline event (lowest stream ordering, outliers left out) into
+ * *out (free with hs_store_event_clear). Returns 0, 1 when the room has none, -1. */
+int hs_store_room_oldest(hs_store *st, const char *room_id, hs_store_event *out);
 
 #endif

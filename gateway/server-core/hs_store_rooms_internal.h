@@ -11,13 +11,15 @@
 
 #include "server-core/hs_store_rooms.h"
 
-/* The columns hs_store_rooms__read_event reads, for a query over `events e`. The last
- * one is the earliest redaction of the event in its own room, or NULL. */
+/* The columns hs_store_rooms__read_event reads, for a query over `events e`. The
+ * eighth is the earliest redaction of the event in its own room, or NULL; the ninth
+ * the outlier flag. */
 #define HS_STORE_EVENT_COLS                                                                                 \
     "e.stream_ordering, e.event_id, e.room_id, e.pdu, e.txn_user, e.txn_device, e.txn_id,"                  \
     " (SELECT r.redaction_id FROM redactions r JOIN events re ON re.event_id = r.redaction_id"              \
-    " WHERE r.redacts = e.event_id AND r.room_id = e.room_id ORDER BY re.stream_ordering LIMIT 1)"
-#define HS_STORE_EVENT_NCOLS 8
+    " WHERE r.redacts = e.event_id AND r.room_id = e.room_id ORDER BY re.stream_ordering LIMIT 1),"         \
+    " e.outlier"
+#define HS_STORE_EVENT_NCOLS 9
 
 /* Fills *out from the current row (columns HS_STORE_EVENT_COLS first). Returns 0, or -1
  * when a required column is NULL or memory runs out (then *out is cleared). */
@@ -31,6 +33,11 @@ long hs_store_rooms__each_event(sqlite3_stmt *s, int (*fn)(void *ctx, const hs_s
  * failed prepare). Returns 0 with *out (caller frees), 1 for no row or a NULL column,
  * -1 on a database or allocation error. Defined in hs_store_history.c. */
 int hs_store_rooms__one_string(sqlite3_stmt *s, char **out);
+
+/* The stream ordering for the next event stored below everything (backfilled history
+ * or an outlier): one less than the lowest ordering in the table, and never above -1.
+ * Call inside the transaction that inserts the event. Returns 0 with *out, or -1. */
+int hs_store_rooms__next_below(sqlite3 *db, int64_t *out);
 
 /* ---- state groups and history rows (hs_store_history.c) ---- */
 

@@ -5,6 +5,12 @@
  * token's events part can be used wherever a pagination token is accepted, and a bare
  * "s<N>" parses as a sync token with every other stream at 0.
  *
+ * A pagination token (/messages from, to and end) may have a negative events position
+ * ("s-42"): events fetched from other servers as history (backfill, hs_fed_history.h)
+ * get stream orderings below zero so they sort before everything stored earlier, and a
+ * page must be able to point among them. A /sync token never does (its positions are
+ * what the client has seen of each stream), so /sync parses with the strict form.
+ *
  * Each stream position is the highest stream_id of that stream the client has seen
  * (events: stream_ordering; typing: the in-memory typing serial). */
 #ifndef HS_SYNC_TOKEN_H
@@ -29,7 +35,13 @@ typedef struct hs_sync_pos {
  * (then *pos is zeroed). */
 int hs_sync_token_parse(const char *token, hs_sync_pos *pos);
 
-/* Writes the token for *pos into out (HS_SYNC_TOKEN_MAX bytes). */
+/* hs_sync_token_parse for a pagination token: the same, but the events position may
+ * be negative ("-" then a non-zero number; "-0" is refused, so a position has one
+ * spelling). */
+int hs_sync_token_parse_paging(const char *token, hs_sync_pos *pos);
+
+/* Writes the token for *pos into out (HS_SYNC_TOKEN_MAX bytes); a negative events
+ * position is written with its sign. */
 void hs_sync_token_format(const hs_sync_pos *pos, char out[HS_SYNC_TOKEN_MAX]);
 
 #endif

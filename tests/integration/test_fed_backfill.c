@@ -1,0 +1,254 @@
+/* Backfill across two real pinegate processes (localhost:PORT_A, localhost:PORT_B,
+ * --dev configs): alice on A sends 180 messages into a public room; bob on B joins it by
+ * alias, which brings the room's state (as outliers) and its latest 50 events (as
+ * history). Paging /messages backwards on B from the join until `end` is absent must
+ * then give every one of the 180 messages exactly once, in order, then the room's
+ * creation events, ending with m.room.create - B fetches what it lacks from A with
+ * /backfill while the client pages. None of them ever shows in B's /sync as a new
+ * timeline event. A second pass is served from B's own store: it gives the same events
+ * with A stopped. Two of B's users paging at once (their backfills racing) both get the
+ * whole history, each event once. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/pgt.h"
+#include "support/pgt_fed.h"
+#include "support/pgt_matrix.h"
+
+#define MESSAGES 180
+#define PAGE 25
+#define MAX_PAGES 200
+
+static pgt_fed_node A, B;
+
+static void start(void)
+{
+    pgt_fed_make(&A);
+    pgt_fed_make(&B);
+}
+
+static void stop(void)
+{
+    pgt_fed_destroy(&A);
+    pgt_fed_destroy(&B);
+}
+
+TestSuite(fed_backfill, .init = start, .fini = stop, .timeout = 300);
+
+/* The bodies of the m.room.message events of a sync's timeline for room, in an array
+ * (new reference). */
+static json_t *sync_bodies(const json_t *sync, const char *room)
+{
+    json_t *out = json_array();
+    json_t *tl = json_object_get(
+        json_object_get(json_object_get(json_object_get(json_object_get(sync, "rooms"), "join"), room), "timeline"),
+        "events");
+    size_t i;
+    json_t *ev;
+    json_array_foreach(tl, i, ev) {
+        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        if (body) json_array_append_new(out, json_string(body));
+    }
+    return out;
+}
+
+/* Pages /messages backwards on B as `u` from the newest event until `end` is absent
+ * (or a chunk comes back empty); returns every event seen, newest first (new
+ * reference), or NULL with the reason in err. *ended tells whether the last answer had
+ * no `end`. No Criterion assertion: threads call it too. */
+static json_t *page_collect(const pgt_mx_login *u, const char *room, bool *ended, char *err, size_t err_len)
+{
+    char er[256], path[1024];
+    pgt_mx_enc(room, er, sizeof er);
+    json_t *all = json_array();
+    char from[64] = "";
+    *ended = false;
+    for (int page = 0; page < MAX_PAGES; page++) {
+        long st;
+        snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=%d%s%s", er, PAGE,
+                 from[0] ? "&from=" : "", from);
+        json_t *r = pgt_mx_call(B.base, "GET", path, u->token, NULL, &st);
+        if (st != 200) {
+            snprintf(err, err_len, "messages page %d: HTTP %ld", page, st);
+            json_decref(r);
+            json_decref(all);
+            return NULL;
+        }
+        json_t *chunk = json_object_get(r, "chunk");
+        json_array_extend(all, chunk);
+        const char *end = json_string_value(json_object_get(r, "end"));
+        bool empty = json_array_size(chunk) == 0;
+        if (end) snprintf(from, sizeof from, "%s", end);
+        json_decref(r);
+        if (!end) {
+            *ended = true;
+            break;
+        }
+        if (empty) break;
+    }
+    return all;
+}
+
+static json_t *page_all(const pgt_mx_login *u, const char *room, bool *ended)
+{
+    char err[256] = "";
+    json_t *all = page_collect(u, room, ended, err, sizeof err);
+    cr_assert_not_null(all, "%s", err);
+    return all;
+}
+
+/* Checks one full pass: the join, the 180 messages newest first, then the room's
+ * creation events ending with m.room.create, each event once. */
+static void check_pass(const json_t *all, const char *joiner)
+{
+    json_t *ids = json_object();
+    size_t i;
+    json_t *ev;
+    int next = MESSAGES; /* the message expected next, going back */
+    json_array_foreach(all, i, ev) {
+        const char *id = json_string_value(json_object_get(ev, "event_id"));
+        cr_assert(id, "event without ID");
+        cr_assert_null(json_object_get(ids, id), "event %s came twice", id);
+        json_object_set_new(ids, id, json_true());
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (strcmp(type, "m.room.message") == 0) {
+            char want[32];
+            snprintf(want, sizeof want, "m%d", next--);
+            const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+            cr_assert_str_eq(body ? body : "", want, "event %zu of the pages", i);
+        }
+    }
+    json_decref(ids);
+    cr_assert_eq(next, 0, "%d messages missing", next);
+    const json_t *first = json_array_get(all, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(first, "type")), "m.room.member");
+    cr_assert_str_eq(json_string_value(json_object_get(first, "state_key")), joiner, "the pages begin at the join");
+    const json_t *last = json_array_get(all, json_array_size(all) - 1);
+    cr_assert_str_eq(json_string_value(json_object_get(last, "type")), "m.room.create",
+                     "the room's history ends with its creation");
+    /* alice's join and the room's initial state are there, once, before the messages */
+    size_t n_state = json_array_size(all) - 1 - MESSAGES;
+    cr_assert_geq(n_state, 4, "creation events: %zu", n_state);
+    cr_log_info("a pass: %zu events, %zu of them the room's creation", json_array_size(all), n_state);
+}
+
+/* alice on A, a public room #lib:A with MESSAGES messages, and bob of B joined by
+ * alias. Returns the room ID (caller frees). */
+static char *history_room(pgt_mx_login *alice, pgt_mx_login *bob)
+{
+    *alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    *bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    char *room = pgt_mx_create_room(A.base, alice,
+                                    "{\"preset\":\"public_chat\",\"room_alias_name\":\"lib\",\"name\":\"Library\"}");
+    for (int i = 1; i <= MESSAGES; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "m%d", i);
+        free(pgt_mx_send_text(A.base, alice, room, text));
+    }
+    char alias[128], ea[256];
+    snprintf(alias, sizeof alias, "#lib:%s", A.name);
+    long st;
+    json_t *r = pgt_mx_callf(B.base, "POST", bob->token, &st, "{}", "/_matrix/client/v3/join/%s",
+                             pgt_mx_enc(alias, ea, sizeof ea));
+    cr_assert_eq(st, 200, "join by alias on B: %ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+    return room;
+}
+
+Test(fed_backfill, paging_past_the_join_fetches_all_history_once_in_order)
+{
+    pgt_mx_login alice, bob;
+    char *room = history_room(&alice, &bob);
+    long st;
+
+    /* The initial sync shows the room from the join on, none of the history. */
+    json_t *sync = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0");
+    cr_assert_eq(st, 200);
+    cr_assert_not_null(json_object_get(json_object_get(json_object_get(sync, "rooms"), "join"), room));
+    json_t *bodies = sync_bodies(sync, room);
+    cr_assert_eq(json_array_size(bodies), 0, "history in the initial sync: %s", json_dumps(bodies, 0));
+    json_decref(bodies);
+    char since[256];
+    snprintf(since, sizeof since, "%s", json_string_value(json_object_get(sync, "next_batch")));
+    json_decref(sync);
+
+    bool ended;
+    json_t *first = page_all(&bob, room, &ended);
+    cr_assert(ended, "the pages ended with an end token still there");
+    check_pass(first, bob.user_id);
+
+    /* What was fetched while paging is history, not news. */
+    char es[512];
+    sync = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0&since=%s",
+                        pgt_mx_enc(since, es, sizeof es));
+    cr_assert_eq(st, 200);
+    bodies = sync_bodies(sync, room);
+    cr_assert_eq(json_array_size(bodies), 0, "backfilled events in an incremental sync: %s", json_dumps(bodies, 0));
+    json_decref(bodies);
+    json_decref(sync);
+
+    /* The second pass needs nothing from A. */
+    cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 10000), 0);
+    json_t *second = page_all(&bob, room, &ended);
+    cr_assert(ended, "the second pass did not end");
+    cr_assert_eq(json_array_size(second), json_array_size(first));
+    for (size_t i = 0; i < json_array_size(first); i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(second, i), "event_id")),
+                         json_string_value(json_object_get(json_array_get(first, i), "event_id")), "event %zu", i);
+    json_decref(first);
+    json_decref(second);
+    free(room);
+}
+
+typedef struct pager {
+    const pgt_mx_login *u;
+    const char *room;
+    json_t *all;
+    bool ended;
+    char err[256];
+} pager;
+
+static void *pager_run(void *arg)
+{
+    pager *p = arg;
+    p->all = page_collect(p->u, p->room, &p->ended, p->err, sizeof p->err);
+    return NULL;
+}
+
+/* Two of B's users page at once, so their backfills race: each must still see every
+ * message once and in order, and the room's history on B has each event once. */
+Test(fed_backfill, two_clients_paging_at_once_get_the_same_history)
+{
+    pgt_mx_login alice, bob;
+    char *room = history_room(&alice, &bob);
+    pgt_mx_login carol = pgt_mx_must_register(B.base, "carol", "pw-carol-1");
+    char er[256];
+    long st;
+    pgt_mx_check_ok(pgt_mx_callf(B.base, "POST", carol.token, &st, "{}", "/_matrix/client/v3/join/%s",
+                                 pgt_mx_enc(room, er, sizeof er)),
+                    &st);
+    pager p[2] = {{.u = &bob, .room = room}, {.u = &carol, .room = room}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&t[i], NULL, pager_run, &p[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_not_null(p[i].all, "%s", p[i].err);
+        cr_assert(p[i].ended, "pager %d did not reach the end", i);
+        /* the newest event is carol's own join; bob's comes right after it */
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(p[i].all, 0), "state_key")), carol.user_id);
+        json_array_remove(p[i].all, 0);
+        check_pass(p[i].all, bob.user_id);
+    }
+    cr_assert_eq(json_array_size(p[0].all), json_array_size(p[1].all));
+    for (size_t i = 0; i < json_array_size(p[0].all); i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(p[0].all, i), "event_id")),
+                         json_string_value(json_object_get(json_array_get(p[1].all, i), "event_id")), "event %zu", i);
+    json_decref(p[0].all);
+    json_decref(p[1].all);
+    free(room);
+}
