@@ -10,7 +10,10 @@
  * costs a descriptor and a send buffer, not the file's size.
  *
  * Media of another server is served from its cached copy, fetched over federation on
- * the first download (hs_fed_media); the fetch runs on the request's worker. */
+ * the first download (hs_fed_media); the fetch runs on that request's worker, other
+ * downloads of the same file wait for it parked (hs_media_fetches), and fetches beyond
+ * media.max_concurrent_remote_fetches are refused with 429, so fetches never hold more
+ * workers than that. */
 #include "server-core/hs_api_media.h"
 
 #include <sodium.h>
@@ -23,6 +26,7 @@
 #include "server-core/hs_fed_media.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_media.h"
+#include "server-core/hs_media_fetches.h"
 #include "server-core/hs_media_wait.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_media.h"
@@ -239,8 +243,121 @@ void hs_api_media_serve_local(hs_server *srv, const char *id, const char *name, 
     try_serve(srv, id, name, false, resp);
 }
 
+/* Answers a download of mxc://origin/id whose fetch ended with rc (hs_fed_media_fetch's
+ * codes): from the cache, 404 or 502. */
+static void answer_fetched(hs_server *srv, const char *origin, const char *id, const char *name, int rc,
+                           hs_response *resp)
+{
+    hs_store_remote_media m;
+    if (rc == 0 && hs_store_remote_media_get(srv->store, origin, id, &m) != 0) rc = -1;
+    if (rc == 1) {
+        hs_response_error(resp, 404, "M_NOT_FOUND", "%s does not know this media", origin);
+    } else if (rc != 0) {
+        hs_response_error(resp, 502, "M_UNKNOWN", "cannot fetch the media from %s", origin);
+    } else {
+        char dir[HS_PATH_MAX + 16];
+        hs_fed_media_remote_dir(srv, dir, sizeof dir);
+        respond_file(dir, m.file_id, m.size, m.content_type, name ? name : m.upload_name, resp);
+    }
+}
+
+/* A download waiting for the fetch another download of the same file leads, parked
+ * like an upload wait (`w` first: one allocation). */
+typedef struct fetch_wait {
+    hs_media_waiter w;
+    hs_server *srv;
+    hs_media_fetch *f;
+    char origin[256];
+    char id[HS_MEDIA_ID_MAX + 1];
+    char *name;                  /* NULL: the uploaded name */
+} fetch_wait;
+
+/* Answers if the fetch has finished, or the wait is over; false to keep waiting. */
+static bool fetch_wait_try(fetch_wait *d, hs_response *resp)
+{
+    int rc;
+    if (hs_media_fetch_done(d->srv->media_fetches, d->f, &rc)) {
+        answer_fetched(d->srv, d->origin, d->id, d->name, rc, resp);
+        return true;
+    }
+    if (hs_media_waits_now_ms() >= d->w.deadline_ms) {
+        hs_response_error(resp, 504, "M_UNKNOWN", "the media is still being fetched from %s; try again", d->origin);
+        return true;
+    }
+    return false;
+}
+
+/* Parks d; if the fetch finished meanwhile (its kick may have come before the park),
+ * answers at once. Returns true when answered. */
+static bool fetch_wait_park(fetch_wait *d, hs_response *resp)
+{
+    if (!hs_media_waits_park(d->srv->media_waits, &d->w)) {
+        hs_response_error(resp, 503, "M_UNKNOWN", "the server is shutting down");
+        return true;
+    }
+    int rc;
+    if (!hs_media_fetch_done(d->srv->media_fetches, d->f, &rc)) return false;
+    hs_media_waits_unpark(d->srv->media_waits, &d->w);
+    return fetch_wait_try(d, resp);
+}
+
+/* deferral.answer: something finished or the deadline passed. */
+static void fetch_wait_answer(void *state, hs_response *resp)
+{
+    fetch_wait *d = state;
+    if (!fetch_wait_try(d, resp)) fetch_wait_park(d, resp);
+}
+
+/* deferral.release: the request ended. */
+static void fetch_wait_release(void *state)
+{
+    fetch_wait *d = state;
+    hs_media_waits_unpark(d->srv->media_waits, &d->w);
+    hs_media_fetches_release(d->srv->media_fetches, d->f);
+    free(d->name);
+    free(d);
+}
+
+/* How long a download waits for another's fetch of the same file: that fetch asks at
+ * most two endpoints, each bounded by federation.request_timeout_seconds. */
+static int64_t fetch_wait_ms(const hs_server *srv)
+{
+    return 2 * (int64_t)srv->cfg.request_timeout_seconds * 1000 + 5000;
+}
+
+/* Waits for the fetch f led by another download (parked when the transport can, else
+ * on this worker) and answers. Takes over the reference f. */
+static void follow_fetch(hs_server *srv, const hs_request *req, hs_media_fetch *f, const char *origin,
+                         const char *id, const char *name, hs_response *resp)
+{
+    int64_t deadline = hs_media_waits_now_ms() + fetch_wait_ms(srv);
+    fetch_wait *d = req->wake ? calloc(1, sizeof *d) : NULL;
+    if (!d || (name && !(d->name = strdup(name)))) {
+        int rc;
+        if (hs_media_fetch_wait(srv->media_fetches, f, deadline, &rc)) answer_fetched(srv, origin, id, name, rc, resp);
+        else hs_response_error(resp, 504, "M_UNKNOWN", "the media is still being fetched from %s; try again", origin);
+        hs_media_fetches_release(srv->media_fetches, f);
+        free(d);
+        return;
+    }
+    d->srv = srv;
+    d->f = f;
+    snprintf(d->origin, sizeof d->origin, "%s", origin);
+    snprintf(d->id, sizeof d->id, "%s", id); /* valid, so at most HS_MEDIA_ID_MAX bytes */
+    d->w.wake = req->wake;
+    d->w.deadline_ms = deadline;
+    if (fetch_wait_park(d, resp)) {
+        fetch_wait_release(d);
+        return;
+    }
+    resp->deferral = (hs_deferral){fetch_wait_answer, fetch_wait_release, d};
+}
+
 /* Serves media of another server from the cache, fetching it first on a miss
- * (hs_fed_media_fetch). allow_remote=false forbids the fetch, as the spec says. */
+ * (hs_fed_media_fetch). allow_remote=false forbids the fetch, as the spec says. One
+ * fetch per file at a time: the first download fetches on its worker, the others wait
+ * for it without holding one (follow_fetch); a new fetch beyond
+ * media.max_concurrent_remote_fetches answers 429 M_LIMIT_EXCEEDED at once. */
 static void serve_remote(hs_server *srv, const hs_request *req, const char *origin, const char *id, const char *name,
                          hs_response *resp)
 {
@@ -256,15 +373,27 @@ static void serve_remote(hs_server *srv, const hs_request *req, const char *orig
             hs_response_error(resp, 404, "M_NOT_FOUND", "unknown media");
             return;
         }
-        hs_err err = {{0}};
-        rc = hs_fed_media_fetch(srv, origin, id, &m, &err);
-        if (rc == 1) {
-            hs_response_error(resp, 404, "M_NOT_FOUND", "%s does not know this media", origin);
+        bool leader;
+        hs_media_fetch *f = hs_media_fetches_join(srv->media_fetches, origin, id, &leader);
+        if (!f) {
+            hs_response_json(resp, 429, json_pack("{s:s, s:s, s:I}", "errcode", "M_LIMIT_EXCEEDED", "error",
+                                                  "too many remote media fetches at once; retry later",
+                                                  "retry_after_ms", (json_int_t)1000));
+            hs_response_header(resp, "Retry-After", "1");
             return;
         }
+        if (!leader) {
+            follow_fetch(srv, req, f, origin, id, name, resp);
+            return;
+        }
+        hs_err err = {{0}};
+        rc = hs_fed_media_fetch(srv, origin, id, &m, &err);
+        if (rc < 0) hs_info("media", "fetching mxc://%s/%s: %s", origin, id, err.msg);
+        hs_media_fetches_finish(srv->media_fetches, f, rc);
+        hs_media_waits_kick(srv->media_waits); /* the followers answer now */
+        hs_media_fetches_release(srv->media_fetches, f);
         if (rc != 0) {
-            hs_info("media", "fetching mxc://%s/%s: %s", origin, id, err.msg);
-            hs_response_error(resp, 502, "M_UNKNOWN", "cannot fetch the media from %s", origin);
+            answer_fetched(srv, origin, id, name, rc, resp);
             return;
         }
     }
@@ -417,6 +546,11 @@ int hs_api_media_register(hs_server *srv)
     if (sodium_init() < 0) return -1; /* media IDs come from libsodium's generator */
     srv->media_waits = hs_media_waits_new();
     if (!srv->media_waits) return -1;
+    /* Each fetch holds a worker: leave at least one for everything else. */
+    int fetches = srv->cfg.media_max_concurrent_remote_fetches;
+    if (fetches > srv->cfg.threads - 1) fetches = srv->cfg.threads - 1;
+    srv->media_fetches = hs_media_fetches_new(fetches);
+    if (!srv->media_fetches) return -1;
     static const hs_client_route legacy[] = {
         {"POST", "/upload", upload_post},
         {"PUT", "/upload/{serverName}/{mediaId}", upload_put},
