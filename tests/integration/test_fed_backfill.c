@@ -7,7 +7,8 @@
  * /backfill while the client pages. None of them ever shows in B's /sync as a new
  * timeline event. A second pass is served from B's own store: it gives the same events
  * with A stopped. Two of B's users paging at once (their backfills racing) both get the
- * whole history, each event once. */
+ * whole history, each event once. With A down, paging stops at what B holds with an
+ * `end` token, from which the client continues once A is back. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -57,16 +58,17 @@ static json_t *sync_bodies(const json_t *sync, const char *room)
     return out;
 }
 
-/* Pages /messages backwards on B as `u` from the newest event until `end` is absent
- * (or a chunk comes back empty); returns every event seen, newest first (new
- * reference), or NULL with the reason in err. *ended tells whether the last answer had
- * no `end`. No Criterion assertion: threads call it too. */
-static json_t *page_collect(const pgt_mx_login *u, const char *room, bool *ended, char *err, size_t err_len)
+/* Pages /messages backwards on B as `u` from token `from` (64 bytes; "" for the newest
+ * event) until `end` is absent or a chunk comes back empty; returns every event seen,
+ * newest first (new reference), or NULL with the reason in err. *ended tells whether
+ * the last answer had no `end`; `from` is left at the last `end` given. No Criterion
+ * assertion: threads call it too. */
+static json_t *page_from(const pgt_mx_login *u, const char *room, char from[64], bool *ended, char *err,
+                         size_t err_len)
 {
     char er[256], path[1024];
     pgt_mx_enc(room, er, sizeof er);
     json_t *all = json_array();
-    char from[64] = "";
     *ended = false;
     for (int page = 0; page < MAX_PAGES; page++) {
         long st;
@@ -83,7 +85,7 @@ static json_t *page_collect(const pgt_mx_login *u, const char *room, bool *ended
         json_array_extend(all, chunk);
         const char *end = json_string_value(json_object_get(r, "end"));
         bool empty = json_array_size(chunk) == 0;
-        if (end) snprintf(from, sizeof from, "%s", end);
+        if (end) snprintf(from, 64, "%s", end);
         json_decref(r);
         if (!end) {
             *ended = true;
@@ -92,6 +94,12 @@ static json_t *page_collect(const pgt_mx_login *u, const char *room, bool *ended
         if (empty) break;
     }
     return all;
+}
+
+static json_t *page_collect(const pgt_mx_login *u, const char *room, bool *ended, char *err, size_t err_len)
+{
+    char from[64] = "";
+    return page_from(u, room, from, ended, err, err_len);
 }
 
 static json_t *page_all(const pgt_mx_login *u, const char *room, bool *ended)
@@ -177,10 +185,35 @@ Test(fed_backfill, paging_past_the_join_fetches_all_history_once_in_order)
     snprintf(since, sizeof since, "%s", json_string_value(json_object_get(sync, "next_batch")));
     json_decref(sync);
 
+    /* The room's create event came with the join as an outlier: state, not timeline,
+     * so no /context around it - until paging makes it history. */
+    char er[256], ec[256];
+    pgt_mx_enc(room, er, sizeof er);
+    json_t *state = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state", er);
+    cr_assert_eq(st, 200, "state: %ld", st);
+    char create_id[256] = "";
+    size_t k;
+    json_t *ev;
+    json_array_foreach(state, k, ev) {
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "m.room.create") == 0)
+            snprintf(create_id, sizeof create_id, "%s", json_string_value(json_object_get(ev, "event_id")));
+    }
+    json_decref(state);
+    cr_assert(create_id[0] == '$', "no create event in the state");
+    pgt_mx_check_error(pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s",
+                                    er, pgt_mx_enc(create_id, ec, sizeof ec)),
+                       &st, 404, "M_NOT_FOUND");
+    pgt_mx_check_ok(pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/rooms/%s/event/%s", er, ec),
+                    &st);
+
     bool ended;
     json_t *first = page_all(&bob, room, &ended);
     cr_assert(ended, "the pages ended with an end token still there");
     check_pass(first, bob.user_id);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(first, json_array_size(first) - 1), "event_id")),
+                     create_id);
+    pgt_mx_check_ok(pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/rooms/%s/context/%s", er, ec),
+                    &st);
 
     /* What was fetched while paging is history, not news. */
     char es[512];
@@ -250,5 +283,31 @@ Test(fed_backfill, two_clients_paging_at_once_get_the_same_history)
                          json_string_value(json_object_get(json_array_get(p[1].all, i), "event_id")), "event %zu", i);
     json_decref(p[0].all);
     json_decref(p[1].all);
+    free(room);
+}
+
+/* With A down, paging past what B holds answers what B holds and an `end` to come back
+ * with (never an error); once A is back, paging on from that `end` gets the rest. */
+Test(fed_backfill, an_unreachable_server_leaves_an_end_to_retry_from)
+{
+    pgt_mx_login alice, bob;
+    char *room = history_room(&alice, &bob);
+    cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 10000), 0);
+    char from[64] = "", err[256] = "";
+    bool ended;
+    json_t *held = page_from(&bob, room, from, &ended, err, sizeof err);
+    cr_assert_not_null(held, "%s", err);
+    cr_assert(!ended, "the history ended while A could not be asked");
+    cr_assert(from[0], "no end token to retry from");
+    /* the join and the 50 events that came with it */
+    cr_assert_eq(json_array_size(held), 51, "%zu events held", json_array_size(held));
+    pgt_fed_serve(&A);
+    json_t *rest = page_from(&bob, room, from, &ended, err, sizeof err);
+    cr_assert_not_null(rest, "%s", err);
+    cr_assert(ended, "the pages did not end once A was back");
+    json_array_extend(held, rest);
+    check_pass(held, bob.user_id);
+    json_decref(rest);
+    json_decref(held);
     free(room);
 }
