@@ -34,6 +34,9 @@
  * ones exist. To-device messages and typing notices are queued as EDUs at once. The
  * queue (hs_fed_queue) carries everything with its retries.
  *
+ * The code: hs_fed_e2ee.c (inbound endpoints and EDUs, EDUs queued at once, profiles),
+ * hs_fed_e2ee_scan.c (the scan), hs_fed_e2ee_keys.c (key queries and claims).
+ *
  * Not here: prev_id chains in device list updates (always empty: peers that track
  * them resync the whole list), the client's `timeout` for remote key queries (the
  * transport's own timeout applies). */
