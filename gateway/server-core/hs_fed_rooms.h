@@ -34,7 +34,8 @@
  * backward extremities, and the stored state events show in /messages at the position
  * they were stored (there is no outlier flag in the events table).
  *
- * Outbound joins live in hs_fed_join.c (declared here). */
+ * Outbound joins live in hs_fed_join.c, invites in hs_fed_invite.c, knocks in
+ * hs_fed_knock.c (all declared here). */
 #ifndef HS_FED_ROOMS_H
 #define HS_FED_ROOMS_H
 
