@@ -181,8 +181,15 @@ static bool try_answer(hs_api_sync *api, sync_job *j, hs_response *resp, uint64_
 {
     hs_server *srv = api->srv;
     *seen = hs_notifier_generation(srv->notifier);
-    hs_sync_params p = {j->user_id, j->device_id, j->has_since ? &j->since : NULL, j->full_state, &j->filter,
-                        api->typing, hs_clock_wall_ms()};
+    hs_sync_params p = {.user_id = j->user_id,
+                        .device_id = j->device_id,
+                        .since = j->has_since ? &j->since : NULL,
+                        .full_state = j->full_state,
+                        .filter = &j->filter,
+                        .typing = api->typing,
+                        .now_ms = hs_clock_wall_ms(),
+                        .max_timeline_events = srv->cfg.sync_max_timeline_events,
+                        .max_events = srv->cfg.sync_max_events};
     json_t *body = NULL;
     hs_sync_pos next;
     bool updates = false;

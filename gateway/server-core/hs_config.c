@@ -83,6 +83,13 @@ static const field limits_fields[] = {
     INTF("shutdown_grace_seconds", shutdown_grace_seconds, 0, 3600,
          "On SIGINT/SIGTERM, how long in-flight requests may take to finish before the\n"
          "listeners are closed."),
+    INTF("sync_max_timeline_events", sync_max_timeline_events, 1, 1000,
+         "Most timeline events one room has in a /sync response, whatever the filter's\n"
+         "limit asks (older ones: limited, paged with /messages)."),
+    INTF("sync_max_events", sync_max_events, 100, 10000000,
+         "Most timeline and state events one /sync response carries over all its rooms;\n"
+         "rooms after the budget is spent get an empty, limited timeline. State is always\n"
+         "sent whole, so rooms with large state can still exceed it."),
     INTF("max_long_polls", max_long_polls, 0, 100000,
          "On transports that cannot park a request (the HTTP listeners park long-polling\n"
          "/sync requests without holding a thread), how many /sync requests may block a\n"
@@ -276,6 +283,8 @@ void hs_config_defaults(hs_config *cfg)
     cfg->max_connections = 1024;
     cfg->shutdown_grace_seconds = 10;
     cfg->max_long_polls = 3;
+    cfg->sync_max_timeline_events = 1000;
+    cfg->sync_max_events = 100000;
     /* Synapse's rc_login / rc_registration defaults. */
     cfg->rate_limits_enabled = true;
     cfg->login_per_second = 0.17;

@@ -37,6 +37,8 @@ typedef struct hs_config {
     int max_connections;            /* per listener */
     int shutdown_grace_seconds;     /* how long in-flight requests may finish */
     int max_long_polls;             /* limits.max_long_polls: /sync requests allowed to wait at once */
+    int sync_max_timeline_events;   /* limits.sync_max_timeline_events: per room in one /sync */
+    int sync_max_events;            /* limits.sync_max_events: timeline + state events per /sync */
     bool p2p_enabled;
     char p2p_listen[256];           /* p2p.listen: TCP "host:port" for Pinecone peers; "" = none */
     char p2p_static_peers[2048];    /* p2p.static_peers: "host:port,ws://h:p/ws,wss://h/ws" */

@@ -10,6 +10,7 @@
 #include "server-core/hs_sync.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ typedef struct builder {
     json_t *changed, *left_candidates; /* device_lists: user_id -> true */
     json_t *active_events, *active_receipts; /* incremental: room_id -> true, changed after the token */
     json_t *push_rules;          /* the user's ruleset for unread counts, read at the first joined room */
+    long events_left;            /* of p->max_events, after the rooms built so far */
     bool failed;
 } builder;
 
@@ -159,7 +161,11 @@ static int timeline_event(void *ctx, const hs_store_sync_event *ev)
 static void build_timeline(builder *b, const char *room_id, int64_t after, int64_t upto, timeline *t)
 {
     *t = (timeline){.b = b, .room_id = room_id, .events = json_array(), .ids = json_object(), .senders = json_object()};
-    t->limit = hs_filter_limit(&b->p->filter->timeline, HS_SYNC_DEFAULT_TIMELINE_LIMIT, HS_SYNC_MAX_TIMELINE_LIMIT);
+    long max = b->p->max_timeline_events > 0 && b->p->max_timeline_events < HS_SYNC_MAX_TIMELINE_LIMIT
+                   ? b->p->max_timeline_events
+                   : HS_SYNC_MAX_TIMELINE_LIMIT;
+    t->limit = hs_filter_limit(&b->p->filter->timeline, HS_SYNC_DEFAULT_TIMELINE_LIMIT, max);
+    if (t->limit > b->events_left) t->limit = b->events_left; /* 0: an empty, limited timeline */
     if (hs_store_sync_room_events(b->st, room_id, after, upto, timeline_event, t) != 0) b->failed = true;
     json_t *chrono = json_array();
     for (size_t i = json_array_size(t->events); i > 0; i--) json_array_append(chrono, json_array_get(t->events, i - 1));
@@ -436,6 +442,13 @@ static bool typing_changed(builder *b, const char *room_id)
 }
 
 /* One joined room, or NULL when an incremental sync has nothing new for it. */
+/* Takes a room's timeline and state events off the response's budget. */
+static void spend(builder *b, const json_t *timeline_events, const json_t *state_events)
+{
+    size_t n = json_array_size(timeline_events) + json_array_size(state_events);
+    b->events_left = (size_t)b->events_left > n ? b->events_left - (long)n : 0;
+}
+
 static json_t *joined_room(builder *b, const membership_row *m)
 {
     bool newly = !b->initial && m->stream > b->since.events && !was_member(b, m, "join");
@@ -469,6 +482,7 @@ static json_t *joined_room(builder *b, const membership_row *m)
                          "events", w.events, "ephemeral", "events", eph, "account_data", "events", acc,
                          "unread_notifications", unread, "summary", summary_json(&w));
         eph = acc = NULL;
+        spend(b, t.events, w.events);
     }
     json_decref(eph);
     json_decref(acc);
@@ -491,6 +505,7 @@ static json_t *left_room(builder *b, const membership_row *m)
     build_state(b, m->room_id, m->stream, &t, all, was_in ? b->since.events : INT64_MAX, &w);
     json_t *room = json_pack("{sos{sO}s{so}}", "timeline", timeline_json(&t, m->stream), "state", "events",
                              w.events, "account_data", "events", room_account_data(b, m->room_id));
+    spend(b, t.events, w.events);
     json_decref(w.events);
     json_decref(w.heroes);
     timeline_clear(&t);
@@ -714,7 +729,7 @@ static void build_rooms(builder *b, const membership_list *ml, json_t *join, jso
 
 int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_pos *next, bool *has_updates)
 {
-    builder b = {.st = st, .p = p, .initial = p->since == NULL};
+    builder b = {.st = st, .p = p, .initial = p->since == NULL, .events_left = p->max_events > 0 ? p->max_events : LONG_MAX};
     if (p->since) b.since = *p->since;
     if (hs_store_sync_positions(st, &b.now) != 0) return -1;
     b.now.typing = p->typing ? hs_typing_serial(p->typing, p->now_ms) : 0;

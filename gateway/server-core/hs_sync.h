@@ -28,6 +28,14 @@
  * HS_SYNC_TIMELINE_SCAN_MAX events; the number of rooms is not capped (every room the
  * user is in is walked, as on Synapse).
  *
+ * Size: a room's timeline holds at most max_timeline_events events whatever the filter
+ * asks, and one response at most max_events timeline and state events in all: once the
+ * rooms built so far have used them up, the timelines of the rooms after them are
+ * empty and `limited` (prev_batch pages back to their events with /messages), so a
+ * user in thousands of rooms gets a response bounded in events. State is never cut (a
+ * client needs it whole), so the bound holds for timelines only once state alone
+ * exceeds it; lazy_load_members is what keeps state small.
+ *
  * Not done: history visibility for events before a join, rooms.knock, redundant-member tracking for lazy loading (members of
  * timeline senders are sent again in every incremental response that needs them). */
 #ifndef HS_SYNC_H
@@ -55,6 +63,8 @@ typedef struct hs_sync_params {
     const hs_filter *filter;    /* never NULL (hs_filter_init for none) */
     hs_typing *typing;          /* may be NULL: no typing notices */
     int64_t now_ms;             /* wall clock: event ages, presence, typing expiry */
+    long max_timeline_events;   /* per room, 1..HS_SYNC_MAX_TIMELINE_LIMIT; 0: that maximum */
+    long max_events;            /* timeline + state events per response; 0: no bound */
 } hs_sync_params;
 
 /* Builds the response for `p`. On success returns 0 with *out (new object: next_batch,

@@ -1116,3 +1116,86 @@ Test(hs_sync, the_first_sync_carries_the_default_push_rules)
     json_decref(s0);
     json_decref(s1);
 }
+
+/* ---- response size caps ----------------------------------------------------------- */
+
+#define CAP_ROOM_EVENTS 5
+#define CAP_EVENTS 100
+#define CAP_ROOMS 12
+
+static void small_caps(hs_config *c)
+{
+    c->sync_max_timeline_events = CAP_ROOM_EVENTS;
+    c->sync_max_events = CAP_EVENTS;
+}
+
+static void caps_start(void)
+{
+    pgt_hs_start(&hs, "example.test", small_caps);
+}
+
+TestSuite(hs_sync_caps, .init = caps_start, .fini = stop, .timeout = 120);
+
+/* limits.sync_max_timeline_events cuts every room's timeline whatever the filter asks,
+ * and limits.sync_max_events bounds the events of one response: once the rooms built
+ * first have used it up, the other rooms still appear (with their state) but with an
+ * empty, limited timeline whose prev_batch pages back to their newest message. The next
+ * incremental sync is within the budget and carries exactly the new messages. */
+Test(hs_sync_caps, timelines_and_responses_are_bounded)
+{
+    pgt_mx_login a = reg("alice");
+    char *rooms[CAP_ROOMS], *last[CAP_ROOMS];
+    for (int r = 0; r < CAP_ROOMS; r++) {
+        rooms[r] = create_room(&a, "{\"preset\":\"private_chat\"}");
+        last[r] = NULL;
+        for (int i = 0; i < 10; i++) {
+            free(last[r]);
+            last[r] = send_text(&a, rooms[r], "hello");
+        }
+    }
+    char q[256], f[128];
+    snprintf(q, sizeof q, "&filter=%s", pgt_mx_enc("{\"room\":{\"timeline\":{\"limit\":50}}}", f, sizeof f));
+    json_t *s0 = do_sync(&a, NULL, q);
+    size_t timeline_total = 0, starved = 0;
+    for (int r = 0; r < CAP_ROOMS; r++) {
+        json_t *room = joined(s0, rooms[r]);
+        cr_assert_not_null(room, "room %d is missing from the initial sync", r);
+        json_t *tl = json_object_get(room, "timeline");
+        size_t n = json_array_size(json_object_get(tl, "events"));
+        cr_assert_leq(n, CAP_ROOM_EVENTS, "room %d has %zu timeline events", r, n);
+        cr_assert(json_is_true(json_object_get(tl, "limited")), "room %d: its older events were cut", r);
+        cr_assert(find_type(json_object_get(json_object_get(room, "state"), "events"), "m.room.create") ||
+                      find_type(json_object_get(tl, "events"), "m.room.create"),
+                  "room %d lacks its state", r);
+        timeline_total += n;
+        if (n > 0) continue;
+        starved++;
+        /* The empty timeline pages back to the room's newest message. */
+        long st;
+        char e[512], pb[128];
+        json_t *m = call("GET", a.token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=1&from=%s",
+                         pgt_mx_enc(rooms[r], e, sizeof e),
+                         pgt_mx_enc(json_string_value(json_object_get(tl, "prev_batch")), pb, sizeof pb));
+        cr_assert_eq(st, 200);
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(m, "chunk"), 0), "event_id")),
+                         last[r]);
+        json_decref(m);
+    }
+    cr_assert_leq(timeline_total, CAP_EVENTS);
+    cr_assert_gt(starved, 0, "the budget of %d events should run out before %d rooms", CAP_EVENTS, CAP_ROOMS);
+
+    for (int r = 0; r < CAP_ROOMS; r++) {
+        free(last[r]);
+        last[r] = send_text(&a, rooms[r], "again");
+    }
+    json_t *s1 = do_sync(&a, next_batch(s0), q);
+    for (int r = 0; r < CAP_ROOMS; r++) {
+        json_t *events = timeline_events(s1, rooms[r]);
+        cr_assert_eq(json_array_size(events), 1, "room %d: %zu new events", r, json_array_size(events));
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(events, 0), "event_id")), last[r]);
+        free(last[r]);
+        free(rooms[r]);
+    }
+    json_decref(s0);
+    json_decref(s1);
+}
