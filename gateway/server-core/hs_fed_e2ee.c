@@ -230,13 +230,7 @@ static void typing_edu(hs_server *srv, const char *origin, const json_t *content
  * with users nobody here can see. */
 static bool shares_with_local(hs_server *srv, const char *user_id)
 {
-    char **servers;
-    size_t n;
-    if (hs_store_fed_user_servers(srv->store, user_id, &servers, &n) != 0) return false;
-    bool mine = false;
-    for (size_t i = 0; i < n && !mine; i++) mine = strcmp(servers[i], srv->cfg.server_name) == 0;
-    hs_store_free_strings(servers, n);
-    return mine;
+    return hs_store_fed_shares_room_with(srv->store, user_id, srv->cfg.server_name) == 1;
 }
 
 static void presence_edu(hs_server *srv, const char *origin, const json_t *content)

@@ -249,6 +249,23 @@ int hs_store_fed_user_servers(hs_store *st, const char *user_id, char ***names, 
     return ret;
 }
 
+int hs_store_fed_shares_room_with(hs_store *st, const char *user_id, const char *server)
+{
+    /* A user of `server` is "@localpart:server": the ID ends with ':' and the name. */
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT EXISTS (SELECT 1 FROM current_state theirs JOIN current_state mine"
+                                        " ON mine.room_id = theirs.room_id WHERE theirs.type = 'm.room.member'"
+                                        " AND theirs.state_key = ?1 AND theirs.membership = 'join'"
+                                        " AND mine.type = 'm.room.member' AND mine.membership = 'join'"
+                                        " AND substr(mine.state_key, -length(?2) - 1) = ':' || ?2)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, server, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : -1;
+    sqlite3_finalize(s);
+    return ret;
+}
+
 int hs_store_fed_dest_down(hs_store *st, const char *dest, int64_t now_ms)
 {
     sqlite3_stmt *s = hs_store_stmt(st, "SELECT failures > 0 AND retry_at > ?2 FROM fed_destinations"

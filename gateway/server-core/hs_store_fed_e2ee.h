@@ -76,6 +76,11 @@ long hs_store_fed_device_changes_after(hs_store *st, int64_t after, long limit,
  * names (hs_store_free_strings). Returns 0 or -1. */
 int hs_store_fed_user_servers(hs_store *st, const char *user_id, char ***names, size_t *n);
 
+/* 1 when user_id is joined to a room where some user of `server` (our own name: a
+ * local user) is joined, 0 when not, -1. Stops at the first such room: what inbound
+ * presence and signing keys are checked against, user by user. */
+int hs_store_fed_shares_room_with(hs_store *st, const char *user_id, const char *server);
+
 /* 1 when the outbound queue has backed `dest` off (a send failed and its retry time
  * is after now_ms): a request to it now would most likely wait for a timeout. 0 when
  * not, -1 on a database error. */

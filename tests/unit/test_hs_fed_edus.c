@@ -3,7 +3,8 @@
  * with a master key carries the master key's signature. And on a real in-process server
  * what the outbound scan reads: a device deletion (DELETE /devices, logout) leaves a
  * device_list_changes row naming the device, a master key upload a row marked
- * cross-signing; and pruning that table keeps answers right: a token from before the
+ * cross-signing; a user shares a room with a server's users only through a joined
+ * member whose ID ends in ":<server>"; and pruning that table keeps answers right: a token from before the
  * pruned horizon lists every user sharing a room (keys/changes and /sync), a later one
  * only the real changes, and rows the federation scan has not passed stay. */
 #include <criterion/criterion.h>
@@ -287,6 +288,10 @@ Test(hs_fed_edus, pruned_changes_answer_old_tokens_with_everyone)
     json_decref(pgt_mx_expect(h.base, "POST", path, bob.token, "{}", 200));
     json_decref(pgt_mx_expect(h.base, "POST", path, carol.token, "{}", 200));
     free(room);
+    /* Who shares a room with users of a server (what inbound presence is checked by). */
+    cr_assert_eq(hs_store_fed_shares_room_with(h.srv.store, bob.user_id, "here.test"), 1);
+    cr_assert_eq(hs_store_fed_shares_room_with(h.srv.store, "@zed:here.test", "here.test"), 0, "not in a room");
+    cr_assert_eq(hs_store_fed_shares_room_with(h.srv.store, bob.user_id, "ere.test"), 0, "a name's suffix is not it");
     json_t *s = pgt_mx_expect(h.base, "GET", "/_matrix/client/v3/sync?timeout=0", bob.token, NULL, 200);
     char old[256];
     snprintf(old, sizeof old, "%s", json_string_value(json_object_get(s, "next_batch")));
