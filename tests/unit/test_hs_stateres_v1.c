@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server-core/hs_auth_chain.h"
+#include "server-core/hs_replay.h"
 #include "server-core/hs_stateres.h"
 
 #define ALICE "@alice:a.test"
@@ -308,4 +309,56 @@ Test(hs_stateres_v1, errors_name_the_event)
     hs_state_map_free(a);
     hs_state_map_free(b);
     json_decref(p);
+}
+
+/* A v1 room replayed end to end (hs_replay: every event checked, forks merged through
+ * hs_stateres): alice makes the room invite-only (depth 7) while dave joins on a parallel
+ * branch (depth 7); dave's join arrives second and is soft-failed, and alice's message
+ * then merges both branches. The state before the merge is the v1 resolution of the two
+ * branches: the join rules conflict resolves to alice's invite-only rules, and dave's
+ * membership, present on one branch only, is no conflict, so he stays joined. The same
+ * events replayed as room version 2 drop dave's join (checked against the resolved
+ * invite-only rules). */
+Test(hs_stateres_v1, replayed_fork_merges_with_v1)
+{
+    const char *const versions[] = {"1", "2"};
+    const bool dave_joined[] = {true, false};
+    for (int v = 0; v < 2; v++) {
+        json_t *p = base();
+        const char *chain[] = {"$create:a.test", "$a_join:a.test", "$pl0:a.test", "$jr0:a.test", "$b_join:b.test",
+                               "$c_join:b.test"};
+        /* base() links the first join to the create event; the rest form a line */
+        for (size_t i = 2; i < sizeof chain / sizeof chain[0]; i++)
+            json_array_append_new(json_object_get(json_object_get(p, chain[i]), "prev_events"),
+                                  json_string(chain[i - 1]));
+        ev(p, "$jr1:a.test", "m.room.join_rules", ALICE, "", json_pack("{ss}", "join_rule", "invite"),
+           "$pl0:a.test $a_join:a.test", 7, 200);
+        ev(p, "$d_join:c.test", "m.room.member", DAVE, DAVE, member("join"), "$pl0:a.test $jr0:a.test", 7, 300);
+        ev(p, "$merge:a.test", "m.room.message", ALICE, NULL, json_pack("{ss ss}", "msgtype", "m.text", "body", "hi"),
+           "$pl0:a.test $a_join:a.test", 8, 400);
+        json_array_append_new(json_object_get(json_object_get(p, "$jr1:a.test"), "prev_events"),
+                              json_string("$c_join:b.test"));
+        json_array_append_new(json_object_get(json_object_get(p, "$d_join:c.test"), "prev_events"),
+                              json_string("$c_join:b.test"));
+        json_t *mp = json_object_get(json_object_get(p, "$merge:a.test"), "prev_events");
+        json_array_append_new(mp, json_string("$jr1:a.test"));
+        json_array_append_new(mp, json_string("$d_join:c.test"));
+        hs_replay *r = hs_replay_new(hs_room_version_get(versions[v]));
+        const char *id;
+        json_t *pdu;
+        hs_err err = {{0}};
+        json_object_foreach(p, id, pdu) cr_assert_eq(hs_replay_add(r, id, pdu, &err), 0, "%s", err.msg);
+        cr_assert_eq(hs_replay_run(r, &err), 0, "v%s: %s", versions[v], err.msg);
+        hs_replay_info info;
+        cr_assert_eq(hs_replay_get(r, "$d_join:c.test", &info), 0);
+        cr_expect(info.soft_failed && !info.rejected, "v%s: dave's join should be soft-failed", versions[v]);
+        cr_assert_eq(hs_replay_get(r, "$merge:a.test", &info), 0);
+        cr_expect(!info.rejected, "v%s: the merge was rejected: %s", versions[v], info.reason);
+        cr_expect_str_eq(hs_state_map_get(info.state_before, "m.room.join_rules", ""), "$jr1:a.test");
+        const char *d = hs_state_map_get(info.state_before, "m.room.member", DAVE);
+        cr_expect_eq(d != NULL, dave_joined[v], "v%s: dave's membership before the merge: %s", versions[v],
+                     d ? d : "none");
+        hs_replay_free(r);
+        json_decref(p);
+    }
 }
