@@ -8,7 +8,8 @@
  *     only the device that is left.
  *   - alice uploads a master and a self-signing key on A: B hears it
  *     (m.signing_key_update), bob's /sync lists alice as changed, and bob's keys/query
- *     on B returns both keys, still after A is stopped (B's cache).
+ *     on B returns both keys after A is stopped (B's cache), and from A's own answer
+ *     once A is back.
  *   - keys/query naming users of two servers that never answer (loopback listeners that
  *     accept nothing) takes one request timeout, not two: the servers are asked at once. */
 #include <criterion/criterion.h>
@@ -288,6 +289,25 @@ Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
     cr_assert(json_object_get(json_object_get(json_object_get(s, "signatures"), alice.user_id), master_id),
               "signed by the master key");
     json_decref(q);
+
+    /* A back: its own user/keys/query answer carries both keys (an answer without them
+     * would empty B's cache and this query's result). */
+    pgt_fed_serve(&A);
+    bool answered = false;
+    for (int waited = 0; waited < 30000 && !answered; waited += 500) {
+        q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                "/_matrix/client/v3/keys/query");
+        answered = json_object_size(json_object_get(q, "failures")) == 0;
+        if (answered) {
+            m = json_object_get(json_object_get(q, "master_keys"), alice.user_id);
+            s = json_object_get(json_object_get(q, "self_signing_keys"), alice.user_id);
+            cr_assert(json_object_get(json_object_get(m, "keys"), master_id), "A's answer: %s", json_dumps(q, 0));
+            cr_assert(json_object_get(json_object_get(s, "keys"), ssk_id), "A's answer: %s", json_dumps(q, 0));
+        }
+        json_decref(q);
+        if (!answered) usleep(500 * 1000);
+    }
+    cr_assert(answered, "A answered B's query after its restart");
 }
 
 /* A loopback listener that never accepts: a TLS handshake with it hangs until the
