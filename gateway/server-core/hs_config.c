@@ -90,6 +90,10 @@ static const field limits_fields[] = {
          "Most timeline and state events one /sync response carries over all its rooms;\n"
          "rooms after the budget is spent get an empty, limited timeline. State is always\n"
          "sent whole, so rooms with large state can still exceed it."),
+    INTF("max_devices_per_user", max_devices_per_user, 1, 100000,
+         "Most devices (sessions) one account may have; a login that would add one more\n"
+         "gets 403 ORG_MATRIX_MSC4342_M_TOO_MANY_DEVICES (MSC4342 proposes 30 at most).\n"
+         "Logging in again on an existing device ID is always allowed."),
     INTF("max_long_polls", max_long_polls, 0, 100000,
          "On transports that cannot park a request (the HTTP listeners park long-polling\n"
          "/sync requests without holding a thread), how many /sync requests may block a\n"
@@ -283,6 +287,7 @@ void hs_config_defaults(hs_config *cfg)
     cfg->max_connections = 1024;
     cfg->shutdown_grace_seconds = 10;
     cfg->max_long_polls = 3;
+    cfg->max_devices_per_user = 100;
     cfg->sync_max_timeline_events = 1000;
     cfg->sync_max_events = 100000;
     /* Synapse's rc_login / rc_registration defaults. */

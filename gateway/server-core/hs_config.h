@@ -37,6 +37,7 @@ typedef struct hs_config {
     int max_connections;            /* per listener */
     int shutdown_grace_seconds;     /* how long in-flight requests may finish */
     int max_long_polls;             /* limits.max_long_polls: /sync requests allowed to wait at once */
+    int max_devices_per_user;       /* limits.max_devices_per_user: a login past it is refused */
     int sync_max_timeline_events;   /* limits.sync_max_timeline_events: per room in one /sync */
     int sync_max_events;            /* limits.sync_max_events: timeline + state events per /sync */
     bool p2p_enabled;
