@@ -265,8 +265,9 @@ long hs_fed_e2ee_scan(hs_server *srv, int64_t now_ms)
     long presence = scan_presence(srv, now_ms);
     if (presence < 0) return -1;
     /* Rows the scan has announced can go once enough newer ones exist; tokens older
-     * than what is left get "every user changed" (hs_store_e2ee_changes). */
-    if (hs_store_e2ee_changes_prune(srv->store, cursor, HS_STORE_E2EE_CHANGES_KEEP) < 0)
+     * than what is left get "every user changed" (hs_store_e2ee_changes). Only after
+     * new rows were scanned: otherwise the table has not grown since the last prune. */
+    if (devices > 0 && hs_store_e2ee_changes_prune(srv->store, cursor, HS_STORE_E2EE_CHANGES_KEEP) < 0)
         hs_warn("fed", "could not prune old device list changes");
     return devices + presence;
 }
