@@ -80,20 +80,16 @@ static int write_after(sqlite3 *db, const hs_store_new_event *ev, int64_t base, 
 /* ---- rows of one event -------------------------------------------------------------- */
 
 /* Inserts the event row and its history rows with the given groups. 1 when it exists.
- * An outlier (an event held as state or auth only, hs_store_rooms.h) is flagged and
- * takes an ordering below everything, so no /sync token ever has it after it. */
+ * An outlier (an event held as state or auth only, hs_store_rooms.h) is flagged so no
+ * timeline shows it; its stream ordering still says when we learned it, which is what
+ * /sync's state section goes by. */
 static int insert_event(sqlite3 *db, const hs_store_new_event *ev, bool outlier, int64_t before, int64_t after,
                         int64_t *stream)
 {
-    int64_t below = 0;
-    if (outlier && hs_store_rooms__next_below(db, &below) != 0) return -1;
     sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth,"
-                               " origin_server_ts, pdu, stream_ordering, outlier)"
-                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+                               " origin_server_ts, pdu, outlier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!s) return -1;
-    if (outlier) sqlite3_bind_int64(s, 9, below);
-    else sqlite3_bind_null(s, 9);
-    sqlite3_bind_int(s, 10, outlier ? 1 : 0);
+    sqlite3_bind_int(s, 9, outlier ? 1 : 0);
     hs_store_bind_text_or_null(s, 1, ev->event_id);
     hs_store_bind_text_or_null(s, 2, ev->room_id);
     hs_store_bind_text_or_null(s, 3, ev->type);

@@ -6,14 +6,18 @@
  * Invariants: an event is stored together with its effect (state row, extremities,
  * transaction ID) in one transaction (hs_store_event_append), so a crash never leaves
  * an event without its effect or the other way round. Stream orderings of new events
- * grow from 1; history fetched from other servers (backfill) and outliers take
- * orderings below zero, each below every ordering stored before (hs_store_history.h),
- * so they sort before the room's live timeline and never appear after a /sync token.
+ * grow from 1; history fetched from other servers (backfill) takes orderings below
+ * zero, each below every ordering stored before (hs_store_history.h), so it sorts
+ * before the room's live timeline and never appears after a /sync token.
  *
  * Outliers are events we hold only as state or auth events (a join's state and auth
  * chain, the state that bridged a gap): they are not part of the timeline, so every
- * timeline reader here (room events, scans, by timestamp, max stream) leaves them out;
- * hs_store_event_get still returns them (flagged), for federation and state.
+ * timeline reader (room events, scans, by timestamp, max stream here; /sync's timeline,
+ * search and notifications elsewhere) leaves them out by the flag. They take an
+ * ordering when stored like any event - /sync's state section tells a client of state
+ * learned after its token by that - and when one turns up as history (backfill) it is
+ * moved below zero and unflagged. hs_store_event_get still returns them (flagged), for
+ * federation and state.
  * All functions are thread-safe and return -1 on a database error. */
 #ifndef HS_STORE_ROOMS_H
 #define HS_STORE_ROOMS_H

@@ -35,7 +35,8 @@ long hs_store_rooms__each_event(sqlite3_stmt *s, int (*fn)(void *ctx, const hs_s
 int hs_store_rooms__one_string(sqlite3_stmt *s, char **out);
 
 /* The stream ordering for the next event stored below everything (backfilled history
- * or an outlier): one less than the lowest ordering in the table, and never above -1.
+ * and the auth events fetched for it): one less than the lowest ordering in the table,
+ * and never above -1.
  * Call inside the transaction that inserts the event. Returns 0 with *out, or -1. */
 int hs_store_rooms__next_below(sqlite3 *db, int64_t *out);
 

@@ -49,7 +49,7 @@ static int catch_up_steps(sqlite3 *db, void *arg)
     s = hs_store_prep(db, "INSERT INTO event_search (rowid, value, key, room_id)"
                           " SELECT stream_ordering, json_extract(pdu, " SEARCH_PATH "),"
                           " substr(" SEARCH_PATH ", 3), room_id FROM events"
-                          " WHERE stream_ordering > ?1 AND stream_ordering <= ?2 AND " SEARCH_SELECTABLE
+                          " WHERE stream_ordering > ?1 AND stream_ordering <= ?2 AND outlier = 0 AND " SEARCH_SELECTABLE
                           " AND json_valid(pdu) AND json_type(pdu, " SEARCH_PATH ") = 'text'");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, from);
@@ -184,7 +184,7 @@ long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char
                                     "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts"
                                     " FROM events e"
                                     " WHERE e.room_id IN (SELECT value FROM json_each(?1)) AND e.sender != ?2"
-                                    " AND (?3 = 0 OR e.stream_ordering < ?3)"
+                                    " AND e.outlier = 0 AND (?3 = 0 OR e.stream_ordering < ?3)"
                                     " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
                                     " ORDER BY e.stream_ordering DESC LIMIT ?4");
     if (!s) return -1;
@@ -201,7 +201,7 @@ long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const ch
 {
     sqlite3_stmt *s = hs_store_stmt(st,
                                     "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts"
-                                    " FROM events e WHERE e.room_id = ?1 AND e.stream_ordering > ?2"
+                                    " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0 AND e.stream_ordering > ?2"
                                     " AND e.stream_ordering <= ?3 AND e.sender != ?4"
                                     " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
                                     " ORDER BY e.stream_ordering DESC LIMIT ?5");

@@ -391,7 +391,7 @@ int hs_store_sync_memberships(hs_store *st, const char *user_id,
 int hs_store_sync_room_events(hs_store *st, const char *room_id, int64_t after, int64_t upto,
                               int (*fn)(void *ctx, const hs_store_sync_event *ev), void *ctx)
 {
-    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1"
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT " EVENT_COLS " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0"
                                         " AND e.stream_ordering > ?2 AND e.stream_ordering <= ?3"
                                         " ORDER BY e.stream_ordering DESC");
     if (!s) return -1;

@@ -1,6 +1,6 @@
 /* Backfill and outliers in the room store: tokens with negative positions round-trip;
  * the state and auth chain of a remote join are outliers (kept out of every timeline
- * read, still there as state); a backfilled batch sorts below the join in order, turns
+ * read - pages, /sync, search, notifications - still there as state); a backfilled batch sorts below the join in order, turns
  * the outliers it contains into history, gets the state derived from its own events,
  * stays out of /sync's range, and storing it twice stores nothing twice. The fetching
  * itself (two real servers) is tests/integration/test_fed_backfill.c. */
@@ -13,6 +13,7 @@
 #include "server-core/hs_store_fed_rooms.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_rooms.h"
+#include "server-core/hs_store_search.h"
 #include "server-core/hs_store_sync.h"
 #include "server-core/hs_sync_token.h"
 #include "support/pgt.h"
@@ -90,9 +91,10 @@ static int n_texts;
 static hs_store_new_event row(const ev_def *d)
 {
     char *t = texts[n_texts++];
-    snprintf(t, 256, "{\"type\":\"%s\",\"room_id\":\"%s\",\"sender\":\"%s\",\"depth\":%d,\"content\":{%s%s%s}}",
+    snprintf(t, 256, "{\"type\":\"%s\",\"room_id\":\"%s\",\"sender\":\"%s\",\"depth\":%d,\"content\":{%s%s%s%s}}",
              d->type, ROOM, d == &J ? BOB : ALICE, d->depth, d->membership ? "\"membership\":\"" : "",
-             d->membership ? d->membership : "", d->membership ? "\"" : "");
+             d->membership ? d->membership : "", d->membership ? "\"" : "",
+             strcmp(d->type, "m.room.name") == 0 ? "\"name\":\"Reading room\"" : "");
     return (hs_store_new_event){.event_id = d->id, .room_id = ROOM, .type = d->type, .state_key = d->state_key,
                                 .sender = d == &J ? BOB : ALICE, .depth = d->depth, .origin_server_ts = d->depth,
                                 .pdu_json = t, .membership = d->membership};
@@ -156,10 +158,17 @@ Test(hs_backfill, join_state_is_outliers_out_of_the_timeline)
     hs_store_event ev;
     cr_assert_eq(hs_store_event_get(st, "$N", &ev), 0);
     cr_assert(ev.outlier);
-    cr_assert_lt(ev.stream, 0);
+    int64_t learned = ev.stream;
     hs_store_event_clear(&ev);
     int64_t max;
     cr_assert_eq(hs_store_room_max_stream(st, ROOM, &max), 0);
+    /* an outlier's position says when it was learned (before the join), for /sync's
+     * state section, but /sync's timeline leaves it out */
+    cr_assert_gt(learned, 0);
+    cr_assert_lt(learned, max);
+    seen[0] = 0;
+    cr_assert_eq(hs_store_sync_room_events(st, ROOM, 0, max, collect_sync, seen), 0);
+    cr_assert_str_eq(seen, "$J ");
     cr_assert_eq(hs_store_room_oldest(st, ROOM, &ev), 0);
     cr_assert_str_eq(ev.event_id, "$J");
     cr_assert_eq(ev.stream, max);
@@ -177,6 +186,28 @@ Test(hs_backfill, join_state_is_outliers_out_of_the_timeline)
                                            &last, &exhausted),
                  1);
     cr_assert_str_eq(seen, "$J ");
+}
+
+static int count_notify(void *ctx, const hs_store_notify_event *ev)
+{
+    (void)ev;
+    (*(long *)ctx)++;
+    return 0;
+}
+
+/* Search and notifications are about the timeline too: alice's outliers are neither
+ * indexed nor candidates for bob's notifications. */
+Test(hs_backfill, outliers_are_not_searched_nor_notified)
+{
+    join_room();
+    cr_assert_eq(hs_store_search_catch_up(st), 0, "an outlier name event was indexed");
+    int64_t max;
+    cr_assert_eq(hs_store_room_max_stream(st, ROOM, &max), 0);
+    long seen = 0;
+    cr_assert_geq(hs_store_room_notify_candidates(st, ROOM, BOB, 0, max, 100, count_notify, &seen), 0);
+    cr_assert_eq(seen, 0);
+    cr_assert_geq(hs_store_notify_candidates(st, "[\"" ROOM "\"]", BOB, 0, 100, count_notify, &seen), 0);
+    cr_assert_eq(seen, 0);
 }
 
 static void put_batch(size_t *stored)
