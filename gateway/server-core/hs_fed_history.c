@@ -28,7 +28,40 @@
 /* Events in the set checked at once (fetched + their auth chain). */
 #define MAX_CHAIN 20000
 
-static pthread_mutex_t backfill_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Rooms with a backfill under way: one at a time per room, up to RUNNING_MAX rooms at
+ * once (more wait for a free slot). */
+#define RUNNING_MAX 8
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t running_changed = PTHREAD_COND_INITIALIZER;
+static char running[RUNNING_MAX][256];
+
+/* Waits until room_id has no backfill under way and a slot is free; takes it. */
+static int running_enter(const char *room_id)
+{
+    pthread_mutex_lock(&running_lock);
+    for (;;) {
+        int slot = -1;
+        bool busy = false;
+        for (int i = 0; i < RUNNING_MAX; i++) {
+            if (!running[i][0]) slot = slot < 0 ? i : slot;
+            else busy |= strcmp(running[i], room_id) == 0;
+        }
+        if (!busy && slot >= 0) {
+            snprintf(running[slot], sizeof running[slot], "%s", room_id);
+            pthread_mutex_unlock(&running_lock);
+            return slot;
+        }
+        pthread_cond_wait(&running_changed, &running_lock);
+    }
+}
+
+static void running_leave(int slot)
+{
+    pthread_mutex_lock(&running_lock);
+    running[slot][0] = 0;
+    pthread_cond_broadcast(&running_changed);
+    pthread_mutex_unlock(&running_lock);
+}
 
 /* What a server answered. */
 typedef enum { ANSWER_OK, ANSWER_REFUSED, ANSWER_FAILED } answer_kind;
@@ -259,8 +292,23 @@ static long check_and_store(hs_server *srv, const char *server, const hs_room_ve
     return stored;
 }
 
-/* The servers to ask: `first`, then the room's joined servers but us, at most
- * HS_FED_BACKFILL_TRIES, into a new array of names. */
+/* The server of the room creator's (the create event's sender), malloc'd, or NULL. */
+static char *creator_server(hs_server *srv, const char *room_id)
+{
+    char *create_id = NULL;
+    if (hs_store_state_get(srv->store, room_id, "m.room.create", "", &create_id) != 0) return NULL;
+    json_t *pdu = stored_pdu(srv, room_id, create_id, NULL);
+    free(create_id);
+    const char *sender = pdu ? hs_pdu_sender(pdu) : NULL;
+    const char *server = sender ? hs_id_server_name(sender) : NULL;
+    char *out = server ? strdup(server) : NULL;
+    json_decref(pdu);
+    return out;
+}
+
+/* The servers to ask, at most HS_FED_BACKFILL_TRIES, into a new array of names:
+ * `first` (the server a join went through), then the room's joined servers but us -
+ * the creator's first, as the one most likely to hold the whole history. */
 static json_t *candidates(hs_server *srv, const char *room_id, const char *first)
 {
     json_t *out = json_array();
@@ -268,9 +316,17 @@ static json_t *candidates(hs_server *srv, const char *room_id, const char *first
     char **names = NULL;
     size_t n = 0;
     if (hs_store_fed_joined_servers(srv->store, room_id, &names, &n) != 0) return out;
-    for (size_t i = 0; i < n && json_array_size(out) < HS_FED_BACKFILL_TRIES; i++)
-        if (strcmp(names[i], srv->cfg.server_name) != 0 && (!first || strcmp(names[i], first) != 0))
+    char *creator = creator_server(srv, room_id);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n && json_array_size(out) < HS_FED_BACKFILL_TRIES; i++) {
+            bool is_creator = creator && strcmp(names[i], creator) == 0;
+            if (is_creator != (pass == 0) || strcmp(names[i], srv->cfg.server_name) == 0 ||
+                (first && strcmp(names[i], first) == 0))
+                continue;
             json_array_append_new(out, json_string(names[i]));
+        }
+    }
+    free(creator);
     hs_store_free_strings(names, n);
     return out;
 }
@@ -335,8 +391,8 @@ long hs_fed_backfill(hs_server *srv, const char *room_id, const char *first, siz
 {
     if (limit == 0 || history_complete(srv, room_id)) return 0;
     if (limit > HS_FED_BACKFILL_MAX) limit = HS_FED_BACKFILL_MAX;
-    pthread_mutex_lock(&backfill_lock);
+    int slot = running_enter(room_id);
     long result = backfill_round(srv, room_id, first, limit);
-    pthread_mutex_unlock(&backfill_lock);
+    running_leave(slot);
     return result;
 }

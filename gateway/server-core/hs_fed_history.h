@@ -7,8 +7,10 @@
  * One round: the room's oldest timeline event here (never m.room.create: the room's
  * history ends there) names what to ask for - its prev_events we do not hold as history
  * - and /_matrix/federation/v1/backfill/{roomId}?v=...&limit=N goes to a server in the
- * room (`first` if given, then the room's other joined servers; at most
- * HS_FED_BACKFILL_TRIES servers, within HS_FED_BACKFILL_SECONDS). Every returned event is
+ * room (`first` if given - the server a join went through - then the room's other
+ * joined servers, the creator's first; at most HS_FED_BACKFILL_TRIES servers, a next
+ * one only when the last could not be reached or had nothing new, within
+ * HS_FED_BACKFILL_SECONDS). Every returned event is
  * checked like any event another server sends (hs_fed_state_validate: format,
  * signatures, content hash - redacted on mismatch - and the auth rules against its auth
  * events, which must be held here, be in the answer, or be fetched with /event, at most
@@ -17,9 +19,9 @@
  * (hs_store_backfill_put: negative stream orderings, newest first; outliers we held are
  * de-outliered), so /messages shows them in order and /sync never as new.
  *
- * One backfill runs at a time (a process-wide lock): two clients paging at once wait
- * for each other, and the second one's round starts from what the first stored, so
- * nothing is stored twice (events are keyed by ID anyway).
+ * One backfill runs at a time per room (up to 8 rooms at once): two clients paging at
+ * once wait for each other, and the second one's round starts from what the first
+ * stored, so nothing is stored twice (events are keyed by ID anyway).
  *
  * Not done: gaps in the middle of the timeline (after a gap bridged with /state) are
  * not backfilled - only the history before the oldest event; the state at backfilled
