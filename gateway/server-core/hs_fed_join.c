@@ -279,6 +279,32 @@ void hs_fed_state_set_clear(hs_fed_state_set *set)
     memset(set, 0, sizeof *set);
 }
 
+int hs_fed_join_countersigned(hs_server *srv, const hs_room_version *rv, json_t *join, const char *join_id,
+                              const json_t *answer, char *msg, size_t msg_len)
+{
+    const json_t *theirs = json_object_get(answer, "event");
+    if (!json_is_object(theirs)) return 0;
+    hs_err err = {{0}};
+    char *id = hs_event_id_compute(theirs, rv, &err);
+    bool same = id && strcmp(id, join_id) == 0;
+    free(id);
+    if (!same) return 0; /* not our event: ours stands, and auth decides */
+    json_t *ours = json_object_get(join, "signatures");
+    const char *server;
+    json_t *sigs;
+    int added = 0;
+    json_object_foreach(json_object_get(theirs, "signatures"), server, sigs) {
+        if (strcmp(server, srv->cfg.server_name) == 0 || !json_is_object(sigs) || json_object_get(ours, server)) continue;
+        json_object_set(ours, server, sigs);
+        added = 1;
+    }
+    hs_room_engine e = hs_fed_rooms_engine(srv);
+    hs_room_remote rr = {&e, hs_fed_rooms_key, srv};
+    if (added && hs_room_remote_check_signatures(&rr, join, rv, &err) != 0)
+        return snprintf(msg, msg_len, "the countersigned join: %s", err.msg), -1;
+    return added;
+}
+
 /* Validates the send_join answer and writes the room. */
 static hs_room_status finish_join(hs_server *srv, const char *server, const hs_room_version *rv, const char *room_id,
                                   json_t *join, const char *join_id, const json_t *answer, hs_room_result *res)
@@ -292,6 +318,12 @@ static hs_room_status finish_join(hs_server *srv, const char *server, const hs_r
     if (hs_fed_state_validate(srv, rv, room_id, json_object_get(answer, "state"), json_object_get(answer, "auth_chain"),
                               &set, res->msg, sizeof res->msg) != 0) {
         status = res->status = HS_ROOM_ERROR; /* res->msg says why */
+        goto out;
+    }
+    /* A restricted join is only valid with the authorising server's signature, which
+     * the resident adds in its answer. */
+    if (hs_fed_join_countersigned(srv, rv, join, join_id, answer, res->msg, sizeof res->msg) < 0) {
+        status = res->status = HS_ROOM_ERROR;
         goto out;
     }
     join_set js = {set.events, set.order};

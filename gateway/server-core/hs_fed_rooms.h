@@ -96,6 +96,15 @@ int hs_fed_state_validate(struct hs_server *srv, const hs_room_version *rv, cons
                           const json_t *auth_chain, hs_fed_state_set *out, char *msg, size_t msg_len);
 void hs_fed_state_set_clear(hs_fed_state_set *set);
 
+/* send_join v2's `event` in `answer`: the resident's copy of our join `join` (event ID
+ * join_id), countersigned when the join rules needed an authorising server (a
+ * restricted join's join_authorised_via_users_server). When it is the same event (same
+ * event ID), the other servers' signatures on it are added to `join` and all of join's
+ * required signatures are verified. Returns 1 when signatures were added, 0 when the
+ * answer holds no such copy (join unchanged), -1 with msg when a signature fails. */
+int hs_fed_join_countersigned(struct hs_server *srv, const hs_room_version *rv, json_t *join, const char *join_id,
+                              const json_t *answer, char *msg, size_t msg_len);
+
 /* Sets res to status s with a printf-style message and returns s: how the federation
  * membership paths (join, leave, invite) report a failure. */
 hs_room_status hs_fed_room_fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_auth.h"
 #include "server-core/hs_canonical_json.h"
 #include "server-core/hs_e2ee.h"
 #include "server-core/hs_event_id.h"
@@ -432,4 +433,79 @@ Test(hs_synapse_live, e2ee_answers)
     json_decref(c);
     json_decref(d);
     json_decref(q);
+}
+
+/* Our join as sent (request) against its auth events from the validated send_join
+ * answer: the auth rule result. */
+static hs_auth_rule join_auth(const hs_room_version *rv, const json_t *join, const hs_fed_state_set *set,
+                              hs_auth_result *ar)
+{
+    hs_auth_entry auth[HS_PDU_MAX_AUTH_EVENTS];
+    size_t n = hs_pdu_auth_event_count(join);
+    for (size_t i = 0; i < n; i++) {
+        auth[i].event_id = hs_pdu_auth_event(join, i);
+        auth[i].pdu = json_object_get(set->events, auth[i].event_id);
+        cr_assert_not_null(auth[i].pdu, "auth event %s not in the answer", auth[i].event_id);
+    }
+    return hs_auth_check_with_auth_events(rv, join, auth, n, NULL, ar);
+}
+
+/* A restricted room (v10, members of another room may join): Synapse's make_join names
+ * alice in join_authorised_via_users_server and its send_join answer carries our join
+ * countersigned by localhost:18448. Our join alone fails the auth rules (the authorising
+ * server's signature is missing); with the signatures taken from the answer
+ * (hs_fed_join_countersigned) it passes and every signature verifies. An answer whose
+ * event is not our join adds nothing. */
+Test(hs_synapse_live, restricted_join_countersigned)
+{
+    json_t *fx = load("send_join-restricted-v10.json");
+    const hs_room_version *rv = hs_room_version_get("10");
+    const char *room = json_string_value(json_object_get(fx, "room_id"));
+    json_t *answer = json_object_get(fx, "response");
+    json_t *join = json_deep_copy(json_object_get(fx, "request"));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(join, "content"),
+                                                       "join_authorised_via_users_server")),
+                     "@alice:localhost:18448");
+    hs_fed_state_set set = {0};
+    char msg[512] = "";
+    cr_assert_eq(hs_fed_state_validate(&hs.srv, rv, room, json_object_get(answer, "state"),
+                                       json_object_get(answer, "auth_chain"), &set, msg, sizeof msg),
+                 0, "%s", msg);
+    hs_err err = {{0}};
+    char *join_id = hs_event_id_compute(join, rv, &err);
+    cr_assert_not_null(join_id);
+    hs_auth_result ar;
+    cr_assert_neq(join_auth(rv, join, &set, &ar), HS_AUTH_OK, "our join alone lacks the authorising signature");
+
+    json_t *other = json_deep_copy(answer);
+    json_t *ev = json_object_get(other, "event");
+    json_object_set_new(ev, "origin_server_ts", json_integer(json_integer_value(json_object_get(ev, "origin_server_ts")) + 1));
+    cr_assert_eq(hs_fed_join_countersigned(&hs.srv, rv, join, join_id, other, msg, sizeof msg), 0);
+    cr_assert_null(json_object_get(json_object_get(join, "signatures"), SYNAPSE));
+    json_decref(other);
+
+    cr_assert_eq(hs_fed_join_countersigned(&hs.srv, rv, join, join_id, answer, msg, sizeof msg), 1, "%s", msg);
+    cr_assert_eq(join_auth(rv, join, &set, &ar), HS_AUTH_OK, "%s", ar.msg);
+    hs_room_remote rr = {NULL, hs_fed_rooms_key, &hs.srv};
+    cr_assert_eq(hs_room_remote_check_signatures(&rr, join, rv, &err), 0, "%s", err.msg);
+
+    /* A countersignature that does not verify is refused. */
+    json_t *bad = json_deep_copy(json_object_get(fx, "request"));
+    json_t *forged = json_deep_copy(answer);
+    json_t *sigs = json_object_get(json_object_get(json_object_get(forged, "event"), "signatures"), SYNAPSE);
+    const char *kid;
+    json_t *s;
+    json_object_foreach(sigs, kid, s) {
+        char *f = strdup(json_string_value(s));
+        f[5] = f[5] == 'A' ? 'B' : 'A';
+        json_object_set_new(sigs, kid, json_string(f));
+        free(f);
+    }
+    cr_assert_eq(hs_fed_join_countersigned(&hs.srv, rv, bad, join_id, forged, msg, sizeof msg), -1);
+    json_decref(forged);
+    json_decref(bad);
+    free(join_id);
+    json_decref(join);
+    hs_fed_state_set_clear(&set);
+    json_decref(fx);
 }
