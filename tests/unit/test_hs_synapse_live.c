@@ -509,3 +509,37 @@ Test(hs_synapse_live, restricted_join_countersigned)
     hs_fed_state_set_clear(&set);
     json_decref(fx);
 }
+
+/* An invite Synapse sent us (PUT /v2/invite, room v11, alice inviting dave): the event
+ * passes the receipt checks with Synapse's signature alone and its ID is the one in the
+ * URI; invite_room_state is a list of stripped state events (type, state_key, sender,
+ * content). Our recorded answer is the same event countersigned: same ID, and both
+ * servers' signatures verify. */
+Test(hs_synapse_live, invite_v11)
+{
+    json_t *fx = load("invite-v11.json");
+    const hs_room_version *rv = hs_room_version_get("11");
+    const json_t *req = json_object_get(fx, "request");
+    cr_assert_str_eq(json_string_value(json_object_get(req, "room_version")), "11");
+    const json_t *ev = json_object_get(req, "event");
+    char *id = check_pdu(ev, rv, "invite");
+    char *enc = hs_fed_pct_encode(id);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(fx, "uri")), enc));
+    free(enc);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "content"), "membership")), "invite");
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(req, "invite_room_state"), i, s) {
+        cr_assert(json_is_string(json_object_get(s, "type")) && json_is_string(json_object_get(s, "state_key")) &&
+                  json_is_string(json_object_get(s, "sender")) && json_is_object(json_object_get(s, "content")));
+    }
+    cr_assert_gt(i, 0);
+    const json_t *answered = json_object_get(json_object_get(fx, "response"), "event");
+    char *id2 = check_pdu(answered, rv, "invite answer");
+    cr_assert_str_eq(id2, id);
+    cr_assert_not_null(json_object_get(json_object_get(answered, "signatures"), PINEGATE));
+    cr_assert_not_null(json_object_get(json_object_get(answered, "signatures"), SYNAPSE));
+    free(id2);
+    free(id);
+    json_decref(fx);
+}
