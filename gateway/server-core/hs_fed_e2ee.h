@@ -21,8 +21,9 @@
  * servers at once (hs_fed_send_many), on the client's worker; a query's answer
  * (validated: each device's self-signature; the master key's shape and the
  * self-signing key's signature by it) refreshes the remote device and cross-signing
- * caches, which answer when the server cannot be reached or is backed off by the
- * outbound queue (then it is not asked: the client would wait for a timeout).
+ * caches (the latter only for users sharing a room with a local user), which answer
+ * when the server cannot be reached or is backed off by the outbound queue (then it
+ * is not asked: the client would wait for a timeout).
  * hs_fed_e2ee_scan, run by the sender thread like the event scan, reads
  * device_list_changes after a persisted cursor (fed_out_cursor) and queues, to every
  * server sharing a room with the local user: m.device_list_update for each device with

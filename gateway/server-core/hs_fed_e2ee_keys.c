@@ -168,8 +168,9 @@ static json_t *take_devices(hs_server *srv, const char *user_id, const json_t *t
 }
 
 /* The master and self-signing keys of `user_id` from its server's answer, checked (a
- * master key of that user; a self-signing key signed by it), into out and into the
- * cache; a key that fails a check is left out. */
+ * master key of that user; a self-signing key signed by it), into out and, when the
+ * user shares a room with a local user, into the cache; a key that fails a check is
+ * left out. */
 static void take_cross(hs_server *srv, const json_t *answer, json_t *out, const char *user_id)
 {
     const json_t *master = json_object_get(json_object_get(answer, "master_keys"), user_id);
@@ -196,7 +197,10 @@ static void take_cross(hs_server *srv, const json_t *answer, json_t *out, const 
     }
     if (mt) json_object_set(json_object_get(out, "master_keys"), user_id, (json_t *)master);
     if (st) json_object_set(json_object_get(out, "self_signing_keys"), user_id, (json_t *)ssk);
-    int rc = hs_store_e2ee_remote_xsign_put(srv->store, user_id, mt, st, false);
+    /* Cached only for users sharing a room with a local user (as the EDUs are): a
+     * client querying arbitrary users must not grow the table without bound. */
+    int shares = hs_store_fed_shares_room_with(srv->store, user_id, srv->cfg.server_name);
+    int rc = shares == 1 ? hs_store_e2ee_remote_xsign_put(srv->store, user_id, mt, st, false) : shares;
     if (rc < 0) hs_warn("fed", "could not cache the cross-signing keys of %s", user_id);
     else if (rc > 0) hs_notifier_wake(srv->notifier);
     free(mt);
