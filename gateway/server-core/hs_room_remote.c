@@ -288,8 +288,12 @@ static hs_remote_status accept_locked(const hs_room_remote *r, const hs_room_ver
     const char *id = res->event_id;
     hs_store_event old;
     int rc = hs_store_event_get(st, id, &old);
+    /* An outlier (held as state or auth only) that arrives as an event of the room
+     * goes through every check and into the timeline. */
+    bool outlier = rc == 0 && old.outlier;
     if (rc == 0) hs_store_event_clear(&old);
-    if (rc == 0 || hs_store_fed_soft_failed(st, id) == 1) return set(res, HS_REMOTE_DUPLICATE, "already known");
+    if ((rc == 0 && !outlier) || hs_store_fed_soft_failed(st, id) == 1)
+        return set(res, HS_REMOTE_DUPLICATE, "already known");
     if (rc < 0) return set(res, HS_REMOTE_ERROR, "cannot read events");
 
     ctx c = {.st = st, .cache = json_object()};

@@ -60,7 +60,8 @@ typedef struct hs_room_remote {
 
 typedef enum {
     HS_REMOTE_ACCEPTED = 0,
-    HS_REMOTE_DUPLICATE,    /* stored (or soft-failed) before; nothing done */
+    HS_REMOTE_DUPLICATE,    /* stored (or soft-failed) before; nothing done (an outlier,
+                             * held as state or auth only, is accepted into the timeline) */
     HS_REMOTE_SOFT_FAILED,  /* passed 1-5, failed against the current state */
     HS_REMOTE_REJECTED,     /* failed 1, 2, 4 or 5; res.msg says which and why */
     HS_REMOTE_MISSING,      /* prev_events / auth_events unknown; res.msg names them */

@@ -48,8 +48,10 @@ typedef struct hs_store_fed_event {
     const hs_state_map *current;      /* for HS_STORE_FED_HEAD_RESOLVED */
 } hs_store_fed_event;
 
-/* Persists a remote event as described above. Returns 0 with *stream_out, 1 if the
- * event is stored already (nothing written), -1 (nothing written). */
+/* Persists a remote event as described above. An outlier with its ID (hs_store_rooms.h:
+ * held as state or auth only) becomes a timeline event, placed as a new event would be.
+ * Returns 0 with *stream_out, 1 if the event is stored already as a timeline event
+ * (nothing written), -1 (nothing written). */
 int hs_store_fed_event_persist(hs_store *st, const hs_store_fed_event *fe, int64_t *stream_out);
 
 /* A remote join, all at once: inserts the room (version, creator; a stub room from an

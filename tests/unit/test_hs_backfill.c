@@ -210,6 +210,42 @@ Test(hs_backfill, outliers_are_not_searched_nor_notified)
     cr_assert_eq(seen, 0);
 }
 
+static void assert_state(const char *event_id, bool after, const char *expected);
+
+/* An event held as an outlier that arrives as an event of the room (over /send) goes
+ * into the timeline where a new event would, with its state, once. */
+Test(hs_backfill, an_outlier_arriving_as_an_event_joins_the_timeline)
+{
+    join_room();
+    int64_t join_stream;
+    cr_assert_eq(hs_store_room_max_stream(st, ROOM, &join_stream), 0);
+    hs_store_new_event r = row(&N);
+    const char *ext[] = {"$N"};
+    hs_store_fed_event fe = {.ev = &r, .before_from = "$J", .extremities = ext, .n_extremities = 1,
+                             .head = HS_STORE_FED_HEAD_EXTEND};
+    int64_t stream;
+    cr_assert_eq(hs_store_fed_event_persist(st, &fe, &stream), 0);
+    cr_assert_gt(stream, join_stream);
+    hs_store_event ev;
+    cr_assert_eq(hs_store_event_get(st, "$N", &ev), 0);
+    cr_assert(!ev.outlier);
+    cr_assert_eq(ev.stream, stream);
+    hs_store_event_clear(&ev);
+    char seen[512];
+    timeline(seen);
+    cr_assert_str_eq(seen, "$N $J ");
+    assert_state("$N", true, "$C $A $J $N $P ");
+    cr_assert_eq(hs_store_fed_event_persist(st, &fe, &stream), 1, "a timeline event is stored once");
+    /* a new event after it gets the next position */
+    hs_store_new_event m = row(&M3);
+    const char *ext2[] = {"$M3"};
+    hs_store_fed_event fe2 = {.ev = &m, .before_from = "$N", .extremities = ext2, .n_extremities = 1,
+                              .head = HS_STORE_FED_HEAD_EXTEND};
+    int64_t next;
+    cr_assert_eq(hs_store_fed_event_persist(st, &fe2, &next), 0);
+    cr_assert_eq(next, stream + 1);
+}
+
 static void put_batch(size_t *stored)
 {
     /* newest first; P replaces nothing known, A neither; an extra auth event X as an outlier */
