@@ -460,7 +460,8 @@ static int backfill_before(sqlite3 *db, const hs_store_backfill_event *b, int64_
                                     .event_id = b->replaced};
         return hs_store_history__new_group(db, &entry, after, len, out);
     }
-    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES (?1, NULL, 0)");
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO state_groups (room_id, prev_group, chain_len)"
+                                        " VALUES (?1, NULL, 0)");
     if (!s) return -1;
     hs_store_bind_text_or_null(s, 1, ev->room_id);
     if (run(s) != SQLITE_DONE) return -1;

@@ -184,7 +184,8 @@ long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char
                                     "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts"
                                     " FROM events e"
                                     " WHERE e.room_id IN (SELECT value FROM json_each(?1)) AND e.sender != ?2"
-                                    " AND e.outlier = 0 AND (?3 = 0 OR e.stream_ordering < ?3)"
+                                    " AND e.outlier = 0 AND e.stream_ordering > 0"
+                                    " AND (?3 = 0 OR e.stream_ordering < ?3)"
                                     " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
                                     " ORDER BY e.stream_ordering DESC LIMIT ?4");
     if (!s) return -1;

@@ -72,7 +72,8 @@ typedef struct hs_store_notify_event {
 
 /* Events of the rooms in rooms_json (a JSON array of room IDs as text) not sent by
  * `not_sender` and not redacted, with stream ordering below `before` (0: no bound),
- * newest first, at most `limit`. A non-zero return from fn stops the walk (not an
+ * newest first, at most `limit`. Timeline events only: no outliers, and no history
+ * fetched from other servers (backfill, below zero) - that is old, not news. A non-zero return from fn stops the walk (not an
  * error). Returns the number of events visited, or -1. */
 long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char *not_sender, int64_t before,
                                 long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev), void *ctx);

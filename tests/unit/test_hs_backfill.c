@@ -1,8 +1,10 @@
 /* Backfill and outliers in the room store: tokens with negative positions round-trip;
  * the state and auth chain of a remote join are outliers (kept out of every timeline
- * read - pages, /sync, search, notifications - still there as state); a backfilled batch sorts below the join in order, turns
- * the outliers it contains into history, gets the state derived from its own events,
- * stays out of /sync's range, and storing it twice stores nothing twice. The fetching
+ * read - pages, /sync, search, notifications - still there as state); a backfilled
+ * batch sorts below the join in order, turns the outliers it contains into history,
+ * gets the state derived from its own events, stays out of /sync's range and of
+ * notifications, and storing it twice stores nothing twice; an outlier arriving as an
+ * event of the room joins the timeline. The fetching
  * itself (two real servers) is tests/integration/test_fed_backfill.c. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -321,6 +323,10 @@ Test(hs_backfill, a_batch_sorts_below_in_order_with_its_state)
     cr_assert_eq(hs_store_room_oldest(st, ROOM, &oldest), 0);
     cr_assert_str_eq(oldest.event_id, "$C");
     hs_store_event_clear(&oldest);
+    /* history is not news: bob's notifications never list alice's old messages */
+    long notified = 0;
+    cr_assert_geq(hs_store_notify_candidates(st, "[\"" ROOM "\"]", BOB, 0, 100, count_notify, &notified), 0);
+    cr_assert_eq(notified, 0);
 }
 
 Test(hs_backfill, the_same_batch_twice_stores_nothing_twice)
