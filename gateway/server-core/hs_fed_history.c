@@ -114,8 +114,12 @@ static json_t *fetch_backfill(hs_server *srv, const char *server, const char *ro
     json_t *answer = get_json(srv, server, target, kind);
     free(target);
     json_t *pdus = json_object_get(answer, "pdus");
-    if (json_is_array(pdus)) json_incref(pdus);
-    else if ((pdus = NULL, *kind == ANSWER_OK)) *kind = ANSWER_REFUSED;
+    if (json_is_array(pdus)) {
+        json_incref(pdus);
+    } else {
+        pdus = NULL;
+        if (*kind == ANSWER_OK) *kind = ANSWER_REFUSED; /* an answer, but not one we can use */
+    }
     json_decref(answer);
     return pdus;
 }
@@ -231,6 +235,18 @@ static long check_and_store(hs_server *srv, const char *server, const hs_room_ve
     }
     json_decref(queue);
     json_decref(seen);
+    if (!create && !too_big) {
+        /* v12 events do not cite the create event: the room's own is the one. */
+        char *create_id = NULL;
+        json_t *c = hs_store_state_get(srv->store, room_id, "m.room.create", "", &create_id) == 0
+                        ? stored_pdu(srv, room_id, create_id, NULL) : NULL;
+        free(create_id);
+        if (c) {
+            json_array_append(chain, c);
+            create = c;
+            json_decref(c);
+        }
+    }
     hs_fed_state_set set = {0};
     char msg[512] = "";
     json_t *state = create ? json_pack("[O]", create) : NULL;
