@@ -1,6 +1,6 @@
 /* hs_fed_queue: what goes to which server, and sending it. Transport-neutral (requests
- * go through hs_fed_send); the thread that drives it is the process wiring's
- * (federation-side/fed_sender for DNS names).
+ * go through hs_fed_batch, concurrent when the transport can); the thread that drives it
+ * is the process wiring's (federation-side/fed_sender for DNS names).
  *
  * Feeding: no hook in the room engine. Every persisted event already has a stream
  * ordering, so hs_fed_queue_scan reads the events after a persisted cursor and queues
@@ -13,8 +13,9 @@
  *
  * Sending: hs_fed_sending keeps one transaction (up to 50 PDUs and 100 EDUs) in flight
  * per destination, to many destinations at once (see below), taking each answer as it
- * comes. A failure backs that destination off exponentially (HS_FED_BACKOFF_BASE_MS doubling
- * up to HS_FED_BACKOFF_CAP_MS); the same transaction (same ID, same rows) is retried.
+ * comes. A failure backs that destination off exponentially (HS_FED_BACKOFF_BASE_MS
+ * doubling up to HS_FED_BACKOFF_CAP_MS); the same transaction (same ID, same rows) is
+ * retried.
  * Transaction IDs are a per-destination counter kept in the database, starting at the
  * time of the first row, so a server whose database was reset never reuses an ID its
  * peers answered before (they would replay their recorded answer and drop the events). */
