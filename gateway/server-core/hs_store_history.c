@@ -428,8 +428,8 @@ fail:
 
 /* ---- backfilled history ------------------------------------------------------------- */
 
-/* How event_id is stored: 2 absent, 1 a timeline event (or an event of another room),
- * 0 an outlier of room_id, -1 on error. */
+/* How event_id is stored: 2 absent, 1 a timeline event of room_id, 0 an outlier of
+ * room_id, 3 an event of another room, -1 on error. */
 static int stored_kind(sqlite3 *db, const char *room_id, const char *event_id)
 {
     sqlite3_stmt *s = hs_store_prep(db, "SELECT outlier, room_id = ?2 FROM events WHERE event_id = ?1");
@@ -438,7 +438,7 @@ static int stored_kind(sqlite3 *db, const char *room_id, const char *event_id)
     hs_store_bind_text_or_null(s, 2, room_id);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_DONE ? 2 : rc != SQLITE_ROW ? -1
-              : sqlite3_column_int(s, 0) && sqlite3_column_int(s, 1) ? 0 : 1;
+              : !sqlite3_column_int(s, 1) ? 3 : sqlite3_column_int(s, 0) ? 0 : 1;
     sqlite3_finalize(s);
     return ret;
 }
@@ -544,6 +544,7 @@ static int backfill_steps(sqlite3 *db, void *varg)
         const hs_store_new_event *ev = &b->ev;
         int kind = stored_kind(db, a->room_id, ev->event_id);
         if (kind < 0) return -1;
+        if (kind == 3) continue; /* its ID is taken by an event of another room */
         if (b->outlier) {
             if (kind == 2 && place_below(db, ev, 2, true, start, start) != 0) return -1;
             continue;

@@ -349,6 +349,27 @@ Test(hs_backfill, the_same_batch_twice_stores_nothing_twice)
     hs_store_event_clear(&again);
 }
 
+/* An event ID taken by another room's event is not this room's history: skipped, and
+ * the state of what is older goes on from the event before it. */
+Test(hs_backfill, an_id_of_another_room_is_skipped)
+{
+    hs_state_map *empty = hs_state_map_new();
+    hs_store_new_event other = {.event_id = "$M2", .room_id = "!other:remote.test", .type = "m.room.member",
+                                .state_key = BOB, .sender = BOB, .depth = 1, .pdu_json = "{}", .membership = "join"};
+    int64_t stream;
+    cr_assert_eq(hs_store_fed_join_persist(st, "!other:remote.test", "10", BOB, NULL, 0, empty, &other, &stream), 0);
+    hs_state_map_free(empty);
+    join_room();
+    size_t stored;
+    put_batch(&stored);
+    cr_assert_eq(stored, 5);
+    char seen[512];
+    timeline(seen);
+    cr_assert_str_eq(seen, "$J $M3 $N $P $A $C ");
+    assert_state("$P", true, "$C $A $P ");
+    assert_state("$P", false, "$C $A ");
+}
+
 Test(hs_backfill, the_boundary_must_be_a_timeline_event)
 {
     join_room();
