@@ -14,6 +14,7 @@
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_rooms_internal.h"
 #include "server-core/hs_fed_rooms.h"
+#include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_directory.h"
@@ -81,6 +82,27 @@ hs_room_viewer hs_api_rooms__viewer(const hs_access_identity *who, int64_t now)
 
 /* ---- writes ------------------------------------------------------------------------- */
 
+/* createRoom's invitees on other servers, once the room exists (the engine invites the
+ * local ones): each goes through its server (hs_fed_invite_remote). The room stands
+ * whatever they answer, so a refusal or an unreachable server is logged, not answered:
+ * the client can see who was invited and invite again. */
+static void invite_remote_users(hs_server *srv, const char *room_id, const char *creator, const json_t *body,
+                                int64_t now)
+{
+    bool is_direct = json_is_true(json_object_get(body, "is_direct"));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(body, "invite"), i, v) {
+        const char *uid = json_string_value(v), *server = hs_id_server_name(uid);
+        if (!server || strcmp(server, srv->cfg.server_name) == 0) continue;
+        char *id = NULL;
+        hs_room_result res;
+        if (hs_fed_invite_remote(srv, room_id, creator, uid, NULL, is_direct, now, &id, &res) != HS_ROOM_OK)
+            hs_info("rooms", "createRoom %s: inviting %s failed: %s", room_id, uid, res.msg);
+        free(id);
+    }
+}
+
 static void create_room_post(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -99,6 +121,7 @@ static void create_room_post(const hs_request *req, hs_response *resp, void *ctx
     char *room_id = NULL;
     if (hs_room_create(&e, who.user_id, body, now, &room_id, &res) == HS_ROOM_OK) {
         hs_api_directory_create_room_finish(srv, alias, room_id, who.user_id, now);
+        invite_remote_users(srv, room_id, who.user_id, body, now);
         hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id));
     } else hs_api_rooms__answer(resp, &res);
     free(alias);
@@ -252,7 +275,7 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
     hs_room_status st;
     if (remote_invite) {
         char *id = NULL;
-        st = hs_fed_invite_remote(srv, room_id, who.user_id, target, reason, now, &id, &res);
+        st = hs_fed_invite_remote(srv, room_id, who.user_id, target, reason, false, now, &id, &res);
         free(id);
     } else {
         st = hs_room_member_change(&e, room_id, who.user_id, target, membership, reason, now, NULL, &res);

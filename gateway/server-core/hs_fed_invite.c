@@ -259,7 +259,8 @@ static bool countersigned_by(hs_server *srv, const hs_room_version *rv, const js
 }
 
 hs_room_status hs_fed_invite_remote(hs_server *srv, const char *room_id, const char *sender, const char *target,
-                                    const char *reason, int64_t now_ms, char **event_id, hs_room_result *res)
+                                    const char *reason, bool is_direct, int64_t now_ms, char **event_id,
+                                    hs_room_result *res)
 {
     *event_id = NULL;
     res->status = HS_ROOM_OK;
@@ -271,7 +272,10 @@ hs_room_status hs_fed_invite_remote(hs_server *srv, const char *room_id, const c
     hs_room_engine e = hs_fed_rooms_engine(srv);
     json_t *pdu = NULL, *body = NULL, *answer = NULL;
     char *id = NULL;
-    hs_room_status st = hs_room_member_build(&e, room_id, sender, target, "invite", reason, now_ms, &id, &pdu, res);
+    json_t *extra = is_direct ? json_pack("{sb}", "is_direct", 1) : NULL;
+    hs_room_status st =
+        hs_room_member_build(&e, room_id, sender, target, "invite", reason, extra, now_ms, &id, &pdu, res);
+    json_decref(extra);
     if (st != HS_ROOM_OK || !pdu) {
         *event_id = id; /* the current invite when it is the same one */
         return st;

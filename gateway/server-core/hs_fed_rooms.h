@@ -133,10 +133,11 @@ int hs_fed_invite_register(struct hs_server *srv);
  * ours with only its valid signature added; only then is it accepted into the room
  * (hs_room_remote_accept) and sent on by the queue. An unreachable or refusing server,
  * or a bad answer, stores nothing. Returns HS_ROOM_OK with *event_id (malloc'd), or a
- * status with res->msg (HS_ROOM_FORBIDDEN when the server or the room refused). */
+ * status with res->msg (HS_ROOM_FORBIDDEN when the server or the room refused).
+ * `is_direct` puts is_direct: true in the invite's content (createRoom's DMs). */
 hs_room_status hs_fed_invite_remote(struct hs_server *srv, const char *room_id, const char *sender,
-                                    const char *target, const char *reason, int64_t now_ms, char **event_id,
-                                    hs_room_result *res);
+                                    const char *target, const char *reason, bool is_direct, int64_t now_ms,
+                                    char **event_id, hs_room_result *res);
 
 /* Sends our stored invite `event_id` to the invitee's server `dest` (PUT /v2/invite with
  * the room's stripped state). Called by the outbound queue for an invite whose

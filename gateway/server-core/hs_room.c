@@ -366,11 +366,13 @@ static int current_member_is(hs_store *st, const char *room_id, const char *send
 /* hs_room_member_change and hs_room_member_build: with `built` the event is built and
  * checked but not persisted. */
 static hs_room_status member_change(const hs_room_engine *e, const char *room_id, const char *sender,
-                                    const char *target, const char *membership, const char *reason, int64_t now_ms,
-                                    char **event_id, json_t **built, hs_room_result *res)
+                                    const char *target, const char *membership, const char *reason,
+                                    const json_t *extra, int64_t now_ms, char **event_id, json_t **built,
+                                    hs_room_result *res)
 {
     if (built) *built = NULL;
-    json_t *content = json_pack("{ss}", "membership", membership);
+    json_t *content = extra ? json_deep_copy(extra) : json_object();
+    json_object_set_new(content, "membership", json_string(membership));
     if (reason) json_object_set_new(content, "reason", json_string(reason));
     /* Joins and invites carry the target's profile, so members see names without asking. */
     if ((strcmp(membership, "join") == 0 || strcmp(membership, "invite") == 0) &&
@@ -400,14 +402,15 @@ hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_i
                                      const char *target, const char *membership, const char *reason, int64_t now_ms,
                                      char **event_id, hs_room_result *res)
 {
-    return member_change(e, room_id, sender, target, membership, reason, now_ms, event_id, NULL, res);
+    return member_change(e, room_id, sender, target, membership, reason, NULL, now_ms, event_id, NULL, res);
 }
 
 hs_room_status hs_room_member_build(const hs_room_engine *e, const char *room_id, const char *sender,
-                                    const char *target, const char *membership, const char *reason, int64_t now_ms,
-                                    char **event_id, json_t **pdu, hs_room_result *res)
+                                    const char *target, const char *membership, const char *reason,
+                                    const json_t *extra, int64_t now_ms, char **event_id, json_t **pdu,
+                                    hs_room_result *res)
 {
-    return member_change(e, room_id, sender, target, membership, reason, now_ms, event_id, pdu, res);
+    return member_change(e, room_id, sender, target, membership, reason, extra, now_ms, event_id, pdu, res);
 }
 
 /* ---- redaction ---------------------------------------------------------------------- */

@@ -96,12 +96,13 @@ hs_room_status hs_room_member_change(const hs_room_engine *e, const char *room_i
  * and checked against the current state, and *pdu gets it (a new reference; *event_id its
  * ID, malloc'd), for a change that needs another server's consent first (an invite of a
  * remote user is countersigned by the invitee's server) and is then accepted like a
- * received event. When the same change is already the target's current membership,
+ * received event. `extra` (may be NULL) adds content keys (is_direct). When the same change is already the target's current membership,
  * *pdu stays NULL and *event_id is that event. Returns HS_ROOM_OK, or a status with
  * res->msg. */
 hs_room_status hs_room_member_build(const hs_room_engine *e, const char *room_id, const char *sender,
-                                    const char *target, const char *membership, const char *reason, int64_t now_ms,
-                                    char **event_id, json_t **pdu, hs_room_result *res);
+                                    const char *target, const char *membership, const char *reason,
+                                    const json_t *extra, int64_t now_ms, char **event_id, json_t **pdu,
+                                    hs_room_result *res);
 
 /* Redacts `target_id` (an event of room_id) by `sender` with an optional reason, through
  * the client transaction `txn` (may be NULL). A sender below the room's redact level may
@@ -112,7 +113,8 @@ hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, cons
                               char **event_id, hs_room_result *res);
 
 /* POST /createRoom: `request` is the client's body (preset, name, topic, room_version,
- * initial_state, power_level_content_override, invite (local users only), is_direct,
+ * initial_state, power_level_content_override, invite (invite events for local users
+ * only; users of other servers are left to the caller, see hs_room_create.c), is_direct,
  * visibility, creation_content). Emits the spec's events in order and returns
  * HS_ROOM_OK with *room_id (malloc'd), or a status with res->msg. Input is checked
  * before the first event is written. */

@@ -2,7 +2,10 @@
  * "Creation"). The request is checked completely first; then, under the room lock,
  * the events go out in the spec's order: create, the creator's join, power levels,
  * (canonical alias: aliases are not supported yet), join rules, history visibility,
- * guest access, the remaining initial_state, name, topic, and one invite per invitee.
+ * guest access, the remaining initial_state, name, topic, and one invite per local
+ * invitee. Users of other servers in `invite` are checked for form and given their power
+ * level, but their invites need the invitee's server (hs_fed_invite_remote), which the
+ * engine does not talk to: the Client-Server API sends them after the room exists.
  * Each event is its own durable append; a failure midway leaves a smaller room, never
  * an inconsistent one.
  *
@@ -71,7 +74,7 @@ static json_t *default_power_levels(const hs_room_version *rv, const char *creat
                      "notifications", "room", 50);
 }
 
-/* Checks the invite list: local, valid, existing users. */
+/* Checks the invite list: valid user IDs, and local ones existing users. */
 static hs_room_status check_invites(const hs_room_engine *e, const json_t *invites, hs_room_result *res)
 {
     if (!json_is_array(invites)) return bad(res, HS_ROOM_BAD_REQUEST, "'invite' must be an array", NULL);
@@ -84,8 +87,8 @@ static hs_room_status check_invites(const hs_room_engine *e, const json_t *invit
         if (!uid || !hs_is_valid_user_id(uid))
             return bad(res, HS_ROOM_BAD_REQUEST, "'invite' holds an invalid user ID", NULL);
         const char *server = hs_id_server_name(uid);
-        if (!server || strcmp(server, e->server_name) != 0)
-            return bad(res, HS_ROOM_BAD_REQUEST, "inviting users of other servers is not supported yet: ", uid);
+        if (!server) return bad(res, HS_ROOM_BAD_REQUEST, "'invite' holds an invalid user ID", NULL);
+        if (strcmp(server, e->server_name) != 0) continue;
         hs_store_user u;
         int rc = hs_store_user_get(e->store, uid, &u);
         if (rc < 0) return bad(res, HS_ROOM_ERROR, "cannot read users", NULL);
@@ -240,6 +243,7 @@ hs_room_status hs_room_create(const hs_room_engine *e, const char *creator, cons
     json_t *v;
     json_array_foreach(invites, i, v) {
         if (st != HS_ROOM_OK) break;
+        if (strcmp(hs_id_server_name(json_string_value(v)), e->server_name) != 0) continue;
         json_t *c = json_pack("{ss}", "membership", "invite");
         if (json_is_true(is_direct)) json_object_set_new(c, "is_direct", json_true());
         if (hs_profile_member_content(e->store, json_string_value(v), c) != 0)

@@ -2,7 +2,9 @@
  * HTTPS): an invite of B's user is stored on A only after B countersigned it. A normal
  * invite: the event A stores carries both A's and B's signatures, and B's user sees it in
  * /sync. An invite of a user B does not have: B refuses, A's client gets the error and the
- * room holds no invite. With B stopped: the client gets an error and nothing is stored. */
+ * room holds no invite. With B stopped: the client gets an error and nothing is stored.
+ * A direct chat made with createRoom (invite: [B's user], is_direct) reaches B's user as
+ * an invite marked is_direct, and he joins it. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
@@ -141,5 +143,47 @@ Test(fed_invite_out, stored_only_once_the_invitee_server_signed)
     evs = stored_member_events(room, dave.user_id);
     cr_assert_eq(json_array_size(evs), 0, "an unsigned invite was stored");
     json_decref(evs);
+    free(room);
+}
+
+Test(fed_invite_out, create_room_with_a_remote_invitee_makes_a_direct_chat)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login carol = pgt_mx_must_register(B.base, "carol", "pw-carol-1");
+    char body[300];
+    snprintf(body, sizeof body, "{\"preset\":\"trusted_private_chat\",\"is_direct\":true,\"invite\":[\"%s\"]}",
+             carol.user_id);
+    char *room = pgt_mx_create_room(A.base, &alice, body);
+    json_t *evs = stored_member_events(room, carol.user_id);
+    cr_assert_eq(json_array_size(evs), 1);
+    json_t *sigs = json_object_get(json_array_get(evs, 0), "signatures");
+    cr_assert(json_object_get(sigs, A.name) && json_object_get(sigs, B.name), "%s", json_dumps(sigs, 0));
+    json_decref(evs);
+    /* B's /sync: the invite, its member event marked is_direct */
+    bool direct = false;
+    for (int i = 0; i < 50 && !direct; i++) {
+        long st;
+        json_t *r = pgt_mx_call(B.base, "GET", "/_matrix/client/v3/sync?timeout=0", carol.token, NULL, &st);
+        json_t *inv = json_object_get(json_object_get(json_object_get(r, "rooms"), "invite"), room);
+        size_t k;
+        json_t *ev;
+        json_array_foreach(json_object_get(json_object_get(inv, "invite_state"), "events"), k, ev) {
+            const char *sk = json_string_value(json_object_get(ev, "state_key"));
+            if (sk && strcmp(sk, carol.user_id) == 0)
+                direct = json_is_true(json_object_get(json_object_get(ev, "content"), "is_direct"));
+        }
+        json_decref(r);
+        if (!direct) usleep(200 * 1000);
+    }
+    cr_assert(direct, "carol's invite is missing or not marked is_direct");
+    long st;
+    json_t *r = pgt_mx_callf(B.base, "POST", carol.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room));
+    cr_assert_eq(st, 200, "join: %ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+    r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+                     enc(room), enc(carol.user_id));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "join");
+    json_decref(r);
     free(room);
 }

@@ -5,6 +5,7 @@
  * added. A changed content, no signature, a signature by another key under remote.test's
  * key ID, an added signature of a third server, our signature removed, a 403 and a
  * transport failure are each answered with an error and leave no invite in the room.
+ * createRoom's `invite` reaches users of other servers the same way (is_direct kept).
  * The two-process version is tests/integration/test_fed_invite_out.c. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -164,5 +165,31 @@ Test(hs_fed_invite_out, only_a_valid_countersignature_stores_the_invite)
     mode = GOOD;
     cr_assert_eq(invite_carol(&alice, room), 200);
     cr_assert_eq(carol_state(&alice, room), 200, "the countersigned invite is not in the room");
+    free(room);
+}
+
+/* createRoom with a user of another server in `invite`: the room is made, then the invite
+ * goes through that server like any other, with is_direct in its content for a DM. A
+ * refusal leaves the room without the invite (the client can invite again). */
+Test(hs_fed_invite_out, create_room_invites_users_of_other_servers)
+{
+    pgt_mx_login alice = pgt_mx_must_register(h.base, "alice", "pw-alice-1");
+    mode = GOOD;
+    char *room = pgt_mx_create_room(h.base, &alice,
+                                    "{\"preset\":\"trusted_private_chat\",\"is_direct\":true,\"invite\":[\"" CAROL "\"]}");
+    cr_assert_eq(invites_seen, 1);
+    char path[500];
+    snprintf(path, sizeof path, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+             pgt_mx_enc(room, (char[300]){0}, 300), pgt_mx_enc(CAROL, (char[100]){0}, 100));
+    json_t *m = pgt_mx_expect(h.base, "GET", path, alice.token, NULL, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "invite");
+    cr_assert(json_is_true(json_object_get(m, "is_direct")), "%s", json_dumps(m, 0));
+    json_decref(m);
+    free(room);
+
+    mode = REFUSED;
+    room = pgt_mx_create_room(h.base, &alice, "{\"preset\":\"private_chat\",\"invite\":[\"" CAROL "\"]}");
+    cr_assert_eq(invites_seen, 2);
+    cr_assert_eq(carol_state(&alice, room), 404);
     free(room);
 }
