@@ -183,128 +183,206 @@ static const char *replaced_of(const json_t *pdu, const json_t *events)
     return NULL;
 }
 
-/* Checks the answer `pdus` of server and stores what passes below `boundary`. Returns
- * the number of events that became history, 0 if none (nothing new or refused), -1 on
- * a database error. */
-static long check_and_store(hs_server *srv, const char *server, const hs_room_version *rv, const char *room_id,
-                            const char *boundary, const json_t *pdus, size_t limit)
+/* What one answer brings to check: the events we do not hold as history, and every
+ * auth event they cite, transitively - held here, in the answer, or fetched. */
+typedef struct batch {
+    json_t *fresh;     /* event ID -> PDU: the answer's events not held as history */
+    json_t *pool;      /* event ID (as cited) -> PDU: fresh and every auth event found */
+    json_t *extra;     /* event ID -> PDU: auth events fetched with /event */
+    const json_t *create;
+    bool too_big;
+} batch;
+
+static void batch_clear(batch *b)
 {
-    /* The fetched events we do not hold as history: ID -> PDU. */
-    json_t *fresh = json_object();
+    json_decref(b->fresh);
+    json_decref(b->pool);
+    json_decref(b->extra);
+}
+
+static void batch_fill(hs_server *srv, const char *server, const hs_room_version *rv, const char *room_id,
+                       const json_t *pdus, size_t limit, batch *b)
+{
+    *b = (batch){json_object(), json_object(), json_object(), NULL, false};
     size_t i;
     json_t *pdu;
     json_array_foreach(pdus, i, pdu) {
-        if (i >= MAX_FETCHED || json_object_size(fresh) >= limit) break;
+        if (i >= MAX_FETCHED || json_object_size(b->fresh) >= limit) break;
         hs_err err;
         char *id = json_is_object(pdu) ? hs_event_id_compute(pdu, rv, &err) : NULL;
-        if (id && !held_as_history(srv, id)) json_object_set(fresh, id, pdu);
+        if (id && !held_as_history(srv, id)) json_object_set(b->fresh, id, pdu);
         free(id);
     }
-    if (json_object_size(fresh) == 0) {
-        json_decref(fresh);
-        return 0;
-    }
-    /* The auth events they cite, transitively: held here, in the answer, or fetched. */
-    json_t *chain = json_array(), *queue = json_array(), *seen = json_object(), *extra = json_object();
-    const json_t *create = NULL;
+    json_t *queue = json_array();
     const char *id;
-    json_object_foreach(fresh, id, pdu) {
-        json_array_append(chain, pdu);
-        if (strcmp(hs_pdu_type(pdu) ? hs_pdu_type(pdu) : "", "m.room.create") == 0) create = pdu;
+    json_object_foreach(b->fresh, id, pdu) {
+        json_object_set(b->pool, id, pdu);
+        if (strcmp(hs_pdu_type(pdu) ? hs_pdu_type(pdu) : "", "m.room.create") == 0) b->create = pdu;
         for (size_t k = 0; k < hs_pdu_auth_event_count(pdu); k++)
             json_array_append_new(queue, json_string(hs_pdu_auth_event(pdu, k)));
     }
     size_t fetched = 0;
-    bool too_big = false;
-    for (i = 0; i < json_array_size(queue) && !too_big; i++) {
+    for (i = 0; i < json_array_size(queue) && !b->too_big; i++) {
         const char *aid = json_string_value(json_array_get(queue, i));
-        if (!aid || json_object_get(seen, aid) || json_object_get(fresh, aid)) continue;
-        json_object_set_new(seen, aid, json_true());
+        if (!aid || json_object_get(b->pool, aid)) continue;
         json_t *a = stored_pdu(srv, room_id, aid, NULL);
         if (!a && fetched < HS_FED_BACKFILL_AUTH_FETCH) {
             fetched++;
-            if ((a = fetch_event(srv, server, aid))) json_object_set(extra, aid, a);
+            if ((a = fetch_event(srv, server, aid))) json_object_set(b->extra, aid, a);
         }
-        if (!a) continue; /* the check below names what is missing */
-        json_array_append(chain, a);
-        if (strcmp(hs_pdu_type(a) ? hs_pdu_type(a) : "", "m.room.create") == 0) create = a;
+        if (!a) continue; /* the check names what is missing */
+        json_object_set_new(b->pool, aid, a);
+        if (strcmp(hs_pdu_type(a) ? hs_pdu_type(a) : "", "m.room.create") == 0) b->create = a;
         for (size_t k = 0; k < hs_pdu_auth_event_count(a); k++)
             json_array_append_new(queue, json_string(hs_pdu_auth_event(a, k)));
-        json_decref(a);
-        too_big = json_array_size(chain) > MAX_CHAIN;
+        b->too_big = json_object_size(b->pool) > MAX_CHAIN;
     }
     json_decref(queue);
-    json_decref(seen);
-    if (!create && !too_big) {
+    if (!b->create && !b->too_big) {
         /* v12 events do not cite the create event: the room's own is the one. */
         char *create_id = NULL;
         json_t *c = hs_store_state_get(srv->store, room_id, "m.room.create", "", &create_id) == 0
                         ? stored_pdu(srv, room_id, create_id, NULL) : NULL;
-        free(create_id);
         if (c) {
-            json_array_append(chain, c);
-            create = c;
-            json_decref(c);
+            json_object_set_new(b->pool, create_id, c);
+            b->create = c;
         }
+        free(create_id);
     }
+}
+
+/* The events of the pool `id` needs to be checked: itself and its auth events,
+ * transitively, plus the create event (new array). */
+static json_t *closure_of(const batch *b, const char *id)
+{
+    json_t *chain = json_array(), *queue = json_array(), *seen = json_object();
+    json_array_append_new(queue, json_string(id));
+    for (size_t i = 0; i < json_array_size(queue); i++) {
+        const char *eid = json_string_value(json_array_get(queue, i));
+        json_t *p = json_object_get(b->pool, eid);
+        if (!p || json_object_get(seen, eid)) continue;
+        json_object_set_new(seen, eid, json_true());
+        json_array_append(chain, p);
+        for (size_t k = 0; k < hs_pdu_auth_event_count(p); k++)
+            json_array_append_new(queue, json_string(hs_pdu_auth_event(p, k)));
+    }
+    if (b->create) json_array_append(chain, (json_t *)b->create);
+    json_decref(queue);
+    json_decref(seen);
+    return chain;
+}
+
+/* Checks the batch (hs_fed_state_validate: format, signatures, content hash, auth
+ * against its auth events). All at once first; if that fails, event by event with its
+ * own auth chain, so one bad event (and what depends on it) is left out, as an
+ * inbound PDU would be rejected alone. Returns event ID -> checked PDU (new). */
+static json_t *check_batch(hs_server *srv, const char *server, const hs_room_version *rv, const char *room_id,
+                           const batch *b)
+{
+    json_t *checked = json_object();
+    json_t *state = json_pack("[O]", b->create);
+    json_t *chain = json_array();
+    const char *id;
+    json_t *pdu;
+    json_object_foreach(b->pool, id, pdu) json_array_append(chain, pdu);
     hs_fed_state_set set = {0};
     char msg[512] = "";
-    json_t *state = create ? json_pack("[O]", create) : NULL;
-    long stored = 0;
-    if (too_big) {
-        hs_info("fed", "backfill of %s from %s: the auth chain is over %d events", room_id, server, MAX_CHAIN);
-    } else if (!state) {
-        hs_info("fed", "backfill of %s from %s: no create event among the cited auth events", room_id, server);
-    } else if (hs_fed_state_validate(srv, rv, room_id, state, chain, &set, msg, sizeof msg) != 0) {
-        hs_info("fed", "backfill of %s from %s refused: %s", room_id, server, msg);
+    if (hs_fed_state_validate(srv, rv, room_id, state, chain, &set, msg, sizeof msg) == 0) {
+        json_object_update(checked, set.events);
+        hs_fed_state_set_clear(&set);
     } else {
-        /* History newest first, then the auth events fetched for it (outliers). */
-        json_t *hist = json_array();
-        json_object_foreach(fresh, id, pdu) {
-            json_t *checked = json_object_get(set.events, id);
-            if (checked) json_array_append_new(hist, json_pack("[sO]", id, checked));
+        hs_info("fed", "backfill of %s from %s: %s; checking its events one by one", room_id, server, msg);
+        size_t refused = 0;
+        json_object_foreach(b->fresh, id, pdu) {
+            json_t *own = closure_of(b, id);
+            if (hs_fed_state_validate(srv, rv, room_id, state, own, &set, msg, sizeof msg) == 0) {
+                json_object_update(checked, set.events);
+                hs_fed_state_set_clear(&set);
+            } else {
+                refused++;
+                hs_debug("fed", "backfill of %s: %s refused: %s", room_id, id, msg);
+            }
+            json_decref(own);
         }
-        size_t n_hist = json_array_size(hist);
-        json_t **v = malloc((n_hist ? n_hist : 1) * sizeof *v);
-        for (i = 0; v && i < n_hist; i++) v[i] = json_incref(json_array_get(hist, i));
-        if (v) {
-            qsort(v, n_hist, sizeof *v, by_depth_desc);
-            json_array_clear(hist);
-            for (i = 0; i < n_hist; i++) json_array_append_new(hist, v[i]);
-            free(v);
-        }
-        json_object_foreach(extra, id, pdu) {
-            json_t *checked = json_object_get(set.events, id);
-            if (checked) json_array_append_new(hist, json_pack("[sO]", id, checked));
-        }
-        size_t n = json_array_size(hist), k = 0;
-        hs_store_backfill_event *rows = calloc(n ? n : 1, sizeof *rows);
-        char **texts = calloc(n ? n : 1, sizeof *texts);
-        hs_err err = {{0}};
-        for (; rows && texts && k < n; k++) {
-            json_t *h = json_array_get(hist, k);
-            const char *eid = json_string_value(json_array_get(h, 0));
-            const json_t *p = json_array_get(h, 1);
-            if (!(texts[k] = hs_cjson_encode(p, 0, NULL, &err))) break;
-            rows[k].ev = hs_room_remote_row(p, rv, eid, room_id, texts[k]);
-            rows[k].outlier = k >= n_hist;
-            rows[k].replaced = k < n_hist ? replaced_of(p, set.events) : NULL;
-        }
-        size_t done = 0;
-        if (k != n) stored = -1;
-        else if (hs_store_backfill_put(srv->store, room_id, boundary, rows, n, &done) < 0) stored = -1;
-        else stored = (long)done;
-        if (stored < 0) hs_error("fed", "backfill of %s: cannot store %zu events", room_id, n);
-        for (i = 0; texts && i < k; i++) free(texts[i]);
-        free(texts);
-        free(rows);
-        json_decref(hist);
+        hs_info("fed", "backfill of %s from %s: %zu of %zu events refused", room_id, server, refused,
+                json_object_size(b->fresh));
     }
-    hs_fed_state_set_clear(&set);
-    json_decref(state);
     json_decref(chain);
-    json_decref(extra);
-    json_decref(fresh);
+    json_decref(state);
+    return checked;
+}
+
+/* Stores the checked history of the batch below `boundary`, newest first, then the
+ * auth events fetched for it as outliers. Returns the number of events that became
+ * history, or -1. */
+static long store_checked(hs_server *srv, const hs_room_version *rv, const char *room_id, const char *boundary,
+                          const batch *b, const json_t *checked)
+{
+    json_t *hist = json_array();
+    const char *id;
+    json_t *pdu;
+    json_object_foreach(b->fresh, id, pdu) {
+        json_t *c = json_object_get(checked, id);
+        if (c) json_array_append_new(hist, json_pack("[sO]", id, c));
+    }
+    size_t n_hist = json_array_size(hist), i;
+    json_t **v = malloc((n_hist ? n_hist : 1) * sizeof *v);
+    for (i = 0; v && i < n_hist; i++) v[i] = json_incref(json_array_get(hist, i));
+    if (v) {
+        qsort(v, n_hist, sizeof *v, by_depth_desc);
+        json_array_clear(hist);
+        for (i = 0; i < n_hist; i++) json_array_append_new(hist, v[i]);
+        free(v);
+    }
+    json_object_foreach(b->extra, id, pdu) {
+        json_t *c = json_object_get(checked, id);
+        if (c) json_array_append_new(hist, json_pack("[sO]", id, c));
+    }
+    size_t n = json_array_size(hist), k = 0;
+    hs_store_backfill_event *rows = calloc(n ? n : 1, sizeof *rows);
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    hs_err err = {{0}};
+    for (; rows && texts && k < n; k++) {
+        json_t *h = json_array_get(hist, k);
+        const char *eid = json_string_value(json_array_get(h, 0));
+        const json_t *p = json_array_get(h, 1);
+        if (!(texts[k] = hs_cjson_encode(p, 0, NULL, &err))) break;
+        rows[k].ev = hs_room_remote_row(p, rv, eid, room_id, texts[k]);
+        rows[k].outlier = k >= n_hist;
+        rows[k].replaced = k < n_hist ? replaced_of(p, checked) : NULL;
+    }
+    size_t done = 0;
+    long stored = k == n && hs_store_backfill_put(srv->store, room_id, boundary, rows, n, &done) >= 0 ? (long)done
+                                                                                                        : -1;
+    if (stored < 0) hs_error("fed", "backfill of %s: cannot store %zu events", room_id, n);
+    for (i = 0; texts && i < k; i++) free(texts[i]);
+    free(texts);
+    free(rows);
+    json_decref(hist);
+    return stored;
+}
+
+/* Checks the answer `pdus` of server and stores what passes below `boundary`. Returns
+ * the number of events that became history, 0 if none (nothing new or all refused),
+ * -1 on a database error. */
+static long check_and_store(hs_server *srv, const char *server, const hs_room_version *rv, const char *room_id,
+                            const char *boundary, const json_t *pdus, size_t limit)
+{
+    batch b;
+    batch_fill(srv, server, rv, room_id, pdus, limit, &b);
+    long stored = 0;
+    if (json_object_size(b.fresh) == 0) {
+        /* nothing we lack */
+    } else if (b.too_big) {
+        hs_info("fed", "backfill of %s from %s: the auth chain is over %d events", room_id, server, MAX_CHAIN);
+    } else if (!b.create) {
+        hs_info("fed", "backfill of %s from %s: no create event for the room", room_id, server);
+    } else {
+        json_t *checked = check_batch(srv, server, rv, room_id, &b);
+        stored = store_checked(srv, rv, room_id, boundary, &b, checked);
+        json_decref(checked);
+    }
+    batch_clear(&b);
     return stored;
 }
 
