@@ -7,17 +7,18 @@
  * One round: the room's oldest timeline event here (never m.room.create: the room's
  * history ends there) names what to ask for - its prev_events we do not hold as history
  * - and /_matrix/federation/v1/backfill/{roomId}?v=...&limit=N goes to a server in the
- * room (`first` if given - the server a join went through - then the room's other
- * joined servers, the creator's first; at most HS_FED_BACKFILL_TRIES servers, a next
+ * room: `first` if given (the server a join went through), then the room's other
+ * joined servers, the creator's first; at most HS_FED_BACKFILL_TRIES servers, the next
  * one only when the last could not be reached or had nothing new, within
- * HS_FED_BACKFILL_SECONDS). Every returned event is
- * checked like any event another server sends (hs_fed_state_validate: format,
- * signatures, content hash - redacted on mismatch - and the auth rules against its auth
- * events, which must be held here, be in the answer, or be fetched with /event, at most
- * HS_FED_BACKFILL_AUTH_FETCH of them, stored as outliers); a batch with any event that
- * fails is refused whole. The checked events are stored below everything
- * (hs_store_backfill_put: negative stream orderings, newest first; outliers we held are
- * de-outliered), so /messages shows them in order and /sync never as new.
+ * HS_FED_BACKFILL_SECONDS. Every returned event is checked like any event another
+ * server sends (hs_fed_state_validate: format, signatures, content hash - redacted on
+ * mismatch - and the auth rules against its auth events, which must be held here, be
+ * in the answer, or be fetched with /event, at most HS_FED_BACKFILL_AUTH_FETCH of them,
+ * stored as outliers). When the batch fails as a whole, each event is checked alone
+ * with its own auth chain, so a bad event and what depends on it are left out and the
+ * rest kept. The checked events are stored below everything (hs_store_backfill_put:
+ * negative stream orderings, newest first; outliers we held become history), so
+ * /messages shows them in order and /sync never as new.
  *
  * One backfill runs at a time per room (up to 8 rooms at once): two clients paging at
  * once wait for each other, and the second one's round starts from what the first
@@ -25,8 +26,10 @@
  *
  * Not done: gaps in the middle of the timeline (after a gap bridged with /state) are
  * not backfilled - only the history before the oldest event; the state at backfilled
- * events is derived from their own PDUs (see hs_store_backfill_put), not asked for;
- * one event failing its checks blocks the history behind it. */
+ * events is derived from their own PDUs (see hs_store_backfill_put), not asked for
+ * (/state_ids per event would be exact, at a round trip each); a left-out event ends
+ * the history there when nothing else leads past it; backfilled events are not in the
+ * search index (it only moves forwards). */
 #ifndef HS_FED_HISTORY_H
 #define HS_FED_HISTORY_H
 
