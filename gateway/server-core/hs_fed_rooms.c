@@ -17,6 +17,7 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_redact.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_server_acl.h"
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_fed_rooms.h"
 #include "server-core/hs_store_history.h"
@@ -127,8 +128,20 @@ json_t *hs_fed_rooms_auth_chain(hs_server *srv, const hs_room_version *rv, const
     return out;
 }
 
-/* Whether `origin` may read the room: it has a joined member, or the room is
- * world_readable. Answers 403/404/500 itself and returns false otherwise. */
+/* Whether the room's server ACL lets `origin` take part (hs_server_acl.h); answers
+ * 403 (or 500) itself and returns false otherwise. */
+static bool acl_allows(hs_server *srv, const char *room_id, const char *origin, hs_response *resp)
+{
+    int rc = hs_server_acl_room_allows(srv->store, room_id, origin);
+    if (rc == 1) return true;
+    if (rc < 0) hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room's server ACL");
+    else hs_response_error(resp, 403, "M_FORBIDDEN", "%s is denied by the server ACL of %s", origin, room_id);
+    return false;
+}
+
+/* Whether `origin` may read the room: the server ACL allows it and it has a joined
+ * member, or the room is world_readable. Answers 403/404/500 itself and returns false
+ * otherwise. */
 static bool may_see(hs_server *srv, const char *room_id, const char *origin, hs_response *resp)
 {
     char version[HS_STORE_ROOM_VERSION_MAX];
@@ -137,6 +150,7 @@ static bool may_see(hs_server *srv, const char *room_id, const char *origin, hs_
         hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "unknown room");
         return false;
     }
+    if (!acl_allows(srv, room_id, origin, resp)) return false;
     char **servers;
     size_t n;
     if (hs_store_fed_joined_servers(srv->store, room_id, &servers, &n) != 0) {
@@ -300,6 +314,18 @@ hs_remote_status hs_fed_rooms_accept(hs_server *srv, const char *origin, const j
     if (!room_id) {
         memset(res, 0, sizeof *res);
         snprintf(res->msg, sizeof res->msg, "PDU has no room_id");
+        return res->status = HS_REMOTE_REJECTED;
+    }
+    /* The sending server must be allowed by the room's ACL (checked per PDU). */
+    if (hs_server_acl_room_allows(srv->store, room_id, origin) != 1) {
+        memset(res, 0, sizeof *res);
+        const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
+        hs_err err;
+        char *id = rv ? hs_event_id_compute(pdu, rv, &err) : NULL;
+        snprintf(res->event_id, sizeof res->event_id, "%s", id ? id : "");
+        free(id);
+        snprintf(res->msg, sizeof res->msg, "%s is denied by the server ACL of %s", origin, room_id);
+        hs_info("fed", "PDU %s from %s: %s", res->event_id, origin, res->msg);
         return res->status = HS_REMOTE_REJECTED;
     }
     hs_remote_status s = hs_room_remote_accept(&rr, room_id, pdu, res);
@@ -630,6 +656,7 @@ static void make_member(const hs_request *req, hs_response *resp, hs_server *srv
         hs_response_error(resp, 404, "M_NOT_FOUND", "unknown room");
         return;
     }
+    if (!acl_allows(srv, room_id, origin, resp)) return;
     bool supported = false, any_ver = false;
     for (size_t i = 0; i < req->n_query; i++) {
         if (strcmp(req->query[i].name, "ver") != 0) continue;
