@@ -19,6 +19,7 @@
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_server_acl.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_store_fed_e2ee.h"
 #include "server-core/hs_store_fed_queue.h"
@@ -222,6 +223,7 @@ static void typing_edu(hs_server *srv, const char *origin, const json_t *content
     char membership[32];
     if (hs_store_membership(srv->store, t.room_id, t.user_id, membership) != 0 || strcmp(membership, "join") != 0)
         return;
+    if (hs_server_acl_room_allows(srv->store, t.room_id, origin) != 1) return; /* MSC4163: ACLs cover typing */
     hs_api_sync_typing_set(srv, t.room_id, t.user_id, t.typing, t.timeout_ms);
 }
 

@@ -350,6 +350,7 @@ static void receipt_edu(hs_server *srv, const char *origin, const json_t *conten
     const char *room_id;
     const json_t *types;
     json_object_foreach((json_t *)content, room_id, types) {
+        if (hs_server_acl_room_allows(srv->store, room_id, origin) != 1) continue; /* MSC4163 */
         const json_t *users = json_object_get(types, "m.read");
         const char *user_id;
         const json_t *r;

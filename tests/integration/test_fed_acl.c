@@ -3,7 +3,7 @@
  * whose ACL denies B: bob on B cannot join it (A's make_join answers 403). In a second
  * room bob joins, then alice adds an ACL denying B: bob's later message is refused by A
  * (never in alice's /messages) and B may no longer read the room's state from A
- * (state_ids 403). (Both servers are "localhost" and ACLs ignore ports, so B denies
+ * (state_ids 403), and his typing and receipt do not reach alice. (Both servers are "localhost" and ACLs ignore ports, so B denies
  * A's later events too; that half is not asserted.) Found checking pinegate against a real Synapse, which pinegate
  * let post into a room whose ACL denied it. */
 #include <criterion/criterion.h>
@@ -98,18 +98,36 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
                                  enc(open)),
                     &st);
     free(pgt_mx_send_text(B.base, &bob, open, "bob after the acl"));
+    /* Room EDUs of a denied server are ignored too (MSC4163): bob's typing and his
+     * receipt on his own earlier message never show in alice's /sync. */
+    char tbody[64];
+    snprintf(tbody, sizeof tbody, "{\"typing\":true,\"timeout\":30000}");
+    pgt_mx_check_ok(pgt_mx_callf(B.base, "PUT", bob.token, &st, tbody, "/_matrix/client/v3/rooms/%s/typing/%s",
+                                 enc(open), enc(bob.user_id)),
+                    &st);
+    pgt_mx_check_ok(pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.read/%s",
+                                 enc(open), enc(before)),
+                    &st);
     sleep(3);
     cr_assert_not(has_message(&A, &alice, open, "bob after the acl"), "A accepted a PDU from a denied server");
+    json_t *sync = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0");
+    char *text = json_dumps(json_object_get(json_object_get(json_object_get(json_object_get(sync, "rooms"), "join"),
+                                                            open),
+                                            "ephemeral"),
+                            JSON_COMPACT);
+    cr_assert(text && !strstr(text, bob.user_id), "A took room EDUs from a denied server: %s", text ? text : "");
+    free(text);
+    json_decref(sync);
 
     char out[4096] = "";
     char *argv[] = {(char *)pgt_pinegate(), "fed-get", "--config", B.cfg, A.name, NULL, NULL};
     char target[600];
     snprintf(target, sizeof target, "/_matrix/federation/v1/state_ids/%s?event_id=%s", enc(open), enc(before));
     argv[5] = target;
-    char *text = NULL;
-    pgt_run(argv, &text);
-    snprintf(out, sizeof out, "%s", text ? text : "");
-    free(text);
+    char *got = NULL;
+    pgt_run(argv, &got);
+    snprintf(out, sizeof out, "%s", got ? got : "");
+    free(got);
     cr_assert(strstr(out, "HTTP 403") != NULL, "state_ids for a denied server: %s", out);
     free(before);
     free(open);
