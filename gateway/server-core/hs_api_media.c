@@ -10,10 +10,9 @@
  * costs a descriptor and a send buffer, not the file's size.
  *
  * Media of another server is served from its cached copy, fetched over federation on
- * the first download (hs_fed_media); the fetch runs on that request's worker, other
- * downloads of the same file wait for it parked (hs_media_fetches), and fetches beyond
- * media.max_concurrent_remote_fetches are refused with 429, so fetches never hold more
- * workers than that. */
+ * the first download (hs_fed_media) by hs_media_fetches' thread, not on a worker: every
+ * download of a file being fetched waits for that one fetch parked, and fetches beyond
+ * media.max_concurrent_remote_fetches are refused with 429. */
 #include "server-core/hs_api_media.h"
 
 #include <sodium.h>
@@ -261,8 +260,8 @@ static void answer_fetched(hs_server *srv, const char *origin, const char *id, c
     }
 }
 
-/* A download waiting for the fetch another download of the same file leads, parked
- * like an upload wait (`w` first: one allocation). */
+/* A download waiting for the fetch of its file (hs_media_fetches' thread runs it),
+ * parked like an upload wait (`w` first: one allocation). */
 typedef struct fetch_wait {
     hs_media_waiter w;
     hs_server *srv;
@@ -325,8 +324,8 @@ static int64_t fetch_wait_ms(const hs_server *srv)
     return 2 * (int64_t)srv->cfg.request_timeout_seconds * 1000 + 5000;
 }
 
-/* Waits for the fetch f led by another download (parked when the transport can, else
- * on this worker) and answers. Takes over the reference f. */
+/* Waits for the fetch f (parked when the transport can, else on this worker) and
+ * answers. Takes over the reference f. */
 static void follow_fetch(hs_server *srv, const hs_request *req, hs_media_fetch *f, const char *origin,
                          const char *id, const char *name, hs_response *resp)
 {
@@ -353,11 +352,11 @@ static void follow_fetch(hs_server *srv, const hs_request *req, hs_media_fetch *
     resp->deferral = (hs_deferral){fetch_wait_answer, fetch_wait_release, d};
 }
 
-/* Serves media of another server from the cache, fetching it first on a miss
- * (hs_fed_media_fetch). allow_remote=false forbids the fetch, as the spec says. One
- * fetch per file at a time: the first download fetches on its worker, the others wait
- * for it without holding one (follow_fetch); a new fetch beyond
- * media.max_concurrent_remote_fetches answers 429 M_LIMIT_EXCEEDED at once. */
+/* Serves media of another server from the cache, fetching it first on a miss.
+ * allow_remote=false forbids the fetch, as the spec says. One fetch per file at a time,
+ * run by hs_media_fetches' thread; every download of the file waits for it without
+ * holding a worker (follow_fetch); a new fetch beyond media.max_concurrent_remote_fetches
+ * answers 429 M_LIMIT_EXCEEDED at once. */
 static void serve_remote(hs_server *srv, const hs_request *req, const char *origin, const char *id, const char *name,
                          hs_response *resp)
 {
@@ -382,20 +381,9 @@ static void serve_remote(hs_server *srv, const hs_request *req, const char *orig
             hs_response_header(resp, "Retry-After", "1");
             return;
         }
-        if (!leader) {
-            follow_fetch(srv, req, f, origin, id, name, resp);
-            return;
-        }
-        hs_err err = {{0}};
-        rc = hs_fed_media_fetch(srv, origin, id, &m, &err);
-        if (rc < 0) hs_info("media", "fetching mxc://%s/%s: %s", origin, id, err.msg);
-        hs_media_fetches_finish(srv->media_fetches, f, rc);
-        hs_media_waits_kick(srv->media_waits); /* the followers answer now */
-        hs_media_fetches_release(srv->media_fetches, f);
-        if (rc != 0) {
-            answer_fetched(srv, origin, id, name, rc, resp);
-            return;
-        }
+        if (leader) hs_media_fetches_run(srv->media_fetches, f);
+        follow_fetch(srv, req, f, origin, id, name, resp);
+        return;
     }
     char dir[HS_PATH_MAX + 16];
     hs_fed_media_remote_dir(srv, dir, sizeof dir);
@@ -546,11 +534,8 @@ int hs_api_media_register(hs_server *srv)
     if (sodium_init() < 0) return -1; /* media IDs come from libsodium's generator */
     srv->media_waits = hs_media_waits_new();
     if (!srv->media_waits) return -1;
-    /* Each fetch holds a worker: leave at least one for everything else. */
-    int fetches = srv->cfg.media_max_concurrent_remote_fetches;
-    if (fetches > srv->cfg.threads - 1) fetches = srv->cfg.threads - 1;
-    srv->media_fetches = hs_media_fetches_new(fetches);
-    if (!srv->media_fetches) return -1;
+    srv->media_fetches = hs_media_fetches_new(srv->cfg.media_max_concurrent_remote_fetches);
+    if (!srv->media_fetches || hs_media_fetches_start(srv->media_fetches, srv) != 0) return -1;
     static const hs_client_route legacy[] = {
         {"POST", "/upload", upload_post},
         {"PUT", "/upload/{serverName}/{mediaId}", upload_put},

@@ -210,11 +210,11 @@ static const field media_fields[] = {
            "downloads it); past it the oldest cached files are removed and fetched again\n"
            "when asked for."),
     INTF("max_concurrent_remote_fetches", media_max_concurrent_remote_fetches, 1, 256,
-         "Most fetches of other servers' media running at once, each on the worker of\n"
-         "the download that started it (at most threads - 1 of them). Further downloads\n"
-         "of a file being fetched wait for that fetch without holding a worker; a\n"
-         "download that would start one more fetch gets 429 M_LIMIT_EXCEEDED (retry\n"
-         "after 1 s)."),
+         "Most fetches of other servers' media in progress at once (each may hold up\n"
+         "to max_upload_bytes in memory while it arrives). They run on one background\n"
+         "thread; downloads wait for them without holding a worker, all downloads of a\n"
+         "file sharing its one fetch. A download that would start one more fetch gets\n"
+         "429 M_LIMIT_EXCEEDED (retry after 1 s)."),
     BOOLF("unauthenticated_download", media_unauthenticated_download,
           "Also serve downloads and thumbnails on the legacy unauthenticated\n"
           "/_matrix/media/v3 paths (clients that predate authenticated media need them).\n"

@@ -166,59 +166,66 @@ static void set_type(hs_store_remote_media *m, const char *type)
     snprintf(m->content_type, sizeof m->content_type, "%s", type && hs_media_type_valid(type) ? type : DEFAULT_TYPE);
 }
 
-int hs_fed_media_fetch(hs_server *srv, const char *origin, const char *media_id, hs_store_remote_media *out,
-                       hs_err *err)
+int hs_fed_media_fetch_request(const char *origin, const char *media_id, int step, char *target, size_t cap,
+                               hs_fed_out *out, hs_err *err)
 {
     if (!server_name_ok(origin) || !hs_media_id_valid(media_id)) return hs_err_set(err, "invalid mxc:// URI");
-    if (strlen(media_id) >= sizeof out->media_id) return hs_err_set(err, "media ID too long");
+    if (strlen(media_id) >= sizeof ((hs_store_remote_media *)0)->media_id) return hs_err_set(err, "media ID too long");
+    if (step == 0) {
+        snprintf(target, cap, "/_matrix/federation/v1/media/download/%s", media_id);
+        *out = (hs_fed_out){.destination = origin, .method = "GET", .target = target, .sign = true};
+    } else {
+        /* Servers before v1.11 only have the unauthenticated client path. */
+        snprintf(target, cap, "/_matrix/media/v3/download/%s/%s?allow_remote=false", origin, media_id);
+        *out = (hs_fed_out){.destination = origin, .method = "GET", .target = target, .sign = false};
+    }
+    return 0;
+}
+
+int hs_fed_media_fetch_answer(hs_server *srv, const char *origin, const char *media_id, int step,
+                              const hs_fed_reply *r, hs_store_remote_media *out, hs_err *err)
+{
     memset(out, 0, sizeof *out);
     snprintf(out->origin, sizeof out->origin, "%s", origin);
     snprintf(out->media_id, sizeof out->media_id, "%s", media_id);
     size_t max = (size_t)srv->cfg.media_max_upload_bytes;
-
-    char target[600];
-    snprintf(target, sizeof target, "/_matrix/federation/v1/media/download/%s", media_id);
-    hs_fed_reply r = {0};
-    hs_fed_out q = {.destination = origin, .method = "GET", .target = target, .sign = true};
-    if (hs_fed_send(srv, &q, &r, err) != 0) return -1;
-    if (r.status == 200) {
-        hs_multipart_media mp;
-        char why[256];
-        int rc = hs_multipart_parse(r.content_type, r.body, r.body_len, max, &mp, why, sizeof why);
-        if (rc == 0 && mp.location[0]) rc = -1, snprintf(why, sizeof why, "the file is a redirect (not followed)");
-        if (rc != 0) {
-            hs_fed_reply_free(&r);
-            return hs_err_set(err, "%s from %s: %s", target, origin, why);
+    const char *what = step == 0 ? "/_matrix/federation/v1/media/download" : "/_matrix/media/v3/download";
+    if (step == 0) {
+        if (r->status == 200) {
+            hs_multipart_media mp;
+            char why[256];
+            int rc = hs_multipart_parse(r->content_type, r->body, r->body_len, max, &mp, why, sizeof why);
+            if (rc == 0 && mp.location[0]) rc = -1, snprintf(why, sizeof why, "the file is a redirect (not followed)");
+            if (rc != 0) return hs_err_set(err, "%s from %s: %s", what, origin, why);
+            set_type(out, mp.content_type[0] ? mp.content_type : NULL);
+            if (hs_multipart_disposition_name(mp.disposition, out->upload_name, sizeof out->upload_name) != 0)
+                out->upload_name[0] = '\0';
+            return store_fetched(srv, out, mp.data, mp.data_len, err);
         }
-        set_type(out, mp.content_type[0] ? mp.content_type : NULL);
-        if (hs_multipart_disposition_name(mp.disposition, out->upload_name, sizeof out->upload_name) != 0)
-            out->upload_name[0] = '\0';
-        rc = store_fetched(srv, out, mp.data, mp.data_len, err);
-        hs_fed_reply_free(&r);
-        return rc;
+        if (unrecognized(r)) return 2;
+        return hs_err_set(err, "%s from %s: HTTP %ld", what, origin, r->status);
     }
-    if (!unrecognized(&r)) {
-        long st = r.status;
-        hs_fed_reply_free(&r);
-        return hs_err_set(err, "%s from %s: HTTP %ld", target, origin, st);
+    if (r->status == 200 && r->body_len <= max) {
+        set_type(out, r->content_type[0] ? r->content_type : NULL);
+        return store_fetched(srv, out, r->body, r->body_len, err);
     }
-    hs_fed_reply_free(&r);
+    if (r->status == 404) return 1;
+    if (r->status == 200) return hs_err_set(err, "%s from %s: %zu bytes; the limit is %zu", what, origin, r->body_len, max);
+    return hs_err_set(err, "%s from %s: HTTP %ld", what, origin, r->status);
+}
 
-    /* Servers before v1.11 only have the unauthenticated client path. */
-    snprintf(target, sizeof target, "/_matrix/media/v3/download/%s/%s?allow_remote=false", origin, media_id);
-    q = (hs_fed_out){.destination = origin, .method = "GET", .target = target, .sign = false};
-    if (hs_fed_send(srv, &q, &r, err) != 0) return -1;
-    int rc;
-    if (r.status == 200 && r.body_len <= max) {
-        set_type(out, r.content_type[0] ? r.content_type : NULL);
-        rc = store_fetched(srv, out, r.body, r.body_len, err);
-    } else if (r.status == 404) {
-        rc = 1;
-    } else if (r.status == 200) {
-        rc = hs_err_set(err, "%s from %s: %zu bytes; the limit is %zu", target, origin, r.body_len, max);
-    } else {
-        rc = hs_err_set(err, "%s from %s: HTTP %ld", target, origin, r.status);
+int hs_fed_media_fetch(hs_server *srv, const char *origin, const char *media_id, hs_store_remote_media *out,
+                       hs_err *err)
+{
+    int rc = 2;
+    for (int step = 0; rc == 2 && step < 2; step++) {
+        char target[600];
+        hs_fed_out q;
+        if (hs_fed_media_fetch_request(origin, media_id, step, target, sizeof target, &q, err) != 0) return -1;
+        hs_fed_reply r = {0};
+        if (hs_fed_send(srv, &q, &r, err) != 0) return -1;
+        rc = hs_fed_media_fetch_answer(srv, origin, media_id, step, &r, out, err);
+        hs_fed_reply_free(&r);
     }
-    hs_fed_reply_free(&r);
     return rc;
 }

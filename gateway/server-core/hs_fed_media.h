@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "server-core/hs_canonical_json.h"
+#include "server-core/hs_fed.h"
 #include "server-core/hs_store_media.h"
 
 struct hs_server;
@@ -38,8 +39,21 @@ void hs_fed_media_remote_dir(struct hs_server *srv, char *out, size_t cap);
 /* Fetches mxc://origin/media_id from origin (see above), stores the file and its row,
  * and fills *out with the row. Returns 0; 1 when origin answers that it has no such
  * media (404 on both endpoints); -1 with err on anything else (unreachable, bad
- * answer, too large, invalid server name or ID, disk). Blocks for the fetch. */
+ * answer, too large, invalid server name or ID, disk). Blocks for the fetch: it is
+ * hs_fed_media_fetch_request and _answer below run one step after the other. */
 int hs_fed_media_fetch(struct hs_server *srv, const char *origin, const char *media_id, hs_store_remote_media *out,
                        hs_err *err);
+
+/* The same fetch in steps, for callers that run the requests themselves (concurrently,
+ * hs_fed_batch): step 0 asks the authenticated endpoint, step 1 the legacy one.
+ * hs_fed_media_fetch_request fills *out (pointing into `target`, which needs 600 bytes)
+ * with step's request; returns 0, or -1 with err for an invalid server name or ID. */
+int hs_fed_media_fetch_request(const char *origin, const char *media_id, int step, char *target, size_t cap,
+                               hs_fed_out *out, hs_err *err);
+
+/* Handles step's answer r: returns 0 with the file stored and *out its row, 1 when the
+ * origin has no such media, 2 when step 1 must be asked next, -1 with err otherwise. */
+int hs_fed_media_fetch_answer(struct hs_server *srv, const char *origin, const char *media_id, int step,
+                              const hs_fed_reply *r, hs_store_remote_media *out, hs_err *err);
 
 #endif

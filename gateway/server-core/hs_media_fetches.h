@@ -1,17 +1,22 @@
 /* hs_media_fetches: the fetches of other servers' media in progress, so that concurrent
- * downloads of one mxc://OTHER/ID share one fetch and the number of fetches running at
- * once is capped. The first download of a missing file becomes the fetch's leader and
- * fetches it (on its worker); later downloads of the same file join as followers and
- * wait (parked, see hs_api_media.c) until the leader reports the outcome. A new fetch
- * beyond the cap is refused, so fetches never hold more than `max_running` workers.
+ * downloads of one mxc://OTHER/ID share one fetch, the number of fetches at once is
+ * capped, and no download's worker does the fetching. The first download of a missing
+ * file becomes the fetch's leader and hands it to this module's thread
+ * (hs_media_fetches_run), which runs every fetch concurrently on one hs_fed_batch
+ * (hs_fed_media_fetch_request / _answer: the authenticated endpoint, then the legacy
+ * one), stores the file, records the outcome and kicks srv->media_waits; downloads
+ * (leader and followers alike) wait parked meanwhile (see hs_api_media.c). A new
+ * fetch beyond the cap is refused.
  *
- * It only keeps the table: who fetches, and how to tell the others, is the caller's.
- * Thread-safe. */
+ * The table can also be used without the thread (a leader that finishes the fetch
+ * itself), as its unit tests do. Thread-safe. */
 #ifndef HS_MEDIA_FETCHES_H
 #define HS_MEDIA_FETCHES_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+struct hs_server;
 
 typedef struct hs_media_fetches hs_media_fetches;
 
@@ -22,18 +27,33 @@ typedef struct hs_media_fetch hs_media_fetch;
  * memory. */
 hs_media_fetches *hs_media_fetches_new(int max_running);
 
-/* Frees the table. Every reference must have been released. NULL is allowed. */
+/* Starts the fetching thread for srv (whose transport may be installed later: it is
+ * looked up at each batch). Returns 0, or -1 when the thread cannot start. */
+int hs_media_fetches_start(hs_media_fetches *fs, struct hs_server *srv);
+
+/* Stops the thread: fetches in flight are abandoned and, with those still queued and
+ * any handed over later, finish with -1. Call before srv's transport, fed state or
+ * store go. NULL is allowed; without a thread it does nothing. */
+void hs_media_fetches_stop(hs_media_fetches *fs);
+
+/* Stops the thread if it runs and frees the table. Every reference must have been
+ * released. NULL is allowed. */
 void hs_media_fetches_free(hs_media_fetches *fs);
 
 /* Joins the running fetch of (origin, media_id) as a follower (*leader false), or
  * starts one with the caller as its leader (*leader true), who must call
- * hs_media_fetches_finish. Returns a reference (release it), or NULL when a new fetch
- * would exceed the cap (or out of memory). */
+ * hs_media_fetches_run or hs_media_fetches_finish. Returns a reference (release it),
+ * or NULL when a new fetch would exceed the cap (or out of memory). */
 hs_media_fetch *hs_media_fetches_join(hs_media_fetches *fs, const char *origin, const char *media_id, bool *leader);
 
-/* The leader's outcome: rc 0 (fetched and cached), 1 (the origin has no such media),
- * -1 (failed). The fetch leaves the table (the next download of the file starts a new
- * one) and its followers see the outcome; the cap counts one fetch fewer. */
+/* The leader hands its fetch to the thread, which finishes it. Without a running
+ * thread (never started, or stopped) it finishes at once with -1. */
+void hs_media_fetches_run(hs_media_fetches *fs, hs_media_fetch *f);
+
+/* The outcome (the thread's, or that of a leader fetching itself): rc 0 (fetched and
+ * cached), 1 (the origin has no such media), -1 (failed). The fetch leaves the table
+ * (the next download of the file starts a new one) and its followers see the outcome;
+ * the cap counts one fetch fewer. */
 void hs_media_fetches_finish(hs_media_fetches *fs, hs_media_fetch *f, int rc);
 
 /* Whether f has finished; then *rc is its outcome. */

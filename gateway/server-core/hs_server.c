@@ -119,6 +119,7 @@ void hs_server_close(hs_server *srv)
     if (srv->federation) hs_httpd_quiesce(srv->federation);
     hs_api_sync_stop(srv->sync); /* waiting /sync requests answer now instead of at their timeout */
     hs_media_waits_stop(srv->media_waits); /* parked downloads answer now, not at their timeout */
+    hs_media_fetches_stop(srv->media_fetches); /* its thread uses the transport and the store */
     /* Poll rather than wait on a condition: shutdown happens once, and 10 ms steps keep
      * the code free of another synchronisation object shared with the workers. */
     int waited_ms = 0;

@@ -1,10 +1,11 @@
-/* Downloads of another server's media on a real pinegate (B, two client workers, so at
- * most one remote fetch at a time) against a slow origin: a loopback HTTPS server of
- * the test that answers GET /_matrix/federation/v1/media/download/{id} after 1.5 s.
- * Six simultaneous downloads of one file cause one request to the origin and all get
- * the file; meanwhile B still answers other requests at once (the waiting downloads
- * hold no worker) and a download that would start a second fetch gets 429
- * M_LIMIT_EXCEEDED; once the fetch is done, that file can be fetched. */
+/* Downloads of another server's media on a real pinegate (B: two client workers,
+ * media.max_concurrent_remote_fetches 1) against a slow origin: a loopback HTTPS
+ * server of the test that answers GET /_matrix/federation/v1/media/download/{id} after
+ * 1.5 s. Six simultaneous downloads of one file cause one request to the origin and
+ * all get the file; meanwhile B still answers other requests at once (the waiting
+ * downloads hold no worker; the fetch runs on its own thread) and a download that
+ * would start a second fetch gets 429 M_LIMIT_EXCEEDED; once the fetch is done, that
+ * file can be fetched. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -101,6 +102,22 @@ static void *origin_run(void *arg)
 static pgt_fed_node B;
 static char *origin_dir;
 
+/* Rewrites the first `from` as `to` in n's config.yaml. */
+static void set_config(const pgt_fed_node *n, const char *from, const char *to)
+{
+    char *text = pgt_slurp(n->cfg);
+    cr_assert_not_null(text);
+    char *at = strstr(text, from);
+    cr_assert_not_null(at, "no '%s' in %s", from, n->cfg);
+    FILE *f = fopen(n->cfg, "w");
+    cr_assert_not_null(f);
+    fwrite(text, 1, (size_t)(at - text), f);
+    fputs(to, f);
+    fputs(at + strlen(from), f);
+    fclose(f);
+    free(text);
+}
+
 static void start(void)
 {
     pgt_fed_make(&B);
@@ -124,16 +141,8 @@ static void start(void)
     cr_assert_eq(pthread_create(&origin_thread, NULL, origin_run, NULL), 0);
 
     pgt_stop(&B.proc, SIGTERM, 20000);
-    char *text = pgt_slurp(B.cfg);
-    cr_assert_not_null(text);
-    char *at = strstr(text, "\nthreads: 4\n");
-    cr_assert_not_null(at, "no 'threads: 4' in %s", B.cfg);
-    FILE *f = fopen(B.cfg, "w");
-    fwrite(text, 1, (size_t)(at - text), f);
-    fputs("\nthreads: 2\n", f);
-    fputs(at + strlen("\nthreads: 4\n"), f);
-    fclose(f);
-    free(text);
+    set_config(&B, "\nthreads: 4\n", "\nthreads: 2\n");
+    set_config(&B, "max_concurrent_remote_fetches: 8", "max_concurrent_remote_fetches: 1");
     pgt_fed_serve(&B);
 }
 
@@ -188,7 +197,7 @@ Test(fed_media_fetch, one_fetch_per_file_shared_by_waiting_downloads_and_capped)
     for (int i = 0; i < 6; i++) cr_assert_eq(pthread_create(&d[i].t, NULL, download_thread, &d[i]), 0);
     usleep(400 * 1000); /* all six are in by now; the origin answers after 1.5 s */
 
-    /* B has two client workers: one may hold the fetch; the waiters hold none. */
+    /* B has two client workers and six downloads waiting: they hold none. */
     long t1 = pgt_now_ms();
     char url[256];
     snprintf(url, sizeof url, "%s/_matrix/client/versions", B.base);
@@ -197,7 +206,7 @@ Test(fed_media_fetch, one_fetch_per_file_shared_by_waiting_downloads_and_capped)
     cr_assert_eq(v.status, 200);
     pgt_http_free(&v);
 
-    /* A second file would be a second fetch: over the cap (min(8, threads - 1) = 1). */
+    /* A second file would be a second fetch: over the cap of 1. */
     pgt_http other = download("othermedia");
     long other_ms = pgt_now_ms() - t0;
     cr_assert_eq(other.status, 429, "%ld %s", other.status, other.body);
