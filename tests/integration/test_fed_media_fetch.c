@@ -1,4 +1,4 @@
-/* Downloads of another server's media on a real pinegate (B: two client workers,
+/* Downloads of another server's media on a real pinegate (B: one client worker,
  * media.max_concurrent_remote_fetches 1) against a slow origin: a loopback HTTPS
  * server of the test that answers GET /_matrix/federation/v1/media/download/{id} after
  * 1.5 s. Six simultaneous downloads of one file cause one request to the origin and
@@ -141,7 +141,7 @@ static void start(void)
     cr_assert_eq(pthread_create(&origin_thread, NULL, origin_run, NULL), 0);
 
     pgt_stop(&B.proc, SIGTERM, 20000);
-    set_config(&B, "\nthreads: 4\n", "\nthreads: 2\n");
+    set_config(&B, "\nthreads: 4\n", "\nthreads: 1\n");
     set_config(&B, "max_concurrent_remote_fetches: 8", "max_concurrent_remote_fetches: 1");
     pgt_fed_serve(&B);
 }
@@ -197,7 +197,7 @@ Test(fed_media_fetch, one_fetch_per_file_shared_by_waiting_downloads_and_capped)
     for (int i = 0; i < 6; i++) cr_assert_eq(pthread_create(&d[i].t, NULL, download_thread, &d[i]), 0);
     usleep(400 * 1000); /* all six are in by now; the origin answers after 1.5 s */
 
-    /* B has two client workers and six downloads waiting: they hold none. */
+    /* B has one client worker and six downloads waiting: they hold none. */
     long t1 = pgt_now_ms();
     char url[256];
     snprintf(url, sizeof url, "%s/_matrix/client/versions", B.base);
