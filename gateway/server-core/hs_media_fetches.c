@@ -149,8 +149,9 @@ void hs_media_fetches_release(hs_media_fetches *fs, hs_media_fetch *f)
     pthread_mutex_lock(&fs->mu);
     bool last = --f->refs == 0;
     pthread_mutex_unlock(&fs->mu);
-    /* A leader always finishes before releasing, so the last reference is never one
-     * still in the table. */
+    /* A fetch leaves the table when it finishes, which comes before the finisher (the
+     * thread, or a leader fetching itself) drops its reference: the last reference
+     * never belongs to a fetch still in the table. */
     if (last) fetch_free(f);
 }
 
