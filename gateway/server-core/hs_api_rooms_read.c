@@ -445,6 +445,20 @@ static int add_state_at(hs_store *st, const char *event_id, const hs_room_viewer
     return rc;
 }
 
+/* Where /messages without `from` starts: backwards at the room's newest event,
+ * forwards just before its oldest one (history from other servers sits below zero).
+ * Returns 0 or -1. */
+static int room_edge(hs_store *st, const char *room_id, bool backwards, int64_t *from)
+{
+    if (backwards) return hs_store_room_max_stream(st, room_id, from);
+    hs_store_event oldest;
+    int rc = hs_store_room_oldest(st, room_id, &oldest);
+    if (rc < 0) return -1;
+    *from = rc == 0 && oldest.stream <= 0 ? oldest.stream - 1 : 0;
+    if (rc == 0) hs_store_event_clear(&oldest);
+    return 0;
+}
+
 static void messages_answer(hs_server *srv, const hs_request *req, hs_response *resp, const hs_access_identity *who,
                      int64_t now, const char *room_id, hs_room_visibility *vis)
 {
@@ -465,7 +479,7 @@ static void messages_answer(hs_server *srv, const hs_request *req, hs_response *
         hs_filter_clear(&f);
         return;
     }
-    if (!has_from && backwards && hs_store_room_max_stream(srv->store, room_id, &from) != 0) {
+    if (!has_from && room_edge(srv->store, room_id, backwards, &from) != 0) {
         hs_filter_clear(&f);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the room");
         return;

@@ -6,7 +6,8 @@
  * creation events, ending with m.room.create - B fetches what it lacks from A with
  * /backfill while the client pages. None of them ever shows in B's /sync as a new
  * timeline event. A second pass is served from B's own store: it gives the same events
- * with A stopped. Two of B's users paging at once (their backfills racing) both get the
+ * with A stopped, and paging forwards from the room's beginning gives them oldest
+ * first. Two of B's users paging at once (their backfills racing) both get the
  * whole history, each event once. With A down, paging stops at what B holds with an
  * `end` token, from which the client continues once A is back. */
 #include <criterion/criterion.h>
@@ -251,6 +252,29 @@ Test(fed_backfill, paging_past_the_join_fetches_all_history_once_in_order)
     for (size_t i = 0; i < json_array_size(first); i++)
         cr_assert_str_eq(json_string_value(json_object_get(json_array_get(second, i), "event_id")),
                          json_string_value(json_object_get(json_array_get(first, i), "event_id")), "event %zu", i);
+    /* Forwards from the room's beginning (no `from`): the same events, oldest first. */
+    json_t *fwd = json_array();
+    char from[64] = "";
+    for (int page = 0; page < MAX_PAGES; page++) {
+        char er2[256];
+        json_t *r2 = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL,
+                                  "/_matrix/client/v3/rooms/%s/messages?dir=f&limit=%d%s%s",
+                                  pgt_mx_enc(room, er2, sizeof er2), PAGE, from[0] ? "&from=" : "", from);
+        cr_assert_eq(st, 200);
+        json_array_extend(fwd, json_object_get(r2, "chunk"));
+        const char *end = json_string_value(json_object_get(r2, "end"));
+        bool more = end && json_array_size(json_object_get(r2, "chunk")) > 0;
+        if (end) snprintf(from, sizeof from, "%s", end);
+        json_decref(r2);
+        if (!more) break;
+    }
+    cr_assert_eq(json_array_size(fwd), json_array_size(first));
+    for (size_t i = 0; i < json_array_size(first); i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(fwd, i), "event_id")),
+                         json_string_value(json_object_get(json_array_get(first, json_array_size(first) - 1 - i),
+                                                           "event_id")),
+                         "forwards event %zu", i);
+    json_decref(fwd);
     json_decref(first);
     json_decref(second);
     free(room);
