@@ -23,6 +23,7 @@
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_server_acl.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_accounts.h"
 #include "server-core/hs_store_fed_rooms.h"
@@ -89,6 +90,11 @@ static void invite_common(const hs_request *req, hs_response *resp, hs_server *s
     int rc = hs_store_user_get(srv->store, sk, &u);
     if (rc != 0 || u.deactivated) {
         hs_response_error(resp, rc < 0 ? 500 : 404, rc < 0 ? "M_UNKNOWN" : "M_NOT_FOUND", "no user %s here", sk);
+        goto out;
+    }
+    /* A room we are in whose server ACL denies the inviting server (hs_server_acl.h). */
+    if (hs_server_acl_room_allows(srv->store, room_id, origin) != 1) {
+        hs_response_error(resp, 403, "M_FORBIDDEN", "%s is denied by the server ACL of %s", origin, room_id);
         goto out;
     }
     hs_room_engine e = hs_fed_rooms_engine(srv);

@@ -3,7 +3,8 @@
  * whose ACL denies B: bob on B cannot join it (A's make_join answers 403). In a second
  * room bob joins, then alice adds an ACL denying B: bob's later message is refused by A
  * (never in alice's /messages) and B may no longer read the room's state from A
- * (state_ids 403), and his typing and receipt do not reach alice. (Both servers are "localhost" and ACLs ignore ports, so B denies
+ * (state_ids 403), his typing and receipt do not reach alice, and his invite of carol
+ * (of A) is refused by A's /invite. (Both servers are "localhost" and ACLs ignore ports, so B denies
  * A's later events too; that half is not asserted.) Found checking pinegate against a real Synapse, which pinegate
  * let post into a room whose ACL denied it. */
 #include <criterion/criterion.h>
@@ -118,6 +119,18 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
     cr_assert(text && !strstr(text, bob.user_id), "A took room EDUs from a denied server: %s", text ? text : "");
     free(text);
     json_decref(sync);
+
+    /* bob invites carol of A into the room: A refuses the denied server's /invite, so
+     * B's invite fails and carol is never invited. */
+    pgt_mx_login carol = pgt_mx_must_register(A.base, "carol", "pw-carol-1");
+    char ibody[400];
+    snprintf(ibody, sizeof ibody, "{\"user_id\":\"%s\"}", carol.user_id);
+    json_t *ir = pgt_mx_callf(B.base, "POST", bob.token, &st, ibody, "/_matrix/client/v3/rooms/%s/invite", enc(open));
+    cr_assert_neq(st, 200, "B's invite through a denied server went through");
+    json_decref(ir);
+    json_t *cs = pgt_mx_callf(A.base, "GET", carol.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0");
+    cr_assert_null(json_object_get(json_object_get(json_object_get(cs, "rooms"), "invite"), open));
+    json_decref(cs);
 
     char out[4096] = "";
     char *argv[] = {(char *)pgt_pinegate(), "fed-get", "--config", B.cfg, A.name, NULL, NULL};
