@@ -459,7 +459,7 @@ static long backfill_round(hs_server *srv, const char *room_id, const char *firs
         }
     }
     if (result == 0 && json_array_size(servers) && !answered) result = -1;
-    hs_debug("fed", "backfill of %s before %s: %ld events from %zu servers asked", room_id, oldest.event_id, result,
+    hs_debug("fed", "backfill of %s before %s: %ld events (%zu candidate servers)", room_id, oldest.event_id, result,
              json_array_size(servers));
     json_decref(servers);
     json_decref(v);
