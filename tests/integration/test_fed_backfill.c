@@ -9,13 +9,15 @@
  * with A stopped, and paging forwards from the room's beginning gives them oldest
  * first. Two of B's users paging at once (their backfills racing) both get the
  * whole history, each event once. With A down, paging stops at what B holds with an
- * `end` token, from which the client continues once A is back. */
+ * `end` token, from which the client continues once A is back. An event A sends
+ * unsigned is left out, the rest of its batch kept. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sqlite3.h>
 #include <string.h>
 
 #include "support/pgt.h"
@@ -111,9 +113,10 @@ static json_t *page_all(const pgt_mx_login *u, const char *room, bool *ended)
     return all;
 }
 
-/* Checks one full pass: the join, the 180 messages newest first, then the room's
- * creation events ending with m.room.create, each event once. */
-static void check_pass_of(const json_t *all, const char *joiner, int messages)
+/* Checks one full pass: the join, the messages newest first (all of m1..m<messages>
+ * but m<skip>; 0 for none), then the room's creation events ending with m.room.create,
+ * each event once. */
+static void check_pass_of(const json_t *all, const char *joiner, int messages, int skip)
 {
     json_t *ids = json_object();
     size_t i;
@@ -126,6 +129,7 @@ static void check_pass_of(const json_t *all, const char *joiner, int messages)
         json_object_set_new(ids, id, json_true());
         const char *type = json_string_value(json_object_get(ev, "type"));
         if (strcmp(type, "m.room.message") == 0) {
+            if (next == skip) next--;
             char want[32];
             snprintf(want, sizeof want, "m%d", next--);
             const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
@@ -133,6 +137,7 @@ static void check_pass_of(const json_t *all, const char *joiner, int messages)
         }
     }
     json_decref(ids);
+    if (next == skip) next--;
     cr_assert_eq(next, 0, "%d messages missing", next);
     const json_t *first = json_array_get(all, 0);
     cr_assert_str_eq(json_string_value(json_object_get(first, "type")), "m.room.member");
@@ -141,14 +146,14 @@ static void check_pass_of(const json_t *all, const char *joiner, int messages)
     cr_assert_str_eq(json_string_value(json_object_get(last, "type")), "m.room.create",
                      "the room's history ends with its creation");
     /* alice's join and the room's initial state are there, once, before the messages */
-    size_t n_state = json_array_size(all) - 1 - (size_t)messages;
+    size_t n_state = json_array_size(all) - 1 - (size_t)messages + (skip ? 1 : 0);
     cr_assert_geq(n_state, 4, "creation events: %zu", n_state);
     cr_log_info("a pass: %zu events, %zu of them the room's creation", json_array_size(all), n_state);
 }
 
 static void check_pass(const json_t *all, const char *joiner)
 {
-    check_pass_of(all, joiner, MESSAGES);
+    check_pass_of(all, joiner, MESSAGES, 0);
 }
 
 /* alice on A, a public room #lib:A of room version `version` with `messages` messages,
@@ -364,6 +369,47 @@ Test(fed_backfill, a_v12_room_backfills_the_same_way)
     json_t *all = page_all(&bob, room, &ended);
     cr_assert(ended, "the pages did not end");
     check_pass(all, bob.user_id);
+    json_decref(all);
+    free(room);
+}
+
+/* A server that sends one bad event among its history (m100 without signatures - its
+ * database tampered with while it was stopped): B leaves that event out and keeps the
+ * rest of the batch and everything older, instead of refusing the whole batch. */
+Test(fed_backfill, a_bad_event_is_left_out_and_the_rest_kept)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    char *room = pgt_mx_create_room(A.base, &alice, "{\"preset\":\"public_chat\",\"room_alias_name\":\"lib\"}");
+    for (int i = 1; i <= MESSAGES; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "m%d", i);
+        free(pgt_mx_send_text(A.base, &alice, room, text));
+    }
+    cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 10000), 0);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/homeserver.db", A.dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char *err = NULL;
+    cr_assert_eq(sqlite3_exec(db,
+                              "UPDATE events SET pdu = json_remove(pdu, '$.signatures')"
+                              " WHERE json_extract(pdu, '$.content.body') = 'm100'",
+                              NULL, NULL, &err),
+                 SQLITE_OK, "%s", err ? err : "");
+    cr_assert_eq(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    pgt_fed_serve(&A);
+    char alias[128], ea[256];
+    snprintf(alias, sizeof alias, "#lib:%s", A.name);
+    long st;
+    pgt_mx_check_ok(pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s",
+                                 pgt_mx_enc(alias, ea, sizeof ea)),
+                    &st);
+    bool ended;
+    json_t *all = page_all(&bob, room, &ended);
+    cr_assert(ended, "the pages did not end");
+    check_pass_of(all, bob.user_id, MESSAGES, 100);
     json_decref(all);
     free(room);
 }
