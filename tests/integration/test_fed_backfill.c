@@ -129,7 +129,7 @@ static void check_pass_of(const json_t *all, const char *joiner, int messages, i
         json_object_set_new(ids, id, json_true());
         const char *type = json_string_value(json_object_get(ev, "type"));
         if (strcmp(type, "m.room.message") == 0) {
-            if (next == skip) next--;
+            if (skip && next == skip) next--;
             char want[32];
             snprintf(want, sizeof want, "m%d", next--);
             const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
@@ -137,7 +137,7 @@ static void check_pass_of(const json_t *all, const char *joiner, int messages, i
         }
     }
     json_decref(ids);
-    if (next == skip) next--;
+    if (skip && next == skip) next--;
     cr_assert_eq(next, 0, "%d messages missing", next);
     const json_t *first = json_array_get(all, 0);
     cr_assert_str_eq(json_string_value(json_object_get(first, "type")), "m.room.member");
