@@ -292,12 +292,16 @@ int fed_client_fetch_well_known(fed_client *c, const char *host, int port, fed_w
 }
 
 /* One request made ready to run: the easy handle and everything its options point to.
- * It lives at a fixed address until prepared_free (curl keeps pointers to x). */
+ * It lives at a fixed address until prepared_free (curl keeps pointers to x). It is
+ * built in two halves: prepare_request (what does not depend on where the
+ * destination is) and prepare_connection (once discovery has answered). */
 typedef struct prepared {
     CURL *h;
     exchange x;
     struct curl_slist *headers, *connect_to;
     char *body;
+    size_t body_len;
+    char *method, *target, *destination;
     char what[400];
     bool done;
 } prepared;
@@ -308,15 +312,16 @@ static void prepared_free(prepared *p)
     curl_slist_free_all(p->headers);
     curl_slist_free_all(p->connect_to);
     free(p->body);
+    free(p->method);
+    free(p->target);
+    free(p->destination);
     free(p->x.buf);
     memset(p, 0, sizeof *p);
 }
 
-/* Discovery, body, X-Matrix signature and the easy handle with every option set.
- * Discovery may block (SRV lookup, well-known fetch) unless its answer is cached; the
- * HTTP exchange itself is left to the caller (easy or multi). Returns 0, or -1 with
- * err set and *p freed. */
-static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *err)
+/* Checks, the body and the X-Matrix signature; copies what the second half needs.
+ * Returns 0, or -1 with err set and *p freed. */
+static int prepare_request(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *err)
 {
     memset(p, 0, sizeof *p);
     if (req->target[0] != '/') return hs_err_set(err, "request target must start with '/'");
@@ -324,15 +329,7 @@ static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *er
     if (strlen(req->target) > HS_HTTP_MAX_TARGET)
         return hs_err_set(err, "request target longer than %d bytes", HS_HTTP_MAX_TARGET);
     snprintf(p->what, sizeof p->what, "%s %s on %s", req->method, req->target, req->destination);
-    fed_target t;
-    if (fed_discover(c->disc, req->destination, hs_fed_now_ms(), &t, err) != 0) return -1;
-
-    size_t body_len = 0;
-    if (req->content && !(p->body = hs_cjson_encode(req->content, HS_CJSON_LAX_INTS, &body_len, err))) return -1;
-
-    char line[HS_XMATRIX_MAX_HEADER + 64];
-    snprintf(line, sizeof line, "Host: %s", t.host_header);
-    p->headers = curl_slist_append(p->headers, line);
+    if (req->content && !(p->body = hs_cjson_encode(req->content, HS_CJSON_LAX_INTS, &p->body_len, err))) return -1;
     if (p->body) p->headers = curl_slist_append(p->headers, "Content-Type: application/json");
     if (req->sign) {
         char auth[HS_XMATRIX_MAX_HEADER];
@@ -341,31 +338,50 @@ static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *er
             prepared_free(p);
             return -1;
         }
+        char line[HS_XMATRIX_MAX_HEADER + 64];
         snprintf(line, sizeof line, "Authorization: %s", auth);
         p->headers = curl_slist_append(p->headers, line);
     }
     /* curl adds "Expect: 100-continue" to larger bodies; federation servers need not
      * support it and it costs a round trip. */
     p->headers = curl_slist_append(p->headers, "Expect:");
-
-    char connect_to[600];
-    if (strchr(t.connect_host, ':')) snprintf(connect_to, sizeof connect_to, "::[%s]:%d", t.connect_host, t.port);
-    else snprintf(connect_to, sizeof connect_to, "::%s:%d", t.connect_host, t.port);
-    p->connect_to = curl_slist_append(NULL, connect_to);
-    if (!p->headers || !p->connect_to || !(p->h = curl_easy_init())) {
+    p->method = strdup(req->method);
+    p->target = strdup(req->target);
+    p->destination = strdup(req->destination);
+    if (!p->headers || !p->method || !p->target || !p->destination) {
         prepared_free(p);
         return hs_err_set(err, "out of memory preparing %s", req->target);
+    }
+    return 0;
+}
+
+/* Host, URL, where to connect, and the easy handle with every option set. Returns 0,
+ * or -1 with err set and *p freed. */
+static int prepare_connection(fed_client *c, prepared *p, const fed_target *t, hs_err *err)
+{
+    char line[600];
+    snprintf(line, sizeof line, "Host: %s", t->host_header);
+    struct curl_slist *hs = curl_slist_append(p->headers, line);
+    if (hs) p->headers = hs;
+    char connect_to[600];
+    if (strchr(t->connect_host, ':')) snprintf(connect_to, sizeof connect_to, "::[%s]:%d", t->connect_host, t->port);
+    else snprintf(connect_to, sizeof connect_to, "::%s:%d", t->connect_host, t->port);
+    p->connect_to = curl_slist_append(NULL, connect_to);
+    if (!hs || !p->connect_to || !(p->h = curl_easy_init())) {
+        hs_err_set(err, "out of memory preparing %s", p->target);
+        prepared_free(p);
+        return -1;
     }
     /* Key answers are refused above HS_KEYS_MAX_ANSWER_BYTES by their parser, so reading
      * up to max_response_bytes (sized for media and state) would only hold memory. */
     int64_t max = c->max_bytes;
-    if (strncmp(req->target, "/_matrix/key/", 13) == 0 && max > HS_KEYS_MAX_ANSWER_BYTES)
+    if (strncmp(p->target, "/_matrix/key/", 13) == 0 && max > HS_KEYS_MAX_ANSWER_BYTES)
         max = HS_KEYS_MAX_ANSWER_BYTES;
     p->x = (exchange){.c = c, .max_bytes = max, .max_age_ms = -1};
     char url[HS_HTTP_MAX_TARGET + 600];
-    base_url(url, sizeof url, t.tls_name, t.port);
+    base_url(url, sizeof url, t->tls_name, t->port);
     size_t ul = strlen(url);
-    snprintf(url + ul, sizeof url - ul, "%s", req->target);
+    snprintf(url + ul, sizeof url - ul, "%s", p->target);
 
     CURL *h = p->h;
     common_options(h, &p->x);
@@ -374,15 +390,28 @@ static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *er
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->headers);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &p->x);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, p->method);
     if (p->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
+    } else if (strcmp(p->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
     return 0;
+}
+
+/* Both halves with discovery in between (which may block: SRV lookup, well-known
+ * fetch, unless its answer is cached). Returns 0, or -1 with err set and *p freed. */
+static int prepare(fed_client *c, const hs_fed_out *req, prepared *p, hs_err *err)
+{
+    if (prepare_request(c, req, p, err) != 0) return -1;
+    fed_target t;
+    if (fed_discover(c->disc, p->destination, hs_fed_now_ms(), &t, err) != 0) {
+        prepared_free(p);
+        return -1;
+    }
+    return prepare_connection(c, p, &t, err);
 }
 
 /* Turns a finished exchange into the reply (the body moves to it) or err, and frees
@@ -411,20 +440,31 @@ int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply
     return conclude(&p, rc, reply, err);
 }
 
-/* A request of a batch: the prepared exchange and the caller's tag, on the batch's
- * list until it finishes. */
+/* A request of a batch: the prepared exchange and the caller's tag. It is on exactly
+ * one of the batch's lists until fed_batch_next returns it: `resolving` while its
+ * discovery runs on a helper thread, `ready` once that finished, `failed` when it
+ * could not start, `flights` while curl runs it. */
 typedef struct flight {
     prepared p;
     uint64_t tag;
     struct flight *next;
+    fed_batch *b;
+    pthread_t thread;  /* the discovery helper, if it had one */
+    bool joined;
+    int disc_rc;
+    fed_target t;
+    hs_err err;
 } flight;
 
 struct fed_batch {
     CURLM *m;
     fed_client *c;
-    flight *flights;
+    flight *flights, *failed;  /* the batch thread's */
     size_t in_flight;
     atomic_bool woken;
+    pthread_mutex_t mu;        /* guards resolving, ready, closing */
+    flight *resolving, *ready;
+    bool closing;
 };
 
 fed_batch *fed_batch_open(fed_client *c)
@@ -433,36 +473,90 @@ fed_batch *fed_batch_open(fed_client *c)
     if (!b) return NULL;
     b->c = c;
     atomic_init(&b->woken, false);
+    pthread_mutex_init(&b->mu, NULL);
     if (!(b->m = curl_multi_init())) {
+        pthread_mutex_destroy(&b->mu);
         free(b);
         return NULL;
     }
     return b;
 }
 
-int fed_batch_start(fed_batch *b, const hs_fed_out *req, uint64_t tag, hs_err *err)
+/* Puts a prepared flight on the multi handle. Returns 0, or -1 with err (f->p freed). */
+static int add_to_multi(fed_batch *b, flight *f, hs_err *err)
 {
-    flight *f = calloc(1, sizeof *f);
-    if (!f) return hs_err_set(err, "out of memory");
-    if (prepare(b->c, req, &f->p, err) != 0) {
-        free(f);
-        return -1;
-    }
-    f->tag = tag;
     curl_easy_setopt(f->p.h, CURLOPT_PRIVATE, f);
     if (curl_multi_add_handle(b->m, f->p.h) != CURLM_OK) {
         hs_err_set(err, "%s: cannot add it to the multi handle", f->p.what);
         prepared_free(&f->p);
-        free(f);
         return -1;
     }
     f->next = b->flights;
     b->flights = f;
+    return 0;
+}
+
+/* The discovery helper: resolves, then hands the flight back to the batch thread. */
+static void *resolve(void *arg)
+{
+    flight *f = arg;
+    fed_batch *b = f->b;
+    f->disc_rc = fed_discover(b->c->disc, f->p.destination, hs_fed_now_ms(), &f->t, &f->err);
+    pthread_mutex_lock(&b->mu);
+    for (flight **pp = &b->resolving; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    f->next = b->ready;
+    b->ready = f;
+    if (!b->closing) curl_multi_wakeup(b->m);
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+int fed_batch_start(fed_batch *b, const hs_fed_out *req, uint64_t tag, hs_err *err)
+{
+    flight *f = calloc(1, sizeof *f);
+    if (!f) return hs_err_set(err, "out of memory");
+    if (prepare_request(b->c, req, &f->p, err) != 0) {
+        free(f);
+        return -1;
+    }
+    f->tag = tag;
+    f->b = b;
+    char host[256];
+    int port;
+    bool ip;
+    if (fed_split_server_name(req->destination, host, sizeof host, &port, &ip) == 0 && !ip && port <= 0) {
+        /* Discovery may need the network (SRV, well-known): a helper thread does it, so
+         * a name whose lookups hang holds up nobody else. */
+        pthread_mutex_lock(&b->mu);
+        f->next = b->resolving;
+        b->resolving = f;
+        int rc = pthread_create(&f->thread, NULL, resolve, f);
+        if (rc != 0) b->resolving = f->next;
+        pthread_mutex_unlock(&b->mu);
+        if (rc != 0) {
+            prepared_free(&f->p);
+            free(f);
+            return hs_err_set(err, "cannot start a discovery thread");
+        }
+    } else {
+        fed_target t;
+        if (fed_discover(b->c->disc, req->destination, hs_fed_now_ms(), &t, err) != 0 ||
+            prepare_connection(b->c, &f->p, &t, err) != 0 || add_to_multi(b, f, err) != 0) {
+            prepared_free(&f->p);
+            free(f);
+            return -1;
+        }
+    }
     b->in_flight++;
     return 0;
 }
 
-/* Takes f off the batch; its handle leaves the multi handle. */
+/* Takes f off the multi handle and the batch. */
 static void unlink_flight(fed_batch *b, flight *f)
 {
     for (flight **pp = &b->flights; *pp; pp = &(*pp)->next) {
@@ -475,12 +569,43 @@ static void unlink_flight(fed_batch *b, flight *f)
     b->in_flight--;
 }
 
+/* Moves the flights whose discovery finished onto the multi handle (or `failed`). */
+static void adopt_resolved(fed_batch *b)
+{
+    pthread_mutex_lock(&b->mu);
+    flight *ready = b->ready;
+    b->ready = NULL;
+    pthread_mutex_unlock(&b->mu);
+    while (ready) {
+        flight *f = ready;
+        ready = f->next;
+        pthread_join(f->thread, NULL);
+        f->joined = true;
+        if (f->disc_rc == 0 && prepare_connection(b->c, &f->p, &f->t, &f->err) == 0 &&
+            add_to_multi(b, f, &f->err) == 0)
+            continue;
+        prepared_free(&f->p);
+        f->next = b->failed;
+        b->failed = f;
+    }
+}
+
 int fed_batch_next(fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *reply, hs_err *err)
 {
     memset(reply, 0, sizeof *reply);
     err->msg[0] = '\0';
     int64_t deadline = hs_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
+        adopt_resolved(b);
+        if (b->failed) {
+            flight *f = b->failed;
+            b->failed = f->next;
+            *tag = f->tag;
+            *err = f->err;
+            free(f);
+            b->in_flight--;
+            return 1;
+        }
         int running = 0;
         CURLMcode mc = curl_multi_perform(b->m, &running);
         CURLMsg *msg;
@@ -499,7 +624,7 @@ int fed_batch_next(fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *re
         if (b->in_flight == 0) return -1;
         /* The multi handle itself failed (out of memory): give up on the requests one
          * by one rather than spin. */
-        if (mc != CURLM_OK && mc != CURLM_CALL_MULTI_PERFORM) {
+        if (mc != CURLM_OK && mc != CURLM_CALL_MULTI_PERFORM && b->flights) {
             flight *f = b->flights;
             unlink_flight(b, f);
             *tag = f->tag;
@@ -512,7 +637,8 @@ int fed_batch_next(fed_batch *b, int timeout_ms, uint64_t *tag, hs_fed_reply *re
         int64_t left_ms = deadline - hs_clock_mono_ms();
         if (left_ms <= 0) return 0;
         /* Each handle carries its own CURLOPT_TIMEOUT, so every request ends by itself
-         * even if its peer never answers; curl_multi_poll's wait is only for us. */
+         * even if its peer never answers; curl_multi_poll's wait is only for us (and a
+         * discovery helper's curl_multi_wakeup ends it early). */
         curl_multi_poll(b->m, NULL, 0, left_ms > 1000 ? 1000 : (int)left_ms, NULL);
     }
 }
@@ -531,6 +657,33 @@ size_t fed_batch_in_flight(const fed_batch *b)
 void fed_batch_close(fed_batch *b)
 {
     if (!b) return;
+    pthread_mutex_lock(&b->mu);
+    b->closing = true;
+    pthread_mutex_unlock(&b->mu);
+    /* Discoveries still running end within their own timeouts; each helper moves its
+     * flight to `ready` before it returns. */
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        flight *f = b->resolving;
+        pthread_mutex_unlock(&b->mu);
+        if (!f) break;
+        pthread_join(f->thread, NULL);
+        f->joined = true;
+    }
+    flight *ready = b->ready;
+    b->ready = NULL;
+    while (ready) {
+        flight *f = ready;
+        ready = f->next;
+        if (!f->joined) pthread_join(f->thread, NULL);
+        prepared_free(&f->p);
+        free(f);
+    }
+    while (b->failed) {
+        flight *f = b->failed;
+        b->failed = f->next;
+        free(f);
+    }
     while (b->flights) {
         flight *f = b->flights;
         unlink_flight(b, f);
@@ -538,6 +691,7 @@ void fed_batch_close(fed_batch *b)
         free(f);
     }
     curl_multi_cleanup(b->m);
+    pthread_mutex_destroy(&b->mu);
     free(b);
 }
 

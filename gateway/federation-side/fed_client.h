@@ -48,11 +48,14 @@ void fed_client_free(fed_client *c);
 int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err);
 
 /* A batch: requests running concurrently on one libcurl multi handle (the transport's
- * hs_fed_transport batch_* functions). Starting a request runs its discovery and
- * signing at once (discovery answers are cached, so this is quick except for a name's
- * first well-known or SRV lookup); the HTTP exchanges then proceed together, each with
- * its own timeout, size limit and deny-list check, so a peer that never answers costs
- * the others nothing. One thread uses a batch; fed_batch_wake may come from any. */
+ * hs_fed_transport batch_* functions). Starting a request checks and signs it at once;
+ * a name that discovery may have to look up on the network (no IP literal, no port:
+ * SRV records, well-known) is resolved by a helper thread of its own, which hands the
+ * request back to the batch when done, so a name whose lookups hang holds up neither
+ * fed_batch_start nor the other requests. The HTTP exchanges then proceed together,
+ * each with its own timeout, size limit and deny-list check, so a peer that never
+ * answers costs the others nothing. One thread uses a batch; fed_batch_wake may come
+ * from any. */
 typedef struct fed_batch fed_batch;
 
 /* A new empty batch, or NULL when out of memory. */
@@ -74,7 +77,8 @@ void fed_batch_wake(fed_batch *b);
 /* Requests started and not yet returned by fed_batch_next. */
 size_t fed_batch_in_flight(const fed_batch *b);
 
-/* Abandons what is still in flight and frees the batch. NULL is allowed. */
+/* Abandons what is still in flight and frees the batch; a discovery still running is
+ * waited for (it ends within the client's timeout). NULL is allowed. */
 void fed_batch_close(fed_batch *b);
 
 /* n requests through one batch, waiting for all: for each i, replies[i].status != 0 and

@@ -418,3 +418,80 @@ Test(fed_client_many, batch_hands_out_answers_as_they_come_and_can_be_woken)
     fed_batch_close(b);
     fed_client_free(c);
 }
+
+/* ---- discovery off the batch's thread ------------------------------------------------ */
+
+/* A resolver whose well-known lookup of "slow.test" takes 1.5 s and then delegates to
+ * the first HTTPS peer; no SRV records anywhere. */
+static int no_srv(void *ctx, const char *name, fed_srv_record *out, size_t max)
+{
+    (void)ctx;
+    (void)name;
+    (void)out;
+    (void)max;
+    return 0;
+}
+
+static int slow_well_known(void *ctx, const char *hostname, fed_wk_http *out)
+{
+    (void)ctx;
+    memset(out, 0, sizeof *out);
+    out->max_age_ms = -1;
+    if (strcmp(hostname, "slow.test") != 0) return -1;
+    usleep(1500 * 1000);
+    char body[128];
+    snprintf(body, sizeof body, "{\"m.server\":\"127.0.0.1:%d\"}", peers[0].port);
+    out->status = 200;
+    out->body = strdup(body);
+    out->body_len = strlen(body);
+    return 0;
+}
+
+Test(fed_client_many, a_slow_discovery_holds_up_neither_the_start_nor_other_answers)
+{
+    hs_signing_key key;
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    fed_client_config fc = {.server_name = "self.test",
+                            .key = &key,
+                            .ip_range_denylist = "",
+                            .verify_certificates = false,
+                            .timeout_seconds = 10,
+                            .max_response_bytes = 1 << 20};
+    fed_resolver r = {.srv = no_srv, .well_known = slow_well_known};
+    hs_err err;
+    fed_client *c = fed_client_new(&fc, &r, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    fed_batch *b = fed_batch_open(c);
+    char good[64];
+    snprintf(good, sizeof good, "127.0.0.1:%d", peers[1].port);
+    hs_fed_out slow = {"slow.test", "GET", "/slow", NULL, true}, fast = {good, "GET", "/fast", NULL, true};
+    long t0 = pgt_now_ms();
+    cr_assert_eq(fed_batch_start(b, &slow, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(fed_batch_start(b, &fast, 2, &err), 0, "%s", err.msg);
+    cr_assert_lt(pgt_now_ms() - t0, 500, "starting waited for the discovery");
+    cr_assert_eq(fed_batch_in_flight(b), 2);
+    uint64_t tag;
+    hs_fed_reply rep;
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &rep, &err), 1);
+    cr_assert_eq(tag, 2);
+    cr_assert_lt(pgt_now_ms() - t0, 1200, "the fast answer waited for the slow discovery");
+    hs_fed_reply_free(&rep);
+    cr_assert_eq(fed_batch_next(b, 10000, &tag, &rep, &err), 1, "timed out");
+    cr_assert_eq(tag, 1);
+    cr_assert_eq(rep.status, 200, "%s", err.msg);
+    cr_assert_str_eq(rep.body, "GET /slow auth=yes body=0", "delegated by the late well-known answer");
+    hs_fed_reply_free(&rep);
+    cr_assert_eq(fed_batch_next(b, 100, &tag, &rep, &err), -1);
+
+    fed_batch_close(b);
+    fed_client_free(c);
+
+    /* Closing with a discovery still running waits for it and frees everything (a new
+     * client: its well-known cache is empty, so the lookup is slow again). */
+    c = fed_client_new(&fc, &r, &err);
+    b = fed_batch_open(c);
+    hs_fed_out other = {"slow.test", "GET", "/again", NULL, true};
+    cr_assert_eq(fed_batch_start(b, &other, 3, &err), 0, "%s", err.msg);
+    fed_batch_close(b);
+    fed_client_free(c);
+}
