@@ -144,11 +144,7 @@ static bool start_fetch(hs_server *srv, batch *b, size_t index, const char *serv
         }
     }
     pthread_mutex_unlock(&n->lock);
-    if (!ok) {
-        hs_warn("keys", "notary: cannot fetch the keys of %s now (%s)", server,
-                slot < 0 ? "too many fetches running" : "no thread");
-        free(j);
-    }
+    if (!ok) free(j);
     return ok;
 }
 
@@ -177,7 +173,12 @@ size_t hs_notary_fetch(hs_server *srv, const char *const *servers, size_t count,
         deadline.tv_nsec -= 1000000000L;
     }
     /* Threads may write docs[] as soon as they start, so the batch lock covers it. */
-    for (size_t i = 0; i < count; i++) start_fetch(srv, b, i, servers[i], now_ms);
+    size_t not_started = 0;
+    for (size_t i = 0; i < count; i++) not_started += !start_fetch(srv, b, i, servers[i], now_ms);
+    /* One line per query, not per server: a flood of queries must not flood the log. */
+    if (not_started)
+        hs_info("keys", "notary: %zu of %zu key fetches not started (%d already running, or no thread)", not_started,
+                count, HS_NOTARY_MAX_FETCHES);
 
     pthread_mutex_lock(&b->lock);
     while (b->pending > 0 && pthread_cond_timedwait(&b->done, &b->lock, &deadline) == 0) {

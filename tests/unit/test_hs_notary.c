@@ -4,11 +4,13 @@
  * federation.notary_time_budget_seconds, with what the cache has (a stale response of
  * one of them), although each fetch only gives up at the client's own timeout and there
  * are three of them. Closing the server afterwards waits for the fetch threads still
- * running (ASan would see them use the freed server otherwise). */
+ * running (ASan would see them use the freed server otherwise). A query naming more
+ * silent servers than HS_NOTARY_MAX_FETCHES starts exactly that many fetches. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "server-core/hs_fed.h"
 #include "server-core/hs_httpd.h"
 #include "server-core/hs_keys.h"
+#include "server-core/hs_notary.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_federation.h"
 #include "support/pgt.h"
@@ -57,6 +60,7 @@ static void start(void)
     snprintf(cfg.server_name, sizeof cfg.server_name, "notary.test");
     cfg.threads = 2;
     cfg.notary_time_budget_seconds = BUDGET_S;
+    cfg.notary_max_servers = HS_NOTARY_MAX_FETCHES + 10;
     snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
     snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
     hs_signing_key key;
@@ -97,6 +101,30 @@ static void stop(void)
 }
 
 TestSuite(hs_notary, .init = start, .fini = stop, .timeout = 60);
+
+/* POSTs a key query for `servers` (count of them). Returns the answer's server_keys count
+ * and how long it took in *took_ms. */
+static size_t query(const char *const *servers, size_t count, long *took_ms)
+{
+    json_t *keys = json_object();
+    for (size_t i = 0; i < count; i++) json_object_set_new(keys, servers[i], json_object());
+    json_t *q = json_pack("{s:o}", "server_keys", keys);
+    char *body = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    char url[256];
+    snprintf(url, sizeof url, "%s/_matrix/key/v2/query", base);
+    pgt_req r = {.method = "POST", .body = body, .body_len = strlen(body)};
+    long t0 = pgt_now_ms();
+    pgt_http h = pgt_http_do(url, &r);
+    *took_ms = pgt_now_ms() - t0;
+    free(body);
+    cr_assert_eq(h.status, 200, "%ld: %.*s", h.status, (int)h.body_len, h.body ? h.body : "");
+    json_t *answer = json_loadb(h.body, h.body_len, 0, NULL);
+    size_t n = json_array_size(json_object_get(answer, "server_keys"));
+    json_decref(answer);
+    pgt_http_free(&h);
+    return n;
+}
 
 /* Puts a response of `server` that expired an hour ago into the key cache. */
 static void cache_stale_response(const char *server)
@@ -144,4 +172,31 @@ Test(hs_notary, servers_that_hang_are_answered_within_the_budget)
     cr_assert(json_is_object(json_object_get(json_object_get(doc, "signatures"), "notary.test")),
               "the notary co-signs what it serves");
     json_decref(answer);
+}
+
+/* More silent servers than fetch threads: exactly HS_NOTARY_MAX_FETCHES of them get a
+ * connection (a fetch thread each), the others none, and the answer still comes within
+ * the budget. */
+Test(hs_notary, fetch_threads_are_capped)
+{
+    enum { N = HS_NOTARY_MAX_FETCHES + 6 };
+    int socks[N];
+    char many[N][64];
+    const char *ptrs[N];
+    for (int i = 0; i < N; i++) {
+        int port;
+        socks[i] = hanging_listener(&port);
+        snprintf(many[i], sizeof many[i], "127.0.0.1:%d", port);
+        ptrs[i] = many[i];
+    }
+    long took;
+    cr_assert_eq(query(ptrs, N, &took), 0);
+    cr_assert_lt(took, BUDGET_S * 1000 + 1500, "answered after %ld ms, budget %d s", took, BUDGET_S);
+    int connected = 0;
+    for (int i = 0; i < N; i++) {
+        struct pollfd p = {.fd = socks[i], .events = POLLIN};
+        connected += poll(&p, 1, 0) == 1;
+    }
+    cr_assert_eq(connected, HS_NOTARY_MAX_FETCHES, "%d of %d silent servers were contacted", connected, N);
+    for (int i = 0; i < N; i++) close(socks[i]); /* their fetches fail now, not at the timeout */
 }
