@@ -6,14 +6,16 @@
  *   POST /user_directory/search, GET /capabilities,
  *
  * plus the profile endpoints (hs_api_profile.h), all registered by
- * hs_api_directory_register. Only local aliases and rooms: nothing here asks other
- * servers yet. Also the two calls createRoom makes for its room_alias_name. */
+ * hs_api_directory_register. Only local aliases; /publicRooms?server=OTHER asks OTHER
+ * over federation (hs_fed_public_rooms.h). Also the two calls createRoom makes for its
+ * room_alias_name. */
 #ifndef HS_API_DIRECTORY_H
 #define HS_API_DIRECTORY_H
 
 #include <jansson.h>
 #include <stdint.h>
 
+#include "server-core/hs_directory.h"
 #include "server-core/hs_http.h"
 
 struct hs_server;
@@ -33,6 +35,11 @@ int hs_api_directory_create_room_prepare(struct hs_server *srv, json_t *request,
  * (logged; the room keeps its canonical alias event), -1 on a database error. */
 int hs_api_directory_create_room_finish(struct hs_server *srv, const char *alias, const char *room_id,
                                         const char *creator, int64_t now_ms);
+
+/* Answers a /publicRooms request for this server's own list: 200 with the page
+ * (hs_directory_public_list), 400 M_INVALID_PARAM for a since token that is not ours,
+ * 500 on a database error. The federation endpoint answers through this too. */
+void hs_api_directory_public_answer(struct hs_server *srv, const hs_directory_query *q, hs_response *resp);
 
 /* The other files of this module register their routes through these. */
 int hs_api_directory_public_register(struct hs_server *srv);

@@ -1,9 +1,12 @@
 /* hs_directory: alias rules, directory edit permission and public room summaries (see
  * hs_directory.h). Room state is read from the store's current state without the room
  * lock, so a listing may mix state from just before and just after a concurrent send
- * (harmless for a listing). */
+ * (harmless for a listing). The /publicRooms listing reads every published room's
+ * summary per request (two queries) and sorts in memory: directories are small. */
 #include "server-core/hs_directory.h"
 
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,4 +209,184 @@ int hs_directory_world_readable(hs_store *st, const char *room_id, bool *out)
     *out = hv && strcmp(hv, "world_readable") == 0;
     json_decref(keep);
     return failed ? -1 : 0;
+}
+
+#define TOKEN_MAX 24 /* "p" and a long's digits */
+
+static int refuse(hs_directory_error *e, const char *errcode, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int refuse(hs_directory_error *e, const char *errcode, const char *fmt, ...)
+{
+    e->errcode = errcode;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The checks both request forms share once their fields are typed. */
+static int check_common(const hs_directory_query *q, hs_directory_error *e)
+{
+    if (q->since && strlen(q->since) > HS_DIRECTORY_SINCE_MAX)
+        return refuse(e, "M_INVALID_PARAM", "'since' is longer than %d bytes", HS_DIRECTORY_SINCE_MAX);
+    if (q->include_all_networks && q->third_party_instance_id)
+        return refuse(e, "M_INVALID_PARAM", "can't use include_all_networks with an explicit network");
+    return 0;
+}
+
+int hs_directory_query_from_params(const char *limit, const char *since, const char *include_all_networks,
+                                   const char *third_party_instance_id, hs_directory_query *q,
+                                   hs_directory_error *e)
+{
+    *q = (hs_directory_query){.limit = -1, .since = since, .third_party_instance_id = third_party_instance_id};
+    if (limit) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (end == limit || *end || v < 0)
+            return refuse(e, "M_INVALID_PARAM", "'limit' must be a non-negative integer");
+        q->limit = v > HS_DIRECTORY_PAGE_MAX ? HS_DIRECTORY_PAGE_MAX : v;
+    }
+    if (include_all_networks) {
+        if (strcmp(include_all_networks, "true") == 0) q->include_all_networks = true;
+        else if (strcmp(include_all_networks, "false") != 0)
+            return refuse(e, "M_INVALID_PARAM", "'include_all_networks' must be true or false");
+    }
+    return check_common(q, e);
+}
+
+int hs_directory_query_from_body(const json_t *body, hs_directory_query *q, hs_directory_error *e)
+{
+    *q = (hs_directory_query){.limit = -1};
+    if (!json_is_object(body)) return refuse(e, "M_BAD_JSON", "the body must be an object");
+    json_t *limit = json_object_get(body, "limit");
+    json_t *since = json_object_get(body, "since");
+    json_t *filter = json_object_get(body, "filter");
+    json_t *term = json_object_get(filter, "generic_search_term");
+    json_t *types = json_object_get(filter, "room_types");
+    json_t *all = json_object_get(body, "include_all_networks");
+    json_t *tpid = json_object_get(body, "third_party_instance_id");
+    if (limit && !json_is_null(limit) && (!json_is_integer(limit) || json_integer_value(limit) < 0))
+        return refuse(e, "M_INVALID_PARAM", "'limit' must be a non-negative integer");
+    if (since && !json_is_null(since) && !json_is_string(since))
+        return refuse(e, "M_INVALID_PARAM", "'since' must be a string");
+    if (filter && !json_is_null(filter) && !json_is_object(filter))
+        return refuse(e, "M_BAD_JSON", "'filter' must be an object");
+    if (term && !json_is_null(term) && (!json_is_string(term) || json_string_length(term) > HS_DIRECTORY_TERM_MAX))
+        return refuse(e, "M_INVALID_PARAM", "'generic_search_term' must be a string of at most %d bytes",
+                      HS_DIRECTORY_TERM_MAX);
+    if (types && !json_is_null(types) &&
+        (!json_is_array(types) || json_array_size(types) > HS_DIRECTORY_ROOM_TYPES_MAX))
+        return refuse(e, "M_BAD_JSON", "'room_types' must be an array of at most %d types",
+                      HS_DIRECTORY_ROOM_TYPES_MAX);
+    if (all && !json_is_null(all) && !json_is_boolean(all))
+        return refuse(e, "M_BAD_JSON", "'include_all_networks' must be a boolean");
+    if (tpid && !json_is_null(tpid) && !json_is_string(tpid))
+        return refuse(e, "M_BAD_JSON", "'third_party_instance_id' must be a string");
+    if (json_is_integer(limit))
+        q->limit = json_integer_value(limit) > HS_DIRECTORY_PAGE_MAX ? HS_DIRECTORY_PAGE_MAX
+                                                                     : (long)json_integer_value(limit);
+    q->since = json_string_value(since);
+    q->term = json_string_value(term);
+    q->room_types = json_is_array(types) ? types : NULL;
+    q->include_all_networks = json_is_true(all);
+    q->third_party_instance_id = json_string_value(tpid);
+    return check_common(q, e);
+}
+
+/* Parses a batch token "p<N>". Returns 0 or -1. */
+static int parse_token(const char *t, long *out)
+{
+    if (!t || t[0] != 'p' || !isdigit((unsigned char)t[1]) || strlen(t) > TOKEN_MAX) return -1;
+    char *end;
+    long v = strtol(t + 1, &end, 10);
+    if (*end || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+/* ASCII case-insensitive substring test. */
+static bool contains_ci(const char *hay, const char *needle)
+{
+    if (!hay) return false;
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++) {
+        size_t i = 0;
+        while (i < n && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == n) return true;
+    }
+    return n == 0;
+}
+
+bool hs_directory_entry_matches(const json_t *room, const hs_directory_query *q)
+{
+    if (q->term && q->term[0]) {
+        bool hit = false;
+        static const char *const keys[] = {"name", "topic", "canonical_alias"};
+        for (size_t i = 0; i < 3 && !hit; i++)
+            hit = contains_ci(json_string_value(json_object_get(room, keys[i])), q->term);
+        if (!hit) return false;
+    }
+    if (q->room_types) {
+        const char *type = json_string_value(json_object_get(room, "room_type"));
+        size_t i;
+        json_t *t;
+        json_array_foreach(q->room_types, i, t) {
+            if (json_is_null(t) ? !type : type && json_is_string(t) && strcmp(json_string_value(t), type) == 0)
+                return true;
+        }
+        return false;
+    }
+    return true;
+}
+
+static int by_members_then_id(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    json_int_t mx = json_integer_value(json_object_get(x, "num_joined_members"));
+    json_int_t my = json_integer_value(json_object_get(y, "num_joined_members"));
+    if (mx != my) return mx > my ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(x, "room_id")), json_string_value(json_object_get(y, "room_id")));
+}
+
+int hs_directory_public_list(hs_store *st, const hs_directory_query *q, json_t **out)
+{
+    long offset = 0;
+    if (q->since && parse_token(q->since, &offset) != 0) return 1;
+    size_t limit = q->limit < 0 || q->limit > HS_DIRECTORY_PAGE_MAX ? HS_DIRECTORY_PAGE_MAX : (size_t)q->limit;
+    bool other_network = q->third_party_instance_id && !q->include_all_networks;
+    json_t *all = other_network ? json_array() : hs_directory_public_rooms(st);
+    json_t **rooms = all ? calloc(json_array_size(all) + 1, sizeof *rooms) : NULL;
+    if (!rooms) {
+        json_decref(all);
+        return -1;
+    }
+    size_t kept = 0, idx;
+    json_t *r;
+    json_array_foreach(all, idx, r) {
+        if (hs_directory_entry_matches(r, q)) rooms[kept++] = json_incref(r);
+    }
+    json_decref(all);
+    qsort(rooms, kept, sizeof *rooms, by_members_then_id);
+    size_t from = (size_t)offset < kept ? (size_t)offset : kept;
+    size_t to = limit > kept - from ? kept : from + limit;
+    json_t *chunk = json_array();
+    for (size_t i = 0; i < kept; i++) {
+        if (i >= from && i < to) json_array_append(chunk, rooms[i]);
+        json_decref(rooms[i]);
+    }
+    free(rooms);
+    *out = json_pack("{so, sI}", "chunk", chunk, "total_room_count_estimate", (json_int_t)kept);
+    if (!*out) return -1;
+    char tok[TOKEN_MAX + 2];
+    if (to < kept) {
+        snprintf(tok, sizeof tok, "p%zu", to);
+        json_object_set_new(*out, "next_batch", json_string(tok));
+    }
+    if (from > 0) {
+        snprintf(tok, sizeof tok, "p%zu", from > limit ? from - limit : 0);
+        json_object_set_new(*out, "prev_batch", json_string(tok));
+    }
+    return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "server-core/hs_store.h"
 
@@ -37,5 +38,58 @@ int hs_directory_world_readable(hs_store *st, const char *room_id, bool *out);
  * name, topic, canonical_alias, avatar_url, room_type), in room ID order. Two queries
  * whatever the number of rooms. Returns a new array or NULL on a database error. */
 json_t *hs_directory_public_rooms(hs_store *st);
+
+/* ---- the public room list as /publicRooms answers it --------------------------------
+ * Shared by the client endpoints and the federation ones, so both answer alike. Order:
+ * joined member count (descending), then room ID, after the filter. Batch tokens are
+ * offsets into that order written "p<N>" (a room published or joined between two pages
+ * can shift the order by one entry, the approximation Synapse's tokens make too). The
+ * filter's generic_search_term matches (ASCII case-insensitively) a substring of the
+ * name, topic or canonical alias; room_types keeps rooms whose type is listed (null
+ * stands for rooms without a type). No room here is published to an application
+ * service's third-party network, so a third_party_instance_id (without
+ * include_all_networks) lists nothing. */
+
+#define HS_DIRECTORY_PAGE_MAX 100      /* rooms per page, also when no limit is asked */
+#define HS_DIRECTORY_TERM_MAX 512      /* bytes of generic_search_term */
+#define HS_DIRECTORY_ROOM_TYPES_MAX 16 /* entries of filter.room_types */
+#define HS_DIRECTORY_SINCE_MAX 1024    /* bytes of a since token passed on to another server */
+
+/* One /publicRooms request, parsed. Strings and room_types are borrowed from the query
+ * or body they were parsed from. */
+typedef struct hs_directory_query {
+    long limit;                          /* -1: none asked; else 0..HS_DIRECTORY_PAGE_MAX */
+    const char *since;                   /* NULL: first page; opaque until listed here */
+    const char *term;                    /* NULL: no search */
+    const json_t *room_types;            /* NULL: any type */
+    bool include_all_networks;
+    const char *third_party_instance_id; /* NULL: the server's own list */
+} hs_directory_query;
+
+/* Why a request was refused: always status 400, with this errcode and message. */
+typedef struct hs_directory_error {
+    const char *errcode;
+    char msg[160];
+} hs_directory_error;
+
+/* A GET /publicRooms query string's parameters (each NULL when absent) into *q.
+ * Returns 0, or -1 with *e (limit not a non-negative integer, since too long, both
+ * include_all_networks=true and third_party_instance_id). */
+int hs_directory_query_from_params(const char *limit, const char *since, const char *include_all_networks,
+                                   const char *third_party_instance_id, hs_directory_query *q,
+                                   hs_directory_error *e);
+
+/* A POST /publicRooms body (limit, since, filter.generic_search_term,
+ * filter.room_types, include_all_networks, third_party_instance_id) into *q, borrowing
+ * from `body`. Returns 0, or -1 with *e for a field of the wrong type or size. */
+int hs_directory_query_from_body(const json_t *body, hs_directory_query *q, hs_directory_error *e);
+
+/* Whether a directory entry passes q's filter (search term and room types). */
+bool hs_directory_entry_matches(const json_t *entry, const hs_directory_query *q);
+
+/* This server's answer to q: {chunk, total_room_count_estimate, next_batch?,
+ * prev_batch?} as a new object into *out. Returns 0, 1 when q->since is not a token
+ * of this server (nothing in *out), -1 on a database error. */
+int hs_directory_public_list(hs_store *st, const hs_directory_query *q, json_t **out);
 
 #endif

@@ -18,6 +18,7 @@
 #include "server-core/hs_api_sync.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_media.h"
+#include "server-core/hs_fed_public_rooms.h"
 #include "server-core/hs_media_fetches.h"
 #include "server-core/hs_media_wait.h"
 #include "server-core/hs_notary.h"
@@ -57,6 +58,7 @@ int hs_server_open(hs_server *srv, const hs_config *cfg, char *err, size_t errle
         {hs_api_keys_register, "E2EE keys"},
         {hs_fed_register, "federation"},
         {hs_fed_media_register, "federation media"},
+        {hs_fed_public_rooms_register, "federation public room directory"},
         {hs_api_directory_register, "directory, profile and capabilities"},
         {hs_api_misc_register, "tags, search, upgrades and other extras"},
     };
