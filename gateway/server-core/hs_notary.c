@@ -24,6 +24,7 @@ struct hs_notary {
     pthread_mutex_t lock;
     pthread_t tid[HS_NOTARY_MAX_FETCHES];
     enum slot_state state[HS_NOTARY_MAX_FETCHES];
+    char server[HS_NOTARY_MAX_FETCHES][256]; /* what a running slot fetches */
 };
 
 /* One query's fetches. */
@@ -105,9 +106,11 @@ void hs_notary_free(hs_notary *n)
     free(n);
 }
 
-/* A free slot, joining finished threads on the way; -1 when all are running. Called
- * with n->lock held. */
-static int take_slot(hs_notary *n)
+/* A free slot for fetching `server`, joining finished threads on the way; -1 when all
+ * are running, -2 when one of them already fetches `server` (its result will be in the
+ * cache; a second fetch would only hold a second thread on a peer that may hang).
+ * Called with n->lock held. */
+static int take_slot(hs_notary *n, const char *server)
 {
     int found = -1;
     for (int i = 0; i < HS_NOTARY_MAX_FETCHES; i++) {
@@ -115,6 +118,7 @@ static int take_slot(hs_notary *n)
             pthread_join(n->tid[i], NULL);  /* it has left its last critical section */
             n->state[i] = SLOT_FREE;
         }
+        if (n->state[i] == SLOT_RUNNING && strcmp(n->server[i], server) == 0) return -2;
         if (found < 0 && n->state[i] == SLOT_FREE) found = i;
     }
     return found;
@@ -129,7 +133,7 @@ static bool start_fetch(hs_server *srv, batch *b, size_t index, const char *serv
     *j = (job){.notary = n, .srv = srv, .b = b, .index = index, .now_ms = now_ms};
     memcpy(j->server, server, len + 1);
     pthread_mutex_lock(&n->lock);
-    int slot = take_slot(n);
+    int slot = take_slot(n, server);
     bool ok = false;
     if (slot >= 0) {
         j->slot = (size_t)slot;
@@ -137,6 +141,7 @@ static bool start_fetch(hs_server *srv, batch *b, size_t index, const char *serv
         b->pending++;
         if (pthread_create(&n->tid[slot], NULL, fetch_thread, j) == 0) {
             n->state[slot] = SLOT_RUNNING;
+            snprintf(n->server[slot], sizeof n->server[slot], "%s", server);
             ok = true;
         } else {
             b->refs--;
@@ -177,8 +182,8 @@ size_t hs_notary_fetch(hs_server *srv, const char *const *servers, size_t count,
     for (size_t i = 0; i < count; i++) not_started += !start_fetch(srv, b, i, servers[i], now_ms);
     /* One line per query, not per server: a flood of queries must not flood the log. */
     if (not_started)
-        hs_info("keys", "notary: %zu of %zu key fetches not started (%d already running, or no thread)", not_started,
-                count, HS_NOTARY_MAX_FETCHES);
+        hs_info("keys", "notary: %zu of %zu key fetches not started (already running for that server, %d running, "
+                "or no thread)", not_started, count, HS_NOTARY_MAX_FETCHES);
 
     pthread_mutex_lock(&b->lock);
     while (b->pending > 0 && pthread_cond_timedwait(&b->done, &b->lock, &deadline) == 0) {

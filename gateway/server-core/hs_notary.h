@@ -6,8 +6,10 @@
  * in the key cache (the next query finds it), but this answer does not wait for it.
  *
  * Invariants: at most HS_NOTARY_MAX_FETCHES fetch threads run at once per server (a
- * query beyond that fetches nothing more and answers from the cache), so many queries
- * naming servers that hang cannot pile up threads; each thread ends within the
+ * query beyond that fetches nothing more and answers from the cache) and at most one
+ * per remote server (a query naming a server already being fetched answers from the
+ * cache for it), so many queries naming servers that hang cannot pile up threads;
+ * each thread ends within the
  * transport's own timeout (federation.request_timeout_seconds); hs_notary_free joins
  * every thread, so nothing runs after the server closes.
  *

@@ -5,8 +5,10 @@
  * one of them), although each fetch only gives up at the client's own timeout and there
  * are three of them. Closing the server afterwards waits for the fetch threads still
  * running (ASan would see them use the freed server otherwise). A query naming more
- * silent servers than HS_NOTARY_MAX_FETCHES starts exactly that many fetches. */
+ * silent servers than HS_NOTARY_MAX_FETCHES starts exactly that many fetches, and a
+ * server whose fetch is still running is not fetched a second time. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -199,4 +201,32 @@ Test(hs_notary, fetch_threads_are_capped)
     }
     cr_assert_eq(connected, HS_NOTARY_MAX_FETCHES, "%d of %d silent servers were contacted", connected, N);
     for (int i = 0; i < N; i++) close(socks[i]); /* their fetches fail now, not at the timeout */
+}
+
+/* Connections waiting on a silent listener, taken off it. */
+static int pending_connections(int s)
+{
+    int flags = fcntl(s, F_GETFL);
+    fcntl(s, F_SETFL, flags | O_NONBLOCK);
+    int n = 0, c;
+    while ((c = accept(s, NULL, NULL)) >= 0) {
+        close(c);
+        n++;
+    }
+    fcntl(s, F_SETFL, flags);
+    return n;
+}
+
+/* The first query leaves at the budget with its fetch still waiting on the silent
+ * server; a second query for that server starts no second fetch (so it has nothing to
+ * wait for either). */
+Test(hs_notary, a_server_being_fetched_is_not_fetched_twice)
+{
+    const char *one[] = {names[0]};
+    long took;
+    cr_assert_eq(query(one, 1, &took), 0);
+    cr_assert_geq(took, BUDGET_S * 1000 - 50, "the first query did not wait for its fetch (%ld ms)", took);
+    cr_assert_eq(query(one, 1, &took), 0);
+    cr_assert_lt(took, BUDGET_S * 1000 - 100, "the second query waited %ld ms: a second fetch ran", took);
+    cr_assert_eq(pending_connections(silent[0]), 1, "the silent server was contacted more than once");
 }
