@@ -246,7 +246,7 @@ int hs_directory_query_from_params(const char *limit, const char *since, const c
         long v = strtol(limit, &end, 10);
         if (end == limit || *end || v < 0)
             return refuse(e, "M_INVALID_PARAM", "'limit' must be a non-negative integer");
-        q->limit = v > HS_DIRECTORY_PAGE_MAX ? HS_DIRECTORY_PAGE_MAX : v;
+        q->limit = v == 0 ? -1 : v > HS_DIRECTORY_PAGE_MAX ? HS_DIRECTORY_PAGE_MAX : v;
     }
     if (include_all_networks) {
         if (strcmp(include_all_networks, "true") == 0) q->include_all_networks = true;
@@ -284,7 +284,7 @@ int hs_directory_query_from_body(const json_t *body, hs_directory_query *q, hs_d
         return refuse(e, "M_BAD_JSON", "'include_all_networks' must be a boolean");
     if (tpid && !json_is_null(tpid) && !json_is_string(tpid))
         return refuse(e, "M_BAD_JSON", "'third_party_instance_id' must be a string");
-    if (json_is_integer(limit))
+    if (json_is_integer(limit) && json_integer_value(limit) > 0)
         q->limit = json_integer_value(limit) > HS_DIRECTORY_PAGE_MAX ? HS_DIRECTORY_PAGE_MAX
                                                                      : (long)json_integer_value(limit);
     q->since = json_string_value(since);

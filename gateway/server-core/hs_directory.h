@@ -48,7 +48,9 @@ json_t *hs_directory_public_rooms(hs_store *st);
  * name, topic or canonical alias; room_types keeps rooms whose type is listed (null
  * stands for rooms without a type). No room here is published to an application
  * service's third-party network, so a third_party_instance_id (without
- * include_all_networks) lists nothing. */
+ * include_all_networks) lists nothing. A limit of 0 means no limit (the federation
+ * spec's default, Synapse's reading for both APIs); a page never holds more than
+ * HS_DIRECTORY_PAGE_MAX rooms. */
 
 #define HS_DIRECTORY_PAGE_MAX 100      /* rooms per page, also when no limit is asked */
 #define HS_DIRECTORY_TERM_MAX 512      /* bytes of generic_search_term */
@@ -58,7 +60,7 @@ json_t *hs_directory_public_rooms(hs_store *st);
 /* One /publicRooms request, parsed. Strings and room_types are borrowed from the query
  * or body they were parsed from. */
 typedef struct hs_directory_query {
-    long limit;                          /* -1: none asked; else 0..HS_DIRECTORY_PAGE_MAX */
+    long limit;                          /* -1: none asked (or 0); else 1..HS_DIRECTORY_PAGE_MAX */
     const char *since;                   /* NULL: first page; opaque until listed here */
     const char *term;                    /* NULL: no search */
     const json_t *room_types;            /* NULL: any type */
