@@ -1,0 +1,225 @@
+/* The public room directory across two real pinegate processes over loopback HTTPS:
+ * alice on A publishes two rooms (one named to match a search term) and keeps a third
+ * room out of the directory; bob on B lists A's directory through his own server
+ * (/publicRooms?server=A: GET, POST with a generic_search_term, limit+since paging both
+ * ways) and sees exactly A's published rooms with their fields. A's federation
+ * endpoint answers a request signed by B and refuses an unsigned one (401); asking a
+ * server that does not answer gives bob a 502. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_signing_key.h"
+#include "server-core/hs_xmatrix.h"
+#include "support/pgt.h"
+#include "support/pgt_fed.h"
+#include "support/pgt_matrix.h"
+
+static pgt_fed_node A, B;
+
+static void start(void)
+{
+    pgt_fed_make(&A);
+    pgt_fed_make(&B);
+}
+
+static void stop(void)
+{
+    pgt_fed_destroy(&A);
+    pgt_fed_destroy(&B);
+}
+
+TestSuite(fed_public_rooms, .init = start, .fini = stop, .timeout = 120);
+
+static const char *enc(const char *s)
+{
+    static char bufs[4][512];
+    static int next;
+    return pgt_mx_enc(s, bufs[next++ % 4], sizeof bufs[0]);
+}
+
+/* A request to A's federation listener, signed with B's key as B when `sign`. */
+static long to_a(bool sign, const char *method, const char *uri, const char *body, json_t **answer)
+{
+    char auth[HS_XMATRIX_MAX_HEADER], line[HS_XMATRIX_MAX_HEADER + 32], url[1400];
+    const char *headers[] = {"Content-Type: application/json", NULL, NULL};
+    if (sign) {
+        char path[1200], err[256];
+        snprintf(path, sizeof path, "%s/signing.key", B.dir);
+        hs_signing_key k;
+        cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
+        json_t *content = body ? json_loads(body, 0, NULL) : NULL;
+        hs_err herr;
+        cr_assert_eq(hs_xmatrix_sign(method, uri, B.name, A.name, content, &k, auth, sizeof auth, &herr), 0, "%s",
+                     herr.msg);
+        json_decref(content);
+        snprintf(line, sizeof line, "Authorization: %s", auth);
+        headers[1] = line;
+    }
+    snprintf(url, sizeof url, "https://localhost:%d%s", A.fport, uri);
+    pgt_req opt = {.method = method, .headers = headers, .body = body, .body_len = body ? strlen(body) : 0};
+    pgt_http resp = pgt_http_do(url, &opt);
+    *answer = json_loads(resp.body ? resp.body : "", 0, NULL);
+    long status = resp.status;
+    pgt_http_free(&resp);
+    return status;
+}
+
+/* The room IDs of a /publicRooms answer's chunk, sorted, joined by spaces. */
+static char *ids(const json_t *answer)
+{
+    static char out[4][1024];
+    static int next;
+    char *o = out[next++ % 4];
+    o[0] = '\0';
+    const char *v[16];
+    size_t n = 0, i;
+    json_t *e;
+    json_array_foreach(json_object_get(answer, "chunk"), i, e) {
+        if (n < 16) v[n++] = json_string_value(json_object_get(e, "room_id"));
+    }
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++)
+            if (strcmp(v[b], v[a]) < 0) {
+                const char *t = v[a];
+                v[a] = v[b];
+                v[b] = t;
+            }
+    for (size_t k = 0; k < n; k++) {
+        strcat(o, k ? " " : "");
+        strcat(o, v[k]);
+    }
+    return o;
+}
+
+static const char *pair(const char *x, const char *y)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%s %s", strcmp(x, y) < 0 ? x : y, strcmp(x, y) < 0 ? y : x);
+    return buf;
+}
+
+Test(fed_public_rooms, b_lists_exactly_a_published_rooms)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    char *garden = pgt_mx_create_room(
+        A.base, &alice, "{\"preset\":\"public_chat\",\"visibility\":\"public\",\"name\":\"Gardening club\","
+                        "\"topic\":\"tomatoes\",\"room_alias_name\":\"garden\"}");
+    char *chess = pgt_mx_create_room(A.base, &alice,
+                                     "{\"preset\":\"public_chat\",\"visibility\":\"public\",\"name\":\"Chess\"}");
+    char *hidden = pgt_mx_create_room(A.base, &alice,
+                                      "{\"preset\":\"public_chat\",\"visibility\":\"private\",\"name\":\"Garden shed\"}");
+    char *mine = pgt_mx_create_room(B.base, &bob, "{\"preset\":\"public_chat\",\"visibility\":\"public\",\"name\":\"B's\"}");
+    const char *both = pair(garden, chess);
+    char both_ids[1024];
+    snprintf(both_ids, sizeof both_ids, "%s", both);
+
+    /* GET: the whole directory of A, with the fields a client shows. */
+    long st;
+    json_t *j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s",
+                             enc(A.name));
+    cr_assert_eq(st, 200, "%s", json_string_value(json_object_get(j, "error")));
+    cr_assert_str_eq(ids(j), both_ids);
+    cr_assert_eq(json_integer_value(json_object_get(j, "total_room_count_estimate")), 2);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(j, "chunk"), i, e) {
+        const char *id = json_string_value(json_object_get(e, "room_id"));
+        cr_assert_eq(json_integer_value(json_object_get(e, "num_joined_members")), 1);
+        cr_assert(json_is_boolean(json_object_get(e, "world_readable")));
+        cr_assert(json_is_false(json_object_get(e, "guest_can_join")));
+        cr_assert_str_eq(json_string_value(json_object_get(e, "join_rule")), "public");
+        if (strcmp(id, garden) == 0) {
+            cr_assert_str_eq(json_string_value(json_object_get(e, "name")), "Gardening club");
+            cr_assert_str_eq(json_string_value(json_object_get(e, "topic")), "tomatoes");
+            char alias[300];
+            snprintf(alias, sizeof alias, "#garden:%s", A.name);
+            cr_assert_str_eq(json_string_value(json_object_get(e, "canonical_alias")), alias);
+        } else {
+            cr_assert_str_eq(json_string_value(json_object_get(e, "name")), "Chess");
+        }
+    }
+    json_decref(j);
+
+    /* POST with a search term: A filters; only the gardening club (the shed is not published). */
+    j = pgt_mx_callf(B.base, "POST", bob.token, &st, "{\"filter\":{\"generic_search_term\":\"GARDEN\"}}",
+                     "/_matrix/client/v3/publicRooms?server=%s", enc(A.name));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(ids(j), garden);
+    json_decref(j);
+
+    /* Paging with limit and since, POST then GET: one room per page, both seen once. */
+    j = pgt_mx_callf(B.base, "POST", bob.token, &st, "{\"limit\":1}", "/_matrix/client/v3/publicRooms?server=%s",
+                     enc(A.name));
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
+    char first[300], next[300];
+    snprintf(first, sizeof first, "%s", ids(j));
+    const char *nb = json_string_value(json_object_get(j, "next_batch"));
+    cr_assert_not_null(nb, "a first page of one of two rooms has a next_batch");
+    snprintf(next, sizeof next, "%s", nb);
+    json_decref(j);
+    j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s&limit=1&since=%s",
+                     enc(A.name), enc(next));
+    cr_assert_eq(st, 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
+    cr_assert_str_eq(pair(first, ids(j)), both_ids);
+    cr_assert_null(json_object_get(j, "next_batch"), "the second page is the last");
+    const char *pb = json_string_value(json_object_get(j, "prev_batch"));
+    cr_assert_not_null(pb);
+    char prev_body[400];
+    snprintf(prev_body, sizeof prev_body, "{\"limit\":1,\"since\":\"%s\"}", pb);
+    json_decref(j);
+    j = pgt_mx_callf(B.base, "POST", bob.token, &st, prev_body, "/_matrix/client/v3/publicRooms?server=%s",
+                     enc(A.name));
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(ids(j), first, "prev_batch leads back to the first page");
+    json_decref(j);
+
+    /* B's own directory is still its own. */
+    j = pgt_mx_callf(B.base, "GET", NULL, &st, NULL, "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(ids(j), mine);
+    json_decref(j);
+    free(garden);
+    free(chess);
+    free(hidden);
+    free(mine);
+}
+
+Test(fed_public_rooms, a_endpoint_needs_a_signature)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    char *room = pgt_mx_create_room(A.base, &alice, "{\"preset\":\"public_chat\",\"visibility\":\"public\"}");
+    json_t *j;
+    cr_assert_eq(to_a(false, "GET", "/_matrix/federation/v1/publicRooms", NULL, &j), 401);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_UNAUTHORIZED");
+    json_decref(j);
+    cr_assert_eq(to_a(false, "POST", "/_matrix/federation/v1/publicRooms", "{}", &j), 401);
+    json_decref(j);
+    cr_assert_eq(to_a(true, "GET", "/_matrix/federation/v1/publicRooms?limit=5", NULL, &j), 200);
+    cr_assert_str_eq(ids(j), room);
+    json_decref(j);
+    cr_assert_eq(to_a(true, "POST", "/_matrix/federation/v1/publicRooms",
+                      "{\"filter\":{\"generic_search_term\":\"nothing like it\"}}", &j), 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 0);
+    json_decref(j);
+    cr_assert_eq(to_a(true, "GET", "/_matrix/federation/v1/publicRooms?since=garbage", NULL, &j), 400);
+    json_decref(j);
+    free(room);
+}
+
+Test(fed_public_rooms, an_unreachable_server_is_a_502)
+{
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    char name[64];
+    snprintf(name, sizeof name, "localhost:%d", pgt_free_port());
+    long st;
+    json_t *j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s", enc(name));
+    cr_assert_eq(st, 502);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_UNKNOWN");
+    json_decref(j);
+}
