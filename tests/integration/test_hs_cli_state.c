@@ -133,8 +133,11 @@ Test(hs_cli_state, resolve_input_errors)
     free(out);
     cr_expect_eq(run("state resolve --room-version 10", "[1,2", &out), 2);
     free(out);
-    cr_expect_eq(run("state resolve --room-version 1", "{\"state_sets\":[{},{}],\"events\":[]}", &out), 1);
-    cr_expect(strstr(out, "not implemented") != NULL, "v1 says it is not supported: %s", out);
+    cr_expect_eq(run("state resolve --room-version 1", "{\"state_sets\":[{},{\"m.room.name|\":\"$y\"}],\"events\":[]}", &out), 2);
+    cr_expect(strstr(out, "$y") != NULL && strstr(out, "not among the events") != NULL, "v1 checks its input: %s", out);
+    free(out);
+    cr_expect_eq(run("state resolve --room-version 99", "{\"state_sets\":[{},{}],\"events\":[]}", &out), 2);
+    cr_expect(strstr(out, "99") != NULL, "an unknown room version is named: %s", out);
     free(out);
     cr_expect_eq(run("state frobnicate", "", &out), 2);
     free(out);
