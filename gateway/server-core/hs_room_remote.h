@@ -32,8 +32,7 @@
  * handler (hs_fed_rooms.c) fetches a small gap with get_missing_events, or gets the
  * state before the event from its origin and uses hs_room_remote_accept_with_state.
  * Rejected events are not stored at all (so an event citing one is MISSING, not
- * rejected for a rejected ancestor). Room version 1 rooms cannot resolve forks
- * (hs_stateres has no algorithm v1). */
+ * rejected for a rejected ancestor). */
 #ifndef HS_ROOM_REMOTE_H
 #define HS_ROOM_REMOTE_H
 
