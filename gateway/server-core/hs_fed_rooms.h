@@ -29,10 +29,10 @@
  * event (/state: PDUs and auth chain), which is checked like a join's answer
  * (hs_fed_state_validate); the events we lack are stored
  * with that state (hs_store_fed_outliers_put) and the event is accepted on it
- * (hs_room_remote_accept_with_state). The gap itself stays a hole in our history: the
- * missed events are not backfilled, the event's unknown prev_events are not tracked as
- * backward extremities, and the stored state events show in /messages at the position
- * they were stored (there is no outlier flag in the events table).
+ * (hs_room_remote_accept_with_state). Those state events are outliers: state and auth
+ * only, never shown in a timeline. The gap itself stays a hole in our history: only
+ * history before a room's oldest event is backfilled (hs_fed_backfill), and the event's
+ * unknown prev_events are not tracked as backward extremities.
  *
  * Outbound joins live in hs_fed_join.c, invites in hs_fed_invite.c, knocks in
  * hs_fed_knock.c (all declared here). */
