@@ -120,6 +120,81 @@ Test(hs_fed_public_rooms_parse, bounds_entries_strings_and_tokens)
     json_decref(out);
 }
 
+/* ---- a real Synapse's exchanges (tests/fixtures/synapse-live/public_rooms.json) ----- */
+
+static json_t *synapse_exchanges(void)
+{
+    json_error_t je;
+    json_t *all = json_load_file(PG_SOURCE_DIR "/tests/fixtures/synapse-live/public_rooms.json", 0, &je);
+    cr_assert_not_null(all, "%s", je.text);
+    return all;
+}
+
+Test(hs_fed_public_rooms_parse, synapse_answers_pass_whole)
+{
+    json_t *all = synapse_exchanges();
+    size_t i, seen = 0;
+    json_t *x;
+    json_array_foreach(all, i, x) {
+        if (strcmp(json_string_value(json_object_get(x, "direction")), "pinegate asked Synapse") != 0) continue;
+        char *text = json_dumps(json_object_get(x, "response"), JSON_COMPACT);
+        size_t dropped;
+        hs_err err;
+        json_t *out = parse(text, &dropped, &err);
+        free(text);
+        cr_assert_not_null(out, "%s", err.msg);
+        cr_assert_eq(dropped, 0);
+        cr_assert(json_equal(out, json_object_get(x, "response")), "Synapse's answer holds only spec fields: kept as is");
+        json_decref(out);
+        seen++;
+    }
+    cr_assert_eq(seen, 4);
+    json_decref(all);
+}
+
+/* The query value `name` of a recorded URI (percent-decoding is not needed for these). */
+static const char *uri_param(const char *uri, const char *name, char *buf, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *p = strchr(uri, '?'); p; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, name, n) == 0 && p[1 + n] == '=') {
+            snprintf(buf, cap, "%.*s", (int)strcspn(p + 2 + n, "&"), p + 2 + n);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+Test(hs_fed_public_rooms_parse, synapse_requests_parse)
+{
+    json_t *all = synapse_exchanges();
+    size_t i, gets = 0, posts = 0;
+    json_t *x;
+    json_array_foreach(all, i, x) {
+        if (strcmp(json_string_value(json_object_get(x, "direction")), "Synapse asked pinegate") != 0) continue;
+        const char *uri = json_string_value(json_object_get(x, "uri"));
+        hs_directory_query q;
+        hs_directory_error e = {0};
+        if (strcmp(json_string_value(json_object_get(x, "method")), "GET") == 0) {
+            char l[32], s[1100], a[16];
+            cr_assert_eq(hs_directory_query_from_params(uri_param(uri, "limit", l, sizeof l),
+                                                        uri_param(uri, "since", s, sizeof s),
+                                                        uri_param(uri, "include_all_networks", a, sizeof a), NULL,
+                                                        &q, &e),
+                         0, "%s: %s", uri, e.msg);
+            cr_assert_gt(q.limit, 0);
+            gets++;
+        } else {
+            cr_assert_eq(hs_directory_query_from_body(json_object_get(x, "request"), &q, &e), 0, "%s", e.msg);
+            cr_assert_not_null(q.term);
+            cr_assert_not(q.include_all_networks);
+            posts++;
+        }
+    }
+    cr_assert(gets > 0 && posts > 0);
+    json_decref(all);
+}
+
 /* ---- the shared request parsers ------------------------------------------------------ */
 
 Test(hs_fed_public_rooms_parse, request_parsers_agree_on_limits_and_networks)
