@@ -120,15 +120,17 @@ typedef struct ctx_page {
     const hs_room_viewer *who;
     json_t *events;
     json_t *senders;
-    int64_t oldest, newest;  /* stream orderings of the events visited */
+    int64_t oldest, newest;  /* stream orderings of the events visited (any sign: history */
+    bool visited;            /* fetched from other servers is below zero) */
     int failed;
 } ctx_page;
 
 static int ctx_event(void *ctx, const hs_store_event *ev)
 {
     ctx_page *p = ctx;
-    if (!p->oldest || ev->stream < p->oldest) p->oldest = ev->stream;
-    if (ev->stream > p->newest) p->newest = ev->stream;
+    if (!p->visited || ev->stream < p->oldest) p->oldest = ev->stream;
+    if (!p->visited || ev->stream > p->newest) p->newest = ev->stream;
+    p->visited = true;
     int visible = hs_room_visibility_check(p->vis, ev);
     if (visible < 0) p->failed = 1;
     if (visible <= 0) return visible < 0;
@@ -174,8 +176,8 @@ static json_t *profile_info(hs_store *st, const char *room_id, const json_t *sen
 static json_t *hit_context(hs_store *st, hs_room_visibility *vis, const hs_room_viewer *who, const hit *h,
                            const hs_search_request *r, const char *sender)
 {
-    ctx_page before = {st, vis, who, json_array(), json_object(), 0, 0, 0};
-    ctx_page after = {st, vis, who, json_array(), json_object(), 0, 0, 0};
+    ctx_page before = {st, vis, who, json_array(), json_object(), 0, 0, false, 0};
+    ctx_page after = {st, vis, who, json_array(), json_object(), 0, 0, false, 0};
     json_t *out = NULL;
     if (hs_store_room_events(st, h->ev.room_id, h->stream - 1, true, r->before_limit, ctx_event, &before) < 0 ||
         hs_store_room_events(st, h->ev.room_id, h->stream, false, r->after_limit, ctx_event, &after) < 0 ||
@@ -184,8 +186,8 @@ static json_t *hit_context(hs_store *st, hs_room_visibility *vis, const hs_room_
     /* events_before comes newest first, as /context answers it. The tokens are /messages
      * tokens ("s<N>": just after event N) around what was visited. */
     char start[32], end[32];
-    snprintf(start, sizeof start, "s%lld", (long long)(before.oldest ? before.oldest - 1 : h->stream - 1));
-    snprintf(end, sizeof end, "s%lld", (long long)(after.newest ? after.newest : h->stream));
+    snprintf(start, sizeof start, "s%lld", (long long)(before.visited ? before.oldest - 1 : h->stream - 1));
+    snprintf(end, sizeof end, "s%lld", (long long)(after.visited ? after.newest : h->stream));
     out = json_pack("{sO, sO, ss, ss}", "events_before", before.events, "events_after", after.events, "start", start,
                     "end", end);
     if (r->include_profile) {

@@ -180,12 +180,16 @@ void hs_search_token_format(bool by_rank, int64_t value, char *out, size_t cap)
 
 int hs_search_token_parse(const char *token, bool by_rank, int64_t *value)
 {
-    if (!token || token[0] != (by_rank ? 'r' : 't') || !token[1] || strlen(token) > 19) return -1;
+    if (!token || token[0] != (by_rank ? 'r' : 't')) return -1;
+    /* Backfilled history sits below zero: a recent-order position may be negative. */
+    bool negative = !by_rank && token[1] == '-';
+    const char *digits = token + 1 + negative;
+    if (!*digits || strlen(digits) > 18 || (negative && digits[0] == '0')) return -1;
     int64_t v = 0;
-    for (const char *p = token + 1; *p; p++) {
+    for (const char *p = digits; *p; p++) {
         if (*p < '0' || *p > '9') return -1;
         v = v * 10 + (*p - '0');
     }
-    *value = v;
+    *value = negative ? -v : v;
     return 0;
 }

@@ -51,11 +51,13 @@ int hs_search_parse(const json_t *body, hs_search_request *out, const char **err
  * string, "" when the term has no word, NULL on allocation failure. */
 char *hs_search_match(const char *term, json_t *highlights);
 
-/* The next_batch token: "r<offset>" for rank order, "t<stream>" for recent order. */
+/* The next_batch token: "r<offset>" for rank order, "t<stream>" for recent order (the
+ * stream ordering is below zero for backfilled history). */
 void hs_search_token_format(bool by_rank, int64_t value, char *out, size_t cap);
 
-/* Parses a next_batch token of the given order into *value (>= 0). Returns 0, or -1 for a
- * token that is not one of ours or belongs to the other order. */
+/* Parses a next_batch token of the given order into *value (>= 0 for rank order, any
+ * sign for recent order). Returns 0, or -1 for a token that is not one of ours or
+ * belongs to the other order. */
 int hs_search_token_parse(const char *token, bool by_rank, int64_t *value);
 
 #endif

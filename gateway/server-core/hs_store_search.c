@@ -1,8 +1,14 @@
 /* hs_store_search: SQL of the client extras (see hs_store_search.h). The search index is
  * FTS5 (Debian's libsqlite3 is built with ENABLE_FTS5); it is filled lazily from the
- * events table up to a recorded position, inside one write transaction, so two searches
- * racing never index an event twice and no event committed before the catch-up is missed
- * (SQLite has one writer at a time: every lower stream ordering is committed by then). */
+ * events table inside one write transaction, so two searches racing never index an event
+ * twice. Timeline events take their final position at one of the two ends of the stream:
+ * new and promoted events above every other, backfilled history (and outliers turned
+ * history) below every other (hs_store_history.h). So two cursors suffice: `upto` walks
+ * up to the highest position, `downto` down to the lowest timeline position; no event
+ * committed before a catch-up is missed (SQLite has one writer at a time: every position
+ * beyond the cursors is committed by then). `downto` stops at timeline events, not at
+ * outliers: an outlier at the bottom that leaves it (promoted upwards) frees its position
+ * for the next backfilled event, which must still be below the cursor. */
 #include "server-core/hs_store_search.h"
 
 #include <stdlib.h>
@@ -13,8 +19,9 @@
 const char hs_schema_extras[] =
     "CREATE VIRTUAL TABLE event_search USING fts5(value, key UNINDEXED, room_id UNINDEXED,"
     " tokenize = 'unicode61 remove_diacritics 2');"
-    "CREATE TABLE event_search_position (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);"
-    "INSERT INTO event_search_position VALUES (1, 0);"
+    "CREATE TABLE event_search_position (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL,"
+    " downto INTEGER NOT NULL);"
+    "INSERT INTO event_search_position VALUES (1, 0, 0);"
     "CREATE TABLE event_reports (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL,"
     " event_id TEXT NOT NULL, user_id TEXT NOT NULL, reason TEXT, score INTEGER, received_ts INTEGER NOT NULL);"
     "CREATE TABLE openid_tokens (token_hash BLOB PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
@@ -31,36 +38,51 @@ const char hs_schema_extras[] =
     "((type = 'm.room.message' AND state_key IS NULL) OR"                                             \
     " (type IN ('m.room.name', 'm.room.topic') AND state_key = ''))"
 
+/* Indexes the searchable timeline events with position in [lo, hi]; adds the count. */
+static int index_range(sqlite3 *db, int64_t lo, int64_t hi, long *indexed)
+{
+    if (hi < lo) return 0;
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO event_search (rowid, value, key, room_id)"
+                                        " SELECT stream_ordering, json_extract(pdu, " SEARCH_PATH "),"
+                                        " substr(" SEARCH_PATH ", 3), room_id FROM events"
+                                        " WHERE stream_ordering >= ?1 AND stream_ordering <= ?2 AND outlier = 0"
+                                        " AND " SEARCH_SELECTABLE
+                                        " AND json_valid(pdu) AND json_type(pdu, " SEARCH_PATH ") = 'text'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, lo);
+    sqlite3_bind_int64(s, 2, hi);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return -1;
+    *indexed += sqlite3_changes(db);
+    return 0;
+}
+
 static int catch_up_steps(sqlite3 *db, void *arg)
 {
     long *indexed = arg;
-    sqlite3_stmt *s = hs_store_prep(db, "SELECT p.upto, COALESCE((SELECT MAX(stream_ordering) FROM events), 0)"
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT p.upto, p.downto, COALESCE((SELECT MAX(stream_ordering) FROM events), 0),"
+                                        " (SELECT MIN(stream_ordering) FROM events),"
+                                        " COALESCE((SELECT MIN(stream_ordering) FROM events WHERE outlier = 0), 0)"
                                         " FROM event_search_position p WHERE p.id = 1");
     if (!s) return -1;
-    int64_t from = 0, upto = 0;
+    int64_t upto = 0, downto = 0, max = 0, min = 0, min_timeline = 0;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        from = sqlite3_column_int64(s, 0);
-        upto = sqlite3_column_int64(s, 1);
+        upto = sqlite3_column_int64(s, 0);
+        downto = sqlite3_column_int64(s, 1);
+        max = sqlite3_column_int64(s, 2);
+        min = sqlite3_column_int64(s, 3);
+        min_timeline = sqlite3_column_int64(s, 4);
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW) return -1;
-    if (upto <= from) return 0;
-    s = hs_store_prep(db, "INSERT INTO event_search (rowid, value, key, room_id)"
-                          " SELECT stream_ordering, json_extract(pdu, " SEARCH_PATH "),"
-                          " substr(" SEARCH_PATH ", 3), room_id FROM events"
-                          " WHERE stream_ordering > ?1 AND stream_ordering <= ?2 AND outlier = 0 AND " SEARCH_SELECTABLE
-                          " AND json_valid(pdu) AND json_type(pdu, " SEARCH_PATH ") = 'text'");
+    if (index_range(db, upto + 1, max, indexed) != 0 || index_range(db, min, downto - 1, indexed) != 0) return -1;
+    if (max <= upto && min_timeline >= downto) return 0;
+    s = hs_store_prep(db, "UPDATE event_search_position SET upto = ?1, downto = ?2 WHERE id = 1");
     if (!s) return -1;
-    sqlite3_bind_int64(s, 1, from);
-    sqlite3_bind_int64(s, 2, upto);
-    rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return -1;
-    *indexed = sqlite3_changes(db);
-    s = hs_store_prep(db, "UPDATE event_search_position SET upto = ?1 WHERE id = 1");
-    if (!s) return -1;
-    sqlite3_bind_int64(s, 1, upto);
+    sqlite3_bind_int64(s, 1, max > upto ? max : upto);
+    sqlite3_bind_int64(s, 2, min_timeline < downto ? min_timeline : downto);
     rc = sqlite3_step(s);
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -203,7 +225,7 @@ long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const ch
     sqlite3_stmt *s = hs_store_stmt(st,
                                     "SELECT e.stream_ordering, e.event_id, e.room_id, e.pdu, e.origin_server_ts"
                                     " FROM events e WHERE e.room_id = ?1 AND e.outlier = 0 AND e.stream_ordering > ?2"
-                                    " AND e.stream_ordering <= ?3 AND e.sender != ?4"
+                                    " AND e.stream_ordering > 0 AND e.stream_ordering <= ?3 AND e.sender != ?4"
                                     " AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)"
                                     " ORDER BY e.stream_ordering DESC LIMIT ?5");
     if (!s) return -1;

@@ -4,9 +4,10 @@
  * read receipt position and joined member count GET /notifications needs).
  *
  * The search index is an SQLite FTS5 table filled lazily from the events table: each
- * search first indexes every event whose stream ordering is above the last indexed one
+ * search first indexes every timeline event stored since the last one, new events above
+ * the highest position indexed as well as backfilled history below the lowest
  * (hs_store_search_catch_up), so the room engine needs no hook and an index lost or
- * added later is rebuilt from the events themselves. Indexed: m.room.message content.body,
+ * added later is rebuilt from the events themselves. Outliers are never indexed. Indexed: m.room.message content.body,
  * m.room.name content.name and m.room.topic content.topic (state key ""), each under its
  * key name; the FTS rowid is the event's stream ordering. Redacted events stay in the
  * index but are never returned (the query excludes every redacted event).
@@ -24,7 +25,8 @@
 
 /* ---- search ------------------------------------------------------------------------ */
 
-/* Indexes every searchable event stored since the last call, in one transaction.
+/* Indexes every searchable timeline event stored since the last call (above or below
+ * the positions indexed so far), in one transaction.
  * Returns the number of events indexed, or -1. */
 long hs_store_search_catch_up(hs_store *st);
 
@@ -80,7 +82,8 @@ long hs_store_notify_candidates(hs_store *st, const char *rooms_json, const char
 
 /* The same events of one room with stream ordering in (after, upto], newest first, at
  * most `limit`: the walk of an unread count, an index range that never reads the
- * room's older events. Returns the number of events visited, or -1. */
+ * room's older events. Backfilled history (below zero) is left out here too, even when
+ * `after` is below zero (a read receipt on an old event). Returns the number of events visited, or -1. */
 long hs_store_room_notify_candidates(hs_store *st, const char *room_id, const char *not_sender, int64_t after,
                                      int64_t upto, long limit, int (*fn)(void *ctx, const hs_store_notify_event *ev),
                                      void *ctx);
