@@ -255,7 +255,7 @@ static ask_result ask(hs_server *srv, const char *server, const char *method, co
         if (!*out) hs_warn("fed", "publicRooms of %s: %s", server, err.msg);
         else {
             if (dropped) hs_info("fed", "publicRooms of %s: %zu malformed entries left out", server, dropped);
-            cache_put(key, *out, now);
+            if (reply.body_len <= HS_FED_PUBLIC_ROOMS_CACHE_MAX_BYTES) cache_put(key, *out, now);
             res = ASK_OK;
         }
     } else {

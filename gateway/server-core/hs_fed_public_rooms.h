@@ -15,8 +15,10 @@
  *
  * Cache: validated answers are kept HS_FED_PUBLIC_ROOMS_CACHE_MS per (our server name,
  * destination, request), at most HS_FED_PUBLIC_ROOMS_CACHE_ENTRIES of them process-wide
- * (the oldest goes first), so clients paging or refreshing a remote directory do not
- * each cost a federation request. Not persisted. */
+ * (the oldest goes first) and only answers of at most HS_FED_PUBLIC_ROOMS_CACHE_MAX_BYTES
+ * (a page of 100 rooms is a few tens of KiB; this keeps the cache under 8 MiB), so
+ * clients paging or refreshing a remote directory do not each cost a federation
+ * request. Failures are not cached. Not persisted. */
 #ifndef HS_FED_PUBLIC_ROOMS_H
 #define HS_FED_PUBLIC_ROOMS_H
 
@@ -34,6 +36,7 @@ struct hs_server;
 #define HS_FED_PUBLIC_ROOMS_FIELD_MAX 16384      /* bytes of one string field of an entry */
 #define HS_FED_PUBLIC_ROOMS_CACHE_MS 60000
 #define HS_FED_PUBLIC_ROOMS_CACHE_ENTRIES 32
+#define HS_FED_PUBLIC_ROOMS_CACHE_MAX_BYTES (256u << 10) /* larger answers are not cached */
 
 /* Registers GET and POST /_matrix/federation/v1/publicRooms with hs_fed_route. Call
  * after hs_fed_register. Returns 0 or -1. */
