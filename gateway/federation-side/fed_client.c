@@ -303,6 +303,7 @@ typedef struct prepared {
     size_t body_len;
     char *method, *target, *destination;
     char what[400];
+    int timeout_ms;  /* the request's own deadline, 0 for the client's */
     bool done;
 } prepared;
 
@@ -345,6 +346,7 @@ static int prepare_request(fed_client *c, const hs_fed_out *req, prepared *p, hs
     /* curl adds "Expect: 100-continue" to larger bodies; federation servers need not
      * support it and it costs a round trip. */
     p->headers = curl_slist_append(p->headers, "Expect:");
+    p->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 0;
     p->method = strdup(req->method);
     p->target = strdup(req->target);
     p->destination = strdup(req->destination);
@@ -385,6 +387,13 @@ static int prepare_connection(fed_client *c, prepared *p, const fed_target *t, h
 
     CURL *h = p->h;
     common_options(h, &p->x);
+    /* A caller's shorter deadline (a client waiting for keys/query) replaces the
+     * configured timeout; a longer one does not: the setting is the operator's bound. */
+    if (p->timeout_ms > 0 && (int64_t)p->timeout_ms < (int64_t)c->timeout_seconds * 1000) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+        if (p->timeout_ms < CONNECT_TIMEOUT_SECONDS * 1000)
+            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)p->timeout_ms);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CONNECT_TO, p->connect_to);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->headers);

@@ -4,7 +4,8 @@
  * rebinding and redirects cannot get around it), verifies the peer certificate unless
  * configured not to, sends Host = the server (or delegated) name, signs with X-Matrix
  * when asked, and reads at most max_response_bytes (HS_KEYS_MAX_ANSWER_BYTES from the
- * key endpoints, FED_WELL_KNOWN_MAX_BYTES of a well-known) within timeout_seconds.
+ * key endpoints, FED_WELL_KNOWN_MAX_BYTES of a well-known) within timeout_seconds, or
+ * within the request's own timeout_ms when that is shorter (discovery not counted).
  *
  * This is server-core's hs_fed_transport for DNS names: fed_client_install plugs it
  * into a server. One easy handle per request (and one multi handle per batch), so any

@@ -78,6 +78,27 @@ static void db_error(hs_response *resp)
     hs_response_error(resp, 500, "M_UNKNOWN", "database error");
 }
 
+/* The spec's recommended wait for other servers' keys when the client names none. */
+#define REMOTE_TIMEOUT_DEFAULT_MS 10000
+#define REMOTE_TIMEOUT_MAX_MS 3600000
+
+/* How long keys/query or keys/claim waits for other servers: the body's `timeout`
+ * (milliseconds, as the spec puts it), else the query string's (where Synapse reads
+ * it), else 10 s; 0 means "do not wait" (1 ms: only the caches answer). Past the
+ * configured request timeout the transport's own bound applies. */
+static int remote_timeout_ms(const hs_request *req, const json_t *body)
+{
+    const json_t *t = json_object_get(body, "timeout");
+    long long v = REMOTE_TIMEOUT_DEFAULT_MS;
+    const char *q = hs_request_query(req, "timeout");
+    if (json_is_integer(t)) v = json_integer_value(t);
+    else if (json_is_real(t)) v = (long long)json_real_value(t);
+    else if (q && *q) v = strtoll(q, NULL, 10);
+    if (v < 1) v = 1;
+    if (v > REMOTE_TIMEOUT_MAX_MS) v = REMOTE_TIMEOUT_MAX_MS;
+    return (int)v;
+}
+
 /* ---- keys/upload ----------------------------------------------------------------------- */
 
 static void count_one(void *ctx, const char *algorithm, int64_t count)
@@ -272,7 +293,7 @@ static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
         }
         if (hs_keys_query_local(srv, who.user_id, user_id, devs, out) != 0) failed = 1;
     }
-    if (json_object_size(remote)) hs_fed_e2ee_keys_query(srv, remote, out);
+    if (json_object_size(remote)) hs_fed_e2ee_keys_query(srv, remote, out, remote_timeout_ms(req, body));
     json_decref(remote);
     if (failed) {
         json_decref(out);
@@ -366,7 +387,7 @@ static void keys_claim(const hs_request *req, hs_response *resp, void *ctx)
         if (!hs_keys_is_local(srv, user_id)) json_object_set(remote, user_id, devs);
     }
     bool failed = hs_keys_claim_local(srv, want, claims, keys) != 0;
-    if (json_object_size(remote)) hs_fed_e2ee_keys_claim(srv, remote, keys, failures);
+    if (json_object_size(remote)) hs_fed_e2ee_keys_claim(srv, remote, keys, failures, remote_timeout_ms(req, body));
     json_decref(remote);
     free(claims);
     if (failed) {

@@ -30,6 +30,9 @@ typedef struct hs_fed_out {
     const char *target;       /* raw path with query, already percent-encoded */
     const json_t *content;    /* JSON body or NULL */
     bool sign;                /* add X-Matrix (key endpoints are fetched unsigned) */
+    int timeout_ms;           /* give up after this long (a client's own deadline, e.g.
+                               * keys/query's `timeout`); 0 or more than
+                               * federation.request_timeout_seconds: that setting */
 } hs_fed_out;
 
 /* A response: status and body (malloc'd, NUL-terminated; the caller frees it), and its

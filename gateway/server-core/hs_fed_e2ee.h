@@ -38,9 +38,12 @@
  * The code: hs_fed_e2ee.c (inbound endpoints and EDUs, EDUs queued at once, profiles),
  * hs_fed_e2ee_scan.c (the scan), hs_fed_e2ee_keys.c (key queries and claims).
  *
+ * A client's keys/query and keys/claim wait for the other servers at most its
+ * `timeout` (hs_fed_out.timeout_ms on each request): a server that has not answered
+ * by then is in `failures`, and the caches answer for its users.
+ *
  * Not here: prev_id chains in device list updates (always empty: peers that track
- * them resync the whole list), the client's `timeout` for remote key queries (the
- * transport's own timeout applies). */
+ * them resync the whole list). */
 #ifndef HS_FED_E2EE_H
 #define HS_FED_E2EE_H
 
@@ -68,15 +71,18 @@ void hs_fed_edu_apply(struct hs_server *srv, const char *origin, const json_t *e
 long hs_fed_e2ee_scan(struct hs_server *srv, int64_t now_ms);
 
 /* keys/query for users of other servers: `remote` is {user ID: [device IDs]}; their
- * servers are asked concurrently and the answers (or the caches, for a server that
- * does not answer) merged into out (device_keys, master_keys, self_signing_keys,
- * failures keyed by server). */
-void hs_fed_e2ee_keys_query(struct hs_server *srv, const json_t *remote, json_t *out);
+ * servers are asked concurrently, each for at most timeout_ms (0: the configured
+ * request timeout), and the answers (or the caches, for a server that does not answer
+ * in time) merged into out (device_keys, master_keys, self_signing_keys, failures
+ * keyed by server). */
+void hs_fed_e2ee_keys_query(struct hs_server *srv, const json_t *remote, json_t *out, int timeout_ms);
 
 /* keys/claim for users of other servers: `remote` is {user ID: {device ID: algorithm}};
- * their servers are asked concurrently; claimed keys are merged into
- * keys[user][device], unreachable servers into failures. */
-void hs_fed_e2ee_keys_claim(struct hs_server *srv, const json_t *remote, json_t *keys, json_t *failures);
+ * their servers are asked concurrently, each for at most timeout_ms (0: the configured
+ * request timeout); claimed keys are merged into keys[user][device], servers that did
+ * not answer in time into failures. */
+void hs_fed_e2ee_keys_claim(struct hs_server *srv, const json_t *remote, json_t *keys, json_t *failures,
+                            int timeout_ms);
 
 /* Queues to-device messages from local `sender` to users of other servers (`remote` is
  * {user ID: {device ID: content}}) as one m.direct_to_device EDU per server. Returns the

@@ -45,10 +45,10 @@ typedef struct server_ask {
 } server_ask;
 
 /* POSTs {field: users} to `path` on every server of `by` ({server: {user: value}}) at
- * once (hs_fed_send_many), except those the outbound queue has backed off (a request
+ * once (hs_fed_send_many), each for at most timeout_ms, except those the outbound queue has backed off (a request
  * to them would most likely wait for a timeout). Returns a malloc'd array of
  * json_object_size(by) entries (answers or reasons), or NULL when out of memory. */
-static server_ask *ask_servers(hs_server *srv, json_t *by, const char *path, const char *field)
+static server_ask *ask_servers(hs_server *srv, json_t *by, const char *path, const char *field, int timeout_ms)
 {
     size_t n = json_object_size(by);
     server_ask *asks = calloc(n + 1, sizeof *asks);
@@ -72,7 +72,7 @@ static server_ask *ask_servers(hs_server *srv, json_t *by, const char *path, con
             snprintf(asks[i].why, sizeof asks[i].why, "%s is not answering (backed off)", server);
         } else {
             bodies[m] = json_pack("{s:O}", field, users);
-            reqs[m] = (hs_fed_out){server, "POST", path, bodies[m], true};
+            reqs[m] = (hs_fed_out){server, "POST", path, bodies[m], true, timeout_ms};
             which[m++] = i;
         }
         i++;
@@ -217,12 +217,12 @@ static void cached_cross(hs_server *srv, json_t *out, const char *user_id)
     }
 }
 
-void hs_fed_e2ee_keys_query(hs_server *srv, const json_t *remote, json_t *out)
+void hs_fed_e2ee_keys_query(hs_server *srv, const json_t *remote, json_t *out, int timeout_ms)
 {
     json_t *by = group_by_server(remote);
     json_t *failures = json_object_get(out, "failures");
     size_t n = json_object_size(by);
-    server_ask *asks = ask_servers(srv, by, "/_matrix/federation/v1/user/keys/query", "device_keys");
+    server_ask *asks = ask_servers(srv, by, "/_matrix/federation/v1/user/keys/query", "device_keys", timeout_ms);
     for (size_t a = 0; asks && a < n; a++) {
         json_t *answer = asks[a].answer;
         const char *user_id;
@@ -267,11 +267,11 @@ void hs_fed_e2ee_keys_query(hs_server *srv, const json_t *remote, json_t *out)
     json_decref(by);
 }
 
-void hs_fed_e2ee_keys_claim(hs_server *srv, const json_t *remote, json_t *keys, json_t *failures)
+void hs_fed_e2ee_keys_claim(hs_server *srv, const json_t *remote, json_t *keys, json_t *failures, int timeout_ms)
 {
     json_t *by = group_by_server(remote);
     size_t n = json_object_size(by);
-    server_ask *asks = ask_servers(srv, by, "/_matrix/federation/v1/user/keys/claim", "one_time_keys");
+    server_ask *asks = ask_servers(srv, by, "/_matrix/federation/v1/user/keys/claim", "one_time_keys", timeout_ms);
     for (size_t a = 0; asks && a < n; a++) {
         json_t *answer = asks[a].answer;
         if (!answer) {

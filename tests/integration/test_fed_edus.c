@@ -373,3 +373,37 @@ Test(fed_edus, keys_query_asks_several_servers_at_once)
     close(h1);
     close(h2);
 }
+
+/* The client's `timeout` bounds the wait for other servers: with B's own request
+ * timeout at 8 s, keys/query and keys/claim naming a server that never answers come
+ * back after the 1.5 s the client asked for, with that server in `failures`. */
+Test(fed_edus, keys_query_and_claim_keep_the_client_timeout)
+{
+    set_request_timeout(8);
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    int port;
+    int hole = black_hole(&port);
+    char user[64], server[64];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    snprintf(user, sizeof user, "@x:%s", server);
+
+    double t0 = now_s();
+    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[]}, s:i}", "device_keys", user, "timeout", 1500), 200,
+                    "/_matrix/client/v3/keys/query");
+    double took = now_s() - t0;
+    cr_assert(json_object_get(json_object_get(q, "failures"), server), "the silent server failed: %s",
+              json_dumps(q, 0));
+    json_decref(q);
+    cr_assert(took >= 1.2 && took < 3.0, "keys/query with timeout 1500 took %.2f s", took);
+
+    t0 = now_s();
+    q = req(&B, &bob, "POST", json_pack("{s:{s:{s:s}}, s:i}", "one_time_keys", user, "DEV", "signed_curve25519",
+                                        "timeout", 1500),
+            200, "/_matrix/client/v3/keys/claim");
+    took = now_s() - t0;
+    cr_assert(json_object_get(json_object_get(q, "failures"), server), "the silent server failed: %s",
+              json_dumps(q, 0));
+    json_decref(q);
+    cr_assert(took >= 1.2 && took < 3.0, "keys/claim with timeout 1500 took %.2f s", took);
+    close(hole);
+}
