@@ -242,7 +242,7 @@ void hs_api_media_serve_local(hs_server *srv, const char *id, const char *name, 
     try_serve(srv, id, name, false, resp);
 }
 
-/* Answers a download of mxc://origin/id whose fetch ended with rc (hs_fed_media_fetch's
+/* Answers a download of mxc://origin/id whose fetch ended with rc (hs_media_fetches'
  * codes): from the cache, 404 or 502. */
 static void answer_fetched(hs_server *srv, const char *origin, const char *id, const char *name, int rc,
                            hs_response *resp)

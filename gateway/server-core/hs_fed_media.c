@@ -213,19 +213,3 @@ int hs_fed_media_fetch_answer(hs_server *srv, const char *origin, const char *me
     if (r->status == 200) return hs_err_set(err, "%s from %s: %zu bytes; the limit is %zu", what, origin, r->body_len, max);
     return hs_err_set(err, "%s from %s: HTTP %ld", what, origin, r->status);
 }
-
-int hs_fed_media_fetch(hs_server *srv, const char *origin, const char *media_id, hs_store_remote_media *out,
-                       hs_err *err)
-{
-    int rc = 2;
-    for (int step = 0; rc == 2 && step < 2; step++) {
-        char target[600];
-        hs_fed_out q;
-        if (hs_fed_media_fetch_request(origin, media_id, step, target, sizeof target, &q, err) != 0) return -1;
-        hs_fed_reply r = {0};
-        if (hs_fed_send(srv, &q, &r, err) != 0) return -1;
-        rc = hs_fed_media_fetch_answer(srv, origin, media_id, step, &r, out, err);
-        hs_fed_reply_free(&r);
-    }
-    return rc;
-}

@@ -8,13 +8,14 @@
  *   GET /_matrix/media/v3/download/{serverName}/{mediaId}[/{fileName}]  unauthenticated,
  *       for servers older than v1.11; only our own server name, answered like a client
  *       download (raw bytes).
- * Outbound: hs_fed_media_fetch, used by client downloads of mxc://OTHER/ID, asks OTHER's
- * authenticated endpoint, falls back to the legacy one (allow_remote=false) when that
- * answers 404 or 400 M_UNRECOGNIZED, and caches the file (hs_store_remote_media) so the
- * next download is local. Files are bounded by media.max_upload_bytes.
+ * Outbound, in steps (hs_fed_media_fetch_request / _answer), for client downloads of
+ * mxc://OTHER/ID: ask OTHER's authenticated endpoint, fall back to the legacy one
+ * (allow_remote=false) when that answers 404 or 400 M_UNRECOGNIZED, and cache the file
+ * (hs_store_remote_media) so the next download is local. Files are bounded by
+ * media.max_upload_bytes.
  *
- * Sharing one fetch among simultaneous downloads and capping fetches at once is the
- * caller's (hs_api_media with hs_media_fetches).
+ * Running the requests, sharing one fetch among simultaneous downloads and capping
+ * fetches at once is the caller's (hs_media_fetches, for hs_api_media).
  *
  * Not done: a file part that redirects (Location) is refused, not followed; remote
  * thumbnails are the cached original. */
@@ -36,23 +37,17 @@ int hs_fed_media_register(struct hs_server *srv);
 /* Writes the directory of cached remote files (<media.path>/remote) into out. */
 void hs_fed_media_remote_dir(struct hs_server *srv, char *out, size_t cap);
 
-/* Fetches mxc://origin/media_id from origin (see above), stores the file and its row,
- * and fills *out with the row. Returns 0; 1 when origin answers that it has no such
- * media (404 on both endpoints); -1 with err on anything else (unreachable, bad
- * answer, too large, invalid server name or ID, disk). Blocks for the fetch: it is
- * hs_fed_media_fetch_request and _answer below run one step after the other. */
-int hs_fed_media_fetch(struct hs_server *srv, const char *origin, const char *media_id, hs_store_remote_media *out,
-                       hs_err *err);
-
-/* The same fetch in steps, for callers that run the requests themselves (concurrently,
- * hs_fed_batch): step 0 asks the authenticated endpoint, step 1 the legacy one.
+/* The fetch of mxc://origin/media_id (see above) in steps, for a caller that runs the
+ * requests itself (concurrently, hs_fed_batch): step 0 asks the authenticated endpoint,
+ * step 1 the legacy one.
  * hs_fed_media_fetch_request fills *out (pointing into `target`, which needs 600 bytes)
  * with step's request; returns 0, or -1 with err for an invalid server name or ID. */
 int hs_fed_media_fetch_request(const char *origin, const char *media_id, int step, char *target, size_t cap,
                                hs_fed_out *out, hs_err *err);
 
 /* Handles step's answer r: returns 0 with the file stored and *out its row, 1 when the
- * origin has no such media, 2 when step 1 must be asked next, -1 with err otherwise. */
+ * origin has no such media (404 on both endpoints), 2 when step 1 must be asked next,
+ * -1 with err otherwise (bad answer, too large, disk). */
 int hs_fed_media_fetch_answer(struct hs_server *srv, const char *origin, const char *media_id, int step,
                               const hs_fed_reply *r, hs_store_remote_media *out, hs_err *err);
 

@@ -1,5 +1,5 @@
-/* hs_fed_media's outbound fetch through server-core's transport seam, against a
- * scripted remote server: the authenticated endpoint's multipart answer is stored with
+/* hs_fed_media's outbound fetch as downloads run it (hs_media_fetches' thread on an
+ * hs_fed_batch) through server-core's transport seam, against a scripted remote server: the authenticated endpoint's multipart answer is stored with
  * its type and file name, and a client download through the HTTP API fetches once and
  * then serves the cache; a 404 or 400 M_UNRECOGNIZED falls back to the unsigned legacy
  * download with allow_remote=false; 404 on both is "not found"; a file over
@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_clock.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_media.h"
 #include "server-core/hs_media.h"
+#include "server-core/hs_media_fetches.h"
+#include "server-core/hs_server.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
@@ -131,6 +134,37 @@ static void expect_cached(const hs_store_remote_media *m, const char *data, size
     free(got);
 }
 
+/* Fetches mxc://origin/id as a download's leader does (hs_media_fetches' thread runs
+ * it) and waits for the outcome; on success *m is the cached row. Returns the
+ * outcome: 0 fetched, 1 not found, -1 failed. */
+static int fetch(const char *origin, const char *id, hs_store_remote_media *m)
+{
+    hs_media_fetches *fs = h.srv.media_fetches;
+    bool leader;
+    hs_media_fetch *f = hs_media_fetches_join(fs, origin, id, &leader);
+    cr_assert(f && leader);
+    hs_media_fetches_run(fs, f);
+    int rc;
+    cr_assert(hs_media_fetch_wait(fs, f, hs_clock_mono_ms() + 20000, &rc), "the fetch of %s never ended", id);
+    hs_media_fetches_release(fs, f);
+    if (rc == 0) cr_assert_eq(hs_store_remote_media_get(h.srv.store, origin, id, m), 0);
+    return rc;
+}
+
+/* The reason step 0 gives for the current mode's answer, as the fetch thread logs it. */
+static int step0_reason(const char *id, hs_err *err)
+{
+    char target[600];
+    hs_fed_out q;
+    cr_assert_eq(hs_fed_media_fetch_request("remote.test", id, 0, target, sizeof target, &q, err), 0);
+    hs_fed_reply r = {0};
+    cr_assert_eq(hs_fed_send(&h.srv, &q, &r, err), 0);
+    hs_store_remote_media m;
+    int rc = hs_fed_media_fetch_answer(&h.srv, "remote.test", id, 0, &r, &m, err);
+    hs_fed_reply_free(&r);
+    return rc;
+}
+
 static void expect_not_cached(const char *id)
 {
     hs_store_remote_media m;
@@ -141,8 +175,7 @@ Test(hs_fed_media, multipart_answer_is_stored_with_type_and_name)
 {
     mode = MULTIPART;
     hs_store_remote_media m;
-    hs_err err = {{0}};
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "Abc", &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(fetch("remote.test", "Abc", &m), 0);
     cr_assert_str_eq(m.content_type, "image/png");
     cr_assert_str_eq(m.upload_name, "a b.png");
     expect_cached(&m, FILE_BYTES, sizeof FILE_BYTES - 1);
@@ -174,17 +207,16 @@ Test(hs_fed_media, client_download_fetches_once_then_serves_the_cache)
 Test(hs_fed_media, not_found_and_unrecognized_fall_back_to_the_legacy_download)
 {
     hs_store_remote_media m;
-    hs_err err = {{0}};
     mode = AUTH_404;
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "Old1", &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(fetch("remote.test", "Old1", &m), 0);
     cr_assert_str_eq(m.content_type, "text/plain");
     expect_cached(&m, "legacy bytes", 12);
     mode = AUTH_400;
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "Old2", &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(fetch("remote.test", "Old2", &m), 0);
     expect_cached(&m, "legacy bytes", 12);
     cr_assert_eq(atomic_load(&legacy_calls), 2);
     mode = NOWHERE;
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "Gone", &m, &err), 1);
+    cr_assert_eq(fetch("remote.test", "Gone", &m), 1);
     expect_not_cached("Gone");
 }
 
@@ -194,16 +226,16 @@ Test(hs_fed_media, bad_answers_are_errors_and_cache_nothing)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mode = bad[i];
         hs_store_remote_media m;
+        cr_assert_eq(fetch("remote.test", "Bad", &m), -1, "mode %d", (int)mode);
         hs_err err = {{0}};
-        cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "Bad", &m, &err), -1, "mode %d", (int)mode);
+        cr_assert_eq(step0_reason("Bad", &err), -1, "mode %d", (int)mode);
         cr_assert(err.msg[0], "mode %d: no reason given", (int)mode);
         expect_not_cached("Bad");
     }
     cr_assert_eq(atomic_load(&legacy_calls), 0, "only 404/400 M_UNRECOGNIZED fall back");
     hs_store_remote_media m;
-    hs_err err = {{0}};
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test/../x", "Bad", &m, &err), -1);
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "../etc", &m, &err), -1);
+    cr_assert_eq(fetch("remote.test/../x", "Bad", &m), -1);
+    cr_assert_eq(fetch("remote.test", "../etc", &m), -1);
 }
 
 Test(hs_fed_media, the_remote_cache_keeps_the_newest_files_within_its_bound)
@@ -220,8 +252,7 @@ Test(hs_fed_media, the_remote_cache_keeps_the_newest_files_within_its_bound)
         char id[16];
         snprintf(id, sizeof id, "file%d", i);
         hs_store_remote_media m;
-        hs_err err = {{0}};
-        cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", id, &m, &err), 0, "%s: %s", id, err.msg);
+        cr_assert_eq(fetch("remote.test", id, &m), 0, "%s", id);
         if (i == 0) snprintf(first_file, sizeof first_file, "%s", m.file_id);
     }
     /* the five oldest are gone, rows and files; the newest are all still served */
@@ -243,7 +274,6 @@ Test(hs_fed_media, the_remote_cache_keeps_the_newest_files_within_its_bound)
     /* an evicted file is fetched again when asked for */
     int before = atomic_load(&auth_calls);
     hs_store_remote_media m;
-    hs_err err = {{0}};
-    cr_assert_eq(hs_fed_media_fetch(&h.srv, "remote.test", "file0", &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(fetch("remote.test", "file0", &m), 0);
     cr_assert_eq(atomic_load(&auth_calls), before + 1);
 }
