@@ -192,6 +192,10 @@ static const field federation_settings_fields[] = {
          "then it answers with the keys it has, and late fetches still fill the cache."),
     INT64F("max_response_bytes", max_response_bytes, 1024, INT64_C(1) << 32,
            "Largest outbound federation response read; larger ones fail the request."),
+    BOOLF("public_rooms", federation_public_rooms,
+          "Answer other servers' /_matrix/federation/v1/publicRooms with the rooms our\n"
+          "users published (off: 403 M_FORBIDDEN, as Synapse's default\n"
+          "allow_public_rooms_over_federation: false does). Our own clients always see it."),
     INTF("max_concurrent_requests", federation_max_concurrent_requests, 1, 1024,
          "Most outbound federation requests one batch has in flight at once (the\n"
          "transaction sender sends to that many servers concurrently; larger batches go\n"
@@ -316,6 +320,7 @@ void hs_config_defaults(hs_config *cfg)
              "203.0.113.0/24,224.0.0.0/4,0.0.0.0/8,240.0.0.0/4,::1/128,::/128,fe80::/10,fc00::/7,"
              "2001:db8::/32,ff00::/8,fec0::/10");
     cfg->verify_certificates = true;
+    cfg->federation_public_rooms = true;
     cfg->request_timeout_seconds = 60;
     cfg->notary_max_servers = 20;
     cfg->notary_time_budget_seconds = 10;

@@ -71,6 +71,7 @@ typedef struct hs_config {
     char trusted_key_servers[1024]; /* notaries asked when a server's own key server fails ("a,b") */
     char ip_range_denylist[2048];   /* CIDR ranges outbound federation must not connect to ("a/n,b/m") */
     bool verify_certificates;       /* check peers' TLS certificates (chain and host name) */
+    bool federation_public_rooms;   /* federation.public_rooms: serve our directory to other servers */
     int request_timeout_seconds;    /* whole outbound federation request, connect included */
     int notary_max_servers;         /* federation.notary_max_servers: servers named in one key query */
     int notary_time_budget_seconds; /* federation.notary_time_budget_seconds: a key query's wait for fetches */

@@ -22,9 +22,18 @@
 
 /* ---- inbound --------------------------------------------------------------------- */
 
+/* False (with the answer set) when the operator keeps the directory to our own users. */
+static bool served_to_others(const hs_server *srv, const char *origin, hs_response *resp)
+{
+    if (srv->cfg.federation_public_rooms) return true;
+    hs_response_error(resp, 403, "M_FORBIDDEN", "this server does not share its public room list with %.255s",
+                      origin);
+    return false;
+}
+
 static void fed_get(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
 {
-    (void)origin;
+    if (!served_to_others(srv, origin, resp)) return;
     hs_directory_query q;
     hs_directory_error e;
     if (hs_directory_query_from_params(hs_request_query(req, "limit"), hs_request_query(req, "since"),
@@ -38,7 +47,7 @@ static void fed_get(const hs_request *req, hs_response *resp, hs_server *srv, co
 
 static void fed_post(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin)
 {
-    (void)origin;
+    if (!served_to_others(srv, origin, resp)) return;
     char why[256];
     json_t *body = hs_request_json(req, why, sizeof why);
     if (!body) {

@@ -7,6 +7,7 @@
  * server that does not answer gives bob a 502. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,4 +223,42 @@ Test(fed_public_rooms, an_unreachable_server_is_a_502)
     cr_assert_eq(st, 502);
     cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_UNKNOWN");
     json_decref(j);
+}
+
+/* An operator who keeps the directory to local users (federation.public_rooms: false):
+ * B's signed requests and bob's ?server=A get 403 M_FORBIDDEN, alice still lists it. */
+Test(fed_public_rooms, an_operator_can_keep_the_list_local)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    char *room = pgt_mx_create_room(A.base, &alice, "{\"preset\":\"public_chat\",\"visibility\":\"public\"}");
+    pgt_stop(&A.proc, SIGTERM, 10000);
+    FILE *f = fopen(A.cfg, "r");
+    cr_assert(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *on = strstr(text, "public_rooms: true");
+    cr_assert(on, "the rendered config names federation.public_rooms");
+    static char edited[sizeof text + 1];
+    snprintf(edited, sizeof edited, "%.*spublic_rooms: false%s", (int)(on - text), text, on + strlen("public_rooms: true"));
+    cr_assert_eq(pgt_write_file(A.cfg, edited), 0);
+    pgt_fed_serve(&A);
+    json_t *j;
+    cr_assert_eq(to_a(true, "GET", "/_matrix/federation/v1/publicRooms", NULL, &j), 403);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_FORBIDDEN");
+    json_decref(j);
+    cr_assert_eq(to_a(true, "POST", "/_matrix/federation/v1/publicRooms", "{}", &j), 403);
+    json_decref(j);
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    long st;
+    j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s", enc(A.name));
+    cr_assert_eq(st, 403);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_FORBIDDEN");
+    json_decref(j);
+    j = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/publicRooms");
+    cr_assert_eq(st, 200);
+    cr_assert_str_eq(ids(j), room);
+    json_decref(j);
+    free(room);
 }
