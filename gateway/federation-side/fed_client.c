@@ -1,6 +1,17 @@
 /* fed_client: libcurl easy handles, one per request; a batch (fed_batch) runs its
  * handles together on one multi handle, each with the same options, limits and checks
- * as a single request. The URL carries the TLS name
+ * as a single request. A single request runs on a multi handle too, alone.
+ *
+ * Connections are reused: a multi handle keeps the connections its finished requests
+ * leave open (at most max_idle_connections, CURLMOPT_MAXCONNECTS), and the client keeps
+ * up to FED_CLIENT_IDLE_MULTIS multi handles between uses - a batch or single request
+ * takes one (the one used last first) and gives it back when done - so the next
+ * requests to a destination find a connection to it open instead of paying TCP and
+ * TLS handshakes again. A multi handle is used by one thread at a time (libcurl's
+ * rule); the pool hands it from thread to thread under a mutex. libcurl matches a
+ * reused connection on the URL's host (the TLS name), the CONNECT_TO target and the
+ * TLS options, and checks it is still alive first; the deny-list was checked when it
+ * was opened. The URL carries the TLS name
  * (so SNI and certificate checks use the server or delegated name, as the spec wants)
  * and CURLOPT_CONNECT_TO sends the connection to the discovered host and port. Proxies
  * from the environment are ignored: federation traffic must go where discovery says.
@@ -28,6 +39,8 @@
 #include "server-core/hs_xmatrix.h"
 
 #define CONNECT_TIMEOUT_SECONDS 10
+#define FED_CLIENT_IDLE_MULTIS 4
+#define FED_CLIENT_IDLE_CONNECTIONS_DEFAULT 16
 
 struct fed_client {
     char server_name[256];
@@ -37,6 +50,10 @@ struct fed_client {
     int timeout_seconds;
     int64_t max_bytes;
     fed_discovery *disc;
+    long max_idle;                        /* per multi handle */
+    pthread_mutex_t pool_mu;              /* guards idle, n_idle */
+    CURLM *idle[FED_CLIENT_IDLE_MULTIS];  /* multi handles not in use, last given back last */
+    int n_idle;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -80,8 +97,10 @@ fed_client *fed_client_new(const fed_client_config *cfg, const fed_resolver *res
         hs_err_set(err, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&c->pool_mu, NULL);
     snprintf(c->server_name, sizeof c->server_name, "%s", cfg->server_name);
     c->key = cfg->key;
+    c->max_idle = cfg->max_idle_connections > 0 ? cfg->max_idle_connections : FED_CLIENT_IDLE_CONNECTIONS_DEFAULT;
     c->verify = cfg->verify_certificates;
     c->timeout_seconds = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : 60;
     c->max_bytes = cfg->max_response_bytes > 0 ? cfg->max_response_bytes : 50 * 1024 * 1024;
@@ -112,9 +131,37 @@ fed_client *fed_client_from_config(const hs_config *cfg, const hs_signing_key *k
 void fed_client_free(fed_client *c)
 {
     if (!c) return;
+    for (int i = 0; i < c->n_idle; i++) curl_multi_cleanup(c->idle[i]);
+    pthread_mutex_destroy(&c->pool_mu);
     fed_discovery_free(c->disc);
     fed_denylist_free(c->deny);
     free(c);
+}
+
+/* ---- the pool of multi handles -------------------------------------------------- */
+
+/* A multi handle for one batch or request: the one given back last (its connections
+ * are the most likely to be alive), or a new one. NULL when out of memory. */
+static CURLM *multi_take(fed_client *c)
+{
+    CURLM *m = NULL;
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->n_idle > 0) m = c->idle[--c->n_idle];
+    pthread_mutex_unlock(&c->pool_mu);
+    if (m || !(m = curl_multi_init())) return m;
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, c->max_idle);
+    return m;
+}
+
+/* Gives back a multi handle with no easy handle on it; its open connections stay for
+ * the next user. Beyond the pool's size it is closed, connections and all. */
+static void multi_give(fed_client *c, CURLM *m)
+{
+    pthread_mutex_lock(&c->pool_mu);
+    bool kept = c->n_idle < FED_CLIENT_IDLE_MULTIS;
+    if (kept) c->idle[c->n_idle++] = m;
+    pthread_mutex_unlock(&c->pool_mu);
+    if (!kept) curl_multi_cleanup(m);
 }
 
 /* ---- one exchange --------------------------------------------------------------- */
@@ -440,12 +487,43 @@ static int conclude(prepared *p, CURLcode rc, hs_fed_reply *reply, hs_err *err)
     return ret;
 }
 
+/* Runs one prepared exchange to its end on a pooled multi handle (so its connection
+ * is kept for the next request). The handle's own timeout ends it. */
+static CURLcode perform_pooled(fed_client *c, CURL *h)
+{
+    CURLM *m = multi_take(c);
+    if (!m) return CURLE_OUT_OF_MEMORY;
+    if (curl_multi_add_handle(m, h) != CURLM_OK) {
+        multi_give(c, m);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    CURLcode rc = CURLE_OK;
+    for (bool done = false; !done;) {
+        int running = 0, left;
+        CURLMcode mc = curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            rc = msg->data.result;
+            done = true;
+        }
+        if (!done && mc != CURLM_OK && mc != CURLM_CALL_MULTI_PERFORM) {
+            rc = CURLE_OUT_OF_MEMORY;
+            done = true;
+        }
+        if (!done) curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    curl_multi_remove_handle(m, h);
+    multi_give(c, m);
+    return rc;
+}
+
 int fed_client_request(fed_client *c, const hs_fed_out *req, hs_fed_reply *reply, hs_err *err)
 {
     memset(reply, 0, sizeof *reply);
     prepared p;
     if (prepare(c, req, &p, err) != 0) return -1;
-    CURLcode rc = curl_easy_perform(p.h);
+    CURLcode rc = perform_pooled(c, p.h);
     return conclude(&p, rc, reply, err);
 }
 
@@ -483,7 +561,7 @@ fed_batch *fed_batch_open(fed_client *c)
     b->c = c;
     atomic_init(&b->woken, false);
     pthread_mutex_init(&b->mu, NULL);
-    if (!(b->m = curl_multi_init())) {
+    if (!(b->m = multi_take(c))) {
         pthread_mutex_destroy(&b->mu);
         free(b);
         return NULL;
@@ -699,7 +777,7 @@ void fed_batch_close(fed_batch *b)
         prepared_free(&f->p);
         free(f);
     }
-    curl_multi_cleanup(b->m);
+    multi_give(b->c, b->m);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }

@@ -8,8 +8,9 @@
  * within the request's own timeout_ms when that is shorter (discovery not counted).
  *
  * This is server-core's hs_fed_transport for DNS names: fed_client_install plugs it
- * into a server. One easy handle per request (and one multi handle per batch), so any
- * thread may call it. */
+ * into a server. One easy handle per request (and one multi handle per batch or
+ * request, taken from the client's small pool, whose open connections later requests
+ * to the same destination reuse), so any thread may call it. */
 #ifndef FED_CLIENT_H
 #define FED_CLIENT_H
 
@@ -29,6 +30,9 @@ typedef struct fed_client_config {
     bool verify_certificates;
     int timeout_seconds;
     int64_t max_response_bytes;
+    /* Idle connections kept open for reuse per pooled multi handle (the client keeps a
+     * few of those, see fed_client.c); 0 means the default, 16. */
+    int max_idle_connections;
 } fed_client_config;
 
 typedef struct fed_client fed_client;
