@@ -9,7 +9,9 @@
  * not make every peer re-query. Keys/query shows a user_signing key only to its
  * owner and a signature made by someone else only to that signer (the spec's
  * visibility rules: who you verified is your business). Users of other servers are
- * queried and claimed on their servers (hs_fed_e2ee.h); the local halves are exported
+ * queried and claimed on their servers (hs_fed_e2ee.h), and the caller's own
+ * signatures on their master keys, kept here (hs_api_keys_xsign.c), are merged into
+ * what comes back, cache or answer alike; the local halves are exported
  * (hs_api_keys.h) so the federation endpoints answer other servers with the same code. */
 #include "server-core/hs_api_keys.h"
 
@@ -267,6 +269,37 @@ int hs_keys_query_check(const json_t *want, hs_response *resp)
     return 0;
 }
 
+/* The viewer's own signatures (made here with its user-signing key) on the master keys
+ * of other servers' users in out, which come from those servers or the cache and so
+ * cannot carry them. Returns 0 or -1. */
+static int merge_own_signatures_on_remote(hs_server *srv, const char *viewer, const json_t *remote, json_t *out)
+{
+    const char *user_id;
+    json_t *v;
+    json_object_foreach((json_t *)remote, user_id, v) {
+        json_t *key = json_object_get(json_object_get(out, "master_keys"), user_id);
+        const char *id = json_object_iter_key(json_object_iter(json_object_get(key, "keys")));
+        if (!id || strncmp(id, "ed25519:", 8) != 0) continue;
+        /* Only what the viewer signed: no other local user's signature, and none stored
+         * as the target's own (the target's server is the authority for those). */
+        json_t *mine = json_object();
+        if (hs_keys_merge_signatures(srv, mine, user_id, id + 8, viewer) != 0) {
+            json_decref(mine);
+            return -1;
+        }
+        json_t *by_viewer = json_object_get(json_object_get(mine, "signatures"), viewer);
+        if (by_viewer) {
+            json_t *sigs = json_object_get(key, "signatures");
+            if (!json_is_object(sigs)) json_object_set_new(key, "signatures", sigs = json_object());
+            json_t *had = json_object_get(sigs, viewer);
+            if (json_is_object(had)) json_object_update(had, by_viewer);
+            else json_object_set(sigs, viewer, by_viewer);
+        }
+        json_decref(mine);
+    }
+    return 0;
+}
+
 static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
 {
     hs_server *srv = ctx;
@@ -293,7 +326,10 @@ static void keys_query(const hs_request *req, hs_response *resp, void *ctx)
         }
         if (hs_keys_query_local(srv, who.user_id, user_id, devs, out) != 0) failed = 1;
     }
-    if (json_object_size(remote)) hs_fed_e2ee_keys_query(srv, remote, out, remote_timeout_ms(req, body));
+    if (json_object_size(remote)) {
+        hs_fed_e2ee_keys_query(srv, remote, out, remote_timeout_ms(req, body));
+        if (merge_own_signatures_on_remote(srv, who.user_id, remote, out) != 0) failed = 1;
+    }
     json_decref(remote);
     if (failed) {
         json_decref(out);

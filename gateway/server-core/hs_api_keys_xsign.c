@@ -15,7 +15,14 @@
  *   - one's own self-/user-signing key <- one's own master key
  *   - another user's master key <- one's own user-signing key
  * Anything else ends up in `failures` under the user and key ID, and nothing of that
- * object is stored. */
+ * object is stored. Another user may be of another server (verifying someone there):
+ * the signed object must then be that user's current master key - cached, else asked
+ * of their server (hs_fed_e2ee_remote_master_key) - and the signature is stored here
+ * only: keys/query shows it to the signer alone, merged into the master key whether or
+ * not that server answers, and nothing goes over federation (only the signer may see
+ * it; Synapse sends nothing either). A signature on another user's key tells local
+ * clients that user changed (a local_only device list row), so the signer's other
+ * devices fetch it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,11 +30,17 @@
 #include "server-core/hs_api_accounts.h"
 #include "server-core/hs_api_keys_internal.h"
 #include "server-core/hs_e2ee.h"
+#include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_clock.h"
 
 #define SIGNATURE_OBJECTS_MAX 1000
+/* Master keys of other servers' users one request may have to fetch (those not
+ * cached), each waiting up to REMOTE_FETCH_TIMEOUT_MS: a client verifies one user at
+ * a time, and a request naming hundreds must not hold a worker for hundreds of waits. */
+#define REMOTE_FETCHES_MAX 8
+#define REMOTE_FETCH_TIMEOUT_MS 10000
 
 /* A stored cross-signing key. */
 typedef struct xkey {
@@ -171,6 +184,7 @@ typedef struct sig_job {
     json_t *failures;
     int db_failed;
     int stored;
+    int remote_fetches; /* master keys of other servers' users fetched so far */
 } sig_job;
 
 /* Checks and stores the signatures by `me` on one signed object. `stored_obj` is the
@@ -306,10 +320,28 @@ static void sign_own(sig_job *j, const char *key_id, const json_t *obj, const xk
     json_decref(dev);
 }
 
+/* The master key of a user of another server when it is `key_id` (cached, else
+ * fetched, at most REMOTE_FETCHES_MAX fetches a request), into *k (k->json NULL when
+ * not found). */
+static void load_remote_master(sig_job *j, const char *user_id, const char *key_id, xkey *k)
+{
+    memset(k, 0, sizeof *k);
+    if (j->remote_fetches >= REMOTE_FETCHES_MAX) return;
+    j->remote_fetches++;
+    k->json = hs_fed_e2ee_remote_master_key(j->srv, user_id, key_id, REMOTE_FETCH_TIMEOUT_MS);
+    hs_err err;
+    if (k->json && hs_e2ee_check_cross_key(k->json, user_id, "master", k->pub, k->b64, &err) != 0) {
+        json_decref(k->json);
+        k->json = NULL;
+    }
+}
+
 static void sign_other(sig_job *j, const char *target_user, const char *key_id, const json_t *obj, const xkey *usk)
 {
     xkey theirs;
-    if (load_xkey(j->srv, target_user, "master", &theirs) != 0) {
+    if (!hs_keys_is_local(j->srv, target_user)) {
+        load_remote_master(j, target_user, key_id, &theirs);
+    } else if (load_xkey(j->srv, target_user, "master", &theirs) != 0) {
         j->db_failed = 1;
         return;
     }
@@ -321,8 +353,9 @@ static void sign_other(sig_job *j, const char *target_user, const char *key_id, 
         signer s = {{0}, {0}};
         memcpy(s.b64, usk->b64, sizeof s.b64);
         memcpy(s.pub, usk->pub, 32);
-        /* Only the signer sees this signature, so only the signer's device list changes. */
-        take_signatures(j, target_user, key_id, obj, theirs.json, &s, 1, j->me);
+        /* Local clients re-query the target (the signer's own devices among them);
+         * the store keeps the row from other servers. */
+        take_signatures(j, target_user, key_id, obj, theirs.json, &s, 1, target_user);
     }
     json_decref(theirs.json);
 }
@@ -353,14 +386,12 @@ void hs_keys_signatures_upload(const hs_request *req, hs_response *resp, void *c
     int loaded = 0;
     for (; loaded < 3; loaded++)
         if (load_xkey(srv, who.user_id, XTYPES[loaded], &own[loaded]) != 0) break;
-    sig_job j = {srv, who.user_id, json_object(), loaded < 3, 0};
+    sig_job j = {srv, who.user_id, json_object(), loaded < 3, 0, 0};
     json_object_foreach(body, user_id, keys) {
         if (j.db_failed) break;
         json_object_foreach(keys, key_id, obj) {
             if (j.db_failed) break;
-            if (!hs_keys_is_local(srv, user_id))
-                fail(j.failures, user_id, key_id, "M_UNRECOGNIZED", "federation is not available yet");
-            else if (strcmp(user_id, who.user_id) == 0)
+            if (strcmp(user_id, who.user_id) == 0)
                 sign_own(&j, key_id, obj, own);
             else
                 sign_other(&j, user_id, key_id, obj, &own[2]);

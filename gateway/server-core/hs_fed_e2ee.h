@@ -84,6 +84,14 @@ void hs_fed_e2ee_keys_query(struct hs_server *srv, const json_t *remote, json_t 
 void hs_fed_e2ee_keys_claim(struct hs_server *srv, const json_t *remote, json_t *keys, json_t *failures,
                             int timeout_ms);
 
+/* The master key of `user_id`, a user of another server, whose public key (unpadded
+ * base64) is key_b64, as checked JSON (new reference): the cached one when it is that
+ * key, else the one its server answers a keys/query with (within timeout_ms; the
+ * caches are refreshed as by any query). NULL when neither has that key. What a
+ * local user's signature of another server's user is checked against. */
+json_t *hs_fed_e2ee_remote_master_key(struct hs_server *srv, const char *user_id, const char *key_b64,
+                                      int timeout_ms);
+
 /* Queues to-device messages from local `sender` to users of other servers (`remote` is
  * {user ID: {device ID: content}}) as one m.direct_to_device EDU per server. Returns the
  * number of messages queued, or -1 on a database error. */

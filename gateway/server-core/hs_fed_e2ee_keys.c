@@ -297,3 +297,31 @@ void hs_fed_e2ee_keys_claim(hs_server *srv, const json_t *remote, json_t *keys, 
     asks_free(asks, n);
     json_decref(by);
 }
+
+/* The key's public key ID without "ed25519:", or NULL. */
+static const char *master_b64(const json_t *key)
+{
+    const char *id = json_object_iter_key(json_object_iter(json_object_get(key, "keys")));
+    return id && strncmp(id, "ed25519:", 8) == 0 ? id + 8 : NULL;
+}
+
+json_t *hs_fed_e2ee_remote_master_key(hs_server *srv, const char *user_id, const char *key_b64, int timeout_ms)
+{
+    json_t *k = hs_fed_e2ee_cached_cross_key(srv, user_id, "master");
+    const char *b64 = master_b64(k);
+    if (b64 && strcmp(b64, key_b64) == 0) return k;
+    json_decref(k);
+    /* Not cached (no shared room yet) or changed since: its server has the current one. */
+    json_t *remote = json_pack("{s:[]}", user_id);
+    json_t *out = json_pack("{s:{}, s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys", "failures");
+    k = NULL;
+    if (remote && out) {
+        hs_fed_e2ee_keys_query(srv, remote, out, timeout_ms);
+        json_t *m = json_object_get(json_object_get(out, "master_keys"), user_id);
+        b64 = master_b64(m);
+        if (b64 && strcmp(b64, key_b64) == 0) k = json_incref(m);
+    }
+    json_decref(remote);
+    json_decref(out);
+    return k;
+}

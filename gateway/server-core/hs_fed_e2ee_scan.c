@@ -52,7 +52,9 @@ static int collect_change(void *vc, const hs_store_fed_change *row)
 {
     change_ctx *c = vc;
     c->last = row->stream_id;
-    if (!row->user_id || !hs_fed_e2ee_is_local(c->srv, row->user_id)) return 0;
+    /* A signature by someone else on the user's key is the signer's business only
+     * (spec, "Cross-signing"); Synapse does not send it either. */
+    if (!row->user_id || row->local_only || !hs_fed_e2ee_is_local(c->srv, row->user_id)) return 0;
     user_change *u = NULL;
     for (size_t i = 0; i < c->n && !u; i++)
         if (strcmp(c->v[i].user_id, row->user_id) == 0) u = &c->v[i];
@@ -85,6 +87,7 @@ static int collect_change(void *vc, const hs_store_fed_change *row)
 }
 
 typedef struct dev_ctx {
+    hs_server *srv;
     hs_fed_edu_batch *b;
     char **servers;
     size_t n_servers;
@@ -103,6 +106,12 @@ static int device_update_out(void *vc, const char *device_id, const char *keys_j
     dev_ctx *c = vc;
     json_t *keys = json_loads(keys_json, 0, NULL);
     if (!keys) return 0;
+    /* The signatures the user made on the device since (its self-signing key's, which
+     * make the device trusted by whoever trusts the user) go with it. */
+    if (hs_keys_merge_signatures(c->srv, keys, c->user_id, device_id, "") != 0) {
+        json_decref(keys);
+        return -1;
+    }
     json_t *content = json_pack("{s:s, s:s, s:I, s:[], s:o}", "user_id", c->user_id, "device_id", device_id,
                                 "stream_id", (json_int_t)c->stream, "prev_id", "keys", keys);
     if (display_name) json_object_set_new(content, "device_display_name", json_string(display_name));
@@ -183,7 +192,7 @@ static long scan_device_lists(hs_server *srv, int64_t now_ms, int64_t *cursor_ou
             n = -1;
             break;
         }
-        dev_ctx d = {&b, servers, ns, u->user_id, srv->cfg.server_name, u->stream};
+        dev_ctx d = {srv, &b, servers, ns, u->user_id, srv->cfg.server_name, u->stream};
         if (ns > 1 || (ns == 1 && strcmp(servers[0], srv->cfg.server_name) != 0)) {
             if (u->devices && hs_store_e2ee_device_keys_each(srv->store, u->user_id, NULL, device_update_out, &d) < 0)
                 n = -1;

@@ -41,9 +41,11 @@ const char hs_schema_e2ee[] =
     " PRIMARY KEY (user_id, device_id, txn_id));"
     /* device_id: set on the row that says this device of a local user was deleted (the
      * federation scan announces it as such); cross_signing: the user's master or
-     * self-signing key changed (announced as m.signing_key_update). */
+     * self-signing key changed (announced as m.signing_key_update); local_only: a
+     * signature someone made on this user's key, which only the signer may see, so
+     * local clients re-query the user but other servers hear nothing. */
     "CREATE TABLE device_list_changes (stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
-    " device_id TEXT, cross_signing INTEGER NOT NULL DEFAULT 0);"
+    " device_id TEXT, cross_signing INTEGER NOT NULL DEFAULT 0, local_only INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX device_list_changes_user ON device_list_changes(user_id, stream_id);"
     /* The highest stream_id pruned away (one row, id 0; absent: nothing pruned). */
     "CREATE TABLE device_list_horizon (id INTEGER PRIMARY KEY CHECK (id = 0), stream_id INTEGER NOT NULL);"
@@ -346,7 +348,9 @@ static int signature_put_steps(sqlite3 *db, void *arg)
                    " signer_key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
                    5, a->args) != 0)
         return -1;
-    return change_row(db, a->notify_user);
+    if (strcmp(a->args[0], a->args[2]) == 0) return change_row(db, a->notify_user);
+    return exec_texts(db, "INSERT INTO device_list_changes (user_id, local_only) VALUES (?1, 1)", 1,
+                      (const char *[]){a->notify_user});
 }
 
 int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const char *target_key_id,

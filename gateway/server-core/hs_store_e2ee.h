@@ -92,9 +92,12 @@ int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const
                             size_t n);
 
 /* Records a signature by (signer_user, signer_key_id) on the key `target_key_id` (a
- * device ID, or the public key of a cross-signing key) of target_user, replacing an
- * earlier one by the same signer key, and appends a device_list_changes row for
- * `notify_user`. Returns 0 or -1. */
+ * device ID, or the public key of a cross-signing key) of target_user (local or of
+ * another server), replacing an earlier one by the same signer key, and appends a
+ * device_list_changes row for `notify_user`: an ordinary one (announced to other
+ * servers) for a signature on one's own key, a local_only one (never announced: only
+ * the signer sees such a signature) for a signature on another user's key. Returns 0
+ * or -1. */
 int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const char *target_key_id,
                                 const char *signer_user, const char *signer_key_id, const char *signature,
                                 const char *notify_user);

@@ -187,8 +187,8 @@ int hs_store_fed_devices_each(hs_store *st, const char *user_id,
 long hs_store_fed_device_changes_after(hs_store *st, int64_t after, long limit,
                                        int (*fn)(void *ctx, const hs_store_fed_change *c), void *ctx)
 {
-    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_id, user_id, device_id, cross_signing FROM device_list_changes"
-                                        " WHERE stream_id > ?1 ORDER BY stream_id LIMIT ?2");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT stream_id, user_id, device_id, cross_signing, local_only"
+                                        " FROM device_list_changes WHERE stream_id > ?1 ORDER BY stream_id LIMIT ?2");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, after);
     sqlite3_bind_int64(s, 2, limit);
@@ -196,7 +196,8 @@ long hs_store_fed_device_changes_after(hs_store *st, int64_t after, long limit,
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         hs_store_fed_change c = {sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-                                 (const char *)sqlite3_column_text(s, 2), sqlite3_column_int(s, 3) != 0};
+                                 (const char *)sqlite3_column_text(s, 2), sqlite3_column_int(s, 3) != 0,
+                                 sqlite3_column_int(s, 4) != 0};
         if (fn(ctx, &c) != 0) {
             rc = SQLITE_ABORT;
             break;

@@ -64,6 +64,7 @@ typedef struct hs_store_fed_change {
     const char *user_id;
     const char *deleted_device; /* the row says this device was deleted; else NULL */
     bool cross_signing;         /* the master or self-signing key changed */
+    bool local_only;            /* for local clients only (a signature by another user) */
 } hs_store_fed_change;
 
 /* Calls fn for up to `limit` device_list_changes rows with stream_id > after, in

@@ -1,0 +1,307 @@
+/* Cross-signing across two real pinegate processes over loopback HTTPS (localhost:PORT_A
+ * and localhost:PORT_B, --dev configs), set up as in test_fed_edus.c: alice on A creates
+ * a public room, bob on B joins it by alias.
+ *   - Verifying a user of another server: alice and bob upload cross-signing keys; bob
+ *     signs alice's master key with his user-signing key on B (what Element does after
+ *     a verification) -> 200, no failures. Bob's keys/query of alice shows his
+ *     signature on her master key, from A's answer and, with A stopped, from B's cache;
+ *     carol, another user of B, never sees it. A signature the user-signing key did not
+ *     make is refused (failures, M_INVALID_SIGNATURE) and not shown. A user of A who
+ *     shares no room with B (dave, whose keys B never cached) is fetched from A then.
+ *   - A device signed by its owner's self-signing key: A's m.device_list_update
+ *     carries the new signature, so bob's query on B shows it with A stopped. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server-core/hs_signing.h"
+#include "server-core/hs_signing_key.h"
+#include "support/pgt.h"
+#include "support/pgt_fed.h"
+#include "support/pgt_matrix.h"
+
+typedef pgt_fed_node node;
+
+static node A, B;
+
+static void start(void)
+{
+    pgt_fed_make(&A);
+    pgt_fed_make(&B);
+}
+
+static void stop(void)
+{
+    pgt_fed_destroy(&A);
+    pgt_fed_destroy(&B);
+}
+
+TestSuite(fed_xsign, .init = start, .fini = stop, .timeout = 240);
+
+static const char *enc(const char *s)
+{
+    static char buf[4][512];
+    static int k;
+    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
+}
+
+/* `method` path on n as u with a JSON body (stolen; NULL for none); asserts `want`. */
+static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
+                   ...) __attribute__((format(printf, 6, 7)));
+
+static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
+                   ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    long st;
+    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
+    free(text);
+    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
+    free(dump);
+    return r;
+}
+
+/* A room on A with alias #xsign:A, bob of B joined through it. */
+static void joined_room(const pgt_mx_login *alice, const pgt_mx_login *bob)
+{
+    json_t *r = req(&A, alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "xsign"),
+                    200, "/_matrix/client/v3/createRoom");
+    json_decref(r);
+    char alias[128];
+    snprintf(alias, sizeof alias, "#xsign:%s", A.name);
+    json_decref(req(&B, bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
+}
+
+/* Device keys of u's device signed with k (key ID ed25519:<device_id>). */
+static json_t *device_keys(const pgt_mx_login *u, hs_signing_key *k)
+{
+    cr_assert_eq(hs_signing_key_generate(k), 0);
+    snprintf(k->key_id, sizeof k->key_id, "ed25519:%s", u->device_id);
+    char pub[44], ed_id[160], cv_id[160];
+    hs_signing_key_public_b64(k, pub);
+    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
+    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
+    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
+                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
+                           cv_id, "curve");
+    hs_err e;
+    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
+    return dk;
+}
+
+/* A cross-signing key of `usage` for user_id; k becomes its signing key. */
+static json_t *cross_key(const char *user_id, const char *usage, hs_signing_key *k)
+{
+    cr_assert_eq(hs_signing_key_generate(k), 0);
+    char pub[44], id[64];
+    hs_signing_key_public_b64(k, pub);
+    snprintf(id, sizeof id, "ed25519:%s", pub);
+    snprintf(k->key_id, sizeof k->key_id, "%s", id);
+    return json_pack("{s:s, s:[s], s:{s:s}}", "user_id", user_id, "usage", usage, "keys", id, pub);
+}
+
+/* u's three cross-signing keys, uploaded on n; *master (a copy of the uploaded master
+ * key, caller decrefs) and the signing keys come back. */
+typedef struct xkeys {
+    hs_signing_key mk, ssk, usk;
+    json_t *master;
+} xkeys;
+
+static void upload_cross_signing(const node *n, const pgt_mx_login *u, xkeys *x)
+{
+    json_t *master = cross_key(u->user_id, "master", &x->mk);
+    json_t *ssk = cross_key(u->user_id, "self_signing", &x->ssk);
+    json_t *usk = cross_key(u->user_id, "user_signing", &x->usk);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(ssk, u->user_id, &x->mk, &e), 0, "%s", e.msg);
+    cr_assert_eq(hs_sign_json(usk, u->user_id, &x->mk, &e), 0, "%s", e.msg);
+    x->master = json_deep_copy(master);
+    json_decref(req(n, u, "POST",
+                    json_pack("{s:o, s:o, s:o}", "master_key", master, "self_signing_key", ssk, "user_signing_key",
+                              usk),
+                    200, "/_matrix/client/v3/keys/device_signing/upload"));
+}
+
+static const char *sync_token(const node *n, const pgt_mx_login *u, char *out, size_t len)
+{
+    json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
+    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
+    json_decref(r);
+    return out;
+}
+
+/* Polls u's /sync on n from `since` for up to ms until `user` is in device_lists.changed. */
+static bool changed_within(const node *n, const pgt_mx_login *u, const char *since, const char *user, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 250) {
+        json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s", enc(since));
+        size_t i;
+        json_t *v;
+        bool found = false;
+        json_array_foreach(json_object_get(json_object_get(r, "device_lists"), "changed"), i, v) {
+            found = found || strcmp(json_string_value(v), user) == 0;
+        }
+        json_decref(r);
+        if (found) return true;
+        usleep(250 * 1000);
+    }
+    return false;
+}
+
+/* u's keys/query of `of` on n. */
+static json_t *query(const node *n, const pgt_mx_login *u, const char *of)
+{
+    return req(n, u, "POST", json_pack("{s:{s:[]}}", "device_keys", of), 200, "/_matrix/client/v3/keys/query");
+}
+
+/* The signature by signer_key of `signer` on of's master key in a keys/query answer. */
+static const char *master_signature(json_t *q, const char *of, const char *signer, const char *signer_key)
+{
+    json_t *m = json_object_get(json_object_get(q, "master_keys"), of);
+    return json_string_value(json_object_get(json_object_get(json_object_get(m, "signatures"), signer), signer_key));
+}
+
+/* `master` (of target) signed by signer's user-signing key, as signatures/upload wants it. */
+static json_t *signed_master_body(const char *target, const json_t *master, const char *signer, hs_signing_key *usk)
+{
+    json_t *copy = json_deep_copy(master);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(copy, signer, usk, &e), 0, "%s", e.msg);
+    const char *id = json_object_iter_key(json_object_iter(json_object_get(master, "keys")));
+    return json_pack("{s:{s:o}}", target, id + 8, copy);
+}
+
+Test(fed_xsign, a_signature_of_a_remote_master_key_is_kept_for_its_signer)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    pgt_mx_login carol = pgt_mx_must_register(B.base, "carol", "pw-carol-1");
+    joined_room(&alice, &bob);
+    char since[256];
+    sync_token(&B, &bob, since, sizeof since);
+    xkeys ax, bx;
+    upload_cross_signing(&A, &alice, &ax);
+    upload_cross_signing(&B, &bob, &bx);
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's cross-signing keys reached B");
+
+    /* A forged signature (not bob's user-signing key): refused, nothing stored. */
+    hs_signing_key forger;
+    json_decref(cross_key(bob.user_id, "user_signing", &forger));
+    snprintf(forger.key_id, sizeof forger.key_id, "%s", bx.usk.key_id);
+    json_t *r = req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &forger), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
+    const char *master_b64 = json_object_iter_key(json_object_iter(json_object_get(ax.master, "keys"))) + 8;
+    json_t *f = json_object_get(json_object_get(json_object_get(r, "failures"), alice.user_id), master_b64);
+    cr_assert_str_eq(json_string_value(json_object_get(f, "errcode")), "M_INVALID_SIGNATURE", "%s", json_dumps(r, 0));
+    json_decref(r);
+    json_t *q = query(&B, &bob, alice.user_id);
+    cr_assert_null(master_signature(q, alice.user_id, bob.user_id, bx.usk.key_id), "forged signature shown: %s",
+                   json_dumps(q, 0));
+    json_decref(q);
+
+    /* bob verifies alice: his user-signing key signs her master key. */
+    r = req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &bx.usk), 200,
+            "/_matrix/client/v3/keys/signatures/upload");
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
+    json_decref(r);
+
+    q = query(&B, &bob, alice.user_id);
+    cr_assert_eq(json_object_size(json_object_get(q, "failures")), 0, "A answered: %s", json_dumps(q, 0));
+    cr_assert(master_signature(q, alice.user_id, bob.user_id, bx.usk.key_id), "bob's signature on alice's master: %s",
+              json_dumps(q, 0));
+    json_decref(q);
+    q = query(&B, &carol, alice.user_id);
+    cr_assert(json_object_get(json_object_get(q, "master_keys"), alice.user_id), "carol sees alice's master key: %s",
+              json_dumps(q, 0));
+    cr_assert_null(master_signature(q, alice.user_id, bob.user_id, bx.usk.key_id), "carol sees bob's signature: %s",
+                   json_dumps(q, 0));
+    json_decref(q);
+
+    /* A stopped: B's cache answers, bob's signature still merged in for bob only. */
+    pgt_stop(&A.proc, SIGTERM, 20000);
+    q = query(&B, &bob, alice.user_id);
+    cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
+    cr_assert(master_signature(q, alice.user_id, bob.user_id, bx.usk.key_id),
+              "bob's signature with A stopped: %s", json_dumps(q, 0));
+    json_decref(q);
+    q = query(&B, &carol, alice.user_id);
+    cr_assert_null(master_signature(q, alice.user_id, bob.user_id, bx.usk.key_id), "carol sees bob's signature: %s",
+                   json_dumps(q, 0));
+    json_decref(q);
+    json_decref(ax.master);
+    json_decref(bx.master);
+}
+
+Test(fed_xsign, the_master_key_of_a_user_sharing_no_room_is_fetched)
+{
+    pgt_mx_login dave = pgt_mx_must_register(A.base, "dave", "pw-dave-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    xkeys dx, bx;
+    upload_cross_signing(&A, &dave, &dx);
+    upload_cross_signing(&B, &bob, &bx);
+    json_t *r = req(&B, &bob, "POST", signed_master_body(dave.user_id, dx.master, bob.user_id, &bx.usk), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
+    json_decref(r);
+    json_t *q = query(&B, &bob, dave.user_id);
+    cr_assert(master_signature(q, dave.user_id, bob.user_id, bx.usk.key_id), "bob's signature on dave's master: %s",
+              json_dumps(q, 0));
+    json_decref(q);
+    json_decref(dx.master);
+    json_decref(bx.master);
+}
+
+Test(fed_xsign, a_self_signed_device_reaches_the_other_server_signed)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    joined_room(&alice, &bob);
+    /* One change at a time, each seen on B before the next: A sends them in order, so
+     * the change seen last is the one made last. */
+    char since[256];
+    sync_token(&B, &bob, since, sizeof since);
+    xkeys ax;
+    upload_cross_signing(&A, &alice, &ax);
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's cross-signing keys reached B");
+    sync_token(&B, &bob, since, sizeof since);
+    hs_signing_key dk;
+    json_t *keys = device_keys(&alice, &dk);
+    json_decref(req(&A, &alice, "POST", json_pack("{s:O}", "device_keys", keys), 200,
+                    "/_matrix/client/v3/keys/upload"));
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's device keys reached B");
+    /* bob's query while A is up: B caches alice's whole device list, which A's device
+     * list updates keep current from then on. */
+    json_decref(query(&B, &bob, alice.user_id));
+
+    /* alice's self-signing key signs her device (cross-signing her own device). */
+    sync_token(&B, &bob, since, sizeof since);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(keys, alice.user_id, &ax.ssk, &e), 0, "%s", e.msg);
+    json_t *r = req(&A, &alice, "POST", json_pack("{s:{s:O}}", alice.user_id, alice.device_id, keys), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
+    json_decref(r);
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "the signed device reached B");
+
+    pgt_stop(&A.proc, SIGTERM, 20000);
+    json_t *q = query(&B, &bob, alice.user_id);
+    cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
+    json_t *dev = json_object_get(json_object_get(json_object_get(q, "device_keys"), alice.user_id), alice.device_id);
+    cr_assert(json_object_get(json_object_get(json_object_get(dev, "signatures"), alice.user_id), ax.ssk.key_id),
+              "the self-signing signature on alice's device in B's cache: %s", json_dumps(q, 0));
+    json_decref(q);
+    json_decref(keys);
+    json_decref(ax.master);
+}
