@@ -124,6 +124,7 @@ fed_client *fed_client_from_config(const hs_config *cfg, const hs_signing_key *k
         .verify_certificates = cfg->verify_certificates,
         .timeout_seconds = cfg->request_timeout_seconds,
         .max_response_bytes = cfg->max_response_bytes,
+        .max_idle_connections = cfg->federation_max_idle_connections,
     };
     return fed_client_new(&fc, NULL, err);
 }

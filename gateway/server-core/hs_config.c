@@ -200,6 +200,10 @@ static const field federation_settings_fields[] = {
          "Most outbound federation requests one batch has in flight at once (the\n"
          "transaction sender sends to that many servers concurrently; larger batches go\n"
          "in waves)."),
+    INTF("max_idle_connections", federation_max_idle_connections, 1, 1024,
+         "Most idle outbound federation connections kept open for reuse by each of the\n"
+         "client's pooled connection caches (it keeps 4): later requests to the same\n"
+         "server skip the TCP and TLS handshakes."),
     END,
 };
 
@@ -326,6 +330,7 @@ void hs_config_defaults(hs_config *cfg)
     cfg->notary_time_budget_seconds = 10;
     cfg->max_response_bytes = 50 * 1024 * 1024;
     cfg->federation_max_concurrent_requests = 16;
+    cfg->federation_max_idle_connections = 16;
 }
 
 /* ---- parsing ------------------------------------------------------------------------ */

@@ -77,6 +77,7 @@ typedef struct hs_config {
     int notary_time_budget_seconds; /* federation.notary_time_budget_seconds: a key query's wait for fetches */
     int64_t max_response_bytes;     /* outbound federation responses larger than this are dropped */
     int federation_max_concurrent_requests; /* federation.max_concurrent_requests: batch wave size */
+    int federation_max_idle_connections; /* federation.max_idle_connections: per pooled connection cache */
 } hs_config;
 
 /* Fills `cfg` with the built-in defaults (server name "localhost:8448", ports 8008/8448,
