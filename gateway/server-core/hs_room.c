@@ -17,6 +17,7 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_profile.h"
 #include "server-core/hs_redact.h"
+#include "server-core/hs_room_restricted.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_rooms.h"
 
@@ -49,17 +50,9 @@ const hs_room_version *hs_room_version_for_new_room(const char *id)
 
 /* ---- the current state as the auth rules see it ------------------------------------ */
 
-typedef struct store_state {
-    hs_store *st;
-    const hs_room_version *rv;
-    const char *room_id;
-    hs_auth_map *cache;
-    int failed;         /* a database error happened during a lookup */
-} store_state;
-
-static bool store_state_get(void *ctx, const char *type, const char *state_key, hs_auth_entry *out)
+bool hs_room_state_get(void *ctx, const char *type, const char *state_key, hs_auth_entry *out)
 {
-    store_state *s = ctx;
+    hs_room_state *s = ctx;
     if (hs_auth_map_get(s->cache, type, state_key, out)) return true;
     char *event_id = NULL;
     int rc = hs_store_state_get(s->st, s->room_id, type, state_key, &event_id);
@@ -115,7 +108,7 @@ static hs_room_status add_prev_events(const hs_room_engine *e, const char *room_
 }
 
 /* Selects auth_events from the current state; fills entries (borrowed from the cache). */
-static hs_room_status add_auth_events(const hs_room_version *rv, json_t *pdu, store_state *ss,
+static hs_room_status add_auth_events(const hs_room_version *rv, json_t *pdu, hs_room_state *ss,
                                       hs_auth_entry entries[HS_AUTH_MAX_KEYS], size_t *n, hs_room_result *res)
 {
     hs_auth_key keys[HS_AUTH_MAX_KEYS];
@@ -125,7 +118,7 @@ static hs_room_status add_auth_events(const hs_room_version *rv, json_t *pdu, st
     *n = 0;
     for (int i = 0; i < nk; i++) {
         hs_auth_entry ent;
-        if (!store_state_get(ss, keys[i].type, keys[i].state_key, &ent)) continue;
+        if (!hs_room_state_get(ss, keys[i].type, keys[i].state_key, &ent)) continue;
         bool dup = false;
         for (size_t j = 0; j < *n; j++) dup |= strcmp(entries[j].event_id, ent.event_id) == 0;
         if (dup) continue;
@@ -139,7 +132,7 @@ static hs_room_status add_auth_events(const hs_room_version *rv, json_t *pdu, st
 
 /* The checks any received event goes through, applied to our own. */
 static hs_room_status check_event(const hs_room_engine *e, const hs_room_version *rv, const json_t *pdu,
-                                  const hs_auth_entry *auth, size_t n_auth, store_state *ss, bool is_create,
+                                  const hs_auth_entry *auth, size_t n_auth, hs_room_state *ss, bool is_create,
                                   hs_room_result *res)
 {
     hs_err herr = {{0}};
@@ -155,12 +148,12 @@ static hs_room_status check_event(const hs_room_engine *e, const hs_room_version
         return fail(res, HS_ROOM_ERROR, "%s", herr.msg);
     hs_auth_result ar;
     hs_auth_entry create_ent, *create = NULL;
-    if (!is_create && rv->room_id_from_create && store_state_get(ss, "m.room.create", "", &create_ent))
+    if (!is_create && rv->room_id_from_create && hs_room_state_get(ss, "m.room.create", "", &create_ent))
         create = &create_ent;
     if (hs_auth_check_with_auth_events(rv, pdu, auth, n_auth, create, &ar) != HS_AUTH_OK)
         return fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
     if (!is_create) {
-        hs_auth_state state = {store_state_get, ss};
+        hs_auth_state state = {hs_room_state_get, ss};
         if (hs_auth_allowed(rv, pdu, &state, &ar) != HS_AUTH_OK) return fail(res, HS_ROOM_FORBIDDEN, "%s", ar.msg);
         if (ss->failed) return fail(res, HS_ROOM_ERROR, "cannot read the room's current state");
     }
@@ -247,7 +240,7 @@ static hs_room_status send_locked(const hs_room_engine *e, const char *room_id, 
     json_object_set_new(pdu, "origin_server_ts", json_integer(now_ms));
     if (!rv->no_origin_field) json_object_set_new(pdu, "origin", json_string(e->server_name));
 
-    store_state ss = {.st = e->store, .rv = rv, .room_id = room_id, .cache = hs_auth_map_new()};
+    hs_room_state ss = {.st = e->store, .rv = rv, .room_id = room_id, .cache = hs_auth_map_new()};
     hs_auth_entry auth[HS_AUTH_MAX_KEYS];
     size_t n_auth = 0;
     char *id = NULL, *derived_room = NULL;
@@ -363,6 +356,31 @@ static int current_member_is(hs_store *st, const char *room_id, const char *send
     return 0;
 }
 
+/* A local user's join of a restricted room they are not invited to names the local
+ * user who vouches for it (join_authorised_via_users_server, hs_room_restricted.h): our
+ * own signature then satisfies the auth rules. Refused when the user is in none of the
+ * allowed rooms or none of our members may invite. An unknown room is left to the send,
+ * which reports it. */
+static hs_room_status restricted_join(const hs_room_engine *e, const char *room_id, const char *user,
+                                      json_t *content, hs_room_result *res)
+{
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    int rc = hs_store_room_get(e->store, room_id, version);
+    if (rc < 0) return fail(res, HS_ROOM_ERROR, "cannot read room %s", room_id);
+    const hs_room_version *rv = rc == 0 ? hs_room_version_get(version) : NULL;
+    if (!rv) return HS_ROOM_OK;
+    char *via = NULL, msg[sizeof res->msg];
+    switch (hs_room_restricted_join(e->store, rv, room_id, user, e->server_name, &via, msg, sizeof msg)) {
+    case HS_RESTRICTED_NOT_NEEDED: return HS_ROOM_OK;
+    case HS_RESTRICTED_ADMITTED:
+        json_object_set_new(content, "join_authorised_via_users_server", json_string(via));
+        free(via);
+        return HS_ROOM_OK;
+    case HS_RESTRICTED_ERROR: return fail(res, HS_ROOM_ERROR, "%s", msg);
+    default: return fail(res, HS_ROOM_FORBIDDEN, "%s", msg);
+    }
+}
+
 /* hs_room_member_change and hs_room_member_build: with `built` the event is built and
  * checked but not persisted. */
 static hs_room_status member_change(const hs_room_engine *e, const char *room_id, const char *sender,
@@ -382,6 +400,11 @@ static hs_room_status member_change(const hs_room_engine *e, const char *room_id
     }
     char *same = NULL;
     hs_room_status s = HS_ROOM_OK;
+    if (strcmp(membership, "join") == 0 && strcmp(sender, target) == 0 &&
+        (s = restricted_join(e, room_id, target, content, res)) != HS_ROOM_OK) {
+        json_decref(content);
+        return s;
+    }
     if (current_member_is(e->store, room_id, sender, target, content, &same) < 0)
         s = fail(res, HS_ROOM_ERROR, "cannot read the membership of %s", target);
     else if (same) {
@@ -416,14 +439,14 @@ hs_room_status hs_room_member_build(const hs_room_engine *e, const char *room_id
 /* ---- redaction ---------------------------------------------------------------------- */
 
 /* Whether `sender` reaches the room's redact level (power_levels.redact, default 50). */
-static hs_room_status may_redact_others(const hs_room_version *rv, store_state *ss, const char *sender, bool *may,
+static hs_room_status may_redact_others(const hs_room_version *rv, hs_room_state *ss, const char *sender, bool *may,
                                         hs_room_result *res)
 {
-    hs_auth_state state = {store_state_get, ss};
+    hs_auth_state state = {hs_room_state_get, ss};
     long long level = hs_auth_user_level(rv, &state, sender);
     long long needed = 50;
     hs_auth_entry pl;
-    if (store_state_get(ss, "m.room.power_levels", "", &pl)) {
+    if (hs_room_state_get(ss, "m.room.power_levels", "", &pl)) {
         const json_t *v = json_object_get(hs_pdu_content(pl.pdu), "redact");
         if (v && !hs_auth_parse_level(rv, v, &needed)) needed = 50;
     }
@@ -464,7 +487,7 @@ hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, cons
     if (reason) json_object_set_new(content, "reason", json_string(reason));
     if (rv->redacts_in_content) json_object_set_new(content, "redacts", json_string(target_id));
     hs_room_lock();
-    store_state ss = {.st = e->store, .rv = rv, .room_id = room_id, .cache = hs_auth_map_new()};
+    hs_room_state ss = {.st = e->store, .rv = rv, .room_id = room_id, .cache = hs_auth_map_new()};
     hs_room_status status = ss.cache ? HS_ROOM_OK : fail(res, HS_ROOM_ERROR, "out of memory");
     bool may = own;
     /* Auth rules let anyone from the same server redact (servers vouch for their users);

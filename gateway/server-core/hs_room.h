@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "server-core/hs_auth.h"
 #include "server-core/hs_notify.h"
 #include "server-core/hs_room_version.h"
 #include "server-core/hs_signing_key.h"
@@ -66,6 +67,22 @@ typedef struct hs_room_txn {
     const char *device_id;
     const char *txn_id;
 } hs_room_txn;
+
+/* The current state of a room we hold as the auth rules read it: each lookup goes to
+ * the store (a redacted state event counts redacted) and is cached in `cache` for the
+ * life of the struct, so a big room costs only the rows asked for. Fill st, rv, room_id
+ * (borrowed) and cache (hs_auth_map_new; the caller frees it with hs_auth_map_free);
+ * `failed` is set when a lookup hit a database error (that lookup answers "absent"). */
+typedef struct hs_room_state {
+    hs_store *st;
+    const hs_room_version *rv;
+    const char *room_id;
+    hs_auth_map *cache;
+    int failed;
+} hs_room_state;
+
+/* The hs_auth_state getter over an hs_room_state (ctx): use {hs_room_state_get, &s}. */
+bool hs_room_state_get(void *ctx, const char *type, const char *state_key, hs_auth_entry *out);
 
 /* The version a new room may be created with, or NULL if it is unknown or unsupported
  * for local rooms (see above). Static; never free. */
