@@ -8,6 +8,9 @@
  *     carol, another user of B, never sees it. A signature the user-signing key did not
  *     make is refused (failures, M_INVALID_SIGNATURE) and not shown. A user of A who
  *     shares no room with B (dave, whose keys B never cached) is fetched from A then.
+ *   - Nothing of bob's signature goes over federation: alice's /sync on A does not
+ *     list bob as changed after it (it did when the signature made a device list row
+ *     for bob, which B announced as an update of his devices).
  *   - A device signed by its owner's self-signing key: A's m.device_list_update
  *     carries the new signature, so bob's query on B shows it with A stopped. */
 #include <criterion/criterion.h>
@@ -304,4 +307,45 @@ Test(fed_xsign, a_self_signed_device_reaches_the_other_server_signed)
     json_decref(q);
     json_decref(keys);
     json_decref(ax.master);
+}
+
+/* changed_within, for `ms` of /sync answers where `user` must not show up. */
+static bool unchanged_for(const node *n, const pgt_mx_login *u, const char *since, const char *user, int ms)
+{
+    return !changed_within(n, u, since, user, ms);
+}
+
+Test(fed_xsign, a_user_signing_signature_stays_on_its_server)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    joined_room(&alice, &bob);
+    char since_a[256], since_b[256];
+    sync_token(&A, &alice, since_a, sizeof since_a);
+    sync_token(&B, &bob, since_b, sizeof since_b);
+    /* bob's two key changes one after the other, each seen on A before the next, so
+     * none is still on its way when the signature is made. */
+    hs_signing_key dk;
+    json_decref(req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", device_keys(&bob, &dk)), 200,
+                    "/_matrix/client/v3/keys/upload"));
+    cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's device keys reached A");
+    sync_token(&A, &alice, since_a, sizeof since_a);
+    xkeys ax, bx;
+    upload_cross_signing(&B, &bob, &bx);
+    cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's cross-signing keys reached A");
+    upload_cross_signing(&A, &alice, &ax);
+    cr_assert(changed_within(&B, &bob, since_b, alice.user_id, 20000), "alice's keys reached B");
+
+    sync_token(&A, &alice, since_a, sizeof since_a);
+    json_t *r = req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &bx.usk), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
+    json_decref(r);
+    cr_assert(unchanged_for(&A, &alice, since_a, bob.user_id, 3000), "bob's signature made A hear of bob");
+    /* The path itself works: bob's next real key change does reach A. */
+    json_decref(req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", device_keys(&bob, &dk)), 200,
+                    "/_matrix/client/v3/keys/upload"));
+    cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's new device keys reached A");
+    json_decref(ax.master);
+    json_decref(bx.master);
 }
