@@ -17,6 +17,7 @@
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_history.h"
+#include "server-core/hs_fed_room_out.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -27,7 +28,6 @@
 #include "server-core/hs_store_fed_rooms.h"
 #include "server-core/hs_store_rooms.h"
 
-#define MAX_CANDIDATES 16
 #define MAX_JOIN_EVENTS 100000
 
 hs_room_status hs_fed_room_fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
@@ -73,38 +73,6 @@ int hs_fed_membership_is_remote(hs_server *srv, const char *room, const char *me
     int remote = rc == 0 && room_is_remote(srv, room_id);
     free(room_id);
     return remote;
-}
-
-/* GET/PUT to `server`; the parsed JSON answer of a 200 (new reference), else NULL with
- * the reason in msg. */
-/* The HTTP status of call's last answer on this thread (0: none came), so a refusal
- * by the resident server can be told from a failure to reach it. */
-static __thread long call_status;
-
-static json_t *call(hs_server *srv, const char *server, const char *method, const char *target, const json_t *body,
-                    char *msg, size_t msg_len)
-{
-    hs_fed_out out = {server, method, target, body, true};
-    hs_fed_reply reply = {0};
-    hs_err err = {{0}};
-    json_t *j = NULL;
-    call_status = 0;
-    if (hs_fed_send(srv, &out, &reply, &err) == 0) call_status = reply.status;
-    if (call_status == 0) snprintf(msg, msg_len, "%s: %s", server, err.msg);
-    else if (reply.status != 200)
-        snprintf(msg, msg_len, "%s answered %ld: %.200s", server, reply.status, reply.body ? reply.body : "");
-    else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
-        snprintf(msg, msg_len, "%s answered with bad JSON", server);
-    hs_fed_reply_free(&reply);
-    return j;
-}
-
-static void add_candidate(char cands[MAX_CANDIDATES][256], size_t *n, const char *server, const char *self)
-{
-    if (!server || !hs_is_valid_server_name(server) || strcmp(server, self) == 0 || *n == MAX_CANDIDATES) return;
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(cands[i], server) == 0) return;
-    snprintf(cands[(*n)++], 256, "%s", server);
 }
 
 /* ---- validating what send_join returned ------------------------------------------------ */
@@ -401,9 +369,10 @@ out:
     return status;
 }
 
-/* make_join on `server`; the template (new reference) and its room version, or NULL. */
+/* make_join on `server`; the template (new reference) and its room version, or NULL
+ * with the status and reason in *call. */
 static json_t *make_join(hs_server *srv, const char *server, const char *room_id, const char *user_id,
-                         const hs_room_version **rv, char *msg, size_t msg_len)
+                         const hs_room_version **rv, hs_fed_room_call *call)
 {
     char target[1400];
     char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
@@ -414,13 +383,14 @@ static json_t *make_join(hs_server *srv, const char *server, const char *room_id
     int n = hs_room_version_all(&all);
     for (int i = 0; i < n && len > 0 && (size_t)len < sizeof target - 16; i++)
         len += snprintf(target + len, sizeof target - (size_t)len, "%cver=%s", i ? '&' : '?', all[i]->id);
-    json_t *answer = call(srv, server, "GET", target, NULL, msg, msg_len);
+    json_t *answer = hs_fed_room_call_json(srv, server, "GET", target, NULL, call);
     if (!answer) return NULL;
     const char *version = json_string_value(json_object_get(answer, "room_version"));
     json_t *ev = json_object_get(answer, "event");
     *rv = hs_room_version_get(version ? version : "1");
     if (!*rv || !json_is_object(ev)) {
-        snprintf(msg, msg_len, "%s offered an unusable join (room version %s)", server, version ? version : "?");
+        snprintf(call->msg, sizeof call->msg, "%s offered an unusable join (room version %s)", server,
+                 version ? version : "?");
         json_decref(answer);
         return NULL;
     }
@@ -436,41 +406,18 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
     res->status = HS_ROOM_OK;
     res->msg[0] = 0;
     *room_id_out = NULL;
-    char cands[MAX_CANDIDATES][256];
-    size_t n_cands = 0;
+    hs_fed_room_candidates cands = {.self = srv->cfg.server_name};
     char room_id[300];
     const char *self = srv->cfg.server_name;
-    if (room_id_or_alias[0] == '#') {
-        const char *server = hs_id_server_name(room_id_or_alias);
-        char target[700];
-        char *enc = hs_fed_pct_encode(room_id_or_alias);
-        snprintf(target, sizeof target, "/_matrix/federation/v1/query/directory?room_alias=%s", enc ? enc : "");
-        free(enc);
-        json_t *answer = server ? call(srv, server, "GET", target, NULL, res->msg, sizeof res->msg) : NULL;
-        const char *rid = json_string_value(json_object_get(answer, "room_id"));
-        if (!rid || !hs_is_valid_room_id(rid, NULL)) {
-            json_decref(answer);
-            char msg[sizeof res->msg];
-            snprintf(msg, sizeof msg, "%s", res->msg[0] ? res->msg : "no room ID in the answer");
-            return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias, msg);
-        }
-        snprintf(room_id, sizeof room_id, "%s", rid);
-        size_t i;
-        json_t *s;
-        json_array_foreach(json_object_get(answer, "servers"), i, s)
-            add_candidate(cands, &n_cands, json_string_value(s), self);
-        add_candidate(cands, &n_cands, server, self);
-        json_decref(answer);
-    } else {
-        snprintf(room_id, sizeof room_id, "%s", room_id_or_alias);
-    }
-    for (size_t i = 0; i < n_via; i++) add_candidate(cands, &n_cands, via[i], self);
+    hs_room_status status = hs_fed_room_resolve(srv, room_id_or_alias, room_id, sizeof room_id, &cands, res);
+    if (status != HS_ROOM_OK) return status;
+    for (size_t i = 0; i < n_via; i++) hs_fed_room_candidate_add(&cands, via[i]);
     /* A room we hold (no local member left, or a stub): the servers still in it, and for
      * a stub the inviter's server. */
     char **servers = NULL;
     size_t n_servers = 0;
     if (hs_store_fed_joined_servers(srv->store, room_id, &servers, &n_servers) == 0)
-        for (size_t i = 0; i < n_servers; i++) add_candidate(cands, &n_cands, servers[i], self);
+        for (size_t i = 0; i < n_servers; i++) hs_fed_room_candidate_add(&cands, servers[i]);
     hs_store_free_strings(servers, n_servers);
     char *mine = NULL;
     if (hs_store_state_get(srv->store, room_id, "m.room.member", user_id, &mine) == 0) {
@@ -478,27 +425,26 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         if (hs_store_event_get(srv->store, mine, &ev) == 0) {
             json_t *pdu = json_loads(ev.pdu_json, JSON_ALLOW_NUL, NULL);
             const char *inviter = pdu ? hs_pdu_sender(pdu) : NULL;
-            add_candidate(cands, &n_cands, inviter ? hs_id_server_name(inviter) : NULL, self);
+            hs_fed_room_candidate_add(&cands, inviter ? hs_id_server_name(inviter) : NULL);
             json_decref(pdu);
             hs_store_event_clear(&ev);
         }
         free(mine);
     }
-    add_candidate(cands, &n_cands, hs_id_server_name(room_id), self);
-    if (n_cands == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
+    hs_fed_room_candidate_add(&cands, hs_id_server_name(room_id));
+    if (cands.n == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
 
-    hs_room_status status = HS_ROOM_ERROR;
-    for (size_t c = 0; c < n_cands; c++) {
+    status = HS_ROOM_ERROR;
+    for (size_t c = 0; c < cands.n; c++) {
         const hs_room_version *rv = NULL;
-        json_t *ev = make_join(srv, cands[c], room_id, user_id, &rv, res->msg, sizeof res->msg);
+        hs_fed_room_call call;
+        json_t *ev = make_join(srv, cands.name[c], room_id, user_id, &rv, &call);
         if (!ev) {
             /* A resident's refusal is the answer unless another candidate lets us in. */
-            hs_room_status why = call_status == 403 ? HS_ROOM_FORBIDDEN
-                                 : call_status == 404 && status != HS_ROOM_FORBIDDEN ? HS_ROOM_NOT_FOUND
+            hs_room_status why = call.status == 403 ? HS_ROOM_FORBIDDEN
+                                 : call.status == 404 && status != HS_ROOM_FORBIDDEN ? HS_ROOM_NOT_FOUND
                                  : status == HS_ROOM_FORBIDDEN ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR;
-            char msg[sizeof res->msg];
-            snprintf(msg, sizeof msg, "%s", res->msg);
-            status = hs_fed_room_fail(res, why, "make_join: %s", msg);
+            status = hs_fed_room_fail(res, why, "make_join: %s", call.msg);
             continue;
         }
         /* The template is the resident's; what we sign is ours: sender, type, state_key
@@ -508,7 +454,8 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         if (!sender || strcmp(sender, user_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk ||
             strcmp(sk, user_id) != 0 || !rid || strcmp(rid, room_id) != 0) {
             json_decref(ev);
-            status = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent a join template for something else", cands[c]);
+            status = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent a join template for something else",
+                                      cands.name[c]);
             continue;
         }
         json_t *content = json_object_get(ev, "content");
@@ -531,19 +478,18 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         snprintf(target, sizeof target, "/_matrix/federation/v2/send_join/%s/%s", r ? r : "", e ? e : "");
         free(r);
         free(e);
-        json_t *answer = call(srv, cands[c], "PUT", target, ev, res->msg, sizeof res->msg);
+        json_t *answer = hs_fed_room_call_json(srv, cands.name[c], "PUT", target, ev, &call);
         if (!answer) {
-            char msg[sizeof res->msg];
-            snprintf(msg, sizeof msg, "%s", res->msg);
-            status = hs_fed_room_fail(res, call_status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s", msg);
+            status = hs_fed_room_fail(res, call.status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s",
+                                      call.msg);
         } else {
-            status = finish_join(srv, cands[c], rv, room_id, ev, id, answer, res);
+            status = finish_join(srv, cands.name[c], rv, room_id, ev, id, answer, res);
             json_decref(answer);
         }
         free(id);
         json_decref(ev);
         if (status == HS_ROOM_OK || status == HS_ROOM_FORBIDDEN) break;
-        hs_info("fed", "joining %s through %s failed: %s", room_id, cands[c], res->msg);
+        hs_info("fed", "joining %s through %s failed: %s", room_id, cands.name[c], res->msg);
     }
     if (status == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
     return status;
@@ -552,24 +498,14 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
 void hs_fed_membership_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,
                               const char *room, const char *membership, int64_t now_ms)
 {
-    const char *via[MAX_CANDIDATES];
-    size_t n_via = 0;
-    for (size_t i = 0; i < req->n_query && n_via < MAX_CANDIDATES; i++)
-        if (strcmp(req->query[i].name, "server_name") == 0 || strcmp(req->query[i].name, "via") == 0)
-            via[n_via++] = req->query[i].value;
+    const char *via[HS_FED_ROOM_CANDIDATES];
+    size_t n_via = hs_fed_room_via(req, via, HS_FED_ROOM_CANDIDATES);
     char *room_id = NULL;
     hs_room_result res;
     bool join = strcmp(membership, "join") == 0;
     hs_room_status s = join ? hs_fed_join_remote(srv, user_id, room, via, n_via, now_ms, &room_id, &res)
                             : hs_fed_leave_remote(srv, user_id, room, now_ms, &res);
-    switch (s) {
-    case HS_ROOM_OK:
-        hs_response_json(resp, 200, join ? json_pack("{ss}", "room_id", room_id) : json_object());
-        break;
-    case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res.msg); break;
-    case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res.msg); break;
-    case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res.msg); break;
-    default: hs_response_error(resp, 502, "M_UNKNOWN", "%s over federation failed: %s", membership, res.msg); break;
-    }
+    if (s == HS_ROOM_OK) hs_response_json(resp, 200, join ? json_pack("{ss}", "room_id", room_id) : json_object());
+    else hs_fed_room_answer_error(resp, s, &res, membership);
     free(room_id);
 }

@@ -20,6 +20,7 @@
 
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_room_out.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -27,43 +28,9 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_fed_rooms.h"
 
-#define KNOCK_CANDIDATES 16
 /* The knock_room_state kept per knock: the spec's stripped state is a handful of events;
  * more than this from a resident is not shown. */
 #define KNOCK_STATE_MAX 50
-
-typedef struct knock_call {
-    long status;       /* 0: no HTTP answer */
-    char msg[400];
-} knock_call;
-
-/* GET/PUT to `server`; the parsed JSON answer of a 200 (new reference), else NULL with
- * the status and reason in *kc. */
-static json_t *call(hs_server *srv, const char *server, const char *method, const char *target, const json_t *body,
-                    knock_call *kc)
-{
-    hs_fed_out out = {server, method, target, body, true};
-    hs_fed_reply reply = {0};
-    hs_err err = {{0}};
-    json_t *j = NULL;
-    kc->status = 0;
-    if (hs_fed_send(srv, &out, &reply, &err) == 0) kc->status = reply.status;
-    if (kc->status == 0) snprintf(kc->msg, sizeof kc->msg, "%s: %s", server, err.msg);
-    else if (reply.status != 200)
-        snprintf(kc->msg, sizeof kc->msg, "%s answered %ld: %.200s", server, reply.status, reply.body ? reply.body : "");
-    else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
-        snprintf(kc->msg, sizeof kc->msg, "%s answered with bad JSON", server);
-    hs_fed_reply_free(&reply);
-    return j;
-}
-
-static void add_candidate(char cands[KNOCK_CANDIDATES][256], size_t *n, const char *server, const char *self)
-{
-    if (!server || !hs_is_valid_server_name(server) || strcmp(server, self) == 0 || *n == KNOCK_CANDIDATES) return;
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(cands[i], server) == 0) return;
-    snprintf(cands[(*n)++], 256, "%s", server);
-}
 
 /* The stub row for the knock. */
 static int store_knock(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
@@ -90,7 +57,7 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
                                 const char *reason, int64_t now_ms, bool *refused, hs_room_result *res)
 {
     const char *self = srv->cfg.server_name;
-    knock_call kc;
+    hs_fed_room_call kc;
     char target[1200];
     char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
     int len = snprintf(target, sizeof target, "/_matrix/federation/v1/make_knock/%s/%s", r ? r : "", u ? u : "");
@@ -103,7 +70,7 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
             first = 0;
         }
     *refused = false;
-    json_t *answer = call(srv, server, "GET", target, NULL, &kc);
+    json_t *answer = hs_fed_room_call_json(srv, server, "GET", target, NULL, &kc);
     json_t *ev = NULL;
     char *id = NULL;
     hs_room_status st = HS_ROOM_OK;
@@ -144,7 +111,7 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
     snprintf(target, sizeof target, "/_matrix/federation/v1/send_knock/%s/%s", r ? r : "", e ? e : "");
     free(e);
     json_decref(answer);
-    answer = call(srv, server, "PUT", target, ev, &kc);
+    answer = hs_fed_room_call_json(srv, server, "PUT", target, ev, &kc);
     if (!answer) {
         *refused = kc.status == 403;
         st = hs_fed_room_fail(res, *refused ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_knock: %s", kc.msg);
@@ -185,46 +152,20 @@ hs_room_status hs_fed_knock_remote(hs_server *srv, const char *user_id, const ch
     res->status = HS_ROOM_OK;
     res->msg[0] = 0;
     *room_id_out = NULL;
-    char cands[KNOCK_CANDIDATES][256];
-    size_t n_cands = 0;
+    hs_fed_room_candidates cands = {.self = srv->cfg.server_name};
     char room_id[300];
-    const char *self = srv->cfg.server_name;
-    if (room_id_or_alias[0] == '#') {
-        const char *server = hs_id_server_name(room_id_or_alias);
-        char target[700];
-        char *enc = hs_fed_pct_encode(room_id_or_alias);
-        snprintf(target, sizeof target, "/_matrix/federation/v1/query/directory?room_alias=%s", enc ? enc : "");
-        free(enc);
-        knock_call kc = {0};
-        json_t *answer = server ? call(srv, server, "GET", target, NULL, &kc) : NULL;
-        const char *rid = json_string_value(json_object_get(answer, "room_id"));
-        if (!rid || !hs_is_valid_room_id(rid, NULL) || strlen(rid) >= sizeof room_id) {
-            json_decref(answer);
-            return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias,
-                                    kc.msg[0] ? kc.msg : "no room ID in the answer");
-        }
-        snprintf(room_id, sizeof room_id, "%s", rid);
-        size_t i;
-        json_t *s;
-        json_array_foreach(json_object_get(answer, "servers"), i, s)
-            add_candidate(cands, &n_cands, json_string_value(s), self);
-        add_candidate(cands, &n_cands, server, self);
-        json_decref(answer);
-    } else {
-        if (strlen(room_id_or_alias) >= sizeof room_id)
-            return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "room ID too long");
-        snprintf(room_id, sizeof room_id, "%s", room_id_or_alias);
-    }
-    for (size_t i = 0; i < n_via; i++) add_candidate(cands, &n_cands, via[i], self);
-    add_candidate(cands, &n_cands, hs_id_server_name(room_id), self);
-    if (n_cands == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to knock on %s through", room_id);
-    hs_room_status st = HS_ROOM_ERROR;
-    for (size_t c = 0; c < n_cands; c++) {
+    hs_room_status st = hs_fed_room_resolve(srv, room_id_or_alias, room_id, sizeof room_id, &cands, res);
+    if (st != HS_ROOM_OK) return st;
+    for (size_t i = 0; i < n_via; i++) hs_fed_room_candidate_add(&cands, via[i]);
+    hs_fed_room_candidate_add(&cands, hs_id_server_name(room_id));
+    if (cands.n == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to knock on %s through", room_id);
+    st = HS_ROOM_ERROR;
+    for (size_t c = 0; c < cands.n; c++) {
         bool refused = false;
-        st = knock_via(srv, cands[c], room_id, user_id, reason, now_ms, &refused, res);
+        st = knock_via(srv, cands.name[c], room_id, user_id, reason, now_ms, &refused, res);
         /* A resident's refusal is the room's answer. */
         if (st == HS_ROOM_OK || refused) break;
-        hs_info("fed", "knocking on %s through %s failed: %s", room_id, cands[c], res->msg);
+        hs_info("fed", "knocking on %s through %s failed: %s", room_id, cands.name[c], res->msg);
     }
     if (st == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) st = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
     return st;
@@ -233,19 +174,12 @@ hs_room_status hs_fed_knock_remote(hs_server *srv, const char *user_id, const ch
 void hs_fed_knock_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,
                          const char *room, const char *reason, int64_t now_ms)
 {
-    const char *via[KNOCK_CANDIDATES];
-    size_t n_via = 0;
-    for (size_t i = 0; i < req->n_query && n_via < KNOCK_CANDIDATES; i++)
-        if (strcmp(req->query[i].name, "server_name") == 0 || strcmp(req->query[i].name, "via") == 0)
-            via[n_via++] = req->query[i].value;
+    const char *via[HS_FED_ROOM_CANDIDATES];
+    size_t n_via = hs_fed_room_via(req, via, HS_FED_ROOM_CANDIDATES);
     char *room_id = NULL;
     hs_room_result res;
-    switch (hs_fed_knock_remote(srv, user_id, room, via, n_via, reason, now_ms, &room_id, &res)) {
-    case HS_ROOM_OK: hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id)); break;
-    case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res.msg); break;
-    case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res.msg); break;
-    case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res.msg); break;
-    default: hs_response_error(resp, 502, "M_UNKNOWN", "knock over federation failed: %s", res.msg); break;
-    }
+    hs_room_status s = hs_fed_knock_remote(srv, user_id, room, via, n_via, reason, now_ms, &room_id, &res);
+    if (s == HS_ROOM_OK) hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id));
+    else hs_fed_room_answer_error(resp, s, &res, "knock");
     free(room_id);
 }

@@ -1,0 +1,89 @@
+/* hs_fed_room_out: see hs_fed_room_out.h. */
+#include "server-core/hs_fed_room_out.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-core/hs_fed.h"
+#include "server-core/hs_fed_rooms.h"
+#include "server-core/hs_pdu.h"
+#include "server-core/hs_server.h"
+
+void hs_fed_room_candidate_add(hs_fed_room_candidates *c, const char *server)
+{
+    if (!server || !hs_is_valid_server_name(server) || strcmp(server, c->self) == 0 || c->n == HS_FED_ROOM_CANDIDATES)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->name[i], server) == 0) return;
+    snprintf(c->name[c->n++], sizeof c->name[0], "%s", server);
+}
+
+json_t *hs_fed_room_call_json(hs_server *srv, const char *server, const char *method, const char *target,
+                              const json_t *body, hs_fed_room_call *out)
+{
+    hs_fed_out req = {.destination = server, .method = method, .target = target, .content = body, .sign = true};
+    hs_fed_reply reply = {0};
+    hs_err err = {{0}};
+    json_t *j = NULL;
+    out->status = 0;
+    out->msg[0] = '\0';
+    if (hs_fed_send(srv, &req, &reply, &err) == 0) out->status = reply.status;
+    if (out->status == 0) snprintf(out->msg, sizeof out->msg, "%s: %s", server, err.msg);
+    else if (reply.status != 200)
+        snprintf(out->msg, sizeof out->msg, "%s answered %ld: %.200s", server, reply.status,
+                 reply.body ? reply.body : "");
+    else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
+        snprintf(out->msg, sizeof out->msg, "%s answered with bad JSON", server);
+    hs_fed_reply_free(&reply);
+    return j;
+}
+
+hs_room_status hs_fed_room_resolve(hs_server *srv, const char *room_id_or_alias, char *room_id, size_t cap,
+                                   hs_fed_room_candidates *c, hs_room_result *res)
+{
+    if (room_id_or_alias[0] != '#') {
+        if (strlen(room_id_or_alias) >= cap) return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "room ID too long");
+        snprintf(room_id, cap, "%s", room_id_or_alias);
+        return HS_ROOM_OK;
+    }
+    const char *server = hs_id_server_name(room_id_or_alias);
+    char target[700];
+    char *enc = hs_fed_pct_encode(room_id_or_alias);
+    snprintf(target, sizeof target, "/_matrix/federation/v1/query/directory?room_alias=%s", enc ? enc : "");
+    free(enc);
+    hs_fed_room_call call = {0};
+    json_t *answer = server ? hs_fed_room_call_json(srv, server, "GET", target, NULL, &call) : NULL;
+    const char *rid = json_string_value(json_object_get(answer, "room_id"));
+    if (!rid || !hs_is_valid_room_id(rid, NULL) || strlen(rid) >= cap) {
+        json_decref(answer);
+        return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "room alias %s: %s", room_id_or_alias,
+                                call.msg[0] ? call.msg : "no room ID in the answer");
+    }
+    snprintf(room_id, cap, "%s", rid);
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(answer, "servers"), i, s) hs_fed_room_candidate_add(c, json_string_value(s));
+    hs_fed_room_candidate_add(c, server);
+    json_decref(answer);
+    return HS_ROOM_OK;
+}
+
+size_t hs_fed_room_via(const hs_request *req, const char **via, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_query && n < max; i++)
+        if (strcmp(req->query[i].name, "server_name") == 0 || strcmp(req->query[i].name, "via") == 0)
+            via[n++] = req->query[i].value;
+    return n;
+}
+
+void hs_fed_room_answer_error(hs_response *resp, hs_room_status s, const hs_room_result *res, const char *what)
+{
+    switch (s) {
+    case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res->msg); break;
+    case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res->msg); break;
+    case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res->msg); break;
+    default: hs_response_error(resp, 502, "M_UNKNOWN", "%s over federation failed: %s", what, res->msg); break;
+    }
+}

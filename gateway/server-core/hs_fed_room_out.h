@@ -1,0 +1,62 @@
+/* hs_fed_room_out: the steps a local user's join (hs_fed_join) and knock (hs_fed_knock)
+ * on a room other servers hold have in common: the list of servers to try (deduplicated,
+ * valid names, never ours, at most HS_FED_ROOM_CANDIDATES), a signed federation call
+ * whose failure keeps the HTTP status (a resident's 403 is the room's answer, not a
+ * network failure), resolving an alias of another server (query/directory), and on
+ * the client side the `server_name`/`via` query parameters and the error answers.
+ *
+ * It does not build, check or sign membership templates: each caller does that its
+ * own way. */
+#ifndef HS_FED_ROOM_OUT_H
+#define HS_FED_ROOM_OUT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "server-core/hs_http.h"
+#include "server-core/hs_room.h"
+
+struct hs_server;
+
+#define HS_FED_ROOM_CANDIDATES 16
+
+/* Servers to ask, in the order added. `self` (our server name, borrowed) is left out. */
+typedef struct hs_fed_room_candidates {
+    const char *self;
+    char name[HS_FED_ROOM_CANDIDATES][256];
+    size_t n;
+} hs_fed_room_candidates;
+
+/* Adds `server` unless it is NULL, not a valid server name, ours, there already, or the
+ * list is full. */
+void hs_fed_room_candidate_add(hs_fed_room_candidates *c, const char *server);
+
+/* The outcome of hs_fed_room_call: the HTTP status (0 when no answer came) and, when
+ * the call returned NULL, why. */
+typedef struct hs_fed_room_call {
+    long status;
+    char msg[400];
+} hs_fed_room_call;
+
+/* A signed GET/PUT to `server` (body may be NULL). Returns the parsed JSON of a 200
+ * answer (new reference), else NULL with *out's status and msg set. */
+json_t *hs_fed_room_call_json(struct hs_server *srv, const char *server, const char *method, const char *target,
+                              const json_t *body, hs_fed_room_call *out);
+
+/* The room ID of room_id_or_alias into room_id (cap bytes): a room ID is taken as it
+ * is; an alias (#a:other) is asked of its server, whose answer's servers and the alias's
+ * server become candidates. Returns HS_ROOM_OK, HS_ROOM_NOT_FOUND (the alias did not
+ * resolve) or HS_ROOM_BAD_REQUEST (too long), with res->msg. */
+hs_room_status hs_fed_room_resolve(struct hs_server *srv, const char *room_id_or_alias, char *room_id, size_t cap,
+                                   hs_fed_room_candidates *c, hs_room_result *res);
+
+/* The request's `server_name` and `via` query values, at most max, into via (borrowed
+ * from req). Returns how many. */
+size_t hs_fed_room_via(const hs_request *req, const char **via, size_t max);
+
+/* Answers a failed join/leave/knock over federation (s is not HS_ROOM_OK): 404
+ * M_NOT_FOUND, 403 M_FORBIDDEN, 400 M_INVALID_PARAM, else 502 M_UNKNOWN "<what> over
+ * federation failed: ...". */
+void hs_fed_room_answer_error(hs_response *resp, hs_room_status s, const hs_room_result *res, const char *what);
+
+#endif
