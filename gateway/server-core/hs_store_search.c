@@ -61,7 +61,8 @@ static int index_range(sqlite3 *db, int64_t lo, int64_t hi, long *indexed)
 static int catch_up_steps(sqlite3 *db, void *arg)
 {
     long *indexed = arg;
-    sqlite3_stmt *s = hs_store_prep(db, "SELECT p.upto, p.downto, COALESCE((SELECT MAX(stream_ordering) FROM events), 0),"
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT p.upto, p.downto,"
+                                        " COALESCE((SELECT MAX(stream_ordering) FROM events), 0),"
                                         " (SELECT MIN(stream_ordering) FROM events),"
                                         " COALESCE((SELECT MIN(stream_ordering) FROM events WHERE outlier = 0), 0)"
                                         " FROM event_search_position p WHERE p.id = 1");

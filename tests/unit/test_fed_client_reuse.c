@@ -84,8 +84,9 @@ static void *conn_run(void *arg)
             sscanf(buf, "%15s %1023s", method, target);
             int bl = snprintf(body, sizeof body, "%s %s", method, target);
             bool close_it = atomic_load(&a.p->close_after_answer);
-            int rl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s",
-                              bl, close_it ? "Connection: close\r\n" : "", body);
+            int rl = snprintf(resp, sizeof resp,
+                              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s", bl,
+                              close_it ? "Connection: close\r\n" : "", body);
             if (SSL_write(ssl, resp, rl) != rl || close_it) break;
             buf[0] = '\0';
         }
@@ -200,7 +201,7 @@ static void ask(fed_client *c, const peer *p, const char *target)
 {
     char d[64];
     dest(p, d);
-    hs_fed_out req = {d, "GET", target, NULL, true};
+    hs_fed_out req = {.destination = d, .method = "GET", .target = target, .sign = true};
     hs_fed_reply r;
     hs_err err;
     cr_assert_eq(fed_client_request(c, &req, &r, &err), 0, "%s", err.msg);
@@ -219,7 +220,9 @@ static void ask_batch(fed_client *c, const peer *p, size_t n)
     hs_fed_out reqs[8];
     hs_fed_reply replies[8];
     hs_err errs[8];
-    for (size_t i = 0; i < n; i++) reqs[i] = (hs_fed_out){d, "PUT", "/_matrix/federation/v1/send/t", content, true};
+    for (size_t i = 0; i < n; i++)
+        reqs[i] = (hs_fed_out){.destination = d, .method = "PUT", .target = "/_matrix/federation/v1/send/t",
+                               .content = content, .sign = true};
     cr_assert_eq(fed_client_request_many(c, reqs, n, replies, errs), (int)n, "%s", errs[0].msg);
     for (size_t i = 0; i < n; i++) {
         cr_assert_str_eq(replies[i].body, "PUT /_matrix/federation/v1/send/t");
