@@ -23,6 +23,7 @@
  * it; Synapse sends nothing either). A signature on another user's key tells local
  * clients that user changed (a local_only device list row), so the signer's other
  * devices fetch it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,14 +324,20 @@ static void sign_own(sig_job *j, const char *key_id, const json_t *obj, const xk
 /* The master key of a user of another server when it is `key_id` (cached, else
  * fetched, at most REMOTE_FETCHES_MAX fetches a request), into *k (k->json NULL when
  * not found). */
-static void load_remote_master(sig_job *j, const char *user_id, const char *key_id, xkey *k)
+static void load_remote_master(sig_job *j, const char *user_id, const char *key_id, xkey *k, char *why,
+                               size_t why_len)
 {
     memset(k, 0, sizeof *k);
-    if (j->remote_fetches >= REMOTE_FETCHES_MAX) return;
+    if (j->remote_fetches >= REMOTE_FETCHES_MAX) {
+        snprintf(why, why_len, "at most %d master keys of other servers' users are fetched per request",
+                 REMOTE_FETCHES_MAX);
+        return;
+    }
     j->remote_fetches++;
-    k->json = hs_fed_e2ee_remote_master_key(j->srv, user_id, key_id, REMOTE_FETCH_TIMEOUT_MS);
+    k->json = hs_fed_e2ee_remote_master_key(j->srv, user_id, key_id, REMOTE_FETCH_TIMEOUT_MS, why, why_len);
     hs_err err;
     if (k->json && hs_e2ee_check_cross_key(k->json, user_id, "master", k->pub, k->b64, &err) != 0) {
+        snprintf(why, why_len, "%s's master key: %s", user_id, err.msg);
         json_decref(k->json);
         k->json = NULL;
     }
@@ -339,14 +346,15 @@ static void load_remote_master(sig_job *j, const char *user_id, const char *key_
 static void sign_other(sig_job *j, const char *target_user, const char *key_id, const json_t *obj, const xkey *usk)
 {
     xkey theirs;
+    char why[600] = "not that user's master key";
     if (!hs_keys_is_local(j->srv, target_user)) {
-        load_remote_master(j, target_user, key_id, &theirs);
+        load_remote_master(j, target_user, key_id, &theirs, why, sizeof why);
     } else if (load_xkey(j->srv, target_user, "master", &theirs) != 0) {
         j->db_failed = 1;
         return;
     }
     if (!theirs.json || strcmp(key_id, theirs.b64) != 0) {
-        fail(j->failures, target_user, key_id, "M_NOT_FOUND", "not that user's master key");
+        fail(j->failures, target_user, key_id, "M_NOT_FOUND", why);
     } else if (!usk->json) {
         fail(j->failures, target_user, key_id, "M_INVALID_SIGNATURE", "no user-signing key has been uploaded");
     } else {

@@ -87,10 +87,12 @@ void hs_fed_e2ee_keys_claim(struct hs_server *srv, const json_t *remote, json_t 
 /* The master key of `user_id`, a user of another server, whose public key (unpadded
  * base64) is key_b64, as checked JSON (new reference): the cached one when it is that
  * key, else the one its server answers a keys/query with (within timeout_ms; the
- * caches are refreshed as by any query). NULL when neither has that key. What a
- * local user's signature of another server's user is checked against. */
+ * caches are refreshed as by any query). NULL with why (a sentence for the client:
+ * the server could not be asked, or has another or no master key) when neither has
+ * that key. What a local user's signature of another server's user is checked
+ * against. */
 json_t *hs_fed_e2ee_remote_master_key(struct hs_server *srv, const char *user_id, const char *key_b64,
-                                      int timeout_ms);
+                                      int timeout_ms, char *why, size_t why_len);
 
 /* Queues to-device messages from local `sender` to users of other servers (`remote` is
  * {user ID: {device ID: content}}) as one m.direct_to_device EDU per server. Returns the

@@ -305,7 +305,8 @@ static const char *master_b64(const json_t *key)
     return id && strncmp(id, "ed25519:", 8) == 0 ? id + 8 : NULL;
 }
 
-json_t *hs_fed_e2ee_remote_master_key(hs_server *srv, const char *user_id, const char *key_b64, int timeout_ms)
+json_t *hs_fed_e2ee_remote_master_key(hs_server *srv, const char *user_id, const char *key_b64, int timeout_ms,
+                                      char *why, size_t why_len)
 {
     json_t *k = hs_fed_e2ee_cached_cross_key(srv, user_id, "master");
     const char *b64 = master_b64(k);
@@ -319,7 +320,15 @@ json_t *hs_fed_e2ee_remote_master_key(hs_server *srv, const char *user_id, const
         hs_fed_e2ee_keys_query(srv, remote, out, timeout_ms);
         json_t *m = json_object_get(json_object_get(out, "master_keys"), user_id);
         b64 = master_b64(m);
+        const char *server = hs_id_server_name(user_id);
+        const char *failed = json_string_value(
+            json_object_get(json_object_get(json_object_get(out, "failures"), server ? server : ""), "message"));
         if (b64 && strcmp(b64, key_b64) == 0) k = json_incref(m);
+        else if (failed) snprintf(why, why_len, "%s's master key could not be fetched: %s", user_id, failed);
+        else if (b64) snprintf(why, why_len, "not %s's current master key", user_id);
+        else snprintf(why, why_len, "%s has no master key", user_id);
+    } else {
+        snprintf(why, why_len, "out of memory");
     }
     json_decref(remote);
     json_decref(out);

@@ -348,9 +348,16 @@ static int signature_put_steps(sqlite3 *db, void *arg)
                    " signer_key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
                    5, a->args) != 0)
         return -1;
-    if (strcmp(a->args[0], a->args[2]) == 0) return change_row(db, a->notify_user);
-    return exec_texts(db, "INSERT INTO device_list_changes (user_id, local_only) VALUES (?1, 1)", 1,
-                      (const char *[]){a->notify_user});
+    if (strcmp(a->args[0], a->args[2]) != 0)
+        return exec_texts(db, "INSERT INTO device_list_changes (user_id, local_only) VALUES (?1, 1)", 1,
+                          (const char *[]){a->notify_user});
+    /* One's own signature on one's master (or self-signing) key travels with that key
+     * (m.signing_key_update), one on a device with the device (m.device_list_update). */
+    return exec_texts(db,
+                      "INSERT INTO device_list_changes (user_id, cross_signing) SELECT ?1, EXISTS (SELECT 1"
+                      " FROM cross_signing_keys c, json_each(c.key_json, '$.keys') j WHERE c.user_id = ?2"
+                      " AND c.key_type IN ('master', 'self_signing') AND j.key = 'ed25519:' || ?3)",
+                      3, (const char *[]){a->notify_user, a->args[0], a->args[1]});
 }
 
 int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const char *target_key_id,

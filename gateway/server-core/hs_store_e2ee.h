@@ -94,10 +94,11 @@ int hs_store_e2ee_xsign_put(hs_store *st, const char *user_id, const char *const
 /* Records a signature by (signer_user, signer_key_id) on the key `target_key_id` (a
  * device ID, or the public key of a cross-signing key) of target_user (local or of
  * another server), replacing an earlier one by the same signer key, and appends a
- * device_list_changes row for `notify_user`: an ordinary one (announced to other
- * servers) for a signature on one's own key, a local_only one (never announced: only
- * the signer sees such a signature) for a signature on another user's key. Returns 0
- * or -1. */
+ * device_list_changes row for `notify_user`: for a signature on one's own key one
+ * that other servers hear of (marked cross_signing when the key is one's master or
+ * self-signing key, so m.signing_key_update carries it; else the devices are sent
+ * again), for a signature on another user's key a local_only one (never announced:
+ * only the signer sees such a signature). Returns 0 or -1. */
 int hs_store_e2ee_signature_put(hs_store *st, const char *target_user, const char *target_key_id,
                                 const char *signer_user, const char *signer_key_id, const char *signature,
                                 const char *notify_user);

@@ -12,7 +12,8 @@
  *     list bob as changed after it (it did when the signature made a device list row
  *     for bob, which B announced as an update of his devices).
  *   - A device signed by its owner's self-signing key: A's m.device_list_update
- *     carries the new signature, so bob's query on B shows it with A stopped. */
+ *     carries the new signature, so bob's query on B shows it with A stopped; and the
+ *     master key signed by its owner's device: A's m.signing_key_update carries that. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
@@ -262,6 +263,21 @@ Test(fed_xsign, the_master_key_of_a_user_sharing_no_room_is_fetched)
     cr_assert(master_signature(q, dave.user_id, bob.user_id, bx.usk.key_id), "bob's signature on dave's master: %s",
               json_dumps(q, 0));
     json_decref(q);
+
+    /* A stopped: a master key B never saw cannot be checked, and the failure says why. */
+    pgt_stop(&A.proc, SIGTERM, 20000);
+    char eve[128];
+    snprintf(eve, sizeof eve, "@eve:%s", A.name);
+    hs_signing_key ek;
+    json_t *eve_master = cross_key(eve, "master", &ek);
+    r = req(&B, &bob, "POST", signed_master_body(eve, eve_master, bob.user_id, &bx.usk), 200,
+            "/_matrix/client/v3/keys/signatures/upload");
+    json_t *f = json_object_get(json_object_get(json_object_get(r, "failures"), eve), ek.key_id + 8);
+    cr_assert_str_eq(json_string_value(json_object_get(f, "errcode")), "M_NOT_FOUND", "%s", json_dumps(r, 0));
+    const char *why = json_string_value(json_object_get(f, "error"));
+    cr_assert(why && strstr(why, "could not be fetched"), "%s", json_dumps(r, 0));
+    json_decref(r);
+    json_decref(eve_master);
     json_decref(dx.master);
     json_decref(bx.master);
 }
@@ -348,4 +364,41 @@ Test(fed_xsign, a_user_signing_signature_stays_on_its_server)
     cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's new device keys reached A");
     json_decref(ax.master);
     json_decref(bx.master);
+}
+
+Test(fed_xsign, a_master_key_signed_by_its_device_reaches_the_other_server_signed)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    joined_room(&alice, &bob);
+    char since[256];
+    sync_token(&B, &bob, since, sizeof since);
+    hs_signing_key dk;
+    json_decref(req(&A, &alice, "POST", json_pack("{s:o}", "device_keys", device_keys(&alice, &dk)), 200,
+                    "/_matrix/client/v3/keys/upload"));
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's device keys reached B");
+    sync_token(&B, &bob, since, sizeof since);
+    xkeys ax;
+    upload_cross_signing(&A, &alice, &ax);
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's cross-signing keys reached B");
+
+    /* alice's device signs her master key (what a client does once it trusts it). */
+    sync_token(&B, &bob, since, sizeof since);
+    json_t *signed_master = json_deep_copy(ax.master);
+    hs_err e;
+    cr_assert_eq(hs_sign_json(signed_master, alice.user_id, &dk, &e), 0, "%s", e.msg);
+    const char *master_b64 = json_object_iter_key(json_object_iter(json_object_get(ax.master, "keys"))) + 8;
+    json_t *r = req(&A, &alice, "POST", json_pack("{s:{s:o}}", alice.user_id, master_b64, signed_master), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
+    cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
+    json_decref(r);
+    cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "the signed master key reached B");
+
+    pgt_stop(&A.proc, SIGTERM, 20000);
+    json_t *q = query(&B, &bob, alice.user_id);
+    cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
+    cr_assert(master_signature(q, alice.user_id, alice.user_id, dk.key_id),
+              "alice's device signature on her master key in B's cache: %s", json_dumps(q, 0));
+    json_decref(q);
+    json_decref(ax.master);
 }
