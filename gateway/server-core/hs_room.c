@@ -184,7 +184,7 @@ static hs_room_status persist(const hs_room_engine *e, const hs_room_version *rv
         .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text, .membership = membership,
         .new_room_version = new_room ? rv->id : NULL, .new_room_public = new_room && new_room->is_public,
         .txn_user = txn ? txn->user_id : NULL, .txn_device = txn ? txn->device_id : NULL,
-        .txn_id = txn ? txn->txn_id : NULL, .redacts = redacts, .relates_to = relates_to, .rel_type = rel_type,
+        .txn_id = txn ? txn->txn_id : NULL, .txn_scope = txn ? txn->scope : NULL, .redacts = redacts, .relates_to = relates_to, .rel_type = rel_type,
         .rel_key = rel_key,
     };
     int64_t stream;
@@ -210,7 +210,7 @@ static hs_room_status send_locked(const hs_room_engine *e, const char *room_id, 
     if (!json_is_object(content)) return fail(res, HS_ROOM_BAD_REQUEST, "content must be a JSON object");
     if (txn) {
         char *prior = NULL;
-        int rc = hs_store_txn_get(e->store, txn->user_id, txn->device_id, txn->txn_id, &prior);
+        int rc = hs_store_txn_get(e->store, txn->user_id, txn->device_id, room_id, txn->scope, txn->txn_id, &prior);
         if (rc < 0) return fail(res, HS_ROOM_ERROR, "cannot read transaction IDs");
         if (rc == 0) {
             if (event_id) *event_id = prior;
@@ -306,14 +306,32 @@ hs_room_status hs_room_send_locked(const hs_room_engine *e, const char *room_id,
     return send_locked(e, room_id, sender, type, state_key, content, NULL, txn, new_room, now_ms, event_id, NULL, res);
 }
 
+/* A transaction's scope, "<what><id>" (malloc'd; NULL when out of memory). */
+static char *scope_of(const char *what, const char *id)
+{
+    size_t len = strlen(what) + strlen(id) + 1;
+    char *s = malloc(len);
+    if (s) snprintf(s, len, "%s%s", what, id);
+    return s;
+}
+
 hs_room_status hs_room_send(const hs_room_engine *e, const char *room_id, const char *sender, const char *type,
                             const char *state_key, const json_t *content, const hs_room_txn *txn, int64_t now_ms,
                             char **event_id, hs_room_result *res)
 {
+    char *scope = NULL;
+    hs_room_txn scoped;
+    if (txn && !txn->scope) {
+        if (!(scope = scope_of("send/", type))) return fail(res, HS_ROOM_ERROR, "out of memory");
+        scoped = *txn;
+        scoped.scope = scope;
+        txn = &scoped;
+    }
     hs_room_lock();
     hs_room_status s =
         hs_room_send_locked(e, room_id, sender, type, state_key, content, txn, NULL, now_ms, event_id, res);
     hs_room_unlock();
+    free(scope);
     return s;
 }
 
@@ -483,6 +501,14 @@ hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, cons
     bool own = hs_pdu_sender(tpdu) && strcmp(hs_pdu_sender(tpdu), sender) == 0;
     json_decref(tpdu);
 
+    char *scope = NULL;
+    hs_room_txn scoped;
+    if (txn && !txn->scope) {
+        if (!(scope = scope_of("redact/", target_id))) return fail(res, HS_ROOM_ERROR, "out of memory");
+        scoped = *txn;
+        scoped.scope = scope;
+        txn = &scoped;
+    }
     json_t *content = json_object();
     if (reason) json_object_set_new(content, "reason", json_string(reason));
     if (rv->redacts_in_content) json_object_set_new(content, "redacts", json_string(target_id));
@@ -501,5 +527,6 @@ hs_room_status hs_room_redact(const hs_room_engine *e, const char *room_id, cons
     hs_room_unlock();
     hs_auth_map_free(ss.cache);
     json_decref(content);
+    free(scope);
     return status;
 }

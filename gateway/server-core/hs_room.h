@@ -61,11 +61,15 @@ typedef struct hs_room_result {
     char msg[512];
 } hs_room_result;
 
-/* A client transaction (PUT .../send/{type}/{txnId}); a retry returns the first event. */
+/* A client transaction (PUT .../send/{type}/{txnId}, .../redact/{eventId}/{txnId}); a
+ * retry returns the first event. The ID is scoped to the device and the request path:
+ * the room, and `scope` - "send/<type>" or "redact/<eventId>", which hs_room_send and
+ * hs_room_redact fill in when the caller leaves it NULL. */
 typedef struct hs_room_txn {
     const char *user_id;
     const char *device_id;
     const char *txn_id;
+    const char *scope;
 } hs_room_txn;
 
 /* The current state of a room we hold as the auth rules read it: each lookup goes to

@@ -60,6 +60,20 @@ static const hs_migration migrations[] = {
     {9, "federation: remote server keys", hs_schema_federation},
     {10, "server-side key backup", hs_schema_backup},
     {11, "search index, reports, openid tokens", hs_schema_extras},
+    /* A client transaction ID is scoped to its device and the request path (Client-Server
+     * API v1.7+): the same ID in another room, for another event type or redacting another
+     * event is a new request. Rows kept from before get the scope their event implies. It
+     * rebuilds migration 3's table, so its SQL stays here beside it. */
+    {12, "client transaction IDs scoped to room and endpoint",
+     "CREATE TABLE event_txns_scoped (user_id TEXT NOT NULL, device_id TEXT NOT NULL, room_id TEXT NOT NULL,"
+     " scope TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL REFERENCES events(event_id),"
+     " PRIMARY KEY (user_id, device_id, room_id, scope, txn_id));"
+     "INSERT INTO event_txns_scoped SELECT t.user_id, t.device_id, e.room_id,"
+     " CASE WHEN e.type = 'm.room.redaction' THEN 'redact/' ||"
+     " COALESCE(json_extract(e.pdu, '$.redacts'), json_extract(e.pdu, '$.content.redacts'), '')"
+     " ELSE 'send/' || e.type END, t.txn_id, t.event_id FROM event_txns t JOIN events e ON e.event_id = t.event_id;"
+     "DROP TABLE event_txns;"
+     "ALTER TABLE event_txns_scoped RENAME TO event_txns;"},
 };
 
 const hs_migration *hs_store_migrations(size_t *n)

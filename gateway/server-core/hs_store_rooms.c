@@ -40,11 +40,14 @@ static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev,
         if (rc != SQLITE_DONE) return -1;
     }
     if (ev->txn_id) {
-        s = hs_store_prep(db, "SELECT 1 FROM event_txns WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3");
+        s = hs_store_prep(db, "SELECT 1 FROM event_txns WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3"
+                              " AND room_id = ?4 AND scope = ?5");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, ev->txn_user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, ev->txn_device, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 3, ev->txn_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 4, ev->room_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 5, ev->txn_scope ? ev->txn_scope : "", -1, SQLITE_TRANSIENT);
         int rc = run(s);
         if (rc == SQLITE_ROW) return 1;
         if (rc != SQLITE_DONE) return -1;
@@ -92,12 +95,15 @@ static int append_steps(hs_store *st, sqlite3 *db, const hs_store_new_event *ev,
         if (run(s) != SQLITE_DONE) return -1;
     }
     if (ev->txn_id) {
-        s = hs_store_prep(db, "INSERT INTO event_txns (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)");
+        s = hs_store_prep(db, "INSERT INTO event_txns (user_id, device_id, txn_id, event_id, room_id, scope)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
         if (!s) return -1;
         sqlite3_bind_text(s, 1, ev->txn_user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 2, ev->txn_device, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 3, ev->txn_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 4, ev->event_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 5, ev->room_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 6, ev->txn_scope ? ev->txn_scope : "", -1, SQLITE_TRANSIENT);
         if (run(s) != SQLITE_DONE) return -1;
     }
     return hs_store_history_append(st, ev);
@@ -286,15 +292,17 @@ int hs_store_joined_rooms(hs_store *st, const char *user_id, char ***ids, size_t
     return collect_strings(s, ids, n, NULL);
 }
 
-int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *txn_id,
-                     char **event_id)
+int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *room_id,
+                     const char *scope, const char *txn_id, char **event_id)
 {
-    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM event_txns"
-                                                " WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3");
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT event_id FROM event_txns WHERE user_id = ?1 AND device_id = ?2"
+                                        " AND txn_id = ?3 AND room_id = ?4 AND scope = ?5");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, txn_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, room_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 5, scope ? scope : "", -1, SQLITE_TRANSIENT);
     return hs_store_rooms__one_string(s, event_id);
 }
 

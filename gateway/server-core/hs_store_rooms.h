@@ -44,8 +44,9 @@ typedef struct hs_store_new_event {
     /* Set for the m.room.create event only: the room row is inserted with it. */
     const char *new_room_version;
     bool new_room_public;
-    /* The client transaction that sent it, or all NULL. */
-    const char *txn_user, *txn_device, *txn_id;
+    /* The client transaction that sent it, or all NULL. txn_scope is the request path
+     * it came on besides the room ("send/<type>", "redact/<eventId>"; NULL as ""). */
+    const char *txn_user, *txn_device, *txn_id, *txn_scope;
     /* For m.room.redaction: the event it redacts; else NULL. */
     const char *redacts;
     /* content.m.relates_to: the related event and rel_type (both or neither), and the
@@ -108,10 +109,11 @@ int hs_store_membership(hs_store *st, const char *room_id, const char *user_id, 
  * hs_store_free_strings). Returns 0 or -1. */
 int hs_store_joined_rooms(hs_store *st, const char *user_id, char ***ids, size_t *n);
 
-/* The event ID answered before for (user, device, txn_id), malloc'd into *event_id.
- * Returns 0, 1 when the transaction is new, -1. */
-int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *txn_id,
-                     char **event_id);
+/* The event ID answered before for (user, device, room, scope, txn_id) (scope as in
+ * hs_store_new_event; NULL as ""), malloc'd into *event_id. Returns 0, 1 when the
+ * transaction is new, -1. */
+int hs_store_txn_get(hs_store *st, const char *user_id, const char *device_id, const char *room_id,
+                     const char *scope, const char *txn_id, char **event_id);
 
 /* Up to `limit` timeline events (no outliers) of the room in stream order: backwards
  * (descending) from stream orderings <= `from`, or forwards (ascending) from orderings >
