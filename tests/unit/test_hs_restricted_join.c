@@ -4,7 +4,7 @@
  * join_authorised_via_users_server, carries our signature and passes the auth rules
  * against its own auth events; a user in none of the allowed rooms, or a room where
  * nobody may invite, is refused with 403 M_FORBIDDEN and nothing is stored; an invited
- * user needs no authoriser. For users of other servers the module answers "not a member"
+ * user needs no authoriser; in v12 the creator (above every level) vouches. For users of other servers the module answers "not a member"
  * when we are in every allowed room and "cannot tell" when we are not (the spec's
  * M_UNABLE_TO_AUTHORISE_JOIN). make_join (asked by this server itself, through the
  * federation router) gives a template whose field set is Synapse's recorded one for a
@@ -166,6 +166,19 @@ Test(hs_restricted_join, a_member_of_the_allowed_room_joins_vouched_for_by_alice
     cr_assert_str_eq(authoriser_of(join), alice.user_id);
     json_decref(join);
     free(kroom);
+
+    /* v12: the creator is not in power_levels.users but outranks everyone. */
+    char *v12 = pgt_mx_create_room(
+        hs.base, &alice,
+        fmt("{\"room_version\":\"12\",\"preset\":\"private_chat\",\"initial_state\":[{\"type\":"
+            "\"m.room.join_rules\",\"state_key\":\"\",\"content\":{\"join_rule\":\"restricted\",\"allow\":[{"
+            "\"type\":\"m.room_membership\",\"room_id\":\"%s\"}]}}]}",
+            space));
+    json_decref(call("POST", &bob, fmt("/_matrix/client/v3/join/%s", enc(v12)), "{}", 200));
+    join = member_event(v12, bob.user_id, NULL);
+    cr_assert_str_eq(authoriser_of(join), alice.user_id);
+    json_decref(join);
+    free(v12);
     free(room);
 }
 
