@@ -4,9 +4,9 @@
  * join_authorised_via_users_server, carries our signature and passes the auth rules
  * against its own auth events; a user in none of the allowed rooms, or a room where
  * nobody may invite, is refused with 403 M_FORBIDDEN and nothing is stored; an invited
- * user needs no authoriser; in v12 the creator (above every level) vouches. For users of other servers the module answers "not a member"
- * when we are in every allowed room and "cannot tell" when we are not (the spec's
- * M_UNABLE_TO_AUTHORISE_JOIN). make_join (asked by this server itself, through the
+ * user needs no authoriser; in v12 the creator (above every level) vouches. For users
+ * of other servers the module answers "not a member" when we are in every allowed room
+ * and "cannot tell" when we are not (the spec's M_UNABLE_TO_AUTHORISE_JOIN). make_join (asked by this server itself, through the
  * federation router) gives a template whose field set is Synapse's recorded one for a
  * restricted room, plus the `origin` the spec requires. */
 #include <criterion/criterion.h>
