@@ -10,9 +10,12 @@
  *   GET  /v1/event_auth/{roomId}/{eventId} the event's auth chain
  *   GET  /v1/backfill/{roomId}?v=&limit=  events before v, newest first
  *   POST /v1/get_missing_events/{roomId}  events between earliest and latest
- *   GET  /v1/make_join/{roomId}/{userId}  a join template in our room version
- *   PUT  /v1|v2/send_join/{roomId}/{eventId} checks + persists the join, answers state
- *                                         and auth chain
+ *   GET  /v1/make_join/{roomId}/{userId}  a join template in our room version (a
+ *                                         restricted room's names our authorising
+ *                                         user, hs_room_restricted.h)
+ *   PUT  /v1|v2/send_join/{roomId}/{eventId} checks + persists the join (countersigned
+ *                                         when it names one of our users as its
+ *                                         authoriser), answers state and auth chain
  *   GET  /v1/make_knock/{roomId}/{userId} a knock template (v7+ rooms; 403 unless the
  *                                         join rule allows knocking)
  *   PUT  /v1/send_knock/{roomId}/{eventId} checks + persists the knock, answers the
