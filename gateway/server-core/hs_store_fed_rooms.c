@@ -86,24 +86,8 @@ static int write_after(sqlite3 *db, const hs_store_new_event *ev, int64_t base, 
 static int insert_event(sqlite3 *db, const hs_store_new_event *ev, bool outlier, int64_t before, int64_t after,
                         int64_t *stream)
 {
-    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO events (event_id, room_id, type, state_key, sender, depth,"
-                               " origin_server_ts, pdu, outlier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    if (!s) return -1;
-    sqlite3_bind_int(s, 9, outlier ? 1 : 0);
-    hs_store_bind_text_or_null(s, 1, ev->event_id);
-    hs_store_bind_text_or_null(s, 2, ev->room_id);
-    hs_store_bind_text_or_null(s, 3, ev->type);
-    hs_store_bind_text_or_null(s, 4, ev->state_key);
-    hs_store_bind_text_or_null(s, 5, ev->sender);
-    sqlite3_bind_int64(s, 6, ev->depth);
-    sqlite3_bind_int64(s, 7, ev->origin_server_ts);
-    hs_store_bind_text_or_null(s, 8, ev->pdu_json);
-    int rc = run(s);
-    if (rc == SQLITE_CONSTRAINT) return 1;
-    if (rc != SQLITE_DONE) return -1;
-    *stream = sqlite3_last_insert_rowid(db);
-    if (hs_store_history__event_state(db, ev, before, after) != 0) return -1;
-    return hs_store_history__event_rows(db, ev);
+    int rc = hs_store_history__insert_event(db, ev, 0, outlier, before, after, stream);
+    return rc != 0 ? rc : hs_store_history__event_rows(db, ev);
 }
 
 static int set_extremities(sqlite3 *db, const char *room_id, const char *const *ids, size_t n)
@@ -156,35 +140,6 @@ static int replace_current(sqlite3 *db, const char *room_id, const hs_state_map 
 
 /* ---- remote events ------------------------------------------------------------------ */
 
-/* An outlier of ev's room with ev's ID becomes a timeline event: a stream position
- * after every other (the one a new event would get) and ev's state. Its other rows
- * (redaction, relation) were written when it was stored. 0 done, 1 no such outlier. */
-static int promote_outlier(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after, int64_t *stream)
-{
-    sqlite3_stmt *s = hs_store_prep(db, "UPDATE events SET outlier = 0,"
-                                        " stream_ordering = (SELECT MAX(stream_ordering) FROM events) + 1"
-                                        " WHERE event_id = ?1 AND room_id = ?2 AND outlier = 1");
-    if (!s) return -1;
-    hs_store_bind_text_or_null(s, 1, ev->event_id);
-    hs_store_bind_text_or_null(s, 2, ev->room_id);
-    if (run(s) != SQLITE_DONE) return -1;
-    if (sqlite3_changes(db) == 0) return 1;
-    s = hs_store_prep(db, "SELECT stream_ordering FROM events WHERE event_id = ?1");
-    if (!s) return -1;
-    hs_store_bind_text_or_null(s, 1, ev->event_id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return -1;
-    }
-    *stream = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    s = hs_store_prep(db, "DELETE FROM event_state WHERE event_id = ?1");
-    if (!s) return -1;
-    hs_store_bind_text_or_null(s, 1, ev->event_id);
-    if (run(s) != SQLITE_DONE) return -1;
-    return hs_store_history__event_state(db, ev, before, after);
-}
-
 typedef struct persist_arg {
     const hs_store_fed_event *fe;
     int64_t stream;
@@ -201,7 +156,8 @@ static int persist_steps(sqlite3 *db, void *varg)
     if (rc == 1 && write_snapshot(db, ev->room_id, fe->before, &before) != 0) return -1;
     after = before;
     if (ev->state_key && write_after(db, ev, before, &after) != 0) return -1;
-    rc = promote_outlier(db, ev, before, after, &a->stream);
+    /* An outlier with ev's ID becomes a timeline event where a new event would go. */
+    rc = hs_store_history__promote(db, ev, 0, before, after, &a->stream);
     if (rc == 1) rc = insert_event(db, ev, false, before, after, &a->stream);
     if (rc != 0) return rc;
     if (set_extremities(db, ev->room_id, fe->extremities, fe->n_extremities) != 0) return -1;

@@ -142,6 +142,59 @@ int hs_store_history__event_state(sqlite3 *db, const hs_store_new_event *ev, int
     return run(s) == SQLITE_DONE ? 0 : -1;
 }
 
+int hs_store_history__insert_event(sqlite3 *db, const hs_store_new_event *ev, int64_t stream, bool outlier,
+                                   int64_t before, int64_t after, int64_t *stream_out)
+{
+    sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key,"
+                                        " sender, depth, origin_server_ts, pdu, outlier)"
+                                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    if (!s) return -1;
+    /* NULL lets the table pick the next ordering up. */
+    if (stream != 0) sqlite3_bind_int64(s, 1, stream);
+    hs_store_bind_text_or_null(s, 2, ev->event_id);
+    hs_store_bind_text_or_null(s, 3, ev->room_id);
+    hs_store_bind_text_or_null(s, 4, ev->type);
+    hs_store_bind_text_or_null(s, 5, ev->state_key);
+    hs_store_bind_text_or_null(s, 6, ev->sender);
+    sqlite3_bind_int64(s, 7, ev->depth);
+    sqlite3_bind_int64(s, 8, ev->origin_server_ts);
+    hs_store_bind_text_or_null(s, 9, ev->pdu_json);
+    sqlite3_bind_int(s, 10, outlier ? 1 : 0);
+    int rc = run(s);
+    if (rc == SQLITE_CONSTRAINT) return 1;
+    if (rc != SQLITE_DONE) return -1;
+    *stream_out = sqlite3_last_insert_rowid(db);
+    return hs_store_history__event_state(db, ev, before, after);
+}
+
+int hs_store_history__promote(sqlite3 *db, const hs_store_new_event *ev, int64_t stream, int64_t before,
+                              int64_t after, int64_t *stream_out)
+{
+    sqlite3_stmt *s;
+    if (stream == 0) {
+        s = hs_store_prep(db, "SELECT COALESCE(MAX(stream_ordering), 0) + 1 FROM events");
+        if (!s) return -1;
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) stream = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_ROW) return -1;
+    }
+    s = hs_store_prep(db, "UPDATE events SET outlier = 0, stream_ordering = ?3"
+                          " WHERE event_id = ?1 AND room_id = ?2 AND outlier = 1");
+    if (!s) return -1;
+    hs_store_bind_text_or_null(s, 1, ev->event_id);
+    hs_store_bind_text_or_null(s, 2, ev->room_id);
+    sqlite3_bind_int64(s, 3, stream);
+    if (run(s) != SQLITE_DONE) return -1;
+    if (sqlite3_changes(db) == 0) return 1;
+    *stream_out = stream;
+    s = hs_store_prep(db, "DELETE FROM event_state WHERE event_id = ?1");
+    if (!s) return -1;
+    hs_store_bind_text_or_null(s, 1, ev->event_id);
+    if (run(s) != SQLITE_DONE) return -1;
+    return hs_store_history__event_state(db, ev, before, after);
+}
+
 int hs_store_history__set_head(sqlite3 *db, const char *room_id, int64_t group)
 {
     sqlite3_stmt *s = hs_store_prep(db, "INSERT INTO room_state_head (room_id, group_id) VALUES (?1, ?2)"
@@ -482,36 +535,10 @@ static int backfill_before(sqlite3 *db, const hs_store_backfill_event *b, int64_
 static int place_below(sqlite3 *db, const hs_store_new_event *ev, int kind, bool outlier, int64_t before,
                        int64_t after)
 {
-    int64_t pos;
+    int64_t pos, stored;
     if (hs_store_rooms__next_below(db, &pos) != 0) return -1;
-    sqlite3_stmt *s;
-    if (kind == 0) {
-        s = hs_store_prep(db, "UPDATE events SET stream_ordering = ?1, outlier = 0 WHERE event_id = ?2");
-        if (!s) return -1;
-        sqlite3_bind_int64(s, 1, pos);
-        hs_store_bind_text_or_null(s, 2, ev->event_id);
-        if (run(s) != SQLITE_DONE) return -1;
-        s = hs_store_prep(db, "DELETE FROM event_state WHERE event_id = ?1");
-        if (!s) return -1;
-        hs_store_bind_text_or_null(s, 1, ev->event_id);
-        if (run(s) != SQLITE_DONE) return -1;
-        return hs_store_history__event_state(db, ev, before, after);
-    }
-    s = hs_store_prep(db, "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth,"
-                          " origin_server_ts, pdu, outlier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-    if (!s) return -1;
-    sqlite3_bind_int64(s, 1, pos);
-    hs_store_bind_text_or_null(s, 2, ev->event_id);
-    hs_store_bind_text_or_null(s, 3, ev->room_id);
-    hs_store_bind_text_or_null(s, 4, ev->type);
-    hs_store_bind_text_or_null(s, 5, ev->state_key);
-    hs_store_bind_text_or_null(s, 6, ev->sender);
-    sqlite3_bind_int64(s, 7, ev->depth);
-    sqlite3_bind_int64(s, 8, ev->origin_server_ts);
-    hs_store_bind_text_or_null(s, 9, ev->pdu_json);
-    sqlite3_bind_int(s, 10, outlier ? 1 : 0);
-    if (run(s) != SQLITE_DONE) return -1;
-    if (hs_store_history__event_state(db, ev, before, after) != 0) return -1;
+    if (kind == 0) return hs_store_history__promote(db, ev, pos, before, after, &stored) == 0 ? 0 : -1;
+    if (hs_store_history__insert_event(db, ev, pos, outlier, before, after, &stored) != 0) return -1;
     /* An old join must not un-forget the room (that is for new memberships only). */
     hs_store_new_event rows = *ev;
     rows.membership = NULL;

@@ -52,6 +52,19 @@ int hs_store_history__new_group(sqlite3 *db, const hs_store_new_event *ev, int64
  * m.room.create) and after it. Returns 0 or -1. */
 int hs_store_history__event_state(sqlite3 *db, const hs_store_new_event *ev, int64_t before, int64_t after);
 
+/* Inserts ev's events row at stream ordering `stream` (0: the next one up), flagged as
+ * an outlier when asked, and its event_state row (before, after). Returns 0 with
+ * *stream_out, 1 when an event with its ID is stored already (nothing written), -1. */
+int hs_store_history__insert_event(sqlite3 *db, const hs_store_new_event *ev, int64_t stream, bool outlier,
+                                   int64_t before, int64_t after, int64_t *stream_out);
+
+/* Makes the outlier of ev's room with ev's ID a timeline event at stream ordering
+ * `stream` (0: after every other) with a new event_state row (before, after); its other
+ * rows (redaction, relation) were written when it was stored. Returns 0 with
+ * *stream_out, 1 when there is no such outlier, -1. */
+int hs_store_history__promote(sqlite3 *db, const hs_store_new_event *ev, int64_t stream, int64_t before,
+                              int64_t after, int64_t *stream_out);
+
 /* Points room_id's head group (its current state) at `group`. Returns 0 or -1. */
 int hs_store_history__set_head(sqlite3 *db, const char *room_id, int64_t group);
 
