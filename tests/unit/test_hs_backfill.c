@@ -19,6 +19,7 @@
 #include "server-core/hs_store_sync.h"
 #include "server-core/hs_sync_token.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 #define ROOM "!bf:remote.test"
 #define ALICE "@alice:remote.test"
@@ -29,19 +30,12 @@ static hs_store *st;
 
 static void setup(void)
 {
-    dir = pgt_tmpdir();
-    char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/bf.db", dir);
-    size_t n;
-    const hs_migration *m = hs_store_migrations(&n);
-    cr_assert_eq(hs_store_open(path, m, n, &st, err, sizeof err), 0, "%s", err);
+    st = pgt_store_open(&dir, "bf.db");
 }
 
 static void teardown(void)
 {
-    hs_store_close(st);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_store_close(st, dir);
 }
 
 TestSuite(hs_backfill, .init = setup, .fini = teardown, .timeout = 60);

@@ -18,6 +18,7 @@
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_store_search.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 #define ROOM "!sb:remote.test"
 #define ALICE "@alice:remote.test"
@@ -28,19 +29,12 @@ static hs_store *st;
 
 static void setup(void)
 {
-    dir = pgt_tmpdir();
-    char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/sb.db", dir);
-    size_t n;
-    const hs_migration *m = hs_store_migrations(&n);
-    cr_assert_eq(hs_store_open(path, m, n, &st, err, sizeof err), 0, "%s", err);
+    st = pgt_store_open(&dir, "sb.db");
 }
 
 static void teardown(void)
 {
-    hs_store_close(st);
-    pgt_rmtree(dir);
-    free(dir);
+    pgt_store_close(st, dir);
 }
 
 TestSuite(hs_search_backfill, .init = setup, .fini = teardown, .timeout = 60);
