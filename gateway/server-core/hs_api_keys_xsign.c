@@ -38,8 +38,9 @@
 
 #define SIGNATURE_OBJECTS_MAX 1000
 /* Master keys of other servers' users one request may have to fetch (those not
- * cached), each waiting up to REMOTE_FETCH_TIMEOUT_MS: a client verifies one user at
- * a time, and a request naming hundreds must not hold a worker for hundreds of waits. */
+ * cached), all within REMOTE_FETCH_TIMEOUT_MS (the keys/query default): a client
+ * verifies one user at a time, and a request naming hundreds must not hold a worker
+ * for hundreds of waits. */
 #define REMOTE_FETCHES_MAX 8
 #define REMOTE_FETCH_TIMEOUT_MS 10000
 
@@ -185,7 +186,8 @@ typedef struct sig_job {
     json_t *failures;
     int db_failed;
     int stored;
-    int remote_fetches; /* master keys of other servers' users fetched so far */
+    int remote_fetches;     /* master keys of other servers' users fetched so far */
+    int64_t fetch_deadline; /* monotonic ms the fetches must end by; set by the first */
 } sig_job;
 
 /* Checks and stores the signatures by `me` on one signed object. `stored_obj` is the
@@ -322,19 +324,30 @@ static void sign_own(sig_job *j, const char *key_id, const json_t *obj, const xk
 }
 
 /* The master key of a user of another server when it is `key_id` (cached, else
- * fetched, at most REMOTE_FETCHES_MAX fetches a request), into *k (k->json NULL when
- * not found). */
+ * fetched: at most REMOTE_FETCHES_MAX fetches a request, all within
+ * REMOTE_FETCH_TIMEOUT_MS), into *k (k->json NULL with why when not found). */
 static void load_remote_master(sig_job *j, const char *user_id, const char *key_id, xkey *k, char *why,
                                size_t why_len)
 {
     memset(k, 0, sizeof *k);
-    if (j->remote_fetches >= REMOTE_FETCHES_MAX) {
-        snprintf(why, why_len, "at most %d master keys of other servers' users are fetched per request",
-                 REMOTE_FETCHES_MAX);
-        return;
+    k->json = hs_fed_e2ee_remote_master_key(j->srv, user_id, key_id, 0, why, why_len);
+    if (!k->json) {
+        int64_t now = hs_clock_mono_ms();
+        if (!j->remote_fetches) j->fetch_deadline = now + REMOTE_FETCH_TIMEOUT_MS;
+        if (j->remote_fetches >= REMOTE_FETCHES_MAX) {
+            snprintf(why, why_len, "at most %d master keys of other servers' users are fetched per request",
+                     REMOTE_FETCHES_MAX);
+            return;
+        }
+        if (now >= j->fetch_deadline) {
+            snprintf(why, why_len, "no time left to fetch %s's master key (%d ms for all of them)", user_id,
+                     REMOTE_FETCH_TIMEOUT_MS);
+            return;
+        }
+        j->remote_fetches++;
+        k->json =
+            hs_fed_e2ee_remote_master_key(j->srv, user_id, key_id, (int)(j->fetch_deadline - now), why, why_len);
     }
-    j->remote_fetches++;
-    k->json = hs_fed_e2ee_remote_master_key(j->srv, user_id, key_id, REMOTE_FETCH_TIMEOUT_MS, why, why_len);
     hs_err err;
     if (k->json && hs_e2ee_check_cross_key(k->json, user_id, "master", k->pub, k->b64, &err) != 0) {
         snprintf(why, why_len, "%s's master key: %s", user_id, err.msg);
@@ -394,7 +407,7 @@ void hs_keys_signatures_upload(const hs_request *req, hs_response *resp, void *c
     int loaded = 0;
     for (; loaded < 3; loaded++)
         if (load_xkey(srv, who.user_id, XTYPES[loaded], &own[loaded]) != 0) break;
-    sig_job j = {srv, who.user_id, json_object(), loaded < 3, 0, 0};
+    sig_job j = {srv, who.user_id, json_object(), loaded < 3, 0, 0, 0};
     json_object_foreach(body, user_id, keys) {
         if (j.db_failed) break;
         json_object_foreach(keys, key_id, obj) {

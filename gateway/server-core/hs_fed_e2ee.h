@@ -86,8 +86,8 @@ void hs_fed_e2ee_keys_claim(struct hs_server *srv, const json_t *remote, json_t 
 
 /* The master key of `user_id`, a user of another server, whose public key (unpadded
  * base64) is key_b64, as checked JSON (new reference): the cached one when it is that
- * key, else the one its server answers a keys/query with (within timeout_ms; the
- * caches are refreshed as by any query). NULL with why (a sentence for the client:
+ * key, else (timeout_ms > 0) the one its server answers a keys/query with within
+ * timeout_ms (the caches are refreshed as by any query). NULL with why (a sentence for the client:
  * the server could not be asked, or has another or no master key) when neither has
  * that key. What a local user's signature of another server's user is checked
  * against. */

@@ -312,6 +312,10 @@ json_t *hs_fed_e2ee_remote_master_key(hs_server *srv, const char *user_id, const
     const char *b64 = master_b64(k);
     if (b64 && strcmp(b64, key_b64) == 0) return k;
     json_decref(k);
+    if (timeout_ms <= 0) {
+        snprintf(why, why_len, "%s's master key is not cached", user_id);
+        return NULL;
+    }
     /* Not cached (no shared room yet) or changed since: its server has the current one. */
     json_t *remote = json_pack("{s:[]}", user_id);
     json_t *out = json_pack("{s:{}, s:{}, s:{}, s:{}}", "device_keys", "master_keys", "self_signing_keys", "failures");
