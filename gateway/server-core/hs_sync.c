@@ -18,6 +18,7 @@
 #include "server-core/hs_push.h"
 #include "server-core/hs_push_room.h"
 #include "server-core/hs_room_format.h"
+#include "server-core/hs_room_visibility.h"
 #include "server-core/hs_state_map.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_sync.h"
@@ -119,11 +120,13 @@ typedef struct timeline {
     const char *room_id;
     long limit, matched, scanned;
     bool limited;
-    int64_t oldest;              /* stream of the oldest event kept, 0 when none */
+    int64_t oldest;              /* stream of the oldest event kept (when oldest_id is set) */
     char oldest_id[256];         /* its event ID, "" when none */
     json_t *events;              /* newest first while collecting */
     json_t *ids;                 /* event_id -> true */
     json_t *senders;             /* sender -> true */
+    hs_room_visibility *vis;     /* checks the events before check_before, NULL when none are */
+    int64_t check_before;        /* the user's membership event: older events need a check */
 } timeline;
 
 static int timeline_event(void *ctx, const hs_store_sync_event *ev)
@@ -141,6 +144,12 @@ static int timeline_event(void *ctx, const hs_store_sync_event *ev)
     }
     bool ok = hs_filter_event_allowed(ef, ev->type, ev->sender, t->room_id, content);
     json_decref(pdu);
+    if (ok && t->vis && ev->stream < t->check_before) {
+        hs_store_event se = {.stream = ev->stream, .event_id = (char *)ev->event_id, .pdu_json = (char *)ev->pdu_json};
+        int visible = hs_room_visibility_check(t->vis, &se);
+        if (visible < 0) t->b->failed = true;
+        ok = visible == 1;
+    }
     if (!ok) return 0;
     if (t->matched == t->limit) {
         t->limited = true;
@@ -157,16 +166,27 @@ static int timeline_event(void *ctx, const hs_store_sync_event *ev)
     return 0;
 }
 
-/* The room's timeline after `after` up to `upto` into *t (events chronological). */
-static void build_timeline(builder *b, const char *room_id, int64_t after, int64_t upto, timeline *t)
+/* The room's timeline after `after` up to `upto` into *t (events chronological). Events
+ * before the user's membership event `m` are history: shown as the room's history
+ * visibility allows. `after` is HS_STORE_NO_BOUND for the whole room, backfilled
+ * history (negative positions) included. */
+static void build_timeline(builder *b, const membership_row *m, int64_t after, int64_t upto, timeline *t)
 {
+    const char *room_id = m->room_id;
     *t = (timeline){.b = b, .room_id = room_id, .events = json_array(), .ids = json_object(), .senders = json_object()};
+    if (after < m->stream) {
+        t->check_before = m->stream;
+        if (!(t->vis = hs_room_visibility_new(b->st, b->p->user_id, strcmp(m->membership, "join") == 0)))
+            b->failed = true;
+    }
     long max = b->p->max_timeline_events > 0 && b->p->max_timeline_events < HS_SYNC_MAX_TIMELINE_LIMIT
                    ? b->p->max_timeline_events
                    : HS_SYNC_MAX_TIMELINE_LIMIT;
     t->limit = hs_filter_limit(&b->p->filter->timeline, HS_SYNC_DEFAULT_TIMELINE_LIMIT, max);
     if (t->limit > b->events_left) t->limit = b->events_left; /* 0: an empty, limited timeline */
     if (hs_store_sync_room_events(b->st, room_id, after, upto, timeline_event, t) != 0) b->failed = true;
+    hs_room_visibility_free(t->vis);
+    t->vis = NULL;
     json_t *chrono = json_array();
     for (size_t i = json_array_size(t->events); i > 0; i--) json_array_append(chrono, json_array_get(t->events, i - 1));
     json_decref(t->events);
@@ -184,7 +204,7 @@ static void timeline_clear(timeline *t)
 static json_t *timeline_json(const timeline *t, int64_t upto)
 {
     char prev[32];
-    snprintf(prev, sizeof prev, "s%" PRId64, t->oldest > 0 ? t->oldest - 1 : upto);
+    snprintf(prev, sizeof prev, "s%" PRId64, t->oldest_id[0] ? t->oldest - 1 : upto);
     return json_pack("{sOsbss}", "events", t->events, "limited", t->limited, "prev_batch", prev);
 }
 
@@ -453,12 +473,12 @@ static json_t *joined_room(builder *b, const membership_row *m)
 {
     bool newly = !b->initial && m->stream > b->since.events && !was_member(b, m, "join");
     bool all = b->initial || newly || b->p->full_state;
-    int64_t after = (b->initial || newly) ? 0 : b->since.events;
+    int64_t after = (b->initial || newly) ? HS_STORE_NO_BOUND : b->since.events;
     if (!all && !json_object_get(b->active_events, m->room_id) && !json_object_get(b->active_receipts, m->room_id) &&
         !json_object_get(b->room_account_data, m->room_id) && !typing_changed(b, m->room_id))
         return NULL;
     timeline t;
-    build_timeline(b, m->room_id, after, b->now.events, &t);
+    build_timeline(b, m, after, b->now.events, &t);
     json_t *eph = build_ephemeral(b, m->room_id);
     json_t *acc = room_account_data(b, m->room_id);
     /* No event after the token (state changes are events too) and no ephemeral or account
@@ -498,9 +518,9 @@ static json_t *left_room(builder *b, const membership_row *m)
     /* Someone who never got in (a rejected or withdrawn invite) sees only the leave. */
     bool was_in = was_member(b, m, "join");
     bool all = (b->initial || b->p->full_state) && was_in;
-    int64_t after = !was_in ? m->stream - 1 : all ? 0 : b->since.events;
+    int64_t after = !was_in ? m->stream - 1 : all ? HS_STORE_NO_BOUND : b->since.events;
     timeline t;
-    build_timeline(b, m->room_id, after, m->stream, &t);
+    build_timeline(b, m, after, m->stream, &t);
     state_walk w;
     build_state(b, m->room_id, m->stream, &t, all, was_in ? b->since.events : INT64_MAX, &w);
     json_t *room = json_pack("{sos{sO}s{so}}", "timeline", timeline_json(&t, m->stream), "state", "events",
