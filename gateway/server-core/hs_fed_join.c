@@ -408,7 +408,6 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
     *room_id_out = NULL;
     hs_fed_room_candidates cands = {.self = srv->cfg.server_name};
     char room_id[300];
-    const char *self = srv->cfg.server_name;
     hs_room_status status = hs_fed_room_resolve(srv, room_id_or_alias, room_id, sizeof room_id, &cands, res);
     if (status != HS_ROOM_OK) return status;
     for (size_t i = 0; i < n_via; i++) hs_fed_room_candidate_add(&cands, via[i]);
@@ -461,15 +460,9 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         json_t *content = json_object_get(ev, "content");
         if (!json_is_object(content)) json_object_set_new(ev, "content", content = json_object());
         json_object_set_new(content, "membership", json_string("join"));
-        json_object_set_new(ev, "origin_server_ts", json_integer(now_ms));
-        if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(self));
-        json_object_del(ev, "signatures");
-        json_object_del(ev, "hashes");
-        json_object_del(ev, "unsigned");
-        json_object_del(ev, "event_id");
         hs_err err = {{0}};
-        char *id = NULL;
-        if (hs_event_sign(ev, rv, self, &srv->signing_key, 1, &err) != 0 || !(id = hs_event_id_compute(ev, rv, &err))) {
+        char *id = hs_fed_room_sign_template(srv, ev, rv, now_ms, &err);
+        if (!id) {
             json_decref(ev);
             return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the join: %s", err.msg);
         }

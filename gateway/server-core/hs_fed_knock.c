@@ -18,14 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_room_out.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
-#include "server-core/hs_signing.h"
 #include "server-core/hs_store_fed_rooms.h"
 
 /* The knock_room_state kept per knock: the spec's stripped state is a handful of events;
@@ -56,7 +54,6 @@ static int store_knock(hs_server *srv, const hs_room_version *rv, const json_t *
 static hs_room_status knock_via(hs_server *srv, const char *server, const char *room_id, const char *user_id,
                                 const char *reason, int64_t now_ms, bool *refused, hs_room_result *res)
 {
-    const char *self = srv->cfg.server_name;
     hs_fed_room_call kc;
     char target[1200];
     char *r = hs_fed_pct_encode(room_id), *u = hs_fed_pct_encode(user_id);
@@ -96,14 +93,8 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
     json_object_set_new(content, "membership", json_string("knock"));
     if (reason) json_object_set_new(content, "reason", json_string(reason));
     json_object_set_new(ev, "content", content);
-    json_object_set_new(ev, "origin_server_ts", json_integer(now_ms));
-    if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(self));
-    json_object_del(ev, "signatures");
-    json_object_del(ev, "hashes");
-    json_object_del(ev, "unsigned");
-    json_object_del(ev, "event_id");
     hs_err err = {{0}};
-    if (hs_event_sign(ev, rv, self, &srv->signing_key, 1, &err) != 0 || !(id = hs_event_id_compute(ev, rv, &err))) {
+    if (!(id = hs_fed_room_sign_template(srv, ev, rv, now_ms, &err))) {
         st = hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "cannot sign the knock: %s", err.msg);
         goto out;
     }

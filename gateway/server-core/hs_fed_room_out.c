@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
+#include "server-core/hs_signing.h"
 
 void hs_fed_room_candidate_add(hs_fed_room_candidates *c, const char *server)
 {
@@ -67,6 +69,20 @@ hs_room_status hs_fed_room_resolve(hs_server *srv, const char *room_id_or_alias,
     hs_fed_room_candidate_add(c, server);
     json_decref(answer);
     return HS_ROOM_OK;
+}
+
+char *hs_fed_room_sign_template(hs_server *srv, json_t *ev, const hs_room_version *rv, int64_t now_ms,
+                                hs_err *err)
+{
+    const char *self = srv->cfg.server_name;
+    json_object_set_new(ev, "origin_server_ts", json_integer(now_ms));
+    if (!rv->no_origin_field) json_object_set_new(ev, "origin", json_string(self));
+    json_object_del(ev, "signatures");
+    json_object_del(ev, "hashes");
+    json_object_del(ev, "unsigned");
+    json_object_del(ev, "event_id");
+    if (hs_event_sign(ev, rv, self, &srv->signing_key, 1, err) != 0) return NULL;
+    return hs_event_id_compute(ev, rv, err);
 }
 
 size_t hs_fed_room_via(const hs_request *req, const char **via, size_t max)

@@ -5,14 +5,16 @@
  * network failure), resolving an alias of another server (query/directory), and on
  * the client side the `server_name`/`via` query parameters and the error answers.
  *
- * It does not build, check or sign membership templates: each caller does that its
- * own way. */
+ * Checking a membership template and filling its content is each caller's; signing
+ * the checked template is here. */
 #ifndef HS_FED_ROOM_OUT_H
 #define HS_FED_ROOM_OUT_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "server-core/hs_canonical_json.h"
 #include "server-core/hs_http.h"
 #include "server-core/hs_room.h"
 
@@ -49,6 +51,13 @@ json_t *hs_fed_room_call_json(struct hs_server *srv, const char *server, const c
  * resolve) or HS_ROOM_BAD_REQUEST (too long), with res->msg. */
 hs_room_status hs_fed_room_resolve(struct hs_server *srv, const char *room_id_or_alias, char *room_id, size_t cap,
                                    hs_fed_room_candidates *c, hs_room_result *res);
+
+/* Makes a resident's checked membership template ours: our time and (where the room
+ * version has the field) origin, without the resident's signatures, hashes, unsigned
+ * section and event ID, then signed with our key. Returns the event ID (malloc'd), or
+ * NULL with err. */
+char *hs_fed_room_sign_template(struct hs_server *srv, json_t *ev, const hs_room_version *rv, int64_t now_ms,
+                                hs_err *err);
 
 /* The request's `server_name` and `via` query values, at most max, into via (borrowed
  * from req). Returns how many. */
