@@ -130,7 +130,9 @@ static int sync_filter(hs_server *srv, const char *user_id, const char *param, h
     }
     rc = hs_filter_parse(text, strlen(text), f, why, sizeof why);
     free(text);
-    if (rc != 0) hs_response_error(resp, 500, "M_UNKNOWN", "stored filter is invalid: %s", why);
+    /* Only a filter stored before a limit was tightened gets here: the client can
+     * upload it again within the limits, so it is the client's to fix. */
+    if (rc != 0) hs_response_error(resp, 400, "M_INVALID_PARAM", "stored filter %s is no longer valid: %s", param, why);
     return rc;
 }
 

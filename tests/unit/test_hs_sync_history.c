@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server-core/hs_server.h"
+#include "server-core/hs_store_sync.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
@@ -109,4 +111,21 @@ Test(hs_sync_history, joined_only_history_is_not)
     cr_assert_str_eq(bodies(j, room), "before-1 before-2 after", "alice was there all along");
     json_decref(j);
     free(room);
+}
+
+/* A filter stored before the wildcard limit (HS_FILTER_MAX_WILDCARDS) existed cannot be
+ * used any more: the client is told to upload a valid one (400), not that the server
+ * broke (500). */
+Test(hs_sync_history, a_stored_filter_past_todays_limits_is_the_clients_to_fix)
+{
+    pgt_mx_login bob = pgt_mx_must_register(hs.base, "bob", "pw-bob-1");
+    char f[4096] = "{\"room\":{\"timeline\":{\"types\":[";
+    for (int i = 0; i < 40; i++) snprintf(f + strlen(f), sizeof f - strlen(f), "%s\"t%d.*\"", i ? "," : "", i);
+    strcat(f, "]}}}");
+    int64_t id;
+    cr_assert_eq(hs_store_filter_put(hs.srv.store, bob.user_id, f, &id), 0);
+    long st;
+    json_t *j = pgt_mx_callf(hs.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0&filter=%lld",
+                             (long long)id);
+    pgt_mx_check_error(j, &st, 400, "M_INVALID_PARAM");
 }
