@@ -128,7 +128,8 @@ int main(void)
                              (json_int_t)bs_wall_ms(), "pdus", "type", "m.room.message", "edus");
     for (int i = 0; i < PEERS; i++) {
         snprintf(names[i], sizeof names[i], "127.0.0.1:%d", peers[i].port);
-        reqs[i] = (hs_fed_out){names[i], "PUT", "/_matrix/federation/v1/send/bench1", body, true};
+        reqs[i] = (hs_fed_out){.destination = names[i], .method = "PUT", .target = "/_matrix/federation/v1/send/bench1",
+                               .content = body, .sign = true};
     }
     hs_fed_reply replies[PEERS];
     hs_err errs[PEERS];
