@@ -360,6 +360,11 @@ static void sign_other(sig_job *j, const char *target_user, const char *key_id, 
 {
     xkey theirs;
     char why[600] = "not that user's master key";
+    if (!usk->json) {
+        /* Checked first: without it no other server need be asked for anything. */
+        fail(j->failures, target_user, key_id, "M_INVALID_SIGNATURE", "no user-signing key has been uploaded");
+        return;
+    }
     if (!hs_keys_is_local(j->srv, target_user)) {
         load_remote_master(j, target_user, key_id, &theirs, why, sizeof why);
     } else if (load_xkey(j->srv, target_user, "master", &theirs) != 0) {
@@ -368,8 +373,6 @@ static void sign_other(sig_job *j, const char *target_user, const char *key_id, 
     }
     if (!theirs.json || strcmp(key_id, theirs.b64) != 0) {
         fail(j->failures, target_user, key_id, "M_NOT_FOUND", why);
-    } else if (!usk->json) {
-        fail(j->failures, target_user, key_id, "M_INVALID_SIGNATURE", "no user-signing key has been uploaded");
     } else {
         signer s = {{0}, {0}};
         memcpy(s.b64, usk->b64, sizeof s.b64);
