@@ -13,7 +13,6 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_signing_key.h"
 #include "support/pgt.h"
+#include "support/pgt_e2ee.h"
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
@@ -43,64 +43,6 @@ static void stop(void)
 
 TestSuite(fed_e2ee, .init = start, .fini = stop, .timeout = 240);
 
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
-
-/* `method` path on n as u with a JSON body (stolen; NULL for none); asserts `want`. */
-static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
-                   ...) __attribute__((format(printf, 6, 7)));
-
-static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
-                   ...)
-{
-    char path[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    long st;
-    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
-    free(text);
-    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
-    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
-    free(dump);
-    return r;
-}
-
-/* A room on A with alias #e2ee:A, bob of B joined through it. */
-static char *joined_room(const pgt_mx_login *alice, const pgt_mx_login *bob)
-{
-    json_t *r = req(&A, alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "e2ee"), 200,
-                    "/_matrix/client/v3/createRoom");
-    char *room = strdup(json_string_value(json_object_get(r, "room_id")));
-    json_decref(r);
-    char alias[128];
-    snprintf(alias, sizeof alias, "#e2ee:%s", A.name);
-    json_decref(req(&B, bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
-    return room;
-}
-
-/* Device keys of u's device signed with k (key ID ed25519:<device_id>). */
-static json_t *device_keys(const pgt_mx_login *u, const hs_signing_key *k, const char *curve)
-{
-    char pub[44], ed_id[160], cv_id[160];
-    hs_signing_key_public_b64(k, pub);
-    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
-    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
-    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
-                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
-                           cv_id, curve);
-    hs_err e;
-    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
-    return dk;
-}
-
 static json_t *signed_otk(const pgt_mx_login *u, const hs_signing_key *k, const char *key)
 {
     json_t *o = json_pack("{s:s}", "key", key);
@@ -113,17 +55,9 @@ static json_t *signed_otk(const pgt_mx_login *u, const hs_signing_key *k, const 
  * from *answer, which the caller decrefs). */
 static json_t *query_device(const pgt_mx_login *alice, const pgt_mx_login *bob, json_t **answer)
 {
-    *answer = req(&A, alice, "POST", json_pack("{s:{s:[]}}", "device_keys", bob->user_id), 200,
-                  "/_matrix/client/v3/keys/query");
+    *answer = pgt_fed_req(&A, alice, "POST", json_pack("{s:{s:[]}}", "device_keys", bob->user_id), 200,
+                          "/_matrix/client/v3/keys/query");
     return json_object_get(json_object_get(json_object_get(*answer, "device_keys"), bob->user_id), bob->device_id);
-}
-
-static const char *sync_token(const node *n, const pgt_mx_login *u, char *out, size_t len)
-{
-    json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
-    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
-    json_decref(r);
-    return out;
 }
 
 /* Polls u's /sync on n (from `since`, NULL for an initial sync) for up to ms until
@@ -132,8 +66,9 @@ static bool sync_until(const node *n, const pgt_mx_login *u, const char *since, 
                        const void *arg, int ms)
 {
     for (int waited = 0; waited <= ms; waited += 250) {
-        json_t *r = since ? req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s", enc(since))
-                          : req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
+        json_t *r = since ? pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s",
+                                        pgt_mx_enc_tmp(since))
+                          : pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
         bool ok = check(r, arg);
         json_decref(r);
         if (ok) return true;
@@ -187,17 +122,17 @@ Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    char *room = joined_room(&alice, &bob);
+    char *room = pgt_fed_join_by_alias(&A, &alice, "e2ee", &B, &bob);
 
     /* bob's device keys and one one-time key, on B. */
     hs_signing_key bk;
-    cr_assert_eq(hs_signing_key_generate(&bk), 0);
-    snprintf(bk.key_id, sizeof bk.key_id, "ed25519:%s", bob.device_id);
+    pgt_e2ee_device_key(&bob, &bk);
     json_t *otks = json_object();
     json_object_set_new(otks, "signed_curve25519:AAAAAQ", signed_otk(&bob, &bk, "otk-one-of-bob"));
-    json_decref(req(&B, &bob, "POST",
-                    json_pack("{s:o, s:o}", "device_keys", device_keys(&bob, &bk, "curve-first"), "one_time_keys", otks),
-                    200, "/_matrix/client/v3/keys/upload"));
+    json_decref(pgt_fed_req(
+        &B, &bob, "POST",
+        json_pack("{s:o, s:o}", "device_keys", pgt_e2ee_device_keys(&bob, &bk, "curve-first"), "one_time_keys", otks),
+        200, "/_matrix/client/v3/keys/upload"));
 
     /* alice on A sees bob's device keys, as B signed them (its self-signature intact). */
     json_t *answer;
@@ -210,25 +145,27 @@ Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
     json_decref(answer);
 
     /* alice claims bob's one-time key through B; a second claim finds none left. */
-    json_t *c = req(&A, &alice, "POST", json_pack("{s:{s:{s:s}}}", "one_time_keys", bob.user_id, bob.device_id,
-                                                  "signed_curve25519"),
-                    200, "/_matrix/client/v3/keys/claim");
+    json_t *c =
+        pgt_fed_req(&A, &alice, "POST",
+                    json_pack("{s:{s:{s:s}}}", "one_time_keys", bob.user_id, bob.device_id, "signed_curve25519"), 200,
+                    "/_matrix/client/v3/keys/claim");
     json_t *k = json_object_get(json_object_get(json_object_get(json_object_get(c, "one_time_keys"), bob.user_id),
                                                 bob.device_id),
                                 "signed_curve25519:AAAAAQ");
     cr_assert_str_eq(json_string_value(json_object_get(k, "key")), "otk-one-of-bob", "claimed: %s", json_dumps(c, 0));
     json_decref(c);
-    c = req(&A, &alice, "POST", json_pack("{s:{s:{s:s}}}", "one_time_keys", bob.user_id, bob.device_id,
-                                          "signed_curve25519"),
-            200, "/_matrix/client/v3/keys/claim");
+    c = pgt_fed_req(&A, &alice, "POST",
+                    json_pack("{s:{s:{s:s}}}", "one_time_keys", bob.user_id, bob.device_id, "signed_curve25519"), 200,
+                    "/_matrix/client/v3/keys/claim");
     cr_assert_null(json_object_get(json_object_get(c, "one_time_keys"), bob.user_id), "a one-time key is given once");
     json_decref(c);
 
     /* bob re-uploads new device keys on B: A hears it and alice's /sync says so. */
     char since[256];
-    sync_token(&A, &alice, since, sizeof since);
-    json_decref(req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", device_keys(&bob, &bk, "curve-second")), 200,
-                    "/_matrix/client/v3/keys/upload"));
+    pgt_fed_sync_token(&A, &alice, since, sizeof since);
+    json_decref(pgt_fed_req(&B, &bob, "POST",
+                            json_pack("{s:o}", "device_keys", pgt_e2ee_device_keys(&bob, &bk, "curve-second")), 200,
+                            "/_matrix/client/v3/keys/upload"));
     cr_assert(sync_until(&A, &alice, since, lists_changed, bob.user_id, 20000),
               "bob in alice's device_lists.changed on A");
     dev = query_device(&alice, &bob, &answer);
@@ -237,32 +174,34 @@ Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
 
     /* A to-device message from alice reaches bob's device on B. */
     json_t *msgs = json_pack("{s:{s:{s:s}}}", bob.user_id, bob.device_id, "body", "ping-across");
-    json_decref(req(&A, &alice, "PUT", json_pack("{s:o}", "messages", msgs), 200,
-                    "/_matrix/client/v3/sendToDevice/org.example.ping/txn-1"));
+    json_decref(pgt_fed_req(&A, &alice, "PUT", json_pack("{s:o}", "messages", msgs), 200,
+                            "/_matrix/client/v3/sendToDevice/org.example.ping/txn-1"));
     cr_assert(sync_until(&B, &bob, NULL, has_to_device, "ping-across", 20000), "bob's device got alice's message");
 
     /* alice types on A; bob's /sync on B shows it. */
-    json_decref(req(&A, &alice, "PUT", json_pack("{s:b, s:i}", "typing", 1, "timeout", 30000), 200,
-                    "/_matrix/client/v3/rooms/%s/typing/%s", enc(room), enc(alice.user_id)));
+    json_decref(pgt_fed_req(&A, &alice, "PUT", json_pack("{s:b, s:i}", "typing", 1, "timeout", 30000), 200,
+                            "/_matrix/client/v3/rooms/%s/typing/%s", pgt_mx_enc_tmp(room),
+                            pgt_mx_enc_tmp(alice.user_id)));
     typing_want w = {room, alice.user_id};
     cr_assert(sync_until(&B, &bob, NULL, shows_typing, &w, 20000), "alice typing in bob's sync");
 
     /* bob reads alice's profile on B: B asks A. */
-    json_decref(req(&A, &alice, "PUT", json_pack("{s:s}", "displayname", "Alice of A"), 200,
-                    "/_matrix/client/v3/profile/%s/displayname", enc(alice.user_id)));
-    json_t *p = req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/profile/%s", enc(alice.user_id));
+    json_decref(pgt_fed_req(&A, &alice, "PUT", json_pack("{s:s}", "displayname", "Alice of A"), 200,
+                            "/_matrix/client/v3/profile/%s/displayname", pgt_mx_enc_tmp(alice.user_id)));
+    json_t *p = pgt_fed_req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/profile/%s", pgt_mx_enc_tmp(alice.user_id));
     cr_assert_str_eq(json_string_value(json_object_get(p, "displayname")), "Alice of A");
     json_decref(p);
     char nobody[128];
     snprintf(nobody, sizeof nobody, "@nobody:%s", A.name);
-    json_decref(req(&B, &bob, "GET", NULL, 404, "/_matrix/client/v3/profile/%s", enc(nobody)));
+    json_decref(pgt_fed_req(&B, &bob, "GET", NULL, 404, "/_matrix/client/v3/profile/%s", pgt_mx_enc_tmp(nobody)));
     free(room);
 }
 
 /* The bodies of the m.text events in bob's /messages on B, oldest first, as one string. */
 static void history_on_b(const pgt_mx_login *bob, const char *room, char *out, size_t len)
 {
-    json_t *r = req(&B, bob, "GET", NULL, 200, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=100", enc(room));
+    json_t *r = pgt_fed_req(&B, bob, "GET", NULL, 200, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=100",
+                            pgt_mx_enc_tmp(room));
     out[0] = 0;
     json_t *chunk = json_object_get(r, "chunk");
     for (size_t i = json_array_size(chunk); i-- > 0;) {
@@ -277,7 +216,8 @@ Test(fed_e2ee, the_latest_history_before_a_join_comes_with_it)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    json_t *r = req(&A, &alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "old"), 200,
+    json_t *r =
+        pgt_fed_req(&A, &alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "old"), 200,
                     "/_matrix/client/v3/createRoom");
     char *room = strdup(json_string_value(json_object_get(r, "room_id")));
     json_decref(r);
@@ -288,7 +228,7 @@ Test(fed_e2ee, the_latest_history_before_a_join_comes_with_it)
     }
     char alias[128];
     snprintf(alias, sizeof alias, "#old:%s", A.name);
-    json_decref(req(&B, &bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
+    json_decref(pgt_fed_req(&B, &bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", pgt_mx_enc_tmp(alias)));
     char seen[1024];
     history_on_b(&bob, room, seen, sizeof seen);
     cr_assert_str_eq(seen, "before-1;before-2;before-3;", "B's history before its join: %s", seen);

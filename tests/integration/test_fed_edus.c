@@ -17,7 +17,6 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_signing_key.h"
 #include "support/pgt.h"
+#include "support/pgt_e2ee.h"
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
@@ -49,90 +49,11 @@ static void stop(void)
 
 TestSuite(fed_edus, .init = start, .fini = stop, .timeout = 240);
 
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
-
-/* `method` path on n as u with a JSON body (stolen; NULL for none); asserts `want`. */
-static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
-                   ...) __attribute__((format(printf, 6, 7)));
-
-static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
-                   ...)
-{
-    char path[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    long st;
-    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
-    free(text);
-    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
-    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
-    free(dump);
-    return r;
-}
-
-/* A room on A with alias #edus:A, bob of B joined through it. */
-static char *joined_room(const pgt_mx_login *alice, const pgt_mx_login *bob)
-{
-    json_t *r = req(&A, alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "edus"), 200,
-                    "/_matrix/client/v3/createRoom");
-    char *room = strdup(json_string_value(json_object_get(r, "room_id")));
-    json_decref(r);
-    char alias[128];
-    snprintf(alias, sizeof alias, "#edus:%s", A.name);
-    json_decref(req(&B, bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
-    return room;
-}
-
-/* Device keys of u's device signed with k (key ID ed25519:<device_id>). */
-static json_t *device_keys(const pgt_mx_login *u, hs_signing_key *k)
-{
-    cr_assert_eq(hs_signing_key_generate(k), 0);
-    snprintf(k->key_id, sizeof k->key_id, "ed25519:%s", u->device_id);
-    char pub[44], ed_id[160], cv_id[160];
-    hs_signing_key_public_b64(k, pub);
-    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
-    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
-    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
-                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
-                           cv_id, "curve");
-    hs_err e;
-    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
-    return dk;
-}
-
 static void upload_device_keys(const node *n, const pgt_mx_login *u)
 {
     hs_signing_key k;
-    json_decref(req(n, u, "POST", json_pack("{s:o}", "device_keys", device_keys(u, &k)), 200,
-                    "/_matrix/client/v3/keys/upload"));
-}
-
-/* A cross-signing key of `usage` for user_id; k becomes its signing key. */
-static json_t *cross_key(const char *user_id, const char *usage, hs_signing_key *k)
-{
-    cr_assert_eq(hs_signing_key_generate(k), 0);
-    char pub[44], id[64];
-    hs_signing_key_public_b64(k, pub);
-    snprintf(id, sizeof id, "ed25519:%s", pub);
-    snprintf(k->key_id, sizeof k->key_id, "%s", id);
-    return json_pack("{s:s, s:[s], s:{s:s}}", "user_id", user_id, "usage", usage, "keys", id, pub);
-}
-
-static const char *sync_token(const node *n, const pgt_mx_login *u, char *out, size_t len)
-{
-    json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
-    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
-    json_decref(r);
-    return out;
+    json_decref(pgt_fed_req(n, u, "POST", json_pack("{s:o}", "device_keys", pgt_e2ee_new_device_keys(u, &k)), 200,
+                            "/_matrix/client/v3/keys/upload"));
 }
 
 /* Polls u's /sync on n from `since` (with `extra` query parameters) for up to ms until
@@ -141,7 +62,8 @@ static bool sync_until(const node *n, const pgt_mx_login *u, const char *since, 
                        bool (*check)(json_t *, const void *), const void *arg, int ms)
 {
     for (int waited = 0; waited <= ms; waited += 250) {
-        json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s%s", enc(since), extra);
+        json_t *r = pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s%s",
+                                pgt_mx_enc_tmp(since), extra);
         bool ok = check(r, arg);
         json_decref(r);
         if (ok) return true;
@@ -185,24 +107,26 @@ Test(fed_edus, presence_crosses_both_ways)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    free(joined_room(&alice, &bob));
+    free(pgt_fed_join_by_alias(&A, &alice, "edus", &B, &bob));
 
     char since_b[256], since_a[256];
-    sync_token(&B, &bob, since_b, sizeof since_b);
-    sync_token(&A, &alice, since_a, sizeof since_a);
-    json_decref(req(&A, &alice, "PUT", json_pack("{s:s, s:s}", "presence", "unavailable", "status_msg", "at lunch"),
-                    200, "/_matrix/client/v3/presence/%s/status", enc(alice.user_id)));
+    pgt_fed_sync_token(&B, &bob, since_b, sizeof since_b);
+    pgt_fed_sync_token(&A, &alice, since_a, sizeof since_a);
+    json_decref(pgt_fed_req(&A, &alice, "PUT",
+                            json_pack("{s:s, s:s}", "presence", "unavailable", "status_msg", "at lunch"), 200,
+                            "/_matrix/client/v3/presence/%s/status", pgt_mx_enc_tmp(alice.user_id)));
     presence_want w = {alice.user_id, "unavailable", "at lunch"};
     cr_assert(sync_until(&B, &bob, since_b, "&set_presence=offline", shows_presence, &w, 20000),
               "alice's presence in bob's /sync on B");
-    json_t *p = req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/presence/%s/status", enc(alice.user_id));
+    json_t *p =
+        pgt_fed_req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/presence/%s/status", pgt_mx_enc_tmp(alice.user_id));
     cr_assert_str_eq(json_string_value(json_object_get(p, "presence")), "unavailable");
     cr_assert_str_eq(json_string_value(json_object_get(p, "status_msg")), "at lunch");
     cr_assert(json_integer_value(json_object_get(p, "last_active_ago")) < 60000, "recently active");
     json_decref(p);
 
     /* bob's own /sync with set_presence=unavailable records it on B; A hears it. */
-    json_decref(req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&set_presence=unavailable"));
+    json_decref(pgt_fed_req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&set_presence=unavailable"));
     presence_want wb = {bob.user_id, "unavailable", NULL};
     cr_assert(sync_until(&A, &alice, since_a, "", shows_presence, &wb, 20000), "bob's presence in alice's /sync on A");
 }
@@ -211,39 +135,39 @@ Test(fed_edus, a_device_logged_out_on_a_leaves_b_cache)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    free(joined_room(&alice, &bob));
+    free(pgt_fed_join_by_alias(&A, &alice, "edus", &B, &bob));
     /* alice's second device, by password login. */
-    json_t *l = req(&A, NULL, "POST",
-                    json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "m.login.password", "identifier", "type", "m.id.user",
-                              "user", "alice", "password", "pw-alice-1"),
-                    200, "/_matrix/client/v3/login");
+    json_t *l = pgt_fed_req(&A, NULL, "POST",
+                            json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "m.login.password", "identifier", "type",
+                                      "m.id.user", "user", "alice", "password", "pw-alice-1"),
+                            200, "/_matrix/client/v3/login");
     pgt_mx_login phone = alice;
     snprintf(phone.token, sizeof phone.token, "%s", json_string_value(json_object_get(l, "access_token")));
     snprintf(phone.device_id, sizeof phone.device_id, "%s", json_string_value(json_object_get(l, "device_id")));
     json_decref(l);
     char since[256];
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     upload_device_keys(&A, &alice);
     upload_device_keys(&A, &phone);
     /* B has heard of both uploads, so the next change it hears of is the logout. */
     cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000), "alice's uploads reached B");
 
     /* bob's query on B: both devices (B caches alice's whole list). */
-    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
-                    "/_matrix/client/v3/keys/query");
+    json_t *q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                            "/_matrix/client/v3/keys/query");
     json_t *devs = json_object_get(json_object_get(q, "device_keys"), alice.user_id);
     cr_assert_eq(json_object_size(devs), 2, "both devices: %s", json_dumps(q, 0));
     json_decref(q);
 
-    sync_token(&B, &bob, since, sizeof since);
-    json_decref(req(&A, &phone, "POST", json_object(), 200, "/_matrix/client/v3/logout"));
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
+    json_decref(pgt_fed_req(&A, &phone, "POST", json_object(), 200, "/_matrix/client/v3/logout"));
     cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000),
               "alice in bob's device_lists.changed after the logout");
 
     /* With A gone, B answers from its cache: the logged-out device is not in it. */
     pgt_stop(&A.proc, SIGTERM, 20000);
-    q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
-            "/_matrix/client/v3/keys/query");
+    q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                    "/_matrix/client/v3/keys/query");
     devs = json_object_get(json_object_get(q, "device_keys"), alice.user_id);
     cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
     cr_assert(json_object_get(devs, alice.device_id), "the remaining device: %s", json_dumps(q, 0));
@@ -255,32 +179,32 @@ Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    free(joined_room(&alice, &bob));
+    free(pgt_fed_join_by_alias(&A, &alice, "edus", &B, &bob));
     char since[256];
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     upload_device_keys(&A, &alice);
     /* B has heard of the upload, so the next change it hears of is the cross-signing one. */
     cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000), "alice's upload reached B");
 
     hs_signing_key mk, sk;
-    json_t *master = cross_key(alice.user_id, "master", &mk);
-    json_t *ssk = cross_key(alice.user_id, "self_signing", &sk);
+    json_t *master = pgt_e2ee_cross_key(alice.user_id, "master", &mk);
+    json_t *ssk = pgt_e2ee_cross_key(alice.user_id, "self_signing", &sk);
     hs_err e;
     cr_assert_eq(hs_sign_json(ssk, alice.user_id, &mk, &e), 0, "%s", e.msg);
     char master_id[64], ssk_id[64];
     snprintf(master_id, sizeof master_id, "%s", mk.key_id);
     snprintf(ssk_id, sizeof ssk_id, "%s", sk.key_id);
 
-    sync_token(&B, &bob, since, sizeof since);
-    json_decref(req(&A, &alice, "POST", json_pack("{s:o, s:o}", "master_key", master, "self_signing_key", ssk), 200,
-                    "/_matrix/client/v3/keys/device_signing/upload"));
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
+    json_decref(pgt_fed_req(&A, &alice, "POST", json_pack("{s:o, s:o}", "master_key", master, "self_signing_key", ssk),
+                            200, "/_matrix/client/v3/keys/device_signing/upload"));
     cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000),
               "alice in bob's device_lists.changed after her cross-signing upload");
 
     /* Stopped: B answers from what A's m.signing_key_update told it. */
     pgt_stop(&A.proc, SIGTERM, 20000);
-    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
-                    "/_matrix/client/v3/keys/query");
+    json_t *q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                            "/_matrix/client/v3/keys/query");
     json_t *m = json_object_get(json_object_get(q, "master_keys"), alice.user_id);
     json_t *s = json_object_get(json_object_get(q, "self_signing_keys"), alice.user_id);
     cr_assert(json_object_get(json_object_get(q, "failures"), A.name), "A is down: %s", json_dumps(q, 0));
@@ -295,8 +219,8 @@ Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
     pgt_fed_serve(&A);
     bool answered = false;
     for (int waited = 0; waited < 30000 && !answered; waited += 500) {
-        q = req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
-                "/_matrix/client/v3/keys/query");
+        q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
+                        "/_matrix/client/v3/keys/query");
         answered = json_object_size(json_object_get(q, "failures")) == 0;
         if (answered) {
             m = json_object_get(json_object_get(q, "master_keys"), alice.user_id);
@@ -363,8 +287,8 @@ Test(fed_edus, keys_query_asks_several_servers_at_once)
     snprintf(u1, sizeof u1, "@x:127.0.0.1:%d", p1);
     snprintf(u2, sizeof u2, "@y:127.0.0.1:%d", p2);
     double t0 = now_s();
-    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[], s:[]}}", "device_keys", u1, u2), 200,
-                    "/_matrix/client/v3/keys/query");
+    json_t *q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[], s:[]}}", "device_keys", u1, u2), 200,
+                            "/_matrix/client/v3/keys/query");
     double took = now_s() - t0;
     cr_assert_eq(json_object_size(json_object_get(q, "failures")), 2, "both servers failed: %s", json_dumps(q, 0));
     json_decref(q);
@@ -388,8 +312,8 @@ Test(fed_edus, keys_query_and_claim_keep_the_client_timeout)
     snprintf(user, sizeof user, "@x:%s", server);
 
     double t0 = now_s();
-    json_t *q = req(&B, &bob, "POST", json_pack("{s:{s:[]}, s:i}", "device_keys", user, "timeout", 1500), 200,
-                    "/_matrix/client/v3/keys/query");
+    json_t *q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[]}, s:i}", "device_keys", user, "timeout", 1500), 200,
+                            "/_matrix/client/v3/keys/query");
     double took = now_s() - t0;
     cr_assert(json_object_get(json_object_get(q, "failures"), server), "the silent server failed: %s",
               json_dumps(q, 0));
@@ -397,9 +321,9 @@ Test(fed_edus, keys_query_and_claim_keep_the_client_timeout)
     cr_assert(took >= 1.2 && took < 3.0, "keys/query with timeout 1500 took %.2f s", took);
 
     t0 = now_s();
-    q = req(&B, &bob, "POST", json_pack("{s:{s:{s:s}}, s:i}", "one_time_keys", user, "DEV", "signed_curve25519",
-                                        "timeout", 1500),
-            200, "/_matrix/client/v3/keys/claim");
+    q = pgt_fed_req(&B, &bob, "POST",
+                    json_pack("{s:{s:{s:s}}, s:i}", "one_time_keys", user, "DEV", "signed_curve25519", "timeout", 1500),
+                    200, "/_matrix/client/v3/keys/claim");
     took = now_s() - t0;
     cr_assert(json_object_get(json_object_get(q, "failures"), server), "the silent server failed: %s",
               json_dumps(q, 0));

@@ -17,7 +17,6 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_signing_key.h"
 #include "support/pgt.h"
+#include "support/pgt_e2ee.h"
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
@@ -47,75 +47,6 @@ static void stop(void)
 
 TestSuite(fed_xsign, .init = start, .fini = stop, .timeout = 240);
 
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
-
-/* `method` path on n as u with a JSON body (stolen; NULL for none); asserts `want`. */
-static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
-                   ...) __attribute__((format(printf, 6, 7)));
-
-static json_t *req(const node *n, const pgt_mx_login *u, const char *method, json_t *body, long want, const char *fmt,
-                   ...)
-{
-    char path[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    long st;
-    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
-    free(text);
-    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
-    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
-    free(dump);
-    return r;
-}
-
-/* A room on A with alias #xsign:A, bob of B joined through it. */
-static void joined_room(const pgt_mx_login *alice, const pgt_mx_login *bob)
-{
-    json_t *r = req(&A, alice, "POST", json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", "xsign"),
-                    200, "/_matrix/client/v3/createRoom");
-    json_decref(r);
-    char alias[128];
-    snprintf(alias, sizeof alias, "#xsign:%s", A.name);
-    json_decref(req(&B, bob, "POST", json_object(), 200, "/_matrix/client/v3/join/%s", enc(alias)));
-}
-
-/* Device keys of u's device signed with k (key ID ed25519:<device_id>). */
-static json_t *device_keys(const pgt_mx_login *u, hs_signing_key *k)
-{
-    cr_assert_eq(hs_signing_key_generate(k), 0);
-    snprintf(k->key_id, sizeof k->key_id, "ed25519:%s", u->device_id);
-    char pub[44], ed_id[160], cv_id[160];
-    hs_signing_key_public_b64(k, pub);
-    snprintf(ed_id, sizeof ed_id, "ed25519:%s", u->device_id);
-    snprintf(cv_id, sizeof cv_id, "curve25519:%s", u->device_id);
-    json_t *dk = json_pack("{s:s, s:s, s:[s, s], s:{s:s, s:s}}", "user_id", u->user_id, "device_id", u->device_id,
-                           "algorithms", "m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2", "keys", ed_id, pub,
-                           cv_id, "curve");
-    hs_err e;
-    cr_assert_eq(hs_sign_json(dk, u->user_id, k, &e), 0, "%s", e.msg);
-    return dk;
-}
-
-/* A cross-signing key of `usage` for user_id; k becomes its signing key. */
-static json_t *cross_key(const char *user_id, const char *usage, hs_signing_key *k)
-{
-    cr_assert_eq(hs_signing_key_generate(k), 0);
-    char pub[44], id[64];
-    hs_signing_key_public_b64(k, pub);
-    snprintf(id, sizeof id, "ed25519:%s", pub);
-    snprintf(k->key_id, sizeof k->key_id, "%s", id);
-    return json_pack("{s:s, s:[s], s:{s:s}}", "user_id", user_id, "usage", usage, "keys", id, pub);
-}
-
 /* u's three cross-signing keys, uploaded on n; *master (a copy of the uploaded master
  * key, caller decrefs) and the signing keys come back. */
 typedef struct xkeys {
@@ -125,32 +56,25 @@ typedef struct xkeys {
 
 static void upload_cross_signing(const node *n, const pgt_mx_login *u, xkeys *x)
 {
-    json_t *master = cross_key(u->user_id, "master", &x->mk);
-    json_t *ssk = cross_key(u->user_id, "self_signing", &x->ssk);
-    json_t *usk = cross_key(u->user_id, "user_signing", &x->usk);
+    json_t *master = pgt_e2ee_cross_key(u->user_id, "master", &x->mk);
+    json_t *ssk = pgt_e2ee_cross_key(u->user_id, "self_signing", &x->ssk);
+    json_t *usk = pgt_e2ee_cross_key(u->user_id, "user_signing", &x->usk);
     hs_err e;
     cr_assert_eq(hs_sign_json(ssk, u->user_id, &x->mk, &e), 0, "%s", e.msg);
     cr_assert_eq(hs_sign_json(usk, u->user_id, &x->mk, &e), 0, "%s", e.msg);
     x->master = json_deep_copy(master);
-    json_decref(req(n, u, "POST",
-                    json_pack("{s:o, s:o, s:o}", "master_key", master, "self_signing_key", ssk, "user_signing_key",
-                              usk),
-                    200, "/_matrix/client/v3/keys/device_signing/upload"));
-}
-
-static const char *sync_token(const node *n, const pgt_mx_login *u, char *out, size_t len)
-{
-    json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
-    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
-    json_decref(r);
-    return out;
+    json_decref(pgt_fed_req(
+        n, u, "POST",
+        json_pack("{s:o, s:o, s:o}", "master_key", master, "self_signing_key", ssk, "user_signing_key", usk), 200,
+        "/_matrix/client/v3/keys/device_signing/upload"));
 }
 
 /* Polls u's /sync on n from `since` for up to ms until `user` is in device_lists.changed. */
 static bool changed_within(const node *n, const pgt_mx_login *u, const char *since, const char *user, int ms)
 {
     for (int waited = 0; waited <= ms; waited += 250) {
-        json_t *r = req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s", enc(since));
+        json_t *r =
+            pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s", pgt_mx_enc_tmp(since));
         size_t i;
         json_t *v;
         bool found = false;
@@ -167,7 +91,7 @@ static bool changed_within(const node *n, const pgt_mx_login *u, const char *sin
 /* u's keys/query of `of` on n. */
 static json_t *query(const node *n, const pgt_mx_login *u, const char *of)
 {
-    return req(n, u, "POST", json_pack("{s:{s:[]}}", "device_keys", of), 200, "/_matrix/client/v3/keys/query");
+    return pgt_fed_req(n, u, "POST", json_pack("{s:{s:[]}}", "device_keys", of), 200, "/_matrix/client/v3/keys/query");
 }
 
 /* The signature by signer_key of `signer` on of's master key in a keys/query answer. */
@@ -192,9 +116,9 @@ Test(fed_xsign, a_signature_of_a_remote_master_key_is_kept_for_its_signer)
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
     pgt_mx_login carol = pgt_mx_must_register(B.base, "carol", "pw-carol-1");
-    joined_room(&alice, &bob);
+    free(pgt_fed_join_by_alias(&A, &alice, "xsign", &B, &bob));
     char since[256];
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     xkeys ax, bx;
     upload_cross_signing(&A, &alice, &ax);
     upload_cross_signing(&B, &bob, &bx);
@@ -202,10 +126,10 @@ Test(fed_xsign, a_signature_of_a_remote_master_key_is_kept_for_its_signer)
 
     /* A forged signature (not bob's user-signing key): refused, nothing stored. */
     hs_signing_key forger;
-    json_decref(cross_key(bob.user_id, "user_signing", &forger));
+    json_decref(pgt_e2ee_cross_key(bob.user_id, "user_signing", &forger));
     snprintf(forger.key_id, sizeof forger.key_id, "%s", bx.usk.key_id);
-    json_t *r = req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &forger), 200,
-                    "/_matrix/client/v3/keys/signatures/upload");
+    json_t *r = pgt_fed_req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &forger), 200,
+                            "/_matrix/client/v3/keys/signatures/upload");
     const char *master_b64 = json_object_iter_key(json_object_iter(json_object_get(ax.master, "keys"))) + 8;
     json_t *f = json_object_get(json_object_get(json_object_get(r, "failures"), alice.user_id), master_b64);
     cr_assert_str_eq(json_string_value(json_object_get(f, "errcode")), "M_INVALID_SIGNATURE", "%s", json_dumps(r, 0));
@@ -216,8 +140,8 @@ Test(fed_xsign, a_signature_of_a_remote_master_key_is_kept_for_its_signer)
     json_decref(q);
 
     /* bob verifies alice: his user-signing key signs her master key. */
-    r = req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &bx.usk), 200,
-            "/_matrix/client/v3/keys/signatures/upload");
+    r = pgt_fed_req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &bx.usk), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
     json_decref(r);
 
@@ -255,8 +179,8 @@ Test(fed_xsign, the_master_key_of_a_user_sharing_no_room_is_fetched)
     xkeys dx, bx;
     upload_cross_signing(&A, &dave, &dx);
     upload_cross_signing(&B, &bob, &bx);
-    json_t *r = req(&B, &bob, "POST", signed_master_body(dave.user_id, dx.master, bob.user_id, &bx.usk), 200,
-                    "/_matrix/client/v3/keys/signatures/upload");
+    json_t *r = pgt_fed_req(&B, &bob, "POST", signed_master_body(dave.user_id, dx.master, bob.user_id, &bx.usk), 200,
+                            "/_matrix/client/v3/keys/signatures/upload");
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
     json_decref(r);
     json_t *q = query(&B, &bob, dave.user_id);
@@ -269,9 +193,9 @@ Test(fed_xsign, the_master_key_of_a_user_sharing_no_room_is_fetched)
     char eve[128];
     snprintf(eve, sizeof eve, "@eve:%s", A.name);
     hs_signing_key ek;
-    json_t *eve_master = cross_key(eve, "master", &ek);
-    r = req(&B, &bob, "POST", signed_master_body(eve, eve_master, bob.user_id, &bx.usk), 200,
-            "/_matrix/client/v3/keys/signatures/upload");
+    json_t *eve_master = pgt_e2ee_cross_key(eve, "master", &ek);
+    r = pgt_fed_req(&B, &bob, "POST", signed_master_body(eve, eve_master, bob.user_id, &bx.usk), 200,
+                    "/_matrix/client/v3/keys/signatures/upload");
     json_t *f = json_object_get(json_object_get(json_object_get(r, "failures"), eve), ek.key_id + 8);
     cr_assert_str_eq(json_string_value(json_object_get(f, "errcode")), "M_NOT_FOUND", "%s", json_dumps(r, 0));
     const char *why = json_string_value(json_object_get(f, "error"));
@@ -286,30 +210,30 @@ Test(fed_xsign, a_self_signed_device_reaches_the_other_server_signed)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    joined_room(&alice, &bob);
+    free(pgt_fed_join_by_alias(&A, &alice, "xsign", &B, &bob));
     /* One change at a time, each seen on B before the next: A sends them in order, so
      * the change seen last is the one made last. */
     char since[256];
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     xkeys ax;
     upload_cross_signing(&A, &alice, &ax);
     cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's cross-signing keys reached B");
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     hs_signing_key dk;
-    json_t *keys = device_keys(&alice, &dk);
-    json_decref(req(&A, &alice, "POST", json_pack("{s:O}", "device_keys", keys), 200,
-                    "/_matrix/client/v3/keys/upload"));
+    json_t *keys = pgt_e2ee_new_device_keys(&alice, &dk);
+    json_decref(pgt_fed_req(&A, &alice, "POST", json_pack("{s:O}", "device_keys", keys), 200,
+                            "/_matrix/client/v3/keys/upload"));
     cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's device keys reached B");
     /* bob's query while A is up: B caches alice's whole device list, which A's device
      * list updates keep current from then on. */
     json_decref(query(&B, &bob, alice.user_id));
 
     /* alice's self-signing key signs her device (cross-signing her own device). */
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     hs_err e;
     cr_assert_eq(hs_sign_json(keys, alice.user_id, &ax.ssk, &e), 0, "%s", e.msg);
-    json_t *r = req(&A, &alice, "POST", json_pack("{s:{s:O}}", alice.user_id, alice.device_id, keys), 200,
-                    "/_matrix/client/v3/keys/signatures/upload");
+    json_t *r = pgt_fed_req(&A, &alice, "POST", json_pack("{s:{s:O}}", alice.user_id, alice.device_id, keys), 200,
+                            "/_matrix/client/v3/keys/signatures/upload");
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
     json_decref(r);
     cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "the signed device reached B");
@@ -335,32 +259,32 @@ Test(fed_xsign, a_user_signing_signature_stays_on_its_server)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    joined_room(&alice, &bob);
+    free(pgt_fed_join_by_alias(&A, &alice, "xsign", &B, &bob));
     char since_a[256], since_b[256];
-    sync_token(&A, &alice, since_a, sizeof since_a);
-    sync_token(&B, &bob, since_b, sizeof since_b);
+    pgt_fed_sync_token(&A, &alice, since_a, sizeof since_a);
+    pgt_fed_sync_token(&B, &bob, since_b, sizeof since_b);
     /* bob's two key changes one after the other, each seen on A before the next, so
      * none is still on its way when the signature is made. */
     hs_signing_key dk;
-    json_decref(req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", device_keys(&bob, &dk)), 200,
-                    "/_matrix/client/v3/keys/upload"));
+    json_decref(pgt_fed_req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", pgt_e2ee_new_device_keys(&bob, &dk)),
+                            200, "/_matrix/client/v3/keys/upload"));
     cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's device keys reached A");
-    sync_token(&A, &alice, since_a, sizeof since_a);
+    pgt_fed_sync_token(&A, &alice, since_a, sizeof since_a);
     xkeys ax, bx;
     upload_cross_signing(&B, &bob, &bx);
     cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's cross-signing keys reached A");
     upload_cross_signing(&A, &alice, &ax);
     cr_assert(changed_within(&B, &bob, since_b, alice.user_id, 20000), "alice's keys reached B");
 
-    sync_token(&A, &alice, since_a, sizeof since_a);
-    json_t *r = req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &bx.usk), 200,
-                    "/_matrix/client/v3/keys/signatures/upload");
+    pgt_fed_sync_token(&A, &alice, since_a, sizeof since_a);
+    json_t *r = pgt_fed_req(&B, &bob, "POST", signed_master_body(alice.user_id, ax.master, bob.user_id, &bx.usk), 200,
+                            "/_matrix/client/v3/keys/signatures/upload");
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
     json_decref(r);
     cr_assert(unchanged_for(&A, &alice, since_a, bob.user_id, 3000), "bob's signature made A hear of bob");
     /* The path itself works: bob's next real key change does reach A. */
-    json_decref(req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", device_keys(&bob, &dk)), 200,
-                    "/_matrix/client/v3/keys/upload"));
+    json_decref(pgt_fed_req(&B, &bob, "POST", json_pack("{s:o}", "device_keys", pgt_e2ee_new_device_keys(&bob, &dk)),
+                            200, "/_matrix/client/v3/keys/upload"));
     cr_assert(changed_within(&A, &alice, since_a, bob.user_id, 20000), "bob's new device keys reached A");
     json_decref(ax.master);
     json_decref(bx.master);
@@ -370,26 +294,27 @@ Test(fed_xsign, a_master_key_signed_by_its_device_reaches_the_other_server_signe
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
-    joined_room(&alice, &bob);
+    free(pgt_fed_join_by_alias(&A, &alice, "xsign", &B, &bob));
     char since[256];
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     hs_signing_key dk;
-    json_decref(req(&A, &alice, "POST", json_pack("{s:o}", "device_keys", device_keys(&alice, &dk)), 200,
-                    "/_matrix/client/v3/keys/upload"));
+    json_decref(pgt_fed_req(&A, &alice, "POST",
+                            json_pack("{s:o}", "device_keys", pgt_e2ee_new_device_keys(&alice, &dk)), 200,
+                            "/_matrix/client/v3/keys/upload"));
     cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's device keys reached B");
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     xkeys ax;
     upload_cross_signing(&A, &alice, &ax);
     cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "alice's cross-signing keys reached B");
 
     /* alice's device signs her master key (what a client does once it trusts it). */
-    sync_token(&B, &bob, since, sizeof since);
+    pgt_fed_sync_token(&B, &bob, since, sizeof since);
     json_t *signed_master = json_deep_copy(ax.master);
     hs_err e;
     cr_assert_eq(hs_sign_json(signed_master, alice.user_id, &dk, &e), 0, "%s", e.msg);
     const char *master_b64 = json_object_iter_key(json_object_iter(json_object_get(ax.master, "keys"))) + 8;
-    json_t *r = req(&A, &alice, "POST", json_pack("{s:{s:o}}", alice.user_id, master_b64, signed_master), 200,
-                    "/_matrix/client/v3/keys/signatures/upload");
+    json_t *r = pgt_fed_req(&A, &alice, "POST", json_pack("{s:{s:o}}", alice.user_id, master_b64, signed_master), 200,
+                            "/_matrix/client/v3/keys/signatures/upload");
     cr_assert_eq(json_object_size(json_object_get(r, "failures")), 0, "no failures: %s", json_dumps(r, 0));
     json_decref(r);
     cr_assert(changed_within(&B, &bob, since, alice.user_id, 20000), "the signed master key reached B");

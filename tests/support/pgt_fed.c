@@ -4,8 +4,10 @@
 
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void pgt_fed_serve(pgt_fed_node *n)
 {
@@ -38,4 +40,46 @@ void pgt_fed_destroy(pgt_fed_node *n)
     if (n->proc.pid > 0) pgt_stop(&n->proc, SIGTERM, 20000);
     pgt_rmtree(n->dir);
     free(n->dir);
+}
+
+json_t *pgt_fed_req(const pgt_fed_node *n, const pgt_mx_login *u, const char *method, json_t *body, long want,
+                    const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    long st;
+    json_t *r = pgt_mx_call(n->base, method, path, u ? u->token : NULL, text, &st);
+    free(text);
+    char *dump = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    cr_assert_eq(st, want, "%s %s on %s: %ld %s", method, path, n->name, st, dump ? dump : "");
+    free(dump);
+    return r;
+}
+
+char *pgt_fed_join_by_alias(const pgt_fed_node *host, const pgt_mx_login *creator, const char *alias,
+                            const pgt_fed_node *at, const pgt_mx_login *joiner)
+{
+    json_t *r = pgt_fed_req(host, creator, "POST",
+                            json_pack("{s:s, s:s}", "preset", "public_chat", "room_alias_name", alias), 200,
+                            "/_matrix/client/v3/createRoom");
+    char *room = strdup(json_string_value(json_object_get(r, "room_id")));
+    json_decref(r);
+    char full[256];
+    snprintf(full, sizeof full, "#%s:%s", alias, host->name);
+    json_decref(pgt_fed_req(at, joiner, "POST", json_object(), 200, "/_matrix/client/v3/join/%s",
+                            pgt_mx_enc_tmp(full)));
+    return room;
+}
+
+const char *pgt_fed_sync_token(const pgt_fed_node *n, const pgt_mx_login *u, char *out, size_t len)
+{
+    json_t *r = pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
+    snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
+    json_decref(r);
+    return out;
 }

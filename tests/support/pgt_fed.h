@@ -1,12 +1,18 @@
 /* pgt_fed: one real `pinegate serve` process set up for federation tests - a --dev
  * config (self-signed certificate, loopback allowed) generated into a fresh directory,
  * server name localhost:<federation port>, client API on 127.0.0.1:<client port>.
- * Integration tests start two or more of them to federate over loopback HTTPS. Test
- * code only: failures are Criterion assertions. */
+ * Integration tests start two or more of them to federate over loopback HTTPS; the
+ * request helpers below are what those tests do on them again and again (a client
+ * request expecting a status, a room joined across servers by alias, a sync token).
+ * Test code only: failures are Criterion assertions. */
 #ifndef PGT_FED_H
 #define PGT_FED_H
 
+#include <jansson.h>
+#include <stddef.h>
+
 #include "support/pgt.h"
+#include "support/pgt_matrix.h"
 
 typedef struct pgt_fed_node {
     char *dir;          /* data directory (pgt_tmpdir): config.yaml, signing.key, homeserver.db */
@@ -27,5 +33,24 @@ void pgt_fed_serve(pgt_fed_node *n);
 
 /* Stops the server if it runs and removes its directory. */
 void pgt_fed_destroy(pgt_fed_node *n);
+
+/* Sends `method` with the path made from `fmt` (printf-style) to n's client API as u
+ * (NULL: no access token), with `body` as JSON (the reference is stolen; NULL: no
+ * body). Fails the current test unless the status is `want` (the message names the
+ * request, the server and the answer). Returns the answer (caller decrefs; NULL when it
+ * was not JSON). */
+json_t *pgt_fed_req(const pgt_fed_node *n, const pgt_mx_login *u, const char *method, json_t *body, long want,
+                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* `creator` on `host` creates a public room (preset public_chat) with the alias
+ * #<alias>:<host's name>, then `joiner` on `at` joins it through that alias (over
+ * federation when `at` is another server). Returns the room ID (caller frees). Fails
+ * the current test when either request does not answer 200. */
+char *pgt_fed_join_by_alias(const pgt_fed_node *host, const pgt_mx_login *creator, const char *alias,
+                            const pgt_fed_node *at, const pgt_mx_login *joiner);
+
+/* The next_batch of u's initial /sync (timeout=0) on n, copied into out (len bytes);
+ * returns out. Fails the current test unless the sync answers 200. */
+const char *pgt_fed_sync_token(const pgt_fed_node *n, const pgt_mx_login *u, char *out, size_t len);
 
 #endif

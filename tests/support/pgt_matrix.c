@@ -111,6 +111,13 @@ const char *pgt_mx_enc(const char *s, char *buf, size_t cap)
     return buf;
 }
 
+const char *pgt_mx_enc_tmp(const char *s)
+{
+    static _Thread_local char buf[4][512];
+    static _Thread_local unsigned k;
+    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
+}
+
 static void copy_field(const json_t *j, const char *key, char *dst, size_t cap)
 {
     const char *s = json_string_value(json_object_get(j, key));

@@ -56,6 +56,12 @@ char *pgt_mx_send_text(const char *base, const pgt_mx_login *u, const char *room
  * and returns `buf`; fails the current test when it does not fit in `cap` bytes. */
 const char *pgt_mx_enc(const char *s, char *buf, size_t cap);
 
+/* pgt_mx_enc into one of four rotating buffers of this thread (up to 511 bytes encoded),
+ * so that a request line can encode up to four values inline. The result stays valid
+ * until the fourth next call on the same thread; nothing to free. Fails the current
+ * test when the encoding does not fit. */
+const char *pgt_mx_enc_tmp(const char *s);
+
 /* Registers `user` with `password` on a server with open registration (two requests:
  * the UIA challenge, then m.login.dummy). Returns 0 and fills *out, or -1. */
 int pgt_mx_register(const char *base, const char *user, const char *password, pgt_mx_login *out);

@@ -19,6 +19,7 @@
 #include "server-core/hs_signing_key.h"
 #include "server-core/hs_store_e2ee.h"
 #include "server-core/hs_store_fed_e2ee.h"
+#include "support/pgt_e2ee.h"
 #include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
@@ -95,17 +96,6 @@ Test(hs_fed_edus, presence_checks)
     json_decref(j);
 }
 
-/* A cross-signing key of `usage` for user_id; k becomes its signing key. */
-static json_t *cross_key(const char *user_id, const char *usage, hs_signing_key *k)
-{
-    cr_assert_eq(hs_signing_key_generate(k), 0);
-    char pub[44], id[64];
-    hs_signing_key_public_b64(k, pub);
-    snprintf(id, sizeof id, "ed25519:%s", pub);
-    snprintf(k->key_id, sizeof k->key_id, "%s", id);
-    return json_pack("{s:s, s:[s], s:{s:s}}", "user_id", user_id, "usage", usage, "keys", id, pub);
-}
-
 static void sign(json_t *obj, const char *user_id, const hs_signing_key *k)
 {
     hs_err e;
@@ -116,8 +106,8 @@ Test(hs_fed_edus, signing_key_update_checks)
 {
     const char *me = "@a:other.test";
     hs_signing_key mk, sk, other;
-    json_t *master = cross_key(me, "master", &mk);
-    json_t *ssk = cross_key(me, "self_signing", &sk);
+    json_t *master = pgt_e2ee_cross_key(me, "master", &mk);
+    json_t *ssk = pgt_e2ee_cross_key(me, "self_signing", &sk);
     sign(ssk, me, &mk);
     hs_fed_edu_signing_key k;
     hs_err err;
@@ -144,14 +134,14 @@ Test(hs_fed_edus, signing_key_update_checks)
     j = json_pack("{s:s}", "user_id", me);
     cr_assert_eq(hs_fed_edu_signing_key_check(j, "other.test", &k, &err), -1, "no key at all");
     json_decref(j);
-    json_t *theirs = cross_key("@b:other.test", "master", &other);
+    json_t *theirs = pgt_e2ee_cross_key("@b:other.test", "master", &other);
     j = json_pack("{s:s, s:o}", "user_id", me, "master_key", theirs);
     cr_assert_eq(hs_fed_edu_signing_key_check(j, "other.test", &k, &err), -1, "another user's key");
     json_decref(j);
     j = json_pack("{s:s, s:O}", "user_id", me, "self_signing_key", master);
     cr_assert_eq(hs_fed_edu_signing_key_check(j, "other.test", &k, &err), -1, "a master key as self-signing key");
     json_decref(j);
-    json_t *forged = cross_key(me, "self_signing", &sk);
+    json_t *forged = pgt_e2ee_cross_key(me, "self_signing", &sk);
     sign(forged, me, &other);
     j = json_pack("{s:s, s:O, s:o}", "user_id", me, "master_key", master, "self_signing_key", forged);
     cr_assert_eq(hs_fed_edu_signing_key_check(j, "other.test", &k, &err), -1, "not signed by the master key");
@@ -253,7 +243,7 @@ Test(hs_fed_edus, deletions_and_cross_signing_are_marked_for_the_scan)
     /* A master key upload: a row marked cross-signing. */
     cr_assert_eq(hs_store_e2ee_device_lists_max(h.srv.store, &mark), 0);
     hs_signing_key mk;
-    json_t *b = json_pack("{s:o}", "master_key", cross_key(alice.user_id, "master", &mk));
+    json_t *b = json_pack("{s:o}", "master_key", pgt_e2ee_cross_key(alice.user_id, "master", &mk));
     char *text = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     json_decref(pgt_mx_expect(h.base, "POST", "/_matrix/client/v3/keys/device_signing/upload", alice.token, text, 200));
