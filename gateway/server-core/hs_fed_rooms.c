@@ -13,6 +13,7 @@
 #include "server-core/hs_fed.h"
 #include "server-core/hs_fed_e2ee.h"
 #include "server-core/hs_fed_queue.h"
+#include "server-core/hs_fed_state_fetch.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_redact.h"
@@ -240,8 +241,9 @@ static void fetch_missing(hs_server *srv, const char *origin, const char *room_i
 }
 
 /* The gap before `pdu` was too large for get_missing_events, or its auth events are
- * unknown: asks `origin` for the state before it (/state: PDUs and auth chain), checks
- * all of it like a join's, stores what we lack and accepts the event on that state.
+ * unknown: asks `origin` for the state before it (hs_fed_state_fetch: /state_ids with
+ * the events we lack from /event, else /state), checked in full like a join's, stores
+ * what we lack and accepts the event on that state.
  * Returns the status (in *res too), or HS_REMOTE_MISSING when origin could not help. */
 static hs_remote_status accept_on_their_state(hs_server *srv, const char *origin, const char *room_id,
                                               const json_t *pdu, hs_remote_result *res)
@@ -250,29 +252,15 @@ static hs_remote_status accept_on_their_state(hs_server *srv, const char *origin
     snprintf(id, sizeof id, "%s", res->event_id);
     const hs_room_version *rv = hs_room_remote_version(srv->store, room_id);
     if (!rv) return res->status;
-    char target[900];
-    char *r = hs_fed_pct_encode(room_id), *e = hs_fed_pct_encode(id);
-    snprintf(target, sizeof target, "/_matrix/federation/v1/state/%s?event_id=%s", r ? r : "", e ? e : "");
-    free(r);
-    free(e);
-    hs_fed_out out = {origin, "GET", target, NULL, true};
-    hs_fed_reply reply = {0};
     hs_err err = {{0}};
-    if (hs_fed_send(srv, &out, &reply, &err) != 0 || reply.status != 200) {
-        hs_fed_reply_free(&reply);
-        return res->status;
-    }
-    json_t *answer = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL);
-    hs_fed_reply_free(&reply);
     hs_fed_state_set set = {0};
     char msg[512];
-    if (hs_fed_state_validate(srv, rv, room_id, json_object_get(answer, "pdus"), json_object_get(answer, "auth_chain"),
-                              &set, msg, sizeof msg) != 0) {
-        json_decref(answer);
+    int got = hs_fed_state_fetch(srv, rv, origin, room_id, id, &set, NULL, msg, sizeof msg);
+    if (got == 1) return res->status;
+    if (got != 0) {
         snprintf(res->msg, sizeof res->msg, "the state %s sent for the gap: %s", origin, msg);
         return res->status = HS_REMOTE_REJECTED;
     }
-    json_decref(answer);
     size_t n = json_array_size(set.order);
     hs_store_new_event *rows = calloc(n ? n : 1, sizeof *rows);
     char **texts = calloc(n ? n : 1, sizeof *texts);
