@@ -80,3 +80,16 @@ void pgt_store_close(hs_store *st, char *dir)
     pgt_rmtree(dir);
     free(dir);
 }
+
+int64_t pgt_store_remote_join(hs_store *st, const char *room_id, const char *room_version, const char *creator,
+                              const hs_store_new_event *state, size_t n, const hs_store_new_event *join)
+{
+    hs_state_map *map = hs_state_map_new();
+    for (size_t i = 0; i < n; i++) hs_state_map_set(map, state[i].type, state[i].state_key, state[i].event_id);
+    int64_t stream = 0;
+    cr_assert_eq(hs_store_fed_join_persist(st, room_id, room_version, creator, state, n, map, join, &stream), 0,
+                 "remote join %s into %s", join->event_id, room_id);
+    cr_assert_gt(stream, 0);
+    hs_state_map_free(map);
+    return stream;
+}

@@ -2,12 +2,14 @@
  * signing key and media files inside it), the client listener on an ephemeral loopback
  * port with media uploads allowed up to cfg.media_max_upload_bytes as `serve` does,
  * registration open and rate limits off — for endpoint tests that talk to it over HTTP with pgt_mx_call; and a
- * bare store on a fresh data directory for storage tests. Helpers fail the current
+ * bare store on a fresh data directory for storage tests, with a remote join stored into
+ * it as federation stores one. Helpers fail the current
  * Criterion test on error instead of returning one. */
 #ifndef PGT_HS_H
 #define PGT_HS_H
 
 #include "server-core/hs_server.h"
+#include "server-core/hs_store_fed_rooms.h"
 
 typedef struct pgt_hs {
     char *dir;          /* data directory (removed by pgt_hs_stop) */
@@ -40,5 +42,12 @@ hs_store *pgt_store_open(char **dir, const char *file);
 
 /* Closes the store and removes and frees the directory pgt_store_open made. */
 void pgt_store_close(hs_store *st, char *dir);
+
+/* Stores a remote join into `room_id` (version `room_version`, made by `creator`) as a
+ * join over federation does (hs_store_fed_join_persist): the n events of `state` as
+ * outliers that are the room's state at the join, and `join` on top. Returns the join's
+ * stream position; fails the current test unless it is stored anew at a position > 0. */
+int64_t pgt_store_remote_join(hs_store *st, const char *room_id, const char *room_version, const char *creator,
+                              const hs_store_new_event *state, size_t n, const hs_store_new_event *join);
 
 #endif

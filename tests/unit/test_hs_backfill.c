@@ -101,12 +101,7 @@ static void join_room(void)
 {
     hs_store_new_event others[] = {row(&C), row(&A), row(&P), row(&N)};
     hs_store_new_event jrow = row(&J);
-    hs_state_map *state = hs_state_map_new();
-    for (size_t i = 0; i < 4; i++) hs_state_map_set(state, others[i].type, others[i].state_key, others[i].event_id);
-    int64_t stream;
-    cr_assert_eq(hs_store_fed_join_persist(st, ROOM, "10", ALICE, others, 4, state, &jrow, &stream), 0);
-    cr_assert_gt(stream, 0);
-    hs_state_map_free(state);
+    pgt_store_remote_join(st, ROOM, "10", ALICE, others, 4, &jrow);
 }
 
 /* A scan callback: takes every event, noting its ID. */
