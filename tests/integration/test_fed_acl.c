@@ -20,35 +20,14 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_acl, .init = start, .fini = stop, .timeout = 240);
-
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
+PGT_FED_SUITE_AB(fed_acl, 240);
 
 /* Whether a message with body `text` is among the last 50 events of `room` on n as u. */
 static bool has_message(const node *n, const pgt_mx_login *u, const char *room, const char *text)
 {
     long st;
     json_t *r = pgt_mx_callf(n->base, "GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50",
-                             enc(room));
+                             pgt_mx_enc_tmp(room));
     bool found = false;
     size_t i;
     json_t *ev;
@@ -84,19 +63,19 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
     char *closed = pgt_mx_create_room(A.base, &alice, body);
     long st;
     json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s",
-                             enc(closed), enc(A.name));
+                             pgt_mx_enc_tmp(closed), pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 403, "bob joined a room whose ACL denies B (%ld)", st);
     json_decref(r);
 
     char *open = pgt_mx_create_room(A.base, &alice, "{\"preset\":\"public_chat\"}");
     pgt_mx_check_ok(pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s",
-                                 enc(open), enc(A.name)),
+                                 pgt_mx_enc_tmp(open), pgt_mx_enc_tmp(A.name)),
                     &st);
     char *before = pgt_mx_send_text(B.base, &bob, open, "bob before the acl");
     cr_assert(eventually_has_message(&A, &alice, open, "bob before the acl"));
     snprintf(body, sizeof body, "{\"allow\":[\"*\"],\"deny\":[\"%s\"]}", b_host);
-    pgt_mx_check_ok(pgt_mx_callf(A.base, "PUT", alice.token, &st, body, "/_matrix/client/v3/rooms/%s/state/m.room.server_acl/",
-                                 enc(open)),
+    pgt_mx_check_ok(pgt_mx_callf(A.base, "PUT", alice.token, &st, body,
+                                 "/_matrix/client/v3/rooms/%s/state/m.room.server_acl/", pgt_mx_enc_tmp(open)),
                     &st);
     free(pgt_mx_send_text(B.base, &bob, open, "bob after the acl"));
     /* Room EDUs of a denied server are ignored too (MSC4163): bob's typing and his
@@ -104,10 +83,10 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
     char tbody[64];
     snprintf(tbody, sizeof tbody, "{\"typing\":true,\"timeout\":30000}");
     pgt_mx_check_ok(pgt_mx_callf(B.base, "PUT", bob.token, &st, tbody, "/_matrix/client/v3/rooms/%s/typing/%s",
-                                 enc(open), enc(bob.user_id)),
+                                 pgt_mx_enc_tmp(open), pgt_mx_enc_tmp(bob.user_id)),
                     &st);
     pgt_mx_check_ok(pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/rooms/%s/receipt/m.read/%s",
-                                 enc(open), enc(before)),
+                                 pgt_mx_enc_tmp(open), pgt_mx_enc_tmp(before)),
                     &st);
     sleep(3);
     cr_assert_not(has_message(&A, &alice, open, "bob after the acl"), "A accepted a PDU from a denied server");
@@ -125,7 +104,8 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
     pgt_mx_login carol = pgt_mx_must_register(A.base, "carol", "pw-carol-1");
     char ibody[400];
     snprintf(ibody, sizeof ibody, "{\"user_id\":\"%s\"}", carol.user_id);
-    json_t *ir = pgt_mx_callf(B.base, "POST", bob.token, &st, ibody, "/_matrix/client/v3/rooms/%s/invite", enc(open));
+    json_t *ir =
+        pgt_mx_callf(B.base, "POST", bob.token, &st, ibody, "/_matrix/client/v3/rooms/%s/invite", pgt_mx_enc_tmp(open));
     cr_assert_neq(st, 200, "B's invite through a denied server went through");
     json_decref(ir);
     json_t *cs = pgt_mx_callf(A.base, "GET", carol.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0");
@@ -135,7 +115,8 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
     char out[4096] = "";
     char *argv[] = {(char *)pgt_pinegate(), "fed-get", "--config", B.cfg, A.name, NULL, NULL};
     char target[600];
-    snprintf(target, sizeof target, "/_matrix/federation/v1/state_ids/%s?event_id=%s", enc(open), enc(before));
+    snprintf(target, sizeof target, "/_matrix/federation/v1/state_ids/%s?event_id=%s", pgt_mx_enc_tmp(open),
+             pgt_mx_enc_tmp(before));
     argv[5] = target;
     char *got = NULL;
     pgt_run(argv, &got);

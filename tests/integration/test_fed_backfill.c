@@ -29,21 +29,7 @@
 #define PAGE 25
 #define MAX_PAGES 200
 
-static pgt_fed_node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_backfill, .init = start, .fini = stop, .timeout = 300);
+PGT_FED_SUITE_AB(fed_backfill, 300);
 
 /* The bodies of the m.room.message events of a sync's timeline for room, in an array
  * (new reference). */

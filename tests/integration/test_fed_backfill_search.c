@@ -21,21 +21,7 @@
 
 #define MESSAGES 80
 
-static pgt_fed_node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_backfill_search, .init = start, .fini = stop, .timeout = 300);
+PGT_FED_SUITE_AB(fed_backfill_search, 300);
 
 /* POST /search on B as u for `term` in recent order, from next_batch `from` (NULL for
  * the first page), at most `limit` results. Returns room_events (new reference). */

@@ -27,21 +27,7 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_e2ee, .init = start, .fini = stop, .timeout = 240);
+PGT_FED_SUITE_AB(fed_e2ee, 240);
 
 static json_t *signed_otk(const pgt_mx_login *u, const hs_signing_key *k, const char *key)
 {

@@ -18,30 +18,7 @@
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
-typedef pgt_fed_node node;
-
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_invite_out, .init = start, .fini = stop, .timeout = 240);
-
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
+PGT_FED_SUITE_AB(fed_invite_out, 240);
 
 /* The stored PDUs (as JSON) of every m.room.member event for `user` in `room` on A. */
 static json_t *stored_member_events(const char *room, const char *user)
@@ -75,7 +52,8 @@ static long invite(const pgt_mx_login *who, const char *room, const char *user, 
     char body[300];
     snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", user);
     long st;
-    *answer = pgt_mx_callf(A.base, "POST", who->token, &st, body, "/_matrix/client/v3/rooms/%s/invite", enc(room));
+    *answer =
+        pgt_mx_callf(A.base, "POST", who->token, &st, body, "/_matrix/client/v3/rooms/%s/invite", pgt_mx_enc_tmp(room));
     return st;
 }
 
@@ -83,7 +61,7 @@ static long member_state(const pgt_mx_login *who, const char *room, const char *
 {
     long st;
     json_t *r = pgt_mx_callf(A.base, "GET", who->token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                             enc(room), enc(user));
+                             pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(user));
     json_decref(r);
     return st;
 }
@@ -181,11 +159,12 @@ Test(fed_invite_out, create_room_with_a_remote_invitee_makes_a_direct_chat)
     }
     cr_assert(direct, "carol's invite is missing or not marked is_direct");
     long st;
-    json_t *r = pgt_mx_callf(B.base, "POST", carol.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room));
+    json_t *r =
+        pgt_mx_callf(B.base, "POST", carol.token, &st, "{}", "/_matrix/client/v3/join/%s", pgt_mx_enc_tmp(room));
     cr_assert_eq(st, 200, "join: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
     r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     enc(room), enc(carol.user_id));
+                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(carol.user_id));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "join");
     json_decref(r);

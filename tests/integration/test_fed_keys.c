@@ -23,21 +23,7 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_keys, .init = start, .fini = stop, .timeout = 180);
+PGT_FED_SUITE_AB(fed_keys, 180);
 
 /* Runs `pinegate fed-get --config <from> [extra] <server> <path>`; returns the exit
  * status and the output (caller frees). */

@@ -24,30 +24,7 @@
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
-typedef pgt_fed_node node;
-
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_knock, .init = start, .fini = stop, .timeout = 240);
-
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
+PGT_FED_SUITE_AB(fed_knock, 240);
 
 static hs_signing_key b_key(void)
 {
@@ -109,12 +86,14 @@ Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
                                     "\"initial_state\":[{\"type\":\"m.room.join_rules\",\"state_key\":\"\","
                                     "\"content\":{\"join_rule\":\"knock\"}}]}");
 
-    json_decref(fed(false, "GET", NULL, 401, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(room), enc(bob)));
-    json_t *j = fed(true, "GET", NULL, 403, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(room),
-                    enc("@carol:elsewhere.test"));
+    json_decref(fed(false, "GET", NULL, 401, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", pgt_mx_enc_tmp(room),
+                    pgt_mx_enc_tmp(bob)));
+    json_t *j = fed(true, "GET", NULL, 403, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", pgt_mx_enc_tmp(room),
+                    pgt_mx_enc_tmp("@carol:elsewhere.test"));
     json_decref(j);
 
-    json_t *t = fed(true, "GET", NULL, 200, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(room), enc(bob));
+    json_t *t = fed(true, "GET", NULL, 200, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", pgt_mx_enc_tmp(room),
+                    pgt_mx_enc_tmp(bob));
     cr_assert_str_eq(json_string_value(json_object_get(t, "room_version")), "10");
     json_t *ev = json_deep_copy(json_object_get(t, "event"));
     json_decref(t);
@@ -127,7 +106,8 @@ Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
     cr_assert_eq(hs_event_sign(ev, rv, B.name, &k, 1, &err), 0, "%s", err.msg);
     char *event_id = hs_event_id_compute(ev, rv, &err);
     cr_assert_not_null(event_id, "%s", err.msg);
-    json_t *r = fed(true, "PUT", ev, 200, "/_matrix/federation/v1/send_knock/%s/%s", enc(room), enc(event_id));
+    json_t *r = fed(true, "PUT", ev, 200, "/_matrix/federation/v1/send_knock/%s/%s", pgt_mx_enc_tmp(room),
+                    pgt_mx_enc_tmp(event_id));
     bool saw_rule = false, saw_name = false;
     size_t i;
     json_t *s;
@@ -144,8 +124,9 @@ Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
     json_decref(r);
 
     long st;
-    json_t *m = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                             enc(room), enc(bob));
+    json_t *m =
+        pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(bob));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "knock");
     json_decref(m);
@@ -158,7 +139,8 @@ Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
     json_object_del(forged, "hashes");
     cr_assert_eq(hs_event_sign(forged, rv, B.name, &k, 1, &err), 0, "%s", err.msg);
     char *forged_id = hs_event_id_compute(forged, rv, &err);
-    json_t *fr = fed(true, "PUT", forged, 400, "/_matrix/federation/v1/send_knock/%s/%s", enc(room), enc(forged_id));
+    json_t *fr = fed(true, "PUT", forged, 400, "/_matrix/federation/v1/send_knock/%s/%s", pgt_mx_enc_tmp(room),
+                     pgt_mx_enc_tmp(forged_id));
     cr_assert_str_eq(errcode(fr), "M_BAD_JSON");
     json_decref(fr);
     free(forged_id);
@@ -174,11 +156,13 @@ Test(fed_knock, knocking_where_it_is_not_allowed_is_refused)
     char bob[128];
     snprintf(bob, sizeof bob, "@bob:%s", B.name);
     char *pub = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"10\",\"preset\":\"public_chat\"}");
-    json_t *j = fed(true, "GET", NULL, 403, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", enc(pub), enc(bob));
+    json_t *j = fed(true, "GET", NULL, 403, "/_matrix/federation/v1/make_knock/%s/%s?ver=10", pgt_mx_enc_tmp(pub),
+                    pgt_mx_enc_tmp(bob));
     cr_assert_str_eq(errcode(j), "M_FORBIDDEN");
     json_decref(j);
     char *old = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"6\",\"preset\":\"private_chat\"}");
-    j = fed(true, "GET", NULL, 400, "/_matrix/federation/v1/make_knock/%s/%s?ver=6", enc(old), enc(bob));
+    j = fed(true, "GET", NULL, 400, "/_matrix/federation/v1/make_knock/%s/%s?ver=6", pgt_mx_enc_tmp(old),
+            pgt_mx_enc_tmp(bob));
     cr_assert_str_eq(errcode(j), "M_INCOMPATIBLE_ROOM_VERSION");
     json_decref(j);
     free(pub);

@@ -19,28 +19,7 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_knock_out, .init = start, .fini = stop, .timeout = 240);
-
-static const char *enc(const char *s)
-{
-    static char buf[4][512];
-    static int k;
-    return pgt_mx_enc(s, buf[k++ & 3], sizeof buf[0]);
-}
+PGT_FED_SUITE_AB(fed_knock_out, 240);
 
 static json_t *sync_of(const node *n, const pgt_mx_login *u)
 {
@@ -105,8 +84,8 @@ Test(fed_knock_out, a_knock_by_alias_is_seen_on_both_servers_and_answered_with_a
     snprintf(alias, sizeof alias, "#knockable:%s", A.name);
 
     long st;
-    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{\"reason\":\"let me in\"}", "/_matrix/client/v3/knock/%s",
-                             enc(alias));
+    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{\"reason\":\"let me in\"}",
+                             "/_matrix/client/v3/knock/%s", pgt_mx_enc_tmp(alias));
     cr_assert_eq(st, 200, "knock: %ld %s", st, json_dumps(r, 0));
     cr_assert_str_eq(json_string_value(json_object_get(r, "room_id")), room);
     json_decref(r);
@@ -143,16 +122,17 @@ Test(fed_knock_out, a_knock_by_alias_is_seen_on_both_servers_and_answered_with_a
     /* alice lets bob in: an invite (countersigned by B), then bob joins */
     char body[256];
     snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", bob.user_id);
-    r = pgt_mx_callf(A.base, "POST", alice.token, &st, body, "/_matrix/client/v3/rooms/%s/invite", enc(room));
+    r = pgt_mx_callf(A.base, "POST", alice.token, &st, body, "/_matrix/client/v3/rooms/%s/invite",
+                     pgt_mx_enc_tmp(room));
     cr_assert_eq(st, 200, "invite: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
     cr_assert(eventually_in_section(&B, &bob, "invite", room), "the invite never showed in bob's /sync");
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room));
+    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s", pgt_mx_enc_tmp(room));
     cr_assert_eq(st, 200, "join: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
     cr_assert(eventually_in_section(&B, &bob, "join", room));
     r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     enc(room), enc(bob.user_id));
+                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(bob.user_id));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "join");
     json_decref(r);
@@ -165,8 +145,8 @@ Test(fed_knock_out, knocking_on_a_public_room_is_refused_and_stores_nothing)
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
     char *room = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"10\",\"preset\":\"public_chat\"}");
     long st;
-    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/knock/%s?via=%s", enc(room),
-                             enc(A.name));
+    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/knock/%s?via=%s",
+                             pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 403, "knock on a public room: %ld %s", st, json_dumps(r, 0));
     cr_assert_str_eq(json_string_value(json_object_get(r, "errcode")), "M_FORBIDDEN");
     json_decref(r);
@@ -185,15 +165,15 @@ Test(fed_knock_out, a_knock_is_withdrawn_with_a_leave)
                                     "\"type\":\"m.room.join_rules\",\"state_key\":\"\",\"content\":{\"join_rule\":"
                                     "\"knock\"}}]}");
     long st;
-    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/knock/%s?via=%s", enc(room),
-                             enc(A.name));
+    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/knock/%s?via=%s",
+                             pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 200, "knock: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", enc(room));
+    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc_tmp(room));
     cr_assert_eq(st, 200, "withdraw: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
     r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     enc(room), enc(bob.user_id));
+                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(bob.user_id));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "leave");
     json_decref(r);

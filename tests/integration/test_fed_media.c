@@ -22,21 +22,7 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_media, .init = start, .fini = stop, .timeout = 240);
+PGT_FED_SUITE_AB(fed_media, 240);
 
 /* GET url with an optional access token. */
 static pgt_http get(const char *url, const pgt_mx_login *u)

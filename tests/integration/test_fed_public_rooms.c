@@ -18,28 +18,7 @@
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
-static pgt_fed_node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_public_rooms, .init = start, .fini = stop, .timeout = 120);
-
-static const char *enc(const char *s)
-{
-    static char bufs[4][512];
-    static int next;
-    return pgt_mx_enc(s, bufs[next++ % 4], sizeof bufs[0]);
-}
+PGT_FED_SUITE_AB(fed_public_rooms, 120);
 
 /* A request to A's federation listener, signed with B's key as B when `sign`. */
 static long to_a(bool sign, const char *method, const char *uri, const char *body, json_t **answer)
@@ -121,7 +100,7 @@ Test(fed_public_rooms, b_lists_exactly_a_published_rooms)
     /* GET: the whole directory of A, with the fields a client shows. */
     long st;
     json_t *j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s",
-                             enc(A.name));
+                             pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 200, "%s", json_string_value(json_object_get(j, "error")));
     cr_assert_str_eq(ids(j), both_ids);
     cr_assert_eq(json_integer_value(json_object_get(j, "total_room_count_estimate")), 2);
@@ -147,14 +126,14 @@ Test(fed_public_rooms, b_lists_exactly_a_published_rooms)
 
     /* POST with a search term: A filters; only the gardening club (the shed is not published). */
     j = pgt_mx_callf(B.base, "POST", bob.token, &st, "{\"filter\":{\"generic_search_term\":\"GARDEN\"}}",
-                     "/_matrix/client/v3/publicRooms?server=%s", enc(A.name));
+                     "/_matrix/client/v3/publicRooms?server=%s", pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(ids(j), garden);
     json_decref(j);
 
     /* Paging with limit and since, POST then GET: one room per page, both seen once. */
     j = pgt_mx_callf(B.base, "POST", bob.token, &st, "{\"limit\":1}", "/_matrix/client/v3/publicRooms?server=%s",
-                     enc(A.name));
+                     pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 200);
     cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
     char first[300], next[300];
@@ -164,7 +143,7 @@ Test(fed_public_rooms, b_lists_exactly_a_published_rooms)
     snprintf(next, sizeof next, "%s", nb);
     json_decref(j);
     j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s&limit=1&since=%s",
-                     enc(A.name), enc(next));
+                     pgt_mx_enc_tmp(A.name), pgt_mx_enc_tmp(next));
     cr_assert_eq(st, 200);
     cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 1);
     cr_assert_str_eq(pair(first, ids(j)), both_ids);
@@ -175,7 +154,7 @@ Test(fed_public_rooms, b_lists_exactly_a_published_rooms)
     snprintf(prev_body, sizeof prev_body, "{\"limit\":1,\"since\":\"%s\"}", pb);
     json_decref(j);
     j = pgt_mx_callf(B.base, "POST", bob.token, &st, prev_body, "/_matrix/client/v3/publicRooms?server=%s",
-                     enc(A.name));
+                     pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 200);
     cr_assert_str_eq(ids(j), first, "prev_batch leads back to the first page");
     json_decref(j);
@@ -219,7 +198,8 @@ Test(fed_public_rooms, an_unreachable_server_is_a_502)
     char name[64];
     snprintf(name, sizeof name, "localhost:%d", pgt_free_port());
     long st;
-    json_t *j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s", enc(name));
+    json_t *j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s",
+                             pgt_mx_enc_tmp(name));
     cr_assert_eq(st, 502);
     cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_UNKNOWN");
     json_decref(j);
@@ -252,7 +232,8 @@ Test(fed_public_rooms, an_operator_can_keep_the_list_local)
     json_decref(j);
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
     long st;
-    j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s", enc(A.name));
+    j = pgt_mx_callf(B.base, "GET", bob.token, &st, NULL, "/_matrix/client/v3/publicRooms?server=%s",
+                     pgt_mx_enc_tmp(A.name));
     cr_assert_eq(st, 403);
     cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_FORBIDDEN");
     json_decref(j);

@@ -28,21 +28,7 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_rooms, .init = start, .fini = stop, .timeout = 240);
+PGT_FED_SUITE_AB(fed_rooms, 240);
 
 static char *enc(const char *s)
 {

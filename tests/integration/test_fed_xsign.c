@@ -31,21 +31,7 @@
 
 typedef pgt_fed_node node;
 
-static node A, B;
-
-static void start(void)
-{
-    pgt_fed_make(&A);
-    pgt_fed_make(&B);
-}
-
-static void stop(void)
-{
-    pgt_fed_destroy(&A);
-    pgt_fed_destroy(&B);
-}
-
-TestSuite(fed_xsign, .init = start, .fini = stop, .timeout = 240);
+PGT_FED_SUITE_AB(fed_xsign, 240);
 
 /* u's three cross-signing keys, uploaded on n; *master (a copy of the uploaded master
  * key, caller decrefs) and the signing keys come back. */

@@ -8,6 +8,7 @@
 #ifndef PGT_FED_H
 #define PGT_FED_H
 
+#include <criterion/criterion.h>
 #include <jansson.h>
 #include <stddef.h>
 
@@ -33,6 +34,24 @@ void pgt_fed_serve(pgt_fed_node *n);
 
 /* Stops the server if it runs and removes its directory. */
 void pgt_fed_destroy(pgt_fed_node *n);
+
+/* Declares this file's two servers A and B (static pgt_fed_node) and the Criterion suite
+ * `suite` (timeout in seconds) whose every test runs on a fresh pair: the suite's .init
+ * makes both (pgt_fed_make), its .fini destroys them (pgt_fed_destroy). Write it once,
+ * at file scope, where the file would otherwise define A, B and those two functions. */
+#define PGT_FED_SUITE_AB(suite, timeout_s)                                                                             \
+    static pgt_fed_node A, B;                                                                                          \
+    static void pgt_fed_ab_start(void)                                                                                 \
+    {                                                                                                                  \
+        pgt_fed_make(&A);                                                                                              \
+        pgt_fed_make(&B);                                                                                              \
+    }                                                                                                                  \
+    static void pgt_fed_ab_stop(void)                                                                                  \
+    {                                                                                                                  \
+        pgt_fed_destroy(&A);                                                                                           \
+        pgt_fed_destroy(&B);                                                                                           \
+    }                                                                                                                  \
+    TestSuite(suite, .init = pgt_fed_ab_start, .fini = pgt_fed_ab_stop, .timeout = (timeout_s))
 
 /* Sends `method` with the path made from `fmt` (printf-style) to n's client API as u
  * (NULL: no access token), with `body` as JSON (the reference is stolen; NULL: no
