@@ -29,8 +29,8 @@
  * HS_FED_MISSING_LIMIT of them are fetched from the origin with get_missing_events and
  * accepted oldest first, then the event is tried again. When the gap is larger (or the
  * event's auth events are unknown to us), the origin is asked for the state before the
- * event (/state: PDUs and auth chain), which is checked like a join's answer
- * (hs_fed_state_validate); the events we lack are stored
+ * event (hs_fed_state_fetch.h: /state_ids, the events we lack with /event, else /state),
+ * which is checked like a join's answer (hs_fed_state_validate); the events we lack are stored
  * with that state (hs_store_fed_outliers_put) and the event is accepted on it
  * (hs_room_remote_accept_with_state). Those state events are outliers: state and auth
  * only, never shown in a timeline. The gap itself stays a hole in our history: only

@@ -41,7 +41,8 @@ static void send_text(const pgt_fed_node *n, const pgt_mx_login *u, const char *
     char body[256], enc[512];
     snprintf(body, sizeof body, "{\"msgtype\":\"m.text\",\"body\":\"%s\"}", text);
     long st;
-    pgt_mx_check_ok(pgt_mx_callf(n->base, "PUT", u->token, &st, body, "/_matrix/client/v3/rooms/%s/send/m.room.message/t%d",
+    pgt_mx_check_ok(pgt_mx_callf(n->base, "PUT", u->token, &st, body,
+                                 "/_matrix/client/v3/rooms/%s/send/m.room.message/t%d",
                                  pgt_mx_enc(room, enc, sizeof enc), txn),
                     &st);
 }
@@ -131,7 +132,8 @@ Test(fed_state_ids, a_large_gap_is_bridged_with_state_ids_fetching_only_what_is_
     pgt_mx_login alice, bob;
     cr_assert_eq(pgt_mx_register(A.base, "alice", "pw-alice-1", &alice), 0);
     cr_assert_eq(pgt_mx_register(B.base, "bob", "pw-bob-1", &bob), 0);
-    char *room = pgt_mx_create_room(A.base, &alice, "{\"preset\":\"public_chat\",\"room_alias_name\":\"gap\",\"name\":\"Gap\"}");
+    char *room = pgt_mx_create_room(A.base, &alice,
+                                    "{\"preset\":\"public_chat\",\"room_alias_name\":\"gap\",\"name\":\"Gap\"}");
     char alias[128], enc[512];
     snprintf(alias, sizeof alias, "#gap:%s", A.name);
     long st;
