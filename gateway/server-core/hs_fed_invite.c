@@ -19,6 +19,7 @@
 
 #include "server-core/hs_event_id.h"
 #include "server-core/hs_fed.h"
+#include "server-core/hs_fed_room_out.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -26,28 +27,7 @@
 #include "server-core/hs_server_acl.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_accounts.h"
-#include "server-core/hs_store_fed_rooms.h"
 #include "server-core/hs_store_rooms.h"
-
-/* The stub row of a membership event of a local user. */
-static int store_stub(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
-{
-    hs_err err;
-    char *text = hs_cjson_encode(pdu, 0, NULL, &err);
-    if (!text) return -1;
-    hs_store_new_event row = {
-        .event_id = event_id, .room_id = hs_pdu_room_id(pdu), .type = "m.room.member",
-        .state_key = hs_pdu_state_key(pdu), .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
-        .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text,
-        .membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership")),
-    };
-    hs_room_lock();
-    int rc = hs_store_fed_stub_membership(srv->store, rv->id, &row);
-    hs_room_unlock();
-    free(text);
-    if (rc == 0) hs_notifier_wake(srv->notifier);
-    return rc < 0 ? -1 : 0;
-}
 
 static void invite_common(const hs_request *req, hs_response *resp, hs_server *srv, const char *origin, bool v2)
 {
@@ -115,9 +95,10 @@ static void invite_common(const hs_request *req, hs_response *resp, hs_server *s
     json_t *irs = v2 ? json_object_get(body, "invite_room_state") : NULL;
     if (!irs) irs = json_object_get(json_object_get(event, "unsigned"), "invite_room_state");
     if (json_is_array(irs)) json_object_set_new(stored, "unsigned", json_pack("{sO}", "invite_room_state", irs));
-    rc = store_stub(srv, rv, stored, id);
+    /* A room held here already keeps its own state: nothing to store, still answered. */
+    rc = hs_fed_room_store_stub(srv, rv, stored, id);
     json_decref(stored);
-    if (rc != 0) {
+    if (rc < 0) {
         json_decref(signed_ev);
         hs_response_error(resp, 500, "M_UNKNOWN", "cannot store the invite");
         goto out;
@@ -414,7 +395,8 @@ hs_room_status hs_fed_leave_remote(hs_server *srv, const char *user_id, const ch
         status = hs_fed_room_fail(res, HS_ROOM_ERROR, "send_leave on %s: %s (HTTP %ld)", dest, err.msg, reply.status);
         goto out;
     }
-    if (store_stub(srv, rv, ev, id) != 0) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the leave");
+    if (hs_fed_room_store_stub(srv, rv, ev, id) < 0)
+        status = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the leave");
 out:
     hs_fed_reply_free(&reply);
     free(r);

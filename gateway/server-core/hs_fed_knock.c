@@ -24,30 +24,10 @@
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
-#include "server-core/hs_store_fed_rooms.h"
 
 /* The knock_room_state kept per knock: the spec's stripped state is a handful of events;
  * more than this from a resident is not shown. */
 #define KNOCK_STATE_MAX 50
-
-/* The stub row for the knock. */
-static int store_knock(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
-{
-    hs_err err;
-    char *text = hs_cjson_encode(pdu, 0, NULL, &err);
-    if (!text) return -1;
-    hs_store_new_event row = {
-        .event_id = event_id, .room_id = hs_pdu_room_id(pdu), .type = "m.room.member",
-        .state_key = hs_pdu_state_key(pdu), .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
-        .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text, .membership = "knock",
-    };
-    hs_room_lock();
-    int rc = hs_store_fed_stub_membership(srv->store, rv->id, &row);
-    hs_room_unlock();
-    free(text);
-    if (rc == 0) hs_notifier_wake(srv->notifier);
-    return rc;
-}
 
 /* One candidate: make_knock, sign, send_knock, store. Returns HS_ROOM_OK, or a status
  * with res->msg; *refused is set when the server answered 403. */
@@ -124,7 +104,7 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
                                               "content", json_object_get(s, "content")));
     }
     json_object_set_new(ev, "unsigned", json_pack("{so}", "knock_room_state", kept));
-    int rc = store_knock(srv, rv, ev, id);
+    int rc = hs_fed_room_store_stub(srv, rv, ev, id);
     if (rc < 0) st = hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot store the knock");
     else if (rc == 1)
         st = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s accepted the knock but room %s is held here", server, room_id);

@@ -11,6 +11,7 @@
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
+#include "server-core/hs_store_fed_rooms.h"
 
 void hs_fed_room_candidate_add(hs_fed_room_candidates *c, const char *server)
 {
@@ -102,4 +103,23 @@ void hs_fed_room_answer_error(hs_response *resp, hs_room_status s, const hs_room
     case HS_ROOM_BAD_REQUEST: hs_response_error(resp, 400, "M_INVALID_PARAM", "%s", res->msg); break;
     default: hs_response_error(resp, 502, "M_UNKNOWN", "%s over federation failed: %s", what, res->msg); break;
     }
+}
+
+int hs_fed_room_store_stub(hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id)
+{
+    hs_err err;
+    char *text = hs_cjson_encode(pdu, 0, NULL, &err);
+    if (!text) return -1;
+    hs_store_new_event row = {
+        .event_id = event_id, .room_id = hs_pdu_room_id(pdu), .type = "m.room.member",
+        .state_key = hs_pdu_state_key(pdu), .sender = hs_pdu_sender(pdu), .depth = hs_pdu_depth(pdu),
+        .origin_server_ts = hs_pdu_origin_server_ts(pdu), .pdu_json = text,
+        .membership = json_string_value(json_object_get(hs_pdu_content(pdu), "membership")),
+    };
+    hs_room_lock();
+    int rc = hs_store_fed_stub_membership(srv->store, rv->id, &row);
+    hs_room_unlock();
+    free(text);
+    if (rc == 0) hs_notifier_wake(srv->notifier);
+    return rc;
 }

@@ -6,7 +6,8 @@
  * the client side the `server_name`/`via` query parameters and the error answers.
  *
  * Checking a membership template and filling its content is each caller's; signing
- * the checked template is here. */
+ * the checked template is here, and so is storing a local user's membership in a room
+ * held elsewhere (knock, received invite, its rejection) as a stub. */
 #ifndef HS_FED_ROOM_OUT_H
 #define HS_FED_ROOM_OUT_H
 
@@ -58,6 +59,13 @@ hs_room_status hs_fed_room_resolve(struct hs_server *srv, const char *room_id_or
  * NULL with err. */
 char *hs_fed_room_sign_template(struct hs_server *srv, json_t *ev, const hs_room_version *rv, int64_t now_ms,
                                 hs_err *err);
+
+/* Stores `pdu` (ID event_id, room version rv), a membership event of a local user in a
+ * room this server does not hold - an invite received, its rejection, a knock - as the
+ * stub room its client sees (hs_store_fed_stub_membership; the membership is the
+ * event's content.membership), under the room lock, and wakes /sync when written.
+ * Returns 0, 1 when the room is held here (nothing written), -1 on error. */
+int hs_fed_room_store_stub(struct hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id);
 
 /* The request's `server_name` and `via` query values, at most max, into via (borrowed
  * from req). Returns how many. */
