@@ -22,32 +22,6 @@ typedef pgt_fed_node node;
 
 PGT_FED_SUITE_AB(fed_acl, 240);
 
-/* Whether a message with body `text` is among the last 50 events of `room` on n as u. */
-static bool has_message(const node *n, const pgt_mx_login *u, const char *room, const char *text)
-{
-    long st;
-    json_t *r = pgt_mx_callf(n->base, "GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50",
-                             pgt_mx_enc_tmp(room));
-    bool found = false;
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(r, "chunk"), i, ev) {
-        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
-        found |= body && strcmp(body, text) == 0;
-    }
-    json_decref(r);
-    return found;
-}
-
-static bool eventually_has_message(const node *n, const pgt_mx_login *u, const char *room, const char *text)
-{
-    for (int i = 0; i < 75; i++) {
-        if (has_message(n, u, room, text)) return true;
-        usleep(200 * 1000);
-    }
-    return false;
-}
-
 Test(fed_acl, a_denied_server_cannot_join_post_or_read)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
@@ -72,7 +46,7 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
                                  pgt_mx_enc_tmp(open), pgt_mx_enc_tmp(A.name)),
                     &st);
     char *before = pgt_mx_send_text(B.base, &bob, open, "bob before the acl");
-    cr_assert(eventually_has_message(&A, &alice, open, "bob before the acl"));
+    cr_assert(pgt_fed_wait_message(&A, &alice, open, "bob before the acl", 15000));
     snprintf(body, sizeof body, "{\"allow\":[\"*\"],\"deny\":[\"%s\"]}", b_host);
     pgt_mx_check_ok(pgt_mx_callf(A.base, "PUT", alice.token, &st, body,
                                  "/_matrix/client/v3/rooms/%s/state/m.room.server_acl/", pgt_mx_enc_tmp(open)),
@@ -89,7 +63,7 @@ Test(fed_acl, a_denied_server_cannot_join_post_or_read)
                                  pgt_mx_enc_tmp(open), pgt_mx_enc_tmp(before)),
                     &st);
     sleep(3);
-    cr_assert_not(has_message(&A, &alice, open, "bob after the acl"), "A accepted a PDU from a denied server");
+    cr_assert_not(pgt_fed_sees_message(&A, &alice, open, "bob after the acl"), "A accepted a PDU from a denied server");
     json_t *sync = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/sync?timeout=0");
     char *text = json_dumps(json_object_get(json_object_get(json_object_get(json_object_get(sync, "rooms"), "join"),
                                                             open),

@@ -69,31 +69,6 @@ static void send_text(const node *n, const pgt_mx_login *u, const char *room, co
     json_decref(r);
 }
 
-/* Whether `text` shows in the latest 50 events of /messages for `u` on `n`. */
-static bool sees(const node *n, const pgt_mx_login *u, const char *room, const char *text)
-{
-    long st;
-    json_t *r = call(n, "GET", u->token, NULL, &st, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50", enc(room));
-    bool found = false;
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(r, "chunk"), i, ev) {
-        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
-        found |= body && strcmp(body, text) == 0;
-    }
-    json_decref(r);
-    return found;
-}
-
-static bool eventually_sees(const node *n, const pgt_mx_login *u, const char *room, const char *text, int ms)
-{
-    for (int waited = 0; waited <= ms; waited += 200) {
-        if (sees(n, u, room, text)) return true;
-        usleep(200 * 1000);
-    }
-    return false;
-}
-
 /* A room on A with alias #hall:A, and bob of B joined through it. */
 static void joined_room(pgt_mx_login *alice, pgt_mx_login *bob, char *room, size_t room_len)
 {
@@ -188,10 +163,10 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     json_decref(r);
 
     send_text(&A, &alice, room, "hello from A", 1);
-    cr_assert(eventually_sees(&B, &bob, room, "hello from A", 15000), "B never got A's message");
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "hello from A", 15000), "B never got A's message");
     send_text(&B, &bob, room, "hello from B", 1);
-    cr_assert(eventually_sees(&A, &alice, room, "hello from B", 15000), "A never got B's message");
-    cr_assert(sees(&B, &bob, room, "hello from B"));
+    cr_assert(pgt_fed_wait_message(&A, &alice, room, "hello from B", 15000), "A never got B's message");
+    cr_assert(pgt_fed_sees_message(&B, &bob, room, "hello from B"));
     /* /sync on both sides shows the room with the other server's message. */
     cr_assert(sync_lists(&B, &bob, "join", room));
     cr_assert(sync_has(&B, &bob, room, "hello from A"));
@@ -216,11 +191,11 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     send_text(&A, &alice, room, "while B was away 2", 3);
     usleep(1500 * 1000); /* at least one delivery attempt fails and backs off */
     pgt_fed_serve(&B);
-    cr_assert(eventually_sees(&B, &bob, room, "while B was away 1", 60000), "B did not catch up");
-    cr_assert(eventually_sees(&B, &bob, room, "while B was away 2", 5000));
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "while B was away 1", 60000), "B did not catch up");
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "while B was away 2", 5000));
     /* And the room still works both ways. */
     send_text(&B, &bob, room, "back on B", 2);
-    cr_assert(eventually_sees(&A, &alice, room, "back on B", 15000));
+    cr_assert(pgt_fed_wait_message(&A, &alice, room, "back on B", 15000));
 }
 
 /* A request to A signed with B's key file, as B. */
@@ -404,7 +379,7 @@ Test(fed_rooms, invites_across_servers_accepted_and_rejected)
     cr_assert(sync_lists(&B, &carol, "join", room));
     cr_assert_str_eq(membership_on(&A, &alice, room, carol.user_id), "join");
     send_text(&B, &carol, room, "carol is in", 1);
-    cr_assert(eventually_sees(&A, &alice, room, "carol is in", 15000));
+    cr_assert(pgt_fed_wait_message(&A, &alice, room, "carol is in", 15000));
 }
 
 /* The event ID at (type, "") in `room` on `n`, through /state (its state event list). */
@@ -452,7 +427,7 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
     json_decref(r);
     send_text(&A, &alice, room, "before the split", 1);
-    cr_assert(eventually_sees(&B, &bob, room, "before the split", 15000));
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "before the split", 15000));
 
     /* Apart: each side changes the name (and B the topic) while the other is down. */
     cr_assert_eq(pgt_stop(&B.proc, SIGTERM, 20000), 0);
@@ -478,8 +453,8 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     /* And the merged room goes on: a message from each side reaches the other. */
     send_text(&A, &alice, room, "after the split from A", 2);
     send_text(&B, &bob, room, "after the split from B", 1);
-    cr_assert(eventually_sees(&B, &bob, room, "after the split from A", 30000));
-    cr_assert(eventually_sees(&A, &alice, room, "after the split from B", 30000));
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "after the split from A", 30000));
+    cr_assert(pgt_fed_wait_message(&A, &alice, room, "after the split from B", 30000));
     state_id(&A, &alice, room, "m.room.name", an, sizeof an);
     state_id(&B, &bob, room, "m.room.name", bn, sizeof bn);
     cr_assert_str_eq(an, bn);
@@ -501,7 +476,7 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     json_decref(r);
     cr_assert_str_eq(membership_on(&A, &alice, room, bob.user_id), "join");
     send_text(&A, &alice, room, "welcome back", 4);
-    cr_assert(eventually_sees(&B, &bob, room, "welcome back", 15000));
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "welcome back", 15000));
 }
 
 /* Deletes every row of A's outbound queue for B but the newest: what a sender that only
@@ -528,7 +503,7 @@ Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_ev
     char room[256];
     joined_room(&alice, &bob, room, sizeof room);
     send_text(&A, &alice, room, "before the gap", 1);
-    cr_assert(eventually_sees(&B, &bob, room, "before the gap", 15000));
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "before the gap", 15000));
 
     /* B is away while A sends more than get_missing_events will fetch (and a topic);
      * then only A's latest event is sent. */
@@ -544,7 +519,7 @@ Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_ev
     keep_only_latest_for_b();
     pgt_fed_serve(&A);
     pgt_fed_serve(&B);
-    cr_assert(eventually_sees(&B, &bob, room, "after the gap", 60000), "B never accepted the event after the gap");
+    cr_assert(pgt_fed_wait_message(&B, &bob, room, "after the gap", 60000), "B never accepted the event after the gap");
     /* B took the state before it from A: the topic set during the gap is there. */
     long st;
     json_t *r = call(&B, "GET", bob.token, NULL, &st, "/_matrix/client/v3/rooms/%s/state/m.room.topic", enc(room));
@@ -553,5 +528,5 @@ Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_ev
     json_decref(r);
     /* The room goes on from there in both directions. */
     send_text(&B, &bob, room, "bob after the gap", 5);
-    cr_assert(eventually_sees(&A, &alice, room, "bob after the gap", 15000));
+    cr_assert(pgt_fed_wait_message(&A, &alice, room, "bob after the gap", 15000));
 }

@@ -74,29 +74,12 @@ static void stop(void)
 
 TestSuite(fed_sender, .init = start, .fini = stop, .timeout = 240);
 
-static bool b_sees(const pgt_mx_login *bob, const char *room, const char *text)
-{
-    char enc[512];
-    long st;
-    json_t *r = pgt_mx_callf(B.base, "GET", bob->token, &st, NULL,
-                             "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50", pgt_mx_enc(room, enc, sizeof enc));
-    bool found = false;
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(r, "chunk"), i, ev) {
-        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
-        found |= body && strcmp(body, text) == 0;
-    }
-    json_decref(r);
-    return found;
-}
-
 /* Milliseconds until B shows `text` to bob, or -1 after `limit_ms`. */
 static long time_to_arrive(const pgt_mx_login *bob, const char *room, const char *text, long limit_ms)
 {
     long t0 = pgt_now_ms();
     while (pgt_now_ms() - t0 <= limit_ms) {
-        if (b_sees(bob, room, text)) return pgt_now_ms() - t0;
+        if (pgt_fed_sees_message(&B, bob, room, text)) return pgt_now_ms() - t0;
         usleep(100 * 1000);
     }
     return -1;

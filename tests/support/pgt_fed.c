@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void pgt_fed_serve(pgt_fed_node *n)
 {
@@ -82,4 +83,29 @@ const char *pgt_fed_sync_token(const pgt_fed_node *n, const pgt_mx_login *u, cha
     snprintf(out, len, "%s", json_string_value(json_object_get(r, "next_batch")));
     json_decref(r);
     return out;
+}
+
+bool pgt_fed_sees_message(const pgt_fed_node *n, const pgt_mx_login *u, const char *room, const char *text)
+{
+    long st;
+    json_t *r = pgt_mx_callf(n->base, "GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/messages?dir=b&limit=50",
+                             pgt_mx_enc_tmp(room));
+    bool found = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(r, "chunk"), i, ev) {
+        const char *body = json_string_value(json_object_get(json_object_get(ev, "content"), "body"));
+        found |= body && strcmp(body, text) == 0;
+    }
+    json_decref(r);
+    return found;
+}
+
+bool pgt_fed_wait_message(const pgt_fed_node *n, const pgt_mx_login *u, const char *room, const char *text, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 200) {
+        if (pgt_fed_sees_message(n, u, room, text)) return true;
+        usleep(200 * 1000);
+    }
+    return false;
 }

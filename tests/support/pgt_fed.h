@@ -3,7 +3,8 @@
  * server name localhost:<federation port>, client API on 127.0.0.1:<client port>.
  * Integration tests start two or more of them to federate over loopback HTTPS; the
  * request helpers below are what those tests do on them again and again (a client
- * request expecting a status, a room joined across servers by alias, a sync token).
+ * request expecting a status, a room joined across servers by alias, a sync token, a
+ * message looked for in a room's latest events).
  * Test code only: failures are Criterion assertions. */
 #ifndef PGT_FED_H
 #define PGT_FED_H
@@ -67,6 +68,15 @@ json_t *pgt_fed_req(const pgt_fed_node *n, const pgt_mx_login *u, const char *me
  * the current test when either request does not answer 200. */
 char *pgt_fed_join_by_alias(const pgt_fed_node *host, const pgt_mx_login *creator, const char *alias,
                             const pgt_fed_node *at, const pgt_mx_login *joiner);
+
+/* Whether a message whose content.body is `text` is among the latest 50 events of
+ * `room` on n as u sees them (/messages, dir=b). Fails the current test when the
+ * answer is not JSON (the server is down, say); any status is an answer. */
+bool pgt_fed_sees_message(const pgt_fed_node *n, const pgt_mx_login *u, const char *room, const char *text);
+
+/* pgt_fed_sees_message asked every 200 ms until it holds, for up to about ms
+ * milliseconds: whether it came to hold (for a message that crosses servers). */
+bool pgt_fed_wait_message(const pgt_fed_node *n, const pgt_mx_login *u, const char *room, const char *text, int ms);
 
 /* The next_batch of u's initial /sync (timeout=0) on n, copied into out (len bytes);
  * returns out. Fails the current test unless the sync answers 200. */
