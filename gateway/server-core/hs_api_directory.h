@@ -41,6 +41,11 @@ int hs_api_directory_create_room_finish(struct hs_server *srv, const char *alias
  * 500 on a database error. The federation endpoint answers through this too. */
 void hs_api_directory_public_answer(struct hs_server *srv, const hs_directory_query *q, hs_response *resp);
 
+/* The query of a GET /publicRooms - the client's or the federation's, whose parameters
+ * are the same - from req's query string (hs_directory_query_from_params) into *q.
+ * Returns 0, or -1 after answering 400 with the parameter's error. */
+int hs_api_directory_public_query(const hs_request *req, hs_directory_query *q, hs_response *resp);
+
 /* The other files of this module register their routes through these. */
 int hs_api_directory_public_register(struct hs_server *srv);
 int hs_api_directory_users_register(struct hs_server *srv);

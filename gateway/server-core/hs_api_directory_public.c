@@ -29,6 +29,17 @@ void hs_api_directory_public_answer(hs_server *srv, const hs_directory_query *q,
     else hs_response_json(resp, 200, out);
 }
 
+int hs_api_directory_public_query(const hs_request *req, hs_directory_query *q, hs_response *resp)
+{
+    hs_directory_error e;
+    if (hs_directory_query_from_params(hs_request_query(req, "limit"), hs_request_query(req, "since"),
+                                       hs_request_query(req, "include_all_networks"),
+                                       hs_request_query(req, "third_party_instance_id"), q, &e) == 0)
+        return 0;
+    hs_response_error(resp, 400, e.errcode, "%s", e.msg);
+    return -1;
+}
+
 /* Whether `server` names another server than ours. */
 static bool is_remote(hs_server *srv, const char *server)
 {
@@ -44,13 +55,7 @@ static void public_rooms_get(const hs_request *req, hs_response *resp, void *ctx
         if (hs_access_authenticate(srv->store, req, hs_clock_wall_ms(), &who, resp) != 0) return;
     }
     hs_directory_query q;
-    hs_directory_error e;
-    if (hs_directory_query_from_params(hs_request_query(req, "limit"), hs_request_query(req, "since"),
-                                       hs_request_query(req, "include_all_networks"),
-                                       hs_request_query(req, "third_party_instance_id"), &q, &e) != 0) {
-        hs_response_error(resp, 400, e.errcode, "%s", e.msg);
-        return;
-    }
+    if (hs_api_directory_public_query(req, &q, resp) != 0) return;
     if (is_remote(srv, server)) hs_fed_public_rooms_answer(srv, server, &q, resp);
     else hs_api_directory_public_answer(srv, &q, resp);
 }

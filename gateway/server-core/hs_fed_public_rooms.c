@@ -35,13 +35,7 @@ static void fed_get(const hs_request *req, hs_response *resp, hs_server *srv, co
 {
     if (!served_to_others(srv, origin, resp)) return;
     hs_directory_query q;
-    hs_directory_error e;
-    if (hs_directory_query_from_params(hs_request_query(req, "limit"), hs_request_query(req, "since"),
-                                       hs_request_query(req, "include_all_networks"),
-                                       hs_request_query(req, "third_party_instance_id"), &q, &e) != 0) {
-        hs_response_error(resp, 400, e.errcode, "%s", e.msg);
-        return;
-    }
+    if (hs_api_directory_public_query(req, &q, resp) != 0) return;
     hs_api_directory_public_answer(srv, &q, resp);
 }
 
