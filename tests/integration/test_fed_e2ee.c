@@ -46,33 +46,6 @@ static json_t *query_device(const pgt_mx_login *alice, const pgt_mx_login *bob, 
     return json_object_get(json_object_get(json_object_get(*answer, "device_keys"), bob->user_id), bob->device_id);
 }
 
-/* Polls u's /sync on n (from `since`, NULL for an initial sync) for up to ms until
- * check(answer, arg) holds. */
-static bool sync_until(const node *n, const pgt_mx_login *u, const char *since, bool (*check)(json_t *, const void *),
-                       const void *arg, int ms)
-{
-    for (int waited = 0; waited <= ms; waited += 250) {
-        json_t *r = since ? pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s",
-                                        pgt_mx_enc_tmp(since))
-                          : pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0");
-        bool ok = check(r, arg);
-        json_decref(r);
-        if (ok) return true;
-        usleep(250 * 1000);
-    }
-    return false;
-}
-
-static bool lists_changed(json_t *r, const void *user)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(json_object_get(r, "device_lists"), "changed"), i, v) {
-        if (strcmp(json_string_value(v), user) == 0) return true;
-    }
-    return false;
-}
-
 static bool has_to_device(json_t *r, const void *text)
 {
     size_t i;
@@ -152,7 +125,7 @@ Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
     json_decref(pgt_fed_req(&B, &bob, "POST",
                             json_pack("{s:o}", "device_keys", pgt_e2ee_device_keys(&bob, &bk, "curve-second")), 200,
                             "/_matrix/client/v3/keys/upload"));
-    cr_assert(sync_until(&A, &alice, since, lists_changed, bob.user_id, 20000),
+    cr_assert(pgt_fed_sync_until(&A, &alice, since, NULL, pgt_fed_sync_lists_changed, bob.user_id, 20000),
               "bob in alice's device_lists.changed on A");
     dev = query_device(&alice, &bob, &answer);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(dev, "keys"), cv_id)), "curve-second");
@@ -162,14 +135,15 @@ Test(fed_e2ee, keys_devices_to_device_typing_and_profiles_across_servers)
     json_t *msgs = json_pack("{s:{s:{s:s}}}", bob.user_id, bob.device_id, "body", "ping-across");
     json_decref(pgt_fed_req(&A, &alice, "PUT", json_pack("{s:o}", "messages", msgs), 200,
                             "/_matrix/client/v3/sendToDevice/org.example.ping/txn-1"));
-    cr_assert(sync_until(&B, &bob, NULL, has_to_device, "ping-across", 20000), "bob's device got alice's message");
+    cr_assert(pgt_fed_sync_until(&B, &bob, NULL, NULL, has_to_device, "ping-across", 20000),
+              "bob's device got alice's message");
 
     /* alice types on A; bob's /sync on B shows it. */
     json_decref(pgt_fed_req(&A, &alice, "PUT", json_pack("{s:b, s:i}", "typing", 1, "timeout", 30000), 200,
                             "/_matrix/client/v3/rooms/%s/typing/%s", pgt_mx_enc_tmp(room),
                             pgt_mx_enc_tmp(alice.user_id)));
     typing_want w = {room, alice.user_id};
-    cr_assert(sync_until(&B, &bob, NULL, shows_typing, &w, 20000), "alice typing in bob's sync");
+    cr_assert(pgt_fed_sync_until(&B, &bob, NULL, NULL, shows_typing, &w, 20000), "alice typing in bob's sync");
 
     /* bob reads alice's profile on B: B asks A. */
     json_decref(pgt_fed_req(&A, &alice, "PUT", json_pack("{s:s}", "displayname", "Alice of A"), 200,

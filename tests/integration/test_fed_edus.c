@@ -42,32 +42,6 @@ static void upload_device_keys(const node *n, const pgt_mx_login *u)
                             "/_matrix/client/v3/keys/upload"));
 }
 
-/* Polls u's /sync on n from `since` (with `extra` query parameters) for up to ms until
- * check(answer, arg) holds. */
-static bool sync_until(const node *n, const pgt_mx_login *u, const char *since, const char *extra,
-                       bool (*check)(json_t *, const void *), const void *arg, int ms)
-{
-    for (int waited = 0; waited <= ms; waited += 250) {
-        json_t *r = pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s%s",
-                                pgt_mx_enc_tmp(since), extra);
-        bool ok = check(r, arg);
-        json_decref(r);
-        if (ok) return true;
-        usleep(250 * 1000);
-    }
-    return false;
-}
-
-static bool lists_changed(json_t *r, const void *user)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(json_object_get(r, "device_lists"), "changed"), i, v) {
-        if (strcmp(json_string_value(v), user) == 0) return true;
-    }
-    return false;
-}
-
 typedef struct presence_want {
     const char *user, *presence, *status_msg;
 } presence_want;
@@ -102,7 +76,7 @@ Test(fed_edus, presence_crosses_both_ways)
                             json_pack("{s:s, s:s}", "presence", "unavailable", "status_msg", "at lunch"), 200,
                             "/_matrix/client/v3/presence/%s/status", pgt_mx_enc_tmp(alice.user_id)));
     presence_want w = {alice.user_id, "unavailable", "at lunch"};
-    cr_assert(sync_until(&B, &bob, since_b, "&set_presence=offline", shows_presence, &w, 20000),
+    cr_assert(pgt_fed_sync_until(&B, &bob, since_b, "&set_presence=offline", shows_presence, &w, 20000),
               "alice's presence in bob's /sync on B");
     json_t *p =
         pgt_fed_req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/presence/%s/status", pgt_mx_enc_tmp(alice.user_id));
@@ -114,7 +88,8 @@ Test(fed_edus, presence_crosses_both_ways)
     /* bob's own /sync with set_presence=unavailable records it on B; A hears it. */
     json_decref(pgt_fed_req(&B, &bob, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&set_presence=unavailable"));
     presence_want wb = {bob.user_id, "unavailable", NULL};
-    cr_assert(sync_until(&A, &alice, since_a, "", shows_presence, &wb, 20000), "bob's presence in alice's /sync on A");
+    cr_assert(pgt_fed_sync_until(&A, &alice, since_a, NULL, shows_presence, &wb, 20000),
+              "bob's presence in alice's /sync on A");
 }
 
 Test(fed_edus, a_device_logged_out_on_a_leaves_b_cache)
@@ -136,7 +111,8 @@ Test(fed_edus, a_device_logged_out_on_a_leaves_b_cache)
     upload_device_keys(&A, &alice);
     upload_device_keys(&A, &phone);
     /* B has heard of both uploads, so the next change it hears of is the logout. */
-    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000), "alice's uploads reached B");
+    cr_assert(pgt_fed_sync_until(&B, &bob, since, NULL, pgt_fed_sync_lists_changed, alice.user_id, 20000),
+              "alice's uploads reached B");
 
     /* bob's query on B: both devices (B caches alice's whole list). */
     json_t *q = pgt_fed_req(&B, &bob, "POST", json_pack("{s:{s:[]}}", "device_keys", alice.user_id), 200,
@@ -147,7 +123,7 @@ Test(fed_edus, a_device_logged_out_on_a_leaves_b_cache)
 
     pgt_fed_sync_token(&B, &bob, since, sizeof since);
     json_decref(pgt_fed_req(&A, &phone, "POST", json_object(), 200, "/_matrix/client/v3/logout"));
-    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000),
+    cr_assert(pgt_fed_sync_until(&B, &bob, since, NULL, pgt_fed_sync_lists_changed, alice.user_id, 20000),
               "alice in bob's device_lists.changed after the logout");
 
     /* With A gone, B answers from its cache: the logged-out device is not in it. */
@@ -170,7 +146,8 @@ Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
     pgt_fed_sync_token(&B, &bob, since, sizeof since);
     upload_device_keys(&A, &alice);
     /* B has heard of the upload, so the next change it hears of is the cross-signing one. */
-    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000), "alice's upload reached B");
+    cr_assert(pgt_fed_sync_until(&B, &bob, since, NULL, pgt_fed_sync_lists_changed, alice.user_id, 20000),
+              "alice's upload reached B");
 
     hs_signing_key mk, sk;
     json_t *master = pgt_e2ee_cross_key(alice.user_id, "master", &mk);
@@ -184,7 +161,7 @@ Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
     pgt_fed_sync_token(&B, &bob, since, sizeof since);
     json_decref(pgt_fed_req(&A, &alice, "POST", json_pack("{s:o, s:o}", "master_key", master, "self_signing_key", ssk),
                             200, "/_matrix/client/v3/keys/device_signing/upload"));
-    cr_assert(sync_until(&B, &bob, since, "", lists_changed, alice.user_id, 20000),
+    cr_assert(pgt_fed_sync_until(&B, &bob, since, NULL, pgt_fed_sync_lists_changed, alice.user_id, 20000),
               "alice in bob's device_lists.changed after her cross-signing upload");
 
     /* Stopped: B answers from what A's m.signing_key_update told it. */

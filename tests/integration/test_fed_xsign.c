@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "server-core/hs_signing.h"
 #include "server-core/hs_signing_key.h"
@@ -58,20 +57,7 @@ static void upload_cross_signing(const node *n, const pgt_mx_login *u, xkeys *x)
 /* Polls u's /sync on n from `since` for up to ms until `user` is in device_lists.changed. */
 static bool changed_within(const node *n, const pgt_mx_login *u, const char *since, const char *user, int ms)
 {
-    for (int waited = 0; waited <= ms; waited += 250) {
-        json_t *r =
-            pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0&since=%s", pgt_mx_enc_tmp(since));
-        size_t i;
-        json_t *v;
-        bool found = false;
-        json_array_foreach(json_object_get(json_object_get(r, "device_lists"), "changed"), i, v) {
-            found = found || strcmp(json_string_value(v), user) == 0;
-        }
-        json_decref(r);
-        if (found) return true;
-        usleep(250 * 1000);
-    }
-    return false;
+    return pgt_fed_sync_until(n, u, since, NULL, pgt_fed_sync_lists_changed, user, ms);
 }
 
 /* u's keys/query of `of` on n. */

@@ -109,3 +109,27 @@ bool pgt_fed_wait_message(const pgt_fed_node *n, const pgt_mx_login *u, const ch
     }
     return false;
 }
+
+bool pgt_fed_sync_until(const pgt_fed_node *n, const pgt_mx_login *u, const char *since, const char *extra,
+                        bool (*check)(json_t *sync, const void *arg), const void *arg, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 250) {
+        json_t *r = pgt_fed_req(n, u, "GET", NULL, 200, "/_matrix/client/v3/sync?timeout=0%s%s%s",
+                                since ? "&since=" : "", since ? pgt_mx_enc_tmp(since) : "", extra ? extra : "");
+        bool ok = check(r, arg);
+        json_decref(r);
+        if (ok) return true;
+        usleep(250 * 1000);
+    }
+    return false;
+}
+
+bool pgt_fed_sync_lists_changed(json_t *sync, const void *user)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(sync, "device_lists"), "changed"), i, v) {
+        if (strcmp(json_string_value(v), user) == 0) return true;
+    }
+    return false;
+}

@@ -3,8 +3,9 @@
  * server name localhost:<federation port>, client API on 127.0.0.1:<client port>.
  * Integration tests start two or more of them to federate over loopback HTTPS; the
  * request helpers below are what those tests do on them again and again (a client
- * request expecting a status, a room joined across servers by alias, a sync token, a
- * message looked for in a room's latest events).
+ * request expecting a status, a room joined across servers by alias, a sync token,
+ * polling /sync for what another server sent, a message looked for in a room's latest
+ * events).
  * Test code only: failures are Criterion assertions. */
 #ifndef PGT_FED_H
 #define PGT_FED_H
@@ -68,6 +69,17 @@ json_t *pgt_fed_req(const pgt_fed_node *n, const pgt_mx_login *u, const char *me
  * the current test when either request does not answer 200. */
 char *pgt_fed_join_by_alias(const pgt_fed_node *host, const pgt_mx_login *creator, const char *alias,
                             const pgt_fed_node *at, const pgt_mx_login *joiner);
+
+/* Polls u's /sync on n (timeout=0; from `since`, or an initial sync when it is NULL;
+ * `extra` query parameters appended as they are, "&set_presence=offline" say, or NULL)
+ * every 250 ms for up to about ms milliseconds until check(answer, arg) holds. Returns
+ * whether it did. Fails the current test when a sync does not answer 200. */
+bool pgt_fed_sync_until(const pgt_fed_node *n, const pgt_mx_login *u, const char *since, const char *extra,
+                        bool (*check)(json_t *sync, const void *arg), const void *arg, int ms);
+
+/* A check for pgt_fed_sync_until: whether `user` (the user ID, a const char *) is in
+ * the sync answer's device_lists.changed. */
+bool pgt_fed_sync_lists_changed(json_t *sync, const void *user);
 
 /* Whether a message whose content.body is `text` is among the latest 50 events of
  * `room` on n as u sees them (/messages, dir=b). Fails the current test when the
