@@ -23,9 +23,18 @@ static void boot(pgt_hs *h)
     snprintf(h->base, sizeof h->base, "http://127.0.0.1:%d", hs_httpd_port(h->srv.client));
 }
 
+void pgt_hs_config_files(hs_config *cfg, const char *dir)
+{
+    snprintf(cfg->database_path, sizeof cfg->database_path, "%s/hs.db", dir);
+    snprintf(cfg->signing_key_path, sizeof cfg->signing_key_path, "%s/signing.key", dir);
+    hs_signing_key key;
+    char err[512];
+    cr_assert_eq(hs_signing_key_generate(&key), 0);
+    cr_assert_eq(hs_signing_key_save(cfg->signing_key_path, &key, err, sizeof err), 0, "%s", err);
+}
+
 void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *cfg))
 {
-    char err[1024];
     h->dir = pgt_tmpdir();
     hs_config_defaults(&h->cfg);
     snprintf(h->cfg.server_name, sizeof h->cfg.server_name, "%s", server_name);
@@ -33,12 +42,8 @@ void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *c
     h->cfg.shutdown_grace_seconds = 5;
     h->cfg.registration_enabled = true;
     h->cfg.rate_limits_enabled = false;
-    snprintf(h->cfg.database_path, sizeof h->cfg.database_path, "%s/hs.db", h->dir);
-    snprintf(h->cfg.signing_key_path, sizeof h->cfg.signing_key_path, "%s/signing.key", h->dir);
+    pgt_hs_config_files(&h->cfg, h->dir);
     snprintf(h->cfg.media_path, sizeof h->cfg.media_path, "%s/media", h->dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(h->cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     if (tweak) tweak(&h->cfg);
     boot(h);
 }

@@ -21,6 +21,11 @@ typedef struct pgt_hs {
     int64_t listener_max_body;
 } pgt_hs;
 
+/* Points cfg's database (hs.db) and signing key (signing.key) into `dir` and writes a
+ * freshly generated signing key there, as generate-config does, so that hs_server_open
+ * can open cfg. Fails the current test when the key cannot be written. */
+void pgt_hs_config_files(hs_config *cfg, const char *dir);
+
 /* Opens and starts a server with server_name `server_name`; `tweak` (may be NULL) may
  * change the configuration before it opens. The client listener runs cfg.threads
  * workers (2 unless `tweak` changes it). Fails the current test on error. */

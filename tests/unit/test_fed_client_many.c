@@ -26,6 +26,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 /* ---- loopback peers ---------------------------------------------------------------- */
 
@@ -305,12 +306,8 @@ static void send_many_case(bool with_many)
     snprintf(cfg.server_name, sizeof cfg.server_name, "self.test");
     cfg.threads = 1;
     cfg.federation_max_concurrent_requests = 3;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", sdir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", sdir);
-    hs_signing_key key;
+    pgt_hs_config_files(&cfg, sdir);
     char err[512];
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     hs_server srv;
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
     hs_fed_transport t = {.request = fake_one};

@@ -18,6 +18,7 @@
 #include "server-core/hs_store_directory.h"
 #include "server-core/hs_store_history.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 #include "support/pgt_matrix.h"
 
 static char *dir;
@@ -47,11 +48,7 @@ static void start(void)
     cfg.shutdown_grace_seconds = 5;
     cfg.registration_enabled = true;
     cfg.rate_limits_enabled = false;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    pgt_hs_config_files(&cfg, dir);
     boot();
 }
 

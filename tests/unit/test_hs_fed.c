@@ -17,6 +17,7 @@
 #include "server-core/hs_signing.h"
 #include "server-core/hs_xmatrix.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 /* ---- a scripted set of remote servers -------------------------------------------- */
 
@@ -114,12 +115,7 @@ static void start(void)
     snprintf(cfg.server_name, sizeof cfg.server_name, "self.test");
     snprintf(cfg.trusted_key_servers, sizeof cfg.trusted_key_servers, "notary.test");
     cfg.threads = 2;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
-    char err[512];
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
+    pgt_hs_config_files(&cfg, dir);
     const char *names[] = {"remote.test", "notary.test", "other.test"};
     for (int i = 0; i < 3; i++) {
         remotes[i].name = names[i];

@@ -17,6 +17,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_fed_queue.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 /* ---- the scripted transport ---------------------------------------------------------- */
 
@@ -139,12 +140,8 @@ static void open_server(int max_concurrent)
     snprintf(cfg.server_name, sizeof cfg.server_name, "self.test");
     cfg.threads = 1;
     cfg.federation_max_concurrent_requests = max_concurrent;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
+    pgt_hs_config_files(&cfg, dir);
     char err[512];
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
     hs_fed_transport t = {.request = fake_request,
                           .batch_open = fake_open,

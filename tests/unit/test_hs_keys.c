@@ -16,6 +16,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 #define FIX PG_SOURCE_DIR "/tests/fixtures/synapse/"
 
@@ -148,12 +149,8 @@ static void start(void)
     snprintf(cfg.server_name, sizeof cfg.server_name, "keys.test:8448");
     cfg.threads = 2;
     cfg.key_validity_hours = 5;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
+    pgt_hs_config_files(&cfg, dir);
     char err[512];
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
     listen_federation();
 }

@@ -27,6 +27,7 @@
 #include "server-core/hs_server.h"
 #include "server-core/hs_store_federation.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 #define HANGING 3
 #define CLIENT_TIMEOUT_S 4 /* each fetch gives up after this */
@@ -63,12 +64,8 @@ static void start(void)
     cfg.threads = 2;
     cfg.notary_time_budget_seconds = BUDGET_S;
     cfg.notary_max_servers = HS_NOTARY_MAX_FETCHES + 10;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
-    hs_signing_key key;
+    pgt_hs_config_files(&cfg, dir);
     char err[512];
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
     hs_httpd_config c = {
         .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,

@@ -12,6 +12,7 @@
 #include "server-core/hs_notify.h"
 #include "server-core/hs_server.h"
 #include "support/pgt.h"
+#include "support/pgt_hs.h"
 
 static int64_t mono_ms(void)
 {
@@ -83,12 +84,8 @@ Test(hs_notify, sync_waker_does_not_read_the_server_struct_after_open)
     hs_config_defaults(&cfg);
     snprintf(cfg.server_name, sizeof cfg.server_name, "notify.test");
     cfg.threads = 2;
-    snprintf(cfg.database_path, sizeof cfg.database_path, "%s/hs.db", dir);
-    snprintf(cfg.signing_key_path, sizeof cfg.signing_key_path, "%s/signing.key", dir);
+    pgt_hs_config_files(&cfg, dir);
     snprintf(cfg.media_path, sizeof cfg.media_path, "%s/media", dir);
-    hs_signing_key key;
-    cr_assert_eq(hs_signing_key_generate(&key), 0);
-    cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &key, err, sizeof err), 0, "%s", err);
 
     hs_server srv;
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
