@@ -33,6 +33,18 @@ void pgt_hs_config_files(hs_config *cfg, const char *dir)
     cr_assert_eq(hs_signing_key_save(cfg->signing_key_path, &key, err, sizeof err), 0, "%s", err);
 }
 
+void pgt_hs_listen_federation(hs_server *srv, char *base, size_t cap)
+{
+    char err[512];
+    hs_httpd_config c = {
+        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
+        .max_body_bytes = 1 << 20, .router = srv->federation_router, .metrics = srv->metrics,
+    };
+    srv->federation = hs_httpd_start(&c, err, sizeof err);
+    cr_assert_not_null(srv->federation, "%s", err);
+    if (base) snprintf(base, cap, "http://127.0.0.1:%d", hs_httpd_port(srv->federation));
+}
+
 void pgt_hs_start(pgt_hs *h, const char *server_name, void (*tweak)(hs_config *cfg))
 {
     h->dir = pgt_tmpdir();

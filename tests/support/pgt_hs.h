@@ -26,6 +26,12 @@ typedef struct pgt_hs {
  * can open cfg. Fails the current test when the key cannot be written. */
 void pgt_hs_config_files(hs_config *cfg, const char *dir);
 
+/* Serves srv's federation router (an hs_server opened by the test) on an ephemeral
+ * loopback port - 2 workers, 16 connections, 1 MiB bodies - as srv->federation, which
+ * hs_server_close stops. Writes "http://127.0.0.1:PORT" into base (cap bytes) unless
+ * base is NULL. Fails the current test when the listener does not start. */
+void pgt_hs_listen_federation(hs_server *srv, char *base, size_t cap);
+
 /* Opens and starts a server with server_name `server_name`; `tweak` (may be NULL) may
  * change the configuration before it opens. The client listener runs cfg.threads
  * workers (2 unless `tweak` changes it). Fails the current test on error. */

@@ -231,11 +231,7 @@ Test(hs_fed, hostile_notary_answer_costs_one_key_fetch)
 
 Test(hs_fed, authenticate_accepts_signed_and_refuses_forged)
 {
-    char err[512];
-    hs_httpd_config c = {.name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2,
-                         .max_connections = 16, .max_body_bytes = 1 << 20, .router = srv.federation_router};
-    srv.federation = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.federation, "%s", err);
+    pgt_hs_listen_federation(&srv, NULL, 0);
     const char *uri = "/_matrix/federation/v1/query/profile?user_id=%40nobody%3Aself.test";
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", hs_httpd_port(srv.federation), uri);

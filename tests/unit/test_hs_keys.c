@@ -128,19 +128,6 @@ static char *dir;
 static hs_server srv;
 static char base[128];
 
-/* Serves srv's federation router on a loopback port and points `base` at it. */
-static void listen_federation(void)
-{
-    char err[512];
-    hs_httpd_config c = {
-        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
-        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
-    };
-    srv.federation = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.federation, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
-}
-
 static void start(void)
 {
     dir = pgt_tmpdir();
@@ -152,7 +139,7 @@ static void start(void)
     pgt_hs_config_files(&cfg, dir);
     char err[512];
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    listen_federation();
+    pgt_hs_listen_federation(&srv, base, sizeof base);
 }
 
 static void stop(void)
@@ -281,7 +268,7 @@ Test(hs_keys_server, rotated_key_stays_in_old_verify_keys, .init = start, .fini 
     cr_assert_eq(hs_signing_key_save(cfg.signing_key_path, &second, err, sizeof err), 0, "%s", err);
     int64_t before = hs_fed_now_ms();
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    listen_federation();
+    pgt_hs_listen_federation(&srv, base, sizeof base);
 
     long status;
     json_t *doc = get_json("/_matrix/key/v2/server", "GET", NULL, &status);

@@ -67,13 +67,7 @@ static void start(void)
     pgt_hs_config_files(&cfg, dir);
     char err[512];
     cr_assert_eq(hs_server_open(&srv, &cfg, err, sizeof err), 0, "%s", err);
-    hs_httpd_config c = {
-        .name = "federation", .bind_address = "127.0.0.1", .port = 0, .threads = 2, .max_connections = 16,
-        .max_body_bytes = 1 << 20, .router = srv.federation_router, .metrics = srv.metrics,
-    };
-    srv.federation = hs_httpd_start(&c, err, sizeof err);
-    cr_assert_not_null(srv.federation, "%s", err);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", hs_httpd_port(srv.federation));
+    pgt_hs_listen_federation(&srv, base, sizeof base);
 
     /* The real outbound client; loopback allowed, so the peers below are reachable. */
     hs_err e;
