@@ -19,21 +19,11 @@
 #include "server-core/hs_room_version.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_signing_key.h"
-#include "server-core/hs_xmatrix.h"
 #include "support/pgt.h"
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
 PGT_FED_SUITE_AB(fed_knock, 240);
-
-static hs_signing_key b_key(void)
-{
-    char path[1100], err[256];
-    snprintf(path, sizeof path, "%s/signing.key", B.dir);
-    hs_signing_key k;
-    cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
-    return k;
-}
 
 /* A federation request to A's listener as B (signed unless `sign` is false); asserts
  * the status `want` and returns the JSON answer (caller decrefs). */
@@ -47,25 +37,13 @@ static json_t *fed(bool sign, const char *method, const json_t *content, long wa
     va_start(ap, fmt);
     vsnprintf(target, sizeof target, fmt, ap);
     va_end(ap);
-    char auth[HS_XMATRIX_MAX_HEADER + 32] = "X-Ignored: 1";
-    if (sign) {
-        hs_signing_key k = b_key();
-        char x[HS_XMATRIX_MAX_HEADER];
-        hs_err err;
-        cr_assert_eq(hs_xmatrix_sign(method, target, B.name, A.name, content, &k, x, sizeof x, &err), 0, "%s", err.msg);
-        snprintf(auth, sizeof auth, "Authorization: %s", x);
-    }
-    const char *headers[] = {auth, NULL};
     char *body = content ? json_dumps(content, JSON_COMPACT) : NULL;
-    pgt_req o = {.method = method, .body = body, .body_len = body ? strlen(body) : 0, .headers = headers,
-                 .timeout_ms = 30000};
-    char url[1200];
-    snprintf(url, sizeof url, "https://127.0.0.1:%d%s", A.fport, target);
-    pgt_http r = pgt_http_do(url, &o);
+    json_t *j;
+    long st = pgt_fed_call_as(&B, &A, sign, method, target, body, &j);
     free(body);
-    cr_assert_eq(r.status, want, "%s %s: %ld %s", method, target, r.status, r.body);
-    json_t *j = json_loads(r.body, 0, NULL);
-    pgt_http_free(&r);
+    char *dump = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    cr_assert_eq(st, want, "%s %s: %ld %s", method, target, st, dump ? dump : "");
+    free(dump);
     cr_assert_not_null(j, "%s %s: not JSON", method, target);
     return j;
 }
@@ -101,7 +79,7 @@ Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
     cr_assert_str_eq(json_string_value(json_object_get(ev, "state_key")), bob);
 
     const hs_room_version *rv = hs_room_version_get("10");
-    hs_signing_key k = b_key();
+    hs_signing_key k = pgt_fed_signing_key(&B);
     hs_err err;
     cr_assert_eq(hs_event_sign(ev, rv, B.name, &k, 1, &err), 0, "%s", err.msg);
     char *event_id = hs_event_id_compute(ev, rv, &err);

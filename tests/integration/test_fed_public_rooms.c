@@ -12,40 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server-core/hs_signing_key.h"
-#include "server-core/hs_xmatrix.h"
 #include "support/pgt.h"
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
 
 PGT_FED_SUITE_AB(fed_public_rooms, 120);
-
-/* A request to A's federation listener, signed with B's key as B when `sign`. */
-static long to_a(bool sign, const char *method, const char *uri, const char *body, json_t **answer)
-{
-    char auth[HS_XMATRIX_MAX_HEADER], line[HS_XMATRIX_MAX_HEADER + 32], url[1400];
-    const char *headers[] = {"Content-Type: application/json", NULL, NULL};
-    if (sign) {
-        char path[1200], err[256];
-        snprintf(path, sizeof path, "%s/signing.key", B.dir);
-        hs_signing_key k;
-        cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
-        json_t *content = body ? json_loads(body, 0, NULL) : NULL;
-        hs_err herr;
-        cr_assert_eq(hs_xmatrix_sign(method, uri, B.name, A.name, content, &k, auth, sizeof auth, &herr), 0, "%s",
-                     herr.msg);
-        json_decref(content);
-        snprintf(line, sizeof line, "Authorization: %s", auth);
-        headers[1] = line;
-    }
-    snprintf(url, sizeof url, "https://localhost:%d%s", A.fport, uri);
-    pgt_req opt = {.method = method, .headers = headers, .body = body, .body_len = body ? strlen(body) : 0};
-    pgt_http resp = pgt_http_do(url, &opt);
-    *answer = json_loads(resp.body ? resp.body : "", 0, NULL);
-    long status = resp.status;
-    pgt_http_free(&resp);
-    return status;
-}
 
 /* The room IDs of a /publicRooms answer's chunk, sorted, joined by spaces. */
 static char *ids(const json_t *answer)
@@ -175,19 +146,21 @@ Test(fed_public_rooms, a_endpoint_needs_a_signature)
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
     char *room = pgt_mx_create_room(A.base, &alice, "{\"preset\":\"public_chat\",\"visibility\":\"public\"}");
     json_t *j;
-    cr_assert_eq(to_a(false, "GET", "/_matrix/federation/v1/publicRooms", NULL, &j), 401);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, false, "GET", "/_matrix/federation/v1/publicRooms", NULL, &j), 401);
     cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_UNAUTHORIZED");
     json_decref(j);
-    cr_assert_eq(to_a(false, "POST", "/_matrix/federation/v1/publicRooms", "{}", &j), 401);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, false, "POST", "/_matrix/federation/v1/publicRooms", "{}", &j), 401);
     json_decref(j);
-    cr_assert_eq(to_a(true, "GET", "/_matrix/federation/v1/publicRooms?limit=5", NULL, &j), 200);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", "/_matrix/federation/v1/publicRooms?limit=5", NULL, &j), 200);
     cr_assert_str_eq(ids(j), room);
     json_decref(j);
-    cr_assert_eq(to_a(true, "POST", "/_matrix/federation/v1/publicRooms",
-                      "{\"filter\":{\"generic_search_term\":\"nothing like it\"}}", &j), 200);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "POST", "/_matrix/federation/v1/publicRooms",
+                                 "{\"filter\":{\"generic_search_term\":\"nothing like it\"}}", &j),
+                 200);
     cr_assert_eq(json_array_size(json_object_get(j, "chunk")), 0);
     json_decref(j);
-    cr_assert_eq(to_a(true, "GET", "/_matrix/federation/v1/publicRooms?since=garbage", NULL, &j), 400);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", "/_matrix/federation/v1/publicRooms?since=garbage", NULL, &j),
+                 400);
     json_decref(j);
     free(room);
 }
@@ -225,10 +198,10 @@ Test(fed_public_rooms, an_operator_can_keep_the_list_local)
     cr_assert_eq(pgt_write_file(A.cfg, edited), 0);
     pgt_fed_serve(&A);
     json_t *j;
-    cr_assert_eq(to_a(true, "GET", "/_matrix/federation/v1/publicRooms", NULL, &j), 403);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", "/_matrix/federation/v1/publicRooms", NULL, &j), 403);
     cr_assert_str_eq(json_string_value(json_object_get(j, "errcode")), "M_FORBIDDEN");
     json_decref(j);
-    cr_assert_eq(to_a(true, "POST", "/_matrix/federation/v1/publicRooms", "{}", &j), 403);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "POST", "/_matrix/federation/v1/publicRooms", "{}", &j), 403);
     json_decref(j);
     pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
     long st;

@@ -20,8 +20,6 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include "server-core/hs_signing_key.h"
-#include "server-core/hs_xmatrix.h"
 #include "support/pgt.h"
 #include "support/pgt_fed.h"
 #include "support/pgt_matrix.h"
@@ -198,30 +196,6 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     cr_assert(pgt_fed_wait_message(&A, &alice, room, "back on B", 15000));
 }
 
-/* A request to A signed with B's key file, as B. */
-static long signed_to_a(const char *method, const char *uri, const char *body, json_t **answer)
-{
-    char path[1200], err[256];
-    snprintf(path, sizeof path, "%s/signing.key", B.dir);
-    hs_signing_key k;
-    cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
-    json_t *content = body ? json_loads(body, 0, NULL) : NULL;
-    char auth[HS_XMATRIX_MAX_HEADER], line[HS_XMATRIX_MAX_HEADER + 32], url[1400];
-    hs_err herr;
-    cr_assert_eq(hs_xmatrix_sign(method, uri, B.name, A.name, content, &k, auth, sizeof auth, &herr), 0, "%s",
-                 herr.msg);
-    json_decref(content);
-    snprintf(line, sizeof line, "Authorization: %s", auth);
-    const char *headers[] = {line, "Content-Type: application/json", NULL};
-    snprintf(url, sizeof url, "https://localhost:%d%s", A.fport, uri);
-    pgt_req opt = {.method = method, .headers = headers, .body = body, .body_len = body ? strlen(body) : 0};
-    pgt_http resp = pgt_http_do(url, &opt);
-    *answer = json_loads(resp.body ? resp.body : "", 0, NULL);
-    long status = resp.status;
-    pgt_http_free(&resp);
-    return status;
-}
-
 Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
 {
     pgt_mx_login alice;
@@ -238,21 +212,21 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     /* B has no member in the room: no state, no backfill. */
     json_t *ans;
     snprintf(uri, sizeof uri, "/_matrix/federation/v1/backfill/%s?v=%s&limit=5", enc(room), enc("$x"));
-    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 403, "%s", json_dumps(ans, 0));
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", uri, NULL, &ans), 403, "%s", json_dumps(ans, 0));
     json_decref(ans);
     /* make_join answers a template for B's own users only. */
     char user[128];
     snprintf(user, sizeof user, "@carol:%s", B.name);
     snprintf(uri, sizeof uri, "/_matrix/federation/v1/make_join/%s/%s?ver=10", enc(room), enc(user));
-    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 200, "%s", json_dumps(ans, 0));
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", uri, NULL, &ans), 200, "%s", json_dumps(ans, 0));
     cr_assert_str_eq(json_string_value(json_object_get(ans, "room_version")), "10");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ans, "event"), "state_key")), user);
     json_decref(ans);
     snprintf(uri, sizeof uri, "/_matrix/federation/v1/make_join/%s/%s?ver=10", enc(room), enc(alice.user_id));
-    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 403);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", uri, NULL, &ans), 403);
     json_decref(ans);
     snprintf(uri, sizeof uri, "/_matrix/federation/v1/make_join/%s/%s?ver=1", enc(room), enc(user));
-    cr_assert_eq(signed_to_a("GET", uri, NULL, &ans), 400, "%s", json_dumps(ans, 0));
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", uri, NULL, &ans), 400, "%s", json_dumps(ans, 0));
     cr_assert_str_eq(json_string_value(json_object_get(ans, "errcode")), "M_INCOMPATIBLE_ROOM_VERSION");
     json_decref(ans);
 
@@ -264,7 +238,8 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
              "\"sender\":\"%s\",\"content\":{\"body\":\"x\"},\"depth\":5,\"prev_events\":[],\"auth_events\":[],"
              "\"origin_server_ts\":1,\"hashes\":{\"sha256\":\"aaaa\"},\"signatures\":{}}]}",
              B.name, room, user);
-    cr_assert_eq(signed_to_a("PUT", "/_matrix/federation/v1/send/t1", body, &ans), 200, "%s", json_dumps(ans, 0));
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "PUT", "/_matrix/federation/v1/send/t1", body, &ans), 200, "%s",
+                 json_dumps(ans, 0));
     char *first = json_dumps(ans, JSON_SORT_KEYS);
     const char *k;
     json_t *v;
@@ -275,7 +250,7 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     }
     cr_assert_eq(n, 1, "%s", first);
     json_decref(ans);
-    cr_assert_eq(signed_to_a("PUT", "/_matrix/federation/v1/send/t1", body, &ans), 200);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "PUT", "/_matrix/federation/v1/send/t1", body, &ans), 200);
     char *second = json_dumps(ans, JSON_SORT_KEYS);
     cr_assert_str_eq(first, second);
     free(first);
@@ -285,7 +260,7 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     json_t *big = json_pack("{sss[]}", "origin", B.name, "pdus");
     for (int i = 0; i < 51; i++) json_array_append_new(json_object_get(big, "pdus"), json_object());
     char *bigtext = json_dumps(big, JSON_COMPACT);
-    cr_assert_eq(signed_to_a("PUT", "/_matrix/federation/v1/send/t2", bigtext, &ans), 400);
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "PUT", "/_matrix/federation/v1/send/t2", bigtext, &ans), 400);
     free(bigtext);
     json_decref(big);
     json_decref(ans);
@@ -296,7 +271,7 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     for (int i = 0; i < 101; i++) json_array_append_new(json_object_get(walk, "latest_events"), json_string("$x"));
     char *walktext = json_dumps(walk, JSON_COMPACT);
     snprintf(uri, sizeof uri, "/_matrix/federation/v1/get_missing_events/%s", enc(room));
-    cr_assert_eq(signed_to_a("POST", uri, walktext, &ans), 400, "%s", json_dumps(ans, 0));
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "POST", uri, walktext, &ans), 400, "%s", json_dumps(ans, 0));
     cr_assert_str_eq(json_string_value(json_object_get(ans, "errcode")), "M_BAD_JSON");
     json_decref(ans);
     free(walktext);
@@ -305,7 +280,8 @@ Test(fed_rooms, read_endpoints_need_a_member_and_transactions_are_idempotent)
     size_t at = (size_t)snprintf(many, sizeof many, "/_matrix/federation/v1/backfill/%s?limit=5", enc(room));
     for (int i = 0; i < 101; i++) at += (size_t)snprintf(many + at, sizeof many - at, "&v=%%24x");
     cr_assert_lt(at, sizeof many);
-    cr_assert_eq(signed_to_a("GET", many, NULL, &ans), 400, "%s", json_dumps(ans, 0)); /* HS_HTTP_MAX_QUERY */
+    cr_assert_eq(pgt_fed_call_as(&B, &A, true, "GET", many, NULL, &ans), 400, "%s",
+                 json_dumps(ans, 0)); /* HS_HTTP_MAX_QUERY */
     json_decref(ans);
 }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server-core/hs_xmatrix.h"
+
 void pgt_fed_serve(pgt_fed_node *n)
 {
     char *argv[] = {(char *)pgt_pinegate(), "serve", "--config", n->cfg, NULL};
@@ -132,4 +134,39 @@ bool pgt_fed_sync_lists_changed(json_t *sync, const void *user)
         if (strcmp(json_string_value(v), user) == 0) return true;
     }
     return false;
+}
+
+hs_signing_key pgt_fed_signing_key(const pgt_fed_node *n)
+{
+    char path[1100], err[256];
+    snprintf(path, sizeof path, "%s/signing.key", n->dir);
+    hs_signing_key k;
+    cr_assert_eq(hs_signing_key_load(path, &k, err, sizeof err), 0, "%s", err);
+    return k;
+}
+
+long pgt_fed_call_as(const pgt_fed_node *from, const pgt_fed_node *to, bool sign, const char *method, const char *uri,
+                     const char *body, json_t **answer)
+{
+    char line[HS_XMATRIX_MAX_HEADER + 32], url[1400];
+    const char *headers[] = {"Content-Type: application/json", NULL, NULL};
+    if (sign) {
+        hs_signing_key k = pgt_fed_signing_key(from);
+        json_t *content = body ? json_loads(body, 0, NULL) : NULL;
+        char auth[HS_XMATRIX_MAX_HEADER];
+        hs_err err;
+        cr_assert_eq(hs_xmatrix_sign(method, uri, from->name, to->name, content, &k, auth, sizeof auth, &err), 0,
+                     "%s", err.msg);
+        json_decref(content);
+        snprintf(line, sizeof line, "Authorization: %s", auth);
+        headers[1] = line;
+    }
+    snprintf(url, sizeof url, "https://127.0.0.1:%d%s", to->fport, uri);
+    pgt_req opt = {.method = method, .headers = headers, .body = body, .body_len = body ? strlen(body) : 0,
+                   .timeout_ms = 30000};
+    pgt_http resp = pgt_http_do(url, &opt);
+    *answer = json_loads(resp.body ? resp.body : "", 0, NULL);
+    long status = resp.status;
+    pgt_http_free(&resp);
+    return status;
 }

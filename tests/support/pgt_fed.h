@@ -5,7 +5,7 @@
  * request helpers below are what those tests do on them again and again (a client
  * request expecting a status, a room joined across servers by alias, a sync token,
  * polling /sync for what another server sent, a message looked for in a room's latest
- * events).
+ * events, a federation request made as one of the servers).
  * Test code only: failures are Criterion assertions. */
 #ifndef PGT_FED_H
 #define PGT_FED_H
@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "server-core/hs_signing_key.h"
 #include "support/pgt.h"
 #include "support/pgt_matrix.h"
 
@@ -69,6 +70,19 @@ json_t *pgt_fed_req(const pgt_fed_node *n, const pgt_mx_login *u, const char *me
  * the current test when either request does not answer 200. */
 char *pgt_fed_join_by_alias(const pgt_fed_node *host, const pgt_mx_login *creator, const char *alias,
                             const pgt_fed_node *at, const pgt_mx_login *joiner);
+
+/* n's server signing key, read from its data directory. Fails the current test when it
+ * cannot be read. */
+hs_signing_key pgt_fed_signing_key(const pgt_fed_node *n);
+
+/* A request to `to`'s federation listener (`uri`, path and query, as sent) as the
+ * server `from` would make it: signed with from's key (X-Matrix, from -> to) when
+ * `sign`, else with no Authorization header; `body` is JSON text or NULL. Waits up to
+ * 30 s. Returns the HTTP status (0 when the request failed) and the answer in *answer
+ * (NULL when it is not JSON; caller decrefs). Fails the current test only when the
+ * request cannot be signed. */
+long pgt_fed_call_as(const pgt_fed_node *from, const pgt_fed_node *to, bool sign, const char *method, const char *uri,
+                     const char *body, json_t **answer);
 
 /* Polls u's /sync on n (timeout=0; from `since`, or an initial sync when it is NULL;
  * `extra` query parameters appended as they are, "&set_presence=offline" say, or NULL)
