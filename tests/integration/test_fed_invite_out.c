@@ -163,10 +163,6 @@ Test(fed_invite_out, create_room_with_a_remote_invitee_makes_a_direct_chat)
         pgt_mx_callf(B.base, "POST", carol.token, &st, "{}", "/_matrix/client/v3/join/%s", pgt_mx_enc_tmp(room));
     cr_assert_eq(st, 200, "join: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
-    r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(carol.user_id));
-    cr_assert_eq(st, 200);
-    cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "join");
-    json_decref(r);
+    pgt_fed_expect_membership(&A, &alice, room, carol.user_id, "join");
     free(room);
 }

@@ -101,13 +101,7 @@ Test(fed_knock, a_remote_user_knocks_on_a_knock_room)
     cr_assert(saw_rule && saw_name, "knock_room_state lacks the join rule or name");
     json_decref(r);
 
-    long st;
-    json_t *m =
-        pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(bob));
-    cr_assert_eq(st, 200);
-    cr_assert_str_eq(json_string_value(json_object_get(m, "membership")), "knock");
-    json_decref(m);
+    pgt_fed_expect_membership(&A, &alice, room, bob, "knock");
 
     /* Another server's user inside a knock B signed: refused before it is accepted. */
     json_t *forged = json_deep_copy(ev);

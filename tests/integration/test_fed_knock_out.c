@@ -131,11 +131,7 @@ Test(fed_knock_out, a_knock_by_alias_is_seen_on_both_servers_and_answered_with_a
     cr_assert_eq(st, 200, "join: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
     cr_assert(eventually_in_section(&B, &bob, "join", room));
-    r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(bob.user_id));
-    cr_assert_eq(st, 200);
-    cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "join");
-    json_decref(r);
+    pgt_fed_expect_membership(&A, &alice, room, bob.user_id, "join");
     free(room);
 }
 
@@ -172,11 +168,7 @@ Test(fed_knock_out, a_knock_is_withdrawn_with_a_leave)
     r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/rooms/%s/leave", pgt_mx_enc_tmp(room));
     cr_assert_eq(st, 200, "withdraw: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
-    r = pgt_mx_callf(A.base, "GET", alice.token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
-                     pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(bob.user_id));
-    cr_assert_eq(st, 200);
-    cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), "leave");
-    json_decref(r);
+    pgt_fed_expect_membership(&A, &alice, room, bob.user_id, "leave");
     json_t *s = sync_of(&B, &bob);
     cr_assert_null(room_section(s, "knock", room), "the withdrawn knock is still listed");
     json_decref(s);

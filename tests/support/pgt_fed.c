@@ -170,3 +170,14 @@ long pgt_fed_call_as(const pgt_fed_node *from, const pgt_fed_node *to, bool sign
     pgt_http_free(&resp);
     return status;
 }
+
+void pgt_fed_expect_membership(const pgt_fed_node *n, const pgt_mx_login *u, const char *room, const char *user,
+                               const char *want)
+{
+    long st;
+    json_t *r = pgt_mx_callf(n->base, "GET", u->token, &st, NULL, "/_matrix/client/v3/rooms/%s/state/m.room.member/%s",
+                             pgt_mx_enc_tmp(room), pgt_mx_enc_tmp(user));
+    cr_assert_eq(st, 200, "%s's membership in %s on %s: %ld", user, room, n->name, st);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), want, "%s in %s on %s", user, room, n->name);
+    json_decref(r);
+}

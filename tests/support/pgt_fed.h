@@ -71,6 +71,11 @@ json_t *pgt_fed_req(const pgt_fed_node *n, const pgt_mx_login *u, const char *me
 char *pgt_fed_join_by_alias(const pgt_fed_node *host, const pgt_mx_login *creator, const char *alias,
                             const pgt_fed_node *at, const pgt_mx_login *joiner);
 
+/* Fails the current test unless `user`'s m.room.member state in `room` on n, as u reads
+ * it (GET /rooms/{room}/state/m.room.member/{user}), answers 200 with membership `want`. */
+void pgt_fed_expect_membership(const pgt_fed_node *n, const pgt_mx_login *u, const char *room, const char *user,
+                               const char *want);
+
 /* n's server signing key, read from its data directory. Fails the current test when it
  * cannot be read. */
 hs_signing_key pgt_fed_signing_key(const pgt_fed_node *n);
