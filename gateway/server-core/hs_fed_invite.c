@@ -153,6 +153,25 @@ json_t *hs_fed_stripped_state(hs_server *srv, const char *room_id)
     return out;
 }
 
+/* PUT /_matrix/federation/v2/invite of `pdu` (event_id, in room_id of version rv) to
+ * dest, with the room's stripped state for the invitee's client. Returns hs_fed_send's
+ * result: 0 with *reply (the caller frees it, whatever the status), or -1 with err. */
+static int put_invite(hs_server *srv, const char *dest, const hs_room_version *rv, const char *room_id,
+                      const char *event_id, json_t *pdu, hs_fed_reply *reply, hs_err *err)
+{
+    json_t *body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
+                             hs_fed_stripped_state(srv, room_id));
+    char *r = hs_fed_pct_encode(room_id), *e = hs_fed_pct_encode(event_id);
+    char target[900];
+    snprintf(target, sizeof target, "/_matrix/federation/v2/invite/%s/%s", r ? r : "", e ? e : "");
+    free(r);
+    free(e);
+    hs_fed_out out = {dest, "PUT", target, body, true};
+    int rc = hs_fed_send(srv, &out, reply, err);
+    json_decref(body);
+    return rc;
+}
+
 int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
 {
     hs_store_event ev;
@@ -167,17 +186,10 @@ int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
         return 0;
     }
     if (rv && pdu) {
-        json_t *body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
-                                 hs_fed_stripped_state(srv, ev.room_id));
-        char *r = hs_fed_pct_encode(ev.room_id), *e = hs_fed_pct_encode(event_id);
-        char target[900];
-        snprintf(target, sizeof target, "/_matrix/federation/v2/invite/%s/%s", r ? r : "", e ? e : "");
-        free(r);
-        free(e);
-        hs_fed_out out = {dest, "PUT", target, body, true};
         hs_fed_reply reply = {0};
         hs_err err = {{0}};
-        if (hs_fed_send(srv, &out, &reply, &err) != 0) hs_info("fed", "invite %s to %s: %s", event_id, dest, err.msg);
+        if (put_invite(srv, dest, rv, ev.room_id, event_id, pdu, &reply, &err) != 0)
+            hs_info("fed", "invite %s to %s: %s", event_id, dest, err.msg);
         else if (reply.status != 200)
             hs_info("fed", "invite %s to %s: HTTP %ld %.200s", event_id, dest, reply.status,
                     reply.body ? reply.body : "");
@@ -185,7 +197,6 @@ int hs_fed_invite_send(hs_server *srv, const char *dest, const char *event_id)
         /* A 4xx is the invitee's server's answer, not a transport failure: not retried. */
         if (reply.status >= 400 && reply.status < 500) ret = 0;
         hs_fed_reply_free(&reply);
-        json_decref(body);
     }
     json_decref(pdu);
     hs_store_event_clear(&ev);
@@ -257,7 +268,7 @@ hs_room_status hs_fed_invite_remote(hs_server *srv, const char *room_id, const c
     if (!dest) return hs_fed_room_fail(res, HS_ROOM_BAD_REQUEST, "%s names no server", target);
     if (!rv) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "unknown room %s", room_id);
     hs_room_engine e = hs_fed_rooms_engine(srv);
-    json_t *pdu = NULL, *body = NULL, *answer = NULL;
+    json_t *pdu = NULL, *answer = NULL;
     char *id = NULL;
     json_t *extra = is_direct ? json_pack("{sb}", "is_direct", 1) : NULL;
     hs_room_status st =
@@ -267,17 +278,9 @@ hs_room_status hs_fed_invite_remote(hs_server *srv, const char *room_id, const c
         *event_id = id; /* the current invite when it is the same one */
         return st;
     }
-    body = json_pack("{sssOso}", "room_version", rv->id, "event", pdu, "invite_room_state",
-                     hs_fed_stripped_state(srv, room_id));
-    char *r = hs_fed_pct_encode(room_id), *enc = hs_fed_pct_encode(id);
-    char path[900];
-    snprintf(path, sizeof path, "/_matrix/federation/v2/invite/%s/%s", r ? r : "", enc ? enc : "");
-    free(r);
-    free(enc);
-    hs_fed_out out = {dest, "PUT", path, body, true};
     hs_fed_reply reply = {0};
     hs_err err = {{0}};
-    if (hs_fed_send(srv, &out, &reply, &err) != 0) {
+    if (put_invite(srv, dest, rv, room_id, id, pdu, &reply, &err) != 0) {
         st = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s cannot be reached to invite %s: %s", dest, target, err.msg);
         goto out;
     }
@@ -312,7 +315,6 @@ hs_room_status hs_fed_invite_remote(hs_server *srv, const char *room_id, const c
 out:
     hs_fed_reply_free(&reply);
     json_decref(answer);
-    json_decref(body);
     json_decref(pdu);
     free(id);
     return st;
