@@ -201,14 +201,8 @@ Test(fed_edus, cross_signing_keys_reach_b_and_stay_cached)
  * caller's timeout. Returns the socket; *port gets its port. */
 static int black_hole(int *port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = pgt_listen_loopback(16, port);
     cr_assert_geq(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    cr_assert_eq(listen(fd, 16), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
     return fd;
 }
 

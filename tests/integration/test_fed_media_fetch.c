@@ -129,15 +129,8 @@ static void start(void)
     origin_ctx = SSL_CTX_new(TLS_server_method());
     cr_assert_eq(SSL_CTX_use_certificate_chain_file(origin_ctx, cert), 1);
     cr_assert_eq(SSL_CTX_use_PrivateKey_file(origin_ctx, key, SSL_FILETYPE_PEM), 1);
-    origin_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(origin_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(origin_fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(origin_fd, 32), 0);
-    socklen_t alen = sizeof a;
-    getsockname(origin_fd, (struct sockaddr *)&a, &alen);
-    origin_port = ntohs(a.sin_port);
+    origin_fd = pgt_listen_loopback(32, &origin_port);
+    cr_assert_geq(origin_fd, 0);
     cr_assert_eq(pthread_create(&origin_thread, NULL, origin_run, NULL), 0);
 
     pgt_stop(&B.proc, SIGTERM, 20000);

@@ -54,14 +54,8 @@ static void start(void)
     set_config(&A, "request_timeout_seconds: 60", "request_timeout_seconds: 20");
     pgt_fed_serve(&A);
     pgt_fed_make(&B);
-    hole = socket(AF_INET, SOCK_STREAM, 0);
+    hole = pgt_listen_loopback(8, &hole_port);
     cr_assert(hole >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(hole, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(hole, 8), 0);
-    socklen_t alen = sizeof a;
-    getsockname(hole, (struct sockaddr *)&a, &alen);
-    hole_port = ntohs(a.sin_port);
 }
 
 static void stop(void)

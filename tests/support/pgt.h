@@ -46,6 +46,11 @@ long pgt_now_ms(void);
 /* A TCP port that was free a moment ago on 127.0.0.1. */
 int pgt_free_port(void);
 
+/* A TCP socket listening on 127.0.0.1 at an ephemeral port (SO_REUSEADDR, `backlog`),
+ * for tests that play a peer - or one that completes handshakes in the kernel and never
+ * answers. Returns the socket (caller closes) and its port in *port, or -1. */
+int pgt_listen_loopback(int backlog, int *port);
+
 /* A child process with its stdout (and stderr merged) readable line by line. */
 typedef struct pgt_proc {
     pid_t pid;

@@ -32,16 +32,8 @@
 
 static int listen_loopback(int *port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = pgt_listen_loopback(16, port);
     cr_assert(fd >= 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(fd, 16), 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    *port = ntohs(a.sin_port);
     return fd;
 }
 

@@ -123,16 +123,8 @@ static void *peer_run(void *arg)
 
 static void start_peer(peer *p)
 {
-    p->fd = socket(AF_INET, SOCK_STREAM, 0);
+    p->fd = pgt_listen_loopback(16, &p->port);
     cr_assert(p->fd >= 0);
-    int one = 1;
-    setsockopt(p->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(p->fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(p->fd, 16), 0);
-    socklen_t len = sizeof a;
-    getsockname(p->fd, (struct sockaddr *)&a, &len);
-    p->port = ntohs(a.sin_port);
     atomic_init(&p->accepted, 0);
     atomic_init(&p->close_after_answer, false);
     pthread_mutex_init(&p->mu, NULL);

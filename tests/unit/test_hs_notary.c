@@ -44,14 +44,8 @@ static char names[HANGING][64];
  * and never reads or writes: a peer that hangs. Returns the socket; *port gets its port. */
 static int hanging_listener(int *port)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int s = pgt_listen_loopback(16, port);
     cr_assert_geq(s, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(s, 16), 0);
-    socklen_t len = sizeof a;
-    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
     return s;
 }
 
