@@ -122,9 +122,11 @@ static void user_devices(const hs_request *req, hs_response *resp, hs_server *sr
         return;
     }
     json_t *devices = json_array();
+    /* The user's last m.device_list_update: the asker keeps it as where its copy
+     * stands, and applies the next update (whose prev_id names it) as it comes. */
     int64_t stream = 0;
     if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, device_entry, devices) < 0 ||
-        hs_store_e2ee_device_lists_max(srv->store, &stream) != 0) {
+        hs_store_fed_device_stream_last(srv->store, user_id, &stream) != 0) {
         json_decref(devices);
         db_error(resp);
         return;

@@ -42,8 +42,11 @@
  * `timeout` (hs_fed_out.timeout_ms on each request): a server that has not answered
  * by then is in `failures`, and the caches answer for its users.
  *
- * Not here: prev_id chains in device list updates (always empty: peers that track
- * them resync the whole list). */
+ * Device list updates of one local user form a chain: each carries the next of the
+ * user's own stream_ids (device_list_outbound, persisted) and, as prev_id, the one
+ * before it; user/devices answers the last one. A peer that holds the previous update
+ * (Synapse keeps it as the user's "extremity") applies the next without asking for the
+ * whole list again; a peer that missed one sees an unknown prev_id and resyncs. */
 #ifndef HS_FED_E2EE_H
 #define HS_FED_E2EE_H
 

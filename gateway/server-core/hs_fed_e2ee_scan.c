@@ -4,7 +4,9 @@
  * (so a crash neither loses nor repeats a change): device_list_changes rows of local
  * users (device updates, deletions, cross-signing changes) and presence rows of local
  * users. Each batch is coalesced per user: a user whose devices changed three times is
- * announced once, with its current devices. Then the announced change rows are pruned. */
+ * announced once, with its current devices. Device list updates carry the user's own
+ * stream_ids, chained by prev_id (device_updates_send). Then the announced change rows
+ * are pruned. */
 #include "server-core/hs_fed_e2ee.h"
 
 #include <stdlib.h>
@@ -25,7 +27,6 @@
 /* What one scan learnt about one local user from its device_list_changes rows. */
 typedef struct user_change {
     char *user_id;
-    int64_t stream;
     bool devices;   /* keys of some device changed: each device is sent */
     bool xsign;     /* the master or self-signing key changed */
     char **deleted; /* devices deleted (announced with deleted: true) */
@@ -71,7 +72,6 @@ static int collect_change(void *vc, const hs_store_fed_change *row)
         if (!(u->user_id = strdup(row->user_id))) return -1;
         c->n++;
     }
-    u->stream = row->stream_id;
     if (row->deleted_device) {
         char **g = realloc(u->deleted, (u->n_deleted + 1) * sizeof *g);
         if (!g) return -1;
@@ -92,7 +92,7 @@ typedef struct dev_ctx {
     char **servers;
     size_t n_servers;
     const char *user_id, *self;
-    int64_t stream;
+    json_t *updates; /* m.device_list_update contents still without stream_id and prev_id */
 } dev_ctx;
 
 static void to_servers(dev_ctx *c, const json_t *edu)
@@ -112,13 +112,9 @@ static int device_update_out(void *vc, const char *device_id, const char *keys_j
         json_decref(keys);
         return -1;
     }
-    json_t *content = json_pack("{s:s, s:s, s:I, s:[], s:o}", "user_id", c->user_id, "device_id", device_id,
-                                "stream_id", (json_int_t)c->stream, "prev_id", "keys", keys);
-    if (display_name) json_object_set_new(content, "device_display_name", json_string(display_name));
-    json_t *edu = json_pack("{s:s, s:o}", "edu_type", "m.device_list_update", "content", content);
-    to_servers(c, edu);
-    json_decref(edu);
-    return 0;
+    json_t *content = json_pack("{s:s, s:s, s:o}", "user_id", c->user_id, "device_id", device_id, "keys", keys);
+    if (content && display_name) json_object_set_new(content, "device_display_name", json_string(display_name));
+    return json_array_append_new(c->updates, content);
 }
 
 static int device_exists(void *vc, const char *device_id, const char *keys_json, const char *display_name)
@@ -137,11 +133,31 @@ static int device_deleted_out(hs_server *srv, dev_ctx *c, const char *device_id)
     bool exists = false;
     if (hs_store_e2ee_device_keys_each(srv->store, c->user_id, device_id, device_exists, &exists) < 0) return -1;
     if (exists) return 0;
-    json_t *edu = json_pack("{s:s, s:{s:s, s:s, s:I, s:[], s:b}}", "edu_type", "m.device_list_update", "content",
-                            "user_id", c->user_id, "device_id", device_id, "stream_id", (json_int_t)c->stream,
-                            "prev_id", "deleted", 1);
-    to_servers(c, edu);
-    json_decref(edu);
+    return json_array_append_new(c->updates,
+                                 json_pack("{s:s, s:s, s:b}", "user_id", c->user_id, "device_id", device_id, "deleted", 1));
+}
+
+/* Numbers the user's updates and queues them. Each gets the next of the user's own
+ * stream_ids and, as prev_id, the one before it (the previous update, possibly of an
+ * earlier scan; none for the user's very first): a peer that holds that one applies
+ * the update as it is, one that does not (it missed an update, or never had the
+ * list) asks for the whole list. So a batch of several devices is a chain, which a
+ * peer can apply in order. Returns 0 or -1. */
+static int device_updates_send(hs_server *srv, dev_ctx *c)
+{
+    size_t n = json_array_size(c->updates);
+    int64_t prev;
+    if (n == 0) return 0;
+    if (hs_store_fed_device_stream_reserve(srv->store, c->user_id, (int64_t)n, &prev) != 0) return -1;
+    for (size_t i = 0; i < n; i++, prev++) {
+        json_t *content = json_array_get(c->updates, i);
+        json_object_set_new(content, "stream_id", json_integer(prev + 1));
+        json_object_set_new(content, "prev_id", prev > 0 ? json_pack("[I]", (json_int_t)prev) : json_array());
+        json_t *edu = json_pack("{s:s, s:O}", "edu_type", "m.device_list_update", "content", content);
+        if (!edu) return -1;
+        to_servers(c, edu);
+        json_decref(edu);
+    }
     return 0;
 }
 
@@ -192,14 +208,17 @@ static long scan_device_lists(hs_server *srv, int64_t now_ms, int64_t *cursor_ou
             n = -1;
             break;
         }
-        dev_ctx d = {srv, &b, servers, ns, u->user_id, srv->cfg.server_name, u->stream};
-        if (ns > 1 || (ns == 1 && strcmp(servers[0], srv->cfg.server_name) != 0)) {
+        dev_ctx d = {srv, &b, servers, ns, u->user_id, srv->cfg.server_name, json_array()};
+        if (!d.updates) n = -1;
+        if (n > 0 && (ns > 1 || (ns == 1 && strcmp(servers[0], srv->cfg.server_name) != 0))) {
             if (u->devices && hs_store_e2ee_device_keys_each(srv->store, u->user_id, NULL, device_update_out, &d) < 0)
                 n = -1;
             for (size_t k = 0; n > 0 && k < u->n_deleted; k++)
                 if (device_deleted_out(srv, &d, u->deleted[k]) != 0) n = -1;
+            if (n > 0 && device_updates_send(srv, &d) != 0) n = -1;
             if (u->xsign) signing_key_out(srv, &d);
         }
+        json_decref(d.updates);
         hs_store_free_strings(servers, ns);
     }
     if (n > 0 && (b.failed || hs_store_fed_enqueue(srv->store, b.items, b.n, HS_STORE_FED_DEVICE_LISTS, c.last,

@@ -49,6 +49,11 @@ const char hs_schema_e2ee[] =
     "CREATE INDEX device_list_changes_user ON device_list_changes(user_id, stream_id);"
     /* The highest stream_id pruned away (one row, id 0; absent: nothing pruned). */
     "CREATE TABLE device_list_horizon (id INTEGER PRIMARY KEY CHECK (id = 0), stream_id INTEGER NOT NULL);"
+    /* The stream_id of the last m.device_list_update sent for each local user (each
+     * update's prev_id names the one before it; user/devices answers it, so a peer
+     * that resynced can chain the next update onto its copy). Grows by one per
+     * update, never reused: a peer keeps the IDs it has applied. */
+    "CREATE TABLE device_list_outbound (user_id TEXT PRIMARY KEY NOT NULL, stream_id INTEGER NOT NULL);"
     /* Cross-signing keys of users of other servers, as their servers last sent them
      * (checked): answers keys/query for them when their server cannot be reached. */
     "CREATE TABLE remote_cross_signing_keys (user_id TEXT NOT NULL, key_type TEXT NOT NULL,"

@@ -161,6 +161,50 @@ int hs_store_fed_user_keys_changed(hs_store *st, const char *user_id)
                     (const char *[]){user_id}, 1);
 }
 
+typedef struct reserve_arg {
+    const char *user_id;
+    int64_t count, prev;
+} reserve_arg;
+
+static int reserve_steps(sqlite3 *db, void *varg)
+{
+    reserve_arg *a = varg;
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT coalesce((SELECT stream_id FROM device_list_outbound"
+                                        " WHERE user_id = ?1), 0)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) a->prev = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return -1;
+    s = hs_store_prep(db, "INSERT INTO device_list_outbound (user_id, stream_id) VALUES (?1, ?2)"
+                          " ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, a->prev + a->count);
+    return hs_store_step_done(s);
+}
+
+int hs_store_fed_device_stream_reserve(hs_store *st, const char *user_id, int64_t count, int64_t *prev)
+{
+    reserve_arg a = {user_id, count, 0};
+    if (count < 1 || hs_store_transact(st, reserve_steps, &a) != 0) return -1;
+    *prev = a.prev;
+    return 0;
+}
+
+int hs_store_fed_device_stream_last(hs_store *st, const char *user_id, int64_t *out)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT coalesce((SELECT stream_id FROM device_list_outbound"
+                                        " WHERE user_id = ?1), 0)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int hs_store_fed_devices_each(hs_store *st, const char *user_id,
                               void (*fn)(void *ctx, const char *device_id, const char *keys_json,
                                          const char *display_name),

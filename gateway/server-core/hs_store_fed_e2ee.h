@@ -51,6 +51,18 @@ int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *de
  * cached here). Returns 0 or -1. */
 int hs_store_fed_user_keys_changed(hs_store *st, const char *user_id);
 
+/* Reserves `count` stream_ids for the next m.device_list_update EDUs of local user_id:
+ * they are *prev + 1 .. *prev + count, where *prev is the last one reserved before (0:
+ * none, the first update has an empty prev_id). The reservation is durable before any
+ * EDU carrying it is queued, so an ID is never handed out twice, even across a crash
+ * (a crash before queueing leaves a gap, which makes peers resync once). Returns 0 or -1. */
+int hs_store_fed_device_stream_reserve(hs_store *st, const char *user_id, int64_t count, int64_t *prev);
+
+/* The last stream_id reserved for local user_id (0: none) into *out: what
+ * user/devices answers, so the next update's prev_id names what the asker holds.
+ * Returns 0 or -1. */
+int hs_store_fed_device_stream_last(hs_store *st, const char *user_id, int64_t *out);
+
 /* Calls fn for each cached device of remote user_id (device order). Returns 0, 1 when
  * the user's list is not cached, -1. */
 int hs_store_fed_devices_each(hs_store *st, const char *user_id,
