@@ -33,6 +33,9 @@
 hs_room_status hs_fed_room_fail(hs_room_result *res, hs_room_status s, const char *fmt, ...)
 {
     res->status = s;
+    res->remote_status = 0;
+    res->errcode[0] = '\0';
+    res->room_version[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(res->msg, sizeof res->msg, fmt, ap);
@@ -403,8 +406,7 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
                                   const char *const *via, size_t n_via, int64_t now_ms, char **room_id_out,
                                   hs_room_result *res)
 {
-    res->status = HS_ROOM_OK;
-    res->msg[0] = 0;
+    hs_fed_room_fail(res, HS_ROOM_OK, "%s", "");
     *room_id_out = NULL;
     hs_fed_room_candidates cands = {.self = srv->cfg.server_name};
     char room_id[300];
@@ -433,17 +435,19 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
     hs_fed_room_candidate_add(&cands, hs_id_server_name(room_id));
     if (cands.n == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to join %s through", room_id);
 
-    status = HS_ROOM_ERROR;
+    /* Each candidate's outcome goes to `cur`; res keeps the one telling the client most
+     * (a resident's refusal over another's failure, hs_fed_room_keep). */
+    bool have = false;
     for (size_t c = 0; c < cands.n; c++) {
         const hs_room_version *rv = NULL;
         hs_fed_room_call call;
+        hs_room_result cur = {.status = HS_ROOM_OK};
         json_t *ev = make_join(srv, cands.name[c], room_id, user_id, &rv, &call);
         if (!ev) {
             /* A resident's refusal is the answer unless another candidate lets us in. */
-            hs_room_status why = call.status == 403 ? HS_ROOM_FORBIDDEN
-                                 : call.status == 404 && status != HS_ROOM_FORBIDDEN ? HS_ROOM_NOT_FOUND
-                                 : status == HS_ROOM_FORBIDDEN ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR;
-            status = hs_fed_room_fail(res, why, "make_join: %s", call.msg);
+            hs_fed_room_refusal(&cur, &call, "make_join");
+            hs_fed_room_keep(res, have, &cur);
+            have = true;
             continue;
         }
         /* The template is the resident's; what we sign is ours: sender, type, state_key
@@ -453,8 +457,9 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         if (!sender || strcmp(sender, user_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk ||
             strcmp(sk, user_id) != 0 || !rid || strcmp(rid, room_id) != 0) {
             json_decref(ev);
-            status = hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent a join template for something else",
-                                      cands.name[c]);
+            hs_fed_room_fail(&cur, HS_ROOM_ERROR, "%s sent a join template for something else", cands.name[c]);
+            hs_fed_room_keep(res, have, &cur);
+            have = true;
             continue;
         }
         json_t *content = json_object_get(ev, "content");
@@ -472,18 +477,26 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         free(r);
         free(e);
         json_t *answer = hs_fed_room_call_json(srv, cands.name[c], "PUT", target, ev, &call);
+        hs_room_status got;
         if (!answer) {
-            status = hs_fed_room_fail(res, call.status == 403 ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_join: %s",
-                                      call.msg);
+            got = hs_fed_room_refusal(&cur, &call, "send_join");
         } else {
-            status = finish_join(srv, cands.name[c], rv, room_id, ev, id, answer, res);
+            got = finish_join(srv, cands.name[c], rv, room_id, ev, id, answer, &cur);
             json_decref(answer);
         }
         free(id);
         json_decref(ev);
-        if (status == HS_ROOM_OK || status == HS_ROOM_FORBIDDEN) break;
-        hs_info("fed", "joining %s through %s failed: %s", room_id, cands.name[c], res->msg);
+        if (got == HS_ROOM_OK) {
+            *res = cur;
+            res->status = HS_ROOM_OK;
+            break;
+        }
+        hs_fed_room_keep(res, have, &cur);
+        have = true;
+        if (got == HS_ROOM_FORBIDDEN) break;
+        hs_info("fed", "joining %s through %s failed: %s", room_id, cands.name[c], cur.msg);
     }
+    status = res->status;
     if (status == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
     return status;
 }
@@ -494,7 +507,7 @@ void hs_fed_membership_client(const hs_request *req, hs_response *resp, hs_serve
     const char *via[HS_FED_ROOM_CANDIDATES];
     size_t n_via = hs_fed_room_via(req, via, HS_FED_ROOM_CANDIDATES);
     char *room_id = NULL;
-    hs_room_result res;
+    hs_room_result res = {0};
     bool join = strcmp(membership, "join") == 0;
     hs_room_status s = join ? hs_fed_join_remote(srv, user_id, room, via, n_via, now_ms, &room_id, &res)
                             : hs_fed_leave_remote(srv, user_id, room, now_ms, &res);

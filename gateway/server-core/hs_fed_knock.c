@@ -53,8 +53,7 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
     hs_room_status st = HS_ROOM_OK;
     if (!answer) {
         *refused = kc.status == 403;
-        st = hs_fed_room_fail(res, *refused ? HS_ROOM_FORBIDDEN : kc.status == 404 ? HS_ROOM_NOT_FOUND : HS_ROOM_ERROR,
-                              "make_knock: %s", kc.msg);
+        st = hs_fed_room_refusal(res, &kc, "make_knock");
         goto out;
     }
     const char *version = json_string_value(json_object_get(answer, "room_version"));
@@ -85,7 +84,7 @@ static hs_room_status knock_via(hs_server *srv, const char *server, const char *
     answer = hs_fed_room_call_json(srv, server, "PUT", target, ev, &kc);
     if (!answer) {
         *refused = kc.status == 403;
-        st = hs_fed_room_fail(res, *refused ? HS_ROOM_FORBIDDEN : HS_ROOM_ERROR, "send_knock: %s", kc.msg);
+        st = hs_fed_room_refusal(res, &kc, "send_knock");
         goto out;
     }
     /* What the knocker's client is shown until it is let in: only well-formed stripped
@@ -120,8 +119,7 @@ hs_room_status hs_fed_knock_remote(hs_server *srv, const char *user_id, const ch
                                    const char *const *via, size_t n_via, const char *reason, int64_t now_ms,
                                    char **room_id_out, hs_room_result *res)
 {
-    res->status = HS_ROOM_OK;
-    res->msg[0] = 0;
+    hs_fed_room_fail(res, HS_ROOM_OK, "%s", "");
     *room_id_out = NULL;
     hs_fed_room_candidates cands = {.self = srv->cfg.server_name};
     char room_id[300];
@@ -130,14 +128,18 @@ hs_room_status hs_fed_knock_remote(hs_server *srv, const char *user_id, const ch
     for (size_t i = 0; i < n_via; i++) hs_fed_room_candidate_add(&cands, via[i]);
     hs_fed_room_candidate_add(&cands, hs_id_server_name(room_id));
     if (cands.n == 0) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "no server to knock on %s through", room_id);
-    st = HS_ROOM_ERROR;
+    /* res keeps the outcome telling the client most (hs_fed_room_keep). */
     for (size_t c = 0; c < cands.n; c++) {
         bool refused = false;
-        st = knock_via(srv, cands.name[c], room_id, user_id, reason, now_ms, &refused, res);
+        hs_room_result cur = {.status = HS_ROOM_OK};
+        st = knock_via(srv, cands.name[c], room_id, user_id, reason, now_ms, &refused, &cur);
+        hs_fed_room_keep(res, c > 0, &cur);
+        if (st == HS_ROOM_OK) *res = cur;
         /* A resident's refusal is the room's answer. */
         if (st == HS_ROOM_OK || refused) break;
-        hs_info("fed", "knocking on %s through %s failed: %s", room_id, cands.name[c], res->msg);
+        hs_info("fed", "knocking on %s through %s failed: %s", room_id, cands.name[c], cur.msg);
     }
+    st = res->status;
     if (st == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) st = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
     return st;
 }
@@ -148,7 +150,7 @@ void hs_fed_knock_client(const hs_request *req, hs_response *resp, hs_server *sr
     const char *via[HS_FED_ROOM_CANDIDATES];
     size_t n_via = hs_fed_room_via(req, via, HS_FED_ROOM_CANDIDATES);
     char *room_id = NULL;
-    hs_room_result res;
+    hs_room_result res = {0};
     hs_room_status s = hs_fed_knock_remote(srv, user_id, room, via, n_via, reason, now_ms, &room_id, &res);
     if (s == HS_ROOM_OK) hs_response_json(resp, 200, json_pack("{ss}", "room_id", room_id));
     else hs_fed_room_answer_error(resp, s, &res, "knock");

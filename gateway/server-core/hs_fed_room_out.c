@@ -22,6 +22,20 @@ void hs_fed_room_candidate_add(hs_fed_room_candidates *c, const char *server)
     snprintf(c->name[c->n++], sizeof c->name[0], "%s", server);
 }
 
+/* Copies a remote's string field into dst when it fits and is made of token
+ * characters, else leaves dst empty: it is relayed to our client verbatim. */
+static void copy_token(char *dst, size_t cap, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    dst[0] = '\0';
+    if (!s || strlen(s) >= cap) return;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '.' || *p == '-'))
+            return;
+    snprintf(dst, cap, "%s", s);
+}
+
 json_t *hs_fed_room_call_json(hs_server *srv, const char *server, const char *method, const char *target,
                               const json_t *body, hs_fed_room_call *out)
 {
@@ -31,12 +45,18 @@ json_t *hs_fed_room_call_json(hs_server *srv, const char *server, const char *me
     json_t *j = NULL;
     out->status = 0;
     out->msg[0] = '\0';
+    out->errcode[0] = '\0';
+    out->room_version[0] = '\0';
     if (hs_fed_send(srv, &req, &reply, &err) == 0) out->status = reply.status;
     if (out->status == 0) snprintf(out->msg, sizeof out->msg, "%s: %s", server, err.msg);
-    else if (reply.status != 200)
+    else if (reply.status != 200) {
         snprintf(out->msg, sizeof out->msg, "%s answered %ld: %.200s", server, reply.status,
                  reply.body ? reply.body : "");
-    else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
+        json_t *e = reply.body ? json_loadb(reply.body, reply.body_len, 0, NULL) : NULL;
+        copy_token(out->errcode, sizeof out->errcode, json_object_get(e, "errcode"));
+        copy_token(out->room_version, sizeof out->room_version, json_object_get(e, "room_version"));
+        json_decref(e);
+    } else if (!(j = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL, NULL)))
         snprintf(out->msg, sizeof out->msg, "%s answered with bad JSON", server);
     hs_fed_reply_free(&reply);
     return j;
@@ -95,8 +115,54 @@ size_t hs_fed_room_via(const hs_request *req, const char **via, size_t max)
     return n;
 }
 
+hs_room_status hs_fed_room_refusal(hs_room_result *res, const hs_fed_room_call *call, const char *step)
+{
+    /* A 401 or a token errcode is about our request's signature, not the room; relayed
+     * as-is it would tell our client its own access token is bad. */
+    bool refusal = call->status >= 400 && call->status < 500 && call->status != 401 && call->errcode[0] &&
+                   strcmp(call->errcode, "M_UNKNOWN_TOKEN") != 0 && strcmp(call->errcode, "M_MISSING_TOKEN") != 0;
+    hs_room_status s = !refusal ? HS_ROOM_ERROR
+                       : call->status == 403 ? HS_ROOM_FORBIDDEN
+                       : call->status == 404 ? HS_ROOM_NOT_FOUND : HS_ROOM_BAD_REQUEST;
+    hs_fed_room_fail(res, s, "%s: %s", step, call->msg);
+    if (refusal) {
+        res->remote_status = (int)call->status;
+        snprintf(res->errcode, sizeof res->errcode, "%s", call->errcode);
+        snprintf(res->room_version, sizeof res->room_version, "%s", call->room_version);
+    }
+    return s;
+}
+
+/* How much a failed attempt tells the client (see hs_fed_room_keep). */
+static int refusal_rank(const hs_room_result *r)
+{
+    if (r->status == HS_ROOM_FORBIDDEN) return 5;
+    if (r->status == HS_ROOM_NOT_FOUND || strcmp(r->errcode, "M_NOT_FOUND") == 0) return 0;
+    if (!r->remote_status) return -1;
+    if (strcmp(r->errcode, "M_INCOMPATIBLE_ROOM_VERSION") == 0) return 4;
+    if (strcmp(r->errcode, "M_UNABLE_TO_GRANT_JOIN") == 0) return 2;
+    if (strcmp(r->errcode, "M_UNABLE_TO_AUTHORISE_JOIN") == 0) return 1;
+    return 3;
+}
+
+void hs_fed_room_keep(hs_room_result *best, bool have, const hs_room_result *attempt)
+{
+    if (!have || refusal_rank(attempt) >= refusal_rank(best)) *best = *attempt;
+}
+
 void hs_fed_room_answer_error(hs_response *resp, hs_room_status s, const hs_room_result *res, const char *what)
 {
+    /* A resident's refusal is the room's answer. */
+    if (res->remote_status >= 400 && res->remote_status < 500 && res->errcode[0]) {
+        json_t *body = json_pack("{ssss}", "errcode", res->errcode, "error", res->msg);
+        /* res->msg quotes the resident's answer, which may be cut inside a UTF-8 sequence. */
+        if (!body) body = json_pack("{ssss+}", "errcode", res->errcode, "error", what, " refused by the room's server");
+        if (body && res->room_version[0]) json_object_set_new(body, "room_version", json_string(res->room_version));
+        if (body) {
+            hs_response_json(resp, res->remote_status, body);
+            return;
+        }
+    }
     switch (s) {
     case HS_ROOM_NOT_FOUND: hs_response_error(resp, 404, "M_NOT_FOUND", "%s", res->msg); break;
     case HS_ROOM_FORBIDDEN: hs_response_error(resp, 403, "M_FORBIDDEN", "%s", res->msg); break;

@@ -12,6 +12,7 @@
 #define HS_FED_ROOM_OUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,14 +36,18 @@ typedef struct hs_fed_room_candidates {
 void hs_fed_room_candidate_add(hs_fed_room_candidates *c, const char *server);
 
 /* The outcome of hs_fed_room_call: the HTTP status (0 when no answer came) and, when
- * the call returned NULL, why. */
+ * the call returned NULL, why; for an error answer whose body is a Matrix error, its
+ * errcode and (M_INCOMPATIBLE_ROOM_VERSION) room_version, else empty. */
 typedef struct hs_fed_room_call {
     long status;
     char msg[400];
+    char errcode[64];
+    char room_version[32];
 } hs_fed_room_call;
 
 /* A signed GET/PUT to `server` (body may be NULL). Returns the parsed JSON of a 200
- * answer (new reference), else NULL with *out's status and msg set. */
+ * answer (new reference), else NULL with *out set. An errcode or room version that is
+ * too long or not made of [A-Za-z0-9._-] is left out. */
 json_t *hs_fed_room_call_json(struct hs_server *srv, const char *server, const char *method, const char *target,
                               const json_t *body, hs_fed_room_call *out);
 
@@ -71,9 +76,24 @@ int hs_fed_room_store_stub(struct hs_server *srv, const hs_room_version *rv, con
  * from req). Returns how many. */
 size_t hs_fed_room_via(const hs_request *req, const char **via, size_t max);
 
-/* Answers a failed join/leave/knock over federation (s is not HS_ROOM_OK): 404
- * M_NOT_FOUND, 403 M_FORBIDDEN, 400 M_INVALID_PARAM, else 502 M_UNKNOWN "<what> over
- * federation failed: ...". */
+/* Sets res from a failed call to a resident (`step` names it in the message): a 4xx
+ * answer with an errcode is a refusal kept in res->remote_status/errcode/room_version
+ * (status HS_ROOM_FORBIDDEN for 403, HS_ROOM_NOT_FOUND for 404, else
+ * HS_ROOM_BAD_REQUEST); anything else (no answer, 5xx, no errcode, a 401 or a token
+ * errcode - about our signature, not the room) is HS_ROOM_ERROR. Returns res->status. */
+hs_room_status hs_fed_room_refusal(hs_room_result *res, const hs_fed_room_call *call, const char *step);
+
+/* For a join/knock tried through several servers: copies `attempt` into *best when
+ * *best is unset (have false) or attempt tells the client at least as much - a 403 over
+ * M_INCOMPATIBLE_ROOM_VERSION over other refusals over M_UNABLE_TO_GRANT_JOIN over
+ * M_UNABLE_TO_AUTHORISE_JOIN over not found over failures (the later of equals wins). */
+void hs_fed_room_keep(hs_room_result *best, bool have, const hs_room_result *attempt);
+
+/* Answers a failed join/leave/knock over federation (s is not HS_ROOM_OK): a resident's
+ * refusal (res->remote_status 4xx with an errcode, hs_fed_room_refusal) with that status
+ * and errcode (and room_version when there is one); otherwise 404 M_NOT_FOUND, 403
+ * M_FORBIDDEN, 400 M_INVALID_PARAM, else 502 M_UNKNOWN "<what> over federation failed:
+ * ...". */
 void hs_fed_room_answer_error(hs_response *resp, hs_room_status s, const hs_room_result *res, const char *what);
 
 #endif

@@ -59,6 +59,13 @@ typedef enum {
 typedef struct hs_room_result {
     hs_room_status status;
     char msg[512];
+    /* A refusal relayed from another server (a resident's answer to a join or knock of
+     * ours): its 4xx status, errcode and, for M_INCOMPATIBLE_ROOM_VERSION, the room's
+     * version - what our client is answered. 0 and empty otherwise; only the federation
+     * membership paths fill them (hs_fed_room_fail clears them). */
+    int remote_status;
+    char errcode[64];
+    char room_version[32];
 } hs_room_result;
 
 /* A client transaction (PUT .../send/{type}/{txnId}, .../redact/{eventId}/{txnId}); a

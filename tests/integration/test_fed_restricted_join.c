@@ -6,8 +6,9 @@
  * from B over federation). carol of B, in no allowed room, is refused: 403 M_FORBIDDEN
  * from A's make_join and from B's client API, and nothing is stored. A room whose allow
  * list names a room A is not in gets 400 M_UNABLE_TO_AUTHORISE_JOIN from A's make_join
- * for a user of B (A cannot tell). A send_join naming an authoriser of another server
- * is refused with 400. */
+ * for a user of B (A cannot tell), one where nobody on A may invite 400
+ * M_UNABLE_TO_GRANT_JOIN; B's client is answered A's errcode and status. A send_join
+ * naming an authoriser of another server is refused with 400. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -212,6 +213,12 @@ Test(fed_restricted_join, a_room_a_is_not_in_cannot_be_judged_and_other_authoris
     cr_assert_eq(st, 400, "%s", json_dumps(r, 0));
     cr_assert_str_eq(errcode(r), "M_UNABLE_TO_AUTHORISE_JOIN");
     json_decref(r);
+    /* ...and B's client hears A's answer, not a federation failure. */
+    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(room),
+                     enc(A.name));
+    cr_assert_eq(st, 400, "bob's join: %ld %s", st, json_dumps(r, 0));
+    cr_assert_str_eq(errcode(r), "M_UNABLE_TO_AUTHORISE_JOIN");
+    json_decref(r);
 
     /* A join that names a user of B as its authoriser: A vouches only for its own. */
     char *space = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"10\",\"preset\":\"public_chat\"}");
@@ -234,6 +241,22 @@ Test(fed_restricted_join, a_room_a_is_not_in_cannot_be_judged_and_other_authoris
     cr_assert_eq(st, 400, "%s", json_dumps(r, 0));
     cr_assert_not_null(strstr(json_string_value(json_object_get(r, "error")), "vouches"), "%s", json_dumps(r, 0));
     json_decref(r);
+
+    /* A room of S's members where nobody on A may invite: bob qualifies, A cannot vouch,
+     * and B's client hears so. */
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"room_version\":\"10\",\"preset\":\"private_chat\",\"power_level_content_override\":{\"invite\":"
+             "101},\"initial_state\":[{\"type\":\"m.room.join_rules\",\"state_key\":\"\",\"content\":{\"join_rule\":"
+             "\"restricted\",\"allow\":[{\"type\":\"m.room_membership\",\"room_id\":\"%s\"}]}}]}",
+             space);
+    char *room3 = pgt_mx_create_room(A.base, &alice, body);
+    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(room3),
+                     enc(A.name));
+    cr_assert_eq(st, 400, "bob's join: %ld %s", st, json_dumps(r, 0));
+    cr_assert_str_eq(errcode(r), "M_UNABLE_TO_GRANT_JOIN");
+    json_decref(r);
+    free(room3);
     free(id);
     json_decref(ev);
     free(room2);
