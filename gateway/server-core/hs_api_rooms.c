@@ -13,6 +13,7 @@
 
 #include "server-core/hs_api_directory.h"
 #include "server-core/hs_api_rooms_internal.h"
+#include "server-core/hs_fed_room_out.h"
 #include "server-core/hs_fed_rooms.h"
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
@@ -164,7 +165,7 @@ static void send_put(const hs_request *req, hs_response *resp, void *ctx)
     if (hs_access_authenticate(srv->store, req, now, &who, resp) != 0) return;
     const char *txn_id = txn_param(req, resp);
     if (!txn_id) return;
-    hs_room_txn txn = {who.user_id, who.device_id, txn_id};
+    hs_room_txn txn = {.user_id = who.user_id, .device_id = who.device_id, .txn_id = txn_id};
     send_and_answer(srv, req, resp, &who, hs_request_param(req, "eventType"), NULL, &txn, now);
 }
 
@@ -279,6 +280,16 @@ static void membership_change(const hs_request *req, hs_response *resp, hs_serve
         free(id);
     } else {
         st = hs_room_member_change(&e, room_id, who.user_id, target, membership, reason, now, NULL, &res);
+        /* A restricted room none of our members may invite to: another resident server
+         * vouches for the join, as Synapse does (hs_fed_join_vouched). */
+        if (st == HS_ROOM_FORBIDDEN && target_mode == 0 && strcmp(membership, "join") == 0 &&
+            hs_fed_join_needs_voucher(srv, room_id, who.user_id)) {
+            st = hs_fed_join_vouched(srv, who.user_id, room_id, now, &res);
+            if (st != HS_ROOM_OK) {
+                hs_fed_room_answer_error(resp, st, &res, "join");
+                goto out;
+            }
+        }
     }
     if (st == HS_ROOM_OK)
         hs_response_json(resp, 200, strcmp(membership, "join") == 0 ? json_pack("{ss}", "room_id", room_id)
@@ -360,7 +371,7 @@ static void redact_put(const hs_request *req, hs_response *resp, void *ctx)
     if (!body) return;
     const char *reason = NULL;
     if (reason_of(body, &reason, resp) == 0) {
-        hs_room_txn txn = {who.user_id, who.device_id, txn_id};
+        hs_room_txn txn = {.user_id = who.user_id, .device_id = who.device_id, .txn_id = txn_id};
         hs_room_engine e = hs_api_rooms__engine(srv);
         hs_room_result res;
         char *event_id = NULL;

@@ -22,6 +22,7 @@
 #include "server-core/hs_log.h"
 #include "server-core/hs_pdu.h"
 #include "server-core/hs_profile.h"
+#include "server-core/hs_room_restricted.h"
 #include "server-core/hs_server.h"
 #include "server-core/hs_signing.h"
 #include "server-core/hs_store_directory.h"
@@ -499,6 +500,106 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
     status = res->status;
     if (status == HS_ROOM_OK && !(*room_id_out = strdup(room_id))) status = hs_fed_room_fail(res, HS_ROOM_ERROR, "out of memory");
     return status;
+}
+
+bool hs_fed_join_needs_voucher(hs_server *srv, const char *room_id, const char *user_id)
+{
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    if (hs_store_room_get(srv->store, room_id, version) != 0) return false;
+    const hs_room_version *rv = hs_room_version_get(version);
+    char *via = NULL;
+    bool needs = rv && hs_room_restricted_join(srv->store, rv, room_id, user_id, srv->cfg.server_name, &via, NULL,
+                                               0) == HS_RESTRICTED_NO_AUTHORISER;
+    free(via);
+    return needs;
+}
+
+/* One resident of a room we hold: its join template for user_id, signed as ours, sent
+ * with send_join, and the copy it countersigned accepted into our room like a received
+ * event (the queue sends it on to the other servers). */
+static hs_room_status join_vouched_via(hs_server *srv, const char *server, const hs_room_version *want,
+                                       const char *room_id, const char *user_id, int64_t now_ms, hs_room_result *res)
+{
+    const hs_room_version *rv = NULL;
+    hs_fed_room_call call;
+    json_t *ev = make_join(srv, server, room_id, user_id, &rv, &call);
+    if (!ev) return hs_fed_room_refusal(res, &call, "make_join");
+    const char *sender = hs_pdu_sender(ev), *type = hs_pdu_type(ev), *sk = hs_pdu_state_key(ev);
+    const char *rid = hs_pdu_room_id(ev);
+    if (rv != want || !sender || strcmp(sender, user_id) != 0 || !type || strcmp(type, "m.room.member") != 0 || !sk ||
+        strcmp(sk, user_id) != 0 || !rid || strcmp(rid, room_id) != 0) {
+        json_decref(ev);
+        return hs_fed_room_fail(res, HS_ROOM_ERROR, "%s sent a join template for something else", server);
+    }
+    json_t *content = json_object_get(ev, "content");
+    if (!json_is_object(content)) json_object_set_new(ev, "content", content = json_object());
+    json_object_set_new(content, "membership", json_string("join"));
+    if (hs_profile_member_content(srv->store, user_id, content) != 0) {
+        json_decref(ev);
+        return hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot read the profile of %s", user_id);
+    }
+    hs_err err = {{0}};
+    char *id = hs_fed_room_sign_template(srv, ev, rv, now_ms, &err);
+    if (!id) {
+        json_decref(ev);
+        return hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot sign the join: %s", err.msg);
+    }
+    char target[1000];
+    char *r = hs_fed_pct_encode(room_id), *e = hs_fed_pct_encode(id);
+    snprintf(target, sizeof target, "/_matrix/federation/v2/send_join/%s/%s", r ? r : "", e ? e : "");
+    free(r);
+    free(e);
+    json_t *answer = hs_fed_room_call_json(srv, server, "PUT", target, ev, &call);
+    hs_room_status st = HS_ROOM_OK;
+    if (!answer) st = hs_fed_room_refusal(res, &call, "send_join");
+    else if (hs_fed_join_countersigned(srv, rv, ev, id, answer, res->msg, sizeof res->msg) < 0)
+        st = hs_fed_room_fail(res, HS_ROOM_ERROR, "%.400s", res->msg);
+    else {
+        hs_room_engine eng = hs_fed_rooms_engine(srv);
+        hs_room_remote rr = {&eng, hs_fed_rooms_key, srv};
+        hs_remote_result rres;
+        hs_remote_status rs = hs_room_remote_accept(&rr, room_id, ev, &rres);
+        if (rs != HS_REMOTE_ACCEPTED && rs != HS_REMOTE_DUPLICATE)
+            st = hs_fed_room_fail(res, rs == HS_REMOTE_REJECTED || rs == HS_REMOTE_SOFT_FAILED ? HS_ROOM_FORBIDDEN
+                                                                                              : HS_ROOM_ERROR,
+                                  "the join %s vouched for by %s was not accepted (%s): %s", id, server,
+                                  hs_remote_status_str(rs), rres.msg);
+    }
+    json_decref(answer);
+    json_decref(ev);
+    free(id);
+    return st;
+}
+
+hs_room_status hs_fed_join_vouched(hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,
+                                   hs_room_result *res)
+{
+    hs_fed_room_fail(res, HS_ROOM_OK, "%s", "");
+    char version[HS_STORE_ROOM_VERSION_MAX];
+    const hs_room_version *want = hs_store_room_get(srv->store, room_id, version) == 0 ? hs_room_version_get(version)
+                                                                                     : NULL;
+    if (!want) return hs_fed_room_fail(res, HS_ROOM_NOT_FOUND, "room %s is not held here", room_id);
+    hs_fed_room_candidates cands = {.self = srv->cfg.server_name};
+    char **servers = NULL;
+    size_t n_servers = 0;
+    if (hs_store_fed_joined_servers(srv->store, room_id, &servers, &n_servers) != 0)
+        return hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot read the servers in %s", room_id);
+    for (size_t i = 0; i < n_servers; i++) hs_fed_room_candidate_add(&cands, servers[i]);
+    hs_store_free_strings(servers, n_servers);
+    if (cands.n == 0)
+        return hs_fed_room_fail(res, HS_ROOM_FORBIDDEN, "no user here may invite to %s and no other server is in it",
+                                room_id);
+    for (size_t c = 0; c < cands.n; c++) {
+        hs_room_result cur = {.status = HS_ROOM_OK};
+        hs_room_status st = join_vouched_via(srv, cands.name[c], want, room_id, user_id, now_ms, &cur);
+        hs_fed_room_keep(res, c > 0, &cur);
+        if (st == HS_ROOM_OK) {
+            *res = cur;
+            break;
+        }
+        hs_info("fed", "joining %s vouched for by %s failed: %s", room_id, cands.name[c], cur.msg);
+    }
+    return res->status;
 }
 
 void hs_fed_membership_client(const hs_request *req, hs_response *resp, hs_server *srv, const char *user_id,

@@ -72,6 +72,21 @@ char *hs_fed_room_sign_template(struct hs_server *srv, json_t *ev, const hs_room
  * Returns 0, 1 when the room is held here (nothing written), -1 on error. */
 int hs_fed_room_store_stub(struct hs_server *srv, const hs_room_version *rv, const json_t *pdu, const char *event_id);
 
+/* Whether local user_id's join of room_id, a room we hold, is one only another server
+ * can vouch for: the restricted join rule admits the user by our view of the allowed
+ * rooms, but none of our joined users may invite (hs_room_restricted_join answers
+ * HS_RESTRICTED_NO_AUTHORISER). */
+bool hs_fed_join_needs_voucher(struct hs_server *srv, const char *room_id, const char *user_id);
+
+/* That join, as if we were not in the room: make_join through each other server with
+ * users joined to room_id (at most HS_FED_ROOM_CANDIDATES) until one names its own
+ * authoriser; the template is signed as ours, sent with send_join, and the copy that
+ * server countersigned is accepted into our room like a received event (and sent on to
+ * the room's other servers by the queue). Returns HS_ROOM_OK, or the most telling
+ * failure (hs_fed_room_keep) in res. */
+hs_room_status hs_fed_join_vouched(struct hs_server *srv, const char *user_id, const char *room_id, int64_t now_ms,
+                                   hs_room_result *res);
+
 /* The request's `server_name` and `via` query values, at most max, into via (borrowed
  * from req). Returns how many. */
 size_t hs_fed_room_via(const hs_request *req, const char **via, size_t max);

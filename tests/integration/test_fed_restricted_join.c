@@ -8,7 +8,9 @@
  * list names a room A is not in gets 400 M_UNABLE_TO_AUTHORISE_JOIN from A's make_join
  * for a user of B (A cannot tell), one where nobody on A may invite 400
  * M_UNABLE_TO_GRANT_JOIN; B's client is answered A's errcode and status. A send_join
- * naming an authoriser of another server is refused with 400. */
+ * naming an authoriser of another server is refused with 400. Once B holds a room where
+ * none of its users may invite, dave of B (in S) joins it through A: B's stored join
+ * names alice and carries A's signature, and A holds the same join. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -263,4 +265,57 @@ Test(fed_restricted_join, a_room_a_is_not_in_cannot_be_judged_and_other_authoris
     free(space);
     free(room);
     free(t);
+}
+
+Test(fed_restricted_join, a_join_only_another_server_can_vouch_for_goes_through_it)
+{
+    pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
+    pgt_mx_login bob = pgt_mx_must_register(B.base, "bob", "pw-bob-1");
+    pgt_mx_login dave = pgt_mx_must_register(B.base, "dave", "pw-dave-1");
+    char *space = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"10\",\"preset\":\"public_chat\"}");
+    /* Inviting takes power 50: alice (100) may, bob and dave (0) may not. */
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"room_version\":\"10\",\"preset\":\"private_chat\",\"power_level_content_override\":{\"invite\":50},"
+             "\"initial_state\":[{\"type\":\"m.room.join_rules\",\"state_key\":\"\",\"content\":{\"join_rule\":"
+             "\"restricted\",\"allow\":[{\"type\":\"m.room_membership\",\"room_id\":\"%s\"}]}}]}",
+             space);
+    char *room = pgt_mx_create_room(A.base, &alice, body);
+    long st;
+    const pgt_mx_login *b_users[] = {&bob, &dave};
+    for (int i = 0; i < 2; i++) {
+        json_t *r = pgt_mx_callf(B.base, "POST", b_users[i]->token, &st, "{}",
+                                 "/_matrix/client/v3/join/%s?server_name=%s", enc(space), enc(A.name));
+        cr_assert_eq(st, 200, "%s joins S: %ld %s", b_users[i]->user_id, st, json_dumps(r, 0));
+        json_decref(r);
+    }
+    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s",
+                             enc(room), enc(A.name));
+    cr_assert_eq(st, 200, "bob joins R: %ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+
+    /* B holds R now, but nobody on B may invite: dave's join goes through A. */
+    r = pgt_mx_callf(B.base, "POST", dave.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room));
+    cr_assert_eq(st, 200, "dave joins R: %ld %s", st, json_dumps(r, 0));
+    json_decref(r);
+    char *join_id = member_event_id(&B, &dave, room, dave.user_id);
+    cr_assert_not_null(join_id, "B lists dave as joined");
+    json_t *pdu = fed(&A, &B, "GET", NULL, &st, "/_matrix/federation/v1/event/%s", enc(join_id));
+    cr_assert_eq(st, 200, "%s", json_dumps(pdu, 0));
+    json_t *ev = json_array_get(json_object_get(pdu, "pdus"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "content"),
+                                                       "join_authorised_via_users_server")),
+                     alice.user_id);
+    const hs_room_version *rv = hs_room_version_get("10");
+    hs_signing_key ak = key_of(&A);
+    hs_err err = {{0}};
+    cr_assert_eq(hs_event_verify_signature(ev, rv, A.name, ak.key_id, ak.public_key, &err), 0, "A's: %s", err.msg);
+    json_decref(pdu);
+    char *on_a = member_event_id(&A, &alice, room, dave.user_id);
+    cr_assert_not_null(on_a, "A lists dave as joined");
+    cr_assert_str_eq(on_a, join_id);
+    free(on_a);
+    free(join_id);
+    free(room);
+    free(space);
 }
