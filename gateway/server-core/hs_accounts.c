@@ -96,12 +96,21 @@ hs_accounts_result hs_accounts_login(hs_store *st, const char *user_id, const ch
                                      const char *display_name, const char *ip, int64_t now_ms,
                                      hs_accounts_session *out)
 {
+    return hs_accounts_login_capped(st, user_id, device_id, display_name, ip, now_ms, 0, out);
+}
+
+hs_accounts_result hs_accounts_login_capped(hs_store *st, const char *user_id, const char *device_id,
+                                            const char *display_name, const char *ip, int64_t now_ms,
+                                            int max_devices, hs_accounts_session *out)
+{
     if (sodium_init() < 0) return HS_ACCOUNTS_ERROR;
     memset(out, 0, sizeof *out);
     snprintf(out->user_id, sizeof out->user_id, "%s", user_id);
     if (device_id) snprintf(out->device_id, sizeof out->device_id, "%s", device_id);
     else new_device_id(out->device_id);
-    if (hs_store_device_claim(st, user_id, out->device_id, display_name, ip, now_ms) < 0) return HS_ACCOUNTS_ERROR;
+    int claimed = hs_store_device_claim_capped(st, user_id, out->device_id, display_name, ip, now_ms, max_devices);
+    if (claimed < 0) return HS_ACCOUNTS_ERROR;
+    if (claimed == 2) return HS_ACCOUNTS_TOO_MANY_DEVICES;
     uint8_t raw[32];
     randombytes_buf(raw, sizeof raw);
     char *tok = hs_b64url_encode(raw, sizeof raw);

@@ -30,6 +30,7 @@ typedef enum hs_accounts_result {
     HS_ACCOUNTS_NO_SUCH_USER,
     HS_ACCOUNTS_WRONG_PASSWORD,  /* also: the user has no password */
     HS_ACCOUNTS_DEACTIVATED,
+    HS_ACCOUNTS_TOO_MANY_DEVICES, /* a new device past the user's limit */
 } hs_accounts_result;
 
 /* A new login: the token is only ever visible here, at creation. */
@@ -76,6 +77,14 @@ hs_accounts_result hs_accounts_check_password(hs_store *st, const char *user_id,
 hs_accounts_result hs_accounts_login(hs_store *st, const char *user_id, const char *device_id,
                                      const char *display_name, const char *ip, int64_t now_ms,
                                      hs_accounts_session *out);
+
+/* hs_accounts_login, except that a new device is only created while the user has
+ * fewer than max_devices (<= 0: no limit), checked and created in one statement
+ * (hs_store_device_claim_capped); an existing device may always log in again.
+ * Returns OK, TOO_MANY_DEVICES (nothing written) or ERROR. */
+hs_accounts_result hs_accounts_login_capped(hs_store *st, const char *user_id, const char *device_id,
+                                            const char *display_name, const char *ip, int64_t now_ms,
+                                            int max_devices, hs_accounts_session *out);
 
 /* Sets a new password; when logout_others, deletes every device of the user except
  * `keep_device` (may be NULL: all). Returns OK, NO_SUCH_USER, PASSWORD_TOO_LONG or

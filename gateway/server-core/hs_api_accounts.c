@@ -251,38 +251,25 @@ static void register_failed(hs_response *resp, hs_accounts_result r, const char 
     }
 }
 
-/* Whether `user_id` may get a session on `device_id` (NULL: a new device): a device it
- * already has always may; a new one only while the user has fewer than
- * limits.max_devices_per_user. Refusing, as MSC4342 proposes, rather than logging out
- * the oldest device keeps that device's undelivered to-device messages (room keys).
- * Two logins at the same moment may both pass, so the bound can be passed by the
- * number of concurrent logins. Returns 0, or -1 after answering 403 or 500. */
-static int device_allowed(hs_api_accounts *api, const char *user_id, const char *device_id, hs_response *resp)
-{
-    hs_store_device d;
-    int rc = device_id ? hs_store_device_get(api->srv->store, user_id, device_id, &d) : 1;
-    if (rc == 0) return 0;
-    hs_store_device *all = NULL;
-    size_t n = 0;
-    if (rc < 0 || hs_store_device_list(api->srv->store, user_id, &all, &n) != 0) {
-        hs_response_error(resp, 500, "M_UNKNOWN", "cannot read the user's devices");
-        return -1;
-    }
-    free(all);
-    if (n < (size_t)api->srv->cfg.max_devices_per_user) return 0;
-    hs_response_error(resp, 403, "ORG_MATRIX_MSC4342_M_TOO_MANY_DEVICES",
-                      "this account already has %zu devices, the most this server allows; log out of one first", n);
-    return -1;
-}
-
 /* Issues a session after registration and answers with it. */
 static void login_and_answer(hs_api_accounts *api, const hs_request *req, hs_response *resp, const char *user_id,
                              const char *device_id, const char *display_name)
 {
-    if (device_allowed(api, user_id, device_id, resp) != 0) return;
     hs_accounts_session s;
-    if (hs_accounts_login(api->srv->store, user_id, device_id, display_name, req->remote_addr, hs_clock_wall_ms(), &s) !=
-        HS_ACCOUNTS_OK) {
+    /* A device the user already has may always log in again; a new one only while the
+     * user has fewer than limits.max_devices_per_user (counted and created in one
+     * statement, so concurrent logins cannot pass it together). Refusing, as MSC4342
+     * proposes, rather than logging out the oldest device keeps that device's
+     * undelivered to-device messages (room keys). */
+    hs_accounts_result r = hs_accounts_login_capped(api->srv->store, user_id, device_id, display_name, req->remote_addr,
+                                                    hs_clock_wall_ms(), api->srv->cfg.max_devices_per_user, &s);
+    if (r == HS_ACCOUNTS_TOO_MANY_DEVICES) {
+        hs_response_error(resp, 403, "ORG_MATRIX_MSC4342_M_TOO_MANY_DEVICES",
+                          "this account already has %d devices, the most this server allows; log out of one first",
+                          api->srv->cfg.max_devices_per_user);
+        return;
+    }
+    if (r != HS_ACCOUNTS_OK) {
         hs_response_error(resp, 500, "M_UNKNOWN", "could not create a session");
         return;
     }

@@ -6,17 +6,24 @@
  * worker threads and a BEGIN would swallow their statements too. */
 #include "server-core/hs_store_accounts.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server-core/hs_store_internal.h"
 
-/* Runs a statement that changes rows; returns 0 when it changed any, 1 when none, -1 on error. */
+/* Runs a statement that changes rows; returns 0 when it changed any, 1 when none, -1 on
+ * error. The connection's mutex is held from the step to the count: another thread's
+ * statement in between would otherwise leave its own count there. */
 static int step_changes(hs_store *st, sqlite3_stmt *s)
 {
-    if (hs_store_step_done(s) != 0) return -1;
-    return sqlite3_changes(hs_store_sqlite(st)) > 0 ? 0 : 1;
+    if (!s) return -1;
+    sqlite3_mutex *m = sqlite3_db_mutex(hs_store_sqlite(st));
+    sqlite3_mutex_enter(m);
+    int rc = hs_store_step_done(s) != 0 ? -1 : sqlite3_changes(hs_store_sqlite(st)) > 0 ? 0 : 1;
+    sqlite3_mutex_leave(m);
+    return rc;
 }
 
 int hs_store_user_insert(hs_store *st, const char *user_id, const char *password_hash, bool admin, int64_t now_ms)
@@ -75,17 +82,50 @@ int hs_store_user_deactivate(hs_store *st, const char *user_id)
 int hs_store_device_claim(hs_store *st, const char *user_id, const char *device_id, const char *display_name,
                           const char *ip, int64_t now_ms)
 {
+    return hs_store_device_claim_capped(st, user_id, device_id, display_name, ip, now_ms, 0);
+}
+
+/* 1 when the user has device_id, 0 when not, -1 on error. */
+static int device_exists(hs_store *st, const char *user_id, const char *device_id)
+{
+    sqlite3_stmt *s = hs_store_stmt(st, "SELECT 1 FROM devices WHERE user_id = ?1 AND device_id = ?2");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hs_store_device_claim_capped(hs_store *st, const char *user_id, const char *device_id, const char *display_name,
+                                 const char *ip, int64_t now_ms, int max_devices)
+{
+    /* The count and the insert are one statement, so SQLite runs them as one write:
+     * logins at the same moment cannot all see room for one more device. RETURNING
+     * says whether this statement inserted (sqlite3_changes could be another
+     * thread's on the shared connection). */
     sqlite3_stmt *s =
         hs_store_stmt(st, "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip,"
-                          " created_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?4) ON CONFLICT DO NOTHING");
+                          " created_ts) SELECT ?1, ?2, ?3, ?4, ?5, ?4 WHERE ?6 <= 0"
+                          " OR (SELECT count(*) FROM devices WHERE user_id = ?1) < ?6"
+                          " ON CONFLICT DO NOTHING RETURNING 1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, user_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, device_id, -1, SQLITE_TRANSIENT);
     hs_store_bind_text_or_null(s, 3, display_name);
     sqlite3_bind_int64(s, 4, now_ms);
     hs_store_bind_text_or_null(s, 5, ip);
-    int rc = step_changes(st, s);
-    if (rc != 1) return rc;
+    sqlite3_bind_int(s, 6, max_devices);
+    int step = sqlite3_step(s);
+    bool inserted = step == SQLITE_ROW;
+    while (step == SQLITE_ROW) step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) return -1;
+    if (inserted) return 0;
+    /* Nothing inserted: the device exists (a login taking it over, whatever the
+     * count), or the user is at the limit. */
+    int rc = device_exists(st, user_id, device_id);
+    if (rc <= 0) return rc < 0 ? -1 : 2;
     /* The device existed: the new login replaces its old session. */
     s = hs_store_stmt(st, "DELETE FROM access_tokens WHERE user_id = ?1 AND device_id = ?2");
     if (!s) return -1;

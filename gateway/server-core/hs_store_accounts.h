@@ -56,6 +56,14 @@ int hs_store_user_deactivate(hs_store *st, const char *user_id);
 int hs_store_device_claim(hs_store *st, const char *user_id, const char *device_id, const char *display_name,
                           const char *ip, int64_t now_ms);
 
+/* hs_store_device_claim, except that a new device is only created while the user has
+ * fewer than max_devices (<= 0: no limit); the count and the insert are one statement,
+ * so concurrent logins cannot pass the limit together. An existing device is always
+ * taken over. Returns 0 (created), 1 (existed), 2 (refused: the user already has
+ * max_devices devices; nothing written), -1 on error. */
+int hs_store_device_claim_capped(hs_store *st, const char *user_id, const char *device_id, const char *display_name,
+                                 const char *ip, int64_t now_ms, int max_devices);
+
 /* Loads one device. Returns 0, 1 when absent, -1 on error. */
 int hs_store_device_get(hs_store *st, const char *user_id, const char *device_id, hs_store_device *out);
 
