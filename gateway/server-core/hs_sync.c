@@ -6,7 +6,14 @@
  * relation aggregation: that costs extra queries per event and clients that want it
  * ask /relations. Each joined room in an answer carries the user's unread counts
  * (hs_push_room_unread, bounded by its scan cap); a room whose only news is the user's
- * own read receipt is still sent, because its counts changed. */
+ * own read receipt is still sent, because its counts changed.
+ *
+ * Memory: the answer is written out as text while it is built. Each room's JSON tree is
+ * serialised into its section as soon as the room is done and freed, so a user in
+ * thousands of rooms costs the answer's text plus one room's tree at a time, not a tree
+ * of the whole answer (jansson's trees take about ten times their text) and then its
+ * text on top. Membership rows keep their PDU only where the room's section needs it
+ * (invites and knocks). */
 #include "server-core/hs_sync.h"
 
 #include <inttypes.h>
@@ -22,6 +29,7 @@
 #include "server-core/hs_state_map.h"
 #include "server-core/hs_store_history.h"
 #include "server-core/hs_store_sync.h"
+#include "server-core/hs_strbuf.h"
 
 typedef struct builder {
     hs_store *st;
@@ -38,7 +46,8 @@ typedef struct builder {
 
 /* A membership of the user, copied out of the store callback. */
 typedef struct membership_row {
-    char *room_id, *membership, *event_id, *sender, *pdu_json;
+    char *room_id, *membership, *event_id, *sender;
+    char *pdu_json;              /* invites and knocks only, else NULL */
     int64_t stream;
 } membership_row;
 
@@ -91,10 +100,12 @@ static int collect_membership(void *ctx, const char *membership, const hs_store_
         l->cap = cap;
     }
     membership_row *r = &l->v[l->n];
+    /* Only invites and knocks read their PDU (stripped_room); joined rooms are the many. */
+    bool keep_pdu = strcmp(membership, "invite") == 0 || strcmp(membership, "knock") == 0;
     *r = (membership_row){strdup(ev->room_id), strdup(membership), strdup(ev->event_id), strdup(ev->sender),
-                          strdup(ev->pdu_json), ev->stream};
+                          keep_pdu ? strdup(ev->pdu_json) : NULL, ev->stream};
     l->n++;
-    if (!r->room_id || !r->membership || !r->event_id || !r->sender || !r->pdu_json) {
+    if (!r->room_id || !r->membership || !r->event_id || !r->sender || (keep_pdu && !r->pdu_json)) {
         l->oom = true;
         return 1;
     }
@@ -718,8 +729,37 @@ static int presence_row(void *ctx, const char *user_id, const hs_store_presence 
 
 /* ---- the whole response ------------------------------------------------------------ */
 
-static void build_rooms(builder *b, const membership_list *ml, json_t *join, json_t *invite, json_t *knock,
-                        json_t *leave)
+/* One rooms.* section as text: the members of a JSON object, without its braces. */
+typedef struct section {
+    hs_strbuf *text;
+    size_t n;                    /* rooms in it */
+} section;
+
+static int to_strbuf(const char *buffer, size_t size, void *data)
+{
+    hs_strbuf_append(data, buffer, size);
+    return 0;
+}
+
+/* Appends `"room_id":room` to sec and frees room (NULL: nothing added, as a failed
+ * json_object_set_new would have). The text is what json_dumps(JSON_COMPACT) would
+ * write for the member of the section's object. An allocation failure shows in the
+ * buffer (hs_strbuf_take returns NULL). */
+static void section_add(section *sec, const char *room_id, json_t *room)
+{
+    json_t *key = room ? json_string(room_id) : NULL;
+    if (key) {
+        if (sec->n++) hs_strbuf_append(sec->text, ",", 1);
+        if (json_dump_callback(key, to_strbuf, sec->text, JSON_COMPACT | JSON_ENCODE_ANY) != 0) sec->text->oom = true;
+        hs_strbuf_append(sec->text, ":", 1);
+        if (json_dump_callback(room, to_strbuf, sec->text, JSON_COMPACT) != 0) sec->text->oom = true;
+    }
+    json_decref(key);
+    json_decref(room);
+}
+
+static void build_rooms(builder *b, const membership_list *ml, section *join, section *invite, section *knock,
+                        section *leave)
 {
     for (size_t i = 0; i < ml->n && !b->failed; i++) {
         const membership_row *m = &ml->v[i];
@@ -728,13 +768,13 @@ static void build_rooms(builder *b, const membership_list *ml, json_t *join, jso
         json_t *room = NULL;
         if (strcmp(m->membership, "join") == 0) {
             room = joined_room(b, m);
-            if (room) json_object_set_new(join, m->room_id, room);
+            if (room) section_add(join, m->room_id, room);
         } else if (strcmp(m->membership, "invite") == 0) {
             if (b->initial || after_token)
-                json_object_set_new(invite, m->room_id, stripped_room(b, m, "invite_room_state", "invite_state"));
+                section_add(invite, m->room_id, stripped_room(b, m, "invite_room_state", "invite_state"));
         } else if (strcmp(m->membership, "knock") == 0) {
             if (b->initial || after_token)
-                json_object_set_new(knock, m->room_id, stripped_room(b, m, "knock_room_state", "knock_state"));
+                section_add(knock, m->room_id, stripped_room(b, m, "knock_room_state", "knock_state"));
         } else if (strcmp(m->membership, "leave") == 0 || strcmp(m->membership, "ban") == 0) {
             bool wanted = after_token || (b->p->filter->include_leave && (b->initial || b->p->full_state));
             if (wanted && !after_token) {
@@ -742,12 +782,13 @@ static void build_rooms(builder *b, const membership_list *ml, json_t *join, jso
                 if (forgotten < 0) b->failed = true;
                 wanted = forgotten == 0;
             }
-            if (wanted) json_object_set_new(leave, m->room_id, left_room(b, m));
+            if (wanted) section_add(leave, m->room_id, left_room(b, m));
         }
     }
 }
 
-int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_pos *next, bool *has_updates)
+int hs_sync_build(hs_store *st, const hs_sync_params *p, char **out, size_t *out_len, hs_sync_pos *next,
+                  bool *has_updates)
 {
     builder b = {.st = st, .p = p, .initial = p->since == NULL, .events_left = p->max_events > 0 ? p->max_events : LONG_MAX};
     if (p->since) b.since = *p->since;
@@ -791,43 +832,75 @@ int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_p
         0)
         b.failed = true;
 
+    /* The answer's text so far: next_batch (every stream position is known by now), then
+     * rooms.join written straight in while the rooms are built; the other sections are
+     * usually small and are copied in after it. Keys go out in the order a json_t of
+     * the whole answer would have dumped them. */
+    char token[HS_SYNC_TOKEN_MAX];
+    hs_sync_token_format(&b.now, token);
+    hs_strbuf text = HS_STRBUF_INIT, invite_text = HS_STRBUF_INIT, knock_text = HS_STRBUF_INIT,
+              leave_text = HS_STRBUF_INIT;
+    json_t *token_json = json_string(token);
+    hs_strbuf_append(&text, "{\"next_batch\":", 14);
+    if (!token_json || json_dump_callback(token_json, to_strbuf, &text, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        b.failed = true;
+    json_decref(token_json);
+    hs_strbuf_append(&text, ",\"rooms\":{\"join\":{", 18);
+    section join = {&text, 0}, invite = {&invite_text, 0}, knock = {&knock_text, 0}, leave = {&leave_text, 0};
+
     membership_list ml = {0};
     if (hs_store_sync_memberships(st, p->user_id, collect_membership, &ml) != 0 || ml.oom) b.failed = true;
-    json_t *join = json_object(), *invite = json_object(), *knock = json_object(), *leave = json_object();
-    if (!b.failed) build_rooms(&b, &ml, join, invite, knock, leave);
+    if (!b.failed) build_rooms(&b, &ml, &join, &invite, &knock, &leave);
     json_t *device_lists = b.failed ? json_object() : build_device_lists(&b, &ml);
     membership_list_free(&ml);
+
+    static const char *const names[] = {"},\"invite\":{", "},\"knock\":{", "},\"leave\":{"};
+    hs_strbuf *rest[] = {&invite_text, &knock_text, &leave_text};
+    for (size_t i = 0; i < 3; i++) {
+        hs_strbuf_append(&text, names[i], strlen(names[i]));
+        if (rest[i]->oom) text.oom = true;
+        if (rest[i]->len) hs_strbuf_append(&text, rest[i]->data, rest[i]->len);
+        free(rest[i]->data);
+    }
+    hs_strbuf_append(&text, "}}", 2);
 
     json_t *otk = json_object(), *fallback = json_array();
     if (hs_store_sync_one_time_key_counts(st, p->user_id, p->device_id, otk_count, otk) != 0 ||
         hs_store_sync_unused_fallback_types(st, p->user_id, p->device_id, fallback_type, fallback) != 0)
         b.failed = true;
 
-    bool updates = json_object_size(join) || json_object_size(invite) || json_object_size(knock) ||
-                   json_object_size(leave) ||
-                   json_array_size(aw.global) || json_array_size(pw.events) || json_array_size(td.events) ||
+    bool updates = join.n || invite.n || knock.n || leave.n || json_array_size(aw.global) ||
+                   json_array_size(pw.events) || json_array_size(td.events) ||
                    json_array_size(json_object_get(device_lists, "changed")) ||
                    json_array_size(json_object_get(device_lists, "left"));
-    char token[HS_SYNC_TOKEN_MAX];
-    hs_sync_token_format(&b.now, token);
-    json_t *resp = json_pack("{sss{sosososo}s{so}s{so}s{so}soso}", "next_batch", token, "rooms", "join", join,
-                             "invite", invite, "knock", knock, "leave", leave, "account_data", "events", aw.global,
-                             "presence", "events", pw.events, "to_device", "events", td.events, "device_lists",
-                             device_lists,
-                             "device_one_time_keys_count", otk);
-    if (resp) json_object_set_new(resp, "device_unused_fallback_key_types", fallback);
-    else json_decref(fallback);
+    /* The small sections after rooms, dumped as an object whose opening brace is dropped
+     * so its members follow rooms' in the answer's object. */
+    json_t *others = json_pack("{s{so}s{so}s{so}sososo}", "account_data", "events", aw.global, "presence", "events",
+                               pw.events, "to_device", "events", td.events, "device_lists", device_lists,
+                               "device_one_time_keys_count", otk, "device_unused_fallback_key_types", fallback);
+    char *others_text = others ? json_dumps(others, JSON_COMPACT) : NULL;
+    if (others_text) {
+        hs_strbuf_append(&text, ",", 1);
+        hs_strbuf_append(&text, others_text + 1, strlen(others_text + 1));
+    } else {
+        b.failed = true;
+    }
+    free(others_text);
+    json_decref(others);
     json_decref(b.room_account_data);
     json_decref(b.changed);
     json_decref(b.left_candidates);
     json_decref(b.active_events);
     json_decref(b.active_receipts);
     json_decref(b.push_rules);
-    if (b.failed || !resp) {
-        json_decref(resp);
+    size_t len = text.len;
+    char *body = hs_strbuf_take(&text);
+    if (b.failed || !body) {
+        free(body);
         return -1;
     }
-    *out = resp;
+    *out = body;
+    *out_len = len;
     *next = b.now;
     *has_updates = updates;
     return 0;

@@ -43,6 +43,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "server-core/hs_filter.h"
@@ -67,13 +68,16 @@ typedef struct hs_sync_params {
     long max_events;            /* timeline + state events per response; 0: no bound */
 } hs_sync_params;
 
-/* Builds the response for `p`. On success returns 0 with *out (new object: next_batch,
- * rooms, account_data, presence, to_device, device_lists, device_one_time_keys_count,
- * device_unused_fallback_key_types), *next (the positions next_batch encodes) and
+/* Builds the response for `p`. On success returns 0 with *out the response's JSON text
+ * (compact, NUL-terminated, *out_len bytes without the NUL; caller frees) of an object
+ * with next_batch, rooms, account_data, presence, to_device, device_lists,
+ * device_one_time_keys_count, device_unused_fallback_key_types, written out room by room
+ * so that no JSON tree of the whole answer is ever held; *next (the positions next_batch encodes) and
  * *has_updates (false when nothing at all is new for this device: a long-poll should
  * keep waiting). Delivering to-device messages after since.to_device first deletes the
  * ones at or below it (the client acknowledged them). Returns -1 on a store error
  * (nothing in *out). */
-int hs_sync_build(hs_store *st, const hs_sync_params *p, json_t **out, hs_sync_pos *next, bool *has_updates);
+int hs_sync_build(hs_store *st, const hs_sync_params *p, char **out, size_t *out_len, hs_sync_pos *next,
+                  bool *has_updates);
 
 #endif
