@@ -7,7 +7,10 @@
  * named; and our join must pass against that state. Only then is anything written:
  * the state and auth chain as outliers, our join as the room's timeline. The latest
  * messages before the join are then backfilled from the server we joined through
- * (hs_fed_history.h), as history below the join. */
+ * (hs_fed_history.h), as history below the join. A restricted room we hold where none
+ * of our users may vouch is joined through another resident the same way up to
+ * send_join, but only the countersigned join is accepted, like a received event
+ * (hs_fed_join_vouched in hs_fed_room_out.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
