@@ -153,6 +153,73 @@ int hs_fed_e2ee_register(hs_server *srv)
 
 /* ---- inbound EDUs ----------------------------------------------------------------------- */
 
+/* A remote user's device list is fetched whole because of a gap in its updates at most
+ * this often (more often, the cache is forgotten instead: queries then go to its server),
+ * and each fetch waits at most DEVICE_RESYNC_TIMEOUT_MS. A prev_id longer than
+ * DEVICE_PREV_MAX is taken as a gap. */
+#define DEVICE_RESYNC_MIN_MS (10 * 1000)
+#define DEVICE_RESYNC_TIMEOUT_MS 10000
+#define DEVICE_PREV_MAX 16
+
+/* Replaces the cached device list of `user_id` with what GET user/devices of its
+ * server answers (each device's keys checked; its stream_id becomes where the cache
+ * stands, so the next update chains onto it). Returns 0, or -1 when the server did not
+ * answer usably (the cache is left as it was). */
+static int device_list_resync(hs_server *srv, const char *server, const char *user_id)
+{
+    char *enc = hs_fed_pct_encode(user_id);
+    if (!enc) return -1;
+    char target[1024];
+    snprintf(target, sizeof target, "/_matrix/federation/v1/user/devices/%s", enc);
+    free(enc);
+    hs_fed_out out = {server, "GET", target, NULL, true, DEVICE_RESYNC_TIMEOUT_MS};
+    hs_fed_reply reply;
+    hs_err err = {{0}};
+    if (hs_fed_send(srv, &out, &reply, &err) != 0) {
+        hs_info("fed", "user/devices of %s: %s", user_id, err.msg);
+        return -1;
+    }
+    long status = reply.status;
+    json_t *answer = status == 200 ? json_loadb(reply.body, reply.body_len, 0, NULL) : NULL;
+    hs_fed_reply_free(&reply);
+    const json_t *devices = json_object_get(answer, "devices");
+    const json_t *stream = json_object_get(answer, "stream_id");
+    const char *who = json_string_value(json_object_get(answer, "user_id"));
+    if (!json_is_array(devices) || !json_is_integer(stream) || !who || strcmp(who, user_id) != 0) {
+        hs_info("fed", "user/devices of %s: HTTP %ld, or not a device list of that user", user_id, status);
+        json_decref(answer);
+        return -1;
+    }
+    size_t total = json_array_size(devices);
+    hs_store_fed_device *rows = calloc(total + 1, sizeof *rows);
+    char **texts = calloc(total + 1, sizeof *texts);
+    size_t n = 0, i;
+    json_t *d;
+    json_array_foreach(devices, i, d) {
+        if (!rows || !texts) break;
+        const char *device_id = json_string_value(json_object_get(d, "device_id"));
+        const json_t *keys = json_object_get(d, "keys");
+        hs_err kerr;
+        if (!device_id || (keys && hs_e2ee_check_device_keys(keys, user_id, device_id, &kerr) != 0)) continue;
+        texts[n] = keys ? json_dumps(keys, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        if (keys && !texts[n]) continue;
+        rows[n] = (hs_store_fed_device){device_id, texts[n],
+                                        json_string_value(json_object_get(d, "device_display_name"))};
+        n++;
+    }
+    int rc = -1;
+    if (rows && texts) {
+        int64_t now = hs_fed_now_ms();
+        rc = hs_store_fed_devices_replace(srv->store, user_id, rows, n, json_integer_value(stream), now);
+        if (rc == 1) hs_notifier_wake(srv->notifier);
+    }
+    for (size_t k = 0; texts && k < n; k++) free(texts[k]);
+    free(texts);
+    free(rows);
+    json_decref(answer);
+    return rc < 0 ? -1 : 0;
+}
+
 static void device_list_edu(hs_server *srv, const char *origin, const json_t *content)
 {
     hs_fed_edu_device_list d;
@@ -172,11 +239,26 @@ static void device_list_edu(hs_server *srv, const char *origin, const json_t *co
     if (hs_store_fed_user_servers(srv->store, d.user_id, &servers, &n) != 0) return;
     hs_store_free_strings(servers, n);
     if (n == 0) return;
+    /* prev_id was checked to be a list of integers. */
+    const json_t *prev_list = json_object_get(content, "prev_id");
+    int64_t prev[DEVICE_PREV_MAX];
+    size_t n_prev = json_array_size(prev_list);
+    if (n_prev > DEVICE_PREV_MAX) n_prev = 0;
+    for (size_t i = 0; i < n_prev; i++) prev[i] = json_integer_value(json_array_get(prev_list, i));
     char *keys = d.keys ? json_dumps(d.keys, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    if (hs_store_fed_device_update(srv->store, d.user_id, d.device_id, keys, d.display_name, d.deleted, d.stream_id,
-                                   hs_fed_now_ms()) == 0)
-        hs_notifier_wake(srv->notifier);
+    int64_t now = hs_fed_now_ms(), fetched = 0;
+    int rc = hs_store_fed_device_update_chained(srv->store, d.user_id, d.device_id, keys, d.display_name, d.deleted,
+                                                d.stream_id, prev, n_prev, now, &fetched);
     free(keys);
+    if (rc == 0) hs_notifier_wake(srv->notifier);
+    if (rc != 2) return;
+    /* Our copy misses an update (or the sender keeps no chain): the whole list is
+     * fetched again, which includes this update. Not too often for one user, and not
+     * from a server the queue has backed off; then the copy is forgotten instead, and
+     * queries for the user go to its server. */
+    bool fetch = now - fetched >= DEVICE_RESYNC_MIN_MS && hs_store_fed_dest_down(srv->store, origin, now) != 1;
+    if (fetch && device_list_resync(srv, origin, d.user_id) == 0) return;
+    if (hs_store_fed_devices_forget(srv->store, d.user_id) == 0) hs_notifier_wake(srv->notifier);
 }
 
 static void to_device_edu(hs_server *srv, const char *origin, const json_t *content)

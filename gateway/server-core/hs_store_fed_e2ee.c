@@ -155,6 +155,63 @@ int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *de
     return hs_store_transact(st, update_steps, &a) < 0 ? -1 : 0;
 }
 
+typedef struct chained_arg {
+    update_arg u;
+    const int64_t *prev;
+    size_t n_prev;
+    int64_t fetched;
+} chained_arg;
+
+static int chained_steps(sqlite3 *db, void *varg)
+{
+    chained_arg *a = varg;
+    sqlite3_stmt *s = hs_store_prep(db, "SELECT stream_id, fetched_ts FROM fed_remote_device_users WHERE user_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->u.user_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    a->fetched = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return update_steps(db, &a->u);
+    if (rc != SQLITE_ROW) return -1;
+    if (a->u.stream_id == at) return 0;
+    bool follows = a->n_prev > 0;
+    for (size_t i = 0; i < a->n_prev; i++) follows &= a->prev[i] == at;
+    if (!follows) return 2;
+    rc = update_steps(db, &a->u);
+    if (rc != 0) return rc;
+    /* The cache now stands at this update, even if its stream_id is lower than the one
+     * a resync answered (the peer numbers its own chain; only equality matters). */
+    s = hs_store_prep(db, "UPDATE fed_remote_device_users SET stream_id = ?2 WHERE user_id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, a->u.user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, a->u.stream_id);
+    return hs_store_step_done(s);
+}
+
+int hs_store_fed_device_update_chained(hs_store *st, const char *user_id, const char *device_id,
+                                       const char *keys_json, const char *display_name, bool deleted,
+                                       int64_t stream_id, const int64_t *prev, size_t n_prev, int64_t now_ms,
+                                       int64_t *fetched_ts)
+{
+    chained_arg a = {{user_id, {device_id, keys_json, display_name}, deleted, stream_id, now_ms}, prev, n_prev, 0};
+    int rc = hs_store_transact(st, chained_steps, &a);
+    *fetched_ts = a.fetched;
+    return rc;
+}
+
+static int forget_steps(sqlite3 *db, void *varg)
+{
+    const char *user_id = varg;
+    int rc = drop_user(db, user_id);
+    return rc == 0 ? changed_row(db, user_id) : rc;
+}
+
+int hs_store_fed_devices_forget(hs_store *st, const char *user_id)
+{
+    return hs_store_transact(st, forget_steps, (void *)user_id);
+}
+
 int hs_store_fed_user_keys_changed(hs_store *st, const char *user_id)
 {
     return bind_run(hs_store_sqlite(st), "INSERT INTO device_list_changes (user_id) VALUES (?1)",

@@ -47,6 +47,25 @@ int hs_store_fed_devices_replace(hs_store *st, const char *user_id, const hs_sto
 int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *device_id, const char *keys_json,
                                const char *display_name, bool deleted, int64_t stream_id, int64_t now_ms);
 
+/* Applies one m.device_list_update whose prev_id is prev[0..n_prev) onto the user's
+ * chain (Server-Server API, "Device management"): when the user's list is cached, the
+ * update is applied (as hs_store_fed_device_update, and its stream_id becomes the
+ * cached one) only if it names exactly the update the cache stands at; one whose
+ * stream_id is that one already was applied (a resent transaction) and changes
+ * nothing. Otherwise (an update was missed, or prev_id is empty) nothing is written
+ * and the answer is 2, with *fetched_ts the time the list was last fetched whole: the
+ * caller resyncs the list from its server (hs_store_fed_devices_replace) or forgets it
+ * (hs_store_fed_devices_forget). A user whose list is not cached gets the update as
+ * hs_store_fed_device_update does. Returns 0, 2 or -1. */
+int hs_store_fed_device_update_chained(hs_store *st, const char *user_id, const char *device_id,
+                                       const char *keys_json, const char *display_name, bool deleted,
+                                       int64_t stream_id, const int64_t *prev, size_t n_prev, int64_t now_ms,
+                                       int64_t *fetched_ts);
+
+/* Forgets remote user_id's cached device list (queries for it go to its server again)
+ * and writes a device_list_changes row, so local clients ask again. Returns 0 or -1. */
+int hs_store_fed_devices_forget(hs_store *st, const char *user_id);
+
 /* Writes a device_list_changes row for remote user_id (its keys changed in a way not
  * cached here). Returns 0 or -1. */
 int hs_store_fed_user_keys_changed(hs_store *st, const char *user_id);

@@ -175,3 +175,62 @@ Test(hs_device_prev_id, consecutive_updates_chain_across_a_restart)
     assert_chain(third, &last);
     json_decref(third);
 }
+
+static void count_device(void *ctx, const char *device_id, const char *keys_json, const char *display_name)
+{
+    (void)device_id;
+    (void)keys_json;
+    (void)display_name;
+    (*(int *)ctx)++;
+}
+
+/* The receiving side: an update is applied onto a cached list only when its prev_id
+ * names where the cache stands; a gap (or an empty prev_id) writes nothing and asks
+ * the caller to resync; an update applied already changes nothing. */
+Test(hs_device_prev_id, received_updates_apply_only_onto_their_previous_one)
+{
+    char *dir;
+    hs_store *st = pgt_store_open(&dir, "chain.db");
+    const char *carol = "@carol:remote.test";
+    hs_store_fed_device one = {"ONE", "{\"k\":1}", NULL};
+    cr_assert_eq(hs_store_fed_devices_replace(st, carol, &one, 1, 5, 100), 0);
+    int64_t fetched = -1, prev = 5;
+    int n = 0;
+
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "TWO", "{\"k\":2}", NULL, false, 6, &prev, 1, 200,
+                                                    &fetched),
+                 0);
+    cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
+    cr_assert_eq(n, 2, "the update that follows the cache was not applied");
+
+    prev = 7; /* 7 never arrived */
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "THREE", "{\"k\":3}", NULL, false, 8, &prev, 1, 300,
+                                                    &fetched),
+                 2, "an update after a gap was taken as it is");
+    cr_assert_eq(fetched, 100);
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "THREE", "{\"k\":3}", NULL, false, 9, NULL, 0, 300,
+                                                    &fetched),
+                 2, "an update without prev_id was taken as it is");
+    n = 0;
+    cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
+    cr_assert_eq(n, 2, "a refused update wrote a device");
+
+    prev = 5; /* the update of stream 6 again: a resent transaction */
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "TWO", NULL, NULL, true, 6, &prev, 1, 400, &fetched), 0);
+    n = 0;
+    cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
+    cr_assert_eq(n, 2, "an update applied already was applied again");
+
+    /* A resync answers stream 9: the next update chains onto it. */
+    hs_store_fed_device three[] = {one, {"TWO", "{\"k\":2}", NULL}, {"THREE", "{\"k\":3}", NULL}};
+    cr_assert_eq(hs_store_fed_devices_replace(st, carol, three, 3, 9, 500), 1);
+    prev = 9;
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "ONE", NULL, NULL, true, 10, &prev, 1, 600, &fetched), 0);
+    n = 0;
+    cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
+    cr_assert_eq(n, 2, "the deletion that follows the resync was not applied");
+
+    cr_assert_eq(hs_store_fed_devices_forget(st, carol), 0);
+    cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 1, "a forgotten list is still cached");
+    pgt_store_close(st, dir);
+}
