@@ -103,13 +103,26 @@ static void user_keys_claim(const hs_request *req, hs_response *resp, hs_server 
     hs_response_json(resp, 200, json_pack("{s:o}", "one_time_keys", keys));
 }
 
-static int device_entry(void *ctx, const char *device_id, const char *keys_json, const char *display_name)
+typedef struct devices_ctx {
+    hs_server *srv;
+    const char *user_id;
+    json_t *devices;
+} devices_ctx;
+
+static int device_entry(void *vc, const char *device_id, const char *keys_json, const char *display_name)
 {
+    devices_ctx *c = vc;
     json_t *k = json_loads(keys_json, 0, NULL);
     if (!k) return 0;
+    /* With the signatures the user made on the device since, as m.device_list_update
+     * carries them: a peer resyncing from this answer must not lose them. */
+    if (hs_keys_merge_signatures(c->srv, k, c->user_id, device_id, "") != 0) {
+        json_decref(k);
+        return -1;
+    }
     json_t *d = json_pack("{s:s, s:o}", "device_id", device_id, "keys", k);
     if (display_name) json_object_set_new(d, "device_display_name", json_string(display_name));
-    json_array_append_new(ctx, d);
+    json_array_append_new(c->devices, d);
     return 0;
 }
 
@@ -125,7 +138,8 @@ static void user_devices(const hs_request *req, hs_response *resp, hs_server *sr
     /* The user's last m.device_list_update: the asker keeps it as where its copy
      * stands, and applies the next update (whose prev_id names it) as it comes. */
     int64_t stream = 0;
-    if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, device_entry, devices) < 0 ||
+    devices_ctx dc = {srv, user_id, devices};
+    if (hs_store_e2ee_device_keys_each(srv->store, user_id, NULL, device_entry, &dc) < 0 ||
         hs_store_fed_device_stream_last(srv->store, user_id, &stream) != 0) {
         json_decref(devices);
         db_error(resp);
@@ -246,17 +260,18 @@ static void device_list_edu(hs_server *srv, const char *origin, const json_t *co
     if (n_prev > DEVICE_PREV_MAX) n_prev = 0;
     for (size_t i = 0; i < n_prev; i++) prev[i] = json_integer_value(json_array_get(prev_list, i));
     char *keys = d.keys ? json_dumps(d.keys, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    int64_t now = hs_fed_now_ms(), fetched = 0;
+    int64_t now = hs_fed_now_ms(), at = 0, fetched = 0;
     int rc = hs_store_fed_device_update_chained(srv->store, d.user_id, d.device_id, keys, d.display_name, d.deleted,
-                                                d.stream_id, prev, n_prev, now, &fetched);
+                                                d.stream_id, prev, n_prev, now, &at, &fetched);
     free(keys);
     if (rc == 0) hs_notifier_wake(srv->notifier);
     if (rc != 2) return;
     /* Our copy misses an update (or the sender keeps no chain): the whole list is
-     * fetched again, which includes this update. Not too often for one user, and not
-     * from a server the queue has backed off; then the copy is forgotten instead, and
-     * queries for the user go to its server. */
-    bool fetch = now - fetched >= DEVICE_RESYNC_MIN_MS && hs_store_fed_dest_down(srv->store, origin, now) != 1;
+     * fetched again, which includes this update. A list from a keys query (position
+     * unknown) is fetched at once; after that, not too often for one user; and never
+     * from a server the queue has backed off. Else the copy is forgotten, and queries
+     * for the user go to its server. */
+    bool fetch = (at == 0 || now - fetched >= DEVICE_RESYNC_MIN_MS) && hs_store_fed_dest_down(srv->store, origin, now) != 1;
     if (fetch && device_list_resync(srv, origin, d.user_id) == 0) return;
     if (hs_store_fed_devices_forget(srv->store, d.user_id) == 0) hs_notifier_wake(srv->notifier);
 }

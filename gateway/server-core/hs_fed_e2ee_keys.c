@@ -157,7 +157,9 @@ static json_t *take_devices(hs_server *srv, const char *user_id, const json_t *t
     }
     if (whole_list && rows && texts) {
         int64_t now = hs_fed_now_ms();
-        int rc = hs_store_fed_devices_replace(srv->store, user_id, rows, n, now, now);
+        /* A keys query says nothing of where the user's update chain stands (0): the
+         * next update fetches the list with its position (hs_fed_e2ee.c). */
+        int rc = hs_store_fed_devices_replace(srv->store, user_id, rows, n, 0, now);
         if (rc < 0) hs_warn("fed", "could not cache the devices of %s", user_id);
         else if (rc == 1) hs_notifier_wake(srv->notifier); /* local clients learn the list changed */
     }

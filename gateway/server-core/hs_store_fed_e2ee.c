@@ -159,7 +159,7 @@ typedef struct chained_arg {
     update_arg u;
     const int64_t *prev;
     size_t n_prev;
-    int64_t fetched;
+    int64_t at, fetched;
 } chained_arg;
 
 static int chained_steps(sqlite3 *db, void *varg)
@@ -169,7 +169,7 @@ static int chained_steps(sqlite3 *db, void *varg)
     if (!s) return -1;
     sqlite3_bind_text(s, 1, a->u.user_id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    int64_t at = a->at = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     a->fetched = rc == SQLITE_ROW ? sqlite3_column_int64(s, 1) : 0;
     sqlite3_finalize(s);
     if (rc == SQLITE_DONE) return update_steps(db, &a->u);
@@ -192,10 +192,11 @@ static int chained_steps(sqlite3 *db, void *varg)
 int hs_store_fed_device_update_chained(hs_store *st, const char *user_id, const char *device_id,
                                        const char *keys_json, const char *display_name, bool deleted,
                                        int64_t stream_id, const int64_t *prev, size_t n_prev, int64_t now_ms,
-                                       int64_t *fetched_ts)
+                                       int64_t *at, int64_t *fetched_ts)
 {
-    chained_arg a = {{user_id, {device_id, keys_json, display_name}, deleted, stream_id, now_ms}, prev, n_prev, 0};
+    chained_arg a = {{user_id, {device_id, keys_json, display_name}, deleted, stream_id, now_ms}, prev, n_prev, 0, 0};
     int rc = hs_store_transact(st, chained_steps, &a);
+    *at = a.at;
     *fetched_ts = a.fetched;
     return rc;
 }

@@ -53,14 +53,15 @@ int hs_store_fed_device_update(hs_store *st, const char *user_id, const char *de
  * cached one) only if it names exactly the update the cache stands at; one whose
  * stream_id is that one already was applied (a resent transaction) and changes
  * nothing. Otherwise (an update was missed, or prev_id is empty) nothing is written
- * and the answer is 2, with *fetched_ts the time the list was last fetched whole: the
- * caller resyncs the list from its server (hs_store_fed_devices_replace) or forgets it
- * (hs_store_fed_devices_forget). A user whose list is not cached gets the update as
- * hs_store_fed_device_update does. Returns 0, 2 or -1. */
+ * and the answer is 2, with *at the stream_id the cache stands at (0: unknown, the
+ * list came from a keys query) and *fetched_ts the time the list was last fetched
+ * whole: the caller resyncs the list from its server (hs_store_fed_devices_replace) or
+ * forgets it (hs_store_fed_devices_forget). A user whose list is not cached gets the
+ * update as hs_store_fed_device_update does. Returns 0, 2 or -1. */
 int hs_store_fed_device_update_chained(hs_store *st, const char *user_id, const char *device_id,
                                        const char *keys_json, const char *display_name, bool deleted,
                                        int64_t stream_id, const int64_t *prev, size_t n_prev, int64_t now_ms,
-                                       int64_t *fetched_ts);
+                                       int64_t *at, int64_t *fetched_ts);
 
 /* Forgets remote user_id's cached device list (queries for it go to its server again)
  * and writes a device_list_changes row, so local clients ask again. Returns 0 or -1. */

@@ -194,29 +194,32 @@ Test(hs_device_prev_id, received_updates_apply_only_onto_their_previous_one)
     const char *carol = "@carol:remote.test";
     hs_store_fed_device one = {"ONE", "{\"k\":1}", NULL};
     cr_assert_eq(hs_store_fed_devices_replace(st, carol, &one, 1, 5, 100), 0);
-    int64_t fetched = -1, prev = 5;
+    int64_t at = -1, fetched = -1, prev = 5;
     int n = 0;
 
     cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "TWO", "{\"k\":2}", NULL, false, 6, &prev, 1, 200,
-                                                    &fetched),
+                                                    &at, &fetched),
                  0);
     cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
     cr_assert_eq(n, 2, "the update that follows the cache was not applied");
 
     prev = 7; /* 7 never arrived */
     cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "THREE", "{\"k\":3}", NULL, false, 8, &prev, 1, 300,
-                                                    &fetched),
+                                                    &at, &fetched),
                  2, "an update after a gap was taken as it is");
+    cr_assert_eq(at, 6);
     cr_assert_eq(fetched, 100);
     cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "THREE", "{\"k\":3}", NULL, false, 9, NULL, 0, 300,
-                                                    &fetched),
+                                                    &at, &fetched),
                  2, "an update without prev_id was taken as it is");
     n = 0;
     cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
     cr_assert_eq(n, 2, "a refused update wrote a device");
 
     prev = 5; /* the update of stream 6 again: a resent transaction */
-    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "TWO", NULL, NULL, true, 6, &prev, 1, 400, &fetched), 0);
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "TWO", NULL, NULL, true, 6, &prev, 1, 400, &at,
+                                                    &fetched),
+                 0);
     n = 0;
     cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
     cr_assert_eq(n, 2, "an update applied already was applied again");
@@ -225,7 +228,9 @@ Test(hs_device_prev_id, received_updates_apply_only_onto_their_previous_one)
     hs_store_fed_device three[] = {one, {"TWO", "{\"k\":2}", NULL}, {"THREE", "{\"k\":3}", NULL}};
     cr_assert_eq(hs_store_fed_devices_replace(st, carol, three, 3, 9, 500), 1);
     prev = 9;
-    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "ONE", NULL, NULL, true, 10, &prev, 1, 600, &fetched), 0);
+    cr_assert_eq(hs_store_fed_device_update_chained(st, carol, "ONE", NULL, NULL, true, 10, &prev, 1, 600, &at,
+                                                    &fetched),
+                 0);
     n = 0;
     cr_assert_eq(hs_store_fed_devices_each(st, carol, count_device, &n), 0);
     cr_assert_eq(n, 2, "the deletion that follows the resync was not applied");
