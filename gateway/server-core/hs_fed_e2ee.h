@@ -49,8 +49,9 @@
  * whole list again; a peer that missed one sees an unknown prev_id and resyncs.
  * Inbound the same: an update is applied onto a cached list only when its prev_id
  * names where the list stands; otherwise the list is fetched again with user/devices
- * (its stream_id becomes where the list stands) - at most every 10 s per user and not
- * from a backed-off server, else the cached list is forgotten and queries go to the
+ * (its stream_id becomes where the list stands) - at once for a list a keys query
+ * cached (it has no position), else at most every 10 s per user, never from a
+ * backed-off server; otherwise the cached list is forgotten and queries go to the
  * user's server. The fetch runs inside the inbound transaction's handling. */
 #ifndef HS_FED_E2EE_H
 #define HS_FED_E2EE_H
