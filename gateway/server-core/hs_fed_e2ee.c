@@ -544,7 +544,7 @@ int hs_fed_profile_remote(hs_server *srv, const char *user_id, char **displaynam
     char target[1024];
     snprintf(target, sizeof target, "/_matrix/federation/v1/query/profile?user_id=%s", enc);
     free(enc);
-    hs_fed_out out = {server, "GET", target, NULL, true};
+    hs_fed_out out = {server, "GET", target, NULL, true, 0};
     hs_fed_reply reply;
     hs_err err = {{0}};
     if (hs_fed_send(srv, &out, &reply, &err) != 0) {
