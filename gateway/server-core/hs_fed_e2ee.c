@@ -234,7 +234,7 @@ static int device_list_resync(hs_server *srv, const char *server, const char *us
     return rc < 0 ? -1 : 0;
 }
 
-static void device_list_edu(hs_server *srv, const char *origin, const json_t *content)
+static void device_list_edu(hs_server *srv, const char *origin, const json_t *content, int *resyncs_left)
 {
     hs_fed_edu_device_list d;
     hs_err err;
@@ -269,9 +269,11 @@ static void device_list_edu(hs_server *srv, const char *origin, const json_t *co
     /* Our copy misses an update (or the sender keeps no chain): the whole list is
      * fetched again, which includes this update. A list from a keys query (position
      * unknown) is fetched at once; after that, not too often for one user; and never
-     * from a server the queue has backed off. Else the copy is forgotten, and queries
-     * for the user go to its server. */
-    bool fetch = (at == 0 || now - fetched >= DEVICE_RESYNC_MIN_MS) && hs_store_fed_dest_down(srv->store, origin, now) != 1;
+     * from a server the queue has backed off; and only while the transaction's budget
+     * lasts. Else the copy is forgotten, and queries for the user go to its server. */
+    bool fetch = *resyncs_left > 0 && (at == 0 || now - fetched >= DEVICE_RESYNC_MIN_MS) &&
+                 hs_store_fed_dest_down(srv->store, origin, now) != 1;
+    if (fetch) --*resyncs_left;
     if (fetch && device_list_resync(srv, origin, d.user_id) == 0) return;
     if (hs_store_fed_devices_forget(srv->store, d.user_id) == 0) hs_notifier_wake(srv->notifier);
 }
@@ -398,12 +400,12 @@ static void signing_key_edu(hs_server *srv, const char *origin, const json_t *co
     json_decref(ssk);
 }
 
-void hs_fed_edu_apply(hs_server *srv, const char *origin, const json_t *edu)
+void hs_fed_edu_apply(hs_server *srv, const char *origin, const json_t *edu, int *resyncs_left)
 {
     const char *type = json_string_value(json_object_get(edu, "edu_type"));
     const json_t *content = json_object_get(edu, "content");
     if (!type) return;
-    if (strcmp(type, "m.device_list_update") == 0) device_list_edu(srv, origin, content);
+    if (strcmp(type, "m.device_list_update") == 0) device_list_edu(srv, origin, content, resyncs_left);
     else if (strcmp(type, "m.direct_to_device") == 0) to_device_edu(srv, origin, content);
     else if (strcmp(type, "m.typing") == 0) typing_edu(srv, origin, content);
     else if (strcmp(type, "m.signing_key_update") == 0) signing_key_edu(srv, origin, content);

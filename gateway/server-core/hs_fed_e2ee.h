@@ -68,11 +68,17 @@ struct hs_server;
 /* Adds the inbound endpoints above. Returns 0 or -1. */
 int hs_fed_e2ee_register(struct hs_server *srv);
 
+/* Most device lists one transaction's EDUs may make us fetch whole (GET user/devices,
+ * up to 10 s each) while the transaction waits for its answer; past it, a list with a
+ * gap is forgotten instead (queries then go to its server). */
+#define HS_FED_RESYNCS_PER_TXN 4
+
 /* Acts on one EDU of a transaction from authenticated `origin` (m.device_list_update,
  * m.direct_to_device, m.typing, m.presence, m.signing_key_update; other types are
- * ignored). A bad EDU is logged and
- * dropped: EDUs have no per-item answer. */
-void hs_fed_edu_apply(struct hs_server *srv, const char *origin, const json_t *edu);
+ * ignored). *resyncs_left (start it at HS_FED_RESYNCS_PER_TXN per transaction) is
+ * what the transaction may still spend on device list fetches; each one takes 1. A bad
+ * EDU is logged and dropped: EDUs have no per-item answer. */
+void hs_fed_edu_apply(struct hs_server *srv, const char *origin, const json_t *edu, int *resyncs_left);
 
 /* Queues the local device list changes (device updates and deletions, cross-signing
  * key updates) and presence changes written since the last scan as EDUs, then prunes

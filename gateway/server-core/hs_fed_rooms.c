@@ -417,10 +417,11 @@ static void send_txn(const hs_request *req, hs_response *resp, hs_server *srv, c
                                 ? json_object() : json_pack("{ss}", "error", res.msg));
     }
     json_t *edu;
+    int resyncs_left = HS_FED_RESYNCS_PER_TXN;
     json_array_foreach(edus, i, edu) {
         const char *type = json_string_value(json_object_get(edu, "edu_type"));
         if (type && strcmp(type, "m.receipt") == 0) receipt_edu(srv, origin, json_object_get(edu, "content"));
-        else hs_fed_edu_apply(srv, origin, edu); /* devices, to-device, typing: hs_fed_e2ee.c */
+        else hs_fed_edu_apply(srv, origin, edu, &resyncs_left); /* devices, to-device, typing: hs_fed_e2ee.c */
     }
     json_decref(body);
     json_t *answer = json_pack("{so}", "pdus", results);

@@ -106,7 +106,8 @@ static void one(const json_t *edu)
     } else if (!err.msg[0]) {
         abort();
     }
-    hs_fed_edu_apply(&srv, ORIGIN, edu);
+    int resyncs = HS_FED_RESYNCS_PER_TXN;
+    hs_fed_edu_apply(&srv, ORIGIN, edu, &resyncs);
     for (long i = 0; i < np; i++) {
         hs_store_presence p;
         if (hs_store_presence_get(srv.store, pv[i].user_id, &p) != 1) abort();

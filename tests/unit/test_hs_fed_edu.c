@@ -164,13 +164,14 @@ Test(hs_fed_edu, applied_edus_reach_local_devices_once_and_only_from_their_origi
              "\"message_id\":\"m1\",\"messages\":{\"%s\":{\"%s\":{\"k\":1}}}}}",
              bob.user_id, bob.device_id);
     json_t *edu = parse(text);
-    hs_fed_edu_apply(&h.srv, "other.test", edu);
+    int resyncs = HS_FED_RESYNCS_PER_TXN;
+    hs_fed_edu_apply(&h.srv, "other.test", edu, &resyncs);
     cr_assert_eq(inbox_count(&h, &bob), 1, "the message reached bob's device");
-    hs_fed_edu_apply(&h.srv, "other.test", edu);
+    hs_fed_edu_apply(&h.srv, "other.test", edu, &resyncs);
     cr_assert_eq(inbox_count(&h, &bob), 1, "the same message_id again is not delivered twice");
     /* The same message told by a server that is not the sender's: dropped. */
     json_object_set_new(json_object_get(edu, "content"), "message_id", json_string("m2"));
-    hs_fed_edu_apply(&h.srv, "evil.test", edu);
+    hs_fed_edu_apply(&h.srv, "evil.test", edu, &resyncs);
     cr_assert_eq(inbox_count(&h, &bob), 1, "a server cannot send in another's users' name");
     json_decref(edu);
 
@@ -179,7 +180,7 @@ Test(hs_fed_edu, applied_edus_reach_local_devices_once_and_only_from_their_origi
     cr_assert_eq(hs_store_e2ee_device_lists_max(h.srv.store, &before), 0);
     edu = json_pack("{s:s, s:{s:s, s:s, s:i}}", "edu_type", "m.device_list_update", "content", "user_id",
                     "@a:other.test", "device_id", "DEV", "stream_id", 1);
-    hs_fed_edu_apply(&h.srv, "other.test", edu);
+    hs_fed_edu_apply(&h.srv, "other.test", edu, &resyncs);
     json_decref(edu);
     cr_assert_eq(hs_store_e2ee_device_lists_max(h.srv.store, &after), 0);
     cr_assert_eq(after, before);
