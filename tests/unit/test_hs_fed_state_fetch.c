@@ -23,8 +23,8 @@
 #include "server-core/hs_store_federation.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
+#include "support/pgt_live.h"
 
-#define LIVE PG_SOURCE_DIR "/tests/fixtures/synapse-live/"
 #define SYNAPSE "localhost:18448"
 
 static pgt_hs hs;
@@ -33,42 +33,6 @@ static pgt_hs hs;
 static json_t *state_ids_answer, *state_answer, *events_by_id;
 static bool state_ids_down, state_down, events_lie;
 static atomic_int n_state_ids, n_state, n_event;
-
-static json_t *load(const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, LIVE "%s", name);
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    cr_assert_not_null(j, "%s: %s", path, je.text);
-    return j;
-}
-
-/* Puts the keys of a recorded key document into the server's key cache (its
- * valid_until_ts is not enforced: it was recorded days ago). */
-static void cache_keys(const char *file, const char *server)
-{
-    json_t *doc = load(file);
-    hs_keys_doc kd;
-    hs_err err = {{0}};
-    cr_assert_eq(hs_keys_validate(doc, server, 0, &kd, &err), 0, "%s: %s", file, err.msg);
-    const char *ids[HS_KEYS_MAX_KEYS];
-    hs_store_fed_key rows[HS_KEYS_MAX_KEYS];
-    for (size_t i = 0; i < kd.n_keys; i++) {
-        ids[i] = kd.keys[i].key_id;
-        memset(&rows[i], 0, sizeof rows[i]);
-        snprintf(rows[i].key_b64, sizeof rows[i].key_b64, "%s", kd.keys[i].key_b64);
-        rows[i].valid_until_ts = kd.valid_until_ts;
-        rows[i].expired_ts = kd.keys[i].expired_ts;
-    }
-    char *text = hs_cjson_encode(doc, 0, NULL, &err);
-    cr_assert_not_null(text);
-    cr_assert_eq(hs_store_fed_keys_put(hs.srv.store, kd.server_name, text, kd.valid_until_ts, ids, rows, kd.n_keys,
-                                       kd.valid_until_ts),
-                 0);
-    free(text);
-    json_decref(doc);
-}
 
 static void reply_json(hs_fed_reply *reply, long status, const json_t *body)
 {
@@ -120,8 +84,8 @@ static int scripted(void *ctx, const hs_fed_out *req, hs_fed_reply *reply, hs_er
 static void setup(void)
 {
     pgt_hs_start(&hs, "live.test", NULL);
-    cache_keys("keys-localhost_18448.json", SYNAPSE);
-    cache_keys("keys-localhost_28448.json", "localhost:28448");
+    pgt_live_cache_keys(hs.srv.store, "keys-localhost_18448.json", SYNAPSE);
+    pgt_live_cache_keys(hs.srv.store, "keys-localhost_28448.json", "localhost:28448");
     hs_fed_transport t = {.request = scripted};
     hs_fed_set_transport(&hs.srv, &t);
 }
@@ -147,9 +111,9 @@ static room load_room(const char *version)
 {
     char file[64];
     snprintf(file, sizeof file, "state-v%s.json", version);
-    json_t *fx = load(file);
+    json_t *fx = pgt_live_load(file);
     snprintf(file, sizeof file, "state_ids-v%s.json", version);
-    json_t *ids = load(file);
+    json_t *ids = pgt_live_load(file);
     static char room_id[256], event_id[256];
     snprintf(room_id, sizeof room_id, "%s", json_string_value(json_object_get(fx, "room_id")));
     const char *q = strstr(json_string_value(json_object_get(fx, "uri")), "event_id=%24");

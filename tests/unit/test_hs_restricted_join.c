@@ -25,6 +25,7 @@
 #include "server-core/hs_store_rooms.h"
 #include "server-core/hs_xmatrix.h"
 #include "support/pgt_hs.h"
+#include "support/pgt_live.h"
 #include "support/pgt_matrix.h"
 
 #define SERVER "restricted.test"
@@ -312,16 +313,6 @@ static json_t *make_join(const char *room, const char *user, int *status)
     return j;
 }
 
-static json_t *load_fixture(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/tests/fixtures/synapse-live/%s", PG_SOURCE_DIR, name);
-    json_error_t e;
-    json_t *j = json_load_file(path, 0, &e);
-    cr_assert_not_null(j, "%s: %s", path, e.text);
-    return j;
-}
-
 Test(hs_restricted_join, make_join_template_has_synapses_fields)
 {
     char *room = restricted_room("restricted", space, NULL);
@@ -331,7 +322,7 @@ Test(hs_restricted_join, make_join_template_has_synapses_fields)
     json_t *ev = json_object_get(j, "event");
     cr_assert_str_eq(authoriser_of(ev), alice.user_id);
 
-    json_t *fx = load_fixture("make_join-restricted-v10.json");
+    json_t *fx = pgt_live_load("make_join-restricted-v10.json");
     json_t *theirs = json_object_get(json_object_get(fx, "response"), "event");
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(fx, "response"), "room_version")),
                      json_string_value(json_object_get(j, "room_version")));

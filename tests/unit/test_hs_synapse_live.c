@@ -28,6 +28,7 @@
 #include "server-core/hs_store_federation.h"
 #include "support/pgt.h"
 #include "support/pgt_hs.h"
+#include "support/pgt_live.h"
 
 #define LIVE PG_SOURCE_DIR "/tests/fixtures/synapse-live/"
 #define SYNAPSE "localhost:18448"
@@ -35,47 +36,11 @@
 
 static pgt_hs hs;
 
-static json_t *load(const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, LIVE "%s", name);
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    cr_assert_not_null(j, "%s: %s", path, je.text);
-    return j;
-}
-
-/* Validates a recorded key document (its valid_until_ts is not enforced: it was
- * recorded days ago) and puts its keys into the server's key cache. */
-static void cache_keys(const char *file, const char *server)
-{
-    json_t *doc = load(file);
-    hs_keys_doc kd;
-    hs_err err = {{0}};
-    cr_assert_eq(hs_keys_validate(doc, server, 0, &kd, &err), 0, "%s: %s", file, err.msg);
-    const char *ids[HS_KEYS_MAX_KEYS];
-    hs_store_fed_key rows[HS_KEYS_MAX_KEYS];
-    for (size_t i = 0; i < kd.n_keys; i++) {
-        ids[i] = kd.keys[i].key_id;
-        memset(&rows[i], 0, sizeof rows[i]);
-        snprintf(rows[i].key_b64, sizeof rows[i].key_b64, "%s", kd.keys[i].key_b64);
-        rows[i].valid_until_ts = kd.valid_until_ts;
-        rows[i].expired_ts = kd.keys[i].expired_ts;
-    }
-    char *text = hs_cjson_encode(doc, 0, NULL, &err);
-    cr_assert_not_null(text);
-    cr_assert_eq(hs_store_fed_keys_put(hs.srv.store, kd.server_name, text, kd.valid_until_ts, ids, rows, kd.n_keys,
-                                       kd.valid_until_ts),
-                 0);
-    free(text);
-    json_decref(doc);
-}
-
 static void setup(void)
 {
     pgt_hs_start(&hs, "live.test", NULL);
-    cache_keys("keys-localhost_18448.json", SYNAPSE);
-    cache_keys("keys-localhost_28448.json", PINEGATE);
+    pgt_live_cache_keys(hs.srv.store, "keys-localhost_18448.json", SYNAPSE);
+    pgt_live_cache_keys(hs.srv.store, "keys-localhost_28448.json", PINEGATE);
 }
 
 static void teardown(void) { pgt_hs_stop(&hs); }
@@ -84,7 +49,7 @@ TestSuite(hs_synapse_live, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(hs_synapse_live, key_documents_validate)
 {
-    json_t *doc = load("keys-localhost_18448.json");
+    json_t *doc = pgt_live_load("keys-localhost_18448.json");
     hs_keys_doc kd;
     hs_err err = {{0}};
     cr_assert_eq(hs_keys_validate(doc, SYNAPSE, 0, &kd, &err), 0, "%s", err.msg);
@@ -101,7 +66,7 @@ Test(hs_synapse_live, key_documents_validate)
  * Synapse listed, the create event of the recorded version among them. */
 static void check_send_join(const char *file)
 {
-    json_t *fx = load(file);
+    json_t *fx = pgt_live_load(file);
     const char *room = json_string_value(json_object_get(fx, "room_id"));
     const hs_room_version *rv = hs_room_version_get(json_string_value(json_object_get(fx, "room_version")));
     cr_assert_not_null(rv);
@@ -145,7 +110,7 @@ Test(hs_synapse_live, send_join_v12) { check_send_join("send_join-v12.json"); }
 /* A state event whose signature no longer verifies makes the whole answer fail. */
 Test(hs_synapse_live, send_join_forged_signature_refused)
 {
-    json_t *fx = load("send_join-v12.json");
+    json_t *fx = pgt_live_load("send_join-v12.json");
     const hs_room_version *rv = hs_room_version_get("12");
     json_t *answer = json_object_get(fx, "response");
     json_t *state = json_object_get(answer, "state");
@@ -205,9 +170,9 @@ static void check_state(const char *version)
 {
     char file[64];
     snprintf(file, sizeof file, "state-v%s.json", version);
-    json_t *fx = load(file);
+    json_t *fx = pgt_live_load(file);
     snprintf(file, sizeof file, "state_ids-v%s.json", version);
-    json_t *ids = load(file);
+    json_t *ids = pgt_live_load(file);
     const char *room = json_string_value(json_object_get(fx, "room_id"));
     const hs_room_version *rv = hs_room_version_get(version);
     json_t *answer = json_object_get(fx, "response");
@@ -241,7 +206,7 @@ static void check_backfill(const char *version)
 {
     char file[64];
     snprintf(file, sizeof file, "backfill-v%s.json", version);
-    json_t *fx = load(file);
+    json_t *fx = pgt_live_load(file);
     const hs_room_version *rv = hs_room_version_get(version);
     const char *uri = json_string_value(json_object_get(fx, "uri"));
     const json_t *pdus = json_object_get(json_object_get(fx, "response"), "pdus");
@@ -275,7 +240,7 @@ static void check_event_auth(const char *version)
 {
     char file[64];
     snprintf(file, sizeof file, "event_auth-v%s.json", version);
-    json_t *fx = load(file);
+    json_t *fx = pgt_live_load(file);
     const hs_room_version *rv = hs_room_version_get(version);
     const json_t *chain = json_object_get(json_object_get(fx, "response"), "auth_chain");
     cr_assert_gt(json_array_size(chain), 0);
@@ -339,7 +304,7 @@ Test(hs_synapse_live, transaction_pdus)
  * unstable twin Synapse also sends, which we ignore. */
 Test(hs_synapse_live, edus)
 {
-    json_t *edus = load("edus.json");
+    json_t *edus = pgt_live_load("edus.json");
     size_t i, checked = 0;
     json_t *rec;
     json_array_foreach(edus, i, rec) {
@@ -396,7 +361,7 @@ Test(hs_synapse_live, edus)
 Test(hs_synapse_live, e2ee_answers)
 {
     const char *alice = "@alice:localhost:18448";
-    json_t *q = load("user_keys_query.json");
+    json_t *q = pgt_live_load("user_keys_query.json");
     const json_t *ans = json_object_get(q, "response");
     const json_t *dk = json_object_get(json_object_get(json_object_get(ans, "device_keys"), alice), "DEValice");
     hs_err err = {{0}};
@@ -411,13 +376,13 @@ Test(hs_synapse_live, e2ee_answers)
     cr_assert_eq(hs_e2ee_verify(ssk, alice, master_b64, master_pub, &err), 0, "%s", err.msg);
     cr_assert_neq(hs_e2ee_check_cross_key(master, alice, "self_signing", ssk_pub, ssk_b64, &err), 0);
 
-    json_t *d = load("user_devices.json");
+    json_t *d = pgt_live_load("user_devices.json");
     const json_t *devs = json_object_get(json_object_get(d, "response"), "devices");
     cr_assert_eq(json_array_size(devs), 1);
     const json_t *dev = json_array_get(devs, 0);
     cr_assert_eq(hs_e2ee_check_device_keys(json_object_get(dev, "keys"), alice, "DEValice", &err), 0, "%s", err.msg);
 
-    json_t *c = load("user_keys_claim.json");
+    json_t *c = pgt_live_load("user_keys_claim.json");
     const json_t *otks =
         json_object_get(json_object_get(json_object_get(json_object_get(c, "response"), "one_time_keys"), alice),
                         "DEValice");
@@ -458,7 +423,7 @@ static hs_auth_rule join_auth(const hs_room_version *rv, const json_t *join, con
  * event is not our join adds nothing. */
 Test(hs_synapse_live, restricted_join_countersigned)
 {
-    json_t *fx = load("send_join-restricted-v10.json");
+    json_t *fx = pgt_live_load("send_join-restricted-v10.json");
     const hs_room_version *rv = hs_room_version_get("10");
     const char *room = json_string_value(json_object_get(fx, "room_id"));
     json_t *answer = json_object_get(fx, "response");
@@ -517,7 +482,7 @@ Test(hs_synapse_live, restricted_join_countersigned)
  * servers' signatures verify. */
 Test(hs_synapse_live, invite_v11)
 {
-    json_t *fx = load("invite-v11.json");
+    json_t *fx = pgt_live_load("invite-v11.json");
     const hs_room_version *rv = hs_room_version_get("11");
     const json_t *req = json_object_get(fx, "request");
     cr_assert_str_eq(json_string_value(json_object_get(req, "room_version")), "11");
