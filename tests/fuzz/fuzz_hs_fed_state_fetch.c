@@ -26,19 +26,7 @@ static size_t in_size, lines, next_event;
 
 static void setup(void)
 {
-    hs_config cfg;
-    hs_config_defaults(&cfg);
-    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
-    cfg.rate_limits_enabled = false;
-    fz_server_open("fuzz_hs_fed_state_fetch", &cfg);
-    hs_room_engine e = hs_fed_rooms_engine(&srv);
-    json_t *req = json_pack("{ss}", "preset", "public_chat");
-    char *id = NULL;
-    hs_room_result res;
-    if (hs_room_create(&e, "@fuzzer:fuzz.test", req, 1700000000000LL, &id, &res) != HS_ROOM_OK) abort();
-    snprintf(room_id, sizeof room_id, "%s", id);
-    free(id);
-    json_decref(req);
+    fz_fed_room_open("fuzz_hs_fed_state_fetch", room_id);
     hs_state_map *state;
     if (hs_store_fed_current_state(srv.store, room_id, &state) != 0) abort();
     hs_state_entry *ents = NULL;

@@ -63,6 +63,26 @@ static inline void fz_config(hs_config *cfg)
     cfg->rate_limits_enabled = false;
 }
 
+/* Opens a fuzz.test server without rate limits and creates a public room of
+ * @fuzzer:fuzz.test in it (the room federation targets feed events into); its ID goes
+ * to room_id. */
+static inline void fz_fed_room_open(const char *name, char room_id[256])
+{
+    hs_config cfg;
+    hs_config_defaults(&cfg);
+    snprintf(cfg.server_name, sizeof cfg.server_name, "fuzz.test");
+    cfg.rate_limits_enabled = false;
+    fz_server_open(name, &cfg);
+    hs_room_engine e = hs_fed_rooms_engine(&srv);
+    json_t *req = json_pack("{ss}", "preset", "public_chat");
+    char *id = NULL;
+    hs_room_result res;
+    if (hs_room_create(&e, "@fuzzer:fuzz.test", req, 1700000000000LL, &id, &res) != HS_ROOM_OK) abort();
+    snprintf(room_id, 256, "%s", id);
+    free(id);
+    json_decref(req);
+}
+
 /* "Bearer <token>" of the fuzz user; every request carries it (set by fz_register). */
 static char fz_token_header[160];
 
