@@ -132,6 +132,18 @@ static char *member_event_id(const node *n, const pgt_mx_login *who, const char 
     return id;
 }
 
+/* u of B joins room through A (server_name=A) and gets `want`, with `code` as errcode
+ * unless NULL; `what` names the step in a failure. */
+static void join_via_a(const pgt_mx_login *u, const char *room, long want, const char *code, const char *what)
+{
+    long st;
+    json_t *r = pgt_mx_callf(B.base, "POST", u->token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s",
+                             enc(room), enc(A.name));
+    cr_assert_eq(st, want, "%s: %ld %s", what, st, json_dumps(r, 0));
+    if (code) cr_assert_str_eq(errcode(r), code, "%s", what);
+    json_decref(r);
+}
+
 Test(fed_restricted_join, a_member_of_the_space_joins_countersigned_and_others_are_refused)
 {
     pgt_mx_login alice = pgt_mx_must_register(A.base, "alice", "pw-alice-1");
@@ -147,27 +159,17 @@ Test(fed_restricted_join, a_member_of_the_space_joins_countersigned_and_others_a
     cr_assert_eq(st, 403, "%s", json_dumps(r, 0));
     cr_assert_str_eq(errcode(r), "M_FORBIDDEN");
     json_decref(r);
-    r = pgt_mx_callf(B.base, "POST", carol.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(room),
-                     enc(A.name));
-    cr_assert_eq(st, 403, "carol's join: %ld %s", st, json_dumps(r, 0));
-    cr_assert_str_eq(errcode(r), "M_FORBIDDEN");
-    json_decref(r);
+    join_via_a(&carol, room, 403, "M_FORBIDDEN", "carol's join");
 
     /* bob joins S, then R. */
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(space),
-                     enc(A.name));
-    cr_assert_eq(st, 200, "bob joins S: %ld %s", st, json_dumps(r, 0));
-    json_decref(r);
+    join_via_a(&bob, space, 200, NULL, "bob joins S");
     r = fed(&B, &A, "GET", NULL, &st, "/_matrix/federation/v1/make_join/%s/%s?ver=10", enc(room), enc(bob.user_id));
     cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(r, "event"), "content"),
                                                        "join_authorised_via_users_server")),
                      alice.user_id);
     json_decref(r);
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(room),
-                     enc(A.name));
-    cr_assert_eq(st, 200, "bob joins R: %ld %s", st, json_dumps(r, 0));
-    json_decref(r);
+    join_via_a(&bob, room, 200, NULL, "bob joins R");
 
     /* B's copy of the join, served by B to A: vouched for by alice, signed by A. */
     char *join_id = member_event_id(&B, &bob, room, bob.user_id);
@@ -216,19 +218,12 @@ Test(fed_restricted_join, a_room_a_is_not_in_cannot_be_judged_and_other_authoris
     cr_assert_str_eq(errcode(r), "M_UNABLE_TO_AUTHORISE_JOIN");
     json_decref(r);
     /* ...and B's client hears A's answer, not a federation failure. */
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(room),
-                     enc(A.name));
-    cr_assert_eq(st, 400, "bob's join: %ld %s", st, json_dumps(r, 0));
-    cr_assert_str_eq(errcode(r), "M_UNABLE_TO_AUTHORISE_JOIN");
-    json_decref(r);
+    join_via_a(&bob, room, 400, "M_UNABLE_TO_AUTHORISE_JOIN", "bob's join");
 
     /* A join that names a user of B as its authoriser: A vouches only for its own. */
     char *space = pgt_mx_create_room(A.base, &alice, "{\"room_version\":\"10\",\"preset\":\"public_chat\"}");
     char *room2 = restricted_room(&alice, space);
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(space),
-                     enc(A.name));
-    cr_assert_eq(st, 200, "bob joins S: %ld %s", st, json_dumps(r, 0));
-    json_decref(r);
+    join_via_a(&bob, space, 200, NULL, "bob joins S");
     r = fed(&B, &A, "GET", NULL, &st, "/_matrix/federation/v1/make_join/%s/%s?ver=10", enc(room2), enc(bob.user_id));
     cr_assert_eq(st, 200, "%s", json_dumps(r, 0));
     json_t *ev = json_deep_copy(json_object_get(r, "event"));
@@ -253,11 +248,7 @@ Test(fed_restricted_join, a_room_a_is_not_in_cannot_be_judged_and_other_authoris
              "\"restricted\",\"allow\":[{\"type\":\"m.room_membership\",\"room_id\":\"%s\"}]}}]}",
              space);
     char *room3 = pgt_mx_create_room(A.base, &alice, body);
-    r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s", enc(room3),
-                     enc(A.name));
-    cr_assert_eq(st, 400, "bob's join: %ld %s", st, json_dumps(r, 0));
-    cr_assert_str_eq(errcode(r), "M_UNABLE_TO_GRANT_JOIN");
-    json_decref(r);
+    join_via_a(&bob, room3, 400, "M_UNABLE_TO_GRANT_JOIN", "bob's join");
     free(room3);
     free(id);
     json_decref(ev);
@@ -282,20 +273,12 @@ Test(fed_restricted_join, a_join_only_another_server_can_vouch_for_goes_through_
              space);
     char *room = pgt_mx_create_room(A.base, &alice, body);
     long st;
-    const pgt_mx_login *b_users[] = {&bob, &dave};
-    for (int i = 0; i < 2; i++) {
-        json_t *r = pgt_mx_callf(B.base, "POST", b_users[i]->token, &st, "{}",
-                                 "/_matrix/client/v3/join/%s?server_name=%s", enc(space), enc(A.name));
-        cr_assert_eq(st, 200, "%s joins S: %ld %s", b_users[i]->user_id, st, json_dumps(r, 0));
-        json_decref(r);
-    }
-    json_t *r = pgt_mx_callf(B.base, "POST", bob.token, &st, "{}", "/_matrix/client/v3/join/%s?server_name=%s",
-                             enc(room), enc(A.name));
-    cr_assert_eq(st, 200, "bob joins R: %ld %s", st, json_dumps(r, 0));
-    json_decref(r);
+    join_via_a(&bob, space, 200, NULL, "bob joins S");
+    join_via_a(&dave, space, 200, NULL, "dave joins S");
+    join_via_a(&bob, room, 200, NULL, "bob joins R");
 
     /* B holds R now, but nobody on B may invite: dave's join goes through A. */
-    r = pgt_mx_callf(B.base, "POST", dave.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room));
+    json_t *r = pgt_mx_callf(B.base, "POST", dave.token, &st, "{}", "/_matrix/client/v3/join/%s", enc(room));
     cr_assert_eq(st, 200, "dave joins R: %ld %s", st, json_dumps(r, 0));
     json_decref(r);
     char *join_id = member_event_id(&B, &dave, room, dave.user_id);
