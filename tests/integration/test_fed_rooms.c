@@ -455,24 +455,6 @@ Test(fed_rooms, a_conflict_made_while_apart_resolves_identically_on_both_sides)
     cr_assert(pgt_fed_wait_message(&B, &bob, room, "welcome back", 15000));
 }
 
-/* Deletes every row of A's outbound queue for B but the newest: what a sender that only
- * sends its latest event after an outage (Synapse's catch-up) would leave B with. */
-static void keep_only_latest_for_b(void)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/homeserver.db", A.dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    char sql[400];
-    snprintf(sql, sizeof sql,
-             "DELETE FROM fed_out_queue WHERE destination = '%s' AND seq < (SELECT MAX(seq) FROM fed_out_queue"
-             " WHERE destination = '%s'); UPDATE fed_destinations SET txn_upto = 0, retry_at = 0;",
-             B.name, B.name);
-    char *err = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
-    sqlite3_close(db);
-}
-
 Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_event)
 {
     pgt_mx_login alice, bob;
@@ -492,7 +474,7 @@ Test(fed_rooms, a_gap_too_large_to_fetch_is_bridged_with_the_state_before_the_ev
     }
     send_text(&A, &alice, room, "after the gap", 30);
     cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 20000), 0);
-    keep_only_latest_for_b();
+    pgt_fed_queue_keep_latest(&A, &B);
     pgt_fed_serve(&A);
     pgt_fed_serve(&B);
     cr_assert(pgt_fed_wait_message(&B, &bob, room, "after the gap", 60000), "B never accepted the event after the gap");

@@ -110,23 +110,6 @@ static long answered(const pgt_fed_node *n, const char *route)
     return count;
 }
 
-/* Deletes every row of A's outbound queue for B but the newest. */
-static void keep_only_latest_for_b(void)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/homeserver.db", A.dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    char sql[400];
-    snprintf(sql, sizeof sql,
-             "DELETE FROM fed_out_queue WHERE destination = '%s' AND seq < (SELECT MAX(seq) FROM fed_out_queue"
-             " WHERE destination = '%s'); UPDATE fed_destinations SET txn_upto = 0, retry_at = 0;",
-             B.name, B.name);
-    char *err = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
-    sqlite3_close(db);
-}
-
 Test(fed_state_ids, a_large_gap_is_bridged_with_state_ids_fetching_only_what_is_missing)
 {
     pgt_mx_login alice, bob;
@@ -154,7 +137,7 @@ Test(fed_state_ids, a_large_gap_is_bridged_with_state_ids_fetching_only_what_is_
     }
     send_text(&A, &alice, room, "after the gap", 100);
     cr_assert_eq(pgt_stop(&A.proc, SIGTERM, 20000), 0);
-    keep_only_latest_for_b();
+    pgt_fed_queue_keep_latest(&A, &B);
     pgt_fed_serve(&A); /* A's counters start from zero here */
     pgt_fed_serve(&B);
     cr_assert(eventually_sees(&B, &bob, room, "after the gap", 60000), "B never accepted the event after the gap");

@@ -3,6 +3,7 @@
 #include "support/pgt_fed.h"
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -180,4 +181,20 @@ void pgt_fed_expect_membership(const pgt_fed_node *n, const pgt_mx_login *u, con
     cr_assert_eq(st, 200, "%s's membership in %s on %s: %ld", user, room, n->name, st);
     cr_assert_str_eq(json_string_value(json_object_get(r, "membership")), want, "%s in %s on %s", user, room, n->name);
     json_decref(r);
+}
+
+void pgt_fed_queue_keep_latest(const pgt_fed_node *from, const pgt_fed_node *to)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/homeserver.db", from->dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM fed_out_queue WHERE destination = '%s' AND seq < (SELECT MAX(seq) FROM fed_out_queue"
+             " WHERE destination = '%s'); UPDATE fed_destinations SET txn_upto = 0, retry_at = 0;",
+             to->name, to->name);
+    char *err = NULL;
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err ? err : "");
+    sqlite3_close(db);
 }

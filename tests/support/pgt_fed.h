@@ -113,4 +113,9 @@ bool pgt_fed_wait_message(const pgt_fed_node *n, const pgt_mx_login *u, const ch
  * returns out. Fails the current test unless the sync answers 200. */
 const char *pgt_fed_sync_token(const pgt_fed_node *n, const pgt_mx_login *u, char *out, size_t len);
 
+/* Deletes every row of `from`'s outbound queue for `to` but the newest and makes it due
+ * at once (from stopped): what a sender that only sends its latest event after an outage
+ * (Synapse's catch-up) leaves `to` with, so `to` must bridge the gap itself. */
+void pgt_fed_queue_keep_latest(const pgt_fed_node *from, const pgt_fed_node *to);
+
 #endif
