@@ -469,6 +469,11 @@ hs_room_status hs_fed_join_remote(hs_server *srv, const char *user_id, const cha
         json_t *content = json_object_get(ev, "content");
         if (!json_is_object(content)) json_object_set_new(ev, "content", content = json_object());
         json_object_set_new(content, "membership", json_string("join"));
+        /* The room shows the joiner by name and avatar, as for a local join. */
+        if (hs_profile_member_content(srv->store, user_id, content) != 0) {
+            json_decref(ev);
+            return hs_fed_room_fail(res, HS_ROOM_ERROR, "cannot read the profile of %s", user_id);
+        }
         hs_err err = {{0}};
         char *id = hs_fed_room_sign_template(srv, ev, rv, now_ms, &err);
         if (!id) {

@@ -158,6 +158,10 @@ Test(fed_rooms, join_by_alias_exchange_messages_and_catch_up_after_restart)
     r = call(&A, "GET", alice.token, NULL, &st, "/_matrix/client/v3/rooms/%s/joined_members", enc(room));
     cr_assert_eq(st, 200);
     cr_assert_not_null(json_object_get(json_object_get(r, "joined"), bob.user_id), "%s", json_dumps(r, 0));
+    /* ...by his name: the join carries his profile, as a local join does. */
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(r, "joined"), bob.user_id),
+                                                       "display_name")),
+                     "bob", "%s", json_dumps(r, 0));
     json_decref(r);
 
     send_text(&A, &alice, room, "hello from A", 1);
